@@ -1,0 +1,163 @@
+"""The ``pose3d`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------- lift
+def _load_keypoints(path: Path) -> np.ndarray:
+    from pose3d_nb.lifting.keypoints import check_keypoints
+
+    if not path.is_file():
+        raise UsageError(f"keypoints file not found: {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a plain numeric .npy array ({exc})") from None
+    try:
+        return check_keypoints(array, what=str(path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from pose3d_nb.lifting.checkpoint import load_model
+    from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.lifting.streaming import StreamingLifter
+    from pose3d_nb.lifting.world import camera_to_world, rebase_floor
+
+    keypoints = _load_keypoints(Path(args.keypoints))
+    size = tuple(args.size)
+    model = load_model(args.checkpoint, causal=args.causal)
+    if args.stream:
+        lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
+        outputs = []
+        for frame in keypoints:
+            outputs += lifter.push(frame, size)
+        outputs += lifter.flush()
+        joints = np.stack([o.joints for o in outputs])
+        valid = np.array([o.valid for o in outputs])
+    else:
+        lifted = lift_sequence(model, keypoints, size, flip=args.flip)
+        joints, valid = lifted.joints, lifted.valid
+    if args.world:
+        joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, joints.astype(np.float32))
+    valid_path = out.with_name(out.stem + "_valid.npy")
+    np.save(valid_path, valid)
+    mode = f"streaming (window {args.window}, lookahead {args.lookahead})" if args.stream else "offline"
+    print(
+        f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
+        f"{'world' if args.world else 'camera'} space, flip={args.flip}) -> {out}; "
+        f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from pose3d_nb.lifting.weights import KNOWN_CHECKPOINTS, FetchError, fetch, model_dir, sha256_of
+
+    directory = Path(args.dir) if args.dir else model_dir()
+    if args.action == "fetch":
+        if not args.name:
+            raise UsageError("usage: pose3d models fetch NAME")
+        try:
+            path = fetch(args.name, directory)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        except FetchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved {path} ({path.stat().st_size} bytes, sha256 {sha256_of(path)})")
+        return 0
+    print(f"checkpoint folder: {directory}")
+    for known in KNOWN_CHECKPOINTS:
+        path = directory / known.filename
+        present = "present" if path.is_file() else "missing"
+        size = f"{known.size_bytes} B" if known.size_bytes else "size unknown"
+        digest = known.sha256 or "sha256 unknown"
+        usable = "usable" if known.usable else "not usable here"
+        print(f"  {known.name:22s} {present:8s} {usable:16s} RF {known.receptive_field:3d}  {known.url}")
+        print(f"  {'':22s} input {known.input_layout}; {size}; {digest}; {known.note}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "lifter":
+        from pose3d_nb.benchmarks.lifter import run
+
+        run(threads=args.threads, as_json=args.json)
+    elif args.what == "detect":
+        from pose3d_nb.benchmarks.detect import run
+
+        run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    elif args.what == "pipeline":
+        from pose3d_nb.benchmarks.pipeline import run
+
+        run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lift = commands.add_parser("lift", help="lift a (T, 17, 2) COCO pixel keypoint array to 3D")
+    lift.add_argument("keypoints", help=".npy file, shape (T, 17, 2), COCO order, pixels, NaN = missing")
+    lift.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"), help="frame size")
+    lift.add_argument("--checkpoint", required=True, help="VideoPose3D checkpoint (.bin)")
+    lift.add_argument("--flip", action="store_true", help="test-time flip augmentation")
+    lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
+    lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
+    lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")
+    lift.add_argument("--lookahead", type=int, default=0, help="output delay in frames, --stream")
+    lift.add_argument("--world", action="store_true", help="z-up world frame, floor at z=0")
+    lift.add_argument("--out", required=True, help="output .npy (T, 17, 3); a _valid.npy mask beside it")
+    lift.set_defaults(func=cmd_lift)
+
+    models = commands.add_parser("models", help="list known checkpoints, or fetch one")
+    models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    models.add_argument("name", nargs="?")
+    models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")
+    models.set_defaults(func=cmd_models)
+
+    bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
+    bench.add_argument("what", choices=["lifter", "detect", "pipeline"])
+    bench.add_argument("--json", action="store_true", help="last line: one JSON object")
+    bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
+    bench.add_argument("--source", default="sample")
+    bench.add_argument("--max-frames", type=int, default=None)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pose3d_nb.lifting.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Safe loading of VideoPose3D checkpoints.
+
+The original training script saves ``{'epoch', 'lr', 'random_state', 'optimizer', 'model_pos'}``
+where ``random_state`` is a pickled ``numpy.random.RandomState``. ``torch.load`` with
+``weights_only=True`` refuses that; falling back to full unpickling would let a downloaded file run
+arbitrary code. Instead we keep ``weights_only=True`` and allow exactly the few numpy globals those
+files contain, nothing else.
+"""
+
+from __future__ import annotations
+
+import _codecs
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_nb.lifting.model import Architecture, TemporalModel
+from pose3d_nb.skeleton import NUM_JOINTS
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used, with a message saying why and what to do."""
+
+
+def _numpy_globals() -> list:
+    """The globals numpy 1.x wrote when pickling a RandomState (the original checkpoints)."""
+    allowed: list = [
+        np.random.__dict__["__RandomState_ctor"],
+        np.random.RandomState,
+        np.ndarray,
+        np.dtype,
+        type(np.dtype(np.uint32)),
+        _codecs.encode,
+    ]
+    # numpy 2 moved numpy.core to numpy._core; the pickle still names the old path.
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    allowed.append((_reconstruct, "numpy.core.multiarray._reconstruct"))
+    allowed.append((_reconstruct, "numpy._core.multiarray._reconstruct"))
+    return allowed
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint file without executing pickled code.
+
+    Returns the raw dictionary. Raises ``CheckpointError`` for a missing, truncated or
+    non-PyTorch file, and for any pickled object outside the allow-list.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint not found: {path}. Put the file in model/ "
+            "or run `pose3d models` to see how to get it."
+        )
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+        if not names:
+            raise CheckpointError(
+                f"cannot read {path} as a PyTorch checkpoint (unreadable pickle data). The file may be "
+                "truncated or not a checkpoint; download it again (`pose3d models fetch NAME`)."
+            ) from None
+        what = f" ({', '.join(sorted(set(names)))})"
+        raise CheckpointError(
+            f"refusing to load {path}: it contains pickled Python objects outside the allow-list{what}. "
+            "A VideoPose3D checkpoint only holds tensors, optimizer state and a numpy RandomState; "
+            "anything else could run code on load. Re-save the weights as a plain state_dict if you trust it."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            "The file may be truncated or not a checkpoint; download it again (`pose3d models fetch NAME`)."
+        ) from None
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, expected a dict with 'model_pos'")
+    return dict(data)
+
+
+def extract_state_dict(data: Mapping, key: str = "model_pos") -> dict[str, torch.Tensor]:
+    """The model weights in a checkpoint: ``data[key]``, or ``data`` itself if it is a bare state_dict."""
+    if key in data:
+        state = data[key]
+    elif data and all(isinstance(v, torch.Tensor) for v in data.values()):
+        state = data
+    else:
+        raise CheckpointError(
+            f"no '{key}' entry in the checkpoint (found keys: {sorted(map(str, data))}); "
+            "expected a file written by VideoPose3D's run.py"
+        )
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"'{key}' is not a state_dict of tensors")
+    return dict(state)
+
+
+def infer_architecture(state: Mapping[str, torch.Tensor], causal: bool = False) -> Architecture:
+    """Filter widths, channels and joint counts from a state_dict's tensor shapes.
+
+    ``causal`` is not stored in the weights (the same weights run either way), so it is passed in.
+    """
+    try:
+        expand = state["expand_conv.weight"]
+        shrink = state["shrink.weight"]
+    except KeyError as exc:
+        raise CheckpointError(
+            f"not a VideoPose3D temporal model: missing {exc.args[0]!r} "
+            f"(has {len(state)} tensors, e.g. {sorted(state)[:5]})"
+        ) from None
+    channels, in_flat, first_width = expand.shape
+    if in_flat % 2:
+        raise CheckpointError(f"expand_conv takes {in_flat} input features; expected 2 per joint")
+    widths = [int(first_width)]
+    level = 0
+    while f"layers_conv.{2 * level}.weight" in state:
+        widths.append(int(state[f"layers_conv.{2 * level}.weight"].shape[-1]))
+        level += 1
+    return Architecture(
+        filter_widths=tuple(widths),
+        channels=int(channels),
+        num_joints_in=int(in_flat) // 2,
+        in_features=2,
+        num_joints_out=int(shrink.shape[0]) // 3,
+        causal=causal,
+    )
+
+
+def describe_mismatch(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Human-readable differences between a model's state_dict and ``state`` (empty if they match)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    problems = [
+        f"{k}: checkpoint {found[k]} vs model {expected[k]}"
+        for k in expected
+        if k in found and found[k] != expected[k]
+    ]
+    problems += [f"missing {k} {expected[k]}" for k in expected if k not in found]
+    problems += [f"unexpected {k} {found[k]}" for k in found if k not in expected]
+    return problems
+
+
+def build_model(
+    state: Mapping[str, torch.Tensor],
+    causal: bool = False,
+    expected: Architecture | None = None,
+) -> TemporalModel:
+    """A ``TemporalModel`` in eval mode holding ``state``.
+
+    ``expected``: if given, the architecture the caller needs; a checkpoint of any other
+    architecture raises ``CheckpointError`` listing each mismatching name and shape.
+    """
+    arch = expected if expected is not None else infer_architecture(state, causal=causal)
+    if (arch.num_joints_in, arch.num_joints_out) != (NUM_JOINTS, NUM_JOINTS):
+        raise CheckpointError(
+            f"checkpoint maps {arch.num_joints_in} 2D joints to {arch.num_joints_out} 3D joints; pose3d_nb "
+            f"needs {NUM_JOINTS} COCO keypoints in and {NUM_JOINTS} Human3.6M joints out "
+            "(use pretrained_h36m_detectron_coco.bin or a model trained like it)"
+        )
+    model = TemporalModel(arch)
+    problems = describe_mismatch(model, state)
+    if problems:
+        shown = "\n  ".join(problems[:40])
+        more = f"\n  ... and {len(problems) - 40} more" if len(problems) > 40 else ""
+        raise CheckpointError(
+            f"checkpoint does not fit a VideoPose3D model with filter widths {list(arch.filter_widths)} "
+            f"and {arch.channels} channels:\n  {shown}{more}"
+        )
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def load_model(path: str | Path, causal: bool = False, expected: Architecture | None = None) -> TemporalModel:
+    """Read ``path`` safely and build the model it holds (see ``build_model``)."""
+    return build_model(extract_state_dict(read_checkpoint(path)), causal=causal, expected=expected)

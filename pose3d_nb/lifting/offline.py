@@ -1,0 +1,53 @@
+"""Whole-sequence lifting, exactly as the original ``run.py`` evaluates a video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pose3d_nb.lifting.keypoints import fill_gaps, mirror_keypoints, normalize_screen, unmirror_joints
+from pose3d_nb.lifting.model import TemporalModel
+
+
+@dataclass(frozen=True)
+class LiftedSequence:
+    """joints: (T, 17, 3) camera-space metres, root-relative. valid: (T,) True where the frame
+    had a 2D detection; other frames were interpolated from their neighbours."""
+
+    joints: np.ndarray
+    valid: np.ndarray
+
+
+def pad_sequence(sequence: np.ndarray, model: TemporalModel) -> np.ndarray:
+    """Edge-pad (T, J, 2) so every frame gets an output: ``pad`` each side, or ``2*pad`` left if causal."""
+    pad = model.arch.pad
+    left, right = (2 * pad, 0) if model.arch.causal else (pad, pad)
+    return np.pad(sequence, ((left, right), (0, 0), (0, 0)), mode="edge")
+
+
+@torch.no_grad()
+def lift_normalized(model: TemporalModel, normalized: np.ndarray, flip: bool = False) -> np.ndarray:
+    """(T, 17, 2) normalised keypoints without gaps -> (T, 17, 3) camera-space joints."""
+    padded = pad_sequence(normalized, model)
+    batch = np.stack([padded, mirror_keypoints(padded)]) if flip else padded[None]
+    predicted = model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+    if flip:
+        return ((predicted[0] + unmirror_joints(predicted[1])) / 2).astype(np.float32)
+    return predicted[0]
+
+
+def lift_sequence(
+    model: TemporalModel,
+    keypoints_px: np.ndarray,
+    frame_size: tuple[int, int],
+    flip: bool = False,
+) -> LiftedSequence:
+    """Lift a whole clip: (T, 17, 2) COCO pixels (NaN where missing) -> ``LiftedSequence``.
+
+    Missing frames are interpolated before lifting and reported in ``valid``.
+    """
+    filled, valid = fill_gaps(keypoints_px)
+    normalized = normalize_screen(filled, *frame_size)
+    return LiftedSequence(joints=lift_normalized(model, normalized, flip=flip), valid=valid)

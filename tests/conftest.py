@@ -1,0 +1,42 @@
+"""Shared fixtures: paths to the reference vectors and the sample videos in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("POSE3D_SHARED", ROOT.parent / "shared"))
+REFERENCE = SHARED / "reference" / "videopose3d"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared reference folder sits beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_io():
+    import numpy as np
+
+    return dict(np.load(_require(REFERENCE / "tiny_arc333_ch64_io.npz")))
+
+
+@pytest.fixture(scope="session")
+def reference_checkpoint() -> Path:
+    return _require(REFERENCE / "tiny_arc333_ch64.bin")
+
+
+@pytest.fixture(scope="session")
+def full_arch_shapes() -> dict:
+    import json
+
+    return json.loads(_require(REFERENCE / "full_arc33333_ch1024_shapes.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    return _require(SHARED / "samples")

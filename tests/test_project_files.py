@@ -1,0 +1,84 @@
+"""Install files agree with each other, so every way of installing gets the tested versions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+
+import yaml
+from conftest import ROOT
+
+
+def _pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)==([^\s;#]+)\s*", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _pyproject_pins() -> dict[str, str]:
+    project = _pyproject()["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += extra
+    return _pins(lines)
+
+
+def _environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    return _pins(pip)
+
+
+def _lock_pins() -> dict[str, str]:
+    return _pins((ROOT / "requirements.lock").read_text().splitlines())
+
+
+def test_every_pyproject_pin_is_in_environment_yml_with_the_same_version():
+    pyproject, environment = _pyproject_pins(), _environment_pins()
+    assert pyproject, "pyproject pins nothing"
+    mismatched = {name: (v, environment.get(name)) for name, v in pyproject.items() if environment.get(name) != v}
+    assert not mismatched, f"pyproject vs environment.yml: {mismatched}"
+
+
+def test_every_pin_matches_the_tested_lock():
+    lock = _lock_pins()
+    for source, pins in (("pyproject.toml", _pyproject_pins()), ("environment.yml", _environment_pins())):
+        for name, version in pins.items():
+            if name in ("jax", "jaxlib"):
+                continue  # conda route only: mediapipe's declared deps; the lock skips them (--no-deps)
+            assert name in lock, f"{source} pins {name}, which requirements.lock lacks"
+            assert lock[name].split("+")[0] == version, f"{source} {name}=={version}, lock {lock[name]}"
+
+
+def test_python_version_agrees():
+    requires = _pyproject()["project"]["requires-python"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    minor = int(python.split("=")[1].split(".")[1])
+    assert f">=3.{minor}" in requires or (">=3.10" in requires and minor >= 10), (requires, python)
+
+
+def test_quick_start_is_two_commands_and_ci_runs_the_second():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1]
+    block = section.split("```", 2)[1]
+    commands = [
+        line for line in block.splitlines()[1:] if line.strip() and not line.strip().startswith("#")
+    ]
+    assert len(commands) == 2, commands
+    test_command = commands[1].split("#")[0].strip()
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_no_weights_are_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    weights = [f for f in tracked if re.search(r"\.(bin|pth|pt|pkl|ckpt|onnx|tflite)$", f)]
+    assert not weights, f"model weights committed: {weights}"
