@@ -111,6 +111,73 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- run
+def _checkpoint_arg(value: str | None):
+    if value is None or value == "auto":
+        return "auto"
+    if value.lower() == "none":
+        return None
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pose3d_nb.engine import PoseEngine
+
+    engine = PoseEngine(
+        source=args.source,
+        detector=args.detector,
+        checkpoint=_checkpoint_arg(args.checkpoint),
+        window=args.window,
+        lookahead=args.lookahead,
+        flip=args.flip,
+        out_dir=args.out,
+        loop=args.loop or None,
+        pace=args.pace or None,
+        capacity=args.capacity,
+    )
+    info = engine.lifter_info
+    print(f"lifter: {info.name}")
+    if info.is_fallback:
+        print(f"note: {info.hint}")
+    engine.start()
+    source = engine._source
+    total = getattr(source, "frame_count", None) if not source.is_live and not args.loop else None
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    interrupted = False
+    bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
+    try:
+        while engine.running:
+            engine.wait(0.25)
+            stats = engine.stats()
+            bar.update(stats.processed - bar.n)
+            latency = f"{stats.latency_ms_median:.0f}" if stats.latency_ms_median is not None else "-"
+            bar.set_postfix_str(
+                f"{stats.fps:.1f} fps, latency {latency} ms, dropped {stats.dropped}", refresh=False
+            )
+            if args.max_frames and stats.processed >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        engine.stop()
+    stats = engine.stats()
+    where = f"; recorded to {Path(args.out) / 'session.npz'}" if stats.processed else ""
+    print(
+        f"{'interrupted: ' if interrupted else ''}{stats.processed} frames, {stats.fps:.1f} fps, "
+        f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}{where}"
+    )
+    if engine.error is not None:
+        print(f"error: {engine.error}", file=sys.stderr)
+        return 1
+    if args.csv and stats.processed:
+        print(f"CSV: {engine.export_csv()}")
+    return 130 if interrupted else 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
@@ -135,6 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")
     models.set_defaults(func=cmd_models)
 
+    run = commands.add_parser("run", help="headless capture -> 2D -> 3D, recorded to --out")
+    run.add_argument(
+        "--source", default="sample", help="sample (default), camera, camera:N, a video or a folder"
+    )
+    run.add_argument("--detector", default="mediapipe", help="2D detector backend (mediapipe, detectron2)")
+    run.add_argument(
+        "--checkpoint", default="auto", help="VideoPose3D checkpoint; auto = model/; none = fallback"
+    )
+    run.add_argument(
+        "--window", type=int, default=0, help="frames the lifter uses (0 = all up to its receptive field)"
+    )
+    run.add_argument("--lookahead", type=int, default=0, help="output delay in frames (future context)")
+    run.add_argument("--flip", action="store_true", help="test-time flip augmentation")
+    run.add_argument("--out", default="out_files", help="folder for joints.npy and session.npz")
+    run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    run.add_argument("--loop", action="store_true", help="repeat a video file")
+    run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
+    run.add_argument("--capacity", type=int, default=100_000, help="rows kept in the rolling buffer")
+    run.add_argument("--csv", action="store_true", help="also write session.csv")
+    run.set_defaults(func=cmd_run)
+
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
     bench.add_argument("what", choices=["lifter", "detect", "pipeline"])
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -154,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+    except (CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -93,7 +93,9 @@ def test_foreign_state_dict_lists_unexpected_keys(tmp_path, reference_checkpoint
 
 
 def test_other_joint_count_is_refused(tmp_path):
-    model = TemporalModel(Architecture(filter_widths=(3, 3), channels=16, num_joints_in=15, num_joints_out=15))
+    model = TemporalModel(
+        Architecture(filter_widths=(3, 3), channels=16, num_joints_in=15, num_joints_out=15)
+    )
     path = tmp_path / "humaneva.bin"
     torch.save({"model_pos": model.state_dict()}, path)
     with pytest.raises(CheckpointError, match="15 2D joints to 15 3D joints"):

@@ -29,8 +29,19 @@ def keypoints_file(tmp_path, reference_io):
 def test_lift_offline_world(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "out" / "joints.npy"
     code = main(
-        ["lift", str(keypoints_file), "--size", "1280", "720", "--checkpoint", str(reference_checkpoint),
-         "--flip", "--world", "--out", str(out)]
+        [
+            "lift",
+            str(keypoints_file),
+            "--size",
+            "1280",
+            "720",
+            "--checkpoint",
+            str(reference_checkpoint),
+            "--flip",
+            "--world",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     np.testing.assert_allclose(np.load(out), reference_io["pred_world_rebased"], atol=1e-4)
@@ -39,16 +50,50 @@ def test_lift_offline_world(tmp_path, keypoints_file, reference_checkpoint, refe
 
 def test_lift_causal_camera(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "causal.npy"
-    assert main(["lift", str(keypoints_file), "--size", "1280", "720", "--checkpoint",
-                 str(reference_checkpoint), "--flip", "--causal", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "lift",
+                str(keypoints_file),
+                "--size",
+                "1280",
+                "720",
+                "--checkpoint",
+                str(reference_checkpoint),
+                "--flip",
+                "--causal",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     np.testing.assert_allclose(np.load(out), reference_io["pred_cam_causal_aug"], atol=1e-4)
 
 
 def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "stream.npy"
-    assert main(["lift", str(keypoints_file), "--size", "1280", "720", "--checkpoint",
-                 str(reference_checkpoint), "--stream", "--window", "9", "--lookahead", "4",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "lift",
+                str(keypoints_file),
+                "--size",
+                "1280",
+                "720",
+                "--checkpoint",
+                str(reference_checkpoint),
+                "--stream",
+                "--window",
+                "9",
+                "--lookahead",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     joints = np.load(out)
     assert joints.shape == (90, 17, 3), "one row per input frame (the last L flushed at the end)"
     np.testing.assert_allclose(joints[:86], reference_io["stream_la4_win9"], atol=1e-4)
@@ -57,8 +102,19 @@ def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_i
 def test_lift_wrong_shape_is_a_usage_error(tmp_path, reference_checkpoint, capsys):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((10, 17, 3)))
-    code = main(["lift", str(bad), "--size", "640", "480", "--checkpoint", str(reference_checkpoint),
-                 "--out", str(tmp_path / "o.npy")])
+    code = main(
+        [
+            "lift",
+            str(bad),
+            "--size",
+            "640",
+            "480",
+            "--checkpoint",
+            str(reference_checkpoint),
+            "--out",
+            str(tmp_path / "o.npy"),
+        ]
+    )
     assert code == 2
     assert "must have shape (T, 17, 2)" in capsys.readouterr().err
     assert not (tmp_path / "o.npy").exists()
@@ -67,8 +123,19 @@ def test_lift_wrong_shape_is_a_usage_error(tmp_path, reference_checkpoint, capsy
 def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
     bad = tmp_path / "obj.npy"
     np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    code = main(["lift", str(bad), "--size", "640", "480", "--checkpoint", str(reference_checkpoint),
-                 "--out", str(tmp_path / "o.npy")])
+    code = main(
+        [
+            "lift",
+            str(bad),
+            "--size",
+            "640",
+            "480",
+            "--checkpoint",
+            str(reference_checkpoint),
+            "--out",
+            str(tmp_path / "o.npy"),
+        ]
+    )
     assert code == 2
     assert "not a plain numeric .npy" in capsys.readouterr().err
 
@@ -76,8 +143,17 @@ def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
 def test_lift_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, keypoints_file):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"garbage")
-    result = pose3d("lift", str(keypoints_file), "--size", "1280", "720", "--checkpoint", str(bad),
-                    "--out", str(tmp_path / "o.npy"))
+    result = pose3d(
+        "lift",
+        str(keypoints_file),
+        "--size",
+        "1280",
+        "720",
+        "--checkpoint",
+        str(bad),
+        "--out",
+        str(tmp_path / "o.npy"),
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: cannot read")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 
+import tomllib
 import yaml
 from conftest import ROOT
 
@@ -44,7 +44,9 @@ def _lock_pins() -> dict[str, str]:
 def test_every_pyproject_pin_is_in_environment_yml_with_the_same_version():
     pyproject, environment = _pyproject_pins(), _environment_pins()
     assert pyproject, "pyproject pins nothing"
-    mismatched = {name: (v, environment.get(name)) for name, v in pyproject.items() if environment.get(name) != v}
+    mismatched = {
+        name: (v, environment.get(name)) for name, v in pyproject.items() if environment.get(name) != v
+    }
     assert not mismatched, f"pyproject vs environment.yml: {mismatched}"
 
 
@@ -70,9 +72,7 @@ def test_quick_start_is_two_commands_and_ci_runs_the_second():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Quick start", 1)[1]
     block = section.split("```", 2)[1]
-    commands = [
-        line for line in block.splitlines()[1:] if line.strip() and not line.strip().startswith("#")
-    ]
+    commands = [line for line in block.splitlines()[1:] if line.strip() and not line.strip().startswith("#")]
     assert len(commands) == 2, commands
     test_command = commands[1].split("#")[0].strip()
     assert test_command in (ROOT / ".ci" / "run").read_text()

@@ -10,6 +10,7 @@ import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.lifting.checkpoint import load_model
+from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.streaming import StreamingLifter, StreamOutput
 from pose3d_nb.lifting.world import camera_to_world, rebase_floor
 
@@ -38,24 +39,31 @@ class VideoPose3DLifter:
     """A VideoPose3D checkpoint run frame by frame (see ``StreamingLifter``), world output."""
 
     is_fallback = False
+    temporal = True
     hint = ""
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        checkpoint: str | Path | TemporalModel,
         window: int = 0,
         lookahead: int = 0,
         flip: bool = False,
         causal: bool = False,
     ):
-        self.checkpoint = Path(checkpoint)
-        self._stream = StreamingLifter(load_model(self.checkpoint, causal=causal), window, lookahead, flip)
+        """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks)."""
+        if isinstance(checkpoint, TemporalModel):
+            model, self.checkpoint = checkpoint, None
+        else:
+            self.checkpoint = Path(checkpoint)
+            model = load_model(self.checkpoint, causal=causal)
+        self._stream = StreamingLifter(model, window, lookahead, flip)
         self._frame_indices: deque[int] = deque()
         self._first_position = 0
 
     @property
     def name(self) -> str:
-        return f"VideoPose3D (receptive field {self.receptive_field}, {self.checkpoint.name})"
+        weights = self.checkpoint.name if self.checkpoint else "in-memory model"
+        return f"VideoPose3D (receptive field {self.receptive_field}, {weights})"
 
     @property
     def receptive_field(self) -> int:
@@ -65,11 +73,29 @@ class VideoPose3DLifter:
     def max_lookahead(self) -> int:
         return self._stream.max_lookahead
 
-    window = property(lambda self: self._stream.window, lambda self, v: setattr(self._stream, "window", v))
-    lookahead = property(
-        lambda self: self._stream.lookahead, lambda self, v: setattr(self._stream, "lookahead", v)
-    )
-    flip = property(lambda self: self._stream.flip, lambda self, v: setattr(self._stream, "flip", bool(v)))
+    @property
+    def window(self) -> int:
+        return self._stream.window
+
+    @window.setter
+    def window(self, value: int) -> None:
+        self._stream.window = value
+
+    @property
+    def lookahead(self) -> int:
+        return self._stream.lookahead
+
+    @lookahead.setter
+    def lookahead(self, value: int) -> None:
+        self._stream.lookahead = value
+
+    @property
+    def flip(self) -> bool:
+        return self._stream.flip
+
+    @flip.setter
+    def flip(self, value: bool) -> None:
+        self._stream.flip = bool(value)
 
     def reset(self) -> None:
         """Forget all frames (new source)."""

@@ -257,7 +257,8 @@ class StreamingLifter:
     @torch.no_grad()
     def _predict(self, targets: np.ndarray, first: int, last: int) -> np.ndarray:
         """(n,) frame positions -> (n, 17, 3) joints, inputs limited to frames first..last."""
-        branches = (0, 1) if self.flip else (0,)
+        flip = self.flip  # read once: another thread may toggle it mid-step
+        branches = (0, 1) if flip else (0,)
         positions = [targets]
         for level in reversed(self._levels):
             below = positions[0][:, None] + level.taps[None, :]
@@ -270,7 +271,7 @@ class StreamingLifter:
         top = torch.stack([values[b] for b in branches])  # (B, n, C)
         out = (top @ self._shrink_weight + self._shrink_bias).reshape(len(branches), -1, NUM_JOINTS, 3)
         joints = out.numpy()
-        if self.flip:
+        if flip:
             return ((joints[0] + unmirror_joints(joints[1])) / 2).astype(np.float32)
         return joints[0].astype(np.float32, copy=True)
 

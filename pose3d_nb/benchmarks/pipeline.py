@@ -1,0 +1,98 @@
+"""End-to-end throughput and latency of the engine, against a one-thread sequential baseline."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pose3d_nb.benchmarks.lifter import random_model
+from pose3d_nb.engine import PoseEngine
+from pose3d_nb.lifting.model import Architecture
+
+
+def _sequential(source: str, lifter_model, max_frames: int | None) -> dict:
+    """Decode, detect and lift one frame after another on one thread: the baseline."""
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.lifting.lifter import VideoPose3DLifter
+    from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
+    from pose3d_nb.sources import open_source
+
+    lifter = VideoPose3DLifter(lifter_model) if lifter_model is not None else MediaPipeWorldLifter()
+    count = 0
+    with open_source(source) as frames, create_detector("mediapipe") as detector:
+        start = time.perf_counter()
+        for frame in frames:
+            lifter.push(detector(frame))
+            count += 1
+            if max_frames and count >= max_frames:
+                break
+        lifter.flush()
+        elapsed = time.perf_counter() - start
+    return {"frames": count, "fps": count / elapsed}
+
+
+def _engine(source: str, lifter_model, max_frames: int | None) -> dict:
+    engine = PoseEngine(source=source, checkpoint=lifter_model, out_dir=None, capacity=100_000)
+    engine.start()  # opens source and detector, as the sequential baseline's set-up does
+    start = time.perf_counter()
+    if max_frames:
+        engine.buffer.wait_for(max_frames, timeout=600)
+    else:
+        engine.wait(600)
+    elapsed = time.perf_counter() - start
+    stats = engine.stats()
+    engine.stop()
+    engine.raise_if_failed()
+    return {
+        "frames": stats.processed,
+        "fps": stats.processed / elapsed,
+        "latency_ms_median": stats.latency_ms_median,
+        "latency_ms_p95": stats.latency_ms_p95,
+        "stage_ms": stats.stage_ms,
+        "lifter": stats.lifter,
+    }
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def run(source: str = "sample", max_frames: int | None = None, as_json: bool = False) -> dict:
+    """Both lifters (MediaPipe fallback; VideoPose3D RF 243, random weights), engine vs sequential."""
+    configs = {
+        "mediapipe_fallback": None,
+        "videopose3d_rf243": random_model(Architecture(filter_widths=(3, 3, 3, 3, 3), channels=1024)),
+    }
+    print(f"pipeline on {source!r}: every frame, as fast as possible, after start-up")
+    results = {}
+    for name, model in configs.items():
+        sequential = _sequential(source, model, max_frames)
+        threaded = _engine(source, model, max_frames)
+        threaded["sequential_fps"] = sequential["fps"]
+        threaded["speedup_vs_sequential"] = threaded["fps"] / sequential["fps"]
+        results[name] = threaded
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in threaded["stage_ms"].items())
+        print(
+            f"  {name:19s} engine {threaded['fps']:6.1f} fps | sequential {sequential['fps']:6.1f} fps | "
+            f"x{threaded['speedup_vs_sequential']:.2f} | end-to-end latency median "
+            f"{threaded['latency_ms_median']:.0f} ms, p95 {threaded['latency_ms_p95']:.0f} ms | "
+            f"stage medians (ms): {stages}"
+        )
+    default = results["mediapipe_fallback"]
+    summary = {
+        "fps": default["fps"],
+        "latency_ms_median": default["latency_ms_median"],
+        "latency_ms_p95": default["latency_ms_p95"],
+        "stage_ms": default["stage_ms"],
+        "sequential_fps": default["sequential_fps"],
+        "frames": default["frames"],
+        "source": source,
+        "videopose3d_rf243": results["videopose3d_rf243"],
+    }
+    if as_json:
+        print(json.dumps(_rounded(summary)))
+    return summary

@@ -1,0 +1,167 @@
+"""The rolling joint buffer: a fixed-capacity, thread-safe record of the newest poses."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose3d_nb.skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class PoseSample:
+    """One frame's record.
+
+    joints_3d: (17, 3) world metres, z up, floor at 0, Human3.6M order (NaN only if ``valid`` is
+    False and no detection had been seen yet). keypoints_2d: (17, 2) COCO pixels (NaN when nobody
+    was found). scores_2d: (17,). timestamp: seconds (source time). frame_index: index in its
+    source. valid: the frame had a detection. segment: increments each time the source (re)starts.
+    """
+
+    joints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    scores_2d: np.ndarray
+    timestamp: float
+    frame_index: int
+    valid: bool
+    segment: int
+
+
+@dataclass(frozen=True)
+class BufferSnapshot:
+    """Copies of every column, oldest row first; T rows.
+
+    joints_3d (T, 17, 3) world metres z-up; keypoints_2d (T, 17, 2) pixels; scores_2d (T, 17);
+    timestamps (T,) seconds; frame_index (T,) int64; valid (T,) bool; segment (T,) int64.
+    """
+
+    joints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    scores_2d: np.ndarray
+    timestamps: np.ndarray
+    frame_index: np.ndarray
+    valid: np.ndarray
+    segment: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+_COLUMNS = {
+    "joints_3d": ((NUM_JOINTS, 3), np.float32, np.nan),
+    "keypoints_2d": ((NUM_JOINTS, 2), np.float32, np.nan),
+    "scores_2d": ((NUM_JOINTS,), np.float32, 0.0),
+    "timestamps": ((), np.float64, np.nan),
+    "frame_index": ((), np.int64, -1),
+    "valid": ((), bool, False),
+    "segment": ((), np.int64, -1),
+}
+
+
+class RollingBuffer:
+    """Keeps the newest ``capacity`` poses; memory is allocated once and stays flat.
+
+    Appends come from the engine's thread; every read returns copies in chronological order, so
+    a notebook cell can analyse, plot or save them while capture goes on.
+    """
+
+    def __init__(self, capacity: int = 3000):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self._lock = threading.Lock()
+        self._data = {
+            name: np.full((self.capacity, *shape), fill, dtype=dtype)
+            for name, (shape, dtype, fill) in _COLUMNS.items()
+        }
+        self._count = 0  # rows ever appended
+        self._changed = threading.Condition(self._lock)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return min(self._count, self.capacity)
+
+    @property
+    def total_appended(self) -> int:
+        """Rows appended since creation (including those rolled out)."""
+        with self._lock:
+            return self._count
+
+    def append(self, sample: PoseSample) -> None:
+        """Add one frame's record, overwriting the oldest when full."""
+        with self._lock:
+            row = self._count % self.capacity
+            for name in _COLUMNS:
+                self._data[name][row] = getattr(sample, "timestamp" if name == "timestamps" else name)
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, total: int, timeout: float | None = None) -> bool:
+        """Block until at least ``total`` rows were ever appended (tests, scripts)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count >= total, timeout)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._count = 0
+
+    def _ordered(self, name: str, last: int | None) -> np.ndarray:
+        size = min(self._count, self.capacity)
+        take = size if last is None else max(0, min(int(last), size))
+        end = self._count % self.capacity
+        indices = (np.arange(end - take, end)) % self.capacity
+        return self._data[name][indices]
+
+    def snapshot(self, last: int | None = None) -> BufferSnapshot:
+        """Copies of all columns (optionally only the ``last`` rows), consistent with each other."""
+        with self._lock:
+            return BufferSnapshot(**{name: self._ordered(name, last) for name in _COLUMNS})
+
+    def joints_3d(self, last: int | None = None) -> np.ndarray:
+        """(T, 17, 3) world metres, z up, floor at 0."""
+        with self._lock:
+            return self._ordered("joints_3d", last)
+
+    def keypoints_2d(self, last: int | None = None) -> np.ndarray:
+        """(T, 17, 2) COCO pixels."""
+        with self._lock:
+            return self._ordered("keypoints_2d", last)
+
+    def scores_2d(self, last: int | None = None) -> np.ndarray:
+        """(T, 17) keypoint confidences."""
+        with self._lock:
+            return self._ordered("scores_2d", last)
+
+    def timestamps(self, last: int | None = None) -> np.ndarray:
+        """(T,) seconds."""
+        with self._lock:
+            return self._ordered("timestamps", last)
+
+    def frame_index(self, last: int | None = None) -> np.ndarray:
+        """(T,) source frame indices."""
+        with self._lock:
+            return self._ordered("frame_index", last)
+
+    def valid(self, last: int | None = None) -> np.ndarray:
+        """(T,) True where the frame had a detection."""
+        with self._lock:
+            return self._ordered("valid", last)
+
+    def latest(self) -> PoseSample | None:
+        """The newest record, or None when empty."""
+        with self._lock:
+            if self._count == 0:
+                return None
+            row = (self._count - 1) % self.capacity
+            values = {name: np.copy(self._data[name][row]) for name in _COLUMNS}
+        return PoseSample(
+            joints_3d=values["joints_3d"],
+            keypoints_2d=values["keypoints_2d"],
+            scores_2d=values["scores_2d"],
+            timestamp=float(values["timestamps"]),
+            frame_index=int(values["frame_index"]),
+            valid=bool(values["valid"]),
+            segment=int(values["segment"]),
+        )

@@ -1,0 +1,150 @@
+"""MediaPipe Pose (BlazePose) as a COCO-17 detector: the default, real time on a CPU.
+
+MediaPipe Pose finds and tracks ONE person: with several people in view it follows whoever it
+detected first and, after losing them, whoever it re-detects. The :class:`SubjectFollower`
+turns such a jump into missing frames and then an explicit new ``track_id`` instead of a silent
+identity switch, and undoes its left/right label flips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.detectors.base import BaseDetector, DetectorUnavailable, found_detection, missing_detection
+from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.detectors.tracking import SubjectFollower, keypoint_box
+from pose3d_nb.skeleton import COCO
+from pose3d_nb.sources.frame import Frame
+
+BLAZEPOSE_TO_COCO = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
+"""COCO-17 joint i is BlazePose landmark BLAZEPOSE_TO_COCO[i]. Both use the person's own left
+(checked on the bundled sample: facing the camera, "left_shoulder" is on the image's right)."""
+
+# BlazePose 33: 0 nose; 1-3 left eye inner/eye/outer, 4-6 the right ones; 7/8 ears; 9/10 mouth
+# corners; then left/right pairs 11/12 shoulders ... 31/32 foot index.
+BLAZEPOSE_MIRROR = np.array(
+    [0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9] + [i + 1 - 2 * (i % 2 == 0) for i in range(11, 33)]
+)
+"""(33,) permutation swapping every BlazePose left landmark with its right twin."""
+
+COCO_MIRROR = COCO.mirror_permutation()
+
+
+def landmarks_to_array(landmark_list: Any) -> np.ndarray:
+    """A MediaPipe landmark list -> (33, 4) float32 x, y, z, visibility (as stored)."""
+    return np.array([(p.x, p.y, p.z, p.visibility) for p in landmark_list.landmark], np.float32)
+
+
+def blazepose_to_coco(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(33, 4) normalised x, y, z, visibility -> (17, 2) pixel keypoints, (17,) scores.
+
+    ``size`` is the (width, height) of the image the landmarks were found in; visibility
+    (the probability the landmark is in view and not occluded) is the score.
+    """
+    width, height = size
+    pixels = landmarks[:, :2] * np.array([width, height], np.float32)
+    return pixels[BLAZEPOSE_TO_COCO], np.clip(landmarks[BLAZEPOSE_TO_COCO, 3], 0.0, 1.0)
+
+
+class MediaPipePoseDetector(BaseDetector):
+    """MediaPipe Pose in video mode, mapped to COCO-17.
+
+    Args:
+        model_complexity: 1 (the model shipped in the wheel). 0 and 2 download their model on
+            first use, which fails without internet.
+        min_detection_confidence, min_tracking_confidence, smooth_landmarks, static_image_mode:
+            MediaPipe's own options.
+        follow: gate jumps to another person (see module docstring); False reports whatever
+            MediaPipe returns.
+        fix_left_right: undo left/right label flips by temporal continuity.
+
+    Detection extras: ``world_landmarks`` (33, 3) float32 metres, hip-centred (NaN when MediaPipe
+    gave none); ``visibility`` (33,); ``landmarks`` (33, 3) normalised x, y, z;
+    ``track_id``; ``swapped_left_right``; ``num_candidates`` (0 or 1).
+    """
+
+    name = "mediapipe"
+
+    def __init__(
+        self,
+        *,
+        model_complexity: int = 1,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        smooth_landmarks: bool = True,
+        static_image_mode: bool = False,
+        follow: bool = True,
+        fix_left_right: bool = True,
+    ) -> None:
+        try:
+            from mediapipe.python.solutions import pose as mp_pose
+        except ImportError as exc:
+            raise DetectorUnavailable(
+                f"mediapipe is not installed ({exc}): pip install mediapipe==0.10.21"
+            ) from exc
+        self._options = dict(
+            model_complexity=model_complexity,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+            smooth_landmarks=smooth_landmarks,
+            static_image_mode=static_image_mode,
+        )
+        try:
+            self._pose = mp_pose.Pose(**self._options)
+        except OSError as exc:  # URLError: complexities 0 and 2 fetch their model at run time
+            raise RuntimeError(
+                f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
+                "model_complexity=1 is the one shipped with mediapipe and works offline"
+            ) from exc
+        self._follower = SubjectFollower.default(follow=follow, fix_left_right=fix_left_right)
+
+    def __call__(self, frame: Frame) -> Detection:
+        """The followed person's keypoints in ``frame`` (RGB, any size)."""
+        if self._pose is None:
+            raise RuntimeError("this MediaPipe detector is closed")
+        result = self._pose.process(np.ascontiguousarray(frame.image))
+        if result.pose_landmarks is None:
+            nobody = self._follower.select(
+                frame.timestamp, np.empty((0, 4)), np.empty((0, 17, 2)), np.empty((0, 17))
+            )
+            return missing_detection(frame, num_candidates=0, track_id=nobody.track_id)
+        landmarks = landmarks_to_array(result.pose_landmarks)
+        if result.pose_world_landmarks is not None:
+            world = landmarks_to_array(result.pose_world_landmarks)[:, :3]
+        else:
+            world = np.full((33, 3), np.nan, np.float32)
+        keypoints, scores = blazepose_to_coco(landmarks, frame.size)
+        # The box spans all 33 landmarks (feet and hands included), clipped to the image.
+        pixels = landmarks[:, :2] * np.array(frame.size, np.float32)
+        bbox = keypoint_box(pixels, frame.size)
+        selection = self._follower.select(frame.timestamp, bbox[None], keypoints[None], scores[None])
+        if selection.index is None:
+            return missing_detection(frame, num_candidates=1, track_id=selection.track_id)
+        if selection.swap_left_right:
+            keypoints, scores = keypoints[COCO_MIRROR], scores[COCO_MIRROR]
+            landmarks, world = landmarks[BLAZEPOSE_MIRROR], world[BLAZEPOSE_MIRROR]
+        return found_detection(
+            frame,
+            keypoints,
+            scores,
+            bbox,
+            world_landmarks=world,
+            visibility=landmarks[:, 3].copy(),
+            landmarks=landmarks[:, :3].copy(),
+            track_id=selection.track_id,
+            swapped_left_right=selection.swap_left_right,
+            num_candidates=1,
+        )
+
+    def reset(self) -> None:
+        """Forget the tracked person (MediaPipe's own tracking state included)."""
+        if self._pose is not None:
+            self._pose.reset()
+        self._follower.reset()
+
+    def close(self) -> None:
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None

@@ -1,0 +1,384 @@
+"""Following one subject across frames.
+
+Detectors may see several people (Keypoint R-CNN returns N) or jump to another person after a
+loss (MediaPipe tracks one person and re-detects whoever is most visible). The 3D lifter needs
+one person's continuous track, so:
+
+- :class:`PersonTracker` keeps following the same person: association by predicted-box IoU and
+  keypoint distance, a motion gate that grows with the time the person has been lost, and
+  re-acquisition of a new subject only after ``max_lost_seconds`` without them.
+- :class:`LeftRightStabilizer` undoes left/right label flips (MediaPipe swaps a frontal person's
+  sides on about a third of the frames of the bundled sample) by temporal continuity.
+- :class:`SubjectFollower` combines the two for a detector.
+
+All arrays are NumPy, pixels, shapes as documented; candidates are rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose3d_nb.skeleton import COCO
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (4,) x1, y1, x2, y2 box with each of (N, 4) boxes -> (N,)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def box_centre(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) boxes -> (..., 2) centres."""
+    boxes = np.asarray(boxes, np.float64)
+    return np.stack([(boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2], axis=-1)
+
+
+def keypoint_box(keypoints: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(4,) x1, y1, x2, y2 around the finite points of (K, 2) ``keypoints``, clipped to
+    ``size`` = (width, height) when given; all NaN when no point is finite."""
+    points = np.asarray(keypoints, np.float64).reshape(-1, 2)
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) == 0:
+        return np.full(4, np.nan)
+    box = np.concatenate([points.min(axis=0), points.max(axis=0)])
+    if size is not None:
+        box = np.clip(box, 0, [size[0], size[1], size[0], size[1]])
+    return box
+
+
+def _mean_distance(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean Euclidean distance between rows of (K, 2) ``a`` and ``b`` where ``mask``; inf if none."""
+    if not mask.any():
+        return float("inf")
+    return float(np.linalg.norm(a[mask] - b[mask], axis=1).mean())
+
+
+@dataclass
+class _Track:
+    track_id: int
+    box: np.ndarray  # (4,)
+    keypoints: np.ndarray | None  # (K, 2)
+    scores: np.ndarray | None  # (K,)
+    velocity: np.ndarray  # (2,) px per second, of the box centre
+    last_time: float
+
+
+class PersonTracker:
+    """Chooses, frame after frame, which of N candidates is the followed person.
+
+    Args:
+        max_lost_seconds: how long a lost subject is waited for; after that the most prominent
+            person (box area x confidence) becomes the new subject (a new ``track_id``).
+        min_iou: a candidate whose box overlaps the predicted box this much is plausible.
+        gate, gate_growth, max_gate: otherwise a candidate is plausible when its centre is within
+            ``min(gate + gate_growth * seconds_since_seen, max_gate)`` box diagonals of the
+            predicted centre (people rarely move more than a body height per second).
+        max_extrapolation_seconds: the constant-velocity prediction stops after this long, so a
+            long loss does not carry the expected position into someone else.
+        min_keypoint_score: keypoints below this score are ignored in distances.
+        velocity_smoothing: weight of the newest velocity estimate (constant-velocity prediction
+            is what keeps the right person through a crossing).
+        mirror: (K,) left/right permutation; keypoint distance takes the better of as-is and
+            mirrored, so a detector's left/right flip does not look like another person.
+
+    ``update`` returns the row index of the subject, or None when the subject is not among the
+    candidates (the caller reports a missing frame, never another person).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_lost_seconds: float = 1.0,
+        min_iou: float = 0.3,
+        gate: float = 0.5,
+        gate_growth: float = 1.0,
+        max_gate: float = 0.8,
+        max_extrapolation_seconds: float = 0.5,
+        min_keypoint_score: float = 0.3,
+        velocity_smoothing: float = 0.5,
+        mirror: np.ndarray | None = None,
+    ) -> None:
+        self.max_lost_seconds = max_lost_seconds
+        self.min_iou = min_iou
+        self.gate = gate
+        self.gate_growth = gate_growth
+        self.max_gate = max_gate
+        self.max_extrapolation_seconds = max_extrapolation_seconds
+        self.min_keypoint_score = min_keypoint_score
+        self.velocity_smoothing = velocity_smoothing
+        self.mirror = None if mirror is None else np.asarray(mirror)
+        self._track: _Track | None = None
+        self._next_id = 1
+
+    @property
+    def track_id(self) -> int | None:
+        """Id of the current subject (a new id each time a new person is acquired), or None."""
+        return None if self._track is None else self._track.track_id
+
+    def reset(self) -> None:
+        """Forget the subject (ids keep increasing, so old and new tracks never share one)."""
+        self._track = None
+
+    def update(
+        self,
+        timestamp: float,
+        boxes: np.ndarray,
+        keypoints: np.ndarray | None = None,
+        scores: np.ndarray | None = None,
+        confidences: np.ndarray | None = None,
+    ) -> int | None:
+        """Index of the subject among this frame's candidates, or None.
+
+        Args:
+            timestamp: seconds, increasing (a jump backwards, e.g. a new source, resets).
+            boxes: (N, 4) x1, y1, x2, y2; N may be 0.
+            keypoints: (N, K, 2) pixels, optional.
+            scores: (N, K) keypoint scores, optional (all trusted when absent).
+            confidences: (N,) person confidences, optional (used to pick a new subject).
+        """
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        n = len(boxes)
+        # (reshape(0, -1, 2) is ambiguous, and with no candidates there is nothing to compare)
+        kps = None if keypoints is None or n == 0 else np.asarray(keypoints, np.float64).reshape(n, -1, 2)
+        kp_scores = None
+        if kps is not None:
+            kp_scores = (
+                np.ones(kps.shape[:2]) if scores is None else np.asarray(scores, np.float64).reshape(n, -1)
+            )
+        conf = np.ones(n) if confidences is None else np.asarray(confidences, np.float64).reshape(n)
+        valid = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+
+        track = self._track
+        if track is not None:
+            elapsed = timestamp - track.last_time
+            if elapsed < 0 or elapsed > self.max_lost_seconds:
+                track = self._track = None
+        if track is None:
+            return self._acquire(timestamp, boxes, kps, kp_scores, conf, valid)
+
+        chosen = self._associate(track, timestamp - track.last_time, boxes, kps, kp_scores, valid)
+        if chosen is not None:
+            self._follow(track, timestamp, boxes[chosen], kps, kp_scores, chosen)
+        return chosen
+
+    def _acquire(self, timestamp, boxes, kps, kp_scores, conf, valid) -> int | None:
+        if not valid.any():
+            return None
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        prominence = np.where(valid, areas * conf, -np.inf)
+        index = int(np.argmax(prominence))
+        self._track = _Track(
+            track_id=self._next_id,
+            box=boxes[index].copy(),
+            keypoints=None if kps is None else kps[index].copy(),
+            scores=None if kp_scores is None else kp_scores[index].copy(),
+            velocity=np.zeros(2),
+            last_time=timestamp,
+        )
+        self._next_id += 1
+        return index
+
+    def _associate(self, track: _Track, elapsed: float, boxes, kps, kp_scores, valid) -> int | None:
+        if not valid.any():
+            return None
+        shift = track.velocity * min(elapsed, self.max_extrapolation_seconds)
+        predicted = track.box + np.concatenate([shift, shift])
+        diagonal = max(float(np.hypot(track.box[2] - track.box[0], track.box[3] - track.box[1])), 1.0)
+        ious = box_iou(predicted, boxes)
+        centre_dist = np.linalg.norm(box_centre(boxes) - box_centre(predicted), axis=1) / diagonal
+        radius = min(self.gate + self.gate_growth * elapsed, self.max_gate)
+        plausible = valid & ((ious >= self.min_iou) | (centre_dist <= radius))
+        if not plausible.any():
+            return None
+        # Pose similarity separates people whose boxes overlap (crossing); centre distance
+        # stands in when there are no comparable keypoints.
+        shape_dist = centre_dist.copy()
+        if kps is not None and track.keypoints is not None and kps.shape[1] == len(track.keypoints):
+            expected = track.keypoints + shift
+            for i in np.flatnonzero(plausible):
+                distance = self._keypoint_distance(expected, track.scores, kps[i], kp_scores[i])
+                if np.isfinite(distance):
+                    shape_dist[i] = distance / diagonal
+        cost = np.where(plausible, (1.0 - ious) + shape_dist, np.inf)
+        return int(np.argmin(cost))
+
+    def _keypoint_distance(self, expected, expected_scores, points, point_scores) -> float:
+        """Mean pixel distance between confident keypoints, the better of as-is and mirrored."""
+        trusted = (expected_scores >= self.min_keypoint_score) & np.isfinite(expected).all(axis=1)
+        ok = trusted & (point_scores >= self.min_keypoint_score) & np.isfinite(points).all(axis=1)
+        best = _mean_distance(points, expected, ok)
+        if self.mirror is not None and len(self.mirror) == len(points):
+            m = self.mirror
+            ok_m = trusted & (point_scores[m] >= self.min_keypoint_score) & np.isfinite(points[m]).all(axis=1)
+            best = min(best, _mean_distance(points[m], expected, ok_m))
+        return best
+
+    def _follow(self, track: _Track, timestamp, box, kps, kp_scores, index) -> None:
+        elapsed = timestamp - track.last_time
+        if elapsed > 0:
+            measured = (box_centre(box) - box_centre(track.box)) / elapsed
+            a = self.velocity_smoothing
+            track.velocity = a * measured + (1 - a) * track.velocity
+        track.box = box.copy()
+        if kps is not None:
+            track.keypoints = kps[index].copy()
+            track.scores = kp_scores[index].copy()
+        track.last_time = timestamp
+
+
+class LeftRightStabilizer:
+    """Keeps left and right labels consistent over time.
+
+    Pose estimators sometimes swap a person's sides for a few frames (MediaPipe does so on a
+    third of the bundled sample's frames: the person faces the camera throughout). A true turn is
+    continuous, a label flip is a jump: when the mirrored keypoints are much closer to the
+    previous frame's than the keypoints as given, the labels are swapped back.
+
+    Args:
+        mirror: (K,) permutation that swaps each left joint with its right twin.
+        ratio: swap when mirrored distance < ratio x as-is distance...
+        min_jump: ...and the as-is distance exceeds the mirrored one by this fraction of the
+            body's box diagonal (seen side-on, left and right nearly coincide and either labelling
+            fits: a genuine turn must not be "corrected").
+        min_score: keypoints below this score are not compared.
+        min_joints: fewer comparable joints than this: keep the labels as given.
+        max_swapped_frames: after this many consecutive swaps, trust the detector again (in
+            case the first frame of the track was the flipped one).
+    """
+
+    def __init__(
+        self,
+        mirror: np.ndarray | None = None,
+        *,
+        ratio: float = 0.7,
+        min_jump: float = 0.05,
+        min_score: float = 0.3,
+        min_joints: int = 4,
+        max_swapped_frames: int = 60,
+    ) -> None:
+        self.mirror = COCO.mirror_permutation() if mirror is None else np.asarray(mirror)
+        self.ratio = ratio
+        self.min_jump = min_jump
+        self.min_score = min_score
+        self.min_joints = min_joints
+        self.max_swapped_frames = max_swapped_frames
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame."""
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._track_id: int | None = None
+        self._swapped_run = 0
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, track_id: int | None = None) -> bool:
+        """True when (K, 2) ``keypoints`` / (K,) ``scores`` should be mirrored (left<->right).
+
+        A different ``track_id`` than last time starts afresh (another person, no history).
+        """
+        keypoints = np.asarray(keypoints, np.float64)
+        scores = np.asarray(scores, np.float64)
+        if track_id != self._track_id:
+            self.reset()
+            self._track_id = track_id
+        swap = False
+        if self._previous is not None:
+            previous, previous_scores = self._previous
+            m = self.mirror
+            ok = (
+                (scores >= self.min_score)
+                & (scores[m] >= self.min_score)
+                & (previous_scores >= self.min_score)
+                & np.isfinite(keypoints).all(axis=1)
+                & np.isfinite(previous).all(axis=1)
+            )
+            if ok.sum() >= self.min_joints:
+                as_is = _mean_distance(keypoints, previous, ok)
+                mirrored = _mean_distance(keypoints[m], previous, ok)
+                box = keypoint_box(previous[ok])
+                diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
+                swap = mirrored < self.ratio * as_is and as_is - mirrored > self.min_jump * diagonal
+        self._swapped_run = self._swapped_run + 1 if swap else 0
+        if self._swapped_run > self.max_swapped_frames:
+            swap, self._swapped_run = False, 0
+        if swap:
+            keypoints, scores = keypoints[self.mirror], scores[self.mirror]
+        self._previous = (keypoints, scores)
+        return swap
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which candidate is the subject in one frame.
+
+    index: row of the subject among the candidates, None when not found (a missing frame).
+    track_id: id of the subject being followed (None when nobody is), see PersonTracker.
+    swap_left_right: the subject's keypoints must be mirrored (see LeftRightStabilizer).
+    """
+
+    index: int | None
+    track_id: int | None
+    swap_left_right: bool
+
+
+class SubjectFollower:
+    """PersonTracker + LeftRightStabilizer for COCO-17 candidates; either may be None (off)."""
+
+    def __init__(
+        self,
+        tracker: PersonTracker | None = None,
+        stabilizer: LeftRightStabilizer | None = None,
+    ) -> None:
+        self.tracker = tracker
+        self.stabilizer = stabilizer
+
+    @classmethod
+    def default(
+        cls, *, follow: bool = True, fix_left_right: bool = True, min_keypoint_score: float = 0.3
+    ) -> SubjectFollower:
+        """The standard set-up for COCO-17 detectors."""
+        mirror = COCO.mirror_permutation()
+        tracker = PersonTracker(mirror=mirror, min_keypoint_score=min_keypoint_score) if follow else None
+        stabilizer = LeftRightStabilizer(mirror, min_score=min_keypoint_score) if fix_left_right else None
+        return cls(tracker, stabilizer)
+
+    def reset(self) -> None:
+        if self.tracker is not None:
+            self.tracker.reset()
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
+
+    def select(
+        self,
+        timestamp: float,
+        boxes: np.ndarray,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        confidences: np.ndarray | None = None,
+    ) -> Selection:
+        """The subject among (N, 4) ``boxes``, (N, 17, 2) ``keypoints``, (N, 17) ``scores``."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if self.tracker is not None:
+            index = self.tracker.update(timestamp, boxes, keypoints, scores, confidences)
+            track_id = self.tracker.track_id
+        else:
+            # Without tracking: the most confident candidate, as the original VideoPose3D did.
+            weights = np.ones(len(boxes)) if confidences is None else np.asarray(confidences)
+            index = None if len(boxes) == 0 else int(np.argmax(weights))
+            track_id = None
+        if index is None:
+            return Selection(None, track_id, False)
+        swap = False
+        if self.stabilizer is not None:
+            swap = self.stabilizer.update(np.asarray(keypoints)[index], np.asarray(scores)[index], track_id)
+        return Selection(index, track_id, swap)

@@ -1,0 +1,134 @@
+"""Files the engine writes: the newest pose, the session, CSV. Every write is atomic.
+
+A reader (the original project's plotting process, a notebook cell, a crash) never sees a half
+written file: data goes to a temporary file in the same folder, is flushed, then renamed over the
+target with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.skeleton import COCO, H36M
+
+SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, durable: bool = True) -> Iterator[io.BufferedWriter]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
+
+    ``durable`` also fsyncs before the rename (survives a power cut); the per-frame pose file
+    skips that, since readers only need the rename's all-or-nothing visibility.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not a with-block: the handle must outlive the yield and be renamed, not deleted.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle.name)
+        raise
+
+
+def write_latest_pose(path: str | Path, joints_3d: np.ndarray) -> None:
+    """The original's ``joints.npy``: the newest pose, shape (1, 17, 3), world metres, floor at 0."""
+    array = np.asarray(joints_3d, dtype=np.float32).reshape(1, H36M.num_joints, 3)
+    with atomic_file(path, durable=False) as handle:
+        np.save(handle, array)
+
+
+def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str, Any]) -> None:
+    """``session.npz``: the arrays of ``SESSION_ARRAYS`` plus ``segment`` and ``metadata`` (JSON)."""
+    arrays = {name: getattr(snapshot, name) for name in SESSION_ARRAYS}
+    arrays["segment"] = snapshot.segment
+    arrays["metadata"] = np.array(json.dumps(metadata, default=str))
+    with atomic_file(path) as handle:
+        np.savez(handle, **arrays)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A recorded session: the same arrays as ``BufferSnapshot`` plus its metadata dict."""
+
+    joints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    scores_2d: np.ndarray
+    timestamps: np.ndarray
+    frame_index: np.ndarray
+    valid: np.ndarray
+    segment: np.ndarray
+    metadata: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+def load_session(path: str | Path) -> Session:
+    """Read ``session.npz`` without unpickling (object arrays are refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no session file at {path}; run the engine (or `pose3d run`) first")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [name for name in (*SESSION_ARRAYS, "metadata") if name not in data.files]
+        if missing:
+            raise ValueError(f"{path} is not a pose3d_nb session: missing {missing}")
+        arrays = {name: data[name] for name in SESSION_ARRAYS}
+        segment = (
+            data["segment"] if "segment" in data.files else np.zeros(len(arrays["timestamps"]), np.int64)
+        )
+        metadata = json.loads(str(data["metadata"]))
+    return Session(**arrays, segment=segment, metadata=metadata)
+
+
+def csv_header() -> list[str]:
+    """Column names: frame, time, validity, then every 3D joint and 2D keypoint coordinate."""
+    header = ["segment", "frame_index", "timestamp", "valid"]
+    header += [f"{name}_{axis}" for name in H36M.joint_names for axis in "xyz"]
+    header += [f"kp2d_{name}_{axis}" for name in COCO.joint_names for axis in "xy"]
+    header += [f"kp2d_{name}_score" for name in COCO.joint_names]
+    return header
+
+
+def write_csv(path: str | Path, data: BufferSnapshot | Session) -> None:
+    """One row per frame: see ``csv_header``; 3D in metres (world, z up), 2D in pixels."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(csv_header())
+    rows = len(data.timestamps)
+    flat = np.concatenate(
+        [
+            data.joints_3d.reshape(rows, -1),
+            data.keypoints_2d.reshape(rows, -1),
+            data.scores_2d.reshape(rows, -1),
+        ],
+        axis=1,
+    )
+    for i in range(rows):
+        writer.writerow(
+            [int(data.segment[i]), int(data.frame_index[i]), f"{data.timestamps[i]:.6f}", int(data.valid[i])]
+            + [f"{value:.6g}" for value in flat[i]]
+        )
+    with atomic_file(path) as handle:
+        handle.write(text.getvalue().encode())

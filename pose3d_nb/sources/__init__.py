@@ -1,0 +1,32 @@
+"""Frame sources: the bundled sample, a camera, a video file or a folder of images.
+
+Every source is an iterator of RGB :class:`Frame` objects and a context manager::
+
+    with open_source("sample") as frames:
+        for frame in frames:
+            ...
+"""
+
+from pose3d_nb.sources.base import BaseSource, Source, SourceError
+from pose3d_nb.sources.camera import CameraSource, list_video_devices
+from pose3d_nb.sources.frame import Frame
+from pose3d_nb.sources.images import ImageFolderSource
+from pose3d_nb.sources.open import SourceSpec, open_source
+from pose3d_nb.sources.sample import SAMPLE_FILE, SampleSource, sample_video_resource
+from pose3d_nb.sources.video import VideoSource
+
+__all__ = [
+    "SAMPLE_FILE",
+    "BaseSource",
+    "CameraSource",
+    "Frame",
+    "ImageFolderSource",
+    "SampleSource",
+    "Source",
+    "SourceError",
+    "SourceSpec",
+    "VideoSource",
+    "list_video_devices",
+    "open_source",
+    "sample_video_resource",
+]

@@ -1,0 +1,70 @@
+"""``open_source``: one entry point from a user's spec to a frame source."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Union
+
+from pose3d_nb.sources.base import Source, SourceError
+from pose3d_nb.sources.camera import CameraSource
+from pose3d_nb.sources.images import IMAGE_SUFFIXES, ImageFolderSource
+from pose3d_nb.sources.sample import SampleSource
+from pose3d_nb.sources.video import VideoSource
+
+SourceSpec = Union[str, int, "os.PathLike[str]", Source]
+"""What :func:`open_source` accepts."""
+
+_CAMERA = re.compile(r"camera(?::(\d+))?", re.IGNORECASE)
+
+
+def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
+    """Open a frame source from a short spec.
+
+    Args:
+        spec: ``"sample"`` (the bundled video, the default); ``"camera"`` or ``"camera:N"`` or an
+            int N (camera N on the kernel's machine); a path to a video file, an image file or a
+            folder of images; or an already open source, returned as is.
+        options: passed to the source class: ``loop``/``pace`` for videos and the sample,
+            ``backend``/``width``/``height`` for cameras, ``fps`` for image folders.
+
+    Returns:
+        An open source; iterate it for :class:`Frame` objects and close it (or use ``with``).
+
+    Raises:
+        SourceError: the spec names nothing that exists, or the source cannot be opened.
+        TypeError: options the chosen source does not take, or options with a source object.
+    """
+    if isinstance(spec, Source) and not isinstance(spec, (str, int)):
+        if options:
+            raise TypeError(f"options {sorted(options)} cannot be applied to an already open source {spec!r}")
+        return spec
+    if isinstance(spec, bool):
+        raise SourceError(f"not a source spec: {spec!r}")
+    if isinstance(spec, int):
+        return CameraSource(spec, **options)
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.lower() == "sample":
+            return SampleSource(**options)
+        match = _CAMERA.fullmatch(text)
+        if match:
+            return CameraSource(int(match.group(1) or 0), **options)
+        if text.isdigit() and not Path(text).exists():
+            return CameraSource(int(text), **options)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise SourceError(
+            f"not a source spec: {spec!r} (use 'sample', 'camera', 'camera:N', an int, a path or a source)"
+        )
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path, **options)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageFolderSource(path, **options)
+        return VideoSource(path, **options)
+    raise SourceError(
+        f"no such file or folder: {path} (a source is 'sample', 'camera', 'camera:N', an int, "
+        "a video file, an image file or a folder of images)"
+    )

@@ -1,0 +1,346 @@
+"""The background engine: a full run, live changes, start/stop hygiene, failures, recordings."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose3d_nb.benchmarks.lifter import random_model
+from pose3d_nb.buffer import PoseSample, RollingBuffer
+from pose3d_nb.engine import EngineError, PoseEngine
+from pose3d_nb.lifting.model import Architecture
+from pose3d_nb.recording import csv_header, load_session, write_csv
+from pose3d_nb.skeleton import H36M
+from pose3d_nb.sources import SourceError, open_source
+
+
+def _frames(source="sample"):
+    with open_source(source) as frames:
+        return [f.image for f in frames]
+
+
+@pytest.fixture(scope="module")
+def sample_frames():
+    return _frames()
+
+
+def write_video(path: Path, images: list[np.ndarray], fps: float = 30.0) -> Path:
+    height, width = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for image in images:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """One full run on the bundled sample with the default detector and (offline) lifter."""
+    out = tmp_path_factory.mktemp("run")
+    engine = PoseEngine(source="sample", out_dir=out)
+    engine.start()
+    assert engine.wait(120)
+    engine.stop()
+    engine.raise_if_failed()
+    return engine, out
+
+
+def bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) -> (T, 16)."""
+    parents, children = zip(*H36M.bones, strict=True)
+    return np.linalg.norm(joints[:, list(children)] - joints[:, list(parents)], axis=-1)
+
+
+# --------------------------------------------------------------------------- a full run
+def test_full_run_records_one_plausible_pose_per_frame(sample_run):
+    engine, out = sample_run
+    session = load_session(out / "session.npz")
+    assert len(session) == 100, "one 3D pose per source frame"
+    np.testing.assert_array_equal(session.frame_index, np.arange(100))
+    assert session.valid.mean() > 0.95
+    joints = session.joints_3d[session.valid]
+    assert np.isfinite(joints).all()
+    assert session.joints_3d.shape == (100, 17, 3) and session.keypoints_2d.shape == (100, 17, 2)
+    assert session.scores_2d.shape == (100, 17) and session.timestamps.shape == (100,)
+
+    # Long bones keep their length over time (a rigid skeleton, not noise). Hip and shoulder
+    # widths are left out: MediaPipe's world landmarks squeeze them when the subject turns.
+    lengths = bone_lengths(joints)
+    variation = lengths.std(axis=0) / lengths.mean(axis=0)
+    long_bones = [(1, 2), (2, 3), (4, 5), (5, 6), (0, 7), (7, 8), (11, 12), (14, 15)]
+    for bone in long_bones:
+        assert variation[H36M.bones.index(bone)] < 0.15, (bone, variation[H36M.bones.index(bone)])
+    # Human proportions: thigh and shin 0.3-0.6 m, a standing height of 1.3-2.2 m.
+    for bone in [(1, 2), (2, 3), (4, 5), (5, 6)]:
+        index = H36M.bones.index(bone)
+        assert 0.25 < np.median(lengths[:, index]) < 0.65, (bone, np.median(lengths[:, index]))
+    height = joints[:, 10, 2] - joints[:, [3, 6], 2].min(axis=1)
+    assert 1.2 < np.median(height) < 2.2
+
+    # Feet on the floor: the lowest joint is a foot nearly always, at z = 0.
+    lowest = joints[..., 2].argmin(axis=1)
+    assert np.isin(lowest, [3, 6]).mean() > 0.9
+    np.testing.assert_allclose(joints[..., 2].min(axis=1), 0, atol=1e-6)
+    # Upright: head above pelvis above feet.
+    assert (joints[:, 10, 2] > joints[:, 0, 2]).all() and (joints[:, 0, 2] > joints[:, 3, 2]).all()
+
+    # Left/right consistent: hips and shoulders agree on which side is left, and the person's
+    # left stays on the same side over the clip (the subject faces the camera throughout).
+    hips = joints[:, 4] - joints[:, 1]
+    shoulders = joints[:, 11] - joints[:, 14]
+    assert (np.sum(hips * shoulders, axis=1) > 0).mean() > 0.95
+    usual_side = np.median(shoulders, axis=0)
+    assert (shoulders @ usual_side > 0).mean() > 0.97
+    # The 2D of the same frame says the same: left hip and left shoulder on the same image side.
+    keypoints = session.keypoints_2d[session.valid]
+    same_side = np.sign(keypoints[:, 11, 0] - keypoints[:, 12, 0]) == np.sign(
+        keypoints[:, 5, 0] - keypoints[:, 6, 0]
+    )
+    assert same_side.mean() > 0.95
+
+
+def test_run_metadata_and_latest_pose_file(sample_run):
+    engine, out = sample_run
+    session = load_session(out / "session.npz")
+    meta = session.metadata
+    assert meta["source"] == "sample" and meta["detector"] == "mediapipe"
+    assert meta["lifter_is_fallback"] is True and "fallback" in meta["lifter"]
+    assert {"checkpoint", "window", "lookahead", "fps"} <= set(meta)
+    latest = np.load(out / "joints.npy")
+    assert latest.shape == (1, 17, 3)
+    np.testing.assert_allclose(latest[0], session.joints_3d[-1])
+    stats = engine.stats()
+    assert stats.fallback and "pose3d models fetch" in stats.hint
+    assert stats.processed == 100 and stats.frames_in == 100 and stats.dropped == 0
+    assert set(stats.stage_ms) == {"decode", "detect", "lift"}
+
+
+def test_csv_export(sample_run, tmp_path):
+    engine, _ = sample_run
+    path = engine.export_csv(tmp_path / "s.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0].split(",") == csv_header()
+    assert len(lines) == 101
+    first = lines[1].split(",")
+    assert first[1] == "0" and len(first) == len(csv_header())
+
+
+# --------------------------------------------------------------------------- no person
+def test_frames_without_a_person_are_kept_and_marked(tmp_path, sample_frames):
+    images = [img if not 30 <= i < 45 else np.zeros_like(img) for i, img in enumerate(sample_frames[:60])]
+    video = write_video(tmp_path / "gap.mp4", images)
+    engine = PoseEngine(
+        source=video, checkpoint=random_model(Architecture((3, 3, 3), 64)), out_dir=tmp_path / "o"
+    )
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session = load_session(tmp_path / "o" / "session.npz")
+    assert len(session) == 60
+    assert not session.valid[30:45].any()
+    assert session.valid[:28].all() and session.valid[48:].all()
+    assert np.isnan(session.keypoints_2d[30:45]).all()
+    assert np.isfinite(session.joints_3d).all(), "3D is held through the gap, flagged invalid"
+
+
+# --------------------------------------------------------------------------- live changes
+def test_parameter_changes_while_running(tmp_path):
+    model = random_model(Architecture((3, 3, 3, 3, 3), 256))
+    engine = PoseEngine(source="sample", checkpoint=model, out_dir=tmp_path, loop=True, pace=True)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(10, timeout=30)
+        changes = [
+            ("window", 27),
+            ("lookahead", 5),
+            ("flip", True),
+            ("window", 0),
+            ("lookahead", 0),
+            ("flip", False),
+        ]
+        for name, value in changes:
+            setattr(engine, name, value)
+            seen = engine.buffer.total_appended
+            assert engine.buffer.wait_for(seen + 5, timeout=30), f"stalled after {name}={value}"
+            assert getattr(engine, name) == value and getattr(engine._lifter, name) == value
+        with pytest.raises(ValueError, match="lookahead must be between 0 and 121"):
+            engine.lookahead = 500
+        before = engine.buffer.total_appended
+        engine.set_detector("mediapipe", min_detection_confidence=0.6)
+        assert engine.buffer.wait_for(before + 10, timeout=30)
+        other = write_video(tmp_path / "other.mp4", _frames()[:40], fps=60)
+        engine.set_source(other, pace=True)
+        deadline = time.monotonic() + 30
+        while engine.source_name != str(other) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = engine.buffer.total_appended
+        assert engine.buffer.wait_for(before + 10, timeout=30)
+        assert engine.buffer.latest().segment == 1
+        assert engine.running and engine.error is None
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    snapshot = engine.buffer.snapshot()
+    assert set(np.unique(snapshot.segment)) == {0, 1}, "the buffer survives a source change"
+    assert engine.stats().dropped >= 0
+
+
+def test_restart_keeps_the_buffer(tmp_path):
+    engine = PoseEngine(source="sample", out_dir=None)
+    engine.start()
+    engine.wait(60)
+    engine.stop()
+    first = len(engine.buffer)
+    engine.start()
+    engine.wait(60)
+    engine.stop()
+    assert len(engine.buffer) == first + 100
+    assert set(np.unique(engine.buffer.snapshot().segment)) == {0, 1}
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.slow
+def test_200_start_stop_cycles_leak_nothing(tmp_path):
+    engine = PoseEngine(source="sample", out_dir=tmp_path, loop=True, pace=True)
+    # Warm-up: the allocator and MediaPipe's graph pools grow over the first cycles, then stay flat.
+    for _ in range(30):
+        engine.start()
+        engine.buffer.wait_for(engine.buffer.total_appended + 1, timeout=30)
+        engine.stop()
+    gc.collect()
+    threads, fds, rss = threading.active_count(), _open_fds(), _rss_mb()
+    for cycle in range(200):
+        engine.start()
+        if cycle % 20 == 0:
+            assert engine.buffer.wait_for(engine.buffer.total_appended + 1, timeout=30)
+        engine.stop()
+        assert not engine.running
+    gc.collect()
+    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+    assert _open_fds() <= fds + 2
+    grown = _rss_mb() - rss
+    assert grown < 100, f"RSS grew {grown:.0f} MB over 200 cycles"
+    engine.raise_if_failed()
+
+
+# --------------------------------------------------------------------------- failures
+class _FailingDetector:
+    """Wraps the real detector and raises on one frame, as a broken backend would."""
+
+    name = "failing"
+    provides_world_landmarks = True
+
+    def __init__(self, fail_on: int):
+        from pose3d_nb.detectors import create_detector
+
+        self._inner = create_detector("mediapipe")
+        self.fail_on = fail_on
+
+    def __call__(self, frame):
+        if frame.index == self.fail_on:
+            raise RuntimeError("backend exploded")
+        return self._inner(frame)
+
+    def reset(self):
+        self._inner.reset()
+
+    def close(self):
+        self._inner.close()
+
+
+def test_worker_exception_is_surfaced_with_its_frame_and_nothing_is_lost(tmp_path):
+    engine = PoseEngine(source="sample", detector=_FailingDetector(fail_on=40), out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    error = engine.error
+    assert isinstance(error, EngineError)
+    assert error.stage == "detect" and error.frame_index == 40
+    assert isinstance(error.__cause__, RuntimeError) and "backend exploded" in str(error)
+    assert engine.stats().error == str(error)
+    with pytest.raises(EngineError, match="detect failed on frame 40"):
+        engine.raise_if_failed()
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == len(engine.buffer) >= 38
+    assert session.frame_index[-1] < 40
+    assert "backend exploded" in session.metadata["error"]
+
+
+def test_missing_camera_fails_fast_with_a_clear_error(tmp_path):
+    engine = PoseEngine(source="camera:7", out_dir=tmp_path)
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="camera"):
+        engine.start()
+    assert time.monotonic() - start < 5
+    assert not engine.running and threading.active_count() >= 1
+
+
+def test_bad_video_fails_at_start(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 1000)
+    engine = PoseEngine(source=bad, out_dir=tmp_path)
+    with pytest.raises(SourceError, match="bad.mp4"):
+        engine.start()
+    assert not engine.running
+
+
+def test_explicit_bad_checkpoint_never_falls_back(tmp_path):
+    from pose3d_nb.lifting.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        PoseEngine(checkpoint=tmp_path / "missing.bin")
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    buffer = RollingBuffer(10)
+    pose = np.zeros((17, 3), np.float32)
+    buffer.append(PoseSample(pose, np.zeros((17, 2)), np.ones(17), 0.0, 0, True, 0))
+    write_csv(tmp_path / "a.csv", buffer.snapshot())
+    before = (tmp_path / "a.csv").read_text()
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt  # the user pressed Stop mid-write
+
+    monkeypatch.setattr("pose3d_nb.recording.os.replace", explode)
+    buffer.append(PoseSample(pose + 1, np.zeros((17, 2)), np.ones(17), 0.1, 1, True, 0))
+    with pytest.raises(KeyboardInterrupt):
+        write_csv(tmp_path / "a.csv", buffer.snapshot())
+    assert (tmp_path / "a.csv").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.csv"], "no temporary file left behind"
+
+
+# --------------------------------------------------------------------------- buffer
+def test_rolling_buffer_keeps_the_newest_rows_in_order():
+    buffer = RollingBuffer(5)
+    assert buffer.latest() is None and buffer.joints_3d().shape == (0, 17, 3)
+    for i in range(12):
+        joints = np.full((17, 3), i, np.float32)
+        buffer.append(PoseSample(joints, np.full((17, 2), i), np.ones(17), i / 10, i, i % 3 != 0, 0))
+    assert len(buffer) == 5 and buffer.total_appended == 12
+    np.testing.assert_array_equal(buffer.frame_index(), [7, 8, 9, 10, 11])
+    np.testing.assert_array_equal(buffer.joints_3d()[:, 0, 0], [7, 8, 9, 10, 11])
+    np.testing.assert_array_equal(buffer.valid(), [True, True, False, True, True])
+    np.testing.assert_array_equal(buffer.frame_index(last=2), [10, 11])
+    assert buffer.latest().frame_index == 11
+    copy = buffer.joints_3d()
+    copy[:] = -1
+    assert buffer.joints_3d()[0, 0, 0] == 7, "reads are copies"
