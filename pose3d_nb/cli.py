@@ -178,6 +178,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
+# ---------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pose3d_nb.lab import launch_demo
+
+    launch_demo(port=args.port, open_browser=args.open, work_dir=args.work_dir)
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
@@ -201,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?")
     models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")
     models.set_defaults(func=cmd_models)
+
+    demo = commands.add_parser("demo", help="open the demo notebook in JupyterLab (localhost, token)")
+    demo.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--open", action="store_true", help="also open it in the default web browser")
+    demo.add_argument("--work-dir", default=None, help="copy the notebooks here (installed package)")
+    demo.set_defaults(func=cmd_demo)
 
     run = commands.add_parser("run", help="headless capture -> 2D -> 3D, recorded to --out")
     run.add_argument(

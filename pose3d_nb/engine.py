@@ -189,7 +189,8 @@ class PoseEngine:
             torch.set_num_threads(torch_threads)
         self._lifter = self._make_lifter(checkpoint)
         self.window, self.lookahead, self.flip = window, lookahead, flip
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # serialises start/stop/set_* calls
+        self._swap_lock = threading.Lock()  # hand-over of a new source/detector to a worker
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -243,10 +244,10 @@ class PoseEngine:
     @window.setter
     def window(self, value: int) -> None:
         value = int(value)
-        if value < 0:
-            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
         if self._lifter.temporal:
-            self._lifter.window = value
+            self._lifter.window = value  # validates
+        elif value < 0:
+            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
         self._window = value
 
     @property
@@ -448,8 +449,8 @@ class PoseEngine:
                 self._source_spec = spec
                 self.start()
                 return
-            old = self._pending_source
-            self._pending_source = (spec, new)
+            with self._swap_lock:
+                old, self._pending_source = self._pending_source, (spec, new)
             if old is not None:
                 old[1].close()
 
@@ -463,12 +464,22 @@ class PoseEngine:
                 self._detector_name = name_str
                 return
             new = self._open_detector(name, options)
-            old, self._pending_detector = self._pending_detector, new
+            with self._swap_lock:
+                old, self._pending_detector = self._pending_detector, new
             self._detector_spec, self._detector_options, self._detector_name = name, options, name_str
             if old is not None:
                 old.close()
 
     # ------------------------------------------------------------------ worker threads
+    def _take_pending(self, attribute: str) -> Any:
+        """Claim a replacement handed over by ``set_source``/``set_detector`` (under their lock)."""
+        if getattr(self, attribute) is None:  # the common case: no lock on the hot path
+            return None
+        with self._swap_lock:
+            pending = getattr(self, attribute)
+            setattr(self, attribute, None)
+            return pending
+
     def _guard(self, stage: str, loop, *args) -> None:
         current: dict[str, int | None] = {"frame": None}
         try:
@@ -491,9 +502,8 @@ class PoseEngine:
         source, segment = self._source, self._segment
         live = source.is_live
         while not self._stop.is_set():
-            pending = self._pending_source
+            pending = self._take_pending("_pending_source")
             if pending is not None:
-                self._pending_source = None
                 source.close()
                 source, segment = pending[1], segment + 1
                 self._source, self._source_spec, self._segment = source, pending[0], segment
@@ -529,9 +539,8 @@ class PoseEngine:
                 return
             frame_segment, frame = item
             current["frame"] = frame.index
-            pending = self._pending_detector
+            pending = self._take_pending("_pending_detector")
             if pending is not None:
-                self._pending_detector = None
                 detector.close()
                 detector = self._detector = pending
             if frame_segment != segment:

@@ -69,20 +69,10 @@ def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str
 
 
 @dataclass(frozen=True)
-class Session:
-    """A recorded session: the same arrays as ``BufferSnapshot`` plus its metadata dict."""
+class Session(BufferSnapshot):
+    """A recorded session: the columns of ``BufferSnapshot`` plus the metadata dict."""
 
-    joints_3d: np.ndarray
-    keypoints_2d: np.ndarray
-    scores_2d: np.ndarray
-    timestamps: np.ndarray
-    frame_index: np.ndarray
-    valid: np.ndarray
-    segment: np.ndarray
     metadata: dict[str, Any]
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
 
 
 def load_session(path: str | Path) -> Session:

@@ -1,0 +1,295 @@
+"""``PoseApp``: the notebook UI (controls, video, 3D view, plot, status) wired to a ``PoseEngine``.
+
+The engine does all pose work on its own threads. This module only (1) forwards control
+changes to the engine and (2) runs one display thread that, at the display rate, reads the
+engine's newest view and stats and pushes them into the widgets: latest wins, nothing queues,
+so a slow browser never slows the engine and the kernel stays free for the user's cells.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from pose3d_nb.ui.controls import Controls
+from pose3d_nb.ui.joint_plot import JointPlot
+from pose3d_nb.ui.live_image import LiveImage
+from pose3d_nb.ui.skeleton3d import Skeleton3D
+from pose3d_nb.ui.throttle import RateLimiter
+
+log = logging.getLogger(__name__)
+
+#: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
+_PLOT_ROWS = 1200
+
+
+def _fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{unit}"
+
+
+def status_html(stats: Any, message: str = "") -> str:
+    """One status line from ``EngineStats``: state, fps, latency, dropped, detector, lifter, warnings."""
+    if stats.error:
+        state = "<b style='color:#c62828'>● stopped by an error</b>"
+    elif stats.running:
+        state = "<b style='color:#2e7d32'>● running</b>"
+    elif stats.finished:
+        state = "<b>■ finished</b>"
+    else:
+        state = "<b style='color:#666'>■ stopped</b>"
+    parts = [
+        state,
+        f"{stats.fps:.1f} fps",
+        f"latency {_fmt(stats.latency_ms_median)} ms (p95 {_fmt(stats.latency_ms_p95)})",
+        f"processed {stats.processed}",
+        f"dropped {stats.dropped}",
+        f"detector <code>{html.escape(stats.detector)}</code>",
+        f"lifter {html.escape(stats.lifter)}",
+    ]
+    if stats.stage_ms:
+        parts.append("stages " + ", ".join(f"{k} {v:.0f}" for k, v in stats.stage_ms.items()) + " ms")
+    lines = [" · ".join(parts)]
+    if stats.fallback and stats.hint:
+        lines.append(f"<span style='color:#a15c00'>⚠ {html.escape(stats.hint)}</span>")
+    if stats.error:
+        lines.append(f"<span style='color:#c62828'>{html.escape(stats.error)}</span>")
+    if message:
+        lines.append(message)
+    return "<div style='font-size:90%;line-height:1.5'>" + "<br>".join(lines) + "</div>"
+
+
+class PoseApp:
+    """Live pose UI for one engine.
+
+    ``PoseApp(engine=None, **engine_kwargs)`` builds a ``PoseEngine(**engine_kwargs)`` when no
+    engine is given. Show it by leaving ``app`` as a cell's last line (or ``display(app)``).
+
+    For your own cells: ``app.engine``, ``app.buffer`` (the rolling buffer),
+    ``app.joints`` ((T, 17, 3) world metres, z up; a copy), ``app.snapshot()``, ``app.wait()``.
+
+    Args:
+        engine: a ``PoseEngine`` (or anything with its interface); None builds one from
+            ``engine_kwargs`` (source, detector, checkpoint, window, lookahead, flip, out_dir...).
+        display_hz: most video + 3D updates a second sent to the browser (newest frame wins).
+        plot_hz: most plot redraws a second (each is a ~40 ms matplotlib render and a PNG).
+        status_hz: status line refreshes a second (a message is sent only when it changed).
+        plot_window_s, plot_quantity: the live plot's time span and initial quantity.
+        image_width, view_size: pixel sizes of the video (frames are shrunk to it before
+            encoding) and of the square 3D view.
+    """
+
+    def __init__(self, engine: Any = None, *, display_hz: float = 20.0, plot_hz: float = 2.0,
+                 status_hz: float = 2.0, plot_window_s: float = 10.0, plot_quantity: str = "angle:left_knee",
+                 image_width: int = 480, view_size: int = 480, **engine_kwargs: Any) -> None:
+        if engine is None:
+            from pose3d_nb.engine import PoseEngine
+
+            engine = PoseEngine(**engine_kwargs)
+        elif engine_kwargs:
+            raise TypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
+        self.engine = engine
+        info = engine.lifter_info
+        self.controls = Controls(
+            window=engine.window, lookahead=engine.lookahead, flip=engine.flip,
+            source=str(engine.source_name), detector=engine.detector_name,
+            detectors=self._detector_choices(engine.detector_name),
+            max_window=info.receptive_field or 243, max_lookahead=max(info.max_lookahead, 1),
+        )
+        self.live = LiveImage(max_width=image_width)
+        self.live.widget.layout = widgets.Layout(width=f"{image_width}px", height="auto")
+        self.view3d = Skeleton3D(width=view_size, height=view_size)
+        self.plot = JointPlot(quantity=plot_quantity, window_s=plot_window_s,
+                              figsize=(view_size / 90, 2.4))  # as wide as the 3D view (90 dpi)
+        self._apply_lifter(info)
+        self._message = ""
+        # >0 while a control's engine call (start, switch source...) is in progress: the display
+        # thread must not "correct" the Start button from a half-started engine meanwhile.
+        self._acting = 0
+        self._wire()
+        # Controls and status on top; video on the left; 3D view with the plot under it on the
+        # right (videos are often portrait: the plot fills the space beside the tall image).
+        self.widget = widgets.VBox([
+            self.controls.widget,
+            self.controls.status,
+            widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
+                         layout=widgets.Layout(align_items="flex-start")),
+        ])
+        self._rates = {"display": RateLimiter(display_hz), "plot": RateLimiter(plot_hz),
+                       "status": RateLimiter(status_hz)}
+        self._closed = threading.Event()
+        self._last_view: Any = None
+        self._last_plot_total = -1
+        self.frames_shown = 0
+        self.refresh_errors = 0
+        self._refresh_once(force_status=True)
+        self._thread = threading.Thread(target=self._refresh_loop, name="pose3d-display", daemon=True)
+        self._thread.start()
+
+    # ---- data for the user's cells -------------------------------------------------------------
+    @property
+    def buffer(self) -> Any:
+        """The engine's rolling buffer (thread-safe; every read returns copies)."""
+        return self.engine.buffer
+
+    @property
+    def joints(self) -> np.ndarray:
+        """(T, 17, 3) world metres, z up, floor at 0, oldest first: a copy of the buffer."""
+        return self.engine.buffer.joints_3d()
+
+    def snapshot(self, last: int | None = None) -> Any:
+        """Every buffer column at once, consistent with each other (see ``BufferSnapshot``)."""
+        return self.engine.buffer.snapshot(last)
+
+    def wait(self, frames: int = 30, timeout: float = 60.0) -> bool:
+        """Block until ``frames`` more poses are in the buffer (True) or ``timeout`` s pass (False)."""
+        return bool(self.engine.buffer.wait_for(self.engine.buffer.total_appended + frames, timeout))
+
+    # ---- engine control ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine (same as pressing Start); errors are raised and shown."""
+        self._guarded("start", self.engine.start, raise_=True)
+        self.controls.set_running(self.engine.running)
+
+    def stop(self) -> None:
+        """Stop the engine (same as pressing Stop); the buffer and files are kept."""
+        self._guarded("stop", self.engine.stop, raise_=True)
+        self.controls.set_running(False)
+
+    def close(self) -> None:
+        """Stop the engine and the display thread."""
+        self._closed.set()
+        self._thread.join(2.0)
+        if self.engine.running:
+            self.engine.stop()
+        self.controls.set_running(False)
+
+    # ---- display -------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ---- wiring --------------------------------------------------------------------------------
+    @staticmethod
+    def _detector_choices(current: str) -> list[str]:
+        try:
+            from pose3d_nb.detectors.registry import available_detectors
+
+            names = available_detectors()
+        except ImportError:
+            names = []
+        return list(dict.fromkeys([current, *names]))
+
+    def _apply_lifter(self, info: Any) -> None:
+        """Temporal knobs only mean something for VideoPose3D; otherwise say why they are off."""
+        if info.temporal:
+            self.controls.set_limits(max_window=info.receptive_field, max_lookahead=info.max_lookahead)
+            for name in ("window", "lookahead", "flip"):
+                self.controls.set_disabled(name, None)
+            if info.max_lookahead == 0:
+                self.controls.set_disabled("lookahead", "this model has no future context")
+        else:
+            reason = (f"they are VideoPose3D options and the lifter in use, {info.name}, "
+                      "works frame by frame")
+            for name in ("window", "lookahead", "flip"):
+                self.controls.set_disabled(name, reason)
+
+    def _wire(self) -> None:
+        c = self.controls
+        c.on("window", lambda v: self._set("window", v))
+        c.on("lookahead", lambda v: self._set("lookahead", v))
+        c.on("flip", lambda v: self._set("flip", v))
+        c.on("source", self._on_source)
+        c.on("detector", self._on_detector)
+        c.on("running", self._on_running)
+
+    def _set(self, name: str, value: Any) -> None:
+        """Forward a knob to the engine; on refusal show why and put the control back."""
+        if self._guarded(f"set {name}", lambda: setattr(self.engine, name, value)):
+            self._message = ""
+        self.controls.set_value(name, getattr(self.engine, name))
+        self._refresh_status()
+
+    def _on_source(self, spec: str) -> None:
+        if not spec or spec == str(self.engine.source_name):
+            return
+        if self._guarded("switch source", lambda: self.engine.set_source(spec)):
+            self._message = f"source: {html.escape(spec)}"
+        else:
+            self.controls.set_value("source", str(self.engine.source_name))
+        self.controls.set_running(self.engine.running)
+        self._refresh_status()
+
+    def _on_detector(self, name: str) -> None:
+        if self._guarded("switch detector", lambda: self.engine.set_detector(name)):
+            self._message = ""
+        self.controls.set_value("detector", self.engine.detector_name)
+        self._refresh_status()
+
+    def _on_running(self, run: bool) -> None:
+        action = self.engine.start if run else self.engine.stop
+        if self._guarded("start" if run else "stop", action):
+            self._message = ""
+        self.controls.set_running(self.engine.running)
+        self._refresh_status()
+
+    def _guarded(self, what: str, action: Callable[[], object], raise_: bool = False) -> bool:
+        """Run a UI-triggered engine call; an exception becomes a red status line, not a traceback."""
+        self._acting += 1
+        try:
+            action()
+            return True
+        except Exception as exc:
+            self._message = (f"<span style='color:#c62828'>could not {html.escape(what)}: "
+                             f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>")
+            self._refresh_status()
+            if raise_:
+                raise
+            return False
+        finally:
+            self._acting -= 1
+
+    # ---- the display thread ----------------------------------------------------------------------
+    def _refresh_loop(self) -> None:
+        limiter = self._rates["display"]
+        while not self._closed.is_set():
+            if not limiter.wait(self._closed):
+                break
+            try:
+                self._refresh_once()
+            except Exception:  # keep the display alive; the next frame may be fine
+                self.refresh_errors += 1
+                if self.refresh_errors <= 3:
+                    log.exception("display refresh failed")
+
+    def _refresh_once(self, force_status: bool = False) -> None:
+        view = self.engine.latest_view()
+        if view is not None and view is not self._last_view:
+            self._last_view = view
+            det = view.detection
+            self.live.show(view.image, det.keypoints, det.scores)
+            if view.joints_3d is not None:
+                # No detection in this frame: keep the last pose, faded, rather than a held copy
+                # that would look live.
+                self.view3d.update(view.joints_3d if view.joints_valid else None)
+            self.frames_shown += 1
+        if self._rates["plot"].ready():
+            total = self.engine.buffer.total_appended
+            if total != self._last_plot_total and total > 0:
+                self._last_plot_total = total
+                snap = self.engine.buffer.snapshot(last=_PLOT_ROWS)
+                self.plot.update(snap.timestamps, snap.joints_3d, snap.valid)
+        if force_status or self._rates["status"].ready():
+            self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        stats = self.engine.stats()
+        self.controls.set_status(status_html(stats, self._message))
+        # The engine can stop on its own (end of a file, an error): show it on the button.
+        if not self._acting and self.controls.running != stats.running:
+            self.controls.set_running(stats.running)
+

@@ -1,0 +1,233 @@
+"""The control panel: engine settings, Start/Stop and a status line.
+
+Controls only hold values and report changes; they do not know the engine. Whoever owns both
+(``pose3d_nb.ui.app.PoseApp``) wires ``on(name, callback)`` to the engine and pushes state back
+with ``set_value``, ``set_running``, ``set_disabled`` and ``set_status``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as widgets
+
+#: Names accepted by ``on``, ``value``, ``set_value`` and ``set_disabled``.
+CONTROL_NAMES = ("window", "lookahead", "flip", "source", "detector", "running")
+
+
+class Controls:
+    """Window size, lookahead, flip, source, detector, Start/Stop and status.
+
+    window: frames of 2D history the lifter sees, 1..``max_window``; 0 ("full" ticked) means all
+    frames up to the lifter's receptive field (the original VideoPose3D behaviour).
+    lookahead: frames the output waits for future frames (more context, more delay).
+    source: "sample", "camera" or a video path (free text, applied on Enter).
+    """
+
+    def __init__(self, window: int = 243, lookahead: int = 0, flip: bool = False, source: str = "sample",
+                 sources: Sequence[str] = ("sample", "camera"), detector: str = "mediapipe",
+                 detectors: Sequence[str] = ("mediapipe",), max_window: int = 243,
+                 max_lookahead: int = 121) -> None:
+        self._callbacks: dict[str, list[Callable[[Any], object]]] = {n: [] for n in CONTROL_NAMES}
+        self._quiet = 0
+        self._reasons: dict[str, str] = {}
+        wide = {"description_width": "80px"}
+        self.window_slider = widgets.IntSlider(
+            value=max(1, min(int(window) or max_window, max_window)), min=1, max=max_window,
+            description="window", continuous_update=False, style=wide,
+            tooltip="frames of 2D history given to the 3D lifter")
+        self.full_window = widgets.Checkbox(
+            value=int(window) == 0, description="full receptive field", indent=False,
+            tooltip="use every frame up to the lifter's receptive field (window_size 0)",
+            layout=widgets.Layout(width="auto"))
+        self.lookahead_slider = widgets.IntSlider(
+            value=int(lookahead), min=0, max=max_lookahead, description="lookahead",
+            continuous_update=False, style=wide,
+            tooltip="frames of delay: the lifter also sees this many future frames")
+        self.flip_box = widgets.Checkbox(
+            value=bool(flip), description="flip augmentation", indent=False,
+            tooltip="average with the mirrored pose (smoother, about 2x lifter cost)",
+            layout=widgets.Layout(width="auto"))
+        options = list(dict.fromkeys([*sources, source]))
+        self.source_box = widgets.Combobox(
+            value=source, options=options, description="source", ensure_option=False,
+            continuous_update=False, style=wide, placeholder="sample, camera or a video path",
+            tooltip="sample, camera or a path to a video file; press Enter to apply")
+        self.detector_dropdown = widgets.Dropdown(
+            options=list(dict.fromkeys([*detectors, detector])), value=detector,
+            description="detector", style=wide)
+        self.start_button = widgets.ToggleButton(value=False, description="Start", icon="play",
+                                                 button_style="success", tooltip="start / stop the engine")
+        self.status = widgets.HTML(value="<i>stopped</i>")
+        self.notes = widgets.HTML(value="")
+        self.window_slider.disabled = self.full_window.value
+
+        self._widgets: dict[str, list[widgets.DOMWidget]] = {
+            "window": [self.window_slider, self.full_window],
+            "lookahead": [self.lookahead_slider],
+            "flip": [self.flip_box],
+            "source": [self.source_box],
+            "detector": [self.detector_dropdown],
+            "running": [self.start_button],
+        }
+        self.window_slider.observe(lambda _: self._emit("window"), names="value")
+        self.full_window.observe(self._on_full, names="value")
+        self.lookahead_slider.observe(lambda _: self._emit("lookahead"), names="value")
+        self.flip_box.observe(lambda _: self._emit("flip"), names="value")
+        self.source_box.observe(lambda _: self._emit("source"), names="value")
+        self.detector_dropdown.observe(lambda _: self._emit("detector"), names="value")
+        self.start_button.observe(self._on_toggle, names="value")
+
+        row1 = widgets.HBox([self.start_button, self.source_box, self.detector_dropdown])
+        row2 = widgets.HBox([self.window_slider, self.full_window, self.lookahead_slider, self.flip_box])
+        self.widget = widgets.VBox([row1, row2, self.notes])
+
+    # ---- values -------------------------------------------------------------------------------
+    @property
+    def window(self) -> int:
+        """Window size; 0 means all frames up to the receptive field."""
+        return 0 if self.full_window.value else int(self.window_slider.value)
+
+    @property
+    def lookahead(self) -> int:
+        return int(self.lookahead_slider.value)
+
+    @property
+    def flip(self) -> bool:
+        return bool(self.flip_box.value)
+
+    @property
+    def source(self) -> str:
+        return str(self.source_box.value).strip()
+
+    @property
+    def detector(self) -> str:
+        return str(self.detector_dropdown.value)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.start_button.value)
+
+    def value(self, name: str) -> Any:
+        """Current value of control ``name`` (one of ``CONTROL_NAMES``)."""
+        self._check(name)
+        return getattr(self, name)
+
+    # ---- events -------------------------------------------------------------------------------
+    def on(self, name: str, callback: Callable[[Any], object]) -> Callable[[], None]:
+        """Call ``callback(new_value)`` when the user changes ``name``. Returns an unsubscribe function."""
+        self._check(name)
+        self._callbacks[name].append(callback)
+        return lambda: self._callbacks[name].remove(callback)
+
+    def _emit(self, name: str) -> None:
+        if self._quiet:
+            return
+        value = getattr(self, name)
+        for cb in list(self._callbacks[name]):
+            cb(value)
+
+    def _on_full(self, change: dict) -> None:
+        self.window_slider.disabled = bool(change["new"]) or "window" in self._reasons
+        self._emit("window")
+
+    def _on_toggle(self, change: dict) -> None:
+        self._style_button(bool(change["new"]))
+        self._emit("running")
+
+    def _style_button(self, running: bool) -> None:
+        self.start_button.description = "Stop" if running else "Start"
+        self.start_button.icon = "stop" if running else "play"
+        self.start_button.button_style = "danger" if running else "success"
+
+    @contextmanager
+    def quiet(self):
+        """Change values from code without calling the callbacks (engine -> UI sync)."""
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
+
+    # ---- state pushed from the owner -----------------------------------------------------------
+    def set_value(self, name: str, value: Any, notify: bool = False) -> None:
+        """Set a control from code; callbacks run only when ``notify`` is True."""
+        self._check(name)
+        ctx = _null() if notify else self.quiet()
+        with ctx:
+            if name == "window":
+                v = int(value)
+                self.full_window.value = v == 0
+                if v > 0:
+                    self.window_slider.value = min(max(v, self.window_slider.min), self.window_slider.max)
+            elif name == "lookahead":
+                self.lookahead_slider.value = int(value)
+            elif name == "flip":
+                self.flip_box.value = bool(value)
+            elif name == "source":
+                if value not in self.source_box.options:
+                    self.source_box.options = [*self.source_box.options, str(value)]
+                self.source_box.value = str(value)
+            elif name == "detector":
+                self.detector_dropdown.value = value
+            elif name == "running":
+                self.start_button.value = bool(value)
+                self._style_button(bool(value))
+
+    def set_running(self, running: bool) -> None:
+        """Show the engine's real state on the Start/Stop button (no callback)."""
+        if self.running != running:
+            self.set_value("running", running)
+
+    def set_limits(self, max_window: int | None = None, max_lookahead: int | None = None) -> None:
+        """Adapt slider ranges to the lifter (e.g. its receptive field); values are clamped."""
+        with self.quiet():
+            if max_window is not None and max_window >= 1:
+                self.window_slider.max = int(max_window)
+            if max_lookahead is not None and max_lookahead >= 0:
+                self.lookahead_slider.max = int(max_lookahead)
+
+    def set_disabled(self, name: str, reason: str | None) -> None:
+        """Disable control ``name`` and show why (tooltip and a visible note); None re-enables it."""
+        self._check(name)
+        if reason:
+            self._reasons[name] = reason
+        else:
+            self._reasons.pop(name, None)
+        for w in self._widgets[name]:
+            w.disabled = bool(reason)
+            if hasattr(w, "tooltip"):
+                w.tooltip = f"disabled: {reason}" if reason else None
+        if name == "window" and not reason:
+            self.window_slider.disabled = self.full_window.value
+        self._render_notes()
+
+    def disabled_reason(self, name: str) -> str | None:
+        return self._reasons.get(name)
+
+    def _render_notes(self) -> None:
+        by_reason: dict[str, list[str]] = {}
+        for n, r in self._reasons.items():  # one line per reason: "window, lookahead disabled: ..."
+            by_reason.setdefault(r, []).append(n)
+        items = [f"<b>{html.escape(', '.join(ns))}</b> disabled: {html.escape(r)}"
+                 for r, ns in by_reason.items()]
+        self.notes.value = ("<div style='color:#a15c00;font-size:90%'>" + "<br>".join(items) + "</div>"
+                            if items else "")
+
+    def set_status(self, html_text: str) -> None:
+        """Replace the status line (HTML; callers escape any untrusted text)."""
+        if self.status.value != html_text:  # an unchanged line costs no message
+            self.status.value = html_text
+
+    @staticmethod
+    def _check(name: str) -> None:
+        if name not in CONTROL_NAMES:
+            raise KeyError(f"unknown control {name!r}; controls are {CONTROL_NAMES}")
+
+
+@contextmanager
+def _null():
+    yield

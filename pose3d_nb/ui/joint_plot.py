@@ -1,0 +1,163 @@
+"""A live time plot of one joint quantity (an angle, a coordinate or a speed) over the last seconds.
+
+An ipympl ``Canvas`` around a plain ``matplotlib.figure.Figure``: interactive in JupyterLab
+without ``%matplotlib widget`` and without touching pyplot's global figure list. The maths
+comes from :mod:`pose3d_nb.analysis`; this module only selects and draws.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as widgets
+import numpy as np
+from ipympl.backend_nbagg import Canvas, FigureManager
+from matplotlib.figure import Figure
+
+from pose3d_nb import analysis
+from pose3d_nb.skeleton import H36M
+
+_AXES = "xyz"
+
+
+def quantity_options() -> list[tuple[str, str]]:
+    """(label, key) pairs for every plottable quantity.
+
+    Keys: ``angle:<name>`` (see ``analysis.ANGLE_NAMES``), ``pos:<joint>:<x|y|z>``,
+    ``speed:<joint>``.
+    """
+    opts = [(f"{name.replace('_', ' ')} angle (deg)", f"angle:{name}") for name in analysis.ANGLE_NAMES]
+    for joint in H36M.joint_names:
+        for ax in _AXES:
+            opts.append((f"{joint.replace('_', ' ')} {ax} (m)", f"pos:{joint}:{ax}"))
+    opts += [(f"{joint.replace('_', ' ')} speed (m/s)", f"speed:{joint}") for joint in H36M.joint_names]
+    return opts
+
+
+def quantity_label(key: str) -> str:
+    return dict((k, label) for label, k in quantity_options())[key]
+
+
+def latest_segment(timestamps: np.ndarray, window_s: float) -> slice:
+    """The slice of the last ``window_s`` seconds of a buffer.
+
+    Stops at the most recent time that goes backwards (a looping file restarts at 0), so a
+    plot never folds two passes of the video on top of each other.
+    """
+    ts = np.asarray(timestamps, dtype=np.float64)
+    if ts.size == 0:
+        return slice(0, 0)
+    back = np.flatnonzero(np.diff(ts) <= 0)
+    start = int(back[-1]) + 1 if back.size else 0
+    # 1e-9: a frame exactly window_s old stays in despite float rounding of the subtraction.
+    start += int(np.searchsorted(ts[start:], ts[-1] - window_s - 1e-9))
+    return slice(start, ts.size)
+
+
+def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
+                   valid: np.ndarray | None = None) -> np.ndarray:
+    """Values of quantity ``key`` at every frame: (T,), (T, 17, 3), (T,) bool -> (T,) float.
+
+    Frames with ``valid`` False are NaN (a gap in the line, not a made-up value).
+    """
+    j = np.asarray(joints, dtype=np.float64)
+    kind, _, rest = key.partition(":")
+    if kind == "angle":
+        y = analysis.named_angle(j, rest)
+    elif kind == "pos":
+        joint, _, ax = rest.partition(":")
+        y = j[:, H36M.index(joint), _AXES.index(ax)].copy()
+    elif kind == "speed":
+        y = analysis.joint_speed(j, timestamps)[:, H36M.index(rest)]
+    else:
+        raise KeyError(f"unknown quantity {key!r}")
+    if valid is not None:
+        y = np.where(np.asarray(valid, bool), y, np.nan)
+    return y
+
+
+class JointPlot:
+    """Live plot of one quantity over the last ``window_s`` seconds (x axis: seconds ago).
+
+    ``widget`` is a VBox: a quantity dropdown above the ipympl canvas. ``update`` redraws with
+    the new data (call it at a few Hz: every draw sends a PNG to the browser).
+    """
+
+    def __init__(self, quantity: str = "angle:left_knee", window_s: float = 10.0,
+                 figsize: tuple[float, float] = (7.0, 2.4)) -> None:
+        self.window_s = float(window_s)
+        self.figure = Figure(figsize=figsize, dpi=90)
+        # Fixed margins, not constrained layout: the layout solver took ~20 of ~60 ms per redraw.
+        self.figure.subplots_adjust(left=0.11, right=0.97, top=0.87, bottom=0.2)
+        self.canvas = Canvas(self.figure)
+        self._manager = FigureManager(self.canvas, 0)  # ipympl's canvas needs a manager for its toolbar
+        self.canvas.header_visible = False
+        self.canvas.footer_visible = False
+        self.canvas.toolbar_visible = False
+        self.canvas.resizable = False
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        (self.line,) = self.ax.plot([], [], lw=1.8, color="#2896ff")
+        self.ax.set_xlabel("seconds ago")
+        self.ax.grid(True, alpha=0.3)
+        self.selector = widgets.Dropdown(options=quantity_options(), value=quantity, description="plot",
+                                         layout=widgets.Layout(width="340px"))
+        self.selector.observe(self._on_quantity, names="value")
+        self.widget = widgets.VBox([self.selector, self.canvas])
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        # update() runs on the app's display thread, a quantity change on the kernel's main
+        # thread: matplotlib artists are not thread-safe, so both go through this lock.
+        self._lock = threading.RLock()
+        self.draws = 0
+        self._set_axes()
+
+    @property
+    def quantity(self) -> str:
+        return self.selector.value
+
+    @quantity.setter
+    def quantity(self, key: str) -> None:
+        self.selector.value = key
+
+    def _on_quantity(self, _change: dict) -> None:
+        with self._lock:
+            self._set_axes()
+            if self._last is not None:
+                self.update(*self._last)
+            else:
+                self.canvas.draw_idle()
+
+    def _set_axes(self) -> None:
+        self.ax.set_ylabel(quantity_label(self.quantity).rsplit(" ", 1)[-1].strip("()"))
+        self.ax.set_title(quantity_label(self.quantity), fontsize=10)
+        self.ax.set_xlim(-self.window_s, 0)
+        if self.quantity.startswith("angle:"):
+            self.ax.set_ylim(0, 180)  # fixed: a jumping scale would hide how bent a joint is
+
+    def series(self, timestamps: np.ndarray, joints: np.ndarray,
+               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """What ``update`` would draw: (seconds ago, values), the last ``window_s`` seconds only."""
+        ts = np.asarray(timestamps, dtype=np.float64)
+        seg = latest_segment(ts, self.window_s)
+        if seg.stop - seg.start == 0:
+            return np.zeros(0), np.zeros(0)
+        # Compute on one extra frame before the window so a speed at the window start is defined.
+        lo = max(seg.start - 1, 0)
+        v = None if valid is None else np.asarray(valid, bool)[lo:seg.stop]
+        y = compute_series(self.quantity, ts[lo:seg.stop], np.asarray(joints)[lo:seg.stop], v)
+        y = y[seg.start - lo:]
+        return ts[seg] - ts[seg.stop - 1], y
+
+    def update(self, timestamps: np.ndarray, joints: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Redraw: timestamps (T,) s, joints (T, 17, 3) m world z-up, valid (T,) bool."""
+        with self._lock:
+            self._last = (timestamps, joints, valid)
+            x, y = self.series(timestamps, joints, valid)
+            self.line.set_data(x, y)
+            if not self.quantity.startswith("angle:"):
+                finite = y[np.isfinite(y)]
+                if finite.size:
+                    lo, hi = float(finite.min()), float(finite.max())
+                    pad = max(0.05, 0.1 * (hi - lo))
+                    self.ax.set_ylim(lo - pad, hi + pad)
+            self.canvas.draw_idle()
+            self.draws += 1

@@ -1,0 +1,42 @@
+"""The live video view: a JPEG ``ipywidgets.Image`` with the 2D skeleton drawn on it."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from pose3d_nb.ui.overlay import draw_skeleton_2d, encode_jpeg, fit_width
+
+
+class LiveImage:
+    """Shows video frames with their 2D keypoints.
+
+    ``widget`` is the ``ipywidgets.Image`` to lay out. Frames are shrunk to ``max_width`` before
+    drawing (cheaper than drawing at full size, and lines keep a readable width on the wire)
+    and sent as JPEG: one comm message per frame.
+    """
+
+    def __init__(self, max_width: int = 640, quality: int = 80, min_score: float = 0.3, width: str = "100%"):
+        self.max_width = max_width
+        self.quality = quality
+        self.min_score = min_score
+        self.widget = widgets.Image(format="jpeg", layout=widgets.Layout(width=width, height="auto"))
+        self.frames_shown = 0
+
+    def render(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
+               scores: np.ndarray | None = None) -> bytes:
+        """JPEG bytes of the frame with its skeleton (no widget update; used by ``show``).
+
+        image_rgb: (H, W, 3) uint8 RGB. keypoints: (17, 2) COCO pixels of the full-size frame,
+        NaN for missing, or None for no overlay at all. scores: (17,) or None.
+        """
+        small, scale = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), self.max_width)
+        if keypoints is not None:
+            small = draw_skeleton_2d(small, np.asarray(keypoints, np.float64) * scale, scores, self.min_score)
+        return encode_jpeg(small, self.quality, max_width=None)
+
+    def show(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
+             scores: np.ndarray | None = None) -> None:
+        """Draw and display one frame (any thread; one message to the browser)."""
+        self.widget.value = self.render(image_rgb, keypoints, scores)
+        self.frames_shown += 1

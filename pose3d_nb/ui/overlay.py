@@ -1,0 +1,108 @@
+"""Draw a COCO-17 2D skeleton on a video frame and encode frames for the wire.
+
+Pure image functions (numpy + OpenCV); the widgets call them, they know nothing of widgets.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pose3d_nb.skeleton import COCO
+from pose3d_nb.ui.style import MISSING_RGB, SIDE_RGB
+
+
+def _joint_side(j: int) -> str:
+    if j in COCO.left:
+        return "left"
+    if j in COCO.right:
+        return "right"
+    return "center"
+
+
+def draw_skeleton_2d(
+    image_rgb: np.ndarray,
+    keypoints: np.ndarray | None,
+    scores: np.ndarray | None,
+    min_score: float = 0.3,
+) -> np.ndarray:
+    """Draw bones and joints on a copy of ``image_rgb``.
+
+    image_rgb: (H, W, 3) uint8 RGB. keypoints: (17, 2) float pixels (x right, y down) in COCO
+    order, NaN for missing; ``None`` means no detection. scores: (17,) in [0, 1] or ``None``
+    (all keypoints trusted). A joint is drawn when finite and ``score >= min_score``; a bone
+    when both its joints are. Left bones are blue, right orange, centre grey. When no joint can
+    be drawn the frame gets a red "no person" banner, so a missing detection is visible rather
+    than looking like a frozen overlay. Returns (H, W, 3) uint8; the input is not modified.
+    """
+    img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image_rgb must be (H, W, 3), got {img.shape}")
+    h, w = img.shape[:2]
+    if keypoints is None:
+        ok = np.zeros(COCO.num_joints, bool)
+        kp = np.zeros((COCO.num_joints, 2))
+    else:
+        kp = np.asarray(keypoints, dtype=np.float64).reshape(COCO.num_joints, 2)
+        ok = np.isfinite(kp).all(axis=1)
+        if scores is not None:
+            sc = np.asarray(scores, dtype=np.float64).reshape(COCO.num_joints)
+            ok &= np.nan_to_num(sc, nan=0.0) >= min_score
+        # Keypoints far outside the frame would make OpenCV draw huge lines; treat as missing.
+        ok &= (np.abs(np.nan_to_num(kp)) < 4 * max(h, w)).all(axis=1)
+
+    # Line widths scale with the frame so the skeleton reads the same at 360 p and 1080 p.
+    thickness = max(2, round(min(h, w) / 160))
+    radius = thickness + 1
+    pts = np.zeros((COCO.num_joints, 2), np.int32)
+    pts[ok] = np.round(kp[ok]).astype(np.int32)
+    for a, b in COCO.bones:
+        if ok[a] and ok[b]:
+            colour = SIDE_RGB[COCO.bone_side((a, b))]
+            cv2.line(img, tuple(map(int, pts[a])), tuple(map(int, pts[b])), colour, thickness, cv2.LINE_AA)
+    for j in np.flatnonzero(ok):
+        centre = tuple(map(int, pts[j]))
+        cv2.circle(img, centre, radius + 1, (20, 20, 20), -1, cv2.LINE_AA)  # dark rim: visible on light bg
+        cv2.circle(img, centre, radius, SIDE_RGB[_joint_side(int(j))], -1, cv2.LINE_AA)
+    if not ok.any():
+        _banner(img, "no person")
+    return img
+
+
+def _banner(img: np.ndarray, text: str) -> None:
+    """Red strip with white text across the top of ``img`` (in place)."""
+    h, w = img.shape[:2]
+    bh = max(18, h // 12)
+    img[:bh] = (0.35 * img[:bh] + 0.65 * np.array(MISSING_RGB)).astype(np.uint8)
+    scale = bh / 36
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    org = (max(4, (w - tw) // 2), (bh + th) // 2)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
+
+
+def fit_width(image_rgb: np.ndarray, max_width: int | None) -> tuple[np.ndarray, float]:
+    """Downscale so the width is at most ``max_width`` (never upscale).
+
+    Returns ``(image, scale)`` where pixel coordinates multiply by ``scale``.
+    """
+    w = image_rgb.shape[1]
+    if not max_width or w <= max_width:
+        return image_rgb, 1.0
+    scale = max_width / w
+    size = (max_width, max(1, round(image_rgb.shape[0] * scale)))
+    # INTER_AREA: the right filter for shrinking (no aliasing shimmer on a live view).
+    return cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def encode_jpeg(image_rgb: np.ndarray, quality: int = 80, max_width: int | None = 640) -> bytes:
+    """JPEG bytes of an (H, W, 3) uint8 RGB image, downscaled to at most ``max_width`` px wide.
+
+    A 640x480 JPEG at quality 80 is about 40 KB: 30 of them a second fit a widget comm easily,
+    a full-HD PNG does not.
+    """
+    img, _ = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), max_width)
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {img.shape} image as JPEG")
+    return buf.tobytes()

@@ -1,0 +1,181 @@
+"""The orbitable 3D skeleton view (pythreejs).
+
+One ``BufferAttribute`` holds every bone's two end points, ``(16*2, 3)`` float32 in bone order.
+Bones are ``LineSegments`` and joints ``Points`` on that same geometry, so a frame is exactly
+one comm message; per-joint meshes (one message each) fall seconds behind (see FACTS.md).
+Colours are fixed at build: left blue, right orange, centre grey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import pythreejs as three
+
+from pose3d_nb.skeleton import H36M
+from pose3d_nb.ui.style import side_rgb01
+
+_BONES = np.asarray(H36M.bones, dtype=np.int64)  # (16, 2) parent, child
+_N_VERTS = 2 * len(_BONES)
+# Beyond this a coordinate is nonsense (a diverged lifter), not a person: treat as missing.
+_MAX_ABS_M = 100.0
+
+
+def bone_vertices(joints: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Vertex array for the geometry: ``(17, 3)`` joints -> ``((32, 3) float32, any_valid)``.
+
+    Row ``2*i`` / ``2*i+1`` is the parent / child of ``H36M.bones[i]``. A missing (NaN or absurd)
+    end point is moved onto the bone's other end, so that bone shrinks to nothing and vanishes;
+    a bone with both ends missing collapses onto the first valid joint. Returns
+    ``any_valid=False`` (and an all-zero array) when no joint is valid.
+    """
+    j = np.asarray(joints, dtype=np.float64).reshape(H36M.num_joints, 3)
+    ok = np.isfinite(j).all(axis=1) & (np.abs(np.nan_to_num(j)) < _MAX_ABS_M).all(axis=1)
+    if not ok.any():
+        return np.zeros((_N_VERTS, 3), np.float32), False
+    verts = j[_BONES]  # (16, 2, 3)
+    vok = ok[_BONES]  # (16, 2)
+    anchor = j[np.flatnonzero(ok)[0]]
+    other = verts[:, ::-1]  # the opposite end of each bone
+    other_ok = vok[:, ::-1]
+    fill = np.where(other_ok[..., None], other, anchor)
+    verts = np.where(vok[..., None], verts, fill)
+    return verts.reshape(_N_VERTS, 3).astype(np.float32), True
+
+
+def look_at_quaternion(eye: Sequence[float], target: Sequence[float],
+                       up: Sequence[float]) -> tuple[float, float, float, float]:
+    """Quaternion (x, y, z, w) turning a three.js camera at ``eye`` to face ``target`` with ``up``.
+
+    Same construction as three.js ``Matrix4.lookAt`` (the camera looks down its local -z).
+    pythreejs applies OrbitControls' target only once the user drags, so the first view must
+    be aimed here or it looks at the origin.
+    """
+    z = np.asarray(eye, float) - np.asarray(target, float)
+    z /= np.linalg.norm(z)
+    x = np.cross(np.asarray(up, float), z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    m = np.stack([x, y, z], axis=1)  # rotation matrix, columns = camera axes in world
+    # Shepperd's method on the trace / largest diagonal element (numerically stable).
+    t = np.trace(m)
+    if t > 0:
+        s = 2.0 * np.sqrt(t + 1.0)
+        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
+    return tuple(float(v) for v in q)  # type: ignore[return-value]
+
+
+def _bone_colours() -> np.ndarray:
+    """(32, 3) float32 RGB in [0, 1]: both end points of a bone get the bone's side colour."""
+    cols = np.array([side_rgb01(H36M.bone_side(tuple(b))) for b in H36M.bones], np.float32)
+    return np.repeat(cols, 2, axis=0)
+
+
+class Skeleton3D:
+    """Orbitable 3D view of one Human3.6M skeleton in a z-up world with the floor at z=0.
+
+    ``widget`` is the pythreejs ``Renderer``. ``update(joints)`` sends one array. Missing joints
+    vanish (their bones shrink to zero length); a frame with no valid joint keeps the last pose,
+    drawn faded, so a dropout reads as "stale" rather than as a person teleporting to 0,0,0.
+    """
+
+    #: Opacity of a pose that is no longer current (no valid joints in the latest frame).
+    STALE_OPACITY = 0.25
+
+    def __init__(self, width: int = 480, height: int = 480, floor_size_m: float = 6.0,
+                 target: tuple[float, float, float] = (0.0, 0.0, 0.9),
+                 camera_position: tuple[float, float, float] = (1.55, -2.3, 1.35),
+                 background: str = "#1e1e24", joint_size_m: float = 0.07) -> None:
+        self._positions = three.BufferAttribute(array=np.zeros((_N_VERTS, 3), np.float32), normalized=False)
+        colours = three.BufferAttribute(array=_bone_colours(), normalized=False)
+        self.geometry = three.BufferGeometry(attributes={"position": self._positions, "color": colours})
+        # linewidth is ignored by WebGL (always 1 px); the joints' points carry the visual weight.
+        self.bone_material = three.LineBasicMaterial(vertexColors="VertexColors", transparent=True,
+                                                     opacity=1.0)
+        self.joint_material = three.PointsMaterial(vertexColors="VertexColors", size=joint_size_m,
+                                                   sizeAttenuation=True, transparent=True, opacity=1.0)
+        # frustumCulled=False: three.js computes the bounding sphere once, from the first
+        # (all-zero) pose, and would cull a skeleton that has since moved.
+        self.bones = three.LineSegments(geometry=self.geometry, material=self.bone_material,
+                                        frustumCulled=False, visible=False)
+        self.joints = three.Points(geometry=self.geometry, material=self.joint_material,
+                                   frustumCulled=False, visible=False)
+        # GridHelper lies in three.js's XZ plane; turn it 90 degrees about x into the XY plane
+        # (our floor, z=0). Set as a quaternion: pythreejs also sends the default identity
+        # quaternion after ``rotation``, which silently undoes a rotation given as Euler angles.
+        half = np.sqrt(0.5)
+        self.grid = grid = three.GridHelper(floor_size_m, int(floor_size_m * 2), colorCenterLine="#8a8a8a",
+                                colorGrid="#4a4a52", quaternion=(half, 0.0, 0.0, half))
+        axes = three.AxesHelper(0.3)  # x red, y green, z blue at the origin: shows which way is up
+        light = three.HemisphereLight(color="#ffffff", groundColor="#444444", intensity=1.0)
+        # The world (floor, axes, skeleton) is shifted so the point we look at is the scene
+        # origin: pythreejs builds three.js OrbitControls with target 0,0,0, whose constructor
+        # aims the camera there, and only copies our target afterwards without re-aiming. With
+        # the look-at point at the origin, the first view is right and orbiting turns about
+        # the body's middle. Joint coordinates stay world coordinates inside ``self.world``.
+        self.world_offset = tuple(-float(v) for v in target)
+        self.world = three.Group(children=[grid, axes, self.bones, self.joints], position=self.world_offset)
+        cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
+        self.camera = three.PerspectiveCamera(
+            position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
+            quaternion=look_at_quaternion(cam_pos, (0, 0, 0), (0, 0, 1)))
+        self.controls = three.OrbitControls(controlling=self.camera, target=[0, 0, 0])
+        self.scene = three.Scene(children=[self.world, light, self.camera], background=background)
+        self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
+                                     width=width, height=height, antialias=True,
+                                     layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
+        self._default_camera = cam_pos
+        self.stale = False
+        self.updates = 0
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The vertex array currently sent to the browser: (32, 3) float32 in bone order."""
+        return np.asarray(self._positions.array)
+
+    def update(self, joints: np.ndarray | None) -> None:
+        """Show a pose: joints (17, 3) metres, z-up world, floor at z=0; NaN rows are missing.
+
+        ``None`` or an all-missing pose keeps the previous pose, faded. Never raises on bad
+        numbers (NaN, inf, huge); raises ``ValueError`` only for a wrong shape (a programming error).
+        """
+        if joints is None:
+            self._set_stale(True)
+            return
+        arr = np.asarray(joints, dtype=np.float64)
+        if arr.shape != (H36M.num_joints, 3):
+            raise ValueError(f"joints must be ({H36M.num_joints}, 3), got {arr.shape}")
+        verts, any_valid = bone_vertices(arr)
+        if not any_valid:
+            self._set_stale(True)
+            return
+        self._positions.array = verts  # the one message of this frame
+        self.updates += 1
+        if not self.bones.visible:
+            self.bones.visible = self.joints.visible = True
+        self._set_stale(False)
+
+    def _set_stale(self, stale: bool) -> None:
+        if stale == self.stale:
+            return  # only send material changes when the state flips
+        self.stale = stale
+        opacity = self.STALE_OPACITY if stale else 1.0
+        self.bone_material.opacity = opacity
+        self.joint_material.opacity = opacity
+
+    def reset_camera(self) -> None:
+        """Back to the default viewpoint."""
+        self.camera.position = self._default_camera
+        self.camera.quaternion = look_at_quaternion(self._default_camera, (0, 0, 0), (0, 0, 1))
+        self.controls.target = (0, 0, 0)

@@ -1,0 +1,107 @@
+"""PoseApp wired to a real PoseEngine on the bundled sample, without a browser."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from pose3d_nb.engine import PoseEngine
+from pose3d_nb.ui.app import PoseApp
+
+pytestmark = pytest.mark.slow
+
+
+def _until(cond, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def fallback_app(tmp_path):
+    app = PoseApp(source="sample", checkpoint=None, out_dir=tmp_path / "out", loop=True, pace=True)
+    yield app
+    app.close()
+
+
+def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
+    app = fallback_app
+    c = app.controls
+    # Fallback lifter: temporal knobs are disabled, with the reason on screen.
+    assert c.window_slider.disabled and c.lookahead_slider.disabled and c.flip_box.disabled
+    assert "frame by frame" in c.notes.value
+    c.start_button.value = True  # what a click does
+    assert app.engine.running and c.start_button.description == "Stop"
+    assert app.wait(frames=30, timeout=60)
+    assert _until(lambda: app.frames_shown > 5 and app.view3d.updates > 5 and app.plot.draws > 0)
+    assert app.live.widget.value[:2] == b"\xff\xd8"  # a JPEG frame is on display
+    assert np.isfinite(app.view3d.positions).all()
+    assert _until(lambda: "running" in c.status.value and "fps" in c.status.value)
+    assert "mediapipe" in c.status.value and "No VideoPose3D checkpoint" in c.status.value
+    joints = app.joints
+    assert joints.ndim == 3 and joints.shape[1:] == (17, 3) and len(joints) >= 30
+    joints[:] = 0  # a copy: the buffer is untouched
+    assert not np.all(app.joints == 0)
+    c.start_button.value = False
+    assert not app.engine.running
+    assert _until(lambda: "stopped" in c.status.value)
+    time.sleep(0.2)  # the display may still pick up the last frame made before the stop
+    shown = app.frames_shown
+    time.sleep(0.5)
+    assert app.frames_shown == shown
+
+
+def test_a_refused_change_is_shown_and_the_control_reverts(fallback_app):
+    app = fallback_app
+    c = app.controls
+    # Stopped, the engine only notes the new source; opening it happens on Start, and fails there.
+    c.source_box.value = "/nonexistent/video.mp4"
+    c.start_button.value = True
+    assert "could not start" in c.status.value and "/nonexistent/video.mp4" in c.status.value
+    assert not app.engine.running and not c.running and c.start_button.description == "Start"
+    c.source_box.value = "sample"
+    c.start_button.value = True
+    assert app.engine.running and "could not" not in c.status.value
+    # Running, the engine opens the new source at once: it refuses, keeps going, the box reverts.
+    c.source_box.value = "/nonexistent/other.mp4"
+    assert "could not switch source" in c.status.value
+    assert app.engine.running and c.running and c.source == "sample"
+    # An unknown detector is refused the same way.
+    c.detector_dropdown.options = [*c.detector_dropdown.options, "openpose"]
+    c.detector_dropdown.value = "openpose"
+    assert "could not switch detector" in c.status.value and c.detector == "mediapipe"
+
+
+def test_window_lookahead_flip_reach_a_videopose3d_engine(reference_checkpoint, tmp_path):
+    engine = PoseEngine(source="sample", checkpoint=reference_checkpoint, out_dir=None)
+    app = PoseApp(engine)
+    try:
+        c = app.controls
+        assert not c.full_window.disabled and not c.lookahead_slider.disabled and c.notes.value == ""
+        assert c.window_slider.max == 27 and c.lookahead_slider.max == 13  # from the receptive field
+        assert c.window == 0 and engine.window == 0
+        c.full_window.value = False
+        c.window_slider.value = 9
+        c.lookahead_slider.value = 4
+        c.flip_box.value = True
+        assert (engine.window, engine.lookahead, engine.flip) == (9, 4, True)
+        c.full_window.value = True
+        assert engine.window == 0
+        # Beyond what the engine accepts: the message says why and the slider shows the engine's value.
+        c.set_limits(max_lookahead=20)
+        c.lookahead_slider.value = 20
+        assert engine.lookahead == 4 and c.lookahead == 4
+        assert "could not set lookahead" in c.status.value
+    finally:
+        app.close()
+
+
+def test_app_rejects_engine_options_next_to_an_engine(tmp_path):
+    engine = PoseEngine(source="sample", checkpoint=None, out_dir=None)
+    with pytest.raises(TypeError):
+        PoseApp(engine, window=3)
