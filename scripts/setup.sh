@@ -26,7 +26,8 @@ stamp="$venv/.pose3d-setup"
 want="$(cat "$root/requirements.lock" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing pinned packages (requirements.lock)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+  # setuptools >= 70.1 builds the editable wheel itself (venv ships 65.x, which needs `wheel`).
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==25.3 setuptools==84.2.1
   # --no-deps: the lock is the complete, tested set. mediapipe 0.10.21 declares jax/jaxlib,
   # which its pose solution never imports (about 600 MB saved; see README).
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$root/requirements.lock"
