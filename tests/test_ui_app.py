@@ -105,3 +105,16 @@ def test_app_rejects_engine_options_next_to_an_engine(tmp_path):
     engine = PoseEngine(source="sample", checkpoint=None, out_dir=None)
     with pytest.raises(TypeError):
         PoseApp(engine, window=3)
+
+
+def test_browser_camera_is_a_source_choice_that_shows_its_widget(fallback_app):
+    from pose3d_nb.browser_camera import BrowserCamera
+
+    app = fallback_app
+    assert "browser camera" in app.controls.source_box.options
+    assert app.camera_slot.children == ()
+    app.controls.source_box.value = "browser camera"  # what picking it in the box does
+    assert len(app.camera_slot.children) == 1 and isinstance(app.camera_slot.children[0], BrowserCamera)
+    assert app.engine.source_name == "browser camera"
+    app.controls.source_box.value = "sample"
+    assert app.camera_slot.children == () and app.engine.source_name == "sample"

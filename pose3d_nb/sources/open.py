@@ -48,6 +48,11 @@ def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
         text = spec.strip()
         if text.lower() == "sample":
             return SampleSource(**options)
+        if text.lower() in ("browser camera", "browser"):
+            # The webcam of the computer running the browser, via the kernel's shared widget.
+            from pose3d_nb.browser_camera import BrowserCameraSource
+
+            return BrowserCameraSource(**options)
         match = _CAMERA.fullmatch(text)
         if match:
             return CameraSource(int(match.group(1) or 0), **options)

@@ -25,6 +25,9 @@ from pose3d_nb.ui.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
 
+#: The source box's entry for the webcam of the computer running the browser.
+BROWSER_CAMERA = "browser camera"
+
 #: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
 _PLOT_ROWS = 1200
 
@@ -97,10 +100,15 @@ class PoseApp:
         info = engine.lifter_info
         self.controls = Controls(
             window=engine.window, lookahead=engine.lookahead, flip=engine.flip,
-            source=str(engine.source_name), detector=engine.detector_name,
+            source=str(engine.source_name), sources=("sample", "camera", BROWSER_CAMERA),
+            detector=engine.detector_name,
             detectors=self._detector_choices(engine.detector_name),
             max_window=info.receptive_field or 243, max_lookahead=max(info.max_lookahead, 1),
         )
+        # Holds the BrowserCamera widget while that source is chosen: displaying it is what
+        # opens the browser's camera; removing it turns the camera off.
+        self.camera_slot = widgets.Box()
+        self._show_browser_camera(str(engine.source_name))
         self.live = LiveImage(max_width=image_width)
         self.live.widget.layout = widgets.Layout(width=f"{image_width}px", height="auto")
         self.view3d = Skeleton3D(width=view_size, height=view_size)
@@ -117,6 +125,7 @@ class PoseApp:
         self.widget = widgets.VBox([
             self.controls.widget,
             self.controls.status,
+            self.camera_slot,
             widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
                          layout=widgets.Layout(align_items="flex-start")),
         ])
@@ -214,13 +223,23 @@ class PoseApp:
         self.controls.set_value(name, getattr(self.engine, name))
         self._refresh_status()
 
+    def _show_browser_camera(self, spec: str) -> None:
+        if spec.strip().lower() in (BROWSER_CAMERA, "browser"):
+            from pose3d_nb.browser_camera import default_camera
+
+            self.camera_slot.children = [default_camera()]
+        else:
+            self.camera_slot.children = []
+
     def _on_source(self, spec: str) -> None:
         if not spec or spec == str(self.engine.source_name):
             return
+        self._show_browser_camera(spec)  # before the switch: the engine waits for its frames
         if self._guarded("switch source", lambda: self.engine.set_source(spec)):
             self._message = f"source: {html.escape(spec)}"
         else:
             self.controls.set_value("source", str(self.engine.source_name))
+            self._show_browser_camera(str(self.engine.source_name))
         self.controls.set_running(self.engine.running)
         self._refresh_status()
 
