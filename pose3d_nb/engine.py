@@ -346,6 +346,11 @@ class PoseEngine:
                 return
             self._join()
             self._check_compatible(self._detector_spec)
+            if getattr(self._source_spec, "closed", False):
+                raise ValueError(
+                    f"the source object {self._source_spec!r} was closed when the engine stopped; "
+                    "pass a spec ('sample', 'camera', 'browser camera', a path) to restart freely"
+                )
             source = self._open_source(self._source_spec)
             try:
                 detector = self._open_detector(self._detector_spec, self._detector_options)

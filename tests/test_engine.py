@@ -344,3 +344,14 @@ def test_rolling_buffer_keeps_the_newest_rows_in_order():
     copy = buffer.joints_3d()
     copy[:] = -1
     assert buffer.joints_3d()[0, 0, 0] == 7, "reads are copies"
+
+
+def test_a_closed_source_object_gives_a_clear_error_on_restart(tmp_path):
+    source = open_source("sample")
+    engine = PoseEngine(source=source, out_dir=None)
+    engine.start()
+    engine.wait(60)
+    engine.stop()
+    assert len(engine.buffer) == 100
+    with pytest.raises(ValueError, match="was closed when the engine stopped"):
+        engine.start()

@@ -1,0 +1,110 @@
+"""`pose3d run` as a user drives it: a finished file, Ctrl-C, and a kill in the middle of writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.recording import load_session
+
+
+def _spawn(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_run_on_the_sample_records_every_frame(tmp_path):
+    process = _spawn("run", "--out", str(tmp_path), "--csv")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "100 frames" in out and "MediaPipe world landmarks" in out and "pose3d models fetch" in out
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == 100 and session.valid.all()
+    assert np.load(tmp_path / "joints.npy").shape == (1, 17, 3)
+    assert len((tmp_path / "session.csv").read_text().splitlines()) == 101
+
+
+def test_run_stops_after_max_frames(tmp_path):
+    process = _spawn("run", "--out", str(tmp_path), "--loop", "--max-frames", "30")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert 30 <= len(load_session(tmp_path / "session.npz")) < 100
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path):
+    process = _spawn("run", "--out", str(tmp_path), "--loop", "--pace")
+    _wait_for(tmp_path / "joints.npy")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in out and "Traceback" not in err
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) >= 10
+    assert np.isfinite(session.joints_3d[session.valid]).all()
+    assert session.metadata["source"] == "sample"
+
+
+def test_bad_source_is_one_clear_line(tmp_path):
+    process = _spawn("run", "--source", str(tmp_path / "missing.mp4"), "--out", str(tmp_path))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "missing.mp4" in err and "Traceback" not in err
+
+
+_WRITER = """
+import sys, time
+import numpy as np
+from pose3d_nb.engine import PoseEngine
+
+real_savez, calls = np.savez, []
+
+def savez_then_hang(handle, **arrays):
+    # From the 5th session write on, write the data, then stall before the rename: the
+    # parent kills the process right here, in the middle of a write.
+    real_savez(handle, **arrays)
+    calls.append(1)
+    if len(calls) >= 5:
+        handle.flush()
+        print("mid-write", flush=True)
+        time.sleep(600)
+
+np.savez = savez_then_hang  # recording.py calls np.savez for session.npz
+engine = PoseEngine(source="sample", out_dir=sys.argv[1], loop=True, session_interval=0.0)
+engine.start()
+time.sleep(600)
+"""
+
+
+def test_a_kill_in_the_middle_of_a_write_leaves_the_previous_valid_files(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "mid-write"
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".session.npz.")]
+    assert leftovers, "the kill did not land inside a write"
+    session = load_session(tmp_path / "session.npz")  # the previous complete version
+    assert len(session) >= 4 and session.joints_3d.shape == (len(session), 17, 3)
+    assert np.load(tmp_path / "joints.npy").shape == (1, 17, 3)
