@@ -19,6 +19,12 @@ def pose3d(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def lift(keypoints, checkpoint, out, *options: str, size=(1280, 720)) -> int:
+    """``pose3d lift`` in-process; returns its exit status."""
+    command = ["lift", str(keypoints), "--size", *map(str, size), "--checkpoint", str(checkpoint)]
+    return main([*command, *options, "--out", str(out)])
+
+
 @pytest.fixture()
 def keypoints_file(tmp_path, reference_io):
     path = tmp_path / "kps.npy"
@@ -28,21 +34,7 @@ def keypoints_file(tmp_path, reference_io):
 
 def test_lift_offline_world(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "out" / "joints.npy"
-    code = main(
-        [
-            "lift",
-            str(keypoints_file),
-            "--size",
-            "1280",
-            "720",
-            "--checkpoint",
-            str(reference_checkpoint),
-            "--flip",
-            "--world",
-            "--out",
-            str(out),
-        ]
-    )
+    code = lift(keypoints_file, reference_checkpoint, out, "--flip", "--world")
     assert code == 0
     np.testing.assert_allclose(np.load(out), reference_io["pred_world_rebased"], atol=1e-4)
     assert np.load(tmp_path / "out" / "joints_valid.npy").all()
@@ -50,49 +42,14 @@ def test_lift_offline_world(tmp_path, keypoints_file, reference_checkpoint, refe
 
 def test_lift_causal_camera(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "causal.npy"
-    assert (
-        main(
-            [
-                "lift",
-                str(keypoints_file),
-                "--size",
-                "1280",
-                "720",
-                "--checkpoint",
-                str(reference_checkpoint),
-                "--flip",
-                "--causal",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert lift(keypoints_file, reference_checkpoint, out, "--flip", "--causal") == 0
     np.testing.assert_allclose(np.load(out), reference_io["pred_cam_causal_aug"], atol=1e-4)
 
 
 def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "stream.npy"
     assert (
-        main(
-            [
-                "lift",
-                str(keypoints_file),
-                "--size",
-                "1280",
-                "720",
-                "--checkpoint",
-                str(reference_checkpoint),
-                "--stream",
-                "--window",
-                "9",
-                "--lookahead",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
+        lift(keypoints_file, reference_checkpoint, out, "--stream", "--window", "9", "--lookahead", "4") == 0
     )
     joints = np.load(out)
     assert joints.shape == (90, 17, 3), "one row per input frame (the last L flushed at the end)"
@@ -102,19 +59,7 @@ def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_i
 def test_lift_wrong_shape_is_a_usage_error(tmp_path, reference_checkpoint, capsys):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((10, 17, 3)))
-    code = main(
-        [
-            "lift",
-            str(bad),
-            "--size",
-            "640",
-            "480",
-            "--checkpoint",
-            str(reference_checkpoint),
-            "--out",
-            str(tmp_path / "o.npy"),
-        ]
-    )
+    code = lift(bad, reference_checkpoint, tmp_path / "o.npy", size=(640, 480))
     assert code == 2
     assert "must have shape (T, 17, 2)" in capsys.readouterr().err
     assert not (tmp_path / "o.npy").exists()
@@ -123,19 +68,7 @@ def test_lift_wrong_shape_is_a_usage_error(tmp_path, reference_checkpoint, capsy
 def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
     bad = tmp_path / "obj.npy"
     np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    code = main(
-        [
-            "lift",
-            str(bad),
-            "--size",
-            "640",
-            "480",
-            "--checkpoint",
-            str(reference_checkpoint),
-            "--out",
-            str(tmp_path / "o.npy"),
-        ]
-    )
+    code = lift(bad, reference_checkpoint, tmp_path / "o.npy", size=(640, 480))
     assert code == 2
     assert "not a plain numeric .npy" in capsys.readouterr().err
 

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pose3d_nb.lab import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -88,12 +89,6 @@ def require_chromium() -> Path:
         pytest.fail(f"{CHROMIUM} is missing in CI: install Debian's chromium (apt-get install chromium)")
     pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium to run the browser tests)")
     raise AssertionError("unreachable")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
