@@ -8,9 +8,11 @@ so a slow browser never slows the engine and the kernel stays free for the user'
 
 from __future__ import annotations
 
+import collections
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +81,9 @@ class PoseApp:
     Args:
         engine: a ``PoseEngine`` (or anything with its interface); None builds one from
             ``engine_kwargs`` (source, detector, checkpoint, window, lookahead, flip, out_dir...).
-        display_hz: most video + 3D updates a second sent to the browser (newest frame wins).
+        display_hz: most 3D skeleton updates a second (newest pose wins; each is one small
+            buffer message, so it can run faster than the video).
+        image_hz: most video frames a second (each a JPEG of about 40 KB drawn in the kernel).
         plot_hz: most plot redraws a second (each is a ~40 ms matplotlib render and a PNG).
         status_hz: status line refreshes a second (a message is sent only when it changed).
         plot_window_s, plot_quantity: the live plot's time span and initial quantity.
@@ -87,7 +91,8 @@ class PoseApp:
             encoding) and of the square 3D view.
     """
 
-    def __init__(self, engine: Any = None, *, display_hz: float = 20.0, plot_hz: float = 2.0,
+    def __init__(self, engine: Any = None, *, display_hz: float = 30.0, image_hz: float = 20.0,
+                 plot_hz: float = 2.0,
                  status_hz: float = 2.0, plot_window_s: float = 10.0, plot_quantity: str = "angle:left_knee",
                  image_width: int = 480, view_size: int = 480, **engine_kwargs: Any) -> None:
         if engine is None:
@@ -129,12 +134,18 @@ class PoseApp:
             widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
                          layout=widgets.Layout(align_items="flex-start")),
         ])
-        self._rates = {"display": RateLimiter(display_hz), "plot": RateLimiter(plot_hz),
+        self._rates = {"display": RateLimiter(display_hz), "image": RateLimiter(image_hz),
+                       "plot": RateLimiter(plot_hz),
                        "status": RateLimiter(status_hz)}
         self._closed = threading.Event()
         self._last_view: Any = None
         self._last_plot_total = -1
-        self.frames_shown = 0
+        self.frames_shown = 0  # video frames sent
+        self.poses_shown = 0  # 3D skeleton updates sent
+        self._last_joints: np.ndarray | None = None
+        self._posed_at: collections.deque[float] = collections.deque(maxlen=100)
+        self._shown_at: collections.deque[float] = collections.deque(maxlen=100)
+        self._show_ms: collections.deque[float] = collections.deque(maxlen=100)
         self.refresh_errors = 0
         self._refresh_once(force_status=True)
         self._thread = threading.Thread(target=self._refresh_loop, name="pose3d-display", daemon=True)
@@ -272,6 +283,22 @@ class PoseApp:
         finally:
             self._acting -= 1
 
+    def display_stats(self) -> dict[str, float]:
+        """The kernel side of the display: video frames and 3D poses sent per second, and the
+        milliseconds one refresh takes (drawing the overlay, JPEG encoding, sending)."""
+
+        def rate(times: list[float]) -> float:
+            span = times[-1] - times[0] if len(times) > 1 else 0.0
+            return (len(times) - 1) / span if span > 0 else 0.0
+
+        cost = list(self._show_ms)
+        return {
+            "images_per_s": rate(list(self._shown_at)),
+            "poses_per_s": rate(list(self._posed_at)),
+            "refresh_ms_median": float(np.median(cost)) if cost else 0.0,
+            "refresh_ms_p95": float(np.percentile(cost, 95)) if cost else 0.0,
+        }
+
     # ---- the display thread ----------------------------------------------------------------------
     def _refresh_loop(self) -> None:
         limiter = self._rates["display"]
@@ -288,14 +315,21 @@ class PoseApp:
     def _refresh_once(self, force_status: bool = False) -> None:
         view = self.engine.latest_view()
         if view is not None and view is not self._last_view:
-            self._last_view = view
-            det = view.detection
-            self.live.show(view.image, det.keypoints, det.scores)
-            if view.joints_3d is not None:
+            started = time.perf_counter()
+            if view.joints_3d is not None and view.joints_3d is not self._last_joints:
+                self._last_joints = view.joints_3d
                 # No detection in this frame: keep the last pose, faded, rather than a held copy
                 # that would look live.
                 self.view3d.update(view.joints_3d if view.joints_valid else None)
-            self.frames_shown += 1
+                self.poses_shown += 1
+                self._posed_at.append(time.monotonic())
+            if self._rates["image"].ready():
+                self._last_view = view
+                det = view.detection
+                self.live.show(view.image, det.keypoints, det.scores)
+                self.frames_shown += 1
+                self._shown_at.append(time.monotonic())
+            self._show_ms.append(1000 * (time.perf_counter() - started))
         if self._rates["plot"].ready():
             total = self.engine.buffer.total_appended
             if total != self._last_plot_total and total > 0:

@@ -37,8 +37,11 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         if now < self._next:
             return False
-        # Schedule from now, not from the missed slot: after a stall we do not burst to catch up.
-        self._next = now + self.period
+        # Keep to the grid when only a little late (a busy thread wakes a few ms late every time,
+        # which would otherwise lower the rate), but restart the grid after a stall rather than
+        # bursting to catch up.
+        late = now - self._next
+        self._next = self._next + self.period if late < self.period else now + self.period
         return True
 
     def wait(self, stop: threading.Event | None = None) -> bool:
