@@ -117,12 +117,22 @@ class _Counters:
 
 
 class _LatestSlot:
-    """A one-item mailbox: put replaces the unread item (returns True when one was dropped)."""
+    """A one-item mailbox: put replaces the unread item (returns True when one was dropped).
+
+    ``get`` raises ``queue.Empty`` on timeout, like ``queue.Queue``; after ``finish()`` it hands
+    out the unread item, then the end marker, so a source's last frame is not lost.
+    """
 
     def __init__(self) -> None:
         self._item: Any = None
         self._full = False
+        self._finished = False
         self._cond = threading.Condition()
+
+    def finish(self) -> None:
+        with self._cond:
+            self._finished = True
+            self._cond.notify()
 
     def put(self, item: Any) -> bool:
         with self._cond:
@@ -133,8 +143,10 @@ class _LatestSlot:
 
     def get(self, timeout: float) -> Any:
         with self._cond:
-            if not self._cond.wait_for(lambda: self._full, timeout):
+            if not self._cond.wait_for(lambda: self._full or self._finished, timeout):
                 raise queue.Empty
+            if not self._full:
+                return _END
             self._full = False
             item, self._item = self._item, None
             return item
@@ -201,6 +213,7 @@ class PoseEngine:
         self._detector = None
         self._pending_source = None
         self._pending_detector = None
+        self._created_detectors: set[int] = set()
         self._view: LiveView | None = None
         self._latest_pose: LiftedPose | None = None
         self._detector_name = detector if isinstance(detector, str) else getattr(detector, "name", "custom")
@@ -224,6 +237,7 @@ class PoseEngine:
 
     @property
     def lifter_info(self) -> LifterInfo:
+        """Which lifter runs (VideoPose3D or the MediaPipe fallback) and what it supports."""
         lifter = self._lifter
         checkpoint = getattr(lifter, "checkpoint", None)
         return LifterInfo(
@@ -279,10 +293,12 @@ class PoseEngine:
 
     @property
     def detector_name(self) -> str:
+        """The 2D detector's backend name (or the name of the detector object given)."""
         return self._detector_name
 
     @property
     def source_name(self) -> str:
+        """What the frames come from: the open source's name, else the spec to open."""
         source = self._source
         if source is not None:
             return source.name
@@ -292,18 +308,30 @@ class PoseEngine:
     # ------------------------------------------------------------------ opening things
     def _open_source(self, spec):
         from pose3d_nb.sources import open_source
+        from pose3d_nb.sources.images import IMAGE_SUFFIXES
 
-        takes_file_options = isinstance(spec, (str, Path)) and (
-            str(spec).strip().lower() == "sample" or Path(spec).expanduser().is_file()
+        path = Path(spec).expanduser() if isinstance(spec, (str, Path)) else None
+        takes_file_options = path is not None and (
+            str(spec).strip().lower() == "sample"
+            or (path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES)
         )
         return open_source(spec, **(self._source_options if takes_file_options else {}))
 
     def _open_detector(self, spec, options):
         if not isinstance(spec, str):
-            return spec
+            return spec  # the caller's object: used, never closed by the engine
         from pose3d_nb.detectors import create_detector
 
-        return create_detector(spec, **options)
+        detector = create_detector(spec, **options)
+        self._created_detectors.add(id(detector))
+        return detector
+
+    def _close_detector(self, detector) -> None:
+        """Close a detector the engine created; leave the caller's own objects alone."""
+        if detector is not None and id(detector) in self._created_detectors:
+            self._created_detectors.discard(id(detector))
+            with contextlib.suppress(Exception):
+                detector.close()
 
     def _check_compatible(self, detector: Any) -> None:
         """The fallback lifter needs a detector that also gives 3D world landmarks."""
@@ -323,6 +351,7 @@ class PoseEngine:
     # ------------------------------------------------------------------ lifecycle
     @property
     def running(self) -> bool:
+        """True while the worker threads are alive."""
         return any(t.is_alive() for t in self._threads)
 
     @property
@@ -336,6 +365,7 @@ class PoseEngine:
         return self._error
 
     def raise_if_failed(self) -> None:
+        """Re-raise the worker's ``EngineError`` in the caller's thread, if there was one."""
         if self._error is not None:
             raise self._error
 
@@ -345,6 +375,7 @@ class PoseEngine:
             if self.running:
                 return
             self._join()
+            self._close_devices()  # a run that ended on its own (end of file, error) left them open
             self._check_compatible(self._detector_spec)
             if getattr(self._source_spec, "closed", False):
                 raise ValueError(
@@ -398,9 +429,11 @@ class PoseEngine:
             if source is not None:
                 # Unblocks a camera read; BaseSource waits for the read to finish first.
                 threading.Thread(target=source.close, daemon=True).start()
-            self._join(timeout)
-            self._close_devices()
-            self._write_session()
+            try:
+                self._join(timeout)
+            finally:
+                self._close_devices()
+                self._write_session()
 
     def _join(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -413,10 +446,12 @@ class PoseEngine:
         self._threads = []
 
     def _close_devices(self) -> None:
-        for thing in (self._source, self._detector, self._pending_detector):
-            if thing is not None and thing is not self._detector_spec:
-                with contextlib.suppress(Exception):
-                    thing.close()
+        # Sources are closed even when the caller passed the object: that releases the camera.
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                self._source.close()
+        self._close_detector(self._detector)
+        self._close_detector(self._pending_detector)
         pending_source = self._pending_source
         if pending_source is not None:
             with contextlib.suppress(Exception):
@@ -449,13 +484,19 @@ class PoseEngine:
             new = self._open_source(spec)
             if new.is_live != self._source.is_live:
                 # The hand-off between threads differs for live and file sources: restart.
-                new.close()
+                if new is not spec:
+                    new.close()  # opened from a spec here; start() opens it again
                 self.stop()
                 self._source_spec = spec
                 self.start()
                 return
             with self._swap_lock:
                 old, self._pending_source = self._pending_source, (spec, new)
+                current = self._source
+            # The capture thread swaps between reads; a live read may block (a paused browser
+            # camera waits indefinitely), so end it: the thread then takes the new source.
+            if current is not None:
+                threading.Thread(target=current.close, daemon=True).start()
             if old is not None:
                 old[1].close()
 
@@ -472,8 +513,7 @@ class PoseEngine:
             with self._swap_lock:
                 old, self._pending_detector = self._pending_detector, new
             self._detector_spec, self._detector_options, self._detector_name = name, options, name_str
-            if old is not None:
-                old.close()
+            self._close_detector(old)
 
     # ------------------------------------------------------------------ worker threads
     def _take_pending(self, attribute: str) -> Any:
@@ -519,7 +559,7 @@ class PoseEngine:
                 if self._stop.is_set() or self._pending_source is not None:
                     continue
                 if live:
-                    frames.put(_END)
+                    frames.finish()
                 else:
                     self._wait_put(frames, _END)
                 return
@@ -546,7 +586,7 @@ class PoseEngine:
             current["frame"] = frame.index
             pending = self._take_pending("_pending_detector")
             if pending is not None:
-                detector.close()
+                self._close_detector(detector)
                 detector = self._detector = pending
             if frame_segment != segment:
                 segment = frame_segment
@@ -558,8 +598,10 @@ class PoseEngine:
                 return
 
     def _lift_loop(self, current, results) -> None:
-        segment, subject = self._segment, None
-        pending: dict[int, tuple[Frame, Detection]] = {}
+        segment, subject, frame_size = self._segment, None, None
+        # Frames waiting for their 3D pose, oldest first: the lifter answers in push order. (Not
+        # keyed by frame index: a looping file repeats indices.)
+        pending: collections.deque[tuple[Frame, Detection]] = collections.deque()
         last_session = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -574,13 +616,14 @@ class PoseEngine:
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             track = detection.extras.get("track_id") if detection.found else subject
-            if frame_segment != segment or track != subject:
-                # A new source or a different person: never let one temporal window mix them.
+            if frame_segment != segment or track != subject or detection.frame_size != frame_size:
+                # A new source, a different person or a new image size (a browser camera may
+                # renegotiate it): never let one temporal window mix them.
                 self._record(self._lifter.flush(), pending, segment)
                 self._lifter.reset()
                 pending.clear()
-                segment, subject = frame_segment, track
-            pending[frame.index] = (frame, detection)
+                segment, subject, frame_size = frame_segment, track, detection.frame_size
+            pending.append((frame, detection))
             started = time.perf_counter()
             poses = self._lifter.push(detection)
             self._counters.stage["lift"].append(time.perf_counter() - started)
@@ -601,10 +644,12 @@ class PoseEngine:
             return None, False, None
         return pose.joints, pose.valid, pose.frame_index
 
-    def _record(self, poses: list[LiftedPose], pending: dict, segment: int) -> None:
+    def _record(self, poses: list[LiftedPose], pending: collections.deque, segment: int) -> None:
         now = time.monotonic()
         for pose in poses:
-            frame, detection = pending.pop(pose.frame_index)
+            frame, detection = pending.popleft()
+            if frame.index != pose.frame_index:
+                raise RuntimeError(f"lifter answered for frame {pose.frame_index}, expected {frame.index}")
             self.buffer.append(
                 PoseSample(
                     joints_3d=pose.joints,
@@ -629,6 +674,7 @@ class PoseEngine:
         return self._view
 
     def stats(self) -> EngineStats:
+        """A snapshot of the live counters (rates over the last ~2-4 s, latencies over 300 frames)."""
         counters = self._counters
         done = list(counters.done_times)
         fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0

@@ -26,6 +26,25 @@ from pose3d_nb.skeleton import COCO, H36M
 SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, not while writing
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, durable: bool = True) -> Iterator[io.BufferedWriter]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
@@ -43,9 +62,14 @@ def atomic_file(path: str | Path, durable: bool = True) -> Iterator[io.BufferedW
         with handle:
             yield handle
             handle.flush()
+            # NamedTemporaryFile is created 0600; give the file the permissions a plain open()
+            # would, so another user's reader (a plotting process, a server) can open it.
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             if durable:
                 os.fsync(handle.fileno())
         os.replace(handle.name, path)
+        if durable:
+            _fsync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(handle.name)

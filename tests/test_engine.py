@@ -190,7 +190,6 @@ def test_parameter_changes_while_running(tmp_path):
     engine.raise_if_failed()
     snapshot = engine.buffer.snapshot()
     assert set(np.unique(snapshot.segment)) == {0, 1}, "the buffer survives a source change"
-    assert engine.stats().dropped >= 0
 
 
 def test_restart_keeps_the_buffer(tmp_path):
@@ -291,7 +290,7 @@ def test_missing_camera_fails_fast_with_a_clear_error(tmp_path):
     with pytest.raises(SourceError, match="camera"):
         engine.start()
     assert time.monotonic() - start < 5
-    assert not engine.running and threading.active_count() >= 1
+    assert not engine.running
 
 
 def test_bad_video_fails_at_start(tmp_path):
@@ -355,3 +354,122 @@ def test_a_closed_source_object_gives_a_clear_error_on_restart(tmp_path):
     assert len(engine.buffer) == 100
     with pytest.raises(ValueError, match="was closed when the engine stopped"):
         engine.start()
+
+
+# --------------------------------------------------------------------------- review regressions
+TINY = Architecture((3, 3, 3), 64)  # receptive field 27: lookahead up to 13 frames
+
+
+def test_looping_file_with_lookahead_longer_than_a_pass_keeps_records_aligned(tmp_path, sample_frames):
+    video = write_video(tmp_path / "ten.mp4", sample_frames[:10], fps=30)
+    engine = PoseEngine(source=video, checkpoint=random_model(TINY), lookahead=13, loop=True, out_dir=None)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(45, timeout=60)
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    snap = engine.buffer.snapshot()
+    np.testing.assert_array_equal(snap.frame_index[:30], np.tile(np.arange(10), 3))
+    # Each row holds its own frame's data: a looping file's time keeps running (row t is at
+    # t / fps), and a file frame gives about the same 2D each pass.
+    np.testing.assert_allclose(snap.timestamps[:30], np.arange(30) / 30, atol=1e-6)
+    assert np.median(np.abs(snap.keypoints_2d[3] - snap.keypoints_2d[13])) < 5
+
+
+def test_start_after_the_file_ended_closes_what_the_last_run_opened():
+    engine = PoseEngine(source="sample", out_dir=None)
+    engine.start()
+    assert engine.wait(60)
+    first_source = engine._source
+    engine.start()  # the app's Start button after the file finished
+    try:
+        assert first_source.closed
+    finally:
+        engine.stop()
+
+
+def test_switching_to_a_source_object_of_other_liveness_keeps_running(tmp_path):
+    from pose3d_nb.sources import VideoSource, sample_video_resource
+
+    engine = PoseEngine(source="sample", loop=True, out_dir=None)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(5, timeout=30)
+        live = VideoSource(str(sample_video_resource()), pace=True, loop=True)
+        engine.set_source(live)
+        assert engine.running and engine._source is live and not live.closed
+        seen = engine.buffer.total_appended
+        assert engine.buffer.wait_for(seen + 5, timeout=30)
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+
+
+def test_a_new_frame_size_mid_stream_starts_a_new_window(tmp_path, sample_frames):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(sample_frames[:24]):
+        if i >= 12:
+            image = cv2.resize(image, (270, 480))
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    engine = PoseEngine(source=folder, checkpoint=random_model(TINY), lookahead=4, out_dir=None)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    assert len(engine.buffer) == 24
+
+
+def test_an_image_file_works_with_the_demo_file_options(tmp_path, sample_frames):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), cv2.cvtColor(sample_frames[0], cv2.COLOR_RGB2BGR))
+    engine = PoseEngine(source=image, loop=True, pace=True, out_dir=None)
+    engine.start()
+    assert engine.wait(30)
+    engine.stop()
+    engine.raise_if_failed()
+    assert len(engine.buffer) == 1 and engine.buffer.valid().all()
+
+
+def test_a_live_source_ending_loses_no_frame_uncounted():
+    engine = PoseEngine(source="sample", pace=True, out_dir=None)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    stats = engine.stats()
+    assert stats.frames_in == 100
+    assert stats.processed + stats.dropped == stats.frames_in
+    assert engine.buffer.frame_index()[-1] == 99, "the source's last frame is processed"
+
+
+class _CountingDetector(_FailingDetector):
+    closes = 0
+
+    def close(self):
+        type(self).closes += 1
+        super().close()
+
+
+def test_the_callers_detector_object_is_never_closed_by_the_engine(tmp_path):
+    mine = _CountingDetector(fail_on=-1)
+    engine = PoseEngine(source="sample", detector=mine, loop=True, out_dir=None)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(5, timeout=30)
+        engine.set_detector("mediapipe")
+        seen = engine.buffer.total_appended
+        assert engine.buffer.wait_for(seen + 5, timeout=30)
+    finally:
+        engine.stop()
+    assert _CountingDetector.closes == 0
+    mine.close()
+
+
+def test_recordings_are_readable_like_any_file_the_user_writes(tmp_path):
+    buffer = RollingBuffer(4)
+    buffer.append(PoseSample(np.zeros((17, 3)), np.zeros((17, 2)), np.ones(17), 0.0, 0, True, 0))
+    write_csv(tmp_path / "s.csv", buffer.snapshot())
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "s.csv").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -237,7 +237,8 @@ class StreamingLifter:
             nan = np.full((NUM_JOINTS, 3), np.nan, dtype=np.float32)
             return [StreamOutput(t, nan.copy(), False, newest - t) for t in frames]
         targets = np.asarray(frames, dtype=np.int64)
-        start = max(0, newest - self.window + 1) if self.window else 0
+        window = self.window  # read once: another thread may change it mid-step
+        start = max(0, newest - window + 1) if window else 0
         start = max(start, self._first_valid)
         # A window shorter than the lookahead would leave out the very frame being predicted:
         # such a frame's window is widened back to include it.

@@ -185,8 +185,8 @@ class PoseApp:
         """Stop the engine and the display thread."""
         self._closed.set()
         self._thread.join(2.0)
-        if self.engine.running:
-            self.engine.stop()
+        self.engine.stop()  # also when it ended by itself: that closes its source and detector
+        self.camera_slot.children = []  # turns a browser camera off
         self.controls.set_running(False)
 
     # ---- display -------------------------------------------------------------------------------

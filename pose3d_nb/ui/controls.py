@@ -8,7 +8,8 @@ with ``set_value``, ``set_running``, ``set_disabled`` and ``set_status``.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,7 +33,9 @@ class Controls:
                  detectors: Sequence[str] = ("mediapipe",), max_window: int = 243,
                  max_lookahead: int = 121) -> None:
         self._callbacks: dict[str, list[Callable[[Any], object]]] = {n: [] for n in CONTROL_NAMES}
-        self._quiet = 0
+        # Per thread: the display thread syncing a control must not swallow a user's click that
+        # the kernel's message thread is handling at the same moment.
+        self._quiet = threading.local()
         self._reasons: dict[str, str] = {}
         wide = {"description_width": "80px"}
         self.window_slider = widgets.IntSlider(
@@ -124,7 +127,7 @@ class Controls:
         return lambda: self._callbacks[name].remove(callback)
 
     def _emit(self, name: str) -> None:
-        if self._quiet:
+        if getattr(self._quiet, "depth", 0):
             return
         value = getattr(self, name)
         for cb in list(self._callbacks[name]):
@@ -144,13 +147,13 @@ class Controls:
         self.start_button.button_style = "danger" if running else "success"
 
     @contextmanager
-    def quiet(self):
-        """Change values from code without calling the callbacks (engine -> UI sync)."""
-        self._quiet += 1
+    def quiet(self) -> Iterator[None]:
+        """Change values from this thread without calling the callbacks (engine -> UI sync)."""
+        self._quiet.depth = getattr(self._quiet, "depth", 0) + 1
         try:
             yield
         finally:
-            self._quiet -= 1
+            self._quiet.depth -= 1
 
     # ---- state pushed from the owner -----------------------------------------------------------
     def set_value(self, name: str, value: Any, notify: bool = False) -> None:
