@@ -23,7 +23,6 @@ _EXPORTS = {
     "Skeleton3D": "skeleton3d",
     "JointPlot": "joint_plot",
     "Controls": "controls",
-    "Throttle": "throttle",
     "RateLimiter": "throttle",
     "PoseApp": "app",
 }
