@@ -250,46 +250,33 @@ class PoseEngine:
             checkpoint=str(checkpoint) if checkpoint else None,
         )
 
+    # The knobs live on the lifter, which validates them (the fallback accepts only what it can do).
     @property
     def window(self) -> int:
         """Frames the lifter may use per prediction (0 = all up to the receptive field)."""
-        return self._window
+        return self._lifter.window
 
     @window.setter
     def window(self, value: int) -> None:
-        value = int(value)
-        if self._lifter.temporal:
-            self._lifter.window = value  # validates
-        elif value < 0:
-            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
-        self._window = value
+        self._lifter.window = int(value)
 
     @property
     def lookahead(self) -> int:
         """Output delay in frames: more future context, more latency."""
-        return self._lookahead
+        return self._lifter.lookahead
 
     @lookahead.setter
     def lookahead(self, value: int) -> None:
-        value = int(value)
-        if self._lifter.temporal:
-            self._lifter.lookahead = value  # validates the range
-        elif value:
-            raise ValueError(
-                "lookahead needs the VideoPose3D lifter; the per-frame fallback has no future context"
-            )
-        self._lookahead = value
+        self._lifter.lookahead = int(value)
 
     @property
     def flip(self) -> bool:
         """Test-time flip augmentation (VideoPose3D only; costs about 2x lifter time)."""
-        return self._flip
+        return self._lifter.flip
 
     @flip.setter
     def flip(self, value: bool) -> None:
-        if self._lifter.temporal:
-            self._lifter.flip = bool(value)
-        self._flip = bool(value)
+        self._lifter.flip = bool(value)
 
     @property
     def detector_name(self) -> str:

@@ -69,10 +69,31 @@ class MediaPipeWorldLifter:
 
     def __init__(self, hint: str = ""):
         self.hint = hint
-        self.window = 0
-        self.lookahead = 0
-        self.flip = False
+        self._window = 0
+        self.flip = False  # kept so settings survive, but a per-frame model has nothing to flip
         self._held: np.ndarray | None = None
+
+    @property
+    def window(self) -> int:
+        """Accepted and kept (the UI shows it disabled); a per-frame lifter uses one frame."""
+        return self._window
+
+    @window.setter
+    def window(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
+        self._window = int(value)
+
+    @property
+    def lookahead(self) -> int:
+        return 0
+
+    @lookahead.setter
+    def lookahead(self, value: int) -> None:
+        if value:
+            raise ValueError(
+                "lookahead needs the VideoPose3D lifter; the per-frame fallback has no future context"
+            )
 
     def reset(self) -> None:
         self._held = None
