@@ -215,6 +215,7 @@ class PoseEngine:
         self._pending_detector = None
         self._created_detectors: set[int] = set()
         self._view: LiveView | None = None
+        self._view_changed = threading.Condition()
         self._latest_pose: LiftedPose | None = None
         self._detector_name = detector if isinstance(detector, str) else getattr(detector, "name", "custom")
 
@@ -382,7 +383,8 @@ class PoseEngine:
             self._counters = _Counters()
             self._segment += 1
             self._lifter.reset()
-            self._view, self._latest_pose = None, None
+            self._set_view(None)
+            self._latest_pose = None
             frames: queue.Queue | _LatestSlot = _LatestSlot() if source.is_live else queue.Queue(maxsize=2)
             results: queue.Queue = queue.Queue(maxsize=4)
             self._threads = [
@@ -614,12 +616,7 @@ class PoseEngine:
             started = time.perf_counter()
             poses = self._lifter.push(detection)
             self._counters.stage["lift"].append(time.perf_counter() - started)
-            self._view = LiveView(
-                frame.image,
-                detection,
-                frame.index,
-                *self._view_pose(poses),
-            )
+            self._set_view(LiveView(frame.image, detection, frame.index, *self._view_pose(poses)))
             self._record(poses, pending, segment)
             if self.out_dir is not None and time.monotonic() - last_session > self.session_interval:
                 self._write_session()
@@ -659,6 +656,21 @@ class PoseEngine:
     def latest_view(self) -> LiveView | None:
         """The newest frame with its 2D and the newest 3D pose, for displays (no copy)."""
         return self._view
+
+    def wait_view(self, previous: LiveView | None, timeout: float) -> LiveView | None:
+        """The newest view once it is not ``previous``; after ``timeout`` s, whatever is newest.
+
+        Lets a display wake for each new result instead of polling on its own clock, which
+        would miss results whenever two land between polls.
+        """
+        with self._view_changed:
+            self._view_changed.wait_for(lambda: self._view is not previous, timeout)
+            return self._view
+
+    def _set_view(self, view: LiveView | None) -> None:
+        with self._view_changed:
+            self._view = view
+            self._view_changed.notify_all()
 
     def stats(self) -> EngineStats:
         """A snapshot of the live counters (rates over the last ~2-4 s, latencies over 300 frames)."""

@@ -18,6 +18,12 @@ from pathlib import Path
 DEMO_NOTEBOOK = "demo.ipynb"
 NOTEBOOKS = ("demo.ipynb", "analysis.ipynb")
 
+#: JupyterLab options for live widgets: kernel websockets with TCP_NODELAY (see
+#: ``pose3d_nb.lab_websocket``; without it small updates arrive in bunches every ~45 ms).
+SERVER_OPTIONS = (
+    "--ServerApp.kernel_websocket_connection_class=pose3d_nb.lab_websocket.NoDelayKernelWebsocketConnection",
+)
+
 
 def _checkout_root() -> Path | None:
     """The source checkout this package runs from (it has notebooks/), or None when installed."""
@@ -101,13 +107,13 @@ def start_lab(port: int | None = None, work_dir: str | Path | None = None, noteb
               startup_timeout_s: float = 120.0) -> LabServer:
     """Start JupyterLab on 127.0.0.1 with a random token, serving the notebooks; wait until it answers.
 
-    Only loopback is bound (the token still guards it from other local users).
-    ``JUPYTER_WIDGETS_ECHO=0``: pythreejs would otherwise echo every 3D frame back to the kernel.
+    Only loopback is bound (the token still guards it from other local users). The server
+    runs with ``SERVER_OPTIONS``, which keep live widget updates smooth.
     """
     root = notebook_dir(work_dir)
     port = port or free_port()
     token = secrets.token_hex(24)
-    env = dict(os.environ, JUPYTER_WIDGETS_ECHO="0")
+    env = dict(os.environ)
     checkout = _checkout_root()
     if checkout is not None:
         # The kernel must import this checkout's pose3d_nb even if it was never pip-installed.
@@ -115,6 +121,7 @@ def start_lab(port: int | None = None, work_dir: str | Path | None = None, noteb
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        *SERVER_OPTIONS,
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers often run as root; JupyterLab refuses without it

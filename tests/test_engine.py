@@ -192,6 +192,23 @@ def test_parameter_changes_while_running(tmp_path):
     assert set(np.unique(snapshot.segment)) == {0, 1}, "the buffer survives a source change"
 
 
+def test_wait_view_wakes_for_each_new_result_and_times_out_when_idle():
+    """Displays wait on the engine instead of polling (polling skips results landing in pairs)."""
+    engine = PoseEngine(source="sample", out_dir=None, loop=True, pace=True)
+    engine.start()
+    try:
+        first = engine.wait_view(None, timeout=60)
+        assert first is not None
+        second = engine.wait_view(first, timeout=60)
+        assert second is not first and second.frame_index != first.frame_index
+    finally:
+        engine.stop()
+    last = engine.latest_view()
+    started = time.monotonic()
+    assert engine.wait_view(last, timeout=0.3) is last
+    assert time.monotonic() - started >= 0.29
+
+
 def test_restart_keeps_the_buffer(tmp_path):
     engine = PoseEngine(source="sample", out_dir=None)
     engine.start()

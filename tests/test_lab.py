@@ -1,14 +1,23 @@
-"""``launch_demo``: JupyterLab on loopback with a token, serving the demo notebook."""
+"""``launch_demo``: JupyterLab on loopback with a token, serving the demo notebook, with kernel
+websockets that send small messages at once (TCP_NODELAY)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+import tornado.websocket
 
-from pose3d_nb.lab import launch_demo
+from pose3d_nb.lab import SERVER_OPTIONS, launch_demo
+from pose3d_nb.lab_websocket import CONNECTION_CLASS, set_nodelay
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +41,83 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(f"{server.base_url}/api/contents/demo.ipynb")
         assert denied.value.code == 403
+        assert asyncio.run(_execute_over_websocket(server.base_url, server.token, "print(6 * 7)")) == "42\n"
     finally:
         server.stop()
     assert server.process.poll() is not None
+
+
+async def _execute_over_websocket(base_url: str, token: str, code: str) -> str:
+    """Start a kernel, run ``code`` through its websocket as a browser does, return its stdout."""
+    req = urllib.request.Request(f"{base_url}/api/kernels?token={token}", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        kernel_id = json.loads(r.read())["id"]
+    ws_url = base_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?token={token}"
+    ws = await tornado.websocket.websocket_connect(ws_url)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))
+        out, replied = "", False
+        while not replied:
+            raw = await asyncio.wait_for(ws.read_message(), 60)
+            assert raw is not None, "the kernel websocket closed"
+            msg = json.loads(raw)
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            replied = msg["msg_type"] == "execute_reply"
+        assert msg["content"]["status"] == "ok", msg["content"]
+        return out
+    finally:
+        ws.close()
+        req = urllib.request.Request(f"{base_url}/api/kernels/{kernel_id}?token={token}", method="DELETE")
+        urllib.request.urlopen(req).close()
+
+
+def test_the_lab_server_options_name_the_nodelay_connection_class():
+    assert f"--ServerApp.kernel_websocket_connection_class={CONNECTION_CLASS}" in SERVER_OPTIONS
+
+
+@pytest.mark.parametrize("nodelay", [True, False])
+def test_set_nodelay_keeps_nagle_off_on_a_tornado_websocket(nodelay):
+    """What the JupyterLab kernel websocket gets with and without ``set_nodelay`` in ``open()``.
+
+    Without it tornado leaves Nagle's algorithm on (which bunches small updates); with it the
+    option stays off for the life of the connection (it is read after messages have flowed).
+    """
+    seen: dict[str, object] = {}
+
+    class Echo(tornado.websocket.WebSocketHandler):
+        def open(self):
+            seen["set"] = set_nodelay(self) if nodelay else None
+
+        def on_message(self, message):
+            sock = self.ws_connection.stream.socket
+            seen["option"] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            self.write_message(message)
+
+    async def run() -> None:
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        port = sockets[0].getsockname()[1]
+        server = tornado.httpserver.HTTPServer(tornado.web.Application([("/ws", Echo)]))
+        server.add_sockets(sockets)
+        try:
+            ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+            for i in range(3):
+                ws.write_message(f"m{i}")
+                assert await asyncio.wait_for(ws.read_message(), 10) == f"m{i}"
+            ws.close()
+        finally:
+            server.stop()
+
+    asyncio.run(run())
+    assert seen["set"] is (True if nodelay else None)
+    assert bool(seen["option"]) is nodelay

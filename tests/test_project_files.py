@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import tomllib
 import yaml
@@ -82,3 +83,10 @@ def test_no_weights_are_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     weights = [f for f in tracked if re.search(r"\.(bin|pth|pt|pkl|ckpt|onnx|tflite)$", f)]
     assert not weights, f"model weights committed: {weights}"
+
+
+def test_ruff_is_clean():
+    """The style and lint rules in pyproject.toml hold for the code, tests and notebooks."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -122,6 +122,40 @@ def test_skeleton3d_positions_are_the_joints_in_bone_order():
     assert sk.camera.up == (0, 0, 1)
 
 
+class _Wire:
+    """Records what widgets send to the front end (a kernel-less widget's comm sends nothing)."""
+
+    def __init__(self, *widgets_):
+        self.sent: list[tuple[str, dict, list]] = []
+        for w in widgets_:
+            w.comm.send = self._recorder(type(w).__name__)
+
+    def _recorder(self, name: str):
+        def send(data=None, buffers=None, **_):
+            self.sent.append((name, data, list(buffers or [])))
+        return send
+
+
+def test_skeleton3d_streams_each_pose_as_one_binary_message_not_a_state_change():
+    """pythreejs answers each state change with a message back; live poses must not be state."""
+    sk = Skeleton3D()
+    wire = _Wire(sk.feed, sk._positions)
+    joints = standing_pose()
+    sk.update(joints)
+    sk.update(joints + 0.01)
+    poses = [(d, b) for n, d, b in wire.sent if n == "PoseFeed"]
+    assert len(poses) == 2 and not [n for n, _, _ in wire.sent if n == "BufferAttribute"]
+    data, buffers = poses[-1]
+    assert data == {"method": "custom", "content": {"type": "pose"}} and len(buffers) == 1
+    np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float32).reshape(-1, 3), sk.positions)
+    # Once the poses pause, one state sync stores the shown pose for a reloaded page; then none.
+    assert sk.sync_state() and not sk.sync_state()
+    np.testing.assert_array_equal(np.asarray(sk._positions.array), sk.positions)
+    assert [n for n, _, _ in wire.sent].count("BufferAttribute") == 1
+    with pytest.raises(ValueError, match="shape"):
+        sk.feed.send_vertices(np.zeros((31, 3), np.float32))
+
+
 def test_skeleton3d_colours_left_right_centre():
     sk = Skeleton3D()
     cols = np.asarray(sk.geometry.attributes["color"].array)

@@ -33,6 +33,9 @@ BROWSER_CAMERA = "browser camera"
 #: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
 _PLOT_ROWS = 1200
 
+#: Seconds the display thread waits for a new result before refreshing status and plot anyway.
+_IDLE_POLL_S = 0.1
+
 
 def _fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{unit}"
@@ -138,7 +141,8 @@ class PoseApp:
                        "plot": RateLimiter(plot_hz),
                        "status": RateLimiter(status_hz)}
         self._closed = threading.Event()
-        self._last_view: Any = None
+        self._last_view: Any = None  # the last view whose video frame was sent
+        self._seen_view: Any = None  # the last view the display thread looked at
         self._last_plot_total = -1
         self.frames_shown = 0  # video frames sent
         self.poses_shown = 0  # 3D skeleton updates sent
@@ -303,6 +307,10 @@ class PoseApp:
     def _refresh_loop(self) -> None:
         limiter = self._rates["display"]
         while not self._closed.is_set():
+            # Wake for each new engine result (polling on a clock of its own would skip a
+            # result whenever two land between ticks), but never faster than display_hz.
+            # The timeout keeps the status line and plot going while the engine is stopped.
+            self.engine.wait_view(self._seen_view, timeout=_IDLE_POLL_S)
             if not limiter.wait(self._closed):
                 break
             try:
@@ -314,6 +322,7 @@ class PoseApp:
 
     def _refresh_once(self, force_status: bool = False) -> None:
         view = self.engine.latest_view()
+        self._seen_view = view
         if view is not None and view is not self._last_view:
             started = time.perf_counter()
             if view.joints_3d is not None and view.joints_3d is not self._last_joints:
@@ -330,6 +339,8 @@ class PoseApp:
                 self.frames_shown += 1
                 self._shown_at.append(time.monotonic())
             self._show_ms.append(1000 * (time.perf_counter() - started))
+        elif view is self._last_view:
+            self.view3d.sync_state()  # nothing new: keep the shown pose for a page reload
         if self._rates["plot"].ready():
             total = self.engine.buffer.total_appended
             if total != self._last_plot_total and total > 0:

@@ -3,6 +3,8 @@
 One ``BufferAttribute`` holds every bone's two end points, ``(16*2, 3)`` float32 in bone order.
 Bones are ``LineSegments`` and joints ``Points`` on that same geometry, so a frame is exactly
 one comm message; per-joint meshes (one message each) fall seconds behind (see FACTS.md).
+That message goes through ``PoseFeed`` rather than a pythreejs state change, which pythreejs
+would answer with a message back for every frame (see ``pose_feed``).
 Colours are fixed at build: left blue, right orange, centre grey.
 """
 
@@ -15,6 +17,7 @@ import numpy as np
 import pythreejs as three
 
 from pose3d_nb.skeleton import H36M
+from pose3d_nb.ui.pose_feed import PoseFeed
 from pose3d_nb.ui.style import side_rgb01
 
 _BONES = np.asarray(H36M.bones, dtype=np.int64)  # (16, 2) parent, child
@@ -88,6 +91,8 @@ class Skeleton3D:
     ``widget`` is the pythreejs ``Renderer``. ``update(joints)`` sends one array. Missing joints
     vanish (their bones shrink to zero length); a frame with no valid joint keeps the last pose,
     drawn faded, so a dropout reads as "stale" rather than as a person teleporting to 0,0,0.
+    Live poses bypass the widget state; ``sync_state()`` stores the shown pose in it, so a page
+    reloaded while nothing moves still shows it.
     """
 
     #: Opacity of a pose that is no longer current (no valid joints in the latest frame).
@@ -135,14 +140,26 @@ class Skeleton3D:
         self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
                                      width=width, height=height, antialias=True,
                                      layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
+        self.feed = PoseFeed(positions=self._positions, renderer=self.widget)
         self._default_camera = cam_pos
+        self._shown = np.zeros((_N_VERTS, 3), np.float32)
         self.stale = False
         self.updates = 0
 
     @property
     def positions(self) -> np.ndarray:
-        """The vertex array currently sent to the browser: (32, 3) float32 in bone order."""
-        return np.asarray(self._positions.array)
+        """The vertex array shown in the browser: (32, 3) float32 in bone order (a copy)."""
+        return self._shown.copy()
+
+    def sync_state(self) -> bool:
+        """Store the shown pose in the widget state (one message, answered once by pythreejs).
+
+        Call it when the poses pause (e.g. after Stop), not per frame. Returns True if it sent.
+        """
+        if np.array_equal(np.asarray(self._positions.array), self._shown):
+            return False
+        self._positions.array = self._shown.copy()
+        return True
 
     def update(self, joints: np.ndarray | None) -> None:
         """Show a pose: joints (17, 3) metres, z-up world, floor at z=0; NaN rows are missing.
@@ -160,7 +177,8 @@ class Skeleton3D:
         if not any_valid:
             self._set_stale(True)
             return
-        self._positions.array = verts  # the one message of this frame
+        self.feed.send_vertices(verts)  # the one message of this frame
+        self._shown = verts
         self.updates += 1
         if not self.bones.visible:
             self.bones.visible = self.joints.visible = True

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from pose3d_nb.lab import free_port
+from pose3d_nb.lab import SERVER_OPTIONS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -51,7 +51,8 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 
-# Counts 3D draws (three.js clears once per render) and image-widget frame changes.
+# Counts 3D draws (three.js clears once per render), image-widget frame changes and widget
+# messages the page sends to the kernel.
 INIT_SCRIPT = """
 (() => {
   const rec = window.__pose3d = {clears: [], images: []};
@@ -66,6 +67,17 @@ INIT_SCRIPT = """
     const ctx = getContext.call(this, type, ...rest);
     if (ctx && /webgl/.test(type)) this.dataset.pose3dWebgl = '1';
     return ctx;
+  };
+  // Widget messages from the page to the kernel (comm_msg): a display that makes the page
+  // answer each frame costs the kernel and the page a round trip per frame.
+  rec.toKernel = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    try {
+      const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+      if (text.includes('"msg_type":"comm_msg"')) rec.toKernel.push(performance.now());
+    } catch (e) { /* not text: not a kernel message */ }
+    return send.call(this, data);
   };
   const obs = new MutationObserver((muts) => {
     for (const m of muts) {
@@ -178,18 +190,20 @@ class LabBrowser:
 
     # ---- measurements -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Total WebGL clears (3D draws) and image src changes so far."""
-        return self.page.evaluate("() => ({clears: __pose3d.clears.length, images: __pose3d.images.length})")
+        """Totals so far: WebGL clears (3D draws), image src changes, widget messages to the kernel."""
+        return self.page.evaluate("() => ({clears: __pose3d.clears.length, images: __pose3d.images.length,"
+                                  " to_kernel: __pose3d.toKernel.length})")
 
     def rates(self, seconds: float = 5.0) -> dict[str, float]:
-        """3D draws/s and image updates/s over the next ``seconds``."""
+        """3D draws/s, image updates/s and widget messages to the kernel/s over the next ``seconds``."""
         c0 = self.counts()
         t0 = time.monotonic()
         self.page.wait_for_timeout(seconds * 1000)
         c1 = self.counts()
         dt = time.monotonic() - t0
         return {"draws_per_s": (c1["clears"] - c0["clears"]) / dt,
-                "images_per_s": (c1["images"] - c0["images"]) / dt}
+                "images_per_s": (c1["images"] - c0["images"]) / dt,
+                "to_kernel_per_s": (c1["to_kernel"] - c0["to_kernel"]) / dt}
 
     def body_text(self) -> str:
         return self.page.evaluate("() => document.body.innerText")
@@ -249,7 +263,6 @@ def _isolated_env(tmp: Path, extra_pythonpath: list[Path]) -> dict[str, str]:
         d.mkdir(parents=True, exist_ok=True)
         env[var] = str(d)
     os.chmod(tmp / "xdg/runtime", 0o700)
-    env["JUPYTER_WIDGETS_ECHO"] = "0"  # pythreejs echoes every buffer update back otherwise
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     # The kernel must import this checkout's pose3d_nb whether or not it is pip-installed.
@@ -291,9 +304,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def jupyterlab_server(
-    notebook_dir: Path, tmp: Path, startup_timeout_s: float = 90, extra_pythonpath: list[Path] | None = None
+    notebook_dir: Path, tmp: Path, startup_timeout_s: float = 90, extra_pythonpath: list[Path] | None = None,
+    server_options: Sequence[str] = SERVER_OPTIONS,
 ) -> Iterator[tuple[str, str, subprocess.Popen, Path]]:
-    """Start an isolated JupyterLab on 127.0.0.1; yields (base_url, token, process, log path)."""
+    """Start an isolated JupyterLab on 127.0.0.1; yields (base_url, token, process, log path).
+
+    ``server_options`` default to what ``pose3d demo`` runs with; a benchmark passes ``()`` to
+    measure JupyterLab's defaults.
+    """
     port, token = free_port(), secrets.token_hex(16)
     env = _isolated_env(tmp, extra_pythonpath if extra_pythonpath is not None else [ROOT])
     log = tmp / "jupyterlab.log"
@@ -307,7 +325,7 @@ def jupyterlab_server(
         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root",
         f"--ServerApp.root_dir={notebook_dir}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.port_retries=0",
+        "--ServerApp.port_retries=0", *server_options,
     ]
     with open(log, "wb") as out:
         # Own process group: teardown kills the server and every kernel it started, nothing else.
@@ -324,11 +342,13 @@ def jupyterlab_server(
 @contextmanager
 def lab_browser(notebook_dir: Path | str, viewport: tuple[int, int] = (1400, 1000),
                 keep_temp: bool = False, chromium_args: list[str] | tuple[str, ...] = (),
-                permissions: list[str] | None = None) -> Iterator[LabBrowser]:
+                permissions: list[str] | None = None,
+                server_options: Sequence[str] = SERVER_OPTIONS) -> Iterator[LabBrowser]:
     """JupyterLab serving ``notebook_dir`` + a headless Chromium page logged in to it.
 
     ``chromium_args`` are added to ``CHROMIUM_ARGS`` (e.g. the fake-camera flags);
-    ``permissions`` are granted to the context (e.g. ``["camera"]``; None grants nothing).
+    ``permissions`` are granted to the context (e.g. ``["camera"]``; None grants nothing);
+    ``server_options``: see :func:`jupyterlab_server`.
     """
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
@@ -336,7 +356,8 @@ def lab_browser(notebook_dir: Path | str, viewport: tuple[int, int] = (1400, 100
     notebook_dir = Path(notebook_dir).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="pose3d-lab-"))
     try:
-        with jupyterlab_server(notebook_dir, tmp) as (base, token, _proc, log), sync_playwright() as pw:
+        server = jupyterlab_server(notebook_dir, tmp, server_options=server_options)
+        with server as (base, token, _proc, log), sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(
                 str(tmp / "chromium-profile"), executable_path=str(chromium), headless=True,
                 args=[*CHROMIUM_ARGS, *chromium_args], viewport={"width": viewport[0], "height": viewport[1]},

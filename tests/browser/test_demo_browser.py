@@ -67,6 +67,7 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         shown = int(_kernel_value(lab, "app.frames_shown"))
         display = _kernel_value(lab, "{k: round(v, 1) for k, v in app.display_stats().items()}")
         print(f"\n[demo] 3D draws/s {rates['draws_per_s']:.1f}, image updates/s {rates['images_per_s']:.1f}, "
+              f"widget messages page->kernel/s {rates['to_kernel_per_s']:.1f}, "
               f"kernel response to a cell median {np.median(responses):.0f} ms (max {max(responses):.0f}), "
               f"engine {fps} fps, frames shown {shown}, kernel display {display}")
 

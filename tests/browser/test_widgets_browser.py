@@ -118,6 +118,7 @@ def test_skeleton3d_and_live_image_update_live_in_jupyterlab(chromium_path, tmp_
         sent = lab.execute("stop.set(); worker.join(2); print(sent['n'])")["out"]
         print(f"\n[widgets] 3D draws/s {rates['draws_per_s']:.1f}, "
               f"image updates/s {rates['images_per_s']:.1f}, "
+              f"widget messages page->kernel/s {rates['to_kernel_per_s']:.1f}, "
               f"kernel response ms median {np.median(responses):.0f} (max {max(responses):.0f}), "
               f"frames sent by the thread {sent.strip()}")
         assert lab.execute("print(40 + 2)")["out"].strip() == "42"
@@ -131,4 +132,6 @@ def test_skeleton3d_and_live_image_update_live_in_jupyterlab(chromium_path, tmp_
     assert _colour_fraction(a, LEFT_RGB) > 1e-4 and _colour_fraction(a, RIGHT_RGB) > 1e-4
     assert rates["draws_per_s"] > 5, rates
     assert rates["images_per_s"] > 5, rates
+    # Showing frames must not make the page answer each one (pythreejs state changes would).
+    assert rates["to_kernel_per_s"] < 1, rates
     assert np.median(responses) < 1000, responses
