@@ -31,7 +31,14 @@ export default {
       if (!msg || msg.type !== "pose" || !buffers || !buffers.length) return;
       targets = targets || Promise.all([threeModel(model, model.get("positions")),
                                         threeModel(model, model.get("renderer"))]);
-      const [attributeModel, rendererModel] = await targets;
+      let attributeModel, rendererModel;
+      try {
+        [attributeModel, rendererModel] = await targets;
+      } catch (error) {
+        targets = null; // look the scene up again with the next pose
+        console.warn("pose3d PoseFeed: the 3D scene is not available yet", error);
+        return;
+      }
       const attribute = attributeModel.obj; // THREE.BufferAttribute
       const data = floats(buffers[0]);
       if (!attribute || attribute.array.length !== data.length) {
