@@ -171,7 +171,8 @@ class PoseEngine:
         loop, pace: passed to file sources (repeat at the end; play at the file's frame rate).
         session_interval: seconds between periodic ``session.npz`` writes while running.
         torch_threads: threads for the lifter's matrix products (1 leaves the other core to the
-            detector; measured faster than 2 under load, see README).
+            detector; measured faster than 2 under load, see README). Set on the lift thread
+            only: torch's thread count for the rest of the process (your cells) is unchanged.
     """
 
     def __init__(
@@ -195,10 +196,7 @@ class PoseEngine:
         self.session_interval = session_interval
         self._source_spec, self._source_options = source, self._file_options(loop, pace)
         self._detector_spec, self._detector_options = detector, dict(detector_options or {})
-        if torch_threads:
-            import torch
-
-            torch.set_num_threads(torch_threads)
+        self._torch_threads = torch_threads
         self._lifter = self._make_lifter(checkpoint)
         self.window, self.lookahead, self.flip = window, lookahead, flip
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
@@ -587,6 +585,12 @@ class PoseEngine:
                 return
 
     def _lift_loop(self, current, results) -> None:
+        if self._torch_threads:
+            import torch
+
+            # Per thread (OpenMP keeps the setting per thread): the user's own torch work in
+            # the notebook keeps all cores.
+            torch.set_num_threads(self._torch_threads)
         segment, subject, frame_size = self._segment, None, None
         # Frames waiting for their 3D pose, oldest first: the lifter answers in push order. (Not
         # keyed by frame index: a looping file repeats indices.)

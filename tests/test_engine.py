@@ -209,6 +209,24 @@ def test_wait_view_wakes_for_each_new_result_and_times_out_when_idle():
     assert time.monotonic() - started >= 0.29
 
 
+def test_the_engine_leaves_the_torch_threads_of_the_users_cells_alone():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = random_model(Architecture((3, 3, 3), 64))
+        engine = PoseEngine(source="sample", checkpoint=model, out_dir=None, torch_threads=1)
+        engine.start()
+        assert engine.wait(60)
+        engine.stop()
+        engine.raise_if_failed()
+        assert len(engine.buffer) == 100
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_restart_keeps_the_buffer(tmp_path):
     engine = PoseEngine(source="sample", out_dir=None)
     engine.start()
