@@ -18,11 +18,9 @@ from pathlib import Path
 DEMO_NOTEBOOK = "demo.ipynb"
 NOTEBOOKS = ("demo.ipynb", "analysis.ipynb")
 
-#: JupyterLab options for live widgets: kernel websockets with TCP_NODELAY (see
-#: ``pose3d_nb.lab_websocket``; without it small updates arrive in bunches every ~45 ms).
-SERVER_OPTIONS = (
-    "--ServerApp.kernel_websocket_connection_class=pose3d_nb.lab_websocket.NoDelayKernelWebsocketConnection",
-)
+#: JupyterLab options for live widgets: the server extension that gives kernel websockets
+#: TCP_NODELAY (see ``pose3d_nb.lab_websocket``; without it small updates arrive in bunches).
+SERVER_OPTIONS = ("--ServerApp.jpserver_extensions=pose3d_nb.lab_websocket=True",)
 
 
 def _checkout_root() -> Path | None:

@@ -1,32 +1,28 @@
-"""Kernel websockets that send each message at once (TCP_NODELAY), for smooth live widgets.
+"""Jupyter server extension: kernel websockets send each message at once (TCP_NODELAY).
 
 jupyter_server leaves Nagle's algorithm on for the kernel websocket: tornado switches it off
 only while it answers an HTTP request and back on afterwards, and the websocket inherits that.
-With Nagle on, a small write waits until the previous one is acknowledged, and browsers delay
-acknowledgements by up to 40 ms, so a stream of small widget updates (a 3D pose is about 600
-bytes) arrives in bunches every ~45 ms and the browser draws only the newest of each bunch.
-Measured in headless Chromium on this project's 2-core machine: a 30/s pythreejs pose stream
-was drawn 21-23 times a second with the default connection and 30.0 times with this one.
+With Nagle on, a small write waits until the previous one is acknowledged, and the receiving
+TCP stack delays acknowledgements (Linux: up to 40 ms), so a stream of small widget updates (a
+3D pose is about 600 bytes) arrives in bunches every ~45 ms and the browser draws only the
+newest of each bunch. ``tests/browser/bench_display.py`` measures the effect.
 
-Use it by starting JupyterLab with::
+``pose3d demo`` loads this extension. In your own JupyterLab::
 
-    --ServerApp.kernel_websocket_connection_class=pose3d_nb.lab_websocket.NoDelayKernelWebsocketConnection
+    jupyter server extension enable pose3d_nb.lab_websocket    # once; or for one run:
+    jupyter lab --ServerApp.jpserver_extensions="{'pose3d_nb.lab_websocket': True}"
 
-(``pose3d demo`` does). This module imports jupyter_server, so only the server should import it.
+It wraps whichever kernel websocket connection class the server is configured with (the
+default ZMQ one, a gateway's), so it changes nothing else. Only the server imports this module.
 """
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Any
 
-from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
-
-log = logging.getLogger(__name__)
-
-#: The value for ``--ServerApp.kernel_websocket_connection_class``.
-CONNECTION_CLASS = f"{__name__}.NoDelayKernelWebsocketConnection"
+#: The extension's module name, for ``ServerApp.jpserver_extensions``.
+EXTENSION = __name__
 
 
 def set_nodelay(websocket_handler: Any) -> bool:
@@ -44,14 +40,34 @@ def set_nodelay(websocket_handler: Any) -> bool:
     return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
 
-class NoDelayKernelWebsocketConnection(ZMQChannelsWebsocketConnection):
-    """jupyter_server's kernel websocket connection, with TCP_NODELAY on its socket.
+class NoDelayConnectionMixin:
+    """Mixed in before a kernel websocket connection class: TCP_NODELAY on ``connect()``.
 
     ``connect()`` runs from the handler's ``open()``, after tornado has finished the handshake
-    and detached the stream from the HTTP connection, so nothing turns Nagle back on later.
+    (which turns Nagle back on) and detached the stream, so nothing turns it on again later.
     """
 
     def connect(self) -> Any:
-        if not set_nodelay(self.websocket_handler):
-            log.debug("kernel websocket: no TCP socket, TCP_NODELAY not set")
-        return super().connect()
+        if set_nodelay(self.websocket_handler):  # type: ignore[attr-defined]
+            self.log.info("pose3d_nb: kernel websocket %s sends with TCP_NODELAY",  # type: ignore[attr-defined]
+                          self.kernel_id)  # type: ignore[attr-defined]
+        return super().connect()  # type: ignore[misc]
+
+
+def with_nodelay(connection_class: type) -> type:
+    """``connection_class`` with :class:`NoDelayConnectionMixin` in front (itself if already)."""
+    if issubclass(connection_class, NoDelayConnectionMixin):
+        return connection_class
+    return type(f"NoDelay{connection_class.__name__}", (NoDelayConnectionMixin, connection_class), {})
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": EXTENSION}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    settings = serverapp.web_app.settings
+    key = "kernel_websocket_connection_class"
+    configured = settings.get(key) or getattr(serverapp, key)
+    settings[key] = with_nodelay(configured)
+    serverapp.log.info("pose3d_nb: kernel websockets use TCP_NODELAY (%s)", configured.__name__)

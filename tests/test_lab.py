@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -17,12 +18,12 @@ import tornado.web
 import tornado.websocket
 
 from pose3d_nb.lab import SERVER_OPTIONS, launch_demo
-from pose3d_nb.lab_websocket import CONNECTION_CLASS, set_nodelay
+from pose3d_nb.lab_websocket import EXTENSION, NoDelayConnectionMixin, set_nodelay, with_nodelay
 
 pytestmark = pytest.mark.slow
 
 
-def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, capsys):
+def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, capfd):
     # Keep Jupyter's runtime/config files out of the real home directory.
     for var in ("HOME", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR"):
         (tmp_path / var).mkdir()
@@ -30,7 +31,8 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
     work = tmp_path / "work"
     server = launch_demo(work_dir=work, wait=False)
     try:
-        printed = capsys.readouterr().out
+        first = capfd.readouterr()
+        printed, log = first.out, first.err
         assert server.url in printed and f"token={server.token}" in server.url
         assert server.url.startswith("http://127.0.0.1:") and server.url.split("?")[0].endswith("/demo.ipynb")
         assert (work / "demo.ipynb").is_file() and (work / "analysis.ipynb").is_file()
@@ -41,7 +43,12 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(f"{server.base_url}/api/contents/demo.ipynb")
         assert denied.value.code == 403
+        # A kernel websocket as the browser opens one: it works, and the server's log (the
+        # server writes to this process's stderr) says it got TCP_NODELAY.
         assert asyncio.run(_execute_over_websocket(server.base_url, server.token, "print(6 * 7)")) == "42\n"
+        log += capfd.readouterr().err
+        assert "kernel websockets use TCP_NODELAY (ZMQChannelsWebsocketConnection)" in log, log[-3000:]
+        assert re.search(r"kernel websocket \S+ sends with TCP_NODELAY", log), log[-3000:]
     finally:
         server.stop()
     assert server.process.poll() is not None
@@ -82,8 +89,16 @@ async def _execute_over_websocket(base_url: str, token: str, code: str) -> str:
         urllib.request.urlopen(req).close()
 
 
-def test_the_lab_server_options_name_the_nodelay_connection_class():
-    assert f"--ServerApp.kernel_websocket_connection_class={CONNECTION_CLASS}" in SERVER_OPTIONS
+def test_the_extension_wraps_whichever_connection_class_is_configured():
+    from jupyter_server.gateway.connections import GatewayWebSocketConnection
+    from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+    for configured in (ZMQChannelsWebsocketConnection, GatewayWebSocketConnection):
+        wrapped = with_nodelay(configured)
+        assert issubclass(wrapped, configured) and issubclass(wrapped, NoDelayConnectionMixin)
+        assert wrapped.__mro__[1] is NoDelayConnectionMixin  # its connect() runs first
+        assert with_nodelay(wrapped) is wrapped
+    assert f"--ServerApp.jpserver_extensions={EXTENSION}=True" in SERVER_OPTIONS
 
 
 @pytest.mark.parametrize("nodelay", [True, False])

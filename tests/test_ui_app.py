@@ -56,6 +56,28 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     assert app.frames_shown == shown
 
 
+def _stored_pose(app) -> np.ndarray:
+    """The 3D pose kept in the widget state: what a reloaded page or a saved notebook shows."""
+    return np.asarray(app.view3d._positions.array)
+
+
+def test_the_shown_pose_is_stored_for_a_reload_once_poses_pause_and_on_close(tmp_path):
+    app = PoseApp(source="sample", checkpoint=None, out_dir=None, loop=True, pace=True)
+    try:
+        app.start()
+        assert _until(lambda: app.view3d.updates > 10)
+        # Live poses are not widget state (that would cost a round trip per frame).
+        assert not np.array_equal(_stored_pose(app), app.view3d.positions)
+        app.stop()
+        assert _until(lambda: np.array_equal(_stored_pose(app), app.view3d.positions), timeout=5)
+        assert np.isfinite(_stored_pose(app)).all() and np.abs(_stored_pose(app)).sum() > 0
+        app.start()
+        assert _until(lambda: not np.array_equal(_stored_pose(app), app.view3d.positions))
+    finally:
+        app.close()  # while running: close itself stores the last pose
+    assert np.array_equal(_stored_pose(app), app.view3d.positions)
+
+
 def test_a_refused_change_is_shown_and_the_control_reverts(fallback_app):
     app = fallback_app
     c = app.controls

@@ -36,6 +36,10 @@ _PLOT_ROWS = 1200
 #: Seconds the display thread waits for a new result before refreshing status and plot anyway.
 _IDLE_POLL_S = 0.1
 
+#: Seconds without a new 3D pose before the shown pose is stored in the widget state (a state
+#: change costs a round trip to the page, so never per frame, even for a slow engine).
+_STATE_SYNC_AFTER_S = 1.0
+
 
 def _fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{unit}"
@@ -190,6 +194,7 @@ class PoseApp:
         self._closed.set()
         self._thread.join(2.0)
         self.engine.stop()  # also when it ended by itself: that closes its source and detector
+        self.view3d.sync_state()  # the display thread is gone: store the last pose here
         self.camera_slot.children = []  # turns a browser camera off
         self.controls.set_running(False)
 
@@ -339,8 +344,9 @@ class PoseApp:
                 self.frames_shown += 1
                 self._shown_at.append(time.monotonic())
             self._show_ms.append(1000 * (time.perf_counter() - started))
-        elif view is self._last_view:
-            self.view3d.sync_state()  # nothing new: keep the shown pose for a page reload
+        elif view is self._last_view and (not self._posed_at
+                                          or time.monotonic() - self._posed_at[-1] >= _STATE_SYNC_AFTER_S):
+            self.view3d.sync_state()  # poses paused: store the shown one for a page reload
         if self._rates["plot"].ready():
             total = self.engine.buffer.total_appended
             if total != self._last_plot_total and total > 0:

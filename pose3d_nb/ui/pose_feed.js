@@ -4,8 +4,8 @@
 // Why not set the pythreejs BufferAttribute's `array` from the kernel: pythreejs answers every
 // such change with a state message back to the kernel (the attribute's new `version`), so each
 // 3D frame made the kernel go busy/idle and JupyterLab redraw its kernel status, which in a
-// busy browser cost about a fifth of the 3D frame rate. A custom message carries no state and
-// gets no answer. Protocol: PoseFeed.send_vertices() in pose_feed.py.
+// busy browser cost a quarter of the 3D frame rate (tests/browser/bench_display.py). A custom
+// message carries no state and gets no answer. Protocol: PoseFeed.send_vertices() in pose_feed.py.
 
 function modelId(ref) {
   return String(ref).replace(/^IPY_MODEL_/, "");
@@ -26,7 +26,12 @@ function floats(buffer) {
 
 export default {
   initialize({ model }) {
-    let targets = null; // Promise of [attribute model, renderer model], resolved once
+    let targets = null; // Promise of [attribute model, renderer model], looked up once
+    let warned = false;
+    const warnOnce = (...args) => {
+      if (!warned) console.warn("pose3d PoseFeed:", ...args);
+      warned = true;
+    };
     const onMessage = async (msg, buffers) => {
       if (!msg || msg.type !== "pose" || !buffers || !buffers.length) return;
       targets = targets || Promise.all([threeModel(model, model.get("positions")),
@@ -36,20 +41,29 @@ export default {
         [attributeModel, rendererModel] = await targets;
       } catch (error) {
         targets = null; // look the scene up again with the next pose
-        console.warn("pose3d PoseFeed: the 3D scene is not available yet", error);
+        warnOnce("the 3D scene is not available yet", error);
         return;
       }
-      const attribute = attributeModel.obj; // THREE.BufferAttribute
+      const attribute = attributeModel.obj; // THREE.BufferAttribute; gone once the widget is closed
       const data = floats(buffers[0]);
       if (!attribute || attribute.array.length !== data.length) {
-        console.warn(`pose3d PoseFeed: expected ${attribute && attribute.array.length} floats, got ${data.length}`);
+        targets = null;
+        warnOnce(`expected ${attribute ? attribute.array.length : "a scene with"} floats, got ${data.length}`);
         return;
       }
+      warned = false;
       attribute.array.set(data);
       attribute.needsUpdate = true; // three.js uploads the buffer on the next draw
-      rendererModel.trigger("rerender", rendererModel, {}); // every view of the scene draws
+      if (!rendererModel.get("_pause_autorender")) {
+        rendererModel.trigger("rerender", rendererModel, {}); // every view of the renderer draws
+      }
     };
+    const forget = () => { targets = null; };
     model.on("msg:custom", onMessage);
-    return () => model.off("msg:custom", onMessage);
+    model.on("change:positions change:renderer", forget);
+    return () => {
+      model.off("msg:custom", onMessage);
+      model.off("change:positions change:renderer", forget);
+    };
   },
 };

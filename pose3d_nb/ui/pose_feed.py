@@ -2,11 +2,11 @@
 
 Setting a pythreejs ``BufferAttribute.array`` from the kernel works, but pythreejs answers each
 change with a state message back (the attribute's ``version``); at 30 poses a second that makes
-the kernel report busy/idle 60 times a second and JupyterLab redraw its status each time.
-Measured in the demo browser test (headless Chromium, 2 cores, engine running): 23.8-24.0 3D
-draws/s with those answers, 29.2-29.6 without. This widget sends each array as one custom
-message with a binary buffer; its front end (``pose_feed.js``) copies it into the attribute's
-three.js buffer and asks the renderer to draw. No state changes, so nothing comes back.
+the kernel report busy/idle 60 times a second and JupyterLab redraw its status each time, which
+in a busy browser costs a quarter of the 3D frame rate (``tests/browser/bench_display.py``).
+This widget sends each array as one custom message with a binary buffer; its front end
+(``pose_feed.js``) copies it into the attribute's three.js buffer and asks the renderer to draw.
+No state changes, so nothing comes back.
 """
 
 from __future__ import annotations

@@ -3,17 +3,20 @@
     .venv/bin/python -m tests.browser.bench_display [--seconds 8] [--runs 1] [--json]
 
 Runs ``notebooks/demo.ipynb`` (engine on the bundled sample) in JupyterLab + headless Chromium
-three times in one process, each with a fresh server and browser, changing one thing at a time:
+in four set-ups, one process, a fresh server and browser each:
 
-1. ``pythreejs state, default server``: each pose set as the pythreejs ``BufferAttribute``
-   state (pythreejs answers every change with a message back) through JupyterLab's default
-   kernel websocket (Nagle's algorithm on). What a plain pythreejs app gets.
+1. ``pythreejs state, default websocket``: the demo before PoseFeed and the websocket extension.
+   Each pose set as the pythreejs ``BufferAttribute`` state (pythreejs answers every change
+   with a message back), JupyterLab's default kernel websocket (Nagle's algorithm on), and
+   ``JUPYTER_WIDGETS_ECHO=0`` as that demo ran (the kernel did not echo those answers).
 2. ``pythreejs state, TCP_NODELAY``: the same with ``pose3d_nb.lab.SERVER_OPTIONS``.
-3. ``PoseFeed, TCP_NODELAY``: the demo as shipped (``pose3d demo``).
+3. ``PoseFeed, default websocket``: the shipped widgets in a JupyterLab started without
+   ``SERVER_OPTIONS`` (what a user's own JupyterLab gives).
+4. ``PoseFeed, TCP_NODELAY``: the demo as shipped (``pose3d demo``).
 
-Prints, per configuration: 3D draws/s in the browser, video frames shown/s, 3D poses the kernel
-sent/s, widget messages the page sent to the kernel/s, engine fps and the median answer time of
-an unrelated cell; plus the draw rate as a ratio of the first configuration's.
+Prints, per set-up: 3D draws/s in the browser, video frames shown/s, 3D poses the kernel sent/s,
+widget messages the page sent to the kernel/s, engine fps and the median answer time of an
+unrelated cell; plus the draw rate as a ratio of the first set-up's.
 """
 
 from __future__ import annotations
@@ -35,19 +38,23 @@ _sk = app.view3d
 _sk.feed.send_vertices = lambda v: setattr(_sk._positions, "array", _np.asarray(v, _np.float32))
 """
 
+NO_ECHO = {"JUPYTER_WIDGETS_ECHO": "0"}
+
+# (name, server options (None: the shipped ones), extra server/kernel environment, widget state?)
 CONFIGS = (
-    ("pythreejs state, default server", (), True),
-    ("pythreejs state, TCP_NODELAY", None, True),
-    ("PoseFeed, TCP_NODELAY", None, False),
+    ("pythreejs state, default websocket", (), NO_ECHO, True),
+    ("pythreejs state, TCP_NODELAY", None, NO_ECHO, True),
+    ("PoseFeed, default websocket", (), {}, False),
+    ("PoseFeed, TCP_NODELAY", None, {}, False),
 )
 
 
-def measure(name: str, server_options, widget_state: bool, seconds: float) -> dict:
+def measure(name: str, server_options, server_env: dict, widget_state: bool, seconds: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="pose3d-bench-"))
     try:
         shutil.copy(ROOT / "notebooks" / "demo.ipynb", tmp / "demo.ipynb")
         options = {} if server_options is None else {"server_options": server_options}
-        with lab_browser(tmp, viewport=(1400, 1900), **options) as lab:
+        with lab_browser(tmp, viewport=(1400, 1900), server_env=server_env, **options) as lab:
             lab.open_notebook("demo.ipynb")
             lab.run_all_cells(timeout_s=150)
             if widget_state:
@@ -75,13 +82,13 @@ def measure(name: str, server_options, widget_state: bool, seconds: float) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per configuration")
-    parser.add_argument("--runs", type=int, default=1, help="repeat the three configurations")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the four set-ups")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     results = []
     for _ in range(args.runs):
-        for name, server_options, widget_state in CONFIGS:
-            results.append(measure(name, server_options, widget_state, args.seconds))
+        for name, server_options, server_env, widget_state in CONFIGS:
+            results.append(measure(name, server_options, server_env, widget_state, args.seconds))
     baseline = np.mean([r["draws_per_s"] for r in results if r["config"] == CONFIGS[0][0]])
     for r in results:
         r["draws_vs_first"] = round(r["draws_per_s"] / baseline, 2) if baseline else None

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,15 +305,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
 @contextmanager
 def jupyterlab_server(
     notebook_dir: Path, tmp: Path, startup_timeout_s: float = 90, extra_pythonpath: list[Path] | None = None,
-    server_options: Sequence[str] = SERVER_OPTIONS,
+    server_options: Sequence[str] = SERVER_OPTIONS, server_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, str, subprocess.Popen, Path]]:
     """Start an isolated JupyterLab on 127.0.0.1; yields (base_url, token, process, log path).
 
     ``server_options`` default to what ``pose3d demo`` runs with; a benchmark passes ``()`` to
-    measure JupyterLab's defaults.
+    measure JupyterLab's defaults. ``server_env`` adds variables for the server and kernels.
     """
     port, token = free_port(), secrets.token_hex(16)
     env = _isolated_env(tmp, extra_pythonpath if extra_pythonpath is not None else [ROOT])
+    env.update(server_env or {})
     log = tmp / "jupyterlab.log"
     # No news/update toast: it asks about fetching from the internet and covers part of the page.
     settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab/user-settings/@jupyterlab/apputils-extension"
@@ -343,12 +344,13 @@ def jupyterlab_server(
 def lab_browser(notebook_dir: Path | str, viewport: tuple[int, int] = (1400, 1000),
                 keep_temp: bool = False, chromium_args: list[str] | tuple[str, ...] = (),
                 permissions: list[str] | None = None,
-                server_options: Sequence[str] = SERVER_OPTIONS) -> Iterator[LabBrowser]:
+                server_options: Sequence[str] = SERVER_OPTIONS,
+                server_env: Mapping[str, str] | None = None) -> Iterator[LabBrowser]:
     """JupyterLab serving ``notebook_dir`` + a headless Chromium page logged in to it.
 
     ``chromium_args`` are added to ``CHROMIUM_ARGS`` (e.g. the fake-camera flags);
     ``permissions`` are granted to the context (e.g. ``["camera"]``; None grants nothing);
-    ``server_options``: see :func:`jupyterlab_server`.
+    ``server_options``, ``server_env``: see :func:`jupyterlab_server`.
     """
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
@@ -356,7 +358,7 @@ def lab_browser(notebook_dir: Path | str, viewport: tuple[int, int] = (1400, 100
     notebook_dir = Path(notebook_dir).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="pose3d-lab-"))
     try:
-        server = jupyterlab_server(notebook_dir, tmp, server_options=server_options)
+        server = jupyterlab_server(notebook_dir, tmp, server_options=server_options, server_env=server_env)
         with server as (base, token, _proc, log), sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(
                 str(tmp / "chromium-profile"), executable_path=str(chromium), headless=True,

@@ -55,6 +55,8 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         lab.page.wait_for_function("() => __pose3d.images.length > 10 && __pose3d.clears.length > 10",
                                    timeout=60_000)
         assert not lab.widget_errors(), lab.widget_errors()
+        # The page's kernel websocket got TCP_NODELAY (pose3d_nb.lab_websocket, as `pose3d demo`).
+        assert "sends with TCP_NODELAY" in lab.server_log.read_text(errors="replace"), lab.server_log_tail()
         app_out = lab.page.locator(APP_OUTPUT).first
         canvas = lab.webgl_canvas()
         box = canvas.bounding_box()
