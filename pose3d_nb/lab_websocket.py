@@ -7,10 +7,14 @@ TCP stack delays acknowledgements (Linux: up to 40 ms), so a stream of small wid
 3D pose is about 600 bytes) arrives in bunches every ~45 ms and the browser draws only the
 newest of each bunch. ``tests/browser/bench_display.py`` measures the effect.
 
-``pose3d demo`` loads this extension. In your own JupyterLab::
+``pose3d demo`` loads this extension. In your own JupyterLab (whose Python must import
+``pose3d_nb``)::
 
-    jupyter server extension enable pose3d_nb.lab_websocket    # once; or for one run:
-    jupyter lab --ServerApp.jpserver_extensions="{'pose3d_nb.lab_websocket': True}"
+    jupyter lab --ServerApp.jpserver_extensions=pose3d_nb.lab_websocket=True
+
+or ``c.ServerApp.jpserver_extensions = {"pose3d_nb.lab_websocket": True}`` in
+``jupyter_server_config.py``. (``jupyter server extension enable`` refuses it: that command only
+toggles extensions a package declared in an installed config file.)
 
 It wraps whichever kernel websocket connection class the server is configured with (the
 default ZMQ one, a gateway's), so it changes nothing else. Only the server imports this module.
