@@ -46,17 +46,18 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | Path, durable: bool = True) -> Iterator[io.BufferedWriter]:
+def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") -> Iterator[io.BufferedWriter]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
 
     ``durable`` also fsyncs before the rename (survives a power cut); the per-frame pose file
-    skips that, since readers only need the rename's all-or-nothing visibility.
+    skips that, since readers only need the rename's all-or-nothing visibility. ``suffix`` ends
+    the temporary name (for libraries that write by file name and insist on an extension).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not a with-block: the handle must outlive the yield and be renamed, not deleted.
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        dir=path.parent, prefix=f".{path.name}.", suffix=suffix, delete=False
     )
     try:
         with handle:

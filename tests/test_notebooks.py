@@ -74,6 +74,10 @@ def test_analysis_notebook_records_the_sample_when_there_is_no_session(tmp_path,
     assert "100 frames" in text, text  # the whole sample, once
     rows = _check_angles_csv(tmp_path / "out_files" / "angles.csv")
     assert rows == 100
+    # The exports, and the BVH bone length read back beside the session's.
+    for suffix in (".bvh", ".trc", ".c3d", ".parquet"):
+        assert (tmp_path / "out_files" / f"session{suffix}").is_file(), suffix
+    assert "left_knee -> left_foot: BVH" in text, text
 
 
 def _check_angles_csv(path: Path) -> int:

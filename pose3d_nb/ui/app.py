@@ -174,6 +174,10 @@ class PoseApp:
         """Every buffer column at once, consistent with each other (see ``BufferSnapshot``)."""
         return self.engine.buffer.snapshot(last)
 
+    def export(self, format: str, path: Any = None, **options: Any) -> Any:
+        """Export the recorded frames as bvh, trc, c3d, csv or parquet; see ``PoseEngine.export``."""
+        return self.engine.export(format, path, **options)
+
     def wait(self, frames: int = 30, timeout: float = 60.0) -> bool:
         """Block until ``frames`` more poses are in the buffer (True) or ``timeout`` s pass (False)."""
         return bool(self.engine.buffer.wait_for(self.engine.buffer.total_appended + frames, timeout))

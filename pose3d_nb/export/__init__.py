@@ -1,0 +1,103 @@
+"""Export a recorded session to the files animation, biomechanics and data tools open.
+
+``export_session(session_or_path, format)`` writes one of ``FORMATS``:
+
+| format | module | axes | units | what |
+| --- | --- | --- | --- | --- |
+| ``bvh`` | ``export.bvh`` | y up | m (or cm) | skeleton + joint rotations (Blender, MotionBuilder) |
+| ``trc`` | ``export.trc`` | y up | m (or mm) | markers, OpenSim / Pose2Sim header |
+| ``c3d`` | ``export.c3d`` | z up | mm (or m) | markers as points, residual -1 where no person (ezc3d) |
+| ``csv`` / ``parquet`` | ``export.table`` | z up | m | tidy table, one row per frame and joint |
+
+Every file is written to a temporary file and renamed into place; on any error nothing is left.
+``smooth=HZ`` low-pass filters the 3D joints first (``export.smoothing``, zero-phase Butterworth).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.export.data import ExportData, ExportError, prepare
+from pose3d_nb.recording import Session, load_session
+
+__all__ = ["FORMATS", "ExportData", "ExportError", "default_path", "export_session", "prepare"]
+
+# format -> (file suffix, "module:function" of its writer(path, data, **options)); the writers
+# are imported on first use, so listing the formats (the CLI parser) imports no scipy or pyarrow.
+FORMATS: dict[str, tuple[str, str]] = {
+    "bvh": (".bvh", "bvh:write_bvh"),
+    "trc": (".trc", "trc:write_trc"),
+    "c3d": (".c3d", "c3d:write_c3d"),
+    "csv": (".tidy.csv", "table:write_table_csv"),
+    "parquet": (".parquet", "table:write_parquet"),
+}
+
+
+def default_path(session_path: Path | None, format: str) -> Path:
+    """``session.npz`` -> ``session.bvh`` etc. (``session.tidy.csv`` keeps ``session.csv`` apart)."""
+    _check_format(format)
+    if session_path is None:
+        raise ExportError("give an output path: the session was not read from a file")
+    return session_path.with_suffix(FORMATS[format][0])
+
+
+def _check_format(format: str) -> None:
+    """``ExportError`` naming the choices unless ``format`` is one of ``FORMATS``."""
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _writer(format: str, units: str | None) -> Callable[..., Path]:
+    """The writer for ``format`` with ``units`` bound (formats without units refuse one)."""
+    _check_format(format)
+    module, function = FORMATS[format][1].split(":")
+    writer = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    if units is None:
+        return writer
+    if format in ("csv", "parquet"):
+        raise ExportError(f"{format} is always in metres; units= applies to bvh, trc and c3d")
+    return partial(writer, units=units)
+
+
+def export_session(
+    session_or_path: str | Path | Session | BufferSnapshot,
+    format: str,
+    out: str | Path | None = None,
+    fps: float | None = None,
+    smooth: float | None = None,
+    units: str | None = None,
+    segment: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a session as ``format`` (one of ``FORMATS``); returns the path written.
+
+    ``session_or_path``: a ``session.npz`` path, a loaded ``Session`` or a ``BufferSnapshot``
+    (then pass ``metadata`` and ``out``). ``out``: default beside the session file, e.g.
+    ``session.bvh``. ``fps``: the frame rate to declare (default: from the timestamps).
+    ``smooth``: low-pass cutoff in Hz (default: none). ``units``: see each writer. ``segment``:
+    export only that recording run (default: every row). Raises ``ExportError`` (a ValueError)
+    with a one-line reason for an empty session, no valid frame, an unknown format or option, or
+    a path that cannot be written; nothing is left behind then.
+    """
+    writer = _writer(format, units)
+    source_path = None
+    if isinstance(session_or_path, (str, Path)):
+        source_path = Path(session_or_path)
+        session_or_path = load_session(source_path)
+    meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
+    path = Path(out) if out is not None else default_path(source_path, format)
+    try:
+        data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment)
+    except ExportError:
+        raise
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    try:
+        return writer(path, data)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None

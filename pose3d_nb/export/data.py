@@ -1,0 +1,119 @@
+"""What every writer gets: the session's rows checked, optionally smoothed, with one frame rate.
+
+Axes: the session's world frame is metres, z up, floor at z = 0. ``to_y_up`` maps it to the y-up
+frame of TRC and BVH, ``(x, y, z) -> (x, z, -y)``: a proper rotation (-90 degrees about x), so
+Blender's BVH importer (which maps y-up files back to its z-up) restores the session's axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.buffer import BufferSnapshot
+
+# Multipliers from metres for the length units the writers accept.
+UNIT_SCALE = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
+
+
+class ExportError(ValueError):
+    """The session cannot be exported as asked (empty, no valid frame, bad option, unwritable path)."""
+
+
+@dataclass(frozen=True)
+class ExportData:
+    """A session ready to write; T rows, oldest first.
+
+    joints (T, 17, 3) float64 world metres, z up, NaN where ``valid`` is False; valid (T,) bool
+    (the frame had a person and finite joints); keypoints_2d (T, 17, 2) pixels; scores_2d (T, 17);
+    timestamps (T,) seconds as recorded; frame_index (T,) source frame; segment (T,) run number;
+    fps: the rate the file-based formats declare (rows are written one per frame at that rate);
+    smooth_hz: the low-pass cutoff applied to ``joints``, or None.
+    """
+
+    joints: np.ndarray
+    valid: np.ndarray
+    keypoints_2d: np.ndarray
+    scores_2d: np.ndarray
+    timestamps: np.ndarray
+    frame_index: np.ndarray
+    segment: np.ndarray
+    fps: float
+    smooth_hz: float | None
+    metadata: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+def estimate_fps(timestamps: np.ndarray, segment: np.ndarray) -> float | None:
+    """Median frame rate (Hz) from consecutive timestamps within a segment; None if there are none."""
+    steps = np.diff(np.asarray(timestamps, dtype=np.float64))
+    same = np.diff(np.asarray(segment)) == 0
+    steps = steps[same & np.isfinite(steps) & (steps > 0)]
+    return float(1.0 / np.median(steps)) if len(steps) else None
+
+
+def _frame_rate(fps: float | None, data: BufferSnapshot, metadata: dict[str, Any]) -> float:
+    """The rate to declare: ``fps`` if given, else from the timestamps, else the metadata's ``fps``."""
+    rate = fps if fps is not None else estimate_fps(data.timestamps, data.segment)
+    if rate is None:
+        rate = metadata.get("fps") or None
+    if rate is None or not np.isfinite(rate) or rate <= 0:
+        raise ExportError(f"cannot tell the frame rate (got {rate!r}): pass fps=")
+    return round(float(rate), 6)
+
+
+def prepare(
+    data: BufferSnapshot,
+    metadata: dict[str, Any],
+    fps: float | None = None,
+    smooth: float | None = None,
+    segment: int | None = None,
+) -> ExportData:
+    """Check a session, keep ``segment`` (None: every row), mask invalid frames with NaN, smooth.
+
+    Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or cutoff.
+    """
+    rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
+    if not rows.any():
+        what = "the session is empty" if not len(data) else f"segment {segment} has no rows"
+        raise ExportError(f"nothing to export: {what}")
+    joints = np.asarray(data.joints_3d, dtype=np.float64)[rows]
+    valid = np.asarray(data.valid, dtype=bool)[rows] & np.isfinite(joints).all(axis=(1, 2))
+    if not valid.any():
+        raise ExportError(f"nothing to export: none of the {int(rows.sum())} frames has a person")
+    joints[~valid] = np.nan
+    prepared = ExportData(
+        joints=joints,
+        valid=valid,
+        keypoints_2d=np.asarray(data.keypoints_2d, dtype=np.float64)[rows],
+        scores_2d=np.asarray(data.scores_2d, dtype=np.float64)[rows],
+        timestamps=np.asarray(data.timestamps, dtype=np.float64)[rows],
+        frame_index=np.asarray(data.frame_index)[rows],
+        segment=np.asarray(data.segment)[rows],
+        fps=_frame_rate(fps, data, metadata),
+        smooth_hz=None,
+        metadata=dict(metadata),
+    )
+    if smooth is None:
+        return prepared
+    from pose3d_nb.export.smoothing import butterworth_lowpass  # scipy, only when asked for
+
+    smoothed = butterworth_lowpass(prepared.joints, prepared.valid, prepared.fps, smooth)
+    return replace(prepared, joints=smoothed, smooth_hz=float(smooth))
+
+
+def to_y_up(points: np.ndarray) -> np.ndarray:
+    """(..., 3) z-up world -> y-up: ``(x, y, z) -> (x, z, -y)`` (same units)."""
+    points = np.asarray(points)
+    return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
+
+
+def unit_scale(units: str, allowed: tuple[str, ...]) -> float:
+    """Metres -> ``units`` multiplier; ``ExportError`` if ``units`` is not one of ``allowed``."""
+    if units not in allowed:
+        raise ExportError(f"units must be one of {allowed}, not {units!r}")
+    return UNIT_SCALE[units]

@@ -1,0 +1,44 @@
+"""Zero-phase Butterworth low-pass, the filter Pose2Sim applies to its 3D markers.
+
+A second-order Butterworth run forwards and backwards (``scipy.signal.filtfilt``): no phase lag,
+overall order 4 and the magnitude squared, as Pose2Sim's ``butterworth`` filter (its defaults are
+order 4 and 6 Hz). Frames without a person (NaN) are never filled in: each run of consecutive
+valid frames is filtered on its own, so a gap neither leaks into nor borrows from its neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import butter, filtfilt
+
+ORDER = 4  # overall order after the forward-backward pass (2 per direction)
+
+
+def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of consecutive True values in (T,) ``valid``, stop exclusive."""
+    edges = np.diff(np.concatenate([[0], np.asarray(valid, dtype=np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def butterworth_lowpass(
+    values: np.ndarray, valid: np.ndarray, fps: float, cutoff_hz: float, order: int = ORDER
+) -> np.ndarray:
+    """Low-pass (T, ...) ``values`` sampled at ``fps`` Hz along time; returns a new float64 array.
+
+    ``cutoff_hz`` must lie strictly between 0 and fps / 2. Rows where ``valid`` is False are left
+    as they are (NaN in an export); runs of fewer than 3 valid frames are too short to filter and
+    are kept unfiltered. Raises ``ValueError`` for a bad cutoff or order.
+    """
+    if not 0 < cutoff_hz < fps / 2:
+        raise ValueError(f"smoothing cutoff must be between 0 and {fps / 2:g} Hz (half of {fps:g} fps), "
+                         f"not {cutoff_hz!r}")
+    if order < 2 or order % 2:
+        raise ValueError(f"order must be an even number >= 2 (forward-backward), not {order}")
+    b, a = butter(order // 2, cutoff_hz / (fps / 2), btype="low")
+    out = np.array(values, dtype=np.float64, copy=True)
+    for start, stop in valid_runs(valid):
+        if stop - start < 3:
+            continue
+        padlen = min(3 * max(len(a), len(b)), stop - start - 1)
+        out[start:stop] = filtfilt(b, a, out[start:stop], axis=0, padlen=padlen)
+    return out

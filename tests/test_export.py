@@ -1,0 +1,325 @@
+"""Every export read back by an independent reader (bvhio, ezc3d, pandas, a TRC reader written here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from export_data import (
+    FPS,
+    INVALID,
+    bone_lengths_median,
+    bvh_world_positions,
+    chain_length_error,
+    normalised,
+    synthetic_session,
+    y_up_to_z_up,
+)
+
+from pose3d_nb.export import FORMATS, ExportError, export_session
+from pose3d_nb.export.smoothing import butterworth_lowpass
+from pose3d_nb.recording import Session, load_session
+from pose3d_nb.skeleton import COCO, H36M
+
+ROOT = Path(__file__).resolve().parents[1]
+# bvhio 1.5.4 imports PyGLM the way PyGLM 2.8 announces it will deprecate.
+pytestmark = pytest.mark.filterwarnings("ignore:Importing PyGLM:PendingDeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    return synthetic_session()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """The bundled sample (100 frames) run through the engine: a real session.npz.
+
+    MediaPipe's per-frame world landmarks (``checkpoint=None``): the lifter whose bone lengths vary
+    most from frame to frame, the hardest case for a fixed-length skeleton.
+    """
+    from pose3d_nb.engine import PoseEngine
+
+    out = tmp_path_factory.mktemp("recorded")
+    engine = PoseEngine(source="sample", out_dir=out, checkpoint=None)
+    engine.start()
+    engine.wait(timeout=300)
+    engine.stop()
+    engine.raise_if_failed()
+    return out / "session.npz"
+
+
+def _valid(session: Session) -> np.ndarray:
+    return session.valid & np.isfinite(session.joints_3d).all(axis=(1, 2))
+
+
+def _bvh_errors(session: Session, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, 17) metres: FK vs bone-length-normalised joints, FK vs raw joints, and the raw bound."""
+    valid = _valid(session)
+    joints = session.joints_3d.astype(np.float64)
+    lengths = bone_lengths_median(joints, valid)
+    fk = y_up_to_z_up(bvh_world_positions(path, len(session)))
+    norm_error = np.linalg.norm(fk - normalised(joints, lengths), axis=-1)
+    raw_error = np.linalg.norm(fk - joints, axis=-1)
+    return norm_error[valid], raw_error[valid], chain_length_error(joints, lengths)[valid]
+
+
+# ---------------------------------------------------------------------------- BVH
+def test_bvh_forward_kinematics_reproduces_the_session(session, tmp_path):
+    path = export_session(session, "bvh", tmp_path / "motion.bvh")
+    norm_error, raw_error, bound = _bvh_errors(session, path)
+    print(f"\nBVH FK (synthetic, bvhio): normalised max {norm_error.max() * 1000:.4f} mm; raw max "
+          f"{raw_error.max() * 1000:.1f} mm, median {np.median(raw_error) * 1000:.1f} mm, "
+          f"bone-length bound max {bound.max() * 1000:.1f} mm")
+    assert norm_error.max() < 1e-3
+    assert np.all(raw_error <= bound + 1e-3)
+
+
+def test_bvh_frames_without_a_person_hold_the_previous_pose_and_are_listed(session, tmp_path):
+    path = export_session(session, "bvh", tmp_path / "motion.bvh")
+    fk = bvh_world_positions(path, len(session))
+    np.testing.assert_allclose(fk[50:53], np.broadcast_to(fk[49], (3, 17, 3)), atol=1e-9)
+    np.testing.assert_allclose(fk[[0, 1]], np.broadcast_to(fk[2], (2, 17, 3)), atol=1e-9)  # none before
+    np.testing.assert_allclose(fk[119], fk[118], atol=1e-9)
+    sidecar = json.loads((tmp_path / "motion.invalid_frames.json").read_text())
+    assert sidecar["frames"] == list(INVALID)
+    assert sidecar["frame_index"] == [f + 7 for f in INVALID]
+
+
+def test_bvh_header_rate_channels_and_an_upright_rest_pose(session, tmp_path):
+    import bvhio
+
+    path = export_session(session, "bvh", tmp_path / "motion.bvh", fps=25)
+    bvh = bvhio.readAsBvh(str(path))
+    assert bvh.FrameCount == len(session) and bvh.FrameTime == pytest.approx(1 / 25)
+    assert bvh.Root.Name == "pelvis" and bvh.Root.Channels[:3] == ["Xposition", "Yposition", "Zposition"]
+    root = bvhio.readAsHierarchy(str(path)).loadRestPose()
+    rest = {joint.Name: joint.PositionWorld for joint, _, _ in root.layout()}
+    assert set(H36M.joint_names) <= set(rest)
+    # y up: head above pelvis above the feet; T-pose facing +z with the left arm at +x.
+    assert rest["head"].y > rest["neck"].y > rest["pelvis"].y > rest["left_knee"].y > rest["left_foot"].y
+    assert rest["left_hand"].x > rest["left_shoulder"].x > 0 > rest["right_shoulder"].x > rest["right_hand"].x
+    assert abs(rest["head"].z) < 1e-9
+
+
+@pytest.mark.slow
+def test_bvh_of_the_recorded_sample(recorded, tmp_path):
+    session = load_session(recorded)
+    path = export_session(recorded, "bvh", tmp_path / "sample.bvh")
+    norm_error, raw_error, bound = _bvh_errors(session, path)
+    print(f"\nBVH FK (recorded sample, bvhio): normalised max {norm_error.max() * 1000:.4f} mm; raw max "
+          f"{raw_error.max() * 1000:.1f} mm, median {np.median(raw_error) * 1000:.1f} mm")
+    assert norm_error.max() < 1e-3
+    assert np.all(raw_error <= bound + 1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("blender") is None, reason="needs blender (apt-get install blender)")
+def test_blender_imports_the_bvh_upright_where_the_person_was(recorded, tmp_path):
+    session = load_session(recorded)
+    path = export_session(recorded, "bvh", tmp_path / "sample.bvh")
+    frames = [0, len(session) // 2, len(session) - 1]
+    out = tmp_path / "blender.json"
+    subprocess.run(
+        ["blender", "-b", "--factory-startup", "--python", str(ROOT / "tests" / "blender_bvh_positions.py"),
+         "--", str(path), str(out), ",".join(map(str, frames))],
+        check=True, capture_output=True, timeout=300,
+    )
+    bones = json.loads(out.read_text())
+    joints = session.joints_3d.astype(np.float64)
+    expected = normalised(joints, bone_lengths_median(joints, _valid(session)))
+    errors = []
+    for frame in frames:
+        blender = np.array([bones[str(frame)][name] for name in H36M.joint_names])
+        errors.append(np.linalg.norm(blender - expected[frame], axis=-1).max())
+    print(f"\nBlender world joints vs normalised session joints at frames {frames}: max "
+          + ", ".join(f"{e * 1000:.4f}" for e in errors) + " mm")
+    assert max(errors) < 1e-3
+
+
+# ---------------------------------------------------------------------------- C3D
+@pytest.mark.parametrize(("units", "scale"), [(None, 1000.0), ("m", 1.0)])
+def test_c3d_read_back_by_ezc3d(session, tmp_path, units, scale):
+    import ezc3d
+
+    path = export_session(session, "c3d", tmp_path / "motion.c3d", units=units)
+    c3d = ezc3d.c3d(str(path))
+    point = c3d["parameters"]["POINT"]
+    assert point["LABELS"]["value"] == list(H36M.joint_names)
+    assert point["RATE"]["value"][0] == pytest.approx(FPS)
+    assert point["UNITS"]["value"] == ["mm" if units is None else "m"]
+    xyz = np.transpose(c3d["data"]["points"][:3], (2, 1, 0)) / scale  # (T, 17, 3) metres
+    residuals = c3d["data"]["meta_points"]["residuals"][0].T  # (T, 17)
+    valid = _valid(session)
+    assert np.all(residuals[~valid] == -1) and np.all(residuals[valid] >= 0)
+    np.testing.assert_allclose(xyz[valid], session.joints_3d[valid], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------- TRC
+def read_trc(path: Path) -> tuple[dict[str, str], list[str], dict[int, list[str]]]:
+    """A TRC reader following the header: (header fields, marker names, {frame#: 3*N fields})."""
+    lines = path.read_text().split("\n")
+    assert lines[0].split("\t")[:3] == ["PathFileType", "4", "(X/Y/Z)"]
+    header = dict(zip(lines[1].split("\t"), lines[2].split("\t"), strict=True))
+    markers = [name for name in lines[3].split("\t")[2:] if name]
+    count = int(header["NumMarkers"])
+    assert lines[4].split("\t")[2:] == [f"{axis}{i}" for i in range(1, count + 1) for axis in "XYZ"]
+    rows = {}
+    for line in lines[5:]:
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        assert len(fields) == 2 + 3 * count, len(fields)
+        rows[int(fields[0])] = fields[1:]
+    return header, markers, rows
+
+
+@pytest.mark.parametrize(("units", "scale"), [(None, 1.0), ("mm", 1000.0)])
+def test_trc_header_and_markers_read_back(session, tmp_path, units, scale):
+    path = export_session(session, "trc", tmp_path / "markers.trc", units=units)
+    header, markers, rows = read_trc(path)
+    frames = len(session)
+    assert header == {
+        "DataRate": "30", "CameraRate": "30", "NumFrames": str(frames), "NumMarkers": "17",
+        "Units": units or "m", "OrigDataRate": "30", "OrigDataStartFrame": "1", "OrigNumFrames": str(frames),
+    }
+    assert markers == list(H36M.joint_names)
+    assert sorted(rows) == list(range(1, frames + 1))
+    valid = _valid(session)
+    for frame in range(frames):
+        time, *values = rows[frame + 1]
+        assert float(time) == pytest.approx(frame / FPS, abs=1e-6)
+        if not valid[frame]:
+            assert values == [""] * 51  # empty where no person, never zeros
+            continue
+        xyz = np.array(values, dtype=float).reshape(17, 3) / scale
+        x, y, z = session.joints_3d[frame].T  # y up: (x, z, -y)
+        np.testing.assert_allclose(xyz, np.stack([x, z, -y], axis=1), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- tidy table
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_tidy_table_read_by_pandas(session, tmp_path, fmt):
+    import pandas as pd
+
+    path = export_session(session, fmt, tmp_path / f"table.{fmt}")
+    table = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    frames = len(session)
+    assert list(table.columns) == ["frame", "segment", "frame_index", "time", "joint", "x", "y", "z",
+                                   "valid", "u", "v", "score"]
+    assert len(table) == frames * 17
+    assert list(table["joint"][:17]) == list(H36M.joint_names)
+    valid = _valid(session)
+    np.testing.assert_array_equal(table["valid"].to_numpy().astype(bool), np.repeat(valid, 17))
+    xyz = table[["x", "y", "z"]].to_numpy().reshape(frames, 17, 3)
+    assert np.isnan(xyz[~valid]).all()
+    np.testing.assert_allclose(xyz[valid], session.joints_3d[valid], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(table["time"].to_numpy()[::17], session.timestamps, atol=1e-6)
+    knee = table[(table["joint"] == "left_knee") & (table["frame"] == 5)]
+    np.testing.assert_allclose(knee[["u", "v"]].to_numpy()[0],
+                               session.keypoints_2d[5, COCO.index("left_knee")], rtol=1e-5)
+    assert table[table["joint"] == "spine"][["u", "v"]].isna().all().all()
+
+
+# ---------------------------------------------------------------------------- smoothing
+def test_butterworth_is_zero_phase_and_keeps_gaps():
+    fps, t = 60.0, np.arange(300) / 60.0
+    slow = np.sin(2 * np.pi * 1.0 * t)
+    noisy = slow + 0.2 * np.sin(2 * np.pi * 15.0 * t)
+    valid = np.ones(300, dtype=bool)
+    valid[140:150] = False
+    noisy[~valid] = np.nan
+    smoothed = butterworth_lowpass(noisy, valid, fps, cutoff_hz=4.0)
+    assert np.isnan(smoothed[~valid]).all()
+    inner = np.r_[20:120, 170:280]  # away from the run ends
+    assert np.abs(smoothed[inner] - slow[inner]).max() < 0.02  # 15 Hz gone, 1 Hz neither shifted nor shrunk
+
+
+def test_smooth_option_changes_the_export_and_checks_the_cutoff(session, tmp_path):
+    raw = read_trc(export_session(session, "trc", tmp_path / "raw.trc"))[2]
+    smooth = read_trc(export_session(session, "trc", tmp_path / "smooth.trc", smooth=6.0))[2]
+    assert raw[30] != smooth[30] and raw[1] == smooth[1]  # smoothed where valid, still empty where not
+    with pytest.raises(ExportError, match="cutoff"):
+        export_session(session, "trc", tmp_path / "bad.trc", smooth=20.0)  # Nyquist is 15 Hz
+    assert not (tmp_path / "bad.trc").exists()
+
+
+# ---------------------------------------------------------------------------- bad input
+def _empty_like(session: Session, rows: slice) -> Session:
+    fields = {name: getattr(session, name)[rows] for name in
+              ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid", "segment")}
+    return Session(**fields, metadata={})
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_bad_input_raises_clearly_and_writes_nothing(session, tmp_path, fmt):
+    out = tmp_path / "out" / f"x.{fmt}"
+    with pytest.raises(ExportError, match="session is empty"):
+        export_session(_empty_like(session, slice(0, 0)), fmt, out)
+    nobody = _empty_like(session, slice(0, 2))  # frames 0 and 1 have no person
+    with pytest.raises(ExportError, match="none of the 2 frames has a person"):
+        export_session(nobody, fmt, out)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ExportError, match="cannot write"):
+        export_session(session, fmt, blocker / f"x.{fmt}")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert blocker.read_text() == "not a folder"
+
+
+def test_unknown_format_and_units(session, tmp_path):
+    with pytest.raises(ExportError, match="unknown export format 'fbx'"):
+        export_session(session, "fbx", tmp_path / "x.fbx")
+    with pytest.raises(ExportError, match="units"):
+        export_session(session, "bvh", tmp_path / "x.bvh", units="furlong")
+    with pytest.raises(ExportError, match="give an output path"):
+        export_session(session, "bvh")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(session, tmp_path, monkeypatch):
+    path = tmp_path / "motion.trc"
+    path.write_text("old")
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pose3d_nb.recording.os.replace", fail)
+    with pytest.raises(ExportError, match="No space left"):
+        export_session(session, "trc", path)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["motion.trc"]
+
+
+def test_default_path_is_beside_the_session_and_fps_comes_from_timestamps(session, tmp_path):
+    from pose3d_nb.buffer import BufferSnapshot
+    from pose3d_nb.recording import write_session
+
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    write_session(tmp_path / "session.npz", BufferSnapshot(**fields), session.metadata)
+    written = {fmt: export_session(tmp_path / "session.npz", fmt) for fmt in FORMATS}
+    assert {p.name for p in written.values()} == {
+        "session.bvh", "session.trc", "session.c3d", "session.tidy.csv", "session.parquet"}
+    assert read_trc(written["trc"])[0]["DataRate"] == "30"  # timestamps, not the metadata's 12.5
+
+
+def test_engine_and_app_export_delegate(session, tmp_path):
+    from pose3d_nb.buffer import PoseSample
+    from pose3d_nb.engine import PoseEngine
+
+    engine = PoseEngine(source="sample", out_dir=tmp_path)
+    for i in range(len(session)):
+        engine.buffer.append(PoseSample(
+            session.joints_3d[i], session.keypoints_2d[i], session.scores_2d[i],
+            float(session.timestamps[i]), int(session.frame_index[i]), bool(session.valid[i]), 0))
+    path = engine.export("trc", smooth=5.0)
+    assert path == tmp_path / "session.trc"
+    assert read_trc(path)[0]["NumFrames"] == str(len(session))
+    from pose3d_nb.ui.app import PoseApp
+
+    app = SimpleNamespace(engine=engine)  # PoseApp.export only forwards to its engine
+    assert PoseApp.export(app, "c3d", tmp_path / "app.c3d", units="m") == tmp_path / "app.c3d"

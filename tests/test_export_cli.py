@@ -1,0 +1,71 @@
+"""`pose3d export` and `pose3d run --export` as a user drives them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from export_data import synthetic_session
+
+from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.cli import main
+from pose3d_nb.recording import load_session, write_session
+
+
+@pytest.fixture()
+def session_file(tmp_path):
+    session = synthetic_session()
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    write_session(tmp_path / "session.npz", BufferSnapshot(**fields), session.metadata)
+    return tmp_path / "session.npz"
+
+
+@pytest.mark.parametrize("fmt", ["bvh", "trc", "c3d", "csv", "parquet"])
+def test_export_each_format(session_file, fmt, capsys):
+    out = session_file.parent / "exported" / f"motion.{fmt}"
+    assert main(["export", str(session_file), "--format", fmt, "--out", str(out), "--smooth", "6"]) == 0
+    assert capsys.readouterr().out.strip() == f"{fmt}: {out}"
+    assert out.stat().st_size > 1000
+
+
+def test_export_options_reach_the_writer(session_file, capsys):
+    assert main(["export", str(session_file), "--format", "trc", "--fps", "25", "--units", "mm"]) == 0
+    lines = (session_file.parent / "session.trc").read_text().splitlines()
+    assert lines[2].split("\t") == ["25", "25", "120", "17", "mm", "25", "1", "120"]
+
+
+def test_export_errors_are_one_line(session_file, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(session_file), "--format", "fbx"])
+    assert exit_info.value.code == 2
+    assert main(["export", str(tmp_path / "missing.npz"), "--format", "bvh"]) == 1
+    assert "no session file" in capsys.readouterr().err
+    assert main(["export", str(session_file), "--format", "trc", "--units", "cm"]) == 1
+    assert "units must be one of" in capsys.readouterr().err
+    assert main(["export", str(session_file), "--format", "bvh", "--out", str(session_file / "x.bvh")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.npz"]
+
+
+def test_run_rejects_an_unknown_export_format_before_running(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path),
+                             "--export", "bvh,fbx"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "fbx" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_run_then_export(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path),
+                             "--max-frames", "40", "--export", "bvh,trc,parquet"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for fmt in ("bvh", "trc", "parquet"):
+        assert f"{fmt}: {tmp_path / ('session.' + fmt)}" in result.stdout
+    frames = len(load_session(tmp_path / "session.npz"))
+    bvh_lines = (tmp_path / "session.bvh").read_text().splitlines()
+    assert f"Frames: {frames}" in bvh_lines
+    assert np.isfinite(np.loadtxt(bvh_lines[bvh_lines.index("MOTION") + 3:])).all()
