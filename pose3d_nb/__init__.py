@@ -1,3 +1,47 @@
-"""pose3d_nb: live 3D human pose estimation (VideoPose3D) inside Jupyter."""
+"""pose3d_nb: live 3D human pose estimation (VideoPose3D) inside Jupyter.
+
+The front door (each name is imported on first use, so ``import pose3d_nb`` stays light)::
+
+    from pose3d_nb import Pose3D, PoseEngine, PoseApp, load_session
+
+- ``Pose3D``: synchronous, one frame in, one 3D pose out, no threads (``pose3d_nb.pose3d``).
+- ``PoseEngine``: capture, detection and lifting on background threads (``pose3d_nb.engine``).
+- ``PoseApp``: the notebook app around an engine (``pose3d_nb.ui.app``).
+- ``load_session``: read a recorded ``session.npz`` back (``pose3d_nb.recording``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Pose3D": "pose3d_nb.pose3d",
+    "PoseResult": "pose3d_nb.pose3d",
+    "PoseEngine": "pose3d_nb.engine",
+    "PoseApp": "pose3d_nb.ui.app",
+    "load_session": "pose3d_nb.recording",
+}
+
+__all__ = ["Pose3D", "PoseApp", "PoseEngine", "PoseResult", "__version__", "load_session"]
+
+if TYPE_CHECKING:
+    from pose3d_nb.engine import PoseEngine
+    from pose3d_nb.pose3d import Pose3D, PoseResult
+    from pose3d_nb.recording import load_session
+    from pose3d_nb.ui.app import PoseApp
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pose3d_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

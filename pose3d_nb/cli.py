@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +95,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         usable = "usable" if known.usable else "not usable here"
         print(f"  {known.name:22s} {present:8s} {usable:16s} RF {known.receptive_field:3d}  {known.url}")
         print(f"  {'':22s} input {known.input_layout}; {size}; {digest}; {known.note}")
+    from pose3d_nb.lifting.choice import choose_lifter, shipped_checkpoint, shipped_meta
+
+    shipped, meta = shipped_checkpoint(), shipped_meta()
+    print(f"shipped with the package: {shipped} ({shipped.stat().st_size} B, sha256 {sha256_of(shipped)})")
+    print(
+        f"  trained by `pose3d train` on motion capture, {meta.get('steps')} steps; held-out mocap MPJPE "
+        f"{meta.get('held_out_mpjpe_mm')} mm; data: {meta.get('data')}"
+    )
+    print(f"in use with --checkpoint auto: {choose_lifter('auto', world_landmark_weight=None).name}")
     return 0
 
 
@@ -104,6 +117,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pose3d_nb.benchmarks.detect import run
 
         run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    elif args.what == "accuracy":
+        from pose3d_nb.benchmarks.accuracy import run
+
+        run(views_dir=args.views, mocap_dir=args.mocap, as_json=args.json)
     elif args.what == "pipeline":
         from pose3d_nb.benchmarks.pipeline import run
 
@@ -112,15 +129,54 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- run
-def _checkpoint_arg(value: str | None):
-    if value is None or value == "auto":
-        return "auto"
-    if value.lower() == "none":
-        return None
-    return value
+class StopRequest:
+    """A signal handler that asks ``pose3d run`` to stop cleanly: SIGINT (Ctrl-C) or SIGTERM.
+
+    The first signal sets ``requested`` (the run loop then stops the engine and keeps the
+    recording); a second one while stopping raises KeyboardInterrupt, for a stop that hangs.
+    ``exit_status``: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.requested.set()
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Handle SIGINT and SIGTERM with a ``StopRequest`` for the block, then restore the old handlers.
+
+    Installed explicitly: a process started from a non-interactive shell may inherit SIGINT
+    ignored, and Python's default KeyboardInterrupt would then never come.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request  # signal handlers can only be set from the main thread
+        return
+    previous = {signum: signal.signal(signum, request) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as request:
+        return _run(args, request)
+
+
+def _run(args: argparse.Namespace, request: StopRequest) -> int:
     from tqdm import tqdm
 
     from pose3d_nb.engine import PoseEngine
@@ -128,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = PoseEngine(
         source=args.source,
         detector=args.detector,
-        checkpoint=_checkpoint_arg(args.checkpoint),
+        checkpoint=args.checkpoint,
         window=args.window,
         lookahead=args.lookahead,
         flip=args.flip,
@@ -139,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     info = engine.lifter_info
     print(f"lifter: {info.name}")
-    if info.is_fallback:
+    if info.hint:
         print(f"note: {info.hint}")
     engine.start()
     source = engine._source
@@ -149,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     interrupted = False
     bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
     try:
-        while engine.running:
+        while engine.running and not request.requested.is_set():
             engine.wait(0.25)
             stats = engine.stats()
             bar.update(stats.processed - bar.n)
@@ -164,6 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         engine.stop()
+    interrupted = interrupted or request.requested.is_set()
     stats = engine.stats()
     where = f"; recorded to {Path(args.out) / 'session.npz'}" if stats.processed else ""
     print(
@@ -175,7 +232,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if args.csv and stats.processed:
         print(f"CSV: {engine.export_csv()}")
-    return 130 if interrupted else 0
+    if args.export and stats.processed:
+        _export_recording(Path(args.out) / "session.npz", args.export)
+    return request.exit_status if interrupted else 0
+
+
+# ---------------------------------------------------------------------------- export
+def _export_formats(value: str) -> list[str]:
+    """``--export bvh,trc`` -> ["bvh", "trc"]; an unknown name is a usage error before any run."""
+    from pose3d_nb.export import FORMATS
+
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        choices = ", ".join(FORMATS)
+        raise argparse.ArgumentTypeError(f"unknown export format(s) {unknown}; choose from {choices}")
+    return formats
+
+
+def _export_recording(session: Path, formats: list[str], **options) -> None:
+    from pose3d_nb.export import export_session
+
+    for fmt in formats:
+        print(f"{fmt}: {export_session(session, fmt, **options)}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units}
+    _export_recording(Path(args.session), [args.format], **options)
+    return 0
+
+
+# ---------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from pose3d_nb.training.mocap import MocapDataError
+    from pose3d_nb.training.trainer import TrainConfig, train
+
+    config = TrainConfig(steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed)
+    try:
+        meta = train(args.data, args.out, config, resume=not args.no_resume, threads=args.threads)
+    except MocapDataError as exc:
+        raise UsageError(str(exc)) from None
+    held = meta["held_out_mpjpe_mm"]
+    print(
+        f"trained {meta['steps']} steps -> {args.out} (held-out clips MPJPE "
+        f"{held if held is not None else '-'} mm); loss curve {Path(args.out).with_suffix('.loss.png')}"
+    )
+    return 0
 
 
 # ---------------------------------------------------------------------------- demo
@@ -222,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--detector", default="mediapipe", help="2D detector backend (mediapipe, detectron2)")
     run.add_argument(
-        "--checkpoint", default="auto", help="VideoPose3D checkpoint; auto = model/; none = fallback"
+        "--checkpoint",
+        default="auto",
+        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, a file",
     )
     run.add_argument(
         "--window", type=int, default=0, help="frames the lifter uses (0 = all up to its receptive field)"
@@ -235,10 +340,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
     run.add_argument("--capacity", type=int, default=100_000, help="rows kept in the rolling buffer")
     run.add_argument("--csv", action="store_true", help="also write session.csv")
+    run.add_argument(
+        "--export", type=_export_formats, default=[], metavar="FORMATS",
+        help="after the run, export the session as these (comma-separated: bvh,trc,c3d,csv,parquet)",
+    )
     run.set_defaults(func=cmd_run)
 
+    from pose3d_nb.export import FORMATS
+
+    export = commands.add_parser("export", help="write a recorded session as BVH, TRC, C3D or a tidy table")
+    export.add_argument("session", help="session.npz written by `pose3d run` or the engine")
+    export.add_argument("--format", required=True, choices=list(FORMATS))
+    export.add_argument("--out", default=None, help="output file (default: beside the session)")
+    export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")
+    export.add_argument("--smooth", type=float, default=None, metavar="HZ",
+                        help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
+    export.add_argument("--units", default=None, help="bvh: m|cm, trc: m|mm, c3d: mm|m")
+    export.set_defaults(func=cmd_export)
+
+    train = commands.add_parser("train", help="train the temporal lifter on motion capture (CPU)")
+    train.add_argument("--data", required=True, help="folder of mocap .npz files (../shared/mocap)")
+    train.add_argument("--out", required=True, help="output checkpoint; STATE and .loss.png beside it")
+    train.add_argument("--steps", type=int, default=20000, help="optimiser steps (batch 64 windows)")
+    train.add_argument("--batch", type=int, default=64, help="windows per step")
+    train.add_argument("--channels", type=int, default=256, help="network width")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest here)")
+    train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
+    train.set_defaults(func=cmd_train)
+
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
-    bench.add_argument("what", choices=["lifter", "detect", "pipeline"])
+    bench.add_argument("what", choices=["lifter", "detect", "pipeline", "accuracy"])
+    bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy)")
+    bench.add_argument("--mocap", default=None, help="mocap folder for the held-out rows (accuracy)")
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
     bench.add_argument("--source", default="sample")

@@ -25,17 +25,12 @@ import numpy as np
 
 from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.lifting.lifter import LiftedPose, VideoPose3DLifter
-from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
+from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.pose import LiftedPose
 from pose3d_nb.recording import write_csv, write_latest_pose, write_session
 from pose3d_nb.sources.frame import Frame
 
-FALLBACK_HINT = (
-    "No VideoPose3D checkpoint in model/: showing MediaPipe's own 3D landmarks instead. "
-    "For VideoPose3D run `pose3d models fetch h36m_detectron_coco` (or copy "
-    "pretrained_h36m_detectron_coco.bin into model/)."
-)
 _END = object()  # end of a file source
 
 
@@ -162,9 +157,10 @@ class PoseEngine:
     Args:
         source: ``open_source`` spec ("sample", "camera", "camera:N", a path) or a source object.
         detector: detector backend name ("mediapipe", "detectron2") or a detector object.
-        checkpoint: "auto" (the known checkpoint in model/ if present, else the MediaPipe world
-            landmark fallback, reported as such), a path (errors if unusable), None (fallback),
-            or a ``TemporalModel``.
+        checkpoint: the lifter (see ``lifting.choice.choose_lifter``): "auto" (the official
+            checkpoint in model/ if present, else the shipped mocap lifter fused with MediaPipe's
+            3D), "shipped", "mediapipe" or None (MediaPipe's per-frame world landmarks), a path
+            (errors if unusable), or a ``TemporalModel``.
         window, lookahead, flip: the VideoPose3D streaming knobs (see ``StreamingLifter``).
         capacity: rows kept in the rolling buffer.
         out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
@@ -197,7 +193,7 @@ class PoseEngine:
         self._source_spec, self._source_options = source, self._file_options(loop, pace)
         self._detector_spec, self._detector_options = detector, dict(detector_options or {})
         self._torch_threads = torch_threads
-        self._lifter = self._make_lifter(checkpoint)
+        self._lifter = choose_lifter(checkpoint)
         self.window, self.lookahead, self.flip = window, lookahead, flip
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
         self._swap_lock = threading.Lock()  # hand-over of a new source/detector to a worker
@@ -222,21 +218,9 @@ class PoseEngine:
     def _file_options(loop: bool | None, pace: bool | None) -> dict[str, bool]:
         return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
 
-    def _make_lifter(self, checkpoint):
-        from pose3d_nb.lifting.weights import find_checkpoint
-
-        if isinstance(checkpoint, str) and checkpoint == "auto":
-            found = find_checkpoint()
-            if found is None:
-                return MediaPipeWorldLifter(hint=FALLBACK_HINT)
-            checkpoint = found
-        if checkpoint is None:
-            return MediaPipeWorldLifter(hint=FALLBACK_HINT)
-        return VideoPose3DLifter(checkpoint)
-
     @property
     def lifter_info(self) -> LifterInfo:
-        """Which lifter runs (VideoPose3D or the MediaPipe fallback) and what it supports."""
+        """Which lifter runs (a VideoPose3D network or MediaPipe's 3D) and what it supports."""
         lifter = self._lifter
         checkpoint = getattr(lifter, "checkpoint", None)
         return LifterInfo(
@@ -320,7 +304,7 @@ class PoseEngine:
                 detector.close()
 
     def _check_compatible(self, detector: Any) -> None:
-        """The fallback lifter needs a detector that also gives 3D world landmarks."""
+        """MediaPipe's per-frame 3D lifter needs a detector that also gives 3D world landmarks."""
         if not self._lifter.is_fallback:
             return
         if isinstance(detector, str):
@@ -330,8 +314,8 @@ class PoseEngine:
             name = getattr(detector, "name", type(detector).__name__)
         if not gives_3d:
             raise ValueError(
-                f"detector {name!r} gives no 3D landmarks and no VideoPose3D checkpoint is "
-                "loaded; put pretrained_h36m_detectron_coco.bin in model/ or use detector 'mediapipe'"
+                f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
+                "the shipped lifter (checkpoint='auto' or 'shipped') or detector 'mediapipe'"
             )
 
     # ------------------------------------------------------------------ lifecycle
@@ -736,3 +720,16 @@ class PoseEngine:
             path = self.out_dir / "session.csv"
         write_csv(path, self.buffer.snapshot())
         return Path(path)
+
+    def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:
+        """Export the buffer as bvh, trc, c3d, csv or parquet (``pose3d_nb.export.export_session``).
+
+        ``path`` defaults to ``out_dir/session.<format>``; ``options``: fps, smooth, units, segment.
+        """
+        from pose3d_nb.export import default_path, export_session
+
+        if path is None:
+            if self.out_dir is None:
+                raise ValueError("give a path: this engine has no out_dir")
+            path = default_path(self.out_dir / "session.npz", format)
+        return export_session(self.buffer.snapshot(), format, path, metadata=self.metadata(), **options)

@@ -79,10 +79,17 @@ def test_quick_start_is_two_commands_and_ci_runs_the_second():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
+# Weights that belong in the repository: the lifter shipped in the wheel (trained by this project,
+# see pose3d_nb/data/NOTICE) and the random-weight test checkpoint of the reference vectors
+# (tests/data/videopose3d/NOTICE.md). Downloaded weights stay out (model/ is ignored).
+COMMITTED_WEIGHTS = {"pose3d_nb/data/lifter_mocap_rf27.pt", "tests/data/videopose3d/tiny_arc333_ch64.bin"}
+
+
 def test_no_weights_are_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     weights = [f for f in tracked if re.search(r"\.(bin|pth|pt|pkl|ckpt|onnx|tflite)$", f)]
-    assert not weights, f"model weights committed: {weights}"
+    unexpected = sorted(set(weights) - COMMITTED_WEIGHTS)
+    assert not unexpected, f"model weights committed: {unexpected}"
 
 
 def test_ruff_is_clean():

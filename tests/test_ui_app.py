@@ -42,7 +42,7 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     assert app.live.widget.value[:2] == b"\xff\xd8"  # a JPEG frame is on display
     assert np.isfinite(app.view3d.positions).all()
     assert _until(lambda: "running" in c.status.value and "fps" in c.status.value)
-    assert "mediapipe" in c.status.value and "No VideoPose3D checkpoint" in c.status.value
+    assert "mediapipe" in c.status.value and "per-frame 3D landmarks (chosen by name)" in c.status.value
     joints = app.joints
     assert joints.ndim == 3 and joints.shape[1:] == (17, 3) and len(joints) >= 30
     joints[:] = 0  # a copy: the buffer is untouched
@@ -140,3 +140,11 @@ def test_browser_camera_is_a_source_choice_that_shows_its_widget(fallback_app):
     assert app.engine.source_name == "browser camera"
     app.controls.source_box.value = "sample"
     assert app.camera_slot.children == () and app.engine.source_name == "sample"
+
+
+def test_app_is_a_context_manager_that_closes_on_exit(tmp_path):
+    with PoseApp(source="sample", checkpoint=None, out_dir=tmp_path, loop=True, pace=True) as app:
+        assert isinstance(app, PoseApp)
+        app.engine.start()
+        assert app.engine.running
+    assert not app.engine.running and app._closed.is_set()

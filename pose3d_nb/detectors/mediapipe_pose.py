@@ -66,6 +66,7 @@ class MediaPipePoseDetector(BaseDetector):
     """
 
     name = "mediapipe"
+    provides_world_landmarks = True  # extras["world_landmarks"]: MediaPipe's own metric 3D
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pose3d_nb.lifting.keypoints import input_columns
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -157,11 +158,16 @@ def build_model(
     architecture raises ``CheckpointError`` listing each mismatching name and shape.
     """
     arch = expected if expected is not None else infer_architecture(state, causal=causal)
-    if (arch.num_joints_in, arch.num_joints_out) != (NUM_JOINTS, NUM_JOINTS):
+    try:
+        input_columns(arch.num_joints_in)
+        fits = arch.num_joints_out == NUM_JOINTS
+    except ValueError:
+        fits = False
+    if not fits:
         raise CheckpointError(
             f"checkpoint maps {arch.num_joints_in} 2D joints to {arch.num_joints_out} 3D joints; pose3d_nb "
-            f"needs {NUM_JOINTS} COCO keypoints in and {NUM_JOINTS} Human3.6M joints out "
-            "(use pretrained_h36m_detectron_coco.bin or a model trained like it)"
+            f"needs {NUM_JOINTS} COCO keypoints (or the 13 without eyes and ears) in and {NUM_JOINTS} "
+            "Human3.6M joints out (use pretrained_h36m_detectron_coco.bin or a model trained like it)"
         )
     model = TemporalModel(arch)
     problems = describe_mismatch(model, state)

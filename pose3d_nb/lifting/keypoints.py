@@ -41,6 +41,23 @@ def mirror_keypoints(normalized: np.ndarray) -> np.ndarray:
     return flipped
 
 
+# The COCO keypoints a 13-input model reads: every one but the eyes and ears (motion capture, on
+# which the shipped lifter is trained, has none). A 17-input model (the official) reads all.
+COCO_BODY_KEYPOINTS = np.array([0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
+
+
+def input_columns(num_joints_in: int) -> np.ndarray:
+    """COCO indices a model with ``num_joints_in`` input joints reads, in its input order."""
+    if num_joints_in == NUM_JOINTS:
+        return np.arange(NUM_JOINTS)
+    if num_joints_in == len(COCO_BODY_KEYPOINTS):
+        return COCO_BODY_KEYPOINTS
+    raise ValueError(
+        f"a lifter reads {NUM_JOINTS} COCO keypoints or the {len(COCO_BODY_KEYPOINTS)} without eyes and "
+        f"ears; this model takes {num_joints_in}"
+    )
+
+
 def unmirror_joints(joints: np.ndarray) -> np.ndarray:
     """Undo a horizontal flip on Human3.6M joints (..., 17, 3): x negated, left/right swapped."""
     restored = joints[..., H36M_MIRROR, :].copy()

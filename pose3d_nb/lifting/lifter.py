@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.lifting.checkpoint import load_model
+from pose3d_nb.lifting.fusion import fuse_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.pose import LiftedPose, to_world
 from pose3d_nb.lifting.streaming import StreamingLifter, StreamOutput
-from pose3d_nb.lifting.world import camera_to_world, rebase_floor
 
+if TYPE_CHECKING:
+    from pose3d_nb.detectors.detection import Detection
 
-@dataclass(frozen=True)
-class LiftedPose:
-    """One frame's 3D pose as the engine records it.
-
-    frame_index: the source frame's index. joints: (17, 3) world metres, z up, lowest joint at
-    z = 0 (NaN only with ``valid`` False). valid: the frame had a detection. latency_frames: how
-    many later frames were seen before this pose was produced.
-    """
-
-    frame_index: int
-    joints: np.ndarray
-    valid: bool
-    latency_frames: int
-
-
-def to_world(joints_cam: np.ndarray) -> np.ndarray:
-    """(17, 3) camera space -> (17, 3) world, z up, this frame's lowest joint on the floor."""
-    return rebase_floor(camera_to_world(joints_cam)[None], per_frame=True)[0]
+__all__ = ["LiftedPose", "VideoPose3DLifter", "to_world"]
 
 
 class VideoPose3DLifter:
-    """A VideoPose3D checkpoint run frame by frame (see ``StreamingLifter``), world output."""
+    """A VideoPose3D checkpoint run frame by frame (see ``StreamingLifter``), world output.
+
+    ``world_landmark_weight`` > 0 averages each pose with the detection's own 3D landmarks
+    (MediaPipe's ``world_landmarks``) after lifting (see ``lifting.fusion``); frames whose
+    detection has none are the lifter's alone. ``label``: what to call the weights in ``name``.
+    """
 
     is_fallback = False
     temporal = True
@@ -49,6 +37,8 @@ class VideoPose3DLifter:
         lookahead: int = 0,
         flip: bool = False,
         causal: bool = False,
+        world_landmark_weight: float = 0.0,
+        label: str | None = None,
     ):
         """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks)."""
         if isinstance(checkpoint, TemporalModel):
@@ -56,14 +46,17 @@ class VideoPose3DLifter:
         else:
             self.checkpoint = Path(checkpoint)
             model = load_model(self.checkpoint, causal=causal)
+        self.world_landmark_weight = float(world_landmark_weight)
+        self._label = label
         self._stream = StreamingLifter(model, window, lookahead, flip)
-        self._frame_indices: deque[int] = deque()
+        self._detections: deque[Detection] = deque()
         self._first_position = 0
 
     @property
     def name(self) -> str:
-        weights = self.checkpoint.name if self.checkpoint else "in-memory model"
-        return f"VideoPose3D (receptive field {self.receptive_field}, {weights})"
+        weights = self._label or (self.checkpoint.name if self.checkpoint else "in-memory model")
+        fused = ", fused with MediaPipe's 3D" if self.world_landmark_weight else ""
+        return f"VideoPose3D (receptive field {self.receptive_field}, {weights}{fused})"
 
     @property
     def receptive_field(self) -> int:
@@ -100,12 +93,12 @@ class VideoPose3DLifter:
     def reset(self) -> None:
         """Forget all frames (new source)."""
         self._stream.reset()
-        self._frame_indices.clear()
+        self._detections.clear()
         self._first_position = 0
 
     def push(self, detection: Detection) -> list[LiftedPose]:
         """Add one frame's detection; returns the poses that became due (usually one)."""
-        self._frame_indices.append(detection.frame_index)
+        self._detections.append(detection)
         return self._convert(self._stream.push(detection.keypoints, detection.frame_size))
 
     def flush(self) -> list[LiftedPose]:
@@ -116,11 +109,15 @@ class VideoPose3DLifter:
         poses = []
         for output in outputs:
             while self._first_position < output.frame:
-                self._frame_indices.popleft()
+                self._detections.popleft()
                 self._first_position += 1
-            poses.append(
-                LiftedPose(
-                    self._frame_indices[0], to_world(output.joints), output.valid, output.latency_frames
+            detection = self._detections[0]
+            joints = output.joints
+            if self.world_landmark_weight and output.valid:
+                joints = fuse_world_landmarks(
+                    joints, detection.extras.get("world_landmarks"), self.world_landmark_weight
                 )
+            poses.append(
+                LiftedPose(detection.frame_index, to_world(joints), output.valid, output.latency_frames)
             )
         return poses

@@ -1,16 +1,20 @@
-"""The fallback lifter: MediaPipe's own metric world landmarks in the Human3.6M layout.
+"""MediaPipe's own metric world landmarks in the Human3.6M layout, as a per-frame lifter.
 
-Used when no VideoPose3D checkpoint is available, so the notebook still shows 3D offline. It is
-per-frame (no temporal window), and the engine reports it as the fallback everywhere.
+Selected by name (``checkpoint="mediapipe"``). It is per-frame (no temporal window), so
+``is_fallback`` is True: the UI shows the temporal controls disabled and says why.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.lifting.lifter import LiftedPose, to_world
+from pose3d_nb.lifting.pose import LiftedPose, to_world
 from pose3d_nb.skeleton import NUM_JOINTS
+
+if TYPE_CHECKING:
+    from pose3d_nb.detectors.detection import Detection
 
 # BlazePose landmark indices.
 _NOSE, _LEFT_EAR, _RIGHT_EAR = 0, 7, 8
@@ -61,7 +65,7 @@ def blazepose_to_h36m(world_landmarks: np.ndarray) -> np.ndarray:
 class MediaPipeWorldLifter:
     """Per-frame 3D from ``Detection.extras['world_landmarks']``; same output as the real lifter."""
 
-    name = "MediaPipe world landmarks (fallback: no VideoPose3D checkpoint)"
+    name = "MediaPipe world landmarks (per frame, no temporal model)"
     is_fallback = True
     temporal = False
     receptive_field = None
@@ -92,7 +96,7 @@ class MediaPipeWorldLifter:
     def lookahead(self, value: int) -> None:
         if value:
             raise ValueError(
-                "lookahead needs the VideoPose3D lifter; the per-frame fallback has no future context"
+                "lookahead needs a temporal lifter; MediaPipe's per-frame 3D has no future context"
             )
 
     def reset(self) -> None:

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pose3d_nb.lifting.keypoints import fill_gaps, mirror_keypoints, normalize_screen, unmirror_joints
+from pose3d_nb.lifting.keypoints import (
+    fill_gaps,
+    input_columns,
+    mirror_keypoints,
+    normalize_screen,
+    unmirror_joints,
+)
 from pose3d_nb.lifting.model import TemporalModel
 
 
@@ -32,6 +38,7 @@ def lift_normalized(model: TemporalModel, normalized: np.ndarray, flip: bool = F
     """(T, 17, 2) normalised keypoints without gaps -> (T, 17, 3) camera-space joints."""
     padded = pad_sequence(normalized, model)
     batch = np.stack([padded, mirror_keypoints(padded)]) if flip else padded[None]
+    batch = batch[:, :, input_columns(model.arch.num_joints_in)]
     predicted = model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
     if flip:
         return ((predicted[0] + unmirror_joints(predicted[1])) / 2).astype(np.float32)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pose3d_nb.lifting.keypoints import mirror_keypoints, normalize_screen, unmirror_joints
+from pose3d_nb.lifting.keypoints import input_columns, mirror_keypoints, normalize_screen, unmirror_joints
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -124,6 +124,7 @@ class StreamingLifter:
         self.model = model.eval()
         self.arch = model.arch
         self._levels = _levels(model)
+        self._columns = input_columns(self.arch.num_joints_in)
         with torch.no_grad():
             self._shrink_weight = model.shrink.weight[:, :, 0].t().contiguous()  # (C, J*3)
             self._shrink_bias = model.shrink.bias.detach().clone()
@@ -173,7 +174,7 @@ class StreamingLifter:
     def reset(self) -> None:
         """Forget every frame (e.g. the source changed)."""
         branches = (0, 1)
-        self._inputs = {b: _Ring(self._capacity, NUM_JOINTS * 2) for b in branches}
+        self._inputs = {b: _Ring(self._capacity, len(self._columns) * 2) for b in branches}
         self._cache = [{b: _Ring(self._capacity, self.arch.channels) for b in branches} for _ in self._levels]
         self._valid = np.zeros(self._capacity, dtype=bool)
         self._newest = -1  # position of the newest pushed frame
@@ -224,8 +225,9 @@ class StreamingLifter:
     # ----------------------------------------------------------------- internals
     def _store_input(self, position: int, normalized: np.ndarray, valid: bool) -> None:
         positions = np.array([position])
-        self._inputs[0].put(positions, torch.from_numpy(normalized.reshape(1, -1)))
-        self._inputs[1].put(positions, torch.from_numpy(mirror_keypoints(normalized).reshape(1, -1)))
+        columns = self._columns
+        self._inputs[0].put(positions, torch.from_numpy(normalized[columns].reshape(1, -1)))
+        self._inputs[1].put(positions, torch.from_numpy(mirror_keypoints(normalized)[columns].reshape(1, -1)))
         self._valid[position % self._capacity] = valid
 
     def _emit(self, frames: range) -> list[StreamOutput]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -17,6 +20,34 @@ SourceSpec = Union[str, int, "os.PathLike[str]", Source]
 """What :func:`open_source` accepts."""
 
 _CAMERA = re.compile(r"camera(?::(\d+))?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NamedSource:
+    """A source opened by name from a layer above this one, imported only when asked for.
+
+    Like the detector backends: ``open_source`` knows the name, the module and the factory, never
+    imports the module itself (``tests/test_layers.py``: sources import no UI code).
+    """
+
+    names: tuple[str, ...]
+    module: str
+    factory: str
+
+    def load(self) -> Callable[..., Source]:
+        return getattr(importlib.import_module(self.module), self.factory)
+
+
+NAMED_SOURCES: dict[str, NamedSource] = {}
+
+
+def register_source(entry: NamedSource) -> None:
+    """Make ``open_source(name)`` open ``entry`` for each of its names (case-insensitive)."""
+    NAMED_SOURCES.update({name.lower(): entry for name in entry.names})
+
+
+# The webcam of the computer running the browser, via the kernel's shared widget.
+register_source(NamedSource(("browser camera", "browser"), "pose3d_nb.browser_camera", "BrowserCameraSource"))
 
 
 def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
@@ -48,11 +79,9 @@ def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
         text = spec.strip()
         if text.lower() == "sample":
             return SampleSource(**options)
-        if text.lower() in ("browser camera", "browser"):
-            # The webcam of the computer running the browser, via the kernel's shared widget.
-            from pose3d_nb.browser_camera import BrowserCameraSource
-
-            return BrowserCameraSource(**options)
+        named = NAMED_SOURCES.get(text.lower())
+        if named is not None:
+            return named.load()(**options)
         match = _CAMERA.fullmatch(text)
         if match:
             return CameraSource(int(match.group(1) or 0), **options)

@@ -202,6 +202,12 @@ class PoseApp:
         self.camera_slot.children = []  # turns a browser camera off
         self.controls.set_running(False)
 
+    def __enter__(self) -> PoseApp:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ---- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

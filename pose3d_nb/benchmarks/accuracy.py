@@ -1,0 +1,221 @@
+"""3D accuracy against real ground truth: ``pose3d bench accuracy``.
+
+Two measurements, one row per lifter and window:
+
+- **Real video, three views** of one trial (``../shared/benchmarks/views_3d/``): each view's
+  video through the MediaPipe detector (with the subject follower), then the lifter frame by
+  frame exactly as ``pose3d run`` feeds it, scored by that folder's own ``eval.py`` (PA-MPJPE,
+  14 joints). The GT follows MediaPipe's keypoint definitions and is good to about 1-2 cm.
+- **Held-out mocap** (clips never trained on, see ``training.mocap.HELD_OUT``, plus the
+  eval-only CMU subjects): MPJPE and PA-MPJPE of the network alone on virtual-camera 2D, clean
+  and with the detector noise model. MediaPipe's 3D needs images, so it has no mocap row.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_nb.lifting.keypoints import input_columns
+from pose3d_nb.skeleton import H36M
+
+VIEWS = ("cam02", "cam03", "cam04")
+DEFAULT_VIEWS_DIR = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "views_3d"
+DEFAULT_MOCAP_DIR = Path(__file__).resolve().parents[3] / "shared" / "mocap"
+
+
+@dataclass(frozen=True)
+class LifterSetting:
+    """One row: which lifter and how it is run."""
+
+    lifter: str  # "mediapipe" or "shipped"
+    window: int
+    lookahead: int
+    flip: bool
+    world_landmark_weight: float
+
+    @property
+    def label(self) -> str:
+        if self.lifter == "mediapipe":
+            return "MediaPipe world landmarks (per frame)"
+        fused = " + MediaPipe 3D" if self.world_landmark_weight else ""
+        return f"shipped lifter{fused}, window {self.window}, lookahead {self.lookahead}"
+
+
+def _load_scorer(views_dir: Path):
+    spec = importlib.util.spec_from_file_location("views_3d_eval", views_dir / "eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def view_videos(views_dir: Path) -> dict[str, Path]:
+    """The video of each view: cam02 is the sample, the others sit in ``views_dir/videos``."""
+    from pose3d_nb.sources.sample import sample_video_resource
+
+    return {
+        "cam02": Path(str(sample_video_resource())),
+        **{v: views_dir / "videos" / f"{v}.mp4" for v in VIEWS[1:]},
+    }
+
+
+def detect_views(views_dir: Path) -> dict[str, list]:
+    """MediaPipe detections of every frame of each view (what ``pose3d run`` lifts)."""
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import open_source
+
+    detections = {}
+    for view, video in view_videos(views_dir).items():
+        with open_source(str(video)) as frames, create_detector("mediapipe") as detector:
+            detections[view] = [detector(frame) for frame in frames]
+    return detections
+
+
+def make_lifter(setting: LifterSetting):
+    """The engine's lifter object for ``setting``."""
+    from pose3d_nb.lifting.choice import choose_lifter
+
+    lifter = choose_lifter(setting.lifter, world_landmark_weight=setting.world_landmark_weight)
+    if lifter.temporal:
+        lifter.window, lifter.lookahead, lifter.flip = setting.window, setting.lookahead, setting.flip
+    return lifter
+
+
+def lift_view(setting: LifterSetting, detections: list) -> tuple[np.ndarray, list[float]]:
+    """(T, 17, 3) world joints for one view's detections, and the per-frame push times (s)."""
+    lifter = make_lifter(setting)
+    poses, times = [], []
+    for detection in detections:
+        started = time.perf_counter()
+        poses += lifter.push(detection)
+        times.append(time.perf_counter() - started)
+    poses += lifter.flush()
+    return np.stack([p.joints for p in poses]), times
+
+
+def mocap_errors(
+    model, setting: LifterSetting, samples: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """Held-out mocap (MPJPE, PA-MPJPE) in mm of the network alone under ``setting``'s window.
+
+    samples: inputs (N, RF, 13, 2) screen coordinates centred on the target frame, targets
+    (N, 17, 3). Frames outside the window are replaced by its edge frames as the streaming
+    lifter does; flip averages with the mirrored input.
+    """
+    from pose3d_nb.lifting.align import pa_mpjpe
+    from pose3d_nb.lifting.keypoints import COCO_MIRROR, H36M_MIRROR
+
+    inputs, targets = samples
+    pad = model.arch.pad
+    newest = pad + min(setting.lookahead, pad)
+    first = min(pad, newest - setting.window + 1) if setting.window else 0
+    frozen = inputs.copy()
+    frozen[:, newest + 1 :] = frozen[:, newest : newest + 1]
+    frozen[:, : max(first, 0)] = frozen[:, max(first, 0) : max(first, 0) + 1]
+    columns = input_columns(model.arch.num_joints_in)
+    mirror = np.searchsorted(columns, COCO_MIRROR[columns])
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(frozen))[:, 0].numpy()
+        if setting.flip:
+            mirrored = frozen[:, :, mirror] * np.array([-1, 1], np.float32)
+            other = model(torch.from_numpy(np.ascontiguousarray(mirrored)))[:, 0].numpy()
+            predicted = (predicted + other[:, H36M_MIRROR] * np.array([-1, 1, 1], np.float32)) / 2
+    predicted = predicted - predicted[:, :1]
+    mpjpe = np.linalg.norm(predicted - targets, axis=-1).mean()
+    return 1000 * float(mpjpe), 1000 * float(pa_mpjpe(predicted, targets).mean())
+
+
+def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int = 1000) -> tuple:
+    """Seeded held-out windows: inputs (N, RF, 13, 2), targets (N, 17, 3) of the centre frame."""
+    from pose3d_nb.training.mocap import load_mocap, sampling_weights
+    from pose3d_nb.training.synth import SynthConfig, SyntheticPairs
+    from pose3d_nb.training.trainer import make_noise
+
+    held = [c for c in load_mocap(mocap_dir) if c.held_out]
+    pad = receptive_field // 2
+    pairs = SyntheticPairs(
+        held,
+        sampling_weights(held, receptive_field * 3),
+        receptive_field,
+        pad,
+        make_noise() if noisy else None,
+        seed=2024,
+        config=SynthConfig(edge_freeze_probability=0.0),
+    )
+    inputs, targets, _ = pairs.batch(count)
+    return inputs, targets[:, 0]
+
+
+def settings_for(receptive_field: int) -> list[LifterSetting]:
+    """MediaPipe alone, then the shipped lifter with and without fusion over the windows."""
+    windows = [w for w in (1, 9, 27, 81, 243) if w < receptive_field] + [receptive_field]
+    rows = [LifterSetting("mediapipe", 0, 0, False, 0.0)]
+    for weight in (0.0, 0.5):
+        for lookahead in (0, receptive_field // 2):
+            rows += [LifterSetting("shipped", w, lookahead, True, weight) for w in windows]
+    return rows
+
+
+def run(
+    views_dir: str | Path | None = None, mocap_dir: str | Path | None = None, as_json: bool = False
+) -> dict:
+    """Measure every row and print the table; returns the figures."""
+    from pose3d_nb.lifting.choice import shipped_model
+
+    views_dir = Path(views_dir) if views_dir else DEFAULT_VIEWS_DIR
+    mocap_dir = Path(mocap_dir) if mocap_dir else DEFAULT_MOCAP_DIR
+    if not (views_dir / "eval.py").is_file():
+        raise FileNotFoundError(f"no views_3d benchmark at {views_dir} (expected eval.py and gt_*.npy)")
+    torch.set_num_threads(1)
+    scorer = _load_scorer(views_dir)
+    truth = {v: np.load(views_dir / f"gt_{v}_h36m17.npy", allow_pickle=False) for v in VIEWS}
+    detections = detect_views(views_dir)
+    model = shipped_model()
+    rf = model.arch.receptive_field
+    have_mocap = mocap_dir.is_dir()
+    samples = {n: mocap_samples(mocap_dir, rf, n) for n in (False, True)} if have_mocap else {}
+    rows = []
+    print(f"{'lifter':58s} {'cam02':>6s} {'cam03':>6s} {'cam04':>6s} {'mean':>6s}  "
+          f"{'mocap clean MPJPE/PA':>20s} {'mocap noisy MPJPE/PA':>20s} {'ms/frame':>8s}")  # fmt: skip
+    for setting in settings_for(rf):
+        errors, times = {}, []
+        for view in VIEWS:
+            joints, pushes = lift_view(setting, detections[view])
+            errors[view] = round(float(scorer.score(joints, truth[view], 0)["pa"].mean()), 1)
+            times += pushes
+        row = {
+            "lifter": setting.label,
+            **{f"pa_mpjpe_{v}": errors[v] for v in VIEWS},
+            "pa_mpjpe_mean": round(float(np.mean(list(errors.values()))), 1),
+            "ms_per_frame": round(1000 * float(np.median(times)), 2),
+        }
+        if setting.lifter != "mediapipe" and have_mocap:
+            for noisy, key in ((False, "clean"), (True, "noisy")):
+                mpjpe, pa = mocap_errors(model, setting, samples[noisy])
+                row[f"mocap_{key}_mpjpe"], row[f"mocap_{key}_pa_mpjpe"] = round(mpjpe, 1), round(pa, 1)
+        rows.append(row)
+        mocap = [
+            f"{row[f'mocap_{k}_mpjpe']:.1f}/{row[f'mocap_{k}_pa_mpjpe']:.1f}"
+            if f"mocap_{k}_mpjpe" in row
+            else "-"
+            for k in ("clean", "noisy")
+        ]
+        views = " ".join(f"{errors[v]:6.1f}" for v in VIEWS)
+        print(
+            f"{setting.label:58s} {views} {row['pa_mpjpe_mean']:6.1f}  {mocap[0]:>20s} {mocap[1]:>20s} "
+            f"{row['ms_per_frame']:8.2f}"
+        )
+    figures = {
+        "receptive_field": rf,
+        "joints": [H36M.joint_names[j] for j in scorer.EVAL_JOINTS],
+        "rows": rows,
+    }
+    if as_json:
+        print(json.dumps(figures))
+    return figures

@@ -1,0 +1,197 @@
+"""``Pose3D``: the synchronous front door, one frame in, one 3D pose out, no threads.
+
+For a script that wants 3D from its own frames (its own camera loop, a batch of images)::
+
+    from pose3d_nb import Pose3D
+
+    with Pose3D() as pose3d:
+        for image in images:                 # (H, W, 3) uint8 RGB
+            result = pose3d.process(image)   # a PoseResult, or None while the lookahead fills
+        tail = pose3d.flush()                # the poses the lookahead still held back
+
+It runs the same detector (``detectors.create_detector``) and lifter
+(``lifting.choice.choose_lifter``) objects the background ``PoseEngine`` runs, in the caller's
+thread, and starts a fresh temporal window where the engine does (another person, another image
+size), so on the same frames it gives the engine's recording.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.sources.frame import Frame
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """One frame's pose.
+
+    frame_index: the frame this pose belongs to (with ``lookahead`` L > 0 it is the frame given
+        L calls earlier: the pose trails the input). keypoints_2d: (17, 2) COCO keypoints in
+        pixels of that frame (NaN where nobody was found). scores: (17,) confidences in [0, 1].
+        joints_3d: (17, 3) Human3.6M joints, world metres, z up, lowest joint at z = 0; NaN when
+        ``valid`` is False. valid: the frame had a detection.
+    """
+
+    frame_index: int
+    keypoints_2d: np.ndarray
+    scores: np.ndarray
+    joints_3d: np.ndarray
+    valid: bool
+
+
+def as_frame(image: Any, index: int, timestamp: float) -> Frame:
+    """A numpy RGB image (H, W, 3) uint8 as a :class:`Frame`; a Frame is returned as is."""
+    if isinstance(image, Frame):
+        return image
+    if not isinstance(image, np.ndarray):
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 RGB numpy array or a Frame, got {type(image).__name__}"
+        )
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got an array of shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image (0-255), got dtype {image.dtype}")
+    now = time.monotonic()
+    return Frame(image=np.ascontiguousarray(image), index=index, timestamp=timestamp, captured_at=now)
+
+
+class Pose3D:
+    """2D detection and 3D lifting frame by frame, in the caller's thread.
+
+    Args:
+        lifter: what ``lifting.choice.choose_lifter`` takes: "auto" (the official checkpoint in
+            model/ if present, else the shipped mocap lifter), "shipped", "mediapipe", a
+            checkpoint path or a ``TemporalModel``; or an already built lifter object.
+        detector: a detector name ("mediapipe", "detectron2") or a detector object (used, never
+            closed here). detector_options: passed to ``create_detector`` with a name.
+        window, lookahead, flip: the VideoPose3D streaming knobs (see ``StreamingLifter``).
+        fps: for numpy images, frame i gets timestamp ``i / fps`` (the detector's person
+            following uses it); None stamps each image with ``time.monotonic()`` when it
+            arrives, like a live camera.
+    """
+
+    def __init__(
+        self,
+        lifter: Any = "auto",
+        detector: Any = "mediapipe",
+        window: int = 0,
+        lookahead: int = 0,
+        flip: bool = False,
+        fps: float | None = None,
+        detector_options: dict[str, Any] | None = None,
+    ) -> None:
+        self._lifter = self._make_lifter(lifter)
+        self._lifter.window, self._lifter.lookahead, self._lifter.flip = int(window), int(lookahead), flip
+        self._detector, self._owns_detector = self._make_detector(detector, detector_options or {})
+        if self._lifter.is_fallback and not getattr(self._detector, "provides_world_landmarks", False):
+            name = getattr(self._detector, "name", type(self._detector).__name__)
+            self.close()
+            raise ValueError(
+                f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
+                "lifter='auto' or 'shipped', or detector 'mediapipe'"
+            )
+        self.fps = fps
+        self._next_index = 0
+        # Frames waiting for their 3D pose, oldest first (the lifter answers in push order).
+        self._pending: collections.deque = collections.deque()
+        self._subject: Any = None
+        self._frame_size: tuple[int, int] | None = None
+
+    @staticmethod
+    def _make_lifter(spec: Any):
+        if hasattr(spec, "push") and hasattr(spec, "flush"):
+            return spec
+        from pose3d_nb.lifting.choice import choose_lifter
+
+        return choose_lifter(spec if not isinstance(spec, Path) else str(spec))
+
+    @staticmethod
+    def _make_detector(spec: Any, options: dict[str, Any]):
+        if not isinstance(spec, str):
+            return spec, False
+        from pose3d_nb.detectors import create_detector
+
+        return create_detector(spec, **options), True
+
+    @property
+    def lifter(self):
+        """The lifter object (its ``name``, ``is_fallback``, ``receptive_field``)."""
+        return self._lifter
+
+    @property
+    def detector(self):
+        """The 2D detector object."""
+        return self._detector
+
+    def process(self, image: Any) -> PoseResult | None:
+        """Detect and lift one frame; the newest pose that became due, or None.
+
+        image: an (H, W, 3) uint8 RGB numpy array, or a ``pose3d_nb.sources.Frame``.
+        With ``lookahead`` L, the pose returned is that of the frame given L calls earlier
+        (``PoseResult.frame_index`` says which); the first L calls return None. Raises
+        ValueError for anything that is not an RGB image.
+        """
+        if self._detector is None:
+            raise RuntimeError("this Pose3D is closed")
+        index = self._next_index
+        timestamp = time.monotonic() if self.fps is None else index / self.fps
+        frame = as_frame(image, index, timestamp)
+        self._next_index = frame.index + 1
+        detection = self._detector(frame)
+        results = []
+        track = detection.extras.get("track_id") if detection.found else self._subject
+        if track != self._subject or detection.frame_size != self._frame_size:
+            # Another person or another image size: never let one temporal window mix them.
+            results += self._results(self._lifter.flush())
+            self._lifter.reset()
+            self._pending.clear()
+            self._subject, self._frame_size = track, detection.frame_size
+        self._pending.append(detection)
+        results += self._results(self._lifter.push(detection))
+        return results[-1] if results else None
+
+    def flush(self) -> list[PoseResult]:
+        """The poses still held back by the lookahead (end of the input), oldest first."""
+        results = self._results(self._lifter.flush())
+        self._pending.clear()
+        return results
+
+    def reset(self) -> None:
+        """Forget every frame seen (a new video): tracking and the temporal window restart."""
+        self._lifter.reset()
+        self._detector.reset()
+        self._pending.clear()
+        self._subject = self._frame_size = None
+        self._next_index = 0
+
+    def _results(self, poses) -> list[PoseResult]:
+        results = []
+        for pose in poses:
+            detection = self._pending.popleft()
+            if detection.frame_index != pose.frame_index:
+                raise RuntimeError(
+                    f"lifter answered for frame {pose.frame_index}, expected {detection.frame_index}"
+                )
+            results.append(
+                PoseResult(pose.frame_index, detection.keypoints, detection.scores, pose.joints, pose.valid)
+            )
+        return results
+
+    def close(self) -> None:
+        """Free the detector if this object created it."""
+        if self._owns_detector and self._detector is not None:
+            self._detector.close()
+        self._detector = None
+
+    def __enter__(self) -> Pose3D:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

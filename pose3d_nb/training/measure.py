@@ -1,0 +1,88 @@
+"""Measure MediaPipe's behaviour on a video: the numbers ``skeleton_model`` and ``noise`` use.
+
+``python -m pose3d_nb.training.measure VIDEO`` prints, for the followed person:
+
+- bone proportions of MediaPipe's world landmarks (``MEDIAPIPE_PROPORTIONS``);
+- how far in front of the mid-shoulder point the nose sits, in trunk lengths (``NOSE_FORWARD``);
+- frame-to-frame 2D jitter per keypoint in fractions of the person's height (``JITTER_COCO``);
+- the fraction of frames each keypoint has visibility < 0.5 (``OCCLUDED_COCO``), and how often
+  nobody is found.
+
+The shipped constants were measured on ``../shared/samples/two_people_walk_640x360.mp4``, a clip
+outside the accuracy benchmark.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from pose3d_nb.lifting.mediapipe_world import blazepose_to_h36m
+from pose3d_nb.training.skeleton_model import SIZE_BONES, bone_lengths
+
+
+def detect(video: str) -> dict[str, np.ndarray]:
+    """Keypoints (T, 17, 2), scores (T, 17), world (T, 33, 3), track (T,) of a video's frames."""
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import open_source
+
+    keys = ("keypoints", "scores", "world", "track")
+    rows: dict[str, list] = {k: [] for k in keys}
+    with open_source(video) as frames, create_detector("mediapipe") as detector:
+        for frame in frames:
+            found = detector(frame)
+            rows["keypoints"].append(found.keypoints)
+            rows["scores"].append(found.scores)
+            rows["world"].append(found.extras.get("world_landmarks", np.full((33, 3), np.nan)))
+            rows["track"].append(found.extras.get("track_id", -1) if found.found else -1)
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def proportions(world: np.ndarray) -> tuple[np.ndarray, float]:
+    """(T, 33, 3) world landmarks -> (16,) median bone / body size, nose forward (trunk lengths)."""
+    found = world[np.isfinite(world).all(axis=(1, 2))]
+    joints = np.stack([blazepose_to_h36m(w) for w in found])
+    lengths = np.median(bone_lengths(joints), axis=0)
+    joints = joints * np.array([1, -1, -1], np.float32)  # y down -> y up, a rotation
+    thorax, pelvis = joints[:, 8], joints[:, 0]
+    across, up = joints[:, 11] - joints[:, 14], thorax - pelvis
+    forward = np.cross(across, up)
+    forward /= np.linalg.norm(forward, axis=1, keepdims=True)
+    nose = ((joints[:, 9] - thorax) * forward).sum(axis=1) / np.linalg.norm(up, axis=1)
+    return lengths / lengths[SIZE_BONES].sum(), float(np.median(nose))
+
+
+def jitter(keypoints: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """(17,) robust white-noise std per keypoint (x, y averaged) / the person's height."""
+    found = np.isfinite(keypoints).all(axis=(1, 2))
+    height = np.where(found, np.ptp(np.nan_to_num(keypoints[..., 1]), axis=1), np.nan)
+    residuals = [
+        (keypoints[t] - (keypoints[t - 1] + keypoints[t + 1]) / 2) / height[t]
+        for t in range(1, len(keypoints) - 1)
+        if found[t - 1 : t + 2].all() and track[t - 1] == track[t] == track[t + 1]
+    ]
+    residuals = np.abs(np.asarray(residuals))
+    # Second difference of white noise has variance 1.5 sigma^2; MAD * 1.4826 estimates a std.
+    return (1.4826 * np.median(residuals, axis=0) / np.sqrt(1.5)).mean(axis=-1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m pose3d_nb.training.measure VIDEO", file=sys.stderr)
+        return 2
+    found = detect(argv[0])
+    ok = np.isfinite(found["keypoints"]).all(axis=(1, 2))
+    bones, nose = proportions(found["world"])
+    np.set_printoptions(precision=4, suppress=True)
+    print(f"frames {len(ok)}, person found in {ok.mean():.3f}")
+    print(f"bone proportions (Human3.6M tree order): {bones}")
+    print(f"nose in front of the shoulders: {nose:.3f} trunk lengths")
+    print(f"jitter per COCO keypoint (fraction of height): {jitter(found['keypoints'], found['track'])}")
+    print(f"visibility < 0.5 per COCO keypoint: {(found['scores'][ok] < 0.5).mean(axis=0)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

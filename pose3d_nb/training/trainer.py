@@ -1,0 +1,233 @@
+"""Training the lifter on mocap: ``pose3d train --data DIR --out CKPT``.
+
+A VideoPose3D ``TemporalModel`` (13 COCO keypoints in, 17 Human3.6M joints out) learns from
+``SyntheticPairs``. The run is deterministic for a seed and thread count, shows a tqdm bar, writes
+a resumable state next to the output every ``save_every`` steps, a loss curve PNG, and at the end
+the weights as a plain ``{'model_pos': state_dict, 'meta': json}`` file that the safe loader reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_nb.lifting.model import Architecture, TemporalModel
+from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
+from pose3d_nb.training.noise import DetectorNoise
+from pose3d_nb.training.synth import LIFT_KEYPOINTS, LIFT_MIRROR, SyntheticPairs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint's meta)."""
+
+    filter_widths: tuple[int, ...] = (3, 3, 3)
+    channels: int = 256
+    outputs_per_sample: int = 16  # frames predicted per window: inputs = receptive field + 15
+    batch: int = 64
+    steps: int = 20000
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-4
+    dropout: float = 0.25
+    seed: int = 0
+    validation_samples: int = 512
+    evaluate_every: int = 500
+    save_every: int = 500
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(
+            filter_widths=self.filter_widths,
+            channels=self.channels,
+            num_joints_in=len(LIFT_KEYPOINTS),
+            num_joints_out=17,
+        )
+
+
+def mpjpe(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean per-joint position error; (N, T, 17, 3) each, optional (N, T) weights."""
+    error = torch.linalg.vector_norm(predicted - target, dim=-1).mean(dim=-1)
+    if mask is None:
+        return error.mean()
+    return (error * mask).sum() / mask.sum().clamp(min=1)
+
+
+def make_noise() -> DetectorNoise:
+    """The detector noise model for the lifter's 13 keypoints."""
+    return DetectorNoise(keypoints=LIFT_KEYPOINTS, mirror=LIFT_MIRROR)
+
+
+def state_path(out: Path) -> Path:
+    """Where the resumable training state of ``out`` lives."""
+    return out.with_name(out.name + ".state")
+
+
+def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple[torch.Tensor, ...]:
+    """A fixed batch from the held-out clips (seeded, so every run scores the same windows)."""
+    held = [c for c in clips if c.held_out]
+    arch = config.architecture
+    frames = arch.receptive_field + config.outputs_per_sample - 1
+    pairs = SyntheticPairs(
+        held,
+        sampling_weights(held, frames * 3),
+        frames,
+        arch.pad,
+        make_noise() if noisy else None,
+        seed=12345,
+    )
+    pairs.config = type(pairs.config)(edge_freeze_probability=0.0)
+    return tuple(torch.from_numpy(a) for a in pairs.batch(config.validation_samples))
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+def plot_losses(history: dict[str, list], path: Path) -> None:
+    """Training loss (smoothed) and held-out MPJPE against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    steps, loss = np.array(history["step"]), 1000 * np.array(history["loss"])
+    if len(loss):
+        kernel = min(50, len(loss))
+        smooth = np.convolve(loss, np.ones(kernel) / kernel, mode="valid")
+        axis.plot(steps[kernel - 1 :], smooth, label="training MPJPE (noisy 2D, mean of 50 steps)")
+    if history["val_step"]:
+        axis.plot(history["val_step"], 1000 * np.array(history["val"]), "o-", label="held-out clips MPJPE")
+    axis.set_xlabel("step")
+    axis.set_ylabel("mm")
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    resume: bool = True,
+    threads: int = 1,
+    progress: bool = True,
+    clips: list[Clip] | None = None,
+) -> dict:
+    """Train (or resume) and write the weights to ``out``; returns the final metrics.
+
+    ``clips`` overrides loading ``data`` (tests train on a slice). Raises ``MocapDataError`` for
+    unusable data before any training starts.
+    """
+    from tqdm import tqdm
+
+    config = config or TrainConfig()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    clips = clips if clips is not None else load_mocap(data)
+    arch = config.architecture
+    frames = arch.receptive_field + config.outputs_per_sample - 1
+    train_clips = [c for c in clips if not c.held_out]
+    if not train_clips:
+        raise ValueError("every clip is held out: nothing to train on")
+    torch.manual_seed(config.seed)
+    model = TemporalModel(arch, dropout=config.dropout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
+    decay = (config.final_learning_rate / config.learning_rate) ** (1 / max(config.steps, 1))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
+    pairs = SyntheticPairs(
+        train_clips, sampling_weights(train_clips, frames * 3), frames, arch.pad, make_noise(), config.seed
+    )
+    history: dict[str, list] = {"step": [], "loss": [], "val_step": [], "val": []}
+    step = 0
+    state_file = state_path(out)
+    if resume and state_file.is_file():
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
+            raise ValueError(f"{state_file} was written with other settings; delete it or use --no-resume")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        pairs.rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        history = json.loads(state["history"])
+        step = int(state["step"])
+    has_held_out = any(c.held_out for c in clips)
+    validation = validation_set(clips, config, noisy=True) if has_held_out else None
+
+    def save_state() -> None:
+        _save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": json.dumps(pairs.rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+                "history": json.dumps(history),
+                "step": step,
+                "config": json.dumps(asdict(config)),
+            },
+            state_file,
+        )
+        plot_losses(history, out.with_suffix(".loss.png"))
+
+    started = time.monotonic()
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
+    while step < config.steps:
+        model.train()
+        inputs, targets, mask = (torch.from_numpy(a) for a in pairs.batch(config.batch))
+        loss = mpjpe(model(inputs), targets, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        history["step"].append(step)
+        history["loss"].append(float(loss.detach()))
+        if validation is not None and (step % config.evaluate_every == 0 or step == config.steps):
+            history["val_step"].append(step)
+            history["val"].append(evaluate(model, validation))
+            bar.set_postfix(
+                loss_mm=f"{1000 * float(loss):.0f}", held_out_mm=f"{1000 * history['val'][-1]:.0f}"
+            )
+        if step % config.save_every == 0 or step == config.steps:
+            save_state()
+        bar.update(1)
+    bar.close()
+    model.eval()
+    meta = {
+        "architecture": {"filter_widths": list(arch.filter_widths), "channels": arch.channels},
+        "input_keypoints": "COCO " + ",".join(map(str, LIFT_KEYPOINTS.tolist())),
+        "output": "Human3.6M-17, camera space metres, pelvis-relative; MediaPipe joint definitions",
+        "config": asdict(config),
+        "steps": step,
+        "seconds_this_run": round(time.monotonic() - started, 1),
+        "held_out_mpjpe_mm": round(1000 * history["val"][-1], 1) if history["val"] else None,
+        "data": "CMU Graphics Lab mocap, ReActIdle (MIT), DeepMimic clips from pybullet (zlib); see NOTICE",
+    }
+    _save_atomic({"model_pos": model.state_dict(), "meta": json.dumps(meta)}, out)
+    plot_losses(history, out.with_suffix(".loss.png"))
+    return meta
+
+
+@torch.no_grad()
+def evaluate(model: TemporalModel, validation: tuple[torch.Tensor, ...]) -> float:
+    """Held-out MPJPE in metres of ``model`` (eval mode) on a fixed validation batch."""
+    inputs, targets, mask = validation
+    model.eval()
+    predicted = model(inputs)
+    model.train()
+    return float(mpjpe(predicted, targets, mask))

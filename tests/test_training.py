@@ -1,0 +1,185 @@
+"""Training the lifter on mocap: a smoke run, resuming, bad data, and the shipped weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from pose3d_nb.lifting.checkpoint import load_model, read_checkpoint
+from pose3d_nb.lifting.choice import SHIPPED_SHA256, shipped_checkpoint, shipped_meta, shipped_model
+from pose3d_nb.lifting.offline import lift_sequence
+from pose3d_nb.lifting.streaming import StreamingLifter
+from pose3d_nb.training.mocap import Clip, MocapDataError, load_file, load_mocap
+from pose3d_nb.training.synth import SyntheticPairs
+from pose3d_nb.training.trainer import TrainConfig, state_path, train
+
+TINY = dict(channels=64, batch=16, validation_samples=64, evaluate_every=40, save_every=20)
+
+
+@pytest.fixture(scope="module")
+def mocap_slice(shared_samples):
+    """A few training clips and one held-out clip of the real mocap (../shared/mocap)."""
+    mocap = shared_samples.parent / "mocap"
+    if not mocap.is_dir():
+        pytest.skip(f"{mocap} is absent")
+    clips = load_file(mocap / "cmu_motionpred_dmgnn.npz")
+    train_clips = [c for c in clips if not c.held_out][:4]
+    held = [c for c in clips if c.held_out][:1]
+    return train_clips + held
+
+
+def _weights(path):
+    return read_checkpoint(path)["model_pos"]
+
+
+def test_smoke_training_loss_falls_and_the_checkpoint_streams_like_offline(mocap_slice, tmp_path):
+    out = tmp_path / "lifter.pt"
+    meta = train(None, out, TrainConfig(steps=240, **TINY), progress=False, clips=mocap_slice)
+    history = json.loads(torch.load(state_path(out), weights_only=True)["history"])
+    losses = np.array(history["loss"])
+    assert losses[-40:].mean() < 0.8 * losses[:40].mean(), (losses[:40].mean(), losses[-40:].mean())
+    assert meta["held_out_mpjpe_mm"] is not None and history["val"][-1] < history["val"][0]
+    assert out.with_suffix(".loss.png").stat().st_size > 1000
+
+    model = load_model(out)  # through the safe loader
+    assert model.arch.num_joints_in == 13 and model.arch.receptive_field == 27
+    rng = np.random.default_rng(0)
+    keypoints = (rng.uniform(200, 400, (1, 17, 2)) + np.cumsum(rng.normal(0, 3, (60, 17, 2)), 0)).astype(
+        np.float32
+    )
+    offline = lift_sequence(model, keypoints, (640, 480), flip=True).joints
+    stream = StreamingLifter(model, window=0, lookahead=model.arch.pad, flip=True)
+    outputs = [o for frame in keypoints for o in stream.push(frame, (640, 480))] + stream.flush()
+    np.testing.assert_allclose(np.stack([o.joints for o in outputs]), offline, atol=1e-4)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(mocap_slice, tmp_path, monkeypatch):
+    config = TrainConfig(steps=60, **TINY)
+    straight = tmp_path / "straight.pt"
+    train(None, straight, config, progress=False, clips=mocap_slice)
+
+    resumed = tmp_path / "resumed.pt"
+    calls = {"n": 0}
+    original = SyntheticPairs.batch
+
+    def interrupted(self, size):
+        calls["n"] += 1
+        if calls["n"] == 31:  # after the state saved at step 20, mid-way to the next
+            raise KeyboardInterrupt
+        return original(self, size)
+
+    monkeypatch.setattr(SyntheticPairs, "batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(None, resumed, config, progress=False, clips=mocap_slice)
+    assert not resumed.exists() and state_path(resumed).is_file()
+    monkeypatch.setattr(SyntheticPairs, "batch", original)
+    train(None, resumed, config, progress=False, clips=mocap_slice)
+    a, b = _weights(straight), _weights(resumed)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def _write(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _clip_arrays(positions):
+    return dict(
+        positions=positions, lengths=np.array([len(positions)]), fps=np.array([30.0]), names=np.array(["a"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("positions", "message"),
+    [
+        (np.full((10, 17, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((10, 16, 3), np.float32), r"shape \(N, 17, 3\)"),
+        (np.zeros((0, 17, 3), np.float32), "empty"),
+    ],
+)
+def test_bad_training_data_is_refused_with_the_reason(tmp_path, positions, message):
+    path = _write(tmp_path / "bad.npz", **_clip_arrays(positions))
+    with pytest.raises(MocapDataError, match=message) as error:
+        load_file(path)
+    assert "bad.npz" in str(error.value)
+
+
+def test_the_train_command_refuses_a_folder_without_data(tmp_path):
+    _write(tmp_path / "x.npz", **_clip_arrays(np.zeros((5, 17, 3), np.float32))).unlink()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pose3d_nb.cli",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "no .npz files" in result.stderr
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_eval_only_data_is_never_trained_on(shared_samples):
+    mocap = shared_samples.parent / "mocap"
+    if not mocap.is_dir():
+        pytest.skip(f"{mocap} is absent")
+    clips = load_mocap(mocap)
+    assert all(c.held_out for c in clips if c.dataset == "cmu_iclone")
+    assert {c.dataset for c in clips if not c.held_out} == {
+        "cmu_motionpred_dmgnn", "cmu131_bvh11", "reactidle_mit", "deepmimic_pybullet"
+    }  # fmt: skip
+    held = [c.name for c in clips if c.held_out and c.dataset == "cmu_motionpred_dmgnn"]
+    assert held and all(name.startswith("test/") for name in held)
+
+
+def test_shipped_weights_are_the_committed_file_and_architecture():
+    path = shipped_checkpoint()
+    assert path.is_file() and path.stat().st_size < 20 * 1024 * 1024
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SHIPPED_SHA256
+    model = shipped_model()
+    arch = model.arch
+    assert (arch.filter_widths, arch.channels, arch.num_joints_in, arch.num_joints_out) == (
+        (3, 3, 3),
+        256,
+        13,
+        17,
+    )
+    meta = shipped_meta()
+    assert meta["steps"] == meta["config"]["steps"] and "CMU" in meta["data"]
+
+
+def test_synthetic_pairs_are_upright_people_in_view():
+    """The virtual cameras see a person the right way up, left limbs labelled left."""
+    walk = np.zeros((200, 17, 3), np.float32)
+    from pose3d_nb.skeleton import H36M
+
+    # A T-posed person facing +z (their left is +x), y up, walking forward.
+    pose = {"pelvis": (0, 1, 0), "right_hip": (-0.1, 1, 0), "right_knee": (-0.1, 0.55, 0),
+            "right_foot": (-0.1, 0.1, 0), "left_hip": (0.1, 1, 0), "left_knee": (0.1, 0.55, 0),
+            "left_foot": (0.1, 0.1, 0), "spine": (0, 1.25, 0), "neck": (0, 1.5, 0), "nose": (0, 1.6, 0.1),
+            "head": (0, 1.75, 0), "left_shoulder": (0.2, 1.5, 0), "left_elbow": (0.45, 1.5, 0),
+            "left_hand": (0.7, 1.5, 0), "right_shoulder": (-0.2, 1.5, 0), "right_elbow": (-0.45, 1.5, 0),
+            "right_hand": (-0.7, 1.5, 0)}  # fmt: skip
+    for name, xyz in pose.items():
+        walk[:, H36M.index(name)] = xyz
+    walk[..., 2] += np.linspace(0, 2, 200)[:, None]
+    pairs = SyntheticPairs([Clip(walk, 60.0, "t", "t", False)], np.ones(1), 42, 13, None, seed=3)
+    for _ in range(20):
+        keypoints, targets, mask = pairs.sample()
+        assert keypoints.shape == (42, 13, 2) and targets.shape == (16, 17, 3) and mask.any()
+        np.testing.assert_allclose(targets[:, 0], 0, atol=1e-6)
+        head, feet = targets[:, 10, 1], targets[:, [3, 6], 1].mean(axis=1)
+        assert (head < feet).all()  # camera y points down
