@@ -43,3 +43,17 @@ def full_arch_shapes() -> dict:
 @pytest.fixture(scope="session")
 def shared_samples() -> Path:
     return _require(SHARED / "samples")
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """One engine run over the bundled sample, default detector and lifter: (engine, out_dir)."""
+    from pose3d_nb.engine import PoseEngine
+
+    out = tmp_path_factory.mktemp("run")
+    engine = PoseEngine(source="sample", out_dir=out)
+    engine.start()
+    assert engine.wait(300)
+    engine.stop()
+    engine.raise_if_failed()
+    return engine, out

