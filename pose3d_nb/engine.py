@@ -25,7 +25,7 @@ import numpy as np
 
 from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.lifting.choice import choose_lifter
+from pose3d_nb.lifting.choice import choose_lifter, require_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.pose import LiftedPose
 from pose3d_nb.recording import write_csv, write_latest_pose, write_session
@@ -303,21 +303,6 @@ class PoseEngine:
             with contextlib.suppress(Exception):
                 detector.close()
 
-    def _check_compatible(self, detector: Any) -> None:
-        """MediaPipe's per-frame 3D lifter needs a detector that also gives 3D world landmarks."""
-        if not self._lifter.is_fallback:
-            return
-        if isinstance(detector, str):
-            gives_3d, name = detector == "mediapipe", detector
-        else:
-            gives_3d = getattr(detector, "provides_world_landmarks", False)
-            name = getattr(detector, "name", type(detector).__name__)
-        if not gives_3d:
-            raise ValueError(
-                f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
-                "the shipped lifter (checkpoint='auto' or 'shipped') or detector 'mediapipe'"
-            )
-
     # ------------------------------------------------------------------ lifecycle
     @property
     def running(self) -> bool:
@@ -346,7 +331,7 @@ class PoseEngine:
                 return
             self._join()
             self._close_devices()  # a run that ended on its own (end of file, error) left them open
-            self._check_compatible(self._detector_spec)
+            require_world_landmarks(self._lifter, self._detector_spec)
             if getattr(self._source_spec, "closed", False):
                 raise ValueError(
                     f"the source object {self._source_spec!r} was closed when the engine stopped; "
@@ -475,7 +460,7 @@ class PoseEngine:
         """Switch 2D detector; while running the new one is created here and swapped in."""
         with self._lock:
             name_str = name if isinstance(name, str) else getattr(name, "name", "custom")
-            self._check_compatible(name)
+            require_world_landmarks(self._lifter, name)
             if not self.running:
                 self._detector_spec, self._detector_options = name, options
                 self._detector_name = name_str

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,13 +89,13 @@ class Pose3D:
         self._lifter = self._make_lifter(lifter)
         self._lifter.window, self._lifter.lookahead, self._lifter.flip = int(window), int(lookahead), flip
         self._detector, self._owns_detector = self._make_detector(detector, detector_options or {})
-        if self._lifter.is_fallback and not getattr(self._detector, "provides_world_landmarks", False):
-            name = getattr(self._detector, "name", type(self._detector).__name__)
+        from pose3d_nb.lifting.choice import require_world_landmarks
+
+        try:
+            require_world_landmarks(self._lifter, self._detector)
+        except ValueError:
             self.close()
-            raise ValueError(
-                f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
-                "lifter='auto' or 'shipped', or detector 'mediapipe'"
-            )
+            raise
         self.fps = fps
         self._next_index = 0
         # Frames waiting for their 3D pose, oldest first (the lifter answers in push order).
@@ -110,7 +109,7 @@ class Pose3D:
             return spec
         from pose3d_nb.lifting.choice import choose_lifter
 
-        return choose_lifter(spec if not isinstance(spec, Path) else str(spec))
+        return choose_lifter(spec)
 
     @staticmethod
     def _make_detector(spec: Any, options: dict[str, Any]):

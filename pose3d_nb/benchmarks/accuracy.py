@@ -109,7 +109,7 @@ def mocap_errors(
     lifter does; flip averages with the mirrored input.
     """
     from pose3d_nb.lifting.align import pa_mpjpe
-    from pose3d_nb.lifting.keypoints import COCO_MIRROR, H36M_MIRROR
+    from pose3d_nb.lifting.keypoints import mirror_columns, unmirror_joints
 
     inputs, targets = samples
     pad = model.arch.pad
@@ -119,13 +119,13 @@ def mocap_errors(
     frozen[:, newest + 1 :] = frozen[:, newest : newest + 1]
     frozen[:, : max(first, 0)] = frozen[:, max(first, 0) : max(first, 0) + 1]
     columns = input_columns(model.arch.num_joints_in)
-    mirror = np.searchsorted(columns, COCO_MIRROR[columns])
+    mirror = mirror_columns(columns)
     with torch.no_grad():
         predicted = model(torch.from_numpy(frozen))[:, 0].numpy()
         if setting.flip:
             mirrored = frozen[:, :, mirror] * np.array([-1, 1], np.float32)
             other = model(torch.from_numpy(np.ascontiguousarray(mirrored)))[:, 0].numpy()
-            predicted = (predicted + other[:, H36M_MIRROR] * np.array([-1, 1, 1], np.float32)) / 2
+            predicted = (predicted + unmirror_joints(other)) / 2
     predicted = predicted - predicted[:, :1]
     mpjpe = np.linalg.norm(predicted - targets, axis=-1).mean()
     return 1000 * float(mpjpe), 1000 * float(pa_mpjpe(predicted, targets).mean())

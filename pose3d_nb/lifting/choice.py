@@ -48,6 +48,23 @@ def shipped_meta() -> dict:
     return json.loads(read_checkpoint(shipped_checkpoint()).get("meta", "{}"))
 
 
+def require_world_landmarks(lifter: Any, detector: Any) -> None:
+    """Raise ``ValueError`` when ``lifter`` shows MediaPipe's 3D and ``detector`` (a backend name
+    or a detector object) gives none; any other lifter works with any detector."""
+    if not lifter.is_fallback:
+        return
+    if isinstance(detector, str):
+        gives_3d, name = detector == "mediapipe", detector
+    else:
+        gives_3d = getattr(detector, "provides_world_landmarks", False)
+        name = getattr(detector, "name", type(detector).__name__)
+    if not gives_3d:
+        raise ValueError(
+            f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
+            "the shipped lifter ('auto' or 'shipped') or detector 'mediapipe'"
+        )
+
+
 def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None):
     """A lifter object for ``spec``.
 

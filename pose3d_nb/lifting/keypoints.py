@@ -58,6 +58,11 @@ def input_columns(num_joints_in: int) -> np.ndarray:
     )
 
 
+def mirror_columns(columns: np.ndarray) -> np.ndarray:
+    """Permutation of a model's input columns (COCO indices ``columns``) swapping left and right."""
+    return np.searchsorted(columns, COCO_MIRROR[columns])
+
+
 def unmirror_joints(joints: np.ndarray) -> np.ndarray:
     """Undo a horizontal flip on Human3.6M joints (..., 17, 3): x negated, left/right swapped."""
     restored = joints[..., H36M_MIRROR, :].copy()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
-from pose3d_nb.skeleton import COCO, H36M
+from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS, mirror_columns
+from pose3d_nb.skeleton import H36M
 from pose3d_nb.training.mocap import Clip
 from pose3d_nb.training.noise import DetectorNoise
 from pose3d_nb.training.skeleton_model import (
@@ -29,7 +29,7 @@ from pose3d_nb.training.skeleton_model import (
 LIFT_KEYPOINTS = COCO_BODY_KEYPOINTS
 KEYPOINT_JOINTS = np.array([9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3])
 H36M_MIRROR = H36M.mirror_permutation()
-LIFT_MIRROR = np.searchsorted(LIFT_KEYPOINTS, COCO.mirror_permutation()[LIFT_KEYPOINTS])
+LIFT_MIRROR = mirror_columns(LIFT_KEYPOINTS)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
 from pose3d_nb.training.noise import DetectorNoise
-from pose3d_nb.training.synth import LIFT_KEYPOINTS, LIFT_MIRROR, SyntheticPairs
+from pose3d_nb.training.synth import LIFT_KEYPOINTS, LIFT_MIRROR, SynthConfig, SyntheticPairs
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple
         arch.pad,
         make_noise() if noisy else None,
         seed=12345,
+        config=SynthConfig(edge_freeze_probability=0.0),
     )
-    pairs.config = type(pairs.config)(edge_freeze_probability=0.0)
     return tuple(torch.from_numpy(a) for a in pairs.batch(config.validation_samples))
 
 
