@@ -71,8 +71,10 @@ async def _execute_over_websocket(base_url: str, token: str, code: str) -> str:
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True},
         }))
-        out, replied = "", False
-        while not replied:
+        # The shell reply and the iopub output travel on different channels and may arrive in
+        # either order; the output is complete once iopub reports the kernel idle for this request.
+        out, reply, idle = "", None, False
+        while reply is None or not idle:
             raw = await asyncio.wait_for(ws.read_message(), 60)
             assert raw is not None, "the kernel websocket closed"
             msg = json.loads(raw)
@@ -80,8 +82,11 @@ async def _execute_over_websocket(base_url: str, token: str, code: str) -> str:
                 continue
             if msg["msg_type"] == "stream":
                 out += msg["content"]["text"]
-            replied = msg["msg_type"] == "execute_reply"
-        assert msg["content"]["status"] == "ok", msg["content"]
+            elif msg["msg_type"] == "execute_reply":
+                reply = msg["content"]
+            elif msg["msg_type"] == "status":
+                idle = msg["content"]["execution_state"] == "idle"
+        assert reply["status"] == "ok", reply
         return out
     finally:
         ws.close()
