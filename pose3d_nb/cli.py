@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.settings import DEFAULTS, Settings
+
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
@@ -125,6 +127,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pose3d_nb.benchmarks.pipeline import run
 
         run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    elif args.what == "batch":
+        from pose3d_nb.benchmarks.batch import run
+
+        run(clips=args.clips, frames=args.max_frames, as_json=args.json)
     return 0
 
 
@@ -171,6 +177,33 @@ def stop_on_signals() -> Iterator[StopRequest]:
             signal.signal(signum, handler)
 
 
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The ``Settings`` that ``pose3d run``'s arguments describe."""
+    return Settings(source=args.source, detector=args.detector, lifter=args.checkpoint, window=args.window,
+                    lookahead=args.lookahead, flip=args.flip, capacity=args.capacity, out_dir=args.out)
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--detector, --checkpoint/--lifter, --window, --lookahead, --flip with ``DEFAULTS``."""
+    parser.add_argument(
+        "--detector", default=DEFAULTS.detector, help="2D detector backend (mediapipe, detectron2)"
+    )
+    parser.add_argument(
+        "--checkpoint", "--lifter", dest="checkpoint", default=DEFAULTS.lifter,
+        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, a file",
+    )
+    parser.add_argument(
+        "--window", type=int, default=DEFAULTS.window,
+        help="frames the lifter uses (0 = all up to its receptive field)",
+    )
+    parser.add_argument(
+        "--lookahead", type=int, default=DEFAULTS.lookahead, help="output delay in frames (future context)"
+    )
+    parser.add_argument(
+        "--flip", action="store_true", default=DEFAULTS.flip, help="test-time flip augmentation"
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     with stop_on_signals() as request:
         return _run(args, request)
@@ -181,24 +214,13 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
 
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine(
-        source=args.source,
-        detector=args.detector,
-        checkpoint=args.checkpoint,
-        window=args.window,
-        lookahead=args.lookahead,
-        flip=args.flip,
-        out_dir=args.out,
-        loop=args.loop or None,
-        pace=args.pace or None,
-        capacity=args.capacity,
-    )
+    engine = PoseEngine.from_settings(run_settings(args), loop=args.loop or None, pace=args.pace or None)
     info = engine.lifter_info
     print(f"lifter: {info.name}")
     if info.hint:
         print(f"note: {info.hint}")
     engine.start()
-    source = engine._source
+    source = engine.source
     total = getattr(source, "frame_count", None) if not source.is_live and not args.loop else None
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
@@ -235,6 +257,28 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     if args.export and stats.processed:
         _export_recording(Path(args.out) / "session.npz", args.export)
     return request.exit_status if interrupted else 0
+
+
+# ---------------------------------------------------------------------------- batch
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``pose3d batch``: the table and a summary; 0 all ok/skipped, 1 any failed, 130/143 stopped."""
+    from pose3d_nb.batch import ClusterError, exit_status, format_table, process, summary
+
+    with stop_on_signals() as request:
+        try:
+            table = process(
+                args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
+                lifter=args.checkpoint, detector=args.detector, window=args.window,
+                lookahead=args.lookahead, flip=args.flip, export=args.export,
+                progress=not args.no_progress, stop=request.requested,
+            )
+        except ClusterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(format_table(table))
+    interrupted = table.attrs["interrupted"]
+    print(f"{'interrupted: ' if interrupted else ''}{summary(table, table.attrs['seconds'])}")
+    return request.exit_status if interrupted else exit_status(table)
 
 
 # ---------------------------------------------------------------------------- export
@@ -321,30 +365,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="headless capture -> 2D -> 3D, recorded to --out")
     run.add_argument(
-        "--source", default="sample", help="sample (default), camera, camera:N, a video or a folder"
+        "--source", default=DEFAULTS.source, help="sample (default), camera, camera:N, a video or a folder"
     )
-    run.add_argument("--detector", default="mediapipe", help="2D detector backend (mediapipe, detectron2)")
-    run.add_argument(
-        "--checkpoint",
-        default="auto",
-        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, a file",
-    )
-    run.add_argument(
-        "--window", type=int, default=0, help="frames the lifter uses (0 = all up to its receptive field)"
-    )
-    run.add_argument("--lookahead", type=int, default=0, help="output delay in frames (future context)")
-    run.add_argument("--flip", action="store_true", help="test-time flip augmentation")
-    run.add_argument("--out", default="out_files", help="folder for joints.npy and session.npz")
+    add_pipeline_arguments(run)
+    run.add_argument("--out", default=DEFAULTS.out_dir, help="folder for joints.npy and session.npz")
     run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--loop", action="store_true", help="repeat a video file")
     run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
-    run.add_argument("--capacity", type=int, default=100_000, help="rows kept in the rolling buffer")
+    run.add_argument(
+        "--capacity", type=int, default=DEFAULTS.capacity, help="rows kept in the rolling buffer"
+    )
     run.add_argument("--csv", action="store_true", help="also write session.csv")
     run.add_argument(
         "--export", type=_export_formats, default=[], metavar="FORMATS",
         help="after the run, export the session as these (comma-separated: bvh,trc,c3d,csv,parquet)",
     )
     run.set_defaults(func=cmd_run)
+
+    batch = commands.add_parser("batch", help="many videos, each to OUT/NAME/session.npz, on a Dask pool")
+    batch.add_argument("inputs", nargs="+", help="video files, folders (searched), globs, .txt lists")
+    batch.add_argument("--out", required=True, help="one folder per video goes here")
+    batch.add_argument("--workers", type=int, default=2, help="local pool: worker processes, 1 thread each")
+    batch.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="use a running Dask cluster (tcp://HOST:8786) instead of a local pool")
+    add_pipeline_arguments(batch)
+    batch.add_argument("--export", type=_export_formats, default=[], metavar="FORMATS",
+                       help="also write these beside each session (comma-separated: bvh,trc,c3d,csv,parquet)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.set_defaults(func=cmd_batch)
 
     from pose3d_nb.export import FORMATS
 
@@ -370,13 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
-    bench.add_argument("what", choices=["lifter", "detect", "pipeline", "accuracy"])
+    bench.add_argument("what", choices=["lifter", "detect", "pipeline", "accuracy", "batch"])
     bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy)")
     bench.add_argument("--mocap", default=None, help="mocap folder for the held-out rows (accuracy)")
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
     bench.add_argument("--source", default="sample")
-    bench.add_argument("--max-frames", type=int, default=None)
+    bench.add_argument("--max-frames", type=int, default=None, help="frames (batch: per clip)")
+    bench.add_argument("--clips", type=int, default=6, help="batch: clips cut from the sample")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -17,13 +17,14 @@ size), so on the same frames it gives the engine's recording.
 
 from __future__ import annotations
 
-import collections
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.settings import DEFAULTS
 from pose3d_nb.sources.frame import Frame
 
 
@@ -78,16 +79,16 @@ class Pose3D:
 
     def __init__(
         self,
-        lifter: Any = "auto",
-        detector: Any = "mediapipe",
-        window: int = 0,
-        lookahead: int = 0,
-        flip: bool = False,
+        lifter: Any = DEFAULTS.lifter,
+        detector: Any = DEFAULTS.detector,
+        window: int = DEFAULTS.window,
+        lookahead: int = DEFAULTS.lookahead,
+        flip: bool = DEFAULTS.flip,
         fps: float | None = None,
         detector_options: dict[str, Any] | None = None,
     ) -> None:
         self._lifter = self._make_lifter(lifter)
-        self._lifter.window, self._lifter.lookahead, self._lifter.flip = int(window), int(lookahead), flip
+        self._lifter.settings = LiftSettings(window, lookahead, flip)
         self._detector, self._owns_detector = self._make_detector(detector, detector_options or {})
         from pose3d_nb.lifting.choice import require_world_landmarks
 
@@ -98,8 +99,6 @@ class Pose3D:
             raise
         self.fps = fps
         self._next_index = 0
-        # Frames waiting for their 3D pose, oldest first (the lifter answers in push order).
-        self._pending: collections.deque = collections.deque()
         self._subject: Any = None
         self._frame_size: tuple[int, int] | None = None
 
@@ -150,38 +149,27 @@ class Pose3D:
             # Another person or another image size: never let one temporal window mix them.
             results += self._results(self._lifter.flush())
             self._lifter.reset()
-            self._pending.clear()
             self._subject, self._frame_size = track, detection.frame_size
-        self._pending.append(detection)
-        results += self._results(self._lifter.push(detection))
+        results += self._results(self._lifter.push(detection, frame))
         return results[-1] if results else None
 
     def flush(self) -> list[PoseResult]:
         """The poses still held back by the lookahead (end of the input), oldest first."""
-        results = self._results(self._lifter.flush())
-        self._pending.clear()
-        return results
+        return self._results(self._lifter.flush())
 
     def reset(self) -> None:
         """Forget every frame seen (a new video): tracking and the temporal window restart."""
         self._lifter.reset()
         self._detector.reset()
-        self._pending.clear()
         self._subject = self._frame_size = None
         self._next_index = 0
 
-    def _results(self, poses) -> list[PoseResult]:
-        results = []
-        for pose in poses:
-            detection = self._pending.popleft()
-            if detection.frame_index != pose.frame_index:
-                raise RuntimeError(
-                    f"lifter answered for frame {pose.frame_index}, expected {detection.frame_index}"
-                )
-            results.append(
-                PoseResult(pose.frame_index, detection.keypoints, detection.scores, pose.joints, pose.valid)
-            )
-        return results
+    @staticmethod
+    def _results(poses) -> list[PoseResult]:
+        return [
+            PoseResult(p.frame_index, p.detection.keypoints, p.detection.scores, p.joints, p.valid)
+            for p in poses
+        ]
 
     def close(self) -> None:
         """Free the detector if this object created it."""

@@ -1,4 +1,5 @@
-"""Files the engine writes: the newest pose, the session, CSV. Every write is atomic.
+"""What a run keeps: ``Recorder`` (rows into the rolling buffer, files to disk) and the files
+it writes: the newest pose, the session, CSV. Every write is atomic.
 
 A reader (the original project's plotting process, a notebook cell, a crash) never sees a half
 written file: data goes to a temporary file in the same folder, is flushed, then renamed over the
@@ -13,14 +14,15 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer
 from pose3d_nb.skeleton import COCO, H36M
 
 SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
@@ -91,6 +93,54 @@ def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str
     arrays["metadata"] = np.array(json.dumps(metadata, default=str))
     with atomic_file(path) as handle:
         np.savez(handle, **arrays)
+
+
+class Recorder:
+    """Keeps a run's poses: each one a row of ``buffer``, and on disk under ``out_dir``.
+
+    ``record`` appends each pose (with the 2D of its own detection) and rewrites ``joints.npy``
+    with the newest; ``session.npz`` is rewritten at most every ``session_interval`` seconds
+    while recording and by ``write_session`` at the end. ``metadata`` is called for each session
+    write (what produced the recording, as JSON-able values). ``out_dir`` None keeps rows in
+    memory only.
+    """
+
+    def __init__(self, buffer: RollingBuffer, out_dir: str | Path | None,
+                 metadata: Callable[[], dict[str, Any]], session_interval: float = 2.0) -> None:
+        self.buffer = buffer
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.session_interval = session_interval
+        self._metadata = metadata
+        self._last_session = time.monotonic()
+
+    def record(self, poses: Iterable, segment: int) -> None:
+        """Append ``LiftedPose``s (oldest first) recorded in source segment ``segment``."""
+        newest = None
+        for pose in poses:
+            detection = pose.detection
+            self.buffer.append(
+                PoseSample(
+                    joints_3d=pose.joints,
+                    keypoints_2d=detection.keypoints,
+                    scores_2d=detection.scores,
+                    timestamp=pose.frame.timestamp if pose.frame is not None else detection.timestamp,
+                    frame_index=pose.frame_index,
+                    valid=pose.valid,
+                    segment=segment,
+                )
+            )
+            newest = pose
+        if newest is None or self.out_dir is None:
+            return
+        write_latest_pose(self.out_dir / "joints.npy", newest.joints)
+        if time.monotonic() - self._last_session > self.session_interval:
+            self.write_session()
+
+    def write_session(self) -> None:
+        """Write ``out_dir/session.npz`` now (nothing without an ``out_dir`` or any row)."""
+        self._last_session = time.monotonic()
+        if self.out_dir is not None and self.buffer.total_appended:
+            write_session(self.out_dir / "session.npz", self.buffer.snapshot(), self._metadata())
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def test_parameter_changes_while_running(tmp_path):
             setattr(engine, name, value)
             seen = engine.buffer.total_appended
             assert engine.buffer.wait_for(seen + 5, timeout=30), f"stalled after {name}={value}"
-            assert getattr(engine, name) == value and getattr(engine._lifter, name) == value
+            assert getattr(engine, name) == value and getattr(engine._lifter.settings, name) == value
         with pytest.raises(ValueError, match="lookahead must be between 0 and 121"):
             engine.lookahead = 500
         before = engine.buffer.total_appended
@@ -451,7 +451,7 @@ def test_start_after_the_file_ended_closes_what_the_last_run_opened():
     engine = PoseEngine(source="sample", out_dir=None)
     engine.start()
     assert engine.wait(60)
-    first_source = engine._source
+    first_source = engine.source
     engine.start()  # the app's Start button after the file finished
     try:
         assert first_source.closed
@@ -468,7 +468,7 @@ def test_switching_to_a_source_object_of_other_liveness_keeps_running(tmp_path):
         assert engine.buffer.wait_for(5, timeout=30)
         live = VideoSource(str(sample_video_resource()), pace=True, loop=True)
         engine.set_source(live)
-        assert engine.running and engine._source is live and not live.closed
+        assert engine.running and engine.source is live and not live.closed
         seen = engine.buffer.total_appended
         assert engine.buffer.wait_for(seen + 5, timeout=30)
     finally:

@@ -80,10 +80,11 @@ def detect_views(views_dir: Path) -> dict[str, list]:
 def make_lifter(setting: LifterSetting):
     """The engine's lifter object for ``setting``."""
     from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.lifting.protocol import LiftSettings
 
     lifter = choose_lifter(setting.lifter, world_landmark_weight=setting.world_landmark_weight)
     if lifter.temporal:
-        lifter.window, lifter.lookahead, lifter.flip = setting.window, setting.lookahead, setting.flip
+        lifter.settings = LiftSettings(setting.window, setting.lookahead, setting.flip)
     return lifter
 
 

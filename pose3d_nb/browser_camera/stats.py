@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose3d_nb.browser_camera.protocol import EncodedFrame
+from pose3d_nb.rates import RateMeter, percentile
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,12 @@ class BrowserCameraStats:
     malformed: int
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(np.asarray(values, float), q)) if values else None
-
-
 class DeliveryStats:
     """Rolling counters fed at each arrival (kernel message thread) and read from any thread."""
 
     def __init__(self, window: int = 300) -> None:
         self._lock = threading.Lock()
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=window)
+        self._arrivals = RateMeter(window)
         self._latency: collections.deque[float] = collections.deque(maxlen=window)
         self._encode: collections.deque[float] = collections.deque(maxlen=window)
         self._rtt: collections.deque[float] = collections.deque(maxlen=window)
@@ -64,7 +61,7 @@ class DeliveryStats:
         """Count one arrival."""
         with self._lock:
             self.frames_received += 1
-            self._arrivals.append(frame.arrived_mono)
+            self._arrivals.tick(frame.arrived_mono)
             self._latency.append(frame.latency_ms)
             self._encode.append(frame.encode_ms)
             if frame.rtt_ms is not None:
@@ -87,17 +84,15 @@ class DeliveryStats:
 
     def snapshot(self, kernel_replaced: int = 0) -> BrowserCameraStats:
         with self._lock:
-            arrivals = list(self._arrivals)
-            span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
             sizes = list(self._bytes)
             return BrowserCameraStats(
                 frames_received=self.frames_received,
                 frames_read=self.frames_read,
-                fps=(len(arrivals) - 1) / span if span > 0 else 0.0,
-                latency_ms_median=_percentile(list(self._latency), 50),
-                latency_ms_p95=_percentile(list(self._latency), 95),
-                encode_ms_median=_percentile(list(self._encode), 50),
-                rtt_ms_median=_percentile(list(self._rtt), 50),
+                fps=self._arrivals.rate(),
+                latency_ms_median=percentile(list(self._latency), 50),
+                latency_ms_p95=percentile(list(self._latency), 95),
+                encode_ms_median=percentile(list(self._encode), 50),
+                rtt_ms_median=percentile(list(self._rtt), 50),
                 browser_skipped=self._skipped,
                 kernel_replaced=kernel_replaced,
                 kb_per_frame=float(np.mean(sizes)) / 1024 if sizes else None,

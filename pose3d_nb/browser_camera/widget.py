@@ -24,8 +24,8 @@ import anywidget
 import traitlets
 
 from pose3d_nb.browser_camera import protocol
-from pose3d_nb.browser_camera.slot import LatestSlot
 from pose3d_nb.browser_camera.stats import BrowserCameraStats, DeliveryStats
+from pose3d_nb.mailbox import LatestSlot
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ detector gives it). MediaPipe's world landmarks alone stay selectable as ``"medi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,37 @@ def shipped_meta() -> dict:
     from pose3d_nb.lifting.checkpoint import read_checkpoint
 
     return json.loads(read_checkpoint(shipped_checkpoint()).get("meta", "{}"))
+
+
+@dataclass(frozen=True)
+class LifterInfo:
+    """Which lifter runs and what it supports, for status lines, metadata and ``pose3d models``.
+
+    receptive_field is None and max_lookahead 0 for MediaPipe's per-frame 3D (``is_fallback``);
+    checkpoint: the weights file, None for an in-memory model or MediaPipe's 3D.
+    """
+
+    name: str
+    is_fallback: bool
+    temporal: bool
+    receptive_field: int | None
+    max_lookahead: int
+    hint: str
+    checkpoint: str | None
+
+
+def describe_lifter(lifter: Any) -> LifterInfo:
+    """A ``LifterInfo`` for a lifter object (see ``lifting.protocol.Lifter``)."""
+    checkpoint = getattr(lifter, "checkpoint", None)
+    return LifterInfo(
+        name=lifter.name,
+        is_fallback=lifter.is_fallback,
+        temporal=lifter.temporal,
+        receptive_field=lifter.receptive_field,
+        max_lookahead=lifter.max_lookahead,
+        hint=lifter.hint,
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )
 
 
 def require_world_landmarks(lifter: Any, detector: Any) -> None:

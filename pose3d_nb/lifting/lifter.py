@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pose3d_nb.lifting.checkpoint import load_model
 from pose3d_nb.lifting.fusion import fuse_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
-from pose3d_nb.lifting.pose import LiftedPose, to_world
+from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, to_world
 from pose3d_nb.lifting.streaming import StreamingLifter, StreamOutput
 
 if TYPE_CHECKING:
@@ -33,9 +33,7 @@ class VideoPose3DLifter:
     def __init__(
         self,
         checkpoint: str | Path | TemporalModel,
-        window: int = 0,
-        lookahead: int = 0,
-        flip: bool = False,
+        settings: LiftSettings | None = None,
         causal: bool = False,
         world_landmark_weight: float = 0.0,
         label: str | None = None,
@@ -48,8 +46,11 @@ class VideoPose3DLifter:
             model = load_model(self.checkpoint, causal=causal)
         self.world_landmark_weight = float(world_landmark_weight)
         self._label = label
-        self._stream = StreamingLifter(model, window, lookahead, flip)
-        self._detections: deque[Detection] = deque()
+        self._stream = StreamingLifter(model)
+        if settings is not None:
+            self.settings = settings
+        # What each pushed frame came with, oldest first: poses are answered in push order.
+        self._pushed: deque[tuple[Detection, Any]] = deque()
         self._first_position = 0
 
     @property
@@ -67,38 +68,23 @@ class VideoPose3DLifter:
         return self._stream.max_lookahead
 
     @property
-    def window(self) -> int:
-        return self._stream.window
+    def settings(self) -> LiftSettings:
+        """Window, lookahead and flip (see ``LiftSettings``); assigning checks the new ones."""
+        return self._stream.settings
 
-    @window.setter
-    def window(self, value: int) -> None:
-        self._stream.window = value
-
-    @property
-    def lookahead(self) -> int:
-        return self._stream.lookahead
-
-    @lookahead.setter
-    def lookahead(self, value: int) -> None:
-        self._stream.lookahead = value
-
-    @property
-    def flip(self) -> bool:
-        return self._stream.flip
-
-    @flip.setter
-    def flip(self, value: bool) -> None:
-        self._stream.flip = bool(value)
+    @settings.setter
+    def settings(self, value: LiftSettings) -> None:
+        self._stream.settings = value
 
     def reset(self) -> None:
         """Forget all frames (new source)."""
         self._stream.reset()
-        self._detections.clear()
+        self._pushed.clear()
         self._first_position = 0
 
-    def push(self, detection: Detection) -> list[LiftedPose]:
+    def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         """Add one frame's detection; returns the poses that became due (usually one)."""
-        self._detections.append(detection)
+        self._pushed.append((detection, frame))
         return self._convert(self._stream.push(detection.keypoints, detection.frame_size))
 
     def flush(self) -> list[LiftedPose]:
@@ -109,15 +95,14 @@ class VideoPose3DLifter:
         poses = []
         for output in outputs:
             while self._first_position < output.frame:
-                self._detections.popleft()
+                self._pushed.popleft()
                 self._first_position += 1
-            detection = self._detections[0]
+            detection, frame = self._pushed[0]
             joints = output.joints
             if self.world_landmark_weight and output.valid:
                 joints = fuse_world_landmarks(
                     joints, detection.extras.get("world_landmarks"), self.world_landmark_weight
                 )
-            poses.append(
-                LiftedPose(detection.frame_index, to_world(joints), output.valid, output.latency_frames)
-            )
+            world, delay = to_world(joints), output.latency_frames
+            poses.append(LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame))
         return poses

@@ -6,11 +6,11 @@ Selected by name (``checkpoint="mediapipe"``). It is per-frame (no temporal wind
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pose3d_nb.lifting.pose import LiftedPose, to_world
+from pose3d_nb.lifting.protocol import HoldsSettings, LiftedPose, to_world
 from pose3d_nb.skeleton import NUM_JOINTS
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def blazepose_to_h36m(world_landmarks: np.ndarray) -> np.ndarray:
     return joints - pelvis  # root-relative, like VideoPose3D's output
 
 
-class MediaPipeWorldLifter:
+class MediaPipeWorldLifter(HoldsSettings):
     """Per-frame 3D from ``Detection.extras['world_landmarks']``; same output as the real lifter."""
 
     name = "MediaPipe world landmarks (per frame, no temporal model)"
@@ -73,42 +73,20 @@ class MediaPipeWorldLifter:
 
     def __init__(self, hint: str = ""):
         self.hint = hint
-        self._window = 0
-        self.flip = False  # kept so settings survive, but a per-frame model has nothing to flip
+        # Window and flip are accepted and kept (the UI shows them disabled): a per-frame lifter
+        # uses one frame and has nothing to flip; only a lookahead is refused.
         self._held: np.ndarray | None = None
-
-    @property
-    def window(self) -> int:
-        """Accepted and kept (the UI shows it disabled); a per-frame lifter uses one frame."""
-        return self._window
-
-    @window.setter
-    def window(self, value: int) -> None:
-        if value < 0:
-            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
-        self._window = int(value)
-
-    @property
-    def lookahead(self) -> int:
-        return 0
-
-    @lookahead.setter
-    def lookahead(self, value: int) -> None:
-        if value:
-            raise ValueError(
-                "lookahead needs a temporal lifter; MediaPipe's per-frame 3D has no future context"
-            )
 
     def reset(self) -> None:
         self._held = None
 
-    def push(self, detection: Detection) -> list[LiftedPose]:
+    def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         world = detection.extras.get("world_landmarks") if detection.extras else None
         found = detection.found and world is not None and np.isfinite(world).all()
         if found:
             self._held = to_world(blazepose_to_h36m(world))
         joints = self._held if self._held is not None else np.full((NUM_JOINTS, 3), np.nan, np.float32)
-        return [LiftedPose(detection.frame_index, joints.copy(), bool(found), 0)]
+        return [LiftedPose(detection.frame_index, joints.copy(), bool(found), 0, detection, frame)]
 
     def flush(self) -> list[LiftedPose]:
         return []

@@ -20,6 +20,7 @@ import torch
 
 from pose3d_nb.lifting.keypoints import input_columns, mirror_keypoints, normalize_screen, unmirror_joints
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.protocol import HoldsSettings, LiftSettings
 from pose3d_nb.skeleton import NUM_JOINTS
 
 
@@ -107,7 +108,7 @@ class _Ring:
         self.position[:] = -1
 
 
-class StreamingLifter:
+class StreamingLifter(HoldsSettings):
     """Push one frame's 2D keypoints at a time, get 3D poses back.
 
     window: how many recent frames the prediction may use (0 = every frame seen so far; only the
@@ -117,7 +118,7 @@ class StreamingLifter:
         augmentation. All three may change between pushes.
 
     Not thread-safe: push from one thread; setting the knobs from another is fine (each push reads
-    them once).
+    ``settings`` once).
     """
 
     def __init__(self, model: TemporalModel, window: int = 0, lookahead: int = 0, flip: bool = False):
@@ -130,9 +131,7 @@ class StreamingLifter:
             self._shrink_bias = model.shrink.bias.detach().clone()
         # A step touches frames within 2 receptive fields of the newest one.
         self._capacity = 1 << int(np.ceil(np.log2(4 * self.arch.receptive_field + 8)))
-        self.window = window
-        self.lookahead = lookahead
-        self.flip = flip
+        self.settings = LiftSettings(window, lookahead, flip)
         self.reset()
 
     # ----------------------------------------------------------------- knobs
@@ -147,28 +146,27 @@ class StreamingLifter:
 
     @property
     def window(self) -> int:
-        return self._window
+        return self._settings.window
 
     @window.setter
     def window(self, value: int) -> None:
-        value = int(value)
-        if value < 0:
-            raise ValueError(f"window must be >= 0 (0 = all frames), got {value}")
-        self._window = value
+        self.settings = self._settings.replace(window=value)
 
     @property
     def lookahead(self) -> int:
-        return self._lookahead
+        return self._settings.lookahead
 
     @lookahead.setter
     def lookahead(self, value: int) -> None:
-        value = int(value)
-        if not 0 <= value <= self.max_lookahead:
-            raise ValueError(
-                f"lookahead must be between 0 and {self.max_lookahead} frames for receptive field "
-                f"{self.receptive_field}, got {value}"
-            )
-        self._lookahead = value
+        self.settings = self._settings.replace(lookahead=value)
+
+    @property
+    def flip(self) -> bool:
+        return self._settings.flip
+
+    @flip.setter
+    def flip(self, value: bool) -> None:
+        self.settings = self._settings.replace(flip=value)
 
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
@@ -189,10 +187,6 @@ class StreamingLifter:
         self._first_valid: int | None = None
         self._held: np.ndarray | None = None  # last complete normalised keypoints (17, 2)
         self._frame_size: tuple[int, int] | None = None
-
-    @property
-    def frames_seen(self) -> int:
-        return self._newest + 1
 
     def push(self, keypoints_px: np.ndarray, frame_size: tuple[int, int]) -> list[StreamOutput]:
         """Add the next frame and return the outputs that became due (usually exactly one).
@@ -222,12 +216,12 @@ class StreamingLifter:
                 self._first_valid = position
         self._store_input(position, normalized, valid)
         self._newest = position
-        due = position - self.lookahead
-        return self._emit(range(self._next_output, due + 1))
+        settings = self._settings  # read once: another thread may replace it mid-step
+        return self._emit(range(self._next_output, position - settings.lookahead + 1), settings)
 
     def flush(self) -> list[StreamOutput]:
         """Outputs for the frames still held back by the lookahead (end of a file)."""
-        return self._emit(range(self._next_output, self._newest + 1))
+        return self._emit(range(self._next_output, self._newest + 1), self._settings)
 
     # ----------------------------------------------------------------- internals
     def _store_input(self, position: int, normalized: np.ndarray, valid: bool) -> None:
@@ -237,7 +231,7 @@ class StreamingLifter:
         self._inputs[1].put(positions, torch.from_numpy(mirror_keypoints(normalized)[columns].reshape(1, -1)))
         self._valid[position % self._capacity] = valid
 
-    def _emit(self, frames: range) -> list[StreamOutput]:
+    def _emit(self, frames: range, settings: LiftSettings) -> list[StreamOutput]:
         if len(frames) == 0:
             return []
         self._next_output = frames.stop
@@ -246,18 +240,18 @@ class StreamingLifter:
             nan = np.full((NUM_JOINTS, 3), np.nan, dtype=np.float32)
             return [StreamOutput(t, nan.copy(), False, newest - t) for t in frames]
         targets = np.asarray(frames, dtype=np.int64)
-        window = self.window  # read once: another thread may change it mid-step
+        window = settings.window
         start = max(0, newest - window + 1) if window else 0
         start = max(start, self._first_valid)
         # A window shorter than the lookahead would leave out the very frame being predicted:
         # such a frame's window is widened back to include it.
         early = targets[targets < start]
         parts = [
-            self._predict(early[i : i + 1], max(int(t), self._first_valid), newest)
+            self._predict(early[i : i + 1], max(int(t), self._first_valid), newest, settings.flip)
             for i, t in enumerate(early)
         ]
         if len(early) < len(targets):
-            parts.append(self._predict(targets[len(early) :], start, newest))
+            parts.append(self._predict(targets[len(early) :], start, newest, settings.flip))
         joints = np.concatenate(parts)
         return [
             StreamOutput(int(t), joints[i], bool(self._valid[t % self._capacity]), newest - int(t))
@@ -265,9 +259,8 @@ class StreamingLifter:
         ]
 
     @torch.no_grad()
-    def _predict(self, targets: np.ndarray, first: int, last: int) -> np.ndarray:
+    def _predict(self, targets: np.ndarray, first: int, last: int, flip: bool) -> np.ndarray:
         """(n,) frame positions -> (n, 17, 3) joints, inputs limited to frames first..last."""
-        flip = self.flip  # read once: another thread may toggle it mid-step
         branches = (0, 1) if flip else (0,)
         positions = [targets]
         for level in reversed(self._levels):

@@ -11,12 +11,13 @@ from pose3d_nb.sources.base import BaseSource, Source, SourceError
 from pose3d_nb.sources.camera import CameraSource, list_video_devices
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.sources.images import ImageFolderSource
-from pose3d_nb.sources.open import SourceSpec, open_source
+from pose3d_nb.sources.open import SourceSpec, accepted_options, open_source
 from pose3d_nb.sources.sample import SAMPLE_FILE, SampleSource, sample_video_resource
-from pose3d_nb.sources.video import VideoSource
+from pose3d_nb.sources.video import VIDEO_SUFFIXES, VideoSource
 
 __all__ = [
     "SAMPLE_FILE",
+    "VIDEO_SUFFIXES",
     "BaseSource",
     "CameraSource",
     "Frame",
@@ -26,6 +27,7 @@ __all__ = [
     "SourceError",
     "SourceSpec",
     "VideoSource",
+    "accepted_options",
     "list_video_devices",
     "open_source",
     "sample_video_resource",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 from collections.abc import Callable
@@ -50,15 +51,64 @@ def register_source(entry: NamedSource) -> None:
 register_source(NamedSource(("browser camera", "browser"), "pose3d_nb.browser_camera", "BrowserCameraSource"))
 
 
+def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
+    """The factory ``open_source(spec)`` calls and its positional arguments (nothing opened)."""
+    if isinstance(spec, bool):
+        raise SourceError(f"not a source spec: {spec!r}")
+    if isinstance(spec, int):
+        return CameraSource, (spec,)
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.lower() == "sample":
+            return SampleSource, ()
+        named = NAMED_SOURCES.get(text.lower())
+        if named is not None:
+            return named.load(), ()
+        match = _CAMERA.fullmatch(text)
+        if match:
+            return CameraSource, (int(match.group(1) or 0),)
+        if text.isdigit() and not Path(text).exists():
+            return CameraSource, (int(text),)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise SourceError(
+            f"not a source spec: {spec!r} (use 'sample', 'camera', 'camera:N', an int, a path or a source)"
+        )
+    path = Path(spec).expanduser()
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+        return ImageFolderSource, (path,)
+    if path.is_file():
+        return VideoSource, (path,)
+    raise SourceError(
+        f"no such file or folder: {path} (a source is 'sample', 'camera', 'camera:N', an int, "
+        "a video file, an image file or a folder of images)"
+    )
+
+
+def accepted_options(spec: SourceSpec) -> frozenset[str]:
+    """The keyword options ``open_source(spec, ...)`` accepts for this spec, without opening it.
+
+    E.g. ``{"loop", "pace"}`` (among others) for "sample" and video files, none for an already
+    open source. Raises ``SourceError`` like ``open_source`` for a spec that names nothing.
+    """
+    if isinstance(spec, Source) and not isinstance(spec, (str, int)):
+        return frozenset()
+    factory, args = _resolve(spec)
+    parameters = list(inspect.signature(factory).parameters.values())[len(args):]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in kinds)
+
+
 def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
     """Open a frame source from a short spec.
 
     Args:
         spec: ``"sample"`` (the bundled video, the default); ``"camera"`` or ``"camera:N"`` or an
-            int N (camera N on the kernel's machine); a path to a video file, an image file or a
-            folder of images; or an already open source, returned as is.
+            int N (camera N on the kernel's machine); ``"browser camera"`` and other registered
+            names (``NAMED_SOURCES``); a path to a video file, an image file or a folder of
+            images; or an already open source, returned as is.
         options: passed to the source class: ``loop``/``pace`` for videos and the sample,
-            ``backend``/``width``/``height`` for cameras, ``fps`` for image folders.
+            ``backend``/``width``/``height`` for cameras, ``fps`` for image folders (see
+            ``accepted_options``).
 
     Returns:
         An open source; iterate it for :class:`Frame` objects and close it (or use ``with``).
@@ -71,34 +121,5 @@ def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
         if options:
             raise TypeError(f"options {sorted(options)} cannot be applied to an already open source {spec!r}")
         return spec
-    if isinstance(spec, bool):
-        raise SourceError(f"not a source spec: {spec!r}")
-    if isinstance(spec, int):
-        return CameraSource(spec, **options)
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.lower() == "sample":
-            return SampleSource(**options)
-        named = NAMED_SOURCES.get(text.lower())
-        if named is not None:
-            return named.load()(**options)
-        match = _CAMERA.fullmatch(text)
-        if match:
-            return CameraSource(int(match.group(1) or 0), **options)
-        if text.isdigit() and not Path(text).exists():
-            return CameraSource(int(text), **options)
-    if not isinstance(spec, (str, os.PathLike)):
-        raise SourceError(
-            f"not a source spec: {spec!r} (use 'sample', 'camera', 'camera:N', an int, a path or a source)"
-        )
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return ImageFolderSource(path, **options)
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageFolderSource(path, **options)
-        return VideoSource(path, **options)
-    raise SourceError(
-        f"no such file or folder: {path} (a source is 'sample', 'camera', 'camera:N', an int, "
-        "a video file, an image file or a folder of images)"
-    )
+    factory, args = _resolve(spec)
+    return factory(*args, **options)

@@ -19,6 +19,8 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from pose3d_nb.rates import RateMeter, percentile
+from pose3d_nb.settings import LONGEST_RECEPTIVE_FIELD
 from pose3d_nb.ui.controls import Controls
 from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
@@ -110,12 +112,13 @@ class PoseApp:
             raise TypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
         self.engine = engine
         info = engine.lifter_info
+        settings = engine.settings
         self.controls = Controls(
-            window=engine.window, lookahead=engine.lookahead, flip=engine.flip,
-            source=str(engine.source_name), sources=("sample", "camera", BROWSER_CAMERA),
-            detector=engine.detector_name,
-            detectors=self._detector_choices(engine.detector_name),
-            max_window=info.receptive_field or 243, max_lookahead=max(info.max_lookahead, 1),
+            window=settings.window, lookahead=settings.lookahead, flip=settings.flip,
+            source=settings.source, sources=("sample", "camera", BROWSER_CAMERA),
+            detector=settings.detector, detectors=self._detector_choices(settings.detector),
+            max_window=info.receptive_field or LONGEST_RECEPTIVE_FIELD,
+            max_lookahead=max(info.max_lookahead, 1),
         )
         # Holds the BrowserCamera widget while that source is chosen: displaying it is what
         # opens the browser's camera; removing it turns the camera off.
@@ -151,8 +154,8 @@ class PoseApp:
         self.frames_shown = 0  # video frames sent
         self.poses_shown = 0  # 3D skeleton updates sent
         self._last_joints: np.ndarray | None = None
-        self._posed_at: collections.deque[float] = collections.deque(maxlen=100)
-        self._shown_at: collections.deque[float] = collections.deque(maxlen=100)
+        self._posed_at = RateMeter(100)
+        self._shown_at = RateMeter(100)
         self._show_ms: collections.deque[float] = collections.deque(maxlen=100)
         self.refresh_errors = 0
         self._refresh_once(force_status=True)
@@ -305,17 +308,12 @@ class PoseApp:
     def display_stats(self) -> dict[str, float]:
         """The kernel side of the display: video frames and 3D poses sent per second, and the
         milliseconds one refresh takes (drawing the overlay, JPEG encoding, sending)."""
-
-        def rate(times: list[float]) -> float:
-            span = times[-1] - times[0] if len(times) > 1 else 0.0
-            return (len(times) - 1) / span if span > 0 else 0.0
-
         cost = list(self._show_ms)
         return {
-            "images_per_s": rate(list(self._shown_at)),
-            "poses_per_s": rate(list(self._posed_at)),
-            "refresh_ms_median": float(np.median(cost)) if cost else 0.0,
-            "refresh_ms_p95": float(np.percentile(cost, 95)) if cost else 0.0,
+            "images_per_s": self._shown_at.rate(),
+            "poses_per_s": self._posed_at.rate(),
+            "refresh_ms_median": percentile(cost, 50) or 0.0,
+            "refresh_ms_p95": percentile(cost, 95) or 0.0,
         }
 
     # ---- the display thread ----------------------------------------------------------------------
@@ -346,16 +344,16 @@ class PoseApp:
                 # that would look live.
                 self.view3d.update(view.joints_3d if view.joints_valid else None)
                 self.poses_shown += 1
-                self._posed_at.append(time.monotonic())
+                self._posed_at.tick()
             if self._rates["image"].ready():
                 self._last_view = view
                 det = view.detection
                 self.live.show(view.image, det.keypoints, det.scores)
                 self.frames_shown += 1
-                self._shown_at.append(time.monotonic())
+                self._shown_at.tick()
             self._show_ms.append(1000 * (time.perf_counter() - started))
-        elif view is self._last_view and (not self._posed_at
-                                          or time.monotonic() - self._posed_at[-1] >= _STATE_SYNC_AFTER_S):
+        elif view is self._last_view and (self._posed_at.latest is None
+                                          or time.monotonic() - self._posed_at.latest >= _STATE_SYNC_AFTER_S):
             self.view3d.sync_state()  # poses paused: store the shown one for a page reload
         if self._rates["plot"].ready():
             total = self.engine.buffer.total_appended

@@ -15,6 +15,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from pose3d_nb.settings import DEFAULTS, LONGEST_RECEPTIVE_FIELD
+
 #: Names accepted by ``on``, ``value``, ``set_value`` and ``set_disabled``.
 CONTROL_NAMES = ("window", "lookahead", "flip", "source", "detector", "running")
 
@@ -28,10 +30,11 @@ class Controls:
     source: "sample", "camera" or a video path (free text, applied on Enter).
     """
 
-    def __init__(self, window: int = 243, lookahead: int = 0, flip: bool = False, source: str = "sample",
-                 sources: Sequence[str] = ("sample", "camera"), detector: str = "mediapipe",
-                 detectors: Sequence[str] = ("mediapipe",), max_window: int = 243,
-                 max_lookahead: int = 121) -> None:
+    def __init__(self, window: int = DEFAULTS.window, lookahead: int = DEFAULTS.lookahead,
+                 flip: bool = DEFAULTS.flip, source: str = DEFAULTS.source,
+                 sources: Sequence[str] = ("sample", "camera"), detector: str = DEFAULTS.detector,
+                 detectors: Sequence[str] = (DEFAULTS.detector,), max_window: int = LONGEST_RECEPTIVE_FIELD,
+                 max_lookahead: int = LONGEST_RECEPTIVE_FIELD // 2) -> None:
         self._callbacks: dict[str, list[Callable[[Any], object]]] = {n: [] for n in CONTROL_NAMES}
         # Per thread: the display thread syncing a control must not swallow a user's click that
         # the kernel's message thread is handling at the same moment.
@@ -207,9 +210,6 @@ class Controls:
         if name == "window" and not reason:
             self.window_slider.disabled = self.full_window.value
         self._render_notes()
-
-    def disabled_reason(self, name: str) -> str | None:
-        return self._reasons.get(name)
 
     def _render_notes(self) -> None:
         by_reason: dict[str, list[str]] = {}

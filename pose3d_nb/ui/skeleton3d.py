@@ -141,7 +141,6 @@ class Skeleton3D:
                                      width=width, height=height, antialias=True,
                                      layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
         self.feed = PoseFeed(positions=self._positions, renderer=self.widget)
-        self._default_camera = cam_pos
         self._shown = np.zeros((_N_VERTS, 3), np.float32)
         self.stale = False
         self.updates = 0
@@ -191,9 +190,3 @@ class Skeleton3D:
         opacity = self.STALE_OPACITY if stale else 1.0
         self.bone_material.opacity = opacity
         self.joint_material.opacity = opacity
-
-    def reset_camera(self) -> None:
-        """Back to the default viewpoint."""
-        self.camera.position = self._default_camera
-        self.camera.quaternion = look_at_quaternion(self._default_camera, (0, 0, 0), (0, 0, 1))
-        self.controls.target = (0, 0, 0)

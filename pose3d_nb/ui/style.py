@@ -19,8 +19,3 @@ def side_rgb01(side: str) -> tuple[float, float, float]:
     r, g, b = SIDE_RGB[side]
     return r / 255.0, g / 255.0, b / 255.0
 
-
-def side_hex(side: str) -> str:
-    """The colour of a side as a CSS hex string, e.g. '#2896ff'."""
-    r, g, b = SIDE_RGB[side]
-    return f"#{r:02x}{g:02x}{b:02x}"

@@ -1,0 +1,80 @@
+"""The engine's live counters and the consistent reading it hands to status lines."""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose3d_nb.rates import RateMeter, percentile
+
+STAGES = ("decode", "detect", "lift")
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A consistent reading of the live counters; times in milliseconds, rates per second.
+
+    frames_in: frames read from the source; processed: frames recorded with their 3D pose;
+    dropped: live frames replaced by a newer one before detection. fps: the processing rate over
+    the last ~120 frames; latency: capture -> recorded, over the last 300. stage_ms: median cost of
+    each stage. The rest says what runs: detector, lifter (``fallback``: MediaPipe's per-frame 3D,
+    ``hint``: a note for the user), source and the temporal knobs.
+    """
+
+    running: bool
+    frames_in: int
+    processed: int
+    dropped: int
+    fps: float
+    latency_ms_median: float | None
+    latency_ms_p95: float | None
+    stage_ms: dict[str, float]
+    detector: str
+    lifter: str
+    fallback: bool
+    hint: str
+    source: str
+    window: int
+    lookahead: int
+    flip: bool
+    finished: bool
+    error: str | None
+
+
+class RunCounters:
+    """Counts one run's frames; written by the worker threads, read by ``reading``."""
+
+    def __init__(self) -> None:
+        self.frames_in = 0
+        self.processed = 0
+        self.dropped = 0
+        self._done = RateMeter(120)
+        self._latencies: collections.deque[float] = collections.deque(maxlen=300)
+        self._stage = {stage: collections.deque(maxlen=300) for stage in STAGES}
+
+    def timed(self, stage: str, started: float) -> None:
+        """One ``stage`` step that began at ``time.perf_counter()`` value ``started`` ended now."""
+        self._stage[stage].append(time.perf_counter() - started)
+
+    def recorded(self, captured_at: float | None, now: float) -> None:
+        """One frame recorded at monotonic ``now``; ``captured_at``: when its source read it."""
+        self.processed += 1
+        self._done.tick(now)
+        if captured_at is not None:
+            self._latencies.append(now - captured_at)
+
+    def reading(self) -> dict[str, object]:
+        """The counter fields of ``EngineStats``."""
+        latencies = [1000 * x for x in list(self._latencies)]
+        return {
+            "frames_in": self.frames_in,
+            "processed": self.processed,
+            "dropped": self.dropped,
+            "fps": self._done.rate(),
+            "latency_ms_median": percentile(latencies, 50),
+            "latency_ms_p95": percentile(latencies, 95),
+            "stage_ms": {k: 1000 * float(np.median(list(v))) for k, v in self._stage.items() if v},
+        }

@@ -1,0 +1,134 @@
+"""What every lifter is: its settings, its interface, and what it returns.
+
+A lifter takes one frame's 2D detection per ``push`` and answers with the ``LiftedPose``s that
+became due (usually one; none while a lookahead fills). The engine and ``Pose3D`` drive any
+object with this shape: ``VideoPose3DLifter`` (a temporal network) and ``MediaPipeWorldLifter``
+(MediaPipe's own per-frame 3D) are the two shipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from pose3d_nb.lifting.world import camera_to_world, rebase_floor
+
+if TYPE_CHECKING:
+    from pose3d_nb.detectors.detection import Detection
+
+
+@dataclass(frozen=True)
+class LiftSettings:
+    """The temporal knobs, checked once here.
+
+    window: frames of 2D history a prediction may use (0 = all up to the receptive field).
+    lookahead: output delay in frames (future context; 0 = the newest frame).
+    flip: test-time flip augmentation (average with the mirrored input; about 2x lifter cost).
+    A new object replaces the old one as a whole, so a lifter's worker thread always reads a
+    consistent triple.
+    """
+
+    window: int = 0
+    lookahead: int = 0
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("window", "lookahead"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be a whole number of frames, got {value!r}")
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+            object.__setattr__(self, name, int(value))
+        object.__setattr__(self, "flip", bool(self.flip))
+
+    def replace(self, **changes: Any) -> LiftSettings:
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+    def check_for(self, max_lookahead: int, receptive_field: int | None) -> LiftSettings:
+        """Raise ``ValueError`` when a lifter with these limits cannot honour the settings."""
+        if self.lookahead > max_lookahead:
+            if receptive_field is None:
+                raise ValueError(
+                    "lookahead needs a temporal lifter; MediaPipe's per-frame 3D has no future context"
+                )
+            raise ValueError(
+                f"lookahead must be between 0 and {max_lookahead} frames for receptive field "
+                f"{receptive_field}, got {self.lookahead}"
+            )
+        return self
+
+
+class HoldsSettings:
+    """The ``settings`` property of a lifter: a ``LiftSettings`` checked against the lifter's
+    ``max_lookahead`` and ``receptive_field`` whenever one is assigned."""
+
+    _settings: LiftSettings = LiftSettings()
+    max_lookahead: int
+    receptive_field: int | None
+
+    @property
+    def settings(self) -> LiftSettings:
+        """Window, lookahead and flip as one object (see ``LiftSettings``)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: LiftSettings) -> None:
+        self._settings = value.check_for(self.max_lookahead, self.receptive_field)
+
+
+@dataclass(frozen=True)
+class LiftedPose:
+    """One frame's 3D pose, carrying the detection (and frame) it was lifted from.
+
+    frame_index: the source frame's index. joints: (17, 3) world metres, z up, lowest joint at
+    z = 0 (NaN only with ``valid`` False). valid: the frame had a detection. latency_frames: how
+    many later frames were seen before this pose was produced. detection: the 2D result of this
+    very frame. frame: whatever the caller passed to ``push`` with it (the engine passes the
+    source ``Frame``), else None.
+    """
+
+    frame_index: int
+    joints: np.ndarray
+    valid: bool
+    latency_frames: int
+    detection: Detection
+    frame: Any = None
+
+
+@runtime_checkable
+class Lifter(Protocol):
+    """2D detections in, world-space 3D poses out, one frame per ``push``.
+
+    name: what to show a person. temporal: uses a window of frames (the window, lookahead and
+    flip controls mean something). receptive_field: frames the network can see (None: per
+    frame). max_lookahead: the largest useful lookahead. hint: a note for the UI ("" if none).
+    is_fallback: True for MediaPipe's per-frame 3D (the temporal controls are disabled).
+    settings: the current ``LiftSettings``; assigning a new one checks it against the limits.
+    """
+
+    name: str
+    temporal: bool
+    is_fallback: bool
+    receptive_field: int | None
+    max_lookahead: int
+    hint: str
+    settings: LiftSettings
+
+    def reset(self) -> None:
+        """Forget every frame (a new source, another person)."""
+
+    def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
+        """Add one frame's detection; the poses that became due, oldest first."""
+
+    def flush(self) -> list[LiftedPose]:
+        """Poses still held back by the lookahead (end of the input)."""
+
+
+def to_world(joints_cam: np.ndarray) -> np.ndarray:
+    """(17, 3) camera space -> (17, 3) world, z up, this frame's lowest joint on the floor."""
+    return rebase_floor(camera_to_world(joints_cam)[None], per_frame=True)[0]
