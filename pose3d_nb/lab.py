@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_NOTEBOOK = "demo.ipynb"
-NOTEBOOKS = ("demo.ipynb", "analysis.ipynb")
+NOTEBOOKS = ("demo.ipynb", "analysis.ipynb", "batch.ipynb")
 
 #: JupyterLab options for live widgets: the server extension that gives kernel websockets
 #: TCP_NODELAY (see ``pose3d_nb.lab_websocket``; without it small updates arrive in bunches).

@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.lifting.protocol import LIFTER_NAMES, LiftSettings
+
+__all__ = ["DEFAULTS", "LIFTER_NAMES", "LONGEST_RECEPTIVE_FIELD", "Settings"]
 
 #: The longest receptive field of VideoPose3D's models: the window slider's range until a lifter
 #: says otherwise.

@@ -21,6 +21,8 @@ RULES = {
     "pose3d_nb.detectors": UI,
     "pose3d_nb.lifting": (*UI, "pose3d_nb.detectors"),
     "pose3d_nb.engine": UI,
+    # Batch tasks run on Dask workers, where no notebook is: they drive the engine, never widgets.
+    "pose3d_nb.batch": UI,
 }
 
 

@@ -17,12 +17,12 @@ from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.protocol import LIFTER_NAMES
 
 SHIPPED_FILE = "lifter_mocap_rf27.pt"
 # The committed weights (`pose3d train --steps 8000`, seed 0, one thread; tests check the file).
 SHIPPED_SHA256 = "86ecc3652310e1acb22640726187c20c446e35c34d5c38091be0938e5771d9f1"
 SHIPPED_LABEL = "pose3d_nb mocap lifter (shipped)"
-LIFTER_NAMES = ("auto", "shipped", "mediapipe")
 MEDIAPIPE_HINT = (
     "Showing MediaPipe's own per-frame 3D landmarks (chosen by name). The temporal lifter shipped "
     "with pose3d_nb is `checkpoint='shipped'`; the official VideoPose3D weights: "

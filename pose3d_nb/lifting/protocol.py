@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from pose3d_nb.detectors.detection import Detection
 
 
+#: Lifters chosen by name (anything else is a checkpoint path); see ``lifting.choice``.
+LIFTER_NAMES = ("auto", "shipped", "mediapipe")
+
+
 @dataclass(frozen=True)
 class LiftSettings:
     """The temporal knobs, checked once here.

@@ -16,6 +16,13 @@ from pose3d_nb.sources.frame import Frame
 DEFAULT_FPS = 30.0
 """Used when a file does not say its frame rate (a warning says so)."""
 
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts",
+     ".mts", ".m2ts", ".ogv"}
+)
+"""File name endings taken for videos when a folder is searched (``pose3d batch``); a file named
+explicitly is opened whatever its suffix."""
+
 
 def _bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
     """(H, W, 3) BGR uint8 -> contiguous (H, W, 3) RGB uint8."""

@@ -1,0 +1,145 @@
+"""Which videos a batch processes, and the output folder each one gets.
+
+``find_videos(inputs)`` turns what a user typed into a list of video files:
+
+- a file: taken as it is, whatever its suffix (a ``.txt`` file is read as a list, see below);
+- a folder: searched, sub-folders included, for files ending in ``VIDEO_SUFFIXES`` (hidden files
+  and folders, such as a batch's own ``.staging``, are left out);
+- a glob (``clips/*.mp4``, ``**/*.mov``): its matches, files by video suffix, folders searched;
+- a ``.txt`` file: one of the above per line (blank lines and ``#`` comments are skipped;
+  relative paths are relative to the list's folder).
+
+``output_names(videos)`` gives every video a folder name of its own: the file name's stem, or,
+when two videos share a stem, the stem plus a short hash of the full path (the same set of
+inputs always gets the same names, which is what lets a rerun find its earlier output).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from pose3d_nb.sources.images import natural_key
+from pose3d_nb.sources.video import VIDEO_SUFFIXES
+
+LIST_SUFFIX = ".txt"
+_GLOB_CHARS = frozenset("*?[")
+
+
+class BatchInputError(ValueError):
+    """The inputs name nothing that exists, or no video was found: the message says which."""
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def search_folder(folder: Path) -> list[Path]:
+    """Video files (by suffix) anywhere under ``folder``, hidden ones left out, in natural order.
+
+    Args:
+        folder (Path): the folder to search.
+
+    Returns:
+        list[Path]: the videos, sorted by their path relative to ``folder`` (clip2 before clip10).
+    """
+    found = [
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not _is_hidden(p, folder)
+    ]
+    return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
+
+
+def _read_list(path: Path, seen_lists: set[Path]) -> list[Path]:
+    if path in seen_lists:
+        raise BatchInputError(f"the list {path} includes itself")
+    seen_lists.add(path)
+    entries = []
+    for line in path.read_text().splitlines():
+        text = line.strip()
+        if text and not text.startswith("#"):
+            entries.append(text if Path(text).expanduser().is_absolute() else str(path.parent / text))
+    found = []
+    for entry in entries:
+        found += _expand(entry, seen_lists)
+    return found
+
+
+def _expand(spec: str, seen_lists: set[Path]) -> list[Path]:
+    """The videos one input names (see the module docstring); BatchInputError if it names nothing."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return search_folder(path)
+    if path.is_file():
+        return _read_list(path.resolve(), seen_lists) if path.suffix.lower() == LIST_SUFFIX else [path]
+    if _GLOB_CHARS & set(spec):
+        found: list[Path] = []
+        for match in sorted(glob.glob(os.path.expanduser(spec), recursive=True), key=natural_key):
+            candidate = Path(match)
+            if candidate.is_dir():
+                found += search_folder(candidate)
+            elif candidate.suffix.lower() in VIDEO_SUFFIXES:
+                found.append(candidate)
+        if not found:
+            raise BatchInputError(f"the pattern {spec!r} matches no video")
+        return found
+    raise BatchInputError(f"no such file or folder: {spec}")
+
+
+def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The video files that ``inputs`` name, as absolute paths, each once, in the order given.
+
+    Args:
+        inputs (str | PathLike | Iterable[str | PathLike]): one input or several: files,
+            folders, globs, ``.txt`` lists (see the module docstring).
+
+    Returns:
+        list[Path]: absolute (resolved) paths; a video named twice is listed once.
+
+    Raises:
+        BatchInputError: an input names nothing that exists, or no video was found at all.
+    """
+    specs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not specs:
+        raise BatchInputError("no inputs given: name video files, folders, globs or a .txt list")
+    videos: dict[Path, None] = {}
+    seen_lists: set[Path] = set()
+    for spec in specs:
+        for path in _expand(os.fspath(spec), seen_lists):
+            videos.setdefault(path.resolve(), None)
+    if not videos:
+        searched = ", ".join(os.fspath(s) for s in specs)
+        suffixes = " ".join(sorted(VIDEO_SUFFIXES))
+        raise BatchInputError(f"no video found in {searched} (searched for {suffixes})")
+    return list(videos)
+
+
+def _clean(stem: str) -> str:
+    # A leading dot would hide the folder (and ".staging" is the batch's own).
+    return ("_" + stem[1:] if stem.startswith(".") else stem) or "video"
+
+
+def output_names(videos: list[Path]) -> list[str]:
+    """A distinct output folder name for each video (see the module docstring).
+
+    Args:
+        videos (list[Path]): absolute paths, as ``find_videos`` returns them.
+
+    Returns:
+        list[str]: one name per video, in the same order, all different.
+    """
+    stems = [_clean(p.stem) for p in videos]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
+    names = []
+    for path, stem in zip(videos, stems, strict=True):
+        if counts[stem.lower()] == 1:  # case-insensitive: folders may be on such a file system
+            names.append(stem)
+        else:
+            digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+            names.append(f"{stem}-{digest}")
+    return names

@@ -1,0 +1,153 @@
+"""One video, on one worker: the task a batch submits to Dask for each video.
+
+``process_video`` runs a ``PoseEngine`` over the file exactly as ``pose3d run --source FILE``
+does (same detector, lifter, window, lookahead and flip, so the same ``session.npz`` with the
+same metadata), into a staging folder; writes the requested exports beside the session, the
+manifest last, and renames the folder into place (``batch.staging``). The engine lifts with one
+torch thread, so one worker thread runs one video with about one core.
+
+Whatever goes wrong with the video itself (missing, empty, corrupt, no person to export, an
+engine error) comes back as a ``failed`` row carrying the reason, so the error stays with its
+video; only the death of the worker process is left to Dask, which reschedules the task on
+another worker (a bounded number of times) and then reports it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, write_manifest
+from pose3d_nb.batch.settings import BatchSettings
+from pose3d_nb.batch.staging import discard, new_staging, publish, remove_stale
+from pose3d_nb.batch.table import OK, SKIPPED, failed_row, make_row
+from pose3d_nb.settings import DEFAULTS
+
+
+class VideoFailed(RuntimeError):
+    """The video could not be turned into a complete output: the message says why."""
+
+
+def warm_up() -> None:
+    """Import what a task needs (torch, MediaPipe, OpenCV), so the first video does not pay it."""
+    import mediapipe  # noqa: F401
+
+    import pose3d_nb.engine  # noqa: F401
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failure, for the table."""
+    from pose3d_nb.sources.base import SourceError
+
+    if isinstance(exc, (SourceError, VideoFailed)):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _capacity(video: Path) -> int:
+    """Buffer rows for the whole file; opening it here also rejects a bad file with a clear reason."""
+    from pose3d_nb.sources.video import VideoSource
+
+    with VideoSource(video) as probe:  # SourceError: missing, empty, not a video, no frame
+        announced = probe.frame_count or 0
+    return max(DEFAULTS.capacity, announced + max(100, announced // 10))
+
+
+def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str, Any]:
+    """Record ``video`` into ``staging`` (``session.npz``, ``joints.npy``); returns its numbers."""
+    from pose3d_nb.engine import PoseEngine
+
+    engine = PoseEngine.from_settings(settings.for_video(str(video), str(staging), _capacity(video)),
+                                      torch_threads=1)
+    started = time.perf_counter()
+    engine.start()
+    try:
+        while not engine.wait(1.0):
+            pass
+    finally:
+        engine.stop()
+    seconds = time.perf_counter() - started
+    if engine.error is not None:
+        raise VideoFailed(str(engine.error))
+    frames = engine.buffer.total_appended
+    if frames == 0:
+        raise VideoFailed(f"{video}: no frame was processed")
+    if frames > engine.buffer.capacity:
+        raise VideoFailed(
+            f"{video} has more frames ({frames}) than it announces; the session would be cut to "
+            f"{engine.buffer.capacity}: re-encode the file (e.g. ffmpeg -i IN -c copy OUT.mp4)"
+        )
+    if not (staging / SESSION).is_file():
+        raise VideoFailed(f"{video}: the engine wrote no {SESSION}")
+    info = engine.lifter_info
+    return {
+        "frames": int(frames),
+        "valid_fraction": float(engine.buffer.valid().mean()),
+        "fps": frames / seconds if seconds > 0 else None,
+        "lifter": info.name,
+        "checkpoint": info.checkpoint,
+    }
+
+
+def _export(staging: Path, formats: tuple[str, ...]) -> None:
+    from pose3d_nb.export import export_session
+
+    for fmt in formats:
+        try:
+            export_session(staging / SESSION, fmt)
+        except ValueError as exc:  # ExportError: no valid frame, ...
+            raise VideoFailed(f"export {fmt}: {exc}") from None
+
+
+def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, Any]:
+    """Process one video into its output folder; returns its table row (never raises for the video).
+
+    Args:
+        path (str): the video file, absolute (every worker must see the same path).
+        output (str): its output folder, ``OUT/NAME``; the staging folder goes in ``OUT/.staging``.
+        settings (BatchSettings): checked settings (``BatchSettings.checked``).
+
+    Returns:
+        dict[str, Any]: a row of ``batch.table.COLUMNS``: status ``ok`` (output written),
+        ``skipped`` (the existing output is up to date) or ``failed`` with the reason.
+    """
+    started = time.perf_counter()
+    video, final = Path(path), Path(output)
+    manifest = reusable_output(video, final, settings)
+    if manifest is not None:
+        return manifest_row(video, final, manifest)
+    staging = None
+    try:
+        stamp = input_stamp(video)  # before reading: a file changed meanwhile is redone next time
+        remove_stale(final.parent, final.name)
+        staging = new_staging(final.parent, final.name)
+        result = _run_engine(video, staging, settings)
+        _export(staging, settings.export)
+        files = [p.name for p in staging.iterdir() if p.is_file()]
+        result["seconds"] = time.perf_counter() - started
+        write_manifest(staging, video, stamp, settings, result, files)
+        publish(staging, final)
+    except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
+        if staging is not None:
+            discard(staging)
+        return failed_row(video, describe(exc), time.perf_counter() - started)
+    return make_row(
+        video, OK, frames=result["frames"], valid_fraction=result["valid_fraction"], fps=result["fps"],
+        seconds=result["seconds"], output=final / SESSION,
+    )
+
+
+def manifest_row(video: Path, folder: Path, manifest: dict[str, Any],
+                 status: str = SKIPPED) -> dict[str, Any]:
+    """The row of a finished output read back from its manifest.
+
+    ``skipped``: reused by this run (0 s spent now); ``ok``: finished by this run after the row
+    was lost (a task that completed while the batch was being stopped).
+    """
+    seconds = 0.0 if status == SKIPPED else manifest.get("seconds")
+    return make_row(
+        video, status, frames=manifest.get("frames"), valid_fraction=manifest.get("valid_fraction"),
+        fps=manifest.get("fps"), seconds=seconds, output=folder / SESSION,
+    )

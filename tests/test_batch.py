@@ -1,0 +1,363 @@
+"""`pose3d batch` and `pose3d_nb.batch.process`: a collection of videos on Dask.
+
+Short clips cut from the bundled sample (30 frames each) keep the Dask runs to seconds; the slow
+tests share one 2-worker LocalCluster started here, except the ones that need their own processes
+(the command's own pool under Ctrl-C, a scheduler and two workers started as separate programs,
+the notebook's kernel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose3d_nb import cli
+from pose3d_nb.batch import (
+    BatchInputError,
+    BatchSettings,
+    ClusterError,
+    find_videos,
+    output_names,
+    process,
+    write_clip,
+)
+from pose3d_nb.batch.manifest import MANIFEST
+from pose3d_nb.batch.staging import STAGING, remove_stale
+from pose3d_nb.recording import SESSION_ARRAYS, load_session
+
+CLIP_FRAMES = 30
+BIN = Path(sys.executable).parent
+
+
+# ---------------------------------------------------------------------------- inputs, names, settings
+def _touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_inputs_are_files_folders_globs_and_lists(tmp_path):
+    a = _touch(tmp_path / "v" / "a.mp4")
+    b = _touch(tmp_path / "v" / "sub" / "b.MOV")
+    c10, c2 = _touch(tmp_path / "w" / "c10.avi"), _touch(tmp_path / "w" / "c2.avi")
+    _touch(tmp_path / "v" / "notes.txt")
+    _touch(tmp_path / "v" / ".staging" / "x.mp4")  # hidden: a batch's own leftovers
+    odd = _touch(tmp_path / "odd.bin")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# my videos\n\nodd.bin\n{c10}\n")
+    a, b, c10, c2, odd = (p.resolve() for p in (a, b, c10, c2, odd))
+    assert find_videos(tmp_path / "v") == [a, b]  # searched, sub-folders too, by suffix
+    assert find_videos(str(tmp_path / "w" / "*.avi")) == [c2, c10]  # natural order
+    assert find_videos([listing]) == [odd, c10]  # relative to the list; any suffix when named
+    assert find_videos([a, tmp_path / "v", str(a)]) == [a, b]  # each once, in the order given
+
+
+def test_inputs_that_name_nothing_are_clear_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchInputError, match="no video found in"):
+        find_videos(tmp_path / "empty")
+    with pytest.raises(BatchInputError, match="no such file or folder"):
+        find_videos(tmp_path / "missing.mp4")
+    with pytest.raises(BatchInputError, match="matches no video"):
+        find_videos(str(tmp_path / "*.mkv"))
+    assert cli.main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_output_names_are_unique_and_stable():
+    videos = [Path("/d1/a.mp4"), Path("/d2/a.mp4"), Path("/d1/b.mp4"), Path("/d1/.hidden.mp4")]
+    names = output_names(videos)
+    assert len(set(names)) == 4 and names[2] == "b" and names[3] == "_hidden"
+    assert names[0].startswith("a-") and names[1].startswith("a-")
+    assert output_names(list(reversed(videos))) == list(reversed(names))
+
+
+def test_settings_are_checked_and_compared():
+    settings = BatchSettings(lifter="Shipped", export=("trc", "BVH", "trc")).checked()
+    assert settings.lifter == "shipped" and settings.export == ("bvh", "trc")
+    recorded = settings.as_dict()
+    assert settings.reusable(recorded)
+    assert BatchSettings(lifter="shipped", export=("bvh",)).checked().reusable(recorded)  # fewer exports
+    assert not BatchSettings(lifter="shipped", export=("c3d",)).checked().reusable(recorded)
+    assert not BatchSettings(lifter="shipped", window=9, export=("bvh",)).checked().reusable(recorded)
+    for bad in (dict(detector="nope"), dict(lifter="nope"), dict(window=-1), dict(export=("gif",))):
+        with pytest.raises(ValueError):
+            BatchSettings(**bad).checked()
+
+
+def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / STAGING / f"clip@{host}@{dead.pid}@abcd"
+    live = tmp_path / STAGING / f"clip@{host}@{os.getppid()}@abcd"
+    other = tmp_path / STAGING / f"clip2@{host}@{dead.pid}@abcd"
+    for folder in (stale, live, other):
+        _touch(folder / "joints.npy")
+    remove_stale(tmp_path, "clip")
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_workers_without_pose3d_nb_are_named_before_anything_is_submitted():
+    from importlib.metadata import PackageNotFoundError
+
+    from pose3d_nb import __version__
+    from pose3d_nb.batch.cluster import check_workers
+
+    class Client:
+        def __init__(self, answers):
+            self.answers = answers
+
+        def run(self, function, name, on_error):
+            assert function.__module__ == "importlib.metadata" and name == "pose3d_nb"
+            return self.answers
+
+    check_workers(Client({"tcp://a:1": __version__, "tcp://b:1": __version__}))
+    with pytest.raises(ClusterError, match=r"tcp://b:1: not installed; tcp://c:1: 0\.0\.1"):
+        check_workers(Client({"tcp://a:1": __version__, "tcp://b:1": PackageNotFoundError("pose3d_nb"),
+                              "tcp://c:1": "0.0.1"}))
+
+
+# ---------------------------------------------------------------------------- shared fixtures
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory) -> dict:
+    """3 copies of one 30-frame clip (two share a stem), a corrupt .mp4 and an empty .mp4."""
+    root = tmp_path_factory.mktemp("videos")
+    clip = write_clip(root / "walk.mp4", CLIP_FRAMES, start=10)
+    shutil.copy(clip, root / "again.mp4")
+    (root / "other").mkdir()
+    shutil.copy(clip, root / "other" / "walk.mp4")
+    (root / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, np.uint8).tobytes())
+    (root / "empty.mp4").write_bytes(b"")
+    return {"root": root, "clip": clip, "good": 3, "bad": ["corrupt.mp4", "empty.mp4"]}
+
+
+@pytest.fixture(scope="module")
+def reference(collection, tmp_path_factory):
+    """What `pose3d run` records for the clip, default settings."""
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["run", "--source", str(collection["clip"]), "--out", str(out)]) == 0
+    return load_session(out / "session.npz")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A 2-worker LocalCluster (processes, one thread each, 127.0.0.1) and its client."""
+    from distributed import Client, LocalCluster
+
+    local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None)
+    client = Client(local)
+    yield client
+    client.close()
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def first_batch(collection, cluster, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch")
+    table = process(collection["root"], out, client=cluster, progress=False)
+    return table, out
+
+
+def _assert_same_session(path: Path, reference) -> None:
+    session = load_session(path)
+    for name in (*SESSION_ARRAYS, "segment"):
+        ours, theirs = getattr(session, name), getattr(reference, name)
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_allclose(ours.astype(float), theirs.astype(float), atol=1e-5, err_msg=name)
+    same_metadata = {k: v for k, v in reference.metadata.items() if k not in ("source", "fps")}
+    assert {k: session.metadata[k] for k in same_metadata} == same_metadata
+    assert Path(session.metadata["source"]).suffix == ".mp4"
+
+
+def _snapshot(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def _assert_no_partial_output(out: Path) -> None:
+    assert not (out / STAGING).exists(), list((out / STAGING).iterdir())
+    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
+    assert not leftovers, leftovers
+    for folder in (p for p in out.iterdir() if p.is_dir()):
+        listed = json.loads((folder / MANIFEST).read_text())["files"]
+        assert sorted(p.name for p in folder.iterdir() if p.name != MANIFEST) == listed
+
+
+# ---------------------------------------------------------------------------- batches on Dask
+@pytest.mark.slow
+def test_batch_records_what_pose3d_run_records_and_reports_bad_videos(first_batch, collection, reference):
+    table, out = first_batch
+    assert list(table.columns) == ["path", "frames", "valid_fraction", "fps", "seconds", "status", "error",
+                                   "output"]
+    good = table[table["status"] == "ok"]
+    assert len(good) == collection["good"] and set(good["frames"]) == {CLIP_FRAMES}
+    assert (good["valid_fraction"] == 1.0).all() and (good["fps"] > 0).all()
+    assert len({Path(o).parent for o in good["output"]}) == 3  # walk.mp4 twice: two folders
+    for output in good["output"]:
+        _assert_same_session(Path(output), reference)
+    failed = table[table["status"] == "failed"]
+    reasons = dict(zip(failed["path"].map(lambda p: Path(p).name), failed["error"], strict=True))
+    assert sorted(reasons) == collection["bad"]
+    assert "OpenCV could not open it as a video" in reasons["corrupt.mp4"]
+    assert "is empty (0 bytes)" in reasons["empty.mp4"]
+    assert failed["output"].isna().all()
+    _assert_no_partial_output(out)
+
+
+@pytest.mark.slow
+def test_rerun_reuses_the_outputs_and_the_exit_status_says_some_failed(first_batch, collection, cluster,
+                                                                       capsys):
+    _, out = first_batch
+    before = _snapshot(out)
+    status = cli.main(["batch", str(collection["root"]), "--out", str(out), "--no-progress",
+                       "--scheduler", cluster.scheduler.address])
+    printed = capsys.readouterr().out
+    assert status == 1, printed
+    assert "5 videos: 0 ok, 3 skipped, 2 failed, 0 cancelled" in printed
+    assert "failed: " in printed and "empty (0 bytes)" in printed
+    assert _snapshot(out) == before  # nothing rewritten
+
+    changed = collection["root"] / "again.mp4"  # a newer input is processed again, alone
+    os.utime(changed, ns=(time.time_ns(), time.time_ns()))
+    table = process(collection["root"], out, client=cluster, progress=False)
+    status = dict(zip(table["path"].map(lambda p: Path(p).name), table["status"], strict=True))
+    assert status == {"again.mp4": "ok", "walk.mp4": "skipped", "corrupt.mp4": "failed",
+                      "empty.mp4": "failed"} and list(table["status"]).count("skipped") == 2
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_video_is_retried_and_leaves_no_partial_output(collection, cluster, tmp_path):
+    long = write_clip(tmp_path / "in" / "long.mp4", 100)
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_the_worker_of_long() -> None:  # as the OOM killer or a crash would, once
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            for staging in (out / STAGING).glob("long@*"):
+                if (staging / "joints.npy").exists():  # mid-video: the engine is recording
+                    pid = int(staging.name.split("@")[2])
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_the_worker_of_long, daemon=True)
+    watcher.start()
+    table = process([long, collection["clip"]], out, client=cluster, progress=False)
+    watcher.join(5)
+    assert killed, "the watcher never saw the video half done"
+    assert list(table["status"]) == ["ok", "ok"], table[["status", "error"]]
+    assert list(table["frames"]) == [100, CLIP_FRAMES]
+    assert load_session(out / "long" / "session.npz").valid.all()
+    worker = json.loads((out / "long" / MANIFEST).read_text())["worker"]
+    assert int(worker.rsplit(":", 1)[1]) != killed[0]  # finished by another worker process
+    _assert_no_partial_output(out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_an_existing_scheduler_with_two_worker_processes_gives_the_same_results(collection, reference,
+                                                                                tmp_path, capsys):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    commands = [[BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [[BIN / "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                  "--no-dashboard", "--local-directory", tmp_path / f"worker{i}"] for i in range(2)]
+    processes = []
+    try:
+        for i, command in enumerate(commands):
+            with open(logs / f"{i}.log", "wb") as log:
+                processes.append(subprocess.Popen([str(c) for c in command], cwd=tmp_path, stdout=log,
+                                                  stderr=subprocess.STDOUT))
+        out = tmp_path / "out"
+        status = cli.main(["batch", str(collection["root"]), "--out", str(out), "--no-progress",
+                           "--scheduler", address, "--export", "trc"])
+        printed = capsys.readouterr().out
+        assert status == 1, printed
+        assert "5 videos: 3 ok, 0 skipped, 2 failed, 0 cancelled" in printed
+        sessions = sorted(out.glob("*/session.npz"))
+        assert len(sessions) == 3
+        for session in sessions:
+            _assert_same_session(session, reference)
+            assert session.with_suffix(".trc").is_file()
+        _assert_no_partial_output(out)
+    finally:
+        for process_ in processes:
+            process_.terminate()
+        for process_ in processes:
+            try:
+                process_.wait(20)
+            except subprocess.TimeoutExpired:
+                process_.kill()
+                process_.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_keeps_what_finished_and_exits_130(tmp_path):
+    clips = [write_clip(tmp_path / "in" / "clip00.mp4", 60)]
+    for i in range(1, 6):
+        clips.append(tmp_path / "in" / f"clip{i:02d}.mp4")
+        shutil.copy(clips[0], clips[-1])
+    out = tmp_path / "out"
+    # A new session: the signal goes to the whole process group, as a terminal's Ctrl-C does.
+    process_ = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", "batch", str(tmp_path / "in"), "--out", str(out),
+         "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob(f"*/{MANIFEST}")):
+            assert process_.poll() is None and time.monotonic() < deadline, process_.communicate()
+            time.sleep(0.05)
+        os.killpg(process_.pid, signal.SIGINT)
+        stdout, stderr = process_.communicate(timeout=120)
+    finally:
+        if process_.poll() is None:
+            os.killpg(process_.pid, signal.SIGKILL)
+    assert process_.returncode == 130, stdout + stderr
+    assert "interrupted: 6 videos" in stdout and "cancelled" in stdout
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    finished = sorted(out.glob(f"*/{MANIFEST}"))
+    ok = [line for line in stdout.splitlines() if " ok " in line]
+    assert len(finished) == len(ok) >= 1  # what finished is kept, and said to be ok
+    for manifest in finished:
+        assert len(load_session(manifest.parent / "session.npz")) == 60
+    _assert_no_partial_output(out)
+
+
+@pytest.mark.slow
+def test_the_notebook_returns_the_table_with_a_progress_bar(tmp_path, monkeypatch):
+    from test_notebooks import outputs, run_notebook, text_of
+
+    for i in range(2):
+        write_clip(tmp_path / "videos" / f"clip{i}.mp4", 20, start=5 * i)
+    nb = run_notebook("batch.ipynb", tmp_path, monkeypatch, timeout=300)
+    assert not outputs(nb, "error")
+    bars = [o for o in outputs(nb, "display_data")
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert bars, "no progress bar widget was displayed"
+    tables = [o["data"]["text/html"] for o in outputs(nb, "execute_result") if "text/html" in o["data"]]
+    assert any("valid_fraction" in t and "ok" in t for t in tables), tables
+    text = text_of(nb)
+    assert "2 videos: 2 ok" in text and "clip0.mp4: 20 frames, left knee median" in text, text
+    assert (tmp_path / "batch_out" / "clip1" / "session.npz").is_file()
