@@ -225,8 +225,10 @@ def test_engine_runs_live_on_the_browser_camera(chromium_path, tmp_path, fake_we
         """)
         print(f"[kernel stall 6 s] {disconnected_line!r}; afterwards {stall}")
         assert "kernel disconnected" in disconnected_line
-        # Exactly one frame waited through the stall (no queue), then fresh frames again.
-        assert stall["stale"] == 1 and stall["frames"] >= 5, stall
+        # At most one frame waited through the stall (no queue), then fresh frames again. It is
+        # none when the stall began after the kernel had taken the frame but before its ack left
+        # (seen on a loaded machine): then the ack, not a frame, was what the browser waited for.
+        assert stall["stale"] <= 1 and stall["frames"] >= 5, stall
         assert stall["nudges_for_stale"] <= 6, stall
         assert max(stall["fresh_latency"]) < 1000, stall
         assert stall["state"] == "streaming" and stall["engine_error"] is None, stall

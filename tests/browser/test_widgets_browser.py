@@ -8,7 +8,6 @@ kernel answers an unrelated request meanwhile.
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
+from pose3d_nb.sources.sample import sample_video_resource
+
 from .harness import lab_browser
 from .nbutil import write_notebook
-
-SAMPLE = Path(os.environ.get("POSE3D_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "samples"
 
 SETUP = """
 import threading, time
@@ -95,9 +94,7 @@ def _colour_fraction(png: Path, rgb: tuple[int, int, int], tol: int = 60) -> flo
 def test_skeleton3d_and_live_image_update_live_in_jupyterlab(chromium_path, tmp_path):
     from pose3d_nb.ui.style import LEFT_RGB, RIGHT_RGB
 
-    sample = SAMPLE / "single_person_balance_540x960.mp4"
-    if not sample.exists():
-        pytest.skip(f"{sample} is absent")
+    sample = Path(str(sample_video_resource()))  # the bundled sample: never skipped
     write_notebook(tmp_path / "widgets.ipynb", [
         textwrap.dedent(SETUP), textwrap.dedent(POSE),
         f"SAMPLE_PATH = {str(sample)!r}\n" + textwrap.dedent(RUN),
