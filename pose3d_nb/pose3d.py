@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
 from pose3d_nb.settings import DEFAULTS
 from pose3d_nb.sources.frame import Frame
 
@@ -89,7 +89,9 @@ class Pose3D:
     ) -> None:
         self._lifter = self._make_lifter(lifter)
         self._lifter.settings = LiftSettings(window, lookahead, flip)
-        self._detector, self._owns_detector = self._make_detector(detector, detector_options or {})
+        from pose3d_nb.detectors import detector_from
+
+        self._detector, self._owns_detector = detector_from(detector, detector_options)
         from pose3d_nb.lifting.choice import require_world_landmarks
 
         try:
@@ -99,8 +101,7 @@ class Pose3D:
             raise
         self.fps = fps
         self._next_index = 0
-        self._subject: Any = None
-        self._frame_size: tuple[int, int] | None = None
+        self._breaks = WindowBreaks()
 
     @staticmethod
     def _make_lifter(spec: Any):
@@ -109,14 +110,6 @@ class Pose3D:
         from pose3d_nb.lifting.choice import choose_lifter
 
         return choose_lifter(spec)
-
-    @staticmethod
-    def _make_detector(spec: Any, options: dict[str, Any]):
-        if not isinstance(spec, str):
-            return spec, False
-        from pose3d_nb.detectors import create_detector
-
-        return create_detector(spec, **options), True
 
     @property
     def lifter(self):
@@ -144,12 +137,9 @@ class Pose3D:
         self._next_index = frame.index + 1
         detection = self._detector(frame)
         results = []
-        track = detection.extras.get("track_id") if detection.found else self._subject
-        if track != self._subject or detection.frame_size != self._frame_size:
-            # Another person or another image size: never let one temporal window mix them.
+        if self._breaks.breaks_at(detection):
             results += self._results(self._lifter.flush())
             self._lifter.reset()
-            self._subject, self._frame_size = track, detection.frame_size
         results += self._results(self._lifter.push(detection, frame))
         return results[-1] if results else None
 
@@ -161,7 +151,7 @@ class Pose3D:
         """Forget every frame seen (a new video): tracking and the temporal window restart."""
         self._lifter.reset()
         self._detector.reset()
-        self._subject = self._frame_size = None
+        self._breaks.reset()
         self._next_index = 0
 
     @staticmethod

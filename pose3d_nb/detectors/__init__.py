@@ -13,6 +13,7 @@ from pose3d_nb.detectors.registry import (
     DEFAULT_DETECTOR,
     available_detectors,
     create_detector,
+    detector_from,
     known_detectors,
     missing_requirements,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "DetectorUnavailable",
     "available_detectors",
     "create_detector",
+    "detector_from",
     "known_detectors",
     "missing_requirements",
 ]

@@ -85,6 +85,17 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
         raise DetectorUnavailable(f"detector {name!r} failed to import: {exc}. {backend.install}") from exc
 
 
+def detector_from(spec: Any, options: dict[str, Any] | None = None) -> tuple[Detector, bool]:
+    """A detector for ``spec`` and whether the caller owns it (and so must close it).
+
+    A backend name is created with ``options`` (``create_detector``; owned); any other object is
+    the caller's own detector, returned as is (not owned: never closed by who received it).
+    """
+    if not isinstance(spec, str):
+        return spec, False
+    return create_detector(spec, **(options or {})), True
+
+
 def _backend(name: str) -> Backend:
     try:
         return BACKENDS[name]

@@ -60,12 +60,11 @@ class Devices:
         return open_source(spec, **{k: v for k, v in self.source_options.items() if k in accepted})
 
     def open_detector(self, spec: Any, options: dict[str, Any]) -> Any:
-        if not isinstance(spec, str):
-            return spec  # the caller's object: used, never closed by the engine
-        from pose3d_nb.detectors import create_detector
+        from pose3d_nb.detectors import detector_from
 
-        detector = create_detector(spec, **options)
-        self._created.add(id(detector))
+        detector, owned = detector_from(spec, options)
+        if owned:  # the caller's own objects are used, never closed by the engine
+            self._created.add(id(detector))
         return detector
 
     def close_detector(self, detector: Any) -> None:

@@ -26,7 +26,7 @@ from pose3d_nb.engine.devices import Devices
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.stats import EngineStats, RunCounters
 from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter, require_world_landmarks
-from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
+from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder, write_csv
 from pose3d_nb.settings import DEFAULTS, Settings
@@ -389,7 +389,7 @@ class PoseEngine:
             # the notebook keeps all cores.
             torch.set_num_threads(self._torch_threads)
         lifter = self._lifter
-        segment, subject, frame_size = self._segment, None, None
+        segment, breaks = self._segment, WindowBreaks()
         while not self._stop.is_set():
             item = self._take(results)
             if item is None:
@@ -401,13 +401,10 @@ class PoseEngine:
                 return
             frame_segment, frame, detection = item
             current["frame"] = frame.index
-            track = detection.extras.get("track_id") if detection.found else subject
-            if frame_segment != segment or track != subject or detection.frame_size != frame_size:
-                # A new source, a different person or a new image size (a browser camera may
-                # renegotiate it): never let one temporal window mix them.
-                self._record(lifter.flush(), segment)
+            if breaks.breaks_at(detection, frame_segment):
+                self._record(lifter.flush(), segment)  # the poses held back belong to the old window
                 lifter.reset()
-                segment, subject, frame_size = frame_segment, track, detection.frame_size
+                segment = frame_segment
             started = time.perf_counter()
             poses = lifter.push(detection, frame)
             self._counters.timed("lift", started)

@@ -6,8 +6,6 @@ import collections
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from pose3d_nb.rates import RateMeter, percentile
 
 STAGES = ("decode", "detect", "lift")
@@ -76,5 +74,5 @@ class RunCounters:
             "fps": self._done.rate(),
             "latency_ms_median": percentile(latencies, 50),
             "latency_ms_p95": percentile(latencies, 95),
-            "stage_ms": {k: 1000 * float(np.median(list(v))) for k, v in self._stage.items() if v},
+            "stage_ms": {k: 1000 * percentile(list(v), 50) for k, v in self._stage.items() if v},
         }

@@ -133,6 +133,30 @@ class Lifter(Protocol):
         """Poses still held back by the lookahead (end of the input)."""
 
 
+class WindowBreaks:
+    """Where a lifter's temporal window must restart, so that one window never mixes two.
+
+    A new source segment, another person (a new ``track_id`` in the detection's extras; a frame
+    without a person keeps the current one) or a new image size (a browser camera may renegotiate
+    it) each break the window. The engine and ``Pose3D`` both ask this before every push.
+    """
+
+    def __init__(self) -> None:
+        self._current: tuple[Any, Any, Any] | None = None  # (segment, track, frame size)
+
+    def breaks_at(self, detection: Detection, segment: int = 0) -> bool:
+        """True when ``detection`` (of source segment ``segment``) starts a new window."""
+        track = detection.extras.get("track_id") if detection.found else (
+            self._current[1] if self._current else None)
+        current = (segment, track, detection.frame_size)
+        broken, self._current = current != self._current, current
+        return broken
+
+    def reset(self) -> None:
+        """Forget the current window (the next detection breaks)."""
+        self._current = None
+
+
 def to_world(joints_cam: np.ndarray) -> np.ndarray:
     """(17, 3) camera space -> (17, 3) world, z up, this frame's lowest joint on the floor."""
     return rebase_floor(camera_to_world(joints_cam)[None], per_frame=True)[0]
