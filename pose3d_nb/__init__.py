@@ -8,6 +8,7 @@ The front door (each name is imported on first use, so ``import pose3d_nb`` stay
 - ``PoseEngine``: capture, detection and lifting on background threads (``pose3d_nb.engine``).
 - ``PoseApp``: the notebook app around an engine (``pose3d_nb.ui.app``).
 - ``load_session``: read a recorded ``session.npz`` back (``pose3d_nb.recording``).
+- ``Pose3DError``: the base of every exception the package raises on purpose (``pose3d_nb.errors``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ _EXPORTS = {
     "PoseEngine": "pose3d_nb.engine",
     "PoseApp": "pose3d_nb.ui.app",
     "load_session": "pose3d_nb.recording",
+    "Pose3DError": "pose3d_nb.errors",
 }
 
-__all__ = ["Pose3D", "PoseApp", "PoseEngine", "PoseResult", "__version__", "load_session"]
+__all__ = ["Pose3D", "Pose3DError", "PoseApp", "PoseEngine", "PoseResult", "__version__", "load_session"]
 
 if TYPE_CHECKING:
     from pose3d_nb.engine import PoseEngine
+    from pose3d_nb.errors import Pose3DError
     from pose3d_nb.pose3d import Pose3D, PoseResult
     from pose3d_nb.recording import load_session
     from pose3d_nb.ui.app import PoseApp

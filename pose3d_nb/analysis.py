@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError, UnknownNameError
 from pose3d_nb.skeleton import H36M
 
 _J = H36M.index
@@ -40,7 +41,7 @@ def _as_sequence(joints: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"joints must be (T, J, 3) or (J, 3), got shape {np.shape(joints)}")
+        raise Pose3DValueError(f"joints must be (T, J, 3) or (J, 3), got shape {np.shape(joints)}")
     return arr
 
 
@@ -88,7 +89,7 @@ def named_angle(joints: np.ndarray, name: str) -> np.ndarray:
     try:
         a, b, c = ANGLE_PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown angle {name!r}; known angles are {ANGLE_NAMES}") from None
+        raise UnknownNameError(f"unknown angle {name!r}; known angles are {ANGLE_NAMES}") from None
     return joint_angle(joints, a, b, c)
 
 
@@ -107,7 +108,7 @@ def joint_speed(joints: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     arr = _as_sequence(joints)
     ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
     if ts.shape[0] != arr.shape[0]:
-        raise ValueError(f"{arr.shape[0]} poses but {ts.shape[0]} timestamps")
+        raise Pose3DValueError(f"{arr.shape[0]} poses but {ts.shape[0]} timestamps")
     speed = np.full(arr.shape[:2], np.nan)
     if arr.shape[0] < 2:
         return speed

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -70,7 +71,7 @@ class RollingBuffer:
 
     def __init__(self, capacity: int = DEFAULTS.capacity):
         if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+            raise Pose3DValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
         self._lock = threading.Lock()
         # Zeroed arrays come from the OS as untouched pages: a large capacity costs memory only

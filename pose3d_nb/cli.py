@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS, Settings
 
 
-class UsageError(Exception):
+class UsageError(Pose3DValueError):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
@@ -430,17 +431,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    from pose3d_nb.lifting.checkpoint import CheckpointError
+    from pose3d_nb.errors import Pose3DError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (CheckpointError, ValueError, FileNotFoundError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (Pose3DError, OSError) as exc:
+        # What the package raises on purpose, and what the file system says (a read-only or
+        # full disk, a path that is a file): one line, never a traceback.
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -15,6 +15,8 @@ import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
 
+from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DRuntimeError
+
 DEMO_NOTEBOOK = "demo.ipynb"
 NOTEBOOKS = ("demo.ipynb", "analysis.ipynb", "batch.ipynb")
 
@@ -47,7 +49,7 @@ def notebook_dir(work_dir: str | Path | None = None) -> Path:
         return root / "notebooks"
     source = root / "notebooks" if root is not None else _packaged_notebooks()
     if source is None:
-        raise FileNotFoundError(
+        raise Pose3DFileNotFoundError(
             "the demo notebook was not found: run from a source checkout (./run demo) or install a "
             "build of pose3d_nb that ships pose3d_nb/data/notebooks"
         )
@@ -91,7 +93,9 @@ def _wait_ready(base_url: str, token: str, process: subprocess.Popen, timeout_s:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with status {process.returncode} before it was ready")
+            raise Pose3DRuntimeError(
+                f"JupyterLab exited with status {process.returncode} before it was ready"
+            )
         try:
             with urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2) as r:
                 json.loads(r.read())

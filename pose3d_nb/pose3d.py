@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
 from pose3d_nb.settings import DEFAULTS
 from pose3d_nb.sources.frame import Frame
@@ -51,13 +52,13 @@ def as_frame(image: Any, index: int, timestamp: float) -> Frame:
     if isinstance(image, Frame):
         return image
     if not isinstance(image, np.ndarray):
-        raise ValueError(
+        raise Pose3DValueError(
             f"expected an (H, W, 3) uint8 RGB numpy array or a Frame, got {type(image).__name__}"
         )
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got an array of shape {image.shape}")
+        raise Pose3DValueError(f"expected an (H, W, 3) RGB image, got an array of shape {image.shape}")
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image (0-255), got dtype {image.dtype}")
+        raise Pose3DValueError(f"expected a uint8 image (0-255), got dtype {image.dtype}")
     now = time.monotonic()
     return Frame(image=np.ascontiguousarray(image), index=index, timestamp=timestamp, captured_at=now)
 
@@ -130,7 +131,7 @@ class Pose3D:
         ValueError for anything that is not an RGB image.
         """
         if self._detector is None:
-            raise RuntimeError("this Pose3D is closed")
+            raise Pose3DRuntimeError("this Pose3D is closed")
         index = self._next_index
         timestamp = time.monotonic() if self.fps is None else index / self.fps
         frame = as_frame(image, index, timestamp)

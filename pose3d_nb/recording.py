@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer
+from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.skeleton import COCO, H36M
 
 SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
@@ -154,11 +155,11 @@ def load_session(path: str | Path) -> Session:
     """Read ``session.npz`` without unpickling (object arrays are refused)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no session file at {path}; run the engine (or `pose3d run`) first")
+        raise Pose3DFileNotFoundError(f"no session file at {path}; run the engine (or `pose3d run`) first")
     with np.load(path, allow_pickle=False) as data:
         missing = [name for name in (*SESSION_ARRAYS, "metadata") if name not in data.files]
         if missing:
-            raise ValueError(f"{path} is not a pose3d_nb session: missing {missing}")
+            raise Pose3DValueError(f"{path} is not a pose3d_nb session: missing {missing}")
         arrays = {name: data[name] for name in SESSION_ARRAYS}
         segment = (
             data["segment"] if "segment" in data.files else np.zeros(len(arrays["timestamps"]), np.int64)

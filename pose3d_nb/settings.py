@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.protocol import LIFTER_NAMES, LiftSettings
 
 __all__ = ["DEFAULTS", "LIFTER_NAMES", "LONGEST_RECEPTIVE_FIELD", "Settings"]
@@ -46,7 +47,7 @@ class Settings:
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here
         if self.capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {self.capacity}")
+            raise Pose3DValueError(f"capacity must be >= 1, got {self.capacity}")
 
     @property
     def lift(self) -> LiftSettings:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class Skeleton:
@@ -34,7 +36,7 @@ class Skeleton:
         try:
             return self.joint_names.index(joint_name)
         except ValueError:
-            raise KeyError(
+            raise UnknownNameError(
                 f"{self.name} has no joint {joint_name!r}; joints are {self.joint_names}"
             ) from None
 

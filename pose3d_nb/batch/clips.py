@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.sources.sample import sample_video_resource
 
 
@@ -36,14 +37,14 @@ def write_clip(target: str | os.PathLike[str], frames: int, start: int = 0) -> P
             while len(images) < frames:
                 ok, image = capture.read()
                 if not ok:
-                    raise ValueError(f"the sample has fewer than {start + frames} frames")
+                    raise Pose3DValueError(f"the sample has fewer than {start + frames} frames")
                 images.append(image)
         finally:
             capture.release()
     height, width = images[0].shape[:2]
     writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
-        raise ValueError(f"OpenCV cannot write an MP4 file at {target}")
+        raise Pose3DValueError(f"OpenCV cannot write an MP4 file at {target}")
     try:
         for image in images:
             writer.write(image)

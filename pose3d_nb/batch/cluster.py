@@ -26,6 +26,8 @@ import dask
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+
 ALLOWED_FAILURES = 2
 """Local pool: a video whose worker dies is tried on 2 more workers, then marked failed."""
 
@@ -33,7 +35,7 @@ WORKER_TIMEOUT_S = 120.0
 """How long to wait for an existing cluster to have at least one worker."""
 
 
-class ClusterError(RuntimeError):
+class ClusterError(Pose3DRuntimeError):
     """The Dask scheduler could not be reached, or it has no worker."""
 
 
@@ -63,7 +65,7 @@ def local_cluster(workers: int) -> Iterator[Any]:
         distributed.Client: connected to the new cluster; cluster and processes end on exit.
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise Pose3DValueError(f"workers must be >= 1, got {workers}")
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
         cluster = LocalCluster(
             n_workers=workers,

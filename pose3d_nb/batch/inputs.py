@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.sources.images import natural_key
 from pose3d_nb.sources.video import VIDEO_SUFFIXES
 
@@ -29,7 +30,7 @@ LIST_SUFFIX = ".txt"
 _GLOB_CHARS = frozenset("*?[")
 
 
-class BatchInputError(ValueError):
+class BatchInputError(Pose3DValueError):
     """The inputs name nothing that exists, or no video was found: the message says which."""
 
 

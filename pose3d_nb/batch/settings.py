@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.settings import DEFAULTS, LIFTER_NAMES, Settings
 
@@ -46,14 +47,16 @@ class BatchSettings:
         from pose3d_nb.export import FORMATS
 
         if self.detector not in known_detectors():
-            raise ValueError(f"unknown detector {self.detector!r}; known: {', '.join(known_detectors())}")
+            raise Pose3DValueError(
+                f"unknown detector {self.detector!r}; known: {', '.join(known_detectors())}"
+            )
         lifter = str(self.lifter)
         if lifter.lower() in LIFTER_NAMES:
             lifter = lifter.lower()
         else:
             path = Path(lifter).expanduser()
             if not path.is_file():
-                raise ValueError(
+                raise Pose3DValueError(
                     f"lifter {lifter!r} is neither one of {', '.join(LIFTER_NAMES)} nor a checkpoint file"
                 )
             lifter = str(path.resolve())
@@ -61,7 +64,7 @@ class BatchSettings:
         formats = tuple(sorted({str(f).strip().lower() for f in self.export if str(f).strip()}))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
-            raise ValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
+            raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
         return replace(
             self, lifter=lifter, window=lift.window, lookahead=lift.lookahead, flip=lift.flip, export=formats
         )

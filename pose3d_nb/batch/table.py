@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from pose3d_nb.errors import Pose3DValueError
+
 COLUMNS = ("path", "frames", "valid_fraction", "fps", "seconds", "status", "error", "output")
 OK, SKIPPED, FAILED, CANCELLED = "ok", "skipped", "failed", "cancelled"
 STATUSES = (OK, SKIPPED, FAILED, CANCELLED)
@@ -32,7 +34,7 @@ def make_row(path: str | Path, status: str, *, frames: int | None = None,
              error: str | None = None, output: str | Path | None = None) -> dict[str, Any]:
     """One table row (see the module docstring for the columns)."""
     if status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}")
+        raise Pose3DValueError(f"unknown status {status!r}")
     return {
         "path": str(path),
         "frames": frames,

@@ -22,10 +22,11 @@ from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, writ
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import discard, new_staging, publish, remove_stale
 from pose3d_nb.batch.table import OK, SKIPPED, failed_row, make_row
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.settings import DEFAULTS
 
 
-class VideoFailed(RuntimeError):
+class VideoFailed(Pose3DRuntimeError):
     """The video could not be turned into a complete output: the message says why."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pose3d_nb.errors import Pose3DFileNotFoundError
 from pose3d_nb.lifting.keypoints import input_columns
 from pose3d_nb.skeleton import H36M
 
@@ -172,7 +173,7 @@ def run(
     views_dir = Path(views_dir) if views_dir else DEFAULT_VIEWS_DIR
     mocap_dir = Path(mocap_dir) if mocap_dir else DEFAULT_MOCAP_DIR
     if not (views_dir / "eval.py").is_file():
-        raise FileNotFoundError(f"no views_3d benchmark at {views_dir} (expected eval.py and gt_*.npy)")
+        raise Pose3DFileNotFoundError(f"no views_3d benchmark at {views_dir} (expected eval.py and gt_*.npy)")
     torch.set_num_threads(1)
     scorer = _load_scorer(views_dir)
     truth = {v: np.load(views_dir / f"gt_{v}_h36m17.npy", allow_pickle=False) for v in VIEWS}

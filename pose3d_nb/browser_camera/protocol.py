@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pose3d_nb.errors import Pose3DValueError
+
 FRAME = "frame"
 ACK = "ack"
 NUDGE = "nudge"
@@ -115,7 +117,7 @@ class EncodedFrame:
         return 1000.0 * self.arrived_wall - self.t_capture_ms
 
 
-class ProtocolError(ValueError):
+class ProtocolError(Pose3DValueError):
     """A message from the browser that does not follow the protocol."""
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from pose3d_nb.browser_camera import protocol
 from pose3d_nb.browser_camera.stats import BrowserCameraStats
 from pose3d_nb.browser_camera.widget import BrowserCamera
+from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.sources.base import BaseSource, SourceError
 from pose3d_nb.sources.frame import Frame
 
@@ -38,7 +39,7 @@ def default_camera(**settings: Any) -> BrowserCamera:
         camera = _default_camera
     for name, value in settings.items():
         if not camera.has_trait(name) or name in ("state", "error"):
-            raise TypeError(f"BrowserCamera has no setting {name!r}")
+            raise Pose3DTypeError(f"BrowserCamera has no setting {name!r}")
         setattr(camera, name, value)
     return camera
 
@@ -85,7 +86,7 @@ class BrowserCameraSource(BaseSource):
         else:
             for name, value in settings.items():
                 if not camera.has_trait(name) or name in ("state", "error"):
-                    raise TypeError(f"BrowserCamera has no setting {name!r}")
+                    raise Pose3DTypeError(f"BrowserCamera has no setting {name!r}")
                 setattr(camera, name, value)
         self.camera = camera
         self.timeout = timeout

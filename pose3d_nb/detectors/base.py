@@ -7,10 +7,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.errors import Pose3DImportError
 from pose3d_nb.sources.frame import Frame
 
 
-class DetectorUnavailable(ImportError):
+class DetectorUnavailable(Pose3DImportError):
     """A detector backend is not installed; the message says how to install it."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from pose3d_nb.detectors.base import BaseDetector, DetectorUnavailable, found_detection, missing_detection
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.detectors.tracking import SubjectFollower, keypoint_box
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.skeleton import COCO
 from pose3d_nb.sources.frame import Frame
 
@@ -95,7 +96,7 @@ class MediaPipePoseDetector(BaseDetector):
         try:
             self._pose = mp_pose.Pose(**self._options)
         except OSError as exc:  # URLError: complexities 0 and 2 fetch their model at run time
-            raise RuntimeError(
+            raise Pose3DRuntimeError(
                 f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
                 "model_complexity=1 is the one shipped with mediapipe and works offline"
             ) from exc
@@ -104,7 +105,7 @@ class MediaPipePoseDetector(BaseDetector):
     def __call__(self, frame: Frame) -> Detection:
         """The followed person's keypoints in ``frame`` (RGB, any size)."""
         if self._pose is None:
-            raise RuntimeError("this MediaPipe detector is closed")
+            raise Pose3DRuntimeError("this MediaPipe detector is closed")
         result = self._pose.process(np.ascontiguousarray(frame.image))
         if result.pose_landmarks is None:
             nobody = self._follower.select(

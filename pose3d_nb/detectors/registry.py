@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pose3d_nb.detectors.base import Detector, DetectorUnavailable
+from pose3d_nb.errors import UnknownNameError
 
 DEFAULT_DETECTOR = "mediapipe"
 
@@ -100,4 +101,4 @@ def _backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown detector {name!r}; known detectors: {', '.join(BACKENDS)}") from None
+        raise UnknownNameError(f"unknown detector {name!r}; known detectors: {', '.join(BACKENDS)}") from None

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.sources import Source, accepted_options, open_source
 
 
@@ -50,7 +51,7 @@ class Devices:
     def open_source(self, spec: Any) -> Source:
         """Open ``spec`` with the options it accepts (``loop``/``pace`` reach files only)."""
         if getattr(spec, "closed", False):
-            raise ValueError(
+            raise Pose3DValueError(
                 f"the source object {spec!r} was closed when the engine stopped; pass a spec "
                 "('sample', 'camera', 'browser camera', a path) to restart freely"
             )

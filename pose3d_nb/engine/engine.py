@@ -25,6 +25,7 @@ from pose3d_nb.buffer import RollingBuffer
 from pose3d_nb.engine.devices import Devices
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.stats import EngineStats, RunCounters
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter, require_world_landmarks
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.mailbox import LatestSlot
@@ -34,7 +35,7 @@ from pose3d_nb.settings import DEFAULTS, Settings
 _END = LatestSlot.END  # end of the source, through either hand-off
 
 
-class EngineError(RuntimeError):
+class EngineError(Pose3DRuntimeError):
     """What stopped the engine's worker: the stage, the frame it was on, the original exception."""
 
     def __init__(self, stage: str, frame_index: int | None, cause: BaseException):
@@ -254,7 +255,7 @@ class PoseEngine:
                 thread.join(max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
-            raise RuntimeError(f"engine threads did not stop within {timeout} s: {alive}")
+            raise Pose3DRuntimeError(f"engine threads did not stop within {timeout} s: {alive}")
         self._threads = []
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -487,5 +488,5 @@ class PoseEngine:
 
     def _default_path(self, name: str) -> Path:
         if self.out_dir is None:
-            raise ValueError("give a path: this engine has no out_dir")
+            raise Pose3DValueError("give a path: this engine has no out_dir")
         return self.out_dir / name

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.errors import Pose3DValueError
 
 # Multipliers from metres for the length units the writers accept.
 UNIT_SCALE = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
 
 
-class ExportError(ValueError):
+class ExportError(Pose3DValueError):
     """The session cannot be exported as asked (empty, no valid frame, bad option, unwritable path)."""
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, filtfilt
 
+from pose3d_nb.errors import Pose3DValueError
+
 ORDER = 4  # overall order after the forward-backward pass (2 per direction)
 
 
@@ -30,10 +32,11 @@ def butterworth_lowpass(
     are kept unfiltered. Raises ``ValueError`` for a bad cutoff or order.
     """
     if not 0 < cutoff_hz < fps / 2:
-        raise ValueError(f"smoothing cutoff must be between 0 and {fps / 2:g} Hz (half of {fps:g} fps), "
-                         f"not {cutoff_hz!r}")
+        raise Pose3DValueError(
+            f"smoothing cutoff must be between 0 and {fps / 2:g} Hz (half of {fps:g} fps), not {cutoff_hz!r}"
+        )
     if order < 2 or order % 2:
-        raise ValueError(f"order must be an even number >= 2 (forward-backward), not {order}")
+        raise Pose3DValueError(f"order must be an even number >= 2 (forward-backward), not {order}")
     b, a = butter(order // 2, cutoff_hz / (fps / 2), btype="low")
     out = np.array(values, dtype=np.float64, copy=True)
     for start, stop in valid_runs(valid):

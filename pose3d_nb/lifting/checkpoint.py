@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.keypoints import input_columns
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.skeleton import NUM_JOINTS
 
 
-class CheckpointError(ValueError):
+class CheckpointError(Pose3DValueError):
     """A checkpoint file that cannot be used, with a message saying why and what to do."""
 
 

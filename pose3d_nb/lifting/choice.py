@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
@@ -91,7 +92,7 @@ def require_world_landmarks(lifter: Any, detector: Any) -> None:
         gives_3d = getattr(detector, "provides_world_landmarks", False)
         name = getattr(detector, "name", type(detector).__name__)
     if not gives_3d:
-        raise ValueError(
+        raise Pose3DValueError(
             f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
             "the shipped lifter ('auto' or 'shipped') or detector 'mediapipe'"
         )
@@ -121,7 +122,7 @@ def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None
         return VideoPose3DLifter(shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL)
     path = Path(spec).expanduser()
     if isinstance(spec, str) and not path.suffix and not path.exists():
-        raise ValueError(
+        raise Pose3DValueError(
             f"unknown lifter {spec!r}: use one of {', '.join(LIFTER_NAMES)} or a checkpoint path"
         )
     return VideoPose3DLifter(path, world_landmark_weight=world_landmark_weight or 0.0)

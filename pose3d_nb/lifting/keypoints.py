@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import COCO, H36M, NUM_JOINTS
 
 
@@ -11,12 +12,12 @@ def check_keypoints(keypoints: np.ndarray, what: str = "keypoints") -> np.ndarra
     """``keypoints`` as float32 (T, 17, 2); raises ``ValueError`` naming the shape otherwise."""
     array = np.asarray(keypoints)
     if array.ndim != 3 or array.shape[1:] != (NUM_JOINTS, 2):
-        raise ValueError(
+        raise Pose3DValueError(
             f"{what} must have shape (T, {NUM_JOINTS}, 2) (frames, COCO keypoints, x/y pixels); "
             f"got {array.shape}"
         )
     if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{what} must be numeric, got dtype {array.dtype}")
+        raise Pose3DValueError(f"{what} must be numeric, got dtype {array.dtype}")
     return array.astype(np.float32, copy=False)
 
 
@@ -26,7 +27,7 @@ def normalize_screen(keypoints_px: np.ndarray, width: int, height: int) -> np.nd
     (..., 2) -> (..., 2), ``X / w * 2 - [1, h / w]`` as in the original.
     """
     if width <= 0 or height <= 0:
-        raise ValueError(f"frame size must be positive, got {width}x{height}")
+        raise Pose3DValueError(f"frame size must be positive, got {width}x{height}")
     return (keypoints_px / width * 2 - np.array([1, height / width], dtype=np.float32)).astype(np.float32)
 
 
@@ -52,7 +53,7 @@ def input_columns(num_joints_in: int) -> np.ndarray:
         return np.arange(NUM_JOINTS)
     if num_joints_in == len(COCO_BODY_KEYPOINTS):
         return COCO_BODY_KEYPOINTS
-    raise ValueError(
+    raise Pose3DValueError(
         f"a lifter reads {NUM_JOINTS} COCO keypoints or the {len(COCO_BODY_KEYPOINTS)} without eyes and "
         f"ears; this model takes {num_joints_in}"
     )
@@ -88,7 +89,7 @@ def fill_gaps(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if known.all():
             continue
         if not known.any():
-            raise ValueError(
+            raise Pose3DValueError(
                 "no frame has a detection for keypoint "
                 f"{COCO.joint_names[column // 2]}; cannot lift a sequence with nobody in it"
             )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.protocol import HoldsSettings, LiftedPose, to_world
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -34,7 +35,7 @@ def blazepose_to_h36m(world_landmarks: np.ndarray) -> np.ndarray:
     """
     lm = np.asarray(world_landmarks, dtype=np.float32)
     if lm.shape != (33, 3):
-        raise ValueError(f"expected (33, 3) BlazePose world landmarks, got {lm.shape}")
+        raise Pose3DValueError(f"expected (33, 3) BlazePose world landmarks, got {lm.shape}")
     pelvis = (lm[_LEFT_HIP] + lm[_RIGHT_HIP]) / 2
     neck = (lm[_LEFT_SHOULDER] + lm[_RIGHT_SHOULDER]) / 2
     ears = (lm[_LEFT_EAR] + lm[_RIGHT_EAR]) / 2

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pose3d_nb.errors import Pose3DValueError
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -70,7 +72,7 @@ class TemporalModel(nn.Module):
         super().__init__()
         for width in arch.filter_widths:
             if width % 2 != 1:
-                raise ValueError(f"filter widths must be odd, got {arch.filter_widths}")
+                raise Pose3DValueError(f"filter widths must be odd, got {arch.filter_widths}")
         self.arch = arch
         channels = arch.channels
         self.drop = nn.Dropout(dropout)
@@ -91,12 +93,12 @@ class TemporalModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[2] != self.arch.num_joints_in or x.shape[3] != self.arch.in_features:
-            raise ValueError(
+            raise Pose3DValueError(
                 f"expected (N, T, {self.arch.num_joints_in}, {self.arch.in_features}) input, "
                 f"got {tuple(x.shape)}"
             )
         if x.shape[1] < self.arch.receptive_field:
-            raise ValueError(
+            raise Pose3DValueError(
                 f"need at least {self.arch.receptive_field} frames (the receptive field), got {x.shape[1]}"
             )
         batch = x.shape[0]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.world import camera_to_world, rebase_floor
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ class LiftSettings:
         for name in ("window", "lookahead"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be a whole number of frames, got {value!r}")
+                raise Pose3DValueError(f"{name} must be a whole number of frames, got {value!r}")
             if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+                raise Pose3DValueError(f"{name} must be >= 0, got {value}")
             object.__setattr__(self, name, int(value))
         object.__setattr__(self, "flip", bool(self.flip))
 
@@ -57,10 +58,10 @@ class LiftSettings:
         """Raise ``ValueError`` when a lifter with these limits cannot honour the settings."""
         if self.lookahead > max_lookahead:
             if receptive_field is None:
-                raise ValueError(
+                raise Pose3DValueError(
                     "lookahead needs a temporal lifter; MediaPipe's per-frame 3D has no future context"
                 )
-            raise ValueError(
+            raise Pose3DValueError(
                 f"lookahead must be between 0 and {max_lookahead} frames for receptive field "
                 f"{receptive_field}, got {self.lookahead}"
             )

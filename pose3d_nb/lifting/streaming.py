@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.keypoints import input_columns, mirror_keypoints, normalize_screen, unmirror_joints
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.protocol import HoldsSettings, LiftSettings
@@ -197,10 +198,10 @@ class StreamingLifter(HoldsSettings):
         """
         keypoints_px = np.asarray(keypoints_px, dtype=np.float32)
         if keypoints_px.shape != (NUM_JOINTS, 2):
-            raise ValueError(f"keypoints must have shape ({NUM_JOINTS}, 2), got {keypoints_px.shape}")
+            raise Pose3DValueError(f"keypoints must have shape ({NUM_JOINTS}, 2), got {keypoints_px.shape}")
         frame_size = (int(frame_size[0]), int(frame_size[1]))
         if self._frame_size is not None and frame_size != self._frame_size:
-            raise ValueError(
+            raise Pose3DValueError(
                 f"frame size changed from {self._frame_size} to {frame_size}; call reset() for a new source"
             )
         self._frame_size = frame_size

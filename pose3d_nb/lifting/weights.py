@@ -9,6 +9,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from pose3d_nb.errors import Pose3DRuntimeError, UnknownNameError
+
 MODEL_DIR_ENV = "POSE3D_MODEL_DIR"
 
 
@@ -60,7 +62,7 @@ KNOWN_CHECKPOINTS: tuple[KnownCheckpoint, ...] = (
 DEFAULT_CHECKPOINT = KNOWN_CHECKPOINTS[0]
 
 
-class FetchError(RuntimeError):
+class FetchError(Pose3DRuntimeError):
     """A download that failed, with where to put the file by hand."""
 
 
@@ -79,7 +81,8 @@ def known_checkpoint(name: str) -> KnownCheckpoint:
     for known in KNOWN_CHECKPOINTS:
         if name in (known.name, known.filename):
             return known
-    raise KeyError(f"unknown checkpoint {name!r}; known: {', '.join(k.name for k in KNOWN_CHECKPOINTS)}")
+    known_names = ", ".join(k.name for k in KNOWN_CHECKPOINTS)
+    raise UnknownNameError(f"unknown checkpoint {name!r}; known: {known_names}")
 
 
 def find_checkpoint(directory: Path | None = None) -> Path | None:

@@ -6,10 +6,11 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.sources.frame import Frame
 
 
-class SourceError(ValueError):
+class SourceError(Pose3DValueError):
     """A source could not be opened or read: the message names the source and what was tried."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.sources.base import BaseSource, SourceError
 from pose3d_nb.sources.frame import Frame
 
@@ -193,7 +194,7 @@ class CameraSource(BaseSource):
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
-            raise ValueError(f"camera backend must be one of {BACKENDS}, not {backend!r}")
+            raise Pose3DValueError(f"camera backend must be one of {BACKENDS}, not {backend!r}")
         self.device = device
         self.name = f"camera:{device}"
         self.fallback_reason: str | None = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.sources.base import Source, SourceError
 from pose3d_nb.sources.camera import CameraSource
 from pose3d_nb.sources.images import IMAGE_SUFFIXES, ImageFolderSource
@@ -119,7 +120,9 @@ def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
     """
     if isinstance(spec, Source) and not isinstance(spec, (str, int)):
         if options:
-            raise TypeError(f"options {sorted(options)} cannot be applied to an already open source {spec!r}")
+            raise Pose3DTypeError(
+                f"options {sorted(options)} cannot be applied to an already open source {spec!r}"
+            )
         return spec
     factory, args = _resolve(spec)
     return factory(*args, **options)

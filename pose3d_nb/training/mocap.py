@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import NUM_JOINTS
 
 # Clips never trained on (held out for validation), by file stem and a pattern on the clip name:
@@ -30,7 +31,7 @@ DATASET_WEIGHT: dict[str, float] = {"reactidle_mit": 0.25}
 EVAL_ONLY_DIR = "eval_only"
 
 
-class MocapDataError(ValueError):
+class MocapDataError(Pose3DValueError):
     """Training data that cannot be used, with what is wrong and where."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
 from pose3d_nb.training.noise import DetectorNoise
@@ -142,7 +143,7 @@ def train(
     frames = arch.receptive_field + config.outputs_per_sample - 1
     train_clips = [c for c in clips if not c.held_out]
     if not train_clips:
-        raise ValueError("every clip is held out: nothing to train on")
+        raise Pose3DValueError("every clip is held out: nothing to train on")
     torch.manual_seed(config.seed)
     model = TemporalModel(arch, dropout=config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
@@ -157,7 +158,9 @@ def train(
     if resume and state_file.is_file():
         state = torch.load(state_file, map_location="cpu", weights_only=True)
         if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
-            raise ValueError(f"{state_file} was written with other settings; delete it or use --no-resume")
+            raise Pose3DValueError(
+                f"{state_file} was written with other settings; delete it or use --no-resume"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

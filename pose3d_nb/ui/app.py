@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.rates import RateMeter, percentile
 from pose3d_nb.settings import LONGEST_RECEPTIVE_FIELD
 from pose3d_nb.ui.controls import Controls
@@ -109,7 +110,7 @@ class PoseApp:
 
             engine = PoseEngine(**engine_kwargs)
         elif engine_kwargs:
-            raise TypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
+            raise Pose3DTypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
         self.engine = engine
         info = engine.lifter_info
         settings = engine.settings

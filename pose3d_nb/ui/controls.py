@@ -15,6 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from pose3d_nb.errors import UnknownNameError
 from pose3d_nb.settings import DEFAULTS, LONGEST_RECEPTIVE_FIELD
 
 #: Names accepted by ``on``, ``value``, ``set_value`` and ``set_disabled``.
@@ -228,7 +229,7 @@ class Controls:
     @staticmethod
     def _check(name: str) -> None:
         if name not in CONTROL_NAMES:
-            raise KeyError(f"unknown control {name!r}; controls are {CONTROL_NAMES}")
+            raise UnknownNameError(f"unknown control {name!r}; controls are {CONTROL_NAMES}")
 
 
 @contextmanager

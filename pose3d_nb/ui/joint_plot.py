@@ -15,6 +15,7 @@ from ipympl.backend_nbagg import Canvas, FigureManager
 from matplotlib.figure import Figure
 
 from pose3d_nb import analysis
+from pose3d_nb.errors import UnknownNameError
 from pose3d_nb.skeleton import H36M
 
 _AXES = "xyz"
@@ -70,7 +71,7 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
     elif kind == "speed":
         y = analysis.joint_speed(j, timestamps)[:, H36M.index(rest)]
     else:
-        raise KeyError(f"unknown quantity {key!r}")
+        raise UnknownNameError(f"unknown quantity {key!r}")
     if valid is not None:
         y = np.where(np.asarray(valid, bool), y, np.nan)
     return y

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.skeleton import COCO
 from pose3d_nb.ui.style import MISSING_RGB, SIDE_RGB
 
@@ -37,7 +38,7 @@ def draw_skeleton_2d(
     """
     img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"image_rgb must be (H, W, 3), got {img.shape}")
+        raise Pose3DValueError(f"image_rgb must be (H, W, 3), got {img.shape}")
     h, w = img.shape[:2]
     if keypoints is None:
         ok = np.zeros(COCO.num_joints, bool)
@@ -104,5 +105,5 @@ def encode_jpeg(image_rgb: np.ndarray, quality: int = 80, max_width: int | None 
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
-        raise RuntimeError(f"OpenCV could not encode a {img.shape} image as JPEG")
+        raise Pose3DRuntimeError(f"OpenCV could not encode a {img.shape} image as JPEG")
     return buf.tobytes()

@@ -19,6 +19,8 @@ import pythreejs as three
 import traitlets
 from ipywidgets import widget_serialization
 
+from pose3d_nb.errors import Pose3DValueError
+
 
 class PoseFeed(anywidget.AnyWidget):
     """Feeds ``positions`` (a pythreejs ``BufferAttribute``) drawn by ``renderer``.
@@ -37,5 +39,5 @@ class PoseFeed(anywidget.AnyWidget):
         data = np.ascontiguousarray(vertices, dtype=np.float32)
         expected = np.shape(self.positions.array)
         if data.shape != expected:
-            raise ValueError(f"vertices must have shape {expected}, got {data.shape}")
+            raise Pose3DValueError(f"vertices must have shape {expected}, got {data.shape}")
         self.send({"type": "pose"}, buffers=[data.tobytes()])

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import pythreejs as three
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.ui.pose_feed import PoseFeed
 from pose3d_nb.ui.style import side_rgb01
@@ -171,7 +172,7 @@ class Skeleton3D:
             return
         arr = np.asarray(joints, dtype=np.float64)
         if arr.shape != (H36M.num_joints, 3):
-            raise ValueError(f"joints must be ({H36M.num_joints}, 3), got {arr.shape}")
+            raise Pose3DValueError(f"joints must be ({H36M.num_joints}, 3), got {arr.shape}")
         verts, any_valid = bone_vertices(arr)
         if not any_valid:
             self._set_stale(True)
