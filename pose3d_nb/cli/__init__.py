@@ -1,0 +1,64 @@
+"""The ``pose3d`` command line: one module per command, each adding its own parser.
+
+``main`` turns every error the package raises on purpose (``Pose3DError``) and every file-system
+error into one line on stderr and a non-zero exit status; usage errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pose3d_nb.cli import batch, bench, demo, export, lift, models, run, train
+from pose3d_nb.cli.common import StopRequest, UsageError, add_pipeline_arguments, stop_on_signals
+from pose3d_nb.cli.run import run_settings
+
+__all__ = [
+    "StopRequest",
+    "UsageError",
+    "add_pipeline_arguments",
+    "build_parser",
+    "main",
+    "run_settings",
+    "stop_on_signals",
+]
+
+COMMANDS = (lift, models, demo, run, batch, export, train, bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pose3d`` parser with every command's sub-parser."""
+    parser = argparse.ArgumentParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``pose3d ARGS``; the exit status."""
+    from pose3d_nb.errors import Pose3DError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (Pose3DError, OSError) as exc:
+        # What the package raises on purpose, and what the file system says (a read-only or
+        # full disk, a path that is a file): one line, never a traceback.
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""``pose3d bench``: benchmarks that print measured numbers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "lifter":
+        from pose3d_nb.benchmarks.lifter import run
+
+        run(threads=args.threads, as_json=args.json)
+    elif args.what == "detect":
+        from pose3d_nb.benchmarks.detect import run
+
+        run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    elif args.what == "accuracy":
+        from pose3d_nb.benchmarks.accuracy import run
+
+        run(views_dir=args.views, mocap_dir=args.mocap, as_json=args.json)
+    elif args.what == "pipeline":
+        from pose3d_nb.benchmarks.pipeline import run
+
+        run(source=args.source, max_frames=args.max_frames, as_json=args.json)
+    elif args.what == "batch":
+        from pose3d_nb.benchmarks.batch import run
+
+        run(clips=args.clips, frames=args.max_frames, as_json=args.json)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d bench`` to the command line."""
+    bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
+    bench.add_argument("what", choices=["lifter", "detect", "pipeline", "accuracy", "batch"])
+    bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy)")
+    bench.add_argument("--mocap", default=None, help="mocap folder for the held-out rows (accuracy)")
+    bench.add_argument("--json", action="store_true", help="last line: one JSON object")
+    bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
+    bench.add_argument("--source", default="sample")
+    bench.add_argument("--max-frames", type=int, default=None, help="frames (batch: per clip)")
+    bench.add_argument("--clips", type=int, default=6, help="batch: clips cut from the sample")
+    bench.set_defaults(func=cmd_bench)

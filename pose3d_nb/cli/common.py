@@ -1,0 +1,98 @@
+"""What several commands share: the usage error, clean stops on signals, the pipeline options."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.settings import DEFAULTS
+
+
+class UsageError(Pose3DValueError):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+class StopRequest:
+    """A signal handler that asks ``pose3d run`` to stop cleanly: SIGINT (Ctrl-C) or SIGTERM.
+
+    The first signal sets ``requested`` (the run loop then stops the engine and keeps the
+    recording); a second one while stopping raises KeyboardInterrupt, for a stop that hangs.
+    ``exit_status``: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.requested.set()
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Handle SIGINT and SIGTERM with a ``StopRequest`` for the block, then restore the old handlers.
+
+    Installed explicitly: a process started from a non-interactive shell may inherit SIGINT
+    ignored, and Python's default KeyboardInterrupt would then never come.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request  # signal handlers can only be set from the main thread
+        return
+    previous = {signum: signal.signal(signum, request) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--detector, --checkpoint/--lifter, --window, --lookahead, --flip with ``DEFAULTS``."""
+    parser.add_argument(
+        "--detector", default=DEFAULTS.detector, help="2D detector backend (mediapipe, detectron2)"
+    )
+    parser.add_argument(
+        "--checkpoint", "--lifter", dest="checkpoint", default=DEFAULTS.lifter,
+        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, a file",
+    )
+    parser.add_argument(
+        "--window", type=int, default=DEFAULTS.window,
+        help="frames the lifter uses (0 = all up to its receptive field)",
+    )
+    parser.add_argument(
+        "--lookahead", type=int, default=DEFAULTS.lookahead, help="output delay in frames (future context)"
+    )
+    parser.add_argument(
+        "--flip", action="store_true", default=DEFAULTS.flip, help="test-time flip augmentation"
+    )
+
+
+def export_formats(value: str) -> list[str]:
+    """``--export bvh,trc`` -> ["bvh", "trc"]; an unknown name is a usage error before any run."""
+    from pose3d_nb.export import FORMATS
+
+    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        choices = ", ".join(FORMATS)
+        raise argparse.ArgumentTypeError(f"unknown export format(s) {unknown}; choose from {choices}")
+    return formats
+
+
+def export_recording(session: Path, formats: list[str], **options) -> None:
+    from pose3d_nb.export import export_session
+
+    for fmt in formats:
+        print(f"{fmt}: {export_session(session, fmt, **options)}")

@@ -1,0 +1,29 @@
+"""``pose3d export``: a recorded session as BVH, TRC, C3D, CSV or Parquet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pose3d_nb.cli.common import export_recording
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units}
+    export_recording(Path(args.session), [args.format], **options)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d export`` to the command line."""
+    from pose3d_nb.export import FORMATS
+
+    export = commands.add_parser("export", help="write a recorded session as BVH, TRC, C3D or a tidy table")
+    export.add_argument("session", help="session.npz written by `pose3d run` or the engine")
+    export.add_argument("--format", required=True, choices=list(FORMATS))
+    export.add_argument("--out", default=None, help="output file (default: beside the session)")
+    export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")
+    export.add_argument("--smooth", type=float, default=None, metavar="HZ",
+                        help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
+    export.add_argument("--units", default=None, help="bvh: m|cm, trc: m|mm, c3d: mm|m")
+    export.set_defaults(func=cmd_export)

@@ -1,0 +1,77 @@
+"""``pose3d lift``: a (T, 17, 2) keypoint array to 3D joints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.cli.common import UsageError
+
+
+def _load_keypoints(path: Path) -> np.ndarray:
+    from pose3d_nb.lifting.keypoints import check_keypoints
+
+    if not path.is_file():
+        raise UsageError(f"keypoints file not found: {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a plain numeric .npy array ({exc})") from None
+    try:
+        return check_keypoints(array, what=str(path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from pose3d_nb.lifting.checkpoint import load_model
+    from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.lifting.streaming import StreamingLifter
+    from pose3d_nb.lifting.world import camera_to_world, rebase_floor
+
+    keypoints = _load_keypoints(Path(args.keypoints))
+    size = tuple(args.size)
+    model = load_model(args.checkpoint, causal=args.causal)
+    if args.stream:
+        lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
+        outputs = []
+        for frame in keypoints:
+            outputs += lifter.push(frame, size)
+        outputs += lifter.flush()
+        joints = np.stack([o.joints for o in outputs])
+        valid = np.array([o.valid for o in outputs])
+    else:
+        lifted = lift_sequence(model, keypoints, size, flip=args.flip)
+        joints, valid = lifted.joints, lifted.valid
+    if args.world:
+        joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, joints.astype(np.float32))
+    valid_path = out.with_name(out.stem + "_valid.npy")
+    np.save(valid_path, valid)
+    mode = f"streaming (window {args.window}, lookahead {args.lookahead})" if args.stream else "offline"
+    print(
+        f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
+        f"{'world' if args.world else 'camera'} space, flip={args.flip}) -> {out}; "
+        f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d lift`` to the command line."""
+    lift = commands.add_parser("lift", help="lift a (T, 17, 2) COCO pixel keypoint array to 3D")
+    lift.add_argument("keypoints", help=".npy file, shape (T, 17, 2), COCO order, pixels, NaN = missing")
+    lift.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"), help="frame size")
+    lift.add_argument("--checkpoint", required=True, help="VideoPose3D checkpoint (.bin)")
+    lift.add_argument("--flip", action="store_true", help="test-time flip augmentation")
+    lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
+    lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
+    lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")
+    lift.add_argument("--lookahead", type=int, default=0, help="output delay in frames, --stream")
+    lift.add_argument("--world", action="store_true", help="z-up world frame, floor at z=0")
+    lift.add_argument("--out", required=True, help="output .npy (T, 17, 3); a _valid.npy mask beside it")
+    lift.set_defaults(func=cmd_lift)

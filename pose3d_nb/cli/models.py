@@ -1,0 +1,55 @@
+"""``pose3d models``: the known checkpoints, and fetching one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pose3d_nb.cli.common import UsageError
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pose3d_nb.lifting.weights import KNOWN_CHECKPOINTS, FetchError, fetch, model_dir, sha256_of
+
+    directory = Path(args.dir) if args.dir else model_dir()
+    if args.action == "fetch":
+        if not args.name:
+            raise UsageError("usage: pose3d models fetch NAME")
+        try:
+            path = fetch(args.name, directory)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        except FetchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved {path} ({path.stat().st_size} bytes, sha256 {sha256_of(path)})")
+        return 0
+    print(f"checkpoint folder: {directory}")
+    for known in KNOWN_CHECKPOINTS:
+        path = directory / known.filename
+        present = "present" if path.is_file() else "missing"
+        size = f"{known.size_bytes} B" if known.size_bytes else "size unknown"
+        digest = known.sha256 or "sha256 unknown"
+        usable = "usable" if known.usable else "not usable here"
+        print(f"  {known.name:22s} {present:8s} {usable:16s} RF {known.receptive_field:3d}  {known.url}")
+        print(f"  {'':22s} input {known.input_layout}; {size}; {digest}; {known.note}")
+    from pose3d_nb.lifting.choice import choose_lifter, shipped_checkpoint, shipped_meta
+
+    shipped, meta = shipped_checkpoint(), shipped_meta()
+    print(f"shipped with the package: {shipped} ({shipped.stat().st_size} B, sha256 {sha256_of(shipped)})")
+    print(
+        f"  trained by `pose3d train` on motion capture, {meta.get('steps')} steps; held-out mocap MPJPE "
+        f"{meta.get('held_out_mpjpe_mm')} mm; data: {meta.get('data')}"
+    )
+    print(f"in use with --checkpoint auto: {choose_lifter('auto', world_landmark_weight=None).name}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d models`` to the command line."""
+    models = commands.add_parser("models", help="list known checkpoints, or fetch one")
+    models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    models.add_argument("name", nargs="?")
+    models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")
+    models.set_defaults(func=cmd_models)

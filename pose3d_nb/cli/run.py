@@ -1,0 +1,99 @@
+"""``pose3d run``: the headless pipeline, recorded to a folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pose3d_nb.cli.common import (
+    StopRequest,
+    add_pipeline_arguments,
+    export_formats,
+    export_recording,
+    stop_on_signals,
+)
+from pose3d_nb.settings import DEFAULTS, Settings
+
+
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The ``Settings`` that ``pose3d run``'s arguments describe."""
+    return Settings(source=args.source, detector=args.detector, lifter=args.checkpoint, window=args.window,
+                    lookahead=args.lookahead, flip=args.flip, capacity=args.capacity, out_dir=args.out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as request:
+        return _run(args, request)
+
+
+def _run(args: argparse.Namespace, request: StopRequest) -> int:
+    from tqdm import tqdm
+
+    from pose3d_nb.engine import PoseEngine
+
+    engine = PoseEngine.from_settings(run_settings(args), loop=args.loop or None, pace=args.pace or None)
+    info = engine.lifter_info
+    print(f"lifter: {info.name}")
+    if info.hint:
+        print(f"note: {info.hint}")
+    engine.start()
+    source = engine.source
+    total = getattr(source, "frame_count", None) if not source.is_live and not args.loop else None
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    interrupted = False
+    bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
+    try:
+        while engine.running and not request.requested.is_set():
+            engine.wait(0.25)
+            stats = engine.stats()
+            bar.update(stats.processed - bar.n)
+            latency = f"{stats.latency_ms_median:.0f}" if stats.latency_ms_median is not None else "-"
+            bar.set_postfix_str(
+                f"{stats.fps:.1f} fps, latency {latency} ms, dropped {stats.dropped}", refresh=False
+            )
+            if args.max_frames and stats.processed >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        engine.stop()
+    interrupted = interrupted or request.requested.is_set()
+    stats = engine.stats()
+    where = f"; recorded to {Path(args.out) / 'session.npz'}" if stats.processed else ""
+    print(
+        f"{'interrupted: ' if interrupted else ''}{stats.processed} frames, {stats.fps:.1f} fps, "
+        f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}{where}"
+    )
+    if engine.error is not None:
+        print(f"error: {engine.error}", file=sys.stderr)
+        return 1
+    if args.csv and stats.processed:
+        print(f"CSV: {engine.export_csv()}")
+    if args.export and stats.processed:
+        export_recording(Path(args.out) / "session.npz", args.export)
+    return request.exit_status if interrupted else 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d run`` to the command line."""
+    run = commands.add_parser("run", help="headless capture -> 2D -> 3D, recorded to --out")
+    run.add_argument(
+        "--source", default=DEFAULTS.source, help="sample (default), camera, camera:N, a video or a folder"
+    )
+    add_pipeline_arguments(run)
+    run.add_argument("--out", default=DEFAULTS.out_dir, help="folder for joints.npy and session.npz")
+    run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    run.add_argument("--loop", action="store_true", help="repeat a video file")
+    run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
+    run.add_argument(
+        "--capacity", type=int, default=DEFAULTS.capacity, help="rows kept in the rolling buffer"
+    )
+    run.add_argument("--csv", action="store_true", help="also write session.csv")
+    run.add_argument(
+        "--export", type=export_formats, default=[], metavar="FORMATS",
+        help="after the run, export the session as these (comma-separated: bvh,trc,c3d,csv,parquet)",
+    )
+    run.set_defaults(func=cmd_run)

@@ -1,0 +1,39 @@
+"""``pose3d train``: train the temporal lifter on motion capture."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pose3d_nb.cli.common import UsageError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pose3d_nb.training.mocap import MocapDataError
+    from pose3d_nb.training.trainer import TrainConfig, train
+
+    config = TrainConfig(steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed)
+    try:
+        meta = train(args.data, args.out, config, resume=not args.no_resume, threads=args.threads)
+    except MocapDataError as exc:
+        raise UsageError(str(exc)) from None
+    held = meta["held_out_mpjpe_mm"]
+    print(
+        f"trained {meta['steps']} steps -> {args.out} (held-out clips MPJPE "
+        f"{held if held is not None else '-'} mm); loss curve {Path(args.out).with_suffix('.loss.png')}"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pose3d train`` to the command line."""
+    train = commands.add_parser("train", help="train the temporal lifter on motion capture (CPU)")
+    train.add_argument("--data", required=True, help="folder of mocap .npz files (../shared/mocap)")
+    train.add_argument("--out", required=True, help="output checkpoint; STATE and .loss.png beside it")
+    train.add_argument("--steps", type=int, default=20000, help="optimiser steps (batch 64 windows)")
+    train.add_argument("--batch", type=int, default=64, help="windows per step")
+    train.add_argument("--channels", type=int, default=256, help="network width")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest here)")
+    train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
+    train.set_defaults(func=cmd_train)
