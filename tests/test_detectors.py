@@ -148,10 +148,15 @@ def test_sample_world_landmarks(sample_detections):
     assert (world[11, 0] > world[12, 0]) == (d.keypoints[L_SHOULDER, 0] > d.keypoints[R_SHOULDER, 0])
 
 
-def test_sample_matches_golden_keypoints(sample_detections):
+def test_sample_matches_golden_keypoints():
+    # Single images (see tests/golden/make_golden.py): video mode's frame-to-frame crop feedback
+    # turns CPU-dependent rounding into pixels, a single image does not.
     golden = json.loads(GOLDEN.read_text())
+    options = {"static_image_mode": True, "follow": False, "fix_left_right": False}
+    with open_source("sample") as source, create_detector("mediapipe", **options) as detect:
+        detections = {frame.index: detect(frame) for frame in source if frame.index in golden["frames"]}
     for index, keypoints, scores in zip(golden["frames"], golden["keypoints"], golden["scores"], strict=True):
-        d = sample_detections[index]
+        d = detections[index]
         expected = np.array(keypoints)
         error = np.linalg.norm(d.keypoints - expected, axis=1)
         confident = np.array(scores) >= 0.5
