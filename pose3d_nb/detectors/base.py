@@ -1,14 +1,25 @@
-"""The detector protocol and the glue every backend shares."""
+"""The detector protocol and the glue every backend shares.
+
+A backend subclasses :class:`FollowingDetector` and only says how to find the people in a frame
+(:meth:`FollowingDetector.candidates`, returning :class:`Candidates`). Following one person,
+undoing left/right flips and assembling the :class:`Detection` live here, once.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.detectors.tracking import SubjectFollower
 from pose3d_nb.errors import Pose3DImportError
+from pose3d_nb.skeleton import COCO, NUM_JOINTS
 from pose3d_nb.sources.frame import Frame
+
+COCO_MIRROR = COCO.mirror_permutation()
 
 
 class DetectorUnavailable(Pose3DImportError):
@@ -38,9 +49,14 @@ class Detector(Protocol):
 
 
 class BaseDetector:
-    """Context-manager glue for detectors."""
+    """Context-manager glue for detectors.
+
+    ``provides``: capabilities its detections carry (e.g. ``{"world_landmarks"}``), checked
+    against what a lifter requires (``detectors.registry.detector_provides``).
+    """
 
     name = "detector"
+    provides: ClassVar[frozenset[str]] = frozenset()
 
     def __call__(self, frame: Frame) -> Detection:
         raise NotImplementedError
@@ -81,4 +97,124 @@ def found_detection(
         timestamp=frame.timestamp,
         frame_index=frame.index,
         extras=dict(extras),
+    )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Every person a backend found in one image, one row each (N may be 0).
+
+    Attributes:
+        boxes: (N, 4) float x1, y1, x2, y2 pixels.
+        keypoints: (N, 17, 2) float COCO-17 pixels (x right, y down).
+        scores: (N, 17) float keypoint confidences in [0, 1].
+        confidences: (N,) float person confidences, or None when the backend has none (then
+            the detection carries no ``box_score``).
+        extras: per-person arrays, first axis N (e.g. ``world_landmarks`` (N, 33, 3)); the
+            followed person's row goes into ``Detection.extras`` under the same key.
+    """
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    confidences: np.ndarray | None = None
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @classmethod
+    def none(cls) -> Candidates:
+        """Nobody found."""
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros((0, NUM_JOINTS, 2), np.float32),
+            np.zeros((0, NUM_JOINTS), np.float32),
+        )
+
+
+class FollowingDetector(BaseDetector):
+    """A detector from a backend that finds candidates: follows one person through them.
+
+    Subclasses implement :meth:`candidates` (and ``close``/``reset`` for their own model state,
+    calling ``super().reset()``). Each call then picks the followed person with
+    ``tracking.SubjectFollower`` (the same person across frames, a new ``track_id`` after a loss,
+    left/right label flips undone) and assembles the :class:`Detection`.
+
+    Args:
+        follow: keep following the same person (else the most confident one each frame).
+        fix_left_right: undo left/right label flips by temporal continuity.
+
+    Class attributes:
+        min_keypoint_score: keypoints below this are ignored when following (backends whose
+            scores are small probabilities set 0).
+        extras_mirror: for each per-person extra, the (K,) permutation of its first axis that
+            swaps left and right; applied with the keypoints' when labels are flipped back.
+
+    Detection extras, besides the candidate's own: ``track_id``, ``swapped_left_right``,
+    ``num_candidates`` and, when the backend gives person confidences, ``box_score``.
+    """
+
+    min_keypoint_score: ClassVar[float] = 0.3
+    extras_mirror: ClassVar[Mapping[str, np.ndarray]] = {}
+
+    def __init__(self, *, follow: bool = True, fix_left_right: bool = True) -> None:
+        self._follower = SubjectFollower.default(
+            follow=follow, fix_left_right=fix_left_right, min_keypoint_score=self.min_keypoint_score
+        )
+
+    def candidates(self, frame: Frame) -> Candidates:
+        """Everyone found in ``frame`` (RGB); the one method a backend must write."""
+        raise NotImplementedError
+
+    def __call__(self, frame: Frame) -> Detection:
+        """The followed person's keypoints in ``frame`` (missing when they are not in it)."""
+        return assemble_detection(frame, self.candidates(frame), self._follower, self.extras_mirror)
+
+    def reset(self) -> None:
+        """Forget the followed person (the next one found gets a new ``track_id``)."""
+        self._follower.reset()
+
+
+def assemble_detection(
+    frame: Frame,
+    found: Candidates,
+    follower: SubjectFollower,
+    extras_mirror: Mapping[str, np.ndarray] | None = None,
+) -> Detection:
+    """The Detection of the person ``follower`` selects among ``found`` in ``frame``.
+
+    Args:
+        frame: the frame the candidates were found in.
+        found: every candidate, see :class:`Candidates`.
+        follower: picks the subject and says whether its left/right labels are flipped.
+        extras_mirror: left/right permutation per extra (see ``FollowingDetector``).
+
+    Returns:
+        A found Detection, or ``Detection.missing`` with ``num_candidates`` and ``track_id``.
+    """
+    selection = follower.select(
+        frame.timestamp, found.boxes, found.keypoints, found.scores, found.confidences
+    )
+    if selection.index is None:
+        return missing_detection(frame, num_candidates=len(found), track_id=selection.track_id)
+    i = selection.index
+    keypoints, scores = found.keypoints[i], found.scores[i]
+    extras = {key: values[i] for key, values in found.extras.items()}
+    if selection.swap_left_right:
+        keypoints, scores = keypoints[COCO_MIRROR], scores[COCO_MIRROR]
+        for key, permutation in (extras_mirror or {}).items():
+            if key in extras:
+                extras[key] = extras[key][permutation]
+    if found.confidences is not None:
+        extras["box_score"] = float(found.confidences[i])
+    return found_detection(
+        frame,
+        keypoints,
+        scores,
+        found.boxes[i],
+        **extras,
+        track_id=selection.track_id,
+        swapped_left_right=selection.swap_left_right,
+        num_candidates=len(found),
     )

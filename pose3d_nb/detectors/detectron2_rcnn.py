@@ -10,15 +10,12 @@ conversion (:func:`instances_to_candidates`) is importable and testable without 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pose3d_nb.detectors.base import BaseDetector, DetectorUnavailable, found_detection, missing_detection
-from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.detectors.tracking import SubjectFollower
-from pose3d_nb.skeleton import COCO, NUM_JOINTS
+from pose3d_nb.detectors.base import Candidates, DetectorUnavailable, FollowingDetector
+from pose3d_nb.skeleton import NUM_JOINTS
 from pose3d_nb.sources.frame import Frame
 
 DEFAULT_CONFIG = "COCO-Keypoints/keypoint_rcnn_R_101_FPN_3x.yaml"
@@ -29,26 +26,6 @@ INSTALL_HINT = (
     "(https://pytorch.org/get-started/locally/), then: "
     "pip install 'git+https://github.com/facebookresearch/detectron2.git'"
 )
-
-COCO_MIRROR = COCO.mirror_permutation()
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Every person Keypoint R-CNN found in one image.
-
-    boxes: (N, 4) float32 x1, y1, x2, y2 pixels. confidences: (N,) person scores.
-    keypoints: (N, 17, 2) float32 COCO pixels. scores: (N, 17) keypoint scores in [0, 1]
-    (Detectron2's are spatial-softmax peak probabilities: small but comparable between joints).
-    """
-
-    boxes: np.ndarray
-    confidences: np.ndarray
-    keypoints: np.ndarray
-    scores: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.boxes)
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -62,17 +39,14 @@ def instances_to_candidates(instances: Any) -> Candidates:
     """Convert ``DefaultPredictor(...)["instances"]`` (detectron2 ``Instances``) to arrays.
 
     Uses ``pred_boxes.tensor`` (N, 4), ``scores`` (N,) and ``pred_keypoints`` (N, 17, 3: x, y,
-    score), after moving them to the CPU.
+    score), after moving them to the CPU. Detectron2's keypoint scores are spatial-softmax peak
+    probabilities: small but comparable between joints.
     """
     instances = instances.to("cpu")
     n = len(instances)
     if n == 0:
-        return Candidates(
-            np.zeros((0, 4), np.float32),
-            np.zeros(0, np.float32),
-            np.zeros((0, NUM_JOINTS, 2), np.float32),
-            np.zeros((0, NUM_JOINTS), np.float32),
-        )
+        none = Candidates.none()
+        return Candidates(none.boxes, none.keypoints, none.scores, confidences=np.zeros(0, np.float32))
     keypoints = _to_numpy(instances.pred_keypoints).reshape(n, NUM_JOINTS, 3)
     return Candidates(
         boxes=_to_numpy(instances.pred_boxes.tensor).reshape(n, 4),
@@ -107,7 +81,7 @@ def build_predictor(
     return DefaultPredictor(cfg)
 
 
-class Detectron2KeypointDetector(BaseDetector):
+class Detectron2KeypointDetector(FollowingDetector):
     """Keypoint R-CNN (R101-FPN, COCO keypoints), following one person.
 
     Args:
@@ -124,6 +98,8 @@ class Detectron2KeypointDetector(BaseDetector):
     """
 
     name = "detectron2"
+    # Keypoint scores are small probabilities: compare every joint, not only "confident" ones.
+    min_keypoint_score = 0.0
 
     def __init__(
         self,
@@ -138,41 +114,12 @@ class Detectron2KeypointDetector(BaseDetector):
         self._predictor = (
             predictor if predictor is not None else build_predictor(config, score_threshold, device)
         )
-        # Detectron2 keypoint scores are small probabilities: compare every joint, not only "confident" ones.
-        self._follower = SubjectFollower.default(
-            follow=follow, fix_left_right=fix_left_right, min_keypoint_score=0.0
-        )
+        super().__init__(follow=follow, fix_left_right=fix_left_right)
 
     def candidates(self, frame: Frame) -> Candidates:
         """Everyone found in ``frame``; DefaultPredictor takes BGR (it converts for the model)."""
         bgr = np.ascontiguousarray(frame.image[:, :, ::-1])
         return instances_to_candidates(self._predictor(bgr)["instances"])
-
-    def __call__(self, frame: Frame) -> Detection:
-        """The followed person's keypoints in ``frame`` (RGB)."""
-        found = self.candidates(frame)
-        selection = self._follower.select(
-            frame.timestamp, found.boxes, found.keypoints, found.scores, found.confidences
-        )
-        if selection.index is None:
-            return missing_detection(frame, num_candidates=len(found), track_id=selection.track_id)
-        i = selection.index
-        keypoints, scores = found.keypoints[i], found.scores[i]
-        if selection.swap_left_right:
-            keypoints, scores = keypoints[COCO_MIRROR], scores[COCO_MIRROR]
-        return found_detection(
-            frame,
-            keypoints,
-            scores,
-            found.boxes[i],
-            box_score=float(found.confidences[i]),
-            track_id=selection.track_id,
-            swapped_left_right=selection.swap_left_right,
-            num_candidates=len(found),
-        )
-
-    def reset(self) -> None:
-        self._follower.reset()
 
     def close(self) -> None:
         self._predictor = None  # frees the model (and its GPU memory) once unreferenced

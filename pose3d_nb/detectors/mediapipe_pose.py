@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.detectors.base import BaseDetector, DetectorUnavailable, found_detection, missing_detection
-from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.detectors.tracking import SubjectFollower, keypoint_box
+from pose3d_nb.detectors.base import Candidates, DetectorUnavailable, FollowingDetector
+from pose3d_nb.detectors.tracking import keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError
-from pose3d_nb.skeleton import COCO
 from pose3d_nb.sources.frame import Frame
 
 BLAZEPOSE_TO_COCO = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
@@ -29,8 +27,6 @@ BLAZEPOSE_MIRROR = np.array(
     [0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9] + [i + 1 - 2 * (i % 2 == 0) for i in range(11, 33)]
 )
 """(33,) permutation swapping every BlazePose left landmark with its right twin."""
-
-COCO_MIRROR = COCO.mirror_permutation()
 
 
 def landmarks_to_array(landmark_list: Any) -> np.ndarray:
@@ -49,7 +45,7 @@ def blazepose_to_coco(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[np.
     return pixels[BLAZEPOSE_TO_COCO], np.clip(landmarks[BLAZEPOSE_TO_COCO, 3], 0.0, 1.0)
 
 
-class MediaPipePoseDetector(BaseDetector):
+class MediaPipePoseDetector(FollowingDetector):
     """MediaPipe Pose in video mode, mapped to COCO-17.
 
     Args:
@@ -67,7 +63,12 @@ class MediaPipePoseDetector(BaseDetector):
     """
 
     name = "mediapipe"
-    provides_world_landmarks = True  # extras["world_landmarks"]: MediaPipe's own metric 3D
+    provides = frozenset({"world_landmarks"})  # extras["world_landmarks"]: MediaPipe's own metric 3D
+    extras_mirror = {
+        "world_landmarks": BLAZEPOSE_MIRROR,
+        "visibility": BLAZEPOSE_MIRROR,
+        "landmarks": BLAZEPOSE_MIRROR,
+    }
 
     def __init__(
         self,
@@ -100,18 +101,15 @@ class MediaPipePoseDetector(BaseDetector):
                 f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
                 "model_complexity=1 is the one shipped with mediapipe and works offline"
             ) from exc
-        self._follower = SubjectFollower.default(follow=follow, fix_left_right=fix_left_right)
+        super().__init__(follow=follow, fix_left_right=fix_left_right)
 
-    def __call__(self, frame: Frame) -> Detection:
-        """The followed person's keypoints in ``frame`` (RGB, any size)."""
+    def candidates(self, frame: Frame) -> Candidates:
+        """The one person MediaPipe found in ``frame`` (RGB, any size), or nobody."""
         if self._pose is None:
             raise Pose3DRuntimeError("this MediaPipe detector is closed")
         result = self._pose.process(np.ascontiguousarray(frame.image))
         if result.pose_landmarks is None:
-            nobody = self._follower.select(
-                frame.timestamp, np.empty((0, 4)), np.empty((0, 17, 2)), np.empty((0, 17))
-            )
-            return missing_detection(frame, num_candidates=0, track_id=nobody.track_id)
+            return Candidates.none()
         landmarks = landmarks_to_array(result.pose_landmarks)
         if result.pose_world_landmarks is not None:
             world = landmarks_to_array(result.pose_world_landmarks)[:, :3]
@@ -121,30 +119,22 @@ class MediaPipePoseDetector(BaseDetector):
         # The box spans all 33 landmarks (feet and hands included), clipped to the image.
         pixels = landmarks[:, :2] * np.array(frame.size, np.float32)
         bbox = keypoint_box(pixels, frame.size)
-        selection = self._follower.select(frame.timestamp, bbox[None], keypoints[None], scores[None])
-        if selection.index is None:
-            return missing_detection(frame, num_candidates=1, track_id=selection.track_id)
-        if selection.swap_left_right:
-            keypoints, scores = keypoints[COCO_MIRROR], scores[COCO_MIRROR]
-            landmarks, world = landmarks[BLAZEPOSE_MIRROR], world[BLAZEPOSE_MIRROR]
-        return found_detection(
-            frame,
-            keypoints,
-            scores,
-            bbox,
-            world_landmarks=world,
-            visibility=landmarks[:, 3].copy(),
-            landmarks=landmarks[:, :3].copy(),
-            track_id=selection.track_id,
-            swapped_left_right=selection.swap_left_right,
-            num_candidates=1,
+        return Candidates(
+            boxes=bbox[None],
+            keypoints=keypoints[None],
+            scores=scores[None],
+            extras={
+                "world_landmarks": world[None],
+                "visibility": landmarks[None, :, 3].copy(),
+                "landmarks": landmarks[None, :, :3].copy(),
+            },
         )
 
     def reset(self) -> None:
         """Forget the tracked person (MediaPipe's own tracking state included)."""
         if self._pose is not None:
             self._pose.reset()
-        self._follower.reset()
+        super().reset()
 
     def close(self) -> None:
         if self._pose is not None:

@@ -1,89 +1,161 @@
-"""Detector backends by name, imported only when asked for."""
+"""Detector backends by name, imported only when asked for, with what each provides.
+
+An entry says how to build the backend (a ``"module:attribute"`` string, imported on first use,
+or a callable), which top-level modules it needs installed, how to install them, and what its
+detections carry beyond COCO-17 keypoints (``provides``, e.g. ``{"world_landmarks"}``, checked
+against what a lifter requires). Code outside the package adds a backend with
+:func:`register_detector`; see ``docs/extending.md``.
+"""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pose3d_nb.detectors.base import Detector, DetectorUnavailable
-from pose3d_nb.errors import UnknownNameError
+from pose3d_nb.registry import Registry, load_object
 
 DEFAULT_DETECTOR = "mediapipe"
+
+WORLD_LANDMARKS = "world_landmarks"
+"""Capability: ``Detection.extras["world_landmarks"]``, (33, 3) metric BlazePose landmarks."""
 
 
 @dataclass(frozen=True)
 class Backend:
-    """How to build one detector backend and what it needs installed."""
+    """How to build one detector backend, what it needs installed and what it provides.
+
+    Attributes:
+        name: the registry name (``create_detector(name)``, ``--detector NAME``).
+        factory: ``"package.module:Class"`` (imported on first use) or a callable returning a
+            detector; called with ``options`` updated by the caller's keyword options.
+        requires: top-level modules that must be importable (checked without importing them).
+        install: how to install what ``requires`` names (shown when something is missing).
+        description: one line for help texts and ``pose3d bench detect``.
+        provides: capabilities of its detections, e.g. ``{"world_landmarks"}``.
+        options: default keyword options for the factory (e.g. a model variant).
+    """
 
     name: str
-    module: str
-    factory: str
-    requires: tuple[str, ...]
-    install: str
-    description: str
+    factory: str | Callable[..., Detector]
+    requires: tuple[str, ...] = ()
+    install: str = ""
+    description: str = ""
+    provides: frozenset[str] = frozenset()
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
-BACKENDS: dict[str, Backend] = {
-    "mediapipe": Backend(
-        name="mediapipe",
-        module="pose3d_nb.detectors.mediapipe_pose",
-        factory="MediaPipePoseDetector",
-        requires=("mediapipe",),
-        install="pip install mediapipe==0.10.21 (part of pose3d_nb's dependencies)",
-        description="MediaPipe BlazePose (one person, about 18 ms per frame on one CPU core)",
+DETECTORS: Registry[Backend] = Registry("detector")
+BACKENDS = DETECTORS  # the name older code imports
+
+
+def register_detector(
+    name: str,
+    factory: str | Callable[..., Detector],
+    *,
+    requires: Iterable[str] = (),
+    install: str = "",
+    description: str = "",
+    provides: Iterable[str] = (),
+    options: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> Backend:
+    """Make ``name`` a detector everywhere: ``create_detector``, the engine, ``Pose3D``, the CLI.
+
+    Args:
+        name: the new backend's name.
+        factory: ``"package.module:Class"`` or a callable taking keyword options and returning
+            a detector (see ``detectors.base.FollowingDetector``).
+        requires, install, description, provides, options: see :class:`Backend`.
+        replace: replace an entry of the same name instead of refusing.
+
+    Returns:
+        The registered :class:`Backend`.
+
+    Raises:
+        Pose3DValueError: the name is taken (and ``replace`` is False) or empty.
+    """
+    backend = Backend(
+        name=name,
+        factory=factory,
+        requires=tuple(requires),
+        install=install,
+        description=description,
+        provides=frozenset(provides),
+        options=dict(options or {}),
+    )
+    return DETECTORS.register(name, backend, replace=replace)
+
+
+register_detector(
+    "mediapipe",
+    "pose3d_nb.detectors.mediapipe_pose:MediaPipePoseDetector",
+    requires=("mediapipe",),
+    install="pip install mediapipe==0.10.21 (part of pose3d_nb's dependencies)",
+    description="MediaPipe BlazePose (one person, about 18 ms per frame on one CPU core)",
+    provides=(WORLD_LANDMARKS,),
+)
+register_detector(
+    "detectron2",
+    "pose3d_nb.detectors.detectron2_rcnn:Detectron2KeypointDetector",
+    requires=("torch", "torchvision", "detectron2"),
+    install=(
+        "detectron2 is not on PyPI: install a torchvision build that matches your torch "
+        "(see pytorch.org), then pip install 'git+https://github.com/facebookresearch/detectron2.git'"
     ),
-    "detectron2": Backend(
-        name="detectron2",
-        module="pose3d_nb.detectors.detectron2_rcnn",
-        factory="Detectron2KeypointDetector",
-        requires=("torch", "torchvision", "detectron2"),
-        install=(
-            "detectron2 is not on PyPI: install a torchvision build that matches your torch "
-            "(see pytorch.org), then pip install 'git+https://github.com/facebookresearch/detectron2.git'"
-        ),
-        description="Detectron2 Keypoint R-CNN R101-FPN (several people; needs a GPU for real time)",
-    ),
-}
+    description="Detectron2 Keypoint R-CNN R101-FPN (several people; needs a GPU for real time)",
+)
 
 
 def known_detectors() -> list[str]:
-    """Every backend name, installed or not."""
-    return list(BACKENDS)
+    """Every backend name, installed or not, in registration order."""
+    return DETECTORS.names()
 
 
 def missing_requirements(name: str) -> list[str]:
     """Top-level modules ``name`` needs that cannot be found (found ones are not imported)."""
-    return [module for module in _backend(name).requires if importlib.util.find_spec(module) is None]
+    return [module for module in DETECTORS[name].requires if importlib.util.find_spec(module) is None]
 
 
 def available_detectors() -> list[str]:
     """Names of the backends whose packages are installed (without importing them)."""
-    return [name for name in BACKENDS if not missing_requirements(name)]
+    return [name for name in DETECTORS if not missing_requirements(name)]
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
-    """A new detector of backend ``name`` ("mediapipe" or "detectron2"), with its ``options``.
+    """A new detector of backend ``name`` (one of ``known_detectors()``), with its ``options``.
 
     Raises:
-        ValueError: unknown name (the message lists the known ones).
+        UnknownNameError: unknown name (the message lists the known ones).
         DetectorUnavailable: the backend's packages are missing or fail to import (the
             message says what and how to install them).
     """
-    backend = _backend(name)
+    backend = DETECTORS[name]
     missing = missing_requirements(name)
     if missing:
         raise DetectorUnavailable(
             f"detector {name!r} needs {', '.join(missing)}, not installed here. {backend.install}"
         )
     try:
-        module = importlib.import_module(backend.module)
-        return getattr(module, backend.factory)(**options)
+        factory = load_object(backend.factory)
+        return factory(**{**backend.options, **options})
     except DetectorUnavailable:
         raise
     except ImportError as exc:
         raise DetectorUnavailable(f"detector {name!r} failed to import: {exc}. {backend.install}") from exc
+
+
+def detector_provides(spec: Any) -> frozenset[str]:
+    """What a detector's detections carry: for a backend name its entry's ``provides``, for a
+    detector object its ``provides`` attribute (empty when it has none)."""
+    if isinstance(spec, str):
+        return DETECTORS[spec].provides
+    provided = set(getattr(spec, "provides", ()))
+    if getattr(spec, "provides_world_landmarks", False):  # objects written before ``provides``
+        provided.add(WORLD_LANDMARKS)
+    return frozenset(provided)
 
 
 def detector_from(spec: Any, options: dict[str, Any] | None = None) -> tuple[Detector, bool]:
@@ -95,10 +167,3 @@ def detector_from(spec: Any, options: dict[str, Any] | None = None) -> tuple[Det
     if not isinstance(spec, str):
         return spec, False
     return create_detector(spec, **(options or {})), True
-
-
-def _backend(name: str) -> Backend:
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown detector {name!r}; known detectors: {', '.join(BACKENDS)}") from None
