@@ -9,6 +9,7 @@ import sys
 import tomllib
 import yaml
 from conftest import ROOT
+from packaging.requirements import Requirement
 
 
 def _pins(lines) -> dict[str, str]:
@@ -24,12 +25,13 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def _pyproject_pins() -> dict[str, str]:
+def _requirements(extras: bool = True) -> list[Requirement]:
     project = _pyproject()["project"]
     lines = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        lines += extra
-    return _pins(lines)
+    if extras:
+        for extra in project["optional-dependencies"].values():
+            lines += extra
+    return [Requirement(line) for line in lines]
 
 
 def _environment_pins() -> dict[str, str]:
@@ -42,23 +44,40 @@ def _lock_pins() -> dict[str, str]:
     return _pins((ROOT / "requirements.lock").read_text().splitlines())
 
 
-def test_every_pyproject_pin_is_in_environment_yml_with_the_same_version():
-    pyproject, environment = _pyproject_pins(), _environment_pins()
-    assert pyproject, "pyproject pins nothing"
-    mismatched = {
-        name: (v, environment.get(name)) for name, v in pyproject.items() if environment.get(name) != v
-    }
-    assert not mismatched, f"pyproject vs environment.yml: {mismatched}"
+def _lowest_pins() -> dict[str, str]:
+    return _pins((ROOT / "requirements-lowest.txt").read_text().splitlines())
 
 
-def test_every_pin_matches_the_tested_lock():
+def _key(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def test_every_declared_range_admits_the_tested_lock():
     lock = _lock_pins()
-    for source, pins in (("pyproject.toml", _pyproject_pins()), ("environment.yml", _environment_pins())):
-        for name, version in pins.items():
-            if name in ("jax", "jaxlib"):
-                continue  # conda route only: mediapipe's declared deps; the lock skips them (--no-deps)
-            assert name in lock, f"{source} pins {name}, which requirements.lock lacks"
-            assert lock[name].split("+")[0] == version, f"{source} {name}=={version}, lock {lock[name]}"
+    for requirement in _requirements():
+        name = _key(requirement.name)
+        assert name in lock, f"pyproject.toml requires {name}, which requirements.lock lacks"
+        version = lock[name].split("+")[0]
+        assert requirement.specifier.contains(version), f"lock {name}=={version} is outside {requirement}"
+
+
+def test_environment_yml_pins_the_lock():
+    lock = _lock_pins()
+    for name, version in _environment_pins().items():
+        if name in ("jax", "jaxlib"):
+            continue  # conda route only: mediapipe's declared deps; the lock skips them (--no-deps)
+        assert name in lock, f"environment.yml pins {name}, which requirements.lock lacks"
+        assert lock[name].split("+")[0] == version, f"environment.yml {name}=={version}, lock {lock[name]}"
+
+
+def test_the_lowest_tested_versions_are_the_declared_lower_bounds():
+    lowest = _lowest_pins()
+    for requirement in _requirements(extras=False):
+        name = _key(requirement.name)
+        assert name in lowest, f"requirements-lowest.txt does not test {name}"
+        floors = [spec.version for spec in requirement.specifier if spec.operator in (">=", "==")]
+        assert floors == [lowest[name]], f"{requirement}: lowest tested is {lowest[name]}"
+    assert set(lowest) == {_key(r.name) for r in _requirements(extras=False)}
 
 
 def test_python_version_agrees():
