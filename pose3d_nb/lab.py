@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
 
-from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DRuntimeError
+from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DImportError, Pose3DRuntimeError
 
 DEMO_NOTEBOOK = "demo.ipynb"
 NOTEBOOKS = ("demo.ipynb", "analysis.ipynb", "batch.ipynb")
@@ -102,7 +103,7 @@ def _wait_ready(base_url: str, token: str, process: subprocess.Popen, timeout_s:
                 return
         except OSError:
             time.sleep(0.25)
-    raise TimeoutError(f"JupyterLab did not answer at {base_url} within {timeout_s:.0f} s")
+    raise Pose3DRuntimeError(f"JupyterLab did not answer at {base_url} within {timeout_s:.0f} s")
 
 
 def start_lab(port: int | None = None, work_dir: str | Path | None = None, notebook: str = DEMO_NOTEBOOK,
@@ -112,6 +113,11 @@ def start_lab(port: int | None = None, work_dir: str | Path | None = None, noteb
     Only loopback is bound (the token still guards it from other local users). The server
     runs with ``SERVER_OPTIONS``, which keep live widget updates smooth.
     """
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise Pose3DImportError(
+            "JupyterLab is not installed: pip install 'pose3d_nb[lab]' (the widgets also work in "
+            "any Jupyter front end you already have: open notebooks/demo.ipynb there)"
+        )
     root = notebook_dir(work_dir)
     port = port or free_port()
     token = secrets.token_hex(24)
