@@ -1,20 +1,24 @@
 """What a run is made of, with every default in one place.
 
-``Settings`` is read by the engine (``PoseEngine``'s keyword defaults and ``engine.settings``),
-the command line (``pose3d run`` and ``pose3d batch`` take their defaults from ``DEFAULTS``) and
-the notebook controls (they open showing an engine's ``settings``).
+``Settings`` is read by the engine (``PoseEngine(settings=...)``, its keyword defaults and
+``engine.settings``), ``Pose3D``, the command line (``pose3d run`` and ``pose3d batch`` take
+their defaults from ``DEFAULTS``), ``BatchSettings`` and the notebook controls (they open showing
+an engine's ``settings``). ``merge`` applies a caller's keyword overrides to a ``Settings``, and
+``renamed_option`` keeps a deprecated keyword working for one release.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from pose3d_nb.errors import Pose3DValueError
-from pose3d_nb.lifting.protocol import LIFTER_NAMES, LiftSettings
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
+from pose3d_nb.lifting.protocol import LiftSettings
 
-__all__ = ["DEFAULTS", "LIFTER_NAMES", "LONGEST_RECEPTIVE_FIELD", "Settings"]
+__all__ = ["DEFAULTS", "FROM_SETTINGS", "LONGEST_RECEPTIVE_FIELD", "Settings", "merge",
+           "renamed_option"]
 
 #: The longest receptive field of VideoPose3D's models: the window slider's range until a lifter
 #: says otherwise.
@@ -25,14 +29,21 @@ LONGEST_RECEPTIVE_FIELD = 243
 class Settings:
     """One run's choices.
 
-    source: an ``open_source`` spec ("sample", "camera", "camera:N", "browser camera", a path).
-    detector: a 2D detector backend ("mediapipe", "detectron2").
-    lifter: "auto" (the official checkpoint in model/ if present, else the shipped one),
-        "shipped", "mediapipe", or a checkpoint path (``lifting.choice.choose_lifter``).
-    window, lookahead, flip: the temporal knobs (``LiftSettings``: 0 = the full receptive field).
-    capacity: rows the rolling buffer keeps (100 000 is 55 minutes at 30 fps; memory is taken
-        only as rows arrive, about 0.43 KB a row).
-    out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
+    Attributes:
+        source: an ``open_source`` spec ("sample", "camera", "camera:N", "browser camera", a path).
+        detector: a 2D detector backend ("mediapipe", "detectron2").
+        lifter: "auto" (the official checkpoint in model/ if present, else the shipped one),
+            "shipped", "mediapipe", or a checkpoint path (``lifting.choice.choose_lifter``).
+        window: frames of 2D history per pose (0 = the lifter's full receptive field).
+        lookahead: output delay in frames, for future context.
+        flip: test-time flip augmentation, on by default (``docs/benchmarks.md``: every measured
+            row of the shipped lifter uses it).
+        capacity: rows the rolling buffer keeps (100 000 is 55 minutes at 30 fps; memory is
+            taken only as rows arrive).
+        out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
+
+    Raises:
+        Pose3DValueError: a negative or fractional window or lookahead, or capacity < 1.
     """
 
     source: str = "sample"
@@ -40,7 +51,7 @@ class Settings:
     lifter: str = "auto"
     window: int = 0
     lookahead: int = 0
-    flip: bool = False
+    flip: bool = True
     capacity: int = 100_000
     out_dir: str | None = "out_files"
 
@@ -60,3 +71,69 @@ class Settings:
 
 
 DEFAULTS = Settings()
+
+
+class _FromSettings:
+    """The default of a keyword that, left out, takes its value from a ``Settings``."""
+
+    def __repr__(self) -> str:
+        return "<from settings>"
+
+
+#: Default of ``PoseEngine``'s and ``Pose3D``'s settings keywords: "not given, use ``settings``".
+FROM_SETTINGS: Any = _FromSettings()
+
+
+def merge(settings: Settings | None, **overrides: Any) -> dict[str, Any]:
+    """``settings``' values (``DEFAULTS`` if None) with the keywords that were given applied.
+
+    Args:
+        settings: the base choices, or None for ``DEFAULTS``.
+        **overrides: ``Settings`` field names; a value of ``FROM_SETTINGS`` means "not given".
+            source, detector and lifter may also be objects (a source, a detector, a model).
+
+    Returns:
+        One value per ``Settings`` field, by name.
+
+    Raises:
+        Pose3DTypeError: ``settings`` is not a ``Settings``, or an override names no field.
+    """
+    base = DEFAULTS if settings is None else settings
+    if not isinstance(base, Settings):
+        raise Pose3DTypeError(f"settings must be a pose3d_nb.settings.Settings, got {type(base).__name__}")
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise Pose3DTypeError(f"unknown settings {unknown}; settings are {sorted(values)}")
+    values.update({k: v for k, v in overrides.items() if v is not FROM_SETTINGS})
+    return values
+
+
+def renamed_option(
+    owner: str, old: str, old_value: Any, new: str, new_value: Any, stacklevel: int = 3
+) -> Any:
+    """The value of keyword ``new``, also accepting its deprecated name ``old`` for one release.
+
+    Args:
+        owner: who takes the keyword, for the messages ("PoseEngine").
+        old: the deprecated keyword's name; ``old_value`` its value, ``FROM_SETTINGS`` if not given.
+        new: the keyword's name now; ``new_value`` its value, ``FROM_SETTINGS`` if not given.
+        stacklevel: how many frames up the warning points (3: the caller of ``owner``).
+
+    Returns:
+        ``old_value`` when only the old name was given (with a ``DeprecationWarning``),
+        else ``new_value``.
+
+    Raises:
+        Pose3DTypeError: both names were given.
+    """
+    if old_value is FROM_SETTINGS:
+        return new_value
+    if new_value is not FROM_SETTINGS:
+        raise Pose3DTypeError(f"{owner}: give {new}= only ({old}= is its deprecated name)")
+    warnings.warn(
+        f"{owner}({old}=...) is deprecated and will be removed in the next release; use {new}=...",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return old_value

@@ -18,9 +18,9 @@ def test_pose3d_gives_the_engine_recording_frame_by_frame(sample_run):
     results = []
     with Pose3D() as pose3d, open_source("sample") as frames:
         for frame in frames:
-            result = pose3d.process(frame)
-            assert result is not None and result.frame_index == frame.index  # no lookahead: no lag
-            results.append(result)
+            due = pose3d.process(frame)
+            assert [r.frame_index for r in due] == [frame.index]  # no lookahead: no lag
+            results += due
         assert pose3d.flush() == []
         assert threading.active_count() == threads  # synchronous: no thread of its own
     session = load_session(sample_run[1] / "session.npz")
@@ -42,12 +42,32 @@ def test_numpy_images_and_lookahead_trail_the_input():
     with open_source("sample") as frames:
         images = [frame.image for _, frame in zip(range(8), frames, strict=False)]
     with Pose3D(lifter="shipped", lookahead=3, fps=60.0) as pose3d:
-        results = [pose3d.process(image) for image in images]
+        due = [pose3d.process(image) for image in images]
         tail = pose3d.flush()
-    assert results[:3] == [None, None, None]
-    assert [r.frame_index for r in results[3:]] == [0, 1, 2, 3, 4]
+    assert due[:3] == [[], [], []]
+    assert [[r.frame_index for r in poses] for poses in due[3:]] == [[0], [1], [2], [3], [4]]
     assert [r.frame_index for r in tail] == [5, 6, 7]
-    assert all(r.valid and np.isfinite(r.joints_3d).all() for r in results[3:] + tail)
+    results = [r for poses in due for r in poses] + tail
+    assert all(r.valid and np.isfinite(r.joints_3d).all() for r in results)
+
+
+def test_every_frame_comes_out_once_across_a_window_break_with_lookahead():
+    """An image-size change restarts the window: the old window's held-back poses still come out."""
+    with open_source("sample") as frames:
+        images = [frame.image for _, frame in zip(range(10), frames, strict=False)]
+    smaller = [np.ascontiguousarray(image[::2, ::2]) for image in images[5:]]  # half size from frame 5
+    with Pose3D(lifter="shipped", lookahead=3, fps=60.0) as pose3d:
+        due = [pose3d.process(image) for image in images[:5] + smaller]
+        tail = pose3d.flush()
+    # Frame 5 (the new size) releases frames 2-4, which the old window held back, then waits.
+    assert [[r.frame_index for r in poses] for poses in due] == [
+        [], [], [], [0], [1], [2, 3, 4], [], [], [5], [6]
+    ]
+    results = [r for poses in due for r in poses] + tail
+    assert [r.frame_index for r in results] == list(range(10))  # each frame once, in order
+    # The old window's poses are real ones (after the size change the detector's person
+    # follower takes a few frames to pick the person up again: those are marked invalid).
+    assert all(r.valid and np.isfinite(r.joints_3d).all() for r in results[:5])
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def _until(cond, timeout: float = 30.0) -> bool:
 
 @pytest.fixture
 def fallback_app(tmp_path):
-    app = PoseApp(source="sample", checkpoint=None, out_dir=tmp_path / "out", loop=True, pace=True)
+    app = PoseApp(source="sample", lifter=None, out_dir=tmp_path / "out", loop=True, pace=True)
     yield app
     app.close()
 
@@ -62,7 +62,7 @@ def _stored_pose(app) -> np.ndarray:
 
 
 def test_the_shown_pose_is_stored_for_a_reload_once_poses_pause_and_on_close(tmp_path):
-    app = PoseApp(source="sample", checkpoint=None, out_dir=None, loop=True, pace=True)
+    app = PoseApp(source="sample", lifter=None, out_dir=None, loop=True, pace=True)
     try:
         app.start()
         assert _until(lambda: app.view3d.updates > 10)
@@ -100,18 +100,19 @@ def test_a_refused_change_is_shown_and_the_control_reverts(fallback_app):
 
 
 def test_window_lookahead_flip_reach_a_videopose3d_engine(reference_checkpoint, tmp_path):
-    engine = PoseEngine(source="sample", checkpoint=reference_checkpoint, out_dir=None)
+    engine = PoseEngine(source="sample", lifter=reference_checkpoint, out_dir=None)
     app = PoseApp(engine)
     try:
         c = app.controls
         assert not c.full_window.disabled and not c.lookahead_slider.disabled and c.notes.value == ""
         assert c.window_slider.max == 27 and c.lookahead_slider.max == 13  # from the receptive field
         assert c.window == 0 and engine.window == 0
+        assert c.flip and engine.flip  # on by default
         c.full_window.value = False
         c.window_slider.value = 9
         c.lookahead_slider.value = 4
-        c.flip_box.value = True
-        assert (engine.window, engine.lookahead, engine.flip) == (9, 4, True)
+        c.flip_box.value = False
+        assert (engine.window, engine.lookahead, engine.flip) == (9, 4, False)
         c.full_window.value = True
         assert engine.window == 0
         # Beyond what the engine accepts: the message says why and the slider shows the engine's value.
@@ -123,8 +124,21 @@ def test_window_lookahead_flip_reach_a_videopose3d_engine(reference_checkpoint, 
         app.close()
 
 
+def test_temporal_controls_keep_their_tooltips_with_the_default_lifter():
+    """The app enables the temporal controls at construction: their help must stay on hover."""
+    app = PoseApp(source="sample", out_dir=None)
+    try:
+        assert app.engine.lifter_info.temporal  # the default lifter is the shipped temporal one
+        c = app.controls
+        temporal = [c.window_slider, c.full_window, c.lookahead_slider, c.flip_box]
+        assert all(w.tooltip and not w.tooltip.startswith("disabled") for w in temporal)
+        assert "future frames" in c.lookahead_slider.tooltip and "mirrored" in c.flip_box.tooltip
+    finally:
+        app.close()
+
+
 def test_app_rejects_engine_options_next_to_an_engine(tmp_path):
-    engine = PoseEngine(source="sample", checkpoint=None, out_dir=None)
+    engine = PoseEngine(source="sample", lifter=None, out_dir=None)
     with pytest.raises(TypeError):
         PoseApp(engine, window=3)
 
@@ -143,7 +157,7 @@ def test_browser_camera_is_a_source_choice_that_shows_its_widget(fallback_app):
 
 
 def test_app_is_a_context_manager_that_closes_on_exit(tmp_path):
-    with PoseApp(source="sample", checkpoint=None, out_dir=tmp_path, loop=True, pace=True) as app:
+    with PoseApp(source="sample", lifter=None, out_dir=tmp_path, loop=True, pace=True) as app:
         assert isinstance(app, PoseApp)
         app.engine.start()
         assert app.engine.running

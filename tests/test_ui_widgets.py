@@ -363,10 +363,10 @@ def test_controls_report_changes_and_show_disabled_reasons():
     c.window_slider.value = 81
     c.full_window.value = True
     c.lookahead_slider.value = 10
-    c.flip_box.value = True
+    c.flip_box.value = not c.flip_box.value  # on by default (DEFAULTS.flip)
     c.source_box.value = "/tmp/video.mp4"
     c.start_button.value = True
-    assert seen == [("window", 81), ("window", 0), ("lookahead", 10), ("flip", True),
+    assert seen == [("window", 81), ("window", 0), ("lookahead", 10), ("flip", False),
                     ("source", "/tmp/video.mp4"), ("running", True)]
     assert c.start_button.description == "Stop"
     seen.clear()
@@ -378,5 +378,8 @@ def test_controls_report_changes_and_show_disabled_reasons():
     assert "fallback lifter" in c.notes.value and "fallback lifter" in c.window_slider.tooltip
     c.set_disabled("window", None)
     assert not c.window_slider.disabled and c.notes.value == ""
+    # Re-enabled: each control's own help is back on hover.
+    assert c.window_slider.tooltip == "frames of 2D history given to the 3D lifter"
+    assert c.full_window.tooltip.startswith("use every frame")
     with pytest.raises(KeyError):
         c.on("speed", print)

@@ -8,21 +8,39 @@ import sys
 from pose3d_nb.cli.common import add_pipeline_arguments, export_formats, stop_on_signals
 
 
+def _seconds(value: str) -> float:
+    """A positive number of seconds (``--connect-timeout``, ``--worker-timeout``)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
-    """``pose3d batch``: the table and a summary; 0 all ok/skipped, 1 any failed, 130/143 stopped."""
-    from pose3d_nb.batch import ClusterError, exit_status, format_table, process, summary
+    """``pose3d batch``: the table and a summary; 0 all ok/skipped, 1 any failed, 130/143 stopped.
+
+    Errors of the whole batch (another batch holds ``--out``, a scheduler that cannot be reached
+    or does not answer) are one line from ``cli.main``, exit status 1.
+    """
+    from pose3d_nb.batch import exit_status, format_table, process, summary
 
     with stop_on_signals() as request:
         try:
             table = process(
                 args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
-                lifter=args.checkpoint, detector=args.detector, window=args.window,
+                lifter=args.lifter, detector=args.detector, window=args.window,
                 lookahead=args.lookahead, flip=args.flip, export=args.export,
                 progress=not args.no_progress, stop=request.requested,
+                **{name: getattr(args, name) for name in ("connect_timeout", "worker_timeout")
+                   if getattr(args, name) is not None},
             )
-        except ClusterError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        except KeyboardInterrupt:  # a second signal while the batch was stopping
+            print("error: stopped at once by a second signal; finished videos keep their output",
+                  file=sys.stderr)
+            return request.exit_status
     print(format_table(table))
     interrupted = table.attrs["interrupted"]
     print(f"{'interrupted: ' if interrupted else ''}{summary(table, table.attrs['seconds'])}")
@@ -41,4 +59,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     batch.add_argument("--export", type=export_formats, default=[], metavar="FORMATS",
                        help="also write these beside each session (comma-separated: bvh,trc,c3d,csv,parquet)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # Defaults live in batch.cluster (imported only when a batch runs: it imports Dask).
+    batch.add_argument("--connect-timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="--scheduler: give up when it does not answer within this (connect, handshake, "
+                            "version check; default 30)")
+    batch.add_argument("--worker-timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="give up when the cluster has no worker for this long, at the start or "
+                            "mid-batch (default 120)")
     batch.set_defaults(func=cmd_batch)

@@ -59,13 +59,19 @@ def stop_on_signals() -> Iterator[StopRequest]:
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """--detector, --checkpoint/--lifter, --window, --lookahead, --flip with ``DEFAULTS``."""
+    """Add --detector, --lifter (alias --checkpoint), --window, --lookahead, --flip/--no-flip.
+
+    Their defaults are ``DEFAULTS``'s, so ``pose3d run``, ``pose3d batch``, ``PoseEngine`` and
+    the demo notebook start alike. The values land in ``args.detector``, ``args.lifter``,
+    ``args.window``, ``args.lookahead`` and ``args.flip``.
+    """
     parser.add_argument(
         "--detector", default=DEFAULTS.detector, help="2D detector backend (mediapipe, detectron2)"
     )
     parser.add_argument(
-        "--checkpoint", "--lifter", dest="checkpoint", default=DEFAULTS.lifter,
-        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, a file",
+        "--lifter", "--checkpoint", dest="lifter", default=DEFAULTS.lifter,
+        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, "
+        "a checkpoint file (--checkpoint is its old name)",
     )
     parser.add_argument(
         "--window", type=int, default=DEFAULTS.window,
@@ -75,7 +81,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         "--lookahead", type=int, default=DEFAULTS.lookahead, help="output delay in frames (future context)"
     )
     parser.add_argument(
-        "--flip", action="store_true", default=DEFAULTS.flip, help="test-time flip augmentation"
+        "--flip", action=argparse.BooleanOptionalAction, default=DEFAULTS.flip,
+        help=f"test-time flip augmentation (default: {'on' if DEFAULTS.flip else 'off'})",
     )
 
 

@@ -18,7 +18,7 @@ from pose3d_nb.settings import DEFAULTS, Settings
 
 def run_settings(args: argparse.Namespace) -> Settings:
     """The ``Settings`` that ``pose3d run``'s arguments describe."""
-    return Settings(source=args.source, detector=args.detector, lifter=args.checkpoint, window=args.window,
+    return Settings(source=args.source, detector=args.detector, lifter=args.lifter, window=args.window,
                     lookahead=args.lookahead, flip=args.flip, capacity=args.capacity, out_dir=args.out)
 
 
@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
 
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine.from_settings(run_settings(args), loop=args.loop or None, pace=args.pace or None)
+    engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None)
     info = engine.lifter_info
     print(f"lifter: {info.name}")
     if info.hint:

@@ -21,7 +21,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.rates import RateMeter, percentile
-from pose3d_nb.settings import LONGEST_RECEPTIVE_FIELD
+from pose3d_nb.settings import FROM_SETTINGS, LONGEST_RECEPTIVE_FIELD, renamed_option
 from pose3d_nb.ui.controls import Controls
 from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
@@ -90,7 +90,8 @@ class PoseApp:
 
     Args:
         engine: a ``PoseEngine`` (or anything with its interface); None builds one from
-            ``engine_kwargs`` (source, detector, checkpoint, window, lookahead, flip, out_dir...).
+            ``engine_kwargs`` (settings, source, detector, lifter, window, lookahead, flip,
+            out_dir...; ``checkpoint``, the old name of ``lifter``, warns).
         display_hz: most 3D skeleton updates a second (newest pose wins; each is one small
             buffer message, so it can run faster than the video).
         image_hz: most video frames a second (each a JPEG of about 40 KB drawn in the kernel).
@@ -108,6 +109,10 @@ class PoseApp:
         if engine is None:
             from pose3d_nb.engine import PoseEngine
 
+            if "checkpoint" in engine_kwargs:  # warned here, so the warning points at the caller
+                engine_kwargs["lifter"] = renamed_option(
+                    "PoseApp", "checkpoint", engine_kwargs.pop("checkpoint"), "lifter",
+                    engine_kwargs.pop("lifter", FROM_SETTINGS))
             engine = PoseEngine(**engine_kwargs)
         elif engine_kwargs:
             raise Pose3DTypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")

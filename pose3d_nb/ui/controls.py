@@ -80,6 +80,8 @@ class Controls:
             "detector": [self.detector_dropdown],
             "running": [self.start_button],
         }
+        # Each control's own help, shown again when a control is re-enabled.
+        self._help = {id(w): w.tooltip for ws in self._widgets.values() for w in ws}
         self.window_slider.observe(lambda _: self._emit("window"), names="value")
         self.full_window.observe(self._on_full, names="value")
         self.lookahead_slider.observe(lambda _: self._emit("lookahead"), names="value")
@@ -198,7 +200,12 @@ class Controls:
                 self.lookahead_slider.max = int(max_lookahead)
 
     def set_disabled(self, name: str, reason: str | None) -> None:
-        """Disable control ``name`` and show why (tooltip and a visible note); None re-enables it."""
+        """Disable control ``name`` and show why (tooltip and a visible note).
+
+        Args:
+            name: one of ``CONTROL_NAMES``.
+            reason: why it is off, or None to re-enable it (its own tooltip comes back).
+        """
         self._check(name)
         if reason:
             self._reasons[name] = reason
@@ -207,7 +214,7 @@ class Controls:
         for w in self._widgets[name]:
             w.disabled = bool(reason)
             if hasattr(w, "tooltip"):
-                w.tooltip = f"disabled: {reason}" if reason else None
+                w.tooltip = f"disabled: {reason}" if reason else self._help[id(w)]
         if name == "window" and not reason:
             self.window_slider.disabled = self.full_window.value
         self._render_notes()

@@ -1,0 +1,113 @@
+"""The public API's one shape: ``lifter`` everywhere, ``settings=`` plus overrides, shared defaults,
+and the deprecated names that keep working (with a warning) for one release."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from pose3d_nb import Pose3D, PoseApp, PoseEngine
+from pose3d_nb.batch.settings import BatchSettings
+from pose3d_nb.cli import build_parser, run_settings
+from pose3d_nb.errors import Pose3DTypeError
+from pose3d_nb.settings import DEFAULTS, Settings
+
+
+def test_settings_with_overrides_build_the_engine():
+    base = Settings(lifter="shipped", window=9, lookahead=2, flip=False, capacity=50, out_dir=None)
+    engine = PoseEngine(settings=base, lookahead=4, source="camera:3")
+    assert engine.settings == base.replace(lookahead=4, source="camera:3")
+    assert engine.buffer.capacity == 50 and engine.out_dir is None
+    assert "shipped" in engine.lifter_info.name
+    # An override equal to the default still overrides (it is given, not left out).
+    assert PoseEngine(settings=base, flip=DEFAULTS.flip).flip is DEFAULTS.flip
+
+
+def test_the_engine_without_settings_takes_the_defaults():
+    assert PoseEngine().settings == DEFAULTS
+    assert PoseEngine("camera", out_dir=None).settings == DEFAULTS.replace(source="camera", out_dir=None)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(Pose3DTypeError, match="Settings"):
+        PoseEngine(settings={"window": 3})
+    with pytest.raises(ValueError, match="window must be >= 0"):
+        PoseEngine(settings=Settings(lifter="shipped"), window=-1)
+
+
+def test_checkpoint_still_works_for_the_engine_and_warns():
+    with pytest.warns(DeprecationWarning, match=r"checkpoint=.*use lifter=") as caught:
+        engine = PoseEngine(checkpoint="mediapipe", out_dir=None)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert engine.lifter_info.name == PoseEngine(lifter="mediapipe", out_dir=None).lifter_info.name
+    assert engine.settings.lifter == "mediapipe"
+    with pytest.raises(Pose3DTypeError, match="lifter= only"):
+        PoseEngine(lifter="shipped", checkpoint="mediapipe")
+
+
+def test_from_settings_still_works_and_warns():
+    settings = Settings(lifter="shipped", window=5, out_dir=None)
+    with pytest.warns(DeprecationWarning, match=r"from_settings.*PoseEngine\(settings=settings\)") as caught:
+        engine = PoseEngine.from_settings(settings, loop=True)
+    assert caught[0].filename == __file__
+    assert engine.settings == settings
+
+
+def test_the_new_names_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PoseEngine(settings=Settings(out_dir=None), lifter="shipped")
+        run_settings(build_parser().parse_args(["run", "--lifter", "shipped"]))
+
+
+def test_the_app_takes_checkpoint_with_a_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match=r"PoseApp\(checkpoint=") as caught:
+        app = PoseApp(source="sample", checkpoint="mediapipe", out_dir=None)
+    try:
+        assert caught[0].filename == __file__
+        assert app.engine.settings.lifter == "mediapipe"
+    finally:
+        app.close()
+
+
+def test_pose3d_takes_settings_and_overrides():
+    with Pose3D(settings=Settings(lifter="shipped", window=5, flip=False), lookahead=2) as pose3d:
+        assert (pose3d.lifter.settings.window, pose3d.lifter.settings.lookahead) == (5, 2)
+        assert pose3d.lifter.settings.flip is False
+
+
+def test_command_line_defaults_are_the_settings_defaults():
+    """``pose3d run`` with no option runs what ``PoseEngine()`` and the demo run (flip on)."""
+    assert run_settings(build_parser().parse_args(["run"])) == DEFAULTS
+    assert DEFAULTS.flip is True
+    batch = build_parser().parse_args(["batch", "v.mp4", "--out", "o"])
+    assert (batch.lifter, batch.flip) == (DEFAULTS.lifter, DEFAULTS.flip)
+    assert BatchSettings().settings == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("argv", "lifter", "flip"),
+    [
+        (["--lifter", "shipped"], "shipped", True),
+        (["--checkpoint", "model/x.bin"], "model/x.bin", True),  # the old name: an alias
+        (["--no-flip"], DEFAULTS.lifter, False),
+        (["--flip"], DEFAULTS.lifter, True),
+    ],
+)
+def test_lifter_option_with_its_old_alias_and_flip_switch(argv, lifter, flip):
+    settings = run_settings(build_parser().parse_args(["run", *argv]))
+    assert (settings.lifter, settings.flip) == (lifter, flip)
+
+
+def test_batch_settings_wrap_settings():
+    wrapped = BatchSettings(Settings(lifter="shipped", window=9, flip=False), export=("bvh",))
+    assert wrapped == BatchSettings(lifter="shipped", window=9, flip=False, export=("bvh",))
+    assert (wrapped.lifter, wrapped.window, wrapped.flip) == ("shipped", 9, False)
+    video = wrapped.for_video("clip.mp4", "out/clip", 500)
+    assert video == Settings(source="clip.mp4", lifter="shipped", window=9, flip=False, capacity=500,
+                             out_dir="out/clip")
+    assert wrapped.as_dict() == {"lifter": "shipped", "detector": "mediapipe", "window": 9, "lookahead": 0,
+                                 "flip": False, "export": ["bvh"]}
+    with pytest.raises(Pose3DTypeError, match="source"):
+        BatchSettings(source="clip.mp4")  # per video, never for the whole batch
