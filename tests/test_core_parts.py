@@ -73,15 +73,15 @@ def test_one_check_for_every_lifter_and_every_front():
         lifter.settings = LiftSettings(lookahead=14)
     with pytest.raises(ValueError, match="temporal lifter"):
         choose_lifter("mediapipe").settings = LiftSettings(lookahead=1)
-    engine = PoseEngine(checkpoint=model, out_dir=None)
+    engine = PoseEngine(lifter=model, out_dir=None)
     with pytest.raises(ValueError, match="between 0 and 13"):
         engine.lookahead = 14
     with pytest.raises(ValueError, match="window must be >= 0"):
         engine.window = -1
-    assert engine.lift_settings == LiftSettings()  # a refused change changes nothing
-    engine.window, engine.flip = 9, True
-    assert engine.settings.window == 9 and engine.settings.flip
-    assert engine.lift_settings == LiftSettings(9, 0, True)
+    assert engine.lift_settings == DEFAULTS.lift  # a refused change changes nothing
+    engine.window, engine.flip = 9, not DEFAULTS.flip
+    assert engine.settings.window == 9 and engine.settings.flip is not DEFAULTS.flip
+    assert engine.lift_settings == LiftSettings(9, 0, not DEFAULTS.flip)
     with pytest.raises(ValueError, match="between 0 and 13"):
         Pose3D(lifter=model, lookahead=20, detector=object())
 
@@ -95,7 +95,7 @@ def test_engine_cli_and_controls_share_the_defaults():
     knobs = (controls.window, controls.lookahead, controls.flip)
     assert knobs == (DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip)
     assert (controls.source, controls.detector) == (DEFAULTS.source, DEFAULTS.detector)
-    assert build_parser().parse_args(["run", "--lifter", "mediapipe"]).checkpoint == "mediapipe"
+    assert build_parser().parse_args(["run", "--lifter", "mediapipe"]).lifter == "mediapipe"
 
 
 # --------------------------------------------------------------------------- sources

@@ -40,13 +40,13 @@ def session() -> Session:
 def recorded(tmp_path_factory) -> Path:
     """The bundled sample (100 frames) run through the engine: a real session.npz.
 
-    MediaPipe's per-frame world landmarks (``checkpoint=None``): the lifter whose bone lengths vary
+    MediaPipe's per-frame world landmarks (``lifter=None``): the lifter whose bone lengths vary
     most from frame to frame, the hardest case for a fixed-length skeleton.
     """
     from pose3d_nb.engine import PoseEngine
 
     out = tmp_path_factory.mktemp("recorded")
-    engine = PoseEngine(source="sample", out_dir=out, checkpoint=None)
+    engine = PoseEngine(source="sample", out_dir=out, lifter=None)
     engine.start()
     engine.wait(timeout=300)
     engine.stop()

@@ -32,7 +32,7 @@ def _sequential(source: str, lifter_spec, max_frames: int | None) -> dict:
 
 def _engine(source: str, lifter_model, max_frames: int | None, pace: bool = False) -> dict:
     engine = PoseEngine(
-        source=source, checkpoint=lifter_model, out_dir=None, capacity=100_000, pace=pace or None
+        source=source, lifter=lifter_model, out_dir=None, capacity=100_000, pace=pace or None
     )
     engine.start()  # opens source and detector, as the sequential baseline's set-up does
     start = time.perf_counter()

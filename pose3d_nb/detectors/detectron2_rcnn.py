@@ -1,7 +1,7 @@
 """Detectron2 Keypoint R-CNN: the original VideoPose3D project's 2D detector.
 
 It finds every person (N per frame); the :class:`SubjectFollower` keeps following the same one.
-About 4-6 s per frame on this kind of CPU (FACTS.md): use it with a GPU, or offline.
+About 4-6 s per frame on a 2-core CPU without a GPU: use it with a GPU, or offline.
 
 Detectron2 is not on PyPI. This module imports it only when a detector is built, so the output
 conversion (:func:`instances_to_candidates`) is importable and testable without it.

@@ -8,8 +8,8 @@
 - the fraction of frames each keypoint has visibility < 0.5 (``OCCLUDED_COCO``), and how often
   nobody is found.
 
-The shipped constants were measured on ``../shared/samples/two_people_walk_640x360.mp4``, a clip
-outside the accuracy benchmark.
+The shipped constants were measured on the two-people clip of the shared data (outside this
+repository, see docs/lifter_training.md), a clip outside the accuracy benchmark.
 """
 
 from __future__ import annotations

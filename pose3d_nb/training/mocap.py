@@ -1,8 +1,8 @@
 """Motion-capture clips for training the lifter: loading, checking, hold-outs, sampling weights.
 
-The training data is ``../shared/mocap/`` (see its README): ``*.npz`` files holding ``positions``
-(N, 17, 3) float32 metres, y up, in the Human3.6M joint order, plus per-clip ``lengths``, ``fps``
-and ``names``. Files are read with ``allow_pickle=False``: nothing in them is executed.
+The training data (docs/lifter_training.md, "Data"; not in this repository): ``*.npz`` files
+holding ``positions`` (N, 17, 3) float32 metres, y up, in the Human3.6M joint order, plus per-clip
+``lengths``, ``fps`` and ``names``. Files are read with ``allow_pickle=False``: nothing in them is executed.
 """
 
 from __future__ import annotations

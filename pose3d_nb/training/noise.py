@@ -1,7 +1,8 @@
 """The 2D errors of a real detector, applied to projected mocap keypoints.
 
 What was measured (MediaPipe 0.10.21 through this package's detector and subject follower, on
-``../shared/samples/two_people_walk_640x360.mp4``; script in docs/lifter_training.md):
+the two-people clip of the shared data, outside this repository; script and clip in
+docs/lifter_training.md):
 
 - frame-to-frame jitter per keypoint, from the second difference of consecutive frames (robust
   MAD, divided by sqrt(1.5)), in fractions of the person's height: ``JITTER``;

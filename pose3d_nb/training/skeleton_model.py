@@ -24,8 +24,8 @@ BONE_CHILDREN = np.arange(1, 17)  # bone k joins PARENTS[k + 1] -> k + 1
 SIZE_BONES = np.array([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15])
 
 # Median bone length / sum of SIZE_BONES lengths of MediaPipe's world landmarks (mapped to the 17
-# joints) on the held-apart clip ../shared/samples/two_people_walk_640x360.mp4, 166 frames, left
-# and right averaged. Measured with the script in docs/lifter_training.md. Order: the 16 bones
+# joints) on the held-apart two-people clip of the shared data (outside this repository), 166
+# frames, left and right averaged. Measured with the script in docs/lifter_training.md. Order: the 16 bones
 # of the Human3.6M tree (right hip, thigh, shin, left hip, thigh, shin, spine, spine to thorax,
 # thorax to nose, nose to head, left shoulder, upper arm, forearm, right shoulder, upper arm,
 # forearm).
