@@ -15,6 +15,7 @@ from pose3d_nb.browser_camera.widget import BrowserCamera
 from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.sources.base import BaseSource, SourceError
 from pose3d_nb.sources.frame import Frame
+from pose3d_nb.sources.open import BROWSER_CAMERA
 
 _default_camera: BrowserCamera | None = None
 _default_lock = threading.Lock()
@@ -75,7 +76,7 @@ class BrowserCameraSource(BaseSource):
     or when nothing arrives for too long.
     """
 
-    name = "browser camera"  # also the spec the app's source box offers
+    name = BROWSER_CAMERA  # also the spec that opens it and the app's source box entry
     is_live = True
 
     def __init__(self, camera: BrowserCamera | None = None, *, timeout: float = 10.0,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.errors import Pose3DValueError
-from pose3d_nb.sources import Source, accepted_options, open_source
+from pose3d_nb.sources import BROWSER_CAMERA, Source, accepted_options, open_source
 
 
 class Devices:
@@ -53,7 +53,7 @@ class Devices:
         if getattr(spec, "closed", False):
             raise Pose3DValueError(
                 f"the source object {spec!r} was closed when the engine stopped; pass a spec "
-                "('sample', 'camera', 'browser camera', a path) to restart freely"
+                f"('sample', 'camera', {BROWSER_CAMERA!r}, a path) to restart freely"
             )
         if isinstance(spec, Path):
             spec = str(spec)

@@ -11,11 +11,18 @@ from pose3d_nb.sources.base import BaseSource, Source, SourceError
 from pose3d_nb.sources.camera import CameraSource, list_video_devices
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.sources.images import ImageFolderSource
-from pose3d_nb.sources.open import SourceSpec, accepted_options, open_source
+from pose3d_nb.sources.open import (
+    BROWSER_CAMERA,
+    SourceSpec,
+    accepted_options,
+    is_browser_camera,
+    open_source,
+)
 from pose3d_nb.sources.sample import SAMPLE_FILE, SampleSource, sample_video_resource
 from pose3d_nb.sources.video import VIDEO_SUFFIXES, VideoSource
 
 __all__ = [
+    "BROWSER_CAMERA",
     "SAMPLE_FILE",
     "VIDEO_SUFFIXES",
     "BaseSource",
@@ -28,6 +35,7 @@ __all__ = [
     "SourceSpec",
     "VideoSource",
     "accepted_options",
+    "is_browser_camera",
     "list_video_devices",
     "open_source",
     "sample_video_resource",

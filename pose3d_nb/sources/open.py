@@ -23,6 +23,9 @@ SourceSpec = Union[str, int, "os.PathLike[str]", Source]
 
 _CAMERA = re.compile(r"camera(?::(\d+))?", re.IGNORECASE)
 
+#: The source name of the webcam of the computer running the browser (``pose3d_nb.browser_camera``).
+BROWSER_CAMERA = "browser camera"
+
 
 @dataclass(frozen=True)
 class NamedSource:
@@ -49,7 +52,12 @@ def register_source(entry: NamedSource) -> None:
 
 
 # The webcam of the computer running the browser, via the kernel's shared widget.
-register_source(NamedSource(("browser camera", "browser"), "pose3d_nb.browser_camera", "BrowserCameraSource"))
+register_source(NamedSource((BROWSER_CAMERA, "browser"), "pose3d_nb.browser_camera", "BrowserCameraSource"))
+
+
+def is_browser_camera(spec: Any) -> bool:
+    """True when ``spec`` names the browser's webcam (``BROWSER_CAMERA`` or one of its aliases)."""
+    return isinstance(spec, str) and NAMED_SOURCES.get(spec.strip().lower()) is NAMED_SOURCES[BROWSER_CAMERA]
 
 
 def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:

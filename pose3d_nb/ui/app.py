@@ -22,6 +22,7 @@ import numpy as np
 from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.rates import RateMeter, percentile
 from pose3d_nb.settings import FROM_SETTINGS, LONGEST_RECEPTIVE_FIELD, renamed_option
+from pose3d_nb.sources.open import BROWSER_CAMERA, is_browser_camera
 from pose3d_nb.ui.controls import Controls
 from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
@@ -29,9 +30,6 @@ from pose3d_nb.ui.skeleton3d import Skeleton3D
 from pose3d_nb.ui.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
-
-#: The source box's entry for the webcam of the computer running the browser.
-BROWSER_CAMERA = "browser camera"
 
 #: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
 _PLOT_ROWS = 1200
@@ -263,7 +261,7 @@ class PoseApp:
         self._refresh_status()
 
     def _show_browser_camera(self, spec: str) -> None:
-        if spec.strip().lower() in (BROWSER_CAMERA, "browser"):
+        if is_browser_camera(spec):
             from pose3d_nb.browser_camera import default_camera
 
             self.camera_slot.children = [default_camera()]
