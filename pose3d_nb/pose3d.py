@@ -93,10 +93,11 @@ class Pose3D:
         from pose3d_nb.detectors import detector_from
 
         self._detector, self._owns_detector = detector_from(detector, detector_options)
-        from pose3d_nb.lifting.choice import require_world_landmarks
+        from pose3d_nb.detectors import detector_provides
+        from pose3d_nb.lifting.registry import require_capabilities
 
         try:
-            require_world_landmarks(self._lifter, self._detector)
+            require_capabilities(self._lifter, detector_provides(self._detector), self._detector)
         except ValueError:
             self.close()
             raise

@@ -16,6 +16,10 @@ from pose3d_nb.errors import Pose3DValueError, UnknownNameError
 
 Entry = TypeVar("Entry")
 
+WORLD_LANDMARKS = "world_landmarks"
+"""Capability a detector may provide and a lifter may require: ``Detection.extras["world_landmarks"]``,
+(33, 3) metric BlazePose landmarks (MediaPipe's own 3D)."""
+
 
 class Registry(Mapping[str, Entry], Generic[Entry]):
     """Entries by name, in registration order; a read-only mapping plus ``register``.

@@ -102,7 +102,8 @@ def test_run_metadata_and_latest_pose_file(sample_run):
     meta = session.metadata
     assert meta["source"] == "sample" and meta["detector"] == "mediapipe"
     # No official checkpoint here: the shipped temporal lifter, fused with MediaPipe's 3D.
-    assert meta["lifter_is_fallback"] is False and "shipped" in meta["lifter"] and "fused" in meta["lifter"]
+    assert meta["lifter_temporal"] is True and meta["lifter_requires"] == []
+    assert "shipped" in meta["lifter"] and "fused" in meta["lifter"]
     assert meta["receptive_field"] == 27 and meta["checkpoint"].endswith("lifter_mocap_rf27.pt")
     assert {"checkpoint", "window", "lookahead", "fps"} <= set(meta)
     latest = np.load(out / "joints.npy")
@@ -289,7 +290,7 @@ class _FailingDetector:
     """Wraps the real detector and raises on one frame, as a broken backend would."""
 
     name = "failing"
-    provides_world_landmarks = True
+    provides = frozenset({"world_landmarks"})
 
     def __init__(self, fail_on: int):
         from pose3d_nb.detectors import create_detector
@@ -359,7 +360,7 @@ def test_lifter_choice_official_first_then_shipped_and_mediapipe_by_name(
     assert info.checkpoint.endswith("pretrained_h36m_detectron_coco.bin") and "shipped" not in info.name
     assert "shipped" in PoseEngine(checkpoint="shipped", out_dir=None).lifter_info.name
     mediapipe = PoseEngine(checkpoint="mediapipe", out_dir=None).lifter_info
-    assert mediapipe.is_fallback and not mediapipe.temporal
+    assert mediapipe.requires == ("world_landmarks",) and not mediapipe.temporal
     with pytest.raises(ValueError, match="unknown lifter 'mediapip'"):
         PoseEngine(checkpoint="mediapip", out_dir=None)
     # A real MediaPipe detector object gives world landmarks: MediaPipe's 3D can run with it.

@@ -8,7 +8,8 @@ from typing import Any
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings
-from pose3d_nb.settings import DEFAULTS, LIFTER_NAMES, Settings
+from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names
+from pose3d_nb.settings import DEFAULTS, Settings
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,13 @@ class BatchSettings:
                 f"unknown detector {self.detector!r}; known: {', '.join(known_detectors())}"
             )
         lifter = str(self.lifter)
-        if lifter.lower() in LIFTER_NAMES:
-            lifter = lifter.lower()
+        if is_lifter_name(lifter):
+            lifter = LIFTERS[lifter].name
         else:
             path = Path(lifter).expanduser()
             if not path.is_file():
                 raise Pose3DValueError(
-                    f"lifter {lifter!r} is neither one of {', '.join(LIFTER_NAMES)} nor a checkpoint file"
+                    f"lifter {lifter!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
                 )
             lifter = str(path.resolve())
         lift = LiftSettings(self.window, self.lookahead, self.flip)  # ValueError: a bad knob

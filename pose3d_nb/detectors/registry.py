@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pose3d_nb.detectors.base import Detector, DetectorUnavailable
-from pose3d_nb.registry import Registry, load_object
+from pose3d_nb.registry import WORLD_LANDMARKS, Registry, load_object
 
 DEFAULT_DETECTOR = "mediapipe"
-
-WORLD_LANDMARKS = "world_landmarks"
-"""Capability: ``Detection.extras["world_landmarks"]``, (33, 3) metric BlazePose landmarks."""
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.buffer import RollingBuffer
+from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.engine.devices import Devices
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.stats import EngineStats, RunCounters
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter, require_world_landmarks
+from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
+from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder, write_csv
 from pose3d_nb.settings import DEFAULTS, Settings
@@ -213,7 +215,8 @@ class PoseEngine:
             if self.running:
                 return
             self._join()
-            require_world_landmarks(self._lifter, self._devices.detector_spec)
+            spec = self._devices.detector_spec
+            require_capabilities(self._lifter, detector_provides(spec), spec)
             source, _ = self._devices.open()
             self._error = None
             self._stop.clear()
@@ -296,7 +299,7 @@ class PoseEngine:
     def set_detector(self, name: Any, **options: Any) -> None:
         """Switch 2D detector; while running the new one is created here and swapped in."""
         with self._lock:
-            require_world_landmarks(self._lifter, name)
+            require_capabilities(self._lifter, detector_provides(name), name)
             if not self.running:
                 self._devices.detector_spec, self._devices.detector_options = name, options
                 return
@@ -444,7 +447,7 @@ class PoseEngine:
         settings = self.lift_settings
         return EngineStats(
             running=self.running, **self._counters.reading(), detector=self.detector_name,
-            lifter=info.name, fallback=info.is_fallback, hint=info.hint, source=self.source_name,
+            lifter=info.name, fallback=not info.temporal, hint=info.hint, source=self.source_name,
             window=settings.window, lookahead=settings.lookahead, flip=settings.flip,
             finished=self.finished, error=str(self._error) if self._error else None,
         )
@@ -457,7 +460,8 @@ class PoseEngine:
             "source": self.source_name,
             "detector": self.detector_name,
             "lifter": info.name,
-            "lifter_is_fallback": info.is_fallback,
+            "lifter_temporal": info.temporal,
+            "lifter_requires": list(info.requires),
             "checkpoint": info.checkpoint,
             "receptive_field": info.receptive_field,
             "window": stats.window,

@@ -1,24 +1,38 @@
 """Which lifter runs: the official VideoPose3D checkpoint, the shipped one, or MediaPipe's 3D.
 
-``choose_lifter("auto")`` takes the official checkpoint when it is in ``model/``, else the lifter
-trained on motion capture that ships inside the package (fused with MediaPipe's own 3D when the
-detector gives it). MediaPipe's world landmarks alone stay selectable as ``"mediapipe"``.
+``choose_lifter(name)`` builds a registered lifter (``lifting.registry``) or loads a checkpoint
+path. ``"auto"`` takes the official checkpoint when it is in ``model/``, else the lifter trained
+on motion capture that ships inside the package (fused with MediaPipe's own 3D when the detector
+gives it). MediaPipe's world landmarks alone stay selectable as ``"mediapipe"``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import UnknownNameError
 from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
-from pose3d_nb.lifting.protocol import LIFTER_NAMES
+from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names, require_capabilities
+from pose3d_nb.registry import load_object
+
+__all__ = [
+    "LifterInfo",
+    "auto_lifter",
+    "choose_lifter",
+    "describe_lifter",
+    "mediapipe_lifter",
+    "require_capabilities",
+    "shipped_checkpoint",
+    "shipped_lifter",
+]
 
 SHIPPED_FILE = "lifter_mocap_rf27.pt"
 # The committed weights (`pose3d train --steps 8000`, seed 0, one thread; tests check the file).
@@ -26,7 +40,7 @@ SHIPPED_SHA256 = "86ecc3652310e1acb22640726187c20c446e35c34d5c38091be0938e5771d9
 SHIPPED_LABEL = "pose3d_nb mocap lifter (shipped)"
 MEDIAPIPE_HINT = (
     "Showing MediaPipe's own per-frame 3D landmarks (chosen by name). The temporal lifter shipped "
-    "with pose3d_nb is `checkpoint='shipped'`; the official VideoPose3D weights: "
+    "with pose3d_nb is `lifter='shipped'`; the official VideoPose3D weights: "
     "`pose3d models fetch h36m_detectron_coco`."
 )
 
@@ -54,17 +68,34 @@ def shipped_meta() -> dict:
 class LifterInfo:
     """Which lifter runs and what it supports, for status lines, metadata and ``pose3d models``.
 
-    receptive_field is None and max_lookahead 0 for MediaPipe's per-frame 3D (``is_fallback``);
-    checkpoint: the weights file, None for an in-memory model or MediaPipe's 3D.
+    Attributes:
+        name: what to show a person.
+        temporal: it uses a window of frames (False for MediaPipe's per-frame 3D: then
+            receptive_field is None and max_lookahead 0, and the temporal controls are disabled).
+        requires: detector capabilities it needs (e.g. ``("world_landmarks",)``), sorted.
+        receptive_field: frames the network sees, None when per frame.
+        max_lookahead: the largest useful lookahead.
+        hint: a note for the UI ("" if none).
+        checkpoint: the weights file, None for an in-memory model or MediaPipe's 3D.
     """
 
     name: str
-    is_fallback: bool
     temporal: bool
+    requires: tuple[str, ...]
     receptive_field: int | None
     max_lookahead: int
     hint: str
     checkpoint: str | None
+
+    @property
+    def is_fallback(self) -> bool:
+        """Deprecated: ``not temporal`` (what it meant); a lifter's needs are ``requires``."""
+        warnings.warn(
+            "LifterInfo.is_fallback is deprecated: use `not info.temporal` (and `info.requires`)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return not self.temporal
 
 
 def describe_lifter(lifter: Any) -> LifterInfo:
@@ -72,8 +103,8 @@ def describe_lifter(lifter: Any) -> LifterInfo:
     checkpoint = getattr(lifter, "checkpoint", None)
     return LifterInfo(
         name=lifter.name,
-        is_fallback=lifter.is_fallback,
         temporal=lifter.temporal,
+        requires=tuple(sorted(getattr(lifter, "requires", ()))),
         receptive_field=lifter.receptive_field,
         max_lookahead=lifter.max_lookahead,
         hint=lifter.hint,
@@ -81,48 +112,52 @@ def describe_lifter(lifter: Any) -> LifterInfo:
     )
 
 
-def require_world_landmarks(lifter: Any, detector: Any) -> None:
-    """Raise ``ValueError`` when ``lifter`` shows MediaPipe's 3D and ``detector`` (a backend name
-    or a detector object) gives none; any other lifter works with any detector."""
-    if not lifter.is_fallback:
-        return
-    if isinstance(detector, str):
-        gives_3d, name = detector == "mediapipe", detector
-    else:
-        gives_3d = getattr(detector, "provides_world_landmarks", False)
-        name = getattr(detector, "name", type(detector).__name__)
-    if not gives_3d:
-        raise Pose3DValueError(
-            f"detector {name!r} gives no 3D landmarks, which the 'mediapipe' lifter shows; use "
-            "the shipped lifter ('auto' or 'shipped') or detector 'mediapipe'"
-        )
+def auto_lifter(world_landmark_weight: float | None = None):
+    """The official checkpoint in ``model/`` if present (unfused unless a weight is given), else
+    the shipped lifter."""
+    from pose3d_nb.lifting.weights import find_checkpoint
+
+    found = find_checkpoint()
+    if found is None:
+        return shipped_lifter(world_landmark_weight)
+    return VideoPose3DLifter(found, world_landmark_weight=world_landmark_weight or 0.0)
+
+
+def shipped_lifter(world_landmark_weight: float | None = None) -> VideoPose3DLifter:
+    """The lifter shipped in the package, fused with MediaPipe's 3D (default ``MEDIAPIPE_WEIGHT``;
+    0 = the network alone)."""
+    weight = MEDIAPIPE_WEIGHT if world_landmark_weight is None else world_landmark_weight
+    return VideoPose3DLifter(shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL)
+
+
+def mediapipe_lifter(world_landmark_weight: float | None = None) -> MediaPipeWorldLifter:
+    """MediaPipe's world landmarks, per frame (``world_landmark_weight`` does not apply)."""
+    return MediaPipeWorldLifter(hint=MEDIAPIPE_HINT)
 
 
 def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None):
     """A lifter object for ``spec``.
 
-    spec: "auto" (official checkpoint in model/ if present, else "shipped"), "shipped",
-    "mediapipe" (or None: MediaPipe's world landmarks, per frame), a checkpoint path, or a
-    ``TemporalModel``. world_landmark_weight: fusion weight of MediaPipe's 3D for the shipped
-    lifter (default ``MEDIAPIPE_WEIGHT``; 0 = the network alone). Official checkpoints and
-    paths run unfused unless a weight is given.
-    Raises ``CheckpointError`` for an unusable file, ``ValueError`` for an unknown name.
-    """
-    from pose3d_nb.lifting.weights import find_checkpoint
+    Args:
+        spec: a registered lifter name (``lifting.registry.lifter_names()``: "auto", "shipped",
+            "mediapipe", ...; None or "none" mean "mediapipe"), a checkpoint path, or a
+            ``TemporalModel``.
+        world_landmark_weight: fusion weight of MediaPipe's 3D (see each factory; official
+            checkpoints and paths run unfused unless a weight is given).
 
+    Raises:
+        CheckpointError: an unusable file.
+        UnknownNameError: a name that is neither registered nor a path (lists the names).
+    """
     if isinstance(spec, TemporalModel):
         return VideoPose3DLifter(spec, world_landmark_weight=world_landmark_weight or 0.0)
-    if spec is None or (isinstance(spec, str) and spec.lower() in ("mediapipe", "none")):
-        return MediaPipeWorldLifter(hint=MEDIAPIPE_HINT)
-    if isinstance(spec, str) and spec.lower() == "auto":
-        found = find_checkpoint()
-        spec = found if found is not None else "shipped"
-    if isinstance(spec, str) and spec.lower() == "shipped":
-        weight = MEDIAPIPE_WEIGHT if world_landmark_weight is None else world_landmark_weight
-        return VideoPose3DLifter(shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL)
+    if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
+        spec = "mediapipe"
+    if is_lifter_name(spec):
+        return load_object(LIFTERS[spec].factory)(world_landmark_weight=world_landmark_weight)
     path = Path(spec).expanduser()
     if isinstance(spec, str) and not path.suffix and not path.exists():
-        raise Pose3DValueError(
-            f"unknown lifter {spec!r}: use one of {', '.join(LIFTER_NAMES)} or a checkpoint path"
+        raise UnknownNameError(
+            f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
         )
     return VideoPose3DLifter(path, world_landmark_weight=world_landmark_weight or 0.0)

@@ -26,7 +26,7 @@ class VideoPose3DLifter:
     detection has none are the lifter's alone. ``label``: what to call the weights in ``name``.
     """
 
-    is_fallback = False
+    requires: frozenset[str] = frozenset()  # fusion uses world landmarks when given, never needs them
     temporal = True
     hint = ""
 

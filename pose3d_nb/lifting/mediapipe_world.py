@@ -1,7 +1,8 @@
 """MediaPipe's own metric world landmarks in the Human3.6M layout, as a per-frame lifter.
 
-Selected by name (``checkpoint="mediapipe"``). It is per-frame (no temporal window), so
-``is_fallback`` is True: the UI shows the temporal controls disabled and says why.
+Selected by name (``lifter="mediapipe"``). It is per-frame (``temporal`` is False: the UI shows
+the temporal controls disabled and says why) and it ``requires`` a detector that provides
+``world_landmarks``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.protocol import HoldsSettings, LiftedPose, to_world
+from pose3d_nb.registry import WORLD_LANDMARKS
 from pose3d_nb.skeleton import NUM_JOINTS
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ class MediaPipeWorldLifter(HoldsSettings):
     """Per-frame 3D from ``Detection.extras['world_landmarks']``; same output as the real lifter."""
 
     name = "MediaPipe world landmarks (per frame, no temporal model)"
-    is_fallback = True
+    requires = frozenset({WORLD_LANDMARKS})
     temporal = False
     receptive_field = None
     max_lookahead = 0

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from pose3d_nb.detectors.detection import Detection
 
 
-#: Lifters chosen by name (anything else is a checkpoint path); see ``lifting.choice``.
-LIFTER_NAMES = ("auto", "shipped", "mediapipe")
-
 
 @dataclass(frozen=True)
 class LiftSettings:
@@ -112,13 +109,14 @@ class Lifter(Protocol):
     name: what to show a person. temporal: uses a window of frames (the window, lookahead and
     flip controls mean something). receptive_field: frames the network can see (None: per
     frame). max_lookahead: the largest useful lookahead. hint: a note for the UI ("" if none).
-    is_fallback: True for MediaPipe's per-frame 3D (the temporal controls are disabled).
+    requires: detector capabilities it cannot run without (``lifting.registry``), e.g.
+    ``{"world_landmarks"}`` for MediaPipe's per-frame 3D.
     settings: the current ``LiftSettings``; assigning a new one checks it against the limits.
     """
 
     name: str
     temporal: bool
-    is_fallback: bool
+    requires: frozenset[str]
     receptive_field: int | None
     max_lookahead: int
     hint: str

@@ -126,7 +126,7 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         lab.screenshot("demo_page.png")
 
         # ---- the shipped temporal lifter: its controls are live and move the 3D -----------------
-        assert _kernel_value(lab, "app.engine.lifter_info.is_fallback") == "False"
+        assert _kernel_value(lab, "app.engine.lifter_info.temporal") == "True"
         assert "shipped" in _kernel_value(lab, "app.engine.lifter_info.name")
         sliders = app_out.locator(".widget-slider")
         for index in (0, 1):
