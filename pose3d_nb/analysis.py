@@ -76,6 +76,9 @@ def trunk_inclination(joints: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0))
     """Trunk lean from vertical in degrees: angle between pelvis -> neck and ``up``.
 
     joints: ``(T, 17, 3)`` in the z-up world. Returns ``(T,)``: 0 upright, 90 lying down.
+    In the world-grounded frame z is the room's real vertical (the camera's pitch and roll are
+    taken out); for camera-frame joints pass ``up=motion.camera_up(pitch_deg, roll_deg)``.
+    Walking speed, distance and jumps are in ``pose3d_nb.motion``.
     """
     arr = _as_sequence(joints)
     trunk = arr[:, _J("neck")] - arr[:, _J("pelvis")]

@@ -1,0 +1,171 @@
+"""Walking speed, distance, jumps and lean against gravity on synthetic motion with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pose3d_nb import analysis, motion
+from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.skeleton import H36M
+
+FPS = 30.0
+J = H36M.index
+
+# A standing adult facing +y, z up, ankles 8 cm above the floor (metres).
+STANDING = {
+    "pelvis": (0.0, 0.0, 0.95), "right_hip": (-0.12, 0.0, 0.95), "right_knee": (-0.12, 0.0, 0.52),
+    "right_foot": (-0.12, 0.0, 0.08), "left_hip": (0.12, 0.0, 0.95), "left_knee": (0.12, 0.0, 0.52),
+    "left_foot": (0.12, 0.0, 0.08), "spine": (0.0, 0.0, 1.18), "neck": (0.0, 0.0, 1.43),
+    "nose": (0.0, 0.05, 1.53), "head": (0.0, 0.0, 1.62), "left_shoulder": (0.17, 0.0, 1.42),
+    "left_elbow": (0.2, 0.0, 1.14), "left_hand": (0.22, 0.0, 0.88), "right_shoulder": (-0.17, 0.0, 1.42),
+    "right_elbow": (-0.2, 0.0, 1.14), "right_hand": (-0.22, 0.0, 0.88),
+}
+POSE = np.array([STANDING[name] for name in H36M.joint_names])
+
+
+def walk(seconds: float = 6.0, speed: float = 1.2, jitter_m: float = 0.0, seed: int = 0):
+    """A person walking along +x at ``speed`` m/s: pelvis sway 3 cm and bob 2 cm at the step rate
+    (2 steps/s), each swing foot lifted up to 12 cm while the other stays down; jitter like a
+    lifter's. Returns (T, 17, 3) world joints and (T,) timestamps."""
+    t = np.arange(int(seconds * FPS)) / FPS
+    joints = np.repeat(POSE[None], len(t), axis=0)
+    joints[:, :, 0] += speed * t[:, None]
+    joints[:, :, 1] += 0.03 * np.sin(2 * np.pi * t)[:, None]  # sway: one cycle per stride
+    joints[:, :, 2] += 0.02 * np.cos(4 * np.pi * t)[:, None]  # bob: twice per stride
+    phase = np.sin(2 * np.pi * t)
+    joints[:, J("right_foot"), 2] = 0.08 + 0.12 * np.clip(phase, 0, None)
+    joints[:, J("left_foot"), 2] = 0.08 + 0.12 * np.clip(-phase, 0, None)
+    joints += np.random.default_rng(seed).normal(0, jitter_m, joints.shape)
+    return joints, t
+
+
+def jump(height: float = 0.3, airtime: float = 0.5, before: float = 1.0, after: float = 1.0):
+    """A standing person jumping straight up: the whole body rises on a parabola peaking
+    ``height`` m above standing, in the air for ``airtime`` s starting at ``before`` s."""
+    t = np.arange(int((before + airtime + after) * FPS)) / FPS
+    s = (t - before) / airtime
+    rise = np.where((s > 0) & (s < 1), 4 * height * s * (1 - s), 0.0)
+    joints = np.repeat(POSE[None], len(t), axis=0)
+    joints[:, :, 2] += rise[:, None]
+    return joints, t
+
+
+def test_walking_speed_is_the_pace_of_the_walk():
+    joints, t = walk(jitter_m=0.005)
+    speed = motion.walking_speed(joints, t)
+    assert math.isnan(speed[0]) and speed.shape == t.shape
+    inner = speed[int(FPS):-int(FPS)]
+    print(f"\nwalking 1.2 m/s: median {np.median(inner):.3f} m/s, range {inner.min():.3f}-{inner.max():.3f}")
+    assert np.median(inner) == pytest.approx(1.2, abs=0.02)
+    assert np.all(np.abs(inner - 1.2) < 0.1)  # the sway and the jitter are smoothed away
+    # Near the clip's ends the window shrinks and the sway shows through a little.
+    np.testing.assert_allclose(motion.walking_speed(*walk(speed=0.6))[1:], 0.6, atol=0.03)
+
+
+def test_distance_travelled_is_speed_times_time():
+    joints, t = walk(seconds=6.0, jitter_m=0.005)
+    distance = motion.distance_travelled(joints, t)
+    assert distance[0] == 0 and np.all(np.diff(distance) >= 0)
+    expected = 1.2 * t[-1]
+    print(f"\ndistance: {distance[-1]:.3f} m for {expected:.3f} m walked")
+    assert distance[-1] == pytest.approx(expected, rel=0.03)
+
+
+def test_a_static_person_with_jitter_does_not_travel():
+    joints, t = walk(seconds=10.0, speed=0.0, jitter_m=0.005)
+    joints[:, :, 1] -= 0.03 * np.sin(2 * np.pi * t)[:, None]  # standing: no sway either
+    speed = motion.walking_speed(joints, t)
+    distance = motion.distance_travelled(joints, t)
+    print(f"\nstatic, 5 mm jitter: median speed {np.nanmedian(speed) * 1000:.1f} mm/s, "
+          f"distance {distance[-1] * 1000:.0f} mm in 10 s")
+    assert np.nanmedian(speed) < 0.03
+    assert distance[-1] < 0.25
+
+
+def test_missing_frames_and_a_clock_reset_are_gaps_not_motion():
+    joints, t = walk(seconds=4.0)
+    joints[45:60] = np.nan  # half a second without a person
+    speed = motion.walking_speed(joints, t)
+    assert np.isnan(speed[45:61]).all()  # the frame after the gap has no previous position
+    np.testing.assert_allclose(speed[61:-15], 1.2, atol=0.03)
+    distance = motion.distance_travelled(joints, t)
+    assert distance[-1] == pytest.approx(1.2 * (t[-1] - (t[60] - t[44])), rel=0.03)  # unseen part left out
+    restarted = np.concatenate([t[:60], t[60:] - t[60]])  # a second run whose clock starts over
+    assert math.isnan(motion.walking_speed(joints, restarted)[60])
+
+
+def test_vertical_motion_is_not_walking():
+    joints, t = jump()
+    assert np.nanmax(motion.walking_speed(joints, t)) < 1e-9
+    assert motion.distance_travelled(joints, t)[-1] < 1e-9
+
+
+def test_a_jump_lifts_the_feet_by_its_height():
+    joints, t = jump(height=0.3, airtime=0.5, before=1.0)
+    rise = motion.feet_rise(joints)
+    assert np.nanmax(rise) == pytest.approx(0.3, abs=0.005) and np.median(rise) == 0
+    (found,) = motion.find_jumps(joints, t)
+    print(f"\njump 0.30 m: feet {found.feet_rise_m:.3f} m, pelvis {found.pelvis_rise_m:.3f} m, "
+          f"{found.start_s:.2f}-{found.end_s:.2f} s")
+    assert found.feet_rise_m == pytest.approx(0.3, abs=0.005)
+    assert found.pelvis_rise_m == pytest.approx(0.3, abs=0.005)
+    assert found.peak_s == pytest.approx(1.25, abs=1 / FPS)
+    assert 1.0 < found.start_s < found.peak_s < found.end_s < 1.5
+    assert found.airtime_s > 0.3
+
+
+def test_two_jumps_while_walking_and_none_from_walking_alone():
+    joints, t = walk(seconds=6.0, jitter_m=0.005)
+    assert motion.find_jumps(joints, t) == []  # a swing foot rises 12 cm but the other is down
+    for start, height in ((1.0, 0.25), (3.5, 0.4)):
+        s = (t - start) / 0.5
+        joints[:, :, 2] += np.where((s > 0) & (s < 1), 4 * height * s * (1 - s), 0.0)[:, None]
+    jumps = motion.find_jumps(joints, t)
+    print("\njumps while walking:", [(round(j.feet_rise_m, 3), round(j.pelvis_rise_m, 3)) for j in jumps])
+    np.testing.assert_allclose([j.feet_rise_m for j in jumps], [0.25, 0.4], atol=0.02)
+    np.testing.assert_allclose([j.pelvis_rise_m for j in jumps], [0.25, 0.4], atol=0.04)  # it bobs 2 cm
+
+
+def _camera_rotation(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """(3, 3) rows: the axes of a camera (x right, y down, z forward) in the world, looking along
+    +y, tilted down by pitch and turned clockwise about its view axis by roll."""
+    p, r = np.radians(pitch_deg), np.radians(roll_deg)
+    x = np.array([1.0, 0.0, 0.0])
+    z = np.array([0.0, np.cos(p), -np.sin(p)])
+    y = np.cross(z, x)
+    return np.stack([np.cos(r) * x + np.sin(r) * y, -np.sin(r) * x + np.cos(r) * y, z])
+
+
+@pytest.mark.parametrize(("pitch", "roll"), [(0, 0), (30, 10), (-15, -25), (60, 30)])
+def test_trunk_inclination_against_the_real_vertical(pitch, roll):
+    # A trunk leaning 15 degrees forward in the room.
+    lean = np.radians(15)
+    pose = POSE.copy()
+    pivot = pose[J("pelvis")]
+    upper = [J(n) for n in ("spine", "neck", "nose", "head", "left_shoulder", "left_elbow", "left_hand",
+                            "right_shoulder", "right_elbow", "right_hand")]
+    rel = pose[upper] - pivot
+    pose[upper] = pivot + np.stack([rel[:, 0], rel[:, 1] * np.cos(lean) + rel[:, 2] * np.sin(lean),
+                                    -rel[:, 1] * np.sin(lean) + rel[:, 2] * np.cos(lean)], axis=1)
+    np.testing.assert_allclose(analysis.trunk_inclination(pose), [15.0], atol=1e-6)
+    rotation = _camera_rotation(pitch, roll)
+    in_camera = (pose - np.array([0.0, -3.0, 1.4])) @ rotation.T
+    np.testing.assert_allclose(motion.camera_up(pitch, roll), rotation @ [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(analysis.trunk_inclination(in_camera, up=motion.camera_up(pitch, roll)),
+                               [15.0], atol=1e-6)
+
+
+def test_camera_up_matches_the_world_frames_pitch_and_roll():
+    world = pytest.importorskip("pose3d_nb.world")
+    frame = world.WorldFrame(motion.camera_up(25.0, -12.0), 1.6)
+    assert frame.pitch_deg == pytest.approx(25.0) and frame.roll_deg == pytest.approx(-12.0)
+
+
+def test_bad_shapes_are_refused_with_the_shape():
+    with pytest.raises(Pose3DValueError, match=r"\(T, 17, 3\).*\(4, 3\)"):
+        motion.walking_speed(np.zeros((4, 3)), np.arange(4))
+    with pytest.raises(Pose3DValueError, match="5 poses but 4 timestamps"):
+        motion.distance_travelled(np.zeros((5, 17, 3)), np.arange(4))
