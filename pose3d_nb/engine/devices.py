@@ -21,6 +21,12 @@ class Devices:
     between frames with ``claim_source``/``claim_detector``. Sources are closed even when the
     caller gave the object (that releases the camera); detector objects the caller gave are used,
     never closed.
+
+    Args:
+        source: an ``open_source`` spec or a source object.
+        source_options: options for sources that accept them (``loop``, ``pace``).
+        detector: a detector name or object.
+        detector_options: passed to ``create_detector`` with a name.
     """
 
     def __init__(self, source: Any, source_options: dict[str, Any], detector: Any,

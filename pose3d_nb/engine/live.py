@@ -14,9 +14,14 @@ from pose3d_nb.detectors.detection import Detection
 class LiveView:
     """The newest processed frame and the newest 3D pose.
 
-    image: (H, W, 3) RGB uint8; detection: its 2D result; joints_3d: (17, 3) world metres of the
-    newest lifted frame (``joints_frame_index``; it trails ``frame_index`` by the lookahead), None
-    before the first pose.
+    Attributes:
+        image: (H, W, 3) RGB uint8, the newest frame.
+        detection: its 2D result.
+        frame_index: its index in the source.
+        joints_3d: (17, 3) world metres of the newest lifted frame, None before the first pose.
+        joints_valid: that frame had a person.
+        joints_frame_index: the frame ``joints_3d`` belongs to; it trails ``frame_index`` by the
+            lookahead.
     """
 
     image: np.ndarray

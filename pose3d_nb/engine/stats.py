@@ -15,11 +15,25 @@ STAGES = ("decode", "detect", "lift")
 class EngineStats:
     """A consistent reading of the live counters; times in milliseconds, rates per second.
 
-    frames_in: frames read from the source; processed: frames recorded with their 3D pose;
-    dropped: live frames replaced by a newer one before detection. fps: the processing rate over
-    the last ~120 frames; latency: capture -> recorded, over the last 300. stage_ms: median cost of
-    each stage. The rest says what runs: detector, lifter (``fallback``: MediaPipe's per-frame 3D,
-    ``hint``: a note for the user), source and the temporal knobs.
+    Attributes:
+        running: the worker threads are alive.
+        frames_in: frames read from the source.
+        processed: frames recorded with their 3D pose.
+        dropped: live frames replaced by a newer one before detection.
+        fps: the processing rate over the last 120 frames.
+        latency_ms_median: capture -> recorded, median over the last 300 frames (None: none yet).
+        latency_ms_p95: the same, 95th percentile.
+        stage_ms: median cost of each stage of ``STAGES`` that ran.
+        detector: the detector's name.
+        lifter: the lifter's name.
+        fallback: the lifter works frame by frame (the temporal knobs do nothing).
+        hint: a note for the user about the lifter ("" if none).
+        source: the source's name.
+        window: the temporal window in use.
+        lookahead: the lookahead in use.
+        flip: whether flip augmentation is on.
+        finished: a file source was processed to its end.
+        error: what stopped the worker, or None.
     """
 
     running: bool

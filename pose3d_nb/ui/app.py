@@ -92,12 +92,18 @@ class PoseApp:
             out_dir...; ``checkpoint``, the old name of ``lifter``, warns).
         display_hz: most 3D skeleton updates a second (newest pose wins; each is one small
             buffer message, so it can run faster than the video).
-        image_hz: most video frames a second (each a JPEG of about 40 KB drawn in the kernel).
-        plot_hz: most plot redraws a second (each is a ~40 ms matplotlib render and a PNG).
+        image_hz: most video frames a second (each a JPEG drawn in the kernel).
+        plot_hz: most plot redraws a second (each a matplotlib render and a PNG; costs in
+            ``docs/benchmarks.md``).
         status_hz: status line refreshes a second (a message is sent only when it changed).
-        plot_window_s, plot_quantity: the live plot's time span and initial quantity.
-        image_width, view_size: pixel sizes of the video (frames are shrunk to it before
-            encoding) and of the square 3D view.
+        plot_window_s: the live plot's time span in seconds.
+        plot_quantity: the plot's first quantity ("angle:left_knee"; see ``JointPlot``).
+        image_width: the video's width in pixels (frames are shrunk to it before encoding).
+        view_size: the side of the square 3D view in pixels.
+        **engine_kwargs: ``PoseEngine``'s keywords, without ``engine``.
+
+    Raises:
+        Pose3DTypeError: engine keywords given together with an engine.
     """
 
     def __init__(self, engine: Any = None, *, display_hz: float = 30.0, image_hz: float = 20.0,

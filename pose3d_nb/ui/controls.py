@@ -25,10 +25,21 @@ CONTROL_NAMES = ("window", "lookahead", "flip", "source", "detector", "running")
 class Controls:
     """Window size, lookahead, flip, source, detector, Start/Stop and status.
 
-    window: frames of 2D history the lifter sees, 1..``max_window``; 0 ("full" ticked) means all
-    frames up to the lifter's receptive field (the original VideoPose3D behaviour).
-    lookahead: frames the output waits for future frames (more context, more delay).
-    source: "sample", "camera" or a video path (free text, applied on Enter).
+    Each control opens with the value given (defaults: ``pose3d_nb.settings.DEFAULTS``) and
+    carries a tooltip saying what it does; a disabled one says why instead.
+
+    Args:
+        window: frames of 2D history the lifter sees, 1..``max_window``; 0 ("full" ticked)
+            means all frames up to the lifter's receptive field (the original VideoPose3D
+            behaviour).
+        lookahead: frames the output waits for future frames (more context, more delay).
+        flip: test-time flip augmentation.
+        source: "sample", "camera" or a video path (free text, applied on Enter).
+        sources: the source box's suggestions.
+        detector: the detector shown.
+        detectors: the detector dropdown's choices.
+        max_window: the window slider's largest value.
+        max_lookahead: the lookahead slider's largest value.
     """
 
     def __init__(self, window: int = DEFAULTS.window, lookahead: int = DEFAULTS.lookahead,
@@ -127,7 +138,11 @@ class Controls:
 
     # ---- events -------------------------------------------------------------------------------
     def on(self, name: str, callback: Callable[[Any], object]) -> Callable[[], None]:
-        """Call ``callback(new_value)`` when the user changes ``name``. Returns an unsubscribe function."""
+        """Call ``callback(new_value)`` whenever the user changes control ``name``.
+
+        Returns:
+            A function that unsubscribes ``callback``.
+        """
         self._check(name)
         self._callbacks[name].append(callback)
         return lambda: self._callbacks[name].remove(callback)

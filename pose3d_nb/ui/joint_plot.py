@@ -88,7 +88,7 @@ class JointPlot:
                  figsize: tuple[float, float] = (7.0, 2.4)) -> None:
         self.window_s = float(window_s)
         self.figure = Figure(figsize=figsize, dpi=90)
-        # Fixed margins, not constrained layout: the layout solver took ~20 of ~60 ms per redraw.
+        # Fixed margins, not constrained layout: its solver is a large part of each redraw.
         self.figure.subplots_adjust(left=0.11, right=0.97, top=0.87, bottom=0.2)
         self.canvas = Canvas(self.figure)
         self._manager = FigureManager(self.canvas, 0)  # ipympl's canvas needs a manager for its toolbar

@@ -14,6 +14,12 @@ class LiveImage:
     ``widget`` is the ``ipywidgets.Image`` to lay out. Frames are shrunk to ``max_width`` before
     drawing (cheaper than drawing at full size, and lines keep a readable width on the wire)
     and sent as JPEG: one comm message per frame.
+
+    Args:
+        max_width: the widest frame sent, in pixels.
+        quality: JPEG quality, 0-100.
+        min_score: keypoints scored lower are not drawn.
+        width: the widget's CSS width.
     """
 
     def __init__(self, max_width: int = 640, quality: int = 80, min_score: float = 0.3, width: str = "100%"):
@@ -27,8 +33,14 @@ class LiveImage:
                scores: np.ndarray | None = None) -> bytes:
         """JPEG bytes of the frame with its skeleton (no widget update; used by ``show``).
 
-        image_rgb: (H, W, 3) uint8 RGB. keypoints: (17, 2) COCO pixels of the full-size frame,
-        NaN for missing, or None for no overlay at all. scores: (17,) or None.
+        Args:
+            image_rgb: (H, W, 3) uint8 RGB.
+            keypoints: (17, 2) COCO pixels of the full-size frame, NaN for missing, or None
+                for no overlay at all.
+            scores: (17,) keypoint confidences, or None.
+
+        Returns:
+            The JPEG file's bytes.
         """
         small, scale = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), self.max_width)
         if keypoints is not None:
@@ -37,6 +49,6 @@ class LiveImage:
 
     def show(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
              scores: np.ndarray | None = None) -> None:
-        """Draw and display one frame (any thread; one message to the browser)."""
+        """Draw and display one frame (any thread; one message to the browser); as ``render``."""
         self.widget.value = self.render(image_rgb, keypoints, scores)
         self.frames_shown += 1

@@ -29,12 +29,23 @@ def draw_skeleton_2d(
 ) -> np.ndarray:
     """Draw bones and joints on a copy of ``image_rgb``.
 
-    image_rgb: (H, W, 3) uint8 RGB. keypoints: (17, 2) float pixels (x right, y down) in COCO
-    order, NaN for missing; ``None`` means no detection. scores: (17,) in [0, 1] or ``None``
-    (all keypoints trusted). A joint is drawn when finite and ``score >= min_score``; a bone
-    when both its joints are. Left bones are blue, right orange, centre grey. When no joint can
-    be drawn the frame gets a red "no person" banner, so a missing detection is visible rather
-    than looking like a frozen overlay. Returns (H, W, 3) uint8; the input is not modified.
+    A joint is drawn when finite and ``score >= min_score``; a bone when both its joints are.
+    Left bones are blue, right orange, centre grey. When no joint can be drawn the frame gets a
+    red "no person" banner, so a missing detection is visible rather than looking like a frozen
+    overlay.
+
+    Args:
+        image_rgb: (H, W, 3) uint8 RGB; not modified.
+        keypoints: (17, 2) float pixels (x right, y down) in COCO order, NaN for missing;
+            None means no detection.
+        scores: (17,) in [0, 1], or None (all keypoints trusted).
+        min_score: the lowest score drawn.
+
+    Returns:
+        (H, W, 3) uint8 RGB: the frame with the skeleton.
+
+    Raises:
+        Pose3DValueError: ``image_rgb`` is not (H, W, 3).
     """
     img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
     if img.ndim != 3 or img.shape[2] != 3:
@@ -84,7 +95,12 @@ def _banner(img: np.ndarray, text: str) -> None:
 def fit_width(image_rgb: np.ndarray, max_width: int | None) -> tuple[np.ndarray, float]:
     """Downscale so the width is at most ``max_width`` (never upscale).
 
-    Returns ``(image, scale)`` where pixel coordinates multiply by ``scale``.
+    Args:
+        image_rgb: (H, W, 3) uint8 RGB.
+        max_width: the widest result in pixels; None or 0 keeps the size.
+
+    Returns:
+        ``(image, scale)``: the image, and the factor pixel coordinates multiply by.
     """
     w = image_rgb.shape[1]
     if not max_width or w <= max_width:
@@ -96,10 +112,20 @@ def fit_width(image_rgb: np.ndarray, max_width: int | None) -> tuple[np.ndarray,
 
 
 def encode_jpeg(image_rgb: np.ndarray, quality: int = 80, max_width: int | None = 640) -> bytes:
-    """JPEG bytes of an (H, W, 3) uint8 RGB image, downscaled to at most ``max_width`` px wide.
+    """JPEG bytes of an RGB image, downscaled to at most ``max_width`` px wide.
 
-    A 640x480 JPEG at quality 80 is about 40 KB: 30 of them a second fit a widget comm easily,
-    a full-HD PNG does not.
+    JPEG, not PNG: small enough to send every displayed frame (``docs/benchmarks.md``).
+
+    Args:
+        image_rgb: (H, W, 3) uint8 RGB.
+        quality: JPEG quality, 0-100.
+        max_width: the widest result in pixels; None keeps the size.
+
+    Returns:
+        The JPEG file's bytes.
+
+    Raises:
+        Pose3DRuntimeError: OpenCV could not encode the image.
     """
     img, _ = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), max_width)
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)

@@ -3,7 +3,7 @@
 Setting a pythreejs ``BufferAttribute.array`` from the kernel works, but pythreejs answers each
 change with a state message back (the attribute's ``version``); at 30 poses a second that makes
 the kernel report busy/idle 60 times a second and JupyterLab redraw its status each time, which
-in a busy browser costs a quarter of the 3D frame rate (``tests/browser/bench_display.py``).
+slows the 3D view in a busy browser (``docs/benchmarks.md``, ``tests/browser/bench_display.py``).
 This widget sends each array as one custom message with a binary buffer; its front end
 (``pose_feed.js``) copies it into the attribute's three.js buffer and asks the renderer to draw.
 No state changes, so nothing comes back.

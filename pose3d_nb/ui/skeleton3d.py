@@ -2,14 +2,23 @@
 
 One ``BufferAttribute`` holds every bone's two end points, ``(16*2, 3)`` float32 in bone order.
 Bones are ``LineSegments`` and joints ``Points`` on that same geometry, so a frame is exactly
-one comm message; per-joint meshes (one message each) fall seconds behind (see FACTS.md).
+one comm message; per-joint meshes (one message each) fall behind (``docs/benchmarks.md``).
 That message goes through ``PoseFeed`` rather than a pythreejs state change, which pythreejs
 would answer with a message back for every frame (see ``pose_feed``).
 Colours are fixed at build: left blue, right orange, centre grey.
+
+The person moves through a world-grounded room (z up, floor at z = 0): a fading trail of the
+pelvis (the last ``TRAIL_S`` seconds) rides in the same message as the pose; the floor grid and
+the orbit target jump to the person when they near the grid's edge (a rare state change); the
+session's estimated camera is drawn as a small frustum (``set_camera``), its drop line marking
+its height above the floor.
 """
 
 from __future__ import annotations
 
+import collections
+import math
+import time
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -25,15 +34,29 @@ _BONES = np.asarray(H36M.bones, dtype=np.int64)  # (16, 2) parent, child
 _N_VERTS = 2 * len(_BONES)
 # Beyond this a coordinate is nonsense (a diverged lifter), not a person: treat as missing.
 _MAX_ABS_M = 100.0
+_PELVIS = H36M.index("pelvis")
+
+#: Seconds of pelvis path the trail shows, and the most points it holds (60 at 30 poses/s).
+TRAIL_S = 2.0
+TRAIL_POINTS = 64
+TRAIL_RGB = (0.35, 0.95, 0.6)
+FRUSTUM_RGB = (0.95, 0.8, 0.3)
+#: The grid recentres on the person once they are this close to its edge (metres).
+FOLLOW_MARGIN_M = 0.75
 
 
 def bone_vertices(joints: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Vertex array for the geometry: ``(17, 3)`` joints -> ``((32, 3) float32, any_valid)``.
+    """The geometry's vertex array for one pose.
 
-    Row ``2*i`` / ``2*i+1`` is the parent / child of ``H36M.bones[i]``. A missing (NaN or absurd)
-    end point is moved onto the bone's other end, so that bone shrinks to nothing and vanishes;
-    a bone with both ends missing collapses onto the first valid joint. Returns
-    ``any_valid=False`` (and an all-zero array) when no joint is valid.
+    A missing (NaN or absurd) end point is moved onto the bone's other end, so that bone shrinks
+    to nothing and vanishes; a bone with both ends missing collapses onto the first valid joint.
+
+    Args:
+        joints: (17, 3) Human3.6M joints in metres.
+
+    Returns:
+        ``(vertices, any_valid)``: (32, 3) float32, row ``2*i`` / ``2*i+1`` the parent / child
+        of ``H36M.bones[i]``; ``any_valid`` False (and all zeros) when no joint is valid.
     """
     j = np.asarray(joints, dtype=np.float64).reshape(H36M.num_joints, 3)
     ok = np.isfinite(j).all(axis=1) & (np.abs(np.nan_to_num(j)) < _MAX_ABS_M).all(axis=1)
@@ -51,11 +74,19 @@ def bone_vertices(joints: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def look_at_quaternion(eye: Sequence[float], target: Sequence[float],
                        up: Sequence[float]) -> tuple[float, float, float, float]:
-    """Quaternion (x, y, z, w) turning a three.js camera at ``eye`` to face ``target`` with ``up``.
+    """The rotation that turns a three.js camera at ``eye`` to face ``target``.
 
     Same construction as three.js ``Matrix4.lookAt`` (the camera looks down its local -z).
     pythreejs applies OrbitControls' target only once the user drags, so the first view must
     be aimed here or it looks at the origin.
+
+    Args:
+        eye: (3,) the camera's position.
+        target: (3,) the point it looks at.
+        up: (3,) the world direction shown upwards.
+
+    Returns:
+        The quaternion (x, y, z, w).
     """
     z = np.asarray(eye, float) - np.asarray(target, float)
     z /= np.linalg.norm(z)
@@ -80,6 +111,52 @@ def look_at_quaternion(eye: Sequence[float], target: Sequence[float],
     return tuple(float(v) for v in q)  # type: ignore[return-value]
 
 
+def camera_axes(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """(3, 3) rows: a camera's right, down and viewing axes in the world frame.
+
+    The world's y is the camera's viewing direction laid flat and z is up (the world frame of
+    ``pose3d_nb.world``): the camera looks along +y, tilted down by ``pitch_deg`` and turned by
+    ``roll_deg`` about its view axis (positive: the room's up leans to the image's left).
+    """
+    pitch, roll = math.radians(pitch_deg), math.radians(roll_deg)
+    right = np.array([1.0, 0.0, 0.0])
+    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
+    down = np.cross(forward, right)
+    return np.stack([math.cos(roll) * right + math.sin(roll) * down,
+                     -math.sin(roll) * right + math.cos(roll) * down, forward])
+
+
+def frustum_vertices(pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
+                     aspect: float = 16 / 9, depth_m: float = 0.4) -> np.ndarray:
+    """Line-segment end points drawing a camera at (0, 0, ``height_m``): ``(24, 3)`` float32.
+
+    Four edges from the lens to the image rectangle ``depth_m`` ahead, the rectangle, a small
+    triangle on its top edge (which way is up in the image) and a drop line to the floor.
+    fov_deg: field of view across the image's longer side; aspect: width / height.
+    """
+    right, down, forward = camera_axes(pitch_deg, roll_deg)
+    half_long = math.tan(math.radians(fov_deg) / 2)
+    tan_x, tan_y = (half_long, half_long / aspect) if aspect >= 1 else (half_long * aspect, half_long)
+    apex = np.array([0.0, 0.0, height_m])
+    centre = apex + depth_m * forward
+    corners = [centre + depth_m * (sx * tan_x * right + sy * tan_y * down)
+               for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]  # top-left, clockwise
+    tip = centre - depth_m * tan_y * 1.6 * down
+    top_l = centre + depth_m * (-0.4 * tan_x * right - tan_y * down)
+    top_r = centre + depth_m * (0.4 * tan_x * right - tan_y * down)
+    segments = [(apex, c) for c in corners]
+    segments += [(corners[i], corners[(i + 1) % 4]) for i in range(4)]
+    segments += [(top_l, tip), (tip, top_r), (top_l, top_r), (apex, apex * [1, 1, 0])]
+    return np.asarray(segments, np.float32).reshape(-1, 3)
+
+
+def _fading(rgb: Sequence[float], background: str, count: int) -> np.ndarray:
+    """(count, 3) float32 colours from ``background`` (first) to ``rgb`` (last)."""
+    bg = np.array([int(background.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+    weight = np.linspace(0.0, 1.0, count)[:, None] ** 1.5
+    return (bg + weight * (np.asarray(rgb) - bg)).astype(np.float32)
+
+
 def _bone_colours() -> np.ndarray:
     """(32, 3) float32 RGB in [0, 1]: both end points of a bone get the bone's side colour."""
     cols = np.array([side_rgb01(H36M.bone_side(tuple(b))) for b in H36M.bones], np.float32)
@@ -94,6 +171,15 @@ class Skeleton3D:
     drawn faded, so a dropout reads as "stale" rather than as a person teleporting to 0,0,0.
     Live poses bypass the widget state; ``sync_state()`` stores the shown pose in it, so a page
     reloaded while nothing moves still shows it.
+
+    Args:
+        width: the view's width in pixels.
+        height: the view's height in pixels.
+        floor_size_m: side of the floor grid in metres (squares of 0.5 m).
+        target: (3,) world point the camera looks at and orbits about.
+        camera_position: (3,) world position of the camera.
+        background: the scene's CSS colour.
+        joint_size_m: diameter of a joint's point in metres.
     """
 
     #: Opacity of a pose that is no longer current (no valid joints in the latest frame).
@@ -154,7 +240,10 @@ class Skeleton3D:
     def sync_state(self) -> bool:
         """Store the shown pose in the widget state (one message, answered once by pythreejs).
 
-        Call it when the poses pause (e.g. after Stop), not per frame. Returns True if it sent.
+        Call it when the poses pause (e.g. after Stop), not per frame.
+
+        Returns:
+            True if it sent a message (the stored pose was another one).
         """
         if np.array_equal(np.asarray(self._positions.array), self._shown):
             return False
@@ -162,10 +251,15 @@ class Skeleton3D:
         return True
 
     def update(self, joints: np.ndarray | None) -> None:
-        """Show a pose: joints (17, 3) metres, z-up world, floor at z=0; NaN rows are missing.
+        """Show a pose; ``None`` or an all-missing pose keeps the previous pose, faded.
 
-        ``None`` or an all-missing pose keeps the previous pose, faded. Never raises on bad
-        numbers (NaN, inf, huge); raises ``ValueError`` only for a wrong shape (a programming error).
+        Never raises on bad numbers (NaN, inf, huge): those joints are missing.
+
+        Args:
+            joints: (17, 3) metres, z-up world, floor at z=0; NaN rows are missing. Or None.
+
+        Raises:
+            Pose3DValueError: a shape other than (17, 3) (a programming error).
         """
         if joints is None:
             self._set_stale(True)
