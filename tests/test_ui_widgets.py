@@ -146,8 +146,9 @@ def test_skeleton3d_streams_each_pose_as_one_binary_message_not_a_state_change()
     poses = [(d, b) for n, d, b in wire.sent if n == "PoseFeed"]
     assert len(poses) == 2 and not [n for n, _, _ in wire.sent if n == "BufferAttribute"]
     data, buffers = poses[-1]
-    assert data == {"method": "custom", "content": {"type": "pose"}} and len(buffers) == 1
+    assert data == {"method": "custom", "content": {"type": "pose"}} and len(buffers) == 2
     np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float32).reshape(-1, 3), sk.positions)
+    np.testing.assert_array_equal(np.frombuffer(buffers[1], np.float32).reshape(-1, 3), sk.trail)
     # Once the poses pause, one state sync stores the shown pose for a reloaded page; then none.
     assert sk.sync_state() and not sk.sync_state()
     np.testing.assert_array_equal(np.asarray(sk._positions.array), sk.positions)

@@ -5,7 +5,8 @@
 // such change with a state message back to the kernel (the attribute's new `version`), so each
 // 3D frame made the kernel go busy/idle and JupyterLab redraw its kernel status, which in a
 // busy browser cost a quarter of the 3D frame rate (tests/browser/bench_display.py). A custom
-// message carries no state and gets no answer. Protocol: PoseFeed.send_vertices() in pose_feed.py.
+// message carries no state and gets no answer. Protocol: PoseFeed.send_vertices() in pose_feed.py:
+// buffers[0] goes to `positions`, buffers[1] (if any) to `trail`, all drawn once.
 
 function modelId(ref) {
   return String(ref).replace(/^IPY_MODEL_/, "");
@@ -26,7 +27,7 @@ function floats(buffer) {
 
 export default {
   initialize({ model }) {
-    let targets = null; // Promise of [attribute model, renderer model], looked up once
+    let targets = null; // Promise of [renderer model, positions model, trail model or null], looked up once
     let warned = false;
     const warnOnce = (...args) => {
       if (!warned) console.warn("pose3d PoseFeed:", ...args);
@@ -34,36 +35,46 @@ export default {
     };
     const onMessage = async (msg, buffers) => {
       if (!msg || msg.type !== "pose" || !buffers || !buffers.length) return;
-      targets = targets || Promise.all([threeModel(model, model.get("positions")),
-                                        threeModel(model, model.get("renderer"))]);
-      let attributeModel, rendererModel;
+      const trailRef = model.get("trail");
+      targets = targets || Promise.all([threeModel(model, model.get("renderer")),
+                                        threeModel(model, model.get("positions")),
+                                        trailRef ? threeModel(model, trailRef) : null]);
+      let rendererModel, attributeModels;
       try {
-        [attributeModel, rendererModel] = await targets;
+        [rendererModel, ...attributeModels] = await targets;
       } catch (error) {
         targets = null; // look the scene up again with the next pose
         warnOnce("the 3D scene is not available yet", error);
         return;
       }
-      const attribute = attributeModel.obj; // THREE.BufferAttribute; gone once the widget is closed
-      const data = floats(buffers[0]);
-      if (!attribute || attribute.array.length !== data.length) {
-        targets = null;
-        warnOnce(`expected ${attribute ? attribute.array.length : "a scene with"} floats, got ${data.length}`);
-        return;
+      // Check every buffer first, so a pose is drawn whole or not at all.
+      const writes = [];
+      for (let i = 0; i < buffers.length && i < attributeModels.length; i++) {
+        const attribute = attributeModels[i] && attributeModels[i].obj; // THREE.BufferAttribute
+        const data = floats(buffers[i]);
+        if (!attribute || attribute.array.length !== data.length) {
+          targets = null;
+          warnOnce(`buffer ${i}: expected ${attribute ? attribute.array.length : "a scene with"} floats, ` +
+                   `got ${data.length}`);
+          return;
+        }
+        writes.push([attribute, data]);
       }
       warned = false;
-      attribute.array.set(data);
-      attribute.needsUpdate = true; // three.js uploads the buffer on the next draw
+      for (const [attribute, data] of writes) {
+        attribute.array.set(data);
+        attribute.needsUpdate = true; // three.js uploads the buffer on the next draw
+      }
       if (!rendererModel.get("_pause_autorender")) {
         rendererModel.trigger("rerender", rendererModel, {}); // every view of the renderer draws
       }
     };
     const forget = () => { targets = null; };
     model.on("msg:custom", onMessage);
-    model.on("change:positions change:renderer", forget);
+    model.on("change:positions change:trail change:renderer", forget);
     return () => {
       model.off("msg:custom", onMessage);
-      model.off("change:positions change:renderer", forget);
+      model.off("change:positions change:trail change:renderer", forget);
     };
   },
 };

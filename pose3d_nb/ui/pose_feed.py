@@ -23,21 +23,41 @@ from pose3d_nb.errors import Pose3DValueError
 
 
 class PoseFeed(anywidget.AnyWidget):
-    """Feeds ``positions`` (a pythreejs ``BufferAttribute``) drawn by ``renderer``.
+    """Feeds ``positions`` (and optionally ``trail``; pythreejs ``BufferAttribute``s) drawn by
+    ``renderer``.
 
     It needs no display of its own: the front end acts as soon as the widget exists.
-    ``send_vertices`` must keep the attribute's shape; the kernel-side ``positions.array``
-    is not changed (see ``Skeleton3D.sync_state`` for that).
+    ``send_vertices`` must keep the attributes' shapes; the kernel-side arrays are not changed
+    (see ``Skeleton3D.sync_state`` for that). Both arrays travel in one message.
     """
 
     _esm = Path(__file__).with_name("pose_feed.js")
     positions = traitlets.Instance(three.BufferAttribute).tag(sync=True, **widget_serialization)
+    trail = traitlets.Instance(three.BufferAttribute, allow_none=True).tag(sync=True, **widget_serialization)
     renderer = traitlets.Instance(three.Renderer).tag(sync=True, **widget_serialization)
 
-    def send_vertices(self, vertices: np.ndarray) -> None:
-        """Show ``vertices`` (same shape as ``positions.array``, float32) in every open view."""
-        data = np.ascontiguousarray(vertices, dtype=np.float32)
-        expected = np.shape(self.positions.array)
-        if data.shape != expected:
-            raise Pose3DValueError(f"vertices must have shape {expected}, got {data.shape}")
-        self.send({"type": "pose"}, buffers=[data.tobytes()])
+    def send_vertices(self, vertices: np.ndarray, trail: np.ndarray | None = None) -> None:
+        """Show new arrays in every open view, as one message.
+
+        Args:
+            vertices: same shape as ``positions.array``; sent as float32.
+            trail: same shape as ``trail.array``, or None to leave the trail as it is.
+
+        Raises:
+            Pose3DValueError: a shape other than the attribute's (or a trail without one).
+        """
+        buffers = [_checked(vertices, self.positions, "vertices")]
+        if trail is not None:
+            if self.trail is None:
+                raise Pose3DValueError("this PoseFeed has no trail attribute to send a trail to")
+            buffers.append(_checked(trail, self.trail, "trail"))
+        self.send({"type": "pose"}, buffers=buffers)
+
+
+def _checked(values: np.ndarray, attribute: three.BufferAttribute, what: str) -> bytes:
+    """``values`` as float32 bytes, if they have ``attribute``'s shape."""
+    data = np.ascontiguousarray(values, dtype=np.float32)
+    expected = np.shape(attribute.array)
+    if data.shape != expected:
+        raise Pose3DValueError(f"{what} must have shape {expected}, got {data.shape}")
+    return data.tobytes()

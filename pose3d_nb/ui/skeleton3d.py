@@ -29,6 +29,7 @@ from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.ui.pose_feed import PoseFeed
 from pose3d_nb.ui.style import side_rgb01
+from pose3d_nb.ui.world_geometry import css_colour, fading_colours, frustum_vertices
 
 _BONES = np.asarray(H36M.bones, dtype=np.int64)  # (16, 2) parent, child
 _N_VERTS = 2 * len(_BONES)
@@ -111,52 +112,6 @@ def look_at_quaternion(eye: Sequence[float], target: Sequence[float],
     return tuple(float(v) for v in q)  # type: ignore[return-value]
 
 
-def camera_axes(pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """(3, 3) rows: a camera's right, down and viewing axes in the world frame.
-
-    The world's y is the camera's viewing direction laid flat and z is up (the world frame of
-    ``pose3d_nb.world``): the camera looks along +y, tilted down by ``pitch_deg`` and turned by
-    ``roll_deg`` about its view axis (positive: the room's up leans to the image's left).
-    """
-    pitch, roll = math.radians(pitch_deg), math.radians(roll_deg)
-    right = np.array([1.0, 0.0, 0.0])
-    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
-    down = np.cross(forward, right)
-    return np.stack([math.cos(roll) * right + math.sin(roll) * down,
-                     -math.sin(roll) * right + math.cos(roll) * down, forward])
-
-
-def frustum_vertices(pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
-                     aspect: float = 16 / 9, depth_m: float = 0.4) -> np.ndarray:
-    """Line-segment end points drawing a camera at (0, 0, ``height_m``): ``(24, 3)`` float32.
-
-    Four edges from the lens to the image rectangle ``depth_m`` ahead, the rectangle, a small
-    triangle on its top edge (which way is up in the image) and a drop line to the floor.
-    fov_deg: field of view across the image's longer side; aspect: width / height.
-    """
-    right, down, forward = camera_axes(pitch_deg, roll_deg)
-    half_long = math.tan(math.radians(fov_deg) / 2)
-    tan_x, tan_y = (half_long, half_long / aspect) if aspect >= 1 else (half_long * aspect, half_long)
-    apex = np.array([0.0, 0.0, height_m])
-    centre = apex + depth_m * forward
-    corners = [centre + depth_m * (sx * tan_x * right + sy * tan_y * down)
-               for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]  # top-left, clockwise
-    tip = centre - depth_m * tan_y * 1.6 * down
-    top_l = centre + depth_m * (-0.4 * tan_x * right - tan_y * down)
-    top_r = centre + depth_m * (0.4 * tan_x * right - tan_y * down)
-    segments = [(apex, c) for c in corners]
-    segments += [(corners[i], corners[(i + 1) % 4]) for i in range(4)]
-    segments += [(top_l, tip), (tip, top_r), (top_l, top_r), (apex, apex * [1, 1, 0])]
-    return np.asarray(segments, np.float32).reshape(-1, 3)
-
-
-def _fading(rgb: Sequence[float], background: str, count: int) -> np.ndarray:
-    """(count, 3) float32 colours from ``background`` (first) to ``rgb`` (last)."""
-    bg = np.array([int(background.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)])
-    weight = np.linspace(0.0, 1.0, count)[:, None] ** 1.5
-    return (bg + weight * (np.asarray(rgb) - bg)).astype(np.float32)
-
-
 def _bone_colours() -> np.ndarray:
     """(32, 3) float32 RGB in [0, 1]: both end points of a bone get the bone's side colour."""
     cols = np.array([side_rgb01(H36M.bone_side(tuple(b))) for b in H36M.bones], np.float32)
@@ -171,6 +126,11 @@ class Skeleton3D:
     drawn faded, so a dropout reads as "stale" rather than as a person teleporting to 0,0,0.
     Live poses bypass the widget state; ``sync_state()`` stores the shown pose in it, so a page
     reloaded while nothing moves still shows it.
+
+    World-grounded poses move over the floor: ``trail`` is the pelvis' path over the last
+    ``TRAIL_S`` seconds (sent with each pose), ``view_centre`` the grid's centre, moved (with the
+    orbit target) onto the person at the first pose and when they come within
+    ``FOLLOW_MARGIN_M`` of the grid's edge; ``set_camera`` draws the recording camera.
 
     Args:
         width: the view's width in pixels.
@@ -207,6 +167,7 @@ class Skeleton3D:
         # (our floor, z=0). Set as a quaternion: pythreejs also sends the default identity
         # quaternion after ``rotation``, which silently undoes a rotation given as Euler angles.
         half = np.sqrt(0.5)
+        self.floor_size_m = float(floor_size_m)
         self.grid = grid = three.GridHelper(floor_size_m, int(floor_size_m * 2), colorCenterLine="#8a8a8a",
                                 colorGrid="#4a4a52", quaternion=(half, 0.0, 0.0, half))
         axes = three.AxesHelper(0.3)  # x red, y green, z blue at the origin: shows which way is up
@@ -216,8 +177,23 @@ class Skeleton3D:
         # aims the camera there, and only copies our target afterwards without re-aiming. With
         # the look-at point at the origin, the first view is right and orbiting turns about
         # the body's middle. Joint coordinates stay world coordinates inside ``self.world``.
+        self._trail_positions = three.BufferAttribute(array=np.zeros((TRAIL_POINTS, 3), np.float32),
+                                                      normalized=False)
+        trail_colours = three.BufferAttribute(array=fading_colours(TRAIL_RGB, background, TRAIL_POINTS),
+                                              normalized=False)
+        self.trail_line = three.Line(
+            geometry=three.BufferGeometry(attributes={"position": self._trail_positions,
+                                                      "color": trail_colours}),
+            material=three.LineBasicMaterial(vertexColors="VertexColors"), frustumCulled=False, visible=False)
+        self._frustum_positions = three.BufferAttribute(array=frustum_vertices(0, 0, 1, 60), normalized=False)
+        self.frustum = three.LineSegments(
+            geometry=three.BufferGeometry(attributes={"position": self._frustum_positions}),
+            material=three.LineBasicMaterial(color=css_colour(FRUSTUM_RGB)), frustumCulled=False,
+            visible=False)
+        self._target_z = float(target[2])
         self.world_offset = tuple(-float(v) for v in target)
-        self.world = three.Group(children=[grid, axes, self.bones, self.joints], position=self.world_offset)
+        self.world = three.Group(children=[grid, axes, self.trail_line, self.frustum, self.bones,
+                                           self.joints], position=self.world_offset)
         cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
         self.camera = three.PerspectiveCamera(
             position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
@@ -227,8 +203,12 @@ class Skeleton3D:
         self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
                                      width=width, height=height, antialias=True,
                                      layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
-        self.feed = PoseFeed(positions=self._positions, renderer=self.widget)
+        self.feed = PoseFeed(positions=self._positions, trail=self._trail_positions, renderer=self.widget)
         self._shown = np.zeros((_N_VERTS, 3), np.float32)
+        self._trail: collections.deque[tuple[float, np.ndarray]] = collections.deque(maxlen=TRAIL_POINTS)
+        self._centre = (float(target[0]), float(target[1]))
+        self._centred = False
+        self.camera_shown: dict[str, float] | None = None
         self.stale = False
         self.updates = 0
 
@@ -237,26 +217,88 @@ class Skeleton3D:
         """The vertex array shown in the browser: (32, 3) float32 in bone order (a copy)."""
         return self._shown.copy()
 
+    @property
+    def trail(self) -> np.ndarray:
+        """The trail's points, oldest first: (TRAIL_POINTS, 3) float32 metres.
+
+        Unused points repeat the oldest one (zero-length segments draw nothing).
+        """
+        if not self._trail:
+            return np.zeros((TRAIL_POINTS, 3), np.float32)
+        points = np.stack([p for _, p in self._trail]).astype(np.float32)
+        return np.concatenate([np.repeat(points[:1], TRAIL_POINTS - len(points), axis=0), points])
+
+    @property
+    def view_centre(self) -> tuple[float, float]:
+        """(x, y) metres: the floor point the grid is centred on and the view orbits above."""
+        return self._centre
+
+    def set_camera(self, pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
+                   aspect: float = 16 / 9) -> bool:
+        """Draw the recording camera as a small frustum (see ``frustum_vertices``).
+
+        Plain numbers, e.g. a session's ``camera_pitch_deg``, ``camera_roll_deg`` and
+        ``camera_height_m``. One state message when they change, none otherwise.
+
+        Args:
+            pitch_deg: how far the camera looks down below the horizon (negative: up).
+            roll_deg: the room's up as seen in the image, degrees from the image's up.
+            height_m: the lens' height above the floor; the camera is at (0, 0, height_m)
+                looking along +y (the world frame's origin is below the camera).
+            fov_deg: field of view across the image's longer side.
+            aspect: the image's width / height.
+
+        Returns:
+            True if it sent (the numbers changed).
+
+        Raises:
+            Pose3DValueError: naming a value that is not a finite number, a height below 0, a
+                field of view outside (0, 180) degrees or an aspect of 0 or below.
+        """
+        values = {"pitch_deg": pitch_deg, "roll_deg": roll_deg, "height_m": height_m, "fov_deg": fov_deg,
+                  "aspect": aspect}
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not math.isfinite(value):
+                raise Pose3DValueError(f"set_camera: {name} must be a finite number, got {value!r}")
+        if height_m < 0 or not 0 < fov_deg < 180 or aspect <= 0:
+            raise Pose3DValueError(f"set_camera: need height_m >= 0, 0 < fov_deg < 180 and aspect > 0; "
+                                   f"got height_m={height_m!r}, fov_deg={fov_deg!r}, aspect={aspect!r}")
+        values = {k: float(v) for k, v in values.items()}
+        if values == self.camera_shown:
+            return False
+        self._frustum_positions.array = frustum_vertices(**values)
+        self.frustum.visible = True
+        self.camera_shown = values
+        return True
+
     def sync_state(self) -> bool:
-        """Store the shown pose in the widget state (one message, answered once by pythreejs).
+        """Store the shown pose and trail in the widget state (a message for each that changed,
+        answered once by pythreejs).
 
         Call it when the poses pause (e.g. after Stop), not per frame.
 
         Returns:
-            True if it sent a message (the stored pose was another one).
+            True if it sent a message (the stored pose or trail was another one).
         """
-        if np.array_equal(np.asarray(self._positions.array), self._shown):
-            return False
-        self._positions.array = self._shown.copy()
-        return True
+        sent = False
+        trail = self.trail
+        if not np.array_equal(np.asarray(self._trail_positions.array), trail):
+            self._trail_positions.array = trail
+            sent = True
+        if not np.array_equal(np.asarray(self._positions.array), self._shown):
+            self._positions.array = self._shown.copy()
+            sent = True
+        return sent
 
-    def update(self, joints: np.ndarray | None) -> None:
+    def update(self, joints: np.ndarray | None, timestamp: float | None = None) -> None:
         """Show a pose; ``None`` or an all-missing pose keeps the previous pose, faded.
 
         Never raises on bad numbers (NaN, inf, huge): those joints are missing.
 
         Args:
             joints: (17, 3) metres, z-up world, floor at z=0; NaN rows are missing. Or None.
+            timestamp: seconds, for the trail's length in time (default: the monotonic clock).
 
         Raises:
             Pose3DValueError: a shape other than (17, 3) (a programming error).
@@ -271,12 +313,40 @@ class Skeleton3D:
         if not any_valid:
             self._set_stale(True)
             return
-        self.feed.send_vertices(verts)  # the one message of this frame
+        pelvis = arr[_PELVIS]
+        if np.isfinite(pelvis).all() and np.all(np.abs(pelvis) < _MAX_ABS_M):
+            self._add_to_trail(pelvis, time.monotonic() if timestamp is None else float(timestamp))
+            self._follow(pelvis)
+        self.feed.send_vertices(verts, self.trail)  # the one message of this frame
         self._shown = verts
         self.updates += 1
         if not self.bones.visible:
             self.bones.visible = self.joints.visible = True
         self._set_stale(False)
+
+    def _add_to_trail(self, pelvis: np.ndarray, now: float) -> None:
+        if self._trail and now < self._trail[-1][0]:
+            self._trail.clear()  # the clock went back: another run
+        self._trail.append((now, pelvis.astype(np.float32)))
+        while now - self._trail[0][0] > TRAIL_S:
+            self._trail.popleft()
+        if not self.trail_line.visible:
+            self.trail_line.visible = True
+
+    def _follow(self, pelvis: np.ndarray) -> None:
+        """Centre the grid and the orbit target on the person at the first pose and whenever
+        they near the grid's edge; whole metres, so grid lines stay on the same floor lines."""
+        reach = self.floor_size_m / 2 - FOLLOW_MARGIN_M
+        if self._centred and np.max(np.abs(pelvis[:2] - self._centre)) <= reach:
+            return
+        self._centred = True
+        centre = (float(np.round(pelvis[0])), float(np.round(pelvis[1])))
+        if centre == self._centre:
+            return
+        self._centre = centre
+        self.grid.position = (*centre, 0.0)
+        self.world_offset = (-centre[0], -centre[1], -self._target_z)
+        self.world.position = self.world_offset
 
     def _set_stale(self, stale: bool) -> None:
         if stale == self.stale:
