@@ -1,13 +1,15 @@
-"""``Pose3D``: the synchronous front door, one frame in, one 3D pose out, no threads.
+"""``Pose3D``: the synchronous front door, frames in, 3D poses out, no threads.
 
 For a script that wants 3D from its own frames (its own camera loop, a batch of images)::
 
     from pose3d_nb import Pose3D
 
     with Pose3D() as pose3d:
-        for image in images:                 # (H, W, 3) uint8 RGB
-            result = pose3d.process(image)   # a PoseResult, or None while the lookahead fills
-        tail = pose3d.flush()                # the poses the lookahead still held back
+        for image in images:                     # (H, W, 3) uint8 RGB
+            for result in pose3d.process(image): # the poses that became due, usually one
+                use(result)
+        for result in pose3d.flush():            # the poses the lookahead still held back
+            use(result)
 
 It runs the same detector (``detectors.create_detector``) and lifter
 (``lifting.choice.choose_lifter``) objects the background ``PoseEngine`` runs, in the caller's
@@ -25,7 +27,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
-from pose3d_nb.settings import DEFAULTS
+from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
 from pose3d_nb.sources.frame import Frame
 
 
@@ -33,11 +35,14 @@ from pose3d_nb.sources.frame import Frame
 class PoseResult:
     """One frame's pose.
 
-    frame_index: the frame this pose belongs to (with ``lookahead`` L > 0 it is the frame given
-        L calls earlier: the pose trails the input). keypoints_2d: (17, 2) COCO keypoints in
-        pixels of that frame (NaN where nobody was found). scores: (17,) confidences in [0, 1].
+    Attributes:
+        frame_index: the frame this pose belongs to (with ``lookahead`` L > 0 it is the frame
+            given L calls earlier: the pose trails the input).
+        keypoints_2d: (17, 2) COCO keypoints in pixels of that frame (NaN where nobody was found).
+        scores: (17,) keypoint confidences in [0, 1].
         joints_3d: (17, 3) Human3.6M joints, world metres, z up, lowest joint at z = 0; NaN when
-        ``valid`` is False. valid: the frame had a detection.
+            ``valid`` is False.
+        valid: the frame had a detection.
     """
 
     frame_index: int
@@ -48,7 +53,16 @@ class PoseResult:
 
 
 def as_frame(image: Any, index: int, timestamp: float) -> Frame:
-    """A numpy RGB image (H, W, 3) uint8 as a :class:`Frame`; a Frame is returned as is."""
+    """A numpy RGB image as a :class:`Frame`; a Frame is returned as is.
+
+    Args:
+        image: an (H, W, 3) uint8 RGB array, or a ``Frame``.
+        index: the frame index given to an array.
+        timestamp: seconds, given to an array.
+
+    Raises:
+        Pose3DValueError: ``image`` is not an (H, W, 3) uint8 array or a Frame.
+    """
     if isinstance(image, Frame):
         return image
     if not isinstance(image, np.ndarray):
@@ -66,33 +80,49 @@ def as_frame(image: Any, index: int, timestamp: float) -> Frame:
 class Pose3D:
     """2D detection and 3D lifting frame by frame, in the caller's thread.
 
+    ``Pose3D(settings=Settings(...), **overrides)``: as for ``PoseEngine``, the keywords given
+    override ``settings`` (``pose3d_nb.settings.DEFAULTS`` when none is given); its source,
+    capacity and out_dir are not used here.
+
     Args:
         lifter: what ``lifting.choice.choose_lifter`` takes: "auto" (the official checkpoint in
             model/ if present, else the shipped mocap lifter), "shipped", "mediapipe", a
             checkpoint path or a ``TemporalModel``; or an already built lifter object.
         detector: a detector name ("mediapipe", "detectron2") or a detector object (used, never
-            closed here). detector_options: passed to ``create_detector`` with a name.
-        window, lookahead, flip: the VideoPose3D streaming knobs (see ``StreamingLifter``).
+            closed here).
+        window: frames the lifter may use per pose (0 = its whole receptive field).
+        lookahead: frames each pose waits for future context (the output trails the input).
+        flip: test-time flip augmentation (average with the mirrored input).
         fps: for numpy images, frame i gets timestamp ``i / fps`` (the detector's person
             following uses it); None stamps each image with ``time.monotonic()`` when it
             arrives, like a live camera.
+        detector_options: passed to ``create_detector`` with a detector name.
+        settings: the base choices (default ``DEFAULTS``).
+
+    Raises:
+        Pose3DValueError: a knob out of the lifter's range, or a lifter that needs what the
+            detector does not give (MediaPipe's 3D needs MediaPipe's world landmarks).
     """
 
     def __init__(
         self,
-        lifter: Any = DEFAULTS.lifter,
-        detector: Any = DEFAULTS.detector,
-        window: int = DEFAULTS.window,
-        lookahead: int = DEFAULTS.lookahead,
-        flip: bool = DEFAULTS.flip,
+        lifter: Any = FROM_SETTINGS,
+        detector: Any = FROM_SETTINGS,
+        window: int = FROM_SETTINGS,
+        lookahead: int = FROM_SETTINGS,
+        flip: bool = FROM_SETTINGS,
         fps: float | None = None,
         detector_options: dict[str, Any] | None = None,
+        *,
+        settings: Settings | None = None,
     ) -> None:
-        self._lifter = self._make_lifter(lifter)
-        self._lifter.settings = LiftSettings(window, lookahead, flip)
+        chosen = merge(settings, lifter=lifter, detector=detector, window=window, lookahead=lookahead,
+                       flip=flip)
+        self._lifter = self._make_lifter(chosen["lifter"])
+        self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         from pose3d_nb.detectors import detector_from
 
-        self._detector, self._owns_detector = detector_from(detector, detector_options)
+        self._detector, self._owns_detector = detector_from(chosen["detector"], detector_options)
         from pose3d_nb.detectors import detector_provides
         from pose3d_nb.lifting.registry import require_capabilities
 
@@ -115,7 +145,7 @@ class Pose3D:
 
     @property
     def lifter(self):
-        """The lifter object (its ``name``, ``is_fallback``, ``receptive_field``)."""
+        """The lifter object (its ``name``, ``receptive_field``, ``settings``)."""
         return self._lifter
 
     @property
@@ -123,13 +153,24 @@ class Pose3D:
         """The 2D detector object."""
         return self._detector
 
-    def process(self, image: Any) -> PoseResult | None:
-        """Detect and lift one frame; the newest pose that became due, or None.
+    def process(self, image: Any) -> list[PoseResult]:
+        """Detect and lift one frame; the poses that became due, oldest first.
 
-        image: an (H, W, 3) uint8 RGB numpy array, or a ``pose3d_nb.sources.Frame``.
-        With ``lookahead`` L, the pose returned is that of the frame given L calls earlier
-        (``PoseResult.frame_index`` says which); the first L calls return None. Raises
-        ValueError for anything that is not an RGB image.
+        Usually one pose. With ``lookahead`` L the first L calls return ``[]`` and each pose is
+        that of the frame given L calls earlier (``PoseResult.frame_index`` says which). Where the
+        temporal window breaks (another person, another image size), the poses the old window
+        held back come out first, so every frame's pose is returned exactly once by ``process``
+        or ``flush``.
+
+        Args:
+            image: an (H, W, 3) uint8 RGB numpy array, or a ``pose3d_nb.sources.Frame``.
+
+        Returns:
+            The ``PoseResult``s that became due with this frame, oldest first (may be empty).
+
+        Raises:
+            Pose3DValueError: ``image`` is not an RGB image.
+            Pose3DRuntimeError: this ``Pose3D`` is closed.
         """
         if self._detector is None:
             raise Pose3DRuntimeError("this Pose3D is closed")
@@ -140,13 +181,17 @@ class Pose3D:
         detection = self._detector(frame)
         results = []
         if self._breaks.breaks_at(detection):
-            results += self._results(self._lifter.flush())
+            results += self._results(self._lifter.flush())  # the old window's held-back poses
             self._lifter.reset()
         results += self._results(self._lifter.push(detection, frame))
-        return results[-1] if results else None
+        return results
 
     def flush(self) -> list[PoseResult]:
-        """The poses still held back by the lookahead (end of the input), oldest first."""
+        """The poses still held back by the lookahead (end of the input), oldest first.
+
+        Returns:
+            One ``PoseResult`` per frame given but not yet returned (``[]`` without lookahead).
+        """
         return self._results(self._lifter.flush())
 
     def reset(self) -> None:

@@ -7,11 +7,11 @@ import warnings
 
 import pytest
 
-from pose3d_nb import Pose3D, PoseApp, PoseEngine
+from pose3d_nb import Pose3D, PoseApp, PoseEngine, Settings
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.cli import build_parser, run_settings
 from pose3d_nb.errors import Pose3DTypeError
-from pose3d_nb.settings import DEFAULTS, Settings
+from pose3d_nb.settings import DEFAULTS
 
 
 def test_settings_with_overrides_build_the_engine():

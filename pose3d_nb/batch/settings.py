@@ -1,37 +1,49 @@
-"""What every video of a batch is processed with: the same knobs as ``pose3d run``."""
+"""What every video of a batch is processed with: the same ``Settings`` as ``pose3d run``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.errors import Pose3DValueError
-from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names
-from pose3d_nb.settings import DEFAULTS, Settings
+from pose3d_nb.settings import Settings, merge
+
+#: The ``Settings`` fields a batch applies to every video (source, out_dir and capacity are per video).
+PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BatchSettings:
     """The processing settings of a batch; a video's output is reused only when they match.
 
+    ``BatchSettings(lifter="shipped", window=9, export=("bvh",))`` or
+    ``BatchSettings(settings=Settings(...), export=...)``: the keywords of ``PIPELINE_FIELDS``
+    override ``settings`` (``DEFAULTS`` when not given), exactly as for ``PoseEngine``; they
+    read back as attributes (``batch.lifter``).
+
     Attributes:
-        lifter (str): "auto", "shipped", "mediapipe" or a checkpoint path (``pose3d run
-            --checkpoint``). A path is made absolute by ``checked()``: workers must see it too.
-        detector (str): 2D detector backend name ("mediapipe", "detectron2").
-        window (int): frames the lifter uses (0 = all up to its receptive field).
-        lookahead (int): output delay in frames (future context).
-        flip (bool): test-time flip augmentation.
+        settings (Settings): the engine settings every video runs with; its source, out_dir and
+            capacity are replaced per video (``for_video``). Its lifter path is made absolute by
+            ``checked()``: workers must see it too.
         export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``).
     """
 
-    lifter: str = DEFAULTS.lifter
-    detector: str = DEFAULTS.detector
-    window: int = DEFAULTS.window
-    lookahead: int = DEFAULTS.lookahead
-    flip: bool = DEFAULTS.flip
-    export: tuple[str, ...] = field(default_factory=tuple)
+    settings: Settings
+    export: tuple[str, ...]
+
+    def __init__(self, settings: Settings | None = None, export: Any = (), **choices: Any) -> None:
+        unknown = sorted(set(choices) - set(PIPELINE_FIELDS))
+        if unknown:
+            raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {', '.join(PIPELINE_FIELDS)}")
+        object.__setattr__(self, "settings", Settings(**merge(settings, **choices)))
+        object.__setattr__(self, "export", tuple(export))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PIPELINE_FIELDS:  # batch.lifter, batch.window...: the wrapped Settings' values
+            return getattr(self.settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def checked(self) -> BatchSettings:
         """These settings validated and normalised, before any worker starts.
@@ -41,8 +53,9 @@ class BatchSettings:
             lower-case, sorted and unique.
 
         Raises:
-            ValueError: an unknown detector, lifter name or export format, a lifter file that
-                does not exist, or a negative window or lookahead.
+            Pose3DValueError: an unknown detector, lifter name or export format, or a lifter
+                file that does not exist (a negative window or lookahead is refused earlier,
+                by ``Settings``).
         """
         from pose3d_nb.detectors.registry import known_detectors
         from pose3d_nb.export import FORMATS
@@ -61,25 +74,20 @@ class BatchSettings:
                     f"lifter {lifter!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
                 )
             lifter = str(path.resolve())
-        lift = LiftSettings(self.window, self.lookahead, self.flip)  # ValueError: a bad knob
         formats = tuple(sorted({str(f).strip().lower() for f in self.export if str(f).strip()}))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
-        return replace(
-            self, lifter=lifter, window=lift.window, lookahead=lift.lookahead, flip=lift.flip, export=formats
-        )
+        return BatchSettings(self.settings.replace(lifter=lifter), export=formats)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
-        return Settings(source=video, detector=self.detector, lifter=self.lifter, window=self.window,
-                        lookahead=self.lookahead, flip=self.flip, capacity=capacity, out_dir=out_dir)
+        return self.settings.replace(source=video, out_dir=out_dir, capacity=capacity)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values (what a video's manifest records)."""
-        values = asdict(self)
-        values["export"] = list(self.export)
-        return values
+        values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
+        return {**values, "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.
@@ -89,6 +97,9 @@ class BatchSettings:
 
         Args:
             recorded (dict[str, Any]): ``as_dict()`` of the settings the output was made with.
+
+        Returns:
+            bool: whether the recorded output can be kept.
         """
         wanted = self.as_dict()
         exports = set(wanted.pop("export"))
