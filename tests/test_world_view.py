@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,33 @@ def test_set_camera_draws_once_per_change_and_refuses_bad_numbers():
         with pytest.raises(Pose3DValueError, match=match):
             sk.set_camera(**args)
     assert sk.camera_shown["height_m"] == 1.5  # a refused call changes nothing
+
+
+def test_show_estimate_draws_the_world_trackers_camera():
+    world = pytest.importorskip("pose3d_nb.world")
+    lens = world.resolve_intrinsics(1280, 720, fov=70.0)
+    estimate = world.CameraEstimate(lens, world.WorldFrame(camera_up(20.0, 5.0), 1.3), True, 1.75, False)
+    sk = Skeleton3D()
+    assert sk.show_estimate(estimate) and not sk.show_estimate(estimate)
+    shown = sk.camera_shown
+    assert shown["pitch_deg"] == pytest.approx(20.0) and shown["roll_deg"] == pytest.approx(5.0)
+    assert shown["height_m"] == pytest.approx(1.3) and shown["fov_deg"] == pytest.approx(70.0)
+    assert shown["aspect"] == pytest.approx(16 / 9)
+
+
+def test_pose_app_draws_the_engines_camera_estimate(tmp_path, monkeypatch):
+    world = pytest.importorskip("pose3d_nb.world")
+    from pose3d_nb.ui.app import PoseApp
+
+    with PoseApp(source="sample", lifter=None, out_dir=tmp_path / "out", status_hz=20.0) as app:
+        lens = world.resolve_intrinsics(640, 480, fov=65.0)
+        # What the engine's world grounding holds (set on the class, replacing a property if
+        # there is one, so the test does not need the engine to run).
+        estimate = world.CameraEstimate(lens, world.WorldFrame(camera_up(12.0, 0.0), 1.1), True, 1.7, False)
+        monkeypatch.setattr(type(app.engine), "camera_estimate", estimate, raising=False)
+        deadline = time.monotonic() + 10
+        while (app.view3d.camera_shown or {}).get("height_m") != pytest.approx(1.1) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.view3d.camera_shown["height_m"] == pytest.approx(1.1)
+        assert app.view3d.camera_shown["aspect"] == pytest.approx(4 / 3) and app.view3d.frustum.visible

@@ -373,6 +373,10 @@ class PoseApp:
                 self.plot.update(snap.timestamps, snap.joints_3d, snap.valid)
         if force_status or self._rates["status"].ready():
             self._refresh_status()
+            # The recording camera as the world grounding estimates it (it settles, then stays).
+            estimate = getattr(self.engine, "camera_estimate", None)
+            if estimate is not None:
+                self.view3d.show_estimate(estimate)
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()

@@ -20,6 +20,7 @@ import collections
 import math
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -271,6 +272,17 @@ class Skeleton3D:
         self.frustum.visible = True
         self.camera_shown = values
         return True
+
+    def show_estimate(self, estimate: Any) -> bool:
+        """Draw a ``pose3d_nb.world.CameraEstimate`` (its frame's pitch, roll and height, its
+        intrinsics' field of view and image shape); see ``set_camera``.
+
+        Returns:
+            True if it sent (the estimate changed).
+        """
+        frame, lens = estimate.frame, estimate.intrinsics
+        return self.set_camera(frame.pitch_deg, frame.roll_deg, float(frame.height), lens.fov_deg,
+                               lens.width / lens.height)
 
     def sync_state(self) -> bool:
         """Store the shown pose and trail in the widget state (a message for each that changed,
