@@ -65,13 +65,17 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     the demo notebook start alike. The values land in ``args.detector``, ``args.lifter``,
     ``args.window``, ``args.lookahead`` and ``args.flip``.
     """
+    from pose3d_nb.detectors.registry import DETECTORS
+    from pose3d_nb.lifting.registry import LIFTERS
+
     parser.add_argument(
-        "--detector", default=DEFAULTS.detector, help="2D detector backend (mediapipe, detectron2)"
+        "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(),
+        help="2D detector backend: " + "; ".join(f"{b.name}: {b.description}" for b in DETECTORS.values()),
     )
+    lifters = "; ".join(f"{entry.name}: {entry.description}" for entry in LIFTERS.values())
     parser.add_argument(
         "--lifter", "--checkpoint", dest="lifter", default=DEFAULTS.lifter,
-        help="lifter: auto (official checkpoint in model/, else the shipped one), shipped, mediapipe, "
-        "a checkpoint file (--checkpoint is its old name)",
+        help=f"lifter: {lifters}; or a checkpoint file (--checkpoint is its old name)",
     )
     parser.add_argument(
         "--window", type=int, default=DEFAULTS.window,

@@ -16,7 +16,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d export`` to the command line."""
-    from pose3d_nb.export import FORMATS
+    from pose3d_nb.export.formats import FORMATS, units_help
 
     export = commands.add_parser("export", help="write a recorded session as BVH, TRC, C3D or a tidy table")
     export.add_argument("session", help="session.npz written by `pose3d run` or the engine")
@@ -25,5 +25,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")
     export.add_argument("--smooth", type=float, default=None, metavar="HZ",
                         help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
-    export.add_argument("--units", default=None, help="bvh: m|cm, trc: m|mm, c3d: mm|m")
+    export.add_argument("--units", default=None, help=f"length units, default first: {units_help()}")
     export.set_defaults(func=cmd_export)

@@ -1,6 +1,7 @@
 """Export a recorded session to the files animation, biomechanics and data tools open.
 
-``export_session(session_or_path, format)`` writes one of ``FORMATS``:
+``export_session(session_or_path, format)`` writes one of the registered formats
+(``FORMATS``, see ``export.formats``; ``register_format`` adds one):
 
 | format | module | axes | units | what |
 | --- | --- | --- | --- | --- |
@@ -15,7 +16,6 @@ Every file is written to a temporary file and renamed into place; on any error n
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -23,45 +23,48 @@ from typing import Any
 
 from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, prepare
+from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session
+from pose3d_nb.registry import load_object
 
-__all__ = ["FORMATS", "ExportData", "ExportError", "default_path", "export_session", "prepare"]
+__all__ = [
+    "FORMATS",
+    "ExportData",
+    "ExportError",
+    "ExportFormat",
+    "default_path",
+    "export_session",
+    "format_names",
+    "prepare",
+    "register_format",
+]
 
-# format -> (file suffix, "module:function" of its writer(path, data, **options)); the writers
-# are imported on first use, so listing the formats (the CLI parser) imports no scipy or pyarrow.
-FORMATS: dict[str, tuple[str, str]] = {
-    "bvh": (".bvh", "bvh:write_bvh"),
-    "trc": (".trc", "trc:write_trc"),
-    "c3d": (".c3d", "c3d:write_c3d"),
-    "csv": (".tidy.csv", "table:write_table_csv"),
-    "parquet": (".parquet", "table:write_parquet"),
-}
+
+def _entry(format: str) -> ExportFormat:
+    """The registered format ``format``; ``ExportError`` naming the choices otherwise."""
+    if not isinstance(format, str) or format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[format]
 
 
 def default_path(session_path: Path | None, format: str) -> Path:
     """``session.npz`` -> ``session.bvh`` etc. (``session.tidy.csv`` keeps ``session.csv`` apart)."""
-    _check_format(format)
+    entry = _entry(format)
     if session_path is None:
         raise ExportError("give an output path: the session was not read from a file")
-    return session_path.with_suffix(FORMATS[format][0])
-
-
-def _check_format(format: str) -> None:
-    """``ExportError`` naming the choices unless ``format`` is one of ``FORMATS``."""
-    if format not in FORMATS:
-        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    return session_path.with_suffix(entry.suffix)
 
 
 def _writer(format: str, units: str | None) -> Callable[..., Path]:
-    """The writer for ``format`` with ``units`` bound (formats without units refuse one)."""
-    _check_format(format)
-    module, function = FORMATS[format][1].split(":")
-    writer = getattr(importlib.import_module(f"{__name__}.{module}"), function)
-    if units is None:
-        return writer
-    if format in ("csv", "parquet"):
-        raise ExportError(f"{format} is always in metres; units= applies to bvh, trc and c3d")
-    return partial(writer, units=units)
+    """The writer for ``format`` with ``units`` checked against the entry and bound."""
+    entry = _entry(format)
+    if units is not None and not entry.units:
+        takes = ", ".join(name for name in FORMATS if FORMATS[name].units)
+        raise ExportError(f"{format} is always in metres; units= applies to {takes}")
+    if units is not None and units not in entry.units:
+        raise ExportError(f"units must be one of {entry.units} for {format}, not {units!r}")
+    writer = load_object(entry.writer)
+    return writer if units is None else partial(writer, units=units)
 
 
 def export_session(
@@ -74,7 +77,7 @@ def export_session(
     segment: int | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a session as ``format`` (one of ``FORMATS``); returns the path written.
+    """Write a session as ``format`` (a name in ``FORMATS``); returns the path written.
 
     ``session_or_path``: a ``session.npz`` path, a loaded ``Session`` or a ``BufferSnapshot``
     (then pass ``metadata`` and ``out``). ``out``: default beside the session file, e.g.

@@ -32,10 +32,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pose3d_nb.export.data import ExportData, to_y_up, unit_scale
+from pose3d_nb.export.formats import FORMATS
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import H36M, H36M_PARENTS
 
-UNITS = ("m", "cm")
+UNITS = FORMATS["bvh"].units  # the registry entry is where the units are declared
 EULER_ORDER = "ZXY"  # intrinsic: the BVH channel order Zrotation Xrotation Yrotation
 CONNECTORS = {1: "right_pelvis", 4: "left_pelvis", 11: "left_clavicle", 14: "right_clavicle"}
 # Lateral (left minus right) joints that fix the twist of the pelvis and of the neck.

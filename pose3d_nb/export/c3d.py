@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_nb.export.data import ExportData, unit_scale
+from pose3d_nb.export.formats import FORMATS
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import H36M
 
-UNITS = ("mm", "m")
+UNITS = FORMATS["c3d"].units  # the registry entry is where the units are declared
 
 
 def _c3d_object(data: ExportData, units: str):  # -> ezc3d.c3d

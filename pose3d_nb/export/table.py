@@ -1,6 +1,17 @@
-"""Tidy table: one row per frame and joint, for pandas (``read_parquet`` / ``read_csv``).
+"""The session as tables: tidy (one row per frame and joint) and per frame (one row per frame).
 
-Columns (T x 17 rows, frame-major, joints in ``pose3d_nb.skeleton.H36M`` order):
+Both layouts share their column names and their fields (``time`` in seconds with microsecond
+precision, other floats in ``%.6g``, NaN as an empty field, booleans as 0/1); they differ in shape
+and in what they keep:
+
+- **tidy** (``export_session(..., "csv" | "parquet")``, ``write_table_csv``/``write_parquet``):
+  T x 17 rows, for pandas' ``groupby("joint")``; goes through ``export.data.prepare`` (a frame
+  rate is fixed, a session without any person is refused, ``smooth``/``segment`` apply).
+- **per frame** (``write_frame_csv``: ``engine.export_csv()``, ``pose3d run --csv``,
+  ``session.csv``): T rows, every recorded row as it is, for a spreadsheet; an empty session or
+  one without a person is written too.
+
+Tidy columns (frame-major, joints in ``pose3d_nb.skeleton.H36M`` order):
 
 | column | meaning |
 | --- | --- |
@@ -16,7 +27,10 @@ Columns (T x 17 rows, frame-major, joints in ``pose3d_nb.skeleton.H36M`` order):
 
 The 2D columns come from the COCO keypoint that marks the same body place (``COCO_FOR_H36M``);
 joints the detector does not output (pelvis, spine, neck, head) have NaN ``u``/``v`` and score 0.
-Parquet is written through pyarrow; CSV through the standard library (NaN as an empty field).
+Per-frame columns: ``segment``, ``frame_index``, ``time``, ``valid``, then ``<joint>_x|y|z`` for
+the 17 Human3.6M joints (world metres, z up) and ``kp2d_<keypoint>_x|y`` and
+``kp2d_<keypoint>_score`` for the 17 COCO keypoints (pixels), see ``frame_csv_header``.
+Parquet is written through pyarrow; CSV through NumPy string formatting.
 """
 
 from __future__ import annotations
@@ -25,12 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import COCO, H36M
 
 COLUMNS = ("frame", "segment", "frame_index", "time", "joint", "x", "y", "z", "valid", "u", "v", "score")
-
 
 
 def _coco_name(h36m_name: str) -> str:
@@ -99,14 +113,60 @@ def _text(values: np.ndarray, float_format: str = "%.6g") -> np.ndarray:
     return values.astype(str)
 
 
-def write_table_csv(path: str | Path, data: ExportData) -> Path:
-    """Write the tidy table as CSV at ``path``, atomically; times with microsecond precision.
+def _write_csv(path: str | Path, columns: dict[str, np.ndarray]) -> Path:
+    """``columns`` (name -> (N,) values) as CSV at ``path``, atomically; ``time`` to the microsecond.
 
-    No field needs quoting: joint names are plain identifiers.
+    No field needs quoting: the names and the joint names are plain identifiers.
     """
-    columns = tidy_columns(data)
-    fields = [_text(columns[name], "%.6f" if name == "time" else "%.6g") for name in COLUMNS]
-    text = ",".join(COLUMNS) + "\n" + "".join(",".join(row) + "\n" for row in zip(*fields, strict=True))
+    fields = [_text(values, "%.6f" if name == "time" else "%.6g") for name, values in columns.items()]
+    rows = "".join(",".join(row) + "\n" for row in zip(*fields, strict=True))
     with atomic_file(path) as handle:
-        handle.write(text.encode())
+        handle.write((",".join(columns) + "\n" + rows).encode())
     return Path(path)
+
+
+def write_table_csv(path: str | Path, data: ExportData) -> Path:
+    """Write the tidy table as CSV at ``path``, atomically (see the module docstring)."""
+    columns = tidy_columns(data)
+    return _write_csv(path, {name: columns[name] for name in COLUMNS})
+
+
+def frame_csv_header() -> list[str]:
+    """The per-frame CSV's column names, in order (see the module docstring)."""
+    header = ["segment", "frame_index", "time", "valid"]
+    header += [f"{name}_{axis}" for name in H36M.joint_names for axis in "xyz"]
+    header += [f"kp2d_{name}_{axis}" for name in COCO.joint_names for axis in "xy"]
+    header += [f"kp2d_{name}_score" for name in COCO.joint_names]
+    return header
+
+
+def write_frame_csv(path: str | Path, data: BufferSnapshot) -> Path:
+    """Write every recorded row as one CSV line per frame at ``path``, atomically.
+
+    Args:
+        path: the file to write (its folder is created).
+        data: a ``BufferSnapshot`` or a loaded ``Session``: joints_3d (T, 17, 3) world metres,
+            keypoints_2d (T, 17, 2) pixels, scores_2d (T, 17), timestamps, frame_index, valid,
+            segment (T,). T may be 0 (a header only).
+
+    Returns:
+        ``path``.
+    """
+    rows = len(data.timestamps)
+    flat = np.concatenate(
+        [
+            np.asarray(data.joints_3d, np.float64).reshape(rows, H36M.num_joints * 3),
+            np.asarray(data.keypoints_2d, np.float64).reshape(rows, COCO.num_joints * 2),
+            np.asarray(data.scores_2d, np.float64).reshape(rows, COCO.num_joints),
+        ],
+        axis=1,
+    )
+    header = frame_csv_header()
+    columns = {
+        "segment": np.asarray(data.segment, np.int64),
+        "frame_index": np.asarray(data.frame_index, np.int64),
+        "time": np.asarray(data.timestamps, np.float64),
+        "valid": np.asarray(data.valid, bool),
+    }
+    columns.update({name: flat[:, i] for i, name in enumerate(header[4:])})
+    return _write_csv(path, columns)

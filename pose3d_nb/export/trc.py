@@ -21,10 +21,11 @@ import io
 from pathlib import Path
 
 from pose3d_nb.export.data import ExportData, to_y_up, unit_scale
+from pose3d_nb.export.formats import FORMATS
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import H36M
 
-UNITS = ("m", "mm")
+UNITS = FORMATS["trc"].units  # the registry entry is where the units are declared
 
 
 def trc_header(name: str, fps: float, num_frames: int, units: str) -> list[str]:

@@ -13,10 +13,14 @@ from pose3d_nb.sources.frame import Frame
 from pose3d_nb.sources.images import ImageFolderSource
 from pose3d_nb.sources.open import (
     BROWSER_CAMERA,
+    SOURCES,
+    NamedSource,
     SourceSpec,
     accepted_options,
     is_browser_camera,
     open_source,
+    register_source,
+    source_names,
 )
 from pose3d_nb.sources.sample import SAMPLE_FILE, SampleSource, sample_video_resource
 from pose3d_nb.sources.video import VIDEO_SUFFIXES, VideoSource
@@ -24,11 +28,13 @@ from pose3d_nb.sources.video import VIDEO_SUFFIXES, VideoSource
 __all__ = [
     "BROWSER_CAMERA",
     "SAMPLE_FILE",
+    "SOURCES",
     "VIDEO_SUFFIXES",
     "BaseSource",
     "CameraSource",
     "Frame",
     "ImageFolderSource",
+    "NamedSource",
     "SampleSource",
     "Source",
     "SourceError",
@@ -38,5 +44,7 @@ __all__ = [
     "is_browser_camera",
     "list_video_devices",
     "open_source",
+    "register_source",
     "sample_video_resource",
+    "source_names",
 ]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from pose3d_nb.errors import Pose3DTypeError
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
+from pose3d_nb.registry import Registry, load_object
 from pose3d_nb.sources.base import Source, SourceError
 from pose3d_nb.sources.camera import CameraSource
 from pose3d_nb.sources.images import IMAGE_SUFFIXES, ImageFolderSource
@@ -29,35 +29,91 @@ BROWSER_CAMERA = "browser camera"
 
 @dataclass(frozen=True)
 class NamedSource:
-    """A source opened by name from a layer above this one, imported only when asked for.
+    """A source opened by name, imported only when asked for.
 
-    Like the detector backends: ``open_source`` knows the name, the module and the factory, never
-    imports the module itself (``tests/test_layers.py``: sources import no UI code).
+    Attributes:
+        name: what ``open_source(name)`` takes (any case), and ``aliases`` too.
+        factory: ``"package.module:Class"`` (imported on first open: sources from a layer above
+            this one, such as the browser camera, stay unimported here, ``tests/test_layers.py``)
+            or a callable; called with ``open_source``'s keyword options.
+        aliases: other names for the same source.
+        description: one line for help texts and the docs.
     """
 
-    names: tuple[str, ...]
-    module: str
-    factory: str
+    name: str
+    factory: str | Callable[..., Source]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
 
     def load(self) -> Callable[..., Source]:
-        return getattr(importlib.import_module(self.module), self.factory)
+        """The factory, imported now if it was given as a string."""
+        return load_object(self.factory)
 
 
-NAMED_SOURCES: dict[str, NamedSource] = {}
+SOURCES: Registry[NamedSource] = Registry("source", fold_case=True)
+"""Every name ``open_source`` knows, aliases included (``source_names()`` lists each source once)."""
 
 
-def register_source(entry: NamedSource) -> None:
-    """Make ``open_source(name)`` open ``entry`` for each of its names (case-insensitive)."""
-    NAMED_SOURCES.update({name.lower(): entry for name in entry.names})
+def register_source(
+    name: str,
+    factory: str | Callable[..., Source],
+    *,
+    aliases: Iterable[str] = (),
+    description: str = "",
+    replace: bool = False,
+) -> NamedSource:
+    """Make ``open_source(name)`` (and the engine, ``pose3d run --source``) open ``factory``.
+
+    Args:
+        name: the source's name (case-insensitive; a named source wins over a file of that name).
+        factory, aliases, description: see :class:`NamedSource`.
+        replace: replace entries of the same names instead of refusing.
+
+    Returns:
+        The registered :class:`NamedSource`.
+
+    Raises:
+        Pose3DValueError: a name or alias is taken (and ``replace`` is False) or empty.
+    """
+    entry = NamedSource(name, factory, tuple(aliases), description)
+    taken = [n for n in (name, *entry.aliases) if n in SOURCES]
+    if taken and not replace:
+        raise Pose3DValueError(f"source {taken[0]!r} is already registered; pass replace=True to replace it")
+    for each in (name, *entry.aliases):
+        SOURCES.register(each, entry, replace=True)
+    return entry
 
 
-# The webcam of the computer running the browser, via the kernel's shared widget.
-register_source(NamedSource((BROWSER_CAMERA, "browser"), "pose3d_nb.browser_camera", "BrowserCameraSource"))
+def source_names() -> list[str]:
+    """Every named source once (its main name), in registration order."""
+    return [name for name, entry in SOURCES.items() if entry.name == name]
+
+
+def source_help() -> str:
+    """What ``--source`` accepts, from the registry: the named sources, cameras and paths."""
+    named = "; ".join(
+        f"{entry.name}: {entry.description}" if entry.description else entry.name
+        for entry in (SOURCES[name] for name in source_names())
+    )
+    return f"{named}; camera, camera:N or N: a camera on this machine; or a video file, an image or a folder"
+
+
+register_source("sample", SampleSource, description="the bundled video (the default)")
+register_source(
+    BROWSER_CAMERA,
+    "pose3d_nb.browser_camera:BrowserCameraSource",
+    aliases=("browser",),
+    description="the webcam of the computer running the browser (notebooks only)",
+)
 
 
 def is_browser_camera(spec: Any) -> bool:
     """True when ``spec`` names the browser's webcam (``BROWSER_CAMERA`` or one of its aliases)."""
-    return isinstance(spec, str) and NAMED_SOURCES.get(spec.strip().lower()) is NAMED_SOURCES[BROWSER_CAMERA]
+    return isinstance(spec, str) and SOURCES.get(spec.strip()) is SOURCES[BROWSER_CAMERA]
+
+
+def _quoted_names() -> str:
+    return ", ".join(repr(name) for name in source_names())
 
 
 def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
@@ -68,9 +124,7 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
         return CameraSource, (spec,)
     if isinstance(spec, str):
         text = spec.strip()
-        if text.lower() == "sample":
-            return SampleSource, ()
-        named = NAMED_SOURCES.get(text.lower())
+        named = SOURCES.get(text)
         if named is not None:
             return named.load(), ()
         match = _CAMERA.fullmatch(text)
@@ -80,7 +134,8 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
             return CameraSource, (int(text),)
     if not isinstance(spec, (str, os.PathLike)):
         raise SourceError(
-            f"not a source spec: {spec!r} (use 'sample', 'camera', 'camera:N', an int, a path or a source)"
+            f"not a source spec: {spec!r} (use {_quoted_names()}, 'camera', 'camera:N', an int, a path "
+            "or a source)"
         )
     path = Path(spec).expanduser()
     if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
@@ -88,7 +143,7 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
     if path.is_file():
         return VideoSource, (path,)
     raise SourceError(
-        f"no such file or folder: {path} (a source is 'sample', 'camera', 'camera:N', an int, "
+        f"no such file or folder: {path} (a source is {_quoted_names()}, 'camera', 'camera:N', an int, "
         "a video file, an image file or a folder of images)"
     )
 
@@ -113,7 +168,7 @@ def open_source(spec: SourceSpec = "sample", **options: Any) -> Source:
     Args:
         spec: ``"sample"`` (the bundled video, the default); ``"camera"`` or ``"camera:N"`` or an
             int N (camera N on the kernel's machine); ``"browser camera"`` and other registered
-            names (``NAMED_SOURCES``); a path to a video file, an image file or a folder of
+            names (``SOURCES``, ``register_source``); a path to a video file, an image file or a folder of
             images; or an already open source, returned as is.
         options: passed to the source class: ``loop``/``pace`` for videos and the sample,
             ``backend``/``width``/``height`` for cameras, ``fps`` for image folders (see
