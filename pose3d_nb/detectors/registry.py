@@ -95,6 +95,14 @@ register_detector(
     provides=(WORLD_LANDMARKS,),
 )
 register_detector(
+    "mediapipe-people",
+    "pose3d_nb.detectors.mediapipe_people:MediaPipePeopleDetector",
+    requires=("mediapipe",),
+    install="pip install mediapipe==0.10.21 (part of pose3d_nb's dependencies)",
+    description="MediaPipe BlazePose for everyone in view, each with a track id; follow= picks whom",
+    provides=(WORLD_LANDMARKS,),
+)
+register_detector(
     "detectron2",
     "pose3d_nb.detectors.detectron2_rcnn:Detectron2KeypointDetector",
     requires=("torch", "torchvision", "detectron2"),

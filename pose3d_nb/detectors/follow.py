@@ -1,0 +1,238 @@
+"""Whom to follow among everyone in view: the ``follow=`` policy.
+
+``follow`` is one of:
+
+- ``"largest"`` (the default): the person with the biggest box when someone is first found;
+- ``"centre"``: the person nearest the image centre;
+- ``"most-moving"``: the person whose keypoints move most during their first half second;
+- a track id (an int, or its digits as a string): that person, once they are in view;
+- ``"X,Y"`` (or an (x, y) pair): pixels in the first frame where anyone is found; the person
+  whose box holds the point (the one whose hips are nearest to it when boxes overlap), else the
+  person nearest to it.
+
+:class:`PeopleFollower` applies the policy on top of :class:`people.PeopleTracker`. When the
+followed person is hidden the frame is missing, never someone else; when they reappear near
+where they were predicted (same track), they are followed again. If their track is dropped
+(unseen for ``max_lost_seconds``), "largest"/"centre"/"most-moving" choose again; an id or a point
+takes the nearest person who appeared since, near where the followed one was last seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
+from pose3d_nb.detectors.tracking import LeftRightStabilizer, Selection, box_centre
+from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.skeleton import COCO
+
+POLICIES = ("largest", "centre", "most-moving")
+VALID_VALUES = "'largest', 'centre', 'most-moving', a track id (e.g. 2) or a point 'X,Y' in pixels"
+_HIPS = [COCO.index("left_hip"), COCO.index("right_hip")]
+
+
+@dataclass(frozen=True)
+class FollowPolicy:
+    """A parsed ``follow`` value: exactly one of ``rule``, ``track_id``, ``point`` is set."""
+
+    rule: str | None = None
+    track_id: int | None = None
+    point: tuple[float, float] | None = None
+
+    @classmethod
+    def parse(cls, value: object) -> FollowPolicy:
+        """``value`` as a policy; raises Pose3DValueError naming the valid values."""
+        if isinstance(value, FollowPolicy):
+            return value
+        if value is None or value is True:
+            return cls(rule="largest")
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return cls._id(int(value))
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            return cls._point(value)
+        if isinstance(value, str):
+            text = value.strip().lower().replace("center", "centre")
+            if text in POLICIES:
+                return cls(rule=text)
+            if text.isdigit():
+                return cls._id(int(text))
+            if "," in text:
+                return cls._point(text.split(","))
+        raise Pose3DValueError(f"unknown follow value {value!r}; valid: {VALID_VALUES}")
+
+    @classmethod
+    def _id(cls, track_id: int) -> FollowPolicy:
+        if track_id < 1:
+            raise Pose3DValueError(f"track ids start at 1, got follow={track_id}; valid: {VALID_VALUES}")
+        return cls(track_id=track_id)
+
+    @classmethod
+    def _point(cls, parts) -> FollowPolicy:
+        try:
+            x, y = (float(p) for p in parts)
+        except (TypeError, ValueError):
+            raise Pose3DValueError(
+                f"follow point {parts!r} is not two numbers; valid: {VALID_VALUES}"
+            ) from None
+        if not (np.isfinite(x) and np.isfinite(y)) or x < 0 or y < 0:
+            raise Pose3DValueError(f"follow point ({x:g}, {y:g}) is outside the image (pixels start at 0, 0)")
+        return cls(point=(x, y))
+
+    def __str__(self) -> str:
+        if self.rule:
+            return self.rule
+        if self.track_id is not None:
+            return str(self.track_id)
+        return f"{self.point[0]:g},{self.point[1]:g}"
+
+
+class PeopleFollower:
+    """Tracks everyone and picks the followed person each frame (``SubjectFollower``'s interface).
+
+    Args:
+        follow: the policy (see module docstring).
+        tracker: the people tracker (default settings when None).
+        fix_left_right: undo the followed person's left/right label flips.
+        most_moving_seconds: how long people are watched before "most-moving" chooses.
+        reacquire_diagonals: after the followed person's track is dropped, an id or point policy
+            takes the nearest person who appeared since within this many of their box diagonals.
+
+    Set ``frame_size`` (width, height) before ``select`` for "centre" and point checks.
+    """
+
+    def __init__(
+        self,
+        follow: object = "largest",
+        tracker: PeopleTracker | None = None,
+        *,
+        fix_left_right: bool = True,
+        most_moving_seconds: float = 0.5,
+        reacquire_diagonals: float = 2.0,
+    ) -> None:
+        self.policy = FollowPolicy.parse(follow)
+        self.tracker = tracker or PeopleTracker()
+        self.stabilizer = LeftRightStabilizer() if fix_left_right else None
+        self.most_moving_seconds = most_moving_seconds
+        self.frame_size: tuple[int, int] | None = None
+        self.followed: int | None = None
+        self.reacquire_diagonals = reacquire_diagonals
+        self._last_box: tuple[np.ndarray, float] | None = None  # where and when the followed was last seen
+        self._last_seen: tuple[np.ndarray, float] | None = None  # the same, once their track is dropped
+        self._status = f"waiting for someone to follow ({self.policy})"
+
+    @property
+    def status(self) -> str:
+        """One line for a status bar: whom it follows, or what it waits for."""
+        return self._status
+
+    @property
+    def people(self) -> dict[int, PersonTrack]:
+        """Every live track by id (``visible`` says who was seen in the newest frame)."""
+        return dict(self.tracker.tracks)
+
+    def follow(self, track_id: int) -> None:
+        """Follow track ``track_id`` from the next frame on; raises if nobody has that id now."""
+        track_id = FollowPolicy.parse(track_id).track_id
+        if track_id is None or track_id not in self.tracker.tracks:
+            known = ", ".join(str(t) for t in sorted(self.tracker.tracks)) or "none yet"
+            raise Pose3DValueError(f"no person with track id {track_id!r} in view; ids now: {known}")
+        self.policy = FollowPolicy(track_id=track_id)
+        self.followed = track_id
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.followed = None
+        self._last_box = self._last_seen = None
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
+
+    def select(self, timestamp, boxes, keypoints, scores, confidences=None) -> Selection:
+        """The followed person's row among this frame's candidates (see ``SubjectFollower.select``)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        matches = self.tracker.update(timestamp, boxes, keypoints, scores)
+        if self.followed is not None and self.followed not in self.tracker.tracks:
+            self._last_seen = self._last_box
+            self.followed = None
+        if self.followed is None:
+            self.followed = self._choose(matches)
+        if self.followed is None or self.followed not in matches:
+            if self.followed is not None:
+                self._status = f"person {self.followed} hidden: frames missing until they reappear"
+            return Selection(None, self.followed, False)
+        row = matches[self.followed]
+        self._last_box = (boxes[row].copy(), float(timestamp))
+        self._status = f"following person {self.followed} ({len(matches)} in view)"
+        swap = False
+        if self.stabilizer is not None:
+            swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], self.followed)
+        return Selection(row, self.followed, swap)
+
+    # ------------------------------------------------------------------ choosing
+    def _choose(self, matches: dict[int, int]) -> int | None:
+        tracks = [self.tracker.tracks[t] for t in matches]
+        policy = self.policy
+        if not tracks:
+            self._status = f"nobody in view yet: waiting to follow {policy}"
+            return None
+        if self._last_seen is not None and (policy.track_id is not None or policy.point is not None):
+            return self._reacquire(tracks)
+        if policy.track_id is not None:
+            if policy.track_id in matches:
+                return policy.track_id
+            self._status = f"waiting for person {policy.track_id} (in view: {', '.join(map(str, matches))})"
+            return None
+        if policy.point is not None:
+            return self._at_point(tracks, policy.point)
+        if policy.rule == "centre":
+            width, height = self.frame_size or (0, 0)
+            centre = np.array([width / 2, height / 2])
+            return min(tracks, key=lambda t: float(np.linalg.norm(box_centre(t.box) - centre))).track_id
+        if policy.rule == "most-moving":
+            watched = [t for t in tracks if t.last_time - t.first_time >= self.most_moving_seconds]
+            if not watched:
+                self._status = "watching who moves most before following"
+                return None
+            return max(watched, key=PersonTrack.motion).track_id
+        return max(tracks, key=lambda t: t.area).track_id
+
+    def _at_point(self, tracks: list[PersonTrack], point: tuple[float, float]) -> int:
+        x, y = point
+        if self.frame_size is not None and (x >= self.frame_size[0] or y >= self.frame_size[1]):
+            width, height = self.frame_size
+            raise Pose3DValueError(
+                f"follow point ({x:g}, {y:g}) is outside the {width}x{height} image; "
+                f"give X in [0, {width}) and Y in [0, {height})"
+            )
+        target = np.array(point)
+
+        def hip_distance(track: PersonTrack) -> float:
+            hips = track.keypoints[_HIPS]
+            centre = hips.mean(axis=0) if np.isfinite(hips).all() else box_centre(track.box)
+            return float(np.linalg.norm(centre - target))
+
+        holding = [t for t in tracks if t.box[0] <= x <= t.box[2] and t.box[1] <= y <= t.box[3]]
+        if holding:
+            return min(holding, key=hip_distance).track_id
+        return min(tracks, key=lambda t: _box_distance(t.box, target)).track_id
+
+    def _reacquire(self, tracks: list[PersonTrack]) -> int | None:
+        """After the followed track was dropped: someone who appeared since, near where they were."""
+        last, last_time = self._last_seen
+        diagonal = max(float(np.hypot(last[2] - last[0], last[3] - last[1])), 1.0)
+        centre = box_centre(last)
+        reach = self.reacquire_diagonals * diagonal
+        near = [t for t in tracks if t.first_time > last_time and _box_distance(t.box, centre) <= reach]
+        if not near:
+            self._status = "followed person lost: waiting for them to come back where last seen"
+            return None
+        self._last_seen = None
+        return min(near, key=lambda t: _box_distance(t.box, centre)).track_id
+
+
+def _box_distance(box: np.ndarray, point: np.ndarray) -> float:
+    """Pixels from ``point`` (2,) to the (4,) box (0 inside it)."""
+    dx = max(box[0] - point[0], 0.0, point[0] - box[2])
+    dy = max(box[1] - point[1], 0.0, point[1] - box[3])
+    return float(np.hypot(dx, dy))

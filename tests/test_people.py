@@ -1,0 +1,178 @@
+"""Several people in view: stable ids for everyone, and following the one the user chooses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_tracking import FPS, person
+
+from pose3d_nb.detectors.follow import FollowPolicy, PeopleFollower
+from pose3d_nb.detectors.people import PeopleTracker
+from pose3d_nb.errors import Pose3DValueError
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+TWO_PEOPLE = SAMPLES / "two_people_walk_640x360.mp4"
+SIZE = (640, 480)
+
+
+def run_follower(follower: PeopleFollower, frames: list[list[dict]], seed: int | None = 0):
+    """Feed candidate lists (shuffled unless ``seed`` is None); per frame, return the chosen
+    candidate's "name" (None when missing) and {track id: name} of everyone seen."""
+    rng = None if seed is None else np.random.default_rng(seed)
+    follower.frame_size = SIZE
+    out = []
+    for i, people in enumerate(frames):
+        if rng is not None:
+            people = [people[j] for j in rng.permutation(len(people))]
+        boxes = np.array([p["box"] for p in people]).reshape(-1, 4)
+        keypoints = np.array([p["keypoints"] for p in people]).reshape(-1, 17, 2)
+        scores = np.array([p["scores"] for p in people]).reshape(-1, 17)
+        selection = follower.select(i / FPS, boxes, keypoints, scores)
+        ids = {t.track_id: people[t.index]["name"] for t in follower.people.values() if t.visible}
+        out.append((None if selection.index is None else people[selection.index]["name"], ids))
+    return out
+
+
+def named(name: str, cx: float, cy: float, **kwargs) -> dict:
+    return {**person(cx, cy, **kwargs), "name": name}
+
+
+def crossing(hidden_frames: range) -> list[list[dict]]:
+    """A walks right behind B, who walks left: A is not detected during ``hidden_frames``."""
+    frames = []
+    for i in range(90):
+        a = named("A", 100 + 5 * i, 240, h=190)
+        b = named("B", 550 - 5 * i, 250, h=210)
+        frames.append([b] if i in hidden_frames else [a, b])
+    return frames
+
+
+def test_occlusion_gives_missing_frames_then_the_same_person():
+    frames = crossing(range(38, 52))  # hidden for 14 frames (0.47 s) while the boxes overlap
+    follower = PeopleFollower("120,240")  # A's hips in the first frame
+    results = run_follower(follower, frames)
+    chosen = [name for name, _ in results]
+    assert set(chosen[:38]) == {"A"}
+    assert chosen[38:52] == [None] * 14, "another person was reported while A was hidden"
+    assert set(chosen[52:]) == {"A"}, "A not followed again after reappearing"
+    # Both keep their ids throughout: A's id maps to A whenever A is visible, B's to B.
+    ids_a = {i for _, ids in results for i, n in ids.items() if n == "A"}
+    ids_b = {i for _, ids in results for i, n in ids.items() if n == "B"}
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+
+
+def test_ids_stay_with_people_through_a_crossing_with_no_occlusion():
+    tracker = PeopleTracker()
+    frames = crossing(range(0))
+    names = {}
+    for i, people in enumerate(frames):
+        matches = tracker.update(
+            i / FPS, np.array([p["box"] for p in people]), np.array([p["keypoints"] for p in people]),
+            np.array([p["scores"] for p in people]),
+        )
+        for track_id, row in matches.items():
+            assert names.setdefault(track_id, people[row]["name"]) == people[row]["name"], f"frame {i}"
+    assert sorted(names.values()) == ["A", "B"]
+
+
+def test_a_person_gone_longer_than_max_lost_gets_a_new_id():
+    frames = [[named("A", 200, 240)] for _ in range(10)] + [[] for _ in range(70)] + [
+        [named("A", 200, 240)] for _ in range(5)
+    ]
+    results = run_follower(PeopleFollower("largest", PeopleTracker(max_lost_seconds=2.0)), frames)
+    assert list(results[0][1]) == [1] and list(results[-1][1]) == [2]
+    assert results[-1][0] == "A"  # "largest" chooses again once the followed track is dropped
+
+
+@pytest.mark.parametrize(
+    ("follow", "expected"),
+    [
+        ("largest", "big"),
+        ("centre", "middle"),
+        ("330,250", "middle"),  # inside the middle person's box
+        ("10,10", "big"),  # in nobody's box: the nearest
+        (2, "middle"),  # ids are given in row order on the first frame (not shuffled here)
+        ("1", "big"),
+    ],
+)
+def test_policies_choose_whom_to_follow(follow, expected):
+    frames = [[named("big", 100, 200, h=300, w=120), named("middle", 320, 240)] for _ in range(5)]
+    results = run_follower(PeopleFollower(follow), frames, seed=None)
+    assert {name for name, _ in results} == {expected}
+
+
+def test_most_moving_waits_then_picks_the_one_who_moves():
+    frames = [
+        [named("still", 150, 240, h=300, w=120), named("dancer", 450 + 40 * np.sin(i / 2), 240)]
+        for i in range(30)
+    ]
+    follower = PeopleFollower("most-moving")
+    results = run_follower(follower, frames)
+    assert results[0][0] is None  # nobody has been watched long enough on the first frame
+    assert {name for name, _ in results[20:]} == {"dancer"}
+
+
+def test_a_point_where_nobody_is_waits_and_says_so():
+    follower = PeopleFollower("300,200")
+    results = run_follower(follower, [[] for _ in range(5)])
+    assert all(name is None for name, _ in results)
+    assert "waiting" in follower.status and "300,200" in follower.status
+
+
+@pytest.mark.parametrize("value", ["biggest", "", "1,2,3", "x,y", 0, -3, "-5,10", 2.5])
+def test_bad_follow_values_name_the_valid_ones(value):
+    with pytest.raises(Pose3DValueError) as error:
+        FollowPolicy.parse(value)
+    assert "largest" in str(error.value) or "outside" in str(error.value)
+
+
+def test_point_outside_the_image_and_unknown_ids_are_errors():
+    follower = PeopleFollower("700,100")
+    with pytest.raises(Pose3DValueError, match=r"outside the 640x480 image"):
+        run_follower(follower, [[named("A", 200, 240)]])
+    follower = PeopleFollower("largest")
+    run_follower(follower, [[named("A", 200, 240), named("B", 400, 240)]])
+    with pytest.raises(Pose3DValueError, match=r"no person with track id 7 in view; ids now: 1, 2"):
+        follower.follow(7)
+    follower.follow(2)
+    assert follower.followed == 2
+
+
+# ---------------------------------------------------------------------------- a real clip
+@pytest.fixture(scope="module")
+def two_people_run():
+    """The first 150 frames of the two-people clip (a man on a box, a woman walking across),
+    followed by a point on the man: per frame, the followed id and {id: box}."""
+    if not TWO_PEOPLE.exists():
+        pytest.skip(f"{TWO_PEOPLE} not here")
+    from pose3d_nb.detectors.mediapipe_people import MediaPipePeopleDetector
+    from pose3d_nb.sources import open_source
+
+    rows = []
+    with MediaPipePeopleDetector(follow="235,100") as detector, open_source(str(TWO_PEOPLE)) as source:
+        for frame in source:
+            if frame.index >= 150:
+                break
+            detection = detector(frame)
+            ids = detection.extras["people_ids"].tolist()
+            boxes = dict(zip(ids, detection.extras["people_boxes"], strict=True))
+            rows.append((detection.extras["track_id"] if detection.found else None, boxes, detection))
+    return rows
+
+
+def test_two_people_ids_stay_stable_and_the_man_is_followed(two_people_run):
+    # The man stands on the box (upper left, y < 190); the woman walks on the lawn (y > 190).
+    man_ids, woman_ids = set(), set()
+    for _, boxes, _ in two_people_run:
+        for track_id, box in boxes.items():
+            (man_ids if (box[1] + box[3]) / 2 < 190 else woman_ids).add(track_id)
+    followed = [track_id for track_id, _, _ in two_people_run]
+    assert len(man_ids) == 1, f"the man had several ids: {man_ids}"
+    assert len(woman_ids) == 1, f"the woman had several ids: {woman_ids}"
+    found = [f for f in followed if f is not None]
+    assert set(found) == man_ids and len(found) >= 120, f"followed {len(found)} frames: {set(found)}"
+    for _, _, detection in two_people_run:
+        if detection.found:
+            assert (detection.bbox[1] + detection.bbox[3]) / 2 < 190  # never the woman
