@@ -1,37 +1,161 @@
-"""Fusing the temporal lifter's 3D with MediaPipe's own per-frame 3D (after lifting).
+"""Fusing the temporal lifter's 3D with MediaPipe's own per-frame 3D, joint by joint, by reliability.
 
 The two err differently: MediaPipe's world landmarks come from the image itself (appearance,
 depth cues) but are per frame and change the body's proportions as it turns; the lifter sees
-only 2D keypoints but has a motion prior and the proportions it learned from mocap. Their
-per-frame average, after MediaPipe's pose is moved onto the lifter's by a similarity transform
-(so only its shape counts, in the lifter's position, orientation and size), beat both alone in
-the measurements of ``pose3d bench accuracy`` (README). The weight is not tuned: equal trust.
+only 2D keypoints but has a motion prior and the proportions it learned from mocap. MediaPipe's
+pose is first moved onto the lifter's (``align_to_lifter``: so only its shape counts, in the
+lifter's position, orientation and size), then each joint is a weighted mean of the two.
+
+**The weights** are inverse expected squared errors. The lifter's expected error per joint and
+frame comes from two signals (``training.reliability``): how much its flipped and unflipped
+outputs disagree, and how far its pose, projected, lands from the 2D keypoints. Their mapping to
+millimetres (``LIFTER_ERROR_MODEL``) is **calibrated on held-out mocap** seen through the viewpoint
+sweep (``python -m pose3d_nb.training.reliability``). **MediaPipe's error is an assumption**: its
+3D cannot be simulated on mocap, so it is taken as the lifter's own typical error for that joint,
+scaled so that at typical lifter reliability MediaPipe gets ``weight`` (0.5: equal trust, which
+beats both alone in ``pose3d bench accuracy``). Where the lifter is unsure (a
+profile view's depth ambiguity, an input unlike its training), its expected error grows and the
+result follows MediaPipe; where it is sure, the lifter counts more. Without the signals (no
+2D or no flip spread given), the weight is ``weight`` for every joint, as before.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pose3d_nb.lifting.align import similarity_align
+from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
 from pose3d_nb.lifting.mediapipe_world import blazepose_to_h36m
 
 # Joints both define alike and the alignment is fitted on: all but spine, nose and head top
 # (derived points whose definitions differ between MediaPipe and mocap).
 BODY_JOINTS = np.array([0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16])
 MEDIAPIPE_WEIGHT = 0.5
+# The Human3.6M joint each of ``COCO_BODY_KEYPOINTS`` (nose, shoulders, elbows, wrists, hips,
+# knees, ankles) marks.
+KEYPOINT_JOINTS = np.array([9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3])
+
+
+@dataclass(frozen=True)
+class LifterErrorModel:
+    """Expected squared lifter error per joint: ``intercept + per_spread² spread² + per_residual² residual²``.
+
+    A variance model because the weights are inverse variances: fitted on squared errors, its
+    root tracks the actual RMS error into the tail (where a model of the error itself fell short).
+    intercept_m2: (17,) square metres. per_spread2: squared error per squared flip spread.
+    per_residual2_m2: square metres per squared reprojection residual (a fraction of the 2D body
+    height). typical_m: (17,) the RMS error per joint on the calibration data (metres).
+    """
+
+    intercept_m2: tuple[float, ...]
+    per_spread2: float
+    per_residual2_m2: float
+    typical_m: tuple[float, ...]
+
+    def expected(self, spread: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        """(17,) flip spread (m) and (17,) residual -> (17,) expected RMS error, metres (>= 1 mm)."""
+        variance = (
+            np.asarray(self.intercept_m2) + self.per_spread2 * spread**2 + self.per_residual2_m2 * residual**2
+        )
+        return np.sqrt(np.maximum(variance, 1e-6))
+
+
+# Calibrated by `python -m pose3d_nb.training.reliability` (shipped lifter; window 0, lookahead 0,
+# flip on; 4000 held-out noisy windows through the viewpoint sweep, seed 17). Predicted against
+# actual RMS error of the joints it ranks worst: top 50 % 125.3 / 125.3 mm, top 20 % 156.3 / 156.9,
+# top 5 % 187.0 / 205.0, top 1 % 235.9 / 240.0. Mean error 71.9 mm, mean flip spread 25.8 mm.
+LIFTER_ERROR_MODEL = LifterErrorModel(
+    intercept_m2=(0.00293, 0.00415, 0.00645, 0.0116, 0.00376, 0.00724, 0.012, -0.000296, -0.0013,
+                  -0.000265, 0.00224, 3.7e-05, 0.00552, 0.0208, 0.000138, 0.00589, 0.0205),
+    per_spread2=1.083,
+    per_residual2_m2=0.2649,
+    typical_m=(0.0688, 0.0745, 0.0984, 0.1323, 0.0736, 0.1017, 0.1337, 0.0411, 0.0351, 0.062,
+               0.0771, 0.053, 0.0958, 0.1608, 0.0525, 0.0949, 0.1579),
+)  # fmt: skip
+
+
+def align_to_lifter(mediapipe: np.ndarray, lifted: np.ndarray) -> np.ndarray:
+    """Move (17, 3) MediaPipe joints onto (17, 3) lifter joints: rotation and shift of the best
+    similarity fit on ``BODY_JOINTS``, then the lifter's size (RMS distance from the centre).
+
+    The least-squares scale alone shrinks MediaPipe's pose towards a point when the lifter's pose
+    is unlike it (the case where the fusion must follow MediaPipe); matching the size does not.
+    """
+    aligned = similarity_align(mediapipe, lifted, BODY_JOINTS).astype(np.float64)
+    centre = aligned[BODY_JOINTS].mean(axis=0)
+    size = np.sqrt(((aligned[BODY_JOINTS] - centre) ** 2).sum(axis=1).mean())
+    target = np.asarray(lifted, np.float64)[BODY_JOINTS]
+    wanted = np.sqrt(((target - target.mean(axis=0)) ** 2).sum(axis=1).mean())
+    return (centre + (aligned - centre) * (wanted / max(size, 1e-9))).astype(np.float32)
+
+
+def reprojection_residual(joints: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """How far camera-space ``joints`` (17, 3), projected, land from COCO ``keypoints`` (17, 2).
+
+    Orthographic projection with the least-squares scale and shift (any pixel or screen units);
+    the residual is divided by the keypoints' height. Returns (17,): the residual at the joints
+    that have a keypoint, their mean elsewhere (pelvis, spine, thorax, head); NaN when fewer than
+    four keypoints are finite.
+    """
+    projected = np.asarray(joints, np.float64)[KEYPOINT_JOINTS, :2]
+    seen = np.asarray(keypoints, np.float64)[COCO_BODY_KEYPOINTS]
+    finite = np.isfinite(seen).all(axis=1) & np.isfinite(projected).all(axis=1)
+    result = np.full(17, np.nan)
+    if finite.sum() < 4:
+        return result
+    a = projected[finite] - projected[finite].mean(axis=0)
+    b = seen[finite] - seen[finite].mean(axis=0)
+    scale = (a * b).sum() / max((a**2).sum(), 1e-12)
+    height = max(float(np.ptp(b[:, 1])), 1e-9)
+    residual = np.linalg.norm(scale * a - b, axis=1) / height
+    result[:] = residual.mean()
+    result[KEYPOINT_JOINTS[finite]] = residual
+    return result
+
+
+def mediapipe_weights(
+    expected_lifter: np.ndarray,
+    weight: float = MEDIAPIPE_WEIGHT,
+    model: LifterErrorModel = LIFTER_ERROR_MODEL,
+) -> np.ndarray:
+    """(17,) expected lifter errors (m) -> (17,) MediaPipe's share of each fused joint, in [0, 1].
+
+    Inverse-variance weights, MediaPipe's variance assumed ``typical² (1 - weight) / weight``, so
+    a joint with its typical expected error gets exactly ``weight``.
+    """
+    if weight <= 0 or weight >= 1:
+        return np.full(17, float(np.clip(weight, 0, 1)))
+    lifter_var = np.asarray(expected_lifter, np.float64) ** 2
+    mediapipe_var = np.asarray(model.typical_m) ** 2 * (1 - weight) / weight
+    return lifter_var / (lifter_var + mediapipe_var)
 
 
 def fuse_world_landmarks(
-    lifted: np.ndarray, world_landmarks: np.ndarray | None, weight: float = MEDIAPIPE_WEIGHT
+    lifted: np.ndarray,
+    world_landmarks: np.ndarray | None,
+    weight: float = MEDIAPIPE_WEIGHT,
+    keypoints: np.ndarray | None = None,
+    flip_spread: np.ndarray | None = None,
+    model: LifterErrorModel = LIFTER_ERROR_MODEL,
 ) -> np.ndarray:
     """(17, 3) camera-space lifter joints + (33, 3) BlazePose world landmarks -> (17, 3) fused.
 
-    Returns ``lifted`` unchanged when there are no finite landmarks (nobody found, or a detector
-    without 3D) or ``weight`` is 0.
+    keypoints: (17, 2) the frame's COCO 2D (pixels), and flip_spread: (17,) metres between the
+    lifter's two flip branches; with both, each joint is weighted by reliability (module
+    docstring), otherwise MediaPipe gets ``weight`` everywhere. Returns ``lifted`` unchanged when
+    there are no finite landmarks (nobody found, or a detector without 3D) or ``weight`` is 0.
     """
     if weight == 0 or world_landmarks is None or not np.isfinite(world_landmarks).all():
         return lifted
     if not np.isfinite(lifted).all():
         return lifted
-    mediapipe = similarity_align(blazepose_to_h36m(world_landmarks), lifted, BODY_JOINTS)
-    return ((1 - weight) * lifted + weight * mediapipe).astype(np.float32)
+    mediapipe = align_to_lifter(blazepose_to_h36m(world_landmarks), lifted)
+    share = np.full(17, weight)
+    if keypoints is not None and flip_spread is not None:
+        residual = reprojection_residual(lifted, keypoints)
+        if np.isfinite(residual).all() and np.isfinite(flip_spread).all():
+            share = mediapipe_weights(model.expected(np.asarray(flip_spread), residual), weight, model)
+    share = share[:, None]
+    return ((1 - share) * lifted + share * mediapipe).astype(np.float32)

@@ -47,6 +47,8 @@ class VideoPose3DLifter:
         self.world_landmark_weight = float(world_landmark_weight)
         self._label = label
         self._stream = StreamingLifter(model)
+        # Fusion weighs the lifter by its flip spread: compute the mirrored branch even without flip.
+        self._stream.measure_flip_spread = self.world_landmark_weight > 0
         if settings is not None:
             self.settings = settings
         # What each pushed frame came with, oldest first: poses are answered in push order.
@@ -101,7 +103,11 @@ class VideoPose3DLifter:
             joints = output.joints
             if self.world_landmark_weight and output.valid:
                 joints = fuse_world_landmarks(
-                    joints, detection.extras.get("world_landmarks"), self.world_landmark_weight
+                    joints,
+                    detection.extras.get("world_landmarks"),
+                    self.world_landmark_weight,
+                    keypoints=detection.keypoints,
+                    flip_spread=output.flip_spread,
                 )
             world, delay = to_world(joints), output.latency_frames
             poses.append(LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame))

@@ -34,12 +34,15 @@ class StreamOutput:
         detection (then ``valid`` is False).
     valid: True when this frame itself had a detection (otherwise its 2D was held/repeated).
     latency_frames: frames pushed after this one before it was output (= lookahead in steady state).
+    flip_spread: (17,) metres between the output for the 2D and for the mirrored 2D mirrored back
+        (a reliability signal, ``lifting.fusion``), when ``measure_flip_spread`` is on; else None.
     """
 
     frame: int
     joints: np.ndarray
     valid: bool
     latency_frames: int
+    flip_spread: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,11 @@ class StreamingLifter(HoldsSettings):
         augmentation. All three may change between pushes.
 
     Not thread-safe: push from one thread; setting the knobs from another is fine (each push reads
-    ``settings`` once).
+    ``settings`` once). ``measure_flip_spread``: run the mirrored branch even without flip and
+    report the two branches' distance per joint (``StreamOutput.flip_spread``).
     """
+
+    measure_flip_spread = False
 
     def __init__(self, model: TemporalModel, window: int = 0, lookahead: int = 0, flip: bool = False):
         self.model = model.eval()
@@ -239,7 +245,8 @@ class StreamingLifter(HoldsSettings):
         newest = self._newest
         if self._first_valid is None:
             nan = np.full((NUM_JOINTS, 3), np.nan, dtype=np.float32)
-            return [StreamOutput(t, nan.copy(), False, newest - t) for t in frames]
+            spread = nan[:, 0] if self.measure_flip_spread else None
+            return [StreamOutput(t, nan.copy(), False, newest - t, spread) for t in frames]
         targets = np.asarray(frames, dtype=np.int64)
         window = settings.window
         start = max(0, newest - window + 1) if window else 0
@@ -253,16 +260,23 @@ class StreamingLifter(HoldsSettings):
         ]
         if len(early) < len(targets):
             parts.append(self._predict(targets[len(early) :], start, newest, settings.flip))
-        joints = np.concatenate(parts)
+        joints = np.concatenate([part[0] for part in parts])
+        spreads = np.concatenate([part[1] for part in parts]) if self.measure_flip_spread else None
         return [
-            StreamOutput(int(t), joints[i], bool(self._valid[t % self._capacity]), newest - int(t))
+            StreamOutput(
+                int(t), joints[i], bool(self._valid[t % self._capacity]), newest - int(t),
+                None if spreads is None else spreads[i],
+            )
             for i, t in enumerate(targets)
-        ]
+        ]  # fmt: skip
 
     @torch.no_grad()
-    def _predict(self, targets: np.ndarray, first: int, last: int, flip: bool) -> np.ndarray:
-        """(n,) frame positions -> (n, 17, 3) joints, inputs limited to frames first..last."""
-        branches = (0, 1) if flip else (0,)
+    def _predict(
+        self, targets: np.ndarray, first: int, last: int, flip: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n,) frame positions -> (n, 17, 3) joints and (n, 17) flip spread (or None), inputs
+        limited to frames first..last."""
+        branches = (0, 1) if flip or self.measure_flip_spread else (0,)
         positions = [targets]
         for level in reversed(self._levels):
             below = positions[0][:, None] + level.taps[None, :]
@@ -275,9 +289,13 @@ class StreamingLifter(HoldsSettings):
         top = torch.stack([values[b] for b in branches])  # (B, n, C)
         out = (top @ self._shrink_weight + self._shrink_bias).reshape(len(branches), -1, NUM_JOINTS, 3)
         joints = out.numpy()
-        if flip:
-            return ((joints[0] + unmirror_joints(joints[1])) / 2).astype(np.float32)
-        return joints[0].astype(np.float32, copy=True)
+        spread = None
+        if len(branches) == 2:
+            mirrored_back = unmirror_joints(joints[1])
+            spread = np.linalg.norm(joints[0] - mirrored_back, axis=-1).astype(np.float32)
+            if flip:
+                return ((joints[0] + mirrored_back) / 2).astype(np.float32), spread
+        return joints[0].astype(np.float32, copy=True), spread
 
     def _level_forward(
         self,

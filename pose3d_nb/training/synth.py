@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.lifting.fusion import KEYPOINT_JOINTS
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS, mirror_columns
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.training.mocap import Clip
@@ -27,7 +28,6 @@ from pose3d_nb.training.skeleton_model import (
 
 # The COCO keypoints the lifter reads (mocap has no eyes or ears) and the H36M joint each one is.
 LIFT_KEYPOINTS = COCO_BODY_KEYPOINTS
-KEYPOINT_JOINTS = np.array([9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3])
 H36M_MIRROR = H36M.mirror_permutation()
 LIFT_MIRROR = mirror_columns(LIFT_KEYPOINTS)
 

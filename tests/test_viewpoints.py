@@ -1,0 +1,73 @@
+"""The generalization protocol: virtual cameras with named factors, and its bench in smoke mode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from pose3d_nb.benchmarks.viewpoints import DEFAULT_MOCAP_DIR, FACTORS
+from pose3d_nb.training.viewpoints import view_camera
+
+RIGHT_HIP, LEFT_HIP, HEAD = 1, 4, 10
+
+
+def _standing_person() -> np.ndarray:
+    """(3, 17, 3) y-up metres: a person facing +z (their right hip at -x), hips 0.3 m apart."""
+    joints = np.zeros((17, 3), np.float32)
+    joints[:, 1] = np.linspace(0.0, 0.8, 17)
+    joints[RIGHT_HIP] = [-0.15, 0.0, 0.0]
+    joints[LEFT_HIP] = [0.15, 0.0, 0.0]
+    joints[HEAD] = [0.0, 0.8, 0.0]
+    joints[3] = [-0.1, -0.9, 0.0]  # right ankle
+    return np.repeat(joints[None], 3, axis=0)
+
+
+def test_view_factor_means_frontal_profile_and_back():
+    person = _standing_person()
+    hips_apart = {}
+    for view in (0, 90, 180):
+        camera, screen, _, _ = view_camera(person, view, 0.0, 0.0, 4.0, 60.0, portrait=True)
+        hips_apart[view] = screen[1, RIGHT_HIP, 0] - screen[1, LEFT_HIP, 0]
+        assert camera[1, 0, 2] == pytest.approx(4.0, abs=0.15)  # the pelvis is 4 m in front
+    # Facing the camera, the right hip is on the image's left; from behind, on its right.
+    assert hips_apart[0] < -0.05 and hips_apart[180] > 0.05
+    assert abs(hips_apart[90]) < 0.01
+
+
+def test_pitch_roll_and_field_of_view_move_the_image_as_a_camera_does():
+    person = _standing_person()
+    _, level, _, fraction = view_camera(person, 0, 0.0, 0.0, 4.0, 60.0, portrait=True)
+    _, down, _, _ = view_camera(person, 0, 40.0, 0.0, 4.0, 60.0, portrait=True)
+    _, rolled, _, _ = view_camera(person, 0, 0.0, 30.0, 4.0, 60.0, portrait=True)
+    _, wide, _, wide_fraction = view_camera(person, 0, 0.0, 0.0, 4.0, 100.0, portrait=True)
+    height = lambda s: s[1, 3, 1] - s[1, HEAD, 1]  # noqa: E731 - ankle below the head, screen y down
+    assert height(down) < height(level)  # seen from above, the body is foreshortened
+    body = rolled[1, HEAD] - rolled[1, 3]
+    assert np.degrees(np.arctan2(abs(body[0]), abs(body[1]))) == pytest.approx(30, abs=4)
+    assert wide_fraction < fraction / 2
+    _, _, cut, _ = view_camera(person, 0, 0.0, 0.0, 1.5, 40.0, portrait=False)
+    assert cut  # 1.5 m away through a narrow landscape lens, the feet are outside the image
+
+
+@pytest.mark.skipif(not DEFAULT_MOCAP_DIR.is_dir(), reason=f"needs the mocap arrays at {DEFAULT_MOCAP_DIR}")
+def test_bench_viewpoints_smoke_prints_every_factor(tmp_path, capsys):
+    from pose3d_nb.cli.bench import cmd_bench, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    plot = tmp_path / "viewpoints.png"
+    args = parser.parse_args(["bench", "viewpoints", "--smoke", "--json", "--plot", str(plot)])
+    assert cmd_bench(args) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert set(figures["bins"]) == {factor.name for factor in FACTORS}
+    for factor in FACTORS:
+        rows = figures["bins"][factor.name]
+        assert sum(row["n_noisy"] for row in rows) == figures["samples"]
+    errors = [row["pa_mpjpe_noisy"] for rows in figures["bins"].values() for row in rows if row["n_noisy"]]
+    assert all(10 < e < 300 for e in errors)  # millimetres, and nothing degenerate
+    assert plot.stat().st_size > 10_000
+    assert "view (0 frontal, 90 profile, 180 back)" in out
