@@ -110,5 +110,7 @@ class VideoPose3DLifter:
                     flip_spread=output.flip_spread,
                 )
             world, delay = to_world(joints), output.latency_frames
-            poses.append(LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame))
+            poses.append(
+                LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame, joints)
+            )
         return poses

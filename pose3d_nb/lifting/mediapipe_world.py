@@ -79,17 +79,22 @@ class MediaPipeWorldLifter(HoldsSettings):
         # Window and flip are accepted and kept (the UI shows them disabled): a per-frame lifter
         # uses one frame and has nothing to flip; only a lookahead is refused.
         self._held: np.ndarray | None = None
+        self._held_camera: np.ndarray | None = None
 
     def reset(self) -> None:
         self._held = None
+        self._held_camera = None
 
     def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         world = detection.extras.get("world_landmarks") if detection.extras else None
         found = detection.found and world is not None and np.isfinite(world).all()
         if found:
-            self._held = to_world(blazepose_to_h36m(world))
+            self._held_camera = blazepose_to_h36m(world)
+            self._held = to_world(self._held_camera)
         joints = self._held if self._held is not None else np.full((NUM_JOINTS, 3), np.nan, np.float32)
-        return [LiftedPose(detection.frame_index, joints.copy(), bool(found), 0, detection, frame)]
+        camera = self._held_camera if self._held_camera is not None else joints
+        index = detection.frame_index
+        return [LiftedPose(index, joints.copy(), bool(found), 0, detection, frame, camera.copy())]
 
     def flush(self) -> list[LiftedPose]:
         return []

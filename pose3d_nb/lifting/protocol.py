@@ -91,7 +91,9 @@ class LiftedPose:
     z = 0 (NaN only with ``valid`` False). valid: the frame had a detection. latency_frames: how
     many later frames were seen before this pose was produced. detection: the 2D result of this
     very frame. frame: whatever the caller passed to ``push`` with it (the engine passes the
-    source ``Frame``), else None.
+    source ``Frame``), else None. joints_camera: (17, 3) the same pose in the camera's axes
+    (x right, y down, z forward), pelvis at the origin, metres, before ``to_world`` (what
+    ``pose3d_nb.world`` places in the room); None from lifters that do not give it.
     """
 
     frame_index: int
@@ -100,6 +102,7 @@ class LiftedPose:
     latency_frames: int
     detection: Detection
     frame: Any = None
+    joints_camera: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,271 @@
+"""World-grounded 3D: ``pose3d bench world``.
+
+- **Real video, three views** (``../shared/benchmarks/views_3d/``): each view through the default
+  pipeline (MediaPipe with the subject follower, the shipped lifter fused with MediaPipe's 3D,
+  window 0, lookahead 0), placed in the world live (``WorldTracker``) and offline
+  (``place_clip``), with the default field of view and with the true intrinsics of
+  ``cameras.json``; each prediction is saved and scored by that folder's ``eval_world.py``
+  (WA-MPJPE, W-MPJPE, root, gravity) and ``eval.py`` (PA-MPJPE). The live tracker's own cost
+  per frame is timed.
+- **Synthetic sweep** on held-out mocap (``benchmarks.world_synth``): cameras at known pitch,
+  roll and field of view, one factor at a time; mean gravity error, root error and WA-MPJPE of
+  the offline placement per value, and a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR, DEFAULT_VIEWS_DIR, VIEWS
+from pose3d_nb.errors import Pose3DFileNotFoundError
+from pose3d_nb.world import Intrinsics, WorldTracker, place_clip, resolve_intrinsics
+
+#: The sweep: each factor varied alone around a typical camera (20 degrees down, level, 60 degrees).
+BASE = {"pitch": 20.0, "roll": 0.0, "fov": 60.0}
+FACTORS = {
+    "pitch": (-20.0, 0.0, 20.0, 40.0, 60.0),
+    "roll": (-30.0, -15.0, 0.0, 15.0, 30.0),
+    "fov": (40.0, 55.0, 70.0, 85.0, 100.0),
+}
+DEFAULT_PLOT = Path(__file__).resolve().parents[2] / "docs" / "world_sweep.png"
+
+
+def view_poses(views_dir: Path) -> dict[str, dict]:
+    """Per view: the default pipeline's camera-frame poses, keypoints, scores, frame size, fps."""
+    import cv2
+
+    from pose3d_nb.benchmarks.accuracy import LifterSetting, detect_views, make_lifter, view_videos
+
+    detections = detect_views(views_dir)
+    out = {}
+    for view, video in view_videos(views_dir).items():
+        lifter = make_lifter(LifterSetting("shipped", 0, 0, False, 0.5))
+        poses = []
+        for detection in detections[view]:
+            poses += lifter.push(detection)
+        poses += lifter.flush()
+        capture = cv2.VideoCapture(str(video))
+        fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        capture.release()
+        out[view] = {
+            "joints": np.stack([p.joints_camera for p in poses]),
+            "valid": np.array([p.valid for p in poses]),
+            "keypoints": np.stack([p.detection.keypoints for p in poses]),
+            "scores": np.stack([p.detection.scores for p in poses]),
+            "frame_size": tuple(poses[0].detection.frame_size),
+            "fps": float(fps),
+        }
+    return out
+
+
+def true_intrinsics(views_dir: Path, view: str) -> Intrinsics:
+    """``cameras.json``'s calibration of ``view`` (for the 'true intrinsics' rows only)."""
+    camera = json.loads((views_dir / "cameras.json").read_text())[view]
+    return Intrinsics(
+        camera["fx"],
+        camera["fy"],
+        camera["cx"],
+        camera["cy"],
+        camera["width"],
+        camera["height"],
+        tuple(camera["distortion_k1_k2_p1_p2"]),
+        "file",
+    )
+
+
+def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[float], dict]:
+    """Every frame through a ``WorldTracker``: (T, 17, 3) world joints, per-frame seconds, metadata."""
+    tracker = WorldTracker(camera=intrinsics, fps=data["fps"])
+    joints, times = [], []
+    for pose, keypoints, scores, valid in zip(
+        data["joints"], data["keypoints"], data["scores"], data["valid"], strict=True
+    ):
+        started = time.perf_counter()
+        world, _ = tracker.push(pose, keypoints, scores, data["frame_size"], bool(valid))
+        times.append(time.perf_counter() - started)
+        joints.append(world)
+    return np.stack(joints), times, tracker.estimate.metadata()
+
+
+def score(views_dir: Path, view: str, joints: np.ndarray) -> dict[str, float]:
+    """Save ``joints`` and score them with the folder's own ``eval_world.py`` and ``eval.py``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pred.npy"
+        np.save(path, joints.astype(np.float32))
+        figures = {}
+        for script, extra in (
+            ("eval_world.py", ["--view", view]),
+            ("eval.py", ["--gt", str(views_dir / f"gt_{view}_h36m17.npy")]),
+        ):
+            result = subprocess.run(
+                [sys.executable, str(views_dir / script), str(path), *extra],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=views_dir,
+            )
+            last = result.stdout.strip().splitlines()[-1]
+            figures.update({k: float(v) for k, v in re.findall(r"([\w-]+)=([-\d.]+)", last) if k != "frames"})
+    return figures
+
+
+def run_views(views_dir: Path) -> list[dict]:
+    """One row per view, placement (live, offline) and intrinsics (assumed, true)."""
+    rows = []
+    for view, data in view_poses(views_dir).items():
+        assumed = resolve_intrinsics(*data["frame_size"])
+        for intrinsics_name, intrinsics in (
+            ("default fov", assumed),
+            ("true K", true_intrinsics(views_dir, view)),
+        ):
+            live, times, meta = place_live(data, intrinsics)
+            placed = place_clip(
+                data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"]
+            )
+            for mode, joints in (("live", live), ("offline", placed.joints)):
+                row = {
+                    "view": view,
+                    "intrinsics": intrinsics_name,
+                    "mode": mode,
+                    **score(views_dir, view, joints),
+                }
+                frame = placed.frame if mode == "offline" else None
+                row["pitch_deg"] = round(frame.pitch_deg if frame else meta["camera_pitch_deg"], 1)
+                row["roll_deg"] = round(frame.roll_deg if frame else meta["camera_roll_deg"], 1)
+                row["height_m"] = round(float(frame.height) if frame else meta["camera_height_m"], 2)
+                if mode == "live":
+                    row["live_ms_median"] = round(1000 * float(np.median(times[5:])), 3)
+                    row["live_ms_p95"] = round(1000 * float(np.percentile(times[5:], 95)), 3)
+                rows.append(row)
+                print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
+def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) -> dict:
+    """Each factor of ``FACTORS`` alone: mean errors over ``cases`` held-out clips per value."""
+    import torch
+
+    from pose3d_nb.benchmarks.world_synth import angle_deg, make_case, rigid_error
+    from pose3d_nb.lifting.choice import shipped_model
+    from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.training.mocap import load_mocap
+    from pose3d_nb.training.trainer import make_noise
+
+    torch.set_num_threads(1)
+    clips = [c for c in load_mocap(mocap_dir) if c.held_out and len(c.positions) / c.fps > 6]
+    model, noise = shipped_model(), make_noise()
+    results: dict = {}
+    for factor, values in FACTORS.items():
+        results[factor] = []
+        for value in values:
+            rng = np.random.default_rng(seed)  # the same clips and noise for every value
+            camera = {**BASE, factor: value}
+            errors = []
+            while len(errors) < cases:
+                case = make_case(
+                    rng,
+                    clips[rng.integers(len(clips))],
+                    camera["pitch"],
+                    camera["roll"],
+                    camera["fov"],
+                    noise,
+                )
+                if case is None:
+                    continue
+                size = (case.intrinsics.width, case.intrinsics.height)
+                lifted = lift_sequence(model, case.keypoints.astype(np.float32), size).joints
+                placed = place_clip(lifted, case.keypoints, case.intrinsics, case.scores)
+                default = place_clip(lifted, case.keypoints, resolve_intrinsics(*size), case.scores)
+                wa, _ = rigid_error(placed.joints_camera.astype(float), case.truth, True)
+                _, root = rigid_error(placed.joints_camera.astype(float), case.truth, False)
+                wa_default, _ = rigid_error(default.joints_camera.astype(float), case.truth, True)
+                errors.append(
+                    [
+                        angle_deg(placed.frame.up, case.up),
+                        root,
+                        wa,
+                        angle_deg(default.frame.up, case.up),
+                        wa_default,
+                    ]
+                )
+            mean = np.mean(errors, axis=0)
+            row = {
+                factor: value,
+                "gravity_deg": round(float(mean[0]), 1),
+                "root_mm": round(float(mean[1]), 1),
+                "wa_mpjpe_mm": round(float(mean[2]), 1),
+                "gravity_deg_default_fov": round(float(mean[3]), 1),
+                "wa_mpjpe_mm_default_fov": round(float(mean[4]), 1),
+            }
+            results[factor].append(row)
+            print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    if plot is not None:
+        plot_sweep(results, plot)
+    return results
+
+
+def plot_sweep(results: dict, path: Path) -> None:
+    """One panel per factor: gravity error (left axis) and root error / WA-MPJPE (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), constrained_layout=True)
+    for axis, (factor, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
+        x = [r[factor] for r in rows]
+        axis.plot(x, [r["gravity_deg"] for r in rows], "o-", color="tab:red", label="gravity error (deg)")
+        axis.plot(
+            x,
+            [r["gravity_deg_default_fov"] for r in rows],
+            "o--",
+            color="tab:red",
+            alpha=0.5,
+            label="gravity, default fov",
+        )
+        axis.set_xlabel(f"{factor} (deg)")
+        axis.set_ylabel("gravity error (deg)", color="tab:red")
+        axis.set_ylim(bottom=0)
+        right = axis.twinx()
+        right.plot(x, [r["root_mm"] for r in rows], "s-", color="tab:blue", label="root error (mm)")
+        right.plot(x, [r["wa_mpjpe_mm"] for r in rows], "^-", color="tab:green", label="WA-MPJPE (mm)")
+        right.set_ylabel("mm")
+        right.set_ylim(bottom=0)
+        handles = axis.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+        axis.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")
+        axis.set_title(
+            f"{factor}, others at " + ", ".join(f"{k} {v:g}" for k, v in BASE.items() if k != factor),
+            fontsize=8,
+        )
+    figure.suptitle("World placement on held-out mocap (true intrinsics unless 'default fov')", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run(views_dir=None, mocap_dir=None, as_json: bool = False, smoke: bool = False, plot=None) -> dict:
+    """Views (skipped with ``smoke``) and the sweep (2 clips per value with ``smoke``, else 12)."""
+    views_dir = Path(views_dir) if views_dir else DEFAULT_VIEWS_DIR
+    mocap_dir = Path(mocap_dir) if mocap_dir else DEFAULT_MOCAP_DIR
+    if not mocap_dir.is_dir():
+        raise Pose3DFileNotFoundError(f"no mocap folder at {mocap_dir} (needed for the synthetic sweep)")
+    figures: dict = {}
+    if not smoke:
+        if not (views_dir / "eval_world.py").is_file():
+            raise Pose3DFileNotFoundError(f"no views_3d benchmark with eval_world.py at {views_dir}")
+        print(f"views ({', '.join(VIEWS)}): eval_world.py and eval.py")
+        figures["views"] = run_views(views_dir)
+    print("synthetic sweep (held-out mocap, offline placement)")
+    plot_path = Path(plot) if plot else (None if smoke else DEFAULT_PLOT)
+    figures["sweep"] = run_sweep(mocap_dir, 2 if smoke else 12, plot_path)
+    if as_json:
+        print(json.dumps(figures))
+    return figures

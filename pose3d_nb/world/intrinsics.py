@@ -1,0 +1,240 @@
+"""A camera's intrinsics: focal lengths, principal point and lens distortion, in pixels.
+
+Where they come from, most trusted first:
+
+- an OpenCV-style calibration file (``load_calibration``), JSON or TOML::
+
+      {"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]],
+       "distortion": [k1, k2, p1, p2],          # optional; OpenCV order, 4, 5 or 8 numbers
+       "width": 1088, "height": 1920}           # optional; the image size K refers to
+
+  (TOML: ``K = [[...], [...], [...]]``, ``distortion = [...]``, ``width = 1088``.) ``fx``,
+  ``fy``, ``cx``, ``cy`` may be given as four keys instead of ``K``. When the file names an
+  image size and the video has another, K is scaled to the video;
+- a focal length in pixels (``focal=``), principal point at the image centre;
+- a field of view in degrees across the image's longer side (``fov=``);
+- otherwise ``DEFAULT_FOV_DEG`` across the longer side, recorded as assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import tomllib
+
+from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
+
+#: Field of view assumed across the image's longer side when nothing is given. A phone's main
+#: camera and most webcams are 60-70 degrees on the long side; 60 is what VideoPose3D-style
+#: pipelines commonly assume.
+DEFAULT_FOV_DEG = 60.0
+FOV_RANGE_DEG = (10.0, 170.0)
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole camera with OpenCV distortion, for one image size.
+
+    fx, fy: focal lengths in pixels. cx, cy: principal point in pixels (x right, y down).
+    width, height: the image size these refer to. distortion: OpenCV coefficients
+    (k1, k2, p1, p2[, k3[, k4, k5, k6]]), empty for none. source: how the values were obtained
+    ("assumed", "fov", "focal", "file"), recorded in session metadata.
+    """
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    distortion: tuple[float, ...] = ()
+    source: str = "assumed"
+
+    def __post_init__(self) -> None:
+        for name in ("fx", "fy"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
+                raise Pose3DValueError(
+                    f"focal length {name} must be a positive number of pixels, got {value!r}"
+                )
+        for name in ("cx", "cy"):
+            if not math.isfinite(getattr(self, name)):
+                raise Pose3DValueError(f"principal point {name} must be finite, got {getattr(self, name)!r}")
+        if self.width < 1 or self.height < 1:
+            raise Pose3DValueError(f"image size must be positive, got {self.width}x{self.height}")
+        if len(self.distortion) not in (0, 4, 5, 8) or not all(math.isfinite(d) for d in self.distortion):
+            raise Pose3DValueError(
+                f"distortion must be 4, 5 or 8 finite OpenCV coefficients, got {list(self.distortion)}"
+            )
+
+    @property
+    def focal(self) -> float:
+        """Mean focal length in pixels."""
+        return (self.fx + self.fy) / 2
+
+    @property
+    def fov_deg(self) -> float:
+        """Field of view across the longer side, degrees."""
+        long_side, f = (self.width, self.fx) if self.width >= self.height else (self.height, self.fy)
+        return math.degrees(2 * math.atan(long_side / (2 * f)))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(3, 3) K."""
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
+
+    def for_size(self, width: int, height: int) -> Intrinsics:
+        """The same camera for an image resized to ``width`` x ``height`` (K scaled)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        return replace(
+            self,
+            fx=self.fx * sx,
+            fy=self.fy * sy,
+            cx=self.cx * sx,
+            cy=self.cy * sy,
+            width=int(width),
+            height=int(height),
+        )
+
+    def normalize(self, keypoints: np.ndarray) -> np.ndarray:
+        """(..., 2) pixels -> (..., 2) undistorted normalised image coordinates (x/z, y/z).
+
+        NaN stays NaN.
+        """
+        points = np.asarray(keypoints, dtype=np.float64)
+        if not self.distortion:
+            return np.stack([(points[..., 0] - self.cx) / self.fx, (points[..., 1] - self.cy) / self.fy], -1)
+        import cv2
+
+        flat = points.reshape(-1, 1, 2)
+        finite = np.isfinite(flat).all(axis=-1)[:, 0]
+        out = np.full(flat.shape, np.nan)
+        if finite.any():
+            out[finite] = cv2.undistortPoints(
+                np.ascontiguousarray(flat[finite]), self.matrix, np.asarray(self.distortion, np.float64)
+            )
+        return out.reshape(points.shape)
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) camera-frame points (x right, y down, z forward) -> (..., 2) pixels, no distortion."""
+        points = np.asarray(points, dtype=np.float64)
+        z = points[..., 2]
+        return np.stack([self.fx * points[..., 0] / z + self.cx, self.fy * points[..., 1] / z + self.cy], -1)
+
+
+def check_fov(fov: float) -> float:
+    """``fov`` degrees, or ``Pose3DValueError`` naming it when outside (10, 170)."""
+    low, high = FOV_RANGE_DEG
+    if not (isinstance(fov, (int, float, np.number)) and math.isfinite(fov) and low < fov < high):
+        raise Pose3DValueError(
+            f"field of view must be between {low:g} and {high:g} degrees (exclusive), got {fov!r}"
+        )
+    return float(fov)
+
+
+def check_focal(focal: float) -> float:
+    """``focal`` pixels, or ``Pose3DValueError`` naming it when not a positive number."""
+    if not (isinstance(focal, (int, float, np.number)) and math.isfinite(focal) and focal > 0):
+        raise Pose3DValueError(f"focal length must be a positive number of pixels, got {focal!r}")
+    return float(focal)
+
+
+def from_focal(focal: float, width: int, height: int, source: str = "focal") -> Intrinsics:
+    """Square pixels, principal point at the image centre."""
+    focal = check_focal(focal)
+    return Intrinsics(focal, focal, width / 2, height / 2, int(width), int(height), (), source)
+
+
+def from_fov(fov: float, width: int, height: int, source: str = "fov") -> Intrinsics:
+    """``fov`` degrees across the longer side of a ``width`` x ``height`` image."""
+    fov = check_fov(fov)
+    focal = max(width, height) / (2 * math.tan(math.radians(fov) / 2))
+    return from_focal(focal, width, height, source)
+
+
+def _numbers(value, what: str, path: Path) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Pose3DValueError(f"{path}: {what} must be numbers, got {value!r}") from None
+    if not np.isfinite(array).all():
+        raise Pose3DValueError(f"{path}: {what} must be finite numbers, got {value!r}")
+    return array
+
+
+def load_calibration(path: str | Path) -> Intrinsics:
+    """An OpenCV-style calibration file (JSON or TOML, see the module docstring) -> ``Intrinsics``.
+
+    Without ``width``/``height`` in the file, the image size is taken as twice the principal
+    point (``for_size`` then rescales nothing until ``resolve_intrinsics`` sees the video).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Pose3DFileNotFoundError(f"calibration file not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise Pose3DValueError(f"{path}: not valid {kind} ({exc})") from None
+    if not isinstance(data, dict):
+        raise Pose3DValueError(
+            f"{path}: expected an object with K (or fx, fy, cx, cy), got {type(data).__name__}"
+        )
+    data = {key.lower() if key != "K" else key: value for key, value in data.items()}
+    if "K" in data or "k" in data:
+        matrix = _numbers(data.get("K", data.get("k")), "K", path)
+        if matrix.shape != (3, 3):
+            raise Pose3DValueError(f"{path}: K must be a 3x3 matrix, got shape {matrix.shape}")
+        fx, fy, cx, cy = matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2]
+    elif all(key in data for key in ("fx", "fy", "cx", "cy")):
+        fx, fy, cx, cy = (float(_numbers(data[key], key, path)) for key in ("fx", "fy", "cx", "cy"))
+    else:
+        raise Pose3DValueError(f"{path}: needs K (3x3) or fx, fy, cx, cy; found keys {sorted(data)}")
+    distortion = data.get("distortion", data.get("dist", data.get("distortion_coefficients", [])))
+    distortion = tuple(float(d) for d in _numbers(distortion, "distortion", path).ravel())
+    width = int(data.get("width", round(2 * cx)))
+    height = int(data.get("height", round(2 * cy)))
+    try:
+        return Intrinsics(float(fx), float(fy), float(cx), float(cy), width, height, distortion, "file")
+    except Pose3DValueError as exc:
+        raise Pose3DValueError(f"{path}: {exc}") from None
+
+
+def resolve_intrinsics(
+    width: int,
+    height: int,
+    camera: Intrinsics | str | Path | None = None,
+    fov: float | None = None,
+    focal: float | None = None,
+) -> Intrinsics:
+    """The intrinsics for a ``width`` x ``height`` video from whichever of the options is given.
+
+    camera: an ``Intrinsics`` or a calibration file path. At most one of camera, fov, focal.
+    """
+    given = [
+        name for name, value in (("camera", camera), ("fov", fov), ("focal", focal)) if value is not None
+    ]
+    if len(given) > 1:
+        raise Pose3DValueError(f"give one of camera=, fov=, focal= (got {', '.join(given)})")
+    if camera is not None:
+        intrinsics = camera if isinstance(camera, Intrinsics) else load_calibration(camera)
+        return intrinsics.for_size(width, height)
+    if focal is not None:
+        return from_focal(focal, width, height)
+    if fov is not None:
+        return from_fov(fov, width, height)
+    return from_fov(DEFAULT_FOV_DEG, width, height, source="assumed")
+
+
+def check_camera_options(
+    camera: Intrinsics | str | Path | None = None, fov: float | None = None, focal: float | None = None
+) -> None:
+    """Raise now (before any frame) for a bad fov, focal or calibration file."""
+    resolve_intrinsics(1920, 1080, camera, fov, focal)

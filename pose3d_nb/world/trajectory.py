@@ -1,0 +1,138 @@
+"""The root's path in the camera frame: where the pelvis is, frame by frame, in metres.
+
+For each frame, the root translation ``t`` that makes the metric root-relative pose ``P`` project
+onto the 2D keypoints is the linear least-squares solution of, for every keypoint j with
+normalised image coordinates (x_j, y_j) and confidence w_j,
+
+    w_j [(P_jx + t_x) - x_j (P_jz + t_z)] = 0,   w_j [(P_jy + t_y) - y_j (P_jz + t_z)] = 0
+
+(the algebraic error of VideoPose3D's trajectory solve). Depth is the noisy part (it comes from
+the body's apparent size), so smoothing works on image position (x/z, y/z) and log depth, the
+latter more strongly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# The Human3.6M joint each of ``COCO_BODY_KEYPOINTS`` marks (nose, shoulders, elbows, wrists,
+# hips, knees, ankles), as the lifter's training pairs them (``training.synth.KEYPOINT_JOINTS``).
+KEYPOINT_JOINTS = np.array([9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3])
+MIN_SCORE = 0.3  # keypoints the detector is less sure of than this are left out of the solve
+MIN_DEPTH_M = 0.3
+
+
+def solve_translation(joints: np.ndarray, points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Root translations for many frames at once.
+
+    joints: (T, 17, 3) root-relative camera-frame metres. points: (T, 13, 2) normalised image
+    coordinates of ``COCO_BODY_KEYPOINTS`` (undistorted, x/z and y/z). weights: (T, 13)
+    confidences (0 leaves a keypoint out). Returns (T, 3) metres; NaN for frames with fewer
+    than 3 usable keypoints.
+    """
+    p = np.asarray(joints, np.float64)[:, KEYPOINT_JOINTS]
+    xy = np.asarray(points, np.float64)
+    w = np.where(np.isfinite(xy).all(-1) & np.isfinite(p).all(-1), np.asarray(weights, np.float64), 0.0)
+    w = np.where(w >= MIN_SCORE, w, 0.0)
+    xy, p = np.nan_to_num(xy), np.nan_to_num(p)
+    frames = len(p)
+    # Rows [1, 0, -x] t = x Pz - Px and [0, 1, -y] t = y Pz - Py, weighted.
+    a = np.zeros((frames, 13, 2, 3))
+    a[:, :, 0, 0] = 1
+    a[:, :, 1, 1] = 1
+    a[:, :, :, 2] = -xy
+    b = xy * p[..., 2:3] - p[..., :2]
+    a = a * w[..., None, None]
+    b = b * w[..., None]
+    a, b = a.reshape(frames, -1, 3), b.reshape(frames, -1)
+    normal = np.einsum("tki,tkj->tij", a, a)
+    rhs = np.einsum("tki,tk->ti", a, b)
+    out = np.full((frames, 3), np.nan)
+    ok = (w > 0).sum(-1) >= 3
+    if ok.any():
+        out[ok] = np.linalg.solve(normal[ok] + 1e-9 * np.eye(3), rhs[ok][..., None])[..., 0]
+    out[out[:, 2] < MIN_DEPTH_M] = np.nan
+    return out
+
+
+def to_image_depth(translation: np.ndarray) -> np.ndarray:
+    """(..., 3) camera-frame points -> (..., 3) (x/z, y/z, log z)."""
+    t = np.asarray(translation, np.float64)
+    return np.concatenate([t[..., :2] / t[..., 2:], np.log(t[..., 2:])], -1)
+
+
+def from_image_depth(coords: np.ndarray) -> np.ndarray:
+    """Inverse of ``to_image_depth``."""
+    z = np.exp(coords[..., 2:])
+    return np.concatenate([coords[..., :2] * z, z], -1)
+
+
+def smooth_offline(translation: np.ndarray, sigma_image: float, sigma_depth: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing of a whole clip's (T, 3) translations (NaN gaps bridged,
+    then restored). Sigmas in frames for image position and for log depth."""
+    t = np.asarray(translation, np.float64)
+    ok = np.isfinite(t).all(-1)
+    if ok.sum() < 2:
+        return t.copy()
+    coords = to_image_depth(t[ok])
+    frames = np.flatnonzero(ok)
+    every = np.arange(len(t))
+    filled = np.stack([np.interp(every, frames, coords[:, k]) for k in range(3)], -1)
+    out = np.empty_like(filled)
+    for k, sigma in ((0, sigma_image), (1, sigma_image), (2, sigma_depth)):
+        out[:, k] = _gaussian(filled[:, k], sigma)
+    result = from_image_depth(out)
+    result[~ok] = np.nan
+    return result
+
+
+def _gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return values.copy()
+    radius = max(1, int(math.ceil(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    # Past the ends, the end value repeated. Continuing the trend (odd reflection, or the line
+    # through the last values) keeps a steady walk straight to the end on clean data, but on the
+    # held-out sweep it carried end noise into the path: WA-MPJPE 172 and 177 mm against 162.
+    padded = np.pad(values, radius, mode="edge")
+    return np.convolve(padded, kernel, mode="valid")
+
+
+class CausalSmoother:
+    """Live smoothing of one translation per frame, past frames only.
+
+    Image position: an exponential moving average with time constant ``tau_image`` frames.
+    Log depth: an alpha-beta (constant-velocity) filter with time constant ``tau_depth``
+    frames, so someone walking steadily towards the camera is followed without the lag an
+    average of that length would have.
+    """
+
+    def __init__(self, tau_image: float, tau_depth: float):
+        self._alpha_image = 1 / (1 + tau_image)
+        self._alpha = 1 / (1 + tau_depth)
+        self._beta = self._alpha**2 / (2 - self._alpha)
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: np.ndarray | None = None
+        self._velocity = 0.0
+
+    def update(self, translation: np.ndarray) -> np.ndarray:
+        """(3,) raw translation (NaN: no update) -> (3,) smoothed (NaN before the first)."""
+        t = np.asarray(translation, np.float64)
+        if np.isfinite(t).all():
+            coords = to_image_depth(t)
+            if self._state is None:
+                self._state = coords
+            else:
+                state = self._state.copy()
+                state[:2] += self._alpha_image * (coords[:2] - state[:2])
+                predicted = state[2] + self._velocity
+                residual = coords[2] - predicted
+                state[2] = predicted + self._alpha * residual
+                self._velocity += self._beta * residual
+                self._state = state
+        return from_image_depth(self._state) if self._state is not None else np.full(3, np.nan)

@@ -1,0 +1,233 @@
+"""World-grounded 3D (pose3d_nb.world): known motion seen by known cameras is recovered.
+
+A procedural person (17 Human3.6M joints, metres) walks, stands or jumps in a z-up room; a
+camera at a known height, pitch, roll and field of view projects it to COCO pixels. The "lifted"
+pose handed to the world stage is the true root-relative camera-frame pose (with noise where
+said), so these tests check the geometry, not a lifter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pose3d_nb.errors import Pose3DError, Pose3DFileNotFoundError, Pose3DValueError
+from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
+from pose3d_nb.world import WorldTracker, load_calibration, place_clip, resolve_intrinsics
+from pose3d_nb.world.frame import ANKLE_HEIGHT_M
+from pose3d_nb.world.gravity import unit
+from pose3d_nb.world.intrinsics import DEFAULT_FOV_DEG, from_fov
+from pose3d_nb.world.scale import size_for_height
+from pose3d_nb.world.trajectory import KEYPOINT_JOINTS
+
+# A standing person 1.75 m tall facing the camera (-y), z up; ankles ANKLE_HEIGHT_M above the floor.
+STANDING = np.array([
+    [0, 0, 0.95], [-0.1, 0, 0.95], [-0.1, 0, 0.52], [-0.1, 0, ANKLE_HEIGHT_M],
+    [0.1, 0, 0.95], [0.1, 0, 0.52], [0.1, 0, ANKLE_HEIGHT_M], [0, 0, 1.2], [0, 0, 1.45],
+    [0, -0.1, 1.6], [0, 0, 1.75], [0.2, 0, 1.45], [0.22, 0, 1.18], [0.23, 0, 0.92],
+    [-0.2, 0, 1.45], [-0.22, 0, 1.18], [-0.23, 0, 0.92],
+])  # fmt: skip
+FPS = 30.0
+
+
+def walk(frames: int, distance: float = 2.0) -> np.ndarray:
+    """(T, 17, 3) world metres: walking ``distance`` along x (and a little towards the camera),
+    legs and arms swinging, one foot planted at a time."""
+    t = np.arange(frames) / FPS
+    phase = 2 * np.pi * 0.9 * t
+    joints = np.repeat(STANDING[None], frames, 0).astype(np.float64)
+    joints[..., 0] += np.linspace(-distance / 2, distance / 2, frames)[:, None]
+    joints[..., 1] += np.linspace(0.5, -0.5, frames)[:, None]
+    for ankle, knee, sign in ((3, 2, 1), (6, 5, -1)):
+        swing = sign * np.sin(phase)
+        joints[:, ankle, 0] += 0.2 * swing
+        joints[:, knee, 0] += 0.1 * swing
+        joints[:, ankle, 2] += 0.06 * np.clip(sign * np.cos(phase), 0, None)
+    for wrist, elbow, sign in ((13, 12, -1), (16, 15, 1)):
+        joints[:, wrist, 0] += 0.15 * sign * np.sin(phase)
+        joints[:, elbow, 0] += 0.07 * sign * np.sin(phase)
+    return joints
+
+
+def stand(frames: int) -> np.ndarray:
+    """(T, 17, 3) a person standing still, arms moving a little (breathing, sway)."""
+    joints = np.repeat(STANDING[None], frames, 0).astype(np.float64)
+    joints[:, 13, 0] += 0.03 * np.sin(np.arange(frames) / 10)
+    return joints + [0.3, 0.8, 0.0]
+
+
+def camera(pitch_deg: float, roll_deg: float, height: float = 1.8, distance: float = 4.5):
+    """World -> camera rotation (rows: right, down, forward) and the camera's position."""
+    pitch, roll = math.radians(pitch_deg), math.radians(roll_deg)
+    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
+    right = np.array([1.0, 0.0, 0.0])
+    down = np.cross(forward, right)
+    c, s = math.cos(roll), math.sin(roll)
+    rotation = np.stack([c * right + s * down, -s * right + c * down, forward])
+    return rotation, np.array([0.0, -distance, height])
+
+
+def film(joints_world, pitch, roll, fov, height=1.8, size=(1080, 1920), noise_px=0.0, seed=0):
+    """What the world stage is given: root-relative camera-frame poses, COCO pixels, scores,
+    the true intrinsics; plus the true camera-frame joints and up."""
+    rotation, position = camera(pitch, roll, height)
+    truth = (joints_world - position) @ rotation.T
+    intrinsics = from_fov(fov, *size)
+    pixels = intrinsics.project(truth[:, KEYPOINT_JOINTS])
+    pixels += np.random.default_rng(seed).normal(0, noise_px, pixels.shape)
+    keypoints = np.full((len(truth), 17, 2), np.nan)
+    keypoints[:, COCO_BODY_KEYPOINTS] = pixels
+    keypoints[:, 1:5] = pixels[:, :1]
+    scores = np.full((len(truth), 17), 0.9)
+    return truth - truth[:, :1], keypoints, scores, intrinsics, truth, rotation @ [0.0, 0.0, 1.0]
+
+
+def angle(a, b) -> float:
+    return math.degrees(math.acos(float(np.clip(unit(a) @ unit(b), -1, 1))))
+
+
+@pytest.mark.parametrize(("pitch", "roll", "fov"), [(20, 0, 60), (45, 0, 90), (10, 25, 45), (-10, -20, 100)])
+def test_known_camera_motion_is_recovered_offline(pitch, roll, fov):
+    world = walk(150)
+    pose, keypoints, scores, intrinsics, truth, up = film(world, pitch, roll, fov, noise_px=1.0)
+    placed = place_clip(pose, keypoints, intrinsics, scores, fps=FPS)
+    assert angle(placed.frame.up, up) < 1.5
+    assert abs(placed.frame.pitch_deg - pitch) < 1.5 and abs(placed.frame.roll_deg - roll) < 1.5
+    assert abs(placed.frame.height - 1.8) < 0.05
+    root_error = np.linalg.norm(placed.joints_camera[:, 0] - truth[:, 0], axis=-1)
+    # Depth is smoothed over 1.5 s with the end values held, so the path bends a little at the
+    # clip's ends while someone walks towards the camera: a few cm there, under 2 cm mid-clip.
+    assert np.median(root_error) < 0.04, np.median(root_error)
+    assert np.median(root_error[45:-45]) < 0.02, np.median(root_error[45:-45])
+    # The floor: the planted ankle stays at the ankle height, and the path runs over the floor.
+    lowest_ankle = placed.joints[:, [3, 6], 2].min(1)
+    assert np.abs(lowest_ankle - ANKLE_HEIGHT_M).max() < 0.05
+    travelled = np.linalg.norm(placed.joints[-1, 0, :2] - placed.joints[0, 0, :2])
+    assert travelled == pytest.approx(np.linalg.norm(world[-1, 0, :2] - world[0, 0, :2]), abs=0.1)
+
+
+def test_jump_lifts_the_feet_by_the_jump_height():
+    frames = 120
+    world = stand(frames)
+    t = np.arange(frames) / FPS
+    airborne = (t > 2.0) & (t < 2.5)
+    jump = np.where(airborne, 0.3 * np.sin(np.pi * (t - 2.0) / 0.5), 0.0)
+    world[..., 2] += jump[:, None]
+    pose, keypoints, scores, intrinsics, _, _ = film(world, 25, 5, 60)
+    placed = place_clip(pose, keypoints, intrinsics, scores, fps=FPS)
+    feet = placed.joints[:, [3, 6], 2].mean(1)
+    peak = int(np.argmax(jump))
+    assert feet[peak] - np.median(feet[~airborne]) == pytest.approx(0.3, abs=0.03)
+    assert np.median(feet[~airborne]) == pytest.approx(ANKLE_HEIGHT_M, abs=0.02)
+
+
+def test_given_height_sets_the_metric_scale():
+    pose, keypoints, scores, intrinsics, truth, _ = film(walk(90), 20, 0, 60)
+    own = place_clip(pose, keypoints, intrinsics, scores, fps=FPS)
+    taller = place_clip(pose, keypoints, intrinsics, scores, fps=FPS, height=2.0)
+    assert taller.body_size == pytest.approx(size_for_height(2.0))
+    ratio = taller.body_size / own.body_size
+    # Everything scales about the camera: depth, the person, the camera's height.
+    assert taller.joints_camera[:, 0, 2] == pytest.approx(ratio * own.joints_camera[:, 0, 2], rel=1e-3)
+    assert taller.frame.height == pytest.approx(ratio * own.frame.height, rel=0.02)
+
+
+def test_static_person_does_not_drift_live():
+    pose, keypoints, scores, intrinsics, _, _ = film(stand(300), 20, -8, 60, noise_px=1.5, seed=1)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    out = np.stack(
+        [tracker.push(p, k, s, (1080, 1920))[0] for p, k, s in zip(pose, keypoints, scores, strict=True)]
+    )
+    settled = out[60:, 0]
+    assert np.ptp(settled, axis=0).max() < 0.03  # the pelvis stays within 3 cm
+    assert np.abs(np.diff(settled, axis=0)).max() < 0.01  # and never jumps
+    assert tracker.estimate.settled
+
+
+def test_live_agrees_with_offline_once_settled():
+    world = walk(200)
+    pose, keypoints, scores, intrinsics, _, _ = film(world, 30, 10, 70, noise_px=1.0, seed=2)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    live = np.stack(
+        [tracker.push(p, k, s, (1080, 1920))[0] for p, k, s in zip(pose, keypoints, scores, strict=True)]
+    )
+    offline = place_clip(pose, keypoints, intrinsics, scores, fps=FPS)
+    assert angle(tracker.estimate.frame.up, offline.frame.up) < 1.0
+    # Live depth trails a walk towards the camera by a few cm (past frames only, 1 s filter);
+    # the clip's last 1.5 s are left out: there the offline path is the one bent by smoothing.
+    gap = np.linalg.norm(live[60:-45] - offline.joints[60:-45], axis=-1)
+    assert np.median(gap) < 0.08, np.median(gap)
+
+
+def test_metadata_says_what_was_given_and_what_was_estimated(tmp_path):
+    pose, keypoints, scores, intrinsics, _, _ = film(stand(40), 20, 0, 60)
+    tracker = WorldTracker(height=1.75)
+    for p, k, s in zip(pose, keypoints, scores, strict=True):
+        tracker.push(p, k, s, (1080, 1920))
+    meta = tracker.estimate.metadata()
+    assert meta["focal_source"] == "assumed" and meta["person_height_source"] == "given"
+    assert meta["camera_pose_source"] == "estimated" and meta["person_height_m"] == pytest.approx(1.75)
+    assert abs(meta["camera_pitch_deg"] - 20) < 1.5
+    expected_focal = 1920 / (2 * math.tan(math.radians(DEFAULT_FOV_DEG) / 2))
+    assert meta["focal_px"] == pytest.approx(expected_focal, rel=1e-3)
+
+
+def test_intrinsics_from_options_and_files(tmp_path):
+    assert resolve_intrinsics(1000, 500, focal=800).fx == 800
+    assert resolve_intrinsics(1000, 500, fov=90).fx == pytest.approx(500)
+    calibration = tmp_path / "cam.json"
+    calibration.write_text(
+        json.dumps(
+            {
+                "K": [[1600, 0, 540], [0, 1610, 960], [0, 0, 1]],
+                "distortion": [-0.05, 0.13, 0, 0],
+                "width": 1080,
+                "height": 1920,
+            }
+        )
+    )
+    half = resolve_intrinsics(540, 960, camera=calibration)  # the same camera, video at half size
+    assert (half.fx, half.fy, half.cx, half.cy) == pytest.approx((800, 805, 270, 480))
+    assert half.distortion == (-0.05, 0.13, 0, 0) and half.source == "file"
+    toml = tmp_path / "cam.toml"
+    toml.write_text("fx = 900.0\nfy = 900.0\ncx = 320.0\ncy = 240.0\ndistortion = [0.1, 0.0, 0.0, 0.0]\n")
+    assert load_calibration(toml).width == 640
+    # Undistortion moves an off-centre point and leaves the principal point alone.
+    assert resolve_intrinsics(1080, 1920, camera=calibration).normalize(
+        np.array([540.0, 960.0])
+    ) == pytest.approx([0, 0], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"fov": 10}, "10"), ({"fov": 170}, "170"), ({"fov": -5}, "-5"), ({"focal": 0}, "0"),
+     ({"focal": -100.0}, "-100.0"), ({"height": 0}, "height"), ({"height": 2.6}, "2.6"),
+     ({"height": -1.7}, "-1.7")],
+)  # fmt: skip
+def test_bad_options_name_the_value(options, named):
+    with pytest.raises(Pose3DValueError, match=named.replace(".", r"\.")):
+        WorldTracker(**options)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [("{not json", "not valid JSON"), ('{"K": [[1, 0], [0, 1]]}', "3x3"), ('{"fx": 100}', "needs K"),
+     ('{"K": [[0, 0, 5], [0, 0, 5], [0, 0, 1]]}', "fx"), ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], '
+     '"distortion": [1, 2, 3]}', "distortion"), ('[1, 2]', "expected an object")],
+)  # fmt: skip
+def test_malformed_calibration_file_is_a_clear_error(tmp_path, content, named):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(Pose3DValueError, match=named) as caught:
+        WorldTracker(camera=path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_missing_calibration_file(tmp_path):
+    with pytest.raises(Pose3DFileNotFoundError, match="nope.json"):
+        WorldTracker(camera=tmp_path / "nope.json")
+    with pytest.raises(Pose3DError, match="one of camera=, fov=, focal="):
+        WorldTracker(fov=60, focal=1000)
