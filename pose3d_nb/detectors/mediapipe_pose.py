@@ -49,8 +49,9 @@ class MediaPipePoseDetector(FollowingDetector):
     """MediaPipe Pose in video mode, mapped to COCO-17.
 
     Args:
-        model_complexity: 1 (the model shipped in the wheel). 0 and 2 download their model on
-            first use, which fails without internet.
+        model_complexity: 1 (Full, the model shipped in the wheel); 0 (Lite) and 2 (Heavy) load
+            the file ``pose3d models fetch mediapipe-lite`` / ``mediapipe-heavy`` put in the
+            user cache (``detectors.blazepose_models``).
         min_detection_confidence, min_tracking_confidence, smooth_landmarks, static_image_mode:
             MediaPipe's own options.
         follow: gate jumps to another person (see module docstring); False reports whatever
@@ -94,12 +95,17 @@ class MediaPipePoseDetector(FollowingDetector):
             smooth_landmarks=smooth_landmarks,
             static_image_mode=static_image_mode,
         )
+        from pose3d_nb.detectors.blazepose_models import install_model
+
+        install_model(model_complexity)  # Lite and Heavy: the fetched file, or an error naming the command
+        self.name = {0: "mediapipe-lite", 2: "mediapipe-heavy"}.get(model_complexity, "mediapipe")
         try:
             self._pose = mp_pose.Pose(**self._options)
         except OSError as exc:  # URLError: complexities 0 and 2 fetch their model at run time
             raise Pose3DRuntimeError(
                 f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
-                "model_complexity=1 is the one shipped with mediapipe and works offline"
+                "model_complexity=1 is the one shipped with mediapipe and works offline; for 0 and 2 run "
+                "`pose3d models fetch mediapipe-lite` or `mediapipe-heavy`"
             ) from exc
         super().__init__(follow=follow, fix_left_right=fix_left_right)
 

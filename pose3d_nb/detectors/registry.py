@@ -91,9 +91,22 @@ register_detector(
     "pose3d_nb.detectors.mediapipe_pose:MediaPipePoseDetector",
     requires=("mediapipe",),
     install="pip install mediapipe==0.10.21 (part of pose3d_nb's dependencies)",
-    description="MediaPipe BlazePose (one person, about 18 ms per frame on one CPU core)",
+    description="MediaPipe BlazePose Full (one person, about 18 ms per frame on one CPU core)",
     provides=(WORLD_LANDMARKS,),
 )
+for _variant, _complexity, _what in (
+    ("mediapipe-lite", 0, "Lite (the smallest landmark model)"),
+    ("mediapipe-heavy", 2, "Heavy (about half the frame rate of Full)"),
+):
+    register_detector(
+        _variant,
+        "pose3d_nb.detectors.mediapipe_pose:MediaPipePoseDetector",
+        requires=("mediapipe",),
+        install=f"pip install mediapipe==0.10.21, then `pose3d models fetch {_variant}`",
+        description=f"MediaPipe BlazePose {_what}; fetched once by `pose3d models fetch {_variant}`",
+        provides=(WORLD_LANDMARKS,),
+        options={"model_complexity": _complexity},
+    )
 register_detector(
     "mediapipe-people",
     "pose3d_nb.detectors.mediapipe_people:MediaPipePeopleDetector",

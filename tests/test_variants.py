@@ -1,0 +1,108 @@
+"""BlazePose Lite/Full/Heavy as named detectors, and fetching the models the wheel lacks."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from pose3d_nb.cli import main
+from pose3d_nb.detectors import known_detectors
+from pose3d_nb.detectors.base import DetectorUnavailable
+from pose3d_nb.detectors.blazepose_models import (
+    VARIANTS,
+    ModelFetchError,
+    cached_path,
+    fetch_model,
+    install_model,
+)
+from pose3d_nb.detectors.mediapipe_bundle import cache_dir
+from pose3d_nb.errors import Pose3DError
+
+UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: nothing listens, the connection is refused
+HEAVY = cached_path(VARIANTS["mediapipe-heavy"], cache_dir())
+needs_heavy = pytest.mark.skipif(
+    not HEAVY.is_file(),
+    reason=f"BlazePose Heavy not fetched ({HEAVY}): run `pose3d models fetch mediapipe-heavy` "
+    "(./run does when npm is on the PATH)",
+)
+
+
+def test_three_variants_are_registered_detectors():
+    names = known_detectors()
+    assert {"mediapipe-lite", "mediapipe", "mediapipe-heavy"} <= set(names)
+    assert names.index("mediapipe-lite") > names.index("mediapipe")  # the default stays first
+
+
+def test_fetch_fails_cleanly_without_npm_or_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no npm anywhere
+    with pytest.raises(ModelFetchError) as raised:
+        fetch_model("mediapipe-lite", tmp_path, base_url=UNREACHABLE, timeout=5)
+    message = str(raised.value)
+    assert "npm: not on the PATH" in message and UNREACHABLE + "pose_landmark_lite.tflite" in message
+    assert "\n" not in message and isinstance(raised.value, Pose3DError)
+    assert list((tmp_path / "blazepose").iterdir()) == []  # nothing partial left behind
+
+
+def test_fetch_reports_a_failing_npm_and_the_url(tmp_path):
+    npm = tmp_path / "npm"
+    npm.write_text("#!/bin/sh\necho 'npm ERR! network unreachable' >&2\nexit 1\n")
+    npm.chmod(npm.stat().st_mode | stat.S_IEXEC)
+    failed = r"npm pack @mediapipe/pose@\S+ failed \(exit 1\): npm ERR! network unreachable.*127\.0\.0\.1"
+    with pytest.raises(ModelFetchError, match=failed):
+        fetch_model("mediapipe-heavy", tmp_path, npm=str(npm), base_url=UNREACHABLE, timeout=5)
+
+
+def test_fetch_refuses_a_file_with_the_wrong_digest(tmp_path):
+    npm = tmp_path / "npm"  # an npm that packs a tarball whose model is not the real one
+    npm.write_text(
+        "#!/bin/sh\nmkdir -p package && printf 'not a model' > package/pose_landmark_lite.tflite && "
+        "tar czf pose.tgz package\n"
+    )
+    npm.chmod(npm.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(ModelFetchError, match=r"size 11 bytes, expected 2819824"):
+        fetch_model("mediapipe-lite", tmp_path, npm=str(npm), base_url=UNREACHABLE, timeout=5)
+    assert not cached_path(VARIANTS["mediapipe-lite"], tmp_path).exists()
+
+
+def test_cli_fetch_prints_one_line_and_exits_1(tmp_path, monkeypatch, capsys):
+    import pose3d_nb.detectors.blazepose_models as models
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("POSE3D_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(models, "MEDIAPIPE_DOWNLOAD_URL", UNREACHABLE)
+    assert main(["models", "fetch", "mediapipe-heavy"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: could not fetch pose_landmark_heavy.tflite") and err.count("\n") == 1
+
+
+def test_without_the_file_the_detector_names_the_fetch_command(tmp_path):
+    package = tmp_path / "mediapipe"  # a mediapipe package without Heavy, an empty cache
+    (package / "modules" / "pose_landmark").mkdir(parents=True)
+    with pytest.raises(DetectorUnavailable, match="run `pose3d models fetch mediapipe-heavy`"):
+        install_model(2, directory=tmp_path / "cache", package_dir=package)
+    install_model(1, directory=tmp_path / "cache", package_dir=package)  # Full ships in the wheel
+
+
+@needs_heavy
+def test_install_links_the_verified_cache_file(tmp_path):
+    package = tmp_path / "mediapipe"
+    (package / "modules" / "pose_landmark").mkdir(parents=True)
+    install_model(2, package_dir=package)
+    placed = package / "modules" / "pose_landmark" / "pose_landmark_heavy.tflite"
+    assert placed.stat().st_size == VARIANTS["mediapipe-heavy"].size_bytes
+    assert os.path.samefile(placed, HEAVY) or placed.read_bytes() == HEAVY.read_bytes()
+
+
+@needs_heavy
+def test_heavy_detector_finds_the_person_with_world_landmarks():
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import open_source
+
+    with open_source("sample") as frames, create_detector("mediapipe-heavy") as detector:
+        detections = [detector(frame) for _, frame in zip(range(5), frames, strict=False)]
+    assert detector.name == "mediapipe-heavy"
+    assert all(d.found for d in detections)
+    assert np.isfinite(detections[-1].extras["world_landmarks"]).all()
