@@ -231,3 +231,23 @@ def test_missing_calibration_file(tmp_path):
         WorldTracker(camera=tmp_path / "nope.json")
     with pytest.raises(Pose3DError, match="one of camera=, fov=, focal="):
         WorldTracker(fov=60, focal=1000)
+
+
+def test_bench_world_smoke_prints_the_sweep(tmp_path):
+    import subprocess
+    import sys
+
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+
+    if not DEFAULT_MOCAP_DIR.is_dir():
+        pytest.skip(f"no mocap at {DEFAULT_MOCAP_DIR}")
+    plot = tmp_path / "sweep.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "pose3d_nb.cli", "bench", "world", "--smoke", "--json", "--plot", str(plot)],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures["sweep"]) == {"pitch", "roll", "fov"}
+    for factor, rows in figures["sweep"].items():
+        assert len(rows) == 5 and all(r["up_error_deg"] >= 0 and r["wa_mpjpe_mm"] > 0 for r in rows), factor
+    assert plot.stat().st_size > 10_000

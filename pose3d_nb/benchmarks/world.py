@@ -153,7 +153,7 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
     """Each factor of ``FACTORS`` alone: mean errors over ``cases`` held-out clips per value."""
     import torch
 
-    from pose3d_nb.benchmarks.world_synth import angle_deg, make_case, rigid_error
+    from pose3d_nb.benchmarks.world_synth import angle_deg, body_gravity_deg, make_case, rigid_error
     from pose3d_nb.lifting.choice import shipped_model
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.training.mocap import load_mocap
@@ -190,6 +190,7 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
                 errors.append(
                     [
                         angle_deg(placed.frame.up, case.up),
+                        body_gravity_deg(placed.joints, case.truth, case.up),
                         root,
                         wa,
                         angle_deg(default.frame.up, case.up),
@@ -197,14 +198,9 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
                     ]
                 )
             mean = np.mean(errors, axis=0)
-            row = {
-                factor: value,
-                "gravity_deg": round(float(mean[0]), 1),
-                "root_mm": round(float(mean[1]), 1),
-                "wa_mpjpe_mm": round(float(mean[2]), 1),
-                "gravity_deg_default_fov": round(float(mean[3]), 1),
-                "wa_mpjpe_mm_default_fov": round(float(mean[4]), 1),
-            }
+            names = ("up_error_deg", "gravity_deg", "root_mm", "wa_mpjpe_mm", "up_error_deg_default_fov",
+                     "wa_mpjpe_mm_default_fov")  # fmt: skip
+            row = {factor: value, **{name: round(float(m), 1) for name, m in zip(names, mean, strict=True)}}
             results[factor].append(row)
             print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     if plot is not None:
@@ -222,17 +218,13 @@ def plot_sweep(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), constrained_layout=True)
     for axis, (factor, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
         x = [r[factor] for r in rows]
-        axis.plot(x, [r["gravity_deg"] for r in rows], "o-", color="tab:red", label="gravity error (deg)")
-        axis.plot(
-            x,
-            [r["gravity_deg_default_fov"] for r in rows],
-            "o--",
-            color="tab:red",
-            alpha=0.5,
-            label="gravity, default fov",
-        )
+        axis.plot(x, [r["up_error_deg"] for r in rows], "o-", color="tab:red", label="camera up error (deg)")
+        gravity = [r["gravity_deg"] for r in rows]
+        axis.plot(x, gravity, "o:", color="tab:purple", label="gravity, as eval_world (deg)")
+        axis.plot(x, [r["up_error_deg_default_fov"] for r in rows], "o--", color="tab:red", alpha=0.5,
+                  label="camera up, default fov")  # fmt: skip
         axis.set_xlabel(f"{factor} (deg)")
-        axis.set_ylabel("gravity error (deg)", color="tab:red")
+        axis.set_ylabel("degrees", color="tab:red")
         axis.set_ylim(bottom=0)
         right = axis.twinx()
         right.plot(x, [r["root_mm"] for r in rows], "s-", color="tab:blue", label="root error (mm)")

@@ -117,3 +117,21 @@ def rigid_error(predicted: np.ndarray, truth: np.ndarray, scale: bool) -> tuple[
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     """Angle between two 3-vectors, degrees."""
     return math.degrees(math.acos(float(np.clip(unit(a) @ unit(b), -1, 1))))
+
+
+def body_frames(joints: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) -> (T, 3, 3) pelvis frames as ``eval_world.py`` builds them (rows: right hip to
+    left hip, pelvis to thorax orthogonalised, their cross product)."""
+    x = unit(joints[:, 4] - joints[:, 1])
+    y = joints[:, 8] - joints[:, 0]
+    y = unit(y - (y * x).sum(1, keepdims=True) * x)
+    return np.stack([x, y, np.cross(x, y)], 1)
+
+
+def body_gravity_deg(world: np.ndarray, truth: np.ndarray, up: np.ndarray) -> float:
+    """``eval_world.py``'s gravity error: per frame, the prediction's +z and the true up, each
+    seen from its own pelvis frame; mean degrees over frames where both are finite."""
+    ok = np.isfinite(world).all((1, 2)) & np.isfinite(truth).all((1, 2))
+    predicted = body_frames(np.asarray(world, np.float64)[ok])[:, :, 2]
+    true = np.einsum("tij,j->ti", body_frames(truth[ok]), unit(up))
+    return float(np.degrees(np.arccos(np.clip((predicted * true).sum(1), -1, 1))).mean())

@@ -22,6 +22,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pose3d_nb.benchmarks.viewpoints import run
 
         run(mocap_dir=args.mocap, smoke=args.smoke, as_json=args.json, plot_path=args.plot)
+    elif args.what == "world":
+        from pose3d_nb.benchmarks.world import run
+
+        run(views_dir=args.views, mocap_dir=args.mocap, smoke=args.smoke, as_json=args.json, plot=args.plot)
     elif args.what == "pipeline":
         from pose3d_nb.benchmarks.pipeline import run
 
@@ -36,11 +40,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d bench`` to the command line."""
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
-    bench.add_argument("what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "batch"])
-    bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy)")
-    bench.add_argument("--mocap", default=None, help="held-out mocap folder (accuracy, viewpoints)")
-    bench.add_argument("--smoke", action="store_true", help="viewpoints: a few samples, a quick check")
-    bench.add_argument("--plot", default=None, help="viewpoints: save the per-bin plot to this PNG")
+    bench.add_argument(
+        "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch"]
+    )
+    bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy, world)")
+    bench.add_argument("--mocap", default=None, help="held-out mocap folder (accuracy, viewpoints, world)")
+    bench.add_argument("--smoke", action="store_true", help="viewpoints, world: a few samples, a quick check")
+    bench.add_argument("--plot", default=None, help="viewpoints, world: save the plot to this PNG")
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
     bench.add_argument("--source", default="sample")
