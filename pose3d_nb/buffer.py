@@ -4,12 +4,43 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
 from pose3d_nb.skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class Column:
+    """One per-row column of a recording: the shape of one row's value and its dtype.
+
+    ``fill`` is the value of rows that have none: a ``PoseSample`` field left at None, and every
+    row of a file written before the column existed (so old sessions load with the column).
+    """
+
+    shape: tuple[int, ...]
+    dtype: Any
+    fill: Any
+
+
+#: Every per-row column, in file order: the one table the buffer, the recorder's chunks,
+#: ``session.npz`` and ``load_session`` all read. Adding a column here (plus a field of the same
+#: name, default None, on ``PoseSample`` and ``BufferSnapshot``) is all the file logic needs.
+COLUMNS: dict[str, Column] = {
+    "joints_3d": Column((NUM_JOINTS, 3), np.float32, np.nan),
+    "keypoints_2d": Column((NUM_JOINTS, 2), np.float32, np.nan),
+    "scores_2d": Column((NUM_JOINTS,), np.float32, 0.0),
+    "timestamps": Column((), np.float64, np.nan),
+    "frame_index": Column((), np.int64, -1),
+    "valid": Column((), bool, False),
+    "segment": Column((), np.int64, 0),
+}
+
+#: ``PoseSample`` names a row's value in the singular where the column is plural.
+SAMPLE_FIELD = {"timestamps": "timestamp"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +60,11 @@ class PoseSample:
     frame_index: int
     valid: bool
     segment: int
+
+    def value(self, column: str) -> Any:
+        """This row's value for ``column`` (a name of ``COLUMNS``); its ``fill`` when None."""
+        value = getattr(self, SAMPLE_FIELD.get(column, column), None)
+        return COLUMNS[column].fill if value is None else value
 
 
 @dataclass(frozen=True)
@@ -50,16 +86,28 @@ class BufferSnapshot:
     def __len__(self) -> int:
         return len(self.timestamps)
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column of ``COLUMNS`` by name (the arrays themselves, not copies)."""
+        return {name: getattr(self, name) for name in COLUMNS}
 
-_COLUMNS = {
-    "joints_3d": ((NUM_JOINTS, 3), np.float32),
-    "keypoints_2d": ((NUM_JOINTS, 2), np.float32),
-    "scores_2d": ((NUM_JOINTS,), np.float32),
-    "timestamps": ((), np.float64),
-    "frame_index": ((), np.int64),
-    "valid": ((), bool),
-    "segment": ((), np.int64),
-}
+
+def empty_column(name: str, rows: int) -> np.ndarray:
+    """``rows`` rows of column ``name`` holding its fill value."""
+    column = COLUMNS[name]
+    return np.full((rows, *column.shape), column.fill, dtype=column.dtype)
+
+
+def stack_rows(samples: list[PoseSample]) -> dict[str, np.ndarray]:
+    """The columns of ``samples`` (oldest first): name -> (len(samples), *shape) array.
+
+    Filled row by row rather than by one ``np.array(list)`` call: each small copy lets other
+    threads (the engine's lift thread) take the GIL between rows.
+    """
+    columns = {name: np.empty((len(samples), *c.shape), dtype=c.dtype) for name, c in COLUMNS.items()}
+    for row, sample in enumerate(samples):
+        for name, array in columns.items():
+            array[row] = sample.value(name)
+    return columns
 
 
 class RollingBuffer:
@@ -77,7 +125,8 @@ class RollingBuffer:
         # Zeroed arrays come from the OS as untouched pages: a large capacity costs memory only
         # as rows arrive (about 0.43 KB a row). Rows are read only once written.
         self._data = {
-            name: np.zeros((self.capacity, *shape), dtype=dtype) for name, (shape, dtype) in _COLUMNS.items()
+            name: np.zeros((self.capacity, *column.shape), dtype=column.dtype)
+            for name, column in COLUMNS.items()
         }
         self._count = 0  # rows ever appended
         self._changed = threading.Condition(self._lock)
@@ -96,8 +145,8 @@ class RollingBuffer:
         """Add one frame's record, overwriting the oldest when full."""
         with self._lock:
             row = self._count % self.capacity
-            for name in _COLUMNS:
-                self._data[name][row] = getattr(sample, "timestamp" if name == "timestamps" else name)
+            for name in COLUMNS:
+                self._data[name][row] = sample.value(name)
             self._count += 1
             self._changed.notify_all()
 
@@ -120,7 +169,7 @@ class RollingBuffer:
     def snapshot(self, last: int | None = None) -> BufferSnapshot:
         """Copies of all columns (optionally only the ``last`` rows), consistent with each other."""
         with self._lock:
-            return BufferSnapshot(**{name: self._ordered(name, last) for name in _COLUMNS})
+            return BufferSnapshot(**{name: self._ordered(name, last) for name in COLUMNS})
 
     def joints_3d(self, last: int | None = None) -> np.ndarray:
         """(T, 17, 3) world metres, z up, floor at 0."""
@@ -158,7 +207,7 @@ class RollingBuffer:
             if self._count == 0:
                 return None
             row = (self._count - 1) % self.capacity
-            values = {name: np.copy(self._data[name][row]) for name in _COLUMNS}
+            values = {name: np.copy(self._data[name][row]) for name in COLUMNS}
         return PoseSample(
             joints_3d=values["joints_3d"],
             keypoints_2d=values["keypoints_2d"],

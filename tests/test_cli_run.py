@@ -48,7 +48,10 @@ def test_run_stops_after_max_frames(tmp_path):
     process = _spawn("run", "--out", str(tmp_path), "--loop", "--max-frames", "30")
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
-    assert 30 <= len(load_session(tmp_path / "session.npz")) < 100
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == 30, "--max-frames is exact"
+    np.testing.assert_array_equal(session.frame_index, np.arange(30))
+    assert session.metadata["complete"] is True
 
 
 def _sigint_disposition(disposition):
@@ -97,7 +100,7 @@ from pose3d_nb.engine import PoseEngine
 real_savez, calls = np.savez, []
 
 def savez_then_hang(handle, **arrays):
-    # From the 5th session write on, write the data, then stall before the rename: the
+    # From the 5th chunk write on, write the data, then stall before the rename: the
     # parent kills the process right here, in the middle of a write.
     real_savez(handle, **arrays)
     calls.append(1)
@@ -106,7 +109,7 @@ def savez_then_hang(handle, **arrays):
         print("mid-write", flush=True)
         time.sleep(600)
 
-np.savez = savez_then_hang  # recording.py calls np.savez for session.npz
+np.savez = savez_then_hang  # the recorder's journal calls np.savez for each chunk
 engine = PoseEngine(source="sample", out_dir=sys.argv[1], loop=True, session_interval=0.0)
 engine.start()
 time.sleep(600)
@@ -122,8 +125,15 @@ def test_a_kill_in_the_middle_of_a_write_leaves_the_previous_valid_files(tmp_pat
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".session.npz.")]
+    journal = tmp_path / "session.journal"
+    leftovers = [p.name for p in journal.iterdir() if p.name.startswith(".")]
     assert leftovers, "the kill did not land inside a write"
-    session = load_session(tmp_path / "session.npz")  # the previous complete version
-    assert len(session) >= 4 and session.joints_3d.shape == (len(session), 17, 3)
+    chunks = sorted(journal.glob("*.npz"))
+    assert len(chunks) == 4, "the four chunks written before the kill, whole"
+    written = sum(len(np.load(chunk)["timestamps"]) for chunk in chunks)
+    session = load_session(tmp_path)  # every chunk written before the kill
+    assert len(session) == written >= 4 and session.joints_3d.shape == (len(session), 17, 3)
+    assert session.metadata["complete"] is False
+    np.testing.assert_array_equal(np.diff(session.frame_index) % 100, 1)  # no row lost between chunks
+    assert not (tmp_path / "session.npz").exists()
     assert np.load(tmp_path / "joints.npy").shape == (1, 17, 3)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from pose3d_nb.cli.common import export_recording
+from pose3d_nb.cli.common import UsageError, export_recording
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from pose3d_nb.recording import resolve_session
+
+    if args.fps is not None and not args.fps > 0:
+        raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
+    if args.smooth is not None and not args.smooth > 0:
+        raise UsageError(f"--smooth must be a positive cutoff in Hz, got {args.smooth:g}")
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units}
-    export_recording(Path(args.session), [args.format], **options)
+    # A recording folder gives its session.npz, or the journal a killed run left.
+    export_recording(resolve_session(args.session), [args.format], **options)
     return 0
 
 
@@ -19,7 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     from pose3d_nb.export.formats import FORMATS, units_help
 
     export = commands.add_parser("export", help="write a recorded session as BVH, TRC, C3D or a tidy table")
-    export.add_argument("session", help="session.npz written by `pose3d run` or the engine")
+    export.add_argument(
+        "session", help="session.npz written by `pose3d run` or the engine, or its folder (--out)"
+    )
     export.add_argument("--format", required=True, choices=list(FORMATS))
     export.add_argument("--out", default=None, help="output file (default: beside the session)")
     export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")

@@ -25,6 +25,18 @@ def _load_keypoints(path: Path) -> np.ndarray:
         raise UsageError(str(exc)) from None
 
 
+def _checkpoint_path(spec: str) -> Path:
+    """``--checkpoint``: "shipped" and "auto" as ``pose3d run`` takes them, else a file."""
+    from pose3d_nb.lifting.choice import shipped_checkpoint
+    from pose3d_nb.lifting.weights import find_checkpoint
+
+    if spec.lower() == "shipped":
+        return shipped_checkpoint()
+    if spec.lower() == "auto":
+        return find_checkpoint() or shipped_checkpoint()
+    return Path(spec).expanduser()
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.checkpoint import load_model
     from pose3d_nb.lifting.offline import lift_sequence
@@ -33,7 +45,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
-    model = load_model(args.checkpoint, causal=args.causal)
+    model = load_model(_checkpoint_path(args.checkpoint), causal=args.causal)
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
         outputs = []
@@ -66,7 +78,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     lift = commands.add_parser("lift", help="lift a (T, 17, 2) COCO pixel keypoint array to 3D")
     lift.add_argument("keypoints", help=".npy file, shape (T, 17, 2), COCO order, pixels, NaN = missing")
     lift.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"), help="frame size")
-    lift.add_argument("--checkpoint", required=True, help="VideoPose3D checkpoint (.bin)")
+    lift.add_argument(
+        "--checkpoint", required=True,
+        help="VideoPose3D checkpoint file, or shipped / auto (the official one in model/, else shipped)",
+    )
     lift.add_argument("--flip", action="store_true", help="test-time flip augmentation")
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")

@@ -1,4 +1,9 @@
-"""``pose3d run``: the headless pipeline, recorded to a folder."""
+"""``pose3d run``: the headless pipeline, recorded to a folder.
+
+``--out`` is checked before anything runs: it must be a writable folder, and one holding a
+recording is refused unless ``--overwrite`` is given; even then the old session is replaced only
+when the new run completes (see ``docs/recording.md``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 
 from pose3d_nb.cli.common import (
     StopRequest,
+    UsageError,
     add_pipeline_arguments,
     export_formats,
     export_recording,
@@ -19,10 +25,17 @@ from pose3d_nb.settings import DEFAULTS, Settings
 def run_settings(args: argparse.Namespace) -> Settings:
     """The ``Settings`` that ``pose3d run``'s arguments describe."""
     return Settings(source=args.source, detector=args.detector, lifter=args.lifter, window=args.window,
-                    lookahead=args.lookahead, flip=args.flip, capacity=args.capacity, out_dir=args.out)
+                    lookahead=args.lookahead, flip=args.flip, capacity=args.capacity, out_dir=args.out,
+                    follow=args.follow)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pose3d_nb.recording import prepare_out_dir
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    # Before the models load and frames flow: a file, a read-only disk or another recording.
+    prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
     with stop_on_signals() as request:
         return _run(args, request)
 
@@ -32,7 +45,9 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
 
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None)
+    engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
+                        overwrite=args.overwrite)
+    engine.max_frames = args.max_frames
     info = engine.lifter_info
     print(f"lifter: {info.name}")
     if info.hint:
@@ -53,8 +68,6 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
             bar.set_postfix_str(
                 f"{stats.fps:.1f} fps, latency {latency} ms, dropped {stats.dropped}", refresh=False
             )
-            if args.max_frames and stats.processed >= args.max_frames:
-                break
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -62,19 +75,47 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         engine.stop()
     interrupted = interrupted or request.requested.is_set()
     stats = engine.stats()
-    where = f"; recorded to {Path(args.out) / 'session.npz'}" if stats.processed else ""
+    session = _written_session(Path(args.out), engine.recording_id)
     print(
         f"{'interrupted: ' if interrupted else ''}{stats.processed} frames, {stats.fps:.1f} fps, "
-        f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}{where}"
+        f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}; "
+        f"{_where(session, args.out)}"
     )
     if engine.error is not None:
         print(f"error: {engine.error}", file=sys.stderr)
         return 1
-    if args.csv and stats.processed:
-        print(f"CSV: {engine.export_csv()}")
-    if args.export and stats.processed:
-        export_recording(Path(args.out) / "session.npz", args.export)
+    if args.csv and session is not None:
+        from pose3d_nb.recording import load_session, write_csv
+
+        write_csv(session.with_suffix(".csv"), load_session(session))
+        print(f"CSV: {session.with_suffix('.csv')}")
+    if args.export and session is not None:
+        export_recording(session, args.export)
     return request.exit_status if interrupted else 0
+
+
+def _written_session(out: Path, recording_id: str | None) -> Path | None:
+    """``out/session.npz`` when this run wrote it (a failed run may have kept the old one)."""
+    from pose3d_nb.recording import SESSION_FILE, SessionError
+    from pose3d_nb.recording.session import read_metadata
+
+    path = out / SESSION_FILE
+    try:
+        return path if recording_id and read_metadata(path).get("recording_id") == recording_id else None
+    except (SessionError, OSError):
+        return None
+
+
+def _where(session: Path | None, out: str) -> str:
+    """Where this run's rows are, in words."""
+    from pose3d_nb.recording import JOURNAL_DIR
+
+    if session is not None:
+        return f"recorded to {session}"
+    journal = Path(out) / JOURNAL_DIR
+    if journal.is_dir():
+        return f"kept unfinished in {journal} (the session already in {out} was not replaced)"
+    return "nothing recorded"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -85,7 +126,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_pipeline_arguments(run)
     run.add_argument("--out", default=DEFAULTS.out_dir, help="folder for joints.npy and session.npz")
-    run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the recording already in --out, once this run completes (a failed run keeps it)",
+    )
+    run.add_argument("--max-frames", type=int, default=None, help="record exactly this many frames")
     run.add_argument("--loop", action="store_true", help="repeat a video file")
     run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
     run.add_argument(

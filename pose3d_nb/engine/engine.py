@@ -60,9 +60,11 @@ class PoseEngine:
             (errors if unusable), or a ``TemporalModel``.
         window, lookahead, flip: the temporal knobs (see ``LiftSettings``); changeable while running.
         capacity: rows kept in the rolling buffer.
-        out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
+        out_dir: the recording folder (``joints.npy``, ``session.journal/`` while running,
+            ``session.npz`` after a stop; see ``pose3d_nb.recording``); None: memory only.
+            A folder holding another recording is refused at ``start`` unless ``overwrite``.
         loop, pace: for file sources (repeat at the end; play at the file's frame rate).
-        session_interval: seconds between periodic ``session.npz`` writes while running.
+        session_interval: seconds between chunk saves while running (what a crash may lose).
         torch_threads: threads for the lifter's matrix products (1 leaves the other core to the
             detector; measured faster than 2 under load, see README). Set on the lift thread
             only: torch's thread count for the rest of the process (your cells) is unchanged.
@@ -83,13 +85,15 @@ class PoseEngine:
         session_interval: float = 2.0,
         torch_threads: int | None = 1,
         detector_options: dict[str, Any] | None = None,
+        *,
+        overwrite: bool = False,
     ):
         self.buffer = RollingBuffer(capacity)
         self._lifter_spec = checkpoint
         self._lifter = choose_lifter(checkpoint)
         self._lifter.settings = LiftSettings(window, lookahead, flip)
         self._devices = Devices(source, self._file_options(loop, pace), detector, detector_options or {})
-        self._recorder = Recorder(self.buffer, out_dir, self.metadata, session_interval)
+        self._recorder = Recorder(self.buffer, out_dir, self.metadata, session_interval, overwrite)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
         self._threads: list[threading.Thread] = []
@@ -131,6 +135,20 @@ class PoseEngine:
     @property
     def session_interval(self) -> float:
         return self._recorder.session_interval
+
+    @property
+    def max_frames(self) -> int | None:
+        """Most poses to record (None: no limit); the run finishes on the last one."""
+        return self._recorder.limit
+
+    @max_frames.setter
+    def max_frames(self, value: int | None) -> None:
+        self._recorder.limit = value
+
+    @property
+    def recording_id(self) -> str | None:
+        """The recording's identity (``metadata["recording_id"]`` of its session), once started."""
+        return self._recorder.recording_id
 
     @property
     def lifter_info(self) -> LifterInfo:
@@ -217,6 +235,7 @@ class PoseEngine:
             self._join()
             spec = self._devices.detector_spec
             require_capabilities(self._lifter, detector_provides(spec), spec)
+            self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             source, _ = self._devices.open()
             self._error = None
             self._stop.clear()
@@ -249,7 +268,7 @@ class PoseEngine:
                 self._join(timeout)
             finally:
                 self._devices.close()
-                self._recorder.write_session()
+                self._recorder.finish(failed=self._error is not None)
 
     def _join(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -401,7 +420,7 @@ class PoseEngine:
             if item is _END:
                 self._record(lifter.flush(), segment)
                 self._finished.set()
-                self._recorder.write_session()
+                self._recorder.flush()
                 return
             frame_segment, frame, detection = item
             current["frame"] = frame.index
@@ -413,6 +432,11 @@ class PoseEngine:
             poses = lifter.push(detection, frame)
             self._counters.timed("lift", started)
             self._record(poses, segment)
+            if self._recorder.full:  # max_frames reached: end as a finished file does
+                self._finished.set()
+                self._stop.set()
+                self._recorder.flush()
+                return
             newest = self._latest_pose
             self._board.show(LiveView(
                 frame.image, detection, frame.index,
@@ -474,13 +498,13 @@ class PoseEngine:
         }
 
     def export_csv(self, path: str | Path | None = None) -> Path:
-        """Write the buffer as CSV (default ``out_dir/session.csv``); returns the path."""
+        """Write the recording as CSV (default ``out_dir/session.csv``); returns the path."""
         path = Path(path) if path is not None else self._default_path("session.csv")
-        write_csv(path, self.buffer.snapshot())
+        write_csv(path, self._recorder.session())
         return path
 
     def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:
-        """Export the buffer as bvh, trc, c3d, csv or parquet (``pose3d_nb.export.export_session``).
+        """Export the recording as bvh, trc, c3d, csv or parquet (``pose3d_nb.export.export_session``).
 
         ``path`` defaults to ``out_dir/session.<format>``; ``options``: fps, smooth, units, segment.
         """
@@ -488,7 +512,7 @@ class PoseEngine:
 
         if path is None:
             path = default_path(self._default_path("session.npz"), format)
-        return export_session(self.buffer.snapshot(), format, path, metadata=self.metadata(), **options)
+        return export_session(self._recorder.session(), format, path, metadata=self.metadata(), **options)
 
     def _default_path(self, name: str) -> Path:
         if self.out_dir is None:

@@ -78,8 +78,11 @@ def read_checkpoint(path: str | Path) -> dict:
             "anything else could run code on load. Re-save the weights as a plain state_dict if you trust it."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        # An empty file raises EOFError with no message: say so rather than index an empty list.
+        lines = str(exc).strip().splitlines()
+        reason = lines[0] if lines else ("the file is empty" if path.stat().st_size == 0 else "no detail")
         raise CheckpointError(
-            f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {reason}). "
             "The file may be truncated or not a checkpoint; download it again (`pose3d models fetch NAME`)."
         ) from None
     if not isinstance(data, Mapping):

@@ -52,7 +52,8 @@ class LiftSettings:
         return dataclasses.replace(self, **changes)
 
     def check_for(self, max_lookahead: int, receptive_field: int | None) -> LiftSettings:
-        """Raise ``ValueError`` when a lifter with these limits cannot honour the settings."""
+        """Raise ``ValueError`` when a lifter with these limits cannot honour the settings (a
+        lookahead beyond what it can see, a window longer than its receptive field)."""
         if self.lookahead > max_lookahead:
             if receptive_field is None:
                 raise Pose3DValueError(
@@ -61,6 +62,11 @@ class LiftSettings:
             raise Pose3DValueError(
                 f"lookahead must be between 0 and {max_lookahead} frames for receptive field "
                 f"{receptive_field}, got {self.lookahead}"
+            )
+        if receptive_field is not None and self.window > receptive_field:
+            raise Pose3DValueError(
+                f"window must be between 0 and {receptive_field} frames (the lifter's receptive field; "
+                f"0 = all of it), got {self.window}"
             )
         return self
 

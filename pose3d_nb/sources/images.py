@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -35,6 +36,10 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+class BadImageWarning(UserWarning):
+    """An image of a folder could not be read; it was given as a blank frame (no person)."""
+
+
 class ImageFolderSource(BaseSource):
     """The images of a folder as frames, in natural name order (img2 before img10), always RGB.
 
@@ -44,9 +49,13 @@ class ImageFolderSource(BaseSource):
         fps: the rate the images were taken at, if known; timestamps are ``index / fps``, or
             ``index`` seconds when unknown.
 
+    An image that cannot be decoded becomes a black frame of the previous image's size, with
+    a ``BadImageWarning`` naming it: the run goes on, the frame is recorded without a person,
+    and the frame numbers of the images after it stay right.
+
     Raises:
-        SourceError: missing path, folder without images, or an image that cannot be decoded
-            (the first one when opening, later ones when they are reached).
+        SourceError: missing path, folder without images, a folder where no image can be
+            decoded, or a single image file that cannot be.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None) -> None:
@@ -66,7 +75,7 @@ class ImageFolderSource(BaseSource):
         self.fps = float(fps) if fps else None
         self.is_live = False
         self._next_index = 0
-        self._pending = read_rgb(self.files[0])  # fail in the constructor on an unreadable first image
+        self._pending, self._shape = self._first_readable()
 
     def __len__(self) -> int:
         return len(self.files)
@@ -78,10 +87,32 @@ class ImageFolderSource(BaseSource):
         if self._pending is not None:
             image, self._pending = self._pending, None
         else:
-            image = read_rgb(self.files[index])
+            image = self._read_or_blank(self.files[index])
+        self._shape = image.shape
         self._next_index += 1
         timestamp = index / self.fps if self.fps else float(index)
         return Frame(image, index, timestamp, time.monotonic())
+
+    def _first_readable(self) -> tuple[np.ndarray | None, tuple[int, ...]]:
+        """The first image's pixels (None if it cannot be read) and the first readable shape."""
+        failure = None
+        for position, path in enumerate(self.files):
+            try:
+                image = read_rgb(path)
+            except SourceError as exc:
+                failure = failure or exc
+                continue
+            return (image if position == 0 else None), image.shape
+        if len(self.files) == 1:
+            raise failure
+        raise SourceError(f"none of the {len(self.files)} images in {self.path} can be read ({failure})")
+
+    def _read_or_blank(self, path: Path) -> np.ndarray:
+        try:
+            return read_rgb(path)
+        except SourceError as exc:
+            warnings.warn(f"{exc}; recorded as a frame without a person", BadImageWarning, stacklevel=2)
+            return np.zeros(self._shape, np.uint8)
 
     def _release(self) -> None:
         self._pending = None

@@ -1,0 +1,111 @@
+"""Files written whole: ``atomic_file``, the newest pose (``joints.npy``) and the CSV table.
+
+A reader (the original project's plotting process, a notebook cell, a crash) never sees a half
+written file: data goes to a temporary file in the same folder, is flushed, then renamed over the
+target with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.skeleton import COCO, H36M
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, not while writing
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") -> Iterator[io.BufferedWriter]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
+
+    ``durable`` also fsyncs before the rename (survives a power cut); the per-frame pose file
+    skips that, since readers only need the rename's all-or-nothing visibility. ``suffix`` ends
+    the temporary name (for libraries that write by file name and insist on an extension).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not a with-block: the handle must outlive the yield and be renamed, not deleted.
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        dir=path.parent, prefix=f".{path.name}.", suffix=suffix, delete=False
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            # NamedTemporaryFile is created 0600; give the file the permissions a plain open()
+            # would, so another user's reader (a plotting process, a server) can open it.
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+        if durable:
+            fsync_folder(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle.name)
+        raise
+
+
+def write_latest_pose(path: str | Path, joints_3d: np.ndarray) -> None:
+    """The original's ``joints.npy``: the newest pose, shape (1, 17, 3), world metres, floor at 0."""
+    array = np.asarray(joints_3d, dtype=np.float32).reshape(1, H36M.num_joints, 3)
+    with atomic_file(path, durable=False) as handle:
+        np.save(handle, array)
+
+
+def csv_header() -> list[str]:
+    """Column names: frame, time, validity, then every 3D joint and 2D keypoint coordinate."""
+    header = ["segment", "frame_index", "timestamp", "valid"]
+    header += [f"{name}_{axis}" for name in H36M.joint_names for axis in "xyz"]
+    header += [f"kp2d_{name}_{axis}" for name in COCO.joint_names for axis in "xy"]
+    header += [f"kp2d_{name}_score" for name in COCO.joint_names]
+    return header
+
+
+def write_csv(path: str | Path, data: BufferSnapshot) -> None:
+    """One row per frame: see ``csv_header``; 3D in metres (world, z up), 2D in pixels."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(csv_header())
+    rows = len(data.timestamps)
+    flat = np.concatenate(
+        [
+            data.joints_3d.reshape(rows, -1),
+            data.keypoints_2d.reshape(rows, -1),
+            data.scores_2d.reshape(rows, -1),
+        ],
+        axis=1,
+    )
+    for i in range(rows):
+        writer.writerow(
+            [int(data.segment[i]), int(data.frame_index[i]), f"{data.timestamps[i]:.6f}", int(data.valid[i])]
+            + [f"{value:.6g}" for value in flat[i]]
+        )
+    with atomic_file(path) as handle:
+        handle.write(text.getvalue().encode())

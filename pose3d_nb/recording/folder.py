@@ -1,0 +1,138 @@
+"""A recording folder (``--out``, ``out_dir``): what it holds, whether a run may write there.
+
+A folder holds at most one recording: ``session.npz`` (complete) and/or ``session.journal/``
+(being recorded, or left by a run that did not stop cleanly), plus the newest pose
+``joints.npy`` and exports named ``session.*`` (``session.bvh``, ``session.csv``...).
+``prepare_out_dir`` is the check a run makes before it starts: the folder can be created and
+written, and it does not hold another recording unless the caller said to replace it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
+from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
+from pose3d_nb.recording.session import SESSION_FILE, Session, SessionError, read_metadata, read_session_file
+
+#: Prefix of a finished journal renamed aside before it is deleted (so it is never read again).
+MERGED_PREFIX = f".{JOURNAL_DIR}.merged-"
+
+
+class OutputError(Pose3DValueError):
+    """An output folder a run cannot use: a file, not writable, or holding another recording."""
+
+
+def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | None = None,
+                    hint: str = "pass overwrite=True") -> Path:
+    """Check, before anything runs, that a recording may be written into ``folder``; its path.
+
+    Creates ``folder`` (with parents) and writes a probe file, so a path that is a file, a
+    read-only file system or a missing permission fail here, not after processing started.
+    A folder holding a recording (other than ``own_id``'s, the recorder's own earlier part) is
+    refused unless ``overwrite``; ``hint`` tells how to say so (the CLI: "pass --overwrite").
+    Raises ``OutputError`` with one line naming the folder.
+    """
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file, not a folder: give a folder for the recording")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".pose3d-write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise OutputError(f"cannot write in {path}: {reason}; choose a writable folder") from None
+    for leftover in path.glob(f"{MERGED_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    held, ids = describe_recording(path)
+    if held and not overwrite and not (own_id is not None and ids == {own_id}):
+        raise OutputError(
+            f"{path} already holds {held}; {hint} to replace it once the new run completes, "
+            "or choose another folder"
+        )
+    return path
+
+
+def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
+    """What recording ``folder`` holds, in words (None: none), and the recording ids found."""
+    parts, ids = [], set()
+    single = folder / SESSION_FILE
+    if single.is_file():
+        try:
+            meta = read_metadata(single)
+        except SessionError:
+            parts.append(f"a {SESSION_FILE} that cannot be read")
+            ids.add(None)
+        else:
+            done = {True: "complete ", False: "unfinished "}.get(meta.get("complete"), "")
+            parts.append(f"a {done}session ({meta.get('rows')} frames, {SESSION_FILE})")
+            ids.add(meta.get("recording_id"))
+    journal = folder / JOURNAL_DIR
+    if journal.is_dir():
+        try:
+            ids.add(read_meta(journal).get("recording_id"))
+        except SessionError:
+            ids.add(None)
+        parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)")
+    return (" and ".join(parts) or None), ids
+
+
+def resolve_session(path: str | Path) -> Path:
+    """The file or journal folder ``load_session(path)`` reads.
+
+    ``path`` may be a ``session.npz`` (or any session file), a ``session.journal`` folder, or a
+    recording folder: its journal when there is one (the newest recording, not finished),
+    else its ``session.npz``.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if (path / META_FILE).is_file():
+            return path
+        if (path / JOURNAL_DIR).is_dir():
+            return path / JOURNAL_DIR
+        if (path / SESSION_FILE).is_file():
+            return path / SESSION_FILE
+        raise Pose3DFileNotFoundError(
+            f"no session in {path}: neither {SESSION_FILE} nor {JOURNAL_DIR}; "
+            "run the engine (or `pose3d run`) first"
+        )
+    if not path.exists():
+        unfinished = path.name == SESSION_FILE and (path.parent / JOURNAL_DIR).is_dir()
+        extra = (f"; its run did not finish: load the folder {path.parent} for the rows recorded"
+                 if unfinished else "; run the engine (or `pose3d run`) first")
+        raise Pose3DFileNotFoundError(f"no session file at {path}{extra}")
+    return path
+
+
+def load_session(path: str | Path) -> Session:
+    """Read a session without unpickling: a ``session.npz``, a journal, or a recording folder.
+
+    A journal (a run still recording, or one killed) gives every row up to its last chunk with
+    ``metadata["complete"]`` False; ``session.npz`` after a clean stop says True (None for
+    files written before version 2). Shapes and lengths are checked: a damaged, truncated or
+    foreign file raises ``SessionError`` (a ``Pose3DValueError``) naming it.
+    """
+    target = resolve_session(path)
+    return read_journal(target) if target.is_dir() else read_session_file(target)
+
+
+def export_files(folder: Path) -> dict[Path, int]:
+    """Files named ``session.*`` in ``folder`` other than the session itself: path -> mtime (ns)."""
+    found = {}
+    for path in folder.glob("session.*"):
+        if path.name not in (SESSION_FILE, JOURNAL_DIR) and path.is_file():
+            with contextlib.suppress(OSError):
+                found[path] = path.stat().st_mtime_ns
+    return found
+
+
+def remove_unchanged(files: dict[Path, int]) -> None:
+    """Delete each file of ``files`` still carrying the recorded mtime (an export of the old session)."""
+    for path, mtime in files.items():
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime_ns == mtime:
+                path.unlink()

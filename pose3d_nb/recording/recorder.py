@@ -1,0 +1,276 @@
+"""``Recorder``: each pose becomes a row of the rolling buffer and of the recording on disk.
+
+The lift thread only appends rows in memory (``record``); a writer thread rewrites the newest
+pose (``joints.npy``) as poses come and turns the rows that arrived since the last save into one
+journal chunk every ``session_interval`` seconds (see ``recording.journal``), so a save costs
+the new rows only and the lift thread never waits for the disk. A clean stop (``finish``)
+writes ``session.npz`` once, atomically, from the journal, then removes the journal. The
+rolling buffer stays the live window for displays and cells; the recording's length is
+bounded by the disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, stack_rows
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.recording.files import write_latest_pose
+from pose3d_nb.recording.folder import (
+    MERGED_PREFIX,
+    export_files,
+    load_session,
+    prepare_out_dir,
+    remove_unchanged,
+)
+from pose3d_nb.recording.journal import JOURNAL_DIR, JournalWriter, read_journal, read_meta
+from pose3d_nb.recording.session import SESSION_FILE, SessionError, read_metadata, write_session
+
+#: A chunk is written early once this many rows wait (a fast file source between two saves).
+MAX_CHUNK_ROWS = 4096
+
+
+class Recorder:
+    """Keeps a run's poses: in ``buffer`` (newest ``capacity`` rows) and under ``out_dir``.
+
+    The engine calls ``begin`` before its threads start (the folder is checked there: see
+    ``folder.prepare_out_dir``), ``record`` on its lift thread, ``flush`` at the end of a file
+    and ``finish`` when it stops. Starting again after ``finish`` continues the same recording
+    (a new source segment), so ``session.npz`` always holds every row since the engine was made.
+
+    Args:
+        buffer: the rolling buffer rows are appended to.
+        out_dir: the recording folder; None keeps rows in memory only.
+        metadata: called for each save: what produced the recording (JSON-able values).
+        session_interval: seconds between chunk writes (what a crash may lose at most).
+        overwrite: replace a recording already in ``out_dir`` (only once this one completes).
+        hint: how the refusal tells a caller to overwrite ("pass overwrite=True").
+    """
+
+    def __init__(self, buffer: RollingBuffer, out_dir: str | Path | None,
+                 metadata: Callable[[], dict[str, Any]], session_interval: float = 2.0,
+                 overwrite: bool = False, hint: str = "pass overwrite=True") -> None:
+        self.buffer = buffer
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.session_interval = session_interval
+        self.overwrite = overwrite
+        self.hint = hint
+        self._limit: int | None = None
+        #: Rows recorded since creation (all of them, unlike the buffer's window).
+        self.recorded = 0
+        #: Longest ``record`` call in seconds: how long the lift thread was held.
+        self.longest_record_s = 0.0
+        #: Seconds each of the last chunk writes took (on the writer thread).
+        self.chunk_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
+        self._metadata = metadata
+        self._recording_id: str | None = None
+        self._active = False
+        self._pending: list[PoseSample] = []
+        self._latest: Any = None  # the newest pose's joints, until the writer saves them
+        self._pending_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._journal: JournalWriter | None = None
+        self._old_exports: dict[Path, int] = {}
+        self._write_error: BaseException | None = None
+
+    @property
+    def recording_id(self) -> str | None:
+        """This recording's identity (in ``session.npz``'s metadata), once it began."""
+        return self._recording_id
+
+    @property
+    def limit(self) -> int | None:
+        """Most rows to record (None: no limit); ``full`` says when it is reached."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise Pose3DValueError(f"max_frames must be a whole number >= 0 or None, got {value!r}")
+        self._limit = value
+
+    def session(self) -> BufferSnapshot:
+        """Every row recorded so far: the recording on disk (saved first) when there is one,
+        else the buffer (its newest ``capacity`` rows)."""
+        if self.out_dir is None or self._recording_id is None:
+            return self.buffer.snapshot()
+        self.flush()
+        return load_session(self.out_dir)
+
+    @property
+    def full(self) -> bool:
+        """True once ``limit`` rows were recorded."""
+        return self.limit is not None and self.recorded >= self.limit
+
+    # ------------------------------------------------------------------ lifecycle
+    def begin(self) -> None:
+        """Check ``out_dir`` (``OutputError``: a file, not writable, another recording) and start saving.
+
+        No file is written and no thread started until the first rows arrive, so a run that
+        fails to start leaves the folder as it was.
+        """
+        if self.out_dir is None or self._active:
+            return
+        prepare_out_dir(self.out_dir, self.overwrite, self._recording_id, self.hint)
+        if self._recording_id is None:
+            self._recording_id = uuid.uuid4().hex
+        self._old_exports = export_files(self.out_dir)
+        self._write_error = None
+        self._closing.clear()
+        self._active = True
+
+    def record(self, poses: Iterable, segment: int) -> None:
+        """Append ``LiftedPose``s (oldest first) recorded in source segment ``segment``."""
+        started = time.perf_counter()
+        if self._write_error is not None:
+            raise Pose3DRuntimeError(
+                f"cannot save the recording in {self.out_dir}: {self._write_error}"
+            ) from self._write_error
+        newest = None
+        for pose in poses:
+            if self.full:
+                break
+            detection = pose.detection
+            sample = PoseSample(
+                joints_3d=pose.joints,
+                keypoints_2d=detection.keypoints,
+                scores_2d=detection.scores,
+                timestamp=pose.frame.timestamp if pose.frame is not None else detection.timestamp,
+                frame_index=pose.frame_index,
+                valid=pose.valid,
+                segment=segment,
+            )
+            self.buffer.append(sample)
+            self.recorded += 1
+            newest = pose
+            if self._active:
+                with self._pending_lock:
+                    self._pending.append(sample)
+                    self._latest = newest.joints
+        if newest is not None and self._active:
+            if self._writer is None:
+                self._start_writer()
+            self._wake.set()
+        self.longest_record_s = max(self.longest_record_s, time.perf_counter() - started)
+
+    def flush(self) -> None:
+        """Save the rows recorded since the last save as one chunk, now (in the caller's thread)."""
+        with self._write_lock:
+            with self._pending_lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return
+            started = time.perf_counter()
+            try:
+                if self._journal is None:
+                    self._journal = self._open_journal()
+                self._journal.append(stack_rows(rows))
+                self._journal.write_meta(self._meta())
+            except BaseException:
+                with self._pending_lock:
+                    self._pending[:0] = rows  # kept for the next try (or the error's report)
+                raise
+            self.chunk_seconds.append(time.perf_counter() - started)
+
+    def finish(self, failed: bool = False) -> Path | None:
+        """Save what is left and, unless that would lose another complete session, write ``session.npz``.
+
+        ``failed``: the run ended in an error. Its rows then never replace a complete session
+        of another recording (with ``overwrite``): they stay in the journal, marked unfinished.
+        Returns the session file written, or None (nothing recorded, or the journal kept).
+        """
+        if not self._active:
+            return None
+        self._closing.set()
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        self._active = False
+        self.flush()
+        journal, self._journal = self._journal, None
+        if journal is None:  # no row since begin: the folder stays as it was
+            return None
+        session_path = self.out_dir / SESSION_FILE
+        if failed and self._holds_other_session(session_path):
+            journal.write_meta(self._meta())  # with the error, for whoever loads the journal
+            return None
+        session = read_journal(journal.folder)
+        write_session(session_path, session, {**self._meta(), "complete": True})
+        aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
+        os.replace(journal.folder, aside)  # one atomic step: the journal is never read again
+        shutil.rmtree(aside, ignore_errors=True)
+        remove_unchanged(self._old_exports)  # exports of what session.npz held before
+        self._old_exports = {}
+        return session_path
+
+    # ------------------------------------------------------------------ internals
+    def _meta(self) -> dict[str, Any]:
+        return {**self._metadata(), "recording_id": self._recording_id}
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="pose3d-recorder", daemon=True)
+        self._writer.start()
+
+    def _write_loop(self) -> None:
+        """Until ``finish``: the newest pose as it comes, a chunk every ``session_interval`` s."""
+        next_save = time.monotonic() + self.session_interval
+        while True:
+            self._wake.wait(max(next_save - time.monotonic(), 0.005))
+            self._wake.clear()
+            with self._pending_lock:
+                latest, self._latest = self._latest, None
+                waiting = len(self._pending)
+            try:
+                if latest is not None:
+                    write_latest_pose(self.out_dir / "joints.npy", latest)
+                if self._closing.is_set():
+                    return  # finish() saves the rest in its own thread
+                if time.monotonic() >= next_save or waiting >= MAX_CHUNK_ROWS:
+                    self.flush()
+                    next_save = time.monotonic() + self.session_interval
+            except BaseException as exc:  # noqa: BLE001 - reported to the lift thread by record()
+                self._write_error = exc
+                return
+
+    def _open_journal(self) -> JournalWriter:
+        """The journal for this recording: continued if it is ours, else a new one.
+
+        A journal of another recording is an unfinished run the caller chose to replace
+        (``prepare_out_dir`` refused it otherwise). When this recording was finished before
+        (the engine stopped and started again), its ``session.npz`` becomes the first chunk.
+        """
+        folder = self.out_dir / JOURNAL_DIR
+        ours = False
+        if folder.is_dir():
+            with contextlib.suppress(SessionError):
+                ours = read_meta(folder).get("recording_id") == self._recording_id
+            if not ours:
+                shutil.rmtree(folder)
+        journal = JournalWriter(folder, self._recording_id)
+        session_path = self.out_dir / SESSION_FILE
+        if not ours and session_path.is_file() and not self._holds_other_session(session_path):
+            journal.adopt(session_path)
+        journal.write_meta(self._meta(), durable=True)
+        return journal
+
+    def _holds_other_session(self, path: Path) -> bool:
+        """True when ``path`` is a session file of another recording (or one that cannot be read)."""
+        if not path.is_file():
+            return False
+        try:
+            return read_metadata(path).get("recording_id") != self._recording_id
+        except SessionError:
+            return True

@@ -1,0 +1,137 @@
+"""One session in one file: ``session.npz`` (what a clean stop leaves, what exports and scorers read).
+
+The file is a plain numpy ``.npz``: one array per column of ``buffer.COLUMNS`` (T rows each) and
+``metadata``, a JSON string. ``read_session_file`` reads it without unpickling and checks every
+column's shape and length, so a damaged, truncated or foreign file is one clear error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.buffer import COLUMNS, BufferSnapshot, empty_column
+from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.recording.files import atomic_file
+
+#: The file layout's version, stored in every session's metadata. 1: a single ``session.npz``
+#: rewritten whole while running (no ``complete`` flag); 2: chunks in ``session.journal/`` while
+#: running, ``session.npz`` written once at a clean stop.
+FORMAT_VERSION = 2
+SESSION_FILE = "session.npz"
+#: The columns every session file has held since version 1 (later columns may be absent).
+SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
+
+
+class SessionError(Pose3DValueError):
+    """A file or folder that is not a readable pose3d_nb session; the message names it."""
+
+
+@dataclass(frozen=True)
+class Session(BufferSnapshot):
+    """A recorded session: the columns of ``BufferSnapshot`` plus the metadata dict.
+
+    ``metadata`` holds what produced it (source, detector, lifter...) and, from format version 2,
+    ``format_version``, ``recording_id``, ``rows`` and ``complete``: True after a clean stop,
+    False for what a crashed or still running recording has on disk (see ``load_session``),
+    None for version-1 files (written before the flag existed).
+    """
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def checked_columns(arrays: dict[str, np.ndarray], where: Path | str) -> dict[str, np.ndarray]:
+    """``arrays`` as the columns of ``COLUMNS``: shapes and one common length checked.
+
+    Columns absent from ``arrays`` (a file older than the column) are filled with the column's
+    ``fill``; ``SESSION_ARRAYS`` must be there. Raises ``SessionError`` naming ``where``.
+    """
+    missing = [name for name in SESSION_ARRAYS if name not in arrays]
+    if missing:
+        raise SessionError(f"{where} is not a pose3d_nb session: it lacks {', '.join(missing)}")
+    lengths = {name: (len(arrays[name]) if np.ndim(arrays[name]) else None)
+               for name in COLUMNS if name in arrays}
+    rows = lengths["timestamps"]
+    if rows is None or len(set(lengths.values())) != 1:
+        shown = ", ".join(f"{name} {length}" for name, length in lengths.items())
+        raise SessionError(
+            f"{where} is damaged: its columns have different lengths ({shown}); record it again"
+        )
+    columns = {}
+    for name, column in COLUMNS.items():
+        if name not in arrays:
+            columns[name] = empty_column(name, rows)
+            continue
+        array = np.asarray(arrays[name])
+        if array.shape[1:] != column.shape:
+            raise SessionError(
+                f"{where} is damaged: {name} has rows of shape {array.shape[1:]}, expected {column.shape}"
+            )
+        columns[name] = array.astype(column.dtype, copy=False)
+    return columns
+
+
+def session_metadata(metadata: dict[str, Any], rows: int, complete: bool | None) -> dict[str, Any]:
+    """``metadata`` with the format's own keys (``format_version``, ``rows``, ``complete``) set."""
+    return {**metadata, "format_version": FORMAT_VERSION, "rows": int(rows), "complete": complete}
+
+
+def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str, Any]) -> None:
+    """Write ``snapshot`` as one ``session.npz`` (atomic, durable): every column plus ``metadata``.
+
+    ``metadata`` is stored as given (JSON); ``format_version`` and ``rows`` are added and
+    ``complete`` defaults to True (a whole file written at once).
+    """
+    arrays = snapshot.columns()
+    meta = session_metadata(metadata, len(snapshot), metadata.get("complete", True))
+    arrays["metadata"] = np.array(json.dumps(meta, default=str))
+    with atomic_file(path) as handle:
+        np.savez(handle, **arrays)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata of a session file, without reading its columns (SessionError if unreadable)."""
+    return _read(path, columns=False).metadata
+
+
+def read_session_file(path: Path) -> Session:
+    """Read one ``session.npz``: no unpickling; shapes and lengths checked (``SessionError``)."""
+    return _read(path, columns=True)
+
+
+def _read(path: Path, columns: bool) -> Session:
+    if path.suffix == ".npy":
+        raise SessionError(
+            f"{path} is a single array, not a session (joints.npy holds only the newest pose); "
+            "give session.npz or the folder `pose3d run --out` wrote"
+        )
+    wanted = None if columns else ("metadata", "timestamps")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array under another name
+            raise SessionError(f"{path} is a single .npy array, not a session; give session.npz")
+        with data:
+            arrays = {name: data[name] for name in data.files if wanted is None or name in wanted}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SessionError(
+            f"{path} is not a readable session file ({reason}): it may be truncated or damaged; "
+            "if its run was killed, load the folder instead (its session.journal keeps what was recorded)"
+        ) from None
+    if "metadata" not in arrays:
+        raise SessionError(f"{path} is not a pose3d_nb session: it has no metadata")
+    try:
+        metadata = json.loads(str(arrays.pop("metadata")))
+    except ValueError:
+        raise SessionError(f"{path} is damaged: its metadata is not JSON") from None
+    metadata.setdefault("format_version", 1)
+    metadata.setdefault("complete", None)
+    if not columns:
+        metadata.setdefault("rows", len(arrays["timestamps"]) if "timestamps" in arrays else 0)
+        return Session(**{name: empty_column(name, 0) for name in COLUMNS}, metadata=metadata)
+    return Session(**checked_columns(arrays, path), metadata=metadata)
