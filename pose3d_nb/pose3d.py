@@ -127,7 +127,8 @@ class Pose3D:
         from pose3d_nb.lifting.registry import require_capabilities
 
         try:
-            require_capabilities(self._lifter, detector_provides(self._detector), self._detector)
+            # A name is checked against its registry entry, an object against its own ``provides``.
+            require_capabilities(self._lifter, detector_provides(chosen["detector"]), chosen["detector"])
         except ValueError:
             self.close()
             raise
