@@ -1,0 +1,216 @@
+"""The recording on disk: chunks while running, one file at a clean stop, old and damaged files."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from pose3d_nb.buffer import COLUMNS, RollingBuffer
+from pose3d_nb.recording import (
+    JOURNAL_DIR,
+    OutputError,
+    Recorder,
+    SessionError,
+    load_session,
+    prepare_out_dir,
+    write_session,
+)
+
+
+def _pose(i: int, valid: bool = True) -> SimpleNamespace:
+    """A stand-in for a ``LiftedPose``: frame ``i``'s joints all equal ``i``."""
+    detection = SimpleNamespace(
+        keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32), timestamp=i / 30
+    )
+    return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection, frame=None,
+                           frame_index=i, valid=valid)
+
+
+def _recorder(out, capacity=100, interval=60.0, **options) -> Recorder:
+    return Recorder(RollingBuffer(capacity), out, lambda: {"source": "synthetic"}, interval, **options)
+
+
+def _record(recorder: Recorder, first: int, count: int, batch: int = 30) -> None:
+    for start in range(first, first + count, batch):
+        recorder.record([_pose(i) for i in range(start, min(start + batch, first + count))], 0)
+
+
+def test_an_hour_at_30_fps_keeps_every_frame_beyond_the_buffer(tmp_path):
+    frames = 30 * 60 * 60
+    recorder = _recorder(tmp_path, capacity=1000, interval=0.5)
+    recorder.begin()
+    _record(recorder, 0, frames)
+    recorder.flush()
+    running = load_session(tmp_path)
+    assert running.metadata["complete"] is False and len(running) == frames
+    recorder.finish()
+    assert len(recorder.buffer) == 1000, "the rolling buffer stays the live window"
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == frames and session.metadata["complete"] is True
+    np.testing.assert_array_equal(session.frame_index, np.arange(frames))
+    np.testing.assert_array_equal(session.joints_3d[:, 0, 0], np.arange(frames, dtype=np.float32))
+    assert not (tmp_path / JOURNAL_DIR).exists(), "the journal is gone once session.npz is written"
+
+
+def test_each_save_writes_only_the_new_rows(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 300)
+    recorder.flush()
+    journal = tmp_path / JOURNAL_DIR
+    first = sorted(journal.glob("*.npz"))
+    _record(recorder, 300, 30)
+    recorder.flush()
+    chunks = sorted(journal.glob("*.npz"))
+    assert chunks[:1] == first and len(chunks) == 2
+    assert [len(np.load(c)["timestamps"]) for c in chunks] == [300, 30]
+    assert chunks[1].stat().st_size < chunks[0].stat().st_size / 5
+    assert len(load_session(tmp_path)) == 330
+
+
+def test_starting_again_continues_the_same_recording(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 40)
+    recorder.finish()
+    recorder.begin()  # the engine started again: its own session is not "another recording"
+    _record(recorder, 40, 20)
+    recorder.finish()
+    session = load_session(tmp_path)
+    assert len(session) == 60 and session.metadata["complete"] is True
+    np.testing.assert_array_equal(session.frame_index, np.arange(60))
+
+
+def test_a_run_that_fails_to_start_leaves_the_folder_as_it_was(tmp_path):
+    recorder = _recorder(tmp_path / "out")
+    recorder.begin()
+    assert recorder.finish() is None
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def _complete_session(folder, frames=20):
+    recorder = _recorder(folder)
+    recorder.begin()
+    _record(recorder, 0, frames)
+    recorder.finish()
+    return recorder.recording_id
+
+
+def test_a_folder_with_a_session_is_refused_unless_overwrite(tmp_path):
+    _complete_session(tmp_path)
+    before = (tmp_path / "session.npz").read_bytes()
+    with pytest.raises(OutputError, match="complete session .20 frames.*pass --overwrite"):
+        prepare_out_dir(tmp_path, hint="pass --overwrite")
+    with pytest.raises(OutputError, match="overwrite=True"):
+        _recorder(tmp_path).begin()
+    assert (tmp_path / "session.npz").read_bytes() == before
+    prepare_out_dir(tmp_path, overwrite=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        prepare_out_dir(tmp_path / "file")
+
+
+def test_overwrite_replaces_the_old_session_only_when_the_new_one_completes(tmp_path):
+    old_id = _complete_session(tmp_path, frames=20)
+    (tmp_path / "session.bvh").write_text("an export of the old session")
+    failed = _recorder(tmp_path, overwrite=True)
+    failed.begin()
+    _record(failed, 0, 7)
+    failed.flush()
+    assert load_session(tmp_path / "session.npz").metadata["recording_id"] == old_id
+    assert len(load_session(tmp_path)) == 7, "the folder loads the newest (unfinished) recording"
+    assert failed.finish(failed=True) is None
+    kept = load_session(tmp_path / "session.npz")
+    assert kept.metadata["recording_id"] == old_id and len(kept) == 20
+    assert (tmp_path / "session.bvh").exists(), "the old session keeps its exports"
+    assert load_session(tmp_path).metadata["complete"] is False
+
+    new = _recorder(tmp_path, overwrite=True)
+    new.begin()
+    _record(new, 0, 12)
+    new.finish()
+    session = load_session(tmp_path)
+    assert len(session) == 12 and session.metadata["recording_id"] == new.recording_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joints.npy", "session.npz"]
+
+
+def _single_file(path, arrays, metadata):
+    np.savez(path, **arrays, metadata=np.array(json.dumps(metadata)))
+
+
+def _rows(count):
+    return {name: np.zeros((count, *c.shape), c.dtype) for name, c in COLUMNS.items() if name != "segment"}
+
+
+def test_a_version_1_session_still_loads(tmp_path):
+    arrays = _rows(5)
+    arrays["timestamps"] = np.arange(5) / 30
+    _single_file(tmp_path / "old.npz", arrays, {"source": "sample"})  # no segment, no format keys
+    session = load_session(tmp_path / "old.npz")
+    assert len(session) == 5 and session.metadata["format_version"] == 1
+    assert session.metadata["complete"] is None, "written before the flag existed: unknown"
+    np.testing.assert_array_equal(session.segment, np.zeros(5))
+
+
+def test_damaged_or_foreign_files_are_one_line_errors_naming_them(tmp_path):
+    arrays = _rows(5)
+    arrays["valid"] = np.ones(4, bool)
+    _single_file(tmp_path / "short.npz", arrays, {})
+    with pytest.raises(SessionError, match=r"short.npz is damaged.*valid 4"):
+        load_session(tmp_path / "short.npz")
+    write_session(tmp_path / "s.npz", _snapshot(3), {})
+    data = (tmp_path / "s.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SessionError, match="cut.npz is not a readable session file") as error:
+        load_session(tmp_path / "cut.npz")
+    assert "\n" not in str(error.value)
+    np.save(tmp_path / "joints.npy", np.zeros((1, 17, 3)))
+    with pytest.raises(SessionError, match="joints.npy is a single array"):
+        load_session(tmp_path / "joints.npy")
+    with open(tmp_path / "renamed.npz", "wb") as handle:
+        np.save(handle, np.zeros(3))
+    with pytest.raises(SessionError, match="single .npy array"):
+        load_session(tmp_path / "renamed.npz")
+    bad = _rows(2)
+    bad["joints_3d"] = np.zeros((2, 16, 3), np.float32)
+    _single_file(tmp_path / "shape.npz", bad, {})
+    with pytest.raises(SessionError, match=r"joints_3d has rows of shape \(16, 3\)"):
+        load_session(tmp_path / "shape.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no session in"):
+        load_session(tmp_path / "empty")
+
+
+def _snapshot(count):
+    recorder = _recorder(None)
+    _record(recorder, 0, count)
+    return recorder.buffer.snapshot()
+
+
+def test_saves_run_on_the_recorders_thread_not_the_callers(tmp_path, monkeypatch):
+    """record() (the engine's lift thread) only appends in memory; chunks are written elsewhere."""
+    from pose3d_nb.recording.journal import JournalWriter
+
+    writers = []
+    append = JournalWriter.append
+
+    def spy(self, columns):
+        writers.append(threading.current_thread().name)
+        return append(self, columns)
+
+    monkeypatch.setattr(JournalWriter, "append", spy)
+    recorder = _recorder(tmp_path, interval=0.05)
+    recorder.begin()
+    for i in range(200):
+        recorder.record([_pose(i)], 0)
+        time.sleep(0.002)
+    saved_while_recording = list(writers)
+    recorder.finish()
+    assert len(saved_while_recording) >= 3
+    assert set(saved_while_recording) == {"pose3d-recorder"}
+    assert len(load_session(tmp_path)) == 200
