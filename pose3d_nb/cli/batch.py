@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pose3d_nb.cli.common import add_pipeline_arguments, export_formats, stop_on_signals
+from pose3d_nb.cli.common import add_pipeline_arguments, export_formats, export_help, stop_on_signals
 
 
 def _seconds(value: str) -> float:
@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="use a running Dask cluster (tcp://HOST:8786) instead of a local pool")
     add_pipeline_arguments(batch)
     batch.add_argument("--export", type=export_formats, default=[], metavar="FORMATS",
-                       help="also write these beside each session (comma-separated: bvh,trc,c3d,csv,parquet)")
+                       help=export_help("also write these beside each session"))
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     # Defaults live in batch.cluster (imported only when a batch runs: it imports Dask).
     batch.add_argument("--connect-timeout", type=_seconds, default=None, metavar="SECONDS",

@@ -90,6 +90,13 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def export_help(what: str) -> str:
+    """``what`` followed by the registered export formats, for ``--export``'s help."""
+    from pose3d_nb.export.formats import format_names
+
+    return f"{what} (comma-separated: {','.join(format_names())})"
+
+
 def export_formats(value: str) -> list[str]:
     """``--export bvh,trc`` -> ["bvh", "trc"]; an unknown name is a usage error before any run."""
     from pose3d_nb.export import FORMATS

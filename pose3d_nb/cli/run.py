@@ -16,6 +16,7 @@ from pose3d_nb.cli.common import (
     UsageError,
     add_pipeline_arguments,
     export_formats,
+    export_help,
     export_recording,
     stop_on_signals,
 )
@@ -139,6 +140,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--csv", action="store_true", help="also write session.csv")
     run.add_argument(
         "--export", type=export_formats, default=[], metavar="FORMATS",
-        help="after the run, export the session as these (comma-separated: bvh,trc,c3d,csv,parquet)",
+        help=export_help("after the run, export the session as these"),
     )
     run.set_defaults(func=cmd_run)
