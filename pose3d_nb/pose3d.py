@@ -98,6 +98,9 @@ class Pose3D:
             arrives, like a live camera.
         detector_options: passed to ``create_detector`` with a detector name.
         settings: the base choices (default ``DEFAULTS``).
+        follow: whom to follow among several people ("largest", "centre", "most-moving", a
+            track id, "X,Y" pixels; see ``detectors.follow``); with "mediapipe" it runs
+            "mediapipe-people". None: the detector's own single-person choice.
 
     Raises:
         Pose3DValueError: a knob out of the lifter's range, or a lifter that needs what the
@@ -115,14 +118,18 @@ class Pose3D:
         detector_options: dict[str, Any] | None = None,
         *,
         settings: Settings | None = None,
+        follow: Any = FROM_SETTINGS,
     ) -> None:
         chosen = merge(settings, lifter=lifter, detector=detector, window=window, lookahead=lookahead,
-                       flip=flip)
+                       flip=flip, follow=follow)
         self._lifter = self._make_lifter(chosen["lifter"])
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         from pose3d_nb.detectors import detector_from
 
-        self._detector, self._owns_detector = detector_from(chosen["detector"], detector_options)
+        from pose3d_nb.detectors.follow import with_follow
+
+        spec, detector_options = with_follow(chosen["detector"], chosen["follow"], detector_options)
+        self._detector, self._owns_detector = detector_from(spec, detector_options)
         from pose3d_nb.detectors import detector_provides
         from pose3d_nb.lifting.registry import require_capabilities
 

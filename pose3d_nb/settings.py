@@ -41,9 +41,13 @@ class Settings:
         capacity: rows the rolling buffer keeps (100 000 is 55 minutes at 30 fps; memory is
             taken only as rows arrive).
         out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
+        follow: whom to follow when several people are in view: "largest", "centre",
+            "most-moving", a track id or "X,Y" pixels (``detectors.follow``); None keeps the
+            detector's own single-person choice. Set with "mediapipe", it runs "mediapipe-people".
 
     Raises:
-        Pose3DValueError: a negative or fractional window or lookahead, or capacity < 1.
+        Pose3DValueError: a negative or fractional window or lookahead, capacity < 1, or an
+            unknown follow value.
     """
 
     source: str = "sample"
@@ -54,11 +58,16 @@ class Settings:
     flip: bool = True
     capacity: int = 100_000
     out_dir: str | None = "out_files"
+    follow: str | None = None
 
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here
         if self.capacity < 1:
             raise Pose3DValueError(f"capacity must be >= 1, got {self.capacity}")
+        if self.follow is not None:
+            from pose3d_nb.detectors.follow import FollowPolicy
+
+            FollowPolicy.parse(self.follow)
 
     @property
     def lift(self) -> LiftSettings:

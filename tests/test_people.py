@@ -176,3 +176,38 @@ def test_two_people_ids_stay_stable_and_the_man_is_followed(two_people_run):
     for _, _, detection in two_people_run:
         if detection.found:
             assert (detection.bbox[1] + detection.bbox[3]) / 2 < 190  # never the woman
+
+
+# ---------------------------------------------------------------------------- entry points
+def test_entry_points_refuse_bad_follow_values_before_running(tmp_path):
+    from pose3d_nb import Pose3D, PoseEngine
+    from pose3d_nb.settings import Settings
+
+    for make in (lambda: PoseEngine(follow="tallest", out_dir=None), lambda: Pose3D(follow="tallest"),
+                 lambda: Settings(follow="tallest")):
+        with pytest.raises(Pose3DValueError, match=r"unknown follow value 'tallest'; valid: 'largest'"):
+            make()
+    with pytest.raises(Pose3DValueError, match=r"detector 'detectron2' cannot follow a chosen person"):
+        PoseEngine(detector="detectron2", follow="largest", out_dir=None)
+
+
+def test_follow_turns_mediapipe_into_mediapipe_people():
+    from pose3d_nb import PoseEngine
+
+    engine = PoseEngine(follow="10,20", out_dir=None)
+    assert engine.detector_name == "mediapipe-people"
+    assert engine.settings.follow == "10,20"
+    assert PoseEngine(out_dir=None).detector_name == "mediapipe"
+
+
+def test_cli_follow_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--follow", "nobody", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown follow value 'nobody'" in lines[0] and "most-moving" in lines[0]

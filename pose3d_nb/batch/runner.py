@@ -126,6 +126,7 @@ def process(
     window: int = 0,
     lookahead: int = 0,
     flip: bool = False,
+    follow: str | None = None,
     export: Iterable[str] = (),
     progress: bool = True,
     retries: int = 1,
@@ -164,7 +165,7 @@ def process(
     paths = find_videos(videos)
     settings = BatchSettings(
         lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
-        export=tuple(export),
+        follow=None if follow is None else str(follow), export=tuple(export),
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)

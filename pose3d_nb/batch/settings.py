@@ -11,7 +11,7 @@ from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names
 from pose3d_nb.settings import Settings, merge
 
 #: The ``Settings`` fields a batch applies to every video (source, out_dir and capacity are per video).
-PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip")
+PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow")
 
 
 @dataclass(frozen=True, init=False)
@@ -64,6 +64,9 @@ class BatchSettings:
             raise Pose3DValueError(
                 f"unknown detector {self.detector!r}; known: {', '.join(known_detectors())}"
             )
+        from pose3d_nb.detectors.follow import with_follow
+
+        with_follow(self.detector, self.follow)  # a detector that cannot follow: refused here
         lifter = str(self.lifter)
         if is_lifter_name(lifter):
             lifter = LIFTERS[lifter].name

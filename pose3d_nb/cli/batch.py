@@ -32,7 +32,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             table = process(
                 args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
                 lifter=args.lifter, detector=args.detector, window=args.window,
-                lookahead=args.lookahead, flip=args.flip, export=args.export,
+                lookahead=args.lookahead, flip=args.flip, follow=args.follow, export=args.export,
                 progress=not args.no_progress, stop=request.requested,
                 **{name: getattr(args, name) for name in ("connect_timeout", "worker_timeout")
                    if getattr(args, name) is not None},

@@ -63,7 +63,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
     Their defaults are ``DEFAULTS``'s, so ``pose3d run``, ``pose3d batch``, ``PoseEngine`` and
     the demo notebook start alike. The values land in ``args.detector``, ``args.lifter``,
-    ``args.window``, ``args.lookahead`` and ``args.flip``.
+    ``args.window``, ``args.lookahead``, ``args.flip`` and ``args.follow``.
     """
     from pose3d_nb.detectors.registry import DETECTORS
     from pose3d_nb.lifting.registry import LIFTERS
@@ -87,6 +87,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flip", action=argparse.BooleanOptionalAction, default=DEFAULTS.flip,
         help=f"test-time flip augmentation (default: {'on' if DEFAULTS.flip else 'off'})",
+    )
+    parser.add_argument(
+        "--follow", default=DEFAULTS.follow, metavar="WHO",
+        help="whom to follow when several people are in view: largest, centre, most-moving, a track id, "
+        "or X,Y pixels in the first frame with anyone (the person there); runs mediapipe-people",
     )
 
 

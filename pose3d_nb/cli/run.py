@@ -86,9 +86,10 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         print(f"error: {engine.error}", file=sys.stderr)
         return 1
     if args.csv and session is not None:
-        from pose3d_nb.recording import load_session, write_csv
+        from pose3d_nb.export.table import write_frame_csv
+        from pose3d_nb.recording import load_session
 
-        write_csv(session.with_suffix(".csv"), load_session(session))
+        write_frame_csv(session.with_suffix(".csv"), load_session(session))
         print(f"CSV: {session.with_suffix('.csv')}")
     if args.export and session is not None:
         export_recording(session, args.export)

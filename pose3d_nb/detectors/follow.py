@@ -236,3 +236,37 @@ def _box_distance(box: np.ndarray, point: np.ndarray) -> float:
     dx = max(box[0] - point[0], 0.0, point[0] - box[2])
     dy = max(box[1] - point[1], 0.0, point[1] - box[3])
     return float(np.hypot(dx, dy))
+
+
+#: Detector backends whose detectors take a ``follow=`` policy, and the single-person backends
+#: a policy switches to them.
+FOLLOWING_DETECTORS = ("mediapipe-people",)
+SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
+
+
+def with_follow(detector: object, follow: object, options: dict | None = None) -> tuple[object, dict]:
+    """The detector spec and options that follow ``follow`` (None: unchanged).
+
+    A backend name that sees one person ("mediapipe") becomes the one that sees everyone
+    ("mediapipe-people"), and ``follow`` goes into its options.
+
+    Raises:
+        Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
+    """
+    options = dict(options or {})
+    if follow is None:
+        return detector, options
+    FollowPolicy.parse(follow)
+    if not isinstance(detector, str):
+        raise Pose3DValueError(
+            f"follow={follow!r} needs a detector name ({', '.join(FOLLOWING_DETECTORS)}); "
+            "give your own detector object its policy instead"
+        )
+    detector = SEES_EVERYONE_INSTEAD.get(detector, detector)
+    if detector not in FOLLOWING_DETECTORS:
+        raise Pose3DValueError(
+            f"detector {detector!r} cannot follow a chosen person; use one of "
+            f"{', '.join(FOLLOWING_DETECTORS + tuple(SEES_EVERYONE_INSTEAD))} with follow="
+        )
+    options["follow"] = follow
+    return detector, options

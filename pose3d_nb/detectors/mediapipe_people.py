@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.detectors.base import Candidates, DetectorUnavailable, FollowingDetector, assemble_detection
+from pose3d_nb.detectors.base import (
+    COCO_MIRROR,
+    Candidates,
+    DetectorUnavailable,
+    FollowingDetector,
+    assemble_detection,
+)
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.detectors.follow import PeopleFollower
 from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
@@ -151,14 +157,23 @@ def _inner_margin(points: np.ndarray, region, size) -> float:
     return float(min(margins))
 
 
-def _merge(found, size: tuple[int, int], same_iou: float = 0.5) -> Candidates:
-    """One candidate per person: of copies overlapping by ``same_iou``, the least cut one."""
+def _merge(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
+           same_cover: float = 0.75) -> Candidates:
+    """One candidate per person: of copies of one person, the one least cut by its tile.
+
+    Two finds are copies when their boxes overlap by ``same_iou``, or one box lies ``same_cover``
+    inside the other, or their keypoints are on average within ``same_pose`` box heights (as
+    given or mirrored: tiles see the same person with the same joints, at slightly different
+    widths).
+    """
     if not found:
         return Candidates.none()
     boxes = np.array([keypoint_box(points[:, :2], size) for points, _, _ in found])
+    coco = [points[BLAZEPOSE_TO_COCO, :2] for points, _, _ in found]
     kept: list[int] = []
     for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
-        if not kept or box_iou(boxes[i], boxes[kept]).max() < same_iou:
+        if not any(_same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover)
+                   for j in kept):
             kept.append(i)
     points = np.stack([found[i][0] for i in kept])
     world = np.stack([found[i][1] for i in kept])
@@ -174,6 +189,20 @@ def _merge(found, size: tuple[int, int], same_iou: float = 0.5) -> Candidates:
             "landmarks": landmarks.astype(np.float32),
         },
     )
+
+
+def _same_person(box_a, box_b, points_a, points_b, same_iou, same_pose, same_cover) -> bool:
+    if box_iou(box_a, box_b[None])[0] >= same_iou:
+        return True
+    width = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+    height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+    smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (box_a, box_b))
+    if width > 0 and height > 0 and smaller > 0 and width * height / smaller >= same_cover:
+        return True
+    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    as_is = np.linalg.norm(points_a - points_b, axis=1).mean()
+    mirrored = np.linalg.norm(points_a[COCO_MIRROR] - points_b, axis=1).mean()
+    return bool(min(as_is, mirrored) < same_pose * tall)
 
 
 class MediaPipePeopleDetector(FollowingDetector):
