@@ -81,10 +81,13 @@ class WorldTracker:
         self.reset()
         SizeEstimate(height)  # checks the height
 
-    def reset(self) -> None:
-        """Forget the person and the camera estimate (a new source)."""
+    def reset(self, keep_camera: bool = False) -> None:
+        """Forget the person (size, path) and, unless ``keep_camera``, the camera estimate:
+        another person in the same view keeps the camera, a new source does not."""
         self._size = SizeEstimate(self._height)
         self._smoother = CausalSmoother(TAU_IMAGE_S * self._fps, TAU_DEPTH_S * self._fps)
+        if keep_camera and self._settled:
+            return
         self._history: list[np.ndarray] = []
         self._points: list[np.ndarray] = []
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)

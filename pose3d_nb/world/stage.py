@@ -1,0 +1,86 @@
+"""The step after lifting, for the engine and ``Pose3D``: lifted poses in camera axes -> the same
+poses in the world (``LiftedPose.joints``), with the placed camera-frame pose beside them
+(``LiftedPose.joints_camera``, now with the root's translation)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.world.intrinsics import Intrinsics
+from pose3d_nb.world.tracker import WorldTracker
+
+#: What ``joints_3d`` and ``joints_camera`` hold, for session metadata.
+JOINTS_3D_MEANING = (
+    "Human3.6M-17, world metres: z up, floor at z=0 for the whole session, x right and y ahead of "
+    "the camera on the floor, the camera at (0, 0, camera_height_m)"
+)
+JOINTS_CAMERA_MEANING = "Human3.6M-17, camera metres: x right, y down, z forward, root translation included"
+
+
+class WorldStage:
+    """Places every ``LiftedPose`` in the world as it comes (past frames only, see ``WorldTracker``).
+
+    camera, fov, focal: the lens (an ``Intrinsics`` or calibration file; degrees; pixels), at
+    most one; None: ``DEFAULT_FOV_DEG``. height: the person's height in metres, if known.
+    fps: the source's frame rate (the smoothing and settling times are in seconds). A new source
+    segment forgets the camera; a new ``track_id`` (another person) keeps it. Frames that cannot
+    be placed (nobody found) hold the last placed pose, as the lifters hold theirs.
+    """
+
+    def __init__(
+        self,
+        camera: Intrinsics | str | Path | None = None,
+        fov: float | None = None,
+        focal: float | None = None,
+        height: float | None = None,
+        fps: float = 30.0,
+    ):
+        self.tracker = WorldTracker(camera, fov, focal, height, fps)
+        self._segment: Any = None
+        self._track: Any = None
+        self._held: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        """Forget everything (a new source)."""
+        self.tracker.reset()
+        self._segment = self._track = self._held = None
+
+    def place(self, poses: list, segment: int = 0) -> list:
+        """``LiftedPose``s (oldest first) of source segment ``segment`` -> the same, placed.
+
+        Poses without ``joints_camera`` (a lifter that does not give it) pass unchanged.
+        """
+        placed = []
+        for pose in poses:
+            if pose.joints_camera is None:
+                placed.append(pose)
+                continue
+            if segment != self._segment:
+                self.reset()
+                self._segment = segment
+            detection = pose.detection
+            track = detection.extras.get("track_id") if pose.valid else self._track
+            if track != self._track:
+                self.tracker.reset(keep_camera=True)
+                self._track, self._held = track, None
+            world, camera = self.tracker.push(
+                pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid
+            )
+            if np.isfinite(world).all():
+                self._held = (world, camera)
+            elif self._held is not None:
+                world, camera = self._held
+            placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
+        return placed
+
+    def metadata(self) -> dict[str, Any]:
+        """The camera estimate and what the joints mean, for a session's metadata."""
+        return {
+            **self.tracker.estimate.metadata(),
+            "joints_3d": JOINTS_3D_MEANING,
+            "joints_camera": JOINTS_CAMERA_MEANING,
+        }
