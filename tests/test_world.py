@@ -251,3 +251,31 @@ def test_bench_world_smoke_prints_the_sweep(tmp_path):
     for factor, rows in figures["sweep"].items():
         assert len(rows) == 5 and all(r["up_error_deg"] >= 0 and r["wa_mpjpe_mm"] > 0 for r in rows), factor
     assert plot.stat().st_size > 10_000
+
+
+def test_stage_places_lifted_poses_measures_fps_and_keeps_the_camera_for_a_new_person():
+    from types import SimpleNamespace
+
+    from pose3d_nb.lifting.protocol import LiftedPose
+    from pose3d_nb.world import WorldStage
+
+    pose, keypoints, scores, _, _, _ = film(stand(90), 20, 0, 60)
+
+    def lifted(i, track, valid=True):
+        detection = SimpleNamespace(keypoints=keypoints[i] if valid else np.full((17, 2), np.nan),
+                                    scores=scores[i], frame_size=(1080, 1920), timestamp=i / 60,
+                                    extras={"track_id": track} if valid else {})  # fmt: skip
+        return LiftedPose(i, np.zeros((17, 3), np.float32), valid, 0, detection, None, pose[i])
+
+    stage = WorldStage()
+    first = stage.place([lifted(i, 1) for i in range(70)])
+    assert stage.tracker.fps == pytest.approx(60)
+    assert stage.tracker.estimate.settled and abs(stage.tracker.estimate.frame.pitch_deg - 20) < 1.5
+    assert np.isfinite(first[-1].joints).all() and first[-1].joints_camera[0, 2] > 3
+    missing = stage.place([lifted(70, None, valid=False)])[0]
+    np.testing.assert_array_equal(missing.joints, first[-1].joints)  # nobody found: the last pose held
+    camera = stage.tracker.estimate.frame
+    stage.place([lifted(i, 2) for i in range(71, 90)])  # another person, same camera
+    assert stage.tracker.estimate.frame is camera
+    stage.place([lifted(0, 2)], segment=1)  # a new source: the camera is estimated again
+    assert not stage.tracker.estimate.settled

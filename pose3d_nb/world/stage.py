@@ -5,6 +5,7 @@ poses in the world (``LiftedPose.joints``), with the placed camera-frame pose be
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ JOINTS_3D_MEANING = (
     "Human3.6M-17, world metres: z up, floor at z=0 for the whole session, x right and y ahead of "
     "the camera on the floor, the camera at (0, 0, camera_height_m)"
 )
+FPS_FRAMES = 10  # timestamps of a segment's first frames that set the frame rate
 JOINTS_CAMERA_MEANING = "Human3.6M-17, camera metres: x right, y down, z forward, root translation included"
 
 
@@ -26,7 +28,8 @@ class WorldStage:
 
     camera, fov, focal: the lens (an ``Intrinsics`` or calibration file; degrees; pixels), at
     most one; None: ``DEFAULT_FOV_DEG``. height: the person's height in metres, if known.
-    fps: the source's frame rate (the smoothing and settling times are in seconds). A new source
+    fps: the source's frame rate until the detections' timestamps tell it (the smoothing and
+    settling times are in seconds; ``FPS_FRAMES`` frames of a new segment measure it). A new source
     segment forgets the camera; a new ``track_id`` (another person) keeps it. Frames that cannot
     be placed (nobody found) hold the last placed pose, as the lifters hold theirs.
     """
@@ -43,11 +46,13 @@ class WorldStage:
         self._segment: Any = None
         self._track: Any = None
         self._held: tuple[np.ndarray, np.ndarray] | None = None
+        self._times: list[float] = []
 
     def reset(self) -> None:
         """Forget everything (a new source)."""
         self.tracker.reset()
         self._segment = self._track = self._held = None
+        self._times = []
 
     def place(self, poses: list, segment: int = 0) -> list:
         """``LiftedPose``s (oldest first) of source segment ``segment`` -> the same, placed.
@@ -63,6 +68,7 @@ class WorldStage:
                 self.reset()
                 self._segment = segment
             detection = pose.detection
+            self._measure_fps(detection.timestamp)
             track = detection.extras.get("track_id") if pose.valid else self._track
             if track != self._track:
                 self.tracker.reset(keep_camera=True)
@@ -76,6 +82,15 @@ class WorldStage:
                 world, camera = self._held
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
         return placed
+
+    def _measure_fps(self, timestamp: float) -> None:
+        if len(self._times) >= FPS_FRAMES or not math.isfinite(timestamp):
+            return
+        self._times.append(timestamp)
+        steps = np.diff(self._times)
+        steps = steps[steps > 0]
+        if len(steps) >= 2:
+            self.tracker.fps = 1.0 / float(np.median(steps))
 
     def metadata(self) -> dict[str, Any]:
         """The camera estimate and what the joints mean, for a session's metadata."""

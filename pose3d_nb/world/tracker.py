@@ -93,6 +93,17 @@ class WorldTracker:
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
 
+    @property
+    def fps(self) -> float:
+        """Frames per second the smoothing and settling times are counted in."""
+        return self._fps
+
+    @fps.setter
+    def fps(self, value: float) -> None:
+        if value > 0 and math.isfinite(value):
+            self._fps = float(value)
+            self._smoother.set_time_constants(TAU_IMAGE_S * value, TAU_DEPTH_S * value)
+
     def intrinsics_for(self, frame_size: tuple[int, int]) -> Intrinsics:
         """The intrinsics for frames of ``frame_size`` (width, height)."""
         if self._intrinsics is None or (self._intrinsics.width, self._intrinsics.height) != tuple(frame_size):

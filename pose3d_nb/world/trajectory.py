@@ -111,10 +111,14 @@ class CausalSmoother:
     """
 
     def __init__(self, tau_image: float, tau_depth: float):
+        self.set_time_constants(tau_image, tau_depth)
+        self.reset()
+
+    def set_time_constants(self, tau_image: float, tau_depth: float) -> None:
+        """New time constants (frames), keeping the state (the frame rate became known)."""
         self._alpha_image = 1 / (1 + tau_image)
         self._alpha = 1 / (1 + tau_depth)
         self._beta = self._alpha**2 / (2 - self._alpha)
-        self.reset()
 
     def reset(self) -> None:
         self._state: np.ndarray | None = None
