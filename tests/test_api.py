@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from pose3d_nb import Pose3D, PoseApp, PoseEngine, Settings
-from pose3d_nb.batch.settings import BatchSettings
+from pose3d_nb.batch.settings import PIPELINE_FIELDS, BatchSettings
 from pose3d_nb.cli import build_parser, run_settings
 from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.settings import DEFAULTS
@@ -107,7 +107,9 @@ def test_batch_settings_wrap_settings():
     video = wrapped.for_video("clip.mp4", "out/clip", 500)
     assert video == Settings(source="clip.mp4", lifter="shipped", window=9, flip=False, capacity=500,
                              out_dir="out/clip")
-    assert wrapped.as_dict() == {"lifter": "shipped", "detector": "mediapipe", "window": 9, "lookahead": 0,
-                                 "flip": False, "export": ["bvh"]}
+    # The manifest records every pipeline field of the wrapped Settings, as before the wrap.
+    recorded = {name: getattr(video, name) for name in PIPELINE_FIELDS}
+    assert wrapped.as_dict() == {**recorded, "export": ["bvh"]}
+    assert {"lifter": "shipped", "window": 9, "flip": False}.items() <= wrapped.as_dict().items()
     with pytest.raises(Pose3DTypeError, match="source"):
         BatchSettings(source="clip.mp4")  # per video, never for the whole batch
