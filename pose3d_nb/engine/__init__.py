@@ -1,6 +1,7 @@
 """The real-time engine: ``PoseEngine`` wires a source, a detector, a lifter and a recorder on
-background threads (``engine.py``); ``devices.py`` owns the source and detector, ``stats.py`` the
-counters, ``live.py`` what displays read."""
+background threads (``engine.py``); ``devices.py`` owns the source and detector, ``handoff.py``
+the queues between the threads, ``knobs.py`` the settings as properties, ``exports.py`` writing
+the recording on request, ``stats.py`` the counters, ``live.py`` what displays read."""
 
 from pose3d_nb.engine.engine import EngineError, PoseEngine
 from pose3d_nb.engine.live import LiveView

@@ -39,6 +39,7 @@ class EngineKnobs:
             lifter=lifter if isinstance(lifter, str) or lifter is None else self._lifter.name,
             window=self.window, lookahead=self.lookahead, flip=self.flip,
             capacity=self.buffer.capacity, out_dir=str(self.out_dir) if self.out_dir else None,
+            follow=None if self._follow is None else str(self._follow),
         )
 
     @property

@@ -1,0 +1,68 @@
+"""Writing a ``PoseEngine``'s recording to files on request: CSV and the export formats.
+
+``EngineExports`` is mixed into ``PoseEngine`` (and reached from ``PoseApp.export``); the work is
+done by ``pose3d_nb.export.table.write_frame_csv`` and ``pose3d_nb.export.export_session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pose3d_nb.errors import Pose3DValueError
+
+if TYPE_CHECKING:
+    from pose3d_nb.recording import Recorder
+
+
+class EngineExports:
+    """``export_csv`` and ``export``; needs ``_recorder``, ``out_dir`` and ``metadata()`` from the
+    class it is mixed into."""
+
+    _recorder: Recorder
+    out_dir: Path | None
+    metadata: Callable[[], dict[str, Any]]
+
+    def export_csv(self, path: str | Path | None = None) -> Path:
+        """Write the recording as CSV.
+
+        Args:
+            path: the file to write; default ``out_dir/session.csv``.
+
+        Returns:
+            The path written.
+
+        Raises:
+            Pose3DValueError: no ``path`` and the engine has no ``out_dir``.
+        """
+        path = Path(path) if path is not None else self._default_path("session.csv")
+        from pose3d_nb.export.table import write_frame_csv
+
+        write_frame_csv(path, self._recorder.session())
+        return path
+
+    def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:
+        """Export the recording (``pose3d_nb.export.export_session``).
+
+        Args:
+            format: bvh, trc, c3d, csv or parquet.
+            path: the file to write; default ``out_dir/session.<format>``.
+            **options: fps, smooth, units, segment (see ``export_session``).
+
+        Returns:
+            The path written.
+
+        Raises:
+            Pose3DValueError: no ``path`` and the engine has no ``out_dir``.
+        """
+        from pose3d_nb.export import default_path, export_session
+
+        if path is None:
+            path = default_path(self._default_path("session.npz"), format)
+        return export_session(self._recorder.session(), format, path, metadata=self.metadata(), **options)
+
+    def _default_path(self, name: str) -> Path:
+        if self.out_dir is None:
+            raise Pose3DValueError("give a path: this engine has no out_dir")
+        return self.out_dir / name
