@@ -80,21 +80,27 @@ def test_each_pose_is_one_message_with_the_trail_and_missing_pelvis_leaves_the_t
 
 def test_the_view_centres_on_the_person_and_follows_them_off_the_grid():
     sk = Skeleton3D(floor_size_m=6.0)
-    sk.update(standing(0.3, 3.6), timestamp=0.0)  # in front of the camera, off the initial grid
-    assert sk.view_centre == (0.0, 4.0)
-    assert tuple(sk.grid.position) == (0.0, 4.0, 0.0)
-    assert tuple(sk.world.position) == (0.0, -4.0, -0.9)  # the orbit target is above the centre
+    # 3.6 m in front of the camera (the world's origin): the view centres halfway, on whole metres.
+    sk.update(standing(0.3, 3.6), timestamp=0.0)
+    assert sk.view_centre == (0.0, 2.0)
+    assert tuple(sk.grid.position) == (0.0, 2.0, 0.0)
+    assert tuple(sk.world.position) == (0.0, -2.0, -0.9)  # the orbit target is above the centre
     sent = _Sent(grid=sk.grid, world=sk.world)
     reach = 3.0 - FOLLOW_MARGIN_M
     for i, x in enumerate(np.arange(0.3, reach + 0.01, 0.05)):  # walks within the grid: no change
         sk.update(standing(x, 3.6), timestamp=i / 30)
-    assert sk.view_centre == (0.0, 4.0) and not sent.names
+    assert sk.view_centre == (0.0, 2.0) and not sent.names
     sk.update(standing(reach + 0.1, 3.6), timestamp=2.0)  # near the edge: recentre on them
     assert sk.view_centre == (float(round(reach + 0.1)), 4.0)
     assert sorted(sent.names) == ["grid", "world"]
     # The person's place in the scene (world offset applied) is near the orbit target again.
     seen = np.asarray(sk.world.position) + (reach + 0.1, 3.6, 0.95)
     assert np.linalg.norm(seen[:2]) < 0.75
+    # Far from the first centre (a camera 9 m away): the next pose moves the view onto them.
+    far = Skeleton3D(floor_size_m=6.0)
+    far.update(standing(0.0, 9.0), timestamp=0.0)
+    far.update(standing(0.0, 9.0), timestamp=0.1)
+    assert far.view_centre == (0.0, 9.0)
 
 
 def test_camera_axes_agree_with_the_world_frame():

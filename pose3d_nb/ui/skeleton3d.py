@@ -130,8 +130,10 @@ class Skeleton3D:
 
     World-grounded poses move over the floor: ``trail`` is the pelvis' path over the last
     ``TRAIL_S`` seconds (sent with each pose), ``view_centre`` the grid's centre, moved (with the
-    orbit target) onto the person at the first pose and when they come within
-    ``FOLLOW_MARGIN_M`` of the grid's edge; ``set_camera`` draws the recording camera.
+    orbit target) halfway between the camera and the person at the first pose and onto the
+    person when they come within ``FOLLOW_MARGIN_M`` of the grid's edge; ``set_camera`` draws
+    the recording camera. The default view, from behind and above the recording camera's side,
+    takes in the whole grid.
 
     Args:
         width: the view's width in pixels.
@@ -148,7 +150,7 @@ class Skeleton3D:
 
     def __init__(self, width: int = 480, height: int = 480, floor_size_m: float = 6.0,
                  target: tuple[float, float, float] = (0.0, 0.0, 0.9),
-                 camera_position: tuple[float, float, float] = (1.55, -2.3, 1.35),
+                 camera_position: tuple[float, float, float] = (-1.0, -3.9, 2.9),
                  background: str = "#1e1e24", joint_size_m: float = 0.07) -> None:
         self._positions = three.BufferAttribute(array=np.zeros((_N_VERTS, 3), np.float32), normalized=False)
         colours = three.BufferAttribute(array=_bone_colours(), normalized=False)
@@ -182,10 +184,14 @@ class Skeleton3D:
                                                       normalized=False)
         trail_colours = three.BufferAttribute(array=fading_colours(TRAIL_RGB, background, TRAIL_POINTS),
                                               normalized=False)
-        self.trail_line = three.Line(
-            geometry=three.BufferGeometry(attributes={"position": self._trail_positions,
-                                                      "color": trail_colours}),
-            material=three.LineBasicMaterial(vertexColors="VertexColors"), frustumCulled=False, visible=False)
+        trail_geometry = three.BufferGeometry(attributes={"position": self._trail_positions,
+                                                          "color": trail_colours})
+        # A line is always 1 px wide in WebGL; dots on the same geometry give the trail body.
+        self.trail_line = three.Line(geometry=trail_geometry, frustumCulled=False, visible=False,
+                                     material=three.LineBasicMaterial(vertexColors="VertexColors"))
+        self.trail_dots = three.Points(geometry=trail_geometry, frustumCulled=False, visible=False,
+                                       material=three.PointsMaterial(vertexColors="VertexColors", size=0.05,
+                                                                     sizeAttenuation=True))
         self._frustum_positions = three.BufferAttribute(array=frustum_vertices(0, 0, 1, 60), normalized=False)
         self.frustum = three.LineSegments(
             geometry=three.BufferGeometry(attributes={"position": self._frustum_positions}),
@@ -193,8 +199,8 @@ class Skeleton3D:
             visible=False)
         self._target_z = float(target[2])
         self.world_offset = tuple(-float(v) for v in target)
-        self.world = three.Group(children=[grid, axes, self.trail_line, self.frustum, self.bones,
-                                           self.joints], position=self.world_offset)
+        self.world = three.Group(children=[grid, axes, self.trail_line, self.trail_dots, self.frustum,
+                                           self.bones, self.joints], position=self.world_offset)
         cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
         self.camera = three.PerspectiveCamera(
             position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
@@ -343,16 +349,18 @@ class Skeleton3D:
         while now - self._trail[0][0] > TRAIL_S:
             self._trail.popleft()
         if not self.trail_line.visible:
-            self.trail_line.visible = True
+            self.trail_line.visible = self.trail_dots.visible = True
 
     def _follow(self, pelvis: np.ndarray) -> None:
-        """Centre the grid and the orbit target on the person at the first pose and whenever
-        they near the grid's edge; whole metres, so grid lines stay on the same floor lines."""
+        """Move the grid and the orbit target: at the first pose halfway between the camera
+        (the world's origin) and the person, so both are in view; then onto the person whenever
+        they near the grid's edge. Whole metres, so grid lines stay on the same floor lines."""
         reach = self.floor_size_m / 2 - FOLLOW_MARGIN_M
         if self._centred and np.max(np.abs(pelvis[:2] - self._centre)) <= reach:
             return
+        point = pelvis[:2] if self._centred else pelvis[:2] / 2
         self._centred = True
-        centre = (float(np.round(pelvis[0])), float(np.round(pelvis[1])))
+        centre = (float(np.round(point[0])) + 0.0, float(np.round(point[1])) + 0.0)  # never -0.0
         if centre == self._centre:
             return
         self._centre = centre

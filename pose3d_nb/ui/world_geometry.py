@@ -32,7 +32,7 @@ def camera_axes(pitch_deg: float, roll_deg: float) -> np.ndarray:
 
 
 def frustum_vertices(pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
-                     aspect: float = 16 / 9, depth_m: float = 0.4) -> np.ndarray:
+                     aspect: float = 16 / 9, depth_m: float = 0.3) -> np.ndarray:
     """Line segments drawing a camera at (0, 0, ``height_m``) as a small frustum.
 
     Four edges from the lens to the image rectangle ``depth_m`` ahead, the rectangle, a small
@@ -85,5 +85,5 @@ def fading_colours(rgb: Sequence[float], background: str, count: int) -> np.ndar
         bg = np.array([int(hex_digits[i:i + 2], 16) / 255 for i in (0, 2, 4)])
     except ValueError:  # a CSS name such as "black": fade to black
         bg = np.zeros(3)
-    weight = np.linspace(0.0, 1.0, count)[:, None] ** 1.5
+    weight = np.linspace(0.0, 1.0, count)[:, None]
     return (bg + weight * (np.asarray(rgb) - bg)).astype(np.float32)
