@@ -6,6 +6,11 @@ Two measurements, one row per lifter and window:
   video through the MediaPipe detector (with the subject follower), then the lifter frame by
   frame exactly as ``pose3d run`` feeds it, scored by that folder's own ``eval.py`` (PA-MPJPE,
   14 joints). The GT follows MediaPipe's keypoint definitions and is good to about 1-2 cm.
+  The default detector (BlazePose Full) gets every row; Lite and Heavy (``mediapipe-lite``,
+  ``mediapipe-heavy``, when fetched) get MediaPipe alone, the lifter alone and the default fusion.
+  The ``equal-weight fusion`` rows are the fusion before issue 17 (MediaPipe's pose aligned by
+  the least-squares similarity and averaged half and half), computed from the two rows' poses.
+  These views are a final report: nothing is chosen on them (docs/lifter_training.md).
 - **Held-out mocap** (clips never trained on, see ``training.mocap.HELD_OUT``, plus the
   eval-only CMU subjects): MPJPE and PA-MPJPE of the network alone on virtual-camera 2D, clean
   and with the detector noise model. MediaPipe's 3D needs images, so it has no mocap row.
@@ -22,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pose3d_nb.detectors.base import DetectorUnavailable
 from pose3d_nb.errors import Pose3DFileNotFoundError
-from pose3d_nb.lifting.keypoints import input_columns
 from pose3d_nb.skeleton import H36M
 
 VIEWS = ("cam02", "cam03", "cam04")
@@ -40,13 +45,17 @@ class LifterSetting:
     lookahead: int
     flip: bool
     world_landmark_weight: float
+    detector: str = "mediapipe"
+    equal_weight: bool = False  # the fusion before issue 17, from the lifter's and MediaPipe's rows
 
     @property
     def label(self) -> str:
+        variant = {"mediapipe-lite": "[Lite] ", "mediapipe-heavy": "[Heavy] "}.get(self.detector, "")
         if self.lifter == "mediapipe":
-            return "MediaPipe world landmarks (per frame)"
+            return f"{variant}MediaPipe world landmarks (per frame)"
         fused = " + MediaPipe 3D" if self.world_landmark_weight else ""
-        return f"shipped lifter{fused}, window {self.window}, lookahead {self.lookahead}"
+        fused = " + MediaPipe 3D, equal-weight fusion" if self.equal_weight else fused
+        return f"{variant}shipped lifter{fused}, window {self.window}, lookahead {self.lookahead}"
 
 
 def _load_scorer(views_dir: Path):
@@ -66,14 +75,14 @@ def view_videos(views_dir: Path) -> dict[str, Path]:
     }
 
 
-def detect_views(views_dir: Path) -> dict[str, list]:
-    """MediaPipe detections of every frame of each view (what ``pose3d run`` lifts)."""
+def detect_views(views_dir: Path, detector_name: str = "mediapipe") -> dict[str, list]:
+    """Detections of every frame of each view (what ``pose3d run --detector NAME`` lifts)."""
     from pose3d_nb.detectors import create_detector
     from pose3d_nb.sources import open_source
 
     detections = {}
     for view, video in view_videos(views_dir).items():
-        with open_source(str(video)) as frames, create_detector("mediapipe") as detector:
+        with open_source(str(video)) as frames, create_detector(detector_name) as detector:
             detections[view] = [detector(frame) for frame in frames]
     return detections
 
@@ -101,6 +110,20 @@ def lift_view(setting: LifterSetting, detections: list) -> tuple[np.ndarray, lis
     return np.stack([p.joints for p in poses]), times
 
 
+def equal_weight_fusion(lifted: np.ndarray, mediapipe: np.ndarray) -> np.ndarray:
+    """The fusion before issue 17: (T, 17, 3) lifter and MediaPipe poses (same world frame) ->
+    their half-and-half mean after MediaPipe's least-squares similarity alignment onto the lifter
+    (frames where either is missing keep the lifter's). PA-MPJPE equals the camera-space fusion's:
+    the world frame differs from the camera's by a rigid motion only."""
+    from pose3d_nb.lifting.align import similarity_align
+    from pose3d_nb.lifting.fusion import BODY_JOINTS
+
+    fused = lifted.copy()
+    both = np.isfinite(lifted).all(axis=(1, 2)) & np.isfinite(mediapipe).all(axis=(1, 2))
+    fused[both] = (lifted[both] + similarity_align(mediapipe[both], lifted[both], BODY_JOINTS)) / 2
+    return fused
+
+
 def mocap_errors(
     model, setting: LifterSetting, samples: tuple[np.ndarray, np.ndarray]
 ) -> tuple[float, float]:
@@ -111,24 +134,11 @@ def mocap_errors(
     lifter does; flip averages with the mirrored input.
     """
     from pose3d_nb.lifting.align import pa_mpjpe
-    from pose3d_nb.lifting.keypoints import mirror_columns, unmirror_joints
+    from pose3d_nb.training.viewpoints import lift_windows
 
     inputs, targets = samples
-    pad = model.arch.pad
-    newest = pad + min(setting.lookahead, pad)
-    first = min(pad, newest - setting.window + 1) if setting.window else 0
-    frozen = inputs.copy()
-    frozen[:, newest + 1 :] = frozen[:, newest : newest + 1]
-    frozen[:, : max(first, 0)] = frozen[:, max(first, 0) : max(first, 0) + 1]
-    columns = input_columns(model.arch.num_joints_in)
-    mirror = mirror_columns(columns)
-    with torch.no_grad():
-        predicted = model(torch.from_numpy(frozen))[:, 0].numpy()
-        if setting.flip:
-            mirrored = frozen[:, :, mirror] * np.array([-1, 1], np.float32)
-            other = model(torch.from_numpy(np.ascontiguousarray(mirrored)))[:, 0].numpy()
-            predicted = (predicted + unmirror_joints(other)) / 2
-    predicted = predicted - predicted[:, :1]
+    plain, flipped = lift_windows(model, inputs, setting.window, setting.lookahead)
+    predicted = (plain + flipped) / 2 if setting.flip else plain
     mpjpe = np.linalg.norm(predicted - targets, axis=-1).mean()
     return 1000 * float(mpjpe), 1000 * float(pa_mpjpe(predicted, targets).mean())
 
@@ -154,14 +164,64 @@ def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int
     return inputs, targets[:, 0]
 
 
-def settings_for(receptive_field: int) -> list[LifterSetting]:
-    """MediaPipe alone, then the shipped lifter with and without fusion over the windows."""
-    windows = [w for w in (1, 9, 27, 81, 243) if w < receptive_field] + [receptive_field]
+DETECTOR_VARIANTS = ("mediapipe", "mediapipe-lite", "mediapipe-heavy")
+
+
+def settings_for(receptive_field: int, detector: str = "mediapipe") -> list[LifterSetting]:
+    """MediaPipe alone, then the shipped lifter with and without fusion over the windows.
+
+    For a detector other than the default: MediaPipe alone, the lifter alone and fused (full
+    window, lookahead 0, flip), and the equal-weight fusion.
+    """
+    rf = receptive_field
+    if detector != "mediapipe":
+        return [
+            LifterSetting("mediapipe", 0, 0, False, 0.0, detector),
+            LifterSetting("shipped", rf, 0, True, 0.0, detector),
+            LifterSetting("shipped", rf, 0, True, 0.5, detector),
+            LifterSetting("shipped", rf, 0, True, 0.5, detector, equal_weight=True),
+        ]
+    windows = [w for w in (1, 9, 27, 81, 243) if w < rf] + [rf]
     rows = [LifterSetting("mediapipe", 0, 0, False, 0.0)]
     for weight in (0.0, 0.5):
-        for lookahead in (0, receptive_field // 2):
+        for lookahead in (0, rf // 2):
             rows += [LifterSetting("shipped", w, lookahead, True, weight) for w in windows]
-    return rows
+    return rows + [LifterSetting("shipped", w, 0, True, 0.5, equal_weight=True) for w in windows]
+
+
+def _measure_row(setting: LifterSetting, detections: dict, poses: dict, scorer, truth: dict) -> dict:
+    """Lift (or, for the equal-weight rows, combine the poses of earlier rows) and score one row."""
+    times: list[float] = []
+    if setting.equal_weight:
+        alone = poses[(setting.lifter, setting.window, setting.lookahead, setting.flip, 0.0)]
+        mediapipe = poses[("mediapipe", 0, 0, False, 0.0)]
+        joints = {v: equal_weight_fusion(alone[v], mediapipe[v]) for v in VIEWS}
+    else:
+        joints = {}
+        for view in VIEWS:
+            joints[view], pushes = lift_view(setting, detections[view])
+            times += pushes
+        key = (setting.lifter, setting.window, setting.lookahead, setting.flip, setting.world_landmark_weight)
+        poses[key] = joints
+    errors = {v: round(float(scorer.score(joints[v], truth[v], 0)["pa"].mean()), 1) for v in VIEWS}
+    return {
+        "lifter": setting.label,
+        "detector": setting.detector,
+        **{f"pa_mpjpe_{v}": errors[v] for v in VIEWS},
+        "pa_mpjpe_mean": round(float(np.mean(list(errors.values()))), 1),
+        "ms_per_frame": round(1000 * float(np.median(times)), 2) if times else None,
+    }
+
+
+def _print_row(row: dict) -> None:
+    mocap = [
+        f"{row[f'mocap_{k}_mpjpe']:.1f}/{row[f'mocap_{k}_pa_mpjpe']:.1f}" if f"mocap_{k}_mpjpe" in row
+        else "-"
+        for k in ("clean", "noisy")
+    ]  # fmt: skip
+    views = " ".join(f"{row[f'pa_mpjpe_{v}']:6.1f}" for v in VIEWS)
+    cost = f"{row['ms_per_frame']:8.2f}" if row["ms_per_frame"] is not None else f"{'-':>8s}"
+    print(f"{row['lifter']:86s} {views} {row['pa_mpjpe_mean']:6.1f}  {mocap[0]:>20s} {mocap[1]:>20s} {cost}")
 
 
 def run(
@@ -177,46 +237,34 @@ def run(
     torch.set_num_threads(1)
     scorer = _load_scorer(views_dir)
     truth = {v: np.load(views_dir / f"gt_{v}_h36m17.npy", allow_pickle=False) for v in VIEWS}
-    detections = detect_views(views_dir)
     model = shipped_model()
     rf = model.arch.receptive_field
     have_mocap = mocap_dir.is_dir()
     samples = {n: mocap_samples(mocap_dir, rf, n) for n in (False, True)} if have_mocap else {}
-    rows = []
-    print(f"{'lifter':58s} {'cam02':>6s} {'cam03':>6s} {'cam04':>6s} {'mean':>6s}  "
+    rows, skipped = [], {}
+    print(f"{'lifter':86s} {'cam02':>6s} {'cam03':>6s} {'cam04':>6s} {'mean':>6s}  "
           f"{'mocap clean MPJPE/PA':>20s} {'mocap noisy MPJPE/PA':>20s} {'ms/frame':>8s}")  # fmt: skip
-    for setting in settings_for(rf):
-        errors, times = {}, []
-        for view in VIEWS:
-            joints, pushes = lift_view(setting, detections[view])
-            errors[view] = round(float(scorer.score(joints, truth[view], 0)["pa"].mean()), 1)
-            times += pushes
-        row = {
-            "lifter": setting.label,
-            **{f"pa_mpjpe_{v}": errors[v] for v in VIEWS},
-            "pa_mpjpe_mean": round(float(np.mean(list(errors.values()))), 1),
-            "ms_per_frame": round(1000 * float(np.median(times)), 2),
-        }
-        if setting.lifter != "mediapipe" and have_mocap:
-            for noisy, key in ((False, "clean"), (True, "noisy")):
-                mpjpe, pa = mocap_errors(model, setting, samples[noisy])
-                row[f"mocap_{key}_mpjpe"], row[f"mocap_{key}_pa_mpjpe"] = round(mpjpe, 1), round(pa, 1)
-        rows.append(row)
-        mocap = [
-            f"{row[f'mocap_{k}_mpjpe']:.1f}/{row[f'mocap_{k}_pa_mpjpe']:.1f}"
-            if f"mocap_{k}_mpjpe" in row
-            else "-"
-            for k in ("clean", "noisy")
-        ]
-        views = " ".join(f"{errors[v]:6.1f}" for v in VIEWS)
-        print(
-            f"{setting.label:58s} {views} {row['pa_mpjpe_mean']:6.1f}  {mocap[0]:>20s} {mocap[1]:>20s} "
-            f"{row['ms_per_frame']:8.2f}"
-        )
+    for detector in DETECTOR_VARIANTS:
+        try:
+            detections = detect_views(views_dir, detector)
+        except DetectorUnavailable as exc:
+            skipped[detector] = str(exc)
+            print(f"[{detector}] skipped: {exc}")
+            continue
+        poses: dict[tuple, dict[str, np.ndarray]] = {}
+        for setting in settings_for(rf, detector):
+            row = _measure_row(setting, detections, poses, scorer, truth)
+            if setting.lifter != "mediapipe" and not setting.equal_weight and have_mocap:
+                for noisy, key in ((False, "clean"), (True, "noisy")):
+                    mpjpe, pa = mocap_errors(model, setting, samples[noisy])
+                    row[f"mocap_{key}_mpjpe"], row[f"mocap_{key}_pa_mpjpe"] = round(mpjpe, 1), round(pa, 1)
+            rows.append(row)
+            _print_row(row)
     figures = {
         "receptive_field": rf,
         "joints": [H36M.joint_names[j] for j in scorer.EVAL_JOINTS],
         "rows": rows,
+        "skipped_detectors": skipped,
     }
     if as_json:
         print(json.dumps(figures))

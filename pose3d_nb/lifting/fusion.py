@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose3d_nb.lifting.align import similarity_align
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
 from pose3d_nb.lifting.mediapipe_world import blazepose_to_h36m
 
@@ -77,18 +76,23 @@ LIFTER_ERROR_MODEL = LifterErrorModel(
 
 
 def align_to_lifter(mediapipe: np.ndarray, lifted: np.ndarray) -> np.ndarray:
-    """Move (17, 3) MediaPipe joints onto (17, 3) lifter joints: rotation and shift of the best
-    similarity fit on ``BODY_JOINTS``, then the lifter's size (RMS distance from the centre).
+    """Move (17, 3) MediaPipe joints onto (17, 3) lifter joints: the best rotation (no reflection)
+    and shift on ``BODY_JOINTS``, and the lifter's size (RMS distance from the centre).
 
-    The least-squares scale alone shrinks MediaPipe's pose towards a point when the lifter's pose
-    is unlike it (the case where the fusion must follow MediaPipe); matching the size does not.
+    Not the least-squares scale: that shrinks MediaPipe's pose towards a point when the lifter's
+    pose is unlike it (the case where the fusion must follow MediaPipe); matching the size does not.
     """
-    aligned = similarity_align(mediapipe, lifted, BODY_JOINTS).astype(np.float64)
-    centre = aligned[BODY_JOINTS].mean(axis=0)
-    size = np.sqrt(((aligned[BODY_JOINTS] - centre) ** 2).sum(axis=1).mean())
-    target = np.asarray(lifted, np.float64)[BODY_JOINTS]
-    wanted = np.sqrt(((target - target.mean(axis=0)) ** 2).sum(axis=1).mean())
-    return (centre + (aligned - centre) * (wanted / max(size, 1e-9))).astype(np.float32)
+    source = np.asarray(mediapipe, np.float64)
+    target = np.asarray(lifted, np.float64)
+    source_centre = source[BODY_JOINTS].mean(axis=0)
+    target_centre = target[BODY_JOINTS].mean(axis=0)
+    a = source[BODY_JOINTS] - source_centre
+    b = target[BODY_JOINTS] - target_centre
+    u, _, vt = np.linalg.svd(a.T @ b)
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] *= -1
+    scale = np.sqrt((b * b).sum() / max((a * a).sum(), 1e-18))
+    return (scale * (source - source_centre) @ (u @ vt) + target_centre).astype(np.float32)
 
 
 def reprojection_residual(joints: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
