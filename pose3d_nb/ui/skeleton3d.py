@@ -16,7 +16,6 @@ its height above the floor.
 
 from __future__ import annotations
 
-import collections
 import math
 import time
 from collections.abc import Sequence
@@ -212,7 +211,10 @@ class Skeleton3D:
                                      layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
         self.feed = PoseFeed(positions=self._positions, trail=self._trail_positions, renderer=self.widget)
         self._shown = np.zeros((_N_VERTS, 3), np.float32)
-        self._trail: collections.deque[tuple[float, np.ndarray]] = collections.deque(maxlen=TRAIL_POINTS)
+        # The trail, newest last: points and their times; only the last ``_trail_count`` are real.
+        self._trail_xyz = np.zeros((TRAIL_POINTS, 3), np.float32)
+        self._trail_t = np.zeros(TRAIL_POINTS)
+        self._trail_count = 0
         self._centre = (float(target[0]), float(target[1]))
         self._centred = False
         self.camera_shown: dict[str, float] | None = None
@@ -230,10 +232,9 @@ class Skeleton3D:
 
         Unused points repeat the oldest one (zero-length segments draw nothing).
         """
-        if not self._trail:
-            return np.zeros((TRAIL_POINTS, 3), np.float32)
-        points = np.stack([p for _, p in self._trail]).astype(np.float32)
-        return np.concatenate([np.repeat(points[:1], TRAIL_POINTS - len(points), axis=0), points])
+        out = self._trail_xyz.copy()
+        out[:TRAIL_POINTS - self._trail_count] = out[TRAIL_POINTS - max(self._trail_count, 1)]
+        return out
 
     @property
     def view_centre(self) -> tuple[float, float]:
@@ -343,11 +344,13 @@ class Skeleton3D:
         self._set_stale(False)
 
     def _add_to_trail(self, pelvis: np.ndarray, now: float) -> None:
-        if self._trail and now < self._trail[-1][0]:
-            self._trail.clear()  # the clock went back: another run
-        self._trail.append((now, pelvis.astype(np.float32)))
-        while now - self._trail[0][0] > TRAIL_S:
-            self._trail.popleft()
+        if self._trail_count and now < self._trail_t[-1]:
+            self._trail_count = 0  # the clock went back: another run
+        self._trail_xyz[:-1] = self._trail_xyz[1:]
+        self._trail_t[:-1] = self._trail_t[1:]
+        self._trail_xyz[-1], self._trail_t[-1] = pelvis, now
+        recent = int(np.count_nonzero(self._trail_t[-self._trail_count - 1:] >= now - TRAIL_S))
+        self._trail_count = min(self._trail_count + 1, recent, TRAIL_POINTS)
         if not self.trail_line.visible:
             self.trail_line.visible = self.trail_dots.visible = True
 

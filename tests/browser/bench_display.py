@@ -35,7 +35,7 @@ from .harness import ROOT, lab_browser
 USE_WIDGET_STATE = """
 import numpy as _np
 _sk = app.view3d
-_sk.feed.send_vertices = lambda v: setattr(_sk._positions, "array", _np.asarray(v, _np.float32))
+_sk.feed.send_vertices = lambda v, trail=None: setattr(_sk._positions, "array", _np.asarray(v, _np.float32))
 """
 
 NO_ECHO = {"JUPYTER_WIDGETS_ECHO": "0"}
