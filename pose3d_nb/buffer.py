@@ -26,6 +26,9 @@ class Column:
     fill: Any
 
 
+#: People recorded per row besides the followed one's own columns (the first MAX_PEOPLE by id).
+MAX_PEOPLE = 4
+
 #: Every per-row column, in file order: the one table the buffer, the recorder's chunks,
 #: ``session.npz`` and ``load_session`` all read. Adding a column here (plus a field of the same
 #: name, default None, on ``PoseSample`` and ``BufferSnapshot``) is all the file logic needs.
@@ -37,6 +40,12 @@ COLUMNS: dict[str, Column] = {
     "frame_index": Column((), np.int64, -1),
     "valid": Column((), bool, False),
     "segment": Column((), np.int64, 0),
+    # Everyone in view (a people detector, ``detectors.mediapipe_people``): the followed person's
+    # track id, and up to MAX_PEOPLE people seen in the frame, by id (-1 / NaN where fewer).
+    "track_id": Column((), np.int64, -1),
+    "people_ids": Column((MAX_PEOPLE,), np.int64, -1),
+    "people_keypoints_2d": Column((MAX_PEOPLE, NUM_JOINTS, 2), np.float32, np.nan),
+    "people_joints_3d": Column((MAX_PEOPLE, NUM_JOINTS, 3), np.float32, np.nan),
 }
 
 #: ``PoseSample`` names a row's value in the singular where the column is plural.
@@ -60,6 +69,10 @@ class PoseSample:
     frame_index: int
     valid: bool
     segment: int
+    track_id: int | None = None
+    people_ids: np.ndarray | None = None
+    people_keypoints_2d: np.ndarray | None = None
+    people_joints_3d: np.ndarray | None = None
 
     def value(self, column: str) -> Any:
         """This row's value for ``column`` (a name of ``COLUMNS``); its ``fill`` when None."""
@@ -72,7 +85,10 @@ class BufferSnapshot:
     """Copies of every column, oldest row first; T rows.
 
     joints_3d (T, 17, 3) world metres z-up; keypoints_2d (T, 17, 2) pixels; scores_2d (T, 17);
-    timestamps (T,) seconds; frame_index (T,) int64; valid (T,) bool; segment (T,) int64.
+    timestamps (T,) seconds; frame_index (T,) int64; valid (T,) bool; segment (T,) int64;
+    track_id (T,) int64 the followed person's id (-1: none); people_ids (T, MAX_PEOPLE) int64
+    (-1: no one); people_keypoints_2d (T, MAX_PEOPLE, 17, 2) pixels; people_joints_3d
+    (T, MAX_PEOPLE, 17, 3) world metres (NaN where not lifted).
     """
 
     joints_3d: np.ndarray
@@ -82,13 +98,20 @@ class BufferSnapshot:
     frame_index: np.ndarray
     valid: np.ndarray
     segment: np.ndarray
+    track_id: np.ndarray | None = None
+    people_ids: np.ndarray | None = None
+    people_keypoints_2d: np.ndarray | None = None
+    people_joints_3d: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.timestamps)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Every column of ``COLUMNS`` by name (the arrays themselves, not copies)."""
-        return {name: getattr(self, name) for name in COLUMNS}
+        """Every column of ``COLUMNS`` by name (the arrays themselves, not copies; a column left
+        at None, e.g. by code written before it existed, comes back filled)."""
+        values = {name: getattr(self, name) for name in COLUMNS}
+        return {name: empty_column(name, len(self)) if value is None else value
+                for name, value in values.items()}
 
 
 def empty_column(name: str, rows: int) -> np.ndarray:

@@ -142,40 +142,73 @@ def test_point_outside_the_image_and_unknown_ids_are_errors():
 
 # ---------------------------------------------------------------------------- a real clip
 @pytest.fixture(scope="module")
-def two_people_run():
-    """The first 150 frames of the two-people clip (a man on a box, a woman walking across),
-    followed by a point on the man: per frame, the followed id and {id: box}."""
+def two_people_run(tmp_path_factory):
+    """The engine over the first 150 frames of the two-people clip (a man on a box, a woman
+    walking across the lawn below), following a point on the man: the loaded session and the
+    engine's per-person buffers."""
     if not TWO_PEOPLE.exists():
         pytest.skip(f"{TWO_PEOPLE} not here")
-    from pose3d_nb.detectors.mediapipe_people import MediaPipePeopleDetector
-    from pose3d_nb.sources import open_source
+    from pose3d_nb import PoseEngine, load_session
 
-    rows = []
-    with MediaPipePeopleDetector(follow="235,100") as detector, open_source(str(TWO_PEOPLE)) as source:
-        for frame in source:
-            if frame.index >= 150:
-                break
-            detection = detector(frame)
-            ids = detection.extras["people_ids"].tolist()
-            boxes = dict(zip(ids, detection.extras["people_boxes"], strict=True))
-            rows.append((detection.extras["track_id"] if detection.found else None, boxes, detection))
-    return rows
+    out = tmp_path_factory.mktemp("two_people")
+    engine = PoseEngine(source=str(TWO_PEOPLE), follow="235,100", out_dir=out)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(150, timeout=1200)
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    return load_session(out), engine.people
+
+
+def _centre_y(keypoints: np.ndarray) -> float:
+    return float(np.nanmean(keypoints[..., 1]))
 
 
 def test_two_people_ids_stay_stable_and_the_man_is_followed(two_people_run):
-    # The man stands on the box (upper left, y < 190); the woman walks on the lawn (y > 190).
+    session, _ = two_people_run
+    # The man stands on the box (upper half, y < 190); the woman walks on the lawn (y > 190).
     man_ids, woman_ids = set(), set()
-    for _, boxes, _ in two_people_run:
-        for track_id, box in boxes.items():
-            (man_ids if (box[1] + box[3]) / 2 < 190 else woman_ids).add(track_id)
-    followed = [track_id for track_id, _, _ in two_people_run]
+    for ids, keypoints in zip(session.people_ids[:150], session.people_keypoints_2d[:150], strict=True):
+        for track_id, points in zip(ids, keypoints, strict=True):
+            if track_id >= 0:
+                (man_ids if _centre_y(points) < 190 else woman_ids).add(int(track_id))
     assert len(man_ids) == 1, f"the man had several ids: {man_ids}"
     assert len(woman_ids) == 1, f"the woman had several ids: {woman_ids}"
-    found = [f for f in followed if f is not None]
-    assert set(found) == man_ids and len(found) >= 120, f"followed {len(found)} frames: {set(found)}"
-    for _, _, detection in two_people_run:
-        if detection.found:
-            assert (detection.bbox[1] + detection.bbox[3]) / 2 < 190  # never the woman
+    found = session.valid[:150]
+    assert found.sum() >= 120, f"the man was followed on {found.sum()} of 150 frames"
+    assert set(session.track_id[:150][found].tolist()) == man_ids
+    for keypoints in session.keypoints_2d[:150][found]:
+        assert _centre_y(keypoints) < 190  # never the woman
+
+
+def test_everyone_is_lifted_and_recorded(two_people_run):
+    session, people = two_people_run
+    (man,) = set(session.track_id[session.valid].tolist())
+    assert len(people) == 2 and man in people
+    woman = next(i for i in people if i != man)
+    rows = (session.people_ids == woman).any(axis=1)
+    assert rows.sum() >= 60  # she walks in after about 1.3 s
+    her_3d = session.people_joints_3d[session.people_ids == woman]
+    assert np.isfinite(her_3d).all(axis=(1, 2)).mean() > 0.9
+    assert len(people[woman]) >= rows.sum() - 5 and np.isfinite(people[woman].joints_3d()).all()
+
+
+def test_sessions_without_people_columns_still_load(tmp_path):
+    from pose3d_nb import load_session
+    from pose3d_nb.recording.session import SESSION_ARRAYS
+
+    rows = 4
+    arrays = {
+        "joints_3d": np.zeros((rows, 17, 3), np.float32), "keypoints_2d": np.zeros((rows, 17, 2), np.float32),
+        "scores_2d": np.ones((rows, 17), np.float32), "timestamps": np.arange(rows) / 30.0,
+        "frame_index": np.arange(rows), "valid": np.ones(rows, bool),
+    }
+    assert set(arrays) == set(SESSION_ARRAYS)
+    np.savez(tmp_path / "session.npz", **arrays, metadata=np.array('{"source": "old"}'))
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == rows and (session.track_id == -1).all() and (session.people_ids == -1).all()
+    assert np.isnan(session.people_joints_3d).all()
 
 
 # ---------------------------------------------------------------------------- entry points

@@ -218,7 +218,8 @@ class MediaPipePeopleDetector(FollowingDetector):
     Detection extras, besides ``mediapipe``'s (``world_landmarks``, ``visibility``, ``landmarks``,
     ``track_id``, ``swapped_left_right``, ``num_candidates``): everyone seen in the frame as
     ``people_ids`` (M,) int, ``people_keypoints`` (M, 17, 2), ``people_scores`` (M, 17),
-    ``people_boxes`` (M, 4); and ``follow_status``, one line on whom it follows or waits for.
+    ``people_boxes`` (M, 4), ``people_world_landmarks`` (M, 33, 3) metres; and
+    ``follow_status``, one line on whom it follows or waits for.
     """
 
     name = "mediapipe-people"
@@ -284,6 +285,8 @@ class MediaPipePeopleDetector(FollowingDetector):
             people_keypoints=np.asarray(found.keypoints, np.float32)[rows].reshape(-1, 17, 2),
             people_scores=np.asarray(found.scores, np.float32)[rows].reshape(-1, 17),
             people_boxes=np.asarray(found.boxes, np.float32)[rows].reshape(-1, 4),
+            people_world_landmarks=np.asarray(found.extras.get("world_landmarks", np.zeros((0, 33, 3))),
+                                              np.float32)[rows].reshape(-1, 33, 3),
             follow_status=self._follower.status,
         )
         return detection

@@ -33,6 +33,7 @@ from pose3d_nb.recording.folder import (
     remove_unchanged,
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR, JournalWriter, read_journal, read_meta
+from pose3d_nb.recording.people import people_columns
 from pose3d_nb.recording.session import SESSION_FILE, SessionError, read_metadata, write_session
 
 #: A chunk is written early once this many rows wait (a fast file source between two saves).
@@ -151,6 +152,7 @@ class Recorder:
                 frame_index=pose.frame_index,
                 valid=pose.valid,
                 segment=segment,
+                **people_columns(detection),
             )
             self.buffer.append(sample)
             self.recorded += 1

@@ -1,0 +1,123 @@
+"""Everyone in 3D: each tracked person lifted with a temporal window of their own.
+
+The engine's own lifter lifts the followed person (``joints_3d``, the single-person API).
+:class:`EveryoneLifter` lifts every other person a people detector reports
+(``extras["people_ids"]``, see ``detectors.mediapipe_people``) with a lifter of their own, keeps
+each person's poses in a ``RollingBuffer`` of their own, and writes everyone's newest 3D into the
+detection's extras (``people_joints_3d``, (M, 17, 3), aligned with ``people_ids``) so the recording
+keeps every person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.buffer import PoseSample, RollingBuffer
+from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
+from pose3d_nb.skeleton import NUM_JOINTS
+
+
+class EveryoneLifter:
+    """A lifter and a buffer per tracked person.
+
+    Args:
+        make_lifter: returns a new lifter (the engine's kind), called once per new person.
+        capacity: rows each person's buffer keeps.
+        forget_after: frames a person may be unseen before their lifter is freed (their buffer
+            stays in ``buffers``).
+    """
+
+    def __init__(
+        self, make_lifter: Callable[[], Any], capacity: int = 100_000, forget_after: int = 90
+    ) -> None:
+        self._make_lifter = make_lifter
+        self.capacity = capacity
+        self.forget_after = forget_after
+        self.settings: LiftSettings | None = None
+        self.buffers: dict[int, RollingBuffer] = {}
+        self._lifters: dict[int, Any] = {}
+        self._unseen: dict[int, int] = {}
+        self._latest: dict[int, np.ndarray] = {}
+
+    def reset(self) -> None:
+        """A new window for everyone (a new source or segment); buffers are kept."""
+        for lifter in self._lifters.values():
+            lifter.reset()
+        self._latest = {}
+
+    def push(self, detection: Any, frame: Any) -> None:
+        """Lift everyone but the followed person in ``detection`` and add ``people_joints_3d``."""
+        ids = detection.extras.get("people_ids")
+        if ids is None:
+            return
+        followed = detection.extras.get("track_id") if detection.found else None
+        seen = set()
+        for row, track_id in enumerate(np.asarray(ids).tolist()):
+            seen.add(track_id)
+            if track_id == followed:
+                continue
+            person = _person_detection(detection, row, track_id)
+            self._record(track_id, self._lifter(track_id).push(person, frame))
+        for track_id in list(self._lifters):
+            if track_id in seen:
+                self._unseen[track_id] = 0
+                continue
+            self._unseen[track_id] = self._unseen.get(track_id, 0) + 1
+            if self._unseen[track_id] > self.forget_after:
+                self._record(track_id, self._lifters.pop(track_id).flush())
+                del self._unseen[track_id]
+        joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
+        for row, track_id in enumerate(np.asarray(ids).tolist()):
+            if track_id in self._latest:
+                joints[row] = self._latest[track_id]
+        detection.extras["people_joints_3d"] = joints
+
+    def record_followed(self, poses: list[LiftedPose]) -> None:
+        """The engine lifter's poses go into the followed person's buffer too."""
+        for pose in poses:
+            track_id = pose.detection.extras.get("track_id")
+            if track_id is not None and pose.valid:
+                self._record(int(track_id), [pose])
+
+    def _lifter(self, track_id: int) -> Any:
+        lifter = self._lifters.get(track_id)
+        if lifter is None:
+            lifter = self._lifters[track_id] = self._make_lifter()
+            if self.settings is not None:
+                lifter.settings = self.settings
+        return lifter
+
+    def _record(self, track_id: int, poses: list[LiftedPose]) -> None:
+        buffer = self.buffers.get(track_id)
+        if buffer is None:
+            buffer = self.buffers[track_id] = RollingBuffer(self.capacity)
+        for pose in poses:
+            if pose.valid:
+                self._latest[track_id] = pose.joints
+            detection = pose.detection
+            buffer.append(PoseSample(
+                joints_3d=pose.joints, keypoints_2d=detection.keypoints, scores_2d=detection.scores,
+                timestamp=detection.timestamp, frame_index=pose.frame_index, valid=pose.valid, segment=0,
+            ))
+
+
+def _person_detection(detection: Any, row: int, track_id: int) -> Any:
+    """Row ``row`` of ``detection``'s ``people_*`` extras as a Detection of its own."""
+    from pose3d_nb.detectors.detection import Detection
+
+    extras: dict[str, Any] = {"track_id": track_id}
+    world = detection.extras.get("people_world_landmarks")
+    if world is not None and len(world) > row:
+        extras["world_landmarks"] = world[row]
+    return Detection(
+        keypoints=detection.extras["people_keypoints"][row],
+        scores=detection.extras["people_scores"][row],
+        bbox=detection.extras["people_boxes"][row],
+        frame_size=detection.frame_size,
+        timestamp=detection.timestamp,
+        frame_index=detection.frame_index,
+        extras=extras,
+    )

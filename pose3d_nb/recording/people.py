@@ -1,0 +1,38 @@
+"""Everyone in view, as a recording row's people columns (``buffer.COLUMNS``: ``track_id``,
+``people_ids``, ``people_keypoints_2d``, ``people_joints_3d``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.buffer import MAX_PEOPLE, empty_column
+
+
+def people_columns(detection: Any) -> dict[str, Any]:
+    """A row's people values from a detection's extras; {} when its detector tracks no one.
+
+    The first ``MAX_PEOPLE`` people by track id are kept; ``people_joints_3d`` is each one's
+    newest 3D pose (``engine.everyone.EveryoneLifter`` writes it), NaN where there is none.
+    """
+    extras = detection.extras
+    ids = extras.get("people_ids")
+    if ids is None:
+        return {}
+    ids = np.asarray(ids, np.int64)
+    keep = np.argsort(ids, kind="stable")[:MAX_PEOPLE]
+    people_ids = empty_column("people_ids", 1)[0]
+    keypoints = empty_column("people_keypoints_2d", 1)[0]
+    joints = empty_column("people_joints_3d", 1)[0]
+    people_ids[: len(keep)] = ids[keep]
+    keypoints[: len(keep)] = np.asarray(extras["people_keypoints"])[keep]
+    if extras.get("people_joints_3d") is not None:
+        joints[: len(keep)] = np.asarray(extras["people_joints_3d"])[keep]
+    track_id = extras.get("track_id")
+    return {
+        "track_id": -1 if track_id is None else int(track_id),
+        "people_ids": people_ids,
+        "people_keypoints_2d": keypoints,
+        "people_joints_3d": joints,
+    }
