@@ -17,8 +17,9 @@ import pytest
 from pose3d_nb.benchmarks.lifter import random_model
 from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.engine import EngineError, PoseEngine
+from pose3d_nb.export.table import frame_csv_header, write_frame_csv
 from pose3d_nb.lifting.model import Architecture
-from pose3d_nb.recording import csv_header, load_session, write_csv
+from pose3d_nb.recording import load_session
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.sources import SourceError, open_source
 
@@ -119,10 +120,10 @@ def test_csv_export(sample_run, tmp_path):
     engine, _ = sample_run
     path = engine.export_csv(tmp_path / "s.csv")
     lines = path.read_text().splitlines()
-    assert lines[0].split(",") == csv_header()
+    assert lines[0].split(",") == frame_csv_header()
     assert len(lines) == 101
     first = lines[1].split(",")
-    assert first[1] == "0" and len(first) == len(csv_header())
+    assert first[1] == "0" and len(first) == len(frame_csv_header())
 
 
 # --------------------------------------------------------------------------- no person
@@ -384,7 +385,7 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     buffer = RollingBuffer(10)
     pose = np.zeros((17, 3), np.float32)
     buffer.append(PoseSample(pose, np.zeros((17, 2)), np.ones(17), 0.0, 0, True, 0))
-    write_csv(tmp_path / "a.csv", buffer.snapshot())
+    write_frame_csv(tmp_path / "a.csv", buffer.snapshot())
     before = (tmp_path / "a.csv").read_text()
 
     def explode(*args, **kwargs):
@@ -393,7 +394,7 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     monkeypatch.setattr("pose3d_nb.recording.os.replace", explode)
     buffer.append(PoseSample(pose + 1, np.zeros((17, 2)), np.ones(17), 0.1, 1, True, 0))
     with pytest.raises(KeyboardInterrupt):
-        write_csv(tmp_path / "a.csv", buffer.snapshot())
+        write_frame_csv(tmp_path / "a.csv", buffer.snapshot())
     assert (tmp_path / "a.csv").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"], "no temporary file left behind"
 
@@ -540,7 +541,7 @@ def test_the_callers_detector_object_is_never_closed_by_the_engine(tmp_path):
 def test_recordings_are_readable_like_any_file_the_user_writes(tmp_path):
     buffer = RollingBuffer(4)
     buffer.append(PoseSample(np.zeros((17, 3)), np.zeros((17, 2)), np.ones(17), 0.0, 0, True, 0))
-    write_csv(tmp_path / "s.csv", buffer.snapshot())
+    write_frame_csv(tmp_path / "s.csv", buffer.snapshot())
     mask = os.umask(0o022)
     os.umask(mask)
     assert (tmp_path / "s.csv").stat().st_mode & 0o777 == 0o666 & ~mask

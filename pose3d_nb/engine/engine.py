@@ -31,7 +31,7 @@ from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
-from pose3d_nb.recording import Recorder, write_csv
+from pose3d_nb.recording import Recorder
 from pose3d_nb.settings import DEFAULTS, Settings
 
 _END = LatestSlot.END  # end of the source, through either hand-off
@@ -500,7 +500,9 @@ class PoseEngine:
     def export_csv(self, path: str | Path | None = None) -> Path:
         """Write the recording as CSV (default ``out_dir/session.csv``); returns the path."""
         path = Path(path) if path is not None else self._default_path("session.csv")
-        write_csv(path, self._recorder.session())
+        from pose3d_nb.export.table import write_frame_csv
+
+        write_frame_csv(path, self._recorder.session())
         return path
 
     def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:

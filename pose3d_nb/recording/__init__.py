@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os  # noqa: F401 - tests patch pose3d_nb.recording.os.replace to interrupt a write
 
-from pose3d_nb.recording.files import atomic_file, csv_header, write_csv, write_latest_pose
+from pose3d_nb.recording.files import atomic_file, write_latest_pose
 from pose3d_nb.recording.folder import (
     OutputError,
     describe_recording,
@@ -55,14 +55,12 @@ __all__ = [
     "Session",
     "SessionError",
     "atomic_file",
-    "csv_header",
     "describe_recording",
     "load_session",
     "prepare_out_dir",
     "read_journal",
     "read_session_file",
     "resolve_session",
-    "write_csv",
     "write_latest_pose",
     "write_session",
 ]

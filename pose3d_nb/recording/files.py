@@ -1,4 +1,5 @@
-"""Files written whole: ``atomic_file``, the newest pose (``joints.npy``) and the CSV table.
+"""Files written whole: ``atomic_file`` and the newest pose (``joints.npy``); the CSV tables are
+``pose3d_nb.export.table``'s.
 
 A reader (the original project's plotting process, a notebook cell, a crash) never sees a half
 written file: data goes to a temporary file in the same folder, is flushed, then renamed over the
@@ -8,7 +9,6 @@ target with ``os.replace``.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import os
 import tempfile
@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_nb.buffer import BufferSnapshot
-from pose3d_nb.skeleton import COCO, H36M
+from pose3d_nb.skeleton import H36M
 
 
 def _read_umask() -> int:
@@ -77,35 +76,3 @@ def write_latest_pose(path: str | Path, joints_3d: np.ndarray) -> None:
     array = np.asarray(joints_3d, dtype=np.float32).reshape(1, H36M.num_joints, 3)
     with atomic_file(path, durable=False) as handle:
         np.save(handle, array)
-
-
-def csv_header() -> list[str]:
-    """Column names: frame, time, validity, then every 3D joint and 2D keypoint coordinate."""
-    header = ["segment", "frame_index", "timestamp", "valid"]
-    header += [f"{name}_{axis}" for name in H36M.joint_names for axis in "xyz"]
-    header += [f"kp2d_{name}_{axis}" for name in COCO.joint_names for axis in "xy"]
-    header += [f"kp2d_{name}_score" for name in COCO.joint_names]
-    return header
-
-
-def write_csv(path: str | Path, data: BufferSnapshot) -> None:
-    """One row per frame: see ``csv_header``; 3D in metres (world, z up), 2D in pixels."""
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(csv_header())
-    rows = len(data.timestamps)
-    flat = np.concatenate(
-        [
-            data.joints_3d.reshape(rows, -1),
-            data.keypoints_2d.reshape(rows, -1),
-            data.scores_2d.reshape(rows, -1),
-        ],
-        axis=1,
-    )
-    for i in range(rows):
-        writer.writerow(
-            [int(data.segment[i]), int(data.frame_index[i]), f"{data.timestamps[i]:.6f}", int(data.valid[i])]
-            + [f"{value:.6g}" for value in flat[i]]
-        )
-    with atomic_file(path) as handle:
-        handle.write(text.getvalue().encode())
