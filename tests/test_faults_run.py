@@ -45,22 +45,26 @@ def _complete_session(folder: Path, frames: int = 20) -> bytes:
     recorder = Recorder(RollingBuffer(100), folder, lambda: {"source": "earlier run"})
     recorder.begin()
     for i in range(frames):
-        detection = SimpleNamespace(keypoints=np.zeros((17, 2)), scores=np.ones(17), timestamp=i / 30)
+        detection = SimpleNamespace(keypoints=np.zeros((17, 2)), scores=np.ones(17), timestamp=i / 30,
+                                    extras={})
         recorder.record([SimpleNamespace(joints=np.zeros((17, 3)), detection=detection, frame=None,
                                          frame_index=i, valid=True)], 0)
     recorder.finish()
     return (folder / "session.npz").read_bytes()
 
 
-def _wait_for_chunks(journal: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> list:
+def _wait_for_saved_rows(folder: Path, rows: int, process: subprocess.Popen, timeout: float = 120):
+    """The frame indices saved in ``folder``'s journal, once it holds at least ``rows``."""
+    journal = folder / JOURNAL_DIR
     deadline = time.monotonic() + timeout
     while True:
-        chunks = sorted(journal.glob("*.npz")) if journal.is_dir() else []
-        if len(chunks) >= count:
-            return chunks
+        if (journal / "meta.json").is_file():
+            saved = load_session(journal)
+            if len(saved) >= rows:
+                return saved.frame_index
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{journal} never held {count} chunks"
-        time.sleep(0.1)
+        assert time.monotonic() < deadline, f"{journal} never held {rows} rows"
+        time.sleep(0.2)
 
 
 def _kill_9(process: subprocess.Popen) -> None:
@@ -70,12 +74,11 @@ def _kill_9(process: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- crashes
-def test_kill_9_mid_run_keeps_every_chunk_written_and_says_incomplete(tmp_path):
+def test_kill_9_mid_run_keeps_every_row_saved_and_says_incomplete(tmp_path):
     out = tmp_path / "out"
     process = _spawn("run", "--out", str(out), "--loop", "--pace")
     try:
-        chunks = _wait_for_chunks(out / JOURNAL_DIR, 2, process)
-        written = np.concatenate([np.load(chunk)["frame_index"] for chunk in chunks])
+        written = _wait_for_saved_rows(out, 10, process)
     finally:
         _kill_9(process)
     session = load_session(out)
@@ -94,7 +97,7 @@ def test_a_killed_overwrite_keeps_the_previous_complete_session(tmp_path):
     before = _complete_session(tmp_path)
     process = _spawn("run", "--out", str(tmp_path), "--overwrite", "--loop", "--pace")
     try:
-        _wait_for_chunks(tmp_path / JOURNAL_DIR, 1, process)
+        _wait_for_saved_rows(tmp_path, 1, process)
     finally:
         _kill_9(process)
     assert (tmp_path / "session.npz").read_bytes() == before

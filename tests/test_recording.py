@@ -25,7 +25,8 @@ from pose3d_nb.recording import (
 def _pose(i: int, valid: bool = True) -> SimpleNamespace:
     """A stand-in for a ``LiftedPose``: frame ``i``'s joints all equal ``i``."""
     detection = SimpleNamespace(
-        keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32), timestamp=i / 30
+        keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32), timestamp=i / 30,
+        extras={},
     )
     return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection, frame=None,
                            frame_index=i, valid=valid)
@@ -57,19 +58,18 @@ def test_an_hour_at_30_fps_keeps_every_frame_beyond_the_buffer(tmp_path):
     assert not (tmp_path / JOURNAL_DIR).exists(), "the journal is gone once session.npz is written"
 
 
-def test_each_save_writes_only_the_new_rows(tmp_path):
+def test_each_save_appends_only_the_new_rows(tmp_path):
     recorder = _recorder(tmp_path)
     recorder.begin()
     _record(recorder, 0, 300)
     recorder.flush()
-    journal = tmp_path / JOURNAL_DIR
-    first = sorted(journal.glob("*.npz"))
+    stream = tmp_path / JOURNAL_DIR / "rows-000.arrows"
+    before = stream.read_bytes()
     _record(recorder, 300, 30)
     recorder.flush()
-    chunks = sorted(journal.glob("*.npz"))
-    assert chunks[:1] == first and len(chunks) == 2
-    assert [len(np.load(c)["timestamps"]) for c in chunks] == [300, 30]
-    assert chunks[1].stat().st_size < chunks[0].stat().st_size / 5
+    after = stream.read_bytes()
+    assert after[: len(before)] == before, "nothing already saved is written again"
+    assert 0 < len(after) - len(before) < len(before) / 5, "the save holds the 30 new rows only"
     assert len(load_session(tmp_path)) == 330
 
 

@@ -36,6 +36,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         # the default source: the sample and the two-people clip; otherwise the one given
         run(sources=None if args.source == "sample" else [args.source], max_frames=args.max_frames,
             as_json=args.json)
+    elif args.what == "recording":
+        from pose3d_nb.benchmarks.recording import run
+
+        run(frames=args.max_frames, as_json=args.json)
     elif args.what == "batch":
         from pose3d_nb.benchmarks.batch import run
 
@@ -47,7 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d bench`` to the command line."""
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
     bench.add_argument(
-        "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch", "people"]
+        "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch", "people",
+                 "recording"]
     )
     bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy, world)")
     bench.add_argument("--mocap", default=None, help="held-out mocap folder (accuracy, viewpoints, world)")

@@ -1,18 +1,26 @@
-"""A recording while it runs: ``session.journal/``, a folder of append-only chunks.
+"""A recording while it runs: ``session.journal/``, rows appended to Arrow IPC streams.
 
 Layout (format version 2)::
 
     session.journal/
-        meta.json       {"format_version", "recording_id", "columns": {name: {"shape", "dtype"}},
-                         "metadata": {...}}; rewritten (atomically) with each chunk
-        00000000.npz    rows 0..n0-1: one array per column of ``buffer.COLUMNS``
-        00000001.npz    the next rows, and so on
+        meta.json        {"format_version", "recording_id", "base_rows", "columns": {name:
+                          {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically
+        rows-000.arrows  an Arrow IPC stream: one record batch per save, each column of
+        rows-001.arrows  ``buffer.COLUMNS`` (shaped ones as fixed-size lists); one file per
+                         time the journal is opened (a stream cannot be reopened for appending)
 
-Each chunk is written to a temporary name, fsynced and renamed, so a chunk file is either whole
-or absent: a crash or ``kill -9`` loses only the rows not yet in a chunk (at most the
-recorder's ``session_interval``). Saving costs the new rows only. A temporary file left by a
-kill starts with a dot and is ignored. ``read_journal`` gives every chunk's rows in order, with
-``complete: False``: a journal exists only until a clean stop turns it into ``session.npz``.
+Each save appends one batch of the rows recorded since the last save, then flushes and fsyncs
+the file: it costs the new rows only, and nothing already written is touched again. A crash or
+``kill -9`` can leave at most a torn last batch, which ``read_journal`` drops, keeping every
+whole batch before it: what is lost is at most one save interval. ``base_rows`` > 0 says the
+journal continues this recording's ``session.npz`` beside it (the engine stopped, then started
+again): its rows come first. A journal exists only until a clean stop turns it into
+``session.npz``; read back, it says ``complete: False``.
+
+Why Arrow IPC (``pose3d bench recording`` measures the choice): a save is one append and one
+fsync to one open file; reading an hour back is one sequential pass (npz chunk files cost
+milliseconds each to open, and an hour at a 2 s interval is 1,800 of them); and pyarrow is
+already a dependency (Parquet export).
 """
 
 from __future__ import annotations
@@ -29,20 +37,23 @@ from pose3d_nb.buffer import COLUMNS
 from pose3d_nb.recording.files import atomic_file
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
+    SESSION_FILE,
     Session,
     SessionError,
     checked_columns,
+    read_session_file,
     session_metadata,
 )
 
 JOURNAL_DIR = "session.journal"
 META_FILE = "meta.json"
-_CHUNK = re.compile(r"^(\d{8})\.npz$")
+_STREAM = re.compile(r"^rows-(\d{3,})\.arrows$")
 
 
-def chunk_files(folder: Path) -> list[Path]:
-    """The journal's chunk files, oldest first (temporary files of an interrupted write excluded)."""
-    return sorted(p for p in folder.iterdir() if _CHUNK.match(p.name))
+def stream_files(folder: Path) -> list[Path]:
+    """The journal's stream files, oldest first."""
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STREAM.match(p.name))]
+    return [path for _, path in sorted(found)]
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -53,47 +64,68 @@ def read_meta(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise SessionError(f"{folder} is not a session journal: it has no {META_FILE}") from None
     except (OSError, ValueError) as exc:
-        raise SessionError(f"{path} is damaged ({exc}); the chunks beside it are intact") from None
+        raise SessionError(f"{path} is damaged ({exc}); the rows beside it are intact") from None
     if not isinstance(meta, dict):
         raise SessionError(f"{path} is damaged: not a JSON object")
     return meta
 
 
+def _schema():
+    import pyarrow as pa
+
+    fields = []
+    for name, column in COLUMNS.items():
+        kind = pa.from_numpy_dtype(np.dtype(column.dtype))
+        size = int(np.prod(column.shape)) if column.shape else 0
+        fields.append(pa.field(name, pa.list_(kind, size) if size else kind))
+    return pa.schema(fields)
+
+
+def _batch(columns: dict[str, np.ndarray], schema):
+    import pyarrow as pa
+
+    arrays = []
+    for field in schema:
+        values = np.ascontiguousarray(columns[field.name])
+        if pa.types.is_fixed_size_list(field.type):
+            flat = pa.array(values.reshape(-1), type=field.type.value_type)
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, field.type.list_size))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 class JournalWriter:
-    """Appends chunks of rows to ``folder`` (created if needed; an existing journal is continued).
+    """Appends batches of rows to ``folder`` (created if needed; an existing journal is continued
+    in a new stream file).
 
     Args:
         folder: the journal folder (``OUT/session.journal``).
         recording_id: the recording's identity, stored in ``meta.json`` and ``session.npz``.
+        base_rows: rows of this recording already in ``session.npz`` beside the folder, which
+            the journal continues (0: none).
     """
 
-    def __init__(self, folder: Path, recording_id: str) -> None:
+    def __init__(self, folder: Path, recording_id: str, base_rows: int = 0) -> None:
         self.folder = Path(folder)
         self.recording_id = recording_id
         self.folder.mkdir(parents=True, exist_ok=True)
-        existing = chunk_files(self.folder)
-        self._next = int(_CHUNK.match(existing[-1].name).group(1)) + 1 if existing else 0
-
-    def adopt(self, session_file: Path) -> None:
-        """Start the journal with every row of ``session_file`` (an earlier part of this recording).
-
-        A hard link where the file system allows (no copy: the file is never modified in
-        place, only replaced), else a copy.
-        """
-        target = self.folder / f"{self._next:08d}.npz"
-        try:
-            os.link(session_file, target)
-        except OSError:
-            with atomic_file(target) as handle, open(session_file, "rb") as source:
-                while block := source.read(1 << 20):
-                    handle.write(block)
-        self._next += 1
+        if (self.folder / META_FILE).is_file():
+            base_rows = int(read_meta(self.folder).get("base_rows", 0))
+        self.base_rows = base_rows
+        existing = stream_files(self.folder)
+        number = int(_STREAM.match(existing[-1].name).group(1)) + 1 if existing else 0
+        self.path = self.folder / f"rows-{number:03d}.arrows"
+        self._schema = _schema()
+        self._handle = None
+        self._writer = None
 
     def write_meta(self, metadata: dict[str, Any], durable: bool = False) -> None:
         """Rewrite ``meta.json`` with ``metadata`` (what produced the recording)."""
         meta = {
             "format_version": FORMAT_VERSION,
             "recording_id": self.recording_id,
+            "base_rows": self.base_rows,
             "columns": {name: {"shape": list(column.shape), "dtype": np.dtype(column.dtype).str}
                         for name, column in COLUMNS.items()},
             "metadata": metadata,
@@ -101,40 +133,78 @@ class JournalWriter:
         with atomic_file(self.folder / META_FILE, durable=durable) as handle:
             handle.write(json.dumps(meta, default=str).encode())
 
-    def append(self, columns: dict[str, np.ndarray]) -> Path:
-        """Write one chunk (atomic, fsynced): ``columns`` maps each column name to its new rows."""
-        path = self.folder / f"{self._next:08d}.npz"
-        with atomic_file(path) as handle:
-            np.savez(handle, **columns)
-        self._next += 1
-        return path
+    def append(self, columns: dict[str, np.ndarray]) -> None:
+        """Append one batch (``columns``: each column name -> its new rows), flushed and fsynced."""
+        import pyarrow as pa
+
+        batch = _batch(columns, self._schema)
+        if self._writer is None:
+            self._handle = open(self.path, "xb")  # noqa: SIM115 - stays open across saves
+            self._writer = pa.ipc.new_stream(self._handle, self._schema)
+        self._writer.write_batch(batch)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """End the stream (a reader then sees its end marker) and close the file."""
+        if self._writer is not None:
+            self._writer.close()
+            self._handle.close()
+            self._writer = self._handle = None
+
+
+def _read_stream(path: Path) -> list:
+    """The whole record batches of one stream file; a torn last batch (a kill mid-save) is dropped."""
+    import pyarrow as pa
+
+    batches = []
+    try:
+        with pa.ipc.open_stream(path) as reader:
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # torn tail, or a file killed before its first batch: keep what was whole
+    return batches
+
+
+def _columns_of(batches: list, where: Path) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches) if batches else _schema().empty_table()
+    arrays = {}
+    for name in table.column_names:
+        if name not in COLUMNS:
+            continue  # a column of a newer version: not known here
+        column = table.column(name).combine_chunks()
+        shape = COLUMNS[name].shape
+        if pa.types.is_fixed_size_list(column.type):
+            column = column.flatten()
+        arrays[name] = column.to_numpy(zero_copy_only=False).reshape(len(table), *shape)
+    return checked_columns(arrays, where)
 
 
 def read_journal(folder: Path) -> Session:
     """Every row a journal holds, oldest first; metadata from ``meta.json``, ``complete`` False.
 
-    Raises ``SessionError`` naming the folder or chunk that cannot be read.
+    Raises ``SessionError`` naming the folder or file that cannot be read.
     """
     meta = read_meta(folder)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
-    for chunk in chunk_files(folder):
-        for name, array in _read_chunk(chunk).items():
-            parts[name].append(array)
-    arrays = {name: (np.concatenate(parts[name]) if parts[name] else np.zeros((0, *c.shape), c.dtype))
-              for name, c in COLUMNS.items()}
-    columns = checked_columns(arrays, folder)
+    batches = [batch for path in stream_files(folder) for batch in _read_stream(path)]
+    columns = _columns_of(batches, folder)
+    rows = len(columns["timestamps"])
+    base_rows = int(meta.get("base_rows", 0))
+    if base_rows:
+        base = read_session_file(folder.parent / SESSION_FILE)
+        if base.metadata.get("recording_id") != meta.get("recording_id"):
+            raise SessionError(f"{folder} continues a {SESSION_FILE} that was replaced since")
+        if len(base) == base_rows + rows:
+            return base  # the stop that merged them finished; only removing the journal did not
+        if len(base) != base_rows:
+            raise SessionError(f"{folder} continues {base_rows} rows, but {SESSION_FILE} has {len(base)}")
+        columns = {name: np.concatenate([getattr(base, name), columns[name]]) for name in COLUMNS}
     metadata = session_metadata(dict(meta.get("metadata") or {}), len(columns["timestamps"]), False)
     metadata["recording_id"] = meta.get("recording_id")
     return Session(**columns, metadata=metadata)
-
-
-def _read_chunk(chunk: Path) -> dict[str, np.ndarray]:
-    """One chunk's columns (an adopted ``session.npz`` also carries metadata: not a column)."""
-    try:
-        with np.load(chunk, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files if name != "metadata"}
-    except Exception as exc:  # noqa: BLE001 - any failure is a damaged chunk, said in one line
-        raise SessionError(
-            f"{chunk} is damaged ({type(exc).__name__}); move it aside to load the chunks before it"
-        ) from None
-    return checked_columns(arrays, chunk)

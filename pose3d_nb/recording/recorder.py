@@ -205,6 +205,7 @@ class Recorder:
         journal, self._journal = self._journal, None
         if journal is None:  # no row since begin: the folder stays as it was
             return None
+        journal.close()
         session_path = self.out_dir / SESSION_FILE
         if failed and self._holds_other_session(session_path):
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
@@ -252,7 +253,7 @@ class Recorder:
 
         A journal of another recording is an unfinished run the caller chose to replace
         (``prepare_out_dir`` refused it otherwise). When this recording was finished before
-        (the engine stopped and started again), its ``session.npz`` becomes the first chunk.
+        (the engine stopped and started again), the journal continues its ``session.npz``.
         """
         folder = self.out_dir / JOURNAL_DIR
         ours = False
@@ -261,10 +262,11 @@ class Recorder:
                 ours = read_meta(folder).get("recording_id") == self._recording_id
             if not ours:
                 shutil.rmtree(folder)
-        journal = JournalWriter(folder, self._recording_id)
         session_path = self.out_dir / SESSION_FILE
+        base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
-            journal.adopt(session_path)
+            base_rows = int(read_metadata(session_path).get("rows") or 0)
+        journal = JournalWriter(folder, self._recording_id, base_rows)
         journal.write_meta(self._meta(), durable=True)
         return journal
 
