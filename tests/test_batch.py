@@ -28,11 +28,14 @@ from pose3d_nb.batch import (
     BatchSettings,
     ClusterError,
     find_videos,
+    gather_videos,
     output_names,
+    place_outputs,
     process,
     write_clip,
 )
 from pose3d_nb.batch.manifest import MANIFEST
+from pose3d_nb.batch.placement import writable_reason
 from pose3d_nb.batch.staging import STAGING, remove_stale
 from pose3d_nb.recording import SESSION_ARRAYS, load_session
 
@@ -72,6 +75,49 @@ def test_inputs_that_name_nothing_are_clear_errors(tmp_path):
     with pytest.raises(BatchInputError, match="matches no video"):
         find_videos(str(tmp_path / "*.mkv"))
     assert cli.main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_inputs_that_name_nothing_are_set_aside_for_a_batch(tmp_path):
+    a = _touch(tmp_path / "v" / "a.mp4").resolve()
+    listing = tmp_path / "list.txt"
+    listing.write_text("v/a.mp4\ngone.mp4\n")
+    videos, missing = gather_videos([a, tmp_path / "missing.mp4", listing, str(tmp_path / "*.mkv")])
+    assert videos == [a]
+    assert missing == {
+        str(tmp_path / "missing.mp4"): f"no such file or folder: {tmp_path / 'missing.mp4'}",
+        str(tmp_path / "gone.mp4"): f"no such file or folder: {tmp_path / 'gone.mp4'}",  # from the list
+        str(tmp_path / "*.mkv"): f"the pattern {str(tmp_path / '*.mkv')!r} matches no video",
+    }
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchInputError, match="no video found in"):
+        gather_videos(tmp_path / "empty")  # inputs that exist but hold no video: still an error
+
+
+def _fake_output(folder: Path, video: Path, *extra: str) -> None:
+    """A folder as a batch leaves it for ``video`` (manifest listing session.npz), plus ``extra`` files."""
+    _touch(folder / "session.npz")
+    (folder / MANIFEST).write_text(json.dumps({"input": str(video), "files": ["session.npz"]}))
+    for name in extra:
+        _touch(folder / name)
+
+
+def test_outputs_never_share_a_folder_nor_take_one_the_batch_did_not_make(tmp_path):
+    out = tmp_path / "out"
+    d1, d2, own, mine = Path("/d1/clip.mp4"), Path("/d2/clip.mp4"), Path("/d1/own.mp4"), Path("/d1/mine.mp4")
+    _fake_output(out / "clip", d1)  # an earlier batch of /d1/clip.mp4 alone
+    _touch(out / "own" / "notes.txt")  # the user's folder
+    _fake_output(out / "mine", mine, "my_plot.png")  # a batch output the user added a file to
+    folders, refused = place_outputs([d2, own, mine, d1], out)
+    assert folders[d1] == out / "clip"  # found by its manifest
+    assert folders[d2].name.startswith("clip-") and folders[d2] != folders[d1]
+    assert folders[mine] == out / "mine"  # its own: reused while up to date ...
+    assert writable_reason(out / "mine", mine).endswith(  # ... never replaced
+        "holds files pose3d batch did not write (my_plot.png); they are left as they are: move them away to "
+        "have this video processed again")
+    assert refused == {own: f"{out / 'own'} exists and was not made by pose3d batch (no batch.json); it is "
+                            "left as it is: move it away or choose another --out"}
+    assert place_outputs([d1, d2], out)[0] == {d1: out / "clip", d2: folders[d2]}  # stable
+    assert writable_reason(out / "clip", d2).startswith(f"{out / 'clip'} holds the output of another video")
 
 
 def test_output_names_are_unique_and_stable():
@@ -176,7 +222,9 @@ def _assert_same_session(path: Path, reference) -> None:
         ours, theirs = getattr(session, name), getattr(reference, name)
         assert ours.shape == theirs.shape, name
         np.testing.assert_allclose(ours.astype(float), theirs.astype(float), atol=1e-5, err_msg=name)
-    same_metadata = {k: v for k, v in reference.metadata.items() if k not in ("source", "fps")}
+    # source: the absolute path here; fps: measured; recording_id: every recording has its own
+    differ = ("source", "fps", "recording_id")
+    same_metadata = {k: v for k, v in reference.metadata.items() if k not in differ}
     assert {k: session.metadata[k] for k in same_metadata} == same_metadata
     assert Path(session.metadata["source"]).suffix == ".mp4"
 

@@ -9,9 +9,11 @@
 - a ``.txt`` file: one of the above per line (blank lines and ``#`` comments are skipped;
   relative paths are relative to the list's folder).
 
-``output_names(videos)`` gives every video a folder name of its own: the file name's stem, or,
-when two videos share a stem, the stem plus a short hash of the full path (the same set of
-inputs always gets the same names, which is what lets a rerun find its earlier output).
+``gather_videos(inputs)`` does the same but sets aside an input that names nothing (a batch
+fails that input alone). ``output_names(videos)`` gives every video a folder name of its own:
+the file name's stem, or, when two videos share a stem, the stem plus a short hash of the full
+path (``hashed_name``); ``batch.placement`` then checks those names against what the output
+folder already holds.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def search_folder(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
 
 
-def _read_list(path: Path, seen_lists: set[Path]) -> list[Path]:
+def _read_list(path: Path, seen_lists: set[Path], missing: dict[str, str] | None) -> list[Path]:
     if path in seen_lists:
         raise BatchInputError(f"the list {path} includes itself")
     seen_lists.add(path)
@@ -65,17 +67,30 @@ def _read_list(path: Path, seen_lists: set[Path]) -> list[Path]:
             entries.append(text if Path(text).expanduser().is_absolute() else str(path.parent / text))
     found = []
     for entry in entries:
-        found += _expand(entry, seen_lists)
+        found += _expand(entry, seen_lists, missing)
     return found
 
 
-def _expand(spec: str, seen_lists: set[Path]) -> list[Path]:
-    """The videos one input names (see the module docstring); BatchInputError if it names nothing."""
+def _names_nothing(spec: str, reason: str, missing: dict[str, str] | None) -> list[Path]:
+    if missing is None:
+        raise BatchInputError(reason)
+    missing.setdefault(spec, reason)
+    return []
+
+
+def _expand(spec: str, seen_lists: set[Path], missing: dict[str, str] | None) -> list[Path]:
+    """The videos one input names (see the module docstring).
+
+    An input naming nothing raises BatchInputError, or, with a ``missing`` dict, is recorded
+    there (spec -> reason) and the others go on.
+    """
     path = Path(spec).expanduser()
     if path.is_dir():
         return search_folder(path)
     if path.is_file():
-        return _read_list(path.resolve(), seen_lists) if path.suffix.lower() == LIST_SUFFIX else [path]
+        if path.suffix.lower() == LIST_SUFFIX:
+            return _read_list(path.resolve(), seen_lists, missing)
+        return [path]
     if _GLOB_CHARS & set(spec):
         found: list[Path] = []
         for match in sorted(glob.glob(os.path.expanduser(spec), recursive=True), key=natural_key):
@@ -85,9 +100,9 @@ def _expand(spec: str, seen_lists: set[Path]) -> list[Path]:
             elif candidate.suffix.lower() in VIDEO_SUFFIXES:
                 found.append(candidate)
         if not found:
-            raise BatchInputError(f"the pattern {spec!r} matches no video")
+            return _names_nothing(spec, f"the pattern {spec!r} matches no video", missing)
         return found
-    raise BatchInputError(f"no such file or folder: {spec}")
+    return _names_nothing(spec, f"no such file or folder: {spec}", missing)
 
 
 def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -103,15 +118,41 @@ def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     Raises:
         BatchInputError: an input names nothing that exists, or no video was found at all.
     """
+    return _gather(inputs, None)
+
+
+def gather_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                  ) -> tuple[list[Path], dict[str, str]]:
+    """Like ``find_videos``, but an input that names nothing is set aside instead of raising.
+
+    What a batch uses: a missing file among its inputs fails that input alone.
+
+    Args:
+        inputs (str | PathLike | Iterable[str | PathLike]): as ``find_videos``.
+
+    Returns:
+        tuple[list[Path], dict[str, str]]: the videos (absolute, each once, in order), and each
+        input that names nothing (as written, list entries relative to their list made absolute)
+        with the reason.
+
+    Raises:
+        BatchInputError: no inputs, or inputs that all exist but hold no video.
+    """
+    missing: dict[str, str] = {}
+    return _gather(inputs, missing), missing
+
+
+def _gather(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+            missing: dict[str, str] | None) -> list[Path]:
     specs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not specs:
         raise BatchInputError("no inputs given: name video files, folders, globs or a .txt list")
     videos: dict[Path, None] = {}
     seen_lists: set[Path] = set()
     for spec in specs:
-        for path in _expand(os.fspath(spec), seen_lists):
+        for path in _expand(os.fspath(spec), seen_lists, missing):
             videos.setdefault(path.resolve(), None)
-    if not videos:
+    if not videos and not missing:
         searched = ", ".join(os.fspath(s) for s in specs)
         suffixes = " ".join(sorted(VIDEO_SUFFIXES))
         raise BatchInputError(f"no video found in {searched} (searched for {suffixes})")
@@ -121,6 +162,11 @@ def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
 def _clean(stem: str) -> str:
     # A leading dot would hide the folder (and ".staging" is the batch's own).
     return ("_" + stem[1:] if stem.startswith(".") else stem) or "video"
+
+
+def hashed_name(video: Path) -> str:
+    """The file name's stem plus a short hash of its full path: a name no other input shares."""
+    return f"{_clean(video.stem)}-{hashlib.sha1(str(video).encode()).hexdigest()[:8]}"
 
 
 def output_names(videos: list[Path]) -> list[str]:
@@ -138,9 +184,6 @@ def output_names(videos: list[Path]) -> list[str]:
         counts[stem.lower()] = counts.get(stem.lower(), 0) + 1
     names = []
     for path, stem in zip(videos, stems, strict=True):
-        if counts[stem.lower()] == 1:  # case-insensitive: folders may be on such a file system
-            names.append(stem)
-        else:
-            digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-            names.append(f"{stem}-{digest}")
+        # case-insensitive: folders may be on such a file system
+        names.append(stem if counts[stem.lower()] == 1 else hashed_name(path))
     return names

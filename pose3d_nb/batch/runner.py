@@ -5,14 +5,22 @@ date, and submits one ``process_video`` task per remaining video. Dask schedules
 worker thread) and reschedules the task of a worker that died; the client only collects the
 rows as they finish, with a progress bar (a widget in JupyterLab, text in a terminal).
 
+Before anything runs, the batch takes ``OUT``'s lock (``batch.lock``: one batch per output
+folder) and places every output (``batch.placement``): an input that names nothing, or whose
+output folder holds something a batch did not make for it, fails alone with the reason, and
+nothing of the user's is ever replaced or deleted.
+
 Ctrl-C (KeyboardInterrupt, or the ``stop`` event the command line's signal handler sets)
 cancels what has not finished, closes a pool made here, and returns the table: finished videos
 keep their output, the others are ``cancelled`` (a video cut off half way leaves only a hidden
-staging folder, removed by the next attempt).
+staging folder, removed by the next attempt). The stop is seen in every phase: starting the pool
+or connecting (``batch.waits``) as well as collecting. A cluster left without any worker for
+``worker_timeout`` seconds fails the videos still pending instead of waiting for ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -23,29 +31,88 @@ from typing import Any
 
 import pandas as pd
 
-from pose3d_nb.batch.cluster import dask_client
-from pose3d_nb.batch.inputs import find_videos, output_names
+from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_client
+from pose3d_nb.batch.inputs import gather_videos
+from pose3d_nb.batch.lock import batch_lock
 from pose3d_nb.batch.manifest import reusable_output
+from pose3d_nb.batch.placement import place_outputs, writable_reason
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
 from pose3d_nb.batch.task import manifest_row, process_video
+from pose3d_nb.batch.waits import WaitTimeout, bounded
+from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.settings import DEFAULTS
 
 POLL_S = 0.2
 """How often the collecting loop looks at the stop event while nothing finishes."""
 
+WATCH_S = 2.0
+"""How often the collecting loop asks the scheduler how many workers it has."""
 
-def _finished(futures: list[Any], stop: threading.Event | None) -> Iterator[Any]:
+FETCH_S = 60.0
+"""How long fetching a finished task's row (a small dict) from the cluster may take."""
+
+CANCEL_S = 10.0
+"""How long cancelling the tasks (and fetching a finished one's row) may take after a stop."""
+
+
+class NoWorkersLeft(Pose3DRuntimeError):
+    """The cluster had no worker (or the scheduler did not answer) for too long."""
+
+
+class WorkerWatch:
+    """Raises ``NoWorkersLeft`` once the cluster has had no worker for ``timeout`` seconds.
+
+    Args:
+        client (distributed.Client): the batch's client.
+        timeout (float): seconds without any worker (or without an answer) to give up after.
+        stop (threading.Event | None): ends a pending question at once.
+    """
+
+    def __init__(self, client: Any, timeout: float, stop: threading.Event | None) -> None:
+        self.client, self.timeout, self.stop = client, timeout, stop
+        self.last_seen = self.last_asked = time.monotonic()
+
+    def _workers(self) -> int:
+        if self.client.status != "running":
+            return 0  # the connection to the scheduler is lost (its cached count is stale)
+        try:
+            info = bounded(lambda: self.client.scheduler_info(n_workers=0), min(10.0, self.timeout),
+                           self.stop, "the Dask scheduler")
+        except (WaitTimeout, OSError):
+            return 0
+        return int(info.get("n_workers", 0))
+
+    def check(self) -> None:
+        """Ask now and then; raise ``NoWorkersLeft`` when none was seen for ``timeout`` s."""
+        now = time.monotonic()
+        if now - self.last_asked < WATCH_S:
+            return
+        self.last_asked = now
+        if self._workers() > 0:
+            self.last_seen = time.monotonic()
+        elif time.monotonic() - self.last_seen > self.timeout:
+            raise NoWorkersLeft(
+                f"the Dask cluster had no worker for {self.timeout:.0f} s (every worker left or the "
+                "scheduler stopped answering); its videos were not processed"
+            )
+
+
+def _finished(client: Any, futures: list[Any], stop: threading.Event | None,
+              watch: WorkerWatch | None = None) -> Iterator[Any]:
     """The futures as they finish; KeyboardInterrupt as soon as ``stop`` is set."""
     from distributed import as_completed
 
-    pending = as_completed(futures)
+    pending = as_completed(futures, loop=client.loop)  # the batch's client need not be the default
     while not pending.is_empty():
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt
         batch = pending.next_batch(block=False)
         yield from batch
         if not batch:
+            if watch is not None:
+                watch.check()
             if stop is not None:
                 stop.wait(POLL_S)
             else:
@@ -72,8 +139,19 @@ def _row(future: Any, path: Path) -> dict[str, Any]:
     return failed_row(path, task_failure(future.exception()))
 
 
+def _fetch_row(future: Any, video: Path, output: Path, settings: BatchSettings,
+               stop: threading.Event | None) -> dict[str, Any]:
+    """A finished task's row, fetched within ``FETCH_S`` (else read back from its manifest)."""
+    try:
+        return bounded(lambda: _row(future, video), FETCH_S, stop, "the Dask cluster, asked for a result,")
+    except WaitTimeout as exc:
+        manifest = reusable_output(video, output, settings)
+        return manifest_row(video, output, manifest, OK) if manifest else failed_row(video, str(exc))
+
+
 def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retries: int,
-             rows: dict[Path, dict[str, Any]], bar: Any, stop: threading.Event | None) -> None:
+             rows: dict[Path, dict[str, Any]], bar: Any, stop: threading.Event | None,
+             worker_timeout: float) -> None:
     """Submit one task per video in ``jobs`` (video -> output folder), fill ``rows`` as they end."""
     batch_id = uuid.uuid4().hex[:8]
     futures = {
@@ -85,18 +163,31 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
     }
     failed = 0
     try:
-        for future in _finished(list(futures), stop):
-            row = rows[futures[future]] = _row(future, futures[future])
+        for future in _finished(client, list(futures), stop, WorkerWatch(client, worker_timeout, stop)):
+            video = futures[future]
+            row = rows[video] = _fetch_row(future, video, jobs[video], settings, stop)
             bar.update()
             if row["status"] == FAILED:
                 failed += 1
                 bar.set_postfix_str(f"{failed} failed", refresh=False)
+    except NoWorkersLeft as exc:
+        with contextlib.suppress(Exception):  # the scheduler may be gone too
+            bounded(lambda: client.cancel([f for f in futures if not f.done()]), CANCEL_S, None, "cancelling")
+        for video in futures.values():
+            if video not in rows:  # one that still finished has its manifest (never ask the cluster)
+                manifest = reusable_output(video, jobs[video], settings)
+                rows[video] = manifest_row(video, jobs[video], manifest, OK) if manifest else failed_row(
+                    video, str(exc))
     except KeyboardInterrupt:
+        # Bounded: the scheduler may be the reason for the stop (gone silent); a row not fetched
+        # here is read back from its manifest by _settle_cancelled.
         unfinished = [f for f in futures if not f.done()]
-        client.cancel(unfinished)
+        with contextlib.suppress(Exception):
+            bounded(lambda: client.cancel(unfinished), CANCEL_S, None, "cancelling")
         for future, video in futures.items():
-            if video not in rows and future not in unfinished:
-                rows[video] = _row(future, video)  # finished while we were stopping
+            if video not in rows and future not in unfinished:  # finished while we were stopping
+                with contextlib.suppress(Exception):
+                    rows[video] = bounded(lambda f=future, v=video: _row(f, v), CANCEL_S, None, "a row")
         raise
 
 
@@ -115,82 +206,115 @@ def _settle_cancelled(jobs: dict[Path, Path], settings: BatchSettings, rows: dic
             remove_stale(output.parent, output.name)
 
 
+def _plan(paths: list[Path], out: Path, settings: BatchSettings,
+          rows: dict[Path, dict[str, Any]]) -> dict[Path, Path]:
+    """The videos to process (video -> output folder); the others' rows go into ``rows``.
+
+    A video whose folder is taken by something else fails (``placement``), as does one to be
+    redone whose folder holds files the batch did not write; one whose output is up to date is
+    ``skipped``.
+    """
+    folders, refused = place_outputs(paths, out)
+    jobs: dict[Path, Path] = {}
+    for path in paths:
+        if path in refused:
+            rows[path] = failed_row(path, refused[path])
+            continue
+        manifest = reusable_output(path, folders[path], settings)
+        if manifest is not None:
+            rows[path] = manifest_row(path, folders[path], manifest)
+        elif (reason := writable_reason(folders[path], path)) is not None:
+            rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
+        else:
+            jobs[path] = folders[path]
+    return jobs
+
+
 def process(
     videos: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     client: Any = None,
     workers: int = 2,
     scheduler: str | None = None,
-    lifter: str = "auto",
-    detector: str = "mediapipe",
-    window: int = 0,
-    lookahead: int = 0,
-    flip: bool = False,
-    follow: str | None = None,
+    lifter: str = DEFAULTS.lifter,
+    detector: str = DEFAULTS.detector,
+    window: int = DEFAULTS.window,
+    lookahead: int = DEFAULTS.lookahead,
+    flip: bool = DEFAULTS.flip,
+    follow: str | None = DEFAULTS.follow,
     export: Iterable[str] = (),
     progress: bool = True,
     retries: int = 1,
     stop: threading.Event | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    worker_timeout: float = WORKER_TIMEOUT_S,
 ) -> pd.DataFrame:
     """Process every video into ``out_dir/NAME/session.npz`` (plus exports) on Dask; the table.
 
     Args:
         videos (str | PathLike | Iterable): files, folders (searched), globs or ``.txt`` lists
-            (``batch.inputs.find_videos``).
-        out_dir (str | PathLike): where each video's folder goes (created if needed).
+            (``batch.inputs.find_videos``); one that names nothing gets a ``failed`` row.
+        out_dir (str | PathLike): where each video's folder goes (created if needed; locked
+            while the batch runs, ``batch.lock``).
         client (distributed.Client | None): run on this client's cluster (left open).
         workers (int): without ``client`` and ``scheduler``: size of the local pool made for the
             batch (a ``LocalCluster`` of single-threaded worker processes on 127.0.0.1).
         scheduler (str | None): address of a running Dask scheduler (``tcp://HOST:8786``); its
             workers need pose3d_nb installed and must see the same paths (inputs, ``out_dir``).
-        lifter, detector, window, lookahead, flip: as ``pose3d run`` (``--checkpoint`` there).
+        lifter, detector, window, lookahead, flip, follow: as ``pose3d run`` (``--lifter`` there).
         export (Iterable[str]): formats to write beside each session (bvh, trc, c3d, csv, parquet).
         progress (bool): show a progress bar (tqdm.auto: a widget in JupyterLab).
         retries (int): Dask retries of a task that raised outside the video's own processing
             (e.g. a worker that cannot import pose3d_nb). A dying worker is rescheduled by the
             scheduler's ``allowed-failures`` instead (``batch.cluster``).
-        stop (threading.Event | None): set it to stop like Ctrl-C (the command line's signals).
+        stop (threading.Event | None): set it to stop like Ctrl-C (the command line's signals);
+            seen in every phase, connecting included.
+        connect_timeout (float): seconds a scheduler may take to answer (connect, handshake)
+            and its workers the version check.
+        worker_timeout (float): seconds to wait for a scheduler's first worker, and how long the
+            cluster may have no worker at all mid-batch before the pending videos fail.
 
     Returns:
-        pandas.DataFrame: one row per video in input order, ``batch.table.COLUMNS``;
-        ``attrs["interrupted"]`` says whether it was stopped, ``attrs["seconds"]`` its wall time.
+        pandas.DataFrame: one row per video in input order, then one per input that named
+        nothing, ``batch.table.COLUMNS``; ``attrs["interrupted"]`` says whether it was stopped,
+        ``attrs["seconds"]`` its wall time.
 
     Raises:
-        BatchInputError: no video found, or an input that names nothing.
-        ValueError: bad settings. ClusterError: the scheduler cannot be reached or has no worker.
+        BatchInputError: no inputs, or inputs that exist but hold no video.
+        BatchLockedError: another batch is writing into ``out_dir`` (the error names it).
+        Pose3DValueError: bad settings. ClusterError: the scheduler cannot be reached, does not
+            answer within ``connect_timeout`` or has no worker within ``worker_timeout``.
     """
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    paths = find_videos(videos)
+    paths, missing = gather_videos(videos)
     settings = BatchSettings(
         lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
         follow=None if follow is None else str(follow), export=tuple(export),
     ).checked()
     out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     rows: dict[Path, dict[str, Any]] = {}
-    jobs: dict[Path, Path] = {}
-    for path, name in zip(paths, output_names(paths), strict=True):
-        manifest = reusable_output(path, out / name, settings)
-        if manifest is not None:
-            rows[path] = manifest_row(path, out / name, manifest)
-        else:
-            jobs[path] = out / name
     interrupted = False
-    bar = tqdm(total=len(paths), initial=len(rows), desc="videos", unit="video", disable=not progress)
-    try:
-        if jobs:
-            with dask_client(client, scheduler, workers) as dask:
-                _collect(dask, jobs, settings, retries, rows, bar, stop)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    if interrupted:
-        _settle_cancelled(jobs, settings, rows, stale=client is None and not scheduler)
-    remove_if_empty(out)
-    table = to_frame([rows.get(path) or cancelled_row(path) for path in paths])
+    if paths:
+        out.mkdir(parents=True, exist_ok=True)
+        with batch_lock(out):
+            jobs = _plan(paths, out, settings, rows)
+            bar = tqdm(total=len(paths), initial=len(rows), desc="videos", unit="video", disable=not progress)
+            try:
+                if jobs:
+                    with dask_client(client, scheduler, workers, stop=stop, connect_timeout=connect_timeout,
+                                     worker_timeout=worker_timeout) as dask:
+                        _collect(dask, jobs, settings, retries, rows, bar, stop, worker_timeout)
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                bar.close()
+            if interrupted:
+                _settle_cancelled(jobs, settings, rows, stale=client is None and not scheduler)
+            remove_if_empty(out)
+    table = to_frame([rows.get(path) or cancelled_row(path) for path in paths]
+                     + [failed_row(spec, reason) for spec, reason in missing.items()])
     table.attrs["interrupted"] = interrupted
     table.attrs["seconds"] = time.perf_counter() - started
     return table

@@ -15,6 +15,8 @@ import socket
 import uuid
 from pathlib import Path
 
+from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
+
 STAGING = ".staging"
 
 
@@ -66,16 +68,26 @@ def new_staging(out_dir: Path, name: str) -> Path:
     return folder
 
 
-def publish(staging: Path, final: Path) -> None:
-    """Move a complete staging folder to ``final``, replacing an older output there.
+def publish(staging: Path, final: Path, video: Path) -> None:
+    """Move a complete staging folder to ``final``, replacing an older output of ``video`` there.
 
     The old output is first renamed away, then the new folder renamed in: at every instant
-    ``final`` is either absent, the old output or the new one, never a mixture.
+    ``final`` is either absent, the old output or the new one, never a mixture. Only a folder
+    a batch made for the same video, holding nothing else, is replaced
+    (``placement.writable_reason``); a folder created at ``final`` between that check and the
+    rename makes the rename fail (``OSError``) rather than be replaced, unless it is empty.
 
     Args:
         staging (Path): the finished staging folder (manifest written).
         final (Path): the video's output folder.
+        video (Path): the input the output was made from (absolute).
+
+    Raises:
+        FolderInTheWay: ``final`` holds something else (the user's folder, another video's output).
     """
+    reason = writable_reason(final, video)
+    if reason is not None:
+        raise FolderInTheWay(reason)
     old = None
     if final.exists():
         old = staging.with_name(staging.name + ".old")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, write_manifest
+from pose3d_nb.batch.placement import FolderInTheWay
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import discard, new_staging, publish, remove_stale
 from pose3d_nb.batch.table import OK, SKIPPED, failed_row, make_row
@@ -41,7 +42,7 @@ def describe(exc: BaseException) -> str:
     """A one-line reason for a failure, for the table."""
     from pose3d_nb.sources.base import SourceError
 
-    if isinstance(exc, (SourceError, VideoFailed)):
+    if isinstance(exc, (SourceError, VideoFailed, FolderInTheWay)):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -60,8 +61,8 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
     """Record ``video`` into ``staging`` (``session.npz``, ``joints.npy``); returns its numbers."""
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine.from_settings(settings.for_video(str(video), str(staging), _capacity(video)),
-                                      torch_threads=1)
+    engine = PoseEngine(settings=settings.for_video(str(video), str(staging), _capacity(video)),
+                        torch_threads=1)
     started = time.perf_counter()
     engine.start()
     try:
@@ -126,10 +127,12 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         staging = new_staging(final.parent, final.name)
         result = _run_engine(video, staging, settings)
         _export(staging, settings.export)
+        if input_stamp(video) != stamp:
+            raise VideoFailed(f"{video} changed while it was being processed; run the batch again")
         files = [p.name for p in staging.iterdir() if p.is_file()]
         result["seconds"] = time.perf_counter() - started
         write_manifest(staging, video, stamp, settings, result, files)
-        publish(staging, final)
+        publish(staging, final, video)
     except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
         if staging is not None:
             discard(staging)

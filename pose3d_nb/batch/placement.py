@@ -1,0 +1,139 @@
+"""Where each video's output goes, so that no two inputs share a folder and nothing is deleted.
+
+A batch only ever replaces a folder it made for the same video: one holding a manifest
+(``batch.json``) that names that video, and no file the manifest does not list. Anything else
+in ``OUT`` is never touched:
+
+- ``OUT/NAME`` made by a batch for another video (an earlier batch of a same-named file from
+  another folder): this video goes to ``OUT/NAME-HASH`` instead (``inputs.hashed_name``);
+- ``OUT/NAME`` not made by a batch (no manifest: the user's own folder), a file, or a batch
+  output with files added to it: this video fails, with the reason, before anything runs.
+
+``place_outputs`` decides this for a whole batch before it starts (``claim_reason``; a rerun
+finds each video's earlier output by its manifest, whatever it was named). ``writable_reason``
+(the same, and no file added by the user) is asked before a video is processed again and once
+more by the task right before it renames its staging folder into place, so a folder that
+appeared or changed meanwhile is not replaced either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pose3d_nb.batch.inputs import hashed_name, output_names
+from pose3d_nb.batch.manifest import MANIFEST, read_manifest
+from pose3d_nb.errors import Pose3DRuntimeError
+
+
+class FolderInTheWay(Pose3DRuntimeError):
+    """A video's output folder holds something a batch did not make for it: the message says what."""
+
+
+def claim_reason(folder: Path, video: Path) -> str | None:
+    """Why ``folder`` is not ``video``'s to use, or None when it is absent or a batch made it for ``video``.
+
+    Args:
+        folder (Path): the candidate output folder ``OUT/NAME``.
+        video (Path): the input (absolute, as ``find_videos`` gives it).
+
+    Returns:
+        str | None: a one-line reason naming the folder and what to do, or None.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return f"{folder} exists and is not a folder made by pose3d batch; move it away or use another --out"
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return (
+            f"{folder} exists and was not made by pose3d batch (no {MANIFEST}); it is left as it "
+            "is: move it away or choose another --out"
+        )
+    if manifest.get("input") != str(video):
+        return f"{folder} holds the output of another video ({manifest.get('input')}); it is left as it is"
+    return None
+
+
+def writable_reason(folder: Path, video: Path) -> str | None:
+    """Why ``folder`` may not be replaced by a new output of ``video``, or None when it may.
+
+    It may when it does not exist, or when a batch made it for ``video`` and it holds only the
+    files that batch wrote (an up-to-date output with the user's files added is still reused:
+    only replacing it is refused).
+
+    Args:
+        folder (Path): the video's output folder ``OUT/NAME``.
+        video (Path): the input (absolute, as ``find_videos`` gives it).
+
+    Returns:
+        str | None: a one-line reason naming the folder and what to do, or None.
+    """
+    reason = claim_reason(folder, video)
+    if reason is not None or not folder.exists():
+        return reason
+    files = (read_manifest(folder) or {}).get("files")
+    listed = {MANIFEST, *(files if isinstance(files, list) else ())}
+    added = sorted(p.name for p in folder.iterdir() if p.name not in listed)
+    if added:
+        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        return (
+            f"{folder} holds files pose3d batch did not write ({shown}); they are left as they are: "
+            "move them away to have this video processed again"
+        )
+    return None
+
+
+def _made_for_another_video(folder: Path, video: Path) -> bool:
+    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    return manifest is not None and manifest.get("input") != str(video)
+
+
+def _earlier_outputs(out_dir: Path) -> dict[str, Path]:
+    """Input path -> the folder a batch made for it in ``out_dir`` (read from the manifests)."""
+    found: dict[str, Path] = {}
+    if not out_dir.is_dir():
+        return found
+    for folder in sorted(out_dir.iterdir()):
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+            continue
+        manifest = read_manifest(folder)
+        if manifest is not None and isinstance(manifest.get("input"), str):
+            found.setdefault(manifest["input"], folder)
+    return found
+
+
+def place_outputs(videos: list[Path], out_dir: Path) -> tuple[dict[Path, Path], dict[Path, str]]:
+    """Each video's output folder in ``out_dir``, or the reason it cannot have one.
+
+    Args:
+        videos (list[Path]): absolute paths, as ``find_videos`` returns them.
+        out_dir (Path): the batch's output folder (absolute).
+
+    Returns:
+        tuple[dict[Path, Path], dict[Path, str]]: video -> its folder (all different, also
+        case-insensitively), and video -> why it fails (see the module docstring).
+    """
+    earlier = _earlier_outputs(out_dir)
+    folders: dict[Path, Path] = {}
+    refused: dict[Path, str] = {}
+    taken: set[str] = set()
+    for video, name in zip(videos, output_names(videos), strict=True):
+        candidates = [out_dir / name, out_dir / hashed_name(video)]
+        if str(video) in earlier:
+            candidates.insert(0, earlier[str(video)])
+        reasons = []
+        for folder in candidates:
+            if folder.name.lower() in taken:
+                reasons.append(f"{folder} is the output of another input of this batch")
+                continue
+            reason = claim_reason(folder, video)
+            if reason is None:
+                folders[video] = folder
+                taken.add(folder.name.lower())
+                break
+            reasons.append(reason)
+            if not _made_for_another_video(folder, video):
+                break  # the user's folder, or a file: said so, never worked around
+        if video not in folders:
+            refused[video] = reasons[-1]
+    return folders, refused
