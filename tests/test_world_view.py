@@ -170,19 +170,33 @@ def test_show_estimate_draws_the_world_trackers_camera():
     assert shown["aspect"] == pytest.approx(16 / 9)
 
 
+def test_show_estimate_from_session_metadata():
+    sk = Skeleton3D()
+    metadata = {"camera_pitch_deg": 10.0, "camera_roll_deg": -3.0, "camera_height_m": 1.2, "focal_px": 320.0}
+    assert not sk.show_estimate({"source": "sample"}, (640, 480))  # not world-grounded: nothing drawn
+    assert not sk.show_estimate(metadata)  # no frame size: no field of view
+    assert sk.camera_shown is None
+    assert sk.show_estimate(metadata, (640, 480))
+    assert sk.camera_shown == pytest.approx({"pitch_deg": 10.0, "roll_deg": -3.0, "height_m": 1.2,
+                                             "fov_deg": 90.0, "aspect": 4 / 3})
+
+
+@pytest.mark.slow
 def test_pose_app_draws_the_engines_camera_estimate(tmp_path, monkeypatch):
-    world = pytest.importorskip("pose3d_nb.world")
+    from pose3d_nb.engine import PoseEngine
     from pose3d_nb.ui.app import PoseApp
 
+    recorded = PoseEngine.metadata
+    camera = {"camera_pitch_deg": 12.0, "camera_roll_deg": 0.0, "camera_height_m": 1.1, "focal_px": 500.0}
+    # The camera estimate in the engine's metadata, whichever world grounding this engine has.
+    monkeypatch.setattr(PoseEngine, "metadata", lambda self: {**recorded(self), **camera})
     with PoseApp(source="sample", lifter=None, out_dir=tmp_path / "out", status_hz=20.0) as app:
-        lens = world.resolve_intrinsics(640, 480, fov=65.0)
-        # What the engine's world grounding holds (set on the class, replacing a property if
-        # there is one, so the test does not need the engine to run).
-        estimate = world.CameraEstimate(lens, world.WorldFrame(camera_up(12.0, 0.0), 1.1), True, 1.7, False)
-        monkeypatch.setattr(type(app.engine), "camera_estimate", estimate, raising=False)
-        deadline = time.monotonic() + 10
-        while (app.view3d.camera_shown or {}).get("height_m") != pytest.approx(1.1) \
-                and time.monotonic() < deadline:
+        app.start()
+        deadline = time.monotonic() + 60
+        while app.view3d.camera_shown is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert app.view3d.camera_shown["height_m"] == pytest.approx(1.1)
-        assert app.view3d.camera_shown["aspect"] == pytest.approx(4 / 3) and app.view3d.frustum.visible
+        shown = app.view3d.camera_shown
+        assert shown is not None and app.view3d.frustum.visible
+        width, height = app.engine.latest_view().detection.frame_size
+        assert shown["height_m"] == pytest.approx(1.1) and shown["aspect"] == pytest.approx(width / height)
+        assert shown["fov_deg"] == pytest.approx(np.degrees(2 * np.arctan(max(width, height) / 1000.0)))

@@ -358,7 +358,7 @@ class PoseApp:
             if self._rates["image"].ready():
                 self._last_view = view
                 det = view.detection
-                self.live.show(view.image, det.keypoints, det.scores)
+                self.live.show(view.image, det.keypoints, det.scores, det.extras)
                 self.frames_shown += 1
                 self._shown_at.tick()
             self._show_ms.append(1000 * (time.perf_counter() - started))
@@ -373,10 +373,15 @@ class PoseApp:
                 self.plot.update(snap.timestamps, snap.joints_3d, snap.valid)
         if force_status or self._rates["status"].ready():
             self._refresh_status()
-            # The recording camera as the world grounding estimates it (it settles, then stays).
-            estimate = getattr(self.engine, "camera_estimate", None)
-            if estimate is not None:
-                self.view3d.show_estimate(estimate)
+            self._show_camera()
+
+    def _show_camera(self) -> None:
+        """The recording camera in the 3D view, as the world grounding estimates it (it settles
+        in about a second, then stays): from the engine's metadata (``camera_*`` keys)."""
+        view = self._seen_view
+        metadata = getattr(self.engine, "metadata", None)
+        if view is not None and metadata is not None:
+            self.view3d.show_estimate(metadata(), view.detection.frame_size)
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()

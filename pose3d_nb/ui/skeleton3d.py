@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -280,13 +280,27 @@ class Skeleton3D:
         self.camera_shown = values
         return True
 
-    def show_estimate(self, estimate: Any) -> bool:
-        """Draw a ``pose3d_nb.world.CameraEstimate`` (its frame's pitch, roll and height, its
-        intrinsics' field of view and image shape); see ``set_camera``.
+    def show_estimate(self, estimate: Any, frame_size: tuple[int, int] | None = None) -> bool:
+        """Draw a camera estimate; see ``set_camera``.
+
+        Args:
+            estimate: a ``pose3d_nb.world.CameraEstimate``, or a session's metadata (a mapping
+                with ``camera_pitch_deg``, ``camera_roll_deg``, ``camera_height_m`` and
+                ``focal_px``, as ``PoseEngine.metadata()`` and ``Pose3D.camera_estimate`` give).
+            frame_size: (width, height) of the frames, for a mapping's field of view and aspect.
 
         Returns:
-            True if it sent (the estimate changed).
+            True if it sent (the estimate changed); False also when a mapping lacks those keys
+            or ``frame_size`` is missing (nothing to draw: the session is not world-grounded).
         """
+        if isinstance(estimate, Mapping):
+            keys = ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "focal_px")
+            if frame_size is None or any(not isinstance(estimate.get(k), (int, float)) for k in keys):
+                return False
+            pitch, roll, height, focal = (float(estimate[k]) for k in keys)
+            width, tall = frame_size
+            fov = math.degrees(2 * math.atan(max(width, tall) / (2 * focal))) if focal > 0 else math.nan
+            return self.set_camera(pitch, roll, height, fov, width / tall)
         frame, lens = estimate.frame, estimate.intrinsics
         return self.set_camera(frame.pitch_deg, frame.roll_deg, float(frame.height), lens.fov_deg,
                                lens.width / lens.height)
