@@ -149,6 +149,44 @@ def test_one_signal_stops_a_batch_connecting_to_a_silent_scheduler(signum, clips
     assert not (out / LOCK).exists()  # released on the way out
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_local_pool_starts_stops_the_batch_and_its_workers(clips, tmp_path):
+    out = tmp_path / "out"
+    process = _start_batch(clips["first"], "--out", out, "--workers", "2")
+    _wait_for(lambda: (out / LOCK).exists(), process)  # the pool starts right after the lock
+    _wait_for(lambda: len(_children(process.pid)) >= 2, process, timeout=60)  # worker processes spawning
+    children = _children(process.pid)
+    sent = time.monotonic()
+    process.terminate()
+    status, stdout, stderr = _finish(process, 90)
+    assert time.monotonic() - sent < 45, "the batch did not stop promptly"
+    assert status == 143, stdout + stderr
+    assert "Traceback" not in stderr and not _errors(stderr), stderr
+    assert "interrupted: 1 videos: 0 ok, 0 skipped, 0 failed, 1 cancelled" in stdout, stdout
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "worker processes outlived the batch"
+    assert not (out / LOCK).exists() and not (out / STAGING).exists()
+
+
 @pytest.mark.slow
 def test_a_silent_scheduler_ends_the_batch_within_60_s_with_one_line(clips, silent_peer, tmp_path):
     started = time.monotonic()
