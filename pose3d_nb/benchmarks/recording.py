@@ -48,7 +48,8 @@ def _rows(count: int, first: int = 0) -> dict[str, np.ndarray]:
 def _stats(seconds: list[float]) -> dict[str, float]:
     values = np.asarray(seconds) * 1000
     return {"median_ms": float(np.median(values)), "p95_ms": float(np.percentile(values, 95)),
-            "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max()), "count": len(values)}
+            "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max()), "count": len(values),
+            "over_20ms": int((values > 20).sum())}
 
 
 def measure_journal(folder: Path, frames: int) -> dict[str, Any]:
@@ -179,9 +180,9 @@ def _print(results: dict[str, Any]) -> None:
     hold, chunk = rec["record_call"], rec["chunk_save"]
     floor = results["recorder_memory_only"]["record_call"]
     print(f"  Recorder: lift thread held per record() median {hold['median_ms']:.3f} ms, "
-          f"p99 {hold['p99_ms']:.3f} ms, longest {hold['max_ms']:.2f} ms "
+          f"p99 {hold['p99_ms']:.3f} ms, longest {hold['max_ms']:.2f} ms, {hold['over_20ms']} over 20 ms "
           f"(memory only: median {floor['median_ms']:.3f}, p99 {floor['p99_ms']:.3f}, "
-          f"longest {floor['max_ms']:.2f} ms)")
+          f"longest {floor['max_ms']:.2f} ms, {floor['over_20ms']} over 20 ms)")
     if chunk:
         print(f"            saves (writer thread) {chunk['count']}: "
               f"median {chunk['median_ms']:.2f} ms, "
