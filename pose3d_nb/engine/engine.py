@@ -18,21 +18,29 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pose3d_nb.buffer import RollingBuffer
+from pose3d_nb.detectors.follow import with_follow
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.engine.devices import Devices
+from pose3d_nb.engine.everyone import EveryoneLifter
+from pose3d_nb.engine.exports import EngineExports
+from pose3d_nb.engine.handoff import take, wait_put
+from pose3d_nb.engine.knobs import EngineKnobs
 from pose3d_nb.engine.live import LiveView, ViewBoard
-from pose3d_nb.engine.stats import EngineStats, RunCounters
-from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.lifting.choice import LifterInfo, choose_lifter, describe_lifter
+from pose3d_nb.engine.readings import EngineReadings
+from pose3d_nb.engine.stats import RunCounters
+from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder
-from pose3d_nb.settings import DEFAULTS, Settings
+from pose3d_nb.settings import FROM_SETTINGS, Settings, merge, renamed_option
+from pose3d_nb.world import WorldStage
 
 _END = LatestSlot.END  # end of the source, through either hand-off
 
@@ -48,52 +56,85 @@ class EngineError(Pose3DRuntimeError):
         self.__cause__ = cause
 
 
-class PoseEngine:
+class PoseEngine(EngineKnobs, EngineReadings, EngineExports):
     """Runs capture, 2D detection and 3D lifting in the background and records the result.
 
-    Args (defaults: ``pose3d_nb.settings.DEFAULTS``):
+    ``PoseEngine(settings=Settings(...), **overrides)``: every choice of a ``Settings``
+    (``DEFAULTS`` when none is given), with the keywords given overriding it.
+
+    Args:
         source: ``open_source`` spec ("sample", "camera", "camera:N", a path) or a source object.
         detector: detector backend name ("mediapipe", "detectron2") or a detector object.
-        checkpoint: the lifter (see ``lifting.choice.choose_lifter``): "auto" (the official
-            checkpoint in model/ if present, else the shipped mocap lifter fused with MediaPipe's
-            3D), "shipped", "mediapipe" or None (MediaPipe's per-frame world landmarks), a path
-            (errors if unusable), or a ``TemporalModel``.
-        window, lookahead, flip: the temporal knobs (see ``LiftSettings``); changeable while running.
+        lifter: "auto", "shipped", "mediapipe" (or None), a checkpoint path or a ``TemporalModel``
+            (``lifting.choice.choose_lifter`` says which runs for "auto").
+        window: frames of 2D history per pose (0 = the receptive field); changeable while running.
+        lookahead: output delay in frames, for future context; changeable while running.
+        flip: test-time flip augmentation; changeable while running.
         capacity: rows kept in the rolling buffer.
         out_dir: the recording folder (``joints.npy``, ``session.journal/`` while running,
             ``session.npz`` after a stop; see ``pose3d_nb.recording``); None: memory only.
             A folder holding another recording is refused at ``start`` unless ``overwrite``.
-        loop, pace: for file sources (repeat at the end; play at the file's frame rate).
+        loop: for file sources: start again at the end.
+        pace: for file sources: play at the file's frame rate.
         session_interval: seconds between chunk saves while running (what a crash may lose).
         torch_threads: threads for the lifter's matrix products (1 leaves the other core to the
-            detector; measured faster than 2 under load, see README). Set on the lift thread
-            only: torch's thread count for the rest of the process (your cells) is unchanged.
+            detector). Set on the lift thread only: torch's thread count for the rest of the
+            process (your cells) is unchanged.
+        detector_options: passed to ``create_detector`` with a detector name.
+        follow: whom to follow among several people: "largest", "centre", "most-moving", a
+            track id or "X,Y" pixels (``detectors.follow``); with "mediapipe" it runs
+            "mediapipe-people". None: the detector's own single-person choice.
+        settings: the base choices (default ``pose3d_nb.settings.DEFAULTS``).
+        overwrite: replace the recording in ``out_dir``, only once this one completes (a run
+            that fails or is killed never replaces a complete session).
+        checkpoint: the old name of ``lifter``: warns, and goes in the next release.
+        camera, fov, focal, height: the lens (calibration file or ``Intrinsics``, degrees, pixels)
+            and the person's height in metres, for the world placement (``pose3d_nb.world``).
+
+    Raises:
+        Pose3DValueError: an unknown lifter name, an unusable checkpoint, a knob out of range.
+        Pose3DTypeError: ``settings`` is not a ``Settings``, or both lifter= and checkpoint=.
     """
 
     def __init__(
         self,
-        source: Any = DEFAULTS.source,
-        detector: Any = DEFAULTS.detector,
-        checkpoint: Any = DEFAULTS.lifter,
-        window: int = DEFAULTS.window,
-        lookahead: int = DEFAULTS.lookahead,
-        flip: bool = DEFAULTS.flip,
-        capacity: int = DEFAULTS.capacity,
-        out_dir: str | Path | None = DEFAULTS.out_dir,
+        source: Any = FROM_SETTINGS,
+        detector: Any = FROM_SETTINGS,
+        lifter: Any = FROM_SETTINGS,
+        window: int = FROM_SETTINGS,
+        lookahead: int = FROM_SETTINGS,
+        flip: bool = FROM_SETTINGS,
+        capacity: int = FROM_SETTINGS,
+        out_dir: str | Path | None = FROM_SETTINGS,
         loop: bool | None = None,
         pace: bool | None = None,
         session_interval: float = 2.0,
         torch_threads: int | None = 1,
         detector_options: dict[str, Any] | None = None,
         *,
+        settings: Settings | None = None,
+        follow: Any = FROM_SETTINGS,
+        checkpoint: Any = FROM_SETTINGS,
         overwrite: bool = False,
+        camera: Any = None,
+        fov: float | None = None,
+        focal: float | None = None,
+        height: float | None = None,
     ):
-        self.buffer = RollingBuffer(capacity)
-        self._lifter_spec = checkpoint
-        self._lifter = choose_lifter(checkpoint)
-        self._lifter.settings = LiftSettings(window, lookahead, flip)
-        self._devices = Devices(source, self._file_options(loop, pace), detector, detector_options or {})
-        self._recorder = Recorder(self.buffer, out_dir, self.metadata, session_interval, overwrite)
+        lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter)
+        chosen = merge(settings, source=source, detector=detector, lifter=lifter, window=window,
+                       lookahead=lookahead, flip=flip, capacity=capacity, out_dir=out_dir, follow=follow)
+        self.buffer = RollingBuffer(chosen["capacity"])
+        self._lifter_spec = chosen["lifter"]
+        self._lifter = choose_lifter(self._lifter_spec)
+        self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
+        self._world = WorldStage(camera, fov, focal, height)
+        self._follow = chosen["follow"]
+        self._everyone = EveryoneLifter(lambda: choose_lifter(self._lifter_spec), chosen["capacity"])
+        detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
+        self._devices = Devices(chosen["source"], self._file_options(loop, pace), detector_spec,
+                                detector_options)
+        self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
         self._threads: list[threading.Thread] = []
@@ -107,25 +148,15 @@ class PoseEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> PoseEngine:
-        """An engine for ``settings``; ``options``: the other keyword arguments (loop, pace...)."""
-        return cls(settings.source, settings.detector, settings.lifter, settings.window,
-                   settings.lookahead, settings.flip, settings.capacity, settings.out_dir, **options)
+        """Deprecated: use ``PoseEngine(settings=settings, **options)``."""
+        warnings.warn("PoseEngine.from_settings(settings) is deprecated and will be removed in the next "
+                      "release; use PoseEngine(settings=settings)", DeprecationWarning, stacklevel=2)
+        return cls(settings=settings, **options)
 
     # ------------------------------------------------------------------ configuration
     @staticmethod
     def _file_options(loop: bool | None, pace: bool | None) -> dict[str, bool]:
         return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
-
-    @property
-    def settings(self) -> Settings:
-        """The current choices as one ``Settings`` (specs that are objects appear by name)."""
-        lifter = self._lifter_spec
-        return Settings(
-            source=self.source_name, detector=self.detector_name,
-            lifter=lifter if isinstance(lifter, str) or lifter is None else self._lifter.name,
-            window=self.window, lookahead=self.lookahead, flip=self.flip,
-            capacity=self.buffer.capacity, out_dir=str(self.out_dir) if self.out_dir else None,
-        )
 
     @property
     def out_dir(self) -> Path | None:
@@ -149,62 +180,6 @@ class PoseEngine:
     def recording_id(self) -> str | None:
         """The recording's identity (``metadata["recording_id"]`` of its session), once started."""
         return self._recorder.recording_id
-
-    @property
-    def lifter_info(self) -> LifterInfo:
-        """Which lifter runs (a VideoPose3D network or MediaPipe's 3D) and what it supports."""
-        return describe_lifter(self._lifter)
-
-    @property
-    def lift_settings(self) -> LiftSettings:
-        """Window, lookahead and flip as one object; assigning one checks it against the lifter."""
-        return self._lifter.settings
-
-    @lift_settings.setter
-    def lift_settings(self, value: LiftSettings) -> None:
-        self._lifter.settings = value
-
-    @property
-    def window(self) -> int:
-        """Frames the lifter may use per prediction (0 = all up to the receptive field)."""
-        return self._lifter.settings.window
-
-    @window.setter
-    def window(self, value: int) -> None:
-        self.lift_settings = self.lift_settings.replace(window=value)
-
-    @property
-    def lookahead(self) -> int:
-        """Output delay in frames: more future context, more latency."""
-        return self._lifter.settings.lookahead
-
-    @lookahead.setter
-    def lookahead(self, value: int) -> None:
-        self.lift_settings = self.lift_settings.replace(lookahead=value)
-
-    @property
-    def flip(self) -> bool:
-        """Test-time flip augmentation (VideoPose3D only; costs about 2x lifter time)."""
-        return self._lifter.settings.flip
-
-    @flip.setter
-    def flip(self, value: bool) -> None:
-        self.lift_settings = self.lift_settings.replace(flip=value)
-
-    @property
-    def detector_name(self) -> str:
-        """The 2D detector's backend name (or the name of the detector object given)."""
-        return self._devices.detector_name
-
-    @property
-    def source_name(self) -> str:
-        """What the frames come from: the open source's name, else the spec to open."""
-        return self._devices.source_name
-
-    @property
-    def source(self) -> Any:
-        """The open source object while running (its ``frame_count``, ``is_live``), else None."""
-        return self._devices.source
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -324,6 +299,35 @@ class PoseEngine:
                 return
             self._devices.offer_detector(name, options)
 
+    def follow(self, target: Any) -> None:
+        """Follow another person: a track id in view now (see ``people``), or a policy value.
+
+        Raises:
+            Pose3DValueError: an id nobody has now (the message lists those in view), an
+                unknown policy, or a detector that sees one person only.
+        """
+        with self._lock:
+            detector = self._devices.detector
+            if detector is not None and callable(getattr(detector, "follow", None)):
+                detector.follow(target)
+            else:
+                spec = self._devices.detector_spec
+                spec, options = with_follow(spec, target, self._devices.detector_options)
+                self._devices.detector_spec, self._devices.detector_options = spec, options
+            self._follow = target
+
+    @property
+    def people(self) -> dict[int, RollingBuffer]:
+        """Each tracked person's own buffer of 3D poses, by track id (a people detector: any
+        ``follow=``; the followed person's rows are also in ``buffer``). Empty otherwise."""
+        return dict(self._everyone.buffers)
+
+    @property
+    def tracks(self) -> dict[int, Any]:
+        """Everyone the detector tracks now, by track id (``detectors.people.PersonTrack``:
+        box, keypoints, ``visible``); empty with a single-person detector or when stopped."""
+        return dict(getattr(self._devices.detector, "people", {}) or {})
+
     # ------------------------------------------------------------------ worker threads
     def _guard(self, stage: str, loop, *args) -> None:
         current: dict[str, int | None] = {"frame": None}
@@ -335,23 +339,9 @@ class PoseEngine:
             self._stop.set()
 
     def _wait_put(self, target: queue.Queue, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                target.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return wait_put(target, item, self._stop)
 
-    @staticmethod
-    def _take(source: queue.Queue | LatestSlot) -> Any:
-        """The next item from either hand-off, or None after 0.1 s (to re-check for a stop)."""
-        if isinstance(source, LatestSlot):
-            return source.take(0.1)
-        try:
-            return source.get(timeout=0.1)
-        except queue.Empty:
-            return None
+    _take = staticmethod(take)
 
     def _capture_loop(self, current, frames) -> None:
         devices, segment = self._devices, self._segment
@@ -430,6 +420,9 @@ class PoseEngine:
                 segment = frame_segment
             started = time.perf_counter()
             poses = lifter.push(detection, frame)
+            self._everyone.settings = lifter.settings
+            self._everyone.push(detection, frame)
+            self._everyone.record_followed(poses)
             self._counters.timed("lift", started)
             self._record(poses, segment)
             if self._recorder.full:  # max_frames reached: end as a finished file does
@@ -445,78 +438,10 @@ class PoseEngine:
             ))
 
     def _record(self, poses: list[LiftedPose], segment: int) -> None:
+        poses = self._world.place(poses, segment)
         self._recorder.record(poses, segment)
         now = time.monotonic()
         for pose in poses:
             self._counters.recorded(pose.frame.captured_at if pose.frame is not None else None, now)
         if poses:
             self._latest_pose = poses[-1]
-
-    # ------------------------------------------------------------------ reading
-    def latest_view(self) -> LiveView | None:
-        """The newest frame with its 2D and the newest 3D pose, for displays (no copy)."""
-        return self._board.latest
-
-    def wait_view(self, previous: LiveView | None, timeout: float) -> LiveView | None:
-        """The newest view once it is not ``previous``; after ``timeout`` s, whatever is newest.
-
-        Lets a display wake for each new result instead of polling on its own clock, which
-        would miss results whenever two land between polls.
-        """
-        return self._board.wait_for_new(previous, timeout)
-
-    def stats(self) -> EngineStats:
-        """A snapshot of the live counters (rates over the last ~2-4 s, latencies over 300 frames)."""
-        info = self.lifter_info
-        settings = self.lift_settings
-        return EngineStats(
-            running=self.running, **self._counters.reading(), detector=self.detector_name,
-            lifter=info.name, fallback=not info.temporal, hint=info.hint, source=self.source_name,
-            window=settings.window, lookahead=settings.lookahead, flip=settings.flip,
-            finished=self.finished, error=str(self._error) if self._error else None,
-        )
-
-    def metadata(self) -> dict[str, Any]:
-        """What produced the recording (stored as JSON in ``session.npz``)."""
-        info = self.lifter_info
-        stats = self.stats()
-        return {
-            "source": self.source_name,
-            "detector": self.detector_name,
-            "lifter": info.name,
-            "lifter_temporal": info.temporal,
-            "lifter_requires": list(info.requires),
-            "checkpoint": info.checkpoint,
-            "receptive_field": info.receptive_field,
-            "window": stats.window,
-            "lookahead": stats.lookahead,
-            "flip": stats.flip,
-            "fps": round(stats.fps, 2),
-            "joints_3d": "Human3.6M-17, world metres, z up, lowest joint per frame at z=0",
-            "keypoints_2d": "COCO-17, pixels",
-            "error": stats.error,
-        }
-
-    def export_csv(self, path: str | Path | None = None) -> Path:
-        """Write the recording as CSV (default ``out_dir/session.csv``); returns the path."""
-        path = Path(path) if path is not None else self._default_path("session.csv")
-        from pose3d_nb.export.table import write_frame_csv
-
-        write_frame_csv(path, self._recorder.session())
-        return path
-
-    def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:
-        """Export the recording as bvh, trc, c3d, csv or parquet (``pose3d_nb.export.export_session``).
-
-        ``path`` defaults to ``out_dir/session.<format>``; ``options``: fps, smooth, units, segment.
-        """
-        from pose3d_nb.export import default_path, export_session
-
-        if path is None:
-            path = default_path(self._default_path("session.npz"), format)
-        return export_session(self._recorder.session(), format, path, metadata=self.metadata(), **options)
-
-    def _default_path(self, name: str) -> Path:
-        if self.out_dir is None:
-            raise Pose3DValueError("give a path: this engine has no out_dir")
-        return self.out_dir / name
