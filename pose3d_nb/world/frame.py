@@ -61,8 +61,11 @@ class WorldFrame:
         return {"pitch_deg": self.pitch_deg, "roll_deg": self.roll_deg, "height_m": float(self.height)}
 
 
-def camera_height(joints: np.ndarray, up: np.ndarray, quantile: float = 0.2) -> float:
-    """The camera's height above the floor from placed (T, 17, 3) camera-frame joints.
+def camera_height(
+    joints: np.ndarray, up: np.ndarray, quantile: float = 0.2, ankles_only: bool = False
+) -> float:
+    """The camera's height above the floor from placed (T, 17, 3) camera-frame joints (or their
+    (T, 2, 3) right and left ankles with ``ankles_only``).
 
     Per frame, the lower ankle's height relative to the camera; a low quantile of those (feet
     on the floor most of the time; a jump or a raised foot sits higher) less the ankle height.
@@ -70,7 +73,8 @@ def camera_height(joints: np.ndarray, up: np.ndarray, quantile: float = 0.2) -> 
     from pose3d_nb.world.gravity import LEFT_ANKLE, RIGHT_ANKLE
 
     joints = np.asarray(joints, np.float64)
-    heights = joints[:, [RIGHT_ANKLE, LEFT_ANKLE]] @ unit(up)
+    ankles = joints if ankles_only else joints[:, [RIGHT_ANKLE, LEFT_ANKLE]]
+    heights = ankles @ unit(up)
     lowest = np.nanmin(np.where(np.isfinite(heights), heights, np.inf), axis=1)
     lowest = lowest[np.isfinite(lowest)]
     if not len(lowest):

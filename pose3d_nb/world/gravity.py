@@ -70,16 +70,24 @@ def estimate_up(joints: np.ndarray, points: np.ndarray | None = None) -> np.ndar
     weight 0.03 / 0.1 / 0.3 / 1 / 3: 11.1 / 17.9, 9.9 / 15.2, 9.7 / 13.9, 9.8 / 12.9,
     10.4 / 12.4; the balance line (ankle to centre of mass) alone 11.9 / 13.0. A floor plane
     through planted ankles was worse than the trunk on the first sweep and is not used.
+    With ``points``, the result is then averaged with the learned estimate
+    (``gravity_model.learned_up``, when its weights are there). On the same clips: learned alone
+    7.9 / 14.6, the average 8.0 / 13.2 against 9.8 / 12.9 without it (paired differences
+    -1.84 +- 0.28 and +0.34 +- 0.24 degrees): a truer camera, the body's lean as good.
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))
     if not ok.any():
         return CAMERA_UP.copy()
     up = trunk_up(joints[ok])
-    if points is not None:
-        normals = image_balance_normals(np.asarray(points, np.float64)[ok], joints[ok], up)
-        up = refine_with_image(up, normals, IMAGE_PRIOR_WEIGHT)
-    return up
+    if points is None:
+        return up
+    points = np.asarray(points, np.float64)[ok]
+    up = refine_with_image(up, image_balance_normals(points, joints[ok], up), IMAGE_PRIOR_WEIGHT)
+    from pose3d_nb.world.gravity_model import learned_up
+
+    learned = learned_up(joints[ok], points)
+    return up if learned is None else unit(up + learned)
 
 
 # Mass shares of the 13 body keypoints (COCO order of ``COCO_BODY_KEYPOINTS``: nose, shoulders,
@@ -114,3 +122,44 @@ def refine_with_image(up: np.ndarray, normals: np.ndarray, prior_weight: float =
         return up
     scatter = normals.T @ normals / len(normals)
     return unit(np.linalg.solve(scatter + prior_weight * np.eye(3), prior_weight * up))
+
+
+class UpAccumulator:
+    """``estimate_up`` one frame at a time, at a constant cost per frame (live settling).
+
+    It keeps the sum of the frames' unit trunk vectors, the scatter of their image balance
+    normals (each frame's supporting ankle picked with the estimate of that moment) and the sum
+    of their learned up vectors.
+    """
+
+    def __init__(self) -> None:
+        self._trunk = np.zeros(3)
+        self._scatter = np.zeros((3, 3))
+        self._learned = np.zeros(3)
+        self._count = 0
+
+    @property
+    def up(self) -> np.ndarray:
+        """The current estimate (``CAMERA_UP`` before any frame)."""
+        if not self._count:
+            return CAMERA_UP.copy()
+        up = unit(self._trunk)
+        up = unit(np.linalg.solve(self._scatter / self._count + IMAGE_PRIOR_WEIGHT * np.eye(3),
+                                  IMAGE_PRIOR_WEIGHT * up))  # fmt: skip
+        return up if not self._learned.any() else unit(up + unit(self._learned))
+
+    def add(self, joints: np.ndarray, points: np.ndarray) -> None:
+        """One frame: (17, 3) placed camera-frame joints and its (13, 2) normalised keypoints."""
+        trunk = unit(joints[8] - joints[0])
+        if not np.isfinite(trunk).all():
+            return
+        normal = image_balance_normals(points[None], joints[None], self.up)[0]
+        self._trunk += trunk
+        if np.isfinite(normal).all():
+            self._scatter += np.outer(normal, normal)
+        from pose3d_nb.world.gravity_model import learned_up
+
+        learned = learned_up(joints[None], points[None])
+        if learned is not None:
+            self._learned += learned
+        self._count += 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose3d_nb.world.frame import WorldFrame, camera_height
-from pose3d_nb.world.gravity import CAMERA_UP, estimate_up
+from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
 from pose3d_nb.world.intrinsics import Intrinsics, resolve_intrinsics
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
@@ -88,8 +88,8 @@ class WorldTracker:
         self._smoother = CausalSmoother(TAU_IMAGE_S * self._fps, TAU_DEPTH_S * self._fps)
         if keep_camera and self._settled:
             return
-        self._history: list[np.ndarray] = []
-        self._points: list[np.ndarray] = []
+        self._up = UpAccumulator()
+        self._ankles: list[np.ndarray] = []
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
 
@@ -145,13 +145,12 @@ class WorldTracker:
         return self._frame.to_world(placed), placed.astype(np.float32)
 
     def _settle(self, placed: np.ndarray, points: np.ndarray) -> None:
-        self._history.append(placed)
-        self._points.append(points)
-        history = np.stack(self._history)
-        up = estimate_up(history, np.stack(self._points))
-        height = camera_height(history, up)
+        # Constant cost per frame: running sums for the up, the ankles kept for the floor.
+        self._up.add(placed, points)
+        self._ankles.append(placed[[RIGHT_ANKLE, LEFT_ANKLE]])
+        up = self._up.up
+        height = camera_height(np.stack(self._ankles), up, ankles_only=True)
         self._frame = WorldFrame(up, height if math.isfinite(height) else ASSUMED_HEIGHT_M)
-        if len(self._history) >= SETTLE_S * self._fps:
+        if len(self._ankles) >= SETTLE_S * self._fps:
             self._settled = True
-            self._history.clear()
-            self._points.clear()
+            self._ankles.clear()

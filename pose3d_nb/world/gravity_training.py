@@ -1,0 +1,105 @@
+"""Training the learned up estimate (``world.gravity_model``): ``python -m pose3d_nb.world.gravity_training``.
+
+Clips the lifter was trained on (never the held-out ones, which score it) are seen by virtual
+cameras with pitch -25..65 degrees, roll -35..35 and field of view 35..105 (a little wider than
+the sweep of ``pose3d bench world``), projected with the detector's noise model, lifted by the
+shipped lifter; the network learns the camera's up from each frame's lifted pose and 2D.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.world.gravity_model import WEIGHTS, features
+
+PITCH_DEG, ROLL_DEG, FOV_DEG = (-25.0, 65.0), (-35.0, 35.0), (35.0, 105.0)
+
+
+def make_data(
+    clips: int, seed: int, frames: int = 90, held_out: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 79) inputs and (N, 3) true up of ``clips`` synthetic clips (every 3rd frame kept)."""
+    import torch
+
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+    from pose3d_nb.benchmarks.world_synth import make_case
+    from pose3d_nb.lifting.choice import shipped_model
+    from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.training.mocap import load_mocap, sampling_weights
+    from pose3d_nb.training.trainer import make_noise
+    from pose3d_nb.world.placement import image_points
+
+    torch.set_num_threads(1)
+    pool = [c for c in load_mocap(DEFAULT_MOCAP_DIR) if c.held_out == held_out]
+    weights = sampling_weights(pool, 3 * frames)
+    model, noise = shipped_model(), make_noise()
+    rng = np.random.default_rng(seed)
+    inputs, targets = [], []
+    while len(inputs) < clips:
+        pitch, roll, fov = rng.uniform(*PITCH_DEG), rng.uniform(*ROLL_DEG), rng.uniform(*FOV_DEG)
+        case = make_case(rng, pool[rng.choice(len(pool), p=weights)], pitch, roll, fov, noise, frames=frames)
+        if case is None:
+            continue
+        size = (case.intrinsics.width, case.intrinsics.height)
+        lifted = lift_sequence(model, case.keypoints.astype(np.float32), size).joints
+        points, _ = image_points(case.intrinsics, case.keypoints, case.scores)
+        x = features(lifted, points)[::3]
+        keep = np.isfinite(x).all(1)
+        inputs.append(x[keep])
+        targets.append(np.repeat(case.up[None], keep.sum(), 0).astype(np.float32))
+    return np.concatenate(inputs), np.concatenate(targets)
+
+
+def train(inputs: np.ndarray, targets: np.ndarray, steps: int, seed: int, hidden: int = 256) -> dict:
+    """An MLP (inputs -> hidden -> hidden -> 3) trained on 1 - cosine; its arrays for ``predict``."""
+    import torch
+
+    torch.manual_seed(seed)
+    mean, std = inputs.mean(0), inputs.std(0) + 1e-6
+    x = torch.from_numpy((inputs - mean) / std)
+    y = torch.from_numpy(targets)
+    layers = [torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)]
+    net = torch.nn.Sequential(*layers, torch.nn.ReLU(), torch.nn.Linear(hidden, 3))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    generator = torch.Generator().manual_seed(seed)
+    for step in range(steps):
+        batch = torch.randint(0, len(x), (512,), generator=generator)
+        predicted = torch.nn.functional.normalize(net(x[batch]), dim=1)
+        loss = (1 - (predicted * y[batch]).sum(1)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 1000 == 0:
+            print(f"step {step} loss {loss.item():.4f}", flush=True)
+    linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+    arrays = {"mean": mean.astype(np.float32), "std": std.astype(np.float32), "layers": np.array(len(linear))}
+    for k, layer in enumerate(linear):
+        arrays[f"w{k}"] = layer.weight.detach().numpy().T.copy()
+        arrays[f"b{k}"] = layer.bias.detach().numpy().copy()
+    return arrays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(WEIGHTS))
+    args = parser.parse_args()
+    started = time.time()
+    inputs, targets = make_data(args.clips, args.seed)
+    print(f"{len(inputs)} frames from {args.clips} clips in {time.time() - started:.0f} s", flush=True)
+    arrays = train(inputs, targets, args.steps, args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **arrays)
+    print(f"saved {args.out} after {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
