@@ -174,6 +174,25 @@ def test_workers_without_pose3d_nb_are_named_before_anything_is_submitted():
                               "tcp://c:1": "0.0.1"}))
 
 
+def test_the_help_states_the_timeouts_the_batch_uses():
+    from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S
+
+    batch = cli.build_parser()._subparsers._group_actions[0].choices["batch"]
+    helps = {action.dest: action.help for action in batch._actions}
+    assert helps["connect_timeout"].endswith(f"default {CONNECT_TIMEOUT_S:g})")
+    assert helps["worker_timeout"].endswith(f"default {WORKER_TIMEOUT_S:g})")
+
+
+@pytest.mark.slow
+def test_the_local_pool_binds_no_fixed_port():
+    from pose3d_nb.batch.cluster import local_cluster
+
+    with local_cluster(1) as client:  # the scheduler's HTTP server (health checks) on 127.0.0.1, any port
+        bound = client.run_on_scheduler(lambda dask_scheduler: (dask_scheduler.http_server.address,
+                                                                dask_scheduler.http_server.port))
+    assert bound[0] == "127.0.0.1" and bound[1] != 8787, bound
+
+
 # ---------------------------------------------------------------------------- shared fixtures
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> dict:
