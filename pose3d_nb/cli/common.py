@@ -6,8 +6,9 @@ import argparse
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
@@ -70,12 +71,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(),
-        help="2D detector backend: " + "; ".join(f"{b.name}: {b.description}" for b in DETECTORS.values()),
+        help=registry_help("2D detector backend: ", DETECTORS.values()),
     )
-    lifters = "; ".join(f"{entry.name}: {entry.description}" for entry in LIFTERS.values())
     parser.add_argument(
         "--lifter", "--checkpoint", dest="lifter", default=DEFAULTS.lifter,
-        help=f"lifter: {lifters}; or a checkpoint file (--checkpoint is its old name)",
+        help=registry_help("lifter: ", LIFTERS.values(), "; or a checkpoint file (--checkpoint: old name)"),
     )
     parser.add_argument(
         "--window", type=int, default=DEFAULTS.window,
@@ -99,7 +99,17 @@ def export_help(what: str) -> str:
     """``what`` followed by the registered export formats, for ``--export``'s help."""
     from pose3d_nb.export.formats import format_names
 
-    return f"{what} (comma-separated: {','.join(format_names())})"
+    return escape_help(f"{what} (comma-separated: {','.join(format_names())})")
+
+
+def registry_help(lead: str, entries: Iterable[Any], tail: str = "") -> str:
+    """``lead``, "name: description" of each registry entry, then ``tail``, for a help text."""
+    return escape_help(lead + "; ".join(f"{entry.name}: {entry.description}" for entry in entries) + tail)
+
+
+def escape_help(text: str) -> str:
+    """``text`` safe for argparse, which %-formats help texts (plug-in descriptions may hold a %)."""
+    return text.replace("%", "%%")
 
 
 def export_formats(value: str) -> list[str]:

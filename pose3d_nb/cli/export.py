@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pose3d_nb.cli.common import UsageError, export_recording
+from pose3d_nb.cli.common import UsageError, escape_help, export_recording
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -33,5 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")
     export.add_argument("--smooth", type=float, default=None, metavar="HZ",
                         help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
-    export.add_argument("--units", default=None, help=f"length units, default first: {units_help()}")
+    export.add_argument(
+        "--units", default=None, help=escape_help(f"length units, default first: {units_help()}")
+    )
     export.set_defaults(func=cmd_export)
