@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from pose3d_nb.ui.overlay import draw_skeleton_2d, encode_jpeg, fit_width
+from pose3d_nb.ui.overlay import draw_people_2d, draw_skeleton_2d, encode_jpeg, fit_width
 
 
 class LiveImage:
@@ -30,7 +30,7 @@ class LiveImage:
         self.frames_shown = 0
 
     def render(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
-               scores: np.ndarray | None = None) -> bytes:
+               scores: np.ndarray | None = None, people: dict | None = None) -> bytes:
         """JPEG bytes of the frame with its skeleton (no widget update; used by ``show``).
 
         Args:
@@ -38,17 +38,23 @@ class LiveImage:
             keypoints: (17, 2) COCO pixels of the full-size frame, NaN for missing, or None
                 for no overlay at all.
             scores: (17,) keypoint confidences, or None.
+            people: everyone in view, from a people detector's extras (``people_ids``,
+                ``people_keypoints``, ``people_scores``, ``track_id``): drawn dimmed with ids.
 
         Returns:
             The JPEG file's bytes.
         """
         small, scale = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), self.max_width)
+        if people and people.get("people_ids") is not None and len(people["people_ids"]):
+            others = np.asarray(people["people_keypoints"]) * scale
+            small = draw_people_2d(small, people["people_ids"], others, people.get("people_scores"),
+                                   people.get("track_id"), self.min_score)
         if keypoints is not None:
             small = draw_skeleton_2d(small, np.asarray(keypoints, np.float64) * scale, scores, self.min_score)
         return encode_jpeg(small, self.quality, max_width=None)
 
     def show(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
-             scores: np.ndarray | None = None) -> None:
+             scores: np.ndarray | None = None, people: dict | None = None) -> None:
         """Draw and display one frame (any thread; one message to the browser); as ``render``."""
-        self.widget.value = self.render(image_rgb, keypoints, scores)
+        self.widget.value = self.render(image_rgb, keypoints, scores, people)
         self.frames_shown += 1

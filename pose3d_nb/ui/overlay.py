@@ -12,6 +12,10 @@ from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.skeleton import COCO
 from pose3d_nb.ui.style import MISSING_RGB, SIDE_RGB
 
+#: Someone not followed: light grey, thin; the followed person's id label: yellow.
+OTHER_PERSON_RGB = (185, 185, 185)
+FOLLOWED_LABEL_RGB = (255, 220, 0)
+
 
 def _joint_side(j: int) -> str:
     if j in COCO.left:
@@ -78,6 +82,54 @@ def draw_skeleton_2d(
         cv2.circle(img, centre, radius, SIDE_RGB[_joint_side(int(j))], -1, cv2.LINE_AA)
     if not ok.any():
         _banner(img, "no person")
+    return img
+
+
+def draw_people_2d(
+    image_rgb: np.ndarray,
+    ids: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray | None,
+    followed: int | None,
+    min_score: float = 0.3,
+) -> np.ndarray:
+    """Everyone else's skeleton, dimmed, each labelled with its track id, on a copy of the image.
+
+    The followed person (``followed``) gets only a bright id label here: their skeleton is drawn
+    in colour by ``draw_skeleton_2d`` on top.
+
+    Args:
+        image_rgb: (H, W, 3) uint8 RGB; not modified.
+        ids: (M,) track ids; keypoints: (M, 17, 2) pixels; scores: (M, 17) or None.
+        followed: the followed person's id, or None.
+        min_score: the lowest score drawn.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    img = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    h, w = img.shape[:2]
+    thickness = max(1, round(min(h, w) / 240))
+    scale = max(0.4, min(h, w) / 600)
+    for row, track_id in enumerate(np.asarray(ids).tolist()):
+        kp = np.asarray(keypoints[row], np.float64)
+        ok = np.isfinite(kp).all(axis=1) & (np.abs(np.nan_to_num(kp)) < 4 * max(h, w)).all(axis=1)
+        if scores is not None:
+            ok &= np.nan_to_num(np.asarray(scores[row], np.float64), nan=0.0) >= min_score
+        if not ok.any():
+            continue
+        mine = track_id == followed
+        if not mine:
+            for a, b in COCO.bones:
+                if ok[a] and ok[b]:
+                    cv2.line(img, tuple(map(int, np.round(kp[a]))), tuple(map(int, np.round(kp[b]))),
+                             OTHER_PERSON_RGB, thickness, cv2.LINE_AA)
+        x, y = np.round(kp[ok][:, 0].min()).astype(int), np.round(kp[ok][:, 1].min()).astype(int)
+        colour = FOLLOWED_LABEL_RGB if mine else OTHER_PERSON_RGB
+        cv2.putText(img, str(track_id), (int(x), max(int(y) - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (20, 20, 20), 3 * thickness, cv2.LINE_AA)
+        cv2.putText(img, str(track_id), (int(x), max(int(y) - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    colour, thickness, cv2.LINE_AA)
     return img
 
 
