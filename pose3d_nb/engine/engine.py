@@ -33,6 +33,7 @@ from pose3d_nb.engine.knobs import EngineKnobs
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.readings import EngineReadings
 from pose3d_nb.engine.stats import RunCounters
+from pose3d_nb.engine.switching import EngineSwitching
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
@@ -56,7 +57,7 @@ class EngineError(Pose3DRuntimeError):
         self.__cause__ = cause
 
 
-class PoseEngine(EngineKnobs, EngineReadings, EngineExports):
+class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     """Runs capture, 2D detection and 3D lifting in the background and records the result.
 
     ``PoseEngine(settings=Settings(...), **overrides)``: every choice of a ``Settings``
@@ -154,10 +155,6 @@ class PoseEngine(EngineKnobs, EngineReadings, EngineExports):
         return cls(settings=settings, **options)
 
     # ------------------------------------------------------------------ configuration
-    @staticmethod
-    def _file_options(loop: bool | None, pace: bool | None) -> dict[str, bool]:
-        return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
-
     @property
     def out_dir(self) -> Path | None:
         """Where the session is written (None: memory only)."""
@@ -269,53 +266,7 @@ class PoseEngine(EngineKnobs, EngineReadings, EngineExports):
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ changes while running
-    def set_source(self, spec: Any, loop: bool | None = None, pace: bool | None = None) -> None:
-        """Switch source; while running the new one is opened here (errors raise) and swapped in."""
-        with self._lock:
-            devices = self._devices
-            if loop is not None or pace is not None:
-                devices.source_options = self._file_options(loop, pace)
-            if not self.running:
-                devices.source_spec = spec
-                return
-            new = devices.open_source(spec)
-            if new.is_live != devices.source.is_live:
-                # The hand-off between threads differs for live and file sources: restart.
-                if new is not spec:
-                    new.close()  # opened from a spec here; start() opens it again
-                self.stop()
-                devices.source_spec = spec
-                self.start()
-                return
-            devices.offer_source(spec, new)
-
-    def set_detector(self, name: Any, **options: Any) -> None:
-        """Switch 2D detector; while running the new one is created here and swapped in."""
-        with self._lock:
-            require_capabilities(self._lifter, detector_provides(name), name)
-            if not self.running:
-                self._devices.detector_spec, self._devices.detector_options = name, options
-                return
-            self._devices.offer_detector(name, options)
-
-    def follow(self, target: Any) -> None:
-        """Follow another person: a track id in view now (see ``people``), or a policy value.
-
-        Raises:
-            Pose3DValueError: an id nobody has now (the message lists those in view), an
-                unknown policy, or a detector that sees one person only.
-        """
-        with self._lock:
-            detector = self._devices.detector
-            if detector is not None and callable(getattr(detector, "follow", None)):
-                detector.follow(target)
-            else:
-                spec = self._devices.detector_spec
-                spec, options = with_follow(spec, target, self._devices.detector_options)
-                self._devices.detector_spec, self._devices.detector_options = spec, options
-            self._follow = target
-
+    # ------------------------------------------------------------------ people
     @property
     def people(self) -> dict[int, RollingBuffer]:
         """Each tracked person's own buffer of 3D poses, by track id (a people detector: any

@@ -1,0 +1,82 @@
+"""Changing what a ``PoseEngine`` runs on while it runs: another source, detector or person.
+
+``EngineSwitching`` is mixed into ``PoseEngine``. A replacement is opened in the caller's thread
+(so its errors raise there) and handed to the worker threads through ``Devices``; a change of
+source between a live one and a file restarts the threads (their hand-off differs).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pose3d_nb.detectors.follow import with_follow
+from pose3d_nb.detectors.registry import detector_provides
+from pose3d_nb.lifting.registry import require_capabilities
+
+if TYPE_CHECKING:
+    from pose3d_nb.engine.devices import Devices
+
+
+class EngineSwitching:
+    """``set_source``, ``set_detector`` and ``follow``; needs the engine's ``_lock``, ``_devices``,
+    ``_lifter``, ``_follow``, ``running``, ``start`` and ``stop``."""
+
+    _lock: threading.RLock
+    _devices: Devices
+    _lifter: Any
+    _follow: Any
+    running: bool
+    start: Callable[[], None]
+    stop: Callable[..., None]
+
+    @staticmethod
+    def _file_options(loop: bool | None, pace: bool | None) -> dict[str, bool]:
+        return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
+
+    def set_source(self, spec: Any, loop: bool | None = None, pace: bool | None = None) -> None:
+        """Switch source; while running the new one is opened here (errors raise) and swapped in."""
+        with self._lock:
+            devices = self._devices
+            if loop is not None or pace is not None:
+                devices.source_options = self._file_options(loop, pace)
+            if not self.running:
+                devices.source_spec = spec
+                return
+            new = devices.open_source(spec)
+            if new.is_live != devices.source.is_live:
+                # The hand-off between threads differs for live and file sources: restart.
+                if new is not spec:
+                    new.close()  # opened from a spec here; start() opens it again
+                self.stop()
+                devices.source_spec = spec
+                self.start()
+                return
+            devices.offer_source(spec, new)
+
+    def set_detector(self, name: Any, **options: Any) -> None:
+        """Switch 2D detector; while running the new one is created here and swapped in."""
+        with self._lock:
+            require_capabilities(self._lifter, detector_provides(name), name)
+            if not self.running:
+                self._devices.detector_spec, self._devices.detector_options = name, options
+                return
+            self._devices.offer_detector(name, options)
+
+    def follow(self, target: Any) -> None:
+        """Follow another person: a track id in view now (see ``people``), or a policy value.
+
+        Raises:
+            Pose3DValueError: an id nobody has now (the message lists those in view), an
+                unknown policy, or a detector that sees one person only.
+        """
+        with self._lock:
+            detector = self._devices.detector
+            if detector is not None and callable(getattr(detector, "follow", None)):
+                detector.follow(target)
+            else:
+                spec = self._devices.detector_spec
+                spec, options = with_follow(spec, target, self._devices.detector_options)
+                self._devices.detector_spec, self._devices.detector_options = spec, options
+            self._follow = target
