@@ -303,6 +303,19 @@ def test_an_output_with_the_users_files_added_is_reused_but_never_replaced(first
     assert _snapshot(out) == before  # ... but nothing was replaced, nor written elsewhere
 
 
+@pytest.mark.slow
+def test_an_input_changed_while_it_is_processed_fails_and_publishes_nothing(tmp_path):
+    video = write_clip(tmp_path / "in" / "long.mp4", 100)
+    out = tmp_path / "out"
+    batch = _start_batch(video, "--out", out, "--workers", "1")
+    _wait_for(lambda: any((out / STAGING).glob("long@*/*")), batch, timeout=240)  # recording
+    os.utime(video, ns=(time.time_ns(), time.time_ns()))  # as a copy still being written would
+    status, stdout, stderr = _finish(batch, 300)
+    assert status == 1, stdout + stderr
+    assert f"failed: {video}: {video} changed while it was being processed; run the batch again" in stdout
+    assert not (out / "long").exists() and not (out / STAGING).exists()
+
+
 # ---------------------------------------------------------------------------- workers that vanish
 def _free_port() -> int:
     with socket.socket() as s:
