@@ -15,6 +15,7 @@ from pose3d_nb.errors import Pose3DValueError
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 TWO_PEOPLE = SAMPLES / "two_people_walk_640x360.mp4"
 SIZE = (640, 480)
+FRAMES = 110  # of the two-people clip: the woman walks in at about frame 40
 
 
 def run_follower(follower: PeopleFollower, frames: list[list[dict]], seed: int | None = 0):
@@ -143,7 +144,7 @@ def test_point_outside_the_image_and_unknown_ids_are_errors():
 # ---------------------------------------------------------------------------- a real clip
 @pytest.fixture(scope="module")
 def two_people_run(tmp_path_factory):
-    """The engine over the first 150 frames of the two-people clip (a man on a box, a woman
+    """The engine over the first FRAMES frames of the two-people clip (a man on a box, a woman
     walking across the lawn below), following a point on the man: the loaded session and the
     engine's per-person buffers."""
     if not TWO_PEOPLE.exists():
@@ -154,7 +155,7 @@ def two_people_run(tmp_path_factory):
     engine = PoseEngine(source=str(TWO_PEOPLE), follow="235,100", out_dir=out)
     engine.start()
     try:
-        assert engine.buffer.wait_for(150, timeout=1200)
+        assert engine.buffer.wait_for(FRAMES, timeout=1200)
     finally:
         engine.stop()
     engine.raise_if_failed()
@@ -165,30 +166,32 @@ def _centre_y(keypoints: np.ndarray) -> float:
     return float(np.nanmean(keypoints[..., 1]))
 
 
+@pytest.mark.timeout(1500)  # the fixture runs the whole pipeline (3 tiles, two lifters) on 2 cores
 def test_two_people_ids_stay_stable_and_the_man_is_followed(two_people_run):
     session, _ = two_people_run
     # The man stands on the box (upper half, y < 190); the woman walks on the lawn (y > 190).
     man_ids, woman_ids = set(), set()
-    for ids, keypoints in zip(session.people_ids[:150], session.people_keypoints_2d[:150], strict=True):
+    for ids, keypoints in zip(session.people_ids[:FRAMES], session.people_keypoints_2d[:FRAMES], strict=True):
         for track_id, points in zip(ids, keypoints, strict=True):
             if track_id >= 0:
                 (man_ids if _centre_y(points) < 190 else woman_ids).add(int(track_id))
     assert len(man_ids) == 1, f"the man had several ids: {man_ids}"
     assert len(woman_ids) == 1, f"the woman had several ids: {woman_ids}"
-    found = session.valid[:150]
-    assert found.sum() >= 120, f"the man was followed on {found.sum()} of 150 frames"
-    assert set(session.track_id[:150][found].tolist()) == man_ids
-    for keypoints in session.keypoints_2d[:150][found]:
+    found = session.valid[:FRAMES]
+    assert found.sum() >= 0.8 * FRAMES, f"the man was followed on {found.sum()} of {FRAMES} frames"
+    assert set(session.track_id[:FRAMES][found].tolist()) == man_ids
+    for keypoints in session.keypoints_2d[:FRAMES][found]:
         assert _centre_y(keypoints) < 190  # never the woman
 
 
+@pytest.mark.timeout(1500)
 def test_everyone_is_lifted_and_recorded(two_people_run):
     session, people = two_people_run
     (man,) = set(session.track_id[session.valid].tolist())
     assert len(people) == 2 and man in people
     woman = next(i for i in people if i != man)
     rows = (session.people_ids == woman).any(axis=1)
-    assert rows.sum() >= 60  # she walks in after about 1.3 s
+    assert rows.sum() >= 50  # she walks in after about 1.3 s
     her_3d = session.people_joints_3d[session.people_ids == woman]
     assert np.isfinite(her_3d).all(axis=(1, 2)).mean() > 0.9
     assert len(people[woman]) >= rows.sum() - 5 and np.isfinite(people[woman].joints_3d()).all()
@@ -244,3 +247,24 @@ def test_cli_follow_errors_are_one_line(tmp_path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown follow value 'nobody'" in lines[0] and "most-moving" in lines[0]
+
+
+def test_live_image_draws_everyone_with_the_followed_one_in_colour():
+    from pose3d_nb.ui.overlay import OTHER_PERSON_RGB, draw_people_2d, draw_skeleton_2d
+
+    image = np.zeros((480, 640, 3), np.uint8)
+    a, b = person(200, 240), person(450, 240)
+    keypoints = np.stack([a["keypoints"], b["keypoints"]])
+    drawn = draw_people_2d(image, np.array([1, 2]), keypoints, None, followed=1)
+    drawn = draw_skeleton_2d(drawn, a["keypoints"], a["scores"])
+    # Person 2's left shoulder-hip bone midpoint is grey; person 1's is the left-side colour.
+    mid_b = np.round((b["keypoints"][5] + b["keypoints"][11]) / 2).astype(int)
+    mid_a = np.round((a["keypoints"][5] + a["keypoints"][11]) / 2).astype(int)
+    assert tuple(drawn[mid_b[1], mid_b[0]]) == OTHER_PERSON_RGB
+    assert tuple(drawn[mid_a[1], mid_a[0]]) not in {OTHER_PERSON_RGB, (0, 0, 0)}
+    top_b = keypoint_top(b["keypoints"])
+    assert drawn[top_b[1] - 20 : top_b[1], top_b[0] : top_b[0] + 20].any()  # the "2" label
+
+
+def keypoint_top(points: np.ndarray) -> np.ndarray:
+    return np.array([points[:, 0].min(), points[:, 1].min()]).round().astype(int)

@@ -41,7 +41,7 @@ def engine_run(source: str, follow: str | None, max_frames: int | None, pace: bo
     engine = PoseEngine(source=source, follow=follow, out_dir=None, pace=pace or None)
     engine.start()
     start = time.perf_counter()
-    if max_frames:
+    if max_frames and not pace:  # paced, frames are dropped: run to the end of the file
         engine.buffer.wait_for(max_frames, timeout=900)
     else:
         engine.wait(900)
