@@ -373,11 +373,12 @@ class Skeleton3D:
         (the world's origin) and the person, so both are in view; then onto the person whenever
         they near the grid's edge. Whole metres, so grid lines stay on the same floor lines."""
         reach = self.floor_size_m / 2 - FOLLOW_MARGIN_M
-        if self._centred and np.max(np.abs(pelvis[:2] - self._centre)) <= reach:
+        x, y = float(pelvis[0]), float(pelvis[1])  # plain floats: this runs every pose
+        if self._centred and abs(x - self._centre[0]) <= reach and abs(y - self._centre[1]) <= reach:
             return
-        point = pelvis[:2] if self._centred else pelvis[:2] / 2
+        half = 1.0 if self._centred else 0.5
         self._centred = True
-        centre = (float(np.round(point[0])) + 0.0, float(np.round(point[1])) + 0.0)  # never -0.0
+        centre = (float(np.round(x * half)) + 0.0, float(np.round(y * half)) + 0.0)  # never -0.0
         if centre == self._centre:
             return
         self._centre = centre
