@@ -385,7 +385,9 @@ class PoseApp:
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
-        self.controls.set_status(status_html(stats, self._message))
+        following = getattr(self.engine, "follow_status", "")  # several people in view: whom
+        message = " · ".join(part for part in (following, self._message) if part)
+        self.controls.set_status(status_html(stats, message))
         # The engine can stop on its own (end of a file, an error): show it on the button.
         if not self._acting and self.controls.running != stats.running:
             self.controls.set_running(stats.running)
