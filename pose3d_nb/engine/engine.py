@@ -274,6 +274,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         return dict(self._everyone.buffers)
 
     @property
+    def follow_status(self) -> str:
+        """Whom a people detector follows, or what it waits for ("" for a single-person one)."""
+        return str(getattr(self._devices.detector, "follow_status", "") or "")
+
+    @property
     def tracks(self) -> dict[int, Any]:
         """Everyone the detector tracks now, by track id (``detectors.people.PersonTrack``:
         box, keypoints, ``visible``); empty with a single-person detector or when stopped."""
