@@ -75,10 +75,12 @@ def test_full_run_records_one_plausible_pose_per_frame(sample_run):
     height = joints[:, 10, 2] - joints[:, [3, 6], 2].min(axis=1)
     assert 1.2 < np.median(height) < 2.2
 
-    # Feet on the floor: the lowest joint is a foot nearly always, at z = 0.
+    # Feet on one floor (z = 0) for the whole session (pose3d_nb.world): the lowest joint is a
+    # foot nearly always, its ankle a few cm above the floor, never far below it.
     lowest = joints[..., 2].argmin(axis=1)
     assert np.isin(lowest, [3, 6]).mean() > 0.9
-    np.testing.assert_allclose(joints[..., 2].min(axis=1), 0, atol=1e-6)
+    floor_gap = joints[..., 2].min(axis=1)
+    assert 0.0 < np.median(floor_gap) < 0.15 and np.percentile(floor_gap, 5) > -0.1, floor_gap
     # Upright: head above pelvis above feet.
     assert (joints[:, 10, 2] > joints[:, 0, 2]).all() and (joints[:, 0, 2] > joints[:, 3, 2]).all()
 

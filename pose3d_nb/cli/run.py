@@ -20,6 +20,7 @@ from pose3d_nb.cli.common import (
     export_recording,
     stop_on_signals,
 )
+from pose3d_nb.cli.world_args import add_world_arguments, world_options
 from pose3d_nb.settings import DEFAULTS, Settings
 
 
@@ -47,7 +48,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     from pose3d_nb.engine import PoseEngine
 
     engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, **world_options(args))
     engine.max_frames = args.max_frames
     info = engine.lifter_info
     print(f"lifter: {info.name}")
@@ -127,6 +128,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--source", default=DEFAULTS.source, help="sample (default), camera, camera:N, a video or a folder"
     )
     add_pipeline_arguments(run)
+    add_world_arguments(run)
     run.add_argument("--out", default=DEFAULTS.out_dir, help="folder for joints.npy and session.npz")
     run.add_argument(
         "--overwrite", action="store_true",
