@@ -71,3 +71,30 @@ def test_bench_viewpoints_smoke_prints_every_factor(tmp_path, capsys):
     assert all(10 < e < 300 for e in errors)  # millimetres, and nothing degenerate
     assert plot.stat().st_size > 10_000
     assert "view (0 frontal, 90 profile, 180 back)" in out
+
+
+def test_zoom_brings_the_person_to_the_target_height_about_the_image_centre():
+    from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS, normalize_screen
+    from pose3d_nb.lifting.zoom import ScreenZoom, zoom_windows
+
+    width, height = 1920, 1080
+    person = np.random.default_rng(3).uniform([1500, 100], [1560, 300], (17, 2)).astype(np.float32)
+    person[1:5] = np.nan  # eyes and ears missing: the 13 body keypoints are what counts
+    zoom = ScreenZoom(target_height=1.2)
+    nobody = np.full((17, 2), np.nan, np.float32)
+    assert np.array_equal(zoom(nobody, (width, height)), nobody, equal_nan=True)  # nothing to measure yet
+    zoomed = zoom(person, (width, height))
+    screen = normalize_screen(zoomed, width, height)[COCO_BODY_KEYPOINTS]
+    assert np.ptp(screen[:, 1]) == pytest.approx(1.2, rel=1e-4)
+    # About the image centre: a camera with a longer lens at the same place (directions kept).
+    before = normalize_screen(person, width, height)[COCO_BODY_KEYPOINTS]
+    ratio = screen / before
+    np.testing.assert_allclose(ratio, ratio[0, 0], rtol=1e-4)
+    # A person who bends for one frame barely changes the zoom (a running height).
+    crouched = person.copy()
+    crouched[:, 1] = 200 + (person[:, 1] - 200) / 2
+    zoom(crouched, (width, height))
+    assert zoom.height == pytest.approx(np.ptp(before[:, 1]) * 0.975, rel=1e-3)
+    # The offline version zooms whole windows alike.
+    windows = np.repeat(before[None, None], 5, axis=1)
+    np.testing.assert_allclose(np.ptp(zoom_windows(windows, 1.2)[0, 0, :, 1]), 1.2, rtol=1e-4)

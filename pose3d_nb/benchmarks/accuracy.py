@@ -134,10 +134,12 @@ def mocap_errors(
     lifter does; flip averages with the mirrored input.
     """
     from pose3d_nb.lifting.align import pa_mpjpe
+    from pose3d_nb.lifting.zoom import zoom_windows
     from pose3d_nb.training.viewpoints import lift_windows
 
     inputs, targets = samples
-    plain, flipped = lift_windows(model, inputs, setting.window, setting.lookahead)
+    # As the shipped lifter runs: the 2D zoomed to the size it lifts best (lifting.zoom).
+    plain, flipped = lift_windows(model, zoom_windows(inputs), setting.window, setting.lookahead)
     predicted = (plain + flipped) / 2 if setting.flip else plain
     mpjpe = np.linalg.norm(predicted - targets, axis=-1).mean()
     return 1000 * float(mpjpe), 1000 * float(pa_mpjpe(predicted, targets).mean())

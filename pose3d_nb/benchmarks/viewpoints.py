@@ -61,6 +61,7 @@ def measure(model, mocap_dir: Path, count: int, seed: int = 2024) -> dict[str, d
 
     Returns {"clean"|"noisy": {"mpjpe", "pa_mpjpe", "spread": (N,) mm, and each factor (N,)}}.
     """
+    from pose3d_nb.lifting.zoom import zoom_windows
     from pose3d_nb.settings import Settings
     from pose3d_nb.training.mocap import load_mocap
     from pose3d_nb.training.trainer import make_noise
@@ -71,7 +72,9 @@ def measure(model, mocap_dir: Path, count: int, seed: int = 2024) -> dict[str, d
     results = {}
     for key, noise in (("clean", None), ("noisy", make_noise())):
         samples = sample_viewpoints(clips, model.arch.receptive_field, count, noise, seed=seed)
-        plain, flipped = lift_windows(model, samples.inputs, settings.window, settings.lookahead)
+        # As the shipped lifter runs: the 2D zoomed to the size it lifts best (lifting.zoom).
+        inputs = zoom_windows(samples.inputs)
+        plain, flipped = lift_windows(model, inputs, settings.window, settings.lookahead)
         predicted = (plain + flipped) / 2 if settings.flip else plain
         mpjpe, pa = per_sample_errors(predicted, samples.targets)
         spread = 1000 * np.linalg.norm(plain - flipped, axis=-1).mean(axis=-1)

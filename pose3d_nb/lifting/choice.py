@@ -21,6 +21,7 @@ from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names, require_capabilities
+from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -127,7 +128,9 @@ def shipped_lifter(world_landmark_weight: float | None = None) -> VideoPose3DLif
     """The lifter shipped in the package, fused with MediaPipe's 3D (default ``MEDIAPIPE_WEIGHT``;
     0 = the network alone)."""
     weight = MEDIAPIPE_WEIGHT if world_landmark_weight is None else world_landmark_weight
-    return VideoPose3DLifter(shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL)
+    return VideoPose3DLifter(
+        shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL, zoom_height=TARGET_HEIGHT
+    )
 
 
 def mediapipe_lifter(world_landmark_weight: float | None = None) -> MediaPipeWorldLifter:

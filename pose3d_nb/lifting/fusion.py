@@ -61,17 +61,18 @@ class LifterErrorModel:
         return np.sqrt(np.maximum(variance, 1e-6))
 
 
-# Calibrated by `python -m pose3d_nb.training.reliability` (shipped lifter; window 0, lookahead 0,
-# flip on; 4000 held-out noisy windows through the viewpoint sweep, seed 17). Predicted against
-# actual RMS error of the joints it ranks worst: top 50 % 125.3 / 125.3 mm, top 20 % 156.3 / 156.9,
-# top 5 % 187.0 / 205.0, top 1 % 235.9 / 240.0. Mean error 71.9 mm, mean flip spread 25.8 mm.
+# Calibrated by `python -m pose3d_nb.training.reliability` (shipped lifter with its zoom,
+# ``lifting.zoom``; window 0, lookahead 0, flip on; 4000 held-out noisy windows through the
+# viewpoint sweep, seed 17). Predicted against actual RMS error of the joints it ranks worst:
+# top 50 % 113.3 / 113.2 mm, top 20 % 141.6 / 141.6, top 5 % 166.8 / 181.7, top 1 % 206.9 / 206.0.
+# Mean error 64.5 mm, mean flip spread 33.9 mm, mean residual 0.048 of the 2D body height.
 LIFTER_ERROR_MODEL = LifterErrorModel(
-    intercept_m2=(0.00293, 0.00415, 0.00645, 0.0116, 0.00376, 0.00724, 0.012, -0.000296, -0.0013,
-                  -0.000265, 0.00224, 3.7e-05, 0.00552, 0.0208, 0.000138, 0.00589, 0.0205),
-    per_spread2=1.083,
-    per_residual2_m2=0.2649,
-    typical_m=(0.0688, 0.0745, 0.0984, 0.1323, 0.0736, 0.1017, 0.1337, 0.0411, 0.0351, 0.062,
-               0.0771, 0.053, 0.0958, 0.1608, 0.0525, 0.0949, 0.1579),
+    intercept_m2=(0.00184, 0.00302, 0.0044, 0.00995, 0.00264, 0.00537, 0.0104, -0.000249, -0.000943,
+                  0.000123, 0.00199, 0.000207, 0.00417, 0.0178, 0.000231, 0.00431, 0.0162),
+    per_spread2=0.631,
+    per_residual2_m2=0.4844,
+    typical_m=(0.0559, 0.0625, 0.0872, 0.1227, 0.061, 0.0939, 0.1247, 0.0347, 0.0317, 0.053,
+               0.0704, 0.0488, 0.0882, 0.1477, 0.0483, 0.0855, 0.1402),
 )  # fmt: skip
 
 

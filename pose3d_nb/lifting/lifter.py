@@ -11,6 +11,7 @@ from pose3d_nb.lifting.fusion import fuse_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, to_world
 from pose3d_nb.lifting.streaming import StreamingLifter, StreamOutput
+from pose3d_nb.lifting.zoom import ScreenZoom
 
 if TYPE_CHECKING:
     from pose3d_nb.detectors.detection import Detection
@@ -37,8 +38,13 @@ class VideoPose3DLifter:
         causal: bool = False,
         world_landmark_weight: float = 0.0,
         label: str | None = None,
+        zoom_height: float | None = None,
     ):
-        """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks)."""
+        """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks).
+
+        ``zoom_height``: zoom the 2D so the person is this tall in screen units (``lifting.zoom``;
+        the shipped lifter's choice), or None to lift the keypoints as they are.
+        """
         if isinstance(checkpoint, TemporalModel):
             model, self.checkpoint = checkpoint, None
         else:
@@ -47,6 +53,7 @@ class VideoPose3DLifter:
         self.world_landmark_weight = float(world_landmark_weight)
         self._label = label
         self._stream = StreamingLifter(model)
+        self._zoom = ScreenZoom(zoom_height) if zoom_height else None
         # Fusion weighs the lifter by its flip spread: compute the mirrored branch even without flip.
         self._stream.measure_flip_spread = self.world_landmark_weight > 0
         if settings is not None:
@@ -81,13 +88,18 @@ class VideoPose3DLifter:
     def reset(self) -> None:
         """Forget all frames (new source)."""
         self._stream.reset()
+        if self._zoom is not None:
+            self._zoom.reset()
         self._pushed.clear()
         self._first_position = 0
 
     def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         """Add one frame's detection; returns the poses that became due (usually one)."""
         self._pushed.append((detection, frame))
-        return self._convert(self._stream.push(detection.keypoints, detection.frame_size))
+        keypoints = detection.keypoints
+        if self._zoom is not None:
+            keypoints = self._zoom(keypoints, detection.frame_size)
+        return self._convert(self._stream.push(keypoints, detection.frame_size))
 
     def flush(self) -> list[LiftedPose]:
         """Poses still held back by the lookahead (end of a file)."""

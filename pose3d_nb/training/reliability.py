@@ -27,6 +27,7 @@ import torch
 from pose3d_nb.lifting.fusion import LifterErrorModel, reprojection_residual
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
 from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.lifting.zoom import zoom_windows
 
 CALIBRATION_SEED = 17  # not the viewpoint bench's seed (2024): other windows and cameras
 CALIBRATION_COUNT = 4000
@@ -53,10 +54,12 @@ def calibrate(
     count: int = CALIBRATION_COUNT,
     seed: int = CALIBRATION_SEED,
     settings: LiftSettings | None = None,
+    zoom: bool = True,
 ) -> tuple[LifterErrorModel, dict]:
     """Fit the lifter's error model on held-out mocap; returns it and fit figures (R², means).
 
     settings: window, lookahead and flip the lifter runs with (default: ``Settings()``'s).
+    zoom: show the lifter the 2D zoomed as the shipped lifter runs (``lifting.zoom``).
     """
     from pose3d_nb.lifting.align import similarity_align
     from pose3d_nb.training.mocap import load_mocap
@@ -68,8 +71,9 @@ def calibrate(
 
         settings = Settings().lift
     samples = sample_viewpoints(load_mocap(mocap_dir), model.arch.receptive_field, count, make_noise(), seed)
-    plain, flipped = lift_windows(model, samples.inputs, settings.window, settings.lookahead)
-    centre = samples.inputs[:, model.arch.pad]
+    inputs = zoom_windows(samples.inputs) if zoom else samples.inputs
+    plain, flipped = lift_windows(model, inputs, settings.window, settings.lookahead)
+    centre = inputs[:, model.arch.pad]
     output, spread, residual = signals(plain, flipped, centre, settings.flip)
     error = np.linalg.norm(similarity_align(output, samples.targets) - samples.targets, axis=-1)
     joints = np.broadcast_to(np.eye(17), (count, 17, 17)).reshape(-1, 17)
