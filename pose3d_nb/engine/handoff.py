@@ -17,6 +17,11 @@ POLL_S = 0.1
 def wait_put(target: queue.Queue, item: Any, stop: threading.Event) -> bool:
     """Put ``item`` into ``target``, waiting for room until ``stop`` is set.
 
+    Args:
+        target: the bounded queue.
+        item: what to hand over.
+        stop: the engine's stop request.
+
     Returns:
         True once put; False when ``stop`` was set first (``item`` is dropped).
     """

@@ -40,6 +40,10 @@ class EngineReadings:
 
         Lets a display wake for each new result instead of polling on its own clock, which
         would miss results whenever two land between polls.
+
+        Args:
+            previous: the view the caller has already shown (or None).
+            timeout: seconds to wait at most.
         """
         return self._board.wait_for_new(previous, timeout)
 

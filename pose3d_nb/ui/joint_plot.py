@@ -22,10 +22,11 @@ _AXES = "xyz"
 
 
 def quantity_options() -> list[tuple[str, str]]:
-    """(label, key) pairs for every plottable quantity.
+    """Every plottable quantity.
 
-    Keys: ``angle:<name>`` (see ``analysis.ANGLE_NAMES``), ``pos:<joint>:<x|y|z>``,
-    ``speed:<joint>``.
+    Returns:
+        (label, key) pairs; keys are ``angle:<name>`` (see ``analysis.ANGLE_NAMES``),
+        ``pos:<joint>:<x|y|z>`` and ``speed:<joint>``.
     """
     opts = [(f"{name.replace('_', ' ')} angle (deg)", f"angle:{name}") for name in analysis.ANGLE_NAMES]
     for joint in H36M.joint_names:
@@ -36,6 +37,7 @@ def quantity_options() -> list[tuple[str, str]]:
 
 
 def quantity_label(key: str) -> str:
+    """The label shown for quantity ``key`` (see ``quantity_options``)."""
     return dict((k, label) for label, k in quantity_options())[key]
 
 
@@ -44,6 +46,13 @@ def latest_segment(timestamps: np.ndarray, window_s: float) -> slice:
 
     Stops at the most recent time that goes backwards (a looping file restarts at 0), so a
     plot never folds two passes of the video on top of each other.
+
+    Args:
+        timestamps: (T,) seconds, oldest first.
+        window_s: the span wanted, in seconds.
+
+    Returns:
+        The slice of the rows to plot.
     """
     ts = np.asarray(timestamps, dtype=np.float64)
     if ts.size == 0:
@@ -57,9 +66,20 @@ def latest_segment(timestamps: np.ndarray, window_s: float) -> slice:
 
 def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
                    valid: np.ndarray | None = None) -> np.ndarray:
-    """Values of quantity ``key`` at every frame: (T,), (T, 17, 3), (T,) bool -> (T,) float.
+    """Values of quantity ``key`` at every frame.
 
-    Frames with ``valid`` False are NaN (a gap in the line, not a made-up value).
+    Args:
+        key: a quantity key (``quantity_options``).
+        timestamps: (T,) seconds (speeds need them).
+        joints: (T, 17, 3) world metres, z up.
+        valid: (T,) bool, or None (all valid).
+
+    Returns:
+        (T,) float: degrees, metres or metres per second; NaN where ``valid`` is False (a gap in
+        the line, not a made-up value).
+
+    Raises:
+        UnknownNameError: ``key`` names no quantity.
     """
     j = np.asarray(joints, dtype=np.float64)
     kind, _, rest = key.partition(":")
@@ -82,6 +102,11 @@ class JointPlot:
 
     ``widget`` is a VBox: a quantity dropdown above the ipympl canvas. ``update`` redraws with
     the new data (call it at a few Hz: every draw sends a PNG to the browser).
+
+    Args:
+        quantity: the first quantity shown (``quantity_options``).
+        window_s: the time span shown, in seconds.
+        figsize: the figure's (width, height) in inches at 90 dpi.
     """
 
     def __init__(self, quantity: str = "angle:left_knee", window_s: float = 10.0,
@@ -136,7 +161,11 @@ class JointPlot:
 
     def series(self, timestamps: np.ndarray, joints: np.ndarray,
                valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """What ``update`` would draw: (seconds ago, values), the last ``window_s`` seconds only."""
+        """What ``update`` would draw, the last ``window_s`` seconds only (arguments as ``update``).
+
+        Returns:
+            ``(seconds_ago, values)``, both (N,) float.
+        """
         ts = np.asarray(timestamps, dtype=np.float64)
         seg = latest_segment(ts, self.window_s)
         if seg.stop - seg.start == 0:
@@ -149,7 +178,13 @@ class JointPlot:
         return ts[seg] - ts[seg.stop - 1], y
 
     def update(self, timestamps: np.ndarray, joints: np.ndarray, valid: np.ndarray | None = None) -> None:
-        """Redraw: timestamps (T,) s, joints (T, 17, 3) m world z-up, valid (T,) bool."""
+        """Redraw with new data.
+
+        Args:
+            timestamps: (T,) seconds, oldest first.
+            joints: (T, 17, 3) world metres, z up.
+            valid: (T,) bool, or None (all valid).
+        """
         with self._lock:
             self._last = (timestamps, joints, valid)
             x, y = self.series(timestamps, joints, valid)
