@@ -133,7 +133,7 @@ def test_frames_without_a_person_are_kept_and_marked(tmp_path, sample_frames):
     images = [img if not 30 <= i < 45 else np.zeros_like(img) for i, img in enumerate(sample_frames[:60])]
     video = write_video(tmp_path / "gap.mp4", images)
     engine = PoseEngine(
-        source=video, checkpoint=random_model(Architecture((3, 3, 3), 64)), out_dir=tmp_path / "o"
+        source=video, lifter=random_model(Architecture((3, 3, 3), 64)), out_dir=tmp_path / "o"
     )
     engine.start()
     assert engine.wait(60)
@@ -161,7 +161,7 @@ def _wait_for_rows(engine: PoseEngine, segment: int, count: int, timeout: float)
 
 def test_parameter_changes_while_running(tmp_path):
     model = random_model(Architecture((3, 3, 3, 3, 3), 256))
-    engine = PoseEngine(source="sample", checkpoint=model, out_dir=tmp_path, loop=True, pace=True)
+    engine = PoseEngine(source="sample", lifter=model, out_dir=tmp_path, loop=True, pace=True)
     engine.start()
     try:
         assert engine.buffer.wait_for(10, timeout=30)
@@ -223,7 +223,7 @@ def test_the_engine_leaves_the_torch_threads_of_the_users_cells_alone():
     torch.set_num_threads(2)
     try:
         model = random_model(Architecture((3, 3, 3), 64))
-        engine = PoseEngine(source="sample", checkpoint=model, out_dir=None, torch_threads=1)
+        engine = PoseEngine(source="sample", lifter=model, out_dir=None, torch_threads=1)
         engine.start()
         assert engine.wait(60)
         engine.stop()
@@ -361,14 +361,14 @@ def test_lifter_choice_official_first_then_shipped_and_mediapipe_by_name(
     shutil.copy(reference_checkpoint, tmp_path / "pretrained_h36m_detectron_coco.bin")
     info = PoseEngine(out_dir=None).lifter_info
     assert info.checkpoint.endswith("pretrained_h36m_detectron_coco.bin") and "shipped" not in info.name
-    assert "shipped" in PoseEngine(checkpoint="shipped", out_dir=None).lifter_info.name
-    mediapipe = PoseEngine(checkpoint="mediapipe", out_dir=None).lifter_info
+    assert "shipped" in PoseEngine(lifter="shipped", out_dir=None).lifter_info.name
+    mediapipe = PoseEngine(lifter="mediapipe", out_dir=None).lifter_info
     assert mediapipe.requires == ("world_landmarks",) and not mediapipe.temporal
     with pytest.raises(ValueError, match="unknown lifter 'mediapip'"):
-        PoseEngine(checkpoint="mediapip", out_dir=None)
+        PoseEngine(lifter="mediapip", out_dir=None)
     # A real MediaPipe detector object gives world landmarks: MediaPipe's 3D can run with it.
     with MediaPipePoseDetector() as detector:
-        engine = PoseEngine(source="sample", detector=detector, checkpoint="mediapipe", out_dir=None)
+        engine = PoseEngine(source="sample", detector=detector, lifter="mediapipe", out_dir=None)
         engine.start()
         assert engine.wait(120)
         engine.stop()
@@ -380,7 +380,7 @@ def test_explicit_bad_checkpoint_never_falls_back(tmp_path):
     from pose3d_nb.lifting.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError):
-        PoseEngine(checkpoint=tmp_path / "missing.bin")
+        PoseEngine(lifter=tmp_path / "missing.bin")
 
 
 def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
@@ -436,7 +436,7 @@ TINY = Architecture((3, 3, 3), 64)  # receptive field 27: lookahead up to 13 fra
 
 def test_looping_file_with_lookahead_longer_than_a_pass_keeps_records_aligned(tmp_path, sample_frames):
     video = write_video(tmp_path / "ten.mp4", sample_frames[:10], fps=30)
-    engine = PoseEngine(source=video, checkpoint=random_model(TINY), lookahead=13, loop=True, out_dir=None)
+    engine = PoseEngine(source=video, lifter=random_model(TINY), lookahead=13, loop=True, out_dir=None)
     engine.start()
     try:
         assert engine.buffer.wait_for(45, timeout=60)
@@ -487,7 +487,7 @@ def test_a_new_frame_size_mid_stream_starts_a_new_window(tmp_path, sample_frames
         if i >= 12:
             image = cv2.resize(image, (270, 480))
         cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    engine = PoseEngine(source=folder, checkpoint=random_model(TINY), lookahead=4, out_dir=None)
+    engine = PoseEngine(source=folder, lifter=random_model(TINY), lookahead=4, out_dir=None)
     engine.start()
     assert engine.wait(60)
     engine.stop()

@@ -166,7 +166,7 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         # ---- a VideoPose3D app: the sliders drive the engine ---------------------------------
         if TINY_CHECKPOINT.is_file():
             lab.append_and_run_cell(
-                f"app2 = PoseApp(source='sample', loop=True, pace=True, checkpoint={str(TINY_CHECKPOINT)!r},"
+                f"app2 = PoseApp(source='sample', loop=True, pace=True, lifter={str(TINY_CHECKPOINT)!r},"
                 " out_dir=None)\napp2.start()\napp2")
             app2 = lab.page.locator(APP_OUTPUT).nth(1)
             app2.locator("canvas").first.wait_for(timeout=30_000)
