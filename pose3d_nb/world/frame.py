@@ -27,19 +27,22 @@ class WorldFrame:
     up: np.ndarray
     height: float
 
-    @property
-    def rotation(self) -> np.ndarray:
-        """(3, 3) rows: the world's x, y, z axes in camera coordinates."""
+    def __post_init__(self) -> None:
         up = unit(self.up)
         forward = np.array([0.0, 0.0, 1.0]) - up[2] * up
         if np.linalg.norm(forward) < 1e-6:  # looking straight up or down: any horizontal y
             forward = np.array([0.0, 1.0, 0.0]) - up[1] * up
         forward = unit(forward)
-        return np.stack([np.cross(forward, up), forward, up])
+        object.__setattr__(self, "_rotation", np.stack([np.cross(forward, up), forward, up]))
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """(3, 3) rows: the world's x, y, z axes in camera coordinates."""
+        return self._rotation.copy()
 
     def to_world(self, joints: np.ndarray) -> np.ndarray:
         """(..., 3) camera-frame metres -> (..., 3) world metres (float32)."""
-        world = np.asarray(joints, np.float64) @ self.rotation.T
+        world = np.asarray(joints, np.float64) @ self._rotation.T
         world[..., 2] += self.height
         return world.astype(np.float32)
 

@@ -137,12 +137,14 @@ class UpAccumulator:
         self._scatter = np.zeros((3, 3))
         self._learned = np.zeros(3)
         self._count = 0
+        self._up = CAMERA_UP.copy()
 
     @property
     def up(self) -> np.ndarray:
         """The current estimate (``CAMERA_UP`` before any frame)."""
-        if not self._count:
-            return CAMERA_UP.copy()
+        return self._up.copy()
+
+    def _estimate(self) -> np.ndarray:
         up = unit(self._trunk)
         up = unit(np.linalg.solve(self._scatter / self._count + IMAGE_PRIOR_WEIGHT * np.eye(3),
                                   IMAGE_PRIOR_WEIGHT * up))  # fmt: skip
@@ -153,7 +155,7 @@ class UpAccumulator:
         trunk = unit(joints[8] - joints[0])
         if not np.isfinite(trunk).all():
             return
-        normal = image_balance_normals(points[None], joints[None], self.up)[0]
+        normal = image_balance_normals(points[None], joints[None], self._up)[0]
         self._trunk += trunk
         if np.isfinite(normal).all():
             self._scatter += np.outer(normal, normal)
@@ -163,3 +165,4 @@ class UpAccumulator:
         if learned is not None:
             self._learned += learned
         self._count += 1
+        self._up = self._estimate()
