@@ -68,11 +68,15 @@ class WorkerWatch:
         client (distributed.Client): the batch's client.
         timeout (float): seconds without any worker (or without an answer) to give up after.
         stop (threading.Event | None): ends a pending question at once.
+        patient (bool): count only after a first worker was seen: a caller's own client may be
+            an adaptive cluster that starts workers when tasks arrive, however long that takes.
     """
 
-    def __init__(self, client: Any, timeout: float, stop: threading.Event | None) -> None:
+    def __init__(self, client: Any, timeout: float, stop: threading.Event | None,
+                 patient: bool = False) -> None:
         self.client, self.timeout, self.stop = client, timeout, stop
         self.last_seen = self.last_asked = time.monotonic()
+        self.waiting_for_first = patient
 
     def _workers(self) -> int:
         if self.client.status != "running":
@@ -92,7 +96,8 @@ class WorkerWatch:
         self.last_asked = now
         if self._workers() > 0:
             self.last_seen = time.monotonic()
-        elif time.monotonic() - self.last_seen > self.timeout:
+            self.waiting_for_first = False
+        elif not self.waiting_for_first and time.monotonic() - self.last_seen > self.timeout:
             raise NoWorkersLeft(
                 f"the Dask cluster had no worker for {self.timeout:.0f} s (every worker left or the "
                 "scheduler stopped answering); its videos were not processed"
@@ -151,7 +156,7 @@ def _fetch_row(future: Any, video: Path, output: Path, settings: BatchSettings,
 
 def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retries: int,
              rows: dict[Path, dict[str, Any]], bar: Any, stop: threading.Event | None,
-             worker_timeout: float) -> None:
+             watch: WorkerWatch) -> None:
     """Submit one task per video in ``jobs`` (video -> output folder), fill ``rows`` as they end."""
     batch_id = uuid.uuid4().hex[:8]
     futures = {
@@ -163,7 +168,7 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
     }
     failed = 0
     try:
-        for future in _finished(client, list(futures), stop, WorkerWatch(client, worker_timeout, stop)):
+        for future in _finished(client, list(futures), stop, watch):
             video = futures[future]
             row = rows[video] = _fetch_row(future, video, jobs[video], settings, stop)
             bar.update()
@@ -272,7 +277,8 @@ def process(
         connect_timeout (float): seconds a scheduler may take to answer (connect, handshake)
             and its workers the version check.
         worker_timeout (float): seconds to wait for a scheduler's first worker, and how long the
-            cluster may have no worker at all mid-batch before the pending videos fail.
+            cluster may have no worker at all mid-batch before the pending videos fail (with
+            ``client``, counted from its first worker: an adaptive cluster may start from none).
 
     Returns:
         pandas.DataFrame: one row per video in input order, then one per input that named
@@ -305,7 +311,8 @@ def process(
                 if jobs:
                     with dask_client(client, scheduler, workers, stop=stop, connect_timeout=connect_timeout,
                                      worker_timeout=worker_timeout) as dask:
-                        _collect(dask, jobs, settings, retries, rows, bar, stop, worker_timeout)
+                        watch = WorkerWatch(dask, worker_timeout, stop, patient=client is not None)
+                        _collect(dask, jobs, settings, retries, rows, bar, stop, watch)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
