@@ -215,7 +215,7 @@ def plot_sweep(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), constrained_layout=True)
+    figure, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.0), constrained_layout=True)
     for axis, (factor, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
         x = [r[factor] for r in rows]
         axis.plot(x, [r["up_error_deg"] for r in rows], "o-", color="tab:red", label="camera up error (deg)")
@@ -232,11 +232,11 @@ def plot_sweep(results: dict, path: Path) -> None:
         right.set_ylabel("mm")
         right.set_ylim(bottom=0)
         handles = axis.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-        axis.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")
         axis.set_title(
             f"{factor}, others at " + ", ".join(f"{k} {v:g}" for k, v in BASE.items() if k != factor),
             fontsize=8,
         )
+    figure.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=5, fontsize=8)
     figure.suptitle("World placement on held-out mocap (true intrinsics unless 'default fov')", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
