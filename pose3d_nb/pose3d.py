@@ -29,6 +29,7 @@ from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
 from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
 from pose3d_nb.sources.frame import Frame
+from pose3d_nb.world import WorldStage
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,11 @@ class PoseResult:
             given L calls earlier: the pose trails the input).
         keypoints_2d: (17, 2) COCO keypoints in pixels of that frame (NaN where nobody was found).
         scores: (17,) keypoint confidences in [0, 1].
-        joints_3d: (17, 3) Human3.6M joints, world metres, z up, lowest joint at z = 0; NaN when
-            ``valid`` is False.
+        joints_3d: (17, 3) Human3.6M joints, world metres: z up, one floor at z = 0, the camera
+            at (0, 0, its height) (``pose3d_nb.world``); NaN before anyone was placed.
         valid: the frame had a detection.
+        joints_camera: (17, 3) the same joints in the camera's axes (x right, y down, z forward),
+            metres, root translation included; None from a lifter without camera-frame output.
     """
 
     frame_index: int
@@ -50,6 +53,7 @@ class PoseResult:
     scores: np.ndarray
     joints_3d: np.ndarray
     valid: bool
+    joints_camera: np.ndarray | None = None
 
 
 def as_frame(image: Any, index: int, timestamp: float) -> Frame:
@@ -101,6 +105,8 @@ class Pose3D:
         follow: whom to follow among several people ("largest", "centre", "most-moving", a
             track id, "X,Y" pixels; see ``detectors.follow``); with "mediapipe" it runs
             "mediapipe-people". None: the detector's own single-person choice.
+        camera, fov, focal, height: the lens (calibration file or ``Intrinsics``, degrees, pixels)
+            and the person's height in metres, for the world placement (``pose3d_nb.world``).
 
     Raises:
         Pose3DValueError: a knob out of the lifter's range, or a lifter that needs what the
@@ -119,11 +125,16 @@ class Pose3D:
         *,
         settings: Settings | None = None,
         follow: Any = FROM_SETTINGS,
+        camera: Any = None,
+        fov: float | None = None,
+        focal: float | None = None,
+        height: float | None = None,
     ) -> None:
         chosen = merge(settings, lifter=lifter, detector=detector, window=window, lookahead=lookahead,
                        flip=flip, follow=follow)
         self._lifter = self._make_lifter(chosen["lifter"])
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
+        self._world = WorldStage(camera, fov, focal, height, fps or 30.0)
         from pose3d_nb.detectors import detector_from
 
         from pose3d_nb.detectors.follow import with_follow
@@ -207,13 +218,19 @@ class Pose3D:
         self._lifter.reset()
         self._detector.reset()
         self._breaks.reset()
+        self._world.reset()
         self._next_index = 0
 
-    @staticmethod
-    def _results(poses) -> list[PoseResult]:
+    @property
+    def camera_estimate(self) -> dict[str, Any]:
+        """Camera pitch, roll, height and focal length so far, each said given or estimated."""
+        return self._world.metadata()
+
+    def _results(self, poses) -> list[PoseResult]:
         return [
-            PoseResult(p.frame_index, p.detection.keypoints, p.detection.scores, p.joints, p.valid)
-            for p in poses
+            PoseResult(p.frame_index, p.detection.keypoints, p.detection.scores, p.joints, p.valid,
+                       p.joints_camera)
+            for p in self._world.place(poses)
         ]
 
     def close(self) -> None:
