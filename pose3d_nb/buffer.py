@@ -46,6 +46,9 @@ COLUMNS: dict[str, Column] = {
     "people_ids": Column((MAX_PEOPLE,), np.int64, -1),
     "people_keypoints_2d": Column((MAX_PEOPLE, NUM_JOINTS, 2), np.float32, np.nan),
     "people_joints_3d": Column((MAX_PEOPLE, NUM_JOINTS, 3), np.float32, np.nan),
+    # The followed person in the camera's axes (x right, y down, z forward, metres, root
+    # translation included): what ``pose3d_nb.world`` placed in the world as joints_3d.
+    "joints_camera": Column((NUM_JOINTS, 3), np.float32, np.nan),
 }
 
 #: ``PoseSample`` names a row's value in the singular where the column is plural.
@@ -73,6 +76,7 @@ class PoseSample:
     people_ids: np.ndarray | None = None
     people_keypoints_2d: np.ndarray | None = None
     people_joints_3d: np.ndarray | None = None
+    joints_camera: np.ndarray | None = None
 
     def value(self, column: str) -> Any:
         """This row's value for ``column`` (a name of ``COLUMNS``); its ``fill`` when None."""
@@ -88,7 +92,8 @@ class BufferSnapshot:
     timestamps (T,) seconds; frame_index (T,) int64; valid (T,) bool; segment (T,) int64;
     track_id (T,) int64 the followed person's id (-1: none); people_ids (T, MAX_PEOPLE) int64
     (-1: no one); people_keypoints_2d (T, MAX_PEOPLE, 17, 2) pixels; people_joints_3d
-    (T, MAX_PEOPLE, 17, 3) world metres (NaN where not lifted).
+    (T, MAX_PEOPLE, 17, 3) world metres (NaN where not lifted); joints_camera (T, 17, 3) camera
+    metres, x right, y down, z forward (NaN in sessions recorded before world grounding).
     """
 
     joints_3d: np.ndarray
@@ -102,6 +107,7 @@ class BufferSnapshot:
     people_ids: np.ndarray | None = None
     people_keypoints_2d: np.ndarray | None = None
     people_joints_3d: np.ndarray | None = None
+    joints_camera: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.timestamps)

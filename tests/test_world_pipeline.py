@@ -27,6 +27,11 @@ def test_engine_records_world_joints_and_the_camera_estimate(tmp_path):
     pelvis_height = joints[:, 0, 2]
     assert 0.7 < np.median(pelvis_height) < 1.3  # a standing adult's pelvis, over the one floor
     assert np.median(np.linalg.norm(joints[:, 0, :2], axis=-1)) > 1.0  # out in front of the camera
+    # The camera-frame joints are recorded beside them: same pose, the camera's axes, depth ahead.
+    camera = session.joints_camera[session.valid]
+    assert np.isfinite(camera).all() and np.median(camera[:, 0, 2]) > 1.0
+    bone = np.linalg.norm(camera[:, 2] - camera[:, 3], axis=-1)
+    np.testing.assert_allclose(bone, np.linalg.norm(joints[:, 2] - joints[:, 3], axis=-1), rtol=1e-4)
 
 
 def test_bad_world_options_fail_before_anything_runs(tmp_path):

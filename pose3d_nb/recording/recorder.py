@@ -153,6 +153,7 @@ class Recorder:
                 valid=pose.valid,
                 segment=segment,
                 **people_columns(detection),
+                joints_camera=getattr(pose, "joints_camera", None),  # poses of older lifters lack it
             )
             self.buffer.append(sample)
             self.recorded += 1
