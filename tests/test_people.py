@@ -268,3 +268,11 @@ def test_live_image_draws_everyone_with_the_followed_one_in_colour():
 
 def keypoint_top(points: np.ndarray) -> np.ndarray:
     return np.array([points[:, 0].min(), points[:, 1].min()]).round().astype(int)
+
+
+def test_square_tiles_cover_long_frames_and_leave_4_3_whole():
+    from pose3d_nb.detectors.mediapipe_people import square_tiles
+
+    assert square_tiles(640, 480) == [(0, 0, 640, 480)]
+    assert square_tiles(640, 360) == [(0, 0, 360, 360), (140, 0, 360, 360), (280, 0, 360, 360)]
+    assert square_tiles(1088, 1920) == [(0, 0, 1088, 1088), (0, 416, 1088, 1088), (0, 832, 1088, 1088)]

@@ -36,8 +36,11 @@ from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.sources.frame import Frame
 
 
-def square_tiles(width: int, height: int, max_aspect: float = 1.3) -> list[tuple[int, int, int, int]]:
+def square_tiles(width: int, height: int, max_aspect: float = 1.5) -> list[tuple[int, int, int, int]]:
     """Regions (x0, y0, w, h) to search: the whole frame, or overlapping squares along its long side.
+
+    A 4:3 camera frame stays whole (each tile costs a landmarker run); 16:9 and portrait phone
+    video are tiled.
 
     A frame at most ``max_aspect`` times longer than wide (or wide than tall) is one region; a
     longer one gets ``ceil(long / short) + 1`` squares of the short side, evenly spaced from one
@@ -67,7 +70,7 @@ class PeopleLandmarker:
         *,
         num_poses: int = 2,
         tiles: str = "auto",
-        max_aspect: float = 1.3,
+        max_aspect: float = 1.5,
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
