@@ -314,3 +314,21 @@ def test_learned_up_on_held_out_mocap_through_known_cameras():
     # Standing people (held-out idle clips), true 3D in, clean 2D: the camera's up within a few
     # degrees (measured 2.7-6.9, mean 4.7).
     assert np.mean(errors) < 6 and max(errors) < 12, errors
+
+
+def test_cli_lift_grounded_places_a_keypoint_array_in_the_world(tmp_path):
+    from pose3d_nb.cli import main
+
+    _, keypoints, _, _, _, _ = film(walk(120), 25, 0, 60, size=(1080, 1920), noise_px=1.0)
+    path = tmp_path / "kps.npy"
+    np.save(path, keypoints.astype(np.float32))
+    common = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", "shipped"]
+    for mode in ([], ["--stream"]):
+        out = tmp_path / f"out{len(mode)}.npy"
+        assert main([*common, *mode, "--grounded", "--height", "1.75", "--out", str(out)]) == 0
+        joints = np.load(out)
+        # Walking 2 m across and 1 m towards the camera: the path is there, over one floor.
+        assert np.linalg.norm(joints[-1, 0, :2] - joints[0, 0, :2]) > 1.2
+        assert 0.6 < np.median(joints[:, 0, 2]) < 1.3
+    with pytest.raises(SystemExit):  # one world frame or the other
+        main([*common, "--grounded", "--world", "--out", str(tmp_path / "x.npy")])

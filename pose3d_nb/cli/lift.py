@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_nb.cli.common import UsageError
+from pose3d_nb.cli.world_args import add_world_arguments, world_options
 
 
 def _load_keypoints(path: Path) -> np.ndarray:
@@ -37,6 +38,19 @@ def _checkpoint_path(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
+def _grounded(args: argparse.Namespace, joints, keypoints, valid, size) -> np.ndarray:
+    """``--grounded``: the lifted camera-frame poses placed in the world (``pose3d_nb.world``)."""
+    from pose3d_nb.world import WorldTracker, place_clip, resolve_intrinsics
+
+    options = world_options(args)
+    if not args.stream:
+        intrinsics = resolve_intrinsics(*size, options["camera"], options["fov"], options["focal"])
+        return place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"]).joints
+    tracker = WorldTracker(**options)
+    frames = zip(joints, keypoints, valid, strict=True)
+    return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.checkpoint import load_model
     from pose3d_nb.lifting.offline import lift_sequence
@@ -59,6 +73,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
         joints, valid = lifted.joints, lifted.valid
     if args.world:
         joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
+    elif args.grounded:
+        joints = _grounded(args, joints, keypoints, valid, size)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, joints.astype(np.float32))
@@ -67,7 +83,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     mode = f"streaming (window {args.window}, lookahead {args.lookahead})" if args.stream else "offline"
     print(
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
-        f"{'world' if args.world else 'camera'} space, flip={args.flip}) -> {out}; "
+        f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}) -> {out}; "
         f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
     )
     return 0
@@ -87,6 +103,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
     lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")
     lift.add_argument("--lookahead", type=int, default=0, help="output delay in frames, --stream")
-    lift.add_argument("--world", action="store_true", help="z-up world frame, floor at z=0")
+    space = lift.add_mutually_exclusive_group()
+    space.add_argument(
+        "--world", action="store_true", help="z-up, floor at z=0 as the original demo does (a fixed camera)"
+    )
+    space.add_argument(
+        "--grounded", action="store_true",
+        help="world-grounded (pose3d_nb.world): the path, the camera's pitch/roll/height, one floor; "
+        "offline from the whole clip, with --stream frame by frame",
+    )  # fmt: skip
+    add_world_arguments(lift)
     lift.add_argument("--out", required=True, help="output .npy (T, 17, 3); a _valid.npy mask beside it")
     lift.set_defaults(func=cmd_lift)
