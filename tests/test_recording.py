@@ -214,3 +214,30 @@ def test_saves_run_on_the_recorders_thread_not_the_callers(tmp_path, monkeypatch
     assert len(saved_while_recording) >= 3
     assert set(saved_while_recording) == {"pose3d-recorder"}
     assert len(load_session(tmp_path)) == 200
+
+
+def test_a_save_that_fails_midway_is_retried_and_nothing_is_lost(tmp_path, monkeypatch):
+    """A full disk fails one save after part of it was written; the next save writes those rows."""
+    import errno
+
+    from pose3d_nb.recording import journal
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 10)
+    recorder.flush()
+    _record(recorder, 10, 5)
+    real_fsync = journal.os.fsync
+
+    def disk_full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        recorder.flush()
+    monkeypatch.setattr(journal.os, "fsync", real_fsync)
+    _record(recorder, 15, 5)
+    recorder.flush()
+    assert len(load_session(tmp_path)) == 20
+    recorder.finish()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(20))

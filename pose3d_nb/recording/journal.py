@@ -25,6 +25,7 @@ already a dependency (Parquet export).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -141,9 +142,25 @@ class JournalWriter:
         if self._writer is None:
             self._handle = open(self.path, "xb")  # noqa: SIM115 - stays open across saves
             self._writer = pa.ipc.new_stream(self._handle, self._schema)
-        self._writer.write_batch(batch)
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        start = self._handle.tell()
+        try:
+            self._writer.write_batch(batch)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except BaseException:
+            # The caller keeps these rows and saves them again: cut them off this stream (whole
+            # or torn) and put later saves in a new stream file, so each row is read back once.
+            self._abandon(start)
+            raise
+
+    def _abandon(self, end: int) -> None:
+        with contextlib.suppress(Exception):
+            self._handle.truncate(end)
+        with contextlib.suppress(Exception):
+            self._handle.close()
+        self._writer = self._handle = None
+        number = int(_STREAM.match(self.path.name).group(1)) + 1
+        self.path = self.folder / f"rows-{number:03d}.arrows"
 
     def close(self) -> None:
         """End the stream (a reader then sees its end marker) and close the file."""
