@@ -4,8 +4,8 @@ Zooming the 2D keypoints about the image centre is what a longer or shorter lens
 seen from the same place: the person's pelvis-relative 3D in camera space does not change, so
 the lifter's answer should not either. It does, because the lifter learned from people of a
 limited range of screen sizes: on held-out mocap through the viewpoint sweep
-(docs/lifter_training.md), people under a tenth of the image height scored 83.7 mm PA-MPJPE
-against 68.9 at a third to a half. Zooming every window to ``TARGET_HEIGHT`` brought the
+(docs/lifter_training.md, bench seed), people under a tenth of the image height scored 80.8 mm
+PA-MPJPE against 66.6 at 35-60 % of it. Zooming every window to ``TARGET_HEIGHT`` brought the
 held-out error from 72.6 to 65.2 mm PA-MPJPE and 121.9 to 102.1 mm MPJPE (noisy 2D; clean 70.2 to
 61.9 and 116.9 to 95.1). Only the shipped lifter uses it (the official checkpoint was trained on
 Human3.6M's fixed framing).
