@@ -118,7 +118,8 @@ class JournalWriter:
         number = int(_STREAM.match(existing[-1].name).group(1)) + 1 if existing else 0
         self.path = self.folder / f"rows-{number:03d}.arrows"
         self._schema = _schema()
-        self._handle = None
+        self._handle = None  # a pyarrow file: its writes release the GIL (the lift thread runs on)
+        self._sync = -1  # a descriptor of the same file, for fsync (pyarrow files have none)
         self._writer = None
 
     def write_meta(self, metadata: dict[str, Any], durable: bool = False) -> None:
@@ -140,13 +141,14 @@ class JournalWriter:
 
         batch = _batch(columns, self._schema)
         if self._writer is None:
-            self._handle = open(self.path, "xb")  # noqa: SIM115 - stays open across saves
+            self._handle = pa.OSFile(str(self.path), "w")
+            self._sync = os.open(self.path, os.O_RDONLY)
             self._writer = pa.ipc.new_stream(self._handle, self._schema)
         start = self._handle.tell()
         try:
             self._writer.write_batch(batch)
             self._handle.flush()
-            os.fsync(self._handle.fileno())
+            os.fsync(self._sync)
         except BaseException:
             # The caller keeps these rows and saves them again: cut them off this stream (whole
             # or torn) and put later saves in a new stream file, so each row is read back once.
@@ -155,10 +157,13 @@ class JournalWriter:
 
     def _abandon(self, end: int) -> None:
         with contextlib.suppress(Exception):
-            self._handle.truncate(end)
-        with contextlib.suppress(Exception):
             self._handle.close()
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, end)
+        with contextlib.suppress(OSError):
+            os.close(self._sync)
         self._writer = self._handle = None
+        self._sync = -1
         number = int(_STREAM.match(self.path.name).group(1)) + 1
         self.path = self.folder / f"rows-{number:03d}.arrows"
 
@@ -167,7 +172,9 @@ class JournalWriter:
         if self._writer is not None:
             self._writer.close()
             self._handle.close()
+            os.close(self._sync)
             self._writer = self._handle = None
+            self._sync = -1
 
 
 def _read_stream(path: Path) -> list:
