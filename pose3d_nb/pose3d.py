@@ -136,7 +136,6 @@ class Pose3D:
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         self._world = WorldStage(camera, fov, focal, height, fps or 30.0)
         from pose3d_nb.detectors import detector_from
-
         from pose3d_nb.detectors.follow import with_follow
 
         spec, detector_options = with_follow(chosen["detector"], chosen["follow"], detector_options)
@@ -146,7 +145,7 @@ class Pose3D:
 
         try:
             # A name is checked against its registry entry, an object against its own ``provides``.
-            require_capabilities(self._lifter, detector_provides(chosen["detector"]), chosen["detector"])
+            require_capabilities(self._lifter, detector_provides(spec), spec)
         except ValueError:
             self.close()
             raise
