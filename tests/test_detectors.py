@@ -151,7 +151,7 @@ def test_sample_world_landmarks(sample_detections):
 
 
 def test_sample_matches_golden_keypoints():
-    # Single images (see tests/golden/make_golden.py): video mode's frame-to-frame crop feedback
+    # Single images (see tests/helpers/make_golden.py): video mode's frame-to-frame crop feedback
     # turns CPU-dependent rounding into pixels, a single image does not.
     golden = json.loads(GOLDEN.read_text())
     options = {"static_image_mode": True, "follow": False, "fix_left_right": False}

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from export_data import (
+from helpers.export_data import (
     FPS,
     INVALID,
     bone_lengths_median,
@@ -27,6 +27,7 @@ from pose3d_nb.recording import Session, load_session
 from pose3d_nb.skeleton import COCO, H36M
 
 ROOT = Path(__file__).resolve().parents[1]
+BLENDER_SCRIPT = "blender_bvh_positions.py"  # run inside Blender, not by pytest
 # bvhio 1.5.4 imports PyGLM the way PyGLM 2.8 announces it will deprecate.
 pytestmark = pytest.mark.filterwarnings("ignore:Importing PyGLM:PendingDeprecationWarning")
 
@@ -126,7 +127,7 @@ def test_blender_imports_the_bvh_upright_where_the_person_was(recorded, tmp_path
     frames = [0, len(session) // 2, len(session) - 1]
     out = tmp_path / "blender.json"
     subprocess.run(
-        ["blender", "-b", "--factory-startup", "--python", str(ROOT / "tests" / "blender_bvh_positions.py"),
+        ["blender", "-b", "--factory-startup", "--python", str(ROOT / "tests" / "helpers" / BLENDER_SCRIPT),
          "--", str(path), str(out), ",".join(map(str, frames))],
         check=True, capture_output=True, timeout=300,
     )

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from export_data import synthetic_session
+from helpers.export_data import synthetic_session
 
 from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.cli import main

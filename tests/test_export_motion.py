@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from export_data import bvh_world_positions, y_up_to_z_up
+from helpers.export_data import bvh_world_positions, y_up_to_z_up
 from test_motion import FPS, POSE
 
 from pose3d_nb import motion

@@ -21,9 +21,11 @@ from pose3d_nb.sources import (
     Source,
     SourceError,
     VideoSource,
+    accepted_options,
     open_source,
     sample_video_resource,
 )
+from pose3d_nb.sources.images import BadImageWarning
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_FRAMES, SAMPLE_FPS, SAMPLE_SIZE = 100, 60.0, (540, 960)
@@ -270,8 +272,12 @@ def test_unreadable_images(tmp_path):
         ImageFolderSource(tmp_path)
     write_image(tmp_path / "a0.png", (1, 2, 3))
     source = ImageFolderSource(tmp_path)  # the first image is fine, the second is broken
-    assert next(source).index == 0
-    with pytest.raises(SourceError, match=r"a1\.png"):
+    first = next(source)
+    assert first.index == 0
+    with pytest.warns(BadImageWarning, match=r"a1\.png"):
+        blank = next(source)  # recorded as a frame without a person; the run goes on
+    assert blank.index == 1 and blank.image.shape == first.image.shape and not blank.image.any()
+    with pytest.raises(StopIteration):
         next(source)
     source.close()
 
@@ -420,3 +426,12 @@ def test_importing_sources_loads_no_camera_or_model_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_source_says_which_options_it_accepts(tmp_path):
+    assert {"loop", "pace"} <= accepted_options("sample")
+    assert "loop" not in accepted_options(str(tmp_path))  # a folder of images
+    assert "fps" in accepted_options(str(tmp_path))
+    assert "loop" not in accepted_options("camera:3")  # nothing is opened to answer
+    with pytest.raises(SourceError, match="no such file"):
+        accepted_options(str(tmp_path / "missing.mp4"))

@@ -1,6 +1,6 @@
 """Run inside Blender: import a BVH with the importer's defaults, dump the bones' world head positions.
 
-blender -b --factory-startup --python tests/blender_bvh_positions.py -- FILE.bvh OUT.json 0,50,99
+blender -b --factory-startup --python tests/helpers/blender_bvh_positions.py -- FILE.bvh OUT.json 0,50,99
 
 OUT.json: {"<bvh frame from 0>": {"<bone>": [x, y, z], ...}, ...} in Blender's world (z up, metres).
 """

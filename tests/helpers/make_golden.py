@@ -1,5 +1,5 @@
 """Regenerate mediapipe_sample.json: run from the repository root with
-``.venv/bin/python tests/golden/make_golden.py`` after a deliberate change of the 2D output.
+``.venv/bin/python tests/helpers/make_golden.py`` after a deliberate change of the 2D output.
 
 Every 10th frame is detected on its own (static image mode, no person following, no left/right
 fix): MediaPipe's video mode feeds each frame's landmarks into the next frame's crop, which
@@ -18,7 +18,7 @@ from pose3d_nb.detectors import create_detector
 from pose3d_nb.sources import SAMPLE_FILE, open_source
 
 EVERY = 10
-OUT = Path(__file__).with_name("mediapipe_sample.json")
+OUT = Path(__file__).resolve().parents[1] / "golden" / "mediapipe_sample.json"
 
 
 def main() -> None:

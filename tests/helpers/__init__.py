@@ -1,0 +1,1 @@
+"""Scripts and data builders the tests share (not tests themselves)."""
