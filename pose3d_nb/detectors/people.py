@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pose3d_nb.detectors.tracking import box_centre, box_iou
+from pose3d_nb.detectors.tracking import box_centre, box_iou, pose_distance
 from pose3d_nb.skeleton import COCO
 
 _INFEASIBLE = 1e6
@@ -195,18 +195,8 @@ class PeopleTracker:
         return np.where(plausible, (1.0 - ious) + shape, _INFEASIBLE)
 
     def _keypoint_distance(self, expected, expected_scores, points, point_scores) -> float:
-        """Mean pixel distance between confident keypoints, the better of as-is and mirrored."""
-        best = float("inf")
-        for order in (np.arange(len(points)), self.mirror):
-            ok = (
-                (expected_scores >= self.min_keypoint_score)
-                & (point_scores[order] >= self.min_keypoint_score)
-                & np.isfinite(expected).all(axis=1)
-                & np.isfinite(points[order]).all(axis=1)
-            )
-            if ok.any():
-                best = min(best, float(np.linalg.norm(points[order][ok] - expected[ok], axis=1).mean()))
-        return best
+        return pose_distance(expected, expected_scores, points, point_scores, self.min_keypoint_score,
+                             self.mirror)
 
     def _follow(self, track: PersonTrack, timestamp, box, keypoints, scores, row) -> None:
         elapsed = timestamp - track.last_time

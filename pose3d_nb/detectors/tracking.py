@@ -64,6 +64,31 @@ def _mean_distance(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(a[mask] - b[mask], axis=1).mean())
 
 
+def pose_distance(
+    expected: np.ndarray,
+    expected_scores: np.ndarray,
+    points: np.ndarray,
+    point_scores: np.ndarray,
+    min_score: float,
+    mirror: np.ndarray | None = None,
+) -> float:
+    """Mean pixel distance between two poses' confident keypoints; inf when none are comparable.
+
+    Args:
+        expected, points: (K, 2) pixel keypoints (NaN = missing).
+        expected_scores, point_scores: (K,) confidences; keypoints below ``min_score`` are ignored.
+        mirror: (K,) left/right permutation: the better of ``points`` as given and mirrored is
+            taken, so a detector's left/right flip does not look like another person.
+    """
+    trusted = (expected_scores >= min_score) & np.isfinite(expected).all(axis=1)
+    ok = trusted & (point_scores >= min_score) & np.isfinite(points).all(axis=1)
+    best = _mean_distance(points, expected, ok)
+    if mirror is not None and len(mirror) == len(points):
+        ok_m = trusted & (point_scores[mirror] >= min_score) & np.isfinite(points[mirror]).all(axis=1)
+        best = min(best, _mean_distance(points[mirror], expected, ok_m))
+    return best
+
+
 @dataclass
 class _Track:
     track_id: int
@@ -214,15 +239,8 @@ class PersonTracker:
         return int(np.argmin(cost))
 
     def _keypoint_distance(self, expected, expected_scores, points, point_scores) -> float:
-        """Mean pixel distance between confident keypoints, the better of as-is and mirrored."""
-        trusted = (expected_scores >= self.min_keypoint_score) & np.isfinite(expected).all(axis=1)
-        ok = trusted & (point_scores >= self.min_keypoint_score) & np.isfinite(points).all(axis=1)
-        best = _mean_distance(points, expected, ok)
-        if self.mirror is not None and len(self.mirror) == len(points):
-            m = self.mirror
-            ok_m = trusted & (point_scores[m] >= self.min_keypoint_score) & np.isfinite(points[m]).all(axis=1)
-            best = min(best, _mean_distance(points[m], expected, ok_m))
-        return best
+        return pose_distance(expected, expected_scores, points, point_scores, self.min_keypoint_score,
+                             self.mirror)
 
     def _follow(self, track: _Track, timestamp, box, kps, kp_scores, index) -> None:
         elapsed = timestamp - track.last_time
