@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -68,9 +69,19 @@ def _kernel_value(lab, expr: str) -> str:
     return out
 
 
+def _wait_for_kernel_value(lab, expr: str, expected: str, timeout_s: float = 15.0) -> None:
+    """Ask the kernel until ``expr`` reads ``expected``: a widget change reaches it asynchronously."""
+    deadline = time.monotonic() + timeout_s
+    while (value := _kernel_value(lab, expr)) != expected and time.monotonic() < deadline:
+        lab.page.wait_for_timeout(250)
+    assert value == expected, f"{expr} is {value}, expected {expected} after {timeout_s:.0f} s"
+
+
 def _set_slider(slider, value: int) -> None:
     """Type a value into an ipywidgets slider's editable readout (what a user can do too)."""
-    readout = slider.locator(".widget-readout")
+    # A slider just enabled from the kernel becomes editable when that state reaches the page.
+    readout = slider.locator(".widget-readout[contenteditable=true]")
+    readout.wait_for(timeout=15_000)
     readout.click()
     readout.press("Control+a")
     readout.type(str(value))
@@ -138,8 +149,7 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         lab.execute("import time; time.sleep(4); _before = _mark()")
         assert _kernel_value(lab, "app.engine.window") == "27"
         _set_slider(sliders.nth(0), 1)
-        lab.page.wait_for_timeout(500)
-        assert _kernel_value(lab, "app.engine.window") == "1"
+        _wait_for_kernel_value(lab, "app.engine.window", "1")
         lab.screenshot("demo_window_1.png", locator=app_out)
         moved = float(_kernel_value(lab, "(time.sleep(4), _moved(_before))[1]"))
         print(f"[demo] window 27 -> 1: the same frames' 3D moved {moved:.1f} mm (same settings: "
@@ -172,16 +182,13 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
             app2.locator("canvas").first.wait_for(timeout=30_000)
             assert _kernel_value(lab, "app2.engine.window") == "0"
             app2.locator("label", has_text="full receptive field").locator("input").click()
-            lab.page.wait_for_timeout(500)
-            assert _kernel_value(lab, "app2.engine.window") == "27"  # the slider's value, the RF
+            _wait_for_kernel_value(lab, "app2.engine.window", "27")  # the slider's value, the RF
             window_slider, lookahead_slider = app2.locator(".widget-slider").nth(0), app2.locator(
                 ".widget-slider").nth(1)
             _set_slider(window_slider, 9)
-            lab.page.wait_for_timeout(500)
-            assert _kernel_value(lab, "app2.engine.window") == "9"
+            _wait_for_kernel_value(lab, "app2.engine.window", "9")
             _set_slider(lookahead_slider, 5)
-            lab.page.wait_for_timeout(500)
-            assert _kernel_value(lab, "app2.engine.lookahead") == "5"
+            _wait_for_kernel_value(lab, "app2.engine.lookahead", "5")
             assert _kernel_value(lab, "app2.engine.stats().window") == "9"
             lab.page.wait_for_timeout(1500)
             lab.screenshot("demo_vp3d_app.png", locator=app2)
