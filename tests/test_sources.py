@@ -435,3 +435,15 @@ def test_a_source_says_which_options_it_accepts(tmp_path):
     assert "loop" not in accepted_options("camera:3")  # nothing is opened to answer
     with pytest.raises(SourceError, match="no such file"):
         accepted_options(str(tmp_path / "missing.mp4"))
+
+
+def test_a_paced_file_counts_the_frames_it_passes_over():
+    # A consumer slower than the file's 60 fps: like a camera, the source skips frames whose time
+    # has passed, and says how many, so the engine can count every frame of the file.
+    with SampleSource(pace=True) as source:
+        read = 0
+        for _ in source:
+            read += 1
+            time.sleep(0.05)
+        assert source.skipped > 0
+        assert read + source.skipped == SAMPLE_FRAMES

@@ -302,16 +302,19 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     def _capture_loop(self, current, frames) -> None:
         devices, segment = self._devices, self._segment
         source = devices.source
+        skipped = getattr(source, "skipped", 0)
         while not self._stop.is_set():
             replacement = devices.claim_source()
             if replacement is not None:
                 source.close()
                 source, segment = replacement, segment + 1
                 self._segment = segment
+                skipped = getattr(source, "skipped", 0)
             started = time.perf_counter()
             try:
                 frame = next(source)
             except StopIteration:
+                skipped = self._count_skipped(source, skipped)
                 if self._stop.is_set() or devices.source_pending:
                     continue
                 if source.is_live:
@@ -320,6 +323,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                     self._wait_put(frames, _END)
                 return
             self._counters.timed("decode", started)
+            skipped = self._count_skipped(source, skipped)
             self._counters.frames_in += 1
             current["frame"] = frame.index
             if source.is_live:
@@ -327,6 +331,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                     self._counters.dropped += 1
             elif not self._wait_put(frames, (segment, frame)):
                 return
+
+    def _count_skipped(self, source: Any, seen: int) -> int:
+        """Count frames a paced source passed over (it fell behind) as read and dropped."""
+        skipped = getattr(source, "skipped", 0)
+        self._counters.frames_in += skipped - seen
+        self._counters.dropped += skipped - seen
+        return skipped
 
     def _detect_loop(self, current, frames, results) -> None:
         devices, segment = self._devices, self._segment

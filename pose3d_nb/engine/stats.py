@@ -19,7 +19,8 @@ class EngineStats:
         running: the worker threads are alive.
         frames_in: frames read from the source.
         processed: frames recorded with their 3D pose.
-        dropped: live frames replaced by a newer one before detection.
+        dropped: live frames replaced by a newer one before detection, or passed over by a paced
+            file source that fell behind.
         fps: the processing rate over the last 120 frames.
         latency_ms_median: capture -> recorded, median over the last 300 frames (None: none yet).
         latency_ms_p95: the same, 95th percentile.

@@ -49,8 +49,9 @@ class VideoSource(BaseSource):
         loop: start again at the end instead of stopping (timestamps keep increasing).
         pace: behave like a live camera: release each frame at its media time on the wall
             clock, drop frames the consumer is too slow for, and stamp frames with
-            ``time.monotonic()`` capture times (``is_live`` is True). Without it every frame is
-            produced as fast as it decodes and ``timestamp = position / fps`` (media time).
+            ``time.monotonic()`` capture times (``is_live`` is True); ``skipped`` counts the frames
+            passed over. Without it every frame is produced as fast as it decodes and
+            ``timestamp = position / fps`` (media time).
         fps: override the file's frame rate (needed for files that do not store one).
         name: shown in the UI; defaults to the path.
 
@@ -73,6 +74,7 @@ class VideoSource(BaseSource):
         self.name = name or str(self.path)
         self.loop = bool(loop)
         self.pace = bool(pace)
+        self.skipped = 0  # paced: frames whose time had passed before they were asked for
         self.is_live = self.pace
         self._cap = self._open_capture()
         ok, first = self._cap.read()
@@ -173,6 +175,7 @@ class VideoSource(BaseSource):
         while self._position < due_position:
             if self._next_raw(decode=False) is None:
                 raise StopIteration
+            self.skipped += 1
         item = self._next_raw()
         if item is None:
             raise StopIteration
