@@ -139,6 +139,38 @@ def test_overwrite_replaces_the_old_session_only_when_the_new_one_completes(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["joints.npy", "session.npz"]
 
 
+def test_files_of_the_user_named_session_are_never_taken_for_exports(tmp_path):
+    mine = {"session.mp4": b"the input video", "session.toml": b"a calibration", "session.txt": b"notes"}
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    _complete_session(tmp_path)  # a fresh folder: nothing is replaced
+    old_export = tmp_path / "session.bvh"
+    old_export.write_text("an export of that session")
+    replacing = _recorder(tmp_path, overwrite=True)
+    replacing.begin()
+    _record(replacing, 0, 5)
+    replacing.finish()
+    assert not old_export.exists(), "the replaced session's export goes with it"
+    assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
+
+
+def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(tmp_path):
+    crashed = _recorder(tmp_path)
+    crashed.begin()
+    _record(crashed, 0, 5)
+    crashed.flush()  # then the process is killed: its journal stays, unfinished
+    dying = _recorder(tmp_path, overwrite=True)
+    dying.begin()
+    _record(dying, 0, 7)
+    dying.flush()  # this run dies too, before it completes
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    kept = load_session(aside)
+    assert len(kept) == 5 and kept.metadata["recording_id"] == crashed.recording_id
+    assert len(load_session(tmp_path)) == 7
+    dying.finish()  # had it completed, the replaced recording goes
+    assert not aside.exists() and len(load_session(tmp_path / "session.npz")) == 7
+
+
 def _single_file(path, arrays, metadata):
     np.savez(path, **arrays, metadata=np.array(json.dumps(metadata)))
 

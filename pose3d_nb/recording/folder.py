@@ -20,6 +20,9 @@ from pose3d_nb.recording.session import SESSION_FILE, Session, SessionError, rea
 
 #: Prefix of a finished journal renamed aside before it is deleted (so it is never read again).
 MERGED_PREFIX = f".{JOURNAL_DIR}.merged-"
+# An unfinished recording that an --overwrite run replaces waits here until that run completes
+# (then it is removed); a run that fails or is killed leaves it, loadable with load_session.
+REPLACED_PREFIX = f".{JOURNAL_DIR}.replaced-"
 
 
 class OutputError(Pose3DValueError):
@@ -120,11 +123,19 @@ def load_session(path: str | Path) -> Session:
     return read_journal(target) if target.is_dir() else read_session_file(target)
 
 
+# What the built-in exports of a session write beside it (export.formats and bvh's sidecar).
+# Only these are ever taken for an old run's exports: a user's own session.mp4 or session.toml
+# in the folder is never touched.
+EXPORT_SUFFIXES = (".bvh", ".invalid_frames.json", ".trc", ".c3d", ".csv", ".parquet")
+
+
 def export_files(folder: Path) -> dict[Path, int]:
-    """Files named ``session.*`` in ``folder`` other than the session itself: path -> mtime (ns)."""
+    """The session's exports present in ``folder`` (``EXPORT_SUFFIXES``): path -> mtime (ns)."""
     found = {}
-    for path in folder.glob("session.*"):
-        if path.name not in (SESSION_FILE, JOURNAL_DIR) and path.is_file():
+    stem = Path(SESSION_FILE).stem
+    for suffix in EXPORT_SUFFIXES:
+        path = folder / f"{stem}{suffix}"
+        if path.is_file():
             with contextlib.suppress(OSError):
                 found[path] = path.stat().st_mtime_ns
     return found

@@ -27,6 +27,8 @@ from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.recording.files import write_latest_pose
 from pose3d_nb.recording.folder import (
     MERGED_PREFIX,
+    REPLACED_PREFIX,
+    describe_recording,
     export_files,
     load_session,
     prepare_out_dir,
@@ -84,6 +86,7 @@ class Recorder:
         self._writer: threading.Thread | None = None
         self._journal: JournalWriter | None = None
         self._old_exports: dict[Path, int] = {}
+        self._replaced_journal: Path | None = None  # another run's unfinished journal, set aside
         self._write_error: BaseException | None = None
 
     @property
@@ -127,7 +130,10 @@ class Recorder:
         prepare_out_dir(self.out_dir, self.overwrite, self._recording_id, self.hint)
         if self._recording_id is None:
             self._recording_id = uuid.uuid4().hex
-        self._old_exports = export_files(self.out_dir)
+        # Exports of another recording go when this one replaces it (only then: a fresh folder's
+        # files are the user's).
+        replacing = describe_recording(self.out_dir)[1] - {self._recording_id}
+        self._old_exports = export_files(self.out_dir) if replacing else {}
         self._write_error = None
         self._closing.clear()
         self._active = True
@@ -218,6 +224,9 @@ class Recorder:
         shutil.rmtree(aside, ignore_errors=True)
         remove_unchanged(self._old_exports)  # exports of what session.npz held before
         self._old_exports = {}
+        if self._replaced_journal is not None:
+            shutil.rmtree(self._replaced_journal, ignore_errors=True)
+            self._replaced_journal = None
         return session_path
 
     # ------------------------------------------------------------------ internals
@@ -261,8 +270,9 @@ class Recorder:
         if folder.is_dir():
             with contextlib.suppress(SessionError):
                 ours = read_meta(folder).get("recording_id") == self._recording_id
-            if not ours:
-                shutil.rmtree(folder)
+            if not ours:  # kept aside until this run completes (finish): never lost to a failure
+                self._replaced_journal = self.out_dir / f"{REPLACED_PREFIX}{uuid.uuid4().hex}"
+                os.replace(folder, self._replaced_journal)
         session_path = self.out_dir / SESSION_FILE
         base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
