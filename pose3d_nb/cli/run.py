@@ -39,7 +39,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
     with stop_on_signals() as request:
-        return _run(args, request)
+        try:
+            return _run(args, request)
+        except KeyboardInterrupt:  # a second signal while stopping: the journal keeps the rows
+            print(f"error: stopped at once by a second signal; what was saved is in {args.out} "
+                  "(load_session reads it)", file=sys.stderr)
+            return request.exit_status
 
 
 def _run(args: argparse.Namespace, request: StopRequest) -> int:

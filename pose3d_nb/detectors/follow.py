@@ -152,22 +152,24 @@ class PeopleFollower:
         """The followed person's row among this frame's candidates (see ``SubjectFollower.select``)."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         matches = self.tracker.update(timestamp, boxes, keypoints, scores)
-        if self.followed is not None and self.followed not in self.tracker.tracks:
+        # Read once: ``follow()`` may change it from another thread (the notebook) meanwhile.
+        followed = self.followed
+        if followed is not None and followed not in self.tracker.tracks:
             self._last_seen = self._last_box
-            self.followed = None
-        if self.followed is None:
-            self.followed = self._choose(matches)
-        if self.followed is None or self.followed not in matches:
-            if self.followed is not None:
-                self._status = f"person {self.followed} hidden: frames missing until they reappear"
-            return Selection(None, self.followed, False)
-        row = matches[self.followed]
+            followed = self.followed = None
+        if followed is None:
+            followed = self.followed = self._choose(matches)
+        if followed is None or followed not in matches:
+            if followed is not None:
+                self._status = f"person {followed} hidden: frames missing until they reappear"
+            return Selection(None, followed, False)
+        row = matches[followed]
         self._last_box = (boxes[row].copy(), float(timestamp))
-        self._status = f"following person {self.followed} ({len(matches)} in view)"
+        self._status = f"following person {followed} ({len(matches)} in view)"
         swap = False
         if self.stabilizer is not None:
-            swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], self.followed)
-        return Selection(row, self.followed, swap)
+            swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], followed)
+        return Selection(row, followed, swap)
 
     # ------------------------------------------------------------------ choosing
     def _choose(self, matches: dict[int, int]) -> int | None:

@@ -215,6 +215,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._counters = RunCounters()
             self._segment += 1
             self._lifter.reset()
+            self._everyone.reset()
             self._board.show(None)
             self._latest_pose = None
             frames: queue.Queue | LatestSlot = LatestSlot() if source.is_live else queue.Queue(maxsize=2)
@@ -270,7 +271,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     @property
     def people(self) -> dict[int, RollingBuffer]:
         """Each tracked person's own buffer of 3D poses, by track id (a people detector: any
-        ``follow=``; the followed person's rows are also in ``buffer``). Empty otherwise."""
+        ``follow=``). Empty otherwise. These poses are upright in each lifter's own frame, not
+        placed in the room: ``buffer`` holds the followed person's world-grounded ones."""
         return dict(self._everyone.buffers)
 
     @property
@@ -384,6 +386,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             if breaks.breaks_at(detection, frame_segment):
                 self._record(lifter.flush(), segment)  # the poses held back belong to the old window
                 lifter.reset()
+                self._everyone.reset()
                 segment = frame_segment
             started = time.perf_counter()
             poses = lifter.push(detection, frame)

@@ -36,11 +36,24 @@ class EveryoneLifter:
         self._make_lifter = make_lifter
         self.capacity = capacity
         self.forget_after = forget_after
-        self.settings: LiftSettings | None = None
+        self._settings: LiftSettings | None = None
         self.buffers: dict[int, RollingBuffer] = {}
         self._lifters: dict[int, Any] = {}
         self._unseen: dict[int, int] = {}
         self._latest: dict[int, np.ndarray] = {}
+
+    @property
+    def settings(self) -> LiftSettings | None:
+        """The temporal knobs every person's lifter runs with (the followed person's)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: LiftSettings | None) -> None:
+        if value == self._settings:
+            return
+        self._settings = value
+        for lifter in self._lifters.values():  # a change while running reaches everyone
+            lifter.settings = value
 
     def reset(self) -> None:
         """A new window for everyone (a new source or segment); buffers are kept."""
@@ -86,8 +99,8 @@ class EveryoneLifter:
         lifter = self._lifters.get(track_id)
         if lifter is None:
             lifter = self._lifters[track_id] = self._make_lifter()
-            if self.settings is not None:
-                lifter.settings = self.settings
+            if self._settings is not None:
+                lifter.settings = self._settings
         return lifter
 
     def _record(self, track_id: int, poses: list[LiftedPose]) -> None:
