@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pose3d_nb.detectors.tracking import box_centre, box_iou, pose_distance
+from pose3d_nb.detectors.tracking import box_centre, box_iou, pose_distance, smoothed_velocity
 from pose3d_nb.skeleton import COCO
 
 _INFEASIBLE = 1e6
@@ -201,9 +201,9 @@ class PeopleTracker:
     def _follow(self, track: PersonTrack, timestamp, box, keypoints, scores, row) -> None:
         elapsed = timestamp - track.last_time
         if elapsed > 0:
-            measured = (box_centre(box) - box_centre(track.box)) / elapsed
-            a = self.velocity_smoothing
-            track.velocity = a * measured + (1 - a) * track.velocity
+            track.velocity = smoothed_velocity(
+                track.velocity, track.box, box, elapsed, self.velocity_smoothing
+            )
             ok = (scores >= self.min_keypoint_score) & (track.scores >= self.min_keypoint_score)
             if ok.any():
                 height = max(float(track.box[3] - track.box[1]), 1.0)

@@ -64,6 +64,14 @@ def _mean_distance(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(a[mask] - b[mask], axis=1).mean())
 
 
+def smoothed_velocity(velocity: np.ndarray, old_box: np.ndarray, new_box: np.ndarray, elapsed: float,
+                      smoothing: float) -> np.ndarray:
+    """(2,) box-centre velocity in pixels/s after a move from ``old_box`` to ``new_box``
+    (``elapsed`` > 0 s): the newest measurement weighted by ``smoothing``."""
+    measured = (box_centre(new_box) - box_centre(old_box)) / elapsed
+    return smoothing * measured + (1 - smoothing) * velocity
+
+
 def pose_distance(
     expected: np.ndarray,
     expected_scores: np.ndarray,
@@ -245,9 +253,9 @@ class PersonTracker:
     def _follow(self, track: _Track, timestamp, box, kps, kp_scores, index) -> None:
         elapsed = timestamp - track.last_time
         if elapsed > 0:
-            measured = (box_centre(box) - box_centre(track.box)) / elapsed
-            a = self.velocity_smoothing
-            track.velocity = a * measured + (1 - a) * track.velocity
+            track.velocity = smoothed_velocity(
+                track.velocity, track.box, box, elapsed, self.velocity_smoothing
+            )
         track.box = box.copy()
         if kps is not None:
             track.keypoints = kps[index].copy()
