@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -271,8 +272,52 @@ def keypoint_top(points: np.ndarray) -> np.ndarray:
 
 
 def test_square_tiles_cover_long_frames_and_leave_4_3_whole():
-    from pose3d_nb.detectors.mediapipe_people import square_tiles
+    from pose3d_nb.detectors.people_landmarks import square_tiles
 
     assert square_tiles(640, 480) == [(0, 0, 640, 480)]
     assert square_tiles(640, 360) == [(0, 0, 360, 360), (140, 0, 360, 360), (280, 0, 360, 360)]
     assert square_tiles(1088, 1920) == [(0, 0, 1088, 1088), (0, 416, 1088, 1088), (0, 832, 1088, 1088)]
+
+
+def _until(condition, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _click(app, x: float, y: float) -> None:
+    """What the browser sends when the user clicks pixel (x, y) of the live image."""
+    width, height = app.live.frame_size
+    app.live.widget._on_message(app.live.widget, {"type": "click", "x": x / width, "y": y / height}, [])
+
+
+@pytest.mark.timeout(1200)
+def test_clicking_a_person_in_the_live_image_follows_them(tmp_path):
+    """The app starts with the single-person detector; a click on the man swaps in the people
+    detector following him, and a click on the woman, once she is in view, follows her."""
+    if not TWO_PEOPLE.exists():
+        pytest.skip(f"{TWO_PEOPLE} not here")
+    from pose3d_nb.ui.app import PoseApp
+
+    app = PoseApp(source=str(TWO_PEOPLE), out_dir=tmp_path / "out")
+    try:
+        app.controls.start_button.value = True
+        assert _until(lambda: app.live.frame_size is not None, 300)
+        assert app.engine.followed is None  # single-person MediaPipe: nobody chosen
+        _click(app, 235, 100)  # the man, standing on the box
+        assert _until(lambda: app.engine.followed is not None, 300), app.controls.status.value
+        man = app.engine.followed
+        assert _centre_y(app.engine.tracks[man].keypoints) < 190
+        assert "following" in app.controls.status.value
+        assert _until(lambda: any(t.visible and i != man for i, t in app.engine.tracks.items()), 600)
+        woman, track = next((i, t) for i, t in app.engine.tracks.items() if i != man)
+        assert _centre_y(track.keypoints) > 190
+        x1, y1, x2, y2 = track.box
+        _click(app, (x1 + x2) / 2, (y1 + y2) / 2)
+        assert _until(lambda: app.engine.followed == woman, 120), app.controls.status.value
+        app.engine.raise_if_failed()
+    finally:
+        app.close()

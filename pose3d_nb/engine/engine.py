@@ -281,6 +281,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         return str(getattr(self._devices.detector, "follow_status", "") or "")
 
     @property
+    def followed(self) -> int | None:
+        """The followed person's track id (a people detector), else None."""
+        return getattr(self._devices.detector, "followed", None)
+
+    @property
     def tracks(self) -> dict[int, Any]:
         """Everyone the detector tracks now, by track id (``detectors.people.PersonTrack``:
         box, keypoints, ``visible``); empty with a single-person detector or when stopped."""

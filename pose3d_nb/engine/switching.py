@@ -65,7 +65,11 @@ class EngineSwitching:
             self._devices.offer_detector(name, options)
 
     def follow(self, target: Any) -> None:
-        """Follow another person: a track id in view now (see ``people``), or a policy value.
+        """Follow another person: a track id in view now (see ``people``), or a policy value
+        (``"X,Y"``: whoever is at that pixel of the next frame, as a click on the live image).
+
+        With the single-person ``mediapipe`` detector running, ``mediapipe-people`` replaces it
+        (created here, swapped in by the detect thread); stopped, it is used from the next start.
 
         Raises:
             Pose3DValueError: an id nobody has now (the message lists those in view), an
@@ -78,5 +82,8 @@ class EngineSwitching:
             else:
                 spec = self._devices.detector_spec
                 spec, options = with_follow(spec, target, self._devices.detector_options)
-                self._devices.detector_spec, self._devices.detector_options = spec, options
+                if self.running:
+                    self._devices.offer_detector(spec, options)
+                else:
+                    self._devices.detector_spec, self._devices.detector_options = spec, options
             self._follow = target

@@ -258,6 +258,14 @@ class PoseApp:
         c.on("source", self._on_source)
         c.on("detector", self._on_detector)
         c.on("running", self._on_running)
+        self.live.on_click(self._on_click)
+
+    def _on_click(self, x: float, y: float) -> None:
+        """A click on the live image: follow whoever is at that pixel from the next frame."""
+        point = f"{x:.0f},{y:.0f}"
+        if self._guarded("follow the person clicked", lambda: self.engine.follow(point)):
+            self._message = f"following whoever is at ({point}) from the next frame"
+        self._refresh_status()
 
     def _set(self, name: str, value: Any) -> None:
         """Forward a knob to the engine; on refusal show why and put the control back."""

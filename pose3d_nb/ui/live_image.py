@@ -1,17 +1,20 @@
-"""The live video view: a JPEG ``ipywidgets.Image`` with the 2D skeleton drawn on it."""
+"""The live video view: a JPEG frame with the 2D skeleton drawn on it, that can be clicked."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import ipywidgets as widgets
 import numpy as np
 
 from pose3d_nb.ui.overlay import draw_people_2d, draw_skeleton_2d, encode_jpeg, fit_width
+from pose3d_nb.ui.video_view import VideoView
 
 
 class LiveImage:
     """Shows video frames with their 2D keypoints.
 
-    ``widget`` is the ``ipywidgets.Image`` to lay out. Frames are shrunk to ``max_width`` before
+    ``widget`` is the :class:`VideoView` to lay out. Frames are shrunk to ``max_width`` before
     drawing (cheaper than drawing at full size, and lines keep a readable width on the wire)
     and sent as JPEG: one comm message per frame.
 
@@ -26,8 +29,18 @@ class LiveImage:
         self.max_width = max_width
         self.quality = quality
         self.min_score = min_score
-        self.widget = widgets.Image(format="jpeg", layout=widgets.Layout(width=width, height="auto"))
+        self.widget = VideoView(format="jpeg", layout=widgets.Layout(width=width, height="auto"))
         self.frames_shown = 0
+        self.frame_size: tuple[int, int] | None = None  # (width, height) of the last frame drawn
+
+    def on_click(self, callback: Callable[[float, float], None]) -> None:
+        """Call ``callback(x, y)`` with the pixel of the full-size frame a user clicks on."""
+
+        def to_pixels(fx: float, fy: float) -> None:
+            if self.frame_size is not None:
+                callback(fx * self.frame_size[0], fy * self.frame_size[1])
+
+        self.widget.on_click(to_pixels)
 
     def render(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,
                scores: np.ndarray | None = None, people: dict | None = None) -> bytes:
@@ -44,6 +57,7 @@ class LiveImage:
         Returns:
             The JPEG file's bytes.
         """
+        self.frame_size = (int(image_rgb.shape[1]), int(image_rgb.shape[0]))
         small, scale = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), self.max_width)
         if people and people.get("people_ids") is not None and len(people["people_ids"]):
             others = np.asarray(people["people_keypoints"]) * scale

@@ -8,6 +8,7 @@ kernel answers an unrelated request meanwhile.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def loop():
         sent["n"] += 1
         time.sleep(max(0.0, 1 / 30 - (time.monotonic() - t0 - t)))
 worker = threading.Thread(target=loop, daemon=True)
+clicks = []
+live.on_click(lambda x, y: clicks.append((round(x), round(y))))
 display(widgets.HBox([live.widget, sk.widget]))
 worker.start()
 """
@@ -112,6 +115,12 @@ def test_skeleton3d_and_live_image_update_live_in_jupyterlab(chromium_path, tmp_
         lab.page.wait_for_timeout(700)
         b = lab.screenshot("widgets_canvas_b.png", locator=canvas)
         lab.screenshot("widgets_page.png")
+        # A click on the image reaches the kernel as a pixel of the full-size frame.
+        image = lab.page.locator("img.widget-image").first
+        box = image.bounding_box()
+        lab.page.mouse.click(box["x"] + 0.25 * box["width"], box["y"] + 0.75 * box["height"])
+        lab.page.wait_for_timeout(1500)
+        clicked = json.loads(lab.execute("import json; print(json.dumps([clicks, live.frame_size]))")["out"])
         sent = lab.execute("stop.set(); worker.join(2); print(sent['n'])")["out"]
         print(f"\n[widgets] 3D draws/s {rates['draws_per_s']:.1f}, "
               f"image updates/s {rates['images_per_s']:.1f}, "
@@ -121,6 +130,10 @@ def test_skeleton3d_and_live_image_update_live_in_jupyterlab(chromium_path, tmp_
         assert lab.execute("print(40 + 2)")["out"].strip() == "42"
         errors = [e for e in lab.page_errors]
         assert not errors, errors
+
+    (click,), (width, height) = clicked
+    assert abs(click[0] - 0.25 * width) <= 0.02 * width, clicked
+    assert abs(click[1] - 0.75 * height) <= 0.02 * height, clicked
 
     ia, ib = (cv2.imread(str(p)).astype(int) for p in (a, b))
     changed = float((np.abs(ia - ib).max(axis=-1) > 30).mean())

@@ -1,0 +1,378 @@
+"""Everyone's BlazePose landmarks in a frame: each tracked person in a region of their own, the
+person detector on square tiles to find who came into view.
+
+MediaPipe's person detector looks at a 224x224 letterboxed copy of the image, so in a tall or
+wide frame people shrink and it finds one or two at most. For frames whose long side is more
+than ``max_aspect`` times the short one it runs on overlapping squares spanning the long side
+instead, and a person seen in two squares is kept once (the copy least cut by its square's
+inner edges). Each person's box spans all 33 landmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from pose3d_nb.detectors.base import (
+    COCO_MIRROR,
+    Candidates,
+    DetectorUnavailable,
+)
+from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, roi_from_landmarks
+from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
+from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
+from pose3d_nb.detectors.tracking import box_iou, keypoint_box
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.sources.frame import Frame
+
+
+def square_tiles(width: int, height: int, max_aspect: float = 1.5) -> list[tuple[int, int, int, int]]:
+    """Regions (x0, y0, w, h) to search: the whole frame, or overlapping squares along its long side.
+
+    A 4:3 camera frame stays whole (each tile costs a landmarker run); 16:9 and portrait phone
+    video are tiled.
+
+    A frame at most ``max_aspect`` times longer than wide (or wide than tall) is one region; a
+    longer one gets ``ceil(long / short) + 1`` squares of the short side, evenly spaced from one
+    end to the other (so every person up to the short side tall is whole in one of them).
+    """
+    short, long = min(width, height), max(width, height)
+    if long <= max_aspect * short:
+        return [(0, 0, width, height)]
+    count = math.ceil(long / short) + 1
+    starts = np.linspace(0, long - short, count).round().astype(int)
+    if width > height:
+        return [(int(s), 0, short, short) for s in starts]
+    return [(0, int(s), short, short) for s in starts]
+
+
+class PeopleLandmarker:
+    """Every person's 33 BlazePose landmarks in a frame.
+
+    With ``regions="tracked"`` (the default) each person found keeps a region of their own:
+    every frame BlazePose's landmark network runs once per person, on the rotated square their
+    previous landmarks give, moved on by their motion (``blazepose_roi``), as BlazePose tracks
+    one person. The person detector sweeps the frame (on square tiles, below) only every
+    ``discover_every`` frames and when nobody is tracked, to find people who came into view.
+    When two regions end on one person, the younger is dropped, so a region that slid onto
+    someone else does not make a copy of them.
+
+    With ``regions="tiles"`` MediaPipe's Tasks landmarker tracks on every tile every frame (the
+    detector runs each frame on each tile that tracks fewer than ``num_poses`` people).
+
+    Tiles: MediaPipe's person detector looks at a 224x224 letterboxed copy, so in a frame more
+    than ``max_aspect`` times longer than wide (or wide than tall) people shrink; the sweep runs
+    on overlapping squares along the long side instead.
+
+    Args:
+        num_poses: people looked for per tile.
+        tiles: "auto" (squares when the frame is longer than ``max_aspect``) or "full".
+        regions: "tracked" or "tiles" (see above).
+        discover_every: frames between detector sweeps while someone is tracked ("tracked"),
+            each on the next tile in turn (every tile, every frame, while nobody is).
+        max_misses: frames in a row a tracked person's region may come back empty (first
+            retried as an upright box around their last landmarks) before it is given up.
+        min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_poses: int = 2,
+        tiles: str = "auto",
+        regions: str = "tracked",
+        discover_every: int = 10,
+        max_misses: int = 5,
+        max_aspect: float = 1.5,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if tiles not in ("auto", "full"):
+            raise Pose3DValueError(f"tiles must be 'auto' or 'full', got {tiles!r}")
+        if regions not in ("tracked", "tiles"):
+            raise Pose3DValueError(f"regions must be 'tracked' or 'tiles', got {regions!r}")
+        if num_poses < 1:
+            raise Pose3DValueError(f"num_poses must be >= 1, got {num_poses}")
+        if discover_every < 1:
+            raise Pose3DValueError(f"discover_every must be >= 1, got {discover_every}")
+        try:
+            import mediapipe
+            from mediapipe.tasks.python import BaseOptions, vision
+        except ImportError as exc:
+            raise DetectorUnavailable(f"mediapipe is not installed ({exc}): pip install mediapipe") from exc
+        self._mp = mediapipe
+        self._vision = vision
+        self._video_mode = regions == "tiles"  # sweeps between tracked frames see no continuity
+        self._options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(pose_landmarker_bundle())),
+            running_mode=vision.RunningMode.VIDEO if self._video_mode else vision.RunningMode.IMAGE,
+            num_poses=num_poses,
+            min_pose_detection_confidence=min_detection_confidence,
+            min_pose_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        self.tiles = tiles
+        self.regions = regions
+        self.discover_every = discover_every
+        self.max_misses = max_misses
+        self.max_aspect = max_aspect
+        self._landmarkers: dict[tuple[int, int, int, int] | None, Any] = {}
+        self._roi: RoiLandmarks | None = None
+        self._chains: list[_Chain] = []
+        self._since_sweep = 0
+        self._next_tile = -1
+        self._last_ms = -1
+        self._closed = False
+
+    def __call__(self, frame: Frame) -> Candidates:
+        """Everyone found in ``frame`` (RGB), with per-person ``world_landmarks`` (N, 33, 3) metres,
+        ``visibility`` (N, 33) and ``landmarks`` (N, 33, 3) normalised to the whole frame."""
+        if self._closed:
+            raise Pose3DRuntimeError("this MediaPipe people detector is closed")
+        stamp = int(round(frame.timestamp * 1000))
+        if stamp <= self._last_ms:  # video mode needs increasing times; a jump back is a new video
+            if stamp < self._last_ms - 1000:
+                self.reset()
+            stamp = max(stamp, self._last_ms + 1)
+        self._last_ms = stamp
+        if self.regions == "tiles":
+            return _merge(self._sweep(frame, stamp), frame.size)
+        found = self._track(frame)
+        self._since_sweep += 1
+        if not self._chains or self._since_sweep >= self.discover_every:
+            # While someone is tracked, one tile per sweep, in turn: the cost is spread out.
+            self._since_sweep = 0
+            tiles = self._regions(frame.size)
+            if self._chains:
+                self._next_tile = (self._next_tile + 1) % len(tiles)
+                tiles = [tiles[self._next_tile]]
+            tracked = [points for points, _, _ in found]
+            for points, world, margin in self._sweep(frame, stamp, tiles):
+                if not _already_tracked(points, margin, tracked, frame.size):
+                    self._chains.append(_Chain(points[:, :2]))
+                    tracked.append(points)
+                    found.append((points, world, margin))
+        return _merge(found, frame.size)
+
+    def _track(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Each tracked person's landmarks in their own region; chains that lost their person or
+        ended on someone an older chain holds are dropped."""
+        if self._roi is None:
+            self._roi = RoiLandmarks()
+        kept: list[_Chain] = []
+        found: list[tuple[np.ndarray, np.ndarray, float]] = []
+        for chain in self._chains:  # oldest first
+            person = self._roi(frame.image, chain.predicted())
+            if person is None:  # BlazePose's region fails on some poses: the detector, near them
+                person = self._redetect(frame, chain, [other for other, _, _ in found])
+            if person is None:
+                chain.misses += 1
+                if chain.misses <= self.max_misses:
+                    kept.append(chain)
+                continue
+            if any(_one_person(person.points, other, frame.size) for other, _, _ in found):
+                continue
+            chain.update(person)
+            kept.append(chain)
+            found.append((person.points, person.world, np.inf))
+        self._chains = kept
+        return found
+
+    def _redetect(self, frame: Frame, chain: _Chain, others: list[np.ndarray]) -> RoiPerson | None:
+        """The person detector and landmarks on a square around where ``chain``'s person should
+        be: the find that overlaps that place most (and is nobody in ``others``), as a region
+        result, or None."""
+        region = chain.search_region(frame.size)
+        best, best_iou = None, 0.2
+        expected = chain.expected_box()
+        for points, world, _ in self._sweep(frame, self._last_ms, [region]):
+            if any(_one_person(points, other, frame.size) for other in others):
+                continue
+            overlap = float(box_iou(expected, keypoint_box(points[:, :2], frame.size)[None])[0])
+            if overlap > best_iou:
+                best, best_iou = (points, world), overlap
+        if best is None:
+            return None
+        points, world = best
+        start = roi_from_landmarks(points[:, :2])
+        return RoiPerson(points=points, world=world, alignment=start.alignment_points())
+
+    def _regions(self, size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        if self.tiles == "auto":
+            return square_tiles(size[0], size[1], self.max_aspect)
+        return [(0, 0, size[0], size[1])]
+
+    def _sweep(self, frame: Frame, stamp: int, regions=None) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """The Tasks landmarker on ``regions`` (default: every tile): (points (33, 4), world, margin)
+        for each person found."""
+        if regions is None:
+            regions = self._regions(frame.size)
+        found: list[tuple[np.ndarray, np.ndarray, float]] = []  # (33, 4) pixels+z+vis, world, margin
+        for region in regions:
+            x0, y0, w, h = region
+            key = region if self._video_mode else None  # image mode keeps no state: one serves all
+            landmarker = self._landmarkers.get(key)
+            if landmarker is None:
+                landmarker = self._landmarkers[key] = self._vision.PoseLandmarker.create_from_options(
+                    self._options
+                )
+            crop = np.ascontiguousarray(frame.image[y0 : y0 + h, x0 : x0 + w])
+            image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop)
+            if self._video_mode:
+                result = landmarker.detect_for_video(image, stamp)
+            else:
+                result = landmarker.detect(image)
+            for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks, strict=False):
+                points = np.array([(p.x * w + x0, p.y * h + y0, p.z * w, p.visibility or 0.0) for p in marks])
+                world_xyz = np.array([(p.x, p.y, p.z) for p in world], np.float32)
+                found.append((points, world_xyz, _inner_margin(points[:, :2], region, frame.size)))
+        return found
+
+    def reset(self) -> None:
+        """Forget every tile's and person's tracking (a new video)."""
+        for landmarker in self._landmarkers.values():
+            landmarker.close()
+        self._landmarkers = {}
+        self._chains = []
+        self._since_sweep = 0
+        self._last_ms = -1
+
+    def close(self) -> None:
+        self.reset()
+        if self._roi is not None:
+            self._roi.close()
+            self._roi = None
+        self._closed = True
+
+
+class _Chain:
+    """One tracked person's region: where their last landmarks put it, moved on by the body
+    centre's last step. ``misses``: frames in a row the person was not found."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        self._roi = roi_from_landmarks(points)
+        self._box = keypoint_box(points[:, :2])
+        self._step = np.zeros(2)
+        self.misses = 0
+
+    def predicted(self) -> Roi:
+        return self._roi.shifted(*self._step)
+
+    def expected_box(self) -> np.ndarray:
+        """(4,) the last landmarks' box moved on like ``predicted``."""
+        return self._box + np.tile(self._step, 2)
+
+    def search_region(self, size: tuple[int, int], margin: float = 1.5) -> tuple[int, int, int, int]:
+        """(x0, y0, w, h): a square ``margin`` times the expected box's long side around it,
+        inside the image (as large as the short image side at most)."""
+        x1, y1, x2, y2 = self.expected_box()
+        side = int(min(margin * max(x2 - x1, y2 - y1), min(size)))
+        x0 = int(np.clip((x1 + x2 - side) / 2, 0, size[0] - side))
+        y0 = int(np.clip((y1 + y2 - side) / 2, 0, size[1] - side))
+        return (x0, y0, side, side)
+
+    def update(self, person: RoiPerson) -> None:
+        roi = person.next_roi()
+        self._step = np.array([roi.x - self._roi.x, roi.y - self._roi.y]) / (1 + self.misses)
+        self._roi = roi
+        self._box = keypoint_box(person.points[:, :2])
+        self.misses = 0
+
+
+def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int],
+                same_pose: float = 0.2) -> bool:
+    """Whether two (33, >=2) landmark sets are one person: their COCO joints within ``same_pose``
+    box heights on average (as given or mirrored). Boxes alone would not do: a person standing
+    in front of another has a box inside theirs."""
+    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
+    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    a, b = points_a[BLAZEPOSE_TO_COCO, :2], points_b[BLAZEPOSE_TO_COCO, :2]
+    as_is = np.linalg.norm(a - b, axis=1).mean()
+    mirrored = np.linalg.norm(a[COCO_MIRROR] - b, axis=1).mean()
+    return bool(min(as_is, mirrored) < same_pose * tall)
+
+
+def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray], size: tuple[int, int],
+                     cut_margin: float = 0.05) -> bool:
+    """Whether a person the detector found is one already tracked.
+
+    A find whose landmarks reach within ``cut_margin`` of the short image side of its tile's
+    inner edge may be a cut-off copy of a tracked person (its hidden joints guessed): any overlap
+    with a tracked person counts. A whole find is someone new unless its joints match.
+    """
+    if margin < cut_margin * min(size):
+        box = keypoint_box(points[:, :2], size)
+        for other in tracked:
+            other_box = keypoint_box(other[:, :2], size)
+            if _same_person(box, other_box, points[BLAZEPOSE_TO_COCO, :2], other[BLAZEPOSE_TO_COCO, :2],
+                            0.3, 0.2, 0.75):
+                return True
+        return False
+    return any(_one_person(points, other, size) for other in tracked)
+
+
+def _inner_margin(points: np.ndarray, region, size) -> float:
+    """Pixels between a person's landmarks and the nearest tile edge that is not an image edge."""
+    x0, y0, w, h = region
+    box = keypoint_box(points)
+    margins = [np.inf]
+    if x0 > 0:
+        margins.append(box[0] - x0)
+    if y0 > 0:
+        margins.append(box[1] - y0)
+    if x0 + w < size[0]:
+        margins.append(x0 + w - box[2])
+    if y0 + h < size[1]:
+        margins.append(y0 + h - box[3])
+    return float(min(margins))
+
+
+def _merge(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
+           same_cover: float = 0.75) -> Candidates:
+    """One candidate per person: of copies of one person, the one least cut by its tile.
+
+    Two finds are copies when their boxes overlap by ``same_iou``, or one box lies ``same_cover``
+    inside the other, or their keypoints are on average within ``same_pose`` box heights (as
+    given or mirrored: tiles see the same person with the same joints, at slightly different
+    widths).
+    """
+    if not found:
+        return Candidates.none()
+    boxes = np.array([keypoint_box(points[:, :2], size) for points, _, _ in found])
+    coco = [points[BLAZEPOSE_TO_COCO, :2] for points, _, _ in found]
+    kept: list[int] = []
+    for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
+        if not any(_same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover)
+                   for j in kept):
+            kept.append(i)
+    points = np.stack([found[i][0] for i in kept])
+    world = np.stack([found[i][1] for i in kept])
+    visibility = np.clip(points[:, :, 3], 0.0, 1.0)
+    landmarks = points[:, :, :3] / np.array([size[0], size[1], size[0]])  # z, like x, in widths
+    return Candidates(
+        boxes=boxes[kept],
+        keypoints=points[:, BLAZEPOSE_TO_COCO, :2],
+        scores=visibility[:, BLAZEPOSE_TO_COCO],
+        extras={
+            "world_landmarks": world.astype(np.float32),
+            "visibility": visibility.astype(np.float32),
+            "landmarks": landmarks.astype(np.float32),
+        },
+    )
+
+
+def _same_person(box_a, box_b, points_a, points_b, same_iou, same_pose, same_cover) -> bool:
+    if box_iou(box_a, box_b[None])[0] >= same_iou:
+        return True
+    width = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+    height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+    smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (box_a, box_b))
+    if width > 0 and height > 0 and smaller > 0 and width * height / smaller >= same_cover:
+        return True
+    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    as_is = np.linalg.norm(points_a - points_b, axis=1).mean()
+    mirrored = np.linalg.norm(points_a[COCO_MIRROR] - points_b, axis=1).mean()
+    return bool(min(as_is, mirrored) < same_pose * tall)

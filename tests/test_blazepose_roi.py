@@ -1,0 +1,89 @@
+"""BlazePose's landmark network on regions we choose (``detectors.blazepose_roi``), and the
+people landmarker that tracks each person in a region of their own."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pose3d_nb.detectors.blazepose_roi import Roi, roi_from_alignment, roi_from_landmarks
+from pose3d_nb.sources.sample import sample_video_resource
+
+
+def test_an_upright_body_gives_an_unrotated_square_around_it():
+    roi = roi_from_alignment(np.array([100.0, 200.0]), np.array([100.0, 100.0]))
+    assert roi == Roi(100.0, 200.0, 250.0, 0.0)  # side: 2 x 1.25 x the 100 px radius
+    # Leaning right on screen (top towards +x) turns the square clockwise: positive rotation.
+    leaning = roi_from_alignment(np.array([0.0, 0.0]), np.array([50.0, -50.0]))
+    assert leaning.rotation == pytest.approx(math.pi / 4)
+
+
+@pytest.mark.parametrize("rotation", [0.0, 0.7, -2.5])
+def test_alignment_points_give_back_their_region(rotation):
+    roi = Roi(320.0, 240.0, 300.0, rotation)
+    again = roi_from_alignment(*roi.alignment_points())
+    assert again.x == pytest.approx(roi.x) and again.y == pytest.approx(roi.y)
+    assert again.side == pytest.approx(roi.side) and again.rotation == pytest.approx(rotation)
+
+
+def test_a_region_from_landmarks_is_centred_on_the_hips_and_covers_the_body():
+    points = np.zeros((33, 2))
+    points[:] = [100.0, 50.0]  # head and arms up high
+    points[[23, 24]] = [[90.0, 200.0], [110.0, 200.0]]  # hips
+    points[[11, 12]] = [[90.0, 120.0], [110.0, 120.0]]  # shoulders straight above
+    points[[27, 28]] = [[95.0, 330.0], [105.0, 330.0]]  # ankles
+    roi = roi_from_landmarks(points)
+    assert (roi.x, roi.y) == (100.0, 200.0) and roi.rotation == pytest.approx(0.0)
+    assert roi.side / 2 >= 150.0  # reaches the head (150 px up) and the feet (130 px down)
+
+
+def _sample_frames(count: int):
+    from pose3d_nb.sources import open_source
+
+    with open_source(str(sample_video_resource())) as frames:
+        for index, frame in enumerate(frames):
+            if index >= count:
+                return
+            yield frame
+
+
+def test_the_landmark_network_finds_the_person_in_a_region_and_nobody_in_an_empty_one():
+    from pose3d_nb.detectors.blazepose_roi import RoiLandmarks
+
+    frame = next(_sample_frames(1))
+    width, height = frame.size
+    with_person = Roi(width / 2, height / 2, float(height))
+    network = RoiLandmarks()
+    try:
+        person = network(frame.image, with_person)
+        assert person is not None
+        assert person.points.shape == (33, 4) and person.world.shape == (33, 3)
+        x1, y1 = person.points[:, :2].min(axis=0)
+        x2, y2 = person.points[:, :2].max(axis=0)
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height and y2 - y1 > 0.4 * height
+        # Tracking: the region from the landmarks' alignment points fits the person, so running
+        # again on it finds the same landmarks (the first, whole-frame region was coarser).
+        fitted = network(frame.image, person.next_roi())
+        again = network(frame.image, fitted.next_roi())
+        assert np.abs(again.points[:, :2] - fitted.points[:, :2]).mean() < 0.05 * height
+        assert network(np.zeros_like(frame.image), with_person) is None
+    finally:
+        network.close()
+
+
+@pytest.mark.timeout(600)
+def test_tracked_regions_keep_one_person_without_sweeping_every_frame():
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
+
+    landmarker = PeopleLandmarker(discover_every=10)
+    sweeps = []
+    sweep = landmarker._sweep
+    landmarker._sweep = lambda *args: sweeps.append(1) or sweep(*args)
+    try:
+        found = [len(landmarker(frame)) for frame in _sample_frames(40)]
+    finally:
+        landmarker.close()
+    assert found == [1] * 40  # the one person of the sample, once, on every frame
+    assert len(sweeps) <= 5  # the first frame and every 10th: the detector is not run per frame
