@@ -273,3 +273,34 @@ def test_a_save_that_fails_midway_is_retried_and_nothing_is_lost(tmp_path, monke
     assert len(load_session(tmp_path)) == 20
     recorder.finish()
     np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(20))
+
+
+def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tmp_path, monkeypatch):
+    """The disk fills up just as the run stops: the error reaches the caller, every row saved
+    before is still there (an unfinished journal) and no file of the recording stays open."""
+    import errno
+    import os
+
+    from pose3d_nb.recording import journal
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 10)
+    recorder.flush()
+    _record(recorder, 10, 5)
+    open_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # The rows' batch is written; the metadata beside it is not.
+    monkeypatch.setattr(journal, "atomic_file", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        recorder.finish()
+    monkeypatch.undo()
+    if open_before is not None:
+        assert len(os.listdir("/proc/self/fd")) < open_before  # the stream and its fsync handle
+    session = load_session(tmp_path)
+    assert not session.metadata.get("complete", False)
+    assert len(session) >= 10  # the 10 saved before; the last 5 were written before the failure
+    np.testing.assert_array_equal(session.frame_index[:10], np.arange(10))

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.buffer import COLUMNS
-from pose3d_nb.recording.files import atomic_file
+from pose3d_nb.recording.files import atomic_file, fsync_folder
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
     SESSION_FILE,
@@ -110,7 +110,9 @@ class JournalWriter:
     def __init__(self, folder: Path, recording_id: str, base_rows: int = 0) -> None:
         self.folder = Path(folder)
         self.recording_id = recording_id
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True)
+            fsync_folder(self.folder.parent)  # the folder's own entry survives a power cut
         if (self.folder / META_FILE).is_file():
             base_rows = int(read_meta(self.folder).get("base_rows", 0))
         self.base_rows = base_rows
@@ -140,7 +142,8 @@ class JournalWriter:
         import pyarrow as pa
 
         batch = _batch(columns, self._schema)
-        if self._writer is None:
+        new_file = self._writer is None
+        if new_file:
             self._handle = pa.OSFile(str(self.path), "w")
             self._sync = os.open(self.path, os.O_RDONLY)
             self._writer = pa.ipc.new_stream(self._handle, self._schema)
@@ -149,6 +152,8 @@ class JournalWriter:
             self._writer.write_batch(batch)
             self._handle.flush()
             os.fsync(self._sync)
+            if new_file:  # fsyncing the data is not enough: the file's name must last too
+                fsync_folder(self.folder)
         except BaseException:
             # The caller keeps these rows and saves them again: cut them off this stream (whole
             # or torn) and put later saves in a new stream file, so each row is read back once.

@@ -208,7 +208,16 @@ class Recorder:
             self._writer.join()
             self._writer = None
         self._active = False
-        self.flush()
+        try:
+            self.flush()
+        except BaseException:
+            # The rows saved before stay in the journal (it reads back as unfinished); its
+            # files are closed so a failed stop leaks no descriptors.
+            if self._journal is not None:
+                with contextlib.suppress(Exception):
+                    self._journal.close()
+                self._journal = None
+            raise
         journal, self._journal = self._journal, None
         if journal is None:  # no row since begin: the folder stays as it was
             return None
