@@ -111,3 +111,16 @@ def test_bare_state_dict_and_trained_dict_without_model_pos(tmp_path):
     torch.save({"epoch": 3, "model_traj": model.state_dict()}, wrong)
     with pytest.raises(CheckpointError, match="no 'model_pos' entry"):
         load_model(wrong)
+
+
+def test_a_file_read_again_gives_the_same_model_until_it_changes(reference_checkpoint, tmp_path):
+    """The engine makes a lifter per person in view: the checkpoint is read and built once."""
+    import shutil
+
+    copy = tmp_path / "copy.bin"
+    shutil.copyfile(reference_checkpoint, copy)
+    first = load_model(copy)
+    assert load_model(copy) is first
+    assert load_model(copy, causal=True) is not first  # another model from the same file
+    os.utime(copy, ns=(0, 0))  # the file changed (its time, as a new save would)
+    assert load_model(copy) is not first

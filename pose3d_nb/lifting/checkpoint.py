@@ -10,8 +10,10 @@ files contain, nothing else.
 from __future__ import annotations
 
 import _codecs
+import collections
 import pickle
 import re
+import threading
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -186,6 +188,32 @@ def build_model(
     return model.eval()
 
 
+_LOADED: collections.OrderedDict[tuple, TemporalModel] = collections.OrderedDict()
+_LOADED_LOCK = threading.Lock()
+_LOADED_MAX = 4
+
+
 def load_model(path: str | Path, causal: bool = False, expected: Architecture | None = None) -> TemporalModel:
-    """Read ``path`` safely and build the model it holds (see ``build_model``)."""
-    return build_model(extract_state_dict(read_checkpoint(path)), causal=causal, expected=expected)
+    """Read ``path`` safely and build the model it holds (see ``build_model``).
+
+    The model is in eval mode and only run for inference, so the same file (unchanged on disk)
+    gives the same model object again: the engine makes a lifter per person in view, and each
+    would otherwise read and build the checkpoint on the lift thread.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, causal, expected)
+    except OSError:
+        key = None  # read_checkpoint says what is wrong with the path
+    with _LOADED_LOCK:
+        if key is not None and key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+    model = build_model(extract_state_dict(read_checkpoint(path)), causal=causal, expected=expected)
+    if key is not None:
+        with _LOADED_LOCK:
+            _LOADED[key] = model
+            while len(_LOADED) > _LOADED_MAX:
+                _LOADED.popitem(last=False)
+    return model
