@@ -428,3 +428,28 @@ def test_the_notebook_returns_the_table_with_a_progress_bar(tmp_path, monkeypatc
     text = text_of(nb)
     assert "2 videos: 2 ok" in text and "clip0.mp4: 20 frames, left knee median" in text, text
     assert (tmp_path / "batch_out" / "clip1" / "session.npz").is_file()
+
+
+def test_taking_the_lock_waits_while_another_batch_is_taking_it(tmp_path):
+    """Two batches never both hold a folder: one inspects (and replaces a stale) lock at a time,
+    so a batch mid-takeover makes another wait instead of racing it."""
+    import fcntl
+    import os
+    import threading
+
+    from pose3d_nb.batch.lock import LOCK, acquire, release
+
+    taking = os.open(tmp_path, os.O_RDONLY)  # another batch, mid-takeover
+    fcntl.flock(taking, fcntl.LOCK_EX)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(acquire(tmp_path)))
+    try:
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not (tmp_path / LOCK).exists()
+    finally:
+        os.close(taking)
+    waiter.join(10)
+    assert got == [tmp_path / LOCK] and (tmp_path / LOCK).exists()
+    release(got[0])
+    assert not (tmp_path / LOCK).exists()

@@ -104,6 +104,24 @@ def _remove_if_unchanged(path: Path, stale: dict[str, Any]) -> None:
     grabbed.unlink()
 
 
+@contextlib.contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder itself (no file of ours in the user's folder);
+    where folders cannot be locked (not POSIX), nothing."""
+    try:
+        import fcntl
+
+        descriptor = os.open(out_dir, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the flock
+
+
 def acquire(out_dir: Path) -> Path:
     """Take ``out_dir``'s lock (taking over a stale one); the lock file's path.
 
@@ -112,25 +130,28 @@ def acquire(out_dir: Path) -> Path:
     """
     path = out_dir / LOCK
     draft = _write_beside(path)
+    # One batch at a time inspects the lock and replaces a stale one: otherwise a batch putting
+    # back a live lock it had moved aside could find a third batch's lock taken in the gap.
     try:
-        for _ in range(3):
-            try:
-                os.link(draft, path)
-                return path
-            except FileExistsError:
-                holder = read_lock(path)
-            if holder is None and path.exists():
-                raise BatchLockedError(
-                    f"{path} exists but does not name a pose3d batch; remove it if no batch is running"
-                )
-            if holder is None:
-                continue  # removed meanwhile (that batch ended): try again
-            if not is_stale(holder):
-                raise BatchLockedError(
-                    f"{out_dir} is in use by another pose3d batch ({holder_description(holder)}); "
-                    f"wait for it to end, or, if it is gone, remove {path}"
-                )
-            _remove_if_unchanged(path, holder)
+        with _exclusive(out_dir):
+            for _ in range(3):
+                try:
+                    os.link(draft, path)
+                    return path
+                except FileExistsError:
+                    holder = read_lock(path)
+                if holder is None and path.exists():
+                    raise BatchLockedError(
+                        f"{path} exists but does not name a pose3d batch; remove it if no batch is running"
+                    )
+                if holder is None:
+                    continue  # removed meanwhile (that batch ended): try again
+                if not is_stale(holder):
+                    raise BatchLockedError(
+                        f"{out_dir} is in use by another pose3d batch ({holder_description(holder)}); "
+                        f"wait for it to end, or, if it is gone, remove {path}"
+                    )
+                _remove_if_unchanged(path, holder)
         raise BatchLockedError(f"could not take the lock {path}: other batches keep taking it")
     finally:
         draft.unlink()
