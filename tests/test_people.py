@@ -321,3 +321,27 @@ def test_clicking_a_person_in_the_live_image_follows_them(tmp_path):
         app.engine.raise_if_failed()
     finally:
         app.close()
+
+
+@pytest.mark.timeout(1500)
+def test_everyone_is_placed_in_one_room(two_people_run):
+    """The woman walks across the lawn below the man's box: in the world she is away from him
+    and travels, on a floor near his (not each person pinned at their own origin)."""
+    session, people = two_people_run
+    (man,) = set(session.track_id[session.valid].tolist())
+    woman = next(i for i in people if i != man)
+    hers = session.people_ids == woman
+    rows = hers.any(axis=1)
+    her_pelvis = session.people_joints_3d[hers][:, 0]  # (N, 3): one per row she is in
+    his_pelvis = session.joints_3d[rows, 0]
+    both = np.isfinite(her_pelvis).all(axis=1) & np.isfinite(his_pelvis).all(axis=1) & session.valid[rows]
+    assert both.sum() >= 30
+    apart = np.linalg.norm(her_pelvis[both, :2] - his_pelvis[both, :2], axis=1)
+    assert np.median(apart) > 0.5, f"median {np.median(apart):.2f} m between them"
+    finite = her_pelvis[np.isfinite(her_pelvis).all(axis=1)]
+    assert np.linalg.norm(finite[-1, :2] - finite[0, :2]) > 0.5  # she walked
+    feet = session.people_joints_3d[hers][:, [3, 6], 2]
+    assert np.nanmedian(feet) > -2.0 and np.nanmedian(feet) < 1.0  # near a floor, not a lifter's origin
+    # The followed man's own buffer holds the placed poses the session records.
+    his_buffer = people[man].joints_3d()
+    assert np.isfinite(his_buffer).all() and np.abs(his_buffer[:, 0, :2]).max() > 0.0

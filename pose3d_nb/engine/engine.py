@@ -131,7 +131,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         self._world = WorldStage(camera, fov, focal, height)
         self._follow = chosen["follow"]
-        self._everyone = EveryoneLifter(lambda: choose_lifter(self._lifter_spec), chosen["capacity"])
+        self._everyone = EveryoneLifter(lambda: choose_lifter(self._lifter_spec), chosen["capacity"],
+                                        placer=self._world)
         detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
         self._devices = Devices(chosen["source"], self._file_options(loop, pace), detector_spec,
                                 detector_options)
@@ -271,8 +272,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     @property
     def people(self) -> dict[int, RollingBuffer]:
         """Each tracked person's own buffer of 3D poses, by track id (a people detector: any
-        ``follow=``). Empty otherwise. These poses are upright in each lifter's own frame, not
-        placed in the room: ``buffer`` holds the followed person's world-grounded ones."""
+        ``follow=``). Empty otherwise. World metres, in the room the followed person's frames
+        estimated (its camera and floor; each person on a path of their own from their own
+        size and 2D), like ``joints_3d``."""
         return dict(self._everyone.buffers)
 
     @property
@@ -397,9 +399,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             poses = lifter.push(detection, frame)
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
-            self._everyone.record_followed(poses)
             self._counters.timed("lift", started)
-            self._record(poses, segment)
+            self._everyone.record_followed(self._record(poses, segment))
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
                 self._stop.set()
@@ -412,7 +413,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 newest.frame_index if newest else None,
             ))
 
-    def _record(self, poses: list[LiftedPose], segment: int) -> None:
+    def _record(self, poses: list[LiftedPose], segment: int) -> list[LiftedPose]:
+        """Place ``poses`` in the world, record and count them; the placed poses."""
         poses = self._world.place(poses, segment)
         self._recorder.record(poses, segment)
         now = time.monotonic()
@@ -420,3 +422,4 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._counters.recorded(pose.frame.captured_at if pose.frame is not None else None, now)
         if poses:
             self._latest_pose = poses[-1]
+        return poses

@@ -28,12 +28,16 @@ class EveryoneLifter:
         capacity: rows each person's buffer keeps.
         forget_after: frames a person may be unseen before their lifter is freed (their buffer
             stays in ``buffers``).
+        placer: puts each person's poses in the room (``world.WorldStage``: ``place_person``,
+            ``forget_person``), or None to keep each lifter's own upright frame.
     """
 
     def __init__(
-        self, make_lifter: Callable[[], Any], capacity: int = 100_000, forget_after: int = 90
+        self, make_lifter: Callable[[], Any], capacity: int = 100_000, forget_after: int = 90,
+        placer: Any = None,
     ) -> None:
         self._make_lifter = make_lifter
+        self._placer = placer
         self.capacity = capacity
         self.forget_after = forget_after
         self._settings: LiftSettings | None = None
@@ -82,6 +86,8 @@ class EveryoneLifter:
             if self._unseen[track_id] > self.forget_after:
                 self._record(track_id, self._lifters.pop(track_id).flush())
                 del self._unseen[track_id]
+                if self._placer is not None:
+                    self._placer.forget_person(track_id)
         joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
         for row, track_id in enumerate(np.asarray(ids).tolist()):
             if track_id in self._latest:
@@ -89,11 +95,12 @@ class EveryoneLifter:
         detection.extras["people_joints_3d"] = joints
 
     def record_followed(self, poses: list[LiftedPose]) -> None:
-        """The engine lifter's poses go into the followed person's buffer too."""
+        """The engine lifter's poses (already placed by the engine) go into the followed
+        person's buffer too."""
         for pose in poses:
             track_id = pose.detection.extras.get("track_id")
             if track_id is not None and pose.valid:
-                self._record(int(track_id), [pose])
+                self._record(int(track_id), [pose], place=False)
 
     def _lifter(self, track_id: int) -> Any:
         lifter = self._lifters.get(track_id)
@@ -103,12 +110,14 @@ class EveryoneLifter:
                 lifter.settings = self._settings
         return lifter
 
-    def _record(self, track_id: int, poses: list[LiftedPose]) -> None:
+    def _record(self, track_id: int, poses: list[LiftedPose], place: bool = True) -> None:
+        if place and self._placer is not None and poses:
+            poses = self._placer.place_person(track_id, poses)
         buffer = self.buffers.get(track_id)
         if buffer is None:
             buffer = self.buffers[track_id] = RollingBuffer(self.capacity)
         for pose in poses:
-            if pose.valid:
+            if pose.valid and np.isfinite(pose.joints).all():
                 self._latest[track_id] = pose.joints
             detection = pose.detection
             buffer.append(PoseSample(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.world.intrinsics import Intrinsics
-from pose3d_nb.world.tracker import WorldTracker
+from pose3d_nb.world.tracker import PersonPath, WorldTracker
 
 #: What ``joints_3d`` and ``joints_camera`` hold, for session metadata.
 JOINTS_3D_MEANING = (
@@ -47,12 +47,36 @@ class WorldStage:
         self._track: Any = None
         self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._times: list[float] = []
+        self._people: dict[int, PersonPath] = {}
 
     def reset(self) -> None:
         """Forget everything (a new source)."""
         self.tracker.reset()
         self._segment = self._track = self._held = None
         self._times = []
+        self._people = {}
+
+    def place_person(self, track_id: int, poses: list) -> list:
+        """Another tracked person's ``LiftedPose``s -> the same, placed in the room the followed
+        person's frames estimated (its camera and floor), each person on a path of their own.
+        A pose that cannot be placed gets NaN joints."""
+        path = self._people.get(track_id)
+        if path is None:
+            path = self._people[track_id] = PersonPath(None, self.tracker.fps)
+        placed = []
+        for pose in poses:
+            if pose.joints_camera is None:
+                placed.append(pose)
+                continue
+            detection = pose.detection
+            world, camera = self.tracker.place_other(path, pose.joints_camera, detection.keypoints,
+                                                     detection.scores, detection.frame_size, pose.valid)
+            placed.append(dataclasses.replace(pose, joints=world, joints_camera=camera))
+        return placed
+
+    def forget_person(self, track_id: int) -> None:
+        """Drop another person's path (their track ended)."""
+        self._people.pop(track_id, None)
 
     def place(self, poses: list, segment: int = 0) -> list:
         """``LiftedPose``s (oldest first) of source segment ``segment`` -> the same, placed.

@@ -57,6 +57,31 @@ class CameraEstimate:
         }
 
 
+class PersonPath:
+    """One person's metric size and smoothed root translation in the camera frame (past frames
+    only). ``height``: their height in metres if known; ``fps`` sets the smoothing in frames."""
+
+    def __init__(self, height: float | None = None, fps: float = 30.0):
+        self.size = SizeEstimate(height)
+        self._smoother = CausalSmoother(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps)
+
+    def set_fps(self, fps: float) -> None:
+        self._smoother.set_time_constants(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps)
+
+    def place(self, joints: np.ndarray, intrinsics: Intrinsics, keypoints: np.ndarray,
+              scores: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """(17, 3) root-relative camera-frame joints and their (17, 2) COCO pixel keypoints ->
+        (the pose placed in the camera frame (17, 3) metres, or None when it cannot be solved;
+        the normalised image points (17, 2) it was solved on)."""
+        pose = rescale(joints - joints[:1], self.size.update(joints))
+        points, weights = image_points(intrinsics, keypoints, scores)
+        raw = solve_translation(pose[None], points[None], weights[None])[0]
+        translation = self._smoother.update(raw)
+        if not np.isfinite(translation).all():
+            return None, points
+        return pose + translation, points
+
+
 class WorldTracker:
     """Streams lifted poses into the world frame.
 
@@ -84,8 +109,7 @@ class WorldTracker:
     def reset(self, keep_camera: bool = False) -> None:
         """Forget the person (size, path) and, unless ``keep_camera``, the camera estimate:
         another person in the same view keeps the camera, a new source does not."""
-        self._size = SizeEstimate(self._height)
-        self._smoother = CausalSmoother(TAU_IMAGE_S * self._fps, TAU_DEPTH_S * self._fps)
+        self._path = PersonPath(self._height, self._fps)
         if keep_camera and self._settled:
             return
         self._up = UpAccumulator()
@@ -102,7 +126,7 @@ class WorldTracker:
     def fps(self, value: float) -> None:
         if value > 0 and math.isfinite(value):
             self._fps = float(value)
-            self._smoother.set_time_constants(TAU_IMAGE_S * value, TAU_DEPTH_S * value)
+            self._path.set_fps(self._fps)
 
     def intrinsics_for(self, frame_size: tuple[int, int]) -> Intrinsics:
         """The intrinsics for frames of ``frame_size`` (width, height)."""
@@ -114,7 +138,8 @@ class WorldTracker:
     def estimate(self) -> CameraEstimate:
         """The current camera estimate (see ``CameraEstimate``)."""
         intrinsics = self._intrinsics or resolve_intrinsics(1920, 1080, *self._options)
-        return CameraEstimate(intrinsics, self._frame, self._settled, self._size.height, self._size.given)
+        size = self._path.size
+        return CameraEstimate(intrinsics, self._frame, self._settled, size.height, size.given)
 
     def push(
         self,
@@ -131,17 +156,32 @@ class WorldTracker:
         joints = np.asarray(joints, np.float64)
         if not valid or not np.isfinite(joints).all():
             return nan, nan
-        intrinsics = self.intrinsics_for(frame_size)
-        size = self._size.update(joints)
-        pose = rescale(joints - joints[:1], size)
-        points, weights = image_points(intrinsics, keypoints, scores)
-        raw = solve_translation(pose[None], points[None], weights[None])[0]
-        translation = self._smoother.update(raw)
-        if not np.isfinite(translation).all():
+        placed, points = self._path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
+        if placed is None:
             return nan, nan
-        placed = pose + translation
         if not self._settled:
             self._settle(placed, points)
+        return self._frame.to_world(placed), placed.astype(np.float32)
+
+    def place_other(
+        self,
+        path: PersonPath,
+        joints: np.ndarray,
+        keypoints: np.ndarray,
+        scores: np.ndarray | None,
+        frame_size: tuple[int, int],
+        valid: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Another person in the same view, as ``push`` but on their own ``path`` and in the
+        camera and floor this tracker estimated from the followed person (which they do not
+        change)."""
+        nan = np.full((17, 3), np.nan, np.float32)
+        joints = np.asarray(joints, np.float64)
+        if not valid or not np.isfinite(joints).all():
+            return nan, nan
+        placed, _ = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
+        if placed is None:
+            return nan, nan
         return self._frame.to_world(placed), placed.astype(np.float32)
 
     def _settle(self, placed: np.ndarray, points: np.ndarray) -> None:
