@@ -42,8 +42,10 @@ class Settings:
             taken only as rows arrive).
         out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
         follow: whom to follow when several people are in view: "largest", "centre",
-            "most-moving", a track id or "X,Y" pixels (``detectors.follow``); None keeps the
-            detector's own single-person choice. Set with "mediapipe", it runs "mediapipe-people".
+            "most-moving", a track id or "X,Y" pixels (``detectors.follow``); "auto" (the
+            default) is "largest" with a detector that can see everyone ("mediapipe" then runs
+            "mediapipe-people") and the detector's own choice with any other; None (or "none")
+            keeps the single-person detector's own choice.
 
     Raises:
         Pose3DValueError: a negative or fractional window or lookahead, capacity < 1, or an
@@ -58,13 +60,13 @@ class Settings:
     flip: bool = True
     capacity: int = 100_000
     out_dir: str | None = "out_files"
-    follow: str | None = None
+    follow: str | None = "auto"
 
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here
         if self.capacity < 1:
             raise Pose3DValueError(f"capacity must be >= 1, got {self.capacity}")
-        if self.follow is not None:
+        if self.follow is not None and str(self.follow).strip().lower() not in ("auto", "none"):
             from pose3d_nb.detectors.follow import FollowPolicy
 
             FollowPolicy.parse(self.follow)

@@ -29,7 +29,8 @@ from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import COCO
 
 POLICIES = ("largest", "centre", "most-moving")
-VALID_VALUES = "'largest', 'centre', 'most-moving', a track id (e.g. 2) or a point 'X,Y' in pixels"
+VALID_VALUES = ("'largest' ('auto'), 'centre', 'most-moving', a track id (e.g. 2) or a point 'X,Y' in "
+                "pixels (or 'none' for the single-person detector's own choice)")
 _HIPS = [COCO.index("left_hip"), COCO.index("right_hip")]
 
 
@@ -54,6 +55,8 @@ class FollowPolicy:
             return cls._point(value)
         if isinstance(value, str):
             text = value.strip().lower().replace("center", "centre")
+            if text == AUTO:  # a detector that sees everyone: the default rule
+                return cls(rule="largest")
             if text in POLICIES:
                 return cls(rule=text)
             if text.isdigit():
@@ -246,8 +249,27 @@ FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 
 
+#: The default ``follow``: "largest" with a detector that can see everyone (or has a backend
+#: that does, like "mediapipe"); any other detector keeps its own choice.
+AUTO = "auto"
+
+
+def resolved_follow(detector: object, follow: object) -> object:
+    """``follow`` with "auto" and "none" decided for ``detector``: a policy value, or None for
+    the detector's own single-person choice."""
+    if isinstance(follow, str) and follow.strip().lower() == "none":
+        return None
+    if isinstance(follow, str) and follow.strip().lower() == AUTO:
+        sees_everyone = isinstance(detector, str) and (
+            SEES_EVERYONE_INSTEAD.get(detector, detector) in FOLLOWING_DETECTORS
+        )
+        return "largest" if sees_everyone else None
+    return follow
+
+
 def with_follow(detector: object, follow: object, options: dict | None = None) -> tuple[object, dict]:
-    """The detector spec and options that follow ``follow`` (None: unchanged).
+    """The detector spec and options that follow ``follow`` (None or "none": unchanged; "auto":
+    "largest" where the detector can follow, else unchanged).
 
     A backend name that sees one person ("mediapipe") becomes the one that sees everyone
     ("mediapipe-people"), and ``follow`` goes into its options.
@@ -256,6 +278,7 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
     """
     options = dict(options or {})
+    follow = resolved_follow(detector, follow)
     if follow is None:
         return detector, options
     FollowPolicy.parse(follow)
