@@ -146,7 +146,8 @@ def test_skeleton3d_streams_each_pose_as_one_binary_message_not_a_state_change()
     poses = [(d, b) for n, d, b in wire.sent if n == "PoseFeed"]
     assert len(poses) == 2 and not [n for n, _, _ in wire.sent if n == "BufferAttribute"]
     data, buffers = poses[-1]
-    assert data == {"method": "custom", "content": {"type": "pose"}} and len(buffers) == 2
+    assert data == {"method": "custom", "content": {"type": "pose", "targets": ["positions", "trail"]}}
+    assert len(buffers) == 2
     np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float32).reshape(-1, 3), sk.positions)
     np.testing.assert_array_equal(np.frombuffer(buffers[1], np.float32).reshape(-1, 3), sk.trail)
     # Once the poses pause, one state sync stores the shown pose for a reloaded page; then none.
@@ -155,6 +156,25 @@ def test_skeleton3d_streams_each_pose_as_one_binary_message_not_a_state_change()
     assert [n for n, _, _ in wire.sent].count("BufferAttribute") == 1
     with pytest.raises(ValueError, match="shape"):
         sk.feed.send_vertices(np.zeros((31, 3), np.float32))
+
+
+def test_skeleton3d_draws_the_others_in_view_in_the_same_message():
+    """Everyone else in view is drawn dimmed beside the followed person, sent with their pose."""
+    from pose3d_nb.ui.skeleton_geometry import MAX_OTHERS, N_VERTS, bone_vertices
+
+    sk = Skeleton3D()
+    wire = _Wire(sk.feed, sk._positions)
+    her = standing_pose() + (1.5, 2.0, 0.0)
+    hidden = np.full((17, 3), np.nan)  # a person whose 3D is not there yet
+    sk.update(standing_pose(), others=np.stack([her, hidden]))
+    (data, buffers), = [(d, b) for n, d, b in wire.sent if n == "PoseFeed"]
+    assert data["content"]["targets"] == ["positions", "trail", "others"] and len(buffers) == 3
+    shown = np.frombuffer(buffers[2], np.float32).reshape(MAX_OTHERS * N_VERTS, 3)
+    np.testing.assert_array_equal(shown[:N_VERTS], bone_vertices(her)[0])
+    assert (shown[N_VERTS:, 2] < -100).all()  # the hidden one and the unused slot: out of sight
+    np.testing.assert_array_equal(shown, sk.others_positions)
+    sk.update(standing_pose(), others=np.zeros((0, 17, 3)))  # she left the view
+    assert (sk.others_positions[:, 2] < -100).all()
 
 
 def test_skeleton3d_colours_left_right_centre():

@@ -10,7 +10,8 @@ import pytest
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.motion import camera_up
 from pose3d_nb.skeleton import H36M
-from pose3d_nb.ui.skeleton3d import FOLLOW_MARGIN_M, TRAIL_POINTS, TRAIL_S, Skeleton3D
+from pose3d_nb.ui.skeleton3d import FOLLOW_MARGIN_M, Skeleton3D
+from pose3d_nb.ui.trail import TRAIL_POINTS, TRAIL_S
 from pose3d_nb.ui.world_geometry import camera_axes, fading_colours, frustum_vertices
 
 PELVIS = H36M.index("pelvis")

@@ -6,8 +6,10 @@ Two measurements, one row per lifter and window:
   video through the MediaPipe detector (with the subject follower), then the lifter frame by
   frame exactly as ``pose3d run`` feeds it, scored by that folder's own ``eval.py`` (PA-MPJPE,
   14 joints). The GT follows MediaPipe's keypoint definitions and is good to about 1-2 cm.
-  The default detector (BlazePose Full) gets every row; Lite and Heavy (``mediapipe-lite``,
-  ``mediapipe-heavy``, when fetched) get MediaPipe alone, the lifter alone and the default fusion.
+  MediaPipe's single-person solution (BlazePose Full, ``mediapipe``) gets every row; the
+  default detector (``mediapipe-people`` following the largest person), Lite and Heavy
+  (``mediapipe-lite``, ``mediapipe-heavy``, when fetched) get MediaPipe alone, the lifter alone
+  and the default fusion.
   The ``equal-weight fusion`` rows are the fusion before issue 17 (MediaPipe's pose aligned by
   the least-squares similarity and averaged half and half), computed from the two rows' poses.
   These views are a final report: nothing is chosen on them (docs/lifter_training.md).
@@ -50,7 +52,8 @@ class LifterSetting:
 
     @property
     def label(self) -> str:
-        variant = {"mediapipe-lite": "[Lite] ", "mediapipe-heavy": "[Heavy] "}.get(self.detector, "")
+        variant = {"mediapipe-people": "[default: Full, regions per person, largest] ",
+                   "mediapipe-lite": "[Lite] ", "mediapipe-heavy": "[Heavy] "}.get(self.detector, "")
         if self.lifter == "mediapipe":
             return f"{variant}MediaPipe world landmarks (per frame)"
         fused = " + MediaPipe 3D" if self.world_landmark_weight else ""
@@ -166,14 +169,16 @@ def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int
     return inputs, targets[:, 0]
 
 
-DETECTOR_VARIANTS = ("mediapipe", "mediapipe-lite", "mediapipe-heavy")
+#: The default detector (``follow="auto"``: mediapipe-people following the largest person), then
+#: MediaPipe's single-person solution (every knob setting) and its Lite and Heavy variants.
+DETECTOR_VARIANTS = ("mediapipe-people", "mediapipe", "mediapipe-lite", "mediapipe-heavy")
 
 
 def settings_for(receptive_field: int, detector: str = "mediapipe") -> list[LifterSetting]:
     """MediaPipe alone, then the shipped lifter with and without fusion over the windows.
 
-    For a detector other than the default: MediaPipe alone, the lifter alone and fused (full
-    window, lookahead 0, flip), and the equal-weight fusion.
+    For a detector other than MediaPipe's single-person solution: MediaPipe alone, the lifter
+    alone and fused (full window, lookahead 0, flip), and the equal-weight fusion.
     """
     rf = receptive_field
     if detector != "mediapipe":

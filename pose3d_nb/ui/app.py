@@ -360,7 +360,8 @@ class PoseApp:
                 self._last_joints = view.joints_3d
                 # No detection in this frame: keep the last pose, faded, rather than a held copy
                 # that would look live.
-                self.view3d.update(view.joints_3d if view.joints_valid else None)
+                self.view3d.update(view.joints_3d if view.joints_valid else None,
+                                   others=_others_3d(view.detection))
                 self.poses_shown += 1
                 self._posed_at.tick()
             if self._rates["image"].ready():
@@ -399,4 +400,15 @@ class PoseApp:
         # The engine can stop on its own (end of a file, an error): show it on the button.
         if not self._acting and self.controls.running != stats.running:
             self.controls.set_running(stats.running)
+
+
+def _others_3d(detection: Any) -> np.ndarray | None:
+    """(M, 17, 3) the 3D of everyone in ``detection`` but the followed person (world metres, as
+    the engine placed them), or None when its detector tracks no one."""
+    extras = detection.extras
+    ids, joints = extras.get("people_ids"), extras.get("people_joints_3d")
+    if ids is None or joints is None:
+        return None
+    others = np.asarray(ids) != extras.get("track_id", -1)
+    return np.asarray(joints, np.float32)[others]
 

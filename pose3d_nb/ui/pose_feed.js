@@ -6,7 +6,7 @@
 // 3D frame made the kernel go busy/idle and JupyterLab redraw its kernel status, which in a
 // busy browser cost a quarter of the 3D frame rate (tests/browser/bench_display.py). A custom
 // message carries no state and gets no answer. Protocol: PoseFeed.send_vertices() in pose_feed.py:
-// buffers[0] goes to `positions`, buffers[1] (if any) to `trail`, all drawn once.
+// msg.targets names the attribute each buffer goes to (`positions`, `trail`, `others`), all drawn once.
 
 function modelId(ref) {
   return String(ref).replace(/^IPY_MODEL_/, "");
@@ -27,7 +27,8 @@ function floats(buffer) {
 
 export default {
   initialize({ model }) {
-    let targets = null; // Promise of [renderer model, positions model, trail model or null], looked up once
+    // Per target list: Promise of [renderer model, attribute models...], looked up once.
+    let targets = new Map();
     let warned = false;
     const warnOnce = (...args) => {
       if (!warned) console.warn("pose3d PoseFeed:", ...args);
@@ -35,15 +36,18 @@ export default {
     };
     const onMessage = async (msg, buffers) => {
       if (!msg || msg.type !== "pose" || !buffers || !buffers.length) return;
-      const trailRef = model.get("trail");
-      targets = targets || Promise.all([threeModel(model, model.get("renderer")),
-                                        threeModel(model, model.get("positions")),
-                                        trailRef ? threeModel(model, trailRef) : null]);
+      // Which attribute each buffer goes to, in order (older kernels: positions, then trail).
+      const names = Array.isArray(msg.targets) ? msg.targets : ["positions", "trail"];
+      const key = names.join(",");
+      if (!targets.has(key)) {
+        targets.set(key, Promise.all([threeModel(model, model.get("renderer")),
+          ...names.map((name) => (model.get(name) ? threeModel(model, model.get(name)) : null))]));
+      }
       let rendererModel, attributeModels;
       try {
-        [rendererModel, ...attributeModels] = await targets;
+        [rendererModel, ...attributeModels] = await targets.get(key);
       } catch (error) {
-        targets = null; // look the scene up again with the next pose
+        targets.delete(key); // look the scene up again with the next pose
         warnOnce("the 3D scene is not available yet", error);
         return;
       }
@@ -53,9 +57,9 @@ export default {
         const attribute = attributeModels[i] && attributeModels[i].obj; // THREE.BufferAttribute
         const data = floats(buffers[i]);
         if (!attribute || attribute.array.length !== data.length) {
-          targets = null;
-          warnOnce(`buffer ${i}: expected ${attribute ? attribute.array.length : "a scene with"} floats, ` +
-                   `got ${data.length}`);
+          targets.delete(key);
+          warnOnce(`buffer ${i} (${names[i]}): expected ${attribute ? attribute.array.length : "a scene with"} ` +
+                   `floats, got ${data.length}`);
           return;
         }
         writes.push([attribute, data]);
@@ -69,12 +73,12 @@ export default {
         rendererModel.trigger("rerender", rendererModel, {}); // every view of the renderer draws
       }
     };
-    const forget = () => { targets = null; };
+    const forget = () => { targets = new Map(); };
     model.on("msg:custom", onMessage);
-    model.on("change:positions change:trail change:renderer", forget);
+    model.on("change:positions change:trail change:others change:renderer", forget);
     return () => {
       model.off("msg:custom", onMessage);
-      model.off("change:positions change:trail change:renderer", forget);
+      model.off("change:positions change:trail change:others change:renderer", forget);
     };
   },
 };

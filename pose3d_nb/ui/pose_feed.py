@@ -23,8 +23,8 @@ from pose3d_nb.errors import Pose3DValueError
 
 
 class PoseFeed(anywidget.AnyWidget):
-    """Feeds ``positions`` (and optionally ``trail``; pythreejs ``BufferAttribute``s) drawn by
-    ``renderer``.
+    """Feeds ``positions`` (and optionally ``trail`` and ``others``; pythreejs
+    ``BufferAttribute``s) drawn by ``renderer``.
 
     It needs no display of its own: the front end acts as soon as the widget exists.
     ``send_vertices`` must keep the attributes' shapes; the kernel-side arrays are not changed
@@ -34,24 +34,31 @@ class PoseFeed(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("pose_feed.js")
     positions = traitlets.Instance(three.BufferAttribute).tag(sync=True, **widget_serialization)
     trail = traitlets.Instance(three.BufferAttribute, allow_none=True).tag(sync=True, **widget_serialization)
+    others = traitlets.Instance(three.BufferAttribute, allow_none=True).tag(sync=True, **widget_serialization)
     renderer = traitlets.Instance(three.Renderer).tag(sync=True, **widget_serialization)
 
-    def send_vertices(self, vertices: np.ndarray, trail: np.ndarray | None = None) -> None:
+    def send_vertices(self, vertices: np.ndarray, trail: np.ndarray | None = None,
+                      others: np.ndarray | None = None) -> None:
         """Show new arrays in every open view, as one message.
 
         Args:
             vertices: same shape as ``positions.array``; sent as float32.
             trail: same shape as ``trail.array``, or None to leave the trail as it is.
+            others: same shape as ``others.array``, or None to leave it as it is.
 
         Raises:
-            Pose3DValueError: a shape other than the attribute's (or a trail without one).
+            Pose3DValueError: a shape other than the attribute's (or an array without one).
         """
-        buffers = [_checked(vertices, self.positions, "vertices")]
-        if trail is not None:
-            if self.trail is None:
-                raise Pose3DValueError("this PoseFeed has no trail attribute to send a trail to")
-            buffers.append(_checked(trail, self.trail, "trail"))
-        self.send({"type": "pose"}, buffers=buffers)
+        targets, buffers = ["positions"], [_checked(vertices, self.positions, "vertices")]
+        for name, values in (("trail", trail), ("others", others)):
+            if values is None:
+                continue
+            attribute = getattr(self, name)
+            if attribute is None:
+                raise Pose3DValueError(f"this PoseFeed has no {name} attribute to send {name} to")
+            targets.append(name)
+            buffers.append(_checked(values, attribute, name))
+        self.send({"type": "pose", "targets": targets}, buffers=buffers)
 
 
 def _checked(values: np.ndarray, attribute: three.BufferAttribute, what: str) -> bytes:

@@ -28,49 +28,18 @@ import pythreejs as three
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.ui.pose_feed import PoseFeed
+from pose3d_nb.ui.skeleton_geometry import MAX_ABS_M, N_VERTS, bone_vertices, others_vertices
 from pose3d_nb.ui.style import side_rgb01
+from pose3d_nb.ui.trail import TRAIL_POINTS, Trail
 from pose3d_nb.ui.world_geometry import css_colour, fading_colours, frustum_vertices
 
-_BONES = np.asarray(H36M.bones, dtype=np.int64)  # (16, 2) parent, child
-_N_VERTS = 2 * len(_BONES)
-# Beyond this a coordinate is nonsense (a diverged lifter), not a person: treat as missing.
-_MAX_ABS_M = 100.0
 _PELVIS = H36M.index("pelvis")
 
-#: Seconds of pelvis path the trail shows, and the most points it holds (60 at 30 poses/s).
-TRAIL_S = 2.0
-TRAIL_POINTS = 64
 TRAIL_RGB = (0.35, 0.95, 0.6)
 FRUSTUM_RGB = (0.95, 0.8, 0.3)
 #: The grid recentres on the person once they are this close to its edge (metres).
 FOLLOW_MARGIN_M = 0.75
-
-
-def bone_vertices(joints: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The geometry's vertex array for one pose.
-
-    A missing (NaN or absurd) end point is moved onto the bone's other end, so that bone shrinks
-    to nothing and vanishes; a bone with both ends missing collapses onto the first valid joint.
-
-    Args:
-        joints: (17, 3) Human3.6M joints in metres.
-
-    Returns:
-        ``(vertices, any_valid)``: (32, 3) float32, row ``2*i`` / ``2*i+1`` the parent / child
-        of ``H36M.bones[i]``; ``any_valid`` False (and all zeros) when no joint is valid.
-    """
-    j = np.asarray(joints, dtype=np.float64).reshape(H36M.num_joints, 3)
-    ok = np.isfinite(j).all(axis=1) & (np.abs(np.nan_to_num(j)) < _MAX_ABS_M).all(axis=1)
-    if not ok.any():
-        return np.zeros((_N_VERTS, 3), np.float32), False
-    verts = j[_BONES]  # (16, 2, 3)
-    vok = ok[_BONES]  # (16, 2)
-    anchor = j[np.flatnonzero(ok)[0]]
-    other = verts[:, ::-1]  # the opposite end of each bone
-    other_ok = vok[:, ::-1]
-    fill = np.where(other_ok[..., None], other, anchor)
-    verts = np.where(vok[..., None], verts, fill)
-    return verts.reshape(_N_VERTS, 3).astype(np.float32), True
+OTHERS_RGB = (0.62, 0.62, 0.68)
 
 
 def look_at_quaternion(eye: Sequence[float], target: Sequence[float],
@@ -119,7 +88,8 @@ def _bone_colours() -> np.ndarray:
 
 
 class Skeleton3D:
-    """Orbitable 3D view of one Human3.6M skeleton in a z-up world with the floor at z=0.
+    """Orbitable 3D view of one Human3.6M skeleton (and, dimmed, the others in view) in a z-up
+    world with the floor at z=0.
 
     ``widget`` is the pythreejs ``Renderer``. ``update(joints)`` sends one array. Missing joints
     vanish (their bones shrink to zero length); a frame with no valid joint keeps the last pose,
@@ -151,7 +121,7 @@ class Skeleton3D:
                  target: tuple[float, float, float] = (0.0, 0.0, 0.9),
                  camera_position: tuple[float, float, float] = (-1.0, -3.9, 2.9),
                  background: str = "#1e1e24", joint_size_m: float = 0.07) -> None:
-        self._positions = three.BufferAttribute(array=np.zeros((_N_VERTS, 3), np.float32), normalized=False)
+        self._positions = three.BufferAttribute(array=np.zeros((N_VERTS, 3), np.float32), normalized=False)
         colours = three.BufferAttribute(array=_bone_colours(), normalized=False)
         self.geometry = three.BufferGeometry(attributes={"position": self._positions, "color": colours})
         # linewidth is ignored by WebGL (always 1 px); the joints' points carry the visual weight.
@@ -196,10 +166,20 @@ class Skeleton3D:
             geometry=three.BufferGeometry(attributes={"position": self._frustum_positions}),
             material=three.LineBasicMaterial(color=css_colour(FRUSTUM_RGB)), frustumCulled=False,
             visible=False)
+        # Everyone else in view: one dim geometry for up to MAX_OTHERS skeletons.
+        self._others_positions = three.BufferAttribute(array=others_vertices(None), normalized=False)
+        others_geometry = three.BufferGeometry(attributes={"position": self._others_positions})
+        self.others = three.LineSegments(geometry=others_geometry, frustumCulled=False,
+                                         material=three.LineBasicMaterial(color=css_colour(OTHERS_RGB)))
+        self.others_joints = three.Points(geometry=others_geometry, frustumCulled=False,
+                                          material=three.PointsMaterial(color=css_colour(OTHERS_RGB),
+                                                                        size=0.6 * joint_size_m,
+                                                                        sizeAttenuation=True))
         self._target_z = float(target[2])
         self.world_offset = tuple(-float(v) for v in target)
         self.world = three.Group(children=[grid, axes, self.trail_line, self.trail_dots, self.frustum,
-                                           self.bones, self.joints], position=self.world_offset)
+                                           self.others, self.others_joints, self.bones, self.joints],
+                                 position=self.world_offset)
         cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
         self.camera = three.PerspectiveCamera(
             position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
@@ -209,12 +189,11 @@ class Skeleton3D:
         self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
                                      width=width, height=height, antialias=True,
                                      layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
-        self.feed = PoseFeed(positions=self._positions, trail=self._trail_positions, renderer=self.widget)
-        self._shown = np.zeros((_N_VERTS, 3), np.float32)
-        # The trail, newest last: points and their times; only the last ``_trail_count`` are real.
-        self._trail_xyz = np.zeros((TRAIL_POINTS, 3), np.float32)
-        self._trail_t = np.zeros(TRAIL_POINTS)
-        self._trail_count = 0
+        self.feed = PoseFeed(positions=self._positions, trail=self._trail_positions,
+                             others=self._others_positions, renderer=self.widget)
+        self._others_shown = others_vertices(None)
+        self._shown = np.zeros((N_VERTS, 3), np.float32)
+        self._trail = Trail()
         self._centre = (float(target[0]), float(target[1]))
         self._centred = False
         self.camera_shown: dict[str, float] | None = None
@@ -228,13 +207,8 @@ class Skeleton3D:
 
     @property
     def trail(self) -> np.ndarray:
-        """The trail's points, oldest first: (TRAIL_POINTS, 3) float32 metres.
-
-        Unused points repeat the oldest one (zero-length segments draw nothing).
-        """
-        out = self._trail_xyz.copy()
-        out[:TRAIL_POINTS - self._trail_count] = out[TRAIL_POINTS - max(self._trail_count, 1)]
-        return out
+        """The trail's points, oldest first: (TRAIL_POINTS, 3) float32 metres (``Trail.points``)."""
+        return self._trail.points()
 
     @property
     def view_centre(self) -> tuple[float, float]:
@@ -322,9 +296,18 @@ class Skeleton3D:
         if not np.array_equal(np.asarray(self._positions.array), self._shown):
             self._positions.array = self._shown.copy()
             sent = True
+        if not np.array_equal(np.asarray(self._others_positions.array), self._others_shown):
+            self._others_positions.array = self._others_shown.copy()
+            sent = True
         return sent
 
-    def update(self, joints: np.ndarray | None, timestamp: float | None = None) -> None:
+    @property
+    def others_positions(self) -> np.ndarray:
+        """The other people's vertex array shown in the browser (``others_vertices``; a copy)."""
+        return self._others_shown.copy()
+
+    def update(self, joints: np.ndarray | None, timestamp: float | None = None,
+               others: np.ndarray | None = None) -> None:
         """Show a pose; ``None`` or an all-missing pose keeps the previous pose, faded.
 
         Never raises on bad numbers (NaN, inf, huge): those joints are missing.
@@ -332,6 +315,8 @@ class Skeleton3D:
         Args:
             joints: (17, 3) metres, z-up world, floor at z=0; NaN rows are missing. Or None.
             timestamp: seconds, for the trail's length in time (default: the monotonic clock).
+            others: (M, 17, 3) the other people in view, same frame (drawn dimmed; M may be 0),
+                or None to leave them as they are.
 
         Raises:
             Pose3DValueError: a shape other than (17, 3) (a programming error).
@@ -347,26 +332,20 @@ class Skeleton3D:
             self._set_stale(True)
             return
         pelvis = arr[_PELVIS]
-        if np.isfinite(pelvis).all() and np.all(np.abs(pelvis) < _MAX_ABS_M):
-            self._add_to_trail(pelvis, time.monotonic() if timestamp is None else float(timestamp))
+        if np.isfinite(pelvis).all() and np.all(np.abs(pelvis) < MAX_ABS_M):
+            self._trail.add(pelvis, time.monotonic() if timestamp is None else float(timestamp))
+            if not self.trail_line.visible:
+                self.trail_line.visible = self.trail_dots.visible = True
             self._follow(pelvis)
-        self.feed.send_vertices(verts, self.trail)  # the one message of this frame
+        others_verts = None if others is None else others_vertices(others)
+        self.feed.send_vertices(verts, self.trail, others_verts)  # the one message of this frame
         self._shown = verts
+        if others_verts is not None:
+            self._others_shown = others_verts
         self.updates += 1
         if not self.bones.visible:
             self.bones.visible = self.joints.visible = True
         self._set_stale(False)
-
-    def _add_to_trail(self, pelvis: np.ndarray, now: float) -> None:
-        if self._trail_count and now < self._trail_t[-1]:
-            self._trail_count = 0  # the clock went back: another run
-        self._trail_xyz[:-1] = self._trail_xyz[1:]
-        self._trail_t[:-1] = self._trail_t[1:]
-        self._trail_xyz[-1], self._trail_t[-1] = pelvis, now
-        recent = int(np.count_nonzero(self._trail_t[-self._trail_count - 1:] >= now - TRAIL_S))
-        self._trail_count = min(self._trail_count + 1, recent, TRAIL_POINTS)
-        if not self.trail_line.visible:
-            self.trail_line.visible = self.trail_dots.visible = True
 
     def _follow(self, pelvis: np.ndarray) -> None:
         """Move the grid and the orbit target: at the first pose halfway between the camera

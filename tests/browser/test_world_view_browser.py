@@ -1,6 +1,6 @@
 """The world-grounded 3D view in a real browser: a person walking across the room in front of the
-recording camera, with the pelvis trail and the camera's frustum, and the view following them
-when they walk off the grid.
+recording camera, with the pelvis trail and the camera's frustum, another person dimmed behind,
+and the view following them when they walk off the grid.
 
 The screenshot of the view is ``test-artifacts/world_view.png``; with ``POSE3D_WRITE_DOCS=1`` it
 also replaces ``docs/world_view.png`` (the picture the README shows).
@@ -58,7 +58,8 @@ def walk(t0, t1):
     done.clear()
     def run():
         for t in np.arange(t0, t1, 1 / 30):
-            sk.update(walker(t), timestamp=t)
+            # A second person strolls behind: drawn dimmed beside the followed one.
+            sk.update(walker(t), timestamp=t, others=walker(t, x0=-1.8, speed=0.5, y=4.6)[None])
             time.sleep(1 / 30)
         done.set()
     threading.Thread(target=run, daemon=True).start()
@@ -90,7 +91,7 @@ def _wait_done(lab, timeout_s: float = 60.0) -> None:
 
 @pytest.mark.timeout(240)
 def test_world_view_shows_the_trail_the_camera_and_follows_the_person(chromium_path, tmp_path):
-    from pose3d_nb.ui.skeleton3d import FRUSTUM_RGB
+    from pose3d_nb.ui.skeleton3d import FRUSTUM_RGB, OTHERS_RGB
     from pose3d_nb.ui.style import side_rgb01
 
     write_notebook(tmp_path / "world.ipynb", [textwrap.dedent(SETUP), textwrap.dedent(RUN)])
@@ -118,7 +119,8 @@ def test_world_view_shows_the_trail_the_camera_and_follows_the_person(chromium_p
 
     img = cv2.imread(str(shot))
     print({"trail": _greenish(img), "frustum": _fraction(img, FRUSTUM_RGB),
-           "left": _fraction(img, side_rgb01("left"))})
+           "left": _fraction(img, side_rgb01("left")), "others": _fraction(img, OTHERS_RGB, tol=20)})
+    assert _fraction(img, OTHERS_RGB, tol=20) > 1e-4, "the other person is not drawn"
     assert _greenish(img) > 5e-4, "no trail in the view"
     assert _fraction(img, FRUSTUM_RGB) > 2e-4, "no camera frustum in the view"
     for side in ("left", "right"):
