@@ -92,8 +92,9 @@ class BufferSnapshot:
     timestamps (T,) seconds; frame_index (T,) int64; valid (T,) bool; segment (T,) int64;
     track_id (T,) int64 the followed person's id (-1: none); people_ids (T, MAX_PEOPLE) int64
     (-1: no one); people_keypoints_2d (T, MAX_PEOPLE, 17, 2) pixels; people_joints_3d
-    (T, MAX_PEOPLE, 17, 3) metres, z up, each person upright on their own (their own lifter's
-    frame, not yet placed in the room like joints_3d; NaN where not lifted); joints_camera (T, 17, 3) camera
+    (T, MAX_PEOPLE, 17, 3) world metres like joints_3d, each person placed in the room the
+    followed person's frames estimated (sessions recorded before 2026-12-05: each in their own
+    lifter's upright frame; NaN where not lifted); joints_camera (T, 17, 3) camera
     metres, x right, y down, z forward (NaN in sessions recorded before world grounding).
     """
 

@@ -87,3 +87,23 @@ def test_tracked_regions_keep_one_person_without_sweeping_every_frame():
         landmarker.close()
     assert found == [1] * 40  # the one person of the sample, once, on every frame
     assert len(sweeps) <= 5  # the first frame and every 10th: the detector is not run per frame
+
+
+def test_a_person_in_front_of_another_is_not_taken_for_them():
+    """A child standing in front of an adult has a box inside theirs: two people, not copies."""
+    from pose3d_nb.detectors.people_landmarks import _already_tracked, _merge, _one_person
+
+    def person(x: float, top: float, tall: float) -> np.ndarray:
+        points = np.zeros((33, 4))
+        rows = np.linspace(0.0, 1.0, 33)
+        points[:, 0] = x + 0.15 * tall * np.sin(7 * rows)  # some width
+        points[:, 1] = top + tall * rows
+        points[:, 3] = 1.0
+        return points
+
+    adult, child = person(300, 100, 500), person(330, 380, 200)
+    size = (640, 720)
+    assert not _one_person(adult, child, size)
+    assert not _already_tracked(child, np.inf, [adult], size)  # a whole find: someone new
+    found = [(adult, np.zeros((33, 3)), np.inf), (child, np.zeros((33, 3)), np.inf)]
+    assert len(_merge(found, size, dedupe=False)) == 2  # tracked people are kept apart

@@ -243,6 +243,13 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     assert PoseEngine(detector="mediapipe-heavy", out_dir=None).detector_name == "mediapipe-heavy"
     with pytest.raises(Pose3DValueError, match="cannot follow"):
         PoseEngine(detector="mediapipe-heavy", follow="largest", out_dir=None)
+    # Choosing the detector by name keeps the engine's follow; "none" goes back to one person.
+    default.set_detector("mediapipe-heavy")
+    default.set_detector("mediapipe")
+    assert default.detector_name == "mediapipe-people"
+    default.follow("none")
+    assert default.detector_name == "mediapipe" and default.settings.follow == "none"
+    assert PoseEngine(follow=(10, 20), out_dir=None).settings.follow == "10,20"
 
 
 def test_cli_follow_errors_are_one_line(tmp_path):
@@ -310,7 +317,7 @@ def test_clicking_a_person_in_the_live_image_follows_them(tmp_path):
         pytest.skip(f"{TWO_PEOPLE} not here")
     from pose3d_nb.ui.app import PoseApp
 
-    app = PoseApp(source=str(TWO_PEOPLE), out_dir=tmp_path / "out")
+    app = PoseApp(source=str(TWO_PEOPLE), out_dir=tmp_path / "out", follow=None)
     try:
         app.controls.start_button.value = True
         assert _until(lambda: app.live.frame_size is not None, 300)

@@ -107,19 +107,24 @@ def _remove_if_unchanged(path: Path, stale: dict[str, Any]) -> None:
 @contextlib.contextmanager
 def _exclusive(out_dir: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the folder itself (no file of ours in the user's folder);
-    where folders cannot be locked (not POSIX), nothing."""
+    where folders cannot be locked (not POSIX, some network file systems), nothing."""
     try:
         import fcntl
-
-        descriptor = os.open(out_dir, os.O_RDONLY)
-    except (ImportError, OSError):
-        yield
-        return
+    except ImportError:
+        fcntl = None
+    descriptor = -1
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            descriptor = os.open(out_dir, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        if descriptor >= 0:
+            # A file system without flock on folders (NFS) goes on unguarded, as before.
+            with contextlib.suppress(OSError):
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(descriptor)  # releases the flock
+        if descriptor >= 0:
+            os.close(descriptor)  # releases the flock
 
 
 def acquire(out_dir: Path) -> Path:

@@ -6,7 +6,7 @@ detector only when that fails. Inside the Tasks ``PoseLandmarker`` that region i
 own: with two people overlapping it can slide from one to the other and take the landmarks
 with it. :class:`RoiLandmarks` runs the same network (MediaPipe's ``PoseLandmarkByRoiCpu``
 graph, from the files in the mediapipe wheel, no download) on a region the caller gives, so
-each tracked person keeps a region of their own (``mediapipe_people.PeopleLandmarker``).
+each tracked person keeps a region of their own (``people_landmarks.PeopleLandmarker``).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class RoiLandmarks:
         height, width = image.shape[:2]
         rect = self._rect(x_center=roi.x / width, y_center=roi.y / height, width=roi.side / width,
                           height=roi.side / height, rotation=roi.rotation)
-        result = self._graph.process({"image": image, "roi": rect})
+        result = self._graph.process({"image": np.ascontiguousarray(image), "roi": rect})
         if result.landmarks is None or result.alignment is None:
             return None
         scale = np.array([width, height, width], np.float64)

@@ -247,11 +247,21 @@ def _box_distance(box: np.ndarray, point: np.ndarray) -> float:
 #: a policy switches to them.
 FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
+SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
 
 
 #: The default ``follow``: "largest" with a detector that can see everyone (or has a backend
 #: that does, like "mediapipe"); any other detector keeps its own choice.
 AUTO = "auto"
+
+
+def follow_text(follow: object) -> str | None:
+    """A follow value as ``Settings`` and manifests store it: a point (x, y) as "x,y"."""
+    if follow is None:
+        return None
+    if isinstance(follow, (tuple, list)) and len(follow) == 2:
+        return f"{follow[0]:g},{follow[1]:g}"
+    return str(follow)
 
 
 def resolved_follow(detector: object, follow: object) -> object:

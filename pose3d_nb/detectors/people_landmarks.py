@@ -150,12 +150,13 @@ class PeopleLandmarker:
                 self._next_tile = (self._next_tile + 1) % len(tiles)
                 tiles = [tiles[self._next_tile]]
             tracked = [points for points, _, _ in found]
-            for points, world, margin in self._sweep(frame, stamp, tiles):
+            # Least cut by its tile first: a whole copy of a person wins over a cut-off one.
+            for points, world, margin in sorted(self._sweep(frame, stamp, tiles), key=lambda f: -f[2]):
                 if not _already_tracked(points, margin, tracked, frame.size):
                     self._chains.append(_Chain(points[:, :2]))
                     tracked.append(points)
                     found.append((points, world, margin))
-        return _merge(found, frame.size)
+        return _merge(found, frame.size, dedupe=False)  # regions and new finds are one person each
 
     def _track(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Each tracked person's landmarks in their own region; chains that lost their person or
@@ -238,6 +239,7 @@ class PeopleLandmarker:
         self._landmarkers = {}
         self._chains = []
         self._since_sweep = 0
+        self._next_tile = -1
         self._last_ms = -1
 
     def close(self) -> None:
@@ -300,8 +302,9 @@ def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray
     """Whether a person the detector found is one already tracked.
 
     A find whose landmarks reach within ``cut_margin`` of the short image side of its tile's
-    inner edge may be a cut-off copy of a tracked person (its hidden joints guessed): any overlap
-    with a tracked person counts. A whole find is someone new unless its joints match.
+    inner edge may be a cut-off copy of a tracked person (its hidden joints guessed): its box
+    overlapping a tracked person's (IoU 0.3, or 75 % inside) counts. A whole find is someone new
+    unless its joints match.
     """
     if margin < cut_margin * min(size):
         box = keypoint_box(points[:, :2], size)
@@ -331,13 +334,14 @@ def _inner_margin(points: np.ndarray, region, size) -> float:
 
 
 def _merge(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
-           same_cover: float = 0.75) -> Candidates:
+           same_cover: float = 0.75, dedupe: bool = True) -> Candidates:
     """One candidate per person: of copies of one person, the one least cut by its tile.
 
     Two finds are copies when their boxes overlap by ``same_iou``, or one box lies ``same_cover``
     inside the other, or their keypoints are on average within ``same_pose`` box heights (as
     given or mirrored: tiles see the same person with the same joints, at slightly different
-    widths).
+    widths). ``dedupe=False`` keeps every find (they are distinct people already: a child in
+    front of an adult has a box inside theirs).
     """
     if not found:
         return Candidates.none()
@@ -345,8 +349,9 @@ def _merge(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float
     coco = [points[BLAZEPOSE_TO_COCO, :2] for points, _, _ in found]
     kept: list[int] = []
     for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
-        if not any(_same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover)
-                   for j in kept):
+        if not dedupe or not any(
+            _same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover) for j in kept
+        ):
             kept.append(i)
     points = np.stack([found[i][0] for i in kept])
     world = np.stack([found[i][1] for i in kept])

@@ -60,15 +60,22 @@ class EveryoneLifter:
             lifter.settings = value
 
     def reset(self) -> None:
-        """A new window for everyone (a new source or segment); buffers are kept."""
+        """A new window for everyone (a new source or segment; the room is placed anew);
+        buffers are kept."""
         for lifter in self._lifters.values():
             lifter.reset()
         self._latest = {}
+        if self._placer is not None:
+            self._placer.forget_person()
 
     def push(self, detection: Any, frame: Any) -> None:
         """Lift everyone but the followed person in ``detection`` and add ``people_joints_3d``."""
         ids = detection.extras.get("people_ids")
-        if ids is None:
+        if ids is None:  # a single-person detector: nobody else; a later people detector's ids start anew
+            if self._lifters or self._latest:
+                self._lifters, self._unseen, self._latest = {}, {}, {}
+                if self._placer is not None:
+                    self._placer.forget_person()
             return
         followed = detection.extras.get("track_id") if detection.found else None
         seen = set()

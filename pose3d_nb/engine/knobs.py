@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.detectors.follow import SEES_EVERYONE_INSTEAD, resolved_follow
+from pose3d_nb.detectors.follow import SINGLE_PERSON, follow_text, resolved_follow
 from pose3d_nb.lifting.choice import LifterInfo, describe_lifter
 from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.settings import Settings
@@ -38,14 +38,13 @@ class EngineKnobs:
         detector = self.detector_name
         if resolved_follow(detector, self._follow) is not None:
             # "mediapipe" with a follow value runs "mediapipe-people": say it as it was asked
-            asked = [single for single, people in SEES_EVERYONE_INSTEAD.items() if people == detector]
-            detector = asked[0] if asked else detector
+            detector = SINGLE_PERSON.get(detector, detector)
         return Settings(
             source=self.source_name, detector=detector,
             lifter=lifter if isinstance(lifter, str) or lifter is None else self._lifter.name,
             window=self.window, lookahead=self.lookahead, flip=self.flip,
             capacity=self.buffer.capacity, out_dir=str(self.out_dir) if self.out_dir else None,
-            follow=None if self._follow is None else str(self._follow),
+            follow=follow_text(self._follow),
         )
 
     @property

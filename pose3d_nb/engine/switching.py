@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.detectors.follow import with_follow
+from pose3d_nb.detectors.follow import SINGLE_PERSON, resolved_follow, with_follow
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.lifting.registry import require_capabilities
 
@@ -59,6 +59,8 @@ class EngineSwitching:
         """Switch 2D detector; while running the new one is created here and swapped in."""
         with self._lock:
             require_capabilities(self._lifter, detector_provides(name), name)
+            if isinstance(name, str):  # the engine's follow applies: "mediapipe" sees everyone
+                name, options = with_follow(name, self._follow, options)
             if not self.running:
                 self._devices.detector_spec, self._devices.detector_options = name, options
                 return
@@ -77,7 +79,15 @@ class EngineSwitching:
         """
         with self._lock:
             detector = self._devices.detector
-            if detector is not None and callable(getattr(detector, "follow", None)):
+            if resolved_follow(self._devices.detector_spec, target) is None:
+                # None / "none": back to the single-person detector the people one stands for.
+                spec = SINGLE_PERSON.get(self._devices.detector_spec, self._devices.detector_spec)
+                options = {k: v for k, v in self._devices.detector_options.items() if k != "follow"}
+                if self.running and spec != self._devices.detector_spec:
+                    self._devices.offer_detector(spec, options)
+                else:
+                    self._devices.detector_spec, self._devices.detector_options = spec, options
+            elif detector is not None and callable(getattr(detector, "follow", None)):
                 detector.follow(target)
             else:
                 spec = self._devices.detector_spec

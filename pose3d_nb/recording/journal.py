@@ -110,8 +110,9 @@ class JournalWriter:
     def __init__(self, folder: Path, recording_id: str, base_rows: int = 0) -> None:
         self.folder = Path(folder)
         self.recording_id = recording_id
-        if not self.folder.is_dir():
-            self.folder.mkdir(parents=True)
+        created = not self.folder.is_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if created:
             fsync_folder(self.folder.parent)  # the folder's own entry survives a power cut
         if (self.folder / META_FILE).is_file():
             base_rows = int(read_meta(self.folder).get("base_rows", 0))

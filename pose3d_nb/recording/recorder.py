@@ -182,14 +182,17 @@ class Recorder:
             if not rows:
                 return
             started = time.perf_counter()
+            appended = False
             try:
                 if self._journal is None:
                     self._journal = self._open_journal()
                 self._journal.append(stack_rows(rows))
+                appended = True  # in the journal now: a failure of the metadata after it keeps them once
                 self._journal.write_meta(self._meta())
             except BaseException:
-                with self._pending_lock:
-                    self._pending[:0] = rows  # kept for the next try (or the error's report)
+                if not appended:
+                    with self._pending_lock:
+                        self._pending[:0] = rows  # kept for the next try (or the error's report)
                 raise
             self.chunk_seconds.append(time.perf_counter() - started)
 

@@ -402,13 +402,13 @@ class PoseApp:
             self.controls.set_running(stats.running)
 
 
-def _others_3d(detection: Any) -> np.ndarray | None:
+def _others_3d(detection: Any) -> np.ndarray:
     """(M, 17, 3) the 3D of everyone in ``detection`` but the followed person (world metres, as
-    the engine placed them), or None when its detector tracks no one."""
+    the engine placed them); M = 0 when its detector tracks no one."""
     extras = detection.extras
     ids, joints = extras.get("people_ids"), extras.get("people_joints_3d")
-    if ids is None or joints is None:
-        return None
+    if ids is None or joints is None:  # nobody else tracked: clear any drawn before
+        return np.zeros((0, 17, 3), np.float32)
     others = np.asarray(ids) != extras.get("track_id", -1)
     return np.asarray(joints, np.float32)[others]
 

@@ -63,6 +63,7 @@ class WorldStage:
         path = self._people.get(track_id)
         if path is None:
             path = self._people[track_id] = PersonPath(None, self.tracker.fps)
+        path.set_fps(self.tracker.fps)  # measured from the timestamps after the path began
         placed = []
         for pose in poses:
             if pose.joints_camera is None:
@@ -74,9 +75,12 @@ class WorldStage:
             placed.append(dataclasses.replace(pose, joints=world, joints_camera=camera))
         return placed
 
-    def forget_person(self, track_id: int) -> None:
-        """Drop another person's path (their track ended)."""
-        self._people.pop(track_id, None)
+    def forget_person(self, track_id: int | None = None) -> None:
+        """Drop another person's path (their track ended); None: everyone's."""
+        if track_id is None:
+            self._people = {}
+        else:
+            self._people.pop(track_id, None)
 
     def place(self, poses: list, segment: int = 0) -> list:
         """``LiftedPose``s (oldest first) of source segment ``segment`` -> the same, placed.
