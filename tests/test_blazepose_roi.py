@@ -91,7 +91,7 @@ def test_tracked_regions_keep_one_person_without_sweeping_every_frame():
 
 def test_a_person_in_front_of_another_is_not_taken_for_them():
     """A child standing in front of an adult has a box inside theirs: two people, not copies."""
-    from pose3d_nb.detectors.people_landmarks import _already_tracked, _merge, _one_person
+    from pose3d_nb.detectors.people_landmarks import _already_tracked, _candidates, _distinct, _one_person
 
     def person(x: float, top: float, tall: float) -> np.ndarray:
         points = np.zeros((33, 4))
@@ -106,4 +106,5 @@ def test_a_person_in_front_of_another_is_not_taken_for_them():
     assert not _one_person(adult, child, size)
     assert not _already_tracked(child, np.inf, [adult], size)  # a whole find: someone new
     found = [(adult, np.zeros((33, 3)), np.inf), (child, np.zeros((33, 3)), np.inf)]
-    assert len(_merge(found, size, dedupe=False)) == 2  # tracked people are kept apart
+    assert len(_candidates(found, size)) == 2  # tracked people are kept apart
+    assert len(_distinct(found, size)) == 1  # finds on overlapping tiles: taken for copies

@@ -139,7 +139,7 @@ class PeopleLandmarker:
             stamp = max(stamp, self._last_ms + 1)
         self._last_ms = stamp
         if self.regions == "tiles":
-            return _merge(self._sweep(frame, stamp), frame.size)
+            return _candidates(_distinct(self._sweep(frame, stamp), frame.size), frame.size)
         found = self._track(frame)
         self._since_sweep += 1
         if not self._chains or self._since_sweep >= self.discover_every:
@@ -150,13 +150,12 @@ class PeopleLandmarker:
                 self._next_tile = (self._next_tile + 1) % len(tiles)
                 tiles = [tiles[self._next_tile]]
             tracked = [points for points, _, _ in found]
-            # Least cut by its tile first: a whole copy of a person wins over a cut-off one.
-            for points, world, margin in sorted(self._sweep(frame, stamp, tiles), key=lambda f: -f[2]):
+            for points, world, margin in _distinct(self._sweep(frame, stamp, tiles), frame.size):
                 if not _already_tracked(points, margin, tracked, frame.size):
                     self._chains.append(_Chain(points[:, :2]))
-                    tracked.append(points)
                     found.append((points, world, margin))
-        return _merge(found, frame.size, dedupe=False)  # regions and new finds are one person each
+        # One person each: a person in front of another has a box inside theirs, and stays.
+        return _candidates(found, frame.size)
 
     def _track(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Each tracked person's landmarks in their own region; chains that lost their person or
@@ -333,32 +332,37 @@ def _inner_margin(points: np.ndarray, region, size) -> float:
     return float(min(margins))
 
 
-def _merge(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
-           same_cover: float = 0.75, dedupe: bool = True) -> Candidates:
-    """One candidate per person: of copies of one person, the one least cut by its tile.
+def _distinct(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
+              same_cover: float = 0.75) -> list:
+    """One find per person among the detector's finds on overlapping tiles: of copies of one
+    person, the one least cut by its tile (in that order, least cut first).
 
     Two finds are copies when their boxes overlap by ``same_iou``, or one box lies ``same_cover``
     inside the other, or their keypoints are on average within ``same_pose`` box heights (as
     given or mirrored: tiles see the same person with the same joints, at slightly different
-    widths). ``dedupe=False`` keeps every find (they are distinct people already: a child in
-    front of an adult has a box inside theirs).
+    widths).
     """
-    if not found:
-        return Candidates.none()
-    boxes = np.array([keypoint_box(points[:, :2], size) for points, _, _ in found])
+    boxes = [keypoint_box(points[:, :2], size) for points, _, _ in found]
     coco = [points[BLAZEPOSE_TO_COCO, :2] for points, _, _ in found]
     kept: list[int] = []
     for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
-        if not dedupe or not any(
-            _same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover) for j in kept
-        ):
+        if not any(_same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover)
+                   for j in kept):
             kept.append(i)
-    points = np.stack([found[i][0] for i in kept])
-    world = np.stack([found[i][1] for i in kept])
+    return [found[i] for i in kept]
+
+
+def _candidates(found, size: tuple[int, int]) -> Candidates:
+    """Candidates from finds that are one person each: (points (33, 4), world (33, 3), margin)."""
+    if not found:
+        return Candidates.none()
+    boxes = np.array([keypoint_box(points[:, :2], size) for points, _, _ in found])
+    points = np.stack([f[0] for f in found])
+    world = np.stack([f[1] for f in found])
     visibility = np.clip(points[:, :, 3], 0.0, 1.0)
     landmarks = points[:, :, :3] / np.array([size[0], size[1], size[0]])  # z, like x, in widths
     return Candidates(
-        boxes=boxes[kept],
+        boxes=boxes,
         keypoints=points[:, BLAZEPOSE_TO_COCO, :2],
         scores=visibility[:, BLAZEPOSE_TO_COCO],
         extras={
