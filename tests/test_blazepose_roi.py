@@ -107,4 +107,5 @@ def test_a_person_in_front_of_another_is_not_taken_for_them():
     assert not _already_tracked(child, np.inf, [adult], size)  # a whole find: someone new
     found = [(adult, np.zeros((33, 3)), np.inf), (child, np.zeros((33, 3)), np.inf)]
     assert len(_candidates(found, size)) == 2  # tracked people are kept apart
-    assert len(_distinct(found, size)) == 1  # finds on overlapping tiles: taken for copies
+    assert len(_distinct(found, size)) == 2  # and so are two of the detector's finds
+    assert len(_distinct(found + [(adult + [3.0, 2.0, 0, 0], np.zeros((33, 3)), 10.0)], size)) == 2  # a copy

@@ -234,13 +234,14 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     engine = PoseEngine(follow="10,20", out_dir=None)
     assert engine.detector_name == "mediapipe-people"
     assert engine.settings.follow == "10,20" and engine.settings.detector == "mediapipe"
-    # The default follows the largest person; None or "none" is MediaPipe's own single-person choice.
-    default = PoseEngine(out_dir=None)
-    assert default.detector_name == "mediapipe-people" and default.settings.follow == "auto"
-    assert PoseEngine(follow=None, out_dir=None).detector_name == "mediapipe"
+    # The default is MediaPipe's own single-person choice; "auto" follows the largest person.
+    assert PoseEngine(out_dir=None).detector_name == "mediapipe"
     assert PoseEngine(follow="none", out_dir=None).detector_name == "mediapipe"
-    # A detector that cannot follow keeps its own choice under the default, and refuses a policy.
-    assert PoseEngine(detector="mediapipe-heavy", out_dir=None).detector_name == "mediapipe-heavy"
+    default = PoseEngine(follow="auto", out_dir=None)
+    assert default.detector_name == "mediapipe-people" and default.settings.follow == "auto"
+    # A detector that cannot follow keeps its own choice under "auto", and refuses a policy.
+    heavy = PoseEngine(detector="mediapipe-heavy", follow="auto", out_dir=None)
+    assert heavy.detector_name == "mediapipe-heavy"
     with pytest.raises(Pose3DValueError, match="cannot follow"):
         PoseEngine(detector="mediapipe-heavy", follow="largest", out_dir=None)
     # Choosing the detector by name keeps the engine's follow; "none" goes back to one person.

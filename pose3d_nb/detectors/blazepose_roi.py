@@ -138,7 +138,9 @@ class RoiLandmarks:
         height, width = image.shape[:2]
         rect = self._rect(x_center=roi.x / width, y_center=roi.y / height, width=roi.side / width,
                           height=roi.side / height, rotation=roi.rotation)
-        result = self._graph.process({"image": np.ascontiguousarray(image), "roi": rect})
+        if not image.flags["C_CONTIGUOUS"]:
+            image = np.ascontiguousarray(image)
+        result = self._graph.process({"image": image, "roi": rect})
         if result.landmarks is None or result.alignment is None:
             return None
         scale = np.array([width, height, width], np.float64)

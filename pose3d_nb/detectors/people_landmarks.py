@@ -286,34 +286,30 @@ class _Chain:
 def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int],
                 same_pose: float = 0.2) -> bool:
     """Whether two (33, >=2) landmark sets are one person: their COCO joints within ``same_pose``
-    box heights on average (as given or mirrored). Boxes alone would not do: a person standing
-    in front of another has a box inside theirs."""
+    box heights on average, each left/right pair matched either way (BlazePose swaps the labels
+    of single limbs, so two looks at one person may differ by the legs' labels only). Boxes
+    alone would not do: a person standing in front of another has a box inside theirs."""
     box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
     tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
     a, b = points_a[BLAZEPOSE_TO_COCO, :2], points_b[BLAZEPOSE_TO_COCO, :2]
-    as_is = np.linalg.norm(a - b, axis=1).mean()
-    mirrored = np.linalg.norm(a[COCO_MIRROR] - b, axis=1).mean()
-    return bool(min(as_is, mirrored) < same_pose * tall)
+    as_is = np.linalg.norm(a - b, axis=1)
+    mirrored = np.linalg.norm(a[COCO_MIRROR] - b, axis=1)
+    # Per joint, the nearer of its own and its twin's match, taken for both joints of a pair.
+    pair_as_is = as_is + as_is[COCO_MIRROR]
+    pair_mirrored = mirrored + mirrored[COCO_MIRROR]
+    distance = np.where(pair_as_is <= pair_mirrored, as_is, mirrored)
+    return bool(distance.mean() < same_pose * tall)
 
 
 def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray], size: tuple[int, int],
                      cut_margin: float = 0.05) -> bool:
-    """Whether a person the detector found is one already tracked.
-
-    A find whose landmarks reach within ``cut_margin`` of the short image side of its tile's
-    inner edge may be a cut-off copy of a tracked person (its hidden joints guessed): its box
-    overlapping a tracked person's (IoU 0.3, or 75 % inside) counts. A whole find is someone new
-    unless its joints match.
-    """
-    if margin < cut_margin * min(size):
-        box = keypoint_box(points[:, :2], size)
-        for other in tracked:
-            other_box = keypoint_box(other[:, :2], size)
-            if _same_person(box, other_box, points[BLAZEPOSE_TO_COCO, :2], other[BLAZEPOSE_TO_COCO, :2],
-                            0.3, 0.2, 0.75):
-                return True
-        return False
-    return any(_one_person(points, other, size) for other in tracked)
+    """Whether a person the detector found is one already tracked: their joints match (as
+    ``_one_person``), or, for a find whose landmarks reach within ``cut_margin`` of the short
+    image side of its tile's inner edge (a copy cut off by the tile, its hidden joints
+    guessed), the joints it sees match (``_seen_alike``)."""
+    cut = margin < cut_margin * min(size)
+    return any(_one_person(points, other, size) or (cut and _seen_alike(points, other, size, 0.15))
+               for other in tracked)
 
 
 def _inner_margin(points: np.ndarray, region, size) -> float:
@@ -332,24 +328,37 @@ def _inner_margin(points: np.ndarray, region, size) -> float:
     return float(min(margins))
 
 
-def _distinct(found, size: tuple[int, int], same_iou: float = 0.5, same_pose: float = 0.2,
-              same_cover: float = 0.75) -> list:
+def _distinct(found, size: tuple[int, int], same_pose: float = 0.2, same_seen: float = 0.15) -> list:
     """One find per person among the detector's finds on overlapping tiles: of copies of one
     person, the one least cut by its tile (in that order, least cut first).
 
-    Two finds are copies when their boxes overlap by ``same_iou``, or one box lies ``same_cover``
-    inside the other, or their keypoints are on average within ``same_pose`` box heights (as
-    given or mirrored: tiles see the same person with the same joints, at slightly different
-    widths).
+    Two finds are copies when their joints are on average within ``same_pose`` box heights
+    (``_one_person``), or the joints both see (visibility over 0.5: a copy cut by its tile's
+    edge guesses the rest) are within ``same_seen`` box heights at the median. Boxes are not
+    compared: a small person in front of or behind a tall one has a box inside theirs.
     """
-    boxes = [keypoint_box(points[:, :2], size) for points, _, _ in found]
-    coco = [points[BLAZEPOSE_TO_COCO, :2] for points, _, _ in found]
     kept: list[int] = []
     for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
-        if not any(_same_person(boxes[i], boxes[j], coco[i], coco[j], same_iou, same_pose, same_cover)
-                   for j in kept):
+        if not any(_one_person(found[i][0], found[j][0], size, same_pose)
+                   or _seen_alike(found[i][0], found[j][0], size, same_seen) for j in kept):
             kept.append(i)
     return [found[i] for i in kept]
+
+
+def _seen_alike(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int], same: float,
+                min_joints: int = 4) -> bool:
+    """Whether the COCO joints both (33, 4) landmark sets see are one person's (median distance
+    under ``same`` box heights, as given or mirrored)."""
+    a, b = points_a[BLAZEPOSE_TO_COCO], points_b[BLAZEPOSE_TO_COCO]
+    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
+    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    for other in (b, b[COCO_MIRROR]):
+        seen = (a[:, 3] > 0.5) & (other[:, 3] > 0.5)
+        if seen.sum() < min_joints:
+            continue
+        if np.median(np.linalg.norm(a[seen, :2] - other[seen, :2], axis=1)) < same * tall:
+            return True
+    return False
 
 
 def _candidates(found, size: tuple[int, int]) -> Candidates:
@@ -371,17 +380,3 @@ def _candidates(found, size: tuple[int, int]) -> Candidates:
             "landmarks": landmarks.astype(np.float32),
         },
     )
-
-
-def _same_person(box_a, box_b, points_a, points_b, same_iou, same_pose, same_cover) -> bool:
-    if box_iou(box_a, box_b[None])[0] >= same_iou:
-        return True
-    width = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
-    height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
-    smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (box_a, box_b))
-    if width > 0 and height > 0 and smaller > 0 and width * height / smaller >= same_cover:
-        return True
-    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
-    as_is = np.linalg.norm(points_a - points_b, axis=1).mean()
-    mirrored = np.linalg.norm(points_a[COCO_MIRROR] - points_b, axis=1).mean()
-    return bool(min(as_is, mirrored) < same_pose * tall)

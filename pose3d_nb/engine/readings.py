@@ -65,7 +65,7 @@ class EngineReadings:
         return {
             "source": self.source_name,
             "detector": self.detector_name,
-            "follow": self.settings.follow,  # whom it was asked to follow ("auto": the largest)
+            "follow": self.settings.follow,  # whom it was asked to follow (None: the detector's choice)
             "lifter": info.name,
             "lifter_temporal": info.temporal,
             "lifter_requires": list(info.requires),
