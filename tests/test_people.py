@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.waiting import until
 from test_tracking import FPS, person
 
 from pose3d_nb.detectors.follow import FollowPolicy, PeopleFollower
@@ -295,13 +295,6 @@ def test_square_tiles_cover_long_frames_and_leave_4_3_whole():
     assert square_tiles(1088, 1920) == [(0, 0, 1088, 1088), (0, 416, 1088, 1088), (0, 832, 1088, 1088)]
 
 
-def _until(condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _click(app, x: float, y: float) -> None:
@@ -321,19 +314,19 @@ def test_clicking_a_person_in_the_live_image_follows_them(tmp_path):
     app = PoseApp(source=str(TWO_PEOPLE), out_dir=tmp_path / "out", follow=None)
     try:
         app.controls.start_button.value = True
-        assert _until(lambda: app.live.frame_size is not None, 300)
+        assert until(lambda: app.live.frame_size is not None, 300)
         assert app.engine.followed is None  # single-person MediaPipe: nobody chosen
         _click(app, 235, 100)  # the man, standing on the box
-        assert _until(lambda: app.engine.followed is not None, 300), app.controls.status.value
+        assert until(lambda: app.engine.followed is not None, 300), app.controls.status.value
         man = app.engine.followed
         assert _centre_y(app.engine.tracks[man].keypoints) < 190
         assert "following" in app.controls.status.value
-        assert _until(lambda: any(t.visible and i != man for i, t in app.engine.tracks.items()), 600)
+        assert until(lambda: any(t.visible and i != man for i, t in app.engine.tracks.items()), 600)
         woman, track = next((i, t) for i, t in app.engine.tracks.items() if i != man)
         assert _centre_y(track.keypoints) > 190
         x1, y1, x2, y2 = track.box
         _click(app, (x1 + x2) / 2, (y1 + y2) / 2)
-        assert _until(lambda: app.engine.followed == woman, 120), app.controls.status.value
+        assert until(lambda: app.engine.followed == woman, 120), app.controls.status.value
         app.engine.raise_if_failed()
     finally:
         app.close()

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers.waiting import until
 
 from pose3d_nb.engine import PoseEngine
 from pose3d_nb.ui.app import PoseApp
@@ -13,13 +14,6 @@ from pose3d_nb.ui.app import PoseApp
 pytestmark = pytest.mark.slow
 
 
-def _until(cond, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -38,10 +32,10 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     c.start_button.value = True  # what a click does
     assert app.engine.running and c.start_button.description == "Stop"
     assert app.wait(frames=30, timeout=60)
-    assert _until(lambda: app.frames_shown > 5 and app.view3d.updates > 5 and app.plot.draws > 0)
+    assert until(lambda: app.frames_shown > 5 and app.view3d.updates > 5 and app.plot.draws > 0)
     assert app.live.widget.value[:2] == b"\xff\xd8"  # a JPEG frame is on display
     assert np.isfinite(app.view3d.positions).all()
-    assert _until(lambda: "running" in c.status.value and "fps" in c.status.value)
+    assert until(lambda: "running" in c.status.value and "fps" in c.status.value)
     assert "mediapipe" in c.status.value and "per-frame 3D landmarks (chosen by name)" in c.status.value
     joints = app.joints
     assert joints.ndim == 3 and joints.shape[1:] == (17, 3) and len(joints) >= 30
@@ -49,7 +43,7 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     assert not np.all(app.joints == 0)
     c.start_button.value = False
     assert not app.engine.running
-    assert _until(lambda: "stopped" in c.status.value)
+    assert until(lambda: "stopped" in c.status.value)
     time.sleep(0.2)  # the display may still pick up the last frame made before the stop
     shown = app.frames_shown
     time.sleep(0.5)
@@ -65,14 +59,14 @@ def test_the_shown_pose_is_stored_for_a_reload_once_poses_pause_and_on_close(tmp
     app = PoseApp(source="sample", lifter=None, out_dir=None, loop=True, pace=True)
     try:
         app.start()
-        assert _until(lambda: app.view3d.updates > 10)
+        assert until(lambda: app.view3d.updates > 10)
         # Live poses are not widget state (that would cost a round trip per frame).
         assert not np.array_equal(_stored_pose(app), app.view3d.positions)
         app.stop()
-        assert _until(lambda: np.array_equal(_stored_pose(app), app.view3d.positions), timeout=5)
+        assert until(lambda: np.array_equal(_stored_pose(app), app.view3d.positions), timeout=5)
         assert np.isfinite(_stored_pose(app)).all() and np.abs(_stored_pose(app)).sum() > 0
         app.start()
-        assert _until(lambda: not np.array_equal(_stored_pose(app), app.view3d.positions))
+        assert until(lambda: not np.array_equal(_stored_pose(app), app.view3d.positions))
     finally:
         app.close()  # while running: close itself stores the last pose
     assert np.array_equal(_stored_pose(app), app.view3d.positions)

@@ -41,6 +41,7 @@ from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
 from pose3d_nb.batch.task import manifest_row, process_video
 from pose3d_nb.batch.waits import WaitTimeout, bounded
+from pose3d_nb.detectors.follow import follow_text
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.settings import DEFAULTS
 
@@ -297,7 +298,7 @@ def process(
     paths, missing = gather_videos(videos)
     settings = BatchSettings(
         lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
-        follow=None if follow is None else str(follow), export=tuple(export),
+        follow=follow_text(follow), export=tuple(export),
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     rows: dict[Path, dict[str, Any]] = {}

@@ -289,8 +289,7 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     box heights on average, each left/right pair matched either way (BlazePose swaps the labels
     of single limbs, so two looks at one person may differ by the legs' labels only). Boxes
     alone would not do: a person standing in front of another has a box inside theirs."""
-    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
-    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    tall = _taller(points_a, points_b, size)
     a, b = points_a[BLAZEPOSE_TO_COCO, :2], points_b[BLAZEPOSE_TO_COCO, :2]
     as_is = np.linalg.norm(a - b, axis=1)
     mirrored = np.linalg.norm(a[COCO_MIRROR] - b, axis=1)
@@ -299,6 +298,12 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     pair_mirrored = mirrored + mirrored[COCO_MIRROR]
     distance = np.where(pair_as_is <= pair_mirrored, as_is, mirrored)
     return bool(distance.mean() < same_pose * tall)
+
+
+def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -> float:
+    """The taller of two landmark sets' boxes, in pixels (at least 1): the scale of a match."""
+    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
+    return max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
 
 
 def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray], size: tuple[int, int],
@@ -350,8 +355,7 @@ def _seen_alike(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     """Whether the COCO joints both (33, 4) landmark sets see are one person's (median distance
     under ``same`` box heights, as given or mirrored)."""
     a, b = points_a[BLAZEPOSE_TO_COCO], points_b[BLAZEPOSE_TO_COCO]
-    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
-    tall = max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
+    tall = _taller(points_a, points_b, size)
     for other in (b, b[COCO_MIRROR]):
         seen = (a[:, 3] > 0.5) & (other[:, 3] > 0.5)
         if seen.sum() < min_joints:

@@ -152,16 +152,7 @@ class WorldTracker:
         """One frame: (17, 3) root-relative camera-frame joints and its (17, 2) COCO pixel
         keypoints (with (17,) scores) -> ((17, 3) world joints, (17, 3) camera-frame joints with
         the root translation), float32; NaN when ``valid`` is False or nothing can be solved."""
-        nan = np.full((17, 3), np.nan, np.float32)
-        joints = np.asarray(joints, np.float64)
-        if not valid or not np.isfinite(joints).all():
-            return nan, nan
-        placed, points = self._path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
-        if placed is None:
-            return nan, nan
-        if not self._settled:
-            self._settle(placed, points)
-        return self._frame.to_world(placed), placed.astype(np.float32)
+        return self._place(self._path, joints, keypoints, scores, frame_size, valid, settle=True)
 
     def place_other(
         self,
@@ -175,13 +166,19 @@ class WorldTracker:
         """Another person in the same view, as ``push`` but on their own ``path`` and in the
         camera and floor this tracker estimated from the followed person (which they do not
         change)."""
+        return self._place(path, joints, keypoints, scores, frame_size, valid, settle=False)
+
+    def _place(self, path: PersonPath, joints, keypoints, scores, frame_size, valid: bool,
+               settle: bool) -> tuple[np.ndarray, np.ndarray]:
         nan = np.full((17, 3), np.nan, np.float32)
         joints = np.asarray(joints, np.float64)
         if not valid or not np.isfinite(joints).all():
             return nan, nan
-        placed, _ = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
+        placed, points = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
         if placed is None:
             return nan, nan
+        if settle and not self._settled:
+            self._settle(placed, points)
         return self._frame.to_world(placed), placed.astype(np.float32)
 
     def _settle(self, placed: np.ndarray, points: np.ndarray) -> None:
