@@ -50,6 +50,31 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     assert app.frames_shown == shown
 
 
+def test_a_stop_click_is_not_undone_by_the_display_thread(fallback_app):
+    """The CI flake: the display thread saw the still-running engine while a Stop click was on
+    its way to it, set the button back, and the click arrived as a Start (the engine ran on)."""
+    app, c = fallback_app, fallback_app.controls
+    c.start_button.value = True
+    assert app.engine.running
+    # A click the kernel has stored but not acted on yet: the display thread refreshes meanwhile.
+    with c.quiet():
+        c.start_button.value = False
+    app._refresh_status()
+    assert c.start_button.value is False, "the display thread undid the click"
+    # The display thread runs between the click storing its value and the engine call.
+    style = c._style_button
+
+    def style_then_refresh(running: bool) -> None:
+        style(running)
+        app._refresh_status()
+
+    c._style_button = style_then_refresh
+    c.start_button.value = True  # the click, arriving
+    c.start_button.value = False  # a Stop click
+    assert not app.engine.running and c.start_button.description == "Start"
+    assert until(lambda: "stopped" in c.status.value)
+
+
 def _stored_pose(app) -> np.ndarray:
     """The 3D pose kept in the widget state: what a reloaded page or a saved notebook shows."""
     return np.asarray(app.view3d._positions.array)

@@ -144,6 +144,7 @@ class PoseApp:
         # >0 while a control's engine call (start, switch source...) is in progress: the display
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
+        self._shown_running = False  # the engine state last shown on the Start/Stop button
         self._wire()
         # Controls and status on top; video on the left; 3D view with the plot under it on the
         # right (videos are often portrait: the plot fills the space beside the tall image).
@@ -199,12 +200,12 @@ class PoseApp:
     def start(self) -> None:
         """Start the engine (same as pressing Start); errors are raised and shown."""
         self._guarded("start", self.engine.start, raise_=True)
-        self.controls.set_running(self.engine.running)
+        self._show_running(self.engine.running)
 
     def stop(self) -> None:
         """Stop the engine (same as pressing Stop); the buffer and files are kept."""
         self._guarded("stop", self.engine.stop, raise_=True)
-        self.controls.set_running(False)
+        self._show_running(False)
 
     def close(self) -> None:
         """Stop the engine and the display thread."""
@@ -213,7 +214,7 @@ class PoseApp:
         self.engine.stop()  # also when it ended by itself: that closes its source and detector
         self.view3d.sync_state()  # the display thread is gone: store the last pose here
         self.camera_slot.children = []  # turns a browser camera off
-        self.controls.set_running(False)
+        self._show_running(False)
 
     def __enter__(self) -> PoseApp:
         return self
@@ -291,7 +292,7 @@ class PoseApp:
         else:
             self.controls.set_value("source", str(self.engine.source_name))
             self._show_browser_camera(str(self.engine.source_name))
-        self.controls.set_running(self.engine.running)
+        self._show_running(self.engine.running)
         self._refresh_status()
 
     def _on_detector(self, name: str) -> None:
@@ -304,7 +305,7 @@ class PoseApp:
         action = self.engine.start if run else self.engine.stop
         if self._guarded("start" if run else "stop", action):
             self._message = ""
-        self.controls.set_running(self.engine.running)
+        self._show_running(self.engine.running)
         self._refresh_status()
 
     def _guarded(self, what: str, action: Callable[[], object], raise_: bool = False) -> bool:
@@ -392,14 +393,20 @@ class PoseApp:
         if view is not None and metadata is not None:
             self.view3d.show_estimate(metadata(), view.detection.frame_size)
 
+    def _show_running(self, running: bool) -> None:
+        self._shown_running = running
+        self.controls.set_running(running)
+
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
         following = getattr(self.engine, "follow_status", "")  # several people in view: whom
         message = " · ".join(part for part in (following, self._message) if part)
         self.controls.set_status(status_html(stats, message))
-        # The engine can stop on its own (end of a file, an error): show it on the button.
-        if not self._acting and self.controls.running != stats.running:
-            self.controls.set_running(stats.running)
+        # The engine can stop on its own (end of a file, an error): show it on the button. Only a
+        # change of the engine's state is shown, never a comparison with the button's value: that
+        # value may be a click on its way to the engine, and setting it back would undo the click.
+        if not self._acting and stats.running != self._shown_running:
+            self._show_running(stats.running)
 
 
 def _others_3d(detection: Any) -> np.ndarray:

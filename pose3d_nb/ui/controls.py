@@ -147,10 +147,11 @@ class Controls:
         self._callbacks[name].append(callback)
         return lambda: self._callbacks[name].remove(callback)
 
-    def _emit(self, name: str) -> None:
+    def _emit(self, name: str, value: Any = None) -> None:
         if getattr(self._quiet, "depth", 0):
             return
-        value = getattr(self, name)
+        if value is None:
+            value = getattr(self, name)
         for cb in list(self._callbacks[name]):
             cb(value)
 
@@ -160,7 +161,8 @@ class Controls:
 
     def _on_toggle(self, change: dict) -> None:
         self._style_button(bool(change["new"]))
-        self._emit("running")
+        # The click's own value: another thread may set the button again before this line.
+        self._emit("running", bool(change["new"]))
 
     def _style_button(self, running: bool) -> None:
         self.start_button.description = "Stop" if running else "Start"
