@@ -305,3 +305,35 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
     # The 10 saved before, and the last 5: written before their metadata failed, kept once.
     np.testing.assert_array_equal(session.frame_index, np.arange(15))
     assert not recorder._pending  # nothing queued to be written a second time
+
+
+@pytest.mark.parametrize("code, raised", [("EIO", True), ("EINVAL", False), ("ENOTSUP", False)])
+def test_a_folder_fsync_error_is_raised_unless_the_platform_cannot_sync_folders(tmp_path, monkeypatch, code,
+                                                                                raised):
+    """An I/O error on the folder sync means a finished file may not survive a crash: say so."""
+    import errno
+    import os
+    import stat
+
+    from pose3d_nb.recording.files import atomic_file, fsync_folder
+
+    real_fsync = os.fsync
+
+    def failing_fsync(descriptor: int) -> None:
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    target = tmp_path / "session.npz"
+    if raised:
+        with pytest.raises(OSError) as info:
+            fsync_folder(tmp_path)
+        assert info.value.errno == errno.EIO
+        with pytest.raises(OSError), atomic_file(target) as handle:
+            handle.write(b"data")
+    else:
+        fsync_folder(tmp_path)
+        with atomic_file(target) as handle:
+            handle.write(b"data")
+    assert target.read_bytes() == b"data"  # the rename happened either way: nothing is lost

@@ -9,6 +9,7 @@ target with ``os.replace``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -29,14 +30,31 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+#: What a folder fsync answers where the platform or file system cannot sync folders (Windows,
+#: some network and FUSE file systems): nothing to do there. Any other error (EIO above all)
+#: means the data may not be on disk, and is raised.
+_CANNOT_SYNC_FOLDERS = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES,
+                        errno.EPERM, errno.EISDIR, errno.ENOSYS}
+
+
 def fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
-    with contextlib.suppress(OSError):
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be synced.
+
+    Raises ``OSError`` for a real failure (an I/O error): the rename may not survive a crash.
+    """
+    try:
         descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    except OSError as exc:
+        if exc.errno in _CANNOT_SYNC_FOLDERS:
+            return
+        raise
+    try:
+        os.fsync(descriptor)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_SYNC_FOLDERS:
+            raise
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
