@@ -86,6 +86,31 @@ def test_without_the_file_the_detector_names_the_fetch_command(tmp_path):
     install_model(1, directory=tmp_path / "cache", package_dir=package)  # Full ships in the wheel
 
 
+def test_installs_racing_each_other_leave_one_whole_model(tmp_path, monkeypatch):
+    """Batch workers start detectors at once: a second install must neither fail on the first's
+    file nor leave a partial one where MediaPipe loads it."""
+    import pose3d_nb.detectors.blazepose_models as models
+
+    landmark = tmp_path / "mediapipe" / "modules" / "pose_landmark"
+    landmark.mkdir(parents=True)
+    cached = cached_path(VARIANTS["mediapipe-heavy"], tmp_path / "cache")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"the model")
+    monkeypatch.setattr(models, "_verified", lambda path, model: None)  # no real Heavy needed
+    installed = landmark / "pose_landmark_heavy.tflite"
+    real_symlink = os.symlink
+
+    def racing_symlink(source, target, *args, **kwargs):
+        if not installed.is_symlink():  # the other worker's install lands first
+            real_symlink(source, installed)
+        real_symlink(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(models.os, "symlink", racing_symlink)
+    install_model(2, directory=tmp_path / "cache", package_dir=tmp_path / "mediapipe")
+    assert installed.read_bytes() == b"the model"
+    assert [p.name for p in landmark.iterdir()] == [installed.name]  # no temporary left behind
+
+
 @needs_heavy
 def test_install_links_the_verified_cache_file(tmp_path):
     package = tmp_path / "mediapipe"

@@ -16,12 +16,14 @@ fetch command.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -197,13 +199,19 @@ def install_model(complexity: int, directory: Path | None = None, package_dir: P
             f"detector {model.detector!r} needs BlazePose's {model.filename}, which the mediapipe wheel "
             f"does not ship: run `pose3d models fetch {model.detector}` once (looked in {cached})"
         )
+    # Made beside it and renamed over it in one step: it replaces a broken link or a partial
+    # download of MediaPipe's own, and another process installing at the same moment (batch
+    # workers) neither fails nor lets MediaPipe read a half-copied file.
+    temporary = installed.with_name(f".{installed.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        installed.unlink(missing_ok=True)  # a broken link or a partial download of MediaPipe's own
         try:
-            os.symlink(cached, installed)
+            os.symlink(cached, temporary)
         except OSError:
-            shutil.copyfile(cached, installed)
+            shutil.copyfile(cached, temporary)
+        os.replace(temporary, installed)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         raise DetectorUnavailable(
             f"cannot place {model.filename} where MediaPipe loads it ({installed}: {exc}); "
             f"copy {cached} there"
