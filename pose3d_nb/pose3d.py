@@ -205,6 +205,7 @@ class Pose3D:
             results += self._results(self._lifter.flush())  # the old window's held-back poses
             self._lifter.reset()
         results += self._results(self._lifter.push(detection, frame))
+        self._world.observe(frame.image, detection)  # the room's vertical edges, while settling
         return results
 
     def flush(self) -> list[PoseResult]:

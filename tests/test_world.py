@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers.scenes import camera_rotation
 
 from pose3d_nb.errors import Pose3DError, Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
@@ -72,13 +73,7 @@ def stand(frames: int) -> np.ndarray:
 
 def camera(pitch_deg: float, roll_deg: float, height: float = 1.8, distance: float = 4.5):
     """World -> camera rotation (rows: right, down, forward) and the camera's position."""
-    pitch, roll = math.radians(pitch_deg), math.radians(roll_deg)
-    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
-    right = np.array([1.0, 0.0, 0.0])
-    down = np.cross(forward, right)
-    c, s = math.cos(roll), math.sin(roll)
-    rotation = np.stack([c * right + s * down, -s * right + c * down, forward])
-    return rotation, np.array([0.0, -distance, height])
+    return camera_rotation(pitch_deg, roll_deg), np.array([0.0, -distance, height])
 
 
 def film(joints_world, pitch, roll, fov, height=1.8, size=(1080, 1920), noise_px=0.0, seed=0):

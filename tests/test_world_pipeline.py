@@ -23,6 +23,8 @@ def test_engine_records_world_joints_and_the_camera_estimate(tmp_path):
     assert meta["camera_pose_source"] == "estimated" and meta["person_height_m"] == pytest.approx(1.8)
     # The sample's camera looks down from above head height (pitch and height: loose, plausible).
     assert 0 < meta["camera_pitch_deg"] < 45 and 1.0 < meta["camera_height_m"] < 3.0
+    # The lab's pillars, window frames and cupboards: the up came from the room's edges.
+    assert meta["camera_up_source"] == "scene"
     joints = session.joints_3d[session.valid]
     pelvis_height = joints[:, 0, 2]
     assert 0.7 < np.median(pelvis_height) < 1.3  # a standing adult's pelvis, over the one floor

@@ -27,6 +27,8 @@ import numpy as np
 from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR, DEFAULT_VIEWS_DIR, VIEWS
 from pose3d_nb.errors import Pose3DFileNotFoundError
 from pose3d_nb.world import Intrinsics, WorldTracker, place_clip, resolve_intrinsics
+from pose3d_nb.world.stage import SCENE_EVERY_S, SCENE_TRIES
+from pose3d_nb.world.vanishing import SceneUp, scene_up
 
 #: The sweep: each factor varied alone around a typical camera (20 degrees down, level, 60 degrees).
 BASE = {"pitch": 20.0, "roll": 0.0, "fov": 60.0}
@@ -54,6 +56,18 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
         poses += lifter.flush()
         capture = cv2.VideoCapture(str(video))
         fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        # The frames the live stage would search for the room's edges (its first, then one
+        # every SCENE_EVERY_S), each with the person's box: (frame index, RGB image, box).
+        step = max(1, round(SCENE_EVERY_S * fps))
+        offered = set(range(0, SCENE_TRIES * step, step))
+        scene_frames, index = [], 0
+        while index <= max(offered):
+            ok, image = capture.read()
+            if not ok:
+                break
+            if index in offered:
+                scene_frames.append((index, image[..., ::-1].copy(), detections[view][index].bbox[None]))
+            index += 1
         capture.release()
         out[view] = {
             "joints": np.stack([p.joints_camera for p in poses]),
@@ -62,6 +76,7 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
             "scores": np.stack([p.detection.scores for p in poses]),
             "frame_size": tuple(poses[0].detection.frame_size),
             "fps": float(fps),
+            "scene_frames": scene_frames,
         }
     return out
 
@@ -82,17 +97,34 @@ def true_intrinsics(views_dir: Path, view: str) -> Intrinsics:
 
 
 def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[float], dict]:
-    """Every frame through a ``WorldTracker``: (T, 17, 3) world joints, per-frame seconds, metadata."""
+    """Every frame through a ``WorldTracker``, offered the view's scene frames as ``WorldStage``
+    does: (T, 17, 3) world joints, per-frame seconds of ``push``, metadata (with ``scene_ms``:
+    each edge search's milliseconds)."""
     tracker = WorldTracker(camera=intrinsics, fps=data["fps"])
-    joints, times = [], []
-    for pose, keypoints, scores, valid in zip(
+    scenes = {index: (image, boxes) for index, image, boxes in data["scene_frames"]}
+    joints, times, scene_times = [], [], []
+    for index, (pose, keypoints, scores, valid) in enumerate(zip(
         data["joints"], data["keypoints"], data["scores"], data["valid"], strict=True
-    ):
+    )):
+        if index in scenes and tracker.scene is None:  # as WorldStage.observe, while settling
+            started = time.perf_counter()
+            tracker.offer_scene(*scenes[index])
+            scene_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         world, _ = tracker.push(pose, keypoints, scores, data["frame_size"], bool(valid))
         times.append(time.perf_counter() - started)
         joints.append(world)
-    return np.stack(joints), times, tracker.estimate.metadata()
+    meta = {**tracker.estimate.metadata(), "scene_ms": [round(1000 * t, 1) for t in scene_times]}
+    return np.stack(joints), times, meta
+
+
+def first_scene(data: dict, intrinsics: Intrinsics) -> SceneUp | None:
+    """The room's up from the first of the view's offered frames that shows enough edges."""
+    for _, image, boxes in data["scene_frames"]:
+        found = scene_up(image, intrinsics, boxes)
+        if found is not None:
+            return found
+    return None
 
 
 def score(views_dir: Path, view: str, joints: np.ndarray) -> dict[str, float]:
@@ -128,7 +160,8 @@ def run_views(views_dir: Path) -> list[dict]:
         ):
             live, times, meta = place_live(data, intrinsics)
             placed = place_clip(
-                data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"]
+                data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"],
+                scene=first_scene(data, intrinsics),
             )
             for mode, joints in (("live", live), ("offline", placed.joints)):
                 row = {
@@ -141,9 +174,11 @@ def run_views(views_dir: Path) -> list[dict]:
                 row["pitch_deg"] = round(frame.pitch_deg if frame else meta["camera_pitch_deg"], 1)
                 row["roll_deg"] = round(frame.roll_deg if frame else meta["camera_roll_deg"], 1)
                 row["height_m"] = round(float(frame.height) if frame else meta["camera_height_m"], 2)
+                row["up_source"] = placed.up_source if mode == "offline" else meta["camera_up_source"]
                 if mode == "live":
                     row["live_ms_median"] = round(1000 * float(np.median(times[5:])), 3)
                     row["live_ms_p95"] = round(1000 * float(np.percentile(times[5:], 95)), 3)
+                    row["scene_ms"] = meta["scene_ms"]  # each frame searched for the room's edges
                 rows.append(row)
                 print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return rows

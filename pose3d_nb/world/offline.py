@@ -13,6 +13,7 @@ from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import body_size, rescale, size_for_height
 from pose3d_nb.world.trajectory import smooth_offline, solve_translation
+from pose3d_nb.world.vanishing import SceneUp, choose_up
 
 #: Gaussian smoothing of the offline trajectory, seconds: image position (precise) and depth
 #: (from the body's apparent size, noisy). Chosen on 120 held-out synthetic clips: depth sigma
@@ -29,12 +30,14 @@ class PlacedClip:
     joints: (T, 17, 3) world metres, z up, floor at z = 0 (NaN where not valid).
     joints_camera: (T, 17, 3) camera-frame metres with the root translation (x right, y down,
     z forward). frame: the camera (up, height). body_size: metres (sum of the size bones).
+    up_source: where the up came from, ``"scene"`` (the room's edges) or ``"people"``.
     """
 
     joints: np.ndarray
     joints_camera: np.ndarray
     frame: WorldFrame
     body_size: float
+    up_source: str = "people"
 
 
 def place_clip(
@@ -45,12 +48,15 @@ def place_clip(
     valid: np.ndarray | None = None,
     height: float | None = None,
     fps: float = 30.0,
+    scene: SceneUp | None = None,
 ) -> PlacedClip:
     """Root-relative lifted poses + their 2D keypoints -> the clip in the world.
 
     joints: (T, 17, 3) camera-frame metres, root-relative (the lifter's output). keypoints:
     (T, 17, 2) COCO pixels of the video ``intrinsics`` describe. scores: (T, 17) confidences.
     valid: (T,) frames with a person. height: the person's height in metres, if known.
+    scene: the room's up from a frame's vertical edges (``vanishing.scene_up``), if found; it
+    is used instead of the people's unless they disagree (``vanishing.choose_up``).
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))
@@ -67,6 +73,6 @@ def place_clip(
     translation = smooth_offline(raw, SMOOTH_IMAGE_S * fps, SMOOTH_DEPTH_S * fps)
     placed = pose + translation[:, None]
     placed[~ok] = np.nan
-    up = estimate_up(placed, points)
+    up, source = choose_up(estimate_up(placed, points), scene)
     frame = WorldFrame(up, camera_height(placed, up))
-    return PlacedClip(frame.to_world(placed), placed.astype(np.float32), frame, size)
+    return PlacedClip(frame.to_world(placed), placed.astype(np.float32), frame, size, source)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ JOINTS_3D_MEANING = (
     "the camera on the floor, the camera at (0, 0, camera_height_m)"
 )
 FPS_FRAMES = 10  # timestamps of a segment's first frames that set the frame rate
+#: Frames offered for the room's vertical edges while the camera settles (``vanishing``): the
+#: first one of a segment, then one every ``SCENE_EVERY_S`` until they are found.
+SCENE_TRIES = 3
+SCENE_EVERY_S = 0.3
 JOINTS_CAMERA_MEANING = "Human3.6M-17, camera metres: x right, y down, z forward, root translation included"
 
 
@@ -48,6 +53,7 @@ class WorldStage:
         self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._times: list[float] = []
         self._people: dict[int, PersonPath] = {}
+        self._scene_offers: list[float] = []
 
     def reset(self) -> None:
         """Forget everything (a new source)."""
@@ -55,6 +61,21 @@ class WorldStage:
         self._segment = self._track = self._held = None
         self._times = []
         self._people = {}
+        self._scene_offers = []
+
+    def observe(self, image: np.ndarray, detection: Any, segment: int = 0) -> None:
+        """Show the stage a frame of source segment ``segment`` (RGB (H, W, 3)) with its
+        ``Detection``: while the camera settles, a few such frames are searched for the room's
+        vertical edges, which give its up better than the people can (``world.vanishing``).
+        Costs nothing once the camera has settled or the edges were found."""
+        tracker = self.tracker
+        if segment != self._segment or tracker.settled or tracker.scene is not None:
+            return
+        offers, now = self._scene_offers, float(detection.timestamp)
+        if len(offers) >= SCENE_TRIES or (offers and math.isfinite(now) and now - offers[-1] < SCENE_EVERY_S):
+            return
+        offers.append(now)
+        tracker.offer_scene(image, _people_boxes(detection))
 
     def place_person(self, track_id: int, poses: list) -> list:
         """Another tracked person's ``LiftedPose``s -> the same, placed in the room the followed
@@ -127,3 +148,16 @@ class WorldStage:
             "joints_3d": JOINTS_3D_MEANING,
             "joints_camera": JOINTS_CAMERA_MEANING,
         }
+
+
+def _people_boxes(detection: Any) -> np.ndarray:
+    """(M, 4) pixel boxes of everyone ``detection`` shows: the followed person's box and the
+    keypoint extents of the others a people detector tracks."""
+    boxes = [np.asarray(detection.bbox, np.float64).reshape(1, 4)]
+    others = detection.extras.get("people_keypoints")
+    if others is not None and len(others):
+        others = np.asarray(others, np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no box, skipped later
+            boxes.append(np.concatenate([np.nanmin(others, 1), np.nanmax(others, 1)], 1))
+    return np.concatenate(boxes)

@@ -18,6 +18,7 @@ from pose3d_nb.world.intrinsics import Intrinsics, resolve_intrinsics
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
 from pose3d_nb.world.trajectory import CausalSmoother, solve_translation
+from pose3d_nb.world.vanishing import SceneUp, choose_up, scene_up
 
 #: Seconds of valid frames after which the camera (up, floor) is frozen. On the held-out sweep,
 #: 0.5 / 1 / 2 s settled with a mean up error of 12.4 / 11.5 / 10.6 degrees.
@@ -42,6 +43,7 @@ class CameraEstimate:
     settled: bool
     body_height_m: float
     height_given: bool
+    up_source: str = "people"
 
     def metadata(self) -> dict:
         """Plain numbers and strings for a session's metadata."""
@@ -50,6 +52,7 @@ class CameraEstimate:
             "camera_roll_deg": round(self.frame.roll_deg, 2),
             "camera_height_m": round(float(self.frame.height), 3),
             "camera_pose_source": "estimated" if self.settled else "estimating",
+            "camera_up_source": self.up_source,
             "focal_px": round(self.intrinsics.focal, 2),
             "focal_source": self.intrinsics.source,
             "person_height_m": round(self.body_height_m, 3) if math.isfinite(self.body_height_m) else None,
@@ -103,6 +106,7 @@ class WorldTracker:
         self._height = height
         self._fps = fps
         self._intrinsics: Intrinsics | None = None
+        self._scene = None
         self.reset()
         SizeEstimate(height)  # checks the height
 
@@ -112,10 +116,33 @@ class WorldTracker:
         self._path = PersonPath(self._height, self._fps)
         if keep_camera and self._settled:
             return
+        scene = self._scene if keep_camera else None  # the room is the same for another person
         self._up = UpAccumulator()
         self._ankles: list[np.ndarray] = []
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
+        self._scene: SceneUp | None = scene
+        self._up_source = "people"
+
+    @property
+    def settled(self) -> bool:
+        """True once the camera estimate is frozen (``SETTLE_S`` of frames with a person)."""
+        return self._settled
+
+    @property
+    def scene(self) -> SceneUp | None:
+        """The room's up from the image's vertical edges, once a frame has shown enough of them."""
+        return self._scene
+
+    def offer_scene(self, image: np.ndarray, boxes: np.ndarray | None = None) -> bool:
+        """Look for the room's vertical edges in one (H, W, 3) RGB frame (people's (M, 4) pixel
+        ``boxes`` left out), until the camera settles. True when they were found (now or
+        before). One call costs a line detection (tens of milliseconds): callers offer a few
+        frames, not every frame."""
+        if self._scene is None and not self._settled:
+            height, width = image.shape[:2]
+            self._scene = scene_up(image, self.intrinsics_for((width, height)), boxes)
+        return self._scene is not None
 
     @property
     def fps(self) -> float:
@@ -139,7 +166,8 @@ class WorldTracker:
         """The current camera estimate (see ``CameraEstimate``)."""
         intrinsics = self._intrinsics or resolve_intrinsics(1920, 1080, *self._options)
         size = self._path.size
-        return CameraEstimate(intrinsics, self._frame, self._settled, size.height, size.given)
+        return CameraEstimate(intrinsics, self._frame, self._settled, size.height, size.given,
+                              self._up_source)
 
     def push(
         self,
@@ -185,9 +213,10 @@ class WorldTracker:
         # Constant cost per frame: running sums for the up, the ankles kept for the floor.
         self._up.add(placed, points)
         self._ankles.append(placed[[RIGHT_ANKLE, LEFT_ANKLE]])
-        up = self._up.up
+        up, self._up_source = choose_up(self._up.up, self._scene)
         height = camera_height(np.stack(self._ankles), up, ankles_only=True)
         self._frame = WorldFrame(up, height if math.isfinite(height) else ASSUMED_HEIGHT_M)
         if len(self._ankles) >= SETTLE_S * self._fps:
             self._settled = True
             self._ankles.clear()
+
