@@ -1,0 +1,114 @@
+"""Left/right label stability: ``pose3d bench left-right``.
+
+Held-out mocap (never trained on) seen by random cameras gives COCO keypoints whose labels are
+known. BlazePose-like label faults are put in (as seen in its raw output on real video: whole
+left/right flips lasting 5-40 frames, optionally with single frames back at the right labels
+inside them; one limb group flipped for one frame; outlier frames), and the share of frames
+whose labels come out right is counted, with ``LeftRightStabilizer`` and without (labels as
+given). Frames seen nearly side-on (left and right within a tenth of the body's height of each
+other) and outlier frames are not scored: either labelling fits them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_nb.detectors.tracking import LeftRightStabilizer
+from pose3d_nb.skeleton import COCO
+
+COCO_JOINTS = [0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]  # nose, shoulders ... ankles
+H36M_JOINTS = [9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]  # the same points in Human3.6M order
+ARMS, LEGS = [5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]
+TORSO = [5, 6, 11, 12]
+FLIP_START, LIMB_FLIP, OUTLIER = 0.02, 0.02, 0.02  # chance per frame of each fault starting
+
+
+def label_faults(rng: np.random.Generator, frames: int, returns: float) -> np.ndarray:
+    """(frames,) 0 clean, 1 whole flip, 2 arms flipped, 3 legs flipped, 4 outlier frame.
+    ``returns``: chance of each frame inside a flip (but its ends) showing the right labels."""
+    faults = np.zeros(frames, int)
+    t = 0
+    while t < frames:
+        r = rng.random()
+        if r < FLIP_START:
+            length = int(rng.integers(5, 40))
+            faults[t:t + length] = 1
+            inside = np.arange(t + 2, min(t + length, frames) - 2)
+            faults[inside[rng.random(len(inside)) < returns]] = 0
+            t += length
+        elif r < FLIP_START + LIMB_FLIP:
+            faults[t] = rng.choice([2, 3])
+            t += 1
+        elif r < FLIP_START + LIMB_FLIP + OUTLIER:
+            faults[t] = 4
+            t += 1
+        else:
+            t += 1
+    return faults
+
+
+def one_clip(rng: np.random.Generator, clip, returns: float) -> dict[str, tuple[int, int]] | None:
+    """(right, scored) frame counts per method on one clip with faults; None if too short."""
+    from pose3d_nb.training.synth import SynthConfig, sample_sequence, virtual_camera
+
+    joints = sample_sequence(rng, clip, 120, 30.0)
+    if joints is None:
+        return None
+    _, screen = virtual_camera(rng, joints, SynthConfig())
+    frames = len(screen)
+    truth = np.zeros((frames, 17, 2))
+    truth[:, COCO_JOINTS] = screen[:, H36M_JOINTS] * 500  # pixels of a 1000-pixel-wide image
+    scores = np.zeros((frames, 17))
+    scores[:, COCO_JOINTS] = 1.0
+    height = np.ptp(truth[frames // 2, COCO_JOINTS, 1])
+    truth += rng.normal(0, 0.01 * height, truth.shape)
+    mirror = COCO.mirror_permutation()
+    faults = label_faults(rng, frames, returns)
+    given = truth.copy()
+    given[faults == 1] = truth[faults == 1][:, mirror]
+    for fault, group in ((2, ARMS), (3, LEGS)):
+        given[np.ix_(faults == fault, group)] = truth[faults == fault][:, mirror][:, group]
+    given[faults == 4] += rng.normal(0, 0.12 * height, (int((faults == 4).sum()), 17, 2))
+    apart = np.linalg.norm(truth[:, COCO_JOINTS] - truth[:, mirror][:, COCO_JOINTS], axis=2).mean(1)
+    scored = (apart > 0.1 * height) & (faults != 4)
+    out = {}
+    for name, stabilizer in (("as given", None), ("LeftRightStabilizer", LeftRightStabilizer(mirror))):
+        right = 0
+        for t in range(frames):
+            swap = stabilizer.update(given[t], scores[t], track_id=1) if stabilizer else False
+            labelled = given[t][mirror] if swap else given[t]
+            near = np.linalg.norm(labelled[TORSO] - truth[t, TORSO], axis=1).mean()
+            far = np.linalg.norm(labelled[TORSO] - truth[t][mirror][TORSO], axis=1).mean()
+            right += bool(scored[t] and near < far)
+        out[name] = (right, int(scored.sum()))
+    return out
+
+
+def run(mocap_dir=None, clips: int = 300, seed: int = 4, as_json: bool = False) -> dict:
+    """Share of frames with the right labels, per method, flips without and with returns."""
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+    from pose3d_nb.training.mocap import load_mocap
+
+    held_out = [c for c in load_mocap(Path(mocap_dir) if mocap_dir else DEFAULT_MOCAP_DIR) if c.held_out]
+    results: dict = {}
+    for returns in (0.0, 0.1):
+        rng = np.random.default_rng(seed)
+        totals: dict[str, np.ndarray] = {}
+        done = 0
+        while done < clips:
+            counts = one_clip(rng, held_out[rng.integers(len(held_out))], returns)
+            if counts is None:
+                continue
+            done += 1
+            for name, pair in counts.items():
+                totals[name] = totals.get(name, np.zeros(2)) + pair
+        row = {name: round(100 * right / max(scored, 1), 1) for name, (right, scored) in totals.items()}
+        results[f"returns {returns:g}"] = row
+        print(f"flips with returns {returns:g}, {clips} held-out clips: "
+              + ", ".join(f"{name} {pct}% of frames right" for name, pct in row.items()), flush=True)
+    if as_json:
+        print(json.dumps(results))
+    return results
