@@ -307,15 +307,17 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
     assert not recorder._pending  # nothing queued to be written a second time
 
 
-@pytest.mark.parametrize("code, raised", [("EIO", True), ("EINVAL", False), ("ENOTSUP", False)])
-def test_a_folder_fsync_error_is_raised_unless_the_platform_cannot_sync_folders(tmp_path, monkeypatch, code,
-                                                                                raised):
-    """An I/O error on the folder sync means a finished file may not survive a crash: say so."""
+@pytest.mark.parametrize("code, warned", [("EIO", True), ("EINVAL", False), ("ENOTSUP", False)])
+def test_a_folder_that_cannot_be_synced_loses_nothing_and_an_io_error_is_said(tmp_path, monkeypatch, code,
+                                                                                warned):
+    """A folder sync that fails must not lose the file (some SMB and FUSE mounts always fail it);
+    an I/O error is said once, as a warning, because the name may not survive a power cut."""
     import errno
     import os
     import stat
+    import warnings
 
-    from pose3d_nb.recording.files import atomic_file, fsync_folder
+    import pose3d_nb.recording.files as files
 
     real_fsync = os.fsync
 
@@ -325,15 +327,16 @@ def test_a_folder_fsync_error_is_raised_unless_the_platform_cannot_sync_folders(
         real_fsync(descriptor)
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
+    monkeypatch.setattr(files, "_warned_folders", set())
     target = tmp_path / "session.npz"
-    if raised:
-        with pytest.raises(OSError) as info:
-            fsync_folder(tmp_path)
-        assert info.value.errno == errno.EIO
-        with pytest.raises(OSError), atomic_file(target) as handle:
-            handle.write(b"data")
-    else:
-        fsync_folder(tmp_path)
-        with atomic_file(target) as handle:
-            handle.write(b"data")
-    assert target.read_bytes() == b"data"  # the rename happened either way: nothing is lost
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert files.fsync_folder(tmp_path) is False
+        for text in (b"data", b"more data"):
+            with files.atomic_file(target) as handle:
+                handle.write(text)
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(said) == (1 if warned else 0), said  # once per folder, not on every save
+    if warned:
+        assert str(tmp_path) in said[0] and "power cut" in said[0]
+    assert target.read_bytes() == b"more data"  # every save landed

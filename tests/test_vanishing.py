@@ -119,23 +119,45 @@ def test_edges_far_from_the_peoples_up_are_not_taken_for_the_rooms():
     assert tracker.estimate.metadata()["camera_up_source"] == "people"
 
 
-def test_the_stage_offers_a_few_frames_while_settling_then_none(monkeypatch):
-    """The line search costs tens of milliseconds: it must not run on every live frame."""
+def _stage_frames(stage: WorldStage, frames: int, image_at) -> None:
+    """Feed ``frames`` frames of a leaning person to ``stage`` as the engine does (place, then
+    observe), each with the image ``image_at(i)``."""
     from pose3d_nb.detectors.detection import Detection
     from pose3d_nb.lifting.protocol import LiftedPose
 
-    rotation = camera_rotation(20, 0)
-    pose, keypoints, scores, _ = _leaning_person(90, rotation)
-    stage = WorldStage(fov=60)
-    offered = []
-    monkeypatch.setattr(stage.tracker, "offer_scene",
-                        lambda image, boxes=None: offered.append(boxes) or False)
-    blank = np.zeros((540, 960, 3), np.uint8)
-    for i in range(90):
+    pose, keypoints, scores, _ = _leaning_person(frames, camera_rotation(20, 0))
+    for i in range(frames):
         detection = Detection(keypoints[i].astype(np.float32), scores[i].astype(np.float32),
                               np.array([300, 100, 600, 500], np.float32), (960, 540), i / 30.0, i)
         stage.place([LiftedPose(i, np.zeros((17, 3), np.float32), True, 0, detection,
                                 joints_camera=pose[i].astype(np.float32))])
-        stage.observe(blank, detection)
-    assert len(offered) == SCENE_TRIES  # the first frame, then every SCENE_EVERY_S, then no more
-    assert offered[0][0].tolist() == [300, 100, 600, 500]  # the person's box is left out
+        stage.observe(image_at(i), detection)
+
+
+def test_the_stage_offers_a_few_frames_while_settling_then_none(monkeypatch):
+    """The line search costs about a detector frame: it must not run on every live frame."""
+    stage = WorldStage(fov=60)
+    offered = []
+    monkeypatch.setattr(stage.tracker, "offer_scene",
+                        lambda image, boxes=None: offered.append((image[0, 0, 0], boxes)) or False)
+    textured = np.random.default_rng(0).integers(0, 255, (540, 960, 3), dtype=np.uint8)
+    blank = np.zeros_like(textured)  # a camera still opening: not a try
+    _stage_frames(stage, 90, lambda i: blank if i < 5 else textured)
+    assert len(offered) == SCENE_TRIES  # the first frame with contrast, then every SCENE_EVERY_S
+    assert offered[0][1][0].tolist() == [300, 100, 600, 500]  # the person's box is left out
+
+
+def test_a_failing_edge_search_falls_back_to_the_people_and_says_why(monkeypatch):
+    stage = WorldStage(fov=60)
+    calls = []
+
+    def broken(image, boxes=None):
+        calls.append(1)
+        raise ValueError("no lines today")
+
+    monkeypatch.setattr(stage.tracker, "offer_scene", broken)
+    textured = np.random.default_rng(0).integers(0, 255, (540, 960, 3), dtype=np.uint8)
+    _stage_frames(stage, 60, lambda i: textured)
+    meta = stage.metadata()
+    assert len(calls) == 1 and meta["camera_up_scene_error"] == "ValueError: no lines today"
+    assert meta["camera_up_source"] == "people" and meta["camera_pose_source"] == "estimated"

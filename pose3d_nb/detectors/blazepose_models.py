@@ -205,13 +205,16 @@ def install_model(complexity: int, directory: Path | None = None, package_dir: P
     temporary = installed.with_name(f".{installed.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         try:
-            os.symlink(cached, temporary)
+            os.symlink(cached.resolve(), temporary)  # absolute: a relative link would resolve from here
         except OSError:
             shutil.copyfile(cached, temporary)
         os.replace(temporary, installed)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        # Windows cannot replace a file another worker has open: its install is the same model.
+        if installed.is_file() and installed.stat().st_size == model.size_bytes:
+            return
         raise DetectorUnavailable(
             f"cannot place {model.filename} where MediaPipe loads it ({installed}: {exc}); "
             f"copy {cached} there"

@@ -400,9 +400,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             poses = lifter.push(detection, frame)
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
-            self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             self._counters.timed("lift", started)
             self._everyone.record_followed(self._record(poses, segment))
+            self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
                 self._stop.set()

@@ -13,6 +13,7 @@ import errno
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,30 +32,39 @@ _UMASK = _read_umask()
 
 
 #: What a folder fsync answers where the platform or file system cannot sync folders (Windows,
-#: some network and FUSE file systems): nothing to do there. Any other error (EIO above all)
-#: means the data may not be on disk, and is raised.
+#: some network and FUSE file systems): nothing to do there.
 _CANNOT_SYNC_FOLDERS = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES,
                         errno.EPERM, errno.EISDIR, errno.ENOSYS}
+_warned_folders: set[str] = set()
 
 
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be synced.
+def fsync_folder(folder: Path) -> bool:
+    """Make a rename in ``folder`` durable (POSIX); True when it was synced.
 
-    Raises ``OSError`` for a real failure (an I/O error): the rename may not survive a crash.
+    Where folders cannot be synced, nothing happens (False). Any other failure (an I/O error)
+    is a ``RuntimeWarning``, once per folder, and False: the file itself is written and synced
+    and stays in place, only its name may not survive a power cut. Raising instead would lose
+    every recording on the file systems that always fail folder syncs (some SMB and FUSE mounts).
     """
     try:
         descriptor = os.open(folder, os.O_RDONLY)
     except OSError as exc:
-        if exc.errno in _CANNOT_SYNC_FOLDERS:
-            return
-        raise
+        return _sync_failed(folder, exc)
     try:
         os.fsync(descriptor)
+        return True
     except OSError as exc:
-        if exc.errno not in _CANNOT_SYNC_FOLDERS:
-            raise
+        return _sync_failed(folder, exc)
     finally:
         os.close(descriptor)
+
+
+def _sync_failed(folder: Path, exc: OSError) -> bool:
+    if exc.errno not in _CANNOT_SYNC_FOLDERS and str(folder) not in _warned_folders:
+        _warned_folders.add(str(folder))
+        warnings.warn(f"could not sync the folder {folder} ({exc}): files saved there are written, but "
+                      "their names may not survive a power cut", RuntimeWarning, stacklevel=3)
+    return False
 
 
 @contextlib.contextmanager

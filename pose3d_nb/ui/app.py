@@ -145,6 +145,7 @@ class PoseApp:
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
         self._shown_running = False  # the engine state last shown on the Start/Stop button
+        self._button_lock = threading.Lock()  # the display thread and a click show it in turn
         self._wire()
         # Controls and status on top; video on the left; 3D view with the plot under it on the
         # right (videos are often portrait: the plot fills the space beside the tall image).
@@ -394,8 +395,9 @@ class PoseApp:
             self.view3d.show_estimate(metadata(), view.detection.frame_size)
 
     def _show_running(self, running: bool) -> None:
-        self._shown_running = running
-        self.controls.set_running(running)
+        with self._button_lock:
+            self._shown_running = running
+            self.controls.set_running(running)
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
@@ -405,8 +407,12 @@ class PoseApp:
         # The engine can stop on its own (end of a file, an error): show it on the button. Only a
         # change of the engine's state is shown, never a comparison with the button's value: that
         # value may be a click on its way to the engine, and setting it back would undo the click.
-        if not self._acting and stats.running != self._shown_running:
-            self._show_running(stats.running)
+        if not self._acting:
+            with self._button_lock:  # the engine's state read now, not in ``stats`` a moment ago
+                running = self.engine.running
+                if running != self._shown_running:
+                    self._shown_running = running
+                    self.controls.set_running(running)
 
 
 def _others_3d(detection: Any) -> np.ndarray:

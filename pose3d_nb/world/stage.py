@@ -14,6 +14,7 @@ import numpy as np
 
 from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.tracker import PersonPath, WorldTracker
+from pose3d_nb.world.vanishing import nearly_blank
 
 #: What ``joints_3d`` and ``joints_camera`` hold, for session metadata.
 JOINTS_3D_MEANING = (
@@ -54,6 +55,7 @@ class WorldStage:
         self._times: list[float] = []
         self._people: dict[int, PersonPath] = {}
         self._scene_offers: list[float] = []
+        self._scene_error: str | None = None
 
     def reset(self) -> None:
         """Forget everything (a new source)."""
@@ -62,20 +64,29 @@ class WorldStage:
         self._times = []
         self._people = {}
         self._scene_offers = []
+        self._scene_error = None
 
     def observe(self, image: np.ndarray, detection: Any, segment: int = 0) -> None:
         """Show the stage a frame of source segment ``segment`` (RGB (H, W, 3)) with its
         ``Detection``: while the camera settles, a few such frames are searched for the room's
         vertical edges, which give its up better than the people can (``world.vanishing``).
-        Costs nothing once the camera has settled or the edges were found."""
+        Nearly blank frames (a camera still opening) are skipped without using a try. Costs
+        nothing once the camera has settled, the edges were found or the tries are used up.
+        Call it after ``place`` for the same frame, so a new segment's first frame counts."""
         tracker = self.tracker
         if segment != self._segment or tracker.settled or tracker.scene is not None:
             return
         offers, now = self._scene_offers, float(detection.timestamp)
         if len(offers) >= SCENE_TRIES or (offers and math.isfinite(now) and now - offers[-1] < SCENE_EVERY_S):
             return
+        if nearly_blank(image):
+            return
         offers.append(now)
-        tracker.offer_scene(image, _people_boxes(detection))
+        try:
+            tracker.offer_scene(image, _people_boxes(detection))
+        except Exception as exc:  # noqa: BLE001 - optional: the people's up is used instead
+            self._scene_error = f"{type(exc).__name__}: {exc}"
+            offers.extend([now] * SCENE_TRIES)  # no more tries for this source
 
     def place_person(self, track_id: int, poses: list) -> list:
         """Another tracked person's ``LiftedPose``s -> the same, placed in the room the followed
@@ -143,8 +154,10 @@ class WorldStage:
 
     def metadata(self) -> dict[str, Any]:
         """The camera estimate and what the joints mean, for a session's metadata."""
+        scene_error = {"camera_up_scene_error": self._scene_error} if self._scene_error else {}
         return {
             **self.tracker.estimate.metadata(),
+            **scene_error,
             "joints_3d": JOINTS_3D_MEANING,
             "joints_camera": JOINTS_CAMERA_MEANING,
         }

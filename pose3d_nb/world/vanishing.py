@@ -38,6 +38,8 @@ MIN_LINES = 6
 #: object alone say little about their convergence, hence the pitch).
 MIN_SPREAD = 0.25
 RANSAC_ROUNDS = 300
+#: Grey-level standard deviation under which a frame is taken as blank (0-255 levels).
+BLANK_STD = 4.0
 #: The edges' up is taken unless it is further than this from the people's estimate (whose
 #: error on the held-out sweep is 6-8 degrees, on real video up to 20): then the edges are taken
 #: to be another family of lines (a sloping roof, a staircase), and the people's up is kept.
@@ -134,9 +136,11 @@ def up_from_segments(segments: np.ndarray, intrinsics: Intrinsics, boxes: np.nda
 
 def scene_up(image: np.ndarray, intrinsics: Intrinsics, boxes: np.ndarray | None = None) -> SceneUp | None:
     """(H, W, 3) RGB uint8 frame -> the room's up from its vertical edges (``SceneUp``), or
-    None when the scene does not show enough of them. ``intrinsics`` must describe frames of
-    this size; ``boxes``: (M, 4) pixel boxes of the people, whose own edges are left out."""
-    return up_from_segments(line_segments(image), intrinsics, boxes)
+    None when the scene does not show enough of them. ``intrinsics``: the camera (scaled to this
+    frame's size if it was given for another); ``boxes``: (M, 4) pixel boxes of the people in
+    this frame, whose own edges are left out."""
+    height, width = image.shape[:2]
+    return up_from_segments(line_segments(image), intrinsics.for_size(width, height), boxes)
 
 
 def choose_up(people_up: np.ndarray, scene: SceneUp | None) -> tuple[np.ndarray, str]:
@@ -145,3 +149,9 @@ def choose_up(people_up: np.ndarray, scene: SceneUp | None) -> tuple[np.ndarray,
     if scene is not None and float(angle_between(scene.up, people_up)) <= SCENE_AGREE_DEG:
         return scene.up, "scene"
     return people_up, "people"
+
+
+def nearly_blank(image: np.ndarray) -> bool:
+    """True for a frame with almost no contrast (a camera still opening, a lens cap, a fade):
+    searching it for edges would waste one of the few tries."""
+    return float(np.asarray(image[::8, ::8], np.float32).std()) < BLANK_STD
