@@ -266,77 +266,46 @@ class PersonTracker:
 class LeftRightStabilizer:
     """Keeps left and right labels consistent over time.
 
-    Pose estimators sometimes swap a person's sides, for one frame or for a second at a time
-    (MediaPipe does so on a third of the bundled sample's frames: the person faces the camera
-    throughout, the face is blurred), and come back to the right labels for single frames in
-    between. A true turn is continuous, a label flip is a jump.
-
-    Both readings of every frame are followed forward (a causal two-state Viterbi): the labels
-    as given, and mirrored. Each reading's cost is the cheapest way to reach it from either
-    reading of the previous frame (the mean joint distance, in box diagonals), plus ``prior``
-    per frame for the mirrored reading (the detector is right more often than not). The cheaper
-    reading now is the output. One odd frame adds about the same cost to both readings, so it
-    cannot set the labels for the frames after it; comparing with the previous output alone
-    (the former design) let one such frame lock the wrong labels in for two seconds.
-
-    Chosen on held-out mocap through random cameras with BlazePose-like label faults
-    (``pose3d bench left-right``): ``prior`` 0.0002 / 0.0005 / 0.001 / 0.002 gave 94.1 / 94.0 /
-    93.2 / 91.1 % of frames right (flips without returns, seeds 1-3, 300 clips each); the former
-    design 91.4 %; 0.0005 is kept for as good a result with half the lock-in after a flipped first
-    frame. On the bench's own seed, never used to choose: 93.6 and 94.2 % (flips without
-    and with returns) against 91.5 and 91.7 % for the former design, 70.7 and 73.0 % as given.
+    Pose estimators sometimes swap a person's sides for a few frames (MediaPipe does so on a
+    third of the bundled sample's frames: the person faces the camera throughout). A true turn is
+    continuous, a label flip is a jump: when the mirrored keypoints are much closer to the
+    previous frame's than the keypoints as given, the labels are swapped back.
 
     Args:
         mirror: (K,) permutation that swaps each left joint with its right twin.
-        prior: cost per frame of believing the detector swapped the labels, in box diagonals.
-        min_jump: a frame whose two readings are closer than this (box diagonals) is never
-            mirrored: seen side-on, left and right nearly coincide and either labelling fits (a
-            genuine turn passes through such frames and must not be "corrected").
+        ratio: swap when mirrored distance < ratio x as-is distance...
+        min_jump: ...and the as-is distance exceeds the mirrored one by this fraction of the
+            body's box diagonal (seen side-on, left and right nearly coincide and either labelling
+            fits: a genuine turn must not be "corrected").
         min_score: keypoints below this score are not compared.
-        min_joints: fewer comparable joints than this: the frame says nothing (both readings
-            cost the same).
-        max_swapped_frames: after this many consecutive mirrored frames, trust the detector
-            again (in case the first frame of the track was the flipped one).
+        min_joints: fewer comparable joints than this: keep the labels as given.
+        max_swapped_frames: after this many consecutive swaps, trust the detector again (in
+            case the first frame of the track was the flipped one).
     """
 
     def __init__(
         self,
         mirror: np.ndarray | None = None,
         *,
-        prior: float = 0.0005,
+        ratio: float = 0.7,
         min_jump: float = 0.05,
         min_score: float = 0.3,
         min_joints: int = 4,
         max_swapped_frames: int = 60,
     ) -> None:
         self.mirror = COCO.mirror_permutation() if mirror is None else np.asarray(mirror)
-        self.prior = prior
+        self.ratio = ratio
         self.min_jump = min_jump
         self.min_score = min_score
         self.min_joints = min_joints
         self.max_swapped_frames = max_swapped_frames
         self.reset()
 
-    #: The first frame's mirrored reading starts this far behind (the detector is trusted).
-    FIRST_FRAME_COST = 1.0
-
     def reset(self) -> None:
-        """Forget the previous frames."""
-        self._readings: list[tuple[np.ndarray, np.ndarray]] | None = None
-        self._costs = np.array([0.0, self.FIRST_FRAME_COST])
+        """Forget the previous frame."""
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
         self._track_id: int | None = None
         self._swapped_run = 0
-
-    def _distance(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-        """Mean distance of reading ``a`` from reading ``b`` in ``b``'s box diagonals (0 when
-        too few joints can be compared)."""
-        (ka, sa), (kb, sb) = a, b
-        ok = (sa >= self.min_score) & (sb >= self.min_score) & np.isfinite(ka).all(1) & np.isfinite(kb).all(1)
-        if ok.sum() < self.min_joints:
-            return 0.0
-        box = keypoint_box(kb[ok])
-        diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
-        return _mean_distance(ka, kb, ok) / diagonal if diagonal > 0 else 0.0
 
     def update(self, keypoints: np.ndarray, scores: np.ndarray, track_id: int | None = None) -> bool:
         """True when (K, 2) ``keypoints`` / (K,) ``scores`` should be mirrored (left<->right).
@@ -348,20 +317,29 @@ class LeftRightStabilizer:
         if track_id != self._track_id:
             self.reset()
             self._track_id = track_id
-        readings = [(keypoints, scores), (keypoints[self.mirror], scores[self.mirror])]
-        if self._readings is not None:
-            costs = np.array([
-                min(self._costs[b] + self._distance(readings[a], self._readings[b]) for b in (0, 1))
-                for a in (0, 1)
-            ])
-            costs[1] += self.prior
-            self._costs = costs - costs.min()
-        self._readings = readings
-        swap = bool(self._costs[1] < self._costs[0]) and self._distance(*readings) >= self.min_jump
+        swap = False
+        if self._previous is not None:
+            previous, previous_scores = self._previous
+            m = self.mirror
+            ok = (
+                (scores >= self.min_score)
+                & (scores[m] >= self.min_score)
+                & (previous_scores >= self.min_score)
+                & np.isfinite(keypoints).all(axis=1)
+                & np.isfinite(previous).all(axis=1)
+            )
+            if ok.sum() >= self.min_joints:
+                as_is = _mean_distance(keypoints, previous, ok)
+                mirrored = _mean_distance(keypoints[m], previous, ok)
+                box = keypoint_box(previous[ok])
+                diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
+                swap = mirrored < self.ratio * as_is and as_is - mirrored > self.min_jump * diagonal
         self._swapped_run = self._swapped_run + 1 if swap else 0
         if self._swapped_run > self.max_swapped_frames:
             swap, self._swapped_run = False, 0
-            self._costs = np.array([0.0, self.FIRST_FRAME_COST])
+        if swap:
+            keypoints, scores = keypoints[self.mirror], scores[self.mirror]
+        self._previous = (keypoints, scores)
         return swap
 
 
