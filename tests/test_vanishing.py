@@ -13,7 +13,7 @@ from pose3d_nb.world import WorldTracker, place_clip
 from pose3d_nb.world.frame import WorldFrame
 from pose3d_nb.world.intrinsics import from_fov
 from pose3d_nb.world.stage import SCENE_TRIES, WorldStage
-from pose3d_nb.world.vanishing import scene_up
+from pose3d_nb.world.vanishing import scene_edges, scene_up
 
 
 def angle(a, b) -> float:
@@ -38,6 +38,25 @@ def test_a_scene_without_vertical_edges_says_so():
     assert scene_up(blank, intrinsics) is None
     rails, _ = room_image(intrinsics, 20, 0, verticals=0, horizontals=25)  # level lines only
     assert scene_up(np.repeat(rails[..., None], 3, -1), intrinsics) is None
+
+
+def _tilted(up: np.ndarray, degrees: float) -> np.ndarray:
+    """``up`` turned by ``degrees`` about the camera's x axis (a people's estimate that far off)."""
+    a = math.radians(degrees)
+    return np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]]) @ up
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("size", [(540, 960), (960, 540)])
+def test_floor_lines_running_away_are_not_taken_for_verticals(size, seed):
+    """Rails on the floor look near-vertical and converge on the horizon; long as they are,
+    they outvoted the room's shorter edges when segments were weighted by length. Counted, and
+    looked for near the people's up (here 15 degrees off), they do not."""
+    intrinsics = from_fov(60, *size)
+    image, up = room_image(intrinsics, 18, 3, verticals=8, floor_rails=4, seed=seed)
+    edges = scene_edges(np.repeat(image[..., None], 3, -1), intrinsics)
+    found = edges.up(prior=_tilted(up, 15))
+    assert found is not None and angle(found.up, up) < 1.5
 
 
 def test_the_peoples_own_edges_are_left_out():
@@ -95,7 +114,7 @@ def test_the_tracker_takes_the_rooms_up_over_a_leaning_persons():
     assert angle(people_only.estimate.frame.up, true_up) > 8  # the lean tilts the people's up
     assert people_only.estimate.metadata()["camera_up_source"] == "people"
 
-    offline = place_clip(pose, keypoints, intrinsics, scores, scene=scene_up(room, intrinsics))
+    offline = place_clip(pose, keypoints, intrinsics, scores, scene=scene_edges(room, intrinsics))
     assert angle(offline.frame.up, true_up) < 1.0 and offline.up_source == "scene"
 
     tracker = WorldTracker(camera=intrinsics)

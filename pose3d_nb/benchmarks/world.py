@@ -28,7 +28,7 @@ from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR, DEFAULT_VIEWS_DIR, 
 from pose3d_nb.errors import Pose3DFileNotFoundError
 from pose3d_nb.world import Intrinsics, WorldTracker, place_clip, resolve_intrinsics
 from pose3d_nb.world.stage import SCENE_EVERY_S, SCENE_TRIES
-from pose3d_nb.world.vanishing import SceneUp, scene_up
+from pose3d_nb.world.vanishing import SceneEdges, scene_edges
 
 #: The sweep: each factor varied alone around a typical camera (20 degrees down, level, 60 degrees).
 BASE = {"pitch": 20.0, "roll": 0.0, "fov": 60.0}
@@ -118,10 +118,10 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
     return np.stack(joints), times, meta
 
 
-def first_scene(data: dict, intrinsics: Intrinsics) -> SceneUp | None:
-    """The room's up from the first of the view's offered frames that shows enough edges."""
+def first_scene(data: dict, intrinsics: Intrinsics) -> SceneEdges | None:
+    """The edges of the first of the view's offered frames that shows enough of them."""
     for _, image, boxes in data["scene_frames"]:
-        found = scene_up(image, intrinsics, boxes)
+        found = scene_edges(image, intrinsics, boxes)
         if found is not None:
             return found
     return None

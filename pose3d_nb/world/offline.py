@@ -13,7 +13,7 @@ from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import body_size, rescale, size_for_height
 from pose3d_nb.world.trajectory import smooth_offline, solve_translation
-from pose3d_nb.world.vanishing import SceneUp, choose_up
+from pose3d_nb.world.vanishing import SceneEdges, choose_up
 
 #: Gaussian smoothing of the offline trajectory, seconds: image position (precise) and depth
 #: (from the body's apparent size, noisy). Chosen on 120 held-out synthetic clips: depth sigma
@@ -48,15 +48,15 @@ def place_clip(
     valid: np.ndarray | None = None,
     height: float | None = None,
     fps: float = 30.0,
-    scene: SceneUp | None = None,
+    scene: SceneEdges | None = None,
 ) -> PlacedClip:
     """Root-relative lifted poses + their 2D keypoints -> the clip in the world.
 
     joints: (T, 17, 3) camera-frame metres, root-relative (the lifter's output). keypoints:
     (T, 17, 2) COCO pixels of the video ``intrinsics`` describe. scores: (T, 17) confidences.
     valid: (T,) frames with a person. height: the person's height in metres, if known.
-    scene: the room's up from a frame's vertical edges (``vanishing.scene_up``), if found; it
-    is used instead of the people's unless they disagree (``vanishing.choose_up``).
+    scene: a frame's near-vertical edges (``vanishing.scene_edges``), if found: the room's up
+    is taken from them near the people's estimate (``vanishing.choose_up``).
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))

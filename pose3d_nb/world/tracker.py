@@ -18,7 +18,7 @@ from pose3d_nb.world.intrinsics import Intrinsics, resolve_intrinsics
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
 from pose3d_nb.world.trajectory import CausalSmoother, solve_translation
-from pose3d_nb.world.vanishing import SceneUp, choose_up, scene_up
+from pose3d_nb.world.vanishing import SceneEdges, choose_up, scene_edges
 
 #: Seconds of valid frames after which the camera (up, floor) is frozen. On the held-out sweep,
 #: 0.5 / 1 / 2 s settled with a mean up error of 12.4 / 11.5 / 10.6 degrees.
@@ -121,7 +121,7 @@ class WorldTracker:
         self._ankles: list[np.ndarray] = []
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
-        self._scene: SceneUp | None = scene
+        self._scene: SceneEdges | None = scene
         self._up_source = "assumed"  # level, until a person (or the room) says otherwise
 
     @property
@@ -130,18 +130,19 @@ class WorldTracker:
         return self._settled
 
     @property
-    def scene(self) -> SceneUp | None:
-        """The room's up from the image's vertical edges, once a frame has shown enough of them."""
+    def scene(self) -> SceneEdges | None:
+        """The near-vertical edges of the first frame that showed enough of them (the room's up
+        is taken from them near the people's estimate, see ``vanishing.choose_up``)."""
         return self._scene
 
     def offer_scene(self, image: np.ndarray, boxes: np.ndarray | None = None) -> bool:
-        """Look for the room's vertical edges in one (H, W, 3) RGB frame (people's (M, 4) pixel
-        ``boxes`` left out), until the camera settles. True when they were found (now or
-        before). One call costs a line detection (about one detector frame: 70-130 ms on a
+        """Look for the room's near-vertical edges in one (H, W, 3) RGB frame (people's (M, 4)
+        pixel ``boxes`` left out), until the camera settles. True when enough were found (now
+        or before). One call costs a line detection (about one detector frame: 70-130 ms on a
         2-core machine): callers offer a few frames, not every frame."""
         if self._scene is None and not self._settled:
             height, width = image.shape[:2]
-            self._scene = scene_up(image, self.intrinsics_for((width, height)), boxes)
+            self._scene = scene_edges(image, self.intrinsics_for((width, height)), boxes)
         return self._scene is not None
 
     @property

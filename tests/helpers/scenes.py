@@ -19,9 +19,11 @@ def camera_rotation(pitch_deg: float, roll_deg: float) -> np.ndarray:
 
 
 def room_image(intrinsics, pitch_deg: float, roll_deg: float, seed: int = 0,
-               verticals: int = 14, horizontals: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """A gray image of vertical poles and level rails in a room seen by a camera 1.5 m up ->
-    (image (H, W) uint8, the true up (3,) in camera coordinates)."""
+               verticals: int = 14, horizontals: int = 10,
+               floor_rails: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A gray image of vertical poles and level rails in a room seen by a camera 1.5 m up, and
+    ``floor_rails`` long lines on the floor running away from the camera (they look near-vertical
+    and converge on the horizon) -> (image (H, W) uint8, the true up (3,) in camera coordinates)."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -44,4 +46,7 @@ def room_image(intrinsics, pitch_deg: float, roll_deg: float, seed: int = 0,
         d = rng.normal(size=2)
         d = 0.8 * d / np.linalg.norm(d)
         draw(np.array([x, y, z]), np.array([x + d[0], y + d[1], z]))
+    for _ in range(floor_rails):
+        x = rng.uniform(-1.5, 1.5)
+        draw(np.array([x, 2.0, 0.0]), np.array([x, 6.0, 0.0]))
     return image, rotation @ np.array([0.0, 0.0, 1.0])
