@@ -166,6 +166,28 @@ def test_the_stage_offers_a_few_frames_while_settling_then_none(monkeypatch):
     assert offered[0][1][0].tolist() == [300, 100, 600, 500]  # the person's box is left out
 
 
+def test_a_first_frame_whose_edges_give_no_up_does_not_end_the_search():
+    """First a frame whose only edges are one bookshelf's (many, but all in one spot: their
+    convergence says nothing), then the room: the later frames are still searched, and the up
+    comes from the room."""
+    import cv2
+
+    intrinsics = from_fov(60, 960, 540)
+    room, up = room_image(intrinsics, 20, 0)
+    room = np.repeat(room[..., None], 3, -1)
+    shelf = np.full((540, 960, 3), 40, np.uint8)
+    rotation = camera_rotation(20, 0)
+    for x in np.linspace(-1.9, -1.6, 9):  # the shelf's uprights: true verticals, 30 cm apart
+        ends = intrinsics.project((np.array([[x, 4.0, 0.1], [x, 4.0, 1.9]]) - [0, 0, 1.5]) @ rotation.T)
+        cv2.line(shelf, tuple(int(v) for v in ends[0]), tuple(int(v) for v in ends[1]), (220, 220, 220), 3)
+    edges = scene_edges(shelf, intrinsics)
+    assert edges is not None and edges.up(prior=up) is None  # edges, but too close together
+    stage = WorldStage(camera=intrinsics)
+    _stage_frames(stage, 60, lambda i: shelf if i == 0 else room)
+    assert stage.metadata()["camera_up_source"] == "scene"
+    assert angle(stage.tracker.estimate.frame.up, up) < 1.0
+
+
 def test_a_failing_edge_search_falls_back_to_the_people_and_says_why(monkeypatch):
     stage = WorldStage(fov=60)
     calls = []

@@ -106,7 +106,7 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
     for index, (pose, keypoints, scores, valid) in enumerate(zip(
         data["joints"], data["keypoints"], data["scores"], data["valid"], strict=True
     )):
-        if index in scenes and tracker.scene is None:  # as WorldStage.observe, while settling
+        if index in scenes and tracker.up_source != "scene":  # as WorldStage.observe, while settling
             started = time.perf_counter()
             tracker.offer_scene(*scenes[index])
             scene_times.append(time.perf_counter() - started)
@@ -119,12 +119,13 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
 
 
 def first_scene(data: dict, intrinsics: Intrinsics) -> SceneEdges | None:
-    """The edges of the first of the view's offered frames that shows enough of them."""
+    """The edges of the view's offered frames, pooled (what the live stage may gather)."""
+    pooled = None
     for _, image, boxes in data["scene_frames"]:
         found = scene_edges(image, intrinsics, boxes)
         if found is not None:
-            return found
-    return None
+            pooled = found if pooled is None else pooled.merged(found)
+    return pooled
 
 
 def score(views_dir: Path, view: str, joints: np.ndarray) -> dict[str, float]:

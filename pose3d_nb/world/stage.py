@@ -69,12 +69,14 @@ class WorldStage:
     def observe(self, image: np.ndarray, detection: Any, segment: int = 0) -> None:
         """Show the stage a frame of source segment ``segment`` (RGB (H, W, 3)) with its
         ``Detection``: while the camera settles, a few such frames are searched for the room's
-        vertical edges, which give its up better than the people can (``world.vanishing``).
-        Nearly blank frames (a camera still opening) are skipped without using a try. Costs
-        nothing once the camera has settled, the edges were found or the tries are used up.
+        vertical edges, which give its up better than the people can (``world.vanishing``):
+        the first frame, then one every ``SCENE_EVERY_S``, their edges pooled, until the up
+        comes from them or ``SCENE_TRIES`` frames were searched. Nearly blank frames (a camera
+        still opening) are skipped without using a try. Costs nothing once the camera has
+        settled, the up came from the edges or the tries are used up.
         Call it after ``place`` for the same frame, so a new segment's first frame counts."""
         tracker = self.tracker
-        if segment != self._segment or tracker.settled or tracker.scene is not None:
+        if segment != self._segment or tracker.settled or tracker.up_source == "scene":
             return
         offers, now = self._scene_offers, float(detection.timestamp)
         if len(offers) >= SCENE_TRIES or (offers and math.isfinite(now) and now - offers[-1] < SCENE_EVERY_S):

@@ -131,19 +131,27 @@ class WorldTracker:
 
     @property
     def scene(self) -> SceneEdges | None:
-        """The near-vertical edges of the first frame that showed enough of them (the room's up
-        is taken from them near the people's estimate, see ``vanishing.choose_up``)."""
+        """The near-vertical edges of the frames offered so far (the room's up is taken from
+        them near the people's estimate, see ``vanishing.choose_up``)."""
         return self._scene
 
+    @property
+    def up_source(self) -> str:
+        """Where the current up comes from: ``"scene"``, ``"people"`` or ``"assumed"``."""
+        return self._up_source
+
     def offer_scene(self, image: np.ndarray, boxes: np.ndarray | None = None) -> bool:
-        """Look for the room's near-vertical edges in one (H, W, 3) RGB frame (people's (M, 4)
-        pixel ``boxes`` left out), until the camera settles. True when enough were found (now
-        or before). One call costs a line detection (about one detector frame: 70-130 ms on a
-        2-core machine): callers offer a few frames, not every frame."""
-        if self._scene is None and not self._settled:
-            height, width = image.shape[:2]
-            self._scene = scene_edges(image, self.intrinsics_for((width, height)), boxes)
-        return self._scene is not None
+        """Add one (H, W, 3) RGB frame's near-vertical edges (people's (M, 4) pixel ``boxes``
+        left out) to the evidence for the room's up, until the camera settles. True when the
+        frame had enough of them. One call costs a line detection (about one detector frame:
+        70-130 ms on a 2-core machine): callers offer a few frames, not every frame."""
+        if self._settled:
+            return False
+        height, width = image.shape[:2]
+        edges = scene_edges(image, self.intrinsics_for((width, height)), boxes)
+        if edges is not None:
+            self._scene = edges if self._scene is None else self._scene.merged(edges)
+        return edges is not None
 
     @property
     def fps(self) -> float:
