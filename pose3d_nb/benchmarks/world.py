@@ -118,7 +118,7 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
     return np.stack(joints), times, meta
 
 
-def first_scene(data: dict, intrinsics: Intrinsics) -> SceneEdges | None:
+def pooled_scene(data: dict, intrinsics: Intrinsics) -> SceneEdges | None:
     """The edges of the view's offered frames, pooled (what the live stage may gather)."""
     pooled = None
     for _, image, boxes in data["scene_frames"]:
@@ -162,7 +162,7 @@ def run_views(views_dir: Path) -> list[dict]:
             live, times, meta = place_live(data, intrinsics)
             placed = place_clip(
                 data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"],
-                scene=first_scene(data, intrinsics),
+                scene=pooled_scene(data, intrinsics),
             )
             for mode, joints in (("live", live), ("offline", placed.joints)):
                 row = {

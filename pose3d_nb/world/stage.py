@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +166,13 @@ class WorldStage:
 
 def _people_boxes(detection: Any) -> np.ndarray:
     """(M, 4) pixel boxes of everyone ``detection`` shows: the followed person's box and the
-    keypoint extents of the others a people detector tracks."""
-    boxes = [np.asarray(detection.bbox, np.float64).reshape(1, 4)]
+    keypoint extents of the others a people detector tracks (NaN for one with no keypoints)."""
+    # Imported here: ``pose3d_nb.world`` alone (offline placement) need not load the detectors;
+    # whoever has a Detection to pass has loaded them already.
+    from pose3d_nb.detectors.tracking import keypoint_box
+
+    boxes = [np.asarray(detection.bbox, np.float64).reshape(4)]
     others = detection.extras.get("people_keypoints")
-    if others is not None and len(others):
-        others = np.asarray(others, np.float64)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no box, skipped later
-            boxes.append(np.concatenate([np.nanmin(others, 1), np.nanmax(others, 1)], 1))
-    return np.concatenate(boxes)
+    if others is not None:
+        boxes += [keypoint_box(points) for points in np.asarray(others, np.float64)]
+    return np.stack(boxes)
