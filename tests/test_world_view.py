@@ -150,13 +150,25 @@ def test_set_camera_draws_once_per_change_and_refuses_bad_numbers():
                                frustum_vertices(15.0, -2.0, 1.4, 60.0), atol=1e-6)
     assert not sk.set_camera(15.0, -2.0, 1.4, 60.0)  # same numbers: nothing sent
     assert sk.set_camera(15.0, -2.0, 1.5, 60.0)
-    for bad, match in (({"fov_deg": 180.0}, "fov_deg=180.0"), ({"height_m": -1.0}, "height_m=-1.0"),
+    for bad, match in (({"fov_deg": 180.0}, "fov_deg=180.0"), ({"aspect": 0.0}, "aspect=0.0"),
                        ({"pitch_deg": float("nan")}, "pitch_deg must be a finite number, got nan"),
                        ({"roll_deg": None}, "roll_deg must be a finite number, got None")):
         args = {"pitch_deg": 10.0, "roll_deg": 0.0, "height_m": 1.5, "fov_deg": 60.0, **bad}
         with pytest.raises(Pose3DValueError, match=match):
             sk.set_camera(**args)
     assert sk.camera_shown["height_m"] == 1.5  # a refused call changes nothing
+
+
+def test_a_camera_estimated_below_the_floor_is_drawn_there():
+    # The world tracker can place the lens below the feet (a poor lifter, or a camera below a
+    # stage); the live display once died on it. The drop line then rises to the floor.
+    sk = Skeleton3D()
+    assert sk.set_camera(pitch_deg=-10.0, roll_deg=0.0, height_m=-0.134, fov_deg=60.0, aspect=0.5625)
+    verts = np.asarray(sk._frustum_positions.array)
+    np.testing.assert_allclose(verts[-2:], [(0, 0, -0.134), (0, 0, 0)], atol=1e-6)
+    assert sk.show_estimate({"camera_pitch_deg": 5.0, "camera_roll_deg": 1.0, "camera_height_m": -0.2,
+                             "focal_px": 600.0}, (720, 1280))
+    assert sk.camera_shown["height_m"] == pytest.approx(-0.2)
 
 
 def test_show_estimate_draws_the_world_trackers_camera():

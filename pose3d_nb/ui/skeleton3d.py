@@ -226,7 +226,9 @@ class Skeleton3D:
             pitch_deg: how far the camera looks down below the horizon (negative: up).
             roll_deg: the room's up as seen in the image, degrees from the image's up.
             height_m: the lens' height above the floor; the camera is at (0, 0, height_m)
-                looking along +y (the world frame's origin is below the camera).
+                looking along +y (the world frame's origin is below the camera). Below 0 (the
+                feet above the lens: a camera below a stage or stairs, or a poor estimate) it is
+                drawn below the floor, as estimated.
             fov_deg: field of view across the image's longer side.
             aspect: the image's width / height.
 
@@ -234,8 +236,8 @@ class Skeleton3D:
             True if it sent (the numbers changed).
 
         Raises:
-            Pose3DValueError: naming a value that is not a finite number, a height below 0, a
-                field of view outside (0, 180) degrees or an aspect of 0 or below.
+            Pose3DValueError: naming a value that is not a finite number, a field of view
+                outside (0, 180) degrees or an aspect of 0 or below.
         """
         values = {"pitch_deg": pitch_deg, "roll_deg": roll_deg, "height_m": height_m, "fov_deg": fov_deg,
                   "aspect": aspect}
@@ -243,9 +245,9 @@ class Skeleton3D:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not math.isfinite(value):
                 raise Pose3DValueError(f"set_camera: {name} must be a finite number, got {value!r}")
-        if height_m < 0 or not 0 < fov_deg < 180 or aspect <= 0:
-            raise Pose3DValueError(f"set_camera: need height_m >= 0, 0 < fov_deg < 180 and aspect > 0; "
-                                   f"got height_m={height_m!r}, fov_deg={fov_deg!r}, aspect={aspect!r}")
+        if not 0 < fov_deg < 180 or aspect <= 0:
+            raise Pose3DValueError(f"set_camera: need 0 < fov_deg < 180 and aspect > 0; "
+                                   f"got fov_deg={fov_deg!r}, aspect={aspect!r}")
         values = {k: float(v) for k, v in values.items()}
         if values == self.camera_shown:
             return False
