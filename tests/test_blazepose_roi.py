@@ -109,3 +109,101 @@ def test_a_person_in_front_of_another_is_not_taken_for_them():
     assert len(_candidates(found, size)) == 2  # tracked people are kept apart
     assert len(_distinct(found, size)) == 2  # and so are two of the detector's finds
     assert len(_distinct(found + [(adult + [3.0, 2.0, 0, 0], np.zeros((33, 3)), 10.0)], size)) == 2  # a copy
+
+
+def _figure(x: float, top: float, tall: float) -> np.ndarray:
+    """(33, 4) landmarks of a standing figure: x, y pixels, z 0, visibility 1."""
+    points = np.zeros((33, 4))
+    rows = np.linspace(0.0, 1.0, 33)
+    points[:, 0] = x + 0.15 * tall * np.sin(7 * rows)
+    points[:, 1] = top + tall * rows
+    points[:, 3] = 1.0
+    return points
+
+
+class _ScriptedRegions:
+    """Stands in for the landmark network: answers each call from a queue (a (33, 4) landmark
+    set, or None for "nobody"), and records the regions it was asked about."""
+
+    def __init__(self, answers):
+        self.answers, self.asked = list(answers), []
+
+    def __call__(self, image, roi):
+        from pose3d_nb.detectors.blazepose_roi import RoiPerson
+
+        self.asked.append(roi)
+        points = self.answers.pop(0)
+        if points is None:
+            return None
+        return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
+                         alignment=roi_from_landmarks(points[:, :2]).alignment_points())
+
+    def close(self):
+        pass
+
+
+def _landmarker_on(answers, *people):
+    """A people landmarker tracking ``people`` (landmark sets, oldest first) whose landmark
+    network answers ``answers`` and whose detector finds nobody."""
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker, _Chain
+
+    landmarker = PeopleLandmarker()
+    landmarker._roi = _ScriptedRegions(answers)
+    landmarker._sweep = lambda *args: []
+    landmarker._chains = [_Chain(points[:, :2]) for points in people]
+    return landmarker
+
+
+def _blank(index: int):
+    from pose3d_nb.sources.frame import Frame
+
+    return Frame(image=np.zeros((720, 1280, 3), np.uint8), index=index, timestamp=index / 30, captured_at=0.0)
+
+
+def test_a_person_the_region_misses_is_found_framed_wider():
+    """BlazePose's presence score dips on some poses (bent over, seen from behind) while the
+    person is still in the region: the region is tried again wider before the person is missed."""
+    from pose3d_nb.detectors.people_landmarks import RETRY_SCALE
+
+    him = _figure(600, 100, 500)
+    landmarker = _landmarker_on([None, him + [4.0, 0, 0, 0]], him)
+    try:
+        found = landmarker._track(_blank(1))
+        first, second = landmarker._roi.asked
+        assert second.side == pytest.approx(RETRY_SCALE * first.side)
+        assert (second.x, second.y, second.rotation) == (first.x, first.y, first.rotation)
+        assert len(found) == 1 and landmarker._chains[0].misses == 0
+        np.testing.assert_allclose(found[0][0], him + [4.0, 0, 0, 0])
+    finally:
+        landmarker.close()
+
+
+def test_a_wider_region_around_part_of_someone_does_not_keep_that_part_alive():
+    """A region holding only part of a body (a phantom person inside a real one), framed wider,
+    finds the whole body: a box unlike the one expected, refused, so the phantom is missed."""
+    whole = _figure(600, 100, 500)
+    part = _figure(600, 350, 200)  # the legs' height of the same body
+    landmarker = _landmarker_on([None, whole], part)
+    try:
+        assert landmarker._track(_blank(1)) == []
+        assert landmarker._chains[0].misses == 1
+    finally:
+        landmarker.close()
+
+
+def test_a_region_that_lands_on_someone_older_is_missed_then_found_again():
+    """Two people overlapping: the younger one's region takes the older one's landmarks for a
+    frame (retried wider, the same). That frame is a miss, not the end of the younger's region;
+    when it finds them again they are still the same tracked person."""
+    her, him = _figure(300, 100, 500), _figure(600, 100, 500)
+    landmarker = _landmarker_on([her, her + [2.0, 0, 0, 0], her + [1.0, 0, 0, 0],  # frame 1
+                                 her, him], her, him)  # frame 2
+    try:
+        found = landmarker._track(_blank(1))
+        assert len(found) == 1 and np.allclose(found[0][0], her)  # never a copy of her
+        assert len(landmarker._chains) == 2 and landmarker._chains[1].misses == 1
+        found = landmarker._track(_blank(2))
+        assert len(found) == 2 and np.allclose(found[1][0], him)
+        assert landmarker._chains[1].misses == 0
+    finally:
+        landmarker.close()

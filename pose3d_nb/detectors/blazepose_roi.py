@@ -55,6 +55,10 @@ class Roi:
     def shifted(self, dx: float, dy: float) -> Roi:
         return Roi(self.x + dx, self.y + dy, self.side, self.rotation)
 
+    def scaled(self, factor: float) -> Roi:
+        """The same centre and rotation, ``factor`` times the side."""
+        return Roi(self.x, self.y, self.side * factor, self.rotation)
+
     def alignment_points(self) -> np.ndarray:
         """(2, 2) pixels: the two alignment points this region comes from (``roi_from_alignment``)."""
         radius = self.side / (2.0 * ROI_SCALE)

@@ -27,6 +27,12 @@ from pose3d_nb.detectors.tracking import box_iou, keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.sources.frame import Frame
 
+RETRY_SCALE = 1.3
+"""How much wider a tracked person's region is framed for a second try when the landmark
+network finds nobody in it."""
+RETRY_MIN_IOU = 0.5
+"""How much the wider try's box must overlap the box the person was expected in."""
+
 
 def square_tiles(width: int, height: int, max_aspect: float = 1.5) -> list[tuple[int, int, int, int]]:
     """Regions (x0, y0, w, h) to search: the whole frame, or overlapping squares along its long side.
@@ -158,28 +164,51 @@ class PeopleLandmarker:
         return _candidates(found, frame.size)
 
     def _track(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
-        """Each tracked person's landmarks in their own region; chains that lost their person or
-        ended on someone an older chain holds are dropped."""
+        """Each tracked person's landmarks in their own region. A region that finds nobody, or
+        someone an older chain holds (it slid onto a person in front or behind), is tried
+        again wider, then with the detector; a chain missed ``max_misses`` frames in a row is
+        dropped."""
         if self._roi is None:
             self._roi = RoiLandmarks()
         kept: list[_Chain] = []
         found: list[tuple[np.ndarray, np.ndarray, float]] = []
         for chain in self._chains:  # oldest first
-            person = self._roi(frame.image, chain.predicted())
-            if person is None:  # BlazePose's region fails on some poses: the detector, near them
-                person = self._redetect(frame, chain, [other for other, _, _ in found])
+            others = [other for other, _, _ in found]
+            region = chain.predicted()
+            person = self._roi(frame.image, region)
+            if person is not None and _held(person.points, others, frame.size):
+                person = None
+            if person is None:
+                # The network's presence score dips under 0.5 on some poses (a body bent over,
+                # seen from behind) while the person is still in the region, and with two
+                # people overlapping it can settle on the other; framed a little wider it
+                # usually finds them again. The person detector cannot stand in there: it
+                # finds people by their face.
+                person = self._wider(frame, chain, region, others)
+            if person is None:  # then the detector, near where they should be
+                person = self._redetect(frame, chain, others)
             if person is None:
                 chain.misses += 1
                 if chain.misses <= self.max_misses:
                     kept.append(chain)
-                continue
-            if any(_one_person(person.points, other, frame.size) for other, _, _ in found):
                 continue
             chain.update(person)
             kept.append(chain)
             found.append((person.points, person.world, np.inf))
         self._chains = kept
         return found
+
+    def _wider(self, frame: Frame, chain: _Chain, region: Roi, others: list[np.ndarray]) -> RoiPerson | None:
+        """The landmarks in ``region`` framed ``RETRY_SCALE`` times wider, if they are nobody in
+        ``others`` and cover about the box the person was expected in: a wider frame around a
+        region that held only part of someone (a phantom person inside a real one) finds that
+        whole someone instead, and would keep the phantom alive."""
+        person = self._roi(frame.image, region.scaled(RETRY_SCALE))
+        if person is None or _held(person.points, others, frame.size):
+            return None
+        box = keypoint_box(person.points[:, :2], frame.size)
+        overlap = float(box_iou(chain.expected_box(), box[None])[0])
+        return person if overlap >= RETRY_MIN_IOU else None
 
     def _redetect(self, frame: Frame, chain: _Chain, others: list[np.ndarray]) -> RoiPerson | None:
         """The person detector and landmarks on a square around where ``chain``'s person should
@@ -189,7 +218,7 @@ class PeopleLandmarker:
         best, best_iou = None, 0.2
         expected = chain.expected_box()
         for points, world, _ in self._sweep(frame, self._last_ms, [region]):
-            if any(_one_person(points, other, frame.size) for other in others):
+            if _held(points, others, frame.size):
                 continue
             overlap = float(box_iou(expected, keypoint_box(points[:, :2], frame.size)[None])[0])
             if overlap > best_iou:
@@ -288,7 +317,11 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     """Whether two (33, >=2) landmark sets are one person: their COCO joints within ``same_pose``
     box heights on average, each left/right pair matched either way (BlazePose swaps the labels
     of single limbs, so two looks at one person may differ by the legs' labels only). Boxes
-    alone would not do: a person standing in front of another has a box inside theirs."""
+    alone would not do: a person standing in front of another has a box inside theirs.
+
+    The face counts: a region on someone turned away can take the face of the person beside
+    them, and its landmarks then mix the two bodies (a region kept on the body alone gave
+    3D poses 250 mm off on multi_person cam03); such a region is better missed."""
     tall = _taller(points_a, points_b, size)
     a, b = points_a[BLAZEPOSE_TO_COCO, :2], points_b[BLAZEPOSE_TO_COCO, :2]
     as_is = np.linalg.norm(a - b, axis=1)
@@ -298,6 +331,11 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     pair_mirrored = mirrored + mirrored[COCO_MIRROR]
     distance = np.where(pair_as_is <= pair_mirrored, as_is, mirrored)
     return bool(distance.mean() < same_pose * tall)
+
+
+def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int]) -> bool:
+    """Whether ``points`` (33, >=2) are one of ``others`` (see ``_one_person``)."""
+    return any(_one_person(points, other, size) for other in others)
 
 
 def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -> float:
