@@ -137,7 +137,8 @@ class Pose3D:
                        flip=flip, follow=follow)
         self._lifter = self._make_lifter(chosen["lifter"])
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
-        self._world = WorldStage(camera, fov, focal, height, fps or 30.0)
+        self._world = WorldStage(camera, fov, focal, height, fps or 30.0,
+                                 lean=getattr(self._lifter, "lean_bias", None))
         from pose3d_nb.detectors import detector_from
         from pose3d_nb.detectors.follow import with_follow
 

@@ -41,7 +41,8 @@ DEFAULT_PLOT = Path(__file__).resolve().parents[2] / "docs" / "world_sweep.png"
 
 
 def view_poses(views_dir: Path) -> dict[str, dict]:
-    """Per view: the default pipeline's camera-frame poses, keypoints, scores, frame size, fps."""
+    """Per view: the default pipeline's camera-frame poses, keypoints, scores, frame size, fps,
+    the frames the live stage would search for the room's edges and the lifter's lean habit."""
     import cv2
 
     from pose3d_nb.benchmarks.accuracy import LifterSetting, detect_views, make_lifter, view_videos
@@ -77,6 +78,7 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
             "frame_size": tuple(poses[0].detection.frame_size),
             "fps": float(fps),
             "scene_frames": scene_frames,
+            "lean": getattr(lifter, "lean_bias", None),  # the stage turns it back out, as here
         }
     return out
 
@@ -100,7 +102,7 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
     """Every frame through a ``WorldTracker``, offered the view's scene frames as ``WorldStage``
     does: (T, 17, 3) world joints, per-frame seconds of ``push``, metadata (with ``scene_ms``:
     each edge search's milliseconds)."""
-    tracker = WorldTracker(camera=intrinsics, fps=data["fps"])
+    tracker = WorldTracker(camera=intrinsics, fps=data["fps"], lean=data["lean"])
     scenes = {index: (image, boxes) for index, image, boxes in data["scene_frames"]}
     joints, times, scene_times = [], [], []
     for index, (pose, keypoints, scores, valid) in enumerate(zip(
@@ -162,7 +164,7 @@ def run_views(views_dir: Path) -> list[dict]:
             live, times, meta = place_live(data, intrinsics)
             placed = place_clip(
                 data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"],
-                scene=pooled_scene(data, intrinsics),
+                scene=pooled_scene(data, intrinsics), lean=data["lean"],
             )
             for mode, joints in (("live", live), ("offline", placed.joints)):
                 row = {
@@ -186,18 +188,27 @@ def run_views(views_dir: Path) -> list[dict]:
 
 
 def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) -> dict:
-    """Each factor of ``FACTORS`` alone: mean errors over ``cases`` held-out clips per value."""
+    """Each factor of ``FACTORS`` alone: mean errors over ``cases`` held-out clips per value.
+
+    The clips are lifted as the engine runs the shipped lifter (streaming, its 2D zoom, not
+    fused: MediaPipe's 3D cannot be simulated) and placed offline with its lean table;
+    ``gravity_deg_as_lifted`` is the gravity error without the table."""
     import torch
 
-    from pose3d_nb.benchmarks.world_synth import angle_deg, body_gravity_deg, make_case, rigid_error
-    from pose3d_nb.lifting.choice import shipped_model
-    from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.benchmarks.world_synth import (
+        angle_deg,
+        body_gravity_deg,
+        lift_as_engine,
+        make_case,
+        rigid_error,
+    )
+    from pose3d_nb.lifting.choice import choose_lifter
     from pose3d_nb.training.mocap import load_mocap
     from pose3d_nb.training.trainer import make_noise
 
     torch.set_num_threads(1)
     clips = [c for c in load_mocap(mocap_dir) if c.held_out and len(c.positions) / c.fps > 6]
-    model, noise = shipped_model(), make_noise()
+    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
     results: dict = {}
     for factor, values in FACTORS.items():
         results[factor] = []
@@ -216,10 +227,12 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
                 )
                 if case is None:
                     continue
-                size = (case.intrinsics.width, case.intrinsics.height)
-                lifted = lift_sequence(model, case.keypoints.astype(np.float32), size).joints
-                placed = place_clip(lifted, case.keypoints, case.intrinsics, case.scores)
-                default = place_clip(lifted, case.keypoints, resolve_intrinsics(*size), case.scores)
+                default_lens = resolve_intrinsics(case.intrinsics.width, case.intrinsics.height)
+                lifted = lift_as_engine(lifter, case)
+                lean = lifter.lean_bias
+                placed = place_clip(lifted, case.keypoints, case.intrinsics, case.scores, lean=lean)
+                as_lifted = place_clip(lifted, case.keypoints, case.intrinsics, case.scores)
+                default = place_clip(lifted, case.keypoints, default_lens, case.scores, lean=lean)
                 wa, _ = rigid_error(placed.joints_camera.astype(float), case.truth, True)
                 _, root = rigid_error(placed.joints_camera.astype(float), case.truth, False)
                 wa_default, _ = rigid_error(default.joints_camera.astype(float), case.truth, True)
@@ -227,6 +240,7 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
                     [
                         angle_deg(placed.frame.up, case.up),
                         body_gravity_deg(placed.joints, case.truth, case.up),
+                        body_gravity_deg(as_lifted.joints, case.truth, case.up),
                         root,
                         wa,
                         angle_deg(default.frame.up, case.up),
@@ -234,8 +248,8 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
                     ]
                 )
             mean = np.mean(errors, axis=0)
-            names = ("up_error_deg", "gravity_deg", "root_mm", "wa_mpjpe_mm", "up_error_deg_default_fov",
-                     "wa_mpjpe_mm_default_fov")  # fmt: skip
+            names = ("up_error_deg", "gravity_deg", "gravity_deg_as_lifted", "root_mm", "wa_mpjpe_mm",
+                     "up_error_deg_default_fov", "wa_mpjpe_mm_default_fov")  # fmt: skip
             row = {factor: value, **{name: round(float(m), 1) for name, m in zip(names, mean, strict=True)}}
             results[factor].append(row)
             print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -257,6 +271,8 @@ def plot_sweep(results: dict, path: Path) -> None:
         axis.plot(x, [r["up_error_deg"] for r in rows], "o-", color="tab:red", label="camera up error (deg)")
         gravity = [r["gravity_deg"] for r in rows]
         axis.plot(x, gravity, "o:", color="tab:purple", label="gravity, as eval_world (deg)")
+        axis.plot(x, [r["gravity_deg_as_lifted"] for r in rows], "o:", color="tab:purple", alpha=0.4,
+                  label="gravity, lean not taken out")  # fmt: skip
         axis.plot(x, [r["up_error_deg_default_fov"] for r in rows], "o--", color="tab:red", alpha=0.5,
                   label="camera up, default fov")  # fmt: skip
         axis.set_xlabel(f"{factor} (deg)")

@@ -135,3 +135,20 @@ def body_gravity_deg(world: np.ndarray, truth: np.ndarray, up: np.ndarray) -> fl
     predicted = body_frames(np.asarray(world, np.float64)[ok])[:, :, 2]
     true = np.einsum("tij,j->ti", body_frames(truth[ok]), unit(up))
     return float(np.degrees(np.arccos(np.clip((predicted * true).sum(1), -1, 1))).mean())
+
+
+def lift_as_engine(lifter, case: SynthCase, fps: float = 30.0) -> np.ndarray:
+    """``case``'s keypoints through a lifter object as the engine runs it (one ``Detection`` a
+    frame, streaming; e.g. ``choose_lifter("shipped", world_landmark_weight=0.0)``, whose 2D
+    zoom and settings are the engine's): (T, 17, 3) root-relative camera-frame metres."""
+    from pose3d_nb.detectors.detection import Detection
+
+    size = (case.intrinsics.width, case.intrinsics.height)
+    lifter.reset()
+    poses = []
+    for index, (points, scores) in enumerate(zip(case.keypoints, case.scores, strict=True)):
+        points = points.astype(np.float32)
+        box = np.array([*np.nanmin(points, 0), *np.nanmax(points, 0)], np.float32)
+        poses += lifter.push(Detection(points, scores.astype(np.float32), box, size, index / fps, index))
+    poses += lifter.flush()
+    return np.stack([p.joints_camera for p in poses]).astype(np.float64)

@@ -130,7 +130,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._lifter_spec = chosen["lifter"]
         self._lifter = choose_lifter(self._lifter_spec)
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
-        self._world = WorldStage(camera, fov, focal, height)
+        self._world = WorldStage(camera, fov, focal, height, lean=getattr(self._lifter, "lean_bias", None))
         self._follow = chosen["follow"]
         self._everyone = EveryoneLifter(lambda: choose_lifter(self._lifter_spec), chosen["capacity"],
                                         placer=self._world)

@@ -128,8 +128,11 @@ def shipped_lifter(world_landmark_weight: float | None = None) -> VideoPose3DLif
     """The lifter shipped in the package, fused with MediaPipe's 3D (default ``MEDIAPIPE_WEIGHT``;
     0 = the network alone)."""
     weight = MEDIAPIPE_WEIGHT if world_landmark_weight is None else world_landmark_weight
+    from pose3d_nb.world.lean import shipped_lean_bias
+
     return VideoPose3DLifter(
-        shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL, zoom_height=TARGET_HEIGHT
+        shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL, zoom_height=TARGET_HEIGHT,
+        lean_bias=shipped_lean_bias(),
     )
 
 

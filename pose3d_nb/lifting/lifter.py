@@ -39,12 +39,17 @@ class VideoPose3DLifter:
         world_landmark_weight: float = 0.0,
         label: str | None = None,
         zoom_height: float | None = None,
+        lean_bias: Any = None,
     ):
         """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks).
 
         ``zoom_height``: zoom the 2D so the person is this tall in screen units (``lifting.zoom``;
         the shipped lifter's choice), or None to lift the keypoints as they are.
+
+        ``lean_bias``: a ``world.lean.LeanBias`` measured on these weights, for the world stage
+        to turn back out (the shipped lifter's); None for weights without one.
         """
+        self.lean_bias = lean_bias
         if isinstance(checkpoint, TemporalModel):
             model, self.checkpoint = checkpoint, None
         else:

@@ -121,6 +121,8 @@ class Lifter(Protocol):
     requires: detector capabilities it cannot run without (``lifting.registry``), e.g.
     ``{"world_landmarks"}`` for MediaPipe's per-frame 3D.
     settings: the current ``LiftSettings``; assigning a new one checks it against the limits.
+    A lifter may also carry ``lean_bias`` (a ``world.lean.LeanBias`` measured on its weights),
+    which the world stage turns back out of its poses; without it they are placed as lifted.
     """
 
     name: str

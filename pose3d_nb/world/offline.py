@@ -10,6 +10,7 @@ import numpy as np
 from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import estimate_up
 from pose3d_nb.world.intrinsics import Intrinsics
+from pose3d_nb.world.lean import LeanBias, unlean
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import body_size, rescale, size_for_height
 from pose3d_nb.world.trajectory import smooth_offline, solve_translation
@@ -49,6 +50,7 @@ def place_clip(
     height: float | None = None,
     fps: float = 30.0,
     scene: SceneEdges | None = None,
+    lean: LeanBias | None = None,
 ) -> PlacedClip:
     """Root-relative lifted poses + their 2D keypoints -> the clip in the world.
 
@@ -56,7 +58,8 @@ def place_clip(
     (T, 17, 2) COCO pixels of the video ``intrinsics`` describe. scores: (T, 17) confidences.
     valid: (T,) frames with a person. height: the person's height in metres, if known.
     scene: a frame's near-vertical edges (``vanishing.scene_edges``), if found: the room's up
-    is taken from them near the people's estimate (``vanishing.choose_up``).
+    is taken from them near the people's estimate (``vanishing.choose_up``). lean: the
+    lifter's lean habit (``world.lean``) to turn back out of the poses once the up is known.
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))
@@ -74,5 +77,7 @@ def place_clip(
     placed = pose + translation[:, None]
     placed[~ok] = np.nan
     up, source = choose_up(estimate_up(placed, points), scene)
+    if lean is not None:
+        placed = unlean(placed, up, lean)
     frame = WorldFrame(up, camera_height(placed, up))
     return PlacedClip(frame.to_world(placed), placed.astype(np.float32), frame, size, source)

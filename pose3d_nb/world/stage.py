@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.world.intrinsics import Intrinsics
+from pose3d_nb.world.lean import LeanBias
 from pose3d_nb.world.tracker import PersonPath, WorldTracker
 from pose3d_nb.world.vanishing import nearly_blank
 
@@ -37,6 +38,8 @@ class WorldStage:
     settling times are in seconds; ``FPS_FRAMES`` frames of a new segment measure it). A new source
     segment forgets the camera; a new ``track_id`` (another person) keeps it. Frames that cannot
     be placed (nobody found) hold the last placed pose, as the lifters hold theirs.
+    lean: the lifter's lean habit (its ``lean_bias``, ``world.lean``), or None; it can be
+    changed with the lifter (``stage.tracker.lean``).
     """
 
     def __init__(
@@ -46,8 +49,9 @@ class WorldStage:
         focal: float | None = None,
         height: float | None = None,
         fps: float = 30.0,
+        lean: LeanBias | None = None,
     ):
-        self.tracker = WorldTracker(camera, fov, focal, height, fps)
+        self.tracker = WorldTracker(camera, fov, focal, height, fps, lean)
         self._segment: Any = None
         self._track: Any = None
         self._held: tuple[np.ndarray, np.ndarray] | None = None
@@ -159,6 +163,8 @@ class WorldStage:
         return {
             **self.tracker.estimate.metadata(),
             **scene_error,
+            # Whether the lifter's lean habit was turned back out of the poses (world.lean).
+            "lifter_lean_removed": self.tracker.lean is not None,
             "joints_3d": JOINTS_3D_MEANING,
             "joints_camera": JOINTS_CAMERA_MEANING,
         }

@@ -15,6 +15,7 @@ import numpy as np
 from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
 from pose3d_nb.world.intrinsics import Intrinsics, resolve_intrinsics
+from pose3d_nb.world.lean import LeanBias, unlean
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
 from pose3d_nb.world.trajectory import CausalSmoother, solve_translation
@@ -90,7 +91,9 @@ class WorldTracker:
 
     camera: an ``Intrinsics``, a calibration file, or None (then ``fov``/``focal`` or the
     default field of view, fitted to each frame's size). height: the person's height in metres
-    if known. fps: frames per second of the source (sets the smoothing in frames).
+    if known. fps: frames per second of the source (sets the smoothing in frames). lean: the
+    lifter's lean habit (``world.lean``), turned back out of every placed pose once the up is
+    estimated; None (the default, and for lifters without a table): poses as lifted.
     """
 
     def __init__(
@@ -100,9 +103,11 @@ class WorldTracker:
         focal: float | None = None,
         height: float | None = None,
         fps: float = 30.0,
+        lean: LeanBias | None = None,
     ):
         resolve_intrinsics(1920, 1080, camera, fov, focal)  # bad options fail here, before frames
         self._options = (camera, fov, focal)
+        self.lean = lean
         self._height = height
         self._fps = fps
         self._intrinsics: Intrinsics | None = None
@@ -216,13 +221,19 @@ class WorldTracker:
             return nan, nan
         if settle and not self._settled:
             self._settle(placed, points)
+        placed = self._unlean(placed, self._frame.up)
         return self._frame.to_world(placed), placed.astype(np.float32)
+
+    def _unlean(self, placed: np.ndarray, up: np.ndarray) -> np.ndarray:
+        return placed if self.lean is None else unlean(placed, up, self.lean)
 
     def _settle(self, placed: np.ndarray, points: np.ndarray) -> None:
         # Constant cost per frame: running sums for the up, the ankles kept for the floor.
+        # The up is estimated from the lifter's own poses (the learned part knows its habits);
+        # the floor from the ankles of the poses as they will be shown.
         self._up.add(placed, points)
-        self._ankles.append(placed[[RIGHT_ANKLE, LEFT_ANKLE]])
         up, self._up_source = choose_up(self._up.up, self._scene)
+        self._ankles.append(self._unlean(placed, up)[[RIGHT_ANKLE, LEFT_ANKLE]])
         height = camera_height(np.stack(self._ankles), up, ankles_only=True)
         self._frame = WorldFrame(up, height if math.isfinite(height) else ASSUMED_HEIGHT_M)
         if len(self._ankles) >= SETTLE_S * self._fps:
