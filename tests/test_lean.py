@@ -73,6 +73,13 @@ def test_the_world_takes_the_lifters_lean_out_live_and_offline(true_up, pitch, h
     assert abs(as_lifted) > 4  # the habit is there without the table (4.5 and 18 degrees)
     assert abs(np.mean(lean_deg(offline.joints_camera, up) - true_lean)) < 1.0
     assert abs(np.mean(lean_deg(live[30:], up) - true_lean[30:])) < 1.0
+    # Everyone else in view is placed in the same room, with the same correction.
+    from pose3d_nb.world.tracker import PersonPath
+
+    path = PersonPath(None, FPS)
+    other = np.stack([tracker.place_other(path, pose, points, score, (intrinsics.width, intrinsics.height))[1]
+                      for pose, points, score in zip(lifted, keypoints, scores, strict=True)])
+    assert abs(np.mean(lean_deg(other, up) - true_lean)) < 1.0
     # The world frame is the camera frame turned: the trunk stands as straight there.
     trunk = offline.joints[:, 8] - offline.joints[:, 0]
     true_trunk = world[:, 8] - world[:, 0]

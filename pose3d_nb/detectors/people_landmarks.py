@@ -62,8 +62,10 @@ class PeopleLandmarker:
     previous landmarks give, moved on by their motion (``blazepose_roi``), as BlazePose tracks
     one person. The person detector sweeps the frame (on square tiles, below) only every
     ``discover_every`` frames and when nobody is tracked, to find people who came into view.
-    When two regions end on one person, the younger is dropped, so a region that slid onto
-    someone else does not make a copy of them.
+    A region that finds nobody, or someone an older region holds (it slid onto the person in
+    front or behind), is tried again framed ``RETRY_SCALE`` times wider, then with the detector
+    near where the person should be; otherwise the frame is a miss. A region never outputs
+    someone an older region holds, so it does not make a copy of them.
 
     With ``regions="tiles"`` MediaPipe's Tasks landmarker tracks on every tile every frame (the
     detector runs each frame on each tile that tracks fewer than ``num_poses`` people).
@@ -78,8 +80,8 @@ class PeopleLandmarker:
         regions: "tracked" or "tiles" (see above).
         discover_every: frames between detector sweeps while someone is tracked ("tracked"),
             each on the next tile in turn (every tile, every frame, while nobody is).
-        max_misses: frames in a row a tracked person's region may come back empty (first
-            retried as an upright box around their last landmarks) before it is given up.
+        max_misses: frames in a row a tracked person's region may miss them (after the wider
+            try and the detector, see above) before it is given up.
         min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
     """
 

@@ -2,8 +2,8 @@
 
 Seen from above or below, a body's depth cues fade: the lifter then leans it the way its
 training poses mostly stood. On mocap it never trained on, seen through virtual cameras, its
-trunk leans away from the camera by about 0.5 degree per degree the camera looks down past
-20-30 degrees (and towards it when the camera looks up), and hardly at all from 0 to 20 degrees
+trunk leans away from the camera by about 0.3 degree per degree the camera looks down past
+20 degrees (and towards it when the camera looks up), and hardly at all from 0 to 20 degrees
 down (``python -m pose3d_nb.world.lean_fit`` measures it). Once the world tracker knows the
 room's up, each placed pose is turned back about the horizontal axis across the line of sight,
 by the bias measured at the angle the camera looks down at the person's pelvis.
@@ -82,7 +82,7 @@ def unlean(joints: np.ndarray, up: np.ndarray, bias: LeanBias) -> np.ndarray:
     pose turned about its pelvis by minus ``bias`` at its elevation, about the horizontal axis
     across the line of sight. NaN poses stay NaN.
 
-    One pose costs about 0.03 ms (plain floats for the turn, one matrix product): the live
+    One pose costs about 0.04 ms (plain floats for the turn, one matrix product): the live
     world step runs it on every frame."""
     joints = np.asarray(joints, np.float64)
     ux, uy, uz = (float(v) for v in np.asarray(up, np.float64))

@@ -68,7 +68,10 @@ def fit(per_angle: int, seed: int) -> LeanBias:
         elevations.append(elevation_deg(case.truth[ok, 0], case.up))
         errors.append(lean_deg(placed, case.up) - lean_deg(case.truth[ok], case.up))
     elevation, error = np.concatenate(elevations), np.concatenate(errors)
-    bias = [float(error[np.abs(elevation - e) <= 5.0].mean()) for e in ELEVATIONS_DEG]
+    near = [np.abs(elevation - e) <= 5.0 for e in ELEVATIONS_DEG]
+    if not all(n.any() for n in near):  # an empty bin would make the table NaN there
+        raise RuntimeError("no frames near some angles: raise --per-angle")
+    bias = [float(error[n].mean()) for n in near]
     return LeanBias(ELEVATIONS_DEG, tuple(round(b, 2) for b in bias), SHIPPED_SHA256)
 
 
