@@ -257,6 +257,10 @@ def test_bench_world_smoke_prints_the_sweep(tmp_path):
     for factor, rows in figures["sweep"].items():
         assert len(rows) == 5 and all(r["up_error_deg"] >= 0 and r["wa_mpjpe_mm"] > 0 for r in rows), factor
     assert plot.stat().st_size > 10_000
+    cost = figures["live_cost"]  # milliseconds, printed, never asserted against a clock
+    assert set(cost) == {f"{phase}_ms_{lean}" for phase in ("settled", "settling")
+                         for lean in ("with_lean", "as_lifted")}
+    assert all(value > 0 for value in cost.values())
 
 
 def test_stage_places_lifted_poses_measures_fps_and_keeps_the_camera_for_a_new_person():

@@ -28,6 +28,7 @@ from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR, DEFAULT_VIEWS_DIR, 
 from pose3d_nb.errors import Pose3DFileNotFoundError
 from pose3d_nb.world import Intrinsics, WorldTracker, place_clip, resolve_intrinsics
 from pose3d_nb.world.stage import SCENE_EVERY_S, SCENE_TRIES
+from pose3d_nb.world.tracker import SETTLE_S
 from pose3d_nb.world.vanishing import SceneEdges, scene_edges
 
 #: The sweep: each factor varied alone around a typical camera (20 degrees down, level, 60 degrees).
@@ -258,6 +259,45 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
     return results
 
 
+def live_cost(mocap_dir: Path, runs: int, seed: int = 2026) -> dict:
+    """``WorldTracker.push`` per frame on one held-out clip (150 frames, camera 20 degrees down)
+    lifted as the engine runs the shipped lifter: the median over the settled frames and over
+    the first second's (settling) frames of each run, then the median over ``runs``, with the
+    lifter's lean table and without, alternating in one process."""
+    import torch
+
+    from pose3d_nb.benchmarks.world_synth import lift_as_engine, make_case
+    from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.training.mocap import load_mocap
+    from pose3d_nb.training.trainer import make_noise
+
+    torch.set_num_threads(1)
+    clips = [c for c in load_mocap(mocap_dir) if c.held_out and len(c.positions) / c.fps > 6]
+    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    rng, case = np.random.default_rng(seed), None
+    while case is None:
+        clip = clips[rng.integers(len(clips))]
+        case = make_case(rng, clip, BASE["pitch"], BASE["roll"], BASE["fov"], noise)
+    lifted, size, fps = lift_as_engine(lifter, case), (case.intrinsics.width, case.intrinsics.height), 30.0
+    settle = int(SETTLE_S * fps)  # the frames over which the camera settles
+    medians: dict[str, list] = {"with_lean": [], "as_lifted": []}
+    for _ in range(runs):
+        for name, lean in (("with_lean", lifter.lean_bias), ("as_lifted", None)):
+            tracker, times = WorldTracker(camera=case.intrinsics, fps=fps, lean=lean), []
+            for pose, points, scores in zip(lifted, case.keypoints, case.scores, strict=True):
+                started = time.perf_counter()
+                tracker.push(pose, points, scores, size)
+                times.append(time.perf_counter() - started)
+            medians[name].append((np.median(times[settle + 5:]), np.median(times[1:settle])))
+    row = {}
+    for name, values in medians.items():
+        settled, settling = np.median(np.array(values), axis=0)
+        row[f"settled_ms_{name}"] = round(1000 * float(settled), 3)
+        row[f"settling_ms_{name}"] = round(1000 * float(settling), 3)
+    print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return row
+
+
 def plot_sweep(results: dict, path: Path) -> None:
     """One panel per factor: gravity error (left axis) and root error / WA-MPJPE (right)."""
     import matplotlib
@@ -296,7 +336,8 @@ def plot_sweep(results: dict, path: Path) -> None:
 
 
 def run(views_dir=None, mocap_dir=None, as_json: bool = False, smoke: bool = False, plot=None) -> dict:
-    """Views (skipped with ``smoke``) and the sweep (2 clips per value with ``smoke``, else 12)."""
+    """Views (skipped with ``smoke``), the sweep (2 clips per value with ``smoke``, else 12) and
+    the live step's cost (2 runs with ``smoke``, else 12)."""
     views_dir = Path(views_dir) if views_dir else DEFAULT_VIEWS_DIR
     mocap_dir = Path(mocap_dir) if mocap_dir else DEFAULT_MOCAP_DIR
     if not mocap_dir.is_dir():
@@ -310,6 +351,8 @@ def run(views_dir=None, mocap_dir=None, as_json: bool = False, smoke: bool = Fal
     print("synthetic sweep (held-out mocap, offline placement)")
     plot_path = Path(plot) if plot else (None if smoke else DEFAULT_PLOT)
     figures["sweep"] = run_sweep(mocap_dir, 2 if smoke else 12, plot_path)
+    print(f"live cost per frame ({2 if smoke else 12} runs, one held-out clip)")
+    figures["live_cost"] = live_cost(mocap_dir, 2 if smoke else 12)
     if as_json:
         print(json.dumps(figures))
     return figures
