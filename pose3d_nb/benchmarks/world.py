@@ -194,22 +194,16 @@ def run_sweep(mocap_dir: Path, cases: int, plot: Path | None, seed: int = 2026) 
     The clips are lifted as the engine runs the shipped lifter (streaming, its 2D zoom, not
     fused: MediaPipe's 3D cannot be simulated) and placed offline with its lean table;
     ``gravity_deg_as_lifted`` is the gravity error without the table."""
-    import torch
-
     from pose3d_nb.benchmarks.world_synth import (
         angle_deg,
         body_gravity_deg,
+        engine_lifting,
         lift_as_engine,
         make_case,
         rigid_error,
     )
-    from pose3d_nb.lifting.choice import choose_lifter
-    from pose3d_nb.training.mocap import load_mocap
-    from pose3d_nb.training.trainer import make_noise
 
-    torch.set_num_threads(1)
-    clips = [c for c in load_mocap(mocap_dir) if c.held_out and len(c.positions) / c.fps > 6]
-    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    clips, lifter, noise = engine_lifting(mocap_dir)
     results: dict = {}
     for factor, values in FACTORS.items():
         results[factor] = []
@@ -264,16 +258,9 @@ def live_cost(mocap_dir: Path, runs: int, seed: int = 2026) -> dict:
     lifted as the engine runs the shipped lifter: the median over the settled frames and over
     the first second's (settling) frames of each run, then the median over ``runs``, with the
     lifter's lean table and without, alternating in one process."""
-    import torch
+    from pose3d_nb.benchmarks.world_synth import engine_lifting, lift_as_engine, make_case
 
-    from pose3d_nb.benchmarks.world_synth import lift_as_engine, make_case
-    from pose3d_nb.lifting.choice import choose_lifter
-    from pose3d_nb.training.mocap import load_mocap
-    from pose3d_nb.training.trainer import make_noise
-
-    torch.set_num_threads(1)
-    clips = [c for c in load_mocap(mocap_dir) if c.held_out and len(c.positions) / c.fps > 6]
-    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    clips, lifter, noise = engine_lifting(mocap_dir)
     rng, case = np.random.default_rng(seed), None
     while case is None:
         clip = clips[rng.integers(len(clips))]

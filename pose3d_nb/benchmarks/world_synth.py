@@ -137,18 +137,34 @@ def body_gravity_deg(world: np.ndarray, truth: np.ndarray, up: np.ndarray) -> fl
     return float(np.degrees(np.arccos(np.clip((predicted * true).sum(1), -1, 1))).mean())
 
 
+def engine_lifting(mocap_dir, held_out: bool = True) -> tuple[list, object, object]:
+    """What the synthetic world checks lift with: (the clips longer than 6 s that are held out,
+    or with ``held_out=False`` trained on; the shipped lifter, unfused, as the engine runs it;
+    the detector's noise model), torch on one thread."""
+    import torch
+
+    from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.training.mocap import load_mocap
+    from pose3d_nb.training.trainer import make_noise
+
+    torch.set_num_threads(1)
+    clips = [c for c in load_mocap(mocap_dir) if c.held_out == held_out and len(c.positions) / c.fps > 6]
+    return clips, choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+
+
 def lift_as_engine(lifter, case: SynthCase, fps: float = 30.0) -> np.ndarray:
     """``case``'s keypoints through a lifter object as the engine runs it (one ``Detection`` a
     frame, streaming; e.g. ``choose_lifter("shipped", world_landmark_weight=0.0)``, whose 2D
     zoom and settings are the engine's): (T, 17, 3) root-relative camera-frame metres."""
     from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.detectors.tracking import keypoint_box
 
     size = (case.intrinsics.width, case.intrinsics.height)
     lifter.reset()
     poses = []
     for index, (points, scores) in enumerate(zip(case.keypoints, case.scores, strict=True)):
-        points = points.astype(np.float32)
-        box = np.array([*np.nanmin(points, 0), *np.nanmax(points, 0)], np.float32)
-        poses += lifter.push(Detection(points, scores.astype(np.float32), box, size, index / fps, index))
+        box = keypoint_box(points).astype(np.float32)
+        points, scores = points.astype(np.float32), scores.astype(np.float32)
+        poses += lifter.push(Detection(points, scores, box, size, index / fps, index))
     poses += lifter.flush()
     return np.stack([p.joints_camera for p in poses]).astype(np.float64)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.world.frame import WorldFrame
 from pose3d_nb.world.lean import TABLE, LeanBias, elevation_deg, lean_deg, unlean
 
 ELEVATIONS_DEG = tuple(float(e) for e in range(-30, 71, 10))
@@ -28,18 +29,10 @@ ROLL_DEG, FOV_DEG = (-30.0, 30.0), (40.0, 100.0)
 
 def lifted_cases(per_angle: int, held_out: bool, seed: int):
     """Yields (pitch, case, lifted (T, 17, 3) root-relative camera-frame metres)."""
-    import torch
-
     from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
-    from pose3d_nb.benchmarks.world_synth import lift_as_engine, make_case
-    from pose3d_nb.lifting.choice import choose_lifter
-    from pose3d_nb.training.mocap import load_mocap
-    from pose3d_nb.training.trainer import make_noise
+    from pose3d_nb.benchmarks.world_synth import engine_lifting, lift_as_engine, make_case
 
-    torch.set_num_threads(1)
-    pool = [c for c in load_mocap(DEFAULT_MOCAP_DIR)
-            if c.held_out == held_out and len(c.positions) / c.fps > 6]
-    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    pool, lifter, noise = engine_lifting(DEFAULT_MOCAP_DIR, held_out)
     rng = np.random.default_rng(seed)
     for pitch in ELEVATIONS_DEG:
         made = 0
@@ -85,23 +78,15 @@ def evaluate(bias: LeanBias, per_angle: int, seed: int) -> dict[float, dict[str,
         placed = placed_like_truth(lifted, case.truth)
         fixed = unlean(placed, case.up, bias)
         true_lean = lean_deg(case.truth, case.up)
+        room = WorldFrame(case.up, 0.0)  # z up, as eval_world.py reads a prediction
         rows.setdefault(pitch, []).append([
             np.nanmean(lean_deg(placed, case.up) - true_lean),
             np.nanmean(lean_deg(fixed, case.up) - true_lean),
-            body_gravity_deg(_up_on_z(placed, case.up), case.truth, case.up),
-            body_gravity_deg(_up_on_z(fixed, case.up), case.truth, case.up),
+            body_gravity_deg(room.to_world(placed), case.truth, case.up),
+            body_gravity_deg(room.to_world(fixed), case.truth, case.up),
         ])
     names = ("lean_before", "lean_after", "gravity_before", "gravity_after")
     return {p: dict(zip(names, np.mean(v, axis=0).round(1).tolist(), strict=True)) for p, v in rows.items()}
-
-
-def _up_on_z(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Camera-frame joints in axes whose z is ``up`` (the world frame's orientation, any yaw)."""
-    from pose3d_nb.world.gravity import unit
-
-    z = unit(up)
-    x = unit(np.cross([0.3, 0.1, 1.0], z))
-    return joints @ np.stack([x, np.cross(z, x), z]).T
 
 
 def main() -> None:

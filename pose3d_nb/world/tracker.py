@@ -220,23 +220,28 @@ class WorldTracker:
         if placed is None:
             return nan, nan
         if settle and not self._settled:
-            self._settle(placed, points)
-        placed = self._unlean(placed, self._frame.up)
+            placed = self._settle(placed, points)
+        else:
+            placed = self._unlean(placed, self._frame.up)
         return self._frame.to_world(placed), placed.astype(np.float32)
 
     def _unlean(self, placed: np.ndarray, up: np.ndarray) -> np.ndarray:
         return placed if self.lean is None else unlean(placed, up, self.lean)
 
-    def _settle(self, placed: np.ndarray, points: np.ndarray) -> None:
+    def _settle(self, placed: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Update the camera estimate with one placed pose; returns the pose as it is shown
+        (its lean taken out with the new up)."""
         # Constant cost per frame: running sums for the up, the ankles kept for the floor.
         # The up is estimated from the lifter's own poses (the learned part knows its habits);
         # the floor from the ankles of the poses as they will be shown.
         self._up.add(placed, points)
         up, self._up_source = choose_up(self._up.up, self._scene)
-        self._ankles.append(self._unlean(placed, up)[[RIGHT_ANKLE, LEFT_ANKLE]])
+        shown = self._unlean(placed, up)
+        self._ankles.append(shown[[RIGHT_ANKLE, LEFT_ANKLE]])
         height = camera_height(np.stack(self._ankles), up, ankles_only=True)
         self._frame = WorldFrame(up, height if math.isfinite(height) else ASSUMED_HEIGHT_M)
         if len(self._ankles) >= SETTLE_S * self._fps:
             self._settled = True
             self._ankles.clear()
+        return shown
 
