@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pose3d_nb.detectors.facing import torso_facing
 from pose3d_nb.detectors.tracking import (
     LeftRightStabilizer,
     PersonTracker,
@@ -268,3 +269,71 @@ def test_follower_reports_swap_with_tracking():
     follower.reset()
     third = follower.select(2 / FPS, a["box"][None], a["keypoints"][None], a["scores"][None])
     assert third.track_id == 2 and not third.swap_left_right
+
+
+WIDE = 100.0  # a person this wide faces the camera squarely (facing.torso_facing about 1)
+
+
+def test_stabilizer_catches_a_flip_that_passes_through_a_side_on_frame():
+    # MediaPipe's flips on the sample pass through one garbled frame that looks side-on, which
+    # continuity cannot judge; after it, the flipped labels continue it smoothly. The torso faced
+    # the camera two frames before and turns its back now: no one turns round that fast.
+    mirror = COCO.mirror_permutation()
+    frontal = person(300, 200, w=WIDE)["keypoints"]
+    squeezed = frontal[mirror].copy()
+    squeezed[:, 0] = 300 + 0.05 * (squeezed[:, 0] - 300)
+    frames = [frontal] * 10 + [squeezed] + [frontal[mirror]] * 20
+
+    def swaps(stabilizer):
+        return [stabilizer.update(k, np.full(17, 0.9), track_id=1) for k in frames]
+
+    assert swaps(LeftRightStabilizer()) == [False] * 11 + [True] * 20
+    # By continuity alone the flipped labels were kept (the facing test turned off).
+    assert not any(swaps(LeftRightStabilizer(min_facing=10.0)))
+
+
+def test_stabilizer_keeps_a_quick_genuine_turn():
+    # Half a turn in 8 frames (a quarter of a second at 30 fps): the torso is side-on in between.
+    stabilizer = LeftRightStabilizer()
+    swaps = []
+    for i in range(20):
+        angle = np.pi * min(i, 8) / 8
+        keypoints = person(300, 200, w=WIDE)["keypoints"].copy()
+        keypoints[:, 0] = 300 + (keypoints[:, 0] - 300) * np.cos(angle)
+        swaps.append(stabilizer.update(keypoints, np.full(17, 0.9), track_id=1))
+    assert not any(swaps)
+
+
+def test_a_face_undoes_a_swap_of_ours_that_turns_the_back():
+    # The track's first frame came flipped (back to the camera) and continuity kept that
+    # labelling; a face on the head says the person faces the camera.
+    mirror = COCO.mirror_permutation()
+    frontal = person(300, 200, w=WIDE)["keypoints"]
+    asked = []
+
+    def sees_face(labelled):
+        asked.append(torso_facing(labelled))
+        return True
+
+    stabilizer = LeftRightStabilizer()
+    assert not stabilizer.update(frontal[mirror], np.full(17, 0.9), 1, sees_face)
+    swaps = [stabilizer.update(frontal, np.full(17, 0.9), 1, sees_face) for _ in range(5)]
+    assert swaps == [False] * 5
+    assert len(asked) == 1 and asked[0] < -0.8  # asked once, about our back-turning labels
+    # Without a face the flipped labelling is kept (continuity), as before.
+    stabilizer = LeftRightStabilizer()
+    stabilizer.update(frontal[mirror], np.full(17, 0.9), 1, lambda labelled: False)
+    assert all(stabilizer.update(frontal, np.full(17, 0.9), 1, lambda labelled: False) for _ in range(5))
+
+
+def test_a_face_never_overrules_the_detectors_own_back_view():
+    # Seen from behind, looking over the shoulder: a face shows above a back. The detector's
+    # labels are kept and the face check is not even run.
+    mirror = COCO.mirror_permutation()
+    back = person(300, 200, w=WIDE)["keypoints"][mirror]
+
+    def sees_face(labelled):
+        raise AssertionError("the face check ran on the detector's own labels")
+
+    stabilizer = LeftRightStabilizer()
+    assert not any(stabilizer.update(back, np.full(17, 0.9), 1, sees_face) for _ in range(10))

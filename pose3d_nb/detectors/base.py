@@ -7,13 +7,14 @@ undoing left/right flips and assembling the :class:`Detection` live here, once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.detectors.facing import FaceCheck
 from pose3d_nb.detectors.tracking import SubjectFollower
 from pose3d_nb.errors import Pose3DImportError
 from pose3d_nb.skeleton import COCO, NUM_JOINTS
@@ -144,6 +145,8 @@ class FollowingDetector(BaseDetector):
     Args:
         follow: keep following the same person (else the most confident one each frame).
         fix_left_right: undo left/right label flips by temporal continuity.
+        check_face: and undo a flip of its own that turns the person's back to the camera while
+            a face is on their head (``facing.FaceCheck``, MediaPipe's face detector).
 
     Class attributes:
         min_keypoint_score: keypoints below this are ignored when following (backends whose
@@ -158,10 +161,11 @@ class FollowingDetector(BaseDetector):
     min_keypoint_score: ClassVar[float] = 0.3
     extras_mirror: ClassVar[Mapping[str, np.ndarray]] = {}
 
-    def __init__(self, *, follow: bool = True, fix_left_right: bool = True) -> None:
+    def __init__(self, *, follow: bool = True, fix_left_right: bool = True, check_face: bool = False) -> None:
         self._follower = SubjectFollower.default(
             follow=follow, fix_left_right=fix_left_right, min_keypoint_score=self.min_keypoint_score
         )
+        self._faces = FaceCheck() if check_face and fix_left_right else None
 
     def candidates(self, frame: Frame) -> Candidates:
         """Everyone found in ``frame`` (RGB); the one method a backend must write."""
@@ -169,11 +173,17 @@ class FollowingDetector(BaseDetector):
 
     def __call__(self, frame: Frame) -> Detection:
         """The followed person's keypoints in ``frame`` (missing when they are not in it)."""
-        return assemble_detection(frame, self.candidates(frame), self._follower, self.extras_mirror)
+        found = self.candidates(frame)
+        return assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
 
     def reset(self) -> None:
         """Forget the followed person (the next one found gets a new ``track_id``)."""
         self._follower.reset()
+
+    def close(self) -> None:
+        """Free the face check's network; backends free their own model and call this."""
+        if self._faces is not None:
+            self._faces.close()
 
 
 def assemble_detection(
@@ -181,6 +191,7 @@ def assemble_detection(
     found: Candidates,
     follower: SubjectFollower,
     extras_mirror: Mapping[str, np.ndarray] | None = None,
+    sees_face: Callable[[np.ndarray, np.ndarray], bool] | None = None,
 ) -> Detection:
     """The Detection of the person ``follower`` selects among ``found`` in ``frame``.
 
@@ -189,12 +200,15 @@ def assemble_detection(
         found: every candidate, see :class:`Candidates`.
         follower: picks the subject and says whether its left/right labels are flipped.
         extras_mirror: left/right permutation per extra (see ``FollowingDetector``).
+        sees_face: ``sees_face(image, keypoints)``, e.g. ``facing.FaceCheck``: an absolute
+            left/right cue for the follower's fixer (``LeftRightStabilizer.update``).
 
     Returns:
         A found Detection, or ``Detection.missing`` with ``num_candidates`` and ``track_id``.
     """
+    on_this_frame = None if sees_face is None else (lambda keypoints: sees_face(frame.image, keypoints))
     selection = follower.select(
-        frame.timestamp, found.boxes, found.keypoints, found.scores, found.confidences
+        frame.timestamp, found.boxes, found.keypoints, found.scores, found.confidences, on_this_frame
     )
     if selection.index is None:
         return missing_detection(frame, num_candidates=len(found), track_id=selection.track_id)

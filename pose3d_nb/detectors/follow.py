@@ -151,7 +151,7 @@ class PeopleFollower:
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
-    def select(self, timestamp, boxes, keypoints, scores, confidences=None) -> Selection:
+    def select(self, timestamp, boxes, keypoints, scores, confidences=None, sees_face=None) -> Selection:
         """The followed person's row among this frame's candidates (see ``SubjectFollower.select``)."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         matches = self.tracker.update(timestamp, boxes, keypoints, scores)
@@ -171,7 +171,8 @@ class PeopleFollower:
         self._status = f"following person {followed} ({len(matches)} in view)"
         swap = False
         if self.stabilizer is not None:
-            swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], followed)
+            swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], followed,
+                                          sees_face)
         return Selection(row, followed, swap)
 
     # ------------------------------------------------------------------ choosing

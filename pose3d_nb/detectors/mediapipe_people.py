@@ -15,6 +15,7 @@ from pose3d_nb.detectors.base import (
     assemble_detection,
 )
 from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.detectors.facing import FaceCheck
 from pose3d_nb.detectors.follow import PeopleFollower
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_MIRROR
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
@@ -31,6 +32,8 @@ class MediaPipePeopleDetector(FollowingDetector):
         num_poses, tiles, regions, discover_every, min_*_confidence: see :class:`PeopleLandmarker`.
         max_lost_seconds: how long a hidden person keeps their id.
         fix_left_right: undo the followed person's left/right label flips.
+        check_face: when the followed person's labels turn their back to the camera, look for a
+            face on their head and turn the labels round if one is there (``facing``).
 
     Detection extras, besides ``mediapipe``'s (``world_landmarks``, ``visibility``, ``landmarks``,
     ``track_id``, ``swapped_left_right``, ``num_candidates``): everyone seen in the frame as
@@ -56,6 +59,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         min_tracking_confidence: float = 0.5,
         max_lost_seconds: float = 2.0,
         fix_left_right: bool = True,
+        check_face: bool = True,
     ) -> None:
         follower = PeopleFollower(follow, PeopleTracker(max_lost_seconds=max_lost_seconds),
                                   fix_left_right=fix_left_right)
@@ -67,6 +71,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         )
         super().__init__(follow=True, fix_left_right=False)
         self._follower = follower
+        self._faces = FaceCheck() if check_face and fix_left_right else None  # the base's, for our follower
 
     @property
     def people(self) -> dict[int, PersonTrack]:
@@ -96,7 +101,7 @@ class MediaPipePeopleDetector(FollowingDetector):
     def __call__(self, frame: Frame) -> Detection:
         self._follower.frame_size = frame.size
         found = self.candidates(frame)
-        detection = assemble_detection(frame, found, self._follower, self.extras_mirror)
+        detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
         visible = sorted((t for t in self._follower.people.values() if t.visible), key=lambda t: t.track_id)
         rows = [t.index for t in visible]
         detection.extras.update(
@@ -116,3 +121,4 @@ class MediaPipePeopleDetector(FollowingDetector):
 
     def close(self) -> None:
         self._landmarker.close()
+        super().close()

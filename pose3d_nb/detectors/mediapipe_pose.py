@@ -57,6 +57,8 @@ class MediaPipePoseDetector(FollowingDetector):
         follow: gate jumps to another person (see module docstring); False reports whatever
             MediaPipe returns.
         fix_left_right: undo left/right label flips by temporal continuity.
+        check_face: undo a flip of the fixer's own that turns the person's back to the camera
+            while a face is on their head (``detectors.facing``).
 
     Detection extras: ``world_landmarks`` (33, 3) float32 metres, hip-centred (NaN when MediaPipe
     gave none); ``visibility`` (33,); ``landmarks`` (33, 3) normalised x, y, z;
@@ -81,6 +83,7 @@ class MediaPipePoseDetector(FollowingDetector):
         static_image_mode: bool = False,
         follow: bool = True,
         fix_left_right: bool = True,
+        check_face: bool = True,
     ) -> None:
         try:
             from mediapipe.python.solutions import pose as mp_pose
@@ -107,7 +110,7 @@ class MediaPipePoseDetector(FollowingDetector):
                 "model_complexity=1 is the one shipped with mediapipe and works offline; for 0 and 2 run "
                 "`pose3d models fetch mediapipe-lite` or `mediapipe-heavy`"
             ) from exc
-        super().__init__(follow=follow, fix_left_right=fix_left_right)
+        super().__init__(follow=follow, fix_left_right=fix_left_right, check_face=check_face)
 
     def candidates(self, frame: Frame) -> Candidates:
         """The one person MediaPipe found in ``frame`` (RGB, any size), or nobody."""
@@ -146,3 +149,4 @@ class MediaPipePoseDetector(FollowingDetector):
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+        super().close()

@@ -16,11 +16,15 @@ All arrays are NumPy, pixels, shapes as documented; candidates are rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.detectors.facing import torso_facing
 from pose3d_nb.skeleton import COCO
+
+_TORSO = [COCO.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -269,7 +273,15 @@ class LeftRightStabilizer:
     Pose estimators sometimes swap a person's sides for a few frames (MediaPipe does so on a
     third of the bundled sample's frames: the person faces the camera throughout). A true turn is
     continuous, a label flip is a jump: when the mirrored keypoints are much closer to the
-    previous frame's than the keypoints as given, the labels are swapped back.
+    previous frame's than the keypoints as given, the labels are swapped back. Where the torso
+    faces the camera or turns its back squarely, now and one or two frames ago, its facing
+    decides instead: it cannot turn round in that time.
+
+    Continuity alone cannot tell which labelling was right to begin with: when it misses one
+    swap, it keeps the wrong labels for as long as the swap lasts. Given a face check
+    (``update(..., sees_face=...)``, see ``facing``), a swap of ours that turns the torso's back
+    to the camera is undone when a face is found on the head. The detector's own labels are
+    never overruled that way: a person looking over their shoulder shows a face above a back.
 
     Args:
         mirror: (K,) permutation that swaps each left joint with its right twin.
@@ -281,6 +293,9 @@ class LeftRightStabilizer:
         min_joints: fewer comparable joints than this: keep the labels as given.
         max_swapped_frames: after this many consecutive swaps, trust the detector again (in
             case the first frame of the track was the flipped one).
+        min_facing: how squarely (``facing.torso_facing``) a torso faces towards or away from
+            the camera for its facing to count: for the sudden turn above, and for the face
+            check, which runs when our swapped labels turn the back below minus this.
     """
 
     def __init__(
@@ -292,8 +307,10 @@ class LeftRightStabilizer:
         min_score: float = 0.3,
         min_joints: int = 4,
         max_swapped_frames: int = 60,
+        min_facing: float = 0.8,
     ) -> None:
         self.mirror = COCO.mirror_permutation() if mirror is None else np.asarray(mirror)
+        self.min_facing = min_facing
         self.ratio = ratio
         self.min_jump = min_jump
         self.min_score = min_score
@@ -306,11 +323,20 @@ class LeftRightStabilizer:
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
         self._track_id: int | None = None
         self._swapped_run = 0
+        self._facing: tuple[float, int] | None = None  # the last square facing, and frames since
 
-    def update(self, keypoints: np.ndarray, scores: np.ndarray, track_id: int | None = None) -> bool:
+    def update(
+        self,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        track_id: int | None = None,
+        sees_face: Callable[[np.ndarray], bool] | None = None,
+    ) -> bool:
         """True when (K, 2) ``keypoints`` / (K,) ``scores`` should be mirrored (left<->right).
 
         A different ``track_id`` than last time starts afresh (another person, no history).
+        ``sees_face(labelled_keypoints)`` says whether a face is on this person's head (COCO-17
+        only); it is asked only when a swap of ours would turn the torso's back to the camera.
         """
         keypoints = np.asarray(keypoints, np.float64)
         scores = np.asarray(scores, np.float64)
@@ -334,12 +360,27 @@ class LeftRightStabilizer:
                 box = keypoint_box(previous[ok])
                 diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
                 swap = mirrored < self.ratio * as_is and as_is - mirrored > self.min_jump * diagonal
+        # Facing the camera squarely and turned away squarely two frames later is no turn a
+        # person makes: at 30 fps that is a spin of 2.5 turns a second. (A detector's flip often
+        # passes through one garbled, side-on frame.) Where the torso's facing says so, it decides.
+        facing = torso_facing(keypoints) if (scores[_TORSO] >= self.min_score).all() else float("nan")
+        if self._facing is not None and self._facing[1] <= 2 and abs(facing) > self.min_facing:
+            swap = facing * self._facing[0] < 0
+        if swap and sees_face is not None:
+            mirrored = keypoints[self.mirror]
+            if torso_facing(mirrored) < -self.min_facing and sees_face(mirrored):
+                swap = False
         self._swapped_run = self._swapped_run + 1 if swap else 0
         if self._swapped_run > self.max_swapped_frames:
             swap, self._swapped_run = False, 0
         if swap:
             keypoints, scores = keypoints[self.mirror], scores[self.mirror]
+            facing = -facing
         self._previous = (keypoints, scores)
+        if abs(facing) > self.min_facing:
+            self._facing = (facing, 1)
+        elif self._facing is not None:
+            self._facing = (self._facing[0], self._facing[1] + 1)
         return swap
 
 
@@ -391,8 +432,10 @@ class SubjectFollower:
         keypoints: np.ndarray,
         scores: np.ndarray,
         confidences: np.ndarray | None = None,
+        sees_face: Callable[[np.ndarray], bool] | None = None,
     ) -> Selection:
-        """The subject among (N, 4) ``boxes``, (N, 17, 2) ``keypoints``, (N, 17) ``scores``."""
+        """The subject among (N, 4) ``boxes``, (N, 17, 2) ``keypoints``, (N, 17) ``scores``;
+        ``sees_face``: see ``LeftRightStabilizer.update``."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if self.tracker is not None:
             index = self.tracker.update(timestamp, boxes, keypoints, scores, confidences)
@@ -406,5 +449,6 @@ class SubjectFollower:
             return Selection(None, track_id, False)
         swap = False
         if self.stabilizer is not None:
-            swap = self.stabilizer.update(np.asarray(keypoints)[index], np.asarray(scores)[index], track_id)
+            swap = self.stabilizer.update(np.asarray(keypoints)[index], np.asarray(scores)[index], track_id,
+                                          sees_face)
         return Selection(index, track_id, swap)

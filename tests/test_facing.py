@@ -1,0 +1,57 @@
+"""Which way a person faces (``detectors.facing``): the torso's facing and the face check."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_people import TWO_PEOPLE
+from test_tracking import person
+
+from pose3d_nb.detectors.facing import FaceCheck, head_square, torso_facing
+from pose3d_nb.skeleton import COCO
+from pose3d_nb.sources import open_source
+
+MIRROR = COCO.mirror_permutation()
+
+# The man on the roof in frame 40 of two_people_walk, facing the camera, backlit, his head about
+# 15 pixels wide: COCO keypoints as MediaPipe found them there.
+ROOF_MAN_FRAME = 40
+ROOF_MAN = np.array([
+    [229, 40], [231, 38], [227, 38], [234, 41], [226, 41], [245, 60], [219, 62], [249, 81], [217, 84],
+    [256, 101], [214, 102], [240, 97], [224, 98], [242, 128], [226, 128], [242, 157], [231, 155],
+], float)  # fmt: skip
+
+
+def test_torso_facing_says_front_back_and_side_on():
+    frontal = person(300, 200, w=100)["keypoints"]
+    assert torso_facing(frontal) > 0.8
+    assert torso_facing(frontal[MIRROR]) < -0.8  # seen from behind, or labels swapped
+    side_on = frontal.copy()
+    side_on[:, 0] = 300 + 0.1 * (side_on[:, 0] - 300)
+    assert abs(torso_facing(side_on)) < 0.15
+    # Rolled images give the same answer: it is measured against the torso's own up.
+    angle = np.radians(70)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    assert np.isclose(torso_facing(frontal @ rotation.T), torso_facing(frontal))
+    broken = frontal.copy()
+    broken[COCO.index("left_hip")] = np.nan
+    assert np.isnan(torso_facing(broken)) and head_square(broken, (640, 360)) is None
+
+
+def roof_frame() -> np.ndarray:
+    with open_source(str(TWO_PEOPLE)) as frames:
+        for frame in frames:
+            if frame.index == ROOF_MAN_FRAME:
+                return frame.image
+    raise AssertionError("the clip is shorter than expected")
+
+
+def test_face_check_finds_the_face_on_this_persons_head_only():
+    image = roof_frame()
+    with_face = FaceCheck()
+    try:
+        assert with_face(image, ROOF_MAN)  # the labels do not matter: the face is where it is
+        assert with_face(image, ROOF_MAN[MIRROR])
+        # The same body moved onto the tree beside him: no face there.
+        assert not with_face(image, ROOF_MAN + [120, 60])
+    finally:
+        with_face.close()
