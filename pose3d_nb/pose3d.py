@@ -105,9 +105,9 @@ class Pose3D:
         follow: whom to follow among several people ("largest", "centre", "most-moving", a
             track id, "X,Y" pixels; see ``detectors.follow``); with "mediapipe" it runs
             "mediapipe-people", which tracks people from image to image (for unrelated still
-            images, call ``reset()`` between them, or pass None). "auto": "largest" where the
-            detector can see everyone. None (the default) or "none": the single-person
-            detector's own choice.
+            images, call ``reset()`` between them, or pass None). "auto" (the default): "largest"
+            where the detector can see everyone. None or "none": the single-person detector's
+            own choice.
         camera, fov, focal, height: the lens (calibration file or ``Intrinsics``, degrees, pixels)
             and the person's height in metres, for the world placement (``pose3d_nb.world``).
 

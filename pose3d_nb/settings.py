@@ -42,10 +42,10 @@ class Settings:
             taken only as rows arrive).
         out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
         follow: whom to follow when several people are in view: "largest", "centre",
-            "most-moving", a track id or "X,Y" pixels (``detectors.follow``); "auto" is "largest"
-            with a detector that can see everyone ("mediapipe" then runs "mediapipe-people") and
-            the detector's own choice with any other; None (the default) or "none" keeps the
-            single-person detector's own choice (docs/people.md says why it is the default).
+            "most-moving", a track id or "X,Y" pixels (``detectors.follow``); "auto" (the default)
+            is "largest" with a detector that can see everyone ("mediapipe" then runs
+            "mediapipe-people") and the detector's own choice with any other; None or "none"
+            keeps MediaPipe's single-person solution (whoever it finds first).
 
     Raises:
         Pose3DValueError: a negative or fractional window or lookahead, capacity < 1, or an
@@ -60,7 +60,7 @@ class Settings:
     flip: bool = True
     capacity: int = 100_000
     out_dir: str | None = "out_files"
-    follow: str | None = None
+    follow: str | None = "auto"
 
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here

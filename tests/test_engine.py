@@ -103,8 +103,9 @@ def test_run_metadata_and_latest_pose_file(sample_run):
     engine, out = sample_run
     session = load_session(out / "session.npz")
     meta = session.metadata
-    assert meta["source"] == "sample" and meta["detector"] == "mediapipe"
-    assert meta["follow"] is None  # MediaPipe's single-person solution, as asked by default
+    # By default everyone in view is seen and the largest person followed.
+    assert meta["source"] == "sample" and meta["detector"] == "mediapipe-people"
+    assert meta["follow"] == "auto"
     # No official checkpoint here: the shipped temporal lifter, fused with MediaPipe's 3D.
     assert meta["lifter_temporal"] is True and meta["lifter_requires"] == []
     assert "shipped" in meta["lifter"] and "fused" in meta["lifter"]

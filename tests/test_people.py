@@ -234,10 +234,10 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     engine = PoseEngine(follow="10,20", out_dir=None)
     assert engine.detector_name == "mediapipe-people"
     assert engine.settings.follow == "10,20" and engine.settings.detector == "mediapipe"
-    # The default is MediaPipe's own single-person choice; "auto" follows the largest person.
-    assert PoseEngine(out_dir=None).detector_name == "mediapipe"
+    # The default, "auto", follows the largest person; "none" is MediaPipe's own single-person choice.
     assert PoseEngine(follow="none", out_dir=None).detector_name == "mediapipe"
-    default = PoseEngine(follow="auto", out_dir=None)
+    assert PoseEngine(follow=None, out_dir=None).detector_name == "mediapipe"
+    default = PoseEngine(out_dir=None)
     assert default.detector_name == "mediapipe-people" and default.settings.follow == "auto"
     # A detector that cannot follow keeps its own choice under "auto", and refuses a policy.
     heavy = PoseEngine(detector="mediapipe-heavy", follow="auto", out_dir=None)

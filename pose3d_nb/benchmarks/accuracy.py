@@ -6,10 +6,10 @@ Two measurements, one row per lifter and window:
   video through the MediaPipe detector (with the subject follower), then the lifter frame by
   frame exactly as ``pose3d run`` feeds it, scored by that folder's own ``eval.py`` (PA-MPJPE,
   14 joints). The GT follows MediaPipe's keypoint definitions and is good to about 1-2 cm.
-  MediaPipe's single-person solution (BlazePose Full, ``mediapipe``, the default) gets every
-  row; the people detector (``mediapipe-people`` following the largest person), Lite and Heavy
-  (``mediapipe-lite``, ``mediapipe-heavy``, when fetched) get MediaPipe alone, the lifter alone
-  and the default fusion.
+  MediaPipe's single-person solution (BlazePose Full, ``mediapipe`` with ``follow="none"``) gets
+  every row; the people detector (``mediapipe-people`` following the largest person, the default
+  pipeline), Lite and Heavy (``mediapipe-lite``, ``mediapipe-heavy``, when fetched) get MediaPipe
+  alone, the lifter alone and the default fusion.
   The ``equal-weight fusion`` rows are the fusion before issue 17 (MediaPipe's pose aligned by
   the least-squares similarity and averaged half and half), computed from the two rows' poses.
   These views are a final report: nothing is chosen on them (docs/lifter_training.md).
@@ -52,7 +52,7 @@ class LifterSetting:
 
     @property
     def label(self) -> str:
-        variant = {"mediapipe-people": "[people: Full, regions per person, largest] ",
+        variant = {"mediapipe-people": "[people: Full, regions per person, largest; the default] ",
                    "mediapipe-lite": "[Lite] ", "mediapipe-heavy": "[Heavy] "}.get(self.detector, "")
         if self.lifter == "mediapipe":
             return f"{variant}MediaPipe world landmarks (per frame)"
@@ -169,8 +169,8 @@ def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int
     return inputs, targets[:, 0]
 
 
-#: MediaPipe's single-person solution (the default; every knob setting), the people detector
-#: following the largest person (``follow="auto"``), and the Lite and Heavy variants.
+#: MediaPipe's single-person solution (``follow="none"``; every knob setting), the people
+#: detector following the largest person (``follow="auto"``, the default), Lite and Heavy.
 DETECTOR_VARIANTS = ("mediapipe", "mediapipe-people", "mediapipe-lite", "mediapipe-heavy")
 
 

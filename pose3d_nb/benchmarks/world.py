@@ -47,8 +47,10 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
     import cv2
 
     from pose3d_nb.benchmarks.accuracy import LifterSetting, detect_views, make_lifter, view_videos
+    from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.settings import DEFAULTS
 
-    detections = detect_views(views_dir)
+    detections = detect_views(views_dir, with_follow(DEFAULTS.detector, DEFAULTS.follow)[0])
     out = {}
     for view, video in view_videos(views_dir).items():
         lifter = make_lifter(LifterSetting("shipped", 0, 0, False, 0.5))

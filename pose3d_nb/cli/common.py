@@ -92,8 +92,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         "--follow", default=DEFAULTS.follow, metavar="WHO",
         help="whom to follow when several people are in view: largest, centre, most-moving, a track id, "
         "or X,Y pixels in the first frame with anyone (the person there); runs mediapipe-people. "
-        "auto: largest with mediapipe, the detector's own choice with the others; "
-        "default (none): MediaPipe's single-person solution",
+        "auto (the default): largest with mediapipe, the detector's own choice with the others; "
+        "none: MediaPipe's single-person solution (whoever it finds first)",
     )
 
 

@@ -84,8 +84,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         detector_options: passed to ``create_detector`` with a detector name.
         follow: whom to follow among several people: "largest", "centre", "most-moving", a
             track id or "X,Y" pixels (``detectors.follow``); with "mediapipe" it runs
-            "mediapipe-people". "auto": "largest" where the detector can see everyone, else its
-            own choice. None (the default) or "none": the single-person detector's choice.
+            "mediapipe-people". "auto" (the default): "largest" where the detector can see
+            everyone, else its own choice. None or "none": the single-person detector's choice.
         settings: the base choices (default ``pose3d_nb.settings.DEFAULTS``).
         overwrite: replace the recording in ``out_dir``, only once this one completes (a run
             that fails or is killed never replaces a complete session).

@@ -299,7 +299,8 @@ class PoseApp:
     def _on_detector(self, name: str) -> None:
         if self._guarded("switch detector", lambda: self.engine.set_detector(name)):
             self._message = ""
-        self.controls.set_value("detector", self.engine.detector_name)
+        # The name as chosen ("mediapipe" runs as "mediapipe-people" when it follows someone).
+        self.controls.set_value("detector", self.engine.settings.detector)
         self._refresh_status()
 
     def _on_running(self, run: bool) -> None:
