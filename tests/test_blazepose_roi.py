@@ -207,3 +207,39 @@ def test_a_region_that_lands_on_someone_older_is_missed_then_found_again():
         assert landmarker._chains[1].misses == 0
     finally:
         landmarker.close()
+
+
+def _body(coco: np.ndarray) -> np.ndarray:
+    """(33, 4) landmarks whose COCO joints are the (17, 2) ``coco`` (the rest on the nose)."""
+    from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
+
+    points = np.zeros((33, 4))
+    points[:, :2] = coco[0]
+    points[BLAZEPOSE_TO_COCO, :2] = coco
+    points[:, 3] = 1.0
+    return points
+
+
+def test_a_small_person_made_of_someone_elses_legs_is_not_someone_new():
+    """The sweep over a tile holding only the performer's legs found a whole small "person"
+    there (the sample, frames 60-62 and 90-99): every joint on his thighs and shins."""
+    from test_tracking import TEMPLATE
+
+    from pose3d_nb.detectors.people_landmarks import _already_tracked, _part_of
+
+    size = (540, 960)
+    performer = TEMPLATE * [200, 600] + [170, 200]  # (17, 2): 600 px tall
+    hip, knee, ankle = performer[11], performer[13], performer[15]
+    along = np.linspace(0.0, 1.0, 17)[:, None]
+    # Squeezed onto his left leg, hip to ankle, 1 % of his height off the bone.
+    legs = np.where(along < 0.5, hip + 2 * along * (knee - hip), knee + (2 * along - 1) * (ankle - knee))
+    legs = legs + [6, 0]
+    assert _part_of(_body(legs), _body(performer), size)
+    assert _already_tracked(_body(legs), np.inf, [_body(performer)], size)
+    # A child beside him, as tall as the phantom and overlapping his box, has joints of its own.
+    # (One first seen squarely in front of his legs would be taken for a part of him until it
+    # moves away: docs/people.md, Limits.)
+    child = TEMPLATE * [90, 270] + [290, 470]
+    assert not _part_of(_body(child), _body(performer), size)
+    # And someone as tall as he is is never a part of him.
+    assert not _part_of(_body(performer + [4, 0]), _body(performer), size)

@@ -25,6 +25,7 @@ from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
 from pose3d_nb.detectors.tracking import box_iou, keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.skeleton import COCO
 from pose3d_nb.sources.frame import Frame
 
 RETRY_SCALE = 1.3
@@ -349,12 +350,38 @@ def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -
 def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray], size: tuple[int, int],
                      cut_margin: float = 0.05) -> bool:
     """Whether a person the detector found is one already tracked: their joints match (as
-    ``_one_person``), or, for a find whose landmarks reach within ``cut_margin`` of the short
+    ``_one_person``); or, for a find whose landmarks reach within ``cut_margin`` of the short
     image side of its tile's inner edge (a copy cut off by the tile, its hidden joints
-    guessed), the joints it sees match (``_seen_alike``)."""
+    guessed), the joints it sees match (``_seen_alike``); or it is a small "person" made of a
+    tracked person's parts (``_part_of``)."""
     cut = margin < cut_margin * min(size)
     return any(_one_person(points, other, size) or (cut and _seen_alike(points, other, size, 0.15))
-               for other in tracked)
+               or _part_of(points, other, size) for other in tracked)
+
+
+_COCO_BONES = np.array(COCO.bones)
+
+
+def _part_of(points: np.ndarray, whole: np.ndarray, size: tuple[int, int], near: float = 0.08,
+             share: float = 0.8, smaller: float = 0.7) -> bool:
+    """Whether ``points`` (33, >=2) are a phantom made of ``whole``'s parts: a landmark set
+    under ``smaller`` of ``whole``'s height whose COCO joints lie, ``share`` of them or more,
+    within ``near`` of ``whole``'s height of its bones. The detector's sweep over a tile that
+    holds only someone's legs finds a whole small "person" there (the single-person sample:
+    frames 60-62 and 90-99, every joint on the performer's thighs and shins). A real person in
+    front of another has joints of their own, off the other's bones."""
+    tall = _taller(whole, whole, size)
+    box = keypoint_box(points[:, :2], size)
+    if box[3] - box[1] >= smaller * tall:
+        return False
+    joints = points[BLAZEPOSE_TO_COCO, :2].astype(np.float64)
+    body = whole[BLAZEPOSE_TO_COCO, :2].astype(np.float64)
+    start, end = body[_COCO_BONES[:, 0]], body[_COCO_BONES[:, 1]]  # (B, 2) each
+    along = end - start
+    length2 = np.maximum((along**2).sum(axis=1), 1e-9)
+    t = np.clip(((joints[:, None] - start) * along).sum(axis=2) / length2, 0.0, 1.0)  # (17, B)
+    distance = np.linalg.norm(joints[:, None] - (start + t[..., None] * along), axis=2).min(axis=1)
+    return bool((distance < near * tall).mean() >= share)
 
 
 def _inner_margin(points: np.ndarray, region, size) -> float:
