@@ -44,8 +44,9 @@ class Settings:
         follow: whom to follow when several people are in view: "largest", "centre",
             "most-moving", a track id or "X,Y" pixels (``detectors.follow``); "auto" (the default)
             is "largest" with a detector that can see everyone ("mediapipe" then runs
-            "mediapipe-people") and the detector's own choice with any other; None or "none"
-            keeps MediaPipe's single-person solution (whoever it finds first).
+            "mediapipe-people"; not when ``detector_options`` set up the single-person solution)
+            and the detector's own choice with any other; None or "none" keeps the detector's
+            own choice (for "mediapipe", its single-person solution: whoever it finds first).
 
     Raises:
         Pose3DValueError: a negative or fractional window or lookahead, capacity < 1, or an

@@ -239,6 +239,8 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     assert PoseEngine(follow=None, out_dir=None).detector_name == "mediapipe"
     default = PoseEngine(out_dir=None)
     assert default.detector_name == "mediapipe-people" and default.settings.follow == "auto"
+    # Options only the single-person solution takes keep it under "auto" (no TypeError later).
+    assert PoseEngine(out_dir=None, detector_options={"smooth_landmarks": False}).detector_name == "mediapipe"
     # A detector that cannot follow keeps its own choice under "auto", and refuses a policy.
     heavy = PoseEngine(detector="mediapipe-heavy", follow="auto", out_dir=None)
     assert heavy.detector_name == "mediapipe-heavy"

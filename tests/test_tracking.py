@@ -337,3 +337,18 @@ def test_a_face_never_overrules_the_detectors_own_back_view():
 
     stabilizer = LeftRightStabilizer()
     assert not any(stabilizer.update(back, np.full(17, 0.9), 1, sees_face) for _ in range(10))
+
+
+def test_the_facing_test_is_timed_not_counted():
+    # A live engine drops frames: a genuine half turn seen at 4 frames a second is frontal,
+    # side-on, then from behind in three updates. Only without timestamps (each update taken
+    # as a 30 fps frame) does it look like a flip.
+    frames, times = [], [0.0, 0.25, 0.5]
+    for angle in (0.0, np.pi / 2, np.pi):
+        keypoints = person(300, 200, w=WIDE)["keypoints"].copy()
+        keypoints[:, 0] = 300 + (keypoints[:, 0] - 300) * np.cos(angle)
+        frames.append(keypoints)
+    timed = LeftRightStabilizer()
+    assert not any(timed.update(k, np.full(17, 0.9), 1, None, t) for k, t in zip(frames, times, strict=True))
+    counted = LeftRightStabilizer()
+    assert [counted.update(k, np.full(17, 0.9), 1) for k in frames] == [False, False, True]

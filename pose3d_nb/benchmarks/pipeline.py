@@ -11,14 +11,18 @@ from pose3d_nb.lifting.model import Architecture
 
 
 def _sequential(source: str, lifter_spec, max_frames: int | None) -> dict:
-    """Decode, detect and lift one frame after another on one thread: the baseline."""
+    """Decode, detect and lift one frame after another on one thread: the baseline, with the
+    engine's default detector (``mediapipe`` as ``follow="auto"`` runs it)."""
     from pose3d_nb.detectors import create_detector
+    from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.settings import DEFAULTS
     from pose3d_nb.sources import open_source
 
     lifter = choose_lifter(lifter_spec)
     count = 0
-    with open_source(source) as frames, create_detector("mediapipe") as detector:
+    name, options = with_follow(DEFAULTS.detector, DEFAULTS.follow)
+    with open_source(source) as frames, create_detector(name, **options) as detector:
         start = time.perf_counter()
         for frame in frames:
             lifter.push(detector(frame))

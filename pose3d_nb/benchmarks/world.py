@@ -50,7 +50,8 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
     from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.settings import DEFAULTS
 
-    detections = detect_views(views_dir, with_follow(DEFAULTS.detector, DEFAULTS.follow)[0])
+    detections = detect_views(views_dir, with_follow(DEFAULTS.detector, DEFAULTS.follow)[0])  # its follow
+    # option is "largest", the people detector's own default
     out = {}
     for view, video in view_videos(views_dir).items():
         lifter = make_lifter(LifterSetting("shipped", 0, 0, False, 0.5))

@@ -93,7 +93,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help="whom to follow when several people are in view: largest, centre, most-moving, a track id, "
         "or X,Y pixels in the first frame with anyone (the person there); runs mediapipe-people. "
         "auto (the default): largest with mediapipe, the detector's own choice with the others; "
-        "none: MediaPipe's single-person solution (whoever it finds first)",
+        "none: the detector's own choice (mediapipe: its single-person solution, whoever it finds first)",
     )
 
 

@@ -123,3 +123,4 @@ class Detectron2KeypointDetector(FollowingDetector):
 
     def close(self) -> None:
         self._predictor = None  # frees the model (and its GPU memory) once unreferenced
+        super().close()

@@ -172,7 +172,7 @@ class PeopleFollower:
         swap = False
         if self.stabilizer is not None:
             swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], followed,
-                                          sees_face)
+                                          sees_face, timestamp)
         return Selection(row, followed, swap)
 
     # ------------------------------------------------------------------ choosing
@@ -278,9 +278,14 @@ def resolved_follow(detector: object, follow: object) -> object:
     return follow
 
 
+#: Options only MediaPipe's single-person solution takes: with them, "auto" keeps it.
+SINGLE_PERSON_OPTIONS = frozenset({"model_complexity", "smooth_landmarks", "static_image_mode"})
+
+
 def with_follow(detector: object, follow: object, options: dict | None = None) -> tuple[object, dict]:
     """The detector spec and options that follow ``follow`` (None or "none": unchanged; "auto":
-    "largest" where the detector can follow, else unchanged).
+    "largest" where the detector can follow, else unchanged, and unchanged too when ``options``
+    set up the single-person solution, e.g. ``smooth_landmarks``).
 
     A backend name that sees one person ("mediapipe") becomes the one that sees everyone
     ("mediapipe-people"), and ``follow`` goes into its options.
@@ -289,6 +294,8 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
     """
     options = dict(options or {})
+    if isinstance(follow, str) and follow.strip().lower() == AUTO and SINGLE_PERSON_OPTIONS & set(options):
+        return detector, options
     follow = resolved_follow(detector, follow)
     if follow is None:
         return detector, options

@@ -120,5 +120,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._follower.reset()
 
     def close(self) -> None:
-        self._landmarker.close()
-        super().close()
+        try:
+            self._landmarker.close()
+        finally:
+            super().close()

@@ -146,7 +146,9 @@ class MediaPipePoseDetector(FollowingDetector):
         super().reset()
 
     def close(self) -> None:
-        if self._pose is not None:
-            self._pose.close()
-            self._pose = None
-        super().close()
+        try:
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+        finally:
+            super().close()

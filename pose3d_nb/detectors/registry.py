@@ -91,7 +91,8 @@ register_detector(
     "pose3d_nb.detectors.mediapipe_pose:MediaPipePoseDetector",
     requires=("mediapipe",),
     install="pip install mediapipe==0.10.21 (part of pose3d_nb's dependencies)",
-    description="MediaPipe BlazePose Full (one person, about 18 ms per frame on one CPU core)",
+    description="MediaPipe BlazePose Full (one person, about 18 ms per frame on one CPU core; the "
+                "engine runs it as mediapipe-people unless --follow none)",
     provides=(WORLD_LANDMARKS,),
 )
 for _variant, _complexity, _what in (

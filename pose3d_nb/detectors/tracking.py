@@ -274,8 +274,8 @@ class LeftRightStabilizer:
     third of the bundled sample's frames: the person faces the camera throughout). A true turn is
     continuous, a label flip is a jump: when the mirrored keypoints are much closer to the
     previous frame's than the keypoints as given, the labels are swapped back. Where the torso
-    faces the camera or turns its back squarely, now and one or two frames ago, its facing
-    decides instead: it cannot turn round in that time.
+    faces the camera or turns its back squarely, now and within ``max_turn_seconds`` before,
+    its facing decides instead: it cannot turn round in that time.
 
     Continuity alone cannot tell which labelling was right to begin with: when it misses one
     swap, it keeps the wrong labels for as long as the swap lasts. Given a face check
@@ -296,6 +296,7 @@ class LeftRightStabilizer:
         min_facing: how squarely (``facing.torso_facing``) a torso faces towards or away from
             the camera for its facing to count: for the sudden turn above, and for the face
             check, which runs when our swapped labels turn the back below minus this.
+        max_turn_seconds: how long a square facing counts for the sudden-turn test.
     """
 
     def __init__(
@@ -308,9 +309,11 @@ class LeftRightStabilizer:
         min_joints: int = 4,
         max_swapped_frames: int = 60,
         min_facing: float = 0.8,
+        max_turn_seconds: float = 0.1,
     ) -> None:
         self.mirror = COCO.mirror_permutation() if mirror is None else np.asarray(mirror)
         self.min_facing = min_facing
+        self.max_turn_seconds = max_turn_seconds
         self.ratio = ratio
         self.min_jump = min_jump
         self.min_score = min_score
@@ -323,7 +326,8 @@ class LeftRightStabilizer:
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
         self._track_id: int | None = None
         self._swapped_run = 0
-        self._facing: tuple[float, int] | None = None  # the last square facing, and frames since
+        self._facing: tuple[float, float] | None = None  # the last square facing, and when (s)
+        self._updates = 0  # the clock when no timestamps are given: one update a 30 fps frame
 
     def update(
         self,
@@ -331,12 +335,15 @@ class LeftRightStabilizer:
         scores: np.ndarray,
         track_id: int | None = None,
         sees_face: Callable[[np.ndarray], bool] | None = None,
+        timestamp: float | None = None,
     ) -> bool:
         """True when (K, 2) ``keypoints`` / (K,) ``scores`` should be mirrored (left<->right).
 
         A different ``track_id`` than last time starts afresh (another person, no history).
-        ``sees_face(labelled_keypoints)`` says whether a face is on this person's head (COCO-17
-        only); it is asked only when a swap of ours would turn the torso's back to the camera.
+        ``sees_face(labelled_keypoints)`` says whether a face is on this person's head; it is
+        asked only when a swap of ours would turn the torso's back to the camera. ``timestamp``
+        (seconds) times the facing test; without it each update counts as a 30 fps frame. The
+        facing test and the face check need COCO-17 keypoints (K = 17).
         """
         keypoints = np.asarray(keypoints, np.float64)
         scores = np.asarray(scores, np.float64)
@@ -360,13 +367,20 @@ class LeftRightStabilizer:
                 box = keypoint_box(previous[ok])
                 diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
                 swap = mirrored < self.ratio * as_is and as_is - mirrored > self.min_jump * diagonal
-        # Facing the camera squarely and turned away squarely two frames later is no turn a
-        # person makes: at 30 fps that is a spin of 2.5 turns a second. (A detector's flip often
-        # passes through one garbled, side-on frame.) Where the torso's facing says so, it decides.
-        facing = torso_facing(keypoints) if (scores[_TORSO] >= self.min_score).all() else float("nan")
-        if self._facing is not None and self._facing[1] <= 2 and abs(facing) > self.min_facing:
+        # Facing the camera squarely and turned away squarely within a tenth of a second is no
+        # turn a person makes: that would be a spin of 2.5 turns a second. (A detector's flip
+        # often passes through one garbled, side-on frame.) Where the torso's facing says so, it
+        # decides. Timed, not counted: a live engine drops frames, and a person may be hidden.
+        self._updates += 1
+        now = self._updates / 30.0 if timestamp is None else float(timestamp)
+        coco = len(keypoints) == len(COCO.joint_names)
+        facing = float("nan")
+        if coco and (scores[_TORSO] >= self.min_score).all():
+            facing = torso_facing(keypoints)
+        recent = self._facing is not None and now - self._facing[1] <= self.max_turn_seconds
+        if recent and abs(facing) > self.min_facing:
             swap = facing * self._facing[0] < 0
-        if swap and sees_face is not None:
+        if swap and sees_face is not None and coco:
             mirrored = keypoints[self.mirror]
             if torso_facing(mirrored) < -self.min_facing and sees_face(mirrored):
                 swap = False
@@ -378,9 +392,7 @@ class LeftRightStabilizer:
             facing = -facing
         self._previous = (keypoints, scores)
         if abs(facing) > self.min_facing:
-            self._facing = (facing, 1)
-        elif self._facing is not None:
-            self._facing = (self._facing[0], self._facing[1] + 1)
+            self._facing = (facing, now)
         return swap
 
 
@@ -450,5 +462,5 @@ class SubjectFollower:
         swap = False
         if self.stabilizer is not None:
             swap = self.stabilizer.update(np.asarray(keypoints)[index], np.asarray(scores)[index], track_id,
-                                          sees_face)
+                                          sees_face, timestamp)
         return Selection(index, track_id, swap)
