@@ -336,9 +336,16 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     return bool(distance.mean() < same_pose * tall)
 
 
-def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int]) -> bool:
-    """Whether ``points`` (33, >=2) are one of ``others`` (see ``_one_person``)."""
-    return any(_one_person(points, other, size) for other in others)
+def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int], same_box: float = 0.7) -> bool:
+    """Whether ``points`` (33, >=2) are one of ``others``: their joints match (``_one_person``),
+    or their boxes overlap by IoU ``same_box`` or more. Two regions on one body can disagree
+    about its pose (in a live run that drops frames, a region that lagged behind read the
+    performer's legs as a small person, grew onto his whole body and kept a second, garbled
+    pose of him); two people are rarely in exactly one place."""
+    box = keypoint_box(points[:, :2], size)
+    return any(_one_person(points, other, size)
+               or float(box_iou(box, keypoint_box(other[:, :2], size)[None])[0]) >= same_box
+               for other in others)
 
 
 def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -> float:
