@@ -359,11 +359,12 @@ def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray
     """Whether a person the detector found is one already tracked: their joints match (as
     ``_one_person``); or, for a find whose landmarks reach within ``cut_margin`` of the short
     image side of its tile's inner edge (a copy cut off by the tile, its hidden joints
-    guessed), the joints it sees match (``_seen_alike``); or it is a small "person" made of a
-    tracked person's parts (``_part_of``)."""
+    guessed), the joints it sees match (``_seen_alike``); or it is in the same place (``_held``)
+    or a small "person" made of a tracked person's parts (``_part_of``)."""
     cut = margin < cut_margin * min(size)
-    return any(_one_person(points, other, size) or (cut and _seen_alike(points, other, size, 0.15))
-               or _part_of(points, other, size) for other in tracked)
+    return _held(points, tracked, size) or any(
+        (cut and _seen_alike(points, other, size, 0.15)) or _part_of(points, other, size) for other in tracked
+    )
 
 
 _COCO_BONES = np.array(COCO.bones)

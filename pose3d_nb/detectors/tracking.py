@@ -368,7 +368,7 @@ class LeftRightStabilizer:
                 diagonal = float(np.hypot(box[2] - box[0], box[3] - box[1]))
                 swap = mirrored < self.ratio * as_is and as_is - mirrored > self.min_jump * diagonal
         # Facing the camera squarely and turned away squarely within a tenth of a second is no
-        # turn a person makes: that would be a spin of 2.5 turns a second. (A detector's flip
+        # turn a person makes: that would be a spin of about 3 turns a second. (A detector's flip
         # often passes through one garbled, side-on frame.) Where the torso's facing says so, it
         # decides. Timed, not counted: a live engine drops frames, and a person may be hidden.
         self._updates += 1
@@ -377,7 +377,7 @@ class LeftRightStabilizer:
         facing = float("nan")
         if coco and (scores[_TORSO] >= self.min_score).all():
             facing = torso_facing(keypoints)
-        recent = self._facing is not None and now - self._facing[1] <= self.max_turn_seconds
+        recent = self._facing is not None and 0.0 <= now - self._facing[1] <= self.max_turn_seconds
         if recent and abs(facing) > self.min_facing:
             swap = facing * self._facing[0] < 0
         if swap and sees_face is not None and coco:
