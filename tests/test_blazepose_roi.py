@@ -243,16 +243,3 @@ def test_a_small_person_made_of_someone_elses_legs_is_not_someone_new():
     assert not _part_of(_body(child), _body(performer), size)
     # And someone as tall as he is is never a part of him.
     assert not _part_of(_body(performer + [4, 0]), _body(performer), size)
-
-
-def test_a_second_region_on_the_same_body_is_held_though_its_pose_differs():
-    """In a live run that drops frames, a lagging region can end up on a body another region
-    holds and read it as another pose: one place, one person. A child in front stays apart."""
-    from pose3d_nb.detectors.people_landmarks import _held, _one_person
-
-    size = (640, 720)
-    adult = _figure(300, 100, 500)
-    garbled = adult[::-1].copy()  # the same box, every landmark somewhere else on it
-    assert not _one_person(garbled, adult, size)
-    assert _held(garbled, [adult], size)
-    assert not _held(_figure(330, 380, 200), [adult], size)

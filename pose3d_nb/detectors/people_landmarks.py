@@ -336,16 +336,9 @@ def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int
     return bool(distance.mean() < same_pose * tall)
 
 
-def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int], same_box: float = 0.7) -> bool:
-    """Whether ``points`` (33, >=2) are one of ``others``: their joints match (``_one_person``),
-    or their boxes overlap by IoU ``same_box`` or more. Two regions on one body can disagree
-    about its pose (in a live run that drops frames, a region that lagged behind read the
-    performer's legs as a small person, grew onto his whole body and kept a second, garbled
-    pose of him); two people are rarely in exactly one place."""
-    box = keypoint_box(points[:, :2], size)
-    return any(_one_person(points, other, size)
-               or float(box_iou(box, keypoint_box(other[:, :2], size)[None])[0]) >= same_box
-               for other in others)
+def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int]) -> bool:
+    """Whether ``points`` (33, >=2) are one of ``others`` (see ``_one_person``)."""
+    return any(_one_person(points, other, size) for other in others)
 
 
 def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -> float:
@@ -359,12 +352,11 @@ def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray
     """Whether a person the detector found is one already tracked: their joints match (as
     ``_one_person``); or, for a find whose landmarks reach within ``cut_margin`` of the short
     image side of its tile's inner edge (a copy cut off by the tile, its hidden joints
-    guessed), the joints it sees match (``_seen_alike``); or it is in the same place (``_held``)
-    or a small "person" made of a tracked person's parts (``_part_of``)."""
+    guessed), the joints it sees match (``_seen_alike``); or it is a small "person" made of a
+    tracked person's parts (``_part_of``)."""
     cut = margin < cut_margin * min(size)
-    return _held(points, tracked, size) or any(
-        (cut and _seen_alike(points, other, size, 0.15)) or _part_of(points, other, size) for other in tracked
-    )
+    return any(_one_person(points, other, size) or (cut and _seen_alike(points, other, size, 0.15))
+               or _part_of(points, other, size) for other in tracked)
 
 
 _COCO_BONES = np.array(COCO.bones)
