@@ -16,16 +16,16 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.detectors.base import (
-    COCO_MIRROR,
     Candidates,
     DetectorUnavailable,
 )
 from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, roi_from_landmarks
 from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
+from pose3d_nb.detectors.occluders import paint_over
+from pose3d_nb.detectors.people_match import already_tracked, distinct, held, inner_margin, same_torso
 from pose3d_nb.detectors.tracking import box_iou, keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.skeleton import COCO
 from pose3d_nb.sources.frame import Frame
 
 RETRY_SCALE = 1.3
@@ -64,8 +64,9 @@ class PeopleLandmarker:
     one person. The person detector sweeps the frame (on square tiles, below) only every
     ``discover_every`` frames and when nobody is tracked, to find people who came into view.
     A region that finds nobody, or someone an older region holds (it slid onto the person in
-    front or behind), is tried again framed ``RETRY_SCALE`` times wider, then with the detector
-    near where the person should be; otherwise the frame is a miss. A region never outputs
+    front or behind), is tried again with everyone else in it painted over (``occluders``),
+    then framed ``RETRY_SCALE`` times wider, then with the detector near where the person
+    should be; otherwise the frame is a miss. A region never outputs
     someone an older region holds, so it does not make a copy of them.
 
     With ``regions="tiles"`` MediaPipe's Tasks landmarker tracks on every tile every frame (the
@@ -148,7 +149,7 @@ class PeopleLandmarker:
             stamp = max(stamp, self._last_ms + 1)
         self._last_ms = stamp
         if self.regions == "tiles":
-            return _candidates(_distinct(self._sweep(frame, stamp), frame.size), frame.size)
+            return _candidates(distinct(self._sweep(frame, stamp), frame.size), frame.size)
         found = self._track(frame)
         self._since_sweep += 1
         if not self._chains or self._since_sweep >= self.discover_every:
@@ -159,9 +160,9 @@ class PeopleLandmarker:
                 self._next_tile = (self._next_tile + 1) % len(tiles)
                 tiles = [tiles[self._next_tile]]
             tracked = [points for points, _, _ in found]
-            for points, world, margin in _distinct(self._sweep(frame, stamp, tiles), frame.size):
-                if not _already_tracked(points, margin, tracked, frame.size):
-                    self._chains.append(_Chain(points[:, :2]))
+            for points, world, margin in distinct(self._sweep(frame, stamp, tiles), frame.size):
+                if not already_tracked(points, margin, tracked, frame.size):
+                    self._chains.append(_Chain(points))
                     found.append((points, world, margin))
         # One person each: a person in front of another has a box inside theirs, and stays.
         return _candidates(found, frame.size)
@@ -169,18 +170,21 @@ class PeopleLandmarker:
     def _track(self, frame: Frame) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Each tracked person's landmarks in their own region. A region that finds nobody, or
         someone an older chain holds (it slid onto a person in front or behind), is tried
-        again wider, then with the detector; a chain missed ``max_misses`` frames in a row is
-        dropped."""
+        again with the others painted over, then wider, then with the detector; a chain missed
+        ``max_misses`` frames in a row is dropped."""
         if self._roi is None:
             self._roi = RoiLandmarks()
         kept: list[_Chain] = []
         found: list[tuple[np.ndarray, np.ndarray, float]] = []
-        for chain in self._chains:  # oldest first
+        for index, chain in enumerate(self._chains):  # oldest first
             others = [other for other, _, _ in found]
             region = chain.predicted()
             person = self._roi(frame.image, region)
-            if person is not None and _held(person.points, others, frame.size):
+            if person is not None and held(person.points, others, frame.size):
                 person = None
+            if person is None:  # the others painted over (``occluders``)
+                younger = [later.points for later in self._chains[index + 1 :]]
+                person = self._alone(frame, chain, region, others, younger)
             if person is None:
                 # The network's presence score dips under 0.5 on some poses (a body bent over,
                 # seen from behind) while the person is still in the region, and with two
@@ -207,7 +211,26 @@ class PeopleLandmarker:
         region that held only part of someone (a phantom person inside a real one) finds that
         whole someone instead, and would keep the phantom alive."""
         person = self._roi(frame.image, region.scaled(RETRY_SCALE))
-        if person is None or _held(person.points, others, frame.size):
+        if person is None or held(person.points, others, frame.size):
+            return None
+        box = keypoint_box(person.points[:, :2], frame.size)
+        overlap = float(box_iou(chain.expected_box(), box[None])[0])
+        return person if overlap >= RETRY_MIN_IOU else None
+
+    def _alone(self, frame: Frame, chain: _Chain, region: Roi, others: list[np.ndarray],
+               younger: list[np.ndarray]) -> RoiPerson | None:
+        """The landmarks in ``region`` with everyone else in it painted over: this frame's
+        ``others`` and the ``younger`` chains' last landmarks. Kept if their torso is nobody's
+        in ``others`` (a hidden head may lie on another's, so the face cannot judge here) and
+        they cover about the box the person was expected in."""
+        half = region.side / math.sqrt(2.0)  # the rotated square's farthest reach
+        corners = np.array([region.x - half, region.y - half, region.x + half, region.y + half])
+        bodies = [body for body in others + younger
+                  if box_iou(corners, keypoint_box(body[:, :2])[None])[0] > 0]
+        if not bodies:
+            return None
+        person = self._roi(paint_over(frame.image, bodies), region)
+        if person is None or any(same_torso(person.points, other) for other in others):
             return None
         box = keypoint_box(person.points[:, :2], frame.size)
         overlap = float(box_iou(chain.expected_box(), box[None])[0])
@@ -221,7 +244,7 @@ class PeopleLandmarker:
         best, best_iou = None, 0.2
         expected = chain.expected_box()
         for points, world, _ in self._sweep(frame, self._last_ms, [region]):
-            if _held(points, others, frame.size):
+            if held(points, others, frame.size):
                 continue
             overlap = float(box_iou(expected, keypoint_box(points[:, :2], frame.size)[None])[0])
             if overlap > best_iou:
@@ -260,7 +283,7 @@ class PeopleLandmarker:
             for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks, strict=False):
                 points = np.array([(p.x * w + x0, p.y * h + y0, p.z * w, p.visibility or 0.0) for p in marks])
                 world_xyz = np.array([(p.x, p.y, p.z) for p in world], np.float32)
-                found.append((points, world_xyz, _inner_margin(points[:, :2], region, frame.size)))
+                found.append((points, world_xyz, inner_margin(points[:, :2], region, frame.size)))
         return found
 
     def reset(self) -> None:
@@ -288,6 +311,7 @@ class _Chain:
     def __init__(self, points: np.ndarray) -> None:
         self._roi = roi_from_landmarks(points)
         self._box = keypoint_box(points[:, :2])
+        self.points = np.asarray(points, np.float64)
         self._step = np.zeros(2)
         self.misses = 0
 
@@ -312,124 +336,8 @@ class _Chain:
         self._step = np.array([roi.x - self._roi.x, roi.y - self._roi.y]) / (1 + self.misses)
         self._roi = roi
         self._box = keypoint_box(person.points[:, :2])
+        self.points = person.points
         self.misses = 0
-
-
-def _one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int],
-                same_pose: float = 0.2) -> bool:
-    """Whether two (33, >=2) landmark sets are one person: their COCO joints within ``same_pose``
-    box heights on average, each left/right pair matched either way (BlazePose swaps the labels
-    of single limbs, so two looks at one person may differ by the legs' labels only). Boxes
-    alone would not do: a person standing in front of another has a box inside theirs.
-
-    The face counts: a region on someone turned away can take the face of the person beside
-    them, and its landmarks then mix the two bodies (a region kept on the body alone gave
-    3D poses 250 mm off on multi_person cam03); such a region is better missed."""
-    tall = _taller(points_a, points_b, size)
-    a, b = points_a[BLAZEPOSE_TO_COCO, :2], points_b[BLAZEPOSE_TO_COCO, :2]
-    as_is = np.linalg.norm(a - b, axis=1)
-    mirrored = np.linalg.norm(a[COCO_MIRROR] - b, axis=1)
-    # Per joint, the nearer of its own and its twin's match, taken for both joints of a pair.
-    pair_as_is = as_is + as_is[COCO_MIRROR]
-    pair_mirrored = mirrored + mirrored[COCO_MIRROR]
-    distance = np.where(pair_as_is <= pair_mirrored, as_is, mirrored)
-    return bool(distance.mean() < same_pose * tall)
-
-
-def _held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int]) -> bool:
-    """Whether ``points`` (33, >=2) are one of ``others`` (see ``_one_person``)."""
-    return any(_one_person(points, other, size) for other in others)
-
-
-def _taller(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int]) -> float:
-    """The taller of two landmark sets' boxes, in pixels (at least 1): the scale of a match."""
-    box_a, box_b = keypoint_box(points_a[:, :2], size), keypoint_box(points_b[:, :2], size)
-    return max(box_a[3] - box_a[1], box_b[3] - box_b[1], 1.0)
-
-
-def _already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray], size: tuple[int, int],
-                     cut_margin: float = 0.05) -> bool:
-    """Whether a person the detector found is one already tracked: their joints match (as
-    ``_one_person``); or, for a find whose landmarks reach within ``cut_margin`` of the short
-    image side of its tile's inner edge (a copy cut off by the tile, its hidden joints
-    guessed), the joints it sees match (``_seen_alike``); or it is a small "person" made of a
-    tracked person's parts (``_part_of``)."""
-    cut = margin < cut_margin * min(size)
-    return any(_one_person(points, other, size) or (cut and _seen_alike(points, other, size, 0.15))
-               or _part_of(points, other, size) for other in tracked)
-
-
-_COCO_BONES = np.array(COCO.bones)
-
-
-def _part_of(points: np.ndarray, whole: np.ndarray, size: tuple[int, int], near: float = 0.08,
-             share: float = 0.8, smaller: float = 0.7) -> bool:
-    """Whether ``points`` (33, >=2) are a phantom made of ``whole``'s parts: a landmark set
-    under ``smaller`` of ``whole``'s height whose COCO joints lie, ``share`` of them or more,
-    within ``near`` of ``whole``'s height of its bones. The detector's sweep over a tile that
-    holds only someone's legs finds a whole small "person" there (the single-person sample:
-    frames 60-62 and 90-99, every joint on the performer's thighs and shins). A real person in
-    front of another has joints of their own, off the other's bones."""
-    tall = _taller(whole, whole, size)
-    box = keypoint_box(points[:, :2], size)
-    if box[3] - box[1] >= smaller * tall:
-        return False
-    joints = points[BLAZEPOSE_TO_COCO, :2].astype(np.float64)
-    body = whole[BLAZEPOSE_TO_COCO, :2].astype(np.float64)
-    start, end = body[_COCO_BONES[:, 0]], body[_COCO_BONES[:, 1]]  # (B, 2) each
-    along = end - start
-    length2 = np.maximum((along**2).sum(axis=1), 1e-9)
-    t = np.clip(((joints[:, None] - start) * along).sum(axis=2) / length2, 0.0, 1.0)  # (17, B)
-    distance = np.linalg.norm(joints[:, None] - (start + t[..., None] * along), axis=2).min(axis=1)
-    return bool((distance < near * tall).mean() >= share)
-
-
-def _inner_margin(points: np.ndarray, region, size) -> float:
-    """Pixels between a person's landmarks and the nearest tile edge that is not an image edge."""
-    x0, y0, w, h = region
-    box = keypoint_box(points)
-    margins = [np.inf]
-    if x0 > 0:
-        margins.append(box[0] - x0)
-    if y0 > 0:
-        margins.append(box[1] - y0)
-    if x0 + w < size[0]:
-        margins.append(x0 + w - box[2])
-    if y0 + h < size[1]:
-        margins.append(y0 + h - box[3])
-    return float(min(margins))
-
-
-def _distinct(found, size: tuple[int, int], same_pose: float = 0.2, same_seen: float = 0.15) -> list:
-    """One find per person among the detector's finds on overlapping tiles: of copies of one
-    person, the one least cut by its tile (in that order, least cut first).
-
-    Two finds are copies when their joints are on average within ``same_pose`` box heights
-    (``_one_person``), or the joints both see (visibility over 0.5: a copy cut by its tile's
-    edge guesses the rest) are within ``same_seen`` box heights at the median. Boxes are not
-    compared: a small person in front of or behind a tall one has a box inside theirs.
-    """
-    kept: list[int] = []
-    for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
-        if not any(_one_person(found[i][0], found[j][0], size, same_pose)
-                   or _seen_alike(found[i][0], found[j][0], size, same_seen) for j in kept):
-            kept.append(i)
-    return [found[i] for i in kept]
-
-
-def _seen_alike(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int], same: float,
-                min_joints: int = 4) -> bool:
-    """Whether the COCO joints both (33, 4) landmark sets see are one person's (median distance
-    under ``same`` box heights, as given or mirrored)."""
-    a, b = points_a[BLAZEPOSE_TO_COCO], points_b[BLAZEPOSE_TO_COCO]
-    tall = _taller(points_a, points_b, size)
-    for other in (b, b[COCO_MIRROR]):
-        seen = (a[:, 3] > 0.5) & (other[:, 3] > 0.5)
-        if seen.sum() < min_joints:
-            continue
-        if np.median(np.linalg.norm(a[seen, :2] - other[seen, :2], axis=1)) < same * tall:
-            return True
-    return False
 
 
 def _candidates(found, size: tuple[int, int]) -> Candidates:
