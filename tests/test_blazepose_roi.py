@@ -73,6 +73,38 @@ def test_the_landmark_network_finds_the_person_in_a_region_and_nobody_in_an_empt
         network.close()
 
 
+def test_regions_run_side_by_side_give_what_one_at_a_time_gives_in_order():
+    """``map`` runs several people's regions of one frame at once, one network per thread."""
+    from pose3d_nb.detectors.blazepose_roi import RoiLandmarks
+
+    frame = next(_sample_frames(1))
+    width, height = frame.size
+    rois = [Roi(width / 2, height / 2, float(height)), Roi(30.0, 30.0, 60.0),  # nobody there
+            Roi(width / 2 + 20, height / 2, 0.9 * height), Roi(width / 2, height / 2 - 10, 1.1 * height)]
+    network = RoiLandmarks(workers=2)
+    try:
+        one_at_a_time = [network(frame.image, roi) for roi in rois]
+        together = network.map(frame.image, rois)
+        assert len(network._graphs) == 2  # a network per lane
+    finally:
+        network.close()
+    assert together[1] is None and one_at_a_time[1] is None
+    for alone, side_by_side in zip(one_at_a_time, together, strict=True):
+        if alone is not None:
+            np.testing.assert_allclose(side_by_side.points, alone.points, atol=1e-4)
+            np.testing.assert_allclose(side_by_side.world, alone.world, atol=1e-5)
+    with pytest.raises(Exception, match="closed"):
+        network.map(frame.image, rois)
+
+
+def test_a_people_landmarker_with_no_threads_says_what_it_takes():
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
+    from pose3d_nb.errors import Pose3DValueError
+
+    with pytest.raises(Pose3DValueError, match="workers must be >= 1"):
+        PeopleLandmarker(workers=0)
+
+
 @pytest.mark.timeout(600)
 def test_tracked_regions_keep_one_person_without_sweeping_every_frame():
     from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
@@ -138,6 +170,9 @@ class _ScriptedRegions:
             return None
         return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
                          alignment=roi_from_landmarks(points[:, :2]).alignment_points())
+
+    def map(self, image, rois):
+        return [self(image, roi) for roi in rois]
 
     def close(self):
         pass
@@ -226,6 +261,9 @@ class _SeesPaint:
         points = self.painted if (image == GREY[0]).all(axis=2).any() else self.plain
         return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
                          alignment=roi_from_landmarks(points[:, :2]).alignment_points())
+
+    def map(self, image, rois):
+        return [self(image, roi) for roi in rois]
 
     def close(self):
         pass

