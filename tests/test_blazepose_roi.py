@@ -365,3 +365,49 @@ def test_a_small_person_made_of_someone_elses_legs_is_not_someone_new():
     assert not part_of(_body(child), _body(performer), size)
     # And someone as tall as he is is never a part of him.
     assert not part_of(_body(performer + [4, 0]), _body(performer), size)
+
+
+def _legs_phantom(performer: np.ndarray, off: float) -> np.ndarray:
+    """(17, 2): a squeezed "person" along ``performer``'s left leg, hip to ankle, ``off`` px to
+    the side of it."""
+    hip, knee, ankle = performer[11], performer[13], performer[15]
+    along = np.linspace(0.0, 1.0, 17)[:, None]
+    legs = np.where(along < 0.5, hip + 2 * along * (knee - hip), knee + (2 * along - 1) * (ankle - knee))
+    return legs + [off, 0]
+
+
+def test_a_phantom_cut_by_its_tile_may_stray_farther_from_the_bones_it_is_made_of():
+    """The paced sample: squeezed into part of a tile, a legs phantom had 12 of its 17 joints
+    within 0.08 of the performer's height of his bones, all within 0.11."""
+    from test_tracking import TEMPLATE
+
+    from pose3d_nb.detectors.people_match import already_tracked, taller
+
+    size = (540, 960)
+    coco = TEMPLATE * [200, 600] + [170, 200]
+    performer = _body(coco)
+    legs = _body(_legs_phantom(coco, 0.10 * taller(performer, performer, size)))
+    assert already_tracked(legs, -10.0, [performer], size)  # cut by its tile: a part of him
+    assert not already_tracked(legs, np.inf, [performer], size)  # whole in its tile: judged as before
+
+
+def test_a_sliver_found_beside_someone_in_the_same_first_sweep_is_not_a_second_person():
+    """The paced sample's first frame: the sweep found the performer and, on the next tile, a
+    sliver of his legs cut by its edge. Nobody was tracked yet, so the sliver was judged against
+    nobody and lived on as a second, garbled skeleton of him."""
+    from test_tracking import TEMPLATE
+
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
+
+    coco = TEMPLATE * [200, 600] + [170, 200]
+    performer, legs = _body(coco), _body(_legs_phantom(coco, 6.0))
+    landmarker = PeopleLandmarker()
+    landmarker._roi = _ScriptedRegions([])
+    landmarker._sweep = lambda *args: [(legs, np.zeros((33, 3), np.float32), -31.0),
+                                       (performer, np.zeros((33, 3), np.float32), 49.0)]
+    try:
+        found = landmarker(_blank(0))
+        assert len(found) == 1 and np.allclose(found.keypoints[0], coco)
+        assert len(landmarker._chains) == 1
+    finally:
+        landmarker.close()

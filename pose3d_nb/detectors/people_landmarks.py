@@ -166,10 +166,13 @@ class PeopleLandmarker:
                 self._next_tile = (self._next_tile + 1) % len(tiles)
                 tiles = [tiles[self._next_tile]]
             tracked = [points for points, _, _ in found]
+            # Least cut first (``distinct``), and each new person joins ``tracked`` at once: a
+            # sliver of someone found in the same sweep is judged against them too.
             for points, world, margin in distinct(self._sweep(frame, stamp, tiles), frame.size):
                 if not already_tracked(points, margin, tracked, frame.size):
                     self._chains.append(_Chain(points))
                     found.append((points, world, margin))
+                    tracked.append(points)
         # One person each: a person in front of another has a box inside theirs, and stays.
         return _candidates(found, frame.size)
 
