@@ -98,11 +98,39 @@ def test_regions_run_side_by_side_give_what_one_at_a_time_gives_in_order():
 
 
 def test_a_people_landmarker_with_no_threads_says_what_it_takes():
+    from pose3d_nb.detectors.blazepose_roi import RoiLandmarks
     from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
     from pose3d_nb.errors import Pose3DValueError
 
-    with pytest.raises(Pose3DValueError, match="workers must be >= 1"):
-        PeopleLandmarker(workers=0)
+    for wrong in (0, -3, 2.5, True):
+        with pytest.raises(Pose3DValueError, match="workers must be an integer >= 1"):
+            PeopleLandmarker(workers=wrong)
+        with pytest.raises(Pose3DValueError, match="workers must be an integer >= 1"):
+            RoiLandmarks(workers=wrong)
+
+
+def test_a_region_that_fails_side_by_side_raises_and_leaves_the_network_usable():
+    from pose3d_nb.detectors.blazepose_roi import RoiLandmarks
+
+    frame = next(_sample_frames(1))
+    width, height = frame.size
+    good, bad = Roi(width / 2, height / 2, float(height)), Roi(-1.0, -1.0, 10.0)
+    network = RoiLandmarks(workers=2)
+    run = network._run
+
+    def failing(graph, image, roi):
+        if roi is bad:
+            raise RuntimeError("a worker failed")
+        return run(graph, image, roi)
+
+    network._run = failing
+    try:
+        with pytest.raises(RuntimeError, match="a worker failed"):
+            network.map(frame.image, [good, bad, good])
+        network._run = run
+        assert all(found is not None for found in network.map(frame.image, [good, good]))
+    finally:
+        network.close()
 
 
 @pytest.mark.timeout(600)
@@ -315,6 +343,24 @@ def test_painting_covers_what_was_seen_of_a_body_and_nothing_else():
     assert not grey[ankle[1], ankle[0]]  # a guessed joint is not painted
     assert not grey[:, :40].any() and not grey[:, 260:].any()  # far from the body: untouched
     assert (image == 10).all()  # the caller's frame is left as it was
+    # A point that is not finite is unseen, not the end of the body's painting.
+    body[0, :2] = np.nan
+    assert (paint_over(image, [body]) == GREY[0]).all(axis=2)[hips[1], hips[0]]
+
+
+def test_a_body_seen_side_on_is_painted_as_wide_as_its_torso_says():
+    """Seen side-on, the shoulders coincide: the painted width follows the torso's length."""
+    from test_tracking import TEMPLATE
+
+    from pose3d_nb.detectors.occluders import GREY, LIMB_WIDTH, TORSO_BREADTH, paint_over
+
+    coco = TEMPLATE * [100, 300] + [100, 50]
+    coco[:, 0] = 150.0  # everyone's x on one line: a profile
+    body = _body(coco)
+    painted = (paint_over(np.zeros((400, 300, 3), np.uint8), [body]) == GREY[0]).all(axis=2)
+    torso = np.linalg.norm(body[[11, 12], :2].mean(axis=0) - body[[23, 24], :2].mean(axis=0))
+    row = int(body[25, 1] + body[27, 1]) // 2  # mid-shin
+    assert painted[row].sum() >= 0.9 * LIMB_WIDTH * TORSO_BREADTH * torso
 
 
 def test_one_torso_is_a_copy_and_a_neighbour_leaning_in_is_not():

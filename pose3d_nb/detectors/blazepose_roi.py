@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
 
 from pose3d_nb.detectors.base import DetectorUnavailable
-from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 
 _GRAPH = """
 input_stream: "IMAGE:image"
@@ -113,6 +113,30 @@ class RoiPerson:
         return roi_from_alignment(self.alignment[0], self.alignment[1])
 
 
+def region_workers(workers: int | None) -> int:
+    """The threads for regions run side by side: ``workers``, or None for the CPUs this process
+    may use, at most 4.
+
+    Raises:
+        Pose3DValueError: ``workers`` is not an integer >= 1.
+    """
+    if workers is None:
+        return min(_available_cpus(), 4)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise Pose3DValueError(
+            f"workers must be an integer >= 1 (None: the CPUs, at most 4), got {workers!r}"
+        )
+    return workers
+
+
+def _available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS says, else the count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 class RoiLandmarks:
     """``RoiLandmarks()(image, roi) -> RoiPerson | None``: BlazePose's landmarks in ``roi``.
 
@@ -135,7 +159,7 @@ class RoiLandmarks:
         self._rect = rect_pb2.NormalizedRect
         self._solution_base = solution_base
         self._complexity = int(model_complexity)
-        self.workers = max(1, min(os.cpu_count() or 1, 4) if workers is None else int(workers))
+        self.workers = region_workers(workers)
         self._graphs = [self._new_graph()]
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
@@ -170,9 +194,10 @@ class RoiLandmarks:
         # One lane per network: a MediaPipe graph runs one packet at a time.
         lanes_of = [self._pool.submit(self._run_lane, self._graphs[lane], image, rois[lane::lanes])
                     for lane in range(lanes)]
+        wait(lanes_of)  # every lane done, even when one failed: no graph is left running
         results: list[RoiPerson | None] = [None] * len(rois)
         for lane, future in enumerate(lanes_of):
-            results[lane::lanes] = future.result()
+            results[lane::lanes] = future.result()  # the first failure, if any, raises here
         return results
 
     def _run_lane(self, graph, image: np.ndarray, rois: list[Roi]) -> list[RoiPerson | None]:

@@ -24,6 +24,10 @@ LIMB_WIDTH = 0.35
 HEAD_RADIUS = 0.6
 """The head's painted radius, as a share of the shoulder width."""
 
+TORSO_BREADTH = 0.5
+"""The least breadth a body is given, as a share of its torso's length: seen side-on, its
+shoulders are no measure of its size."""
+
 _TORSO = [11, 12, 24, 23]  # BlazePose shoulders and hips, in order around the torso
 
 
@@ -35,26 +39,28 @@ behind another has their hidden joints guessed on the front person's body."""
 def paint_over(image: np.ndarray, bodies: list[np.ndarray]) -> np.ndarray:
     """A copy of ``image`` (H, W, 3) uint8 with the seen parts of each body in ``bodies``
     painted grey: the torso filled, each COCO limb a thick line, the head a disc. Sizes follow
-    each body's shoulder width (at least 20 px).
+    each body's width: its shoulders, or half its torso's length for someone seen side-on (at
+    least 20 px).
 
     ``bodies``: (33, 4) BlazePose landmarks each (x, y pixels, z, visibility); a (33, 2) body
-    counts as seen everywhere."""
+    counts as seen everywhere; a point that is not finite counts as unseen."""
     out = image.copy()
     for body in bodies:
         points = np.asarray(body, np.float64)
-        if not np.isfinite(points[:, :2]).all():
-            continue
-        xy = points[:, :2]
-        seen = points[:, 3] >= MIN_VISIBILITY if points.shape[1] >= 4 else np.ones(len(xy), bool)
-        shoulders = max(float(np.linalg.norm(xy[11] - xy[12])), 20.0)
-        width = max(int(LIMB_WIDTH * shoulders), 6)
+        xy = np.nan_to_num(points[:, :2])
+        seen = np.isfinite(points[:, :2]).all(axis=1)
+        if points.shape[1] >= 4:
+            seen &= points[:, 3] >= MIN_VISIBILITY
+        torso = float(np.linalg.norm(xy[[11, 12]].mean(axis=0) - xy[[23, 24]].mean(axis=0)))
+        breadth = max(float(np.linalg.norm(xy[11] - xy[12])), TORSO_BREADTH * torso, 20.0)
+        width = max(int(LIMB_WIDTH * breadth), 6)
         joints, joint_seen = xy[BLAZEPOSE_TO_COCO].round().astype(np.int32), seen[BLAZEPOSE_TO_COCO]
         for parent, child in COCO.bones:
             if joint_seen[parent] and joint_seen[child]:
                 cv2.line(out, tuple(map(int, joints[parent])), tuple(map(int, joints[child])), GREY, width)
-        if seen[_TORSO].all():
-            cv2.fillPoly(out, [xy[_TORSO].round().astype(np.int32)], GREY)
+        if seen[_TORSO].all():  # the hull: labels swapped on one side would draw a bow tie
+            cv2.fillConvexPoly(out, cv2.convexHull(xy[_TORSO].round().astype(np.int32)), GREY)
         if seen[:11].mean() >= 0.5:
-            head = xy[:11].mean(axis=0).round().astype(int)
-            cv2.circle(out, (int(head[0]), int(head[1])), int(HEAD_RADIUS * shoulders), GREY, -1)
+            head = xy[:11][seen[:11]].mean(axis=0).round().astype(int)
+            cv2.circle(out, (int(head[0]), int(head[1])), int(HEAD_RADIUS * breadth), GREY, -1)
     return out

@@ -19,7 +19,7 @@ from pose3d_nb.detectors.base import (
     Candidates,
     DetectorUnavailable,
 )
-from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, roi_from_landmarks
+from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, region_workers, roi_from_landmarks
 from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
 from pose3d_nb.detectors.occluders import paint_over
@@ -66,8 +66,9 @@ class PeopleLandmarker:
     A region that finds nobody, or someone an older region holds (it slid onto the person in
     front or behind), is tried again with everyone else in it painted over (``occluders``),
     then framed ``RETRY_SCALE`` times wider, then with the detector near where the person
-    should be; otherwise the frame is a miss. A region never outputs
-    someone an older region holds, so it does not make a copy of them.
+    should be; otherwise the frame is a miss. A region never outputs someone an older region
+    holds, so it does not make a copy of them; the painted-over retry judges that by the torso
+    alone (a head hidden behind another's lies on it).
 
     With ``regions="tiles"`` MediaPipe's Tasks landmarker tracks on every tile every frame (the
     detector runs each frame on each tile that tracks fewer than ``num_poses`` people).
@@ -85,7 +86,7 @@ class PeopleLandmarker:
         max_misses: frames in a row a tracked person's region may miss them (after the wider
             try and the detector, see above) before it is given up.
         workers: threads for the tracked regions' first tries, each person's at once
-            (``RoiLandmarks.map``; default: the CPU count, at most 4; 1: one at a time).
+            (``RoiLandmarks.map``; default: the CPUs, at most 4; 1: one at a time).
         min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
     """
 
@@ -111,8 +112,6 @@ class PeopleLandmarker:
             raise Pose3DValueError(f"num_poses must be >= 1, got {num_poses}")
         if discover_every < 1:
             raise Pose3DValueError(f"discover_every must be >= 1, got {discover_every}")
-        if workers is not None and workers < 1:
-            raise Pose3DValueError(f"workers must be >= 1 (or None: the CPU count, at most 4), got {workers}")
         try:
             import mediapipe
             from mediapipe.tasks.python import BaseOptions, vision
@@ -134,7 +133,7 @@ class PeopleLandmarker:
         self.discover_every = discover_every
         self.max_misses = max_misses
         self.max_aspect = max_aspect
-        self.workers = workers
+        self.workers = region_workers(workers)
         self._landmarkers: dict[tuple[int, int, int, int] | None, Any] = {}
         self._roi: RoiLandmarks | None = None
         self._chains: list[_Chain] = []

@@ -42,13 +42,14 @@ def held(points: np.ndarray, others: list[np.ndarray], size: tuple[int, int]) ->
     return any(one_person(points, other, size) for other in others)
 
 
-def same_torso(points_a: np.ndarray, points_b: np.ndarray, same: float = 0.25) -> bool:
-    """Whether two (33, >=2) landmark sets' shoulders and hips are one person's: on average
-    within ``same`` of the shorter torso (shoulders' middle to hips' middle), as labelled or
-    mirrored. Two people side by side, one leaning on the other, are farther apart than that
-    (multi_person cam03: 0.7 of her torso)."""
-    a, b = points_a[_TORSO_POINTS, :2], points_b[_TORSO_POINTS, :2]
-    torso = min(float(np.linalg.norm(p[:2].mean(axis=0) - p[2:].mean(axis=0))) for p in (a, b))
+def same_torso(points: np.ndarray, other: np.ndarray, same: float = 0.25) -> bool:
+    """Whether ``points``' shoulders and hips ((33, >=2) landmarks) are ``other``'s: on average
+    within ``same`` of ``other``'s torso (shoulders' middle to hips' middle), as labelled or
+    mirrored. ``other`` is the person already found, whose size is trusted; two people side by
+    side, one leaning on the other, are farther apart than that (multi_person cam03: 0.7 of her
+    torso)."""
+    a, b = points[_TORSO_POINTS, :2], other[_TORSO_POINTS, :2]
+    torso = float(np.linalg.norm(b[:2].mean(axis=0) - b[2:].mean(axis=0)))
     as_is = np.linalg.norm(a - b, axis=1).mean()
     mirrored = np.linalg.norm(a[[1, 0, 3, 2]] - b, axis=1).mean()
     return bool(min(as_is, mirrored) < same * max(torso, 1.0))
