@@ -255,6 +255,22 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     assert PoseEngine(follow=(10, 20), out_dir=None).settings.follow == "10,20"
 
 
+def test_going_back_to_one_person_drops_the_people_detectors_own_options():
+    """``follow("none")`` swaps ``mediapipe-people`` for ``mediapipe``, which takes no
+    ``workers`` or ``discover_every``: it used to fail on them at the next start."""
+    from pose3d_nb import PoseEngine
+    from pose3d_nb.detectors import create_detector
+
+    engine = PoseEngine(out_dir=None, detector_options={"workers": 1, "discover_every": 5,
+                                                        "min_detection_confidence": 0.6})
+    assert engine.detector_name == "mediapipe-people"
+    engine.follow("none")
+    assert engine.detector_name == "mediapipe"
+    options = engine._devices.detector_options
+    assert options == {"min_detection_confidence": 0.6}  # the option both take stays
+    create_detector(engine.detector_name, **options).close()
+
+
 def test_cli_follow_errors_are_one_line(tmp_path):
     import subprocess
     import sys

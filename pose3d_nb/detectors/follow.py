@@ -250,6 +250,13 @@ FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
 
+PEOPLE_ONLY_OPTIONS = frozenset({
+    "follow", "num_poses", "tiles", "regions", "discover_every", "workers", "min_presence_confidence",
+    "max_lost_seconds",
+})
+"""``mediapipe-people`` options the single-person ``mediapipe`` does not take: dropped when the
+engine goes back to it (``follow("none")``), which would otherwise fail on them."""
+
 
 #: The default ``follow``: "largest" with a detector that can see everyone (or has a backend
 #: that does, like "mediapipe"); any other detector keeps its own choice.
