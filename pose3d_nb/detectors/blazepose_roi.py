@@ -147,7 +147,7 @@ class RoiLandmarks:
     Args:
         model_complexity: 0 Lite, 1 Full (in the wheel), 2 Heavy (``pose3d models fetch``).
         workers: threads ``map`` may use (each with a network of its own; MediaPipe releases
-            the GIL while it runs). Default: the CPU count, at most 4.
+            the GIL while it runs). Default: the CPUs this process may use, at most 4.
     """
 
     def __init__(self, model_complexity: int = 1, workers: int | None = None) -> None:

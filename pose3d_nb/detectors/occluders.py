@@ -19,14 +19,14 @@ GREY = (128, 128, 128)
 """The fill: the middle of the network's input range, no edges of its own but the outline."""
 
 LIMB_WIDTH = 0.35
-"""A limb's painted width, as a share of that person's shoulder width."""
+"""A limb's painted width, as a share of that person's breadth (``paint_over``)."""
 
 HEAD_RADIUS = 0.6
-"""The head's painted radius, as a share of the shoulder width."""
+"""The head's painted radius, as a share of the breadth."""
 
 TORSO_BREADTH = 0.5
-"""The least breadth a body is given, as a share of its torso's length: seen side-on, its
-shoulders are no measure of its size."""
+"""A body's breadth is its shoulder width, but at least this share of its torso's length:
+seen side-on, its shoulders are no measure of its size."""
 
 _TORSO = [11, 12, 24, 23]  # BlazePose shoulders and hips, in order around the torso
 

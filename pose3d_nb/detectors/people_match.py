@@ -17,7 +17,7 @@ from pose3d_nb.skeleton import COCO
 
 
 def one_person(points_a: np.ndarray, points_b: np.ndarray, size: tuple[int, int],
-                same_pose: float = 0.2) -> bool:
+               same_pose: float = 0.2) -> bool:
     """Whether two (33, >=2) landmark sets are one person: their COCO joints within ``same_pose``
     box heights on average, each left/right pair matched either way (BlazePose swaps the labels
     of single limbs, so two looks at one person may differ by the legs' labels only). Boxes
