@@ -15,8 +15,8 @@ import pytest
 from pose3d_nb import Pose3D
 from pose3d_nb.cli import main
 from pose3d_nb.detectors import DETECTORS, Candidates, FollowingDetector, register_detector
+from pose3d_nb.detectors.geometry import keypoint_box
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_MIRROR, MediaPipePoseDetector
-from pose3d_nb.detectors.tracking import keypoint_box
 from pose3d_nb.engine import PoseEngine
 from pose3d_nb.export import FORMATS, ExportError, export_session, register_format
 from pose3d_nb.recording import atomic_file, load_session

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from pose3d_nb.detectors.facing import torso_facing
-from pose3d_nb.detectors.tracking import (
-    LeftRightStabilizer,
-    PersonTracker,
-    SubjectFollower,
-    box_iou,
-    keypoint_box,
-)
+from pose3d_nb.detectors.geometry import box_iou, keypoint_box
+from pose3d_nb.detectors.left_right import LeftRightStabilizer
+from pose3d_nb.detectors.tracking import PersonTracker, SubjectFollower
 from pose3d_nb.skeleton import COCO
 
 FPS = 30.0

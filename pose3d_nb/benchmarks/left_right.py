@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_nb.detectors.tracking import LeftRightStabilizer
+from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.skeleton import COCO
 
 COCO_JOINTS = [0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]  # nose, shoulders ... ankles

@@ -157,7 +157,7 @@ def lift_as_engine(lifter, case: SynthCase, fps: float = 30.0) -> np.ndarray:
     frame, streaming; e.g. ``choose_lifter("shipped", world_landmark_weight=0.0)``, whose 2D
     zoom and settings are the engine's): (T, 17, 3) root-relative camera-frame metres."""
     from pose3d_nb.detectors.detection import Detection
-    from pose3d_nb.detectors.tracking import keypoint_box
+    from pose3d_nb.detectors.geometry import keypoint_box
 
     size = (case.intrinsics.width, case.intrinsics.height)
     lifter.reset()

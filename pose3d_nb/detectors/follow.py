@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.detectors.geometry import box_centre
+from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
-from pose3d_nb.detectors.tracking import LeftRightStabilizer, Selection, box_centre
+from pose3d_nb.detectors.tracking import Selection
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import COCO
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.detectors.base import Candidates, DetectorUnavailable, FollowingDetector
-from pose3d_nb.detectors.tracking import keypoint_box
+from pose3d_nb.detectors.geometry import keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.sources.frame import Frame
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pose3d_nb.detectors.tracking import box_centre, box_iou, pose_distance, smoothed_velocity
+from pose3d_nb.detectors.geometry import box_centre, box_iou
+from pose3d_nb.detectors.tracking import pose_distance, smoothed_velocity
 from pose3d_nb.skeleton import COCO
 
 _INFEASIBLE = 1e6

@@ -20,11 +20,11 @@ from pose3d_nb.detectors.base import (
     DetectorUnavailable,
 )
 from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, region_workers, roi_from_landmarks
+from pose3d_nb.detectors.geometry import box_iou, keypoint_box
 from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
 from pose3d_nb.detectors.occluders import paint_over
 from pose3d_nb.detectors.people_match import already_tracked, distinct, held, inner_margin, same_torso
-from pose3d_nb.detectors.tracking import box_iou, keypoint_box
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.sources.frame import Frame
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from pose3d_nb.detectors.base import COCO_MIRROR
+from pose3d_nb.detectors.geometry import keypoint_box
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
-from pose3d_nb.detectors.tracking import keypoint_box
 from pose3d_nb.skeleton import COCO
 
 

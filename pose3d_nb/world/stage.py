@@ -175,7 +175,7 @@ def _people_boxes(detection: Any) -> np.ndarray:
     keypoint extents of the others a people detector tracks (NaN for one with no keypoints)."""
     # Imported here: ``pose3d_nb.world`` alone (offline placement) need not load the detectors;
     # whoever has a Detection to pass has loaded them already.
-    from pose3d_nb.detectors.tracking import keypoint_box
+    from pose3d_nb.detectors.geometry import keypoint_box
 
     boxes = [np.asarray(detection.bbox, np.float64).reshape(4)]
     others = detection.extras.get("people_keypoints")
