@@ -190,20 +190,24 @@ class _ScriptedRegions:
         self.answers, self.asked = list(answers), []
 
     def __call__(self, image, roi):
-        from pose3d_nb.detectors.blazepose_roi import RoiPerson
-
         self.asked.append(roi)
-        points = self.answers.pop(0)
-        if points is None:
-            return None
-        return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
-                         alignment=roi_from_landmarks(points[:, :2]).alignment_points())
+        return _found(self.answers.pop(0))
 
     def map(self, image, rois):
         return [self(image, roi) for roi in rois]
 
     def close(self):
         pass
+
+
+def _found(points):
+    """The region result for (33, 4) ``points``, or None for None."""
+    from pose3d_nb.detectors.blazepose_roi import RoiPerson
+
+    if points is None:
+        return None
+    return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
+                     alignment=roi_from_landmarks(points[:, :2]).alignment_points())
 
 
 def _landmarker_on(answers, *people):
@@ -274,27 +278,19 @@ def test_a_region_that_lands_on_someone_older_is_missed_then_found_again():
         landmarker.close()
 
 
-class _SeesPaint:
+class _SeesPaint(_ScriptedRegions):
     """Stands in for the landmark network where two people overlap: on the plain image it finds
     ``plain`` (the person in front), on an image with grey painted on it ``painted``."""
 
     def __init__(self, plain, painted):
+        super().__init__([])
         self.plain, self.painted, self.images = plain, painted, []
 
     def __call__(self, image, roi):
-        from pose3d_nb.detectors.blazepose_roi import RoiPerson
         from pose3d_nb.detectors.occluders import GREY
 
         self.images.append(image)
-        points = self.painted if (image == GREY[0]).all(axis=2).any() else self.plain
-        return RoiPerson(points=points, world=np.zeros((33, 3), np.float32),
-                         alignment=roi_from_landmarks(points[:, :2]).alignment_points())
-
-    def map(self, image, rois):
-        return [self(image, roi) for roi in rois]
-
-    def close(self):
-        pass
+        return _found(self.painted if (image == GREY[0]).all(axis=2).any() else self.plain)
 
 
 def test_a_region_that_takes_the_person_in_front_finds_its_own_with_them_painted_over():
