@@ -143,6 +143,19 @@ def test_pace_drops_frames_a_slow_consumer_missed(tmp_path):
     assert later.index >= 10, "a paced (live-like) source must skip frames instead of lagging behind"
 
 
+def test_a_paced_file_read_late_still_shows_its_last_frame(tmp_path):
+    """A consumer that falls behind past the end of a paced file gets its last frame, not an end
+    with the last frames skipped (the engine's "the source's last frame is processed")."""
+    path = tmp_path / "clip.avi"
+    write_video(path, 12, fps=30.0)
+    with VideoSource(path, pace=True) as source:
+        assert next(source).index == 0
+        time.sleep(0.6)  # 18 frame periods: the whole clip's time has passed
+        assert next(source).index == 11
+        assert source.skipped == 10
+        assert list(source) == []
+
+
 def test_paced_loop_wraps(tmp_path):
     path = tmp_path / "short.avi"
     write_video(path, 5, fps=50.0)

@@ -170,8 +170,11 @@ class VideoSource(BaseSource):
         now = time.monotonic()
         if self._clock0 is None:
             self._clock0 = now - self._position / fps
-        # Like a camera, drop the frames whose time has already passed instead of falling behind.
+        # Like a camera, drop the frames whose time has already passed instead of falling behind;
+        # but a file's last frame is always shown: catching up at the end must not skip it.
         due_position = int((now - self._clock0) * fps)
+        if not self.loop and self.frame_count:
+            due_position = min(due_position, self.frame_count - 1)
         while self._position < due_position:
             if self._next_raw(decode=False) is None:
                 raise StopIteration
