@@ -26,6 +26,7 @@ import numpy as np
 from pose3d_nb.detectors.geometry import box_centre
 from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
+from pose3d_nb.detectors.registry import factory_options
 from pose3d_nb.detectors.tracking import Selection
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import COCO
@@ -252,12 +253,16 @@ FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
 
-PEOPLE_ONLY_OPTIONS = frozenset({
-    "follow", "num_poses", "tiles", "regions", "discover_every", "workers", "min_presence_confidence",
-    "max_lost_seconds",
-})
-"""``mediapipe-people`` options the single-person ``mediapipe`` does not take: dropped when the
-engine goes back to it (``follow("none")``), which would otherwise fail on them."""
+
+
+def options_only_for(detector: object, other: object) -> frozenset[str]:
+    """The options registered backend ``detector`` takes and ``other`` does not, from their
+    signatures: ``mediapipe-people``'s own (``workers``, ``discover_every``, ...) are dropped
+    when the engine goes back to ``mediapipe``, and ``mediapipe``'s own (``smooth_landmarks``,
+    ...) keep it under "auto". Empty unless both are registered names and differ."""
+    if not (isinstance(detector, str) and isinstance(other, str)) or detector == other:
+        return frozenset()
+    return factory_options(detector) - factory_options(other)
 
 
 #: The default ``follow``: "largest" with a detector that can see everyone (or has a backend
@@ -287,10 +292,6 @@ def resolved_follow(detector: object, follow: object) -> object:
     return follow
 
 
-#: Options only MediaPipe's single-person solution takes: with them, "auto" keeps it.
-SINGLE_PERSON_OPTIONS = frozenset({"model_complexity", "smooth_landmarks", "static_image_mode"})
-
-
 def with_follow(detector: object, follow: object, options: dict | None = None) -> tuple[object, dict]:
     """The detector spec and options that follow ``follow`` (None or "none": unchanged; "auto":
     "largest" where the detector can follow, else unchanged, and unchanged too when ``options``
@@ -303,8 +304,10 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
     """
     options = dict(options or {})
-    if isinstance(follow, str) and follow.strip().lower() == AUTO and SINGLE_PERSON_OPTIONS & set(options):
-        return detector, options
+    if (isinstance(follow, str) and follow.strip().lower() == AUTO and options
+            and isinstance(detector, str)
+            and options_only_for(detector, SEES_EVERYONE_INSTEAD.get(detector)) & set(options)):
+        return detector, options  # options only the single-person solution takes keep it
     follow = resolved_follow(detector, follow)
     if follow is None:
         return detector, options

@@ -10,6 +10,7 @@ against what a lifter requires). Code outside the package adds a backend with
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,6 +165,14 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
         raise
     except ImportError as exc:
         raise DetectorUnavailable(f"detector {name!r} failed to import: {exc}. {backend.install}") from exc
+
+
+def factory_options(name: str) -> frozenset[str]:
+    """The keyword options backend ``name``'s factory takes, read from its signature (its module
+    is imported, no model is loaded)."""
+    parameters = inspect.signature(load_object(DETECTORS[name].factory)).parameters.values()
+    return frozenset(p.name for p in parameters
+                     if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
 
 
 def detector_provides(spec: Any) -> frozenset[str]:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.detectors.follow import PEOPLE_ONLY_OPTIONS, SINGLE_PERSON, resolved_follow, with_follow
+from pose3d_nb.detectors.follow import SINGLE_PERSON, options_only_for, resolved_follow, with_follow
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.lifting.registry import require_capabilities
 
@@ -82,9 +82,8 @@ class EngineSwitching:
             if resolved_follow(self._devices.detector_spec, target) is None:
                 # None / "none": back to the single-person detector the people one stands for.
                 spec = SINGLE_PERSON.get(self._devices.detector_spec, self._devices.detector_spec)
-                options = {k: v for k, v in self._devices.detector_options.items()
-                           if k not in PEOPLE_ONLY_OPTIONS or spec == self._devices.detector_spec}
-                options.pop("follow", None)
+                dropped = options_only_for(self._devices.detector_spec, spec) | {"follow"}
+                options = {k: v for k, v in self._devices.detector_options.items() if k not in dropped}
                 if self.running and spec != self._devices.detector_spec:
                     self._devices.offer_detector(spec, options)
                 else:
