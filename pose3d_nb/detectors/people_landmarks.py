@@ -223,9 +223,7 @@ class PeopleLandmarker:
         person = self._roi(frame.image, region.scaled(RETRY_SCALE))
         if person is None or held(person.points, others, frame.size):
             return None
-        box = keypoint_box(person.points[:, :2], frame.size)
-        overlap = float(box_iou(chain.expected_box(), box[None])[0])
-        return person if overlap >= RETRY_MIN_IOU else None
+        return person if chain.overlap(person.points, frame.size) >= RETRY_MIN_IOU else None
 
     def _alone(self, frame: Frame, chain: _Chain, region: Roi, others: list[np.ndarray],
                younger: list[np.ndarray]) -> RoiPerson | None:
@@ -242,9 +240,7 @@ class PeopleLandmarker:
         person = self._roi(paint_over(frame.image, bodies), region)
         if person is None or any(same_torso(person.points, other) for other in others):
             return None
-        box = keypoint_box(person.points[:, :2], frame.size)
-        overlap = float(box_iou(chain.expected_box(), box[None])[0])
-        return person if overlap >= RETRY_MIN_IOU else None
+        return person if chain.overlap(person.points, frame.size) >= RETRY_MIN_IOU else None
 
     def _redetect(self, frame: Frame, chain: _Chain, others: list[np.ndarray]) -> RoiPerson | None:
         """The person detector and landmarks on a square around where ``chain``'s person should
@@ -252,11 +248,10 @@ class PeopleLandmarker:
         result, or None."""
         region = chain.search_region(frame.size)
         best, best_iou = None, 0.2
-        expected = chain.expected_box()
         for points, world, _ in self._sweep(frame, self._last_ms, [region]):
             if held(points, others, frame.size):
                 continue
-            overlap = float(box_iou(expected, keypoint_box(points[:, :2], frame.size)[None])[0])
+            overlap = chain.overlap(points, frame.size)
             if overlap > best_iou:
                 best, best_iou = (points, world), overlap
         if best is None:
@@ -331,6 +326,10 @@ class _Chain:
     def expected_box(self) -> np.ndarray:
         """(4,) the last landmarks' box moved on like ``predicted``."""
         return self._box + np.tile(self._step, 2)
+
+    def overlap(self, points: np.ndarray, size: tuple[int, int]) -> float:
+        """IoU of the box around (33, >=2) landmark ``points`` with ``expected_box``."""
+        return float(box_iou(self.expected_box(), keypoint_box(points[:, :2], size)[None])[0])
 
     def search_region(self, size: tuple[int, int], margin: float = 1.5) -> tuple[int, int, int, int]:
         """(x0, y0, w, h): a square ``margin`` times the expected box's long side around it,
