@@ -141,6 +141,25 @@ def test_settings_are_checked_and_compared():
             BatchSettings(**bad).checked()
 
 
+def test_a_batch_video_runs_its_people_regions_on_one_thread():
+    """A batch's parallelism is across videos (one-thread workers): a detector that runs each
+    person's region on threads of its own is given one, and one that has no such option is
+    given nothing it would refuse."""
+    from pose3d_nb.batch.task import one_thread_options
+    from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.detectors.registry import create_detector
+
+    assert one_thread_options("mediapipe", "auto") == {"workers": 1}  # becomes mediapipe-people
+    assert one_thread_options("mediapipe-people", "2") == {"workers": 1}
+    assert one_thread_options("mediapipe", "none") == {}  # MediaPipe's single-person solution
+    spec, options = with_follow("mediapipe", "auto", one_thread_options("mediapipe", "auto"))
+    detector = create_detector(spec, **options)
+    try:
+        assert detector.workers == 1
+    finally:
+        detector.close()
+
+
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

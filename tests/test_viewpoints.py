@@ -73,6 +73,48 @@ def test_bench_viewpoints_smoke_prints_every_factor(tmp_path, capsys):
     assert "view (0 frontal, 90 profile, 180 back)" in out
 
 
+@pytest.mark.skipif(not DEFAULT_MOCAP_DIR.is_dir(), reason=f"needs the mocap arrays at {DEFAULT_MOCAP_DIR}")
+def test_bench_offline_lift_smoke_compares_pose3d_lift_with_the_engine(capsys):
+    from pose3d_nb.cli.bench import cmd_bench, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    assert cmd_bench(parser.parse_args(["bench", "offline-lift", "--smoke", "--json"])) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["clips"] == 4
+    errors = [*figures["pa_mpjpe_mm"].values(), *figures["mpjpe_mm"].values()]
+    assert all(10 < e < 300 for e in errors), figures  # millimetres, nothing degenerate
+    assert 0 < figures["gravity_deg_offline_zoomed"]["lean_removed"] < 45
+
+
+def test_the_whole_clip_zoom_follows_the_person_and_leaves_an_empty_clip_alone():
+    from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
+    from pose3d_nb.lifting.zoom import TARGET_HEIGHT, zoom_clip
+
+    width, height = 1080, 1920
+    person = np.full((17, 2), np.nan, np.float32)
+    person[COCO_BODY_KEYPOINTS] = np.stack([np.full(13, 300.0), np.linspace(800, 1000, 13)], 1)
+    # Walking towards the camera: 200 px tall growing to 400 px, a frame missed half-way.
+    growth = np.linspace(1, 2, 61)
+    clip = np.stack([(person - [300, 900]) * g + [300, 900] for g in growth]).astype(np.float32)
+    clip[30] = np.nan
+    zoomed = zoom_clip(clip, (width, height))
+    body = zoomed[:, COCO_BODY_KEYPOINTS, 1]
+    tall = np.ptp(body, axis=1) / width * 2  # screen units
+    # Each frame is zoomed by the mean height of 10 frames either side (the missed one takes its
+    # neighbours'): on a steady growth that is its own height, so every frame whose window fits
+    # in the clip comes out at the target; the ends see one side only.
+    inside = np.arange(10, 51) != 30
+    assert np.abs(tall[10:51][inside] - TARGET_HEIGHT).max() < 1e-3
+    assert np.abs(tall[0] - TARGET_HEIGHT) > 0.05
+    assert np.isnan(zoomed[30]).all()  # a missing frame stays missing
+    centre = np.array([width / 2, height / 2])
+    direction = (zoomed[0, 0] - centre) / (clip[0, 0] - centre)
+    assert direction[0] == pytest.approx(direction[1], rel=1e-5)  # about the image centre
+    nobody = np.full((5, 17, 2), np.nan, np.float32)
+    assert np.isnan(zoom_clip(nobody, (width, height))).all()
+
+
 def test_zoom_brings_the_person_to_the_target_height_about_the_image_centre():
     from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS, normalize_screen
     from pose3d_nb.lifting.zoom import ScreenZoom, zoom_windows

@@ -315,6 +315,27 @@ def test_learned_up_on_held_out_mocap_through_known_cameras():
     assert np.mean(errors) < 6 and max(errors) < 12, errors
 
 
+def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(tmp_path):
+    """``pose3d lift --checkpoint shipped`` zooms the 2D to the size the lifter lifts best, as
+    ``pose3d run`` does: a wide and a narrow lens from the same place give the same 3D."""
+    from pose3d_nb.cli import main
+
+    world = walk(90, distance=0.5)
+    lifted = {}
+    for fov in (40, 90):
+        _, keypoints, _, _, _, _ = film(world, 15, 0, fov)
+        path = tmp_path / f"kps{fov}.npy"
+        np.save(path, keypoints.astype(np.float32))
+        for options in ([], ["--no-zoom"], ["--stream"]):
+            out = tmp_path / f"out{fov}{''.join(options)}.npy"
+            command = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", "shipped", *options]
+            assert main([*command, "--out", str(out)]) == 0
+            lifted[fov, "".join(options)] = np.load(out)
+    for mode in ("", "--stream"):
+        assert np.abs(lifted[40, mode] - lifted[90, mode]).max() < 1e-3, mode
+    assert np.abs(lifted[40, "--no-zoom"] - lifted[90, "--no-zoom"]).max() > 0.02  # as framed: it differs
+
+
 def test_cli_lift_grounded_places_a_keypoint_array_in_the_world(tmp_path):
     from pose3d_nb.cli import main
 

@@ -4,7 +4,9 @@
 does (same detector, lifter, window, lookahead and flip, so the same ``session.npz`` with the
 same metadata), into a staging folder; writes the requested exports beside the session, the
 manifest last, and renames the folder into place (``batch.staging``). The engine lifts with one
-torch thread, so one worker thread runs one video with about one core.
+torch thread, and a detector that runs each person's region on threads of its own runs them one
+at a time (``workers=1``), so one worker thread runs one video with about one core: a batch's
+parallelism is across videos.
 
 Whatever goes wrong with the video itself (missing, empty, corrupt, no person to export, an
 engine error) comes back as a ``failed`` row carrying the reason, so the error stays with its
@@ -57,12 +59,26 @@ def _capacity(video: Path) -> int:
     return max(DEFAULTS.capacity, announced + max(100, announced // 10))
 
 
+def one_thread_options(detector: str, follow: Any) -> dict[str, Any]:
+    """The detector options that keep ``detector`` (as ``follow`` resolves it: "mediapipe" with a
+    choice of person becomes "mediapipe-people") on one thread: ``{"workers": 1}`` where its
+    factory takes ``workers``, else nothing."""
+    from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.detectors.registry import factory_options
+
+    spec, _ = with_follow(detector, follow)
+    return {"workers": 1} if isinstance(spec, str) and "workers" in factory_options(spec) else {}
+
+
 def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str, Any]:
     """Record ``video`` into ``staging`` (``session.npz``, ``joints.npy``); returns its numbers."""
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine(settings=settings.for_video(str(video), str(staging), _capacity(video)),
-                        torch_threads=1)
+    engine = PoseEngine(
+        settings=settings.for_video(str(video), str(staging), _capacity(video)),
+        torch_threads=1,
+        detector_options=one_thread_options(settings.detector, settings.follow),
+    )
     started = time.perf_counter()
     engine.start()
     try:

@@ -44,6 +44,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from pose3d_nb.benchmarks.left_right import run
 
         run(mocap_dir=args.mocap, clips=20 if args.smoke else 300, as_json=args.json)
+    elif args.what == "offline-lift":
+        from pose3d_nb.benchmarks.offline_lift import run
+
+        run(mocap_dir=args.mocap, clips=4 if args.smoke else 60, as_json=args.json)
     elif args.what == "batch":
         from pose3d_nb.benchmarks.batch import run
 
@@ -56,13 +60,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
     bench.add_argument(
         "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch", "people",
-                 "recording", "left-right"]
+                 "recording", "left-right", "offline-lift"]
     )
     bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy, world)")
     bench.add_argument("--mocap", default=None,
-                       help="held-out mocap folder (accuracy, viewpoints, world, left-right)")
+                       help="held-out mocap folder (accuracy, viewpoints, world, left-right, offline-lift)")
     bench.add_argument("--smoke", action="store_true",
-                       help="viewpoints, world, left-right: a few samples, a quick check")
+                       help="viewpoints, world, left-right, offline-lift: a few samples, a quick check")
     bench.add_argument("--plot", default=None, help="viewpoints, world: save the plot to this PNG")
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")

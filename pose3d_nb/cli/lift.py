@@ -38,15 +38,25 @@ def _checkpoint_path(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
-def _grounded(args: argparse.Namespace, joints, keypoints, valid, size) -> np.ndarray:
-    """``--grounded``: the lifted camera-frame poses placed in the world (``pose3d_nb.world``)."""
+def _is_shipped(path: Path) -> bool:
+    """Whether ``path`` holds the shipped lifter's weights (by content, whatever the file is called)."""
+    from pose3d_nb.lifting.choice import SHIPPED_SHA256
+    from pose3d_nb.lifting.weights import sha256_of
+
+    return sha256_of(path) == SHIPPED_SHA256
+
+
+def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) -> np.ndarray:
+    """``--grounded``: the lifted camera-frame poses placed in the world (``pose3d_nb.world``),
+    with ``lean`` (the lifter's lean habit, ``world.lean``, or None) turned back out."""
     from pose3d_nb.world import WorldTracker, place_clip, resolve_intrinsics
 
     options = world_options(args)
     if not args.stream:
         intrinsics = resolve_intrinsics(*size, options["camera"], options["fov"], options["focal"])
-        return place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"]).joints
-    tracker = WorldTracker(**options)
+        placed = place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"], lean=lean)
+        return placed.joints
+    tracker = WorldTracker(**options, lean=lean)
     frames = zip(joints, keypoints, valid, strict=True)
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
 
@@ -56,25 +66,34 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.streaming import StreamingLifter
     from pose3d_nb.lifting.world import camera_to_world, rebase_floor
+    from pose3d_nb.lifting.zoom import TARGET_HEIGHT, ScreenZoom
+    from pose3d_nb.world.lean import shipped_lean_bias
 
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
-    model = load_model(_checkpoint_path(args.checkpoint), causal=args.causal)
+    checkpoint = _checkpoint_path(args.checkpoint)
+    model = load_model(checkpoint, causal=args.causal)
+    # The shipped lifter sees the person at the size it lifts best, as the engine runs it
+    # (``lifting.zoom``); the lean table was measured on it (``world.lean``).
+    shipped = _is_shipped(checkpoint)
+    zoom = TARGET_HEIGHT if shipped and not args.no_zoom else None
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
+        screen_zoom = ScreenZoom(zoom) if zoom else None
         outputs = []
         for frame in keypoints:
-            outputs += lifter.push(frame, size)
+            outputs += lifter.push(screen_zoom(frame, size) if screen_zoom else frame, size)
         outputs += lifter.flush()
         joints = np.stack([o.joints for o in outputs])
         valid = np.array([o.valid for o in outputs])
     else:
-        lifted = lift_sequence(model, keypoints, size, flip=args.flip)
+        lifted = lift_sequence(model, keypoints, size, flip=args.flip, zoom_height=zoom)
         joints, valid = lifted.joints, lifted.valid
     if args.world:
         joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
     elif args.grounded:
-        joints = _grounded(args, joints, keypoints, valid, size)
+        lean = shipped_lean_bias() if zoom else None
+        joints = _grounded(args, joints, keypoints, valid, size, lean)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, joints.astype(np.float32))
@@ -83,7 +102,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
     mode = f"streaming (window {args.window}, lookahead {args.lookahead})" if args.stream else "offline"
     print(
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
-        f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}) -> {out}; "
+        f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}, "
+        f"{'zoomed to a person height of ' + str(zoom) if zoom else 'no zoom'}) -> {out}; "
         f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
     )
     return 0
@@ -100,6 +120,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     lift.add_argument("--flip", action="store_true", help="test-time flip augmentation")
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
+    lift.add_argument(
+        "--no-zoom", action="store_true",
+        help="the shipped lifter: lift the 2D as framed (by default it is zoomed to the person size "
+        "the lifter lifts best, as pose3d run does; other checkpoints are never zoomed)",
+    )  # fmt: skip
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
     lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")
     lift.add_argument("--lookahead", type=int, default=0, help="output delay in frames, --stream")

@@ -76,6 +76,11 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._faces = FaceCheck() if check_face and fix_left_right else None  # the base's, for our follower
 
     @property
+    def workers(self) -> int:
+        """Threads the tracked people's regions run on at once (``workers=``)."""
+        return self._landmarker.workers
+
+    @property
     def people(self) -> dict[int, PersonTrack]:
         """Every live track by id (seen within ``max_lost_seconds``)."""
         return self._follower.people

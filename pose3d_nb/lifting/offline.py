@@ -15,6 +15,7 @@ from pose3d_nb.lifting.keypoints import (
     unmirror_joints,
 )
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.zoom import zoom_clip
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,16 @@ def lift_sequence(
     keypoints_px: np.ndarray,
     frame_size: tuple[int, int],
     flip: bool = False,
+    zoom_height: float | None = None,
 ) -> LiftedSequence:
     """Lift a whole clip: (T, 17, 2) COCO pixels (NaN where missing) -> ``LiftedSequence``.
 
-    Missing frames are interpolated before lifting and reported in ``valid``.
+    Missing frames are interpolated before lifting and reported in ``valid``. ``zoom_height``:
+    zoom the 2D so the person is this tall in screen units first (``lifting.zoom.zoom_clip``; the
+    shipped lifter's ``TARGET_HEIGHT``), None for the original framing.
     """
+    if zoom_height:
+        keypoints_px = zoom_clip(keypoints_px, frame_size, zoom_height)
     filled, valid = fill_gaps(keypoints_px)
     normalized = normalize_screen(filled, *frame_size)
     return LiftedSequence(joints=lift_normalized(model, normalized, flip=flip), valid=valid)
