@@ -15,7 +15,6 @@ from pose3d_nb.detectors.base import (
     assemble_detection,
 )
 from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.detectors.facing import FaceCheck
 from pose3d_nb.detectors.follow import PeopleFollower
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_MIRROR
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
@@ -71,9 +70,8 @@ class MediaPipePeopleDetector(FollowingDetector):
             min_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
-        super().__init__(follow=True, fix_left_right=False)
-        self._follower = follower
-        self._faces = FaceCheck() if check_face and fix_left_right else None  # the base's, for our follower
+        super().__init__(follow=True, fix_left_right=fix_left_right, check_face=check_face)
+        self._follower = follower  # everyone tracked, one followed: in place of the base's own
 
     @property
     def workers(self) -> int:
