@@ -3,9 +3,7 @@
 Clips the lifter was trained on (never the held-out ones, which score it) are seen by virtual
 cameras with pitch -25..65 degrees, roll -35..35 and field of view 35..105 (a little wider than
 the sweep of ``pose3d bench world``), projected with the detector's noise model, lifted by the
-shipped lifter as the engine runs it (streaming, its 2D zoom, flip; ``world_synth.lift_as_engine``):
-the network learns the camera's up from each frame's lifted pose and 2D, and the habits it learns
-must be those of the poses it will be given.
+shipped lifter; the network learns the camera's up from each frame's lifted pose and 2D.
 """
 
 from __future__ import annotations
@@ -28,8 +26,9 @@ def make_data(
     import torch
 
     from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
-    from pose3d_nb.benchmarks.world_synth import lift_as_engine, make_case
-    from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.benchmarks.world_synth import make_case
+    from pose3d_nb.lifting.choice import shipped_model
+    from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.training.mocap import load_mocap, sampling_weights
     from pose3d_nb.training.trainer import make_noise
     from pose3d_nb.world.placement import image_points
@@ -37,7 +36,7 @@ def make_data(
     torch.set_num_threads(1)
     pool = [c for c in load_mocap(DEFAULT_MOCAP_DIR) if c.held_out == held_out]
     weights = sampling_weights(pool, 3 * frames)
-    lifter, noise = choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    model, noise = shipped_model(), make_noise()
     rng = np.random.default_rng(seed)
     inputs, targets = [], []
     while len(inputs) < clips:
@@ -45,7 +44,8 @@ def make_data(
         case = make_case(rng, pool[rng.choice(len(pool), p=weights)], pitch, roll, fov, noise, frames=frames)
         if case is None:
             continue
-        lifted = lift_as_engine(lifter, case)
+        size = (case.intrinsics.width, case.intrinsics.height)
+        lifted = lift_sequence(model, case.keypoints.astype(np.float32), size).joints
         points, _ = image_points(case.intrinsics, case.keypoints, case.scores)
         x = features(lifted, points)[::3]
         keep = np.isfinite(x).all(1)
