@@ -54,7 +54,9 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
     # option is "largest", the people detector's own default
     out = {}
     for view, video in view_videos(views_dir).items():
-        lifter = make_lifter(LifterSetting("shipped", 0, 0, False, 0.5))
+        # The default pipeline's lifter settings (window, lookahead, flip) and fusion weight.
+        setting = LifterSetting("shipped", DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip, 0.5)
+        lifter = make_lifter(setting)
         poses = []
         for detection in detections[view]:
             poses += lifter.push(detection)
