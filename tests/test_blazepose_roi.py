@@ -4,6 +4,7 @@ people landmarker that tracks each person in a region of their own."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -453,3 +454,33 @@ def test_a_sliver_found_beside_someone_in_the_same_first_sweep_is_not_a_second_p
         assert len(landmarker._chains) == 1
     finally:
         landmarker.close()
+
+
+TWO_PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "two_people_walk_640x360.mp4"
+
+
+@pytest.mark.skipif(not TWO_PEOPLE.is_file(), reason=f"needs {TWO_PEOPLE}")
+def test_the_discovery_sweep_beside_the_regions_finds_what_it_finds_after_them():
+    """While someone is tracked, the sweep for newcomers runs on a thread of its own beside the
+    tracked regions (``workers`` > 1): everyone found, every frame, is what one thread finds,
+    including the woman who walks in while the man is tracked."""
+    from pose3d_nb.detectors.people_landmarks import DISCOVERY, PeopleLandmarker
+    from pose3d_nb.sources.video import VideoSource
+
+    beside = PeopleLandmarker(workers=2, discover_every=3)
+    after = PeopleLandmarker(workers=1, discover_every=3)
+    counts = []
+    try:
+        with VideoSource(TWO_PEOPLE) as source:
+            for index, frame in enumerate(source):
+                if index >= 75:  # she comes into view at about frame 60
+                    break
+                found, alone = beside(frame), after(frame)
+                np.testing.assert_array_equal(found.boxes, alone.boxes)
+                np.testing.assert_array_equal(found.keypoints, alone.keypoints)
+                counts.append(len(found.boxes))
+        assert DISCOVERY in beside._landmarkers and DISCOVERY not in after._landmarkers
+    finally:
+        beside.close()
+        after.close()
+    assert counts[0] == 1 and max(counts) == 2  # someone new was found while one was tracked
