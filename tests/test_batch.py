@@ -160,6 +160,28 @@ def test_a_batch_video_runs_its_people_regions_on_one_thread():
         detector.close()
 
 
+def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, monkeypatch):
+    import pose3d_nb.engine
+    from pose3d_nb.batch.task import process_video
+    from pose3d_nb.sources.sample import sample_video_resource
+
+    given = {}
+
+    class Stop(Exception):
+        pass
+
+    def engine(**kwargs):
+        given.update(kwargs)
+        raise Stop("the options are all this test needs")
+
+    monkeypatch.setattr(pose3d_nb.engine, "PoseEngine", engine)
+    for follow, expected in (("auto", {"workers": 1}), ("none", {})):
+        settings = BatchSettings(follow=follow).checked()
+        row = process_video(str(sample_video_resource()), str(tmp_path / follow), settings)
+        assert row["status"] == "failed" and "the options are all this test needs" in row["error"]
+        assert given["detector_options"] == expected and given["torch_threads"] == 1
+
+
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -336,6 +336,39 @@ def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(t
     assert np.abs(lifted[40, "--no-zoom"] - lifted[90, "--no-zoom"]).max() > 0.02  # as framed: it differs
 
 
+def test_cli_lift_grounded_removes_the_shipped_lifters_lean_as_run_does(tmp_path, monkeypatch):
+    """``--grounded`` with the shipped lifter turns its lean habit out (``world.lean``), offline and
+    ``--stream``, as ``pose3d run`` does; ``--no-zoom`` (the 2D as framed, which the table was
+    not measured on) and a checkpoint file keep it."""
+    import pose3d_nb.world as world
+    from pose3d_nb.cli import main
+    from pose3d_nb.lifting.choice import shipped_checkpoint
+    from pose3d_nb.world.lean import shipped_lean_bias
+
+    given = []
+    place, tracker = world.place_clip, world.WorldTracker
+
+    def placing(*args, **kwargs):
+        given.append(kwargs.get("lean"))
+        return place(*args, **kwargs)
+
+    def tracking(*args, **kwargs):
+        given.append(kwargs.get("lean"))
+        return tracker(*args, **kwargs)
+
+    monkeypatch.setattr(world, "place_clip", placing)
+    monkeypatch.setattr(world, "WorldTracker", tracking)
+    _, keypoints, _, _, _, _ = film(walk(45), 25, 0, 60)
+    path = tmp_path / "kps.npy"
+    np.save(path, keypoints.astype(np.float32))
+    runs = [("shipped",), ("shipped", "--stream"), ("shipped", "--no-zoom"), (str(shipped_checkpoint()),)]
+    for checkpoint, *options in runs:
+        command = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", checkpoint, "--grounded"]
+        assert main([*command, *options, "--out", str(tmp_path / "out.npy")]) == 0
+    lean = shipped_lean_bias()
+    assert lean is not None and given == [lean, lean, None, None]
+
+
 def test_cli_lift_grounded_places_a_keypoint_array_in_the_world(tmp_path):
     from pose3d_nb.cli import main
 

@@ -61,13 +61,16 @@ def _capacity(video: Path) -> int:
 
 def one_thread_options(detector: str, follow: Any) -> dict[str, Any]:
     """The detector options that keep ``detector`` (as ``follow`` resolves it: "mediapipe" with a
-    choice of person becomes "mediapipe-people") on one thread: ``{"workers": 1}`` where its
-    factory takes ``workers``, else nothing."""
-    from pose3d_nb.detectors.follow import with_follow
+    choice of person becomes "mediapipe-people") on one thread: ``{"workers": 1}`` for the
+    people detector, whose regions and discovery sweep otherwise run on threads of their own;
+    nothing for any other detector (a plug-in's options are its own business)."""
+    from pose3d_nb.detectors.follow import FOLLOWING_DETECTORS, with_follow
     from pose3d_nb.detectors.registry import factory_options
 
     spec, _ = with_follow(detector, follow)
-    return {"workers": 1} if isinstance(spec, str) and "workers" in factory_options(spec) else {}
+    if spec in FOLLOWING_DETECTORS and "workers" in factory_options(spec):
+        return {"workers": 1}
+    return {}
 
 
 def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str, Any]:

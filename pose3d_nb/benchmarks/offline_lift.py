@@ -5,8 +5,11 @@ roll +-30, field of view 40..100, portrait or landscape), projected with the det
 model, and lifted by the shipped lifter three ways: offline as framed (``pose3d lift
 --no-zoom``), offline zoomed (``pose3d lift``, the default for the shipped checkpoint) and as the
 engine runs it (streaming, zoom, flip). Printed: PA-MPJPE and root-relative MPJPE (14 scored
-joints), and ``eval_world.py``'s gravity error of the zoomed offline poses on the true path and
-up, with and without the lean correction that ``pose3d lift --grounded`` applies (``world.lean``).
+joints); ``eval_world.py``'s gravity error of the zoomed offline poses on the true path and up,
+with and without the lean correction that ``pose3d lift --grounded`` applies (``world.lean``);
+and ``pose3d lift --grounded`` end to end (``place_clip`` estimating the path, the up and the
+floor; the true intrinsics), as it was (as framed, no lean) and as it is (zoomed, lean removed):
+WA-MPJPE and gravity error.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ PITCH_DEG, ROLL_DEG, FOV_DEG = (-20.0, 60.0), (-30.0, 30.0), (40.0, 100.0)
 
 
 def pa_mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Mean per-frame Procrustes-aligned error (similarity), mm, over the scored joints."""
+    """(T, 17, 3) and (T, 17, 3) metres -> mean per-frame Procrustes-aligned error (similarity),
+    mm, over the scored joints."""
     errors = []
     for pose, true in zip(predicted[:, SCORED], truth[:, SCORED], strict=True):
         pose, true = pose - pose.mean(0), true - true.mean(0)
@@ -36,7 +40,7 @@ def pa_mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
 
 
 def mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Root-relative error, mm, over the scored joints."""
+    """(T, 17, 3) and (T, 17, 3) metres -> root-relative error, mm, over the scored joints."""
     error = (predicted - predicted[:, :1]) - (truth - truth[:, :1])
     return 1000 * float(np.linalg.norm(error, axis=-1)[:, SCORED].mean())
 
@@ -46,10 +50,17 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
     import torch
 
     from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
-    from pose3d_nb.benchmarks.world_synth import body_gravity_deg, engine_lifting, lift_as_engine, make_case
+    from pose3d_nb.benchmarks.world_synth import (
+        body_gravity_deg,
+        engine_lifting,
+        lift_as_engine,
+        make_case,
+        rigid_error,
+    )
     from pose3d_nb.lifting.choice import shipped_model
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.zoom import TARGET_HEIGHT
+    from pose3d_nb.world import place_clip
     from pose3d_nb.world.frame import WorldFrame
     from pose3d_nb.world.lean import shipped_lean_bias, unlean
 
@@ -77,6 +88,10 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
             body_gravity_deg(room.to_world(on_path), case.truth, case.up),
             body_gravity_deg(room.to_world(unlean(on_path, case.up, lean)), case.truth, case.up),
         ])
+        for placed in (place_clip(framed, case.keypoints, case.intrinsics, case.scores),
+                       place_clip(zoomed, case.keypoints, case.intrinsics, case.scores, lean=lean)):
+            rows[-1] += [rigid_error(placed.joints_camera.astype(np.float64), case.truth, True)[0],
+                         body_gravity_deg(placed.joints, case.truth, case.up)]
     mean = np.mean(rows, axis=0)
     result = {
         "clips": clips,
@@ -84,6 +99,8 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         "pa_mpjpe_mm": {"offline_as_framed": mean[0], "offline_zoomed": mean[1], "engine": mean[2]},
         "mpjpe_mm": {"offline_as_framed": mean[3], "offline_zoomed": mean[4], "engine": mean[5]},
         "gravity_deg_offline_zoomed": {"as_lifted": mean[6], "lean_removed": mean[7]},
+        "grounded": {"wa_mpjpe_mm_before": mean[8], "gravity_deg_before": mean[9],
+                     "wa_mpjpe_mm_now": mean[10], "gravity_deg_now": mean[11]},
         "seconds": time.perf_counter() - started,
     }
     print(f"pose3d lift, shipped lifter, {clips} held-out mocap clips through random cameras (seed {seed}), "
@@ -95,7 +112,12 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         print(f"  {label:31} {result['pa_mpjpe_mm'][name]:>11.1f} {result['mpjpe_mm'][name]:>9.1f}")
     gravity = result["gravity_deg_offline_zoomed"]
     print(f"  gravity error, zoomed offline poses on the true path and up: {gravity['as_lifted']:.2f} deg as "
-          f"lifted, {gravity['lean_removed']:.2f} with the lean removed (--grounded)")
+          f"lifted, {gravity['lean_removed']:.2f} with the lean removed")
+    grounded = result["grounded"]
+    print(f"  pose3d lift --grounded, end to end (estimated path, up and floor; true intrinsics): WA-MPJPE "
+          f"{grounded['wa_mpjpe_mm_before']:.1f} mm and gravity {grounded['gravity_deg_before']:.2f} deg as "
+          f"framed without the lean table (before), {grounded['wa_mpjpe_mm_now']:.1f} mm and "
+          f"{grounded['gravity_deg_now']:.2f} deg zoomed with it (now)")
     if as_json:
         print(json.dumps({k: ({kk: round(float(vv), 2) for kk, vv in v.items()} if isinstance(v, dict) else
                               round(float(v), 2) if isinstance(v, float) else v) for k, v in result.items()}))

@@ -48,6 +48,7 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
 
     from pose3d_nb.benchmarks.accuracy import LifterSetting, detect_views, make_lifter, view_videos
     from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
     from pose3d_nb.settings import DEFAULTS
 
     detections = detect_views(views_dir, with_follow(DEFAULTS.detector, DEFAULTS.follow)[0])  # its follow
@@ -55,8 +56,9 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
     out = {}
     for view, video in view_videos(views_dir).items():
         # The default pipeline's lifter settings (window, lookahead, flip) and fusion weight.
-        setting = LifterSetting("shipped", DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip, 0.5)
-        lifter = make_lifter(setting)
+        lifter = make_lifter(
+            LifterSetting("shipped", DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip, MEDIAPIPE_WEIGHT)
+        )
         poses = []
         for detection in detections[view]:
             poses += lifter.push(detection)

@@ -38,12 +38,13 @@ def _checkpoint_path(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
-def _is_shipped(path: Path) -> bool:
-    """Whether ``path`` holds the shipped lifter's weights (by content, whatever the file is called)."""
-    from pose3d_nb.lifting.choice import SHIPPED_SHA256
-    from pose3d_nb.lifting.weights import sha256_of
+def _is_shipped(spec: str) -> bool:
+    """Whether ``--checkpoint`` names the shipped lifter as ``pose3d run --lifter`` would: "shipped",
+    or "auto" without an official checkpoint in ``model/``. A file path is a checkpoint of its
+    own there and here (no zoom, no lean table), whatever it holds."""
+    from pose3d_nb.lifting.weights import find_checkpoint
 
-    return sha256_of(path) == SHIPPED_SHA256
+    return spec.lower() == "shipped" or (spec.lower() == "auto" and find_checkpoint() is None)
 
 
 def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) -> np.ndarray:
@@ -71,12 +72,10 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
-    checkpoint = _checkpoint_path(args.checkpoint)
-    model = load_model(checkpoint, causal=args.causal)
+    model = load_model(_checkpoint_path(args.checkpoint), causal=args.causal)
     # The shipped lifter sees the person at the size it lifts best, as the engine runs it
-    # (``lifting.zoom``); the lean table was measured on it (``world.lean``).
-    shipped = _is_shipped(checkpoint)
-    zoom = TARGET_HEIGHT if shipped and not args.no_zoom else None
+    # (``lifting.zoom``); the lean table was measured on it so (``world.lean``).
+    zoom = TARGET_HEIGHT if _is_shipped(args.checkpoint) and not args.no_zoom else None
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
@@ -103,7 +102,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
     print(
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
         f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}, "
-        f"{'zoomed to a person height of ' + str(zoom) if zoom else 'no zoom'}) -> {out}; "
+        f"{f'zoomed to a person {zoom} screen units tall' if zoom else 'no zoom'}"
+        f"{', lean removed' if args.grounded and zoom else ''}) -> {out}; "
         f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
     )
     return 0
@@ -122,8 +122,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
     lift.add_argument(
         "--no-zoom", action="store_true",
-        help="the shipped lifter: lift the 2D as framed (by default it is zoomed to the person size "
-        "the lifter lifts best, as pose3d run does; other checkpoints are never zoomed)",
+        help="the shipped lifter (--checkpoint shipped, or auto without an official checkpoint): lift "
+        "the 2D as framed, and with --grounded keep its lean (by default the 2D is zoomed to the person "
+        "size it lifts best and --grounded removes its lean, as pose3d run does; a checkpoint file is "
+        "never zoomed)",
     )  # fmt: skip
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
     lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")

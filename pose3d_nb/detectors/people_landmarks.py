@@ -90,8 +90,8 @@ class PeopleLandmarker:
         max_misses: frames in a row a tracked person's region may miss them (after the wider
             try and the detector, see above) before it is given up.
         workers: threads for the tracked regions' first tries, each person's at once
-            (``RoiLandmarks.map``; default: the CPUs, at most 4; 1: one at a time, and the
-            discovery sweep after them instead of beside them).
+            (``RoiLandmarks.map``; default: the CPUs, at most 4), and above 1 one more for the
+            discovery sweep beside them; 1: everything one after the other on the caller's thread.
         min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
     """
 

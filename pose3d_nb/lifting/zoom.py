@@ -75,6 +75,8 @@ def zoom_clip(keypoints_px: np.ndarray, frame_size: tuple[int, int],
     -20..60, roll +-30, field of view 40..100, detector noise; ``lift_sequence``, no flip) it took
     the shipped lifter from 80.8 to 71.0 mm PA-MPJPE and 125.5 to 108.8 mm MPJPE (the engine,
     streaming with the zoom and flip: 70.4 and 109.5). ``CLIP_HALF_WINDOW`` was not tuned."""
+    if not target_height > 0:
+        raise ValueError(f"target_height must be > 0 screen units, got {target_height}")
     keypoints_px = np.asarray(keypoints_px, np.float32)
     width, height = frame_size
     body = keypoints_px[:, COCO_BODY_KEYPOINTS, 1]
