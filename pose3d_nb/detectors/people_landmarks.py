@@ -11,7 +11,7 @@ inner edges). Each person's box spans all 33 landmarks.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor, wait
+import threading
 from typing import Any
 
 import numpy as np
@@ -140,7 +140,6 @@ class PeopleLandmarker:
         self.max_aspect = max_aspect
         self.workers = region_workers(workers)
         self._landmarkers: dict[tuple[int, int, int, int] | str | None, Any] = {}
-        self._sweeper: ThreadPoolExecutor | None = None  # the discovery sweep, beside the regions
         self._roi: RoiLandmarks | None = None
         self._chains: list[_Chain] = []
         self._since_sweep = 0
@@ -170,14 +169,12 @@ class PeopleLandmarker:
             tiles = self._regions(frame.size)
             tile = tiles[(self._next_tile + 1) % len(tiles)]
             self._landmarker(DISCOVERY)  # made here, so only the caller's thread adds landmarkers
-            if self._sweeper is None:
-                self._sweeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose3d-discovery")
-            ahead = self._sweeper.submit(self._sweep, frame, stamp, [tile], DISCOVERY)
+            ahead = _Beside(self._sweep, frame, stamp, [tile], DISCOVERY)
         try:
             found = self._track(frame)
         finally:
             if ahead is not None:
-                wait([ahead])  # never left running: reset() and close() may follow
+                ahead.join()  # never left running: reset() and close() may follow
         self._since_sweep += 1
         if not self._chains or self._since_sweep >= self.discover_every:
             # While someone is tracked, one tile per sweep, in turn: the cost is spread out.
@@ -334,13 +331,38 @@ class PeopleLandmarker:
 
     def close(self) -> None:
         self.reset()
-        if self._sweeper is not None:
-            self._sweeper.shutdown()
-            self._sweeper = None
         if self._roi is not None:
             self._roi.close()
             self._roi = None
         self._closed = True
+
+
+class _Beside:
+    """``function(*args)`` on a thread of its own, started now and joined within the frame, so
+    no thread outlives a call (``Pose3D`` stays synchronous between frames)."""
+
+    def __init__(self, function: Any, *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function, args), name="pose3d-discovery",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Any, args: tuple) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        """The function's value, or its exception raised here."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class _Chain:
