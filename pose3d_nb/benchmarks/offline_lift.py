@@ -25,20 +25,6 @@ from pose3d_nb.benchmarks.world_synth import SCORED
 PITCH_DEG, ROLL_DEG, FOV_DEG = (-20.0, 60.0), (-30.0, 30.0), (40.0, 100.0)
 
 
-def pa_mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """(T, 17, 3) and (T, 17, 3) metres -> mean per-frame Procrustes-aligned error (similarity),
-    mm, over the scored joints."""
-    errors = []
-    for pose, true in zip(predicted[:, SCORED], truth[:, SCORED], strict=True):
-        pose, true = pose - pose.mean(0), true - true.mean(0)
-        u, s, vt = np.linalg.svd(pose.T @ true)
-        d = np.sign(np.linalg.det(u @ vt))
-        u[:, -1] *= d
-        s[-1] *= d
-        errors.append(np.linalg.norm(s.sum() / (pose**2).sum() * pose @ (u @ vt) - true, axis=1).mean())
-    return 1000 * float(np.mean(errors))
-
-
 def mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
     """(T, 17, 3) and (T, 17, 3) metres -> root-relative error, mm, over the scored joints."""
     error = (predicted - predicted[:, :1]) - (truth - truth[:, :1])
@@ -57,6 +43,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         make_case,
         rigid_error,
     )
+    from pose3d_nb.lifting.align import pa_mpjpe
     from pose3d_nb.lifting.choice import shipped_model
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.zoom import TARGET_HEIGHT
@@ -83,7 +70,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         on_path = zoomed - zoomed[:, :1] + case.truth[:, :1]  # the true path: only the lean differs
         room = WorldFrame(case.up, 0.0)
         rows.append([
-            *(pa_mpjpe_mm(p, case.truth) for p in (framed, zoomed, engine)),
+            *(1000 * float(pa_mpjpe(p, case.truth, SCORED).mean()) for p in (framed, zoomed, engine)),
             *(mpjpe_mm(p, case.truth) for p in (framed, zoomed, engine)),
             body_gravity_deg(room.to_world(on_path), case.truth, case.up),
             body_gravity_deg(room.to_world(unlean(on_path, case.up, lean)), case.truth, case.up),
