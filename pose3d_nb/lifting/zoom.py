@@ -26,6 +26,19 @@ TARGET_HEIGHT = 1.2
 SMOOTHING = 0.05
 
 
+MIN_BODY_POINTS = 4  # fewer seen body keypoints say nothing reliable about the person's height
+
+
+def person_height(keypoints_px: np.ndarray, width: int) -> np.ndarray:
+    """(..., 17, 2) COCO pixels -> (...) the person's height (highest to lowest of the 13 body
+    keypoints) in screen units, the image width spanning 2; NaN where fewer than
+    ``MIN_BODY_POINTS`` of them are seen. The measure ``TARGET_HEIGHT`` is given in."""
+    body = np.asarray(keypoints_px, np.float32)[..., COCO_BODY_KEYPOINTS, 1]
+    seen = np.isfinite(body)
+    spread = np.where(seen, body, -np.inf).max(-1) - np.where(seen, body, np.inf).min(-1)
+    return np.where(seen.sum(-1) >= MIN_BODY_POINTS, spread.astype(np.float64) / width * 2, np.nan)
+
+
 class ScreenZoom:
     """Zooms (17, 2) pixel keypoints about the image centre so the person is ``target_height`` tall.
 
@@ -45,14 +58,11 @@ class ScreenZoom:
         """(17, 2) COCO pixels (NaN where missing) -> the same, zoomed; unchanged until a person is seen."""
         keypoints_px = np.asarray(keypoints_px, np.float32)
         width, height = frame_size
-        body = keypoints_px[COCO_BODY_KEYPOINTS, 1]
-        body = body[np.isfinite(body)]
-        if len(body) >= 4:
-            current = float(np.ptp(body)) / width * 2
-            if current > 0:
-                self.height = current if self.height is None else self.height + self.smoothing * (
-                    current - self.height
-                )
+        current = float(person_height(keypoints_px, width))
+        if current > 0:  # NaN (too few keypoints seen) is not
+            self.height = current if self.height is None else self.height + self.smoothing * (
+                current - self.height
+            )
         if not self.height:
             return keypoints_px
         centre = np.array([width / 2, height / 2], np.float32)
@@ -79,11 +89,7 @@ def zoom_clip(keypoints_px: np.ndarray, frame_size: tuple[int, int],
         raise ValueError(f"target_height must be > 0 screen units, got {target_height}")
     keypoints_px = np.asarray(keypoints_px, np.float32)
     width, height = frame_size
-    body = keypoints_px[:, COCO_BODY_KEYPOINTS, 1]
-    seen = np.isfinite(body).sum(1) >= 4
-    heights = np.full(len(body), np.nan)
-    if seen.any():
-        heights[seen] = (np.nanmax(body[seen], 1) - np.nanmin(body[seen], 1)) / width * 2
+    heights = person_height(keypoints_px, width)
     known = np.isfinite(heights) & (heights > 0)
     if not known.any():
         return keypoints_px.copy()
