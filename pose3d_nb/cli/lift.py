@@ -26,25 +26,17 @@ def _load_keypoints(path: Path) -> np.ndarray:
         raise UsageError(str(exc)) from None
 
 
-def _checkpoint_path(spec: str) -> Path:
-    """``--checkpoint``: "shipped" and "auto" as ``pose3d run`` takes them, else a file."""
+def _checkpoint(spec: str) -> tuple[Path, bool]:
+    """``--checkpoint`` as ``pose3d run --lifter`` reads it: the file, and whether it is the shipped
+    lifter ("shipped", or "auto" without an official checkpoint in ``model/``). A file path is a
+    checkpoint of its own there and here (no zoom, no lean table), whatever it holds."""
     from pose3d_nb.lifting.choice import shipped_checkpoint
     from pose3d_nb.lifting.weights import find_checkpoint
 
-    if spec.lower() == "shipped":
-        return shipped_checkpoint()
-    if spec.lower() == "auto":
-        return find_checkpoint() or shipped_checkpoint()
-    return Path(spec).expanduser()
-
-
-def _is_shipped(spec: str) -> bool:
-    """Whether ``--checkpoint`` names the shipped lifter as ``pose3d run --lifter`` would: "shipped",
-    or "auto" without an official checkpoint in ``model/``. A file path is a checkpoint of its
-    own there and here (no zoom, no lean table), whatever it holds."""
-    from pose3d_nb.lifting.weights import find_checkpoint
-
-    return spec.lower() == "shipped" or (spec.lower() == "auto" and find_checkpoint() is None)
+    official = find_checkpoint() if spec.lower() == "auto" else None
+    if spec.lower() == "shipped" or (spec.lower() == "auto" and official is None):
+        return shipped_checkpoint(), True
+    return official or Path(spec).expanduser(), False
 
 
 def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) -> np.ndarray:
@@ -72,10 +64,11 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
-    model = load_model(_checkpoint_path(args.checkpoint), causal=args.causal)
+    checkpoint, shipped = _checkpoint(args.checkpoint)
+    model = load_model(checkpoint, causal=args.causal)
     # The shipped lifter sees the person at the size it lifts best, as the engine runs it
     # (``lifting.zoom``); the lean table was measured on it so (``world.lean``).
-    zoom = TARGET_HEIGHT if _is_shipped(args.checkpoint) and not args.no_zoom else None
+    zoom = TARGET_HEIGHT if shipped and not args.no_zoom else None
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
