@@ -204,7 +204,7 @@ def train(
             history["val_step"].append(step)
             history["val"].append(evaluate(model, validation))
             bar.set_postfix(
-                loss_mm=f"{1000 * float(loss):.0f}", held_out_mm=f"{1000 * history['val'][-1]:.0f}"
+                loss_mm=f"{1000 * history['loss'][-1]:.0f}", held_out_mm=f"{1000 * history['val'][-1]:.0f}"
             )
         if step % config.save_every == 0 or step == config.steps:
             save_state()
