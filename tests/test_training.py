@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from pose3d_nb.lifting.checkpoint import load_model, read_checkpoint
+from pose3d_nb.lifting.checkpoint import load_model, read_checkpoint, trained_zoom_height
 from pose3d_nb.lifting.choice import SHIPPED_SHA256, shipped_checkpoint, shipped_meta, shipped_model
 from pose3d_nb.lifting.offline import lift_sequence
 from pose3d_nb.lifting.streaming import StreamingLifter
+from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.training.mocap import Clip, MocapDataError, load_file, load_mocap
 from pose3d_nb.training.synth import SyntheticPairs
 from pose3d_nb.training.trainer import TrainConfig, state_path, train
@@ -46,6 +47,8 @@ def test_smoke_training_loss_falls_and_the_checkpoint_streams_like_offline(mocap
     assert losses[-40:].mean() < 0.8 * losses[:40].mean(), (losses[:40].mean(), losses[-40:].mean())
     assert meta["held_out_mpjpe_mm"] is not None and history["val"][-1] < history["val"][0]
     assert out.with_suffix(".loss.png").stat().st_size > 1000
+    # It learned on zoomed 2D and says so, so lifting code zooms it (as framed it is far off).
+    assert meta["input_zoom_height"] == TARGET_HEIGHT == trained_zoom_height(out)
 
     model = load_model(out)  # through the safe loader
     assert model.arch.num_joints_in == 13 and model.arch.receptive_field == 27

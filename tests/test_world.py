@@ -336,6 +336,47 @@ def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(t
     assert np.abs(lifted[40, "--no-zoom"] - lifted[90, "--no-zoom"]).max() > 0.02  # as framed: it differs
 
 
+def test_a_checkpoint_file_trained_on_zoomed_2d_is_zoomed_by_path(tmp_path):
+    """Weights whose meta says they learned on zoomed 2D (``pose3d train`` writes it) are zoomed
+    when given as a file too, by ``pose3d lift`` and by the engine's lifter; the same weights
+    without that entry are lifted as framed."""
+    import torch
+
+    from pose3d_nb.cli import main
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.lifting.checkpoint import read_checkpoint, trained_zoom_height
+    from pose3d_nb.lifting.choice import choose_lifter, shipped_checkpoint
+
+    shipped = read_checkpoint(shipped_checkpoint())
+    plain = tmp_path / "plain.pt"
+    meta = json.loads(shipped["meta"])
+    del meta["input_zoom_height"]
+    torch.save({"model_pos": shipped["model_pos"], "meta": json.dumps(meta)}, plain)
+    assert trained_zoom_height(shipped_checkpoint()) > 0 and trained_zoom_height(plain) is None
+
+    world = walk(60, distance=0.5)
+    lifted = {}
+    for fov in (40, 90):
+        _, keypoints, _, _, _, _ = film(world, 15, 0, fov)
+        np.save(tmp_path / f"kps{fov}.npy", keypoints.astype(np.float32))
+        for name, checkpoint in (("zoomed", shipped_checkpoint()), ("plain", plain)):
+            out = tmp_path / f"{name}{fov}.npy"
+            command = ["lift", str(tmp_path / f"kps{fov}.npy"), "--size", "1080", "1920"]
+            assert main([*command, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+            lifted["lift", name, fov] = np.load(out)
+            lifter = choose_lifter(str(checkpoint))
+            poses = []
+            for index, points in enumerate(keypoints.astype(np.float32)):
+                scores = np.where(np.isfinite(points[:, 0]), 0.9, 0.0).astype(np.float32)
+                box = np.array([0, 0, 1080, 1920], np.float32)
+                poses += lifter.push(Detection(points, scores, box, (1080, 1920), index / 30, index))
+            poses += lifter.flush()
+            lifted["engine", name, fov] = np.stack([p.joints_camera for p in poses])
+    for how in ("lift", "engine"):
+        assert np.abs(lifted[how, "zoomed", 40] - lifted[how, "zoomed", 90]).max() < 1e-3, how
+        assert np.abs(lifted[how, "plain", 40] - lifted[how, "plain", 90]).max() > 0.02, how
+
+
 def test_cli_lift_grounded_removes_the_shipped_lifters_lean_as_run_does(tmp_path, monkeypatch):
     """``--grounded`` with the shipped lifter turns its lean habit out (``world.lean``), offline and
     ``--stream``, as ``pose3d run`` does; ``--no-zoom`` (the 2D as framed, which the table was

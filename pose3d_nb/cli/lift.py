@@ -29,7 +29,8 @@ def _load_keypoints(path: Path) -> np.ndarray:
 def _checkpoint(spec: str) -> tuple[Path, bool]:
     """``--checkpoint`` as ``pose3d run --lifter`` reads it: the file, and whether it is the shipped
     lifter ("shipped", or "auto" without an official checkpoint in ``model/``). A file path is a
-    checkpoint of its own there and here (no zoom, no lean table), whatever it holds."""
+    checkpoint of its own there and here (no lean table; zoomed only if its meta says it was
+    trained on zoomed 2D, ``checkpoint.trained_zoom_height``), whatever it holds."""
     from pose3d_nb.lifting.choice import shipped_checkpoint
     from pose3d_nb.lifting.weights import find_checkpoint
 
@@ -55,7 +56,7 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
-    from pose3d_nb.lifting.checkpoint import load_model
+    from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.streaming import StreamingLifter
     from pose3d_nb.lifting.world import camera_to_world, rebase_floor
@@ -67,8 +68,10 @@ def cmd_lift(args: argparse.Namespace) -> int:
     checkpoint, shipped = _checkpoint(args.checkpoint)
     model = load_model(checkpoint, causal=args.causal)
     # The shipped lifter sees the person at the size it lifts best, as the engine runs it
-    # (``lifting.zoom``); the lean table was measured on it so (``world.lean``).
-    zoom = TARGET_HEIGHT if shipped and not args.no_zoom else None
+    # (``lifting.zoom``); the lean table was measured on it so (``world.lean``). Other weights
+    # are zoomed when their meta says they were trained on zoomed 2D, as the engine does too.
+    trained = TARGET_HEIGHT if shipped else trained_zoom_height(checkpoint)
+    zoom = None if args.no_zoom else trained
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
@@ -84,7 +87,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     if args.world:
         joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
     elif args.grounded:
-        lean = shipped_lean_bias() if zoom else None
+        lean = shipped_lean_bias() if shipped and zoom else None
         joints = _grounded(args, joints, keypoints, valid, size, lean)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
         f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}, "
         f"{f'zoomed to a person {zoom} screen units tall' if zoom else 'no zoom'}"
-        f"{', lean removed' if args.grounded and zoom else ''}) -> {out}; "
+        f"{', lean removed' if args.grounded and shipped and zoom else ''}) -> {out}; "
         f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
     )
     return 0
@@ -118,8 +121,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="the shipped lifter (--checkpoint shipped, or auto without an official checkpoint): lift "
         "the 2D as framed, and with --grounded keep its lean (by default the 2D is zoomed to the person "
         "size it lifts best and --grounded removes its lean, as pose3d run does; a checkpoint file is "
-        "never zoomed). The shipped lifter is trained on zoomed 2D: as framed it is far off (111 mm "
-        "PA-MPJPE on held-out mocap against 70 zoomed); kept to compare",
+        "zoomed when its meta says it was trained on zoomed 2D, as pose3d train now writes). Such "
+        "weights are far off as framed (the shipped lifter: 111 mm PA-MPJPE on held-out mocap "
+        "against 70 zoomed); kept to compare",
     )  # fmt: skip
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
     lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _codecs
 import collections
+import json
 import pickle
 import re
 import threading
@@ -217,3 +218,16 @@ def load_model(path: str | Path, causal: bool = False, expected: Architecture | 
             while len(_LOADED) > _LOADED_MAX:
                 _LOADED.popitem(last=False)
     return model
+
+
+def trained_zoom_height(path: str | Path) -> float | None:
+    """The person height (screen units, ``lifting.zoom``) the checkpoint at ``path`` was trained
+    to see, from the ``input_zoom_height`` its meta records (``pose3d train`` since 2026-12-06), or
+    None for weights trained on 2D as framed (the official checkpoints, older ``pose3d train``
+    output). Such weights must be given zoomed 2D: as framed they are far off."""
+    meta = read_checkpoint(path).get("meta")
+    try:
+        height = json.loads(meta).get("input_zoom_height") if isinstance(meta, str) else None
+    except (ValueError, AttributeError):
+        return None
+    return float(height) if isinstance(height, (int, float)) and height > 0 else None

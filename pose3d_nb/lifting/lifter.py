@@ -6,7 +6,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.lifting.checkpoint import load_model
+from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
 from pose3d_nb.lifting.fusion import fuse_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, to_world
@@ -44,7 +44,9 @@ class VideoPose3DLifter:
         """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks).
 
         ``zoom_height``: zoom the 2D so the person is this tall in screen units (``lifting.zoom``;
-        the shipped lifter's choice), or None to lift the keypoints as they are.
+        the shipped lifter's choice), or None: a file is then zoomed as its meta says it was
+        trained (``checkpoint.trained_zoom_height``), a model or other weights lift the
+        keypoints as they are.
 
         ``lean_bias``: a ``world.lean.LeanBias`` measured on these weights, for the world stage
         to turn back out (the shipped lifter's); None for weights without one.
@@ -55,6 +57,8 @@ class VideoPose3DLifter:
         else:
             self.checkpoint = Path(checkpoint)
             model = load_model(self.checkpoint, causal=causal)
+            if zoom_height is None:
+                zoom_height = trained_zoom_height(self.checkpoint)
         self.world_landmark_weight = float(world_landmark_weight)
         self._label = label
         self._stream = StreamingLifter(model)
