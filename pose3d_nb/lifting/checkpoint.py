@@ -224,10 +224,27 @@ def trained_zoom_height(path: str | Path) -> float | None:
     """The person height (screen units, ``lifting.zoom``) the checkpoint at ``path`` was trained
     to see, from the ``input_zoom_height`` its meta records (``pose3d train`` since 2026-12-06), or
     None for weights trained on 2D as framed (the official checkpoints, older ``pose3d train``
-    output). Such weights must be given zoomed 2D: as framed they are far off."""
+    output). Such weights must be given zoomed 2D: as framed they are far off.
+
+    Remembered per file (unchanged on disk), as ``load_model`` is: the engine makes a lifter per
+    person in view, and an official checkpoint is tens of megabytes to read."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None  # read_checkpoint says what is wrong with the path
+    if key is not None and key in _ZOOM_HEIGHTS:
+        return _ZOOM_HEIGHTS[key]
     meta = read_checkpoint(path).get("meta")
     try:
         height = json.loads(meta).get("input_zoom_height") if isinstance(meta, str) else None
     except (ValueError, AttributeError):
-        return None
-    return float(height) if isinstance(height, (int, float)) and height > 0 else None
+        height = None
+    height = float(height) if isinstance(height, (int, float)) and height > 0 else None
+    if key is not None:
+        _ZOOM_HEIGHTS[key] = height
+    return height
+
+
+_ZOOM_HEIGHTS: dict[tuple, float | None] = {}
