@@ -72,6 +72,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     # are zoomed when their meta says they were trained on zoomed 2D, as the engine does too.
     trained = TARGET_HEIGHT if shipped else trained_zoom_height(checkpoint)
     zoom = None if args.no_zoom else trained
+    lean_known = shipped and zoom  # the lean table was measured on the shipped lifter, zoomed
     if args.stream:
         lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
@@ -87,7 +88,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     if args.world:
         joints = rebase_floor(camera_to_world(joints), per_frame=args.stream)
     elif args.grounded:
-        lean = shipped_lean_bias() if shipped and zoom else None
+        lean = shipped_lean_bias() if lean_known else None
         joints = _grounded(args, joints, keypoints, valid, size, lean)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
         f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}, "
         f"{f'zoomed to a person {zoom} screen units tall' if zoom else 'no zoom'}"
-        f"{', lean removed' if args.grounded and shipped and zoom else ''}) -> {out}; "
+        f"{', lean removed' if args.grounded and lean_known else ''}) -> {out}; "
         f"{int((~valid).sum())} frames without a detection, mask in {valid_path}"
     )
     return 0

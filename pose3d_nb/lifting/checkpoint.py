@@ -202,16 +202,16 @@ def load_model(path: str | Path, causal: bool = False, expected: Architecture | 
     would otherwise read and build the checkpoint on the lift thread.
     """
     path = Path(path)
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, causal, expected)
-    except OSError:
-        key = None  # read_checkpoint says what is wrong with the path
+    file = _file_key(path)
+    key = None if file is None else (*file, causal, expected)
     with _LOADED_LOCK:
         if key is not None and key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
-    model = build_model(extract_state_dict(read_checkpoint(path)), causal=causal, expected=expected)
+    raw = read_checkpoint(path)
+    if file is not None:  # the lifter asks next (``trained_zoom_height``): no second read
+        _ZOOM_HEIGHTS[file] = _zoom_height_in(raw)
+    model = build_model(extract_state_dict(raw), causal=causal, expected=expected)
     if key is not None:
         with _LOADED_LOCK:
             _LOADED[key] = model
@@ -226,25 +226,36 @@ def trained_zoom_height(path: str | Path) -> float | None:
     None for weights trained on 2D as framed (the official checkpoints, older ``pose3d train``
     output). Such weights must be given zoomed 2D: as framed they are far off.
 
-    Remembered per file (unchanged on disk), as ``load_model`` is: the engine makes a lifter per
-    person in view, and an official checkpoint is tens of megabytes to read."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = None  # read_checkpoint says what is wrong with the path
-    if key is not None and key in _ZOOM_HEIGHTS:
-        return _ZOOM_HEIGHTS[key]
-    meta = read_checkpoint(path).get("meta")
+    Remembered per file (unchanged on disk), and noted by ``load_model`` when it reads the file:
+    the engine makes a lifter per person in view, and an official checkpoint is tens of megabytes
+    to read."""
+    file = _file_key(Path(path))
+    if file is not None and file in _ZOOM_HEIGHTS:
+        return _ZOOM_HEIGHTS[file]
+    height = _zoom_height_in(read_checkpoint(path))
+    if file is not None:
+        _ZOOM_HEIGHTS[file] = height
+    return height
+
+
+def _zoom_height_in(raw: dict) -> float | None:
+    """``input_zoom_height`` from a read checkpoint's meta, or None."""
+    meta = raw.get("meta")
     try:
         height = json.loads(meta).get("input_zoom_height") if isinstance(meta, str) else None
     except (ValueError, AttributeError):
-        height = None
-    height = float(height) if isinstance(height, (int, float)) and height > 0 else None
-    if key is not None:
-        _ZOOM_HEIGHTS[key] = height
-    return height
+        return None
+    return float(height) if isinstance(height, (int, float)) and height > 0 else None
+
+
+def _file_key(path: Path) -> tuple | None:
+    """A file as it is on disk (resolved path, modification time, size), or None when it cannot
+    be looked at (``read_checkpoint`` then says what is wrong)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 _ZOOM_HEIGHTS: dict[tuple, float | None] = {}
