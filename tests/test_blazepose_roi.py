@@ -456,7 +456,43 @@ def test_a_sliver_found_beside_someone_in_the_same_first_sweep_is_not_a_second_p
         landmarker.close()
 
 
+def test_a_phantom_less_cut_by_its_tile_than_the_person_it_is_made_of_is_not_kept():
+    """two_people, frame 5 (the first frame of the people detector after a click in the app):
+    a 70 px "person" on the man's arms and hips, 110 px inside its tile, and the whole man,
+    64 px inside the next one. Least cut first, the phantom was kept and the man judged
+    against it; the app then offered it as a second person to click."""
+    from test_tracking import TEMPLATE
+
+    from pose3d_nb.detectors.people_match import distinct
+
+    size = (640, 360)
+    coco = TEMPLATE * [60, 125] + [205, 43]
+    performer, legs = _body(coco), _body(_legs_phantom(coco, 2.0))
+    world = np.zeros((33, 3), np.float32)
+    kept = distinct([(legs, world, 110.0), (performer, world, 64.0)], size)
+    assert len(kept) == 1 and kept[0][0] is performer
+
+
 TWO_PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "two_people_walk_640x360.mp4"
+
+
+@pytest.mark.skipif(not TWO_PEOPLE.is_file(), reason=f"needs {TWO_PEOPLE}")
+def test_the_first_sweep_on_the_two_people_sample_finds_the_man_once():
+    """The real frames behind the test above: every one of the first twelve frames, swept as
+    the first frame of a fresh people detector, gives one person (the woman comes later)."""
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
+    from pose3d_nb.sources.video import VideoSource
+
+    with VideoSource(TWO_PEOPLE) as source:
+        frames = [frame for _, frame in zip(range(12), source, strict=False)]
+    counts = []
+    for frame in frames:
+        landmarker = PeopleLandmarker(workers=1)
+        try:
+            counts.append(len(landmarker(frame)))
+        finally:
+            landmarker.close()
+    assert counts == [1] * 12
 
 
 @pytest.mark.skipif(not TWO_PEOPLE.is_file(), reason=f"needs {TWO_PEOPLE}")

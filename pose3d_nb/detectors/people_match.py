@@ -72,8 +72,15 @@ def already_tracked(points: np.ndarray, margin: float, tracked: list[np.ndarray]
     guessed), the joints it sees match (``seen_alike``); or it is a small "person" made of a
     tracked person's parts (``part_of``)."""
     cut = margin < cut_margin * min(size)
+    near = part_near(margin, size, cut_margin)
     return any(one_person(points, other, size) or (cut and seen_alike(points, other, size, 0.15))
-               or part_of(points, other, size, near=CUT_PART_NEAR if cut else 0.08) for other in tracked)
+               or part_of(points, other, size, near=near) for other in tracked)
+
+
+def part_near(margin: float, size: tuple[int, int], cut_margin: float = 0.05) -> float:
+    """``part_of``'s ``near`` for a find ``margin`` pixels from its tile's inner edge:
+    ``CUT_PART_NEAR`` when that is under ``cut_margin`` of the short image side, else 0.08."""
+    return CUT_PART_NEAR if margin < cut_margin * min(size) else 0.08
 
 
 CUT_PART_NEAR = 0.12
@@ -125,15 +132,24 @@ def inner_margin(points: np.ndarray, region, size) -> float:
 
 def distinct(found, size: tuple[int, int], same_pose: float = 0.2, same_seen: float = 0.15) -> list:
     """One find per person among the detector's finds on overlapping tiles: of copies of one
-    person, the one least cut by its tile (in that order, least cut first).
+    person, the one least cut by its tile (in that order, least cut first); a find made of
+    another find's parts (``part_of``) is none.
 
     Two finds are copies when their joints are on average within ``same_pose`` box heights
     (``one_person``), or the joints both see (visibility over 0.5: a copy cut by its tile's
     edge guesses the rest) are within ``same_seen`` box heights at the median. Boxes are not
     compared: a small person in front of or behind a tall one has a box inside theirs.
+
+    Parts are judged before the order by cut: a phantom can be less cut by its tile than the
+    whole person is by theirs (two_people sample, frame 5: a 70 px "person" on the man's
+    arms and hips, 110 px from its tile's edge, beside him whole 64 px from the next tile's),
+    and taken first it would be kept beside him as a second person.
     """
+    phantoms = {i for i, (points, _, margin) in enumerate(found)
+                if any(part_of(points, other, size, near=part_near(margin, size))
+                       for j, (other, _, _) in enumerate(found) if j != i)}
     kept: list[int] = []
-    for i in sorted(range(len(found)), key=lambda i: -found[i][2]):
+    for i in sorted(set(range(len(found))) - phantoms, key=lambda i: -found[i][2]):
         if not any(one_person(found[i][0], found[j][0], size, same_pose)
                    or seen_alike(found[i][0], found[j][0], size, same_seen) for j in kept):
             kept.append(i)
