@@ -6,11 +6,13 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.checkpoint import load_model, read_checkpoint, trained_zoom_height
 from pose3d_nb.lifting.choice import SHIPPED_SHA256, shipped_checkpoint, shipped_meta, shipped_model
 from pose3d_nb.lifting.offline import lift_sequence
@@ -86,6 +88,23 @@ def test_an_interrupted_run_resumes_to_the_same_weights(mocap_slice, tmp_path, m
     a, b = _weights(straight), _weights(resumed)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_a_state_from_before_zoomed_training_is_not_resumed(mocap_slice, tmp_path):
+    """Its config reads the same; resumed, it would mix unzoomed and zoomed steps in weights
+    whose meta says zoomed."""
+    settings = {**TINY, "save_every": 10}
+    config = TrainConfig(steps=20, **settings)
+    out = tmp_path / "lifter.pt"
+    train(None, out, TrainConfig(steps=10, **settings), progress=False, clips=mocap_slice)
+    state = torch.load(state_path(out), weights_only=True)
+    del state["input_zoom_height"]  # as an older version wrote it
+    state["config"] = json.dumps(asdict(config))
+    torch.save(state, state_path(out))
+    with pytest.raises(Pose3DValueError, match="not zoomed.*--no-resume"):
+        train(None, out, config, progress=False, clips=mocap_slice)
+    train(None, out, config, resume=False, progress=False, clips=mocap_slice)
+    assert json.loads(torch.load(out, weights_only=True)["meta"])["steps"] == 20
 
 
 def _write(path, **arrays):

@@ -172,6 +172,13 @@ def train(
             raise Pose3DValueError(
                 f"{state_file} was written with other settings; delete it or use --no-resume"
             )
+        if state.get("input_zoom_height") != TARGET_HEIGHT:
+            # A state from before training on zoomed 2D has the same config: resumed, its steps
+            # would mix two input framings under a meta that claims one.
+            raise Pose3DValueError(
+                f"{state_file} was trained on 2D not zoomed to {TARGET_HEIGHT} (an older version);"
+                " delete it or use --no-resume"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -193,6 +200,7 @@ def train(
                 "history": json.dumps(history),
                 "step": step,
                 "config": json.dumps(asdict(config)),
+                "input_zoom_height": TARGET_HEIGHT,
             },
             state_file,
         )
