@@ -58,3 +58,42 @@ def test_face_check_finds_the_face_on_this_persons_head_only():
         assert not with_face(image, ROOF_MAN + [120, 60])
     finally:
         with_face.close()
+
+
+def test_a_face_on_someone_elses_head_is_not_this_persons():
+    """multi_person cam03, frame 51: the performer bent over, his back to the camera, his head
+    hidden behind the woman's. His guessed nose lay on her face, which the check took for his;
+    that undid a right swap of his labels and the wrong labels held to the end of the clip."""
+    image = roof_frame()
+    with_face = FaceCheck()
+    try:
+        behind = ROOF_MAN + [3, 40]  # a body below his, its head guessed on his face
+        behind[:5] = ROOF_MAN[:5] + [1, 1]
+        assert with_face(image, behind)  # alone, his face is taken for this body's
+        assert not with_face(image, behind, others=ROOF_MAN[None])  # but it is the roof man's
+        elsewhere = ROOF_MAN + [300, 100]
+        assert with_face(image, ROOF_MAN, others=elsewhere[None])  # someone far off changes nothing
+    finally:
+        with_face.close()
+
+
+def test_the_followers_give_the_face_check_everyone_else_in_view():
+    from pose3d_nb.detectors.follow import PeopleFollower
+    from pose3d_nb.detectors.tracking import SubjectFollower
+
+    frontal = person(300, 200, w=100)["keypoints"]
+    other = frontal + [200, 0]
+    boxes = np.array([[240, 180, 360, 520], [440, 180, 560, 520]], float)
+    scores = np.full((2, 17), 0.9)
+    for follower in (PeopleFollower("largest"), SubjectFollower.default(follow=True, fix_left_right=True)):
+        seen = []
+
+        def sees_face(labelled, others, seen=seen):
+            seen.append(others)
+            return False
+
+        # Labels as if from behind, then frontal: the fixer's swap back would turn the back to
+        # the camera, so it asks whether a face is on the head.
+        follower.select(0.0, boxes[:1], frontal[MIRROR][None], scores[:1], None, sees_face)
+        follower.select(1 / 30, boxes, np.stack([frontal, other]), scores, None, sees_face)
+        assert len(seen) == 1 and np.array_equal(seen[0], other[None]), type(follower).__name__

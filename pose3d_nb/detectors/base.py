@@ -191,7 +191,7 @@ def assemble_detection(
     found: Candidates,
     follower: SubjectFollower,
     extras_mirror: Mapping[str, np.ndarray] | None = None,
-    sees_face: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+    sees_face: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
 ) -> Detection:
     """The Detection of the person ``follower`` selects among ``found`` in ``frame``.
 
@@ -200,13 +200,16 @@ def assemble_detection(
         found: every candidate, see :class:`Candidates`.
         follower: picks the subject and says whether its left/right labels are flipped.
         extras_mirror: left/right permutation per extra (see ``FollowingDetector``).
-        sees_face: ``sees_face(image, keypoints)``, e.g. ``facing.FaceCheck``: an absolute
-            left/right cue for the follower's fixer (``LeftRightStabilizer.update``).
+        sees_face: ``sees_face(image, keypoints, others)``, e.g. ``facing.FaceCheck``: an
+            absolute left/right cue for the follower's fixer (``LeftRightStabilizer.update``);
+            ``others`` are the other candidates' (M, 17, 2) keypoints.
 
     Returns:
         A found Detection, or ``Detection.missing`` with ``num_candidates`` and ``track_id``.
     """
-    on_this_frame = None if sees_face is None else (lambda keypoints: sees_face(frame.image, keypoints))
+    on_this_frame = None if sees_face is None else (
+        lambda keypoints, others: sees_face(frame.image, keypoints, others)
+    )
     selection = follower.select(
         frame.timestamp, found.boxes, found.keypoints, found.scores, found.confidences, on_this_frame
     )

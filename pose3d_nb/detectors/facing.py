@@ -13,6 +13,8 @@ below ``-min_facing``) but a face is found on the head, the labels are the wrong
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pose3d_nb.errors import Pose3DRuntimeError
@@ -32,7 +34,8 @@ FACE_INPUT = 128
 MIN_FACE_SCORE = 0.5
 #: How far a face's centre may be from the person's nose, in square sides: the face must be this
 #: person's, not the face of someone beside them. On the samples, faces on the person's own head
-#: were 0.01-0.23 away; the face of a woman leaning next to a bent-over man 0.5.
+#: were 0.01-0.23 away; the face of a woman leaning next to a bent-over man 0.5. A face this near
+#: another person's nose too is not counted (see ``FaceCheck``).
 MAX_FACE_OFFSET = 0.3
 
 
@@ -75,6 +78,17 @@ def head_square(keypoints: np.ndarray, size: tuple[int, int]) -> tuple[int, int,
     return x0, y0, x1, y1
 
 
+def beside_others(
+    sees_face: Callable[[np.ndarray, np.ndarray], bool] | None, keypoints: np.ndarray, row: int
+) -> Callable[[np.ndarray], bool] | None:
+    """``sees_face(labelled, others)`` for candidate ``row`` of (N, 17, 2) ``keypoints``, as the
+    one-argument check ``LeftRightStabilizer.update`` asks: the other rows are ``others``."""
+    if sees_face is None:
+        return None
+    others = np.delete(np.asarray(keypoints, np.float64).reshape(-1, 17, 2), row, axis=0)
+    return lambda labelled: sees_face(labelled, others)
+
+
 class FaceCheck:
     """``FaceCheck()(image, keypoints) -> bool``: is there a face on this person's head?
 
@@ -88,8 +102,15 @@ class FaceCheck:
         self.min_score = min_score
         self._detector = None
 
-    def __call__(self, image: np.ndarray, keypoints: np.ndarray) -> bool:
-        """True when a face is found; (H, W, 3) RGB uint8 ``image``, (17, 2) COCO ``keypoints``."""
+    def __call__(self, image: np.ndarray, keypoints: np.ndarray, others: np.ndarray | None = None) -> bool:
+        """True when a face is found; (H, W, 3) RGB uint8 ``image``, (17, 2) COCO ``keypoints``.
+
+        ``others``: (M, 17, 2) the other people in view. A face as near one of their noses as
+        ``MAX_FACE_OFFSET`` is not counted: it may be theirs. A person whose head is hidden
+        behind another's has their nose guessed on that other face (multi_person cam03, frame
+        51: the performer bent over, his back to the camera, his head behind the woman's; her
+        face was taken for his and undid a right swap of his labels, and the wrong labels held
+        to the end of the clip)."""
         import cv2
 
         square = head_square(keypoints, (image.shape[1], image.shape[0]))
@@ -99,11 +120,16 @@ class FaceCheck:
         crop = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), (FACE_INPUT, FACE_INPUT))
         side = np.array([x1 - x0, y1 - y0], np.float64)
         nose = (np.asarray(keypoints, np.float64)[_FACE[0]] - (x0, y0)) / side
+        others = np.empty((0, 17, 2)) if others is None else np.asarray(others, np.float64).reshape(-1, 17, 2)
+        noses = others[:, _FACE[0]]
+        noses = (noses[np.isfinite(noses).all(axis=1)] - (x0, y0)) / side
         for face in self._model().process(crop).detections or []:
             # Eyes, nose tip and mouth (the first four points), relative to the square.
             centre = np.mean([(p.x, p.y) for p in face.location_data.relative_keypoints[:4]], axis=0)
-            offset = float(np.linalg.norm((centre - nose) * side)) / float(side.max())
-            if face.score[0] >= self.min_score and offset <= MAX_FACE_OFFSET:
+            offsets = np.linalg.norm((np.vstack([nose, noses]) - centre) * side, axis=1) / float(side.max())
+            if face.score[0] >= self.min_score and offsets[0] <= MAX_FACE_OFFSET and not (
+                offsets[1:] <= MAX_FACE_OFFSET
+            ).any():
                 return True
         return False
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.detectors.facing import beside_others
 from pose3d_nb.detectors.geometry import box_centre
 from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
@@ -175,7 +176,7 @@ class PeopleFollower:
         swap = False
         if self.stabilizer is not None:
             swap = self.stabilizer.update(np.asarray(keypoints)[row], np.asarray(scores)[row], followed,
-                                          sees_face, timestamp)
+                                          beside_others(sees_face, keypoints, row), timestamp)
         return Selection(row, followed, swap)
 
     # ------------------------------------------------------------------ choosing

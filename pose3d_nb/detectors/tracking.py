@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.detectors.facing import beside_others
 from pose3d_nb.detectors.geometry import box_centre, box_iou, mean_distance
 from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.skeleton import COCO
@@ -272,10 +273,11 @@ class SubjectFollower:
         keypoints: np.ndarray,
         scores: np.ndarray,
         confidences: np.ndarray | None = None,
-        sees_face: Callable[[np.ndarray], bool] | None = None,
+        sees_face: Callable[[np.ndarray, np.ndarray], bool] | None = None,
     ) -> Selection:
         """The subject among (N, 4) ``boxes``, (N, 17, 2) ``keypoints``, (N, 17) ``scores``;
-        ``sees_face``: see ``LeftRightStabilizer.update``."""
+        ``sees_face(labelled, others)``: see ``LeftRightStabilizer.update``, given the other
+        candidates' keypoints too (``facing.beside_others``)."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if self.tracker is not None:
             index = self.tracker.update(timestamp, boxes, keypoints, scores, confidences)
@@ -290,5 +292,5 @@ class SubjectFollower:
         swap = False
         if self.stabilizer is not None:
             swap = self.stabilizer.update(np.asarray(keypoints)[index], np.asarray(scores)[index], track_id,
-                                          sees_face, timestamp)
+                                          beside_others(sees_face, keypoints, index), timestamp)
         return Selection(index, track_id, swap)
