@@ -460,7 +460,8 @@ def test_a_phantom_less_cut_by_its_tile_than_the_person_it_is_made_of_is_not_kep
     """two_people, frame 5 (the first frame of the people detector after a click in the app):
     a 70 px "person" on the man's arms and hips, 110 px inside its tile, and the whole man,
     64 px inside the next one. Least cut first, the phantom was kept and the man judged
-    against it; the app then offered it as a second person to click."""
+    against it; the app then offered it as a second person to click. A legs phantom stands in
+    for that one here (the real frames: the next test)."""
     from test_tracking import TEMPLATE
 
     from pose3d_nb.detectors.people_match import distinct

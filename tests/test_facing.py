@@ -95,5 +95,6 @@ def test_the_followers_give_the_face_check_everyone_else_in_view():
         # Labels as if from behind, then frontal: the fixer's swap back would turn the back to
         # the camera, so it asks whether a face is on the head.
         follower.select(0.0, boxes[:1], frontal[MIRROR][None], scores[:1], None, sees_face)
-        follower.select(1 / 30, boxes, np.stack([frontal, other]), scores, None, sees_face)
+        # The followed person is the second candidate now: the others are the first.
+        follower.select(1 / 30, boxes[::-1], np.stack([other, frontal]), scores, None, sees_face)
         assert len(seen) == 1 and np.array_equal(seen[0], other[None]), type(follower).__name__

@@ -85,12 +85,11 @@ def beside_others(
     one-argument check ``LeftRightStabilizer.update`` asks: the other rows are ``others``."""
     if sees_face is None:
         return None
-    others = np.delete(np.asarray(keypoints, np.float64).reshape(-1, 17, 2), row, axis=0)
-    return lambda labelled: sees_face(labelled, others)
+    return lambda labelled: sees_face(labelled, np.delete(np.asarray(keypoints, np.float64), row, axis=0))
 
 
 class FaceCheck:
-    """``FaceCheck()(image, keypoints) -> bool``: is there a face on this person's head?
+    """``FaceCheck()(image, keypoints, others) -> bool``: is there a face on this person's head?
 
     MediaPipe's short-range face detector (in the wheel, no download) on the square
     :func:`head_square` gives, resized to ``FACE_INPUT``. About 5.5 ms a call on this project's
@@ -105,8 +104,10 @@ class FaceCheck:
     def __call__(self, image: np.ndarray, keypoints: np.ndarray, others: np.ndarray | None = None) -> bool:
         """True when a face is found; (H, W, 3) RGB uint8 ``image``, (17, 2) COCO ``keypoints``.
 
-        ``others``: (M, 17, 2) the other people in view. A face as near one of their noses as
-        ``MAX_FACE_OFFSET`` is not counted: it may be theirs. A person whose head is hidden
+        ``others``: (M, 17, 2) the other people in view. A face within ``MAX_FACE_OFFSET`` of
+        one of their noses too is not counted: it may be theirs (and so for them, a face with
+        this person's nose on it: where two noses lie on one face it says nothing for either;
+        a guessed nose has the same visibility as a seen one). A person whose head is hidden
         behind another's has their nose guessed on that other face (multi_person cam03, frame
         51: the performer bent over, his back to the camera, his head behind the woman's; her
         face was taken for his and undid a right swap of his labels, and the wrong labels held

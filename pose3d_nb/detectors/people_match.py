@@ -133,7 +133,7 @@ def inner_margin(points: np.ndarray, region, size) -> float:
 def distinct(found, size: tuple[int, int], same_pose: float = 0.2, same_seen: float = 0.15) -> list:
     """One find per person among the detector's finds on overlapping tiles: of copies of one
     person, the one least cut by its tile (in that order, least cut first); a find made of
-    another find's parts (``part_of``) is none.
+    another find's parts (``part_of``) is not a person.
 
     Two finds are copies when their joints are on average within ``same_pose`` box heights
     (``one_person``), or the joints both see (visibility over 0.5: a copy cut by its tile's
