@@ -372,3 +372,26 @@ def test_everyone_is_placed_in_one_room(two_people_run):
     # The followed man's own buffer holds the placed poses the session records.
     his_buffer = people[man].joints_3d()
     assert np.isfinite(his_buffer).all() and np.abs(his_buffer[:, 0, :2]).max() > 0.0
+
+
+def test_bench_follow_runs_pose3d_run_on_a_three_person_view_and_scores_whom_it_followed(tmp_path, capsys):
+    """``pose3d bench follow --smoke``: the benchmark's cam02, following the performer by his
+    first-frame hip point, as a user runs it; its own scorer says he was followed throughout."""
+    import argparse
+    import json
+
+    from pose3d_nb.benchmarks.follow import DEFAULT_PEOPLE_DIR
+    from pose3d_nb.cli.bench import cmd_bench, register
+    from pose3d_nb.errors import Pose3DFileNotFoundError
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    with pytest.raises(Pose3DFileNotFoundError, match="multi_person benchmark"):
+        cmd_bench(parser.parse_args(["bench", "follow", "--views", str(tmp_path)]))
+    if not (DEFAULT_PEOPLE_DIR / "eval.py").is_file():
+        pytest.skip(f"no multi_person benchmark at {DEFAULT_PEOPLE_DIR}")
+    assert cmd_bench(parser.parse_args(["bench", "follow", "--smoke", "--json"])) == 0
+    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["view"] == "cam02"
+    assert row["on_person"] >= 90 and row["switches"] == 0, row
+    assert 10 < row["PA-MPJPE_mm"] < 150, row  # millimetres on him, nothing degenerate

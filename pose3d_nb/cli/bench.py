@@ -36,6 +36,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         # the default source: the sample and the two-people clip; otherwise the one given
         run(sources=None if args.source == "sample" else [args.source], max_frames=args.max_frames,
             as_json=args.json)
+    elif args.what == "follow":
+        from pose3d_nb.benchmarks.follow import run
+
+        run(people_dir=args.views, smoke=args.smoke, as_json=args.json)
     elif args.what == "recording":
         from pose3d_nb.benchmarks.recording import run
 
@@ -60,13 +64,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
     bench.add_argument(
         "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch", "people",
-                 "recording", "left-right", "offline-lift"]
+                 "follow", "recording", "left-right", "offline-lift"]
     )
-    bench.add_argument("--views", default=None, help="views_3d benchmark folder (accuracy, world)")
+    bench.add_argument("--views", default=None,
+                       help="benchmark folder: views_3d (accuracy, world) or multi_person (follow)")
     bench.add_argument("--mocap", default=None,
                        help="held-out mocap folder (accuracy, viewpoints, world, left-right, offline-lift)")
     bench.add_argument("--smoke", action="store_true",
-                       help="viewpoints, world, left-right, offline-lift: a few samples, a quick check")
+                       help="viewpoints, world, left-right, offline-lift: a few samples, a quick check; "
+                            "follow: cam02 only")
     bench.add_argument("--plot", default=None, help="viewpoints, world: save the plot to this PNG")
     bench.add_argument("--json", action="store_true", help="last line: one JSON object")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
