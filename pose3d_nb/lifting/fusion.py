@@ -63,17 +63,17 @@ class LifterErrorModel:
 
 # Calibrated by `python -m pose3d_nb.training.reliability` (shipped lifter with its zoom,
 # ``lifting.zoom``; window 0, lookahead 0, flip on; 4000 held-out noisy windows through the
-# viewpoint sweep, seed 17; refitted 2026-12-06 for the second shipped lifter). Predicted against
-# actual RMS error of the joints it ranks worst: top 50 % 112.6 / 112.6 mm, top 20 % 139.9 / 141.1,
-# top 5 % 163.1 / 179.0, top 1 % 200.2 / 208.1. Mean error 64.4 mm, mean flip spread 31.0 mm,
-# mean residual 0.046 of the 2D body height.
+# viewpoint sweep, seed 17; refitted 2026-12-06 for the third shipped lifter). Predicted against
+# actual RMS error of the joints it ranks worst: top 50 % 108.8 / 108.1 mm, top 20 % 135.5 / 136.0,
+# top 5 % 161.1 / 174.1, top 1 % 201.8 / 200.9. Mean error 61.7 mm, mean flip spread 31.0 mm,
+# mean residual 0.042 of the 2D body height.
 LIFTER_ERROR_MODEL = LifterErrorModel(
-    intercept_m2=(0.00197, 0.00298, 0.00461, 0.01, 0.0026, 0.00564, 0.0104, -0.000144, -0.000891,
-                  6.79e-05, 0.002, 0.000503, 0.00449, 0.018, 0.000167, 0.00444, 0.0162),
-    per_spread2=0.764,
-    per_residual2_m2=0.4787,
-    typical_m=(0.0561, 0.0627, 0.0862, 0.1205, 0.0611, 0.0937, 0.1233, 0.0351, 0.0319, 0.0533,
-               0.0702, 0.0489, 0.0879, 0.1468, 0.0486, 0.0864, 0.1396),
+    intercept_m2=(0.00215, 0.00291, 0.00459, 0.0093, 0.00267, 0.00533, 0.0099, 0.000245, -0.000899,
+                  -0.00014, 0.00112, 8.32e-05, 0.00424, 0.0161, 0.000234, 0.00435, 0.0149),
+    per_spread2=0.986,
+    per_residual2_m2=0.3052,
+    typical_m=(0.0529, 0.0593, 0.0838, 0.1171, 0.0579, 0.0893, 0.1194, 0.0346, 0.0311, 0.0514,
+               0.0667, 0.0467, 0.0839, 0.1408, 0.0458, 0.0824, 0.1348),
 )  # fmt: skip
 
 
