@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 SHIPPED_FILE = "lifter_mocap_rf27.pt"
-# The committed weights (`pose3d train --steps 8000`, seed 0, one thread; tests check the file).
+# The committed weights (`pose3d train --steps 16000`, seed 0, one thread; tests check the file).
 SHIPPED_SHA256 = "e798162b35b625c04791eca1c5367abb75e67bd073ebf49d1287083253c88cff"
 SHIPPED_LABEL = "pose3d_nb mocap lifter (shipped)"
 MEDIAPIPE_HINT = (
