@@ -21,7 +21,6 @@ from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names, require_capabilities
-from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -131,8 +130,8 @@ def shipped_lifter(world_landmark_weight: float | None = None) -> VideoPose3DLif
     from pose3d_nb.world.lean import shipped_lean_bias
 
     return VideoPose3DLifter(
-        shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL, zoom_height=TARGET_HEIGHT,
-        lean_bias=shipped_lean_bias(),
+        shipped_checkpoint(), world_landmark_weight=weight, label=SHIPPED_LABEL,
+        lean_bias=shipped_lean_bias(),  # zoomed as its meta says it was trained (``lifting.zoom``)
     )
 
 

@@ -7,10 +7,10 @@ limited range of screen sizes: on held-out mocap through the viewpoint sweep
 (docs/lifter_training.md, bench seed), people under a tenth of the image height scored 80.8 mm
 PA-MPJPE against 66.6 at 35-60 % of it. Zooming every window to ``TARGET_HEIGHT`` brought the
 held-out error from 72.6 to 65.2 mm PA-MPJPE and 121.9 to 102.1 mm MPJPE (noisy 2D; clean 70.2 to
-61.9 and 116.9 to 95.1). Those figures are the first shipped lifter's; the second (2026-12-06) was
-trained on zoomed 2D and needs the zoom. The shipped lifter and weights whose meta says they were
-trained zoomed use it (``checkpoint.trained_zoom_height``); the official checkpoints were trained
-on Human3.6M's fixed framing and do not.
+61.9 and 116.9 to 95.1). Those figures are the first shipped lifter's; the second and third
+(2026-12-06) were trained on zoomed 2D and need the zoom. Weights whose meta says they were
+trained zoomed use it (``checkpoint.trained_zoom_height``), the shipped lifter among them; the
+official checkpoints were trained on Human3.6M's fixed framing and do not.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def zoom_clip(keypoints_px: np.ndarray, frame_size: tuple[int, int],
     -20..60, roll +-30, field of view 40..100, detector noise; ``lift_sequence``, no flip) it took
     the first shipped lifter from 80.8 to 71.0 mm PA-MPJPE and 125.5 to 108.8 mm MPJPE (the
     engine, streaming with the zoom and flip: 70.4 and 109.5); the second, trained zoomed, scores
-    70.1 and 107.6 with it and 111.0 and 216.3 without. ``CLIP_HALF_WINDOW`` was not tuned."""
+    70.1 and 107.6 with it and 111.0 and 216.3 without; the third (twice the steps) 66.9 and
+    100.9 with it and 115.0 and 220.0 without. ``CLIP_HALF_WINDOW`` was not tuned."""
     if not target_height > 0:
         raise ValueError(f"target_height must be > 0 screen units, got {target_height}")
     keypoints_px = np.asarray(keypoints_px, np.float32)
