@@ -10,13 +10,13 @@ whom is followed, and PA-MPJPE on him.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from pose3d_nb.benchmarks.scorers import run_scorer
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DRuntimeError
 
 DEFAULT_PEOPLE_DIR = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "multi_person"
@@ -38,13 +38,8 @@ def follow_view(people_dir: Path, view: str, point: tuple[int, int]) -> dict:
         if ran.returncode != 0:
             tail = "\n".join(ran.stderr.strip().splitlines()[-5:])
             raise Pose3DRuntimeError(f"pose3d run failed on {view} (exit {ran.returncode}):\n{tail}")
-        scored = subprocess.run(
-            [sys.executable, str(people_dir / "eval.py"), "--view", view, "--session",
-             str(Path(tmp) / "session.npz"), "--person", "0"],
-            capture_output=True, text=True, check=True, cwd=people_dir,
-        )
-    last = scored.stdout.strip().splitlines()[-1]
-    figures = {key: float(value) for key, value in re.findall(r"([\w-]+)=([-\d.]+)", last)}
+        figures = run_scorer(people_dir / "eval.py",
+                             ["--view", view, "--session", str(Path(tmp) / "session.npz"), "--person", "0"])
     return {"view": view, **figures, "seconds": round(seconds, 1)}
 
 

@@ -15,9 +15,6 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR, DEFAULT_VIEWS_DIR, VIEWS
+from pose3d_nb.benchmarks.scorers import run_scorer
 from pose3d_nb.errors import Pose3DFileNotFoundError
 from pose3d_nb.world import Intrinsics, WorldTracker, place_clip, resolve_intrinsics
 from pose3d_nb.world.stage import SCENE_EVERY_S, SCENE_TRIES
@@ -148,15 +146,8 @@ def score(views_dir: Path, view: str, joints: np.ndarray) -> dict[str, float]:
             ("eval_world.py", ["--view", view]),
             ("eval.py", ["--gt", str(views_dir / f"gt_{view}_h36m17.npy")]),
         ):
-            result = subprocess.run(
-                [sys.executable, str(views_dir / script), str(path), *extra],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=views_dir,
-            )
-            last = result.stdout.strip().splitlines()[-1]
-            figures.update({k: float(v) for k, v in re.findall(r"([\w-]+)=([-\d.]+)", last) if k != "frames"})
+            figures.update(run_scorer(views_dir / script, [str(path), *extra]))
+    figures.pop("frames", None)
     return figures
 
 
