@@ -204,9 +204,14 @@ def test_bench_left_right_smoke_prints_both_methods(capsys):
 
     results = run(clips=5)
     out = capsys.readouterr().out
-    assert "LeftRightStabilizer" in out and "as given" in out
-    for row in results.values():
+    assert "LeftRightStabilizer" in out and "as given" in out and "by view" in out
+    for key in ("returns 0", "returns 0.1"):
+        row = results[key]
         assert 0 <= row["as given"] <= 100 and 0 <= row["LeftRightStabilizer"] <= 100
+    # What the labels cost in 3D: the flips put in make the lifted poses worse than the right labels.
+    overall = results["3d"]["view 0-180"]
+    assert overall["clips"] == 5
+    assert 0 < overall["right labels"] < overall["as given"] < 1000
 
 
 def test_stabilizer_keeps_a_genuine_turn():
