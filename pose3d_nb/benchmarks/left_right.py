@@ -167,10 +167,9 @@ def lifted_by_view(held_out: list, clips: int, seed: int = 4) -> dict[str, dict[
         row = lifted_clip(rng, held_out[rng.integers(len(held_out))], lifter)
         if row is not None:
             rows.append(row)
-    views = np.array([row["view_deg"] for row in rows])
     out = {}
     for low, high in (*VIEW_BINS, (0, 180)):
-        chosen = [row for row, view in zip(rows, views, strict=True) if low <= view <= high]
+        chosen = [row for row in rows if low <= row["view_deg"] <= high]
         if chosen:
             out[f"view {low}-{high}"] = {"clips": len(chosen),
                                          **{name: round(float(np.mean([r[name] for r in chosen])), 1)
