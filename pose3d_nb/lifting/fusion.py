@@ -63,17 +63,17 @@ class LifterErrorModel:
 
 # Calibrated by `python -m pose3d_nb.training.reliability` (shipped lifter with its zoom,
 # ``lifting.zoom``; window 0, lookahead 0, flip on; 4000 held-out noisy windows through the
-# viewpoint sweep, seed 17; refitted 2026-12-06 for the third shipped lifter). Predicted against
-# actual RMS error of the joints it ranks worst: top 50 % 108.8 / 108.1 mm, top 20 % 135.5 / 136.0,
-# top 5 % 161.1 / 174.1, top 1 % 201.8 / 200.9. Mean error 61.7 mm, mean flip spread 31.0 mm,
-# mean residual 0.042 of the 2D body height.
+# viewpoint sweep, seed 17; refitted 2026-12-06 for the fourth shipped lifter). Predicted against
+# actual RMS error of the joints it ranks worst: top 50 % 104.8 / 104.5 mm, top 20 % 131.5 / 131.1,
+# top 5 % 158.4 / 169.2, top 1 % 199.9 / 201.7. Mean error 59.4 mm, mean flip spread 28.8 mm,
+# mean residual 0.041 of the 2D body height.
 LIFTER_ERROR_MODEL = LifterErrorModel(
-    intercept_m2=(0.00215, 0.00291, 0.00459, 0.0093, 0.00267, 0.00533, 0.0099, 0.000245, -0.000899,
-                  -0.00014, 0.00112, 8.32e-05, 0.00424, 0.0161, 0.000234, 0.00435, 0.0149),
-    per_spread2=0.986,
-    per_residual2_m2=0.3052,
-    typical_m=(0.0529, 0.0593, 0.0838, 0.1171, 0.0579, 0.0893, 0.1194, 0.0346, 0.0311, 0.0514,
-               0.0667, 0.0467, 0.0839, 0.1408, 0.0458, 0.0824, 0.1348),
+    intercept_m2=(0.00157, 0.00244, 0.00367, 0.0081, 0.00219, 0.00395, 0.00849, -0.000117, -0.00076,
+                  0.00029, 0.00188, 0.000288, 0.00341, 0.0144, 0.000158, 0.00335, 0.0129),
+    per_spread2=0.886,
+    per_residual2_m2=0.5294,
+    typical_m=(0.051, 0.057, 0.0814, 0.1127, 0.0555, 0.0856, 0.1149, 0.0329, 0.0302, 0.0502, 0.066, 0.0444,
+               0.0824, 0.1367, 0.0439, 0.0785, 0.1295),
 )  # fmt: skip
 
 
