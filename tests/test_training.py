@@ -205,3 +205,72 @@ def test_synthetic_pairs_are_upright_people_in_view():
         np.testing.assert_allclose(targets[:, 0], 0, atol=1e-6)
         head, feet = targets[:, 10, 1], targets[:, [3, 6], 1].mean(axis=1)
         assert (head < feet).all()  # camera y points down
+
+
+def _walker_camera(view_deg: float):
+    """A held-out-like person seen from ``view_deg`` (0 frontal, 90 profile): camera-frame joints
+    (T, 17, 3) and the lifter's 13 screen keypoints (T, 13, 2)."""
+    from pose3d_nb.training.synth import KEYPOINT_JOINTS
+    from pose3d_nb.training.viewpoints import view_camera
+
+    t = np.linspace(0, 2 * np.pi, 60)[:, None]
+    rest = np.array([[0, 1, 0], [-0.1, 1, 0], [-0.1, 0.55, 0], [-0.1, 0.1, 0], [0.1, 1, 0],
+                     [0.1, 0.55, 0], [0.1, 0.1, 0], [0, 1.25, 0], [0, 1.5, 0], [0, 1.6, 0.1], [0, 1.75, 0],
+                     [0.2, 1.5, 0], [0.2, 1.2, 0], [0.2, 0.95, 0], [-0.2, 1.5, 0], [-0.2, 1.2, 0],
+                     [-0.2, 0.95, 0]])  # fmt: skip
+    joints = np.repeat(rest[None], len(t), 0)
+    joints[:, [12, 13, 15, 16], 2] += 0.15 * np.sin(t) * np.array([1, 1.5, -1, -1.5])  # arms swing
+    camera, screen, _, _ = view_camera(joints, view_deg, 10.0, 0.0, 4.0, 60.0, portrait=True)
+    return camera, screen[:, KEYPOINT_JOINTS].astype(np.float32)
+
+
+def _occlusion_only(occlusion: str):
+    from pose3d_nb.training.noise import DetectorNoise
+    from pose3d_nb.training.synth import LIFT_KEYPOINTS, LIFT_MIRROR
+
+    return DetectorNoise(LIFT_KEYPOINTS, LIFT_MIRROR, jitter_scale=(0.0, 0.0), bias=0.0, drift=0.0,
+                         hold_probability=0.0, swap_probability=0.0, occlusion=occlusion)  # fmt: skip
+
+
+def test_view_occlusion_hides_the_limbs_the_body_turns_away():
+    """In profile the far side's elbows, wrists, knees and ankles are mostly guessed (as MediaPipe
+    reports them), the near side's rarely; seen square on, neither side more than rarely."""
+    from pose3d_nb.training.noise import far_side
+    from pose3d_nb.training.synth import LIFT_KEYPOINTS
+
+    noise = _occlusion_only("view")
+    limbs = np.isin(LIFT_KEYPOINTS, [7, 8, 9, 10, 13, 14, 15, 16])
+    for view in (90.0, 0.0):
+        camera, keypoints = _walker_camera(view)
+        side = far_side(camera, LIFT_KEYPOINTS).mean(0)
+        moved = [noise.apply(np.random.default_rng(seed), keypoints, 0.5, camera=camera) != keypoints
+                 for seed in range(200)]  # fmt: skip
+        hidden = np.mean([m.any(-1).mean(0) for m in moved], axis=0)  # share of each keypoint's frames
+        far, near = limbs & (side > 0.7), limbs & (side < 0.4)
+        if view == 90.0:
+            assert far.sum() == 4 and near.sum() == 4, side  # one whole side turned away
+            assert hidden[far].min() > 0.3 and hidden[far].mean() > 0.6, hidden  # ankles 42 %, elbows 96 %
+        assert hidden[near].max() < 0.1, (view, hidden)
+        assert hidden[~limbs].max() == 0, hidden  # the nose, shoulders and hips are never hidden
+
+
+def test_keypoint_occlusion_ignores_the_camera_so_shipped_recipes_reproduce():
+    """The default noise draws exactly what it drew before the camera could be passed."""
+    from pose3d_nb.training.trainer import make_noise
+
+    camera, keypoints = _walker_camera(90.0)
+    plain = make_noise().apply(np.random.default_rng(7), keypoints, 0.5)
+    given = make_noise().apply(np.random.default_rng(7), keypoints, 0.5, camera=camera)
+    np.testing.assert_array_equal(plain, given)
+    with pytest.raises(ValueError, match="camera"):
+        make_noise("view").apply(np.random.default_rng(7), keypoints, 0.5)
+    with pytest.raises(ValueError, match="occlusion"):
+        make_noise("nowhere").apply(np.random.default_rng(7), keypoints, 0.5)
+
+
+def test_train_with_view_occlusion_records_it(mocap_slice, tmp_path):
+    out = tmp_path / "view.pt"
+    config = TrainConfig(steps=20, extra={"occlusion": "view"}, **TINY)
+    meta = train(None, out, config, progress=False, clips=mocap_slice)
+    assert meta["config"]["extra"] == {"occlusion": "view"}
+    assert json.loads(read_checkpoint(out)["meta"])["config"]["extra"] == {"occlusion": "view"}

@@ -86,7 +86,8 @@ def make_case(rng, clip, pitch_deg, roll_deg, fov_deg, noise, frames=150, fps=30
         screen_scale = width / 2
         screen = pixels / screen_scale
         person = np.ptp(screen[len(screen) // 2, :, 1])
-        pixels = noise.apply(rng, screen.astype(np.float32), person).astype(np.float64) * screen_scale
+        noisy = noise.apply(rng, screen.astype(np.float32), person, camera=camera)
+        pixels = noisy.astype(np.float64) * screen_scale
     keypoints = np.full((frames, 17, 2), np.nan)
     keypoints[:, LIFT_KEYPOINTS] = pixels
     keypoints[:, [1, 2, 3, 4]] = pixels[:, :1]  # eyes and ears at the nose (the lifter ignores them)

@@ -12,7 +12,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pose3d_nb.training.mocap import MocapDataError
     from pose3d_nb.training.trainer import TrainConfig, train
 
-    config = TrainConfig(steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed)
+    extra = {"occlusion": args.occlusion} if args.occlusion != "keypoint" else {}
+    config = TrainConfig(
+        steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra
+    )
     try:
         meta = train(args.data, args.out, config, resume=not args.no_resume, threads=args.threads)
     except MocapDataError as exc:
@@ -34,6 +37,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--batch", type=int, default=64, help="windows per step")
     train.add_argument("--channels", type=int, default=256, help="network width")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--occlusion",
+        choices=("keypoint", "view"),
+        default="keypoint",
+        help="which 2D keypoints are trained as occluded: each at the rate measured on one clip "
+        "(keypoint, as every shipped lifter), or the limbs the body hides from the camera (view)",
+    )
     train.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest here)")
     train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
     train.set_defaults(func=cmd_train)

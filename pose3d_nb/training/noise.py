@@ -15,6 +15,15 @@ slowly varying per-keypoint offset (``bias``, 1.5% of the height, the order of t
 definition differences) and the size of an occluded keypoint's error (5% of the height). Left and
 right are swapped in short bursts (``swap_probability``): the subject follower undoes most of
 MediaPipe's swaps, not all.
+
+Which keypoints are occluded depends on the view (``occlusion="view"``, measured 2026-12-06 on the
+same clip, 197 frames of the followed man, his facing from the lifted 3D): turned less than 24
+degrees from square on (the hip axis's component along the camera ray under 0.4; 93 frames)
+MediaPipe reports 1-3 % of limb keypoints with visibility < 0.5 on either side; turned more than
+44 degrees (over 0.7; 97 frames) it reports the far side's elbow on 96 % of frames, wrist 79 %,
+knee 65 %, ankle 42 %, and the near side's on 1-3 %. ``OCCLUDED_COCO`` is
+that clip's average, in which the man mostly walked with his left side away: the default
+(``occlusion="keypoint"``) occludes the left limbs more whatever the view.
 """
 
 from __future__ import annotations
@@ -36,6 +45,37 @@ OCCLUDED_COCO = np.array(
 )
 
 
+# Where the body hides its own limbs (``occlusion="view"``): the far side's share of frames
+# reported occluded in profile (elbows, wrists, knees, ankles), reached linearly between the
+# lateral axis's component along the camera ray of PROFILE_RAMP[0] (the body turned 24 degrees
+# from square on) and PROFILE_RAMP[1] (44 degrees), and the share on either side in any view.
+FAR_SIDE_OCCLUDED_COCO = np.zeros(17, dtype=np.float32)
+FAR_SIDE_OCCLUDED_COCO[[7, 8, 9, 10, 13, 14, 15, 16]] = [0.96, 0.96, 0.79, 0.79, 0.65, 0.65, 0.42, 0.42]
+ANY_VIEW_OCCLUDED_COCO = np.where(FAR_SIDE_OCCLUDED_COCO > 0, 0.02, 0).astype(np.float32)
+PROFILE_RAMP = (0.4, 0.7)
+# Human3.6M joints whose left-minus-right axis says which side of a limb is away: shoulders for
+# the arms, hips for the legs (COCO 5-10 and 11-16; left keypoints have odd indices).
+_ARM_AXIS, _LEG_AXIS = (11, 14), (4, 1)
+
+
+def far_side(camera: np.ndarray, coco_keypoints: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) camera-frame Human3.6M joints (metres, camera at the origin) -> (T, K) how far
+    each keypoint's side is turned away: the unit right-to-left axis's component along the ray
+    to the pelvis, signed so that 1 is the far side in profile, -1 the near side, 0 square on.
+    Shoulders give the axis for the arms and shoulders, hips for the hips and legs; the nose gets 0."""
+    camera = np.asarray(camera, np.float64)
+    ray = camera[:, 0] / np.linalg.norm(camera[:, 0], axis=-1, keepdims=True)
+    out = np.zeros((len(camera), len(coco_keypoints)))
+    for column, index in enumerate(coco_keypoints):
+        if index < 5:
+            continue
+        left, right = _ARM_AXIS if index <= 10 else _LEG_AXIS
+        axis = camera[:, left] - camera[:, right]
+        away = (axis * ray).sum(-1) / np.maximum(np.linalg.norm(axis, axis=-1), 1e-9)
+        out[:, column] = away if index % 2 == 1 else -away
+    return out
+
+
 @dataclass(frozen=True)
 class DetectorNoise:
     """Detector-like errors for (T, K, 2) screen keypoints of the COCO indices ``keypoints``.
@@ -51,16 +91,28 @@ class DetectorNoise:
     occluded_error: float = 0.05
     hold_probability: float = 0.15  # a run of frames without detection (last keypoints held)
     swap_probability: float = 0.08  # a burst of left/right swapped labels
+    occlusion: str = "keypoint"  # "keypoint": OCCLUDED_COCO's rates; "view": where the body hides it
 
-    def apply(self, rng: np.random.Generator, keypoints: np.ndarray, height: float) -> np.ndarray:
-        """(T, K, 2) clean screen keypoints -> noisy copy; ``height`` the person's screen height."""
+    def apply(
+        self, rng: np.random.Generator, keypoints: np.ndarray, height: float, camera: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(T, K, 2) clean screen keypoints -> noisy copy; ``height`` the person's screen height;
+        ``camera`` the (T, 17, 3) camera-frame Human3.6M joints they project (``occlusion="view"``
+        needs them)."""
+        if self.occlusion not in ("keypoint", "view"):
+            raise ValueError(f"occlusion must be 'keypoint' or 'view', got {self.occlusion!r}")
+        if self.occlusion == "view" and camera is None:
+            raise ValueError('occlusion="view" needs the camera-frame joints (camera=)')
         frames, count, _ = keypoints.shape
         jitter = JITTER_COCO[self.keypoints][None, :, None] * rng.uniform(*self.jitter_scale)
         noisy = keypoints + height * jitter * rng.standard_normal((frames, count, 2))
         ramp = np.linspace(-1, 1, frames)[:, None, None]
         noisy += height * self.bias * rng.standard_normal((1, count, 2))
         noisy += height * self.drift * ramp * rng.standard_normal((1, count, 2))
-        occluded = rng.random(count) < OCCLUDED_COCO[self.keypoints] * 2  # runs cover ~half
+        if self.occlusion == "view":
+            self._hide_far_side(rng, noisy, height, camera)
+        rates = OCCLUDED_COCO if self.occlusion == "keypoint" else ANY_VIEW_OCCLUDED_COCO
+        occluded = rng.random(count) < rates[self.keypoints] * 2  # runs cover ~half
         for column in np.flatnonzero(occluded):
             start, stop = _run(rng, frames)
             error = height * self.occluded_error * rng.standard_normal(2)
@@ -75,6 +127,19 @@ class DetectorNoise:
             if start > 0:
                 noisy[start:stop] = noisy[start - 1]
         return noisy.astype(np.float32)
+
+    def _hide_far_side(
+        self, rng: np.random.Generator, noisy: np.ndarray, height: float, camera: np.ndarray
+    ) -> None:
+        """In place: a far-side limb keypoint is guessed (off by one error for the clip, plus a
+        little per frame) on the frames where the body is turned far enough to hide it; one
+        uniform draw per keypoint and clip sets how far, so a hidden run lasts while the turn does."""
+        low, high = PROFILE_RAMP
+        turned = np.clip((far_side(camera, self.keypoints) - low) / (high - low), 0.0, 1.0)
+        hidden = rng.random(len(self.keypoints)) < FAR_SIDE_OCCLUDED_COCO[self.keypoints] * turned
+        error = height * self.occluded_error * rng.standard_normal((len(self.keypoints), 2))
+        wobble = 0.3 * height * self.occluded_error * rng.standard_normal(noisy.shape)
+        noisy += hidden[..., None] * (error + wobble)
 
 
 def _run(rng: np.random.Generator, frames: int, longest: int | None = None) -> tuple[int, int]:

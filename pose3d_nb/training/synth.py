@@ -177,7 +177,7 @@ class SyntheticPairs:
         keypoints = screen[:, KEYPOINT_JOINTS]
         if self.noise is not None:
             height = np.ptp(screen[len(screen) // 2, :, 1])
-            keypoints = self.noise.apply(rng, keypoints, height)
+            keypoints = self.noise.apply(rng, keypoints, height, camera=camera)
         mask = np.ones(self.frames - 2 * self.pad, dtype=np.float32)
         if rng.random() < config.edge_freeze_probability:
             mask = freeze_edges(rng, keypoints, self.pad).astype(np.float32)

@@ -61,9 +61,16 @@ def mpjpe(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     return (error * mask).sum() / mask.sum().clamp(min=1)
 
 
-def make_noise() -> DetectorNoise:
-    """The detector noise model for the lifter's 13 keypoints."""
-    return DetectorNoise(keypoints=LIFT_KEYPOINTS, mirror=LIFT_MIRROR)
+def make_noise(occlusion: str = "keypoint") -> DetectorNoise:
+    """The detector noise model for the lifter's 13 keypoints (``occlusion``: see
+    ``DetectorNoise``; "keypoint", the default, is what every shipped lifter was trained with)."""
+    return DetectorNoise(keypoints=LIFT_KEYPOINTS, mirror=LIFT_MIRROR, occlusion=occlusion)
+
+
+def config_occlusion(config: TrainConfig) -> str:
+    """The occlusion model a run trains with: ``config.extra["occlusion"]``, else "keypoint" (kept
+    out of the config's fields so that runs from before it resume)."""
+    return config.extra.get("occlusion", "keypoint")
 
 
 def state_path(out: Path) -> Path:
@@ -81,7 +88,7 @@ def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple
         sampling_weights(held, frames * 3),
         frames,
         arch.pad,
-        make_noise() if noisy else None,
+        make_noise(config_occlusion(config)) if noisy else None,
         seed=12345,
         config=SynthConfig(edge_freeze_probability=0.0),
     )
@@ -161,7 +168,12 @@ def train(
     decay = (config.final_learning_rate / config.learning_rate) ** (1 / max(config.steps, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
     pairs = SyntheticPairs(
-        train_clips, sampling_weights(train_clips, frames * 3), frames, arch.pad, make_noise(), config.seed
+        train_clips,
+        sampling_weights(train_clips, frames * 3),
+        frames,
+        arch.pad,
+        make_noise(config_occlusion(config)),
+        config.seed,
     )
     history: dict[str, list] = {"step": [], "loss": [], "val_step": [], "val": []}
     step = 0

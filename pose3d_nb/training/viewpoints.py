@@ -128,7 +128,7 @@ def sample_viewpoints(
         camera, screen, cut, fraction = view_camera(joints, **drawn, portrait=portrait)
         keypoints = screen[:, KEYPOINT_JOINTS]
         if noise is not None:
-            keypoints = noise.apply(rng, keypoints, float(np.ptp(screen[middle, :, 1])))
+            keypoints = noise.apply(rng, keypoints, float(np.ptp(screen[middle, :, 1])), camera=camera)
         inputs.append(keypoints)
         targets.append(camera[middle] - camera[middle, :1])
         truncated.append(cut)

@@ -222,8 +222,10 @@ def test_engine_runs_live_on_the_browser_camera(chromium_path, tmp_path, fake_we
             frames = [m for m in after if m[0] == "frame"]
             stale = [m for m in frames if m[2] > 2500]
             nudges = [m for m in after if m[0] == "nudge" and stale and m[1] == stale[0][1]]
+            fresh = frames[frames.index(stale[-1]) + 1:] if stale else frames[1:]
             print(json.dumps({"frames": len(frames), "stale": len(stale), "stale_ms": [m[2] for m in stale],
-                              "nudges_for_stale": len(nudges), "fresh_latency": [m[2] for m in frames[1:6]],
+                              "stale_ids": [m[1] for m in stale], "nudges_for_stale": len(nudges),
+                              "fresh_latency": [m[2] for m in fresh[:5]],
                               "state": camera.state, "engine_error": engine.stats().error}))
         """)
         print(f"[kernel stall 6 s] {disconnected_line!r}; afterwards {stall}")
@@ -231,7 +233,13 @@ def test_engine_runs_live_on_the_browser_camera(chromium_path, tmp_path, fake_we
         # At most one frame waited through the stall (no queue), then fresh frames again. It is
         # none when the stall began after the kernel had taken the frame but before its ack left
         # (seen on a loaded machine): then the ack, not a frame, was what the browser waited for.
-        assert stall["stale"] <= 1 and stall["frames"] >= 5, stall
+        # It looks like two when the stall began after the camera had acked a frame but before this
+        # test's own handler (which runs after the camera's) recorded it: that frame is recorded
+        # late, and the next one, sent on its ack, is the one that waited (seen in CI under load:
+        # ids n and n + 1, 6047 and 6018 ms). A queue would leave a frame per capture period.
+        stale_ids = stall["stale_ids"]
+        assert len(stale_ids) <= 1 or stale_ids == [stale_ids[0], stale_ids[0] + 1], stall
+        assert stall["frames"] >= 5, stall
         assert stall["nudges_for_stale"] <= 6, stall
         assert max(stall["fresh_latency"]) < 1000, stall
         assert stall["state"] == "streaming" and stall["engine_error"] is None, stall
