@@ -274,3 +274,22 @@ def test_train_with_view_occlusion_records_it(mocap_slice, tmp_path):
     meta = train(None, out, config, progress=False, clips=mocap_slice)
     assert meta["config"]["extra"] == {"occlusion": "view"}
     assert json.loads(read_checkpoint(out)["meta"])["config"]["extra"] == {"occlusion": "view"}
+
+
+def test_measure_splits_low_visibility_by_the_side_turned_away():
+    """``training.measure`` counts a hidden limb on the far side when the body is in profile."""
+    from pose3d_nb.training.measure import occlusion_by_turn
+
+    world = np.zeros((2, 33, 3))
+    landmarks = {0: (0, -0.6), 11: (0.2, -0.5), 12: (-0.2, -0.5), 13: (0.25, -0.2), 14: (-0.25, -0.2),
+                 15: (0.3, 0.05), 16: (-0.3, 0.05), 23: (0.1, 0), 24: (-0.1, 0), 25: (0.1, 0.45),
+                 26: (-0.1, 0.45), 27: (0.1, 0.9), 28: (-0.1, 0.9)}  # fmt: skip
+    for index, (x, y) in landmarks.items():
+        world[:, index] = (x, y, 0.0)
+    world[1, :, [0, 2]] = world[1, :, [2, 0]]  # frame 1 turned 90 degrees: the left side away (+z)
+    scores = np.ones((2, 17))
+    scores[:, [7, 9, 13, 15]] = 0.1  # the left elbow, wrist, knee and ankle reported hidden
+    square_on, _, profile = occlusion_by_turn(world, scores)
+    assert square_on["frames"] == 1 and profile["frames"] == 1
+    assert profile["elbow"] == (1.0, 0.0) and profile["ankle"] == (1.0, 0.0)  # far, near
+    assert square_on["knee"] in ((1.0, 0.0), (0.0, 1.0))  # square on, "far" is a coin toss

@@ -6,7 +6,9 @@
 - how far in front of the mid-shoulder point the nose sits, in trunk lengths (``NOSE_FORWARD``);
 - frame-to-frame 2D jitter per keypoint in fractions of the person's height (``JITTER_COCO``);
 - the fraction of frames each keypoint has visibility < 0.5 (``OCCLUDED_COCO``), and how often
-  nobody is found.
+  nobody is found;
+- that fraction for the limbs on the side turned away and the side turned towards the camera, by
+  how far the body is turned (``FAR_SIDE_OCCLUDED_COCO``, ``occlusion="view"``).
 
 The shipped constants were measured on the two-people clip of the shared data (outside this
 repository, see docs/lifter_training.md), a clip outside the accuracy benchmark.
@@ -22,16 +24,17 @@ from pose3d_nb.lifting.mediapipe_world import blazepose_to_h36m
 from pose3d_nb.training.skeleton_model import SIZE_BONES, bone_lengths
 
 
-def detect(video: str) -> dict[str, np.ndarray]:
-    """Keypoints (T, 17, 2), scores (T, 17), world (T, 33, 3), track (T,) of a video's frames."""
+def detect(video: str, detector: str = "mediapipe") -> dict[str, np.ndarray]:
+    """Keypoints (T, 17, 2), scores (T, 17), world (T, 33, 3), track (T,) of a video's frames, as
+    ``detector`` (a registered MediaPipe detector) follows one person."""
     from pose3d_nb.detectors import create_detector
     from pose3d_nb.sources import open_source
 
     keys = ("keypoints", "scores", "world", "track")
     rows: dict[str, list] = {k: [] for k in keys}
-    with open_source(video) as frames, create_detector("mediapipe") as detector:
+    with open_source(video) as frames, create_detector(detector) as found_by:
         for frame in frames:
-            found = detector(frame)
+            found = found_by(frame)
             rows["keypoints"].append(found.keypoints)
             rows["scores"].append(found.scores)
             rows["world"].append(found.extras.get("world_landmarks", np.full((33, 3), np.nan)))
@@ -67,12 +70,46 @@ def jitter(keypoints: np.ndarray, track: np.ndarray) -> np.ndarray:
     return (1.4826 * np.median(residuals, axis=0) / np.sqrt(1.5)).mean(axis=-1)
 
 
+TURN_BINS = ((0.0, 0.4), (0.4, 0.7), (0.7, 1.01))
+_LIMB_PAIRS = {"elbow": (7, 8), "wrist": (9, 10), "knee": (13, 14), "ankle": (15, 16)}  # COCO left, right
+
+
+def _share(flags: np.ndarray) -> float:
+    return float(flags.mean()) if flags.size else float("nan")
+
+
+def occlusion_by_turn(world: np.ndarray, scores: np.ndarray) -> list[dict]:
+    """(T, 33, 3) world landmarks (camera-aligned axes) and (T, 17) COCO visibilities -> per
+    ``TURN_BINS`` bin of the lateral axis's component along the view direction: the frames and,
+    per limb joint, the share with visibility < 0.5 on the far and on the near side."""
+    from pose3d_nb.training.noise import far_side
+
+    found = np.isfinite(world).all(axis=(1, 2))
+    joints = np.stack([blazepose_to_h36m(w) for w in world[found]])
+    # The landmarks are hip-centred with the camera's axes: put the body far down the optical axis.
+    away = far_side(joints + np.array([0.0, 0.0, 100.0]), np.arange(17))
+    low = scores[found] < 0.5
+    rows = []
+    for lo, hi in TURN_BINS:
+        row: dict = {"turn": (lo, hi)}
+        for name, (left, right) in _LIMB_PAIRS.items():
+            turned = np.abs(away[:, left])
+            inside = (turned >= lo) & (turned < hi)
+            left_far = away[:, left] > 0
+            far = np.where(left_far, low[:, left], low[:, right])[inside]
+            near = np.where(left_far, low[:, right], low[:, left])[inside]
+            row["frames"] = int(inside.sum())  # the legs' (hips') count: the last pair's
+            row[name] = (_share(far), _share(near))
+        rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m pose3d_nb.training.measure VIDEO", file=sys.stderr)
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--detector"):
+        print("usage: python -m pose3d_nb.training.measure VIDEO [--detector NAME]", file=sys.stderr)
         return 2
-    found = detect(argv[0])
+    found = detect(argv[0], argv[2] if len(argv) == 3 else "mediapipe")
     ok = np.isfinite(found["keypoints"]).all(axis=(1, 2))
     bones, nose = proportions(found["world"])
     np.set_printoptions(precision=4, suppress=True)
@@ -81,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nose in front of the shoulders: {nose:.3f} trunk lengths")
     print(f"jitter per COCO keypoint (fraction of height): {jitter(found['keypoints'], found['track'])}")
     print(f"visibility < 0.5 per COCO keypoint: {(found['scores'][ok] < 0.5).mean(axis=0)}")
+    for row in occlusion_by_turn(found["world"], found["scores"]):
+        shares = ", ".join(f"{name} {row[name][0]:.2f} / {row[name][1]:.2f}" for name in _LIMB_PAIRS)
+        print(f"turned {row['turn'][0]}-{row['turn'][1]} ({row['frames']} frames), visibility < 0.5 "
+              f"far / near side: {shares}")
     return 0
 
 

@@ -17,13 +17,16 @@ right are swapped in short bursts (``swap_probability``): the subject follower u
 MediaPipe's swaps, not all.
 
 Which keypoints are occluded depends on the view (``occlusion="view"``, measured 2026-12-06 on the
-same clip, 197 frames of the followed man, his facing from the lifted 3D): turned less than 24
-degrees from square on (the hip axis's component along the camera ray under 0.4; 93 frames)
-MediaPipe reports 1-3 % of limb keypoints with visibility < 0.5 on either side; turned more than
-44 degrees (over 0.7; 97 frames) it reports the far side's elbow on 96 % of frames, wrist 79 %,
-knee 65 %, ankle 42 %, and the near side's on 1-3 %. ``OCCLUDED_COCO`` is
-that clip's average, in which the man mostly walked with his left side away: the default
-(``occlusion="keypoint"``) occludes the left limbs more whatever the view.
+same clip with the default detector, ``mediapipe-people``: 197 frames of the followed man, his
+facing from the lifted 3D of ``pose3d run``; ``python -m pose3d_nb.training.measure VIDEO
+--detector mediapipe-people``, which takes the facing from MediaPipe's world landmarks, prints the
+same within 0.03; the single-person ``mediapipe`` hides less, 75 / 72 / 44 / 23 %): turned less
+than 24 degrees from square on (the hip axis's component along the camera ray under 0.4; 93 frames)
+MediaPipe reports 1-3 % of limb keypoints with visibility < 0.5 on either side; turned more than 44
+degrees (over 0.7; 97 frames) it reports the far side's elbow on 96 % of frames, wrist 79 %, knee
+65 %, ankle 42 %, and the near side's on 1-3 %. ``OCCLUDED_COCO`` is that clip's average, in which
+the man mostly walked with his left side away: the default (``occlusion="keypoint"``) occludes the
+left limbs more whatever the view.
 """
 
 from __future__ import annotations
