@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
+
 # Per COCO keypoint (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles; left
 # first), x and y averaged, fraction of the person's height. Two_people_walk, 162 frame triples.
 JITTER_COCO = np.array(
@@ -103,9 +105,9 @@ class DetectorNoise:
         ``camera`` the (T, 17, 3) camera-frame Human3.6M joints they project (``occlusion="view"``
         needs them)."""
         if self.occlusion not in ("keypoint", "view"):
-            raise ValueError(f"occlusion must be 'keypoint' or 'view', got {self.occlusion!r}")
+            raise Pose3DValueError(f"occlusion must be 'keypoint' or 'view', got {self.occlusion!r}")
         if self.occlusion == "view" and camera is None:
-            raise ValueError('occlusion="view" needs the camera-frame joints (camera=)')
+            raise Pose3DValueError('occlusion="view" needs the camera-frame joints (camera=)')
         frames, count, _ = keypoints.shape
         jitter = JITTER_COCO[self.keypoints][None, :, None] * rng.uniform(*self.jitter_scale)
         noisy = keypoints + height * jitter * rng.standard_normal((frames, count, 2))
