@@ -98,14 +98,16 @@ class DetectorNoise:
     swap_probability: float = 0.08  # a burst of left/right swapped labels
     occlusion: str = "keypoint"  # "keypoint": OCCLUDED_COCO's rates; "view": where the body hides it
 
+    def __post_init__(self) -> None:
+        if self.occlusion not in ("keypoint", "view"):
+            raise Pose3DValueError(f"occlusion must be 'keypoint' or 'view', got {self.occlusion!r}")
+
     def apply(
         self, rng: np.random.Generator, keypoints: np.ndarray, height: float, camera: np.ndarray | None = None
     ) -> np.ndarray:
         """(T, K, 2) clean screen keypoints -> noisy copy; ``height`` the person's screen height;
         ``camera`` the (T, 17, 3) camera-frame Human3.6M joints they project (``occlusion="view"``
         needs them)."""
-        if self.occlusion not in ("keypoint", "view"):
-            raise Pose3DValueError(f"occlusion must be 'keypoint' or 'view', got {self.occlusion!r}")
         if self.occlusion == "view" and camera is None:
             raise Pose3DValueError('occlusion="view" needs the camera-frame joints (camera=)')
         frames, count, _ = keypoints.shape

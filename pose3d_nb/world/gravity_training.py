@@ -81,15 +81,19 @@ def make_data(
 def held_out_up_error(paths: list[str], clips: int = 120, seed: int = 43) -> dict[str, np.ndarray]:
     """Each weights file's camera-up error on held-out clips (the clip's mean up, as
     ``learned_up`` answers it), degrees, (clips,) per path: how a retrained up is chosen."""
+    from pose3d_nb.errors import Pose3DFileNotFoundError
     from pose3d_nb.world.gravity import unit
-    from pose3d_nb.world.gravity_model import predict
+    from pose3d_nb.world.gravity_model import load_weights, predict
 
+    weights = {path: load_weights(str(path)) for path in paths}
+    missing = [path for path, arrays in weights.items() if arrays is None]
+    if missing:
+        raise Pose3DFileNotFoundError(f"no weights file at {', '.join(map(str, missing))}")
     errors: dict[str, list[float]] = {path: [] for path in paths}
     for x, true_up in make_clips(clips, seed, held_out=True):
         x = x[np.isfinite(x).all(1)]
-        for path in paths:
-            with np.load(path, allow_pickle=False) as data:
-                up = unit(predict(dict(data), x).mean(0))
+        for path, arrays in weights.items():
+            up = unit(predict(arrays, x).mean(0))
             errors[path].append(float(np.degrees(np.arccos(np.clip(up @ unit(true_up), -1.0, 1.0)))))
     return {path: np.array(values) for path, values in errors.items()}
 
