@@ -127,3 +127,20 @@ def test_bench_lifter_json_reports_both_strategies():
     assert figures["streaming_ms"] > 0 and figures["recompute_ms"] > 0
     # Not a timing assertion: the streaming path must be structurally cheaper, by a wide margin.
     assert figures["recompute_ms"] > 3 * figures["streaming_ms"]
+
+
+def test_lift_shipped_holds_each_bone_at_its_clip_median_unless_asked_not_to(tmp_path, keypoints_file):
+    from pose3d_nb.training.skeleton_model import bone_lengths
+
+    held, free = tmp_path / "held.npy", tmp_path / "free.npy"
+    assert lift(keypoints_file, "shipped", held) == 0
+    assert lift(keypoints_file, "shipped", free, "--bones", "free") == 0
+    held_lengths, free_lengths = bone_lengths(np.load(held)), bone_lengths(np.load(free))
+    assert held_lengths.std(0).max() < 1e-5, "one body for the whole clip"
+    assert free_lengths.std(0).max() > 1e-3, "as lifted, the lengths vary from frame to frame"
+    np.testing.assert_allclose(held_lengths[0], np.median(free_lengths, 0), atol=1e-5)
+
+
+def test_lift_held_bones_need_the_whole_clip(tmp_path, keypoints_file, capsys):
+    assert lift(keypoints_file, "shipped", tmp_path / "x.npy", "--stream", "--bones", "held") == 2
+    assert "--bones held needs the whole clip" in capsys.readouterr().err
