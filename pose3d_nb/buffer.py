@@ -154,7 +154,7 @@ class RollingBuffer:
         self.capacity = int(capacity)
         self._lock = threading.Lock()
         # Zeroed arrays come from the OS as untouched pages: a large capacity costs memory only
-        # as rows arrive (about 0.43 KB a row). Rows are read only once written.
+        # as rows arrive (about 2 KB a row, the people columns most of it). Rows are read only once written.
         self._data = {
             name: np.zeros((self.capacity, *column.shape), dtype=column.dtype)
             for name, column in COLUMNS.items()

@@ -308,6 +308,20 @@ def test_default_path_is_beside_the_session_and_fps_comes_from_timestamps(sessio
     assert read_trc(written["trc"])[0]["DataRate"] == "30"  # timestamps, not the metadata's 12.5
 
 
+def test_every_default_export_is_removed_with_its_session_on_overwrite(session, tmp_path):
+    """`--overwrite` deletes the old run's exports (recording.folder.export_files): all of them."""
+    from pose3d_nb.buffer import BufferSnapshot
+    from pose3d_nb.recording import write_session
+    from pose3d_nb.recording.folder import export_files
+
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    write_session(tmp_path / "session.npz", BufferSnapshot(**fields), session.metadata)
+    written = {export_session(tmp_path / "session.npz", fmt) for fmt in FORMATS}
+    taken = set(export_files(tmp_path))
+    assert written <= taken, f"left beside a newer session: {sorted(p.name for p in written - taken)}"
+    assert tmp_path / "session.invalid_frames.json" in taken  # the BVH's sidecar
+
+
 def test_engine_and_app_export_delegate(session, tmp_path):
     from pose3d_nb.buffer import PoseSample
     from pose3d_nb.engine import PoseEngine

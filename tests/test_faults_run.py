@@ -125,12 +125,14 @@ def test_a_failed_run_with_overwrite_keeps_the_complete_session(tmp_path):
 def test_overwrite_replaces_the_session_and_its_old_exports_once_complete(tmp_path):
     _complete_session(tmp_path)
     (tmp_path / "session.bvh").write_text("the earlier run's export")
+    (tmp_path / "session.tidy.csv").write_text("the earlier run's `pose3d export --format csv`")
     (tmp_path / "notes.txt").write_text("the user's own file")
     result = _pose3d("run", "--out", str(tmp_path), "--overwrite", "--max-frames", "5", "--export", "trc")
     assert result.returncode == 0, result.stderr
     session = load_session(tmp_path)
     assert len(session) == 5 and session.metadata["source"] == "sample"
     assert not (tmp_path / "session.bvh").exists(), "no export of an older run beside the new session"
+    assert not (tmp_path / "session.tidy.csv").exists(), "the tidy CSV is an export too"
     assert (tmp_path / "session.trc").is_file()
     assert (tmp_path / "notes.txt").read_text() == "the user's own file"
 

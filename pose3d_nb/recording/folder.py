@@ -123,10 +123,11 @@ def load_session(path: str | Path) -> Session:
     return read_journal(target) if target.is_dir() else read_session_file(target)
 
 
-# What the built-in exports of a session write beside it (export.formats and bvh's sidecar).
+# What the built-in exports of a session write beside it (export.formats' suffixes, bvh's sidecar
+# and `pose3d run --csv`'s per-frame session.csv; tests/test_export.py checks the formats' side).
 # Only these are ever taken for an old run's exports: a user's own session.mp4 or session.toml
 # in the folder is never touched.
-EXPORT_SUFFIXES = (".bvh", ".invalid_frames.json", ".trc", ".c3d", ".csv", ".parquet")
+EXPORT_SUFFIXES = (".bvh", ".invalid_frames.json", ".trc", ".c3d", ".csv", ".tidy.csv", ".parquet")
 
 
 def export_files(folder: Path) -> dict[Path, int]:
