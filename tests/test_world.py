@@ -222,7 +222,12 @@ def test_bad_options_name_the_value(options, named):
     ("content", "named"),
     [("{not json", "not valid JSON"), ('{"K": [[1, 0], [0, 1]]}', "3x3"), ('{"fx": 100}', "needs K"),
      ('{"K": [[0, 0, 5], [0, 0, 5], [0, 0, 1]]}', "fx"), ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], '
-     '"distortion": [1, 2, 3]}', "distortion"), ('[1, 2]', "expected an object")],
+     '"distortion": [1, 2, 3]}', "distortion"), ('[1, 2]', "expected an object"),
+     # These raised a bare ValueError or TypeError, or (a transposed K) put the principal point at 0, 0.
+     ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], "width": "wide"}', "width must be one number"),
+     ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], "height": 10.5}', "height must be a positive whole"),
+     ('{"fx": [9, 3], "fy": 9, "cx": 5, "cy": 5}', "fx must be one number"),
+     ('{"K": [[9, 0, 0], [0, 9, 0], [5, 5, 1]], "width": 10, "height": 10}', "transposed")],
 )  # fmt: skip
 def test_malformed_calibration_file_is_a_clear_error(tmp_path, content, named):
     path = tmp_path / "bad.json"
@@ -230,6 +235,15 @@ def test_malformed_calibration_file_is_a_clear_error(tmp_path, content, named):
     with pytest.raises(Pose3DValueError, match=named) as caught:
         WorldTracker(camera=path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_calibration_file_of_another_kind_says_what_is_read(tmp_path):
+    path = tmp_path / "camera.yml"  # OpenCV's FileStorage writes YAML; it is read as JSON
+    path.write_text("%YAML:1.0\ncamera_matrix: !!opencv-matrix\n")
+    with pytest.raises(Pose3DValueError, match="not valid JSON.*JSON, or TOML named .toml"):
+        WorldTracker(camera=path)
+    with pytest.raises(Pose3DValueError, match="camera= takes a calibration file's path or an Intrinsics"):
+        WorldTracker(camera={"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]]})
 
 
 def test_missing_calibration_file(tmp_path):

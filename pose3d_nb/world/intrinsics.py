@@ -168,6 +168,22 @@ def _numbers(value, what: str, path: Path) -> np.ndarray:
     return array
 
 
+def _number(value, what: str, path: Path) -> float:
+    """One finite number of a calibration file (``fx``, ``cx``...), or a one-line error naming it."""
+    array = None if isinstance(value, (str, bool, dict)) or value is None else _numbers(value, what, path)
+    if array is None or array.size != 1:
+        raise Pose3DValueError(f"{path}: {what} must be one number, got {value!r}")
+    return float(array.reshape(()))
+
+
+def _image_side(value, what: str, path: Path) -> int:
+    """``width`` or ``height`` of a calibration file: a positive whole number of pixels."""
+    number = _number(value, what, path)
+    if number < 1 or number != int(number):
+        raise Pose3DValueError(f"{path}: {what} must be a positive whole number of pixels, got {value!r}")
+    return int(number)
+
+
 def load_calibration(path: str | Path) -> Intrinsics:
     """An OpenCV-style calibration file (JSON or TOML, see the module docstring) -> ``Intrinsics``.
 
@@ -182,7 +198,10 @@ def load_calibration(path: str | Path) -> Intrinsics:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise Pose3DValueError(f"{path}: not valid {kind} ({exc})") from None
+        # Any other extension is read as JSON; say so (OpenCV's own YAML/XML files are not read).
+        known = path.suffix.lower() in (".json", ".toml")
+        hint = "" if known else "; calibration files are JSON, or TOML named .toml"
+        raise Pose3DValueError(f"{path}: not valid {kind} ({exc}){hint}") from None
     if not isinstance(data, dict):
         raise Pose3DValueError(
             f"{path}: expected an object with K (or fx, fy, cx, cy), got {type(data).__name__}"
@@ -192,15 +211,22 @@ def load_calibration(path: str | Path) -> Intrinsics:
         matrix = _numbers(data.get("K", data.get("k")), "K", path)
         if matrix.shape != (3, 3):
             raise Pose3DValueError(f"{path}: K must be a 3x3 matrix, got shape {matrix.shape}")
+        if not np.array_equal(matrix[2], [0, 0, 1]) or matrix[1, 0] != 0:
+            # A transposed K ([[fx, 0, 0], [0, fy, 0], [cx, cy, 1]], MATLAB's IntrinsicMatrix) would
+            # otherwise put the principal point at the image's corner.
+            raise Pose3DValueError(
+                f"{path}: K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {matrix.tolist()} "
+                "(transposed?)"
+            )
         fx, fy, cx, cy = matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2]
     elif all(key in data for key in ("fx", "fy", "cx", "cy")):
-        fx, fy, cx, cy = (float(_numbers(data[key], key, path)) for key in ("fx", "fy", "cx", "cy"))
+        fx, fy, cx, cy = (_number(data[key], key, path) for key in ("fx", "fy", "cx", "cy"))
     else:
         raise Pose3DValueError(f"{path}: needs K (3x3) or fx, fy, cx, cy; found keys {sorted(data)}")
     distortion = data.get("distortion", data.get("dist", data.get("distortion_coefficients", [])))
     distortion = tuple(float(d) for d in _numbers(distortion, "distortion", path).ravel())
-    width = int(data.get("width", round(2 * cx)))
-    height = int(data.get("height", round(2 * cy)))
+    width = _image_side(data["width"], "width", path) if "width" in data else round(2 * cx)
+    height = _image_side(data["height"], "height", path) if "height" in data else round(2 * cy)
     try:
         return Intrinsics(float(fx), float(fy), float(cx), float(cy), width, height, distortion, "file")
     except Pose3DValueError as exc:
@@ -224,6 +250,10 @@ def resolve_intrinsics(
     if len(given) > 1:
         raise Pose3DValueError(f"give one of camera=, fov=, focal= (got {', '.join(given)})")
     if camera is not None:
+        if not isinstance(camera, (Intrinsics, str, Path)):
+            raise Pose3DValueError(
+                f"camera= takes a calibration file's path or an Intrinsics, got {type(camera).__name__}"
+            )
         intrinsics = camera if isinstance(camera, Intrinsics) else load_calibration(camera)
         return intrinsics.for_size(width, height)
     if focal is not None:
