@@ -17,7 +17,7 @@ from helpers.scenes import camera_rotation
 
 from pose3d_nb.errors import Pose3DError, Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
-from pose3d_nb.world import WorldTracker, load_calibration, place_clip, resolve_intrinsics
+from pose3d_nb.world import Intrinsics, WorldTracker, load_calibration, place_clip, resolve_intrinsics
 from pose3d_nb.world.frame import ANKLE_HEIGHT_M
 from pose3d_nb.world.gravity import unit
 from pose3d_nb.world.intrinsics import DEFAULT_FOV_DEG, from_fov
@@ -179,6 +179,10 @@ def test_metadata_says_what_was_given_and_what_was_estimated(tmp_path):
     assert abs(meta["camera_pitch_deg"] - 20) < 1.5
     expected_focal = 1920 / (2 * math.tan(math.radians(DEFAULT_FOV_DEG) / 2))
     assert meta["focal_px"] == pytest.approx(expected_focal, rel=1e-3)
+    # An Intrinsics built by hand is the user's camera, not an assumption (it was recorded as assumed).
+    given = WorldTracker(camera=Intrinsics(900.0, 900.0, 540.0, 960.0, 1080, 1920))
+    given.push(pose[0], keypoints[0], scores[0], (1080, 1920))
+    assert given.estimate.metadata()["focal_source"] == "given"
 
 
 def test_intrinsics_from_options_and_files(tmp_path):

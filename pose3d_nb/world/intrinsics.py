@@ -42,7 +42,8 @@ class Intrinsics:
     fx, fy: focal lengths in pixels. cx, cy: principal point in pixels (x right, y down).
     width, height: the image size these refer to. distortion: OpenCV coefficients
     (k1, k2, p1, p2[, k3[, k4, k5, k6]]), empty for none. source: how the values were obtained
-    ("assumed", "fov", "focal", "file"), recorded in session metadata.
+    ("assumed", "fov", "focal", "file"; "given" for one built by hand and passed as ``camera=``),
+    recorded in session metadata.
     """
 
     fx: float
@@ -52,7 +53,7 @@ class Intrinsics:
     width: int
     height: int
     distortion: tuple[float, ...] = ()
-    source: str = "assumed"
+    source: str = "given"  # the pipeline's own default lens says "assumed" (resolve_intrinsics)
 
     def __post_init__(self) -> None:
         for name in ("fx", "fy"):
