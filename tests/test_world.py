@@ -202,6 +202,10 @@ def test_intrinsics_from_options_and_files(tmp_path):
     half = resolve_intrinsics(540, 960, camera=calibration)  # the same camera, video at half size
     assert (half.fx, half.fy, half.cx, half.cy) == pytest.approx((800, 805, 270, 480))
     assert half.distortion == (-0.05, 0.13, 0, 0) and half.source == "file"
+    # A portrait calibration on a landscape video was scaled 0.56x across and 1.78x down, silently.
+    with pytest.raises(Pose3DValueError, match="for 1080x1920 images, the video is 1920x1080"):
+        resolve_intrinsics(1920, 1080, camera=calibration)
+    assert WorldTracker(camera=calibration).estimate.metadata()["focal_px"] == pytest.approx(1605)
     toml = tmp_path / "cam.toml"
     toml.write_text("fx = 900.0\nfy = 900.0\ncx = 320.0\ncy = 240.0\ndistortion = [0.1, 0.0, 0.0, 0.0]\n")
     assert load_calibration(toml).width == 640

@@ -33,6 +33,10 @@ from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
 #: pipelines commonly assume.
 DEFAULT_FOV_DEG = 60.0
 FOV_RANGE_DEG = (10.0, 170.0)
+#: How far a video's aspect ratio may differ from the calibration's for K to be scaled to it: a
+#: file without width/height is taken as twice its principal point, a few percent off; beyond
+#: this the video is rotated or cropped, and scaling x and y apart would distort the lens.
+ASPECT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,18 @@ class Intrinsics:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
 
     def for_size(self, width: int, height: int) -> Intrinsics:
-        """The same camera for an image resized to ``width`` x ``height`` (K scaled)."""
+        """The same camera for an image resized to ``width`` x ``height`` (K scaled).
+
+        ``Pose3DValueError`` when the aspect ratio differs by more than ``ASPECT_TOLERANCE``.
+        """
         if (width, height) == (self.width, self.height):
             return self
+        if abs(math.log((width / height) / (self.width / self.height))) > math.log1p(ASPECT_TOLERANCE):
+            raise Pose3DValueError(
+                f"the camera's intrinsics are for {self.width}x{self.height} images, the video is "
+                f"{width}x{height}: K cannot be scaled to another aspect ratio (a rotated or cropped "
+                "video); calibrate at the video's size, or give the focal length instead"
+            )
         sx, sy = width / self.width, height / self.height
         return replace(
             self,
@@ -235,8 +248,8 @@ def load_calibration(path: str | Path) -> Intrinsics:
 
 
 def resolve_intrinsics(
-    width: int,
-    height: int,
+    width: int | None,
+    height: int | None,
     camera: Intrinsics | str | Path | None = None,
     fov: float | None = None,
     focal: float | None = None,
@@ -244,6 +257,7 @@ def resolve_intrinsics(
     """The intrinsics for a ``width`` x ``height`` video from whichever of the options is given.
 
     camera: an ``Intrinsics`` or a calibration file path. At most one of camera, fov, focal.
+    ``width``, ``height`` None (no frame seen yet): a camera at its own size, else 1920x1080.
     """
     given = [
         name for name, value in (("camera", camera), ("fov", fov), ("focal", focal)) if value is not None
@@ -256,7 +270,9 @@ def resolve_intrinsics(
                 f"camera= takes a calibration file's path or an Intrinsics, got {type(camera).__name__}"
             )
         intrinsics = camera if isinstance(camera, Intrinsics) else load_calibration(camera)
-        return intrinsics.for_size(width, height)
+        return intrinsics if width is None or height is None else intrinsics.for_size(width, height)
+    if width is None or height is None:
+        width, height = 1920, 1080
     if focal is not None:
         return from_focal(focal, width, height)
     if fov is not None:
@@ -268,4 +284,4 @@ def check_camera_options(
     camera: Intrinsics | str | Path | None = None, fov: float | None = None, focal: float | None = None
 ) -> None:
     """Raise now (before any frame) for a bad fov, focal or calibration file."""
-    resolve_intrinsics(1920, 1080, camera, fov, focal)
+    resolve_intrinsics(None, None, camera, fov, focal)
