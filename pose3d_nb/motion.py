@@ -5,6 +5,8 @@ at z = 0 for the whole session, x and y on the floor, the person moving through 
 engine's ``joints_3d``). Timestamps are ``(T,)`` seconds of one recording run (a restarted clock,
 i.e. a step that is not positive, breaks the motion there). A frame with missing joints is NaN
 and every quantity that needs it is NaN (or, for sums, adds nothing): never a made-up value.
+A recorded session holds the last pose on frames without a person (``valid`` False), so pass its
+``valid`` column as ``valid=``: those frames are then missing too, not a person standing still.
 
 For joints in the camera's axes (``joints_camera``) the vertical is the camera estimate's up:
 ``analysis.trunk_inclination(joints_camera, up=camera_up(pitch_deg, roll_deg))``.
@@ -33,10 +35,16 @@ JUMP_MIN_RISE_M = 0.05
 JUMP_MIN_AIRTIME_S = 0.08
 
 
-def _joints(joints: np.ndarray) -> np.ndarray:
+def _joints(joints: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """``(T, 17, 3)`` float64 ``joints``, NaN where ``valid`` ``(T,)`` is False (then a copy)."""
     arr = np.asarray(joints, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[1:] != (H36M.num_joints, 3):
         raise Pose3DValueError(f"joints must be (T, {H36M.num_joints}, 3), got shape {np.shape(joints)}")
+    if valid is not None:
+        mask = np.asarray(valid).reshape(-1)
+        if mask.shape[0] != arr.shape[0]:
+            raise Pose3DValueError(f"{arr.shape[0]} poses but {mask.shape[0]} valid flags")
+        arr = np.where(mask.astype(bool)[:, None, None], arr, np.nan)  # a session holds the last pose there
     return arr
 
 
@@ -84,11 +92,11 @@ def smooth_track(track: np.ndarray, timestamps: np.ndarray, smooth_s: float) -> 
     return out
 
 
-def _floor_steps(joints: np.ndarray, timestamps: np.ndarray,
-                 smooth_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _floor_steps(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float,
+                 valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per step t-1 -> t: horizontal pelvis distance (m) and duration (s); ``(T-1,)`` each, NaN
     where a frame is missing or the clock did not move forward."""
-    arr = _joints(joints)
+    arr = _joints(joints, valid)
     ts = _times(timestamps, len(arr))
     floor = smooth_track(arr[:, PELVIS, :2], ts, smooth_s)
     step = np.linalg.norm(np.diff(floor, axis=0), axis=-1)
@@ -97,39 +105,43 @@ def _floor_steps(joints: np.ndarray, timestamps: np.ndarray,
     return np.where(bad, np.nan, step), np.where(bad, np.nan, dt)
 
 
-def walking_speed(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = WALK_SMOOTH_S) -> np.ndarray:
+def walking_speed(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = WALK_SMOOTH_S,
+                  valid: np.ndarray | None = None) -> np.ndarray:
     """Horizontal pelvis speed over time, m/s: ``(T, 17, 3)``, ``(T,)`` s -> ``(T,)``.
 
     The pelvis' floor position (x, y) is smoothed over ``smooth_s`` seconds (see
     :func:`smooth_track`), then differenced backward: the speed at frame t covers t-1 -> t.
     Vertical motion (a jump, a squat) is not walking and does not count. The first frame,
-    missing frames and frames after a clock reset are NaN.
+    missing frames (NaN, or ``valid`` ``(T,)`` False) and frames after a clock reset are NaN.
     """
-    step, dt = _floor_steps(joints, timestamps, smooth_s)
+    step, dt = _floor_steps(joints, timestamps, smooth_s, valid)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.concatenate([[np.nan], step / dt])
+        speed = np.concatenate([[np.nan], step / dt])
+    return speed[: np.shape(joints)[0]]  # (0,) for no frames
 
 
-def distance_travelled(joints: np.ndarray, timestamps: np.ndarray,
-                       smooth_s: float = WALK_SMOOTH_S) -> np.ndarray:
+def distance_travelled(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = WALK_SMOOTH_S,
+                       valid: np.ndarray | None = None) -> np.ndarray:
     """Cumulative horizontal path length of the pelvis, metres: ``(T, 17, 3)``, ``(T,)`` -> ``(T,)``.
 
     Starts at 0 and only grows; the last value is the whole distance. Path of the pelvis' floor
-    position smoothed as in :func:`walking_speed`; a step touching a missing frame adds nothing
-    (where the person went while unseen is not known).
+    position smoothed as in :func:`walking_speed`; a step touching a missing frame (NaN, or
+    ``valid`` ``(T,)`` False) adds nothing (where the person went while unseen is not known).
     """
-    step, _ = _floor_steps(joints, timestamps, smooth_s)
-    return np.concatenate([[0.0], np.cumsum(np.nan_to_num(step, nan=0.0))])
+    step, _ = _floor_steps(joints, timestamps, smooth_s, valid)
+    distance = np.concatenate([[0.0], np.cumsum(np.nan_to_num(step, nan=0.0))])
+    return distance[: np.shape(joints)[0]]  # (0,) for no frames
 
 
-def feet_rise(joints: np.ndarray) -> np.ndarray:
+def feet_rise(joints: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """How far the lower ankle is above where the ankles stand, metres: ``(T, 17, 3)`` -> ``(T,)``.
 
     The standing level is the median over the clip of the lower ankle's height: someone standing
     or walking has a foot on the floor most of the time. 0 while a foot is down; both feet off
-    the floor (a jump, a flight phase) gives the clearance of the lower one. NaN where missing.
+    the floor (a jump, a flight phase) gives the clearance of the lower one. NaN where missing
+    (NaN, or ``valid`` ``(T,)`` False).
     """
-    arr = _joints(joints)
+    arr = _joints(joints, valid)
     with np.errstate(invalid="ignore"):
         lower = np.min(arr[:, list(ANKLES), 2], axis=1)  # NaN if either ankle is missing
     if not np.isfinite(lower).any():
@@ -156,14 +168,14 @@ class Jump:
 
 
 def find_jumps(joints: np.ndarray, timestamps: np.ndarray, min_rise_m: float = JUMP_MIN_RISE_M,
-               min_airtime_s: float = JUMP_MIN_AIRTIME_S) -> list[Jump]:
+               min_airtime_s: float = JUMP_MIN_AIRTIME_S, valid: np.ndarray | None = None) -> list[Jump]:
     """Every jump in a clip, oldest first: ``(T, 17, 3)``, ``(T,)`` s -> ``[Jump]``.
 
     Airborne frames are those where :func:`feet_rise` exceeds ``min_rise_m``; each run of them
-    lasting at least ``min_airtime_s`` is a jump (a missing frame ends a run). The highest jump:
-    ``max(j.feet_rise_m for j in jumps)``.
+    lasting at least ``min_airtime_s`` is a jump (a missing frame, NaN or ``valid`` ``(T,)``
+    False, ends a run). The highest jump: ``max(j.feet_rise_m for j in jumps)``.
     """
-    arr = _joints(joints)
+    arr = _joints(joints, valid)
     ts = _times(timestamps, len(arr))
     rise = feet_rise(arr)
     pelvis_z = arr[:, PELVIS, 2]

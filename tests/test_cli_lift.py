@@ -73,6 +73,27 @@ def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
     assert "not a plain numeric .npy" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("space", [[], ["--world"]])
+def test_lift_refuses_a_lens_or_height_that_only_grounded_placement_uses(
+    tmp_path, keypoints_file, reference_checkpoint, capsys, space
+):
+    # They were silently ignored: the output did not depend on them.
+    options = [*space, "--fov", "50", "--height", "1.7"]
+    code = lift(keypoints_file, reference_checkpoint, tmp_path / "o.npy", *options)
+    assert code == 2
+    assert "--fov, --height: used only with --grounded" in capsys.readouterr().err
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_lift_grounded_checks_its_options_before_lifting(tmp_path, keypoints_file, capsys):
+    unreadable = tmp_path / "bad.bin"  # not even loaded: the bad option is found first
+    unreadable.write_bytes(b"garbage")
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--height", "0") == 1
+    assert "height must be a person's height" in capsys.readouterr().err
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--fov", "5") == 1
+    assert "field of view must be between" in capsys.readouterr().err
+
+
 def test_lift_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, keypoints_file):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"garbage")

@@ -97,6 +97,39 @@ def test_missing_frames_and_a_clock_reset_are_gaps_not_motion():
     assert math.isnan(motion.walking_speed(joints, restarted)[60])
 
 
+def test_frames_a_session_marks_invalid_are_gaps_though_it_holds_the_last_pose_there():
+    # A recorded session keeps the last pose on frames without a person (valid False): read as
+    # measurements they gave 0 m/s while unseen, then a 5 m/s spike and 2.4 m "walked" across the gap.
+    joints, t = walk(seconds=6.0)
+    valid = np.ones(len(t), bool)
+    valid[60:120] = False  # unseen from 2 s to 4 s
+    joints[60:120] = joints[59]
+    speed = motion.walking_speed(joints, t, valid=valid)
+    assert np.isnan(speed[60:121]).all()
+    np.testing.assert_allclose(speed[121:-15], 1.2, atol=0.03)
+    distance = motion.distance_travelled(joints, t, valid=valid)
+    assert distance[-1] == pytest.approx(1.2 * (t[-1] - (t[120] - t[59])), rel=0.03)  # unseen part left out
+    assert np.isnan(motion.feet_rise(joints, valid=valid)[60:120]).all()
+    lost_in_the_air, t = jump(height=0.3, airtime=0.5, before=1.0)
+    lost = np.zeros(len(t), bool)
+    lost[38:68] = True  # lost near the top of the jump for a second
+    lost_in_the_air[lost] = lost_in_the_air[37]
+    jumps = motion.find_jumps(lost_in_the_air, t, valid=~lost)
+    assert jumps and all(j.airtime_s < 0.5 for j in jumps)  # no airtime counted while unseen
+    with pytest.raises(Pose3DValueError, match=f"{len(t)} poses but {len(t) - 1} valid flags"):
+        motion.walking_speed(lost_in_the_air, t, valid=~lost[1:])
+
+
+def test_no_frames_give_no_values():
+    none = np.zeros((0, 17, 3))
+    assert motion.walking_speed(none, np.zeros(0)).shape == (0,)
+    assert motion.distance_travelled(none, np.zeros(0)).shape == (0,)
+    assert motion.feet_rise(none).shape == (0,) and motion.find_jumps(none, np.zeros(0)) == []
+    one, t = walk(seconds=1 / FPS)
+    assert np.isnan(motion.walking_speed(one, t)).all()
+    assert motion.distance_travelled(one, t).tolist() == [0.0]
+
+
 def test_vertical_motion_is_not_walking():
     joints, t = jump()
     assert np.nanmax(motion.walking_speed(joints, t)) < 1e-9

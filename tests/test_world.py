@@ -17,7 +17,7 @@ from helpers.scenes import camera_rotation
 
 from pose3d_nb.errors import Pose3DError, Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
-from pose3d_nb.world import WorldTracker, load_calibration, place_clip, resolve_intrinsics
+from pose3d_nb.world import Intrinsics, WorldTracker, load_calibration, place_clip, resolve_intrinsics
 from pose3d_nb.world.frame import ANKLE_HEIGHT_M
 from pose3d_nb.world.gravity import unit
 from pose3d_nb.world.intrinsics import DEFAULT_FOV_DEG, from_fov
@@ -179,6 +179,10 @@ def test_metadata_says_what_was_given_and_what_was_estimated(tmp_path):
     assert abs(meta["camera_pitch_deg"] - 20) < 1.5
     expected_focal = 1920 / (2 * math.tan(math.radians(DEFAULT_FOV_DEG) / 2))
     assert meta["focal_px"] == pytest.approx(expected_focal, rel=1e-3)
+    # An Intrinsics built by hand is the user's camera, not an assumption (it was recorded as assumed).
+    given = WorldTracker(camera=Intrinsics(900.0, 900.0, 540.0, 960.0, 1080, 1920))
+    given.push(pose[0], keypoints[0], scores[0], (1080, 1920))
+    assert given.estimate.metadata()["focal_source"] == "given"
 
 
 def test_intrinsics_from_options_and_files(tmp_path):
@@ -198,6 +202,10 @@ def test_intrinsics_from_options_and_files(tmp_path):
     half = resolve_intrinsics(540, 960, camera=calibration)  # the same camera, video at half size
     assert (half.fx, half.fy, half.cx, half.cy) == pytest.approx((800, 805, 270, 480))
     assert half.distortion == (-0.05, 0.13, 0, 0) and half.source == "file"
+    # A portrait calibration on a landscape video was scaled 0.56x across and 1.78x down, silently.
+    with pytest.raises(Pose3DValueError, match="for 1080x1920 images, the video is 1920x1080"):
+        resolve_intrinsics(1920, 1080, camera=calibration)
+    assert WorldTracker(camera=calibration).estimate.metadata()["focal_px"] == pytest.approx(1605)
     toml = tmp_path / "cam.toml"
     toml.write_text("fx = 900.0\nfy = 900.0\ncx = 320.0\ncy = 240.0\ndistortion = [0.1, 0.0, 0.0, 0.0]\n")
     assert load_calibration(toml).width == 640
@@ -222,7 +230,12 @@ def test_bad_options_name_the_value(options, named):
     ("content", "named"),
     [("{not json", "not valid JSON"), ('{"K": [[1, 0], [0, 1]]}', "3x3"), ('{"fx": 100}', "needs K"),
      ('{"K": [[0, 0, 5], [0, 0, 5], [0, 0, 1]]}', "fx"), ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], '
-     '"distortion": [1, 2, 3]}', "distortion"), ('[1, 2]', "expected an object")],
+     '"distortion": [1, 2, 3]}', "distortion"), ('[1, 2]', "expected an object"),
+     # These raised a bare ValueError or TypeError, or (a transposed K) put the principal point at 0, 0.
+     ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], "width": "wide"}', "width must be one number"),
+     ('{"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]], "height": 10.5}', "height must be a positive whole"),
+     ('{"fx": [9, 3], "fy": 9, "cx": 5, "cy": 5}', "fx must be one number"),
+     ('{"K": [[9, 0, 0], [0, 9, 0], [5, 5, 1]], "width": 10, "height": 10}', "transposed")],
 )  # fmt: skip
 def test_malformed_calibration_file_is_a_clear_error(tmp_path, content, named):
     path = tmp_path / "bad.json"
@@ -230,6 +243,15 @@ def test_malformed_calibration_file_is_a_clear_error(tmp_path, content, named):
     with pytest.raises(Pose3DValueError, match=named) as caught:
         WorldTracker(camera=path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_calibration_file_of_another_kind_says_what_is_read(tmp_path):
+    path = tmp_path / "camera.yml"  # OpenCV's FileStorage writes YAML; it is read as JSON
+    path.write_text("%YAML:1.0\ncamera_matrix: !!opencv-matrix\n")
+    with pytest.raises(Pose3DValueError, match="not valid JSON.*JSON, or TOML named .toml"):
+        WorldTracker(camera=path)
+    with pytest.raises(Pose3DValueError, match="camera= takes a calibration file's path or an Intrinsics"):
+        WorldTracker(camera={"K": [[9, 0, 5], [0, 9, 5], [0, 0, 1]]})
 
 
 def test_missing_calibration_file(tmp_path):

@@ -55,6 +55,21 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
 
 
+def _check_world_options(args: argparse.Namespace) -> None:
+    """The lens and height options before anything is lifted: they only place the poses, so without
+    --grounded they would change nothing, and a bad value should not wait for the lift."""
+    from pose3d_nb.world.intrinsics import check_camera_options
+    from pose3d_nb.world.scale import check_height
+
+    options = world_options(args)
+    given = [f"--{name}" for name, value in options.items() if value is not None]
+    if given and not args.grounded:
+        raise UsageError(f"{', '.join(given)}: used only with --grounded, which places the poses in the room")
+    check_camera_options(options["camera"], options["fov"], options["focal"])
+    if options["height"] is not None:
+        check_height(options["height"])
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.bones import hold_bone_lengths
     from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
@@ -66,6 +81,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
     if args.stream and args.bones == "held":
         raise UsageError("--bones held needs the whole clip: not with --stream")
+    _check_world_options(args)
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
     checkpoint, shipped = _checkpoint(args.checkpoint)

@@ -33,6 +33,10 @@ from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
 #: pipelines commonly assume.
 DEFAULT_FOV_DEG = 60.0
 FOV_RANGE_DEG = (10.0, 170.0)
+#: How far a video's aspect ratio may differ from the calibration's for K to be scaled to it: a
+#: file without width/height is taken as twice its principal point, a few percent off; beyond
+#: this the video is rotated or cropped, and scaling x and y apart would distort the lens.
+ASPECT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class Intrinsics:
     fx, fy: focal lengths in pixels. cx, cy: principal point in pixels (x right, y down).
     width, height: the image size these refer to. distortion: OpenCV coefficients
     (k1, k2, p1, p2[, k3[, k4, k5, k6]]), empty for none. source: how the values were obtained
-    ("assumed", "fov", "focal", "file"), recorded in session metadata.
+    ("assumed", "fov", "focal", "file"; "given" for one built by hand and passed as ``camera=``),
+    recorded in session metadata.
     """
 
     fx: float
@@ -52,7 +57,7 @@ class Intrinsics:
     width: int
     height: int
     distortion: tuple[float, ...] = ()
-    source: str = "assumed"
+    source: str = "given"  # the pipeline's own default lens says "assumed" (resolve_intrinsics)
 
     def __post_init__(self) -> None:
         for name in ("fx", "fy"):
@@ -88,9 +93,18 @@ class Intrinsics:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
 
     def for_size(self, width: int, height: int) -> Intrinsics:
-        """The same camera for an image resized to ``width`` x ``height`` (K scaled)."""
+        """The same camera for an image resized to ``width`` x ``height`` (K scaled).
+
+        ``Pose3DValueError`` when the aspect ratio differs by more than ``ASPECT_TOLERANCE``.
+        """
         if (width, height) == (self.width, self.height):
             return self
+        if abs(math.log((width / height) / (self.width / self.height))) > math.log1p(ASPECT_TOLERANCE):
+            raise Pose3DValueError(
+                f"the camera's intrinsics are for {self.width}x{self.height} images, the video is "
+                f"{width}x{height}: K cannot be scaled to another aspect ratio (a rotated or cropped "
+                "video); calibrate at the video's size, or give the focal length instead"
+            )
         sx, sy = width / self.width, height / self.height
         return replace(
             self,
@@ -168,6 +182,22 @@ def _numbers(value, what: str, path: Path) -> np.ndarray:
     return array
 
 
+def _number(value, what: str, path: Path) -> float:
+    """One finite number of a calibration file (``fx``, ``cx``...), or a one-line error naming it."""
+    array = None if isinstance(value, (str, bool, dict)) or value is None else _numbers(value, what, path)
+    if array is None or array.size != 1:
+        raise Pose3DValueError(f"{path}: {what} must be one number, got {value!r}")
+    return float(array.reshape(()))
+
+
+def _image_side(value, what: str, path: Path) -> int:
+    """``width`` or ``height`` of a calibration file: a positive whole number of pixels."""
+    number = _number(value, what, path)
+    if number < 1 or number != int(number):
+        raise Pose3DValueError(f"{path}: {what} must be a positive whole number of pixels, got {value!r}")
+    return int(number)
+
+
 def load_calibration(path: str | Path) -> Intrinsics:
     """An OpenCV-style calibration file (JSON or TOML, see the module docstring) -> ``Intrinsics``.
 
@@ -182,7 +212,10 @@ def load_calibration(path: str | Path) -> Intrinsics:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise Pose3DValueError(f"{path}: not valid {kind} ({exc})") from None
+        # Any other extension is read as JSON; say so (OpenCV's own YAML/XML files are not read).
+        known = path.suffix.lower() in (".json", ".toml")
+        hint = "" if known else "; calibration files are JSON, or TOML named .toml"
+        raise Pose3DValueError(f"{path}: not valid {kind} ({exc}){hint}") from None
     if not isinstance(data, dict):
         raise Pose3DValueError(
             f"{path}: expected an object with K (or fx, fy, cx, cy), got {type(data).__name__}"
@@ -192,15 +225,22 @@ def load_calibration(path: str | Path) -> Intrinsics:
         matrix = _numbers(data.get("K", data.get("k")), "K", path)
         if matrix.shape != (3, 3):
             raise Pose3DValueError(f"{path}: K must be a 3x3 matrix, got shape {matrix.shape}")
+        if not np.array_equal(matrix[2], [0, 0, 1]) or matrix[1, 0] != 0:
+            # A transposed K ([[fx, 0, 0], [0, fy, 0], [cx, cy, 1]], MATLAB's IntrinsicMatrix) would
+            # otherwise put the principal point at the image's corner.
+            raise Pose3DValueError(
+                f"{path}: K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {matrix.tolist()} "
+                "(transposed?)"
+            )
         fx, fy, cx, cy = matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2]
     elif all(key in data for key in ("fx", "fy", "cx", "cy")):
-        fx, fy, cx, cy = (float(_numbers(data[key], key, path)) for key in ("fx", "fy", "cx", "cy"))
+        fx, fy, cx, cy = (_number(data[key], key, path) for key in ("fx", "fy", "cx", "cy"))
     else:
         raise Pose3DValueError(f"{path}: needs K (3x3) or fx, fy, cx, cy; found keys {sorted(data)}")
     distortion = data.get("distortion", data.get("dist", data.get("distortion_coefficients", [])))
     distortion = tuple(float(d) for d in _numbers(distortion, "distortion", path).ravel())
-    width = int(data.get("width", round(2 * cx)))
-    height = int(data.get("height", round(2 * cy)))
+    width = _image_side(data["width"], "width", path) if "width" in data else round(2 * cx)
+    height = _image_side(data["height"], "height", path) if "height" in data else round(2 * cy)
     try:
         return Intrinsics(float(fx), float(fy), float(cx), float(cy), width, height, distortion, "file")
     except Pose3DValueError as exc:
@@ -208,8 +248,8 @@ def load_calibration(path: str | Path) -> Intrinsics:
 
 
 def resolve_intrinsics(
-    width: int,
-    height: int,
+    width: int | None,
+    height: int | None,
     camera: Intrinsics | str | Path | None = None,
     fov: float | None = None,
     focal: float | None = None,
@@ -217,6 +257,7 @@ def resolve_intrinsics(
     """The intrinsics for a ``width`` x ``height`` video from whichever of the options is given.
 
     camera: an ``Intrinsics`` or a calibration file path. At most one of camera, fov, focal.
+    ``width``, ``height`` None (no frame seen yet): a camera at its own size, else 1920x1080.
     """
     given = [
         name for name, value in (("camera", camera), ("fov", fov), ("focal", focal)) if value is not None
@@ -224,8 +265,14 @@ def resolve_intrinsics(
     if len(given) > 1:
         raise Pose3DValueError(f"give one of camera=, fov=, focal= (got {', '.join(given)})")
     if camera is not None:
+        if not isinstance(camera, (Intrinsics, str, Path)):
+            raise Pose3DValueError(
+                f"camera= takes a calibration file's path or an Intrinsics, got {type(camera).__name__}"
+            )
         intrinsics = camera if isinstance(camera, Intrinsics) else load_calibration(camera)
-        return intrinsics.for_size(width, height)
+        return intrinsics if width is None or height is None else intrinsics.for_size(width, height)
+    if width is None or height is None:
+        width, height = 1920, 1080
     if focal is not None:
         return from_focal(focal, width, height)
     if fov is not None:
@@ -237,4 +284,4 @@ def check_camera_options(
     camera: Intrinsics | str | Path | None = None, fov: float | None = None, focal: float | None = None
 ) -> None:
     """Raise now (before any frame) for a bad fov, focal or calibration file."""
-    resolve_intrinsics(1920, 1080, camera, fov, focal)
+    resolve_intrinsics(None, None, camera, fov, focal)

@@ -105,7 +105,7 @@ class WorldTracker:
         fps: float = 30.0,
         lean: LeanBias | None = None,
     ):
-        resolve_intrinsics(1920, 1080, camera, fov, focal)  # bad options fail here, before frames
+        resolve_intrinsics(None, None, camera, fov, focal)  # bad options fail here, before frames
         self._options = (camera, fov, focal)
         self.lean = lean
         self._height = height
@@ -178,7 +178,7 @@ class WorldTracker:
     @property
     def estimate(self) -> CameraEstimate:
         """The current camera estimate (see ``CameraEstimate``)."""
-        intrinsics = self._intrinsics or resolve_intrinsics(1920, 1080, *self._options)
+        intrinsics = self._intrinsics or resolve_intrinsics(None, None, *self._options)
         size = self._path.size
         return CameraEstimate(intrinsics, self._frame, self._settled, size.height, size.given,
                               self._up_source)
