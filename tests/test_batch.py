@@ -37,6 +37,7 @@ from pose3d_nb.batch import (
 from pose3d_nb.batch.manifest import MANIFEST
 from pose3d_nb.batch.placement import writable_reason
 from pose3d_nb.batch.staging import STAGING, remove_stale
+from pose3d_nb.errors import Pose3DError
 from pose3d_nb.recording import SESSION_ARRAYS, load_session
 
 CLIP_FRAMES = 30
@@ -139,6 +140,57 @@ def test_settings_are_checked_and_compared():
     for bad in (dict(detector="nope"), dict(lifter="nope"), dict(window=-1), dict(export=("gif",))):
         with pytest.raises(ValueError):
             BatchSettings(**bad).checked()
+
+
+def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeypatch):
+    """camera=/fov=/focal=/height= (``pose3d batch --camera/--fov/--focal/--height``): checked before
+    any worker starts, recorded in each manifest, and an output made with another lens, another
+    height or an edited calibration file is not reused."""
+    calibration = tmp_path / "calib.json"
+    calibration.write_text(json.dumps({"K": [[900, 0, 320], [0, 900, 180], [0, 0, 1]], "width": 640,
+                                       "height": 360}))
+    plain = BatchSettings().checked().as_dict()
+    older = {k: v for k, v in plain.items() if k not in ("fov", "focal", "height", "camera")}
+    assert BatchSettings().checked().reusable(older)  # a manifest from before these options
+    lens = BatchSettings(fov=50, height=1.8).checked()
+    assert lens.world_options() == {"camera": None, "fov": 50, "focal": None, "height": 1.8}
+    assert lens.reusable(lens.as_dict()) and not lens.reusable(plain)
+    assert not BatchSettings(fov=55, height=1.8).checked().reusable(lens.as_dict())
+    assert not BatchSettings(fov=50).checked().reusable(lens.as_dict())
+    monkeypatch.chdir(tmp_path)
+    filed = BatchSettings(camera="calib.json").checked()
+    assert filed.camera == str(calibration.resolve())  # the workers open it by its absolute path
+    recorded = json.loads(json.dumps(filed.as_dict()))
+    assert filed.reusable(recorded)
+    calibration.write_text(calibration.read_text().replace("900", "950"))
+    assert not BatchSettings(camera=str(calibration)).checked().reusable(recorded)
+    for bad, words in ((dict(fov=5), "field of view"), (dict(fov=50, focal=800), "give one of"),
+                       (dict(camera="missing.json"), "calibration file not found"),
+                       (dict(height=-1), "height"), (dict(camera={"fx": 1}), "camera= takes")):
+        with pytest.raises(Pose3DError, match=words):
+            BatchSettings(**bad).checked()
+
+
+def test_a_batch_video_hands_its_engine_the_lens_and_height(tmp_path, monkeypatch):
+    import pose3d_nb.engine
+    from pose3d_nb.batch.task import process_video
+    from pose3d_nb.sources.sample import sample_video_resource
+
+    given = {}
+
+    class Stop(Exception):
+        pass
+
+    def engine(**kwargs):
+        given.update(kwargs)
+        raise Stop("the options are all this test needs")
+
+    monkeypatch.setattr(pose3d_nb.engine, "PoseEngine", engine)
+    row = process_video(str(sample_video_resource()), str(tmp_path / "out"),
+                        BatchSettings(focal=1200.0, height=1.7).checked())
+    assert row["status"] == "failed" and "the options are all this test needs" in row["error"]
+    assert {k: given[k] for k in ("camera", "fov", "focal", "height")} == {
+        "camera": None, "fov": None, "focal": 1200.0, "height": 1.7}
 
 
 def test_a_batch_video_runs_its_people_regions_on_one_thread():

@@ -249,6 +249,10 @@ def process(
     flip: bool = DEFAULTS.flip,
     follow: str | None = DEFAULTS.follow,
     export: Iterable[str] = (),
+    camera: Any = None,
+    fov: float | None = None,
+    focal: float | None = None,
+    height: float | None = None,
     progress: bool = True,
     retries: int = 1,
     stop: threading.Event | None = None,
@@ -269,6 +273,11 @@ def process(
             workers need pose3d_nb installed and must see the same paths (inputs, ``out_dir``).
         lifter, detector, window, lookahead, flip, follow: as ``pose3d run`` (``--lifter`` there).
         export (Iterable[str]): formats to write beside each session (bvh, trc, c3d, csv, parquet).
+        camera, fov, focal, height: the world placement's lens (a calibration file's path or an
+            ``Intrinsics``; a field of view across the longer side in degrees; a focal length in
+            pixels: at most one) and the person's height in metres, for every video, as
+            ``PoseEngine`` takes them (``pose3d run --camera/--fov/--focal/--height``;
+            docs/world.md). None: a 60-degree lens assumed, the size estimated.
         progress (bool): show a progress bar (tqdm.auto: a widget in JupyterLab).
         retries (int): Dask retries of a task that raised outside the video's own processing
             (e.g. a worker that cannot import pose3d_nb). A dying worker is rescheduled by the
@@ -298,7 +307,7 @@ def process(
     paths, missing = gather_videos(videos)
     settings = BatchSettings(
         lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
-        follow=follow_text(follow), export=tuple(export),
+        follow=follow_text(follow), export=tuple(export), camera=camera, fov=fov, focal=focal, height=height,
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     rows: dict[Path, dict[str, Any]] = {}

@@ -12,6 +12,8 @@ from pose3d_nb.settings import Settings, merge
 
 #: The ``Settings`` fields a batch applies to every video (source, out_dir and capacity are per video).
 PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow")
+#: The world placement's options (``pose3d_nb.world``), the same for every video of a batch.
+WORLD_FIELDS = ("camera", "fov", "focal", "height")
 
 
 @dataclass(frozen=True, init=False)
@@ -28,17 +30,34 @@ class BatchSettings:
             capacity are replaced per video (``for_video``). Its lifter path is made absolute by
             ``checked()``: workers must see it too.
         export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``).
+        camera (str | Intrinsics | None), fov (float | None), focal (float | None), height (float
+            | None): the world placement's lens and the person's height, as ``PoseEngine`` takes
+            them (``WORLD_FIELDS``; docs/world.md); None: assumed or estimated per video. A
+            calibration file's path is made absolute by ``checked()``.
     """
 
     settings: Settings
     export: tuple[str, ...]
+    camera: Any
+    fov: float | None
+    focal: float | None
+    height: float | None
 
-    def __init__(self, settings: Settings | None = None, export: Any = (), **choices: Any) -> None:
+    def __init__(self, settings: Settings | None = None, export: Any = (), camera: Any = None,
+                 fov: float | None = None, focal: float | None = None, height: float | None = None,
+                 **choices: Any) -> None:
         unknown = sorted(set(choices) - set(PIPELINE_FIELDS))
         if unknown:
-            raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {', '.join(PIPELINE_FIELDS)}")
+            known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
+            raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {known}")
         object.__setattr__(self, "settings", Settings(**merge(settings, **choices)))
         object.__setattr__(self, "export", tuple(export))
+        for name, value in zip(WORLD_FIELDS, (camera, fov, focal, height), strict=True):
+            object.__setattr__(self, name, value)
+
+    def world_options(self) -> dict[str, Any]:
+        """The keyword arguments ``PoseEngine`` takes for the world placement (``WORLD_FIELDS``)."""
+        return {name: getattr(self, name) for name in WORLD_FIELDS}
 
     def __getattr__(self, name: str) -> Any:
         if name in PIPELINE_FIELDS:  # batch.lifter, batch.window...: the wrapped Settings' values
@@ -53,9 +72,10 @@ class BatchSettings:
             lower-case, sorted and unique.
 
         Raises:
-            Pose3DValueError: an unknown detector, lifter name or export format, or a lifter
-                file that does not exist (a negative window or lookahead is refused earlier,
-                by ``Settings``).
+            Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
+                that does not exist, or a bad lens, calibration file or height (a negative window
+                or lookahead is refused earlier, by ``Settings``). Pose3DFileNotFoundError: a
+                calibration file that does not exist.
         """
         from pose3d_nb.detectors.registry import known_detectors
         from pose3d_nb.export import FORMATS
@@ -81,16 +101,23 @@ class BatchSettings:
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
-        return BatchSettings(self.settings.replace(lifter=lifter), export=formats)
+        world = self.world_options()
+        if isinstance(world["camera"], (str, Path)):  # the workers open it: by its absolute path
+            world["camera"] = str(Path(world["camera"]).expanduser().resolve())
+        _check_world(**world)
+        return BatchSettings(self.settings.replace(lifter=lifter), export=formats, **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
         return self.settings.replace(source=video, out_dir=out_dir, capacity=capacity)
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as JSON-ready values (what a video's manifest records)."""
+        """The settings as JSON-ready values (what a video's manifest records). A calibration
+        file is recorded with the SHA-256 of its contents, so an edited file is not taken for
+        the one an output was made with."""
         values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
-        return {**values, "export": list(self.export)}
+        world = {name: getattr(self, name) for name in ("fov", "focal", "height")}
+        return {**values, **world, **_camera_record(self.camera), "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.
@@ -112,3 +139,30 @@ class BatchSettings:
             return False
         same = all(recorded.get(key) == value for key, value in wanted.items())
         return same and exports <= recorded_exports
+
+
+def _check_world(camera: Any, fov: float | None, focal: float | None, height: float | None) -> None:
+    """A bad lens, calibration file or height: ``Pose3DValueError`` naming it, before any worker."""
+    from pose3d_nb.world.intrinsics import resolve_intrinsics
+    from pose3d_nb.world.scale import check_height
+
+    resolve_intrinsics(None, None, camera, fov, focal)  # reads and checks a calibration file
+    if height is not None:
+        check_height(height)
+
+
+def _camera_record(camera: Any) -> dict[str, Any]:
+    """``camera`` for a manifest: a file's path and content hash, an ``Intrinsics``' numbers."""
+    import dataclasses
+    import hashlib
+
+    if camera is None:
+        return {"camera": None}
+    if isinstance(camera, (str, Path)):
+        try:
+            digest = hashlib.sha256(Path(camera).read_bytes()).hexdigest()
+        except OSError:
+            digest = None  # gone since checked(): its videos fail when they open it
+        return {"camera": str(camera), "camera_sha256": digest}
+    numbers = dataclasses.asdict(camera)
+    return {"camera": {key: list(v) if isinstance(v, tuple) else v for key, v in numbers.items()}}

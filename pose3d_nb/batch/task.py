@@ -81,6 +81,7 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
         settings=settings.for_video(str(video), str(staging), _capacity(video)),
         torch_threads=1,
         detector_options=one_thread_options(settings.detector, settings.follow),
+        **settings.world_options(),
     )
     started = time.perf_counter()
     engine.start()

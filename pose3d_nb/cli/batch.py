@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pose3d_nb.cli.common import add_pipeline_arguments, export_formats, export_help, stop_on_signals
+from pose3d_nb.cli.world_args import add_world_arguments, world_options
 
 
 def _seconds(value: str) -> float:
@@ -33,7 +34,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
                 lifter=args.lifter, detector=args.detector, window=args.window,
                 lookahead=args.lookahead, flip=args.flip, follow=args.follow, export=args.export,
-                progress=not args.no_progress, stop=request.requested,
+                progress=not args.no_progress, stop=request.requested, **world_options(args),
                 **{name: getattr(args, name) for name in ("connect_timeout", "worker_timeout")
                    if getattr(args, name) is not None},
             )
@@ -56,6 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     batch.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="use a running Dask cluster (tcp://HOST:8786) instead of a local pool")
     add_pipeline_arguments(batch)
+    add_world_arguments(batch)
     batch.add_argument("--export", type=export_formats, default=[], metavar="FORMATS",
                        help=export_help("also write these beside each session"))
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
