@@ -171,10 +171,12 @@ def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeyp
             BatchSettings(**bad).checked()
 
 
-def test_a_batch_video_hands_its_engine_the_lens_and_height(tmp_path, monkeypatch):
+@pytest.fixture()
+def engine_options(monkeypatch):
+    """``process_video(...)`` -> the keyword arguments its ``PoseEngine`` was built with (the
+    engine is replaced by one that only records them and fails the video)."""
     import pose3d_nb.engine
     from pose3d_nb.batch.task import process_video
-    from pose3d_nb.sources.sample import sample_video_resource
 
     given = {}
 
@@ -186,9 +188,21 @@ def test_a_batch_video_hands_its_engine_the_lens_and_height(tmp_path, monkeypatc
         raise Stop("the options are all this test needs")
 
     monkeypatch.setattr(pose3d_nb.engine, "PoseEngine", engine)
-    row = process_video(str(sample_video_resource()), str(tmp_path / "out"),
-                        BatchSettings(focal=1200.0, height=1.7).checked())
-    assert row["status"] == "failed" and "the options are all this test needs" in row["error"]
+
+    def run(video: str, output: str, settings: BatchSettings) -> dict:
+        given.clear()
+        row = process_video(video, output, settings)
+        assert row["status"] == "failed" and "the options are all this test needs" in row["error"]
+        return dict(given)
+
+    return run
+
+
+def test_a_batch_video_hands_its_engine_the_lens_and_height(tmp_path, engine_options):
+    from pose3d_nb.sources.sample import sample_video_resource
+
+    given = engine_options(str(sample_video_resource()), str(tmp_path / "out"),
+                           BatchSettings(focal=1200.0, height=1.7).checked())
     assert {k: given[k] for k in ("camera", "fov", "focal", "height")} == {
         "camera": None, "fov": None, "focal": 1200.0, "height": 1.7}
 
@@ -212,25 +226,12 @@ def test_a_batch_video_runs_its_people_regions_on_one_thread():
         detector.close()
 
 
-def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, monkeypatch):
-    import pose3d_nb.engine
-    from pose3d_nb.batch.task import process_video
+def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, engine_options):
     from pose3d_nb.sources.sample import sample_video_resource
 
-    given = {}
-
-    class Stop(Exception):
-        pass
-
-    def engine(**kwargs):
-        given.update(kwargs)
-        raise Stop("the options are all this test needs")
-
-    monkeypatch.setattr(pose3d_nb.engine, "PoseEngine", engine)
     for follow, expected in (("auto", {"workers": 1}), ("none", {})):
         settings = BatchSettings(follow=follow).checked()
-        row = process_video(str(sample_video_resource()), str(tmp_path / follow), settings)
-        assert row["status"] == "failed" and "the options are all this test needs" in row["error"]
+        given = engine_options(str(sample_video_resource()), str(tmp_path / follow), settings)
         assert given["detector_options"] == expected and given["torch_threads"] == 1
 
 
