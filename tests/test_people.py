@@ -142,6 +142,41 @@ def test_point_outside_the_image_and_unknown_ids_are_errors():
     assert follower.followed == 2
 
 
+def test_a_point_outside_the_image_is_refused_in_the_callers_thread():
+    """``engine.follow("X,Y")`` while running used to be accepted and raise on the detector's
+    thread on the next frame, stopping the engine; a point policy given at the start waited,
+    with nobody in view, until someone came (then stopped the run)."""
+    follower = PeopleFollower("largest")
+    run_follower(follower, [[named("A", 200, 240), named("B", 400, 240)]])
+    with pytest.raises(Pose3DValueError, match=r"follow point \(640, 100\) is outside the 640x480 image"):
+        follower.follow_policy("640,100")
+    assert str(follower.policy) == "largest" and follower.followed is not None  # unchanged
+    follower.follow_policy("400,240")  # a point inside: whoever is there, from the next frame
+    assert follower.followed is None
+    assert run_follower(follower, [[named("A", 200, 240), named("B", 400, 240)]])[0][0] == "B"
+    waiting = PeopleFollower("700,100")
+    with pytest.raises(Pose3DValueError, match=r"outside the 640x480 image"):
+        run_follower(waiting, [[]])  # nobody in view yet: refused on the first frame all the same
+
+
+def test_the_people_detector_refuses_a_point_outside_the_frames_it_has_seen():
+    """What ``engine.follow`` calls while running (a click on the live image's edge included)."""
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import Frame
+
+    detector = create_detector("mediapipe-people", workers=1)
+    try:
+        blank = Frame(image=np.zeros((360, 640, 3), np.uint8), index=0, timestamp=0.0, captured_at=0.0)
+        detector(blank)
+        with pytest.raises(Pose3DValueError, match=r"outside the 640x360 image"):
+            detector.follow("640,180")
+        detector.follow("639,359")
+        detector(Frame(image=blank.image, index=1, timestamp=1 / 30, captured_at=0.0))  # no error here
+        assert "waiting" in detector.follow_status and "639,359" in detector.follow_status
+    finally:
+        detector.close()
+
+
 # ---------------------------------------------------------------------------- a real clip
 @pytest.fixture(scope="module")
 def two_people_run(tmp_path_factory):

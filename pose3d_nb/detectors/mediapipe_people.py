@@ -97,8 +97,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         if isinstance(target, (int, np.integer)) or (isinstance(target, str) and target.strip().isdigit()):
             self._follower.follow(int(target))
         else:
-            self._follower.policy = PeopleFollower(target).policy
-            self._follower.followed = None
+            self._follower.follow_policy(target)
 
     def candidates(self, frame: Frame) -> Candidates:
         return self._landmarker(frame)
