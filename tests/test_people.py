@@ -233,6 +233,40 @@ def test_everyone_is_lifted_and_recorded(two_people_run):
     assert len(people[woman]) >= rows.sum() - 5 and np.isfinite(people[woman].joints_3d()).all()
 
 
+@pytest.mark.timeout(1500)
+def test_the_followed_persons_people_slot_is_their_pose_of_that_row(two_people_run):
+    """``people_joints_3d`` held the followed person's pose of the frame before (their own
+    lifter runs after everyone else's): 3D one frame behind their 2D in the same row."""
+    session, _ = two_people_run
+    slot = (session.people_ids == session.track_id[:, None]) & session.valid[:, None]  # (T, 4)
+    rows = slot.any(axis=1)
+    assert rows.sum() >= 0.8 * FRAMES
+    np.testing.assert_array_equal(session.people_joints_3d[slot], session.joints_3d[rows])
+
+
+def test_the_recorder_puts_the_rows_own_pose_in_the_followed_persons_slot():
+    from types import SimpleNamespace
+
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.recording.recorder import Recorder
+
+    now = np.full((17, 3), 1.0, np.float32)
+    before = np.full((17, 3), 0.5, np.float32)  # what the extras hold for the followed person
+    her = np.full((17, 3), 2.0, np.float32)
+    detection = SimpleNamespace(
+        keypoints=np.zeros((17, 2), np.float32), scores=np.ones(17, np.float32), timestamp=0.0,
+        extras={"track_id": 3, "people_ids": np.array([3, 1]), "people_keypoints": np.zeros((2, 17, 2)),
+                "people_joints_3d": np.stack([before, her])},
+    )
+    pose = SimpleNamespace(joints=now, valid=True, frame_index=0, frame=None, detection=detection)
+    recorder = Recorder(RollingBuffer(4), None, dict)
+    recorder.record([pose], 0)
+    row = recorder.buffer.snapshot()
+    assert row.people_ids[0, :2].tolist() == [1, 3]  # lowest ids first
+    np.testing.assert_array_equal(row.people_joints_3d[0, 1], now)
+    np.testing.assert_array_equal(row.people_joints_3d[0, 0], her)
+
+
 def test_sessions_without_people_columns_still_load(tmp_path):
     from pose3d_nb import load_session
     from pose3d_nb.recording.session import SESSION_ARRAYS
