@@ -353,6 +353,27 @@ def test_cli_follow_errors_are_one_line(tmp_path):
     assert len(lines) == 1 and "unknown follow value 'nobody'" in lines[0] and "most-moving" in lines[0]
 
 
+@pytest.mark.timeout(300)
+def test_cli_says_whom_it_waits_for_when_nobody_was_followed(tmp_path):
+    """``pose3d run --follow 7`` on a clip where nobody gets id 7 recorded only frames without
+    a person and said nothing about why; the status line and the summary now say it."""
+    import subprocess
+    import sys
+
+    if not TWO_PEOPLE.exists():
+        pytest.skip(f"{TWO_PEOPLE} not here")
+    command = [sys.executable, "-m", "pose3d_nb.cli", "run", "--source", str(TWO_PEOPLE), "--max-frames", "5"]
+    waiting = subprocess.run(command + ["--follow", "7", "--out", str(tmp_path / "seven")],
+                             capture_output=True, text=True, timeout=240)
+    assert waiting.returncode == 0, waiting.stderr
+    assert "5 without a person" in waiting.stdout
+    assert "note: nobody followed at the end: waiting for person 7 (in view: 1)" in waiting.stdout
+    followed = subprocess.run(command + ["--follow", "1", "--out", str(tmp_path / "one")],
+                              capture_output=True, text=True, timeout=240)
+    assert followed.returncode == 0, followed.stderr
+    assert "note:" not in followed.stdout and "following person 1" in followed.stderr  # the bar
+
+
 def test_live_image_draws_everyone_with_the_followed_one_in_colour():
     from pose3d_nb.ui.overlay import OTHER_PERSON_RGB, draw_people_2d, draw_skeleton_2d
 
