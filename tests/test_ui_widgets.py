@@ -110,6 +110,19 @@ def test_live_image_shows_a_jpeg_of_the_overlay():
     assert live.frames_shown == 1
 
 
+def test_a_click_on_the_live_images_far_edge_is_its_last_pixel():
+    """A click at the right or bottom edge (fraction 1.0) used to come back as pixel 640 of a
+    640-wide frame: the followed point was then outside the image and stopped the engine."""
+    live = LiveImage(max_width=160)
+    live.show(np.zeros((360, 640, 3), np.uint8), None)
+    clicks = []
+    live.on_click(lambda x, y: clicks.append((x, y)))
+    live.widget._on_message(live.widget, {"type": "click", "x": 1.0, "y": 1.0}, [])
+    live.widget._on_message(live.widget, {"type": "click", "x": 0.5, "y": 0.25}, [])
+    assert clicks == [(639, 359), (320, 90)]
+    assert f"{clicks[0][0]:.0f},{clicks[0][1]:.0f}" == "639,359"  # as PoseApp passes it on
+
+
 # ---- 3D skeleton --------------------------------------------------------------------------------
 def test_skeleton3d_positions_are_the_joints_in_bone_order():
     sk = Skeleton3D()

@@ -65,6 +65,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     interrupted = False
+    unfollowed = ""  # a people detector's status when nobody is followed: whom it waits for
     bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
     try:
         while engine.running and not request.requested.is_set():
@@ -72,8 +73,11 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
             stats = engine.stats()
             bar.update(stats.processed - bar.n)
             latency = f"{stats.latency_ms_median:.0f}" if stats.latency_ms_median is not None else "-"
+            following = engine.follow_status  # "" with a single-person detector
+            unfollowed = following if engine.followed is None else ""
             bar.set_postfix_str(
-                f"{stats.fps:.1f} fps, latency {latency} ms, dropped {stats.dropped}", refresh=False
+                f"{stats.fps:.1f} fps, latency {latency} ms, dropped {stats.dropped}"
+                + (f", {following}" if following else ""), refresh=False
             )
     except KeyboardInterrupt:
         interrupted = True
@@ -88,6 +92,8 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}; "
         f"{_where(session, args.out)}"
     )
+    if unfollowed:  # e.g. --follow 7 on a clip where nobody gets id 7: why no frame has a person
+        print(f"note: nobody followed at the end: {unfollowed}")
     if engine.error is not None:
         print(f"error: {engine.error}", file=sys.stderr)
         return 1

@@ -148,6 +148,26 @@ class PeopleFollower:
         self.policy = FollowPolicy(track_id=track_id)
         self.followed = track_id
 
+    def follow_policy(self, value: object) -> None:
+        """Follow by ``value`` (any ``follow=`` value) from the next frame on. A point outside the
+        frames seen so far raises here, in the caller, instead of in ``select`` on the detector's
+        thread (where it would stop a running engine)."""
+        policy = FollowPolicy.parse(value)
+        if policy.point is not None:
+            self.check_point(policy.point)
+        self.policy = policy
+        self.followed = None
+
+    def check_point(self, point: tuple[float, float]) -> None:
+        """Raise Pose3DValueError if ``point`` (x, y) lies outside ``frame_size`` (once known)."""
+        x, y = point
+        if self.frame_size is not None and (x >= self.frame_size[0] or y >= self.frame_size[1]):
+            width, height = self.frame_size
+            raise Pose3DValueError(
+                f"follow point ({x:g}, {y:g}) is outside the {width}x{height} image; "
+                f"give X in [0, {width}) and Y in [0, {height})"
+            )
+
     def reset(self) -> None:
         self.tracker.reset()
         self.followed = None
@@ -157,6 +177,8 @@ class PeopleFollower:
 
     def select(self, timestamp, boxes, keypoints, scores, confidences=None, sees_face=None) -> Selection:
         """The followed person's row among this frame's candidates (see ``SubjectFollower.select``)."""
+        if self.policy.point is not None and self.followed is None:
+            self.check_point(self.policy.point)  # on the first frame, not once someone is found
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         matches = self.tracker.update(timestamp, boxes, keypoints, scores)
         # Read once: ``follow()`` may change it from another thread (the notebook) meanwhile.
@@ -209,12 +231,7 @@ class PeopleFollower:
 
     def _at_point(self, tracks: list[PersonTrack], point: tuple[float, float]) -> int:
         x, y = point
-        if self.frame_size is not None and (x >= self.frame_size[0] or y >= self.frame_size[1]):
-            width, height = self.frame_size
-            raise Pose3DValueError(
-                f"follow point ({x:g}, {y:g}) is outside the {width}x{height} image; "
-                f"give X in [0, {width}) and Y in [0, {height})"
-            )
+        self.check_point(point)
         target = np.array(point)
 
         def hip_distance(track: PersonTrack) -> float:

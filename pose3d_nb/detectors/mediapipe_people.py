@@ -7,6 +7,8 @@ person a stable track id (``people.PeopleTracker``) and follows the one ``follow
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from pose3d_nb.detectors.base import (
@@ -72,6 +74,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         )
         super().__init__(follow=True, fix_left_right=fix_left_right, check_face=check_face)
         self._follower = follower  # everyone tracked, one followed: in place of the base's own
+        self._published: dict[int, PersonTrack] = {}  # copies of the tracks, as of the last frame
 
     @property
     def workers(self) -> int:
@@ -80,8 +83,11 @@ class MediaPipePeopleDetector(FollowingDetector):
 
     @property
     def people(self) -> dict[int, PersonTrack]:
-        """Every live track by id (seen within ``max_lost_seconds``)."""
-        return self._follower.people
+        """Every live track by id (seen within ``max_lost_seconds``), as of the newest frame
+        processed: copies made once that frame was done, so that reading them from another
+        thread never sees a frame half-tracked (everyone briefly not ``visible``), and what the
+        caller does to them never reaches the tracker."""
+        return dict(self._published)
 
     @property
     def followed(self) -> int | None:
@@ -97,8 +103,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         if isinstance(target, (int, np.integer)) or (isinstance(target, str) and target.strip().isdigit()):
             self._follower.follow(int(target))
         else:
-            self._follower.policy = PeopleFollower(target).policy
-            self._follower.followed = None
+            self._follower.follow_policy(target)
 
     def candidates(self, frame: Frame) -> Candidates:
         return self._landmarker(frame)
@@ -118,11 +123,13 @@ class MediaPipePeopleDetector(FollowingDetector):
                                               np.float32)[rows].reshape(-1, 33, 3),
             follow_status=self._follower.status,
         )
+        self._published = {track_id: copy.deepcopy(t) for track_id, t in self._follower.people.items()}
         return detection
 
     def reset(self) -> None:
         self._landmarker.reset()
         self._follower.reset()
+        self._published = {}
 
     def close(self) -> None:
         try:

@@ -10,11 +10,13 @@ import numpy as np
 from pose3d_nb.buffer import MAX_PEOPLE, empty_column
 
 
-def people_columns(detection: Any) -> dict[str, Any]:
+def people_columns(detection: Any, followed_joints: np.ndarray | None = None) -> dict[str, Any]:
     """A row's people values from a detection's extras; {} when its detector tracks no one.
 
     The first ``MAX_PEOPLE`` people by track id are kept; ``people_joints_3d`` is each one's
     newest 3D pose (``engine.everyone.EveryoneLifter`` writes it), NaN where there is none.
+    ``followed_joints`` (17, 3), the row's own pose, fills the followed person's slot: the
+    extras hold their pose of the frame before (the engine's lifter runs after the others').
     """
     extras = detection.extras
     ids = extras.get("people_ids")
@@ -30,6 +32,8 @@ def people_columns(detection: Any) -> dict[str, Any]:
     if extras.get("people_joints_3d") is not None:
         joints[: len(keep)] = np.asarray(extras["people_joints_3d"])[keep]
     track_id = extras.get("track_id")
+    if followed_joints is not None and track_id is not None:
+        joints[: len(keep)][ids[keep] == int(track_id)] = followed_joints
     return {
         "track_id": -1 if track_id is None else int(track_id),
         "people_ids": people_ids,

@@ -158,7 +158,7 @@ class Recorder:
                 frame_index=pose.frame_index,
                 valid=pose.valid,
                 segment=segment,
-                **people_columns(detection),
+                **people_columns(detection, pose.joints if pose.valid else None),
                 joints_camera=getattr(pose, "joints_camera", None),  # poses of older lifters lack it
             )
             self.buffer.append(sample)

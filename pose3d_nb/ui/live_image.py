@@ -38,7 +38,9 @@ class LiveImage:
 
         def to_pixels(fx: float, fy: float) -> None:
             if self.frame_size is not None:
-                callback(fx * self.frame_size[0], fy * self.frame_size[1])
+                width, height = self.frame_size
+                # A click on the far edge (fraction 1.0) is the last pixel, not one past it.
+                callback(min(fx * width, width - 1), min(fy * height, height - 1))
 
         self.widget.on_click(to_pixels)
 
