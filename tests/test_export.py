@@ -338,3 +338,65 @@ def test_engine_and_app_export_delegate(session, tmp_path):
 
     app = SimpleNamespace(engine=engine)  # PoseApp.export only forwards to its engine
     assert PoseApp.export(app, "c3d", tmp_path / "app.c3d", units="m") == tmp_path / "app.c3d"
+
+
+# ---------------------------------------------------------------------------- several people
+def _two_people_session() -> Session:
+    """``synthetic_session`` as person 1, followed until row 80; person 2, one metre to the side,
+    in view from row 60 and followed from row 80 (a click in the notebook, ``engine.follow(2)``)."""
+    from dataclasses import replace
+
+    from pose3d_nb.buffer import MAX_PEOPLE
+
+    base = synthetic_session()
+    frames = len(base)
+    other = base.joints_3d + np.array([1.0, 0.0, 0.0], np.float32)
+    ids = np.full((frames, MAX_PEOPLE), -1, np.int64)
+    ids[:, 0], ids[60:, 1] = 1, 2
+    joints = np.full((frames, MAX_PEOPLE, 17, 3), np.nan, np.float32)
+    joints[:, 0], joints[60:, 1] = base.joints_3d, other[60:]
+    keypoints = np.full((frames, MAX_PEOPLE, 17, 2), np.nan, np.float32)
+    keypoints[:, 0], keypoints[60:, 1] = base.keypoints_2d, base.keypoints_2d[60:] + 100
+    followed = np.where(np.arange(frames) < 80, 1, 2)
+    shown = np.where((followed == 2)[:, None, None], other, base.joints_3d)
+    return replace(base, joints_3d=shown, track_id=followed, people_ids=ids, people_joints_3d=joints,
+                   people_keypoints_2d=keypoints)
+
+
+def test_a_session_whose_followed_person_changed_exports_one_person_at_a_time(tmp_path):
+    import pandas as pd
+
+    session = _two_people_session()
+    changed = r"followed person changed during the session \(track ids 1, 2\).*--person"
+    with pytest.raises(ExportError, match=changed):
+        export_session(session, "trc", tmp_path / "both.trc")
+    assert not (tmp_path / "both.trc").exists()  # one skeleton made of two bodies is never written
+    path = export_session(session, "csv", tmp_path / "second.csv", person=2)
+    table = pd.read_csv(path)
+    xyz = table[["x", "y", "z"]].to_numpy().reshape(len(session), 17, 3)
+    valid = table["valid"].to_numpy().astype(bool)[::17]
+    expected = session.people_joints_3d[:, 1]
+    assert not valid[:60].any() and np.isnan(xyz[:60]).all()  # not in view yet
+    seen = np.isfinite(expected).all(axis=(1, 2))
+    np.testing.assert_array_equal(valid, seen)
+    np.testing.assert_allclose(xyz[seen], expected[seen], atol=1e-5)  # CSV keeps 6 decimals
+    knee = table[(table["joint"] == "left_knee") & (table["frame"] == 70)]
+    np.testing.assert_allclose(knee[["u", "v"]].to_numpy()[0],
+                               session.people_keypoints_2d[70, 1, COCO.index("left_knee")], rtol=1e-5)
+    marked = table["u"].notna()  # joints with a keypoint (pelvis, spine, thorax, head top have none)
+    assert marked.any() and table["score"][marked].isna().all()  # no per-person 2D confidences are recorded
+    with pytest.raises(ExportError, match="person 7 is not in this session; track ids recorded: 1, 2"):
+        export_session(session, "bvh", tmp_path / "x.bvh", person=7)
+
+
+def test_export_person_from_the_command_line(tmp_path, capsys):
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording.session import write_session
+
+    path = tmp_path / "session.npz"
+    write_session(path, _two_people_session(), {"fps": 12.5, "source": "synthetic"})
+    assert main(["export", str(path), "--format", "trc", "--person", "1"]) == 0
+    assert (tmp_path / "session.trc").is_file()
+    assert main(["export", str(path), "--format", "trc"]) == 1
+    assert "--person ID" in capsys.readouterr().err
+    assert main(["export", str(path), "--format", "trc", "--person", "-1"]) == 2

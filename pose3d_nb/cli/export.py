@@ -14,7 +14,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.smooth is not None and not args.smooth > 0:
         raise UsageError(f"--smooth must be a positive cutoff in Hz, got {args.smooth:g}")
-    options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units}
+    if args.person is not None and args.person < 0:
+        raise UsageError(f"--person must be a track id (0 or more), got {args.person}")
+    options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
+               "person": args.person}
     # A recording folder gives its session.npz, or the journal a killed run left.
     export_recording(resolve_session(args.session), [args.format], **options)
     return 0
@@ -36,4 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--units", default=None, help=escape_help(f"length units, default first: {units_help()}")
     )
+    export.add_argument(
+        "--person", type=int, default=None, metavar="ID",
+        help="export this tracked person (a track id of a several-people session) instead of the "
+        "followed one; needed when the followed person changed during the session",
+    )  # fmt: skip
     export.set_defaults(func=cmd_export)

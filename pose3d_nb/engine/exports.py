@@ -48,7 +48,7 @@ class EngineExports:
         Args:
             format: bvh, trc, c3d, csv or parquet.
             path: the file to write; default ``out_dir/session.<format>``.
-            **options: fps, smooth, units, segment (see ``export_session``).
+            **options: fps, smooth, units, segment, person (see ``export_session``).
 
         Returns:
             The path written.

@@ -76,6 +76,7 @@ def export_session(
     units: str | None = None,
     segment: int | None = None,
     metadata: dict[str, Any] | None = None,
+    person: int | None = None,
 ) -> Path:
     """Write a session as ``format`` (a name in ``FORMATS``); returns the path written.
 
@@ -83,9 +84,11 @@ def export_session(
     (then pass ``metadata`` and ``out``). ``out``: default beside the session file, e.g.
     ``session.bvh``. ``fps``: the frame rate to declare (default: from the timestamps).
     ``smooth``: low-pass cutoff in Hz (default: none). ``units``: see each writer. ``segment``:
-    export only that recording run (default: every row). Raises ``ExportError`` (a ValueError)
-    with a one-line reason for an empty session, no valid frame, an unknown format or option, or
-    a path that cannot be written; nothing is left behind then.
+    export only that recording run (default: every row). ``person``: a track id to export that
+    person (the people columns of a several-people session) instead of the followed one. Raises
+    ``ExportError`` (a ValueError) with a one-line reason for an empty session, no valid frame, an
+    unknown format or option, a followed person who changed during the session (pass ``person``),
+    a person not recorded, or a path that cannot be written; nothing is left behind then.
     """
     writer = _writer(format, units)
     source_path = None
@@ -95,7 +98,7 @@ def export_session(
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     path = Path(out) if out is not None else default_path(source_path, format)
     try:
-        data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment)
+        data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person)
     except ExportError:
         raise
     except ValueError as exc:

@@ -67,17 +67,60 @@ def _frame_rate(fps: float | None, data: BufferSnapshot, metadata: dict[str, Any
     return round(float(rate), 6)
 
 
+def one_person(data: BufferSnapshot, person: int | None) -> BufferSnapshot:
+    """The rows of one person: ``person`` None, the followed person's (``joints_3d``...);
+    a track id, that person's from the people columns (their 3D and 2D; no per-person 2D
+    confidences are recorded, so ``scores_2d`` is NaN; valid where they were lifted).
+
+    Raises ``ExportError`` when the followed person changed during the session and ``person``
+    is None (one file would join two bodies into one skeleton), or when ``person`` was never
+    recorded.
+    """
+    track = np.asarray(data.track_id if data.track_id is not None else np.full(len(data), -1))
+    followed = sorted({int(i) for i in track[np.asarray(data.valid, bool) & (track >= 0)]})
+    if person is None:
+        if len(followed) > 1:
+            ids = ", ".join(map(str, followed))
+            raise ExportError(
+                f"the followed person changed during the session (track ids {ids}); "
+                "export one of them: person=ID (pose3d export --person ID)"
+            )
+        return data
+    ids = np.asarray(data.people_ids) if data.people_ids is not None else np.full((len(data), 1), -1)
+    slots = ids == int(person)
+    if not slots.any():
+        recorded = sorted({int(i) for i in ids[ids >= 0]})
+        known = ", ".join(map(str, recorded)) if recorded else "none (a single-person session)"
+        raise ExportError(f"person {person} is not in this session; track ids recorded: {known}")
+    present = slots.any(axis=1)
+    slot = slots.argmax(axis=1)
+    rows, seen = np.arange(len(data)), present[:, None, None]
+    joints = np.where(seen, data.people_joints_3d[rows, slot], np.nan).astype(np.float32)
+    keypoints = np.where(seen, data.people_keypoints_2d[rows, slot], np.nan).astype(np.float32)
+    unknown_scores = np.full(joints.shape[:2], np.nan, np.float32)
+    return replace(
+        data, joints_3d=joints, keypoints_2d=keypoints, scores_2d=unknown_scores, joints_camera=None,
+        valid=present & np.isfinite(joints).all(axis=(1, 2)), track_id=np.where(present, int(person), -1),
+    )
+
+
 def prepare(
     data: BufferSnapshot,
     metadata: dict[str, Any],
     fps: float | None = None,
     smooth: float | None = None,
     segment: int | None = None,
+    person: int | None = None,
 ) -> ExportData:
-    """Check a session, keep ``segment`` (None: every row), mask invalid frames with NaN, smooth.
+    """Check a session, keep ``segment`` (None: every row) and ``person`` (None: the followed
+    person; a track id: that person, ``one_person``), mask invalid frames with NaN, smooth.
 
-    Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or cutoff.
+    Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or
+    cutoff, a followed person who changed (without ``person``) or a person not recorded.
     """
+    data = one_person(data, person)
+    if person is not None:
+        metadata = {**metadata, "exported_person": int(person)}
     rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
     if not rows.any():
         what = "the session is empty" if not len(data) else f"segment {segment} has no rows"
