@@ -257,6 +257,8 @@ def test_a_calibration_file_of_another_kind_says_what_is_read(tmp_path):
 def test_missing_calibration_file(tmp_path):
     with pytest.raises(Pose3DFileNotFoundError, match="nope.json"):
         WorldTracker(camera=tmp_path / "nope.json")
+    with pytest.raises(Pose3DValueError, match="is a folder; give the calibration file in it"):
+        WorldTracker(camera=tmp_path)
     with pytest.raises(Pose3DError, match="one of camera=, fov=, focal="):
         WorldTracker(fov=60, focal=1000)
 

@@ -205,6 +205,8 @@ def load_calibration(path: str | Path) -> Intrinsics:
     point (``for_size`` then rescales nothing until ``resolve_intrinsics`` sees the video).
     """
     path = Path(path)
+    if path.is_dir():
+        raise Pose3DValueError(f"{path} is a folder; give the calibration file in it (JSON or .toml)")
     if not path.is_file():
         raise Pose3DFileNotFoundError(f"calibration file not found: {path}")
     text = path.read_text(encoding="utf-8", errors="replace")
