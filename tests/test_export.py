@@ -367,7 +367,7 @@ def test_a_session_whose_followed_person_changed_exports_one_person_at_a_time(tm
     import pandas as pd
 
     session = _two_people_session()
-    changed = r"followed person changed during the session \(track ids 1, 2\).*--person"
+    changed = r"followed person changed .* between people in view together \(track ids 1 and 2\)"
     with pytest.raises(ExportError, match=changed):
         export_session(session, "trc", tmp_path / "both.trc")
     assert not (tmp_path / "both.trc").exists()  # one skeleton made of two bodies is never written
@@ -385,8 +385,29 @@ def test_a_session_whose_followed_person_changed_exports_one_person_at_a_time(tm
                                session.people_keypoints_2d[70, 1, COCO.index("left_knee")], rtol=1e-5)
     marked = table["u"].notna()  # joints with a keypoint (pelvis, spine, thorax, head top have none)
     assert marked.any() and table["score"][marked].isna().all()  # no per-person 2D confidences are recorded
-    with pytest.raises(ExportError, match="person 7 is not in this session; track ids recorded: 1, 2"):
+    unknown = "person 7 is not in the rows exported; track ids recorded there: 1, 2"
+    with pytest.raises(ExportError, match=unknown):
         export_session(session, "bvh", tmp_path / "x.bvh", person=7)
+
+
+def test_one_person_tracked_again_under_a_new_id_or_a_segment_with_one_person_exports_as_before(tmp_path):
+    """A person who left the view for longer than the tracker keeps ids comes back with a new id
+    (never in view together with the old one): one person, exported as the session's joints_3d;
+    and a segment in which only one person was followed exports though the session changed."""
+    from dataclasses import replace
+
+    session = _two_people_session()
+    ids = session.people_ids.copy()
+    ids[:, 1] = -1
+    ids[:80, 0], ids[80:, 0] = 1, 2  # track 1 until row 80, then the same body as track 2
+    back = replace(session, people_ids=ids, joints_3d=session.people_joints_3d[:, 0].copy())
+    path = export_session(back, "trc", tmp_path / "back.trc")
+    assert path.is_file()
+    segments = np.where(np.arange(len(session)) < 70, 0, 1)
+    path = export_session(replace(session, segment=segments), "trc", tmp_path / "first.trc", segment=0)
+    assert path.is_file()
+    with pytest.raises(ExportError, match="in view together"):
+        export_session(replace(session, segment=segments), "trc", tmp_path / "second.trc", segment=1)
 
 
 def test_export_person_from_the_command_line(tmp_path, capsys):

@@ -67,36 +67,44 @@ def _frame_rate(fps: float | None, data: BufferSnapshot, metadata: dict[str, Any
     return round(float(rate), 6)
 
 
-def one_person(data: BufferSnapshot, person: int | None) -> BufferSnapshot:
+def one_person(data: BufferSnapshot, person: int | None, rows: np.ndarray | None = None) -> BufferSnapshot:
     """The rows of one person: ``person`` None, the followed person's (``joints_3d``...);
     a track id, that person's from the people columns (their 3D and 2D; no per-person 2D
     confidences are recorded, so ``scores_2d`` is NaN; valid where they were lifted).
 
-    Raises ``ExportError`` when the followed person changed during the session and ``person``
-    is None (one file would join two bodies into one skeleton), or when ``person`` was never
-    recorded.
+    ``rows`` (T,) bool: the rows that will be exported (a segment); None: all.
+    Raises ``ExportError`` when ``person`` is None and the followed person changed, within
+    ``rows``, between two people who were in view together (a click in the live image,
+    ``engine.follow``: one file would join two bodies into one skeleton), or when ``person`` was
+    never recorded. Followed ids that were never in view together are taken for one person
+    tracked again after leaving the view (a new id after ``max_lost_seconds``) and exported as one.
     """
-    track = np.asarray(data.track_id if data.track_id is not None else np.full(len(data), -1))
-    followed = sorted({int(i) for i in track[np.asarray(data.valid, bool) & (track >= 0)]})
+    rows = np.ones(len(data), bool) if rows is None else np.asarray(rows, bool)
+    if not rows.any():
+        return data  # nothing to export: ``prepare`` says so
+    ids = np.asarray(data.people_ids) if data.people_ids is not None else np.full((len(data), 1), -1)
     if person is None:
-        if len(followed) > 1:
-            ids = ", ".join(map(str, followed))
+        track = np.asarray(data.track_id if data.track_id is not None else np.full(len(data), -1))
+        followed = sorted({int(i) for i in track[rows & np.asarray(data.valid, bool) & (track >= 0)]})
+        together = [(a, b) for a in followed for b in followed
+                    if a < b and ((ids[rows] == a).any(1) & (ids[rows] == b).any(1)).any()]
+        if together:
+            pairs = "; ".join(f"{a} and {b}" for a, b in together)
             raise ExportError(
-                f"the followed person changed during the session (track ids {ids}); "
-                "export one of them: person=ID (pose3d export --person ID)"
+                f"the followed person changed during the session between people in view together "
+                f"(track ids {pairs}); export one of them: person=ID (pose3d export --person ID)"
             )
         return data
-    ids = np.asarray(data.people_ids) if data.people_ids is not None else np.full((len(data), 1), -1)
     slots = ids == int(person)
-    if not slots.any():
-        recorded = sorted({int(i) for i in ids[ids >= 0]})
+    if not slots[rows].any():
+        recorded = sorted({int(i) for i in ids[rows][ids[rows] >= 0]})
         known = ", ".join(map(str, recorded)) if recorded else "none (a single-person session)"
-        raise ExportError(f"person {person} is not in this session; track ids recorded: {known}")
+        raise ExportError(f"person {person} is not in the rows exported; track ids recorded there: {known}")
     present = slots.any(axis=1)
     slot = slots.argmax(axis=1)
-    rows, seen = np.arange(len(data)), present[:, None, None]
-    joints = np.where(seen, data.people_joints_3d[rows, slot], np.nan).astype(np.float32)
-    keypoints = np.where(seen, data.people_keypoints_2d[rows, slot], np.nan).astype(np.float32)
+    index, seen = np.arange(len(data)), present[:, None, None]
+    joints = np.where(seen, data.people_joints_3d[index, slot], np.nan).astype(np.float32)
+    keypoints = np.where(seen, data.people_keypoints_2d[index, slot], np.nan).astype(np.float32)
     unknown_scores = np.full(joints.shape[:2], np.nan, np.float32)
     return replace(
         data, joints_3d=joints, keypoints_2d=keypoints, scores_2d=unknown_scores, joints_camera=None,
@@ -118,10 +126,10 @@ def prepare(
     Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or
     cutoff, a followed person who changed (without ``person``) or a person not recorded.
     """
-    data = one_person(data, person)
+    rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
+    data = one_person(data, person, rows)
     if person is not None:
         metadata = {**metadata, "exported_person": int(person)}
-    rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
     if not rows.any():
         what = "the session is empty" if not len(data) else f"segment {segment} has no rows"
         raise ExportError(f"nothing to export: {what}")
