@@ -39,6 +39,7 @@ from pose3d_nb.batch.placement import writable_reason
 from pose3d_nb.batch.staging import STAGING, remove_stale
 from pose3d_nb.errors import Pose3DError
 from pose3d_nb.recording import SESSION_ARRAYS, load_session
+from pose3d_nb.world import Intrinsics
 
 CLIP_FRAMES = 30
 BIN = Path(sys.executable).parent
@@ -159,11 +160,16 @@ def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeyp
     assert not BatchSettings(fov=50).checked().reusable(lens.as_dict())
     monkeypatch.chdir(tmp_path)
     filed = BatchSettings(camera="calib.json").checked()
-    assert filed.camera == str(calibration.resolve())  # the workers open it by its absolute path
+    assert filed.camera.fx == 900 and filed.camera.source == "file"  # read once; the workers get it
+    assert filed.camera_file[0] == str(calibration.resolve())
     recorded = json.loads(json.dumps(filed.as_dict()))
     assert filed.reusable(recorded)
     calibration.write_text(calibration.read_text().replace("900", "950"))
     assert not BatchSettings(camera=str(calibration)).checked().reusable(recorded)
+    assert filed.reusable(recorded), "the hash is of the contents the workers were given"
+    by_hand = BatchSettings(camera=Intrinsics(np.float32(800), 800, 320, 180, np.int64(640), 360),
+                            fov=None, height=np.float32(1.75)).checked()
+    assert json.loads(json.dumps(by_hand.as_dict()))["height"] == pytest.approx(1.75)  # plain JSON numbers
     for bad, words in ((dict(fov=5), "field of view"), (dict(fov=50, focal=800), "give one of"),
                        (dict(camera="missing.json"), "calibration file not found"),
                        (dict(height=-1), "height"), (dict(camera={"fx": 1}), "camera= takes")):

@@ -32,8 +32,11 @@ class BatchSettings:
         export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``).
         camera (str | Intrinsics | None), fov (float | None), focal (float | None), height (float
             | None): the world placement's lens and the person's height, as ``PoseEngine`` takes
-            them (``WORLD_FIELDS``; docs/world.md); None: assumed or estimated per video. A
-            calibration file's path is made absolute by ``checked()``.
+            them (``WORLD_FIELDS``; docs/world.md); None: assumed or estimated per video.
+            ``checked()`` reads a calibration file once: the workers get its ``Intrinsics``, and
+            ``camera_file`` keeps its absolute path and the SHA-256 of the contents read, for the
+            manifests (so an output is never recorded against a file edited while it ran).
+        camera_file (tuple[str, str] | None): set by ``checked()`` (path, SHA-256), see above.
     """
 
     settings: Settings
@@ -42,10 +45,11 @@ class BatchSettings:
     fov: float | None
     focal: float | None
     height: float | None
+    camera_file: tuple[str, str] | None
 
     def __init__(self, settings: Settings | None = None, export: Any = (), camera: Any = None,
                  fov: float | None = None, focal: float | None = None, height: float | None = None,
-                 **choices: Any) -> None:
+                 camera_file: tuple[str, str] | None = None, **choices: Any) -> None:
         unknown = sorted(set(choices) - set(PIPELINE_FIELDS))
         if unknown:
             known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
@@ -54,6 +58,7 @@ class BatchSettings:
         object.__setattr__(self, "export", tuple(export))
         for name, value in zip(WORLD_FIELDS, (camera, fov, focal, height), strict=True):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "camera_file", camera_file)
 
     def world_options(self) -> dict[str, Any]:
         """The keyword arguments ``PoseEngine`` takes for the world placement (``WORLD_FIELDS``)."""
@@ -101,11 +106,9 @@ class BatchSettings:
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
-        world = self.world_options()
-        if isinstance(world["camera"], (str, Path)):  # the workers open it: by its absolute path
-            world["camera"] = str(Path(world["camera"]).expanduser().resolve())
-        _check_world(**world)
-        return BatchSettings(self.settings.replace(lifter=lifter), export=formats, **world)
+        world, camera_file = _checked_world(**self.world_options())
+        return BatchSettings(self.settings.replace(lifter=lifter), export=formats, camera_file=camera_file,
+                             **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
@@ -117,7 +120,11 @@ class BatchSettings:
         the one an output was made with."""
         values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
         world = {name: getattr(self, name) for name in ("fov", "focal", "height")}
-        return {**values, **world, **_camera_record(self.camera), "export": list(self.export)}
+        if self.camera_file is not None:
+            camera = {"camera": self.camera_file[0], "camera_sha256": self.camera_file[1]}
+        else:
+            camera = {"camera": _intrinsics_record(self.camera)}
+        return {**values, **world, **camera, "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.
@@ -141,28 +148,37 @@ class BatchSettings:
         return same and exports <= recorded_exports
 
 
-def _check_world(camera: Any, fov: float | None, focal: float | None, height: float | None) -> None:
-    """A bad lens, calibration file or height: ``Pose3DValueError`` naming it, before any worker."""
-    from pose3d_nb.world.intrinsics import resolve_intrinsics
-    from pose3d_nb.world.scale import check_height
-
-    resolve_intrinsics(None, None, camera, fov, focal)  # reads and checks a calibration file
-    if height is not None:
-        check_height(height)
-
-
-def _camera_record(camera: Any) -> dict[str, Any]:
-    """``camera`` for a manifest: a file's path and content hash, an ``Intrinsics``' numbers."""
-    import dataclasses
+def _checked_world(
+    camera: Any, fov: Any, focal: Any, height: Any
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The world options checked before any worker starts (``Pose3DValueError`` naming a bad
+    lens, calibration file or height) and as the workers get them: numbers as floats, a
+    calibration file read once into its ``Intrinsics``; and the file's (absolute path, SHA-256)."""
     import hashlib
 
-    if camera is None:
-        return {"camera": None}
+    from pose3d_nb.world.intrinsics import load_calibration, resolve_intrinsics
+    from pose3d_nb.world.scale import check_height
+
+    resolve_intrinsics(None, None, camera, fov, focal)  # at most one lens; each value checked
+    camera_file = None
     if isinstance(camera, (str, Path)):
-        try:
-            digest = hashlib.sha256(Path(camera).read_bytes()).hexdigest()
-        except OSError:
-            digest = None  # gone since checked(): its videos fail when they open it
-        return {"camera": str(camera), "camera_sha256": digest}
-    numbers = dataclasses.asdict(camera)
-    return {"camera": {key: list(v) if isinstance(v, tuple) else v for key, v in numbers.items()}}
+        path = Path(camera).expanduser().resolve()
+        contents = path.read_bytes()
+        camera = load_calibration(path)
+        if path.read_bytes() != contents:  # edited between the two reads: read it once more
+            raise Pose3DValueError(f"{path} changed while it was being read; run the batch again")
+        camera_file = (str(path), hashlib.sha256(contents).hexdigest())
+    if height is not None:
+        check_height(height)
+    numbers = {name: None if value is None else float(value)
+               for name, value in (("fov", fov), ("focal", focal), ("height", height))}
+    return {"camera": camera, **numbers}, camera_file
+
+
+def _intrinsics_record(camera: Any) -> dict[str, Any] | None:
+    """An ``Intrinsics`` given by hand as plain JSON numbers (None stays None)."""
+    if camera is None:
+        return None
+    return {"fx": float(camera.fx), "fy": float(camera.fy), "cx": float(camera.cx), "cy": float(camera.cy),
+            "width": int(camera.width), "height": int(camera.height),
+            "distortion": [float(d) for d in camera.distortion], "source": str(camera.source)}
