@@ -92,6 +92,11 @@ def test_lift_grounded_checks_its_options_before_lifting(tmp_path, keypoints_fil
     assert "height must be a person's height" in capsys.readouterr().err
     assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--fov", "5") == 1
     assert "field of view must be between" in capsys.readouterr().err
+    portrait = tmp_path / "portrait.json"  # the keypoints are of a 1280x720 video
+    portrait.write_text(json.dumps({"K": [[1600, 0, 540], [0, 1600, 960], [0, 0, 1]], "width": 1080,
+                                    "height": 1920}))
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--camera", str(portrait)) == 1
+    assert "for 1080x1920 images, the video is 1280x720" in capsys.readouterr().err
 
 
 def test_lift_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, keypoints_file):
@@ -160,6 +165,17 @@ def test_lift_shipped_holds_each_bone_at_its_clip_median_unless_asked_not_to(tmp
     assert held_lengths.std(0).max() < 1e-5, "one body for the whole clip"
     assert free_lengths.std(0).max() > 1e-3, "as lifted, the lengths vary from frame to frame"
     np.testing.assert_allclose(held_lengths[0], np.median(free_lengths, 0), atol=1e-5)
+
+
+def test_lift_causal_keeps_the_lifted_bone_lengths_unless_asked(tmp_path, keypoints_file):
+    """--causal rows use no later frame, so the whole-clip bone lengths are not its default."""
+    from pose3d_nb.training.skeleton_model import bone_lengths
+
+    causal, held = tmp_path / "causal.npy", tmp_path / "held.npy"
+    assert lift(keypoints_file, "shipped", causal, "--causal") == 0
+    assert lift(keypoints_file, "shipped", held, "--causal", "--bones", "held") == 0
+    assert bone_lengths(np.load(causal)).std(0).max() > 1e-3
+    assert bone_lengths(np.load(held)).std(0).max() < 1e-5
 
 
 def test_lift_held_bones_need_the_whole_clip(tmp_path, keypoints_file, capsys):

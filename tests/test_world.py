@@ -209,6 +209,14 @@ def test_intrinsics_from_options_and_files(tmp_path):
     toml = tmp_path / "cam.toml"
     toml.write_text("fx = 900.0\nfy = 900.0\ncx = 320.0\ncy = 240.0\ndistortion = [0.1, 0.0, 0.0, 0.0]\n")
     assert load_calibration(toml).width == 640
+    # Without width/height the size is a guess (twice the principal point): an off-centre
+    # principal point makes it 2020x980 for a 1920x1080 calibration; K is scaled by one factor,
+    # not refused for the guess's aspect ratio nor stretched.
+    guessed = tmp_path / "no_size.json"
+    guessed.write_text(json.dumps({"K": [[1400, 0, 1010], [0, 1400, 490], [0, 0, 1]]}))
+    landscape = resolve_intrinsics(1920, 1080, camera=guessed)
+    assert landscape.fx == landscape.fy == pytest.approx(1400, rel=0.03)
+    assert resolve_intrinsics(960, 540, camera=guessed).fx == pytest.approx(700, rel=0.03)  # half size
     # Undistortion moves an off-centre point and leaves the principal point alone.
     assert resolve_intrinsics(1080, 1920, camera=calibration).normalize(
         np.array([540.0, 960.0])

@@ -58,7 +58,7 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
 def _check_world_options(args: argparse.Namespace) -> None:
     """The lens and height options before anything is lifted: they only place the poses, so without
     --grounded they would change nothing, and a bad value should not wait for the lift."""
-    from pose3d_nb.world.intrinsics import check_camera_options
+    from pose3d_nb.world.intrinsics import check_camera_options, resolve_intrinsics
     from pose3d_nb.world.scale import check_height
 
     options = world_options(args)
@@ -66,6 +66,8 @@ def _check_world_options(args: argparse.Namespace) -> None:
     if given and not args.grounded:
         raise UsageError(f"{', '.join(given)}: used only with --grounded, which places the poses in the room")
     check_camera_options(options["camera"], options["fov"], options["focal"])
+    if args.grounded:  # a calibration for another aspect ratio than --size: now, not after the lift
+        resolve_intrinsics(*args.size, options["camera"], options["fov"], options["focal"])
     if options["height"] is not None:
         check_height(options["height"])
 
@@ -104,7 +106,9 @@ def cmd_lift(args: argparse.Namespace) -> int:
     else:
         lifted = lift_sequence(model, keypoints, size, flip=args.flip, zoom_height=zoom)
         joints, valid = lifted.joints, lifted.valid
-        if (args.bones or ("held" if shipped else "free")) == "held":  # one body for the clip (lifting.bones)
+        # One body for the clip (lifting.bones), by default for the shipped lifter unless the output
+        # must stay causal (--causal: frame t from frames up to t; held lengths use the whole clip).
+        if (args.bones or ("held" if shipped and not args.causal else "free")) == "held":
             joints = hold_bone_lengths(joints, valid)
             bones = "bones held at their clip medians"
     if args.world:
@@ -154,8 +158,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--bones", choices=("held", "free"), default=None,
         help="offline: held = every bone at its median length over the clip, each frame keeping its bone "
         "directions (one body for the whole clip; the default for the shipped lifter: on held-out mocap "
-        "about 1 mm better PA-MPJPE and 4-8 mm better --grounded WA-MPJPE, docs/benchmarks.md); free = "
-        "each frame's lengths as lifted (the default for a checkpoint file, as VideoPose3D's run.py)",
+        "about 1 mm better PA-MPJPE and 2-8 mm better --grounded WA-MPJPE, docs/benchmarks.md); free = "
+        "each frame's lengths as lifted (the default for a checkpoint file, as VideoPose3D's run.py, "
+        "and with --causal, whose rows use no later frame)",
     )  # fmt: skip
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
     lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")

@@ -47,7 +47,9 @@ class Intrinsics:
     width, height: the image size these refer to. distortion: OpenCV coefficients
     (k1, k2, p1, p2[, k3[, k4, k5, k6]]), empty for none. source: how the values were obtained
     ("assumed", "fov", "focal", "file"; "given" for one built by hand and passed as ``camera=``),
-    recorded in session metadata.
+    recorded in session metadata. size_given: False when width and height are a guess (a
+    calibration file without them: twice the principal point); ``for_size`` then scales K by
+    one factor instead of refusing another aspect ratio.
     """
 
     fx: float
@@ -58,6 +60,7 @@ class Intrinsics:
     height: int
     distortion: tuple[float, ...] = ()
     source: str = "given"  # the pipeline's own default lens says "assumed" (resolve_intrinsics)
+    size_given: bool = True
 
     def __post_init__(self) -> None:
         for name in ("fx", "fy"):
@@ -95,8 +98,15 @@ class Intrinsics:
     def for_size(self, width: int, height: int) -> Intrinsics:
         """The same camera for an image resized to ``width`` x ``height`` (K scaled).
 
-        ``Pose3DValueError`` when the aspect ratio differs by more than ``ASPECT_TOLERANCE``.
+        ``Pose3DValueError`` when the aspect ratio differs by more than ``ASPECT_TOLERANCE``. A
+        size that was a guess (``size_given`` False) is scaled by one factor, the geometric mean
+        of the two sides' ratios: the guess (twice the principal point) is off by where the
+        principal point really lies, so the ratios of the sides say little about the lens.
         """
+        if not self.size_given:
+            scale = math.sqrt(width / self.width * height / self.height)
+            return replace(self, fx=self.fx * scale, fy=self.fy * scale, cx=self.cx * scale,
+                           cy=self.cy * scale, width=int(width), height=int(height), size_given=True)
         if (width, height) == (self.width, self.height):
             return self
         if abs(math.log((width / height) / (self.width / self.height))) > math.log1p(ASPECT_TOLERANCE):
@@ -243,8 +253,10 @@ def load_calibration(path: str | Path) -> Intrinsics:
     distortion = tuple(float(d) for d in _numbers(distortion, "distortion", path).ravel())
     width = _image_side(data["width"], "width", path) if "width" in data else round(2 * cx)
     height = _image_side(data["height"], "height", path) if "height" in data else round(2 * cy)
+    sized = "width" in data and "height" in data
     try:
-        return Intrinsics(float(fx), float(fy), float(cx), float(cy), width, height, distortion, "file")
+        return Intrinsics(float(fx), float(fy), float(cx), float(cy), width, height, distortion, "file",
+                          size_given=sized)
     except Pose3DValueError as exc:
         raise Pose3DValueError(f"{path}: {exc}") from None
 
