@@ -159,6 +159,25 @@ def test_a_point_outside_the_image_is_refused_in_the_callers_thread():
         run_follower(waiting, [[]])  # nobody in view yet: refused on the first frame all the same
 
 
+def test_a_request_made_while_a_frame_chooses_whom_to_follow_is_not_overwritten():
+    """``engine.follow`` from the notebook's thread can land while the detector's thread is
+    choosing (between reading the policy and storing its choice): the request must win."""
+    follower = PeopleFollower("largest")
+    choose = follower._choose
+
+    def choose_while_the_user_clicks(matches):
+        chosen = choose(matches)  # the old policy's choice: the larger, B
+        follower.follow_policy("200,240")  # the click on A arrives meanwhile
+        return chosen
+
+    follower._choose = choose_while_the_user_clicks
+    frame = [named("A", 200, 240, h=150), named("B", 400, 240, h=220)]
+    assert run_follower(follower, [frame])[0][0] == "B"  # this frame keeps the choice it made
+    follower._choose = choose
+    assert follower.followed is None and follower.policy.point == (200, 240)
+    assert run_follower(follower, [frame])[0][0] == "A"  # the next frame follows the request
+
+
 def test_the_people_detector_refuses_a_point_outside_the_frames_it_has_seen():
     """What ``engine.follow`` calls while running (a click on the live image's edge included)."""
     from pose3d_nb.detectors import create_detector

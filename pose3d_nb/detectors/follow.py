@@ -19,6 +19,7 @@ takes the nearest person who appeared since, near where the followed one was las
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +129,10 @@ class PeopleFollower:
         self._last_box: tuple[np.ndarray, float] | None = None  # where and when the followed was last seen
         self._last_seen: tuple[np.ndarray, float] | None = None  # the same, once their track is dropped
         self._status = f"waiting for someone to follow ({self.policy})"
+        # A request from another thread (``follow``, ``follow_policy``: the notebook) bumps the
+        # generation; ``select`` keeps the choice it made only if no request came meanwhile.
+        self._requests = threading.Lock()
+        self._generation = 0
 
     @property
     def status(self) -> str:
@@ -145,8 +150,7 @@ class PeopleFollower:
         if track_id is None or track_id not in self.tracker.tracks:
             known = ", ".join(str(t) for t in sorted(self.tracker.tracks)) or "none yet"
             raise Pose3DValueError(f"no person with track id {track_id!r} in view; ids now: {known}")
-        self.policy = FollowPolicy(track_id=track_id)
-        self.followed = track_id
+        self._request(FollowPolicy(track_id=track_id), track_id)
 
     def follow_policy(self, value: object) -> None:
         """Follow by ``value`` (any ``follow=`` value) from the next frame on. A point outside the
@@ -155,8 +159,20 @@ class PeopleFollower:
         policy = FollowPolicy.parse(value)
         if policy.point is not None:
             self.check_point(policy.point)
-        self.policy = policy
-        self.followed = None
+        self._request(policy, None)
+
+    def _request(self, policy: FollowPolicy, followed: int | None) -> None:
+        with self._requests:
+            self.policy, self.followed = policy, followed
+            self._generation += 1
+
+    def _settle(self, followed: int | None, generation: int) -> int | None:
+        """Keep ``followed`` as the choice unless a request came since ``generation`` was read;
+        returns the choice for this frame (the request applies from the next)."""
+        with self._requests:
+            if self._generation == generation:
+                self.followed = followed
+        return followed
 
     def check_point(self, point: tuple[float, float]) -> None:
         """Raise Pose3DValueError if ``point`` (x, y) lies outside ``frame_size`` (once known)."""
@@ -182,12 +198,13 @@ class PeopleFollower:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         matches = self.tracker.update(timestamp, boxes, keypoints, scores)
         # Read once: ``follow()`` may change it from another thread (the notebook) meanwhile.
-        followed = self.followed
+        with self._requests:
+            followed, generation = self.followed, self._generation
         if followed is not None and followed not in self.tracker.tracks:
             self._last_seen = self._last_box
-            followed = self.followed = None
+            followed = self._settle(None, generation)
         if followed is None:
-            followed = self.followed = self._choose(matches)
+            followed = self._settle(self._choose(matches), generation)
         if followed is None or followed not in matches:
             if followed is not None:
                 self._status = f"person {followed} hidden: frames missing until they reappear"
