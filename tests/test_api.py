@@ -107,9 +107,11 @@ def test_batch_settings_wrap_settings():
     video = wrapped.for_video("clip.mp4", "out/clip", 500)
     assert video == Settings(source="clip.mp4", lifter="shipped", window=9, flip=False, capacity=500,
                              out_dir="out/clip")
-    # The manifest records every pipeline field of the wrapped Settings, as before the wrap.
+    # The manifest records every pipeline field of the wrapped Settings, as before the wrap, and
+    # the world placement's options (none given here).
     recorded = {name: getattr(video, name) for name in PIPELINE_FIELDS}
-    assert wrapped.as_dict() == {**recorded, "export": ["bvh"]}
+    lens = {"fov": None, "focal": None, "height": None, "camera": None}
+    assert wrapped.as_dict() == {**recorded, **lens, "export": ["bvh"]}
     assert {"lifter": "shipped", "window": 9, "flip": False}.items() <= wrapped.as_dict().items()
     with pytest.raises(Pose3DTypeError, match="source"):
         BatchSettings(source="clip.mp4")  # per video, never for the whole batch
