@@ -183,3 +183,29 @@ def test_app_is_a_context_manager_that_closes_on_exit(tmp_path):
         app.engine.start()
         assert app.engine.running
     assert not app.engine.running and app._closed.is_set()
+
+
+def test_settings_changed_from_a_cell_show_on_the_controls(reference_checkpoint, tmp_path):
+    """README: ``app.engine.window = 9`` changes a setting while it runs; the controls must then
+    show the engine's values, not the ones they were built with."""
+    engine = PoseEngine(source="sample", lifter=reference_checkpoint, out_dir=None)
+    app = PoseApp(engine)
+    try:
+        c = app.controls
+        assert (c.window, c.lookahead, c.flip) == (0, 0, True)
+        engine.window, engine.lookahead, engine.flip = 9, 4, False
+        video = str(tmp_path / "other.mp4")
+        engine.set_source(video)
+        engine.set_detector("mediapipe-lite")
+        assert until(lambda: (c.window, c.lookahead, c.flip, c.source, c.detector)
+                     == (9, 4, False, video, "mediapipe-lite"), timeout=5)
+        assert not c.full_window.value and not c.window_slider.disabled
+        engine.window = 0  # the full receptive field: the box is ticked, the slider greyed
+        assert until(lambda: c.full_window.value and c.window_slider.disabled, timeout=5)
+        # A control's own change still reaches the engine afterwards.
+        c.full_window.value = False
+        c.lookahead_slider.value = 2
+        assert (engine.window, engine.lookahead) == (9, 2)
+    finally:
+        app.close()
+

@@ -145,6 +145,9 @@ class PoseApp:
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
         self._shown_running = False  # the engine state last shown on the Start/Stop button
+        # The engine's settings last shown on the controls: a change made from a cell
+        # (``app.engine.window = 9``) is shown on them, as a Stop from a cell is on the button.
+        self._shown_choices = self._engine_choices()
         self._button_lock = threading.Lock()  # the display thread and a click show it in turn
         self._wire()
         # Controls and status on top; video on the left; 3D view with the plot under it on the
@@ -414,6 +417,18 @@ class PoseApp:
                 if running != self._shown_running:
                     self._shown_running = running
                     self.controls.set_running(running)
+                # Likewise only a change of a setting in the engine is shown on its control.
+                choices = self._engine_choices()
+                for name, value in choices.items():
+                    if value != self._shown_choices.get(name):
+                        self.controls.set_value(name, value)
+                self._shown_choices = choices
+
+    def _engine_choices(self) -> dict[str, Any]:
+        """The engine's window, lookahead, flip, source and detector, as the controls show them."""
+        settings = self.engine.settings
+        return {"window": settings.window, "lookahead": settings.lookahead, "flip": settings.flip,
+                "source": str(settings.source), "detector": str(settings.detector)}
 
 
 def _others_3d(detection: Any) -> np.ndarray:
