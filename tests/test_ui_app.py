@@ -9,6 +9,7 @@ import pytest
 from helpers.waiting import until
 
 from pose3d_nb.engine import PoseEngine
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.ui.app import PoseApp
 
 pytestmark = pytest.mark.slow
@@ -209,3 +210,17 @@ def test_settings_changed_from_a_cell_show_on_the_controls(reference_checkpoint,
     finally:
         app.close()
 
+
+def test_a_closed_app_refuses_to_start_and_says_so(tmp_path):
+    """A closed app has no display thread: a Start click on its still-displayed controls would
+    run the engine with a frozen video and status line, and nothing left to stop it."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None, loop=True, pace=True)
+    app.close()
+    c = app.controls
+    assert c.start_button.disabled and "closed" in c.notes.value
+    c.start_button.value = True  # a click already on its way when the controls were disabled
+    assert not app.engine.running and not c.running and c.start_button.description == "Start"
+    assert "closed" in c.status.value
+    with pytest.raises(Pose3DRuntimeError, match="closed"):
+        app.start()
+    assert not app.engine.running

@@ -19,17 +19,20 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from pose3d_nb.errors import Pose3DTypeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DTypeError
 from pose3d_nb.rates import RateMeter, percentile
 from pose3d_nb.settings import FROM_SETTINGS, LONGEST_RECEPTIVE_FIELD, renamed_option
 from pose3d_nb.sources.open import BROWSER_CAMERA, is_browser_camera
-from pose3d_nb.ui.controls import Controls
+from pose3d_nb.ui.controls import CONTROL_NAMES, Controls
 from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
 from pose3d_nb.ui.skeleton3d import Skeleton3D
 from pose3d_nb.ui.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
+
+#: Why a closed app's controls are off, and what a start of it raises.
+_CLOSED = "this app was closed: run its cell again for a new one"
 
 #: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
 _PLOT_ROWS = 1200
@@ -202,8 +205,12 @@ class PoseApp:
 
     # ---- engine control ------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the engine (same as pressing Start); errors are raised and shown."""
-        self._guarded("start", self.engine.start, raise_=True)
+        """Start the engine (same as pressing Start); errors are raised and shown.
+
+        Raises:
+            Pose3DRuntimeError: the app was closed (nothing would show the engine's results).
+        """
+        self._guarded("start", self._start_engine, raise_=True)
         self._show_running(self.engine.running)
 
     def stop(self) -> None:
@@ -212,8 +219,11 @@ class PoseApp:
         self._show_running(False)
 
     def close(self) -> None:
-        """Stop the engine and the display thread."""
+        """Stop the engine and the display thread; the controls are disabled (a closed app
+        cannot start again: run its cell again for a new one)."""
         self._closed.set()
+        for name in CONTROL_NAMES:
+            self.controls.set_disabled(name, _CLOSED)
         self._thread.join(2.0)
         self.engine.stop()  # also when it ended by itself: that closes its source and detector
         self.view3d.sync_state()  # the display thread is gone: store the last pose here
@@ -306,8 +316,13 @@ class PoseApp:
         self.controls.set_value("detector", self.engine.settings.detector)
         self._refresh_status()
 
+    def _start_engine(self) -> None:
+        if self._closed.is_set():  # no display thread any more: the video would stay frozen
+            raise Pose3DRuntimeError(_CLOSED)
+        self.engine.start()
+
     def _on_running(self, run: bool) -> None:
-        action = self.engine.start if run else self.engine.stop
+        action = self._start_engine if run else self.engine.stop
         if self._guarded("start" if run else "stop", action):
             self._message = ""
         self._show_running(self.engine.running)
