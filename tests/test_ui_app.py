@@ -183,7 +183,9 @@ def test_app_is_a_context_manager_that_closes_on_exit(tmp_path):
         assert isinstance(app, PoseApp)
         app.engine.start()
         assert app.engine.running
+        assert until(lambda: "running" in app.controls.status.value)
     assert not app.engine.running and app._closed.is_set()
+    assert "stopped" in app.controls.status.value and "running" not in app.controls.status.value
 
 
 def test_settings_changed_from_a_cell_show_on_the_controls(reference_checkpoint, tmp_path):

@@ -229,6 +229,7 @@ class PoseApp:
         self.view3d.sync_state()  # the display thread is gone: store the last pose here
         self.camera_slot.children = []  # turns a browser camera off
         self._show_running(False)
+        self._refresh_status()  # the display thread is gone: it would stay "running" otherwise
 
     def __enter__(self) -> PoseApp:
         return self
