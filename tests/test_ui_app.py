@@ -226,3 +226,9 @@ def test_a_closed_app_refuses_to_start_and_says_so(tmp_path):
     with pytest.raises(Pose3DRuntimeError, match="closed"):
         app.start()
     assert not app.engine.running
+
+
+def test_a_cleared_source_box_shows_the_source_in_use_again(fallback_app):
+    c = fallback_app.controls
+    c.source_box.value = "  "  # emptied (or blanks) and Enter: nothing to switch to
+    assert c.source == "sample" == fallback_app.engine.source_name

@@ -300,6 +300,7 @@ class PoseApp:
 
     def _on_source(self, spec: str) -> None:
         if not spec or spec == str(self.engine.source_name):
+            self.controls.set_value("source", str(self.engine.source_name))  # a cleared box: what runs
             return
         self._show_browser_camera(spec)  # before the switch: the engine waits for its frames
         if self._guarded("switch source", lambda: self.engine.set_source(spec)):
