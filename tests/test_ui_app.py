@@ -9,6 +9,7 @@ import pytest
 from helpers.waiting import until
 
 from pose3d_nb.engine import PoseEngine
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.ui.app import PoseApp
 
 pytestmark = pytest.mark.slow
@@ -182,4 +183,52 @@ def test_app_is_a_context_manager_that_closes_on_exit(tmp_path):
         assert isinstance(app, PoseApp)
         app.engine.start()
         assert app.engine.running
+        assert until(lambda: "running" in app.controls.status.value)
     assert not app.engine.running and app._closed.is_set()
+    assert "stopped" in app.controls.status.value and "running" not in app.controls.status.value
+
+
+def test_settings_changed_from_a_cell_show_on_the_controls(reference_checkpoint, tmp_path):
+    """README: ``app.engine.window = 9`` changes a setting while it runs; the controls must then
+    show the engine's values, not the ones they were built with."""
+    engine = PoseEngine(source="sample", lifter=reference_checkpoint, out_dir=None)
+    app = PoseApp(engine)
+    try:
+        c = app.controls
+        assert (c.window, c.lookahead, c.flip) == (0, 0, True)
+        engine.window, engine.lookahead, engine.flip = 9, 4, False
+        video = str(tmp_path / "other.mp4")
+        engine.set_source(video)
+        engine.set_detector("mediapipe-lite")
+        assert until(lambda: (c.window, c.lookahead, c.flip, c.source, c.detector)
+                     == (9, 4, False, video, "mediapipe-lite"), timeout=5)
+        assert not c.full_window.value and not c.window_slider.disabled
+        engine.window = 0  # the full receptive field: the box is ticked, the slider greyed
+        assert until(lambda: c.full_window.value and c.window_slider.disabled, timeout=5)
+        # A control's own change still reaches the engine afterwards.
+        c.full_window.value = False
+        c.lookahead_slider.value = 2
+        assert (engine.window, engine.lookahead) == (9, 2)
+    finally:
+        app.close()
+
+
+def test_a_closed_app_refuses_to_start_and_says_so(tmp_path):
+    """A closed app has no display thread: a Start click on its still-displayed controls would
+    run the engine with a frozen video and status line, and nothing left to stop it."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None, loop=True, pace=True)
+    app.close()
+    c = app.controls
+    assert c.start_button.disabled and "closed" in c.notes.value
+    c.start_button.value = True  # a click already on its way when the controls were disabled
+    assert not app.engine.running and not c.running and c.start_button.description == "Start"
+    assert "closed" in c.status.value
+    with pytest.raises(Pose3DRuntimeError, match="closed"):
+        app.start()
+    assert not app.engine.running
+
+
+def test_a_cleared_source_box_shows_the_source_in_use_again(fallback_app):
+    c = fallback_app.controls
+    c.source_box.value = "  "  # emptied (or blanks) and Enter: nothing to switch to
+    assert c.source == "sample" == fallback_app.engine.source_name

@@ -417,3 +417,15 @@ def test_controls_report_changes_and_show_disabled_reasons():
     assert c.full_window.tooltip.startswith("use every frame")
     with pytest.raises(KeyError):
         c.on("speed", print)
+
+
+def test_joint_plot_refuses_an_unknown_quantity_with_the_forms_it_takes():
+    """``PoseApp(plot_quantity="left_knee")`` said only "Invalid selection: value not found"."""
+    from pose3d_nb.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"'left_knee': use angle:<left_knee\|.*speed:<joint>"):
+        JointPlot(quantity="left_knee")
+    plot = JointPlot(quantity="pos:pelvis:z")
+    with pytest.raises(UnknownNameError, match="unknown plot quantity 'speed:knee'"):
+        plot.quantity = "speed:knee"
+    assert plot.quantity == "pos:pelvis:z"

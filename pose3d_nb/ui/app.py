@@ -19,17 +19,20 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from pose3d_nb.errors import Pose3DTypeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DTypeError
 from pose3d_nb.rates import RateMeter, percentile
 from pose3d_nb.settings import FROM_SETTINGS, LONGEST_RECEPTIVE_FIELD, renamed_option
 from pose3d_nb.sources.open import BROWSER_CAMERA, is_browser_camera
-from pose3d_nb.ui.controls import Controls
+from pose3d_nb.ui.controls import CONTROL_NAMES, Controls
 from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
 from pose3d_nb.ui.skeleton3d import Skeleton3D
 from pose3d_nb.ui.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
+
+#: Why a closed app's controls are off, and what a start of it raises.
+_CLOSED = "this app was closed: run its cell again for a new one"
 
 #: Seconds of history the live plot reads from the buffer each refresh (at 60 fps: 1200 rows).
 _PLOT_ROWS = 1200
@@ -145,6 +148,9 @@ class PoseApp:
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
         self._shown_running = False  # the engine state last shown on the Start/Stop button
+        # The engine's settings last shown on the controls: a change made from a cell
+        # (``app.engine.window = 9``) is shown on them, as a Stop from a cell is on the button.
+        self._shown_choices = self._engine_choices()
         self._button_lock = threading.Lock()  # the display thread and a click show it in turn
         self._wire()
         # Controls and status on top; video on the left; 3D view with the plot under it on the
@@ -199,8 +205,12 @@ class PoseApp:
 
     # ---- engine control ------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the engine (same as pressing Start); errors are raised and shown."""
-        self._guarded("start", self.engine.start, raise_=True)
+        """Start the engine (same as pressing Start); errors are raised and shown.
+
+        Raises:
+            Pose3DRuntimeError: the app was closed (nothing would show the engine's results).
+        """
+        self._guarded("start", self._start_engine, raise_=True)
         self._show_running(self.engine.running)
 
     def stop(self) -> None:
@@ -209,13 +219,17 @@ class PoseApp:
         self._show_running(False)
 
     def close(self) -> None:
-        """Stop the engine and the display thread."""
+        """Stop the engine and the display thread; the controls are disabled (a closed app
+        cannot start again: run its cell again for a new one)."""
         self._closed.set()
+        for name in CONTROL_NAMES:
+            self.controls.set_disabled(name, _CLOSED)
         self._thread.join(2.0)
         self.engine.stop()  # also when it ended by itself: that closes its source and detector
         self.view3d.sync_state()  # the display thread is gone: store the last pose here
         self.camera_slot.children = []  # turns a browser camera off
         self._show_running(False)
+        self._refresh_status()  # the display thread is gone: it would stay "running" otherwise
 
     def __enter__(self) -> PoseApp:
         return self
@@ -286,6 +300,7 @@ class PoseApp:
 
     def _on_source(self, spec: str) -> None:
         if not spec or spec == str(self.engine.source_name):
+            self.controls.set_value("source", str(self.engine.source_name))  # a cleared box: what runs
             return
         self._show_browser_camera(spec)  # before the switch: the engine waits for its frames
         if self._guarded("switch source", lambda: self.engine.set_source(spec)):
@@ -303,8 +318,13 @@ class PoseApp:
         self.controls.set_value("detector", self.engine.settings.detector)
         self._refresh_status()
 
+    def _start_engine(self) -> None:
+        if self._closed.is_set():  # no display thread any more: the video would stay frozen
+            raise Pose3DRuntimeError(_CLOSED)
+        self.engine.start()
+
     def _on_running(self, run: bool) -> None:
-        action = self.engine.start if run else self.engine.stop
+        action = self._start_engine if run else self.engine.stop
         if self._guarded("start" if run else "stop", action):
             self._message = ""
         self._show_running(self.engine.running)
@@ -414,6 +434,18 @@ class PoseApp:
                 if running != self._shown_running:
                     self._shown_running = running
                     self.controls.set_running(running)
+                # Likewise only a change of a setting in the engine is shown on its control.
+                choices = self._engine_choices()
+                for name, value in choices.items():
+                    if value != self._shown_choices.get(name):
+                        self.controls.set_value(name, value)
+                self._shown_choices = choices
+
+    def _engine_choices(self) -> dict[str, Any]:
+        """The engine's window, lookahead, flip, source and detector, as the controls show them."""
+        settings = self.engine.settings
+        return {"window": settings.window, "lookahead": settings.lookahead, "flip": settings.flip,
+                "source": str(settings.source), "detector": str(settings.detector)}
 
 
 def _others_3d(detection: Any) -> np.ndarray:

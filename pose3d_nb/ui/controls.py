@@ -198,6 +198,8 @@ class Controls:
                     self.source_box.options = [*self.source_box.options, str(value)]
                 self.source_box.value = str(value)
             elif name == "detector":
+                if value not in self.detector_dropdown.options:  # e.g. set from a cell
+                    self.detector_dropdown.options = [*self.detector_dropdown.options, str(value)]
                 self.detector_dropdown.value = value
             elif name == "running":
                 self.start_button.value = bool(value)

@@ -36,6 +36,19 @@ def quantity_options() -> list[tuple[str, str]]:
     return opts
 
 
+def check_quantity(key: str) -> str:
+    """``key`` itself when it names a quantity of ``quantity_options``.
+
+    Raises:
+        UnknownNameError: any other key; the message gives the forms keys take.
+    """
+    if key not in {k for _, k in quantity_options()}:
+        raise UnknownNameError(
+            f"unknown plot quantity {key!r}: use angle:<{'|'.join(analysis.ANGLE_NAMES)}>, "
+            f"pos:<joint>:<x|y|z> or speed:<joint>, a joint being one of {', '.join(H36M.joint_names)}")
+    return key
+
+
 def quantity_label(key: str) -> str:
     """The label shown for quantity ``key`` (see ``quantity_options``)."""
     return dict((k, label) for label, k in quantity_options())[key]
@@ -125,7 +138,8 @@ class JointPlot:
         (self.line,) = self.ax.plot([], [], lw=1.8, color="#2896ff")
         self.ax.set_xlabel("seconds ago")
         self.ax.grid(True, alpha=0.3)
-        self.selector = widgets.Dropdown(options=quantity_options(), value=quantity, description="plot",
+        self.selector = widgets.Dropdown(options=quantity_options(), value=check_quantity(quantity),
+                                         description="plot",
                                          layout=widgets.Layout(width="340px"))
         self.selector.observe(self._on_quantity, names="value")
         self.widget = widgets.VBox([self.selector, self.canvas])
@@ -142,7 +156,7 @@ class JointPlot:
 
     @quantity.setter
     def quantity(self, key: str) -> None:
-        self.selector.value = key
+        self.selector.value = check_quantity(key)
 
     def _on_quantity(self, _change: dict) -> None:
         with self._lock:
