@@ -93,6 +93,38 @@ def test_a_run_that_fails_to_start_leaves_the_folder_as_it_was(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
 
 
+def test_two_runs_recording_into_one_folder_at_once_are_refused_and_nothing_is_lost(tmp_path):
+    """Two runs started into one folder before either saved (two terminals, two notebook engines,
+    --overwrite or not) would move each other's journal aside and merge one's rows under the
+    other's name; the second is refused while the first records, and the first loses nothing."""
+    first = _recorder(tmp_path, overwrite=True)
+    second = _recorder(tmp_path, overwrite=True)
+    first.begin()
+    _record(first, 0, 10)
+    first.flush()
+    with pytest.raises(OutputError, match="being recorded into by another run"):
+        second.begin()
+    with pytest.raises(OutputError, match="being recorded into by another run"):
+        prepare_out_dir(tmp_path, overwrite=True)  # the CLI's check before the models load
+    _record(first, 10, 10)
+    first.finish()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and session.metadata["recording_id"] == first.recording_id
+    np.testing.assert_array_equal(session.frame_index, np.arange(20))
+    second.begin()  # the folder is free once the first stopped (and overwrite replaces its session)
+    _record(second, 100, 5)
+    second.finish()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(100, 105))
+
+
+def test_a_refused_start_leaves_the_folder_free(tmp_path):
+    _complete_session(tmp_path)
+    refused = _recorder(tmp_path)
+    with pytest.raises(OutputError, match="already holds a complete session"):
+        refused.begin()
+    _recorder(tmp_path, overwrite=True).begin()  # not refused as "being recorded into"
+
+
 def _complete_session(folder, frames=20):
     recorder = _recorder(folder)
     recorder.begin()
@@ -159,6 +191,7 @@ def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(t
     crashed.begin()
     _record(crashed, 0, 5)
     crashed.flush()  # then the process is killed: its journal stays, unfinished
+    crashed._release_folder()  # as the kill does: its descriptors close, the folder is free
     dying = _recorder(tmp_path, overwrite=True)
     dying.begin()
     _record(dying, 0, 7)
