@@ -219,6 +219,12 @@ class Recorder:
             return None
         try:
             return self._finish(failed)
+        except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise Pose3DRuntimeError(
+                f"cannot save the recording in {self.out_dir}: {reason}; the rows saved before stay in "
+                f"{self.out_dir / JOURNAL_DIR} (load_session reads them)"
+            ) from exc
         finally:
             self._release_folder()
 
