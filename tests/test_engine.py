@@ -351,6 +351,28 @@ def test_bad_video_fails_at_start(tmp_path):
     assert not engine.running
 
 
+def test_one_recording_folder_one_running_engine(tmp_path):
+    """A second engine (a re-run notebook cell) into the folder a running engine records into is
+    refused, overwrite or not, and takes nothing from it; a start that fails frees the folder."""
+    from pose3d_nb.recording import OutputError
+
+    broken = PoseEngine(source="camera:7", out_dir=tmp_path)
+    with pytest.raises(SourceError, match="camera"):
+        broken.start()
+    engine = PoseEngine(source="sample", out_dir=tmp_path, overwrite=True)
+    engine.max_frames = 20
+    engine.start()  # not refused: the failed start above released the folder
+    other = PoseEngine(source="sample", out_dir=tmp_path, overwrite=True)
+    with pytest.raises(OutputError, match="being recorded into by another run"):
+        other.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and len(session) == 20
+    assert session.metadata["recording_id"] == engine.recording_id
+
+
 def test_lifter_choice_official_first_then_shipped_and_mediapipe_by_name(
     tmp_path, monkeypatch, reference_checkpoint
 ):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pose3d_nb.buffer import COLUMNS, RollingBuffer
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.recording import (
     JOURNAL_DIR,
     OutputError,
@@ -93,6 +94,38 @@ def test_a_run_that_fails_to_start_leaves_the_folder_as_it_was(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
 
 
+def test_two_runs_recording_into_one_folder_at_once_are_refused_and_nothing_is_lost(tmp_path):
+    """Two runs started into one folder before either saved (two terminals, two notebook engines,
+    --overwrite or not) would move each other's journal aside and merge one's rows under the
+    other's name; the second is refused while the first records, and the first loses nothing."""
+    first = _recorder(tmp_path, overwrite=True)
+    second = _recorder(tmp_path, overwrite=True)
+    first.begin()
+    _record(first, 0, 10)
+    first.flush()
+    with pytest.raises(OutputError, match="being recorded into by another run"):
+        second.begin()
+    with pytest.raises(OutputError, match="being recorded into by another run"):
+        prepare_out_dir(tmp_path, overwrite=True)  # the CLI's check before the models load
+    _record(first, 10, 10)
+    first.finish()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and session.metadata["recording_id"] == first.recording_id
+    np.testing.assert_array_equal(session.frame_index, np.arange(20))
+    second.begin()  # the folder is free once the first stopped (and overwrite replaces its session)
+    _record(second, 100, 5)
+    second.finish()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(100, 105))
+
+
+def test_a_refused_start_leaves_the_folder_free(tmp_path):
+    _complete_session(tmp_path)
+    refused = _recorder(tmp_path)
+    with pytest.raises(OutputError, match="already holds a complete session"):
+        refused.begin()
+    _recorder(tmp_path, overwrite=True).begin()  # not refused as "being recorded into"
+
+
 def _complete_session(folder, frames=20):
     recorder = _recorder(folder)
     recorder.begin()
@@ -159,6 +192,7 @@ def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(t
     crashed.begin()
     _record(crashed, 0, 5)
     crashed.flush()  # then the process is killed: its journal stays, unfinished
+    crashed._release_folder()  # as the kill does: its descriptors close, the folder is free
     dying = _recorder(tmp_path, overwrite=True)
     dying.begin()
     _record(dying, 0, 7)
@@ -295,7 +329,7 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
 
     # The rows' batch is written; the metadata beside it is not.
     monkeypatch.setattr(journal, "atomic_file", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(Pose3DRuntimeError, match="No space left"):
         recorder.finish()
     monkeypatch.undo()
     if open_before is not None:
@@ -305,6 +339,44 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
     # The 10 saved before, and the last 5: written before their metadata failed, kept once.
     np.testing.assert_array_equal(session.frame_index, np.arange(15))
     assert not recorder._pending  # nothing queued to be written a second time
+
+
+def test_a_session_file_that_does_not_fit_on_the_disk_is_one_error_and_the_journal_stays(tmp_path,
+                                                                                        monkeypatch):
+    """The journal fits but session.npz, as big again, does not: the stop says where and that the
+    rows are kept, leaves no temporary file, and no half-closed zip prints a traceback later."""
+    import errno
+    import gc
+    import sys
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 30)
+    written = []
+    real_write = np.lib.format.write_array
+
+    def disk_fills_up(*args, **kwargs):
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(1)
+        return real_write(*args, **kwargs)
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    monkeypatch.setattr(np.lib.format, "write_array", disk_fills_up)
+    with pytest.raises(Pose3DRuntimeError) as raised:
+        recorder.finish()
+    monkeypatch.setattr(np.lib.format, "write_array", real_write)
+    message = str(raised.value)
+    del raised  # its traceback would keep what the failed write left open alive
+    gc.collect()
+    assert str(tmp_path) in message and "No space left on device" in message
+    assert "load_session reads them" in message
+    assert not unraisable, [str(u.exc_value) for u in unraisable]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joints.npy", JOURNAL_DIR]
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is False
+    np.testing.assert_array_equal(session.frame_index, np.arange(30))
 
 
 @pytest.mark.parametrize("code, warned", [("EIO", True), ("EINVAL", False), ("ENOTSUP", False)])

@@ -210,7 +210,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             spec = self._devices.detector_spec
             require_capabilities(self._lifter, detector_provides(spec), spec)
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
-            source, _ = self._devices.open()
+            try:
+                source, _ = self._devices.open()
+            except BaseException:
+                self._recorder.finish()  # nothing recorded since begin: frees out_dir for another run
+                raise
             self._error = None
             self._stop.clear()
             self._finished.clear()

@@ -10,6 +10,7 @@ written, and it does not hold another recording unless the caller said to replac
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,6 +38,7 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
     read-only file system or a missing permission fail here, not after processing started.
     A folder holding a recording (other than ``own_id``'s, the recorder's own earlier part) is
     refused unless ``overwrite``; ``hint`` tells how to say so (the CLI: "pass --overwrite").
+    A folder another run is recording into now (``lock_out_dir``) is refused, overwrite or not.
     Raises ``OutputError`` with one line naming the folder.
     """
     path = Path(folder).expanduser()
@@ -49,6 +51,14 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
     except OSError as exc:
         reason = exc.strerror or exc
         raise OutputError(f"cannot write in {path}: {reason}; choose a writable folder") from None
+    unlock_out_dir(lock_out_dir(path))  # refused now, before models load, if another run records here
+    refuse_other_recording(path, overwrite, own_id, hint)
+    return path
+
+
+def refuse_other_recording(path: Path, overwrite: bool = False, own_id: str | None = None,
+                           hint: str = "pass overwrite=True") -> None:
+    """``OutputError`` when ``path`` holds a recording other than ``own_id``'s and not ``overwrite``."""
     for leftover in path.glob(f"{MERGED_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     held, ids = describe_recording(path)
@@ -57,7 +67,46 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
             f"{path} already holds {held}; {hint} to replace it once the new run completes, "
             "or choose another folder"
         )
-    return path
+
+
+def lock_out_dir(path: Path) -> int | None:
+    """Hold an exclusive ``flock`` on the folder ``path`` itself while a run records into it.
+
+    Two runs recording into one folder at once would move each other's journal aside and merge
+    one's rows under the other's name, losing rows of both. The lock is on the folder (no file
+    of ours in it) and ends with its descriptor, so a killed process never leaves it behind.
+    Returns the descriptor for ``unlock_out_dir``; None where folders cannot be locked (not
+    POSIX, some network file systems), which go on unguarded.
+
+    Raises:
+        OutputError: another run (this process's or another's) holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise OutputError(
+            f"{path} is being recorded into by another run that has not stopped (a `pose3d run`, "
+            "or an engine: call its stop()); stop it first, or choose another folder"
+        ) from None
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def unlock_out_dir(descriptor: int | None) -> None:
+    """Release a lock from ``lock_out_dir`` (None: nothing was held)."""
+    if descriptor is not None:
+        os.close(descriptor)
 
 
 def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:

@@ -31,8 +31,11 @@ from pose3d_nb.recording.folder import (
     describe_recording,
     export_files,
     load_session,
+    lock_out_dir,
     prepare_out_dir,
+    refuse_other_recording,
     remove_unchanged,
+    unlock_out_dir,
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR, JournalWriter, read_journal, read_meta
 from pose3d_nb.recording.people import people_columns
@@ -88,6 +91,7 @@ class Recorder:
         self._old_exports: dict[Path, int] = {}
         self._replaced_journal: Path | None = None  # another run's unfinished journal, set aside
         self._write_error: BaseException | None = None
+        self._folder_lock: int | None = None  # held from begin to finish: one run per folder
 
     @property
     def recording_id(self) -> str | None:
@@ -120,7 +124,8 @@ class Recorder:
 
     # ------------------------------------------------------------------ lifecycle
     def begin(self) -> None:
-        """Check ``out_dir`` (``OutputError``: a file, not writable, another recording) and start saving.
+        """Check ``out_dir`` (``OutputError``: a file, not writable, another recording, another
+        run recording there now) and start saving; the folder stays locked until ``finish``.
 
         No file is written and no thread started until the first rows arrive, so a run that
         fails to start leaves the folder as it was.
@@ -128,12 +133,19 @@ class Recorder:
         if self.out_dir is None or self._active:
             return
         prepare_out_dir(self.out_dir, self.overwrite, self._recording_id, self.hint)
-        if self._recording_id is None:
-            self._recording_id = uuid.uuid4().hex
-        # Exports of another recording go when this one replaces it (only then: a fresh folder's
-        # files are the user's).
-        replacing = describe_recording(self.out_dir)[1] - {self._recording_id}
-        self._old_exports = export_files(self.out_dir) if replacing else {}
+        self._folder_lock = lock_out_dir(self.out_dir)
+        try:
+            # Again under the lock: a run that ended since the check may have left its session.
+            refuse_other_recording(self.out_dir, self.overwrite, self._recording_id, self.hint)
+            if self._recording_id is None:
+                self._recording_id = uuid.uuid4().hex
+            # Exports of another recording go when this one replaces it (only then: a fresh
+            # folder's files are the user's).
+            replacing = describe_recording(self.out_dir)[1] - {self._recording_id}
+            self._old_exports = export_files(self.out_dir) if replacing else {}
+        except BaseException:
+            self._release_folder()
+            raise
         self._write_error = None
         self._closing.clear()
         self._active = True
@@ -205,6 +217,18 @@ class Recorder:
         """
         if not self._active:
             return None
+        try:
+            return self._finish(failed)
+        except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise Pose3DRuntimeError(
+                f"cannot save the recording in {self.out_dir}: {reason}; the rows saved before stay in "
+                f"{self.out_dir / JOURNAL_DIR} (load_session reads them)"
+            ) from exc
+        finally:
+            self._release_folder()
+
+    def _finish(self, failed: bool) -> Path | None:
         self._closing.set()
         self._wake.set()
         if self._writer is not None:
@@ -242,6 +266,10 @@ class Recorder:
         return session_path
 
     # ------------------------------------------------------------------ internals
+    def _release_folder(self) -> None:
+        unlock_out_dir(self._folder_lock)
+        self._folder_lock = None
+
     def _meta(self) -> dict[str, Any]:
         return {**self._metadata(), "recording_id": self._recording_id}
 

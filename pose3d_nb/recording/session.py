@@ -91,7 +91,17 @@ def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str
     meta = session_metadata(metadata, len(snapshot), metadata.get("complete", True))
     arrays["metadata"] = np.array(json.dumps(meta, default=str))
     with atomic_file(path) as handle:
-        np.savez(handle, **arrays)
+        _write_npz(handle, arrays)
+
+
+def _write_npz(handle, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez(handle, **arrays)``'s layout (stored members, zip64), with its zip file closed
+    even when a write fails: np.savez leaves it open on a full disk, and the garbage collector's
+    later close printed a traceback ("Exception ignored ... seek of closed file")."""
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
