@@ -293,3 +293,23 @@ def test_measure_splits_low_visibility_by_the_side_turned_away():
     assert square_on["frames"] == 1 and profile["frames"] == 1
     assert profile["elbow"] == (1.0, 0.0) and profile["ankle"] == (1.0, 0.0)  # far, near
     assert square_on["knee"] in ((1.0, 0.0), (0.0, 1.0))  # square on, "far" is a coin toss
+
+
+def _train_command(*args: str) -> subprocess.CompletedProcess:
+    """``pose3d train ARGS`` in a child process."""
+    command = [sys.executable, "-m", "pose3d_nb.cli", "train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("option", ["--steps", "--batch", "--channels", "--threads"])
+def test_the_train_command_refuses_counts_below_one_before_writing(tmp_path, option):
+    """--steps 0 wrote an untrained checkpoint and exited 0; --batch 0 and --channels 0 failed
+    mid-run with a traceback from inside torch."""
+    result = _train_command("--data", str(tmp_path), "--out", str(tmp_path / "o.pt"), option, "0")
+    assert result.returncode == 2 and f"{option}: expected a whole number of at least 1" in result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_training_config_without_steps_is_refused():
+    with pytest.raises(Pose3DValueError, match="steps must be a positive whole number"):
+        TrainConfig(steps=0)

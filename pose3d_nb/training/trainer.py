@@ -43,6 +43,15 @@ class TrainConfig:
     save_every: int = 500
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Zero or negative counts would write an untrained checkpoint (steps) or fail mid-run
+        # with a traceback from deep inside torch (batch, channels).
+        counts = ("steps", "batch", "channels", "outputs_per_sample", "validation_samples")
+        for name in (*counts, "evaluate_every", "save_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise Pose3DValueError(f"training {name} must be a positive whole number, got {value!r}")
+
     @property
     def architecture(self) -> Architecture:
         return Architecture(
@@ -153,6 +162,8 @@ def train(
     from tqdm import tqdm
 
     config = config or TrainConfig()
+    if threads < 1:
+        raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
