@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
 
 import numpy as np
@@ -35,6 +36,23 @@ def mocap_slice(shared_samples):
     train_clips = [c for c in clips if not c.held_out][:4]
     held = [c for c in clips if c.held_out][:1]
     return train_clips + held
+
+
+@pytest.fixture(scope="module")
+def mocap_folder(mocap_slice, tmp_path_factory):
+    """``mocap_slice`` as a data folder for ``pose3d train --data``."""
+    folder = tmp_path_factory.mktemp("mocap")
+    np.savez(
+        folder / "cmu_motionpred_dmgnn.npz",
+        positions=np.concatenate([c.positions for c in mocap_slice]),
+        lengths=np.array([len(c.positions) for c in mocap_slice]),
+        fps=np.array([c.fps for c in mocap_slice]),
+        names=np.array([c.name for c in mocap_slice]),
+    )
+    return folder
+
+
+TINY_COMMAND = ("--steps", "3", "--channels", "16", "--batch", "4")
 
 
 def _weights(path):
@@ -313,3 +331,39 @@ def test_the_train_command_refuses_counts_below_one_before_writing(tmp_path, opt
 def test_a_training_config_without_steps_is_refused():
     with pytest.raises(Pose3DValueError, match="steps must be a positive whole number"):
         TrainConfig(steps=0)
+
+
+def test_the_train_command_never_overwrites_a_file_it_did_not_write(mocap_folder, tmp_path):
+    """A user's file given as --out was replaced by the weights once training ended; a folder
+    failed only then, with a message naming a temporary file."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    result = _train_command("--data", str(mocap_folder), "--out", str(notes), *TINY_COMMAND)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {notes} exists and is not a checkpoint written by pose3d train" in result.stderr
+    assert notes.read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    result = _train_command("--data", str(mocap_folder), "--out", str(tmp_path), *TINY_COMMAND)
+    assert result.returncode == 1 and f"error: {tmp_path} is a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name)) == [
+        tmp_path.name
+    ]
+
+
+def test_an_unwritable_output_folder_is_refused_before_training(mocap_slice, tmp_path, monkeypatch):
+    """Such a folder failed at the first state save (step 500) with torch's traceback."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(SyntheticPairs, "batch", lambda *a: pytest.fail("training started"))
+    with pytest.raises(Pose3DValueError, match=f"cannot write in {tmp_path} .Permission denied."):
+        train(None, tmp_path / "lifter.pt", TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
+
+
+def test_a_repeated_run_rewrites_its_own_checkpoint(mocap_slice, tmp_path):
+    out = tmp_path / "lifter.pt"
+    train(None, out, TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
+    meta = train(None, out, TrainConfig(steps=6, **TINY), resume=False, progress=False, clips=mocap_slice)
+    assert meta["steps"] == 6 and json.loads(read_checkpoint(out)["meta"])["steps"] == 6

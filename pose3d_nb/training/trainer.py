@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.lifting.checkpoint import CheckpointError, read_checkpoint
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT, zoom_windows
 from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
@@ -85,6 +87,37 @@ def config_occlusion(config: TrainConfig) -> str:
 def state_path(out: Path) -> Path:
     """Where the resumable training state of ``out`` lives."""
     return out.with_name(out.name + ".state")
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before any step, an ``out`` that training could not write or would destroy: a
+    folder, an existing file other than a checkpoint ``pose3d train`` wrote (rewritten by design
+    when a run is repeated), or a place where no file can be created. Creates missing folders."""
+    if out.is_dir():
+        raise Pose3DValueError(f"{out} is a folder; give the checkpoint's file name, as {out / 'lifter.pt'}")
+    if out.exists() and not _is_trained_checkpoint(out):
+        raise Pose3DValueError(
+            f"{out} exists and is not a checkpoint written by pose3d train; "
+            "choose another output file or move that one away"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise Pose3DValueError(
+            f"cannot write in {out.parent} ({exc.strerror or exc}); choose another output folder"
+        ) from None
+
+
+def _is_trained_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds weights with the meta ``train`` writes (read without unpickling code)."""
+    try:
+        raw = read_checkpoint(path)
+        meta = json.loads(raw["meta"]) if isinstance(raw.get("meta"), str) else None
+    except (CheckpointError, ValueError):
+        return False
+    return "model_pos" in raw and isinstance(meta, dict) and "config" in meta
 
 
 def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple[torch.Tensor, ...]:
@@ -165,7 +198,7 @@ def train(
     if threads < 1:
         raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out)
     torch.set_num_threads(threads)
     clips = clips if clips is not None else load_mocap(data)
     arch = config.architecture
