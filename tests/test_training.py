@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -367,3 +368,32 @@ def test_a_repeated_run_rewrites_its_own_checkpoint(mocap_slice, tmp_path):
     train(None, out, TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
     meta = train(None, out, TrainConfig(steps=6, **TINY), resume=False, progress=False, clips=mocap_slice)
     assert meta["steps"] == 6 and json.loads(read_checkpoint(out)["meta"])["steps"] == 6
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('unpickled')",))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "EOFError: the file is empty"),
+        (b"not a state at all", "not a training state .unreadable pickle data"),
+        ({"config": _RunsCodeWhenUnpickled()}, "objects other than tensors, which are refused"),
+        ({"step": 3}, "not a state pose3d train wrote .no model, optimizer"),
+    ],
+)
+def test_a_state_file_that_is_not_one_is_refused_in_one_line(mocap_folder, tmp_path, content, message):
+    """Such files gave tracebacks (UnpicklingError, KeyError); one holding code must never run it."""
+    out = tmp_path / "lifter.pt"
+    if isinstance(content, bytes):
+        state_path(out).write_bytes(content)
+    else:
+        torch.save(content, state_path(out))
+    result = _train_command("--data", str(mocap_folder), "--out", str(out), *TINY_COMMAND)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "unpickled" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot resume from {state_path(out)}") and "--no-resume" in last
+    assert re.search(message, last), last
+    assert not out.exists()

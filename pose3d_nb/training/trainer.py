@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -120,6 +122,36 @@ def _is_trained_checkpoint(path: Path) -> bool:
     return "model_pos" in raw and isinstance(meta, dict) and "config" in meta
 
 
+STATE_KEYS = ("model", "optimizer", "scheduler", "rng", "torch_rng", "history", "step", "config")
+
+
+def read_state(path: Path) -> dict:
+    """The resumable state ``train`` wrote at ``path``, read without unpickling code
+    (``weights_only``). A file that is not one (truncated, empty, of another program, holding
+    pickled objects) raises ``Pose3DValueError`` saying how to start over."""
+    start_over = "delete it or use --no-resume to start over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run whatever the file holds.
+        raise Pose3DValueError(
+            f"cannot resume from {path}: not a training state (unreadable pickle data, or objects other "
+            f"than tensors, which are refused: loading them could run code); {start_over}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or ["the file is empty"])[0]
+        raise Pose3DValueError(
+            f"cannot resume from {path} ({type(exc).__name__}: {reason}); it may be truncated; {start_over}"
+        ) from None
+    missing = [key for key in STATE_KEYS if key not in state] if isinstance(state, dict) else list(STATE_KEYS)
+    if missing:
+        raise Pose3DValueError(
+            f"cannot resume from {path}: not a state pose3d train wrote (no {', '.join(missing)}); "
+            + start_over
+        )
+    return state
+
+
 def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple[torch.Tensor, ...]:
     """A fixed batch from the held-out clips (seeded, so every run scores the same windows)."""
     held = [c for c in clips if c.held_out]
@@ -223,7 +255,7 @@ def train(
     step = 0
     state_file = state_path(out)
     if resume and state_file.is_file():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        state = read_state(state_file)
         if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
             raise Pose3DValueError(
                 f"{state_file} was written with other settings; delete it or use --no-resume"
