@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict
 
 import numpy as np
@@ -22,7 +24,7 @@ from pose3d_nb.lifting.streaming import StreamingLifter
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.training.mocap import Clip, MocapDataError, load_file, load_mocap
 from pose3d_nb.training.synth import SyntheticPairs
-from pose3d_nb.training.trainer import TrainConfig, state_path, train
+from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, state_path, train
 
 TINY = dict(channels=64, batch=16, validation_samples=64, evaluate_every=40, save_every=20)
 
@@ -396,4 +398,56 @@ def test_a_state_file_that_is_not_one_is_refused_in_one_line(mocap_folder, tmp_p
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot resume from {state_path(out)}") and "--no-resume" in last
     assert re.search(message, last), last
+    assert not out.exists()
+
+
+def test_a_stopped_run_saves_the_step_it_reached_and_resumes_to_the_same_weights(
+    mocap_slice, tmp_path, monkeypatch
+):
+    """A stop (Ctrl-C, SIGTERM) lost every step since the last save_every."""
+    config = TrainConfig(steps=30, **TINY)  # saves at 20 and 30
+    straight = tmp_path / "straight.pt"
+    train(None, straight, config, progress=False, clips=mocap_slice)
+
+    stop, calls, original = threading.Event(), {"n": 0}, SyntheticPairs.batch
+
+    def stop_after_step_7(self, size):
+        calls["n"] += size == config.batch  # not the validation set's windows
+        if calls["n"] == 7:
+            stop.set()
+        return original(self, size)
+
+    monkeypatch.setattr(SyntheticPairs, "batch", stop_after_step_7)
+    stopped = tmp_path / "stopped.pt"
+    with pytest.raises(TrainingStopped, match=f"stopped at step 7 of 30; its state is saved in {stopped}"):
+        train(None, stopped, config, progress=False, clips=mocap_slice, stop=stop)
+    assert not stopped.exists() and torch.load(state_path(stopped), weights_only=True)["step"] == 7
+    train(None, stopped, config, progress=False, clips=mocap_slice)
+    a, b = _weights(straight), _weights(stopped)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_the_train_command_saves_its_state_on_a_signal(mocap_folder, tmp_path, signum, status):
+    """Ctrl-C printed a traceback and SIGTERM killed the run, each losing the steps since the last save."""
+    out = tmp_path / "lifter.pt"
+    command = [sys.executable, "-m", "pose3d_nb.cli", "train", "--data", str(mocap_folder), "--out", str(out)]
+    command += ["--steps", "100000", "--channels", "16", "--batch", "4"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(120, child.kill)
+    watchdog.start()
+    try:
+        seen = b""
+        while not re.search(rb"\dstep/s", seen) and child.poll() is None:  # the bar shows a rate: steps made
+            seen += child.stderr.read1(4096)
+        child.send_signal(signum)
+        _, rest = child.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+    last = (seen + rest).decode().replace("\r", "\n").strip().splitlines()[-1]
+    assert child.returncode == status and "Traceback" not in rest.decode(), rest.decode()[-2000:]
+    stopped = re.fullmatch(rf"stopped at step (\d+) of 100000; its state is saved in {out}.state: .*", last)
+    assert stopped and int(stopped[1]) > 0, last
+    assert torch.load(state_path(out), weights_only=True)["step"] == int(stopped[1])
     assert not out.exists()

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from pose3d_nb.cli.common import UsageError
+from pose3d_nb.cli.common import UsageError, stop_on_signals
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pose3d_nb.training.mocap import MocapDataError
-    from pose3d_nb.training.trainer import TrainConfig, train
+    from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, train
 
     extra = {"occlusion": args.occlusion} if args.occlusion != "keypoint" else {}
     config = TrainConfig(
         steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra
     )
-    try:
-        meta = train(args.data, args.out, config, resume=not args.no_resume, threads=args.threads)
-    except MocapDataError as exc:
-        raise UsageError(str(exc)) from None
+    # Ctrl-C or SIGTERM: stop after the step under way with the state saved, not up to
+    # save_every steps back (Python's default) or with nothing saved since then (SIGTERM).
+    with stop_on_signals() as request:
+        try:
+            meta = train(
+                args.data, args.out, config, not args.no_resume, args.threads, stop=request.requested
+            )
+        except MocapDataError as exc:
+            raise UsageError(str(exc)) from None
+        except TrainingStopped as exc:
+            print(str(exc), file=sys.stderr)
+            return request.exit_status
+        except KeyboardInterrupt:  # a second signal while the state was being saved
+            print("error: stopped at once by a second signal; the state saved last is kept", file=sys.stderr)
+            return request.exit_status
     held = meta["held_out_mpjpe_mm"]
     print(
         f"trained {meta['steps']} steps -> {args.out} (held-out clips MPJPE "

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.checkpoint import CheckpointError, read_checkpoint
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT, zoom_windows
@@ -122,6 +123,10 @@ def _is_trained_checkpoint(path: Path) -> bool:
     return "model_pos" in raw and isinstance(meta, dict) and "config" in meta
 
 
+class TrainingStopped(Pose3DRuntimeError):
+    """A run stopped on request after saving its state (``train``'s ``stop``)."""
+
+
 STATE_KEYS = ("model", "optimizer", "scheduler", "rng", "torch_rng", "history", "step", "config")
 
 
@@ -218,11 +223,13 @@ def train(
     threads: int = 1,
     progress: bool = True,
     clips: list[Clip] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Train (or resume) and write the weights to ``out``; returns the final metrics.
 
     ``clips`` overrides loading ``data`` (tests train on a slice). Raises ``MocapDataError`` for
-    unusable data before any training starts.
+    unusable data before any training starts. ``stop``: once set, the run saves its state after
+    the step under way and raises ``TrainingStopped``; the same call then resumes from that step.
     """
     from tqdm import tqdm
 
@@ -297,6 +304,14 @@ def train(
     started = time.monotonic()
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
     while step < config.steps:
+        if stop is not None and stop.is_set():
+            # Only between steps: a state saved mid-step would hold half an optimiser update.
+            save_state()
+            bar.close()
+            raise TrainingStopped(
+                f"stopped at step {step} of {config.steps}; its state is saved in {state_file}: "
+                "run the same command again to resume"
+            )
         model.train()
         inputs, targets, mask = (torch.from_numpy(a) for a in zoomed(pairs.batch(config.batch)))
         loss = mpjpe(model(inputs), targets, mask)
