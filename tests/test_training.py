@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import asdict
 
 import numpy as np
@@ -20,7 +24,7 @@ from pose3d_nb.lifting.streaming import StreamingLifter
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.training.mocap import Clip, MocapDataError, load_file, load_mocap
 from pose3d_nb.training.synth import SyntheticPairs
-from pose3d_nb.training.trainer import TrainConfig, state_path, train
+from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, state_path, train
 
 TINY = dict(channels=64, batch=16, validation_samples=64, evaluate_every=40, save_every=20)
 
@@ -35,6 +39,23 @@ def mocap_slice(shared_samples):
     train_clips = [c for c in clips if not c.held_out][:4]
     held = [c for c in clips if c.held_out][:1]
     return train_clips + held
+
+
+@pytest.fixture(scope="module")
+def mocap_folder(mocap_slice, tmp_path_factory):
+    """``mocap_slice`` as a data folder for ``pose3d train --data``."""
+    folder = tmp_path_factory.mktemp("mocap")
+    np.savez(
+        folder / "cmu_motionpred_dmgnn.npz",
+        positions=np.concatenate([c.positions for c in mocap_slice]),
+        lengths=np.array([len(c.positions) for c in mocap_slice]),
+        fps=np.array([c.fps for c in mocap_slice]),
+        names=np.array([c.name for c in mocap_slice]),
+    )
+    return folder
+
+
+TINY_COMMAND = ("--steps", "3", "--channels", "16", "--batch", "4")
 
 
 def _weights(path):
@@ -293,3 +314,140 @@ def test_measure_splits_low_visibility_by_the_side_turned_away():
     assert square_on["frames"] == 1 and profile["frames"] == 1
     assert profile["elbow"] == (1.0, 0.0) and profile["ankle"] == (1.0, 0.0)  # far, near
     assert square_on["knee"] in ((1.0, 0.0), (0.0, 1.0))  # square on, "far" is a coin toss
+
+
+def _train_command(*args: str) -> subprocess.CompletedProcess:
+    """``pose3d train ARGS`` in a child process."""
+    command = [sys.executable, "-m", "pose3d_nb.cli", "train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("option", ["--steps", "--batch", "--channels", "--threads"])
+def test_the_train_command_refuses_counts_below_one_before_writing(tmp_path, option):
+    """--steps 0 wrote an untrained checkpoint and exited 0; --batch 0 and --channels 0 failed
+    mid-run with a traceback from inside torch."""
+    result = _train_command("--data", str(tmp_path), "--out", str(tmp_path / "o.pt"), option, "0")
+    assert result.returncode == 2 and f"{option}: expected a whole number of at least 1" in result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_training_config_without_steps_is_refused():
+    with pytest.raises(Pose3DValueError, match="steps must be a positive whole number"):
+        TrainConfig(steps=0)
+
+
+def test_the_train_command_never_overwrites_a_file_it_did_not_write(mocap_folder, tmp_path):
+    """A user's file given as --out was replaced by the weights once training ended; a folder
+    failed only then, with a message naming a temporary file."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    result = _train_command("--data", str(mocap_folder), "--out", str(notes), *TINY_COMMAND)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {notes} exists and is not a checkpoint written by pose3d train" in result.stderr
+    assert notes.read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    result = _train_command("--data", str(mocap_folder), "--out", str(tmp_path), *TINY_COMMAND)
+    assert result.returncode == 1 and f"error: {tmp_path} is a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name)) == [
+        tmp_path.name
+    ]
+
+
+def test_an_unwritable_output_folder_is_refused_before_training(mocap_slice, tmp_path, monkeypatch):
+    """Such a folder failed at the first state save (step 500) with torch's traceback."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(SyntheticPairs, "batch", lambda *a: pytest.fail("training started"))
+    with pytest.raises(Pose3DValueError, match=f"cannot write in {tmp_path} .Permission denied."):
+        train(None, tmp_path / "lifter.pt", TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
+
+
+def test_a_repeated_run_rewrites_its_own_checkpoint(mocap_slice, tmp_path):
+    out = tmp_path / "lifter.pt"
+    train(None, out, TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
+    meta = train(None, out, TrainConfig(steps=6, **TINY), resume=False, progress=False, clips=mocap_slice)
+    assert meta["steps"] == 6 and json.loads(read_checkpoint(out)["meta"])["steps"] == 6
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('unpickled')",))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "EOFError: the file is empty"),
+        (b"not a state at all", "not a training state .unreadable pickle data"),
+        ({"config": _RunsCodeWhenUnpickled()}, "objects other than tensors, which are refused"),
+        ({"step": 3}, "not a state pose3d train wrote .no model, optimizer"),
+    ],
+)
+def test_a_state_file_that_is_not_one_is_refused_in_one_line(mocap_folder, tmp_path, content, message):
+    """Such files gave tracebacks (UnpicklingError, KeyError); one holding code must never run it."""
+    out = tmp_path / "lifter.pt"
+    if isinstance(content, bytes):
+        state_path(out).write_bytes(content)
+    else:
+        torch.save(content, state_path(out))
+    result = _train_command("--data", str(mocap_folder), "--out", str(out), *TINY_COMMAND)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "unpickled" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot resume from {state_path(out)}") and "--no-resume" in last
+    assert re.search(message, last), last
+    assert not out.exists()
+
+
+def test_a_stopped_run_saves_the_step_it_reached_and_resumes_to_the_same_weights(
+    mocap_slice, tmp_path, monkeypatch
+):
+    """A stop (Ctrl-C, SIGTERM) lost every step since the last save_every."""
+    config = TrainConfig(steps=30, **TINY)  # saves at 20 and 30
+    straight = tmp_path / "straight.pt"
+    train(None, straight, config, progress=False, clips=mocap_slice)
+
+    stop, calls, original = threading.Event(), {"n": 0}, SyntheticPairs.batch
+
+    def stop_after_step_7(self, size):
+        calls["n"] += size == config.batch  # not the validation set's windows
+        if calls["n"] == 7:
+            stop.set()
+        return original(self, size)
+
+    monkeypatch.setattr(SyntheticPairs, "batch", stop_after_step_7)
+    stopped = tmp_path / "stopped.pt"
+    with pytest.raises(TrainingStopped, match=f"stopped at step 7 of 30; its state is saved in {stopped}"):
+        train(None, stopped, config, progress=False, clips=mocap_slice, stop=stop)
+    assert not stopped.exists() and torch.load(state_path(stopped), weights_only=True)["step"] == 7
+    train(None, stopped, config, progress=False, clips=mocap_slice)
+    a, b = _weights(straight), _weights(stopped)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_the_train_command_saves_its_state_on_a_signal(mocap_folder, tmp_path, signum, status):
+    """Ctrl-C printed a traceback and SIGTERM killed the run, each losing the steps since the last save."""
+    out = tmp_path / "lifter.pt"
+    command = [sys.executable, "-m", "pose3d_nb.cli", "train", "--data", str(mocap_folder), "--out", str(out)]
+    command += ["--steps", "100000", "--channels", "16", "--batch", "4"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(120, child.kill)
+    watchdog.start()
+    try:
+        seen = b""
+        while not re.search(rb"\dstep/s", seen) and child.poll() is None:  # the bar shows a rate: steps made
+            seen += child.stderr.read1(4096)
+        child.send_signal(signum)
+        _, rest = child.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+    last = (seen + rest).decode().replace("\r", "\n").strip().splitlines()[-1]
+    assert child.returncode == status and "Traceback" not in rest.decode(), rest.decode()[-2000:]
+    stopped = re.fullmatch(rf"stopped at step (\d+) of 100000; its state is saved in {out}.state: .*", last)
+    assert stopped and int(stopped[1]) > 0, last
+    assert torch.load(state_path(out), weights_only=True)["step"] == int(stopped[1])
+    assert not out.exists()

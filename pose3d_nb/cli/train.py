@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from pose3d_nb.cli.common import UsageError
+from pose3d_nb.cli.common import UsageError, stop_on_signals
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pose3d_nb.training.mocap import MocapDataError
-    from pose3d_nb.training.trainer import TrainConfig, train
+    from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, train
 
     extra = {"occlusion": args.occlusion} if args.occlusion != "keypoint" else {}
     config = TrainConfig(
         steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra
     )
-    try:
-        meta = train(args.data, args.out, config, resume=not args.no_resume, threads=args.threads)
-    except MocapDataError as exc:
-        raise UsageError(str(exc)) from None
+    # Ctrl-C or SIGTERM: stop after the step under way with the state saved, not up to
+    # save_every steps back (Python's default) or with nothing saved since then (SIGTERM).
+    with stop_on_signals() as request:
+        try:
+            meta = train(
+                args.data, args.out, config, not args.no_resume, args.threads, stop=request.requested
+            )
+        except MocapDataError as exc:
+            raise UsageError(str(exc)) from None
+        except TrainingStopped as exc:
+            print(str(exc), file=sys.stderr)
+            return request.exit_status
+        except KeyboardInterrupt:  # a second signal while the state was being saved
+            print("error: stopped at once by a second signal; the state saved last is kept", file=sys.stderr)
+            return request.exit_status
     held = meta["held_out_mpjpe_mm"]
     print(
         f"trained {meta['steps']} steps -> {args.out} (held-out clips MPJPE "
@@ -28,14 +40,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_count(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 steps would write an untrained
+    checkpoint; 0 channels or windows fail deep inside torch)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d train`` to the command line."""
     train = commands.add_parser("train", help="train the temporal lifter on motion capture (CPU)")
     train.add_argument("--data", required=True, help="folder of mocap .npz files (../shared/mocap)")
     train.add_argument("--out", required=True, help="output checkpoint; STATE and .loss.png beside it")
-    train.add_argument("--steps", type=int, default=20000, help="optimiser steps (batch 64 windows)")
-    train.add_argument("--batch", type=int, default=64, help="windows per step")
-    train.add_argument("--channels", type=int, default=256, help="network width")
+    train.add_argument(
+        "--steps", type=positive_count, default=20000, help="optimiser steps (batch 64 windows)"
+    )
+    train.add_argument("--batch", type=positive_count, default=64, help="windows per step")
+    train.add_argument("--channels", type=positive_count, default=256, help="network width")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--occlusion",
@@ -44,6 +70,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="which 2D keypoints are trained as occluded: each at the rate measured on one clip "
         "(keypoint, as every shipped lifter), or the limbs the body hides from the camera (view)",
     )
-    train.add_argument("--threads", type=int, default=1, help="torch threads (1 measured fastest here)")
+    train.add_argument(
+        "--threads", type=positive_count, default=1, help="torch threads (1 measured fastest here)"
+    )
     train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
     train.set_defaults(func=cmd_train)

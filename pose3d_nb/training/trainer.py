@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import tempfile
+import threading
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.lifting.checkpoint import CheckpointError, read_checkpoint
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT, zoom_windows
 from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
@@ -42,6 +47,15 @@ class TrainConfig:
     evaluate_every: int = 500
     save_every: int = 500
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Zero or negative counts would write an untrained checkpoint (steps) or fail mid-run
+        # with a traceback from deep inside torch (batch, channels).
+        counts = ("steps", "batch", "channels", "outputs_per_sample", "validation_samples")
+        for name in (*counts, "evaluate_every", "save_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise Pose3DValueError(f"training {name} must be a positive whole number, got {value!r}")
 
     @property
     def architecture(self) -> Architecture:
@@ -76,6 +90,71 @@ def config_occlusion(config: TrainConfig) -> str:
 def state_path(out: Path) -> Path:
     """Where the resumable training state of ``out`` lives."""
     return out.with_name(out.name + ".state")
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before any step, an ``out`` that training could not write or would destroy: a
+    folder, an existing file other than a checkpoint ``pose3d train`` wrote (rewritten by design
+    when a run is repeated), or a place where no file can be created. Creates missing folders."""
+    if out.is_dir():
+        raise Pose3DValueError(f"{out} is a folder; give the checkpoint's file name, as {out / 'lifter.pt'}")
+    if out.exists() and not _is_trained_checkpoint(out):
+        raise Pose3DValueError(
+            f"{out} exists and is not a checkpoint written by pose3d train; "
+            "choose another output file or move that one away"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise Pose3DValueError(
+            f"cannot write in {out.parent} ({exc.strerror or exc}); choose another output folder"
+        ) from None
+
+
+def _is_trained_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds weights with the meta ``train`` writes (read without unpickling code)."""
+    try:
+        raw = read_checkpoint(path)
+        meta = json.loads(raw["meta"]) if isinstance(raw.get("meta"), str) else None
+    except (CheckpointError, ValueError):
+        return False
+    return "model_pos" in raw and isinstance(meta, dict) and "config" in meta
+
+
+class TrainingStopped(Pose3DRuntimeError):
+    """A run stopped on request after saving its state (``train``'s ``stop``)."""
+
+
+STATE_KEYS = ("model", "optimizer", "scheduler", "rng", "torch_rng", "history", "step", "config")
+
+
+def read_state(path: Path) -> dict:
+    """The resumable state ``train`` wrote at ``path``, read without unpickling code
+    (``weights_only``). A file that is not one (truncated, empty, of another program, holding
+    pickled objects) raises ``Pose3DValueError`` saying how to start over."""
+    start_over = "delete it or use --no-resume to start over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run whatever the file holds.
+        raise Pose3DValueError(
+            f"cannot resume from {path}: not a training state (unreadable pickle data, or objects other "
+            f"than tensors, which are refused: loading them could run code); {start_over}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or ["the file is empty"])[0]
+        raise Pose3DValueError(
+            f"cannot resume from {path} ({type(exc).__name__}: {reason}); it may be truncated; {start_over}"
+        ) from None
+    missing = [key for key in STATE_KEYS if key not in state] if isinstance(state, dict) else list(STATE_KEYS)
+    if missing:
+        raise Pose3DValueError(
+            f"cannot resume from {path}: not a state pose3d train wrote (no {', '.join(missing)}); "
+            + start_over
+        )
+    return state
 
 
 def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple[torch.Tensor, ...]:
@@ -144,17 +223,21 @@ def train(
     threads: int = 1,
     progress: bool = True,
     clips: list[Clip] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Train (or resume) and write the weights to ``out``; returns the final metrics.
 
     ``clips`` overrides loading ``data`` (tests train on a slice). Raises ``MocapDataError`` for
-    unusable data before any training starts.
+    unusable data before any training starts. ``stop``: once set, the run saves its state after
+    the step under way and raises ``TrainingStopped``; the same call then resumes from that step.
     """
     from tqdm import tqdm
 
     config = config or TrainConfig()
+    if threads < 1:
+        raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out)
     torch.set_num_threads(threads)
     clips = clips if clips is not None else load_mocap(data)
     arch = config.architecture
@@ -179,7 +262,7 @@ def train(
     step = 0
     state_file = state_path(out)
     if resume and state_file.is_file():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        state = read_state(state_file)
         if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
             raise Pose3DValueError(
                 f"{state_file} was written with other settings; delete it or use --no-resume"
@@ -221,6 +304,14 @@ def train(
     started = time.monotonic()
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
     while step < config.steps:
+        if stop is not None and stop.is_set():
+            # Only between steps: a state saved mid-step would hold half an optimiser update.
+            save_state()
+            bar.close()
+            raise TrainingStopped(
+                f"stopped at step {step} of {config.steps}; its state is saved in {state_file}: "
+                "run the same command again to resume"
+            )
         model.train()
         inputs, targets, mask = (torch.from_numpy(a) for a in zoomed(pairs.batch(config.batch)))
         loss = mpjpe(model(inputs), targets, mask)
