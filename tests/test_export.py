@@ -250,6 +250,26 @@ def test_smooth_option_changes_the_export_and_checks_the_cutoff(session, tmp_pat
     assert not (tmp_path / "bad.trc").exists()
 
 
+def test_smoothing_stops_at_a_restart_of_the_recording(session, tmp_path):
+    """A stop and start (a new segment) with the person elsewhere: smoothing must not blend the
+    last frames of one run with the first of the next (they are not neighbours in time)."""
+    import pandas as pd
+
+    joints = session.joints_3d.copy()
+    joints[60:] += np.array([2.0, 0.0, 0.0], np.float32)  # the second run starts 2 m away
+    restarted = Session(
+        joints_3d=joints, keypoints_2d=session.keypoints_2d, scores_2d=session.scores_2d,
+        timestamps=np.concatenate([np.arange(60), np.arange(60)]) / FPS, frame_index=session.frame_index,
+        valid=session.valid, segment=np.repeat([0, 1], 60), metadata={},
+    )
+    both = pd.read_csv(export_session(restarted, "csv", tmp_path / "both.csv", smooth=6.0))
+    for segment in (0, 1):
+        alone = pd.read_csv(export_session(restarted, "csv", tmp_path / f"{segment}.csv", smooth=6.0,
+                                           segment=segment))
+        np.testing.assert_allclose(both[both["segment"] == segment][["x", "y", "z"]].to_numpy(),
+                                   alone[["x", "y", "z"]].to_numpy(), atol=1e-6)
+
+
 # ---------------------------------------------------------------------------- bad input
 def _empty_like(session: Session, rows: slice) -> Session:
     fields = {name: getattr(session, name)[rows] for name in

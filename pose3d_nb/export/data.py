@@ -154,7 +154,8 @@ def prepare(
         return prepared
     from pose3d_nb.export.smoothing import butterworth_lowpass  # scipy, only when asked for
 
-    smoothed = butterworth_lowpass(prepared.joints, prepared.valid, prepared.fps, smooth)
+    smoothed = butterworth_lowpass(prepared.joints, prepared.valid, prepared.fps, smooth,
+                                   segment=prepared.segment)
     return replace(prepared, joints=smoothed, smooth_hz=float(smooth))
 
 
