@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -90,6 +91,24 @@ def test_bvh_frames_without_a_person_hold_the_previous_pose_and_are_listed(sessi
     sidecar = json.loads((tmp_path / "motion.invalid_frames.json").read_text())
     assert sidecar["frames"] == list(INVALID)
     assert sidecar["frame_index"] == [f + 7 for f in INVALID]
+
+
+def test_bvh_of_a_pose_with_every_joint_at_one_point_holds_the_previous_pose(session, tmp_path):
+    """A degenerate pose has no bone direction: it is held and listed like a frame without a
+    person (scipy raised "Non-positive determinant" before); only such poses: a one-line error."""
+    joints = session.joints_3d.copy()
+    joints[30] = joints[30, 0]  # every joint at the pelvis
+    joints[40, 7] = joints[40, 0]  # the spine's bone of zero length
+    degenerate = replace(session, joints_3d=joints)
+    path = export_session(degenerate, "bvh", tmp_path / "motion.bvh")
+    fk = bvh_world_positions(path, len(session))
+    np.testing.assert_allclose(fk[[30, 40]], fk[[29, 39]], atol=1e-9)
+    sidecar = json.loads((tmp_path / "motion.invalid_frames.json").read_text())
+    assert sidecar["frames"] == sorted([*INVALID, 30, 40]) and sidecar["zero_length_bone"] == [30, 40]
+    collapsed = replace(session, joints_3d=np.broadcast_to(joints[:, :1], joints.shape).copy())
+    with pytest.raises(ExportError, match="zero length"):
+        export_session(collapsed, "bvh", tmp_path / "collapsed.bvh")
+    assert not (tmp_path / "collapsed.bvh").exists()
 
 
 def test_bvh_header_rate_channels_and_an_upright_rest_pose(session, tmp_path):

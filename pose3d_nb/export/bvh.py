@@ -17,7 +17,9 @@
   other joint turns its bone by the smallest rotation from its parent's frame (no twist about the
   bone, which positions cannot tell). Angles are unwrapped over time, so they never jump 360 degrees.
 - Frames without a person hold the previous pose (the first valid pose before any) and are listed
-  in a sidecar JSON, ``NAME.invalid_frames.json`` beside ``NAME.bvh``.
+  in a sidecar JSON, ``NAME.invalid_frames.json`` beside ``NAME.bvh``. So are frames with a bone
+  shorter than ``MIN_BONE_M`` (e.g. every joint at one point): no rotation turns a bone of no
+  length, so the BVH cannot pose them.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pose3d_nb.export.data import ExportData, to_y_up, unit_scale
+from pose3d_nb.export.data import ExportData, ExportError, to_y_up, unit_scale
 from pose3d_nb.export.formats import FORMATS
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import H36M, H36M_PARENTS
@@ -42,6 +44,9 @@ CONNECTORS = {1: "right_pelvis", 4: "left_pelvis", 11: "left_clavicle", 14: "rig
 # Lateral (left minus right) joints that fix the twist of the pelvis and of the neck.
 TWIST = {0: (4, 1), 8: (11, 14)}
 END_SITE_FRACTION = 0.25
+# A bone shorter than this (metres) has no direction to turn to: float32 joints a few metres from
+# the origin are only stored to about a micrometre.
+MIN_BONE_M = 1e-6
 
 
 def _rest_direction_z_up(name: str) -> tuple[float, float, float]:
@@ -219,8 +224,16 @@ def _end_site(node: Node) -> np.ndarray:
     return np.array([0.0, 0.0, 1.0]) if "foot" in node.name else node.rest
 
 
+def poseable(data: ExportData) -> np.ndarray:
+    """(T,) bool: valid frames whose every bone is at least ``MIN_BONE_M`` long."""
+    parents, children = np.array(H36M.bones).T
+    with np.errstate(invalid="ignore"):  # NaN joints of invalid frames
+        lengths = np.linalg.norm(data.joints[:, children] - data.joints[:, parents], axis=-1)
+        return data.valid & (lengths >= MIN_BONE_M).all(axis=1)
+
+
 def bvh_text(data: ExportData, units: str = "m") -> str:
-    """The whole BVH file for ``data`` (see the module docstring)."""
+    """The whole BVH file for ``data`` (see the module docstring); ``data.valid`` must be ``poseable``."""
     scale = unit_scale(units, UNITS)
     nodes = build_nodes()
     channels = motion_channels(nodes, data, scale)
@@ -236,14 +249,23 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def write_bvh(path: str | Path, data: ExportData, units: str = "m") -> Path:
-    """Write ``data`` as BVH at ``path`` and its invalid-frame sidecar, both atomically."""
+    """Write ``data`` as BVH at ``path`` and its invalid-frame sidecar, both atomically.
+
+    Raises ``ExportError`` when no frame can be posed (every one without a person or with a bone
+    of no length).
+    """
     path = Path(path)
-    text = bvh_text(data, units)
-    invalid = np.flatnonzero(~data.valid)
+    posed = poseable(data)
+    if not posed.any():
+        raise ExportError("nothing to export as BVH: every frame with a person has a bone of zero length")
+    text = bvh_text(replace(data, valid=posed), units)
+    invalid = np.flatnonzero(~posed)
     sidecar = {
         "bvh": path.name,
-        "note": "frames (from 0) without a person; the BVH holds the previous valid pose there",
+        "note": "frames (from 0) without a person or with a bone of zero length (zero_length_bone); "
+                "the BVH holds the previous valid pose there",
         "frames": invalid.tolist(),
+        "zero_length_bone": np.flatnonzero(data.valid & ~posed).tolist(),
         "frame_index": data.frame_index[invalid].tolist(),
         "fps": data.fps,
     }
