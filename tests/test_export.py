@@ -383,8 +383,6 @@ def test_engine_and_app_export_delegate(session, tmp_path):
 def _two_people_session() -> Session:
     """``synthetic_session`` as person 1, followed until row 80; person 2, one metre to the side,
     in view from row 60 and followed from row 80 (a click in the notebook, ``engine.follow(2)``)."""
-    from dataclasses import replace
-
     from pose3d_nb.buffer import MAX_PEOPLE
 
     base = synthetic_session()
@@ -433,8 +431,6 @@ def test_one_person_tracked_again_under_a_new_id_or_a_segment_with_one_person_ex
     """A person who left the view for longer than the tracker keeps ids comes back with a new id
     (never in view together with the old one): one person, exported as the session's joints_3d;
     and a segment in which only one person was followed exports though the session changed."""
-    from dataclasses import replace
-
     session = _two_people_session()
     ids = session.people_ids.copy()
     ids[:, 1] = -1
