@@ -342,6 +342,19 @@ def test_joint_speed_known_motion():
         analysis.joint_speed(seq, ts[:2])
 
 
+def test_joint_plot_speed_after_frames_without_a_person_is_a_gap_not_a_spike():
+    """A session holds the last pose while nobody is seen; the first speed after the gap would
+    be the whole gap's travel over one frame (6.3 m/s for a 0.9 m/s walk)."""
+    ts = np.arange(20) / 30.0
+    joints = np.stack([standing_pose() + (0.03 * k, 0.0, 0.0) for k in range(20)])  # 0.9 m/s along x
+    valid = np.ones(20, bool)
+    valid[8:14] = False
+    joints[8:14] = joints[7]  # held, as recorded
+    speed = compute_series("speed:pelvis", ts, joints, valid)
+    assert np.isnan(speed[[0, *range(8, 15)]]).all()
+    np.testing.assert_allclose(speed[np.r_[1:8, 15:20]], 0.9, atol=1e-9)
+
+
 def test_moving_average_ignores_nan_and_keeps_shape():
     x = np.array([0.0, 1.0, np.nan, 3.0, 4.0, 5.0])
     out = analysis.moving_average(x, 3)

@@ -89,12 +89,14 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
 
     Returns:
         (T,) float: degrees, metres or metres per second; NaN where ``valid`` is False (a gap in
-        the line, not a made-up value).
+        the line, not a made-up value) and for a speed on the first frame after such a gap.
 
     Raises:
         UnknownNameError: ``key`` names no quantity.
     """
     j = np.asarray(joints, dtype=np.float64)
+    if valid is not None:  # a session holds the last pose there: a speed would span the whole gap
+        j = np.where(np.asarray(valid, bool)[:, None, None], j, np.nan)
     kind, _, rest = key.partition(":")
     if kind == "angle":
         y = analysis.named_angle(j, rest)
@@ -105,8 +107,6 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         y = analysis.joint_speed(j, timestamps)[:, H36M.index(rest)]
     else:
         raise UnknownNameError(f"unknown quantity {key!r}")
-    if valid is not None:
-        y = np.where(np.asarray(valid, bool), y, np.nan)
     return y
 
 
