@@ -289,6 +289,17 @@ def test_smoothing_stops_at_a_restart_of_the_recording(session, tmp_path):
                                    alone[["x", "y", "z"]].to_numpy(), atol=1e-6)
 
 
+def test_a_segment_is_exported_at_its_own_frame_rate(session, tmp_path):
+    """A session spanning two sources (a 30 fps camera, then a 60 fps file): exporting the
+    second declares 60 fps, so its TRC times and BVH frame time are the recorded ones."""
+    two_sources = replace(session, timestamps=np.concatenate([np.arange(80) / 30, 100 + np.arange(40) / 60]),
+                          segment=np.repeat([0, 1], [80, 40]))
+    header, _, rows = read_trc(export_session(two_sources, "trc", tmp_path / "second.trc", segment=1))
+    assert header["DataRate"] == "60" and float(rows[40][0]) == pytest.approx(39 / 60)
+    first = export_session(two_sources, "trc", tmp_path / "first.trc", segment=0)
+    assert read_trc(first)[0]["DataRate"] == "30"
+
+
 # ---------------------------------------------------------------------------- bad input
 def _empty_like(session: Session, rows: slice) -> Session:
     fields = {name: getattr(session, name)[rows] for name in

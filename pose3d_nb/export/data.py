@@ -57,9 +57,12 @@ def estimate_fps(timestamps: np.ndarray, segment: np.ndarray) -> float | None:
     return float(1.0 / np.median(steps)) if len(steps) else None
 
 
-def _frame_rate(fps: float | None, data: BufferSnapshot, metadata: dict[str, Any]) -> float:
-    """The rate to declare: ``fps`` if given, else from the timestamps, else the metadata's ``fps``."""
-    rate = fps if fps is not None else estimate_fps(data.timestamps, data.segment)
+def _frame_rate(
+    fps: float | None, timestamps: np.ndarray, segment: np.ndarray, metadata: dict[str, Any]
+) -> float:
+    """The rate to declare: ``fps`` if given, else from the (T,) ``timestamps`` of the rows
+    exported (within each ``segment``), else the metadata's ``fps``."""
+    rate = fps if fps is not None else estimate_fps(timestamps, segment)
     if rate is None:
         rate = metadata.get("fps") or None
     if rate is None or not np.isfinite(rate) or rate <= 0:
@@ -146,7 +149,7 @@ def prepare(
         timestamps=np.asarray(data.timestamps, dtype=np.float64)[rows],
         frame_index=np.asarray(data.frame_index)[rows],
         segment=np.asarray(data.segment)[rows],
-        fps=_frame_rate(fps, data, metadata),
+        fps=_frame_rate(fps, np.asarray(data.timestamps)[rows], np.asarray(data.segment)[rows], metadata),
         smooth_hz=None,
         metadata=dict(metadata),
     )
