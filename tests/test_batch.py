@@ -79,6 +79,18 @@ def test_inputs_that_name_nothing_are_clear_errors(tmp_path):
     assert cli.main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
 
 
+def test_a_list_named_twice_or_shared_by_two_lists_is_no_loop(tmp_path):
+    a, b = _touch(tmp_path / "v" / "a.mp4").resolve(), _touch(tmp_path / "v" / "b.mp4").resolve()
+    (tmp_path / "common.txt").write_text("v/a.mp4\n")
+    (tmp_path / "day1.txt").write_text("common.txt\n")
+    (tmp_path / "day2.txt").write_text("common.txt\nv/b.mp4\n")
+    assert find_videos([tmp_path / "day1.txt", tmp_path / "day2.txt"]) == [a, b]
+    assert find_videos([tmp_path / "common.txt", tmp_path / "common.txt"]) == [a]
+    (tmp_path / "common.txt").write_text("v/a.mp4\nday2.txt\n")  # a real loop: common -> day2 -> common
+    with pytest.raises(BatchInputError, match="day2.txt includes itself"):
+        find_videos(tmp_path / "day2.txt")
+
+
 def test_inputs_that_name_nothing_are_set_aside_for_a_batch(tmp_path):
     a = _touch(tmp_path / "v" / "a.mp4").resolve()
     listing = tmp_path / "list.txt"
