@@ -253,6 +253,32 @@ def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, engine_
         assert given["detector_options"] == expected and given["torch_threads"] == 1
 
 
+@pytest.mark.slow
+def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
+    """--follow 7 on a clip with one person (id 1): the row says whom it waited for, as `pose3d
+    run` does, instead of a bare `ok` with no person in any frame; a rerun's `skipped` row too, and
+    an export that fails for want of a person gives the same reason."""
+    from pose3d_nb.batch import format_table
+    from pose3d_nb.batch.table import to_frame
+    from pose3d_nb.batch.task import process_video
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 20)
+    out = tmp_path / "out" / "walk"
+    settings = BatchSettings(follow="7").checked()
+    row = process_video(str(clip), str(out), settings)
+    assert (row["status"], row["valid_fraction"]) == ("ok", 0.0), row
+    assert row["note"] == "no frame has a person: waiting for person 7 (in view: 1)", row
+    again = process_video(str(clip), str(out), settings)
+    assert (again["status"], again["note"]) == ("skipped", row["note"])
+    assert f"note: {clip}: no frame has a person: waiting for person 7" in format_table(to_frame([again]))
+
+    with_export = BatchSettings(follow="7", export=["bvh"]).checked()
+    failed = process_video(str(clip), str(tmp_path / "out" / "bvh"), with_export)
+    assert failed["status"] == "failed", failed
+    assert failed["error"].endswith("(no frame has a person: waiting for person 7 (in view: 1))"), failed
+    assert not (tmp_path / "out" / "bvh").exists()
+
+
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -378,7 +404,8 @@ def _assert_no_partial_output(out: Path) -> None:
 def test_batch_records_what_pose3d_run_records_and_reports_bad_videos(first_batch, collection, reference):
     table, out = first_batch
     assert list(table.columns) == ["path", "frames", "valid_fraction", "fps", "seconds", "status", "error",
-                                   "output"]
+                                   "output", "note"]
+    assert table.loc[table["status"] == "ok", "note"].isna().all()  # everyone found and followed
     good = table[table["status"] == "ok"]
     assert len(good) == collection["good"] and set(good["frames"]) == {CLIP_FRAMES}
     assert (good["valid_fraction"] == 1.0).all() and (good["fps"] > 0).all()
