@@ -79,6 +79,35 @@ def test_inputs_that_name_nothing_are_clear_errors(tmp_path):
     assert cli.main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
 
 
+def test_a_list_named_twice_or_shared_by_two_lists_is_no_loop(tmp_path):
+    a, b = _touch(tmp_path / "v" / "a.mp4").resolve(), _touch(tmp_path / "v" / "b.mp4").resolve()
+    (tmp_path / "common.txt").write_text("v/a.mp4\n")
+    (tmp_path / "day1.txt").write_text("common.txt\n")
+    (tmp_path / "day2.txt").write_text("common.txt\nv/b.mp4\n")
+    assert find_videos([tmp_path / "day1.txt", tmp_path / "day2.txt"]) == [a, b]
+    assert find_videos([tmp_path / "common.txt", tmp_path / "common.txt"]) == [a]
+    (tmp_path / "common.txt").write_text("v/a.mp4\nday2.txt\n")  # a real loop: common -> day2 -> common
+    with pytest.raises(BatchInputError, match="day2.txt includes itself"):
+        find_videos(tmp_path / "day2.txt")
+
+
+def test_a_symlinked_video_keeps_the_name_it_was_given(tmp_path):
+    """cam1.mp4 -> store/a/video.mp4 and cam2.mp4 -> store/b/video.mp4: outputs cam1 and cam2, rows
+    naming the links (before: the targets, in folders video-HASH and video-HASH)."""
+    a = _touch(tmp_path / "store" / "a" / "video.mp4")
+    _touch(tmp_path / "store" / "b" / "video.mp4")
+    (tmp_path / "v").mkdir()
+    cam1, cam2 = tmp_path / "v" / "cam1.mp4", tmp_path / "v" / "cam2.mp4"
+    cam1.symlink_to(a)
+    cam2.symlink_to(Path("..") / "store" / "b" / "video.mp4")
+    videos = find_videos([tmp_path / "v", a])  # `a` again, by its own path: one video
+    assert videos == [cam1, cam2] and output_names(videos) == ["cam1", "cam2"]
+    assert find_videos([a, cam1]) == [a]  # the first name given wins
+    listing = tmp_path / "lists" / "l.txt"
+    _touch(listing, b"../v/cam2.mp4\n")
+    assert find_videos(listing) == [cam2]  # absolute, '..' folded, the link kept
+
+
 def test_inputs_that_name_nothing_are_set_aside_for_a_batch(tmp_path):
     a = _touch(tmp_path / "v" / "a.mp4").resolve()
     listing = tmp_path / "list.txt"
@@ -241,6 +270,32 @@ def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, engine_
         assert given["detector_options"] == expected and given["torch_threads"] == 1
 
 
+@pytest.mark.slow
+def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
+    """--follow 7 on a clip with one person (id 1): the row says whom it waited for, as `pose3d
+    run` does, instead of a bare `ok` with no person in any frame; a rerun's `skipped` row too, and
+    an export that fails for want of a person gives the same reason."""
+    from pose3d_nb.batch import format_table
+    from pose3d_nb.batch.table import to_frame
+    from pose3d_nb.batch.task import process_video
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 20)
+    out = tmp_path / "out" / "walk"
+    settings = BatchSettings(follow="7").checked()
+    row = process_video(str(clip), str(out), settings)
+    assert (row["status"], row["valid_fraction"]) == ("ok", 0.0), row
+    assert row["note"] == "no frame has a person: waiting for person 7 (in view: 1)", row
+    again = process_video(str(clip), str(out), settings)
+    assert (again["status"], again["note"]) == ("skipped", row["note"])
+    assert f"note: {clip}: no frame has a person: waiting for person 7" in format_table(to_frame([again]))
+
+    with_export = BatchSettings(follow="7", export=["bvh"]).checked()
+    failed = process_video(str(clip), str(tmp_path / "out" / "bvh"), with_export)
+    assert failed["status"] == "failed", failed
+    assert failed["error"].endswith("(no frame has a person: waiting for person 7 (in view: 1))"), failed
+    assert not (tmp_path / "out" / "bvh").exists()
+
+
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -366,7 +421,8 @@ def _assert_no_partial_output(out: Path) -> None:
 def test_batch_records_what_pose3d_run_records_and_reports_bad_videos(first_batch, collection, reference):
     table, out = first_batch
     assert list(table.columns) == ["path", "frames", "valid_fraction", "fps", "seconds", "status", "error",
-                                   "output"]
+                                   "output", "note"]
+    assert table.loc[table["status"] == "ok", "note"].isna().all()  # everyone found and followed
     good = table[table["status"] == "ok"]
     assert len(good) == collection["good"] and set(good["frames"]) == {CLIP_FRAMES}
     assert (good["valid_fraction"] == 1.0).all() and (good["fps"] > 0).all()

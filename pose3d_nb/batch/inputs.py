@@ -56,10 +56,19 @@ def search_folder(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
 
 
-def _read_list(path: Path, seen_lists: set[Path], missing: dict[str, str] | None) -> list[Path]:
-    if path in seen_lists:
+def _read_list(path: Path, reading: set[Path], missing: dict[str, str] | None) -> list[Path]:
+    """The videos a ``.txt`` list names. ``reading``: the lists being read around this one (a list
+    met again inside itself is a loop; one named twice side by side, or by two lists, is not)."""
+    if path in reading:
         raise BatchInputError(f"the list {path} includes itself")
-    seen_lists.add(path)
+    reading.add(path)
+    try:
+        return _list_entries(path, reading, missing)
+    finally:
+        reading.discard(path)
+
+
+def _list_entries(path: Path, reading: set[Path], missing: dict[str, str] | None) -> list[Path]:
     entries = []
     for line in path.read_text().splitlines():
         text = line.strip()
@@ -67,7 +76,7 @@ def _read_list(path: Path, seen_lists: set[Path], missing: dict[str, str] | None
             entries.append(text if Path(text).expanduser().is_absolute() else str(path.parent / text))
     found = []
     for entry in entries:
-        found += _expand(entry, seen_lists, missing)
+        found += _expand(entry, reading, missing)
     return found
 
 
@@ -78,7 +87,7 @@ def _names_nothing(spec: str, reason: str, missing: dict[str, str] | None) -> li
     return []
 
 
-def _expand(spec: str, seen_lists: set[Path], missing: dict[str, str] | None) -> list[Path]:
+def _expand(spec: str, reading: set[Path], missing: dict[str, str] | None) -> list[Path]:
     """The videos one input names (see the module docstring).
 
     An input naming nothing raises BatchInputError, or, with a ``missing`` dict, is recorded
@@ -89,7 +98,7 @@ def _expand(spec: str, seen_lists: set[Path], missing: dict[str, str] | None) ->
         return search_folder(path)
     if path.is_file():
         if path.suffix.lower() == LIST_SUFFIX:
-            return _read_list(path.resolve(), seen_lists, missing)
+            return _read_list(path.resolve(), reading, missing)
         return [path]
     if _GLOB_CHARS & set(spec):
         found: list[Path] = []
@@ -113,7 +122,9 @@ def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             folders, globs, ``.txt`` lists (see the module docstring).
 
     Returns:
-        list[Path]: absolute (resolved) paths; a video named twice is listed once.
+        list[Path]: absolute paths as named (a symlink stays the link, whose name its output
+        folder and row take: ``cam1.mp4 -> /data/a/video.mp4`` gives ``OUT/cam1``); a video named
+        twice, by any link or path, is listed once.
 
     Raises:
         BatchInputError: an input names nothing that exists, or no video was found at all.
@@ -147,16 +158,16 @@ def _gather(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     specs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not specs:
         raise BatchInputError("no inputs given: name video files, folders, globs or a .txt list")
-    videos: dict[Path, None] = {}
-    seen_lists: set[Path] = set()
+    videos: dict[Path, Path] = {}  # the file itself -> the path it was first named by
+    reading: set[Path] = set()
     for spec in specs:
-        for path in _expand(os.fspath(spec), seen_lists, missing):
-            videos.setdefault(path.resolve(), None)
+        for path in _expand(os.fspath(spec), reading, missing):
+            videos.setdefault(path.resolve(), Path(os.path.abspath(path)))
     if not videos and not missing:
         searched = ", ".join(os.fspath(s) for s in specs)
         suffixes = " ".join(sorted(VIDEO_SUFFIXES))
         raise BatchInputError(f"no video found in {searched} (searched for {suffixes})")
-    return list(videos)
+    return list(videos.values())
 
 
 def _clean(stem: str) -> str:

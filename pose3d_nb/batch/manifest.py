@@ -36,7 +36,7 @@ def write_manifest(folder: Path, video: Path, stamp: dict[str, int], settings: B
         video (Path): the input file (absolute).
         stamp (dict[str, int]): ``input_stamp(video)`` taken before the video was read.
         settings (BatchSettings): the checked settings it was processed with.
-        result (dict[str, Any]): frames, valid_fraction, fps, seconds, lifter, checkpoint.
+        result (dict[str, Any]): frames, valid_fraction, note, fps, seconds, lifter, checkpoint.
         files (list[str]): the files of the output (names inside ``folder``).
     """
     from pose3d_nb import __version__

@@ -12,6 +12,8 @@ A row is a plain dict with ``COLUMNS`` (tasks return it from the workers):
 | status | ``ok``, ``skipped`` (up-to-date output reused), ``failed`` or ``cancelled`` |
 | error | why it failed or was cancelled (None otherwise) |
 | output | its ``session.npz`` (exports lie beside it); None when there is no output |
+| note | for an ``ok`` or ``skipped`` row: why its frames lack a person (no frame has one; nobody
+followed at the end, with whom the ``follow=`` choice waited for), as ``pose3d run`` says; None otherwise |
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ import pandas as pd
 
 from pose3d_nb.errors import Pose3DValueError
 
-COLUMNS = ("path", "frames", "valid_fraction", "fps", "seconds", "status", "error", "output")
+COLUMNS = ("path", "frames", "valid_fraction", "fps", "seconds", "status", "error", "output", "note")
 OK, SKIPPED, FAILED, CANCELLED = "ok", "skipped", "failed", "cancelled"
 STATUSES = (OK, SKIPPED, FAILED, CANCELLED)
 
 
 def make_row(path: str | Path, status: str, *, frames: int | None = None,
              valid_fraction: float | None = None, fps: float | None = None, seconds: float | None = None,
-             error: str | None = None, output: str | Path | None = None) -> dict[str, Any]:
+             error: str | None = None, output: str | Path | None = None,
+             note: str | None = None) -> dict[str, Any]:
     """One table row (see the module docstring for the columns)."""
     if status not in STATUSES:
         raise Pose3DValueError(f"unknown status {status!r}")
@@ -44,6 +47,7 @@ def make_row(path: str | Path, status: str, *, frames: int | None = None,
         "status": status,
         "error": error,
         "output": str(output) if output is not None else None,
+        "note": note,
     }
 
 
@@ -91,7 +95,8 @@ def _number(value: Any, digits: int) -> str:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The table as text for a terminal: one line per video, then each failure's reason."""
+    """The table as text for a terminal: one line per video, then each failure's reason and each
+    note (a video with no person found, or nobody followed)."""
     shown = pd.DataFrame({
         "video": table["path"],
         "status": table["status"],
@@ -106,6 +111,8 @@ def format_table(table: pd.DataFrame) -> str:
     for path, error in zip(failed["path"], failed["error"], strict=True):
         reason = error[len(path) + 2:] if error.startswith(f"{path}: ") else error
         lines.append(f"failed: {path}: {reason}")
+    noted = table[table["note"].map(lambda n: isinstance(n, str) and bool(n))]
+    lines += [f"note: {path}: {note}" for path, note in zip(noted["path"], noted["note"], strict=True)]
     return "\n".join(lines)
 
 

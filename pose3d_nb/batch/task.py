@@ -88,6 +88,8 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
     try:
         while not engine.wait(1.0):
             pass
+        # read before stop() clears it: whom a people detector still waits for ("" when following)
+        unfollowed = engine.follow_status if engine.followed is None else ""
     finally:
         engine.stop()
     seconds = time.perf_counter() - started
@@ -104,23 +106,38 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
     if not (staging / SESSION).is_file():
         raise VideoFailed(f"{video}: the engine wrote no {SESSION}")
     info = engine.lifter_info
+    valid_fraction = float(engine.buffer.valid().mean())
     return {
         "frames": int(frames),
-        "valid_fraction": float(engine.buffer.valid().mean()),
+        "valid_fraction": valid_fraction,
+        "note": person_note(valid_fraction, unfollowed),
         "fps": frames / seconds if seconds > 0 else None,
         "lifter": info.name,
         "checkpoint": info.checkpoint,
     }
 
 
-def _export(staging: Path, formats: tuple[str, ...]) -> None:
+def person_note(valid_fraction: float, unfollowed: str) -> str | None:
+    """Why a finished video's frames lack a person, for its row's ``note`` (None: nothing to say).
+
+    Args:
+        valid_fraction (float): share of frames with a person (0-1).
+        unfollowed (str): a people detector's ``follow_status`` when it followed nobody at the end
+            (``waiting for person 7 (in view: 1)``); "" when it followed someone or cannot follow.
+    """
+    if valid_fraction > 0:
+        return f"nobody followed at the end: {unfollowed}" if unfollowed else None
+    return f"no frame has a person: {unfollowed}" if unfollowed else "no frame has a person"
+
+
+def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> None:
     from pose3d_nb.export import export_session
 
     for fmt in formats:
         try:
             export_session(staging / SESSION, fmt)
         except ValueError as exc:  # ExportError: no valid frame, ...
-            raise VideoFailed(f"export {fmt}: {exc}") from None
+            raise VideoFailed(f"export {fmt}: {exc}" + (f" ({note})" if note else "")) from None
 
 
 def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, Any]:
@@ -146,7 +163,7 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         remove_stale(final.parent, final.name)
         staging = new_staging(final.parent, final.name)
         result = _run_engine(video, staging, settings)
-        _export(staging, settings.export)
+        _export(staging, settings.export, result["note"])
         if input_stamp(video) != stamp:
             raise VideoFailed(f"{video} changed while it was being processed; run the batch again")
         files = [p.name for p in staging.iterdir() if p.is_file()]
@@ -159,7 +176,7 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         return failed_row(video, describe(exc), time.perf_counter() - started)
     return make_row(
         video, OK, frames=result["frames"], valid_fraction=result["valid_fraction"], fps=result["fps"],
-        seconds=result["seconds"], output=final / SESSION,
+        seconds=result["seconds"], output=final / SESSION, note=result["note"],
     )
 
 
@@ -173,5 +190,5 @@ def manifest_row(video: Path, folder: Path, manifest: dict[str, Any],
     seconds = 0.0 if status == SKIPPED else manifest.get("seconds")
     return make_row(
         video, status, frames=manifest.get("frames"), valid_fraction=manifest.get("valid_fraction"),
-        fps=manifest.get("fps"), seconds=seconds, output=folder / SESSION,
+        fps=manifest.get("fps"), seconds=seconds, output=folder / SESSION, note=manifest.get("note"),
     )
