@@ -131,6 +131,17 @@ def test_a_malformed_frame_is_counted_and_still_acked_so_the_browser_is_not_stuc
     assert kernel.camera.stats().malformed == 2
 
 
+@pytest.mark.parametrize("bad", [{"id": "abc"}, {"id": None}, {"id": [1]}, {"width": float("inf")},
+                                 {"height": float("-inf")}])
+def test_a_frame_with_unusable_fields_is_counted_as_malformed_and_never_raises(kernel, bad):
+    """Fields camera.js never sends: the handler runs on the kernel's message thread, and an
+    exception there prints a traceback into the notebook instead of the one-line warning."""
+    content, buffers = frame_message(3, jpeg_two_colours())
+    kernel.deliver({**content, **bad}, buffers)  # raised ValueError/TypeError/OverflowError before
+    assert kernel.camera.stats().malformed == 1
+    assert kernel.acked == ([] if "id" in bad else [3])
+
+
 def test_a_browser_that_waits_for_acks_never_has_more_than_one_frame_in_flight(kernel):
     """Drive the handler like camera.js does: the next frame only after the previous ack."""
     camera = kernel.camera
