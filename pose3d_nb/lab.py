@@ -25,6 +25,17 @@ NOTEBOOKS = ("demo.ipynb", "analysis.ipynb", "batch.ipynb")
 #: TCP_NODELAY (see ``pose3d_nb.lab_websocket``; without it small updates arrive in bunches).
 SERVER_OPTIONS = ("--ServerApp.jpserver_extensions=pose3d_nb.lab_websocket=True",)
 
+_TOKEN_VARIABLE = "POSE3D_LAB_TOKEN"
+# ``python -m jupyterlab ARGS --IdentityProvider.token=TOKEN`` without TOKEN on the command line,
+# which every local user can read (ps, /proc/PID/cmdline): it comes in the environment (readable
+# by this user only) and leaves it before any kernel starts. A command-line option still beats
+# a token set in the user's Jupyter config, as it did on the command line.
+_LAUNCH_LAB = (
+    "import os, sys; from jupyterlab.labapp import main; "
+    f"token = os.environ.pop({_TOKEN_VARIABLE!r}); "
+    "sys.exit(main(argv=[*sys.argv[1:], '--IdentityProvider.token=' + token]))"
+)
+
 
 def _checkout_root() -> Path | None:
     """The source checkout this package runs from (it has notebooks/), or None when installed."""
@@ -90,6 +101,11 @@ class LabServer:
                 self.process.wait(5)
 
 
+# Straight to the local server: an http_proxy in the environment would otherwise get every
+# request, token included, and a proxy cannot reach this machine's 127.0.0.1 anyway.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _wait_ready(base_url: str, token: str, process: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -98,7 +114,7 @@ def _wait_ready(base_url: str, token: str, process: subprocess.Popen, timeout_s:
                 f"JupyterLab exited with status {process.returncode} before it was ready"
             )
         try:
-            with urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2) as r:
+            with _NO_PROXY.open(f"{base_url}/api/status?token={token}", timeout=2) as r:
                 json.loads(r.read())
                 return
         except OSError:
@@ -122,13 +138,14 @@ def start_lab(port: int | None = None, work_dir: str | Path | None = None, noteb
     port = port or free_port()
     token = secrets.token_hex(24)
     env = dict(os.environ)
+    env[_TOKEN_VARIABLE] = token
     checkout = _checkout_root()
     if checkout is not None:
         # The kernel must import this checkout's pose3d_nb even if it was never pip-installed.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), env.get("PYTHONPATH", "")) if p)
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        sys.executable, "-c", _LAUNCH_LAB, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
         *SERVER_OPTIONS,
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:

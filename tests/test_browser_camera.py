@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import traitlets
+from comm.base_comm import BaseComm
 
 from pose3d_nb.browser_camera import BrowserCamera, BrowserCameraSource, decode_jpeg, default_camera, protocol
 from pose3d_nb.sources import SourceError
@@ -130,6 +131,17 @@ def test_a_malformed_frame_is_counted_and_still_acked_so_the_browser_is_not_stuc
     assert kernel.camera.stats().malformed == 2
 
 
+@pytest.mark.parametrize("bad", [{"id": "abc"}, {"id": None}, {"id": [1]}, {"width": float("inf")},
+                                 {"height": float("-inf")}])
+def test_a_frame_with_unusable_fields_is_counted_as_malformed_and_never_raises(kernel, bad):
+    """Fields camera.js never sends: the handler runs on the kernel's message thread, and an
+    exception there prints a traceback into the notebook instead of the one-line warning."""
+    content, buffers = frame_message(3, jpeg_two_colours())
+    kernel.deliver({**content, **bad}, buffers)  # raised ValueError/TypeError/OverflowError before
+    assert kernel.camera.stats().malformed == 1
+    assert kernel.acked == ([] if "id" in bad else [3])
+
+
 def test_a_browser_that_waits_for_acks_never_has_more_than_one_frame_in_flight(kernel):
     """Drive the handler like camera.js does: the next frame only after the previous ack."""
     camera = kernel.camera
@@ -228,13 +240,32 @@ def test_no_frame_while_streaming_times_out_with_a_clear_message(kernel):
     assert 0.35 <= time.monotonic() - t0 < 1.5
 
 
-def test_a_camera_never_displayed_times_out_with_start_timeout_and_says_display_it(kernel):
-    source = BrowserCameraSource(kernel.camera, timeout=0.1, start_timeout=0.5)
-    assert kernel.camera.state == protocol.IDLE
+class KernelComm(BaseComm):
+    """Stands for ipykernel's comm: a front end could display the widget (not a DummyComm)."""
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys) -> None:
+        pass
+
+
+def test_a_camera_never_displayed_times_out_with_start_timeout_and_says_display_it():
+    camera = BrowserCamera(comm=KernelComm())
+    source = BrowserCameraSource(camera, timeout=0.1, start_timeout=0.5)
+    assert camera.state == protocol.IDLE
     t0 = time.monotonic()
     with pytest.raises(SourceError, match="not displayed"):
         next(source)
     assert time.monotonic() - t0 >= 0.45  # the longer start allowance, not the streaming one
+    camera.close()
+
+
+def test_outside_a_jupyter_kernel_the_browser_camera_fails_at_once_saying_so(kernel):
+    """A script or ``pose3d run --source browser``: nothing can display the widget (it used to
+    wait start_timeout, 60 s, and then say to display it in a notebook tab)."""
+    source = BrowserCameraSource(kernel.camera, start_timeout=30)
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match="not a Jupyter kernel.*use it from a notebook"):
+        next(source)
+    assert time.monotonic() - t0 < 0.5
 
 
 def test_a_hidden_tab_is_a_pause_not_an_error_and_frames_resume(kernel):

@@ -10,6 +10,7 @@ import socket
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 import tornado.httpserver
@@ -29,8 +30,17 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
         (tmp_path / var).mkdir()
         monkeypatch.setenv(var, str(tmp_path / var))
     work = tmp_path / "work"
+    # A proxy in the environment (nothing listens on port 9) must not get the local requests
+    # and their token: before, start-up waited its whole timeout and then failed.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
     server = launch_demo(work_dir=work, wait=False)
+    monkeypatch.delenv("http_proxy")
     try:
+        # Other local users can read any process's command line (ps); the token stays off it.
+        cmdline = Path(f"/proc/{server.process.pid}/cmdline")
+        if cmdline.exists():
+            assert server.token not in cmdline.read_bytes().decode(errors="replace")
         first = capfd.readouterr()
         printed, log = first.out, first.err
         assert server.url in printed and f"token={server.token}" in server.url
@@ -45,7 +55,9 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
         assert denied.value.code == 403
         # A kernel websocket as the browser opens one: it works, and the server's log (the
         # server writes to this process's stderr) says it got TCP_NODELAY.
-        assert asyncio.run(_execute_over_websocket(server.base_url, server.token, "print(6 * 7)")) == "42\n"
+        # ... and kernels do not inherit it (a notebook printing its environment would save it).
+        code = f"import os; print(6 * 7, any({server.token!r} in v for v in os.environ.values()))"
+        assert asyncio.run(_execute_over_websocket(server.base_url, server.token, code)) == "42 False\n"
         log += capfd.readouterr().err
         assert "kernel websockets use TCP_NODELAY (ZMQChannelsWebsocketConnection)" in log, log[-3000:]
         assert re.search(r"kernel websocket \S+ sends with TCP_NODELAY", log), log[-3000:]

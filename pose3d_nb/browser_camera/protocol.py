@@ -151,7 +151,7 @@ def parse_frame(content: Mapping[str, Any], buffers: Sequence[Any], arrived_wall
             rtt_ms=None if rtt is None else float(rtt),
             skipped=int(content.get("skipped") or 0),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: int(Infinity)
         raise ProtocolError(f"malformed frame message {dict(content)!r}: {exc}") from exc
 
 

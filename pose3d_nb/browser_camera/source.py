@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+import comm
 import cv2
 import numpy as np
 
@@ -127,6 +128,12 @@ class BrowserCameraSource(BaseSource):
             state = camera.state
             if state in protocol.FAILED_STATES:
                 raise SourceError(f"browser camera: {camera.explain_state()}")
+            if state == protocol.IDLE and isinstance(camera.comm, comm.DummyComm):
+                # Not in a Jupyter kernel (a script, ``pose3d run``): no browser can ever show the
+                # widget, so waiting start_timeout for it would only delay this error.
+                raise SourceError(
+                    "browser camera: this Python is not a Jupyter kernel, so no browser can send it "
+                    "frames; use it from a notebook, or source 'camera' for a camera on this machine")
             if state != last_state:  # each state gets its own allowance
                 last_state, since = state, time.monotonic()
             limit = self._limit(state)

@@ -137,8 +137,10 @@ class BrowserCamera(anywidget.AnyWidget):
             self._slot.put(frame)
             self._stats.record(frame)
         # Acknowledge even a bad message: otherwise the browser would wait for this ack forever.
-        if "id" in content:
-            self.send(protocol.ack(content["id"]))
+        # An id that is not an int is no frame of camera.js's: nothing waits for its ack.
+        frame_id = content.get("id")
+        if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+            self.send(protocol.ack(frame_id))
 
     # ---- for readers ----------------------------------------------------------------------------
     @property
