@@ -91,23 +91,6 @@ def test_a_list_named_twice_or_shared_by_two_lists_is_no_loop(tmp_path):
         find_videos(tmp_path / "day2.txt")
 
 
-def test_a_symlinked_video_keeps_the_name_it_was_given(tmp_path):
-    """cam1.mp4 -> store/a/video.mp4 and cam2.mp4 -> store/b/video.mp4: outputs cam1 and cam2, rows
-    naming the links (before: the targets, in folders video-HASH and video-HASH)."""
-    a = _touch(tmp_path / "store" / "a" / "video.mp4")
-    _touch(tmp_path / "store" / "b" / "video.mp4")
-    (tmp_path / "v").mkdir()
-    cam1, cam2 = tmp_path / "v" / "cam1.mp4", tmp_path / "v" / "cam2.mp4"
-    cam1.symlink_to(a)
-    cam2.symlink_to(Path("..") / "store" / "b" / "video.mp4")
-    videos = find_videos([tmp_path / "v", a])  # `a` again, by its own path: one video
-    assert videos == [cam1, cam2] and output_names(videos) == ["cam1", "cam2"]
-    assert find_videos([a, cam1]) == [a]  # the first name given wins
-    listing = tmp_path / "lists" / "l.txt"
-    _touch(listing, b"../v/cam2.mp4\n")
-    assert find_videos(listing) == [cam2]  # absolute, '..' folded, the link kept
-
-
 def test_inputs_that_name_nothing_are_set_aside_for_a_batch(tmp_path):
     a = _touch(tmp_path / "v" / "a.mp4").resolve()
     listing = tmp_path / "list.txt"

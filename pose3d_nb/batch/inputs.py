@@ -122,9 +122,7 @@ def find_videos(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             folders, globs, ``.txt`` lists (see the module docstring).
 
     Returns:
-        list[Path]: absolute paths as named (a symlink stays the link, whose name its output
-        folder and row take: ``cam1.mp4 -> /data/a/video.mp4`` gives ``OUT/cam1``); a video named
-        twice, by any link or path, is listed once.
+        list[Path]: absolute (resolved) paths; a video named twice is listed once.
 
     Raises:
         BatchInputError: an input names nothing that exists, or no video was found at all.
@@ -158,16 +156,16 @@ def _gather(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     specs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not specs:
         raise BatchInputError("no inputs given: name video files, folders, globs or a .txt list")
-    videos: dict[Path, Path] = {}  # the file itself -> the path it was first named by
+    videos: dict[Path, None] = {}
     reading: set[Path] = set()
     for spec in specs:
         for path in _expand(os.fspath(spec), reading, missing):
-            videos.setdefault(path.resolve(), Path(os.path.abspath(path)))
+            videos.setdefault(path.resolve(), None)
     if not videos and not missing:
         searched = ", ".join(os.fspath(s) for s in specs)
         suffixes = " ".join(sorted(VIDEO_SUFFIXES))
         raise BatchInputError(f"no video found in {searched} (searched for {suffixes})")
-    return list(videos.values())
+    return list(videos)
 
 
 def _clean(stem: str) -> str:
