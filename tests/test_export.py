@@ -298,6 +298,16 @@ def test_a_segment_is_exported_at_its_own_frame_rate(session, tmp_path):
     assert header["DataRate"] == "60" and float(rows[40][0]) == pytest.approx(39 / 60)
     first = export_session(two_sources, "trc", tmp_path / "first.trc", segment=0)
     assert read_trc(first)[0]["DataRate"] == "30"
+    # A segment of one row says nothing of its rate: the session's timestamps say it (30 fps),
+    # not the metadata's fps (the engine's processing rate, here 12.5).
+    one_row = replace(session, segment=np.repeat([0, 1], [119, 1]), metadata={"fps": 12.5})
+    valid = one_row.valid.copy()
+    valid[-1] = True
+    joints = one_row.joints_3d.copy()
+    joints[-1] = joints[60]
+    last = export_session(replace(one_row, valid=valid, joints_3d=joints), "trc", tmp_path / "last.trc",
+                          segment=1)
+    assert float(read_trc(last)[0]["DataRate"]) == pytest.approx(30)
 
 
 # ---------------------------------------------------------------------------- bad input

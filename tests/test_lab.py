@@ -33,7 +33,8 @@ def test_launch_demo_serves_the_notebook_behind_a_token(tmp_path, monkeypatch, c
     # A proxy in the environment (nothing listens on port 9) must not get the local requests
     # and their token: before, start-up waited its whole timeout and then failed.
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
-    monkeypatch.delenv("no_proxy", raising=False)
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):  # urllib reads both spellings
+        monkeypatch.delenv(name, raising=False)
     server = launch_demo(work_dir=work, wait=False)
     monkeypatch.delenv("http_proxy")
     try:

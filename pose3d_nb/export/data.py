@@ -58,11 +58,15 @@ def estimate_fps(timestamps: np.ndarray, segment: np.ndarray) -> float | None:
 
 
 def _frame_rate(
-    fps: float | None, timestamps: np.ndarray, segment: np.ndarray, metadata: dict[str, Any]
+    fps: float | None, timestamps: np.ndarray, segment: np.ndarray, metadata: dict[str, Any],
+    session: BufferSnapshot | None = None,
 ) -> float:
     """The rate to declare: ``fps`` if given, else from the (T,) ``timestamps`` of the rows
-    exported (within each ``segment``), else the metadata's ``fps``."""
+    exported (within each ``segment``), else from the whole ``session``'s (one exported row, or
+    equal timestamps, say nothing), else the metadata's ``fps``."""
     rate = fps if fps is not None else estimate_fps(timestamps, segment)
+    if rate is None and session is not None:
+        rate = estimate_fps(session.timestamps, session.segment)
     if rate is None:
         rate = metadata.get("fps") or None
     if rate is None or not np.isfinite(rate) or rate <= 0:
@@ -149,7 +153,8 @@ def prepare(
         timestamps=np.asarray(data.timestamps, dtype=np.float64)[rows],
         frame_index=np.asarray(data.frame_index)[rows],
         segment=np.asarray(data.segment)[rows],
-        fps=_frame_rate(fps, np.asarray(data.timestamps)[rows], np.asarray(data.segment)[rows], metadata),
+        fps=_frame_rate(fps, np.asarray(data.timestamps)[rows], np.asarray(data.segment)[rows], metadata,
+                        session=data),
         smooth_hz=None,
         metadata=dict(metadata),
     )
