@@ -156,10 +156,10 @@ def _checked_world(
     calibration file read once into its ``Intrinsics``; and the file's (absolute path, SHA-256)."""
     import hashlib
 
-    from pose3d_nb.world.intrinsics import load_calibration, resolve_intrinsics
+    from pose3d_nb.world.intrinsics import check_camera_options, load_calibration
     from pose3d_nb.world.scale import check_height
 
-    resolve_intrinsics(None, None, camera, fov, focal)  # at most one lens; each value checked
+    check_camera_options(camera, fov, focal)  # at most one lens; each value checked
     camera_file = None
     if isinstance(camera, (str, Path)):
         path = Path(camera).expanduser().resolve()

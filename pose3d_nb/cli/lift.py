@@ -58,15 +58,14 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
 def _check_world_options(args: argparse.Namespace) -> None:
     """The lens and height options before anything is lifted: they only place the poses, so without
     --grounded they would change nothing, and a bad value should not wait for the lift."""
-    from pose3d_nb.world.intrinsics import check_camera_options, resolve_intrinsics
+    from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
 
     options = world_options(args)
     given = [f"--{name}" for name, value in options.items() if value is not None]
     if given and not args.grounded:
         raise UsageError(f"{', '.join(given)}: used only with --grounded, which places the poses in the room")
-    check_camera_options(options["camera"], options["fov"], options["focal"])
-    if args.grounded:  # a calibration for another aspect ratio than --size: now, not after the lift
+    if args.grounded:  # each value, and a calibration for another aspect ratio than --size
         resolve_intrinsics(*args.size, options["camera"], options["fov"], options["focal"])
     if options["height"] is not None:
         check_height(options["height"])

@@ -103,19 +103,17 @@ class Intrinsics:
         of the two sides' ratios: the guess (twice the principal point) is off by where the
         principal point really lies, so the ratios of the sides say little about the lens.
         """
+        sx, sy = width / self.width, height / self.height
         if not self.size_given:
-            scale = math.sqrt(width / self.width * height / self.height)
-            return replace(self, fx=self.fx * scale, fy=self.fy * scale, cx=self.cx * scale,
-                           cy=self.cy * scale, width=int(width), height=int(height), size_given=True)
-        if (width, height) == (self.width, self.height):
+            sx = sy = math.sqrt(sx * sy)
+        elif (width, height) == (self.width, self.height):
             return self
-        if abs(math.log((width / height) / (self.width / self.height))) > math.log1p(ASPECT_TOLERANCE):
+        elif abs(math.log((width / height) / (self.width / self.height))) > math.log1p(ASPECT_TOLERANCE):
             raise Pose3DValueError(
                 f"the camera's intrinsics are for {self.width}x{self.height} images, the video is "
                 f"{width}x{height}: K cannot be scaled to another aspect ratio (a rotated or cropped "
                 "video); calibrate at the video's size, or give the focal length instead"
             )
-        sx, sy = width / self.width, height / self.height
         return replace(
             self,
             fx=self.fx * sx,
@@ -124,6 +122,7 @@ class Intrinsics:
             cy=self.cy * sy,
             width=int(width),
             height=int(height),
+            size_given=True,
         )
 
     def normalize(self, keypoints: np.ndarray) -> np.ndarray:

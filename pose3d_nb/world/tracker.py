@@ -14,7 +14,7 @@ import numpy as np
 
 from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
-from pose3d_nb.world.intrinsics import Intrinsics, resolve_intrinsics
+from pose3d_nb.world.intrinsics import Intrinsics, check_camera_options, resolve_intrinsics
 from pose3d_nb.world.lean import LeanBias, unlean
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
@@ -105,7 +105,7 @@ class WorldTracker:
         fps: float = 30.0,
         lean: LeanBias | None = None,
     ):
-        resolve_intrinsics(None, None, camera, fov, focal)  # bad options fail here, before frames
+        check_camera_options(camera, fov, focal)  # bad options fail here, before frames
         self._options = (camera, fov, focal)
         self.lean = lean
         self._height = height
