@@ -142,6 +142,8 @@ def test_models_fetch_offline_fails_fast_with_manual_instructions(tmp_path):
 def test_models_fetch_unknown_name(tmp_path):
     result = pose3d("models", "fetch", "nope", "--dir", str(tmp_path))
     assert result.returncode == 2 and "known: h36m_detectron_coco" in result.stderr
+    # Every name `pose3d models fetch` takes is listed, the detector models included.
+    assert "mediapipe-lite" in result.stderr and "mediapipe-heavy" in result.stderr
 
 
 @pytest.mark.slow

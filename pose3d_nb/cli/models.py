@@ -21,8 +21,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             return _fetch_detector_model(args.name)
         try:
             path = fetch(args.name, directory)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
+        except KeyError:
+            # fetch knows only the checkpoints; the detector models are fetched here too.
+            known = ", ".join([*(k.name for k in KNOWN_CHECKPOINTS), *VARIANTS])
+            raise UsageError(f"unknown model {args.name!r}; known: {known}") from None
         except FetchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

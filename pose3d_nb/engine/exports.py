@@ -47,7 +47,8 @@ class EngineExports:
 
         Args:
             format: bvh, trc, c3d, csv or parquet.
-            path: the file to write; default ``out_dir/session.<format>``.
+            path: the file to write; default ``out_dir/session`` with the format's suffix
+                (``session.bvh``; csv: ``session.tidy.csv``, apart from ``export_csv``'s ``session.csv``).
             **options: fps, smooth, units, segment, person (see ``export_session``).
 
         Returns:
