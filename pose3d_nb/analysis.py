@@ -128,7 +128,9 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
     ``window`` frames (odd; an even one is made odd), shrinking at the ends. A frame whose whole
     window is NaN stays NaN. Frame-to-frame jitter dominates differences at 30-60 fps (a 1 cm
-    wobble is 0.6 m/s), so smooth positions before :func:`joint_speed` for human-scale speeds.
+    wobble is 0.6 m/s), so smooth positions before :func:`joint_speed` for human-scale speeds, and
+    pass it the timestamps smoothed the same way (NaN where the positions are): a window's mean
+    position belongs to its mean time, not the middle frame's when frames are unevenly spaced.
     """
     arr = np.asarray(values, dtype=np.float64)
     window = max(1, int(window)) | 1
