@@ -24,7 +24,8 @@ ANGLE_PRESETS: dict[str, tuple[int, int, int]] = {
     "left_elbow": (_J("left_shoulder"), _J("left_elbow"), _J("left_hand")),
     "right_elbow": (_J("right_shoulder"), _J("right_elbow"), _J("right_hand")),
     # Hip flexion as the angle between the trunk (hip -> spine) and the thigh (hip -> knee):
-    # about 180 standing upright, smaller when the thigh comes up.
+    # about 155 standing upright (the mid-spine is inward of the hip joint; median of standing
+    # frames in the ReActIdle motion capture), smaller when the thigh comes up.
     "left_hip": (_J("spine"), _J("left_hip"), _J("left_knee")),
     "right_hip": (_J("spine"), _J("right_hip"), _J("right_knee")),
     "left_shoulder": (_J("left_hip"), _J("left_shoulder"), _J("left_elbow")),

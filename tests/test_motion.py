@@ -217,3 +217,12 @@ def test_bad_shapes_are_refused_with_the_shape():
         motion.walking_speed(np.zeros((4, 3)), np.arange(4))
     with pytest.raises(Pose3DValueError, match="5 poses but 4 timestamps"):
         motion.distance_travelled(np.zeros((5, 17, 3)), np.arange(4))
+
+
+def test_standing_upright_reads_as_the_presets_document():
+    # The hip preset measures from the mid-spine, which is inward of the hip joint: an upright
+    # stance reads about 155 degrees, not the 180 its comment and the notebook's plot promised.
+    angles = analysis.all_angles(POSE)
+    assert angles["left_knee"][0] == pytest.approx(180.0)
+    assert angles["trunk_inclination"][0] == pytest.approx(0.0)
+    assert 145 < angles["left_hip"][0] < 165 and 145 < angles["right_hip"][0] < 165
