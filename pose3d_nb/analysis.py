@@ -24,7 +24,8 @@ ANGLE_PRESETS: dict[str, tuple[int, int, int]] = {
     "left_elbow": (_J("left_shoulder"), _J("left_elbow"), _J("left_hand")),
     "right_elbow": (_J("right_shoulder"), _J("right_elbow"), _J("right_hand")),
     # Hip flexion as the angle between the trunk (hip -> spine) and the thigh (hip -> knee):
-    # about 180 standing upright, smaller when the thigh comes up.
+    # about 155 standing upright (the mid-spine is inward of the hip joint; median of standing
+    # frames in the ReActIdle motion capture), smaller when the thigh comes up.
     "left_hip": (_J("spine"), _J("left_hip"), _J("left_knee")),
     "right_hip": (_J("spine"), _J("right_hip"), _J("right_knee")),
     "left_shoulder": (_J("left_hip"), _J("left_shoulder"), _J("left_elbow")),
@@ -128,7 +129,9 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
     ``window`` frames (odd; an even one is made odd), shrinking at the ends. A frame whose whole
     window is NaN stays NaN. Frame-to-frame jitter dominates differences at 30-60 fps (a 1 cm
-    wobble is 0.6 m/s), so smooth positions before :func:`joint_speed` for human-scale speeds.
+    wobble is 0.6 m/s), so smooth positions before :func:`joint_speed` for human-scale speeds, and
+    pass it the timestamps smoothed the same way (NaN where the positions are): a window's mean
+    position belongs to its mean time, not the middle frame's when frames are unevenly spaced.
     """
     arr = np.asarray(values, dtype=np.float64)
     window = max(1, int(window)) | 1

@@ -98,10 +98,15 @@ def _floor_steps(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float,
     where a frame is missing or the clock did not move forward."""
     arr = _joints(joints, valid)
     ts = _times(timestamps, len(arr))
-    floor = smooth_track(arr[:, PELVIS, :2], ts, smooth_s)
-    step = np.linalg.norm(np.diff(floor, axis=0), axis=-1)
-    dt = np.diff(ts)
-    bad = ~(dt > 0) | ~np.isfinite(step)
+    finite_ts = ts[np.isfinite(ts)]
+    # The times are averaged over the same windows as the positions: a window's mean position
+    # belongs to its mean time, which is the frame's own time only when frames are evenly spaced
+    # (a live camera drops frames and jitters). Relative times keep the running sums exact.
+    since = ts - (finite_ts[0] if len(finite_ts) else 0.0)
+    smoothed = smooth_track(np.column_stack([arr[:, PELVIS, :2], since]), ts, smooth_s)
+    step = np.linalg.norm(np.diff(smoothed[:, :2], axis=0), axis=-1)
+    dt = np.diff(smoothed[:, 2])
+    bad = ~(np.diff(ts) > 0) | ~np.isfinite(step)
     return np.where(bad, np.nan, step), np.where(bad, np.nan, dt)
 
 
@@ -110,7 +115,8 @@ def walking_speed(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = 
     """Horizontal pelvis speed over time, m/s: ``(T, 17, 3)``, ``(T,)`` s -> ``(T,)``.
 
     The pelvis' floor position (x, y) is smoothed over ``smooth_s`` seconds (see
-    :func:`smooth_track`), then differenced backward: the speed at frame t covers t-1 -> t.
+    :func:`smooth_track`), then differenced backward over the times smoothed the same way (so
+    dropped frames and jittery timestamps do not bias it): the speed at frame t covers t-1 -> t.
     Vertical motion (a jump, a squat) is not walking and does not count. The first frame,
     missing frames (NaN, or ``valid`` ``(T,)`` False) and frames after a clock reset are NaN.
     """

@@ -80,6 +80,43 @@ def test_analysis_notebook_records_the_sample_when_there_is_no_session(tmp_path,
     assert "left_knee -> left_foot: BVH" in text, text
 
 
+def test_analysis_notebook_speeds_from_a_live_camera_that_dropped_frames(tmp_path, monkeypatch):
+    # A steady 1.2 m/s walk as a live camera records it: every third frame dropped (uneven steps)
+    # and a second unseen (the session holds the last pose there). The joint speeds read
+    # 0.8 / 2.0 m/s by turns, and about 0.3 m/s on the frame after the gap, while positions were
+    # averaged over frames but divided by the raw time steps.
+    from test_motion import POSE
+
+    from pose3d_nb.recording import Session
+    from pose3d_nb.recording.session import write_session
+    from pose3d_nb.skeleton import COCO
+
+    t = (np.arange(300) / 30.0)[np.arange(300) % 3 != 2]
+    joints = POSE[None] + np.stack([1.2 * t, np.zeros_like(t), np.zeros_like(t)], axis=1)[:, None]
+    valid = np.ones(len(t), bool)
+    valid[60:80] = False
+    joints[60:80] = joints[59]
+    frames = len(t)
+    session = Session(
+        joints_3d=joints.astype(np.float32), keypoints_2d=np.zeros((frames, COCO.num_joints, 2), np.float32),
+        scores_2d=np.full((frames, COCO.num_joints), 0.9, np.float32), timestamps=t + 5000.0,
+        frame_index=np.arange(frames), valid=valid, segment=np.zeros(frames, np.int64),
+    )
+    (tmp_path / "out_files").mkdir()
+    write_session(tmp_path / "out_files" / "session.npz", session, {"source": "camera", "fps": 20.0})
+    nb = run_notebook("analysis.ipynb", tmp_path, monkeypatch)
+    assert not outputs(nb, "error")
+    assert "walking speed median 1.20 m/s" in text_of(nb), text_of(nb)
+    with open(tmp_path / "out_files" / "angles.csv") as f:
+        header = next(csv.reader(f))
+    table = np.loadtxt(tmp_path / "out_files" / "angles.csv", delimiter=",", skiprows=1)
+    pelvis = table[:, header.index("pelvis_speed")]
+    measured = valid & np.isfinite(pelvis)
+    assert measured.sum() > 0.95 * valid.sum()
+    np.testing.assert_allclose(pelvis[measured], 1.2, atol=0.01)
+    assert np.isnan(pelvis[~valid]).all()
+
+
 def _check_angles_csv(path: Path) -> int:
     with open(path) as f:
         reader = csv.reader(f)
