@@ -416,6 +416,26 @@ def test_cli_follow_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.timeout(300)
+def test_cli_follow_point_outside_the_video_is_one_line_naming_the_valid_range(tmp_path):
+    """Only the first frame tells the video's size, so the point is judged there; the error was
+    wrapped as "detect failed on frame 0: Pose3DValueError: ..." after a note that nobody was
+    followed, and the run exited 1 as if the pipeline had failed."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--follow", "9999,9999", "--max-frames", "3",
+         "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: follow point (9999, 9999) is outside the 540x960 image; "
+                      "give X in [0, 540) and Y in [0, 960)"]
+    assert "note:" not in result.stdout and "failed on frame" not in result.stderr
+
+
+@pytest.mark.timeout(300)
 def test_cli_says_whom_it_waits_for_when_nobody_was_followed(tmp_path):
     """``pose3d run --follow 7`` on a clip where nobody gets id 7 recorded only frames without
     a person and said nothing about why; the status line and the summary now say it."""

@@ -21,6 +21,7 @@ from pose3d_nb.cli.common import (
     stop_on_signals,
 )
 from pose3d_nb.cli.world_args import add_world_arguments, world_options
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS, Settings
 
 
@@ -92,10 +93,16 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}; "
         f"{_where(session, args.out)}"
     )
-    if unfollowed:  # e.g. --follow 7 on a clip where nobody gets id 7: why no frame has a person
+    error = engine.error
+    if unfollowed and error is None:  # e.g. --follow 7 where nobody gets id 7: why no frame has a person
         print(f"note: nobody followed at the end: {unfollowed}")
-    if engine.error is not None:
-        print(f"error: {engine.error}", file=sys.stderr)
+    if error is not None:
+        # A value the user gave that only the first frame could judge (a --follow point outside
+        # the image): its own message, as the values checked before the run are given.
+        if isinstance(error.__cause__, Pose3DValueError):
+            print(f"error: {error.__cause__}", file=sys.stderr)
+            return 2
+        print(f"error: {error}", file=sys.stderr)
         return 1
     if args.csv and session is not None:
         from pose3d_nb.export.table import write_frame_csv
