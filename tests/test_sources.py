@@ -312,6 +312,14 @@ def test_open_source_dispatch_and_errors(tmp_path):
         open_source(3.5)
 
 
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_spec_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch, spec):
+    write_image(tmp_path / "holiday.jpg", (10, 20, 30))  # what the working folder happens to hold
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceError, match="empty source spec"):
+        open_source(spec)
+
+
 @pytest.mark.parametrize("spec", ["camera", "camera:7", 3, "5"])
 def test_missing_camera_fails_fast_with_a_clear_message(spec):
     started = time.monotonic()
