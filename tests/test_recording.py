@@ -273,6 +273,23 @@ def test_hand_written_sessions_of_the_wrong_kind_are_one_line_errors_naming_them
     assert "truncated" not in str(error.value), "an intact .npy is not a damaged file"
 
 
+def test_a_hand_edited_journal_meta_of_the_wrong_kind_is_one_line_naming_it(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    meta_file = tmp_path / JOURNAL_DIR / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    for key, value, said in [("base_rows", "12", "base_rows is '12'"), ("base_rows", -1, "base_rows is -1"),
+                             ("metadata", [1], "its metadata is not a JSON object")]:
+        meta_file.write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(SessionError, match=f"meta.json is damaged: {said}"):
+            load_session(tmp_path)
+    meta_file.write_text(json.dumps(meta))
+    assert len(load_session(tmp_path)) == 30
+    recorder.finish()
+
+
 def _snapshot(count):
     recorder = _recorder(None)
     _record(recorder, 0, count)
