@@ -571,3 +571,27 @@ def test_recordings_are_readable_like_any_file_the_user_writes(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert (tmp_path / "s.csv").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_truncated_video_records_every_frame_it_gave_before_the_error(tmp_path, sample_frames):
+    # AVI keeps its frame count at the front: a cut copy opens, gives its first frames, then fails.
+    # Those frames, the ones still queued and those the lookahead held back, are all recorded.
+    full = tmp_path / "full.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 30, (270, 480))
+    for image in sample_frames[:40]:
+        writer.write(cv2.cvtColor(cv2.resize(image, (270, 480)), cv2.COLOR_RGB2BGR))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    readable = 0
+    with open_source(cut) as source, contextlib.suppress(SourceError):
+        for _ in source:
+            readable += 1
+    assert 5 < readable < 40
+    engine = PoseEngine(source=cut, lifter=random_model(TINY), lookahead=8, out_dir=tmp_path / "out")
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    assert isinstance(engine.error, EngineError) and "truncated" in str(engine.error)
+    session = load_session(tmp_path / "out")
+    np.testing.assert_array_equal(session.frame_index, np.arange(readable))

@@ -252,6 +252,44 @@ def test_damaged_or_foreign_files_are_one_line_errors_naming_them(tmp_path):
         load_session(tmp_path / "empty")
 
 
+def test_hand_written_sessions_of_the_wrong_kind_are_one_line_errors_naming_them(tmp_path):
+    texts = _rows(3)
+    texts["joints_3d"] = np.full((3, 17, 3), "n/a")
+    _single_file(tmp_path / "texts.npz", texts, {})
+    with pytest.raises(SessionError, match=r"texts.npz is damaged: joints_3d holds <U3 values, expected num"):
+        load_session(tmp_path / "texts.npz")
+    dates = _rows(3)
+    dates["timestamps"] = np.arange(3).astype("datetime64[s]")
+    _single_file(tmp_path / "dates.npz", dates, {})
+    with pytest.raises(SessionError, match="timestamps holds datetime64"):
+        load_session(tmp_path / "dates.npz")
+    _single_file(tmp_path / "list.npz", _rows(3), [1, 2])
+    with pytest.raises(SessionError, match="list.npz is damaged: its metadata is not a JSON object"):
+        load_session(tmp_path / "list.npz")
+    with open(tmp_path / "renamed.npz", "wb") as handle:
+        np.save(handle, np.zeros(3))
+    with pytest.raises(SessionError) as error:
+        load_session(tmp_path / "renamed.npz")
+    assert "truncated" not in str(error.value), "an intact .npy is not a damaged file"
+
+
+def test_a_hand_edited_journal_meta_of_the_wrong_kind_is_one_line_naming_it(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    meta_file = tmp_path / JOURNAL_DIR / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    for key, value, said in [("base_rows", "12", "base_rows is '12'"), ("base_rows", -1, "base_rows is -1"),
+                             ("metadata", [1], "its metadata is not a JSON object")]:
+        meta_file.write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(SessionError, match=f"meta.json is damaged: {said}"):
+            load_session(tmp_path)
+    meta_file.write_text(json.dumps(meta))
+    assert len(load_session(tmp_path)) == 30
+    recorder.finish()
+
+
 def _snapshot(count):
     recorder = _recorder(None)
     _record(recorder, 0, count)

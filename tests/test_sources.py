@@ -312,6 +312,14 @@ def test_open_source_dispatch_and_errors(tmp_path):
         open_source(3.5)
 
 
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_spec_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch, spec):
+    write_image(tmp_path / "holiday.jpg", (10, 20, 30))  # what the working folder happens to hold
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceError, match="empty source spec"):
+        open_source(spec)
+
+
 @pytest.mark.parametrize("spec", ["camera", "camera:7", 3, "5"])
 def test_missing_camera_fails_fast_with_a_clear_message(spec):
     started = time.monotonic()
@@ -460,3 +468,25 @@ def test_a_paced_file_counts_the_frames_it_passes_over():
             time.sleep(0.05)
         assert source.skipped > 0
         assert read + source.skipped == SAMPLE_FRAMES
+
+
+def test_a_video_with_rotation_metadata_is_read_upright(tmp_path):
+    # Phones store a portrait video as landscape pixels and a 90 degree turn in the track header
+    # ('tkhd' matrix): players, and the frames given to the detector, show it turned.
+    path = tmp_path / "portrait.mp4"
+    landscape = np.zeros((48, 64, 3), np.uint8)
+    landscape[:16, :16] = 255  # a mark in the top-left corner
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 48))
+    for _ in range(5):
+        writer.write(landscape)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    matrix = data.find(b"tkhd") + 4 + 4 + 20 + 8 + 8  # version 0 header: times, ids, layer, volume
+    data[matrix:matrix + 36] = np.array([0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30], ">i4").tobytes()
+    path.write_bytes(bytes(data))
+    with VideoSource(path) as source:
+        images = [frame.image for frame in source]
+    assert len(images) == 5
+    upright = np.rot90(landscape, k=-1)  # turned clockwise: the mark is now top-right
+    assert images[0].shape == upright.shape == (64, 48, 3)
+    assert np.abs(images[0].astype(int) - upright).mean() < 10

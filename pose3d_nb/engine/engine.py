@@ -28,7 +28,7 @@ from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.engine.devices import Devices
 from pose3d_nb.engine.everyone import EveryoneLifter
 from pose3d_nb.engine.exports import EngineExports
-from pose3d_nb.engine.handoff import take, wait_put
+from pose3d_nb.engine.handoff import POLL_S, take, wait_put
 from pose3d_nb.engine.knobs import EngineKnobs
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.readings import EngineReadings
@@ -331,11 +331,16 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 skipped = self._count_skipped(source, skipped)
                 if self._stop.is_set() or devices.source_pending:
                     continue
-                if source.is_live:
-                    frames.finish()
-                else:
-                    self._wait_put(frames, _END)
+                self._end_stream(source, frames)
                 return
+            except Exception:
+                # A file failing part way (a truncated download): the frames it gave are good, so
+                # they are detected, lifted and recorded, as at a clean end, before the error stops
+                # the run (stopping at once dropped the queued and the lookahead's held-back frames).
+                self._end_stream(source, frames)
+                while not self._finished.wait(POLL_S) and not self._stop.is_set():
+                    pass
+                raise
             self._counters.timed("decode", started)
             skipped = self._count_skipped(source, skipped)
             self._counters.frames_in += 1
@@ -345,6 +350,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                     self._counters.dropped += 1
             elif not self._wait_put(frames, (segment, frame)):
                 return
+
+    def _end_stream(self, source: Any, frames: queue.Queue | LatestSlot) -> None:
+        """Tell the detect stage that no frame follows the ones already handed over."""
+        if source.is_live:
+            frames.finish()
+        else:
+            self._wait_put(frames, _END)
 
     def _count_skipped(self, source: Any, seen: int) -> int:
         """Count frames a paced source passed over (it fell behind) as read and dropped."""

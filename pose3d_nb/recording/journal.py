@@ -68,6 +68,11 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise SessionError(f"{path} is damaged ({exc}); the rows beside it are intact") from None
     if not isinstance(meta, dict):
         raise SessionError(f"{path} is damaged: not a JSON object")
+    base_rows = meta.get("base_rows", 0)
+    if isinstance(base_rows, bool) or not isinstance(base_rows, int) or base_rows < 0:
+        raise SessionError(f"{path} is damaged: base_rows is {base_rows!r}, not a count of rows")
+    if not isinstance(meta.get("metadata") or {}, dict):
+        raise SessionError(f"{path} is damaged: its metadata is not a JSON object")
     return meta
 
 

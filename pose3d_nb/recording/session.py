@@ -45,6 +45,10 @@ class Session(BufferSnapshot):
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+#: dtype kinds a column may be stored as (bool, signed, unsigned, float); cast to the column's dtype.
+_NUMERIC_KINDS = frozenset("biuf")
+
+
 def checked_columns(arrays: dict[str, np.ndarray], where: Path | str) -> dict[str, np.ndarray]:
     """``arrays`` as the columns of ``COLUMNS``: shapes and one common length checked.
 
@@ -72,6 +76,8 @@ def checked_columns(arrays: dict[str, np.ndarray], where: Path | str) -> dict[st
             raise SessionError(
                 f"{where} is damaged: {name} has rows of shape {array.shape[1:]}, expected {column.shape}"
             )
+        if array.dtype.kind not in _NUMERIC_KINDS:  # text, dates, records: astype would raise or invent
+            raise SessionError(f"{where} is damaged: {name} holds {array.dtype} values, expected numbers")
         columns[name] = array.astype(column.dtype, copy=False)
     return columns
 
@@ -127,6 +133,8 @@ def _read(path: Path, columns: bool) -> Session:
             raise SessionError(f"{path} is a single .npy array, not a session; give session.npz")
         with data:
             arrays = {name: data[name] for name in data.files if wanted is None or name in wanted}
+    except SessionError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SessionError(
@@ -139,6 +147,8 @@ def _read(path: Path, columns: bool) -> Session:
         metadata = json.loads(str(arrays.pop("metadata")))
     except ValueError:
         raise SessionError(f"{path} is damaged: its metadata is not JSON") from None
+    if not isinstance(metadata, dict):
+        raise SessionError(f"{path} is damaged: its metadata is not a JSON object")
     metadata.setdefault("format_version", 1)
     metadata.setdefault("complete", None)
     if not columns:

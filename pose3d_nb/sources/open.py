@@ -132,6 +132,9 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
             return CameraSource, (int(match.group(1) or 0),)
         if text.isdigit() and not Path(text).exists():
             return CameraSource, (int(text),)
+        if not text:  # an unset variable (`--source "$VIDEO"`): Path("") is the working folder
+            raise SourceError(f"empty source spec {spec!r} (use {_quoted_names()}, 'camera', 'camera:N', "
+                              "an int, a video file, an image file or a folder of images)")
     if not isinstance(spec, (str, os.PathLike)):
         raise SourceError(
             f"not a source spec: {spec!r} (use {_quoted_names()}, 'camera', 'camera:N', an int, a path "

@@ -109,6 +109,9 @@ class VideoSource(BaseSource):
                 f"{self.path}: OpenCV could not open it as a video (cv2.VideoCapture, FFmpeg backend): "
                 "not a video, an unsupported codec, or a truncated or corrupt file"
             )
+        # Upright frames: a phone's portrait video stores landscape pixels plus a rotation, which
+        # OpenCV's wheels (4.11) ignore unless asked; the person would be detected lying sideways.
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
         return cap
 
     @property
