@@ -90,3 +90,16 @@ def test_pose3d_fps_must_be_a_positive_number(fps, model):
 def test_pose3d_fps_takes_numpy_numbers(model):
     with Pose3D(lifter=model, detector=_no_person, fps=np.float32(25)) as pose3d:
         assert pose3d.fps == 25.0
+
+
+@pytest.mark.parametrize("interval", ["x", -1, float("nan")])
+def test_session_interval_is_refused_before_the_run(interval, model, tmp_path):
+    # "x" used to kill the writer thread mid-run with a TypeError (the run went on unsaved)
+    with pytest.raises(Pose3DValueError, match="session_interval must be a number of seconds >= 0"):
+        PoseEngine(lifter=model, out_dir=tmp_path, session_interval=interval)
+    assert PoseEngine(lifter=model, out_dir=tmp_path, session_interval=np.int64(1)).session_interval == 1.0
+
+
+def test_out_dir_must_be_a_path_or_none(model):
+    with pytest.raises(Pose3DValueError, match="out_dir must be a folder's path or None, got int"):
+        PoseEngine(lifter=model, out_dir=3)
