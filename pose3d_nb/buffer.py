@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.errors import Pose3DValueError
-from pose3d_nb.settings import DEFAULTS
+from pose3d_nb.settings import DEFAULTS, check_capacity
 from pose3d_nb.skeleton import NUM_JOINTS
 
 
@@ -149,9 +148,7 @@ class RollingBuffer:
     """
 
     def __init__(self, capacity: int = DEFAULTS.capacity):
-        if capacity < 1:
-            raise Pose3DValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = int(capacity)
+        self.capacity = check_capacity(capacity)
         self._lock = threading.Lock()
         # Zeroed arrays come from the OS as untouched pages: a large capacity costs memory only
         # as rows arrive (about 2 KB a row, the people columns most of it). Rows are read only once written.

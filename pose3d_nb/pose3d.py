@@ -81,6 +81,17 @@ def as_frame(image: Any, index: int, timestamp: float) -> Frame:
     return Frame(image=np.ascontiguousarray(image), index=index, timestamp=timestamp, captured_at=now)
 
 
+def _checked_fps(fps: Any) -> float | None:
+    """``fps`` as a positive float, or None (a zero or negative rate would stamp frames 0 and
+    1 at the same or a reversed time)."""
+    if fps is None:
+        return None
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(fps) or fps <= 0:
+        raise Pose3DValueError(f"fps must be a positive number of frames per second or None, got {fps!r}")
+    return float(fps)
+
+
 class Pose3D:
     """2D detection and 3D lifting frame by frame, in the caller's thread.
 
@@ -112,8 +123,9 @@ class Pose3D:
             and the person's height in metres, for the world placement (``pose3d_nb.world``).
 
     Raises:
-        Pose3DValueError: a knob out of the lifter's range, or a lifter that needs what the
-            detector does not give (MediaPipe's 3D needs MediaPipe's world landmarks).
+        Pose3DValueError: a knob out of the lifter's range, an fps that is not a positive
+            number, or a lifter that needs what the detector does not give (MediaPipe's 3D needs
+            MediaPipe's world landmarks).
     """
 
     def __init__(
@@ -135,6 +147,7 @@ class Pose3D:
     ) -> None:
         chosen = merge(settings, lifter=lifter, detector=detector, window=window, lookahead=lookahead,
                        flip=flip, follow=follow)
+        fps = _checked_fps(fps)
         self._lifter = self._make_lifter(chosen["lifter"])
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         self._world = WorldStage(camera, fov, focal, height, fps or 30.0,

@@ -14,11 +14,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings
 
-__all__ = ["DEFAULTS", "FROM_SETTINGS", "LONGEST_RECEPTIVE_FIELD", "Settings", "merge",
-           "renamed_option"]
+__all__ = ["DEFAULTS", "FROM_SETTINGS", "LONGEST_RECEPTIVE_FIELD", "Settings", "check_capacity",
+           "merge", "renamed_option"]
 
 #: The longest receptive field of VideoPose3D's models: the window slider's range until a lifter
 #: says otherwise.
@@ -49,8 +51,8 @@ class Settings:
             own choice (for "mediapipe", its single-person solution: whoever it finds first).
 
     Raises:
-        Pose3DValueError: a negative or fractional window or lookahead, capacity < 1, or an
-            unknown follow value.
+        Pose3DValueError: a negative or fractional window or lookahead, a flip that is not
+            True or False, a capacity that is not a whole number >= 1, or an unknown follow value.
     """
 
     source: str = "sample"
@@ -65,8 +67,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here
-        if self.capacity < 1:
-            raise Pose3DValueError(f"capacity must be >= 1, got {self.capacity}")
+        check_capacity(self.capacity)
         if self.follow is not None and str(self.follow).strip().lower() not in ("auto", "none"):
             from pose3d_nb.detectors.follow import FollowPolicy
 
@@ -80,6 +81,19 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (and checked)."""
         return dataclasses.replace(self, **changes)
+
+
+def check_capacity(capacity: Any) -> int:
+    """``capacity`` (rows of the rolling buffer) as an int.
+
+    Raises:
+        Pose3DValueError: not a whole number (text, None, a fraction), or below 1.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)):
+        raise Pose3DValueError(f"capacity must be a whole number of rows, got {capacity!r}")
+    if capacity < 1:
+        raise Pose3DValueError(f"capacity must be >= 1, got {capacity}")
+    return int(capacity)
 
 
 DEFAULTS = Settings()

@@ -20,6 +20,7 @@ takes the nearest person who appeared since, near where the followed one was las
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
 from pose3d_nb.detectors.registry import factory_options
 from pose3d_nb.detectors.tracking import Selection
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.skeleton import COCO
 
 POLICIES = ("largest", "centre", "most-moving")
@@ -337,7 +338,12 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
 
     Raises:
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
+        Pose3DTypeError: ``options`` is not a mapping.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise Pose3DTypeError(
+            f"detector_options must be a dict of the detector's keyword options, got {type(options).__name__}"
+        )
     options = dict(options or {})
     if (isinstance(follow, str) and follow.strip().lower() == AUTO and options
             and isinstance(detector, str)

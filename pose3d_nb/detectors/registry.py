@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pose3d_nb.detectors.base import Detector, DetectorUnavailable
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.registry import WORLD_LANDMARKS, Registry, load_object
 
 DEFAULT_DETECTOR = "mediapipe"
@@ -151,6 +152,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
         UnknownNameError: unknown name (the message lists the known ones).
         DetectorUnavailable: the backend's packages are missing or fail to import (the
             message says what and how to install them).
+        Pose3DTypeError: an option the backend does not take (the message lists those it takes).
     """
     backend = DETECTORS[name]
     missing = missing_requirements(name)
@@ -160,11 +162,30 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
         )
     try:
         factory = load_object(backend.factory)
+    except ImportError as exc:
+        raise DetectorUnavailable(f"detector {name!r} failed to import: {exc}. {backend.install}") from exc
+    _check_options(name, factory, options)
+    try:
         return factory(**{**backend.options, **options})
     except DetectorUnavailable:
         raise
     except ImportError as exc:
         raise DetectorUnavailable(f"detector {name!r} failed to import: {exc}. {backend.install}") from exc
+
+
+def _check_options(name: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    """Refuse options ``factory`` has no parameter for, naming those it has (a factory that
+    takes ``**kwargs`` takes anything)."""
+    parameters = inspect.signature(factory).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    takes = [p.name for p in parameters
+             if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise Pose3DTypeError(
+            f"detector {name!r} takes no option {', '.join(unknown)}; its options: {', '.join(takes)}"
+        )
 
 
 def factory_options(name: str) -> frozenset[str]:
@@ -191,7 +212,16 @@ def detector_from(spec: Any, options: dict[str, Any] | None = None) -> tuple[Det
 
     A backend name is created with ``options`` (``create_detector``; owned); any other object is
     the caller's own detector, returned as is (not owned: never closed by who received it).
+
+    Raises:
+        UnknownNameError: an unknown backend name.
+        Pose3DValueError: ``spec`` is neither a name nor a detector (an object called on a frame).
     """
     if not isinstance(spec, str):
+        if not callable(spec):  # else it would fail on the first frame, deep in a worker
+            raise Pose3DValueError(
+                f"detector must be one of {', '.join(known_detectors())} or a detector object "
+                f"(called with a Frame), got {type(spec).__name__}"
+            )
         return spec, False
     return create_detector(spec, **(options or {})), True

@@ -164,6 +164,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     @property
     def session_interval(self) -> float:
+        """Seconds between the journal's chunk saves while running (what a crash may lose)."""
         return self._recorder.session_interval
 
     @property

@@ -9,13 +9,14 @@ gives it). MediaPipe's world landmarks alone stay selectable as ``"mediapipe"``.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.errors import UnknownNameError
+from pose3d_nb.errors import Pose3DValueError, UnknownNameError
 from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
@@ -153,6 +154,7 @@ def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None
     Raises:
         CheckpointError: an unusable file.
         UnknownNameError: a name that is neither registered nor a path (lists the names).
+        Pose3DValueError: ``spec`` is none of these (a number, say; the message lists the names).
     """
     if isinstance(spec, TemporalModel):
         return VideoPose3DLifter(spec, world_landmark_weight=world_landmark_weight or 0.0)
@@ -160,6 +162,11 @@ def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None
         spec = "mediapipe"
     if is_lifter_name(spec):
         return load_object(LIFTERS[spec].factory)(world_landmark_weight=world_landmark_weight)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise Pose3DValueError(
+            f"lifter must be one of {', '.join(lifter_names())}, a checkpoint path or a TemporalModel, "
+            f"got {type(spec).__name__}"
+        )
     path = Path(spec).expanduser()
     if isinstance(spec, str) and not path.suffix and not path.exists():
         raise UnknownNameError(

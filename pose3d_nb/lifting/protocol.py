@@ -28,7 +28,8 @@ class LiftSettings:
 
     window: frames of 2D history a prediction may use (0 = all up to the receptive field).
     lookahead: output delay in frames (future context; 0 = the newest frame).
-    flip: test-time flip augmentation (average with the mirrored input; about 2x lifter cost).
+    flip: test-time flip augmentation (average with the mirrored input; about 2x lifter cost);
+    True or False (1 and 0 are taken too).
     A new object replaces the old one as a whole, so a lifter's worker thread always reads a
     consistent triple.
     """
@@ -45,7 +46,12 @@ class LiftSettings:
             if value < 0:
                 raise Pose3DValueError(f"{name} must be >= 0, got {value}")
             object.__setattr__(self, name, int(value))
-        object.__setattr__(self, "flip", bool(self.flip))
+        flip = self.flip
+        # bool("no") is True: only a truth value (or 0/1) is taken, never text or None
+        if not isinstance(flip, (bool, np.bool_)) and not (
+                isinstance(flip, (int, np.integer)) and flip in (0, 1)):
+            raise Pose3DValueError(f"flip must be True or False, got {flip!r}")
+        object.__setattr__(self, "flip", bool(flip))
 
     def replace(self, **changes: Any) -> LiftSettings:
         """A copy with ``changes`` applied (and checked)."""

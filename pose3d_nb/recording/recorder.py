@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
+import numbers
 import os
 import shutil
 import threading
@@ -60,14 +62,25 @@ class Recorder:
         session_interval: seconds between chunk writes (what a crash may lose at most).
         overwrite: replace a recording already in ``out_dir`` (only once this one completes).
         hint: how the refusal tells a caller to overwrite ("pass overwrite=True").
+
+    Raises:
+        Pose3DValueError: ``out_dir`` is not a path or None, or ``session_interval`` is not a
+            number of seconds >= 0.
     """
 
     def __init__(self, buffer: RollingBuffer, out_dir: str | Path | None,
                  metadata: Callable[[], dict[str, Any]], session_interval: float = 2.0,
                  overwrite: bool = False, hint: str = "pass overwrite=True") -> None:
+        if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
+            raise Pose3DValueError(f"out_dir must be a folder's path or None, got {type(out_dir).__name__}")
+        # checked here: the writer thread that reads it would die of a bad one, mid-run
+        interval = session_interval
+        if isinstance(interval, bool) or not isinstance(interval, numbers.Real) \
+                or not 0 <= interval < math.inf:
+            raise Pose3DValueError(f"session_interval must be a number of seconds >= 0, got {interval!r}")
         self.buffer = buffer
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.session_interval = session_interval
+        self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
         self._limit: int | None = None

@@ -1,0 +1,105 @@
+"""A wrong type or value for a public option is one Pose3DError naming what is valid, raised
+where it is given, never a TypeError from deep inside (or a silent wrong reading)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pose3d_nb.benchmarks.lifter import random_model
+from pose3d_nb.buffer import RollingBuffer
+from pose3d_nb.detectors.registry import create_detector, detector_from
+from pose3d_nb.engine import PoseEngine
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
+from pose3d_nb.lifting.choice import choose_lifter, shipped_checkpoint
+from pose3d_nb.lifting.model import Architecture
+from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.pose3d import Pose3D
+from pose3d_nb.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(Architecture((3, 3, 3), 32))
+
+
+def _no_person(frame):
+    return None
+
+
+@pytest.mark.parametrize("flip", ["no", "false", None, 2])
+def test_flip_takes_a_truth_value_only(flip, model):
+    # bool("no") and bool("false") are True: text used to turn flip on without a word
+    with pytest.raises(Pose3DValueError, match="flip must be True or False"):
+        LiftSettings(flip=flip)
+    with pytest.raises(Pose3DValueError, match="flip must be True or False"):
+        Settings(flip=flip)
+    engine = PoseEngine(lifter=model, out_dir=None, flip=False)
+    with pytest.raises(Pose3DValueError, match="flip must be True or False"):
+        engine.flip = flip
+    assert engine.flip is False  # a refused change changes nothing
+
+
+@pytest.mark.parametrize("flip, expected", [(True, True), (0, False), (1, True), (np.bool_(False), False)])
+def test_flip_keeps_taking_booleans_and_zero_or_one(flip, expected):
+    assert LiftSettings(flip=flip).flip is expected
+
+
+@pytest.mark.parametrize("capacity", ["5", None, 5.5])
+def test_capacity_must_be_a_whole_number(capacity, model):
+    with pytest.raises(Pose3DValueError, match="capacity must be a whole number of rows"):
+        Settings(capacity=capacity)
+    with pytest.raises(Pose3DValueError, match="capacity must be a whole number of rows"):
+        PoseEngine(lifter=model, out_dir=None, capacity=capacity)
+    assert RollingBuffer(np.int64(5)).capacity == 5
+
+
+def test_a_lifter_that_is_neither_name_path_nor_model_names_the_choices():
+    with pytest.raises(Pose3DValueError, match="lifter must be one of auto, shipped, mediapipe.*got int"):
+        choose_lifter(3)
+    with pytest.raises(Pose3DValueError, match="lifter must be one of"):
+        PoseEngine(lifter=3, out_dir=None)
+    assert choose_lifter(shipped_checkpoint()).receptive_field == 27  # a pathlib.Path still works
+
+
+def test_a_detector_that_is_neither_name_nor_callable_names_the_choices(model):
+    with pytest.raises(Pose3DValueError, match="detector must be one of mediapipe.*got int"):
+        detector_from(3)
+    with pytest.raises(Pose3DValueError, match="detector must be one of mediapipe"):
+        Pose3D(lifter=model, detector=3)
+    assert detector_from(_no_person) == (_no_person, False)  # an object is used as given
+
+
+def test_an_unknown_detector_option_names_the_backends_options(model):
+    listed = "'mediapipe-people' takes no option bogus; its options: .*num_poses"
+    with pytest.raises(Pose3DTypeError, match=listed):
+        create_detector("mediapipe-people", bogus=1)
+    with pytest.raises(Pose3DTypeError, match="takes no option bogus"):
+        Pose3D(lifter=model, detector_options={"bogus": 1})
+    with pytest.raises(Pose3DTypeError, match="detector_options must be a dict"):
+        Pose3D(lifter=model, detector_options=3)
+
+
+@pytest.mark.parametrize("fps", [0, -5, "30", float("nan")])
+def test_pose3d_fps_must_be_a_positive_number(fps, model):
+    # fps=0 used to be taken and then divide by zero on the first frame
+    with pytest.raises(Pose3DValueError, match="fps must be a positive number"):
+        Pose3D(lifter=model, detector=_no_person, fps=fps)
+
+
+def test_pose3d_fps_takes_numpy_numbers(model):
+    with Pose3D(lifter=model, detector=_no_person, fps=np.float32(25)) as pose3d:
+        assert pose3d.fps == 25.0
+
+
+@pytest.mark.parametrize("interval", ["x", -1, float("nan")])
+def test_session_interval_is_refused_before_the_run(interval, model, tmp_path):
+    # "x" used to kill the writer thread mid-run with a TypeError (the run went on unsaved)
+    with pytest.raises(Pose3DValueError, match="session_interval must be a number of seconds >= 0"):
+        PoseEngine(lifter=model, out_dir=tmp_path, session_interval=interval)
+    assert PoseEngine(lifter=model, out_dir=tmp_path, session_interval=np.int64(1)).session_interval == 1.0
+
+
+def test_out_dir_must_be_a_path_or_none(model):
+    with pytest.raises(Pose3DValueError, match="out_dir must be a folder's path or None, got int"):
+        PoseEngine(lifter=model, out_dir=3)
