@@ -117,6 +117,49 @@ def test_analysis_notebook_speeds_from_a_live_camera_that_dropped_frames(tmp_pat
     assert np.isnan(pelvis[~valid]).all()
 
 
+def test_analysis_notebook_follows_one_body_when_the_user_switched_whom_to_follow(tmp_path, monkeypatch):
+    # Two people standing 3 m apart; halfway the user clicks the other one (engine.follow), so
+    # joints_3d moves to the other body. The notebook read that as 3 m travelled at 30-90 m/s,
+    # and its exports stopped it (one file would join two bodies). It now analyses and exports
+    # the person followed at the end, from everyone's columns, and says so.
+    from test_motion import POSE
+
+    from pose3d_nb.buffer import MAX_PEOPLE
+    from pose3d_nb.recording import Session
+    from pose3d_nb.recording.session import write_session
+    from pose3d_nb.skeleton import COCO
+
+    frames = 120
+    t = np.arange(frames) / 30.0
+    people = np.full((frames, MAX_PEOPLE, 17, 3), np.nan, np.float32)
+    people[:, 0], people[:, 1] = POSE, POSE + np.array([3.0, 0, 0])
+    ids = np.full((frames, MAX_PEOPLE), -1)
+    ids[:, :2] = (1, 2)
+    track = np.where(np.arange(frames) < 60, 1, 2)
+    joints = np.where((track == 1)[:, None, None], people[:, 0], people[:, 1])
+    keypoints = np.full((frames, COCO.num_joints, 2), 100.0, np.float32)
+    session = Session(
+        joints_3d=joints, keypoints_2d=keypoints,
+        scores_2d=np.full((frames, COCO.num_joints), 0.9, np.float32), timestamps=t,
+        frame_index=np.arange(frames), valid=np.ones(frames, bool),
+        segment=np.zeros(frames, np.int64), track_id=track, people_ids=ids,
+        people_keypoints_2d=np.repeat(keypoints[:, None], MAX_PEOPLE, axis=1), people_joints_3d=people,
+    )
+    (tmp_path / "out_files").mkdir()
+    write_session(tmp_path / "out_files" / "session.npz", session, {"source": "camera", "fps": 30.0})
+    nb = run_notebook("analysis.ipynb", tmp_path, monkeypatch)
+    assert not outputs(nb, "error")
+    text = text_of(nb)
+    assert "track ids 1 and 2" in text and "analysing person 2, followed at the end" in text, text
+    assert "distance travelled: 0.00 m" in text and "below 0.2 m/s throughout" in text, text
+    with open(tmp_path / "out_files" / "angles.csv") as f:
+        header = next(csv.reader(f))
+    table = np.loadtxt(tmp_path / "out_files" / "angles.csv", delimiter=",", skiprows=1)
+    speed = table[:, header.index("pelvis_speed")]
+    assert np.isfinite(speed[1:]).all() and np.nanmax(speed) < 0.01  # the first frame has no speed
+    assert (tmp_path / "out_files" / "session.bvh").is_file()
+
+
 def _check_angles_csv(path: Path) -> int:
     with open(path) as f:
         reader = csv.reader(f)
