@@ -97,3 +97,17 @@ def test_gravity_compare_with_a_missing_weights_file_is_one_line(tmp_path, capsy
     assert main(["--compare", str(tmp_path / "old.npz")]) == 1
     assert capsys.readouterr().err.strip() == f"error: no weights file at {tmp_path / 'old.npz'}"
 
+
+@pytest.mark.timeout(120)
+def test_bench_pipeline_max_frames_beyond_the_file_ends_with_the_file(tmp_path):
+    """``--max-frames`` more than the engine will give (a short file, or a paced one dropping
+    frames) waited its whole 600 s timeout and reported frames/s over it."""
+    import cv2
+
+    from pose3d_nb.benchmarks.pipeline import _engine
+
+    for index in range(5):
+        cv2.imwrite(str(tmp_path / f"{index:03d}.png"), np.zeros((240, 320, 3), np.uint8))
+    result = _engine(str(tmp_path), "mediapipe", max_frames=50)
+    assert result["frames"] == 5
+    assert result["fps"] > 0.5  # 5 frames over the run, not over the 600 s timeout
