@@ -14,7 +14,8 @@ the lifter changed: for the second lifter, 120 clips at seed 43, 7.17 -> 6.85 de
 lifter's lifts as framed (a rerun made that file to the bit); for the third, on its lifts, 120
 clips at seed 43, 6.94 -> 6.74 degrees and gravity 10.07 -> 9.96 against the second lifter's;
 for the fourth, ``--compare`` (the clips' learned up alone, 90 frames each): 7.88 -> 7.57 degrees
-mean against the third lifter's (7.11 -> 6.80 median).
+mean against the third lifter's (7.11 -> 6.80 median). An existing ``--out`` (by default the shipped
+file) is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
