@@ -132,13 +132,19 @@ def run(source: str = "sample", max_frames: int | None = None, as_json: bool = F
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", default="sample")
-    parser.add_argument("--max-frames", type=int, default=None)
-    parser.add_argument("--json", action="store_true")
+    """``python -m pose3d_nb.benchmarks.detect``, as ``pose3d bench detect``; the exit status."""
+    from pose3d_nb.cli.common import positive_count, tool_exit_status
+
+    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.benchmarks.detect", description=__doc__)
+    parser.add_argument("--source", default="sample", help="a video, image folder or camera")
+    parser.add_argument("--max-frames", type=positive_count, default=None, help="frames (default: all)")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
-    run(args.source, args.max_frames, args.json)
-    return 0
+
+    def measure() -> None:
+        run(args.source, args.max_frames, args.json)
+
+    return tool_exit_status(measure)
 
 
 if __name__ == "__main__":

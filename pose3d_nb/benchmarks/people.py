@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_nb.benchmarks.pipeline import wait_for_poses
 from pose3d_nb.engine import PoseEngine
 
 
@@ -52,7 +53,7 @@ def engine_run(source: str, follow: str | None, max_frames: int | None, pace: bo
     engine.start()
     start = time.perf_counter()
     if max_frames and not pace:  # paced, frames are dropped: run to the end of the file
-        engine.buffer.wait_for(max_frames, timeout=900)
+        wait_for_poses(engine, max_frames, timeout=900)
     else:
         engine.wait(900)
     elapsed = time.perf_counter() - start

@@ -34,6 +34,15 @@ def _sequential(source: str, lifter_spec, max_frames: int | None) -> dict:
     return {"frames": count, "fps": count / elapsed}
 
 
+def wait_for_poses(engine: PoseEngine, poses: int, timeout: float) -> None:
+    """Block until ``poses`` poses are in ``engine``'s buffer, the run ended (a short file, or a
+    paced one whose dropped frames leave fewer), or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while not engine.buffer.wait_for(poses, timeout=0.01):
+        if not engine.running or time.monotonic() > deadline:
+            return
+
+
 def _engine(source: str, lifter_model, max_frames: int | None, pace: bool = False) -> dict:
     engine = PoseEngine(
         source=source, lifter=lifter_model, out_dir=None, capacity=100_000, pace=pace or None
@@ -41,7 +50,7 @@ def _engine(source: str, lifter_model, max_frames: int | None, pace: bool = Fals
     engine.start()  # opens source and detector, as the sequential baseline's set-up does
     start = time.perf_counter()
     if max_frames:
-        engine.buffer.wait_for(max_frames, timeout=600)
+        wait_for_poses(engine, max_frames, timeout=600)
     else:
         engine.wait(600)
     elapsed = time.perf_counter() - start

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from pose3d_nb.cli import batch, bench, demo, export, lift, models, run, train
-from pose3d_nb.cli.common import StopRequest, UsageError, add_pipeline_arguments, stop_on_signals
+from pose3d_nb.cli.common import StopRequest, UsageError, add_pipeline_arguments, one_line, stop_on_signals
 from pose3d_nb.cli.run import run_settings
 
 __all__ = [
@@ -35,14 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
-    text = str(exc).strip()
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
-        text = f"{exc.filename}: {exc.strerror}"
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
     from pose3d_nb.errors import Pose3DError
@@ -51,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except (Pose3DError, OSError) as exc:
         # What the package raises on purpose, and what the file system says (a read-only or
         # full disk, a path that is a file): one line, never a traceback.
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pose3d_nb.cli.common import positive_count, seed_number
+
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "lifter":
@@ -73,12 +75,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--smoke", action="store_true",
                        help="viewpoints, world, left-right, offline-lift: a few samples, a quick check; "
                             "follow: cam02 only")
-    bench.add_argument("--plot", default=None, help="viewpoints, world: save the plot to this PNG")
-    bench.add_argument("--json", action="store_true", help="last line: one JSON object")
-    bench.add_argument("--threads", type=int, default=1, help="torch threads (lifter)")
-    bench.add_argument("--source", default="sample")
-    bench.add_argument("--max-frames", type=int, default=None, help="frames (batch: per clip)")
-    bench.add_argument("--clips", type=int, default=6, help="batch: clips cut from the sample")
-    bench.add_argument("--seed", type=int, default=11,
+    bench.add_argument("--plot", default=None, help="viewpoints, world: save the plot to this PNG "
+                       "(world without --smoke: docs/world_sweep.png unless given)")
+    bench.add_argument("--json", action="store_true",
+                       help="last line: one JSON object (follow: a JSON list, a row per view)")
+    bench.add_argument("--threads", type=positive_count, default=1, help="torch threads (lifter)")
+    bench.add_argument("--source", default="sample",
+                       help="detect, pipeline, people: a video, image folder or camera (default: the sample; "
+                            "people: the sample and, if present, ../shared's two-people clip)")
+    bench.add_argument("--max-frames", type=positive_count, default=None,
+                       help="detect, pipeline, people: frames (default all); batch: per clip (default 50, "
+                            "at most 100); recording: rows (default 108000)")
+    bench.add_argument("--clips", type=positive_count, default=6, help="batch: clips cut from the sample")
+    bench.add_argument("--seed", type=seed_number, default=11,
                        help="offline-lift: which held-out clips and cameras (11 reports; 41 and 43 chose)")
     bench.set_defaults(func=cmd_bench)

@@ -1,21 +1,65 @@
-"""What several commands share: the usage error, clean stops on signals, the pipeline options."""
+"""What several commands share: the usage error, one-line errors, counts, clean stops on signals,
+the pipeline options."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import signal
+import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DError, Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
 
 
 class UsageError(Pose3DValueError):
     """Bad command-line input: printed as one line, exit status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def tool_exit_status(body: Callable[[], int | None]) -> int:
+    """Run a ``python -m pose3d_nb...`` tool's ``body`` as ``pose3d`` runs a command: what the
+    package raises on purpose (``Pose3DError``) and what the file system says become one line on
+    stderr and exit status 1, never a traceback; the body's own status otherwise (None: 0)."""
+    try:
+        return body() or 0
+    except (Pose3DError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def positive_count(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 steps would write an untrained
+    checkpoint; 0 channels or windows fail deep inside torch)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def seed_number(value: str) -> int:
+    """An argparse type: a random seed, a whole number of at least 0 (what numpy accepts)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value!r}")
+    return number
 
 class StopRequest:
     """A signal handler that asks ``pose3d run`` to stop cleanly: SIGINT (Ctrl-C) or SIGTERM.

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pose3d_nb.cli.common import UsageError, stop_on_signals
+from pose3d_nb.cli.common import UsageError, positive_count, stop_on_signals
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -38,18 +38,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{held if held is not None else '-'} mm); loss curve {Path(args.out).with_suffix('.loss.png')}"
     )
     return 0
-
-
-def positive_count(value: str) -> int:
-    """An argparse type: a whole number of at least 1 (0 steps would write an untrained
-    checkpoint; 0 channels or windows fail deep inside torch)."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
-    return number
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -105,12 +105,34 @@ def occlusion_by_turn(world: np.ndarray, scores: np.ndarray) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--detector"):
-        print("usage: python -m pose3d_nb.training.measure VIDEO [--detector NAME]", file=sys.stderr)
-        return 2
-    found = detect(argv[0], argv[2] if len(argv) == 3 else "mediapipe")
+    """``python -m pose3d_nb.training.measure VIDEO [--detector NAME]``: print the measurements;
+    the exit status (2: bad arguments; 1: a video that cannot be read or has nobody in it)."""
+    import argparse
+
+    from pose3d_nb.cli.common import tool_exit_status
+    from pose3d_nb.detectors.registry import DETECTORS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pose3d_nb.training.measure",
+        description="Measure MediaPipe's bone proportions, 2D jitter and occlusion on a video.",
+    )
+    parser.add_argument("video", help="a video file, an image folder, or 'sample'")
+    parser.add_argument("--detector", default="mediapipe", choices=DETECTORS.names(),
+                        help="the MediaPipe detector (default mediapipe; mediapipe-people follows one)")
+    args = parser.parse_args(argv)
+    return tool_exit_status(lambda: _report(args.video, args.detector))
+
+
+def _report(video: str, detector: str) -> int:
+    from pose3d_nb.errors import Pose3DValueError
+
+    found = detect(video, detector)
     ok = np.isfinite(found["keypoints"]).all(axis=(1, 2))
+    if not np.isfinite(found["world"]).all(axis=(1, 2)).any():
+        raise Pose3DValueError(
+            f"no frame of {video} ({len(ok)} frames) has MediaPipe world landmarks from {detector}: "
+            "nobody found, or not a MediaPipe detector"
+        )
     bones, nose = proportions(found["world"])
     np.set_printoptions(precision=4, suppress=True)
     print(f"frames {len(ok)}, person found in {ok.mean():.3f}")

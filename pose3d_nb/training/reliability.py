@@ -107,17 +107,24 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the calibrated error model (to paste into ``lifting/fusion.py``) and its fit."""
+    from pose3d_nb.cli.common import positive_count, tool_exit_status
     from pose3d_nb.lifting.choice import shipped_model
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR))
-    parser.add_argument("--count", type=int, default=CALIBRATION_COUNT)
+    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.training.reliability",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
+                        help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")
+    parser.add_argument("--count", type=positive_count, default=CALIBRATION_COUNT,
+                        help="held-out windows to fit on (default: %(default)s)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    fitted, figures = calibrate(shipped_model(), args.mocap, args.count)
-    print(figures)
-    print(repr(fitted))
-    return 0
+
+    def report() -> None:
+        torch.set_num_threads(1)
+        fitted, figures = calibrate(shipped_model(), args.mocap, args.count)
+        print(figures)
+        print(repr(fitted))
+
+    return tool_exit_status(report)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ the lifter changed: for the second lifter, 120 clips at seed 43, 7.17 -> 6.85 de
 lifter's lifts as framed (a rerun made that file to the bit); for the third, on its lifts, 120
 clips at seed 43, 6.94 -> 6.74 degrees and gravity 10.07 -> 9.96 against the second lifter's;
 for the fourth, ``--compare`` (the clips' learned up alone, 90 frames each): 7.88 -> 7.57 degrees
-mean against the third lifter's (7.11 -> 6.80 median).
+mean against the third lifter's (7.11 -> 6.80 median). An existing ``--out`` (by default the shipped
+file) is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ PITCH_DEG, ROLL_DEG, FOV_DEG = (-25.0, 65.0), (-35.0, 35.0), (35.0, 105.0)
 
 
 def make_clips(
-    clips: int, seed: int, frames: int = 90, held_out: bool = False
+    clips: int, seed: int, frames: int = 90, held_out: bool = False, mocap_dir: str | Path | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``clips`` synthetic clips lifted by the shipped lifter as the engine zooms them: per clip,
-    (frames, 79) inputs (NaN rows where unusable) and its (3,) true up in camera coordinates."""
+    (frames, 79) inputs (NaN rows where unusable) and its (3,) true up in camera coordinates.
+    The clips come from ``mocap_dir`` (default: ../shared/mocap)."""
     import torch
 
     from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
@@ -47,7 +49,7 @@ def make_clips(
     from pose3d_nb.world.placement import image_points
 
     torch.set_num_threads(1)
-    pool = [c for c in load_mocap(DEFAULT_MOCAP_DIR) if c.held_out == held_out]
+    pool = [c for c in load_mocap(mocap_dir or DEFAULT_MOCAP_DIR) if c.held_out == held_out]
     weights = sampling_weights(pool, 3 * frames)
     model, noise = shipped_model(), make_noise()
     rng = np.random.default_rng(seed)
@@ -66,11 +68,11 @@ def make_clips(
 
 
 def make_data(
-    clips: int, seed: int, frames: int = 90, held_out: bool = False
+    clips: int, seed: int, frames: int = 90, held_out: bool = False, mocap_dir: str | Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 79) inputs and (N, 3) true up of ``clips`` synthetic clips (every 3rd frame kept)."""
     inputs, targets = [], []
-    for x, up in make_clips(clips, seed, frames, held_out):
+    for x, up in make_clips(clips, seed, frames, held_out, mocap_dir):
         x = x[::3]
         keep = np.isfinite(x).all(1)
         inputs.append(x[keep])
@@ -78,7 +80,9 @@ def make_data(
     return np.concatenate(inputs), np.concatenate(targets)
 
 
-def held_out_up_error(paths: list[str], clips: int = 120, seed: int = 43) -> dict[str, np.ndarray]:
+def held_out_up_error(
+    paths: list[str], clips: int = 120, seed: int = 43, mocap_dir: str | Path | None = None
+) -> dict[str, np.ndarray]:
     """Each weights file's camera-up error on held-out clips (the clip's mean up, as
     ``learned_up`` answers it), degrees, (clips,) per path: how a retrained up is chosen."""
     from pose3d_nb.errors import Pose3DFileNotFoundError
@@ -90,7 +94,7 @@ def held_out_up_error(paths: list[str], clips: int = 120, seed: int = 43) -> dic
     if missing:
         raise Pose3DFileNotFoundError(f"no weights file at {', '.join(map(str, missing))}")
     errors: dict[str, list[float]] = {path: [] for path in paths}
-    for x, true_up in make_clips(clips, seed, held_out=True):
+    for x, true_up in make_clips(clips, seed, held_out=True, mocap_dir=mocap_dir):
         x = x[np.isfinite(x).all(1)]
         for path, arrays in weights.items():
             up = unit(predict(arrays, x).mean(0))
@@ -129,23 +133,38 @@ def train(inputs: np.ndarray, targets: np.ndarray, steps: int, seed: int, hidden
     return arrays
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=3000)
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(WEIGHTS))
+def main(argv: list[str] | None = None) -> int:
+    """Train and save ``--out``, or with ``--compare`` score weights files; the exit status."""
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+    from pose3d_nb.cli.common import positive_count, seed_number, tool_exit_status
+
+    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.world.gravity_training",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=positive_count, default=3000, help="training clips")
+    parser.add_argument("--steps", type=positive_count, default=6000, help="optimiser steps (512 frames)")
+    parser.add_argument("--seed", type=seed_number, default=0)
+    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
+                        help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")
+    parser.add_argument("--out", default=str(WEIGHTS), help="weights to write (default: the shipped ones)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument(
         "--compare", nargs="+", metavar="NPZ",
         help="train nothing: print each weights file's camera-up error on 120 held-out clips (seed 43)",
     )
-    args = parser.parse_args()
-    if args.compare:
-        for path, errors in held_out_up_error(args.compare).items():
-            print(f"{path}: camera-up error mean {errors.mean():.2f} deg, median {np.median(errors):.2f}")
-        return
+    args = parser.parse_args(argv)
+    if not args.compare and Path(args.out).exists() and not args.overwrite:
+        parser.error(f"{args.out} exists: pass --overwrite to replace it, or --out elsewhere")
+    return tool_exit_status(lambda: _compare(args) if args.compare else _train_and_save(args))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    for path, errors in held_out_up_error(args.compare, mocap_dir=args.mocap).items():
+        print(f"{path}: camera-up error mean {errors.mean():.2f} deg, median {np.median(errors):.2f}")
+
+
+def _train_and_save(args: argparse.Namespace) -> None:
     started = time.time()
-    inputs, targets = make_data(args.clips, args.seed)
+    inputs, targets = make_data(args.clips, args.seed, mocap_dir=args.mocap)
     print(f"{len(inputs)} frames from {args.clips} clips in {time.time() - started:.0f} s", flush=True)
     arrays = train(inputs, targets, args.steps, args.seed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -154,4 +173,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Argument handling of the developer tools: ``pose3d bench`` and the ``python -m`` fitting and
+measuring scripts. Bad input is a usage error (exit 2) or one line (exit 1), never a traceback
+after minutes of work, and a shipped data file is not replaced unless asked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pose3d_nb.cli import main as pose3d
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["lifter", "--threads", "-1"],  # torch's RuntimeError after the model was built
+        ["batch", "--clips", "0"],  # "no inputs given: name video files ...", about a batch never named
+        ["batch", "--max-frames", "-1"],  # IndexError while cutting the clips
+        ["recording", "--max-frames", "0"],  # 0 read as "not given": the full 108,000-row run
+        ["offline-lift", "--seed", "-1"],  # numpy's ValueError after the lifter was loaded
+    ],
+)
+def test_bench_rejects_counts_and_seeds_out_of_range_as_usage_errors(arguments, capsys):
+    with pytest.raises(SystemExit) as stop:
+        pose3d(["bench", *arguments])
+    assert stop.value.code == 2
+    assert "expected a whole number of at least" in capsys.readouterr().err
+
+
+def test_measure_help_prints_usage_instead_of_opening_a_video_named_help(capsys):
+    from pose3d_nb.training.measure import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    assert "usage: python -m pose3d_nb.training.measure" in capsys.readouterr().out
+
+
+def test_measure_on_a_missing_video_is_one_line(tmp_path, capsys):
+    from pose3d_nb.training.measure import main
+
+    assert main([str(tmp_path / "missing.mp4")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no such file or folder") and "missing.mp4" in err
+    assert "\n" not in err
+
+
+def test_measure_on_frames_with_nobody_says_so_in_one_line(tmp_path, capsys):
+    import cv2
+
+    from pose3d_nb.training.measure import main
+
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"{index:03d}.png"), np.zeros((240, 320, 3), np.uint8))
+    assert main([str(tmp_path)]) == 1  # was a traceback from np.stack of no frames
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no frame of") and "MediaPipe world landmarks" in err
+    assert "\n" not in err
+
+
+def test_reliability_with_a_missing_mocap_folder_is_one_line(tmp_path, capsys):
+    from pose3d_nb.training.reliability import main
+
+    assert main(["--mocap", str(tmp_path / "no_mocap")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: mocap folder not found: {tmp_path / 'no_mocap'}"
+
+
+@pytest.mark.parametrize("module", ["lean_fit", "gravity_training"])
+def test_fitting_scripts_keep_an_existing_output_unless_told_to_overwrite(module, tmp_path, capsys):
+    import importlib
+
+    main = importlib.import_module(f"pose3d_nb.world.{module}").main
+    existing = tmp_path / "kept.out"
+    existing.write_text("made before")
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(existing)])  # refused before any fitting starts
+    assert stop.value.code == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert existing.read_text() == "made before"
+
+
+@pytest.mark.parametrize("module", ["lean_fit", "gravity_training"])
+def test_fitting_scripts_name_a_missing_mocap_folder_in_one_line(module, tmp_path, capsys):
+    import importlib
+
+    main = importlib.import_module(f"pose3d_nb.world.{module}").main
+    out = tmp_path / "new.out"
+    assert main(["--mocap", str(tmp_path / "no_mocap"), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: mocap folder not found: {tmp_path / 'no_mocap'}"
+    assert not out.exists()
+
+
+def test_gravity_compare_with_a_missing_weights_file_is_one_line(tmp_path, capsys):
+    from pose3d_nb.world.gravity_training import main
+
+    assert main(["--compare", str(tmp_path / "old.npz")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: no weights file at {tmp_path / 'old.npz'}"
+
+
+@pytest.mark.timeout(120)
+def test_bench_pipeline_max_frames_beyond_the_file_ends_with_the_file(tmp_path):
+    """``--max-frames`` more than the engine will give (a short file, or a paced one dropping
+    frames) waited its whole 600 s timeout and reported frames/s over it."""
+    import cv2
+
+    from pose3d_nb.benchmarks.pipeline import _engine
+
+    for index in range(5):
+        cv2.imwrite(str(tmp_path / f"{index:03d}.png"), np.zeros((240, 320, 3), np.uint8))
+    result = _engine(str(tmp_path), "mediapipe", max_frames=50)
+    assert result["frames"] == 5
+    assert result["fps"] > 0.5  # 5 frames over the run, not over the 600 s timeout
