@@ -38,7 +38,7 @@ def wait_for_poses(engine: PoseEngine, poses: int, timeout: float) -> None:
     """Block until ``poses`` poses are in ``engine``'s buffer, the run ended (a short file, or a
     paced one whose dropped frames leave fewer), or ``timeout`` seconds passed."""
     deadline = time.monotonic() + timeout
-    while not engine.buffer.wait_for(poses, timeout=0.01):
+    while not engine.buffer.wait_for(poses, timeout=0.1):  # wakes at once when they arrive
         if not engine.running or time.monotonic() > deadline:
             return
 
