@@ -159,8 +159,9 @@ class PoseApp:
             self.controls.widget,
             self.controls.status,
             self.camera_slot,
+            # Wraps on a narrow page: the 3D view goes under the video instead of off the edge.
             widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
-                         layout=widgets.Layout(align_items="flex-start")),
+                         layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
         ])
         self._rates = {"display": RateLimiter(display_hz), "image": RateLimiter(image_hz),
                        "plot": RateLimiter(plot_hz),
