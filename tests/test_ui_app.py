@@ -232,3 +232,15 @@ def test_a_cleared_source_box_shows_the_source_in_use_again(fallback_app):
     c = fallback_app.controls
     c.source_box.value = "  "  # emptied (or blanks) and Enter: nothing to switch to
     assert c.source == "sample" == fallback_app.engine.source_name
+
+
+def test_a_click_note_goes_once_the_follower_has_acted_on_it(fallback_app):
+    """A click on the video said "following whoever is at (x, y) from the next frame" for good:
+    minutes later it still read as a pending request, beside the follower's own line."""
+    app, c = fallback_app, fallback_app.controls
+    c.start_button.value = True
+    assert until(lambda: app.frames_shown > 0 and "following person" in c.status.value, timeout=60)
+    app.live.widget._on_message(app.live.widget, {"type": "click", "x": 0.5, "y": 0.5}, [])  # a click
+    assert "following whoever is at (270,480) from the next frame" in c.status.value
+    assert until(lambda: "following whoever is at" not in c.status.value, timeout=10)
+    assert "following person" in c.status.value and app.engine.running

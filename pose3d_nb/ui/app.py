@@ -40,6 +40,10 @@ _PLOT_ROWS = 1200
 #: Seconds the display thread waits for a new result before refreshing status and plot anyway.
 _IDLE_POLL_S = 0.1
 
+#: Seconds a click's "following whoever is at (x, y)" note stays while the engine runs: by then
+#: the follower has acted on it, and its own line says whom it follows.
+_CLICK_NOTE_S = 2.0
+
 #: Seconds without a new 3D pose before the shown pose is stored in the widget state (a state
 #: change costs a round trip to the page, so never per frame, even for a slow engine).
 _STATE_SYNC_AFTER_S = 1.0
@@ -144,6 +148,7 @@ class PoseApp:
                               figsize=(view_size / 90, 2.4))  # as wide as the 3D view (90 dpi)
         self._apply_lifter(info)
         self._message = ""
+        self._click_note: tuple[str, float] | None = None  # a click's note and when it was made
         # >0 while a control's engine call (start, switch source...) is in progress: the display
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
@@ -282,6 +287,7 @@ class PoseApp:
         point = f"{x:.0f},{y:.0f}"
         if self._guarded("follow the person clicked", lambda: self.engine.follow(point)):
             self._message = f"following whoever is at ({point}) from the next frame"
+            self._click_note = (self._message, time.monotonic())
         self._refresh_status()
 
     def _set(self, name: str, value: Any) -> None:
@@ -424,6 +430,7 @@ class PoseApp:
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
         following = getattr(self.engine, "follow_status", "")  # several people in view: whom
+        self._expire_click_note()
         message = " · ".join(part for part in (following, self._message) if part)
         self.controls.set_status(status_html(stats, message))
         # The engine can stop on its own (end of a file, an error): show it on the button. Only a
@@ -441,6 +448,17 @@ class PoseApp:
                     if value != self._shown_choices.get(name):
                         self.controls.set_value(name, value)
                 self._shown_choices = choices
+
+    def _expire_click_note(self) -> None:
+        """Drop a click's note once the engine has run ``_CLICK_NOTE_S`` after it (stopped, the
+        click waits for the next start): left on, it read as a request still pending."""
+        if self._click_note is None:
+            return
+        note, clicked_at = self._click_note
+        if self._message != note:  # another message replaced it
+            self._click_note = None
+        elif self.engine.running and time.monotonic() - clicked_at > _CLICK_NOTE_S:
+            self._message, self._click_note = "", None
 
     def _engine_choices(self) -> dict[str, Any]:
         """The engine's window, lookahead, flip, source and detector, as the controls show them."""
