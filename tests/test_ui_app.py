@@ -244,3 +244,19 @@ def test_a_click_note_goes_once_the_follower_has_acted_on_it(fallback_app):
     assert "following whoever is at (270,480) from the next frame" in c.status.value
     assert until(lambda: "following whoever is at" not in c.status.value, timeout=10)
     assert "following person" in c.status.value and app.engine.running
+
+
+def test_a_finished_file_shows_no_follow_line(tmp_path):
+    """At the end of a file the follower's last line stayed ("person 1 hidden: frames missing
+    until they reappear" under "finished"), though nothing runs to see anyone reappear."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None, loop=False, pace=False)
+    try:
+        c = app.controls
+        c.start_button.value = True
+        assert until(lambda: app.engine.finished, timeout=120)
+        last_line = app.engine.follow_status
+        assert last_line  # the detector still has one: what the status must not show any more
+        assert until(lambda: "finished" in c.status.value and c.start_button.description == "Start")
+        assert last_line not in c.status.value, c.status.value
+    finally:
+        app.close()

@@ -429,7 +429,9 @@ class PoseApp:
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
-        following = getattr(self.engine, "follow_status", "")  # several people in view: whom
+        # Several people in view: whom it follows. Only while it runs: at the end of a file the
+        # detector's last line ("person 1 hidden ... until they reappear") would stay, as Stop shows none.
+        following = getattr(self.engine, "follow_status", "") if stats.running else ""
         self._expire_click_note()
         message = " · ".join(part for part in (following, self._message) if part)
         self.controls.set_status(status_html(stats, message))
