@@ -178,6 +178,10 @@ class PoseApp:
         self.frames_shown = 0  # video frames sent
         self.poses_shown = 0  # 3D skeleton updates sent
         self._last_joints: np.ndarray | None = None
+        self._followed_id: int | None = None  # the followed person's track id in the newest view
+        # A newly followed person: the frame their 3D starts from, and the last 3D frame shown.
+        self._new_person_from: int | None = None
+        self._last_joints_frame = -1
         self._posed_at = RateMeter(100)
         self._shown_at = RateMeter(100)
         self._show_ms: collections.deque[float] = collections.deque(maxlen=100)
@@ -386,8 +390,10 @@ class PoseApp:
         self._seen_view = view
         if view is not None and view is not self._last_view:
             started = time.perf_counter()
+            self._note_followed(view)
             if view.joints_3d is not None and view.joints_3d is not self._last_joints:
                 self._last_joints = view.joints_3d
+                self._start_trail_for_new_person(view)
                 # No detection in this frame: keep the last pose, faded, rather than a held copy
                 # that would look live.
                 self.view3d.update(view.joints_3d if view.joints_valid else None,
@@ -413,6 +419,28 @@ class PoseApp:
         if force_status or self._rates["status"].ready():
             self._refresh_status()
             self._show_camera()
+
+    def _note_followed(self, view: Any) -> None:
+        """Remember the frame from which another person is followed (a click, or the one
+        followed gone and someone else chosen)."""
+        followed = view.detection.extras.get("track_id")
+        if followed is None:  # nobody followed in this frame: whoever comes next decides
+            return
+        if self._followed_id is not None and followed != self._followed_id:
+            self._new_person_from = view.frame_index
+        self._followed_id = followed
+
+    def _start_trail_for_new_person(self, view: Any) -> None:
+        """A new trail once the 3D shown is the newly followed person's: it trails the video by
+        the lookahead, so from the frame of the change on (or an earlier index: the file looped
+        or the source changed since)."""
+        frame = view.joints_frame_index
+        if frame is None:
+            return
+        went_back, self._last_joints_frame = frame < self._last_joints_frame, frame
+        if self._new_person_from is not None and (frame >= self._new_person_from or went_back):
+            self._new_person_from = None
+            self.view3d.new_trail()
 
     def _show_camera(self) -> None:
         """The recording camera in the 3D view, as the world grounding estimates it (it settles
