@@ -232,3 +232,66 @@ def test_a_cleared_source_box_shows_the_source_in_use_again(fallback_app):
     c = fallback_app.controls
     c.source_box.value = "  "  # emptied (or blanks) and Enter: nothing to switch to
     assert c.source == "sample" == fallback_app.engine.source_name
+
+
+def test_a_click_note_goes_once_the_follower_has_acted_on_it(fallback_app):
+    """A click on the video said "following whoever is at (x, y) from the next frame" for good:
+    minutes later it still read as a pending request, beside the follower's own line."""
+    app, c = fallback_app, fallback_app.controls
+    c.start_button.value = True
+    assert until(lambda: app.frames_shown > 0 and "following person" in c.status.value, timeout=60)
+    app.live.widget._on_message(app.live.widget, {"type": "click", "x": 0.5, "y": 0.5}, [])  # a click
+    assert "following whoever is at (270,480) from the next frame" in c.status.value
+    assert until(lambda: "following whoever is at" not in c.status.value, timeout=10)
+    assert "following person" in c.status.value and app.engine.running
+
+
+def test_a_finished_file_shows_no_follow_line(tmp_path):
+    """At the end of a file the follower's last line stayed ("person 1 hidden: frames missing
+    until they reappear" under "finished"), though nothing runs to see anyone reappear."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None, loop=False, pace=False)
+    try:
+        c = app.controls
+        c.start_button.value = True
+        assert until(lambda: app.engine.finished, timeout=120)
+        last_line = app.engine.follow_status
+        assert last_line  # the detector still has one: what the status must not show any more
+        assert until(lambda: "finished" in c.status.value and c.start_button.description == "Start")
+        assert last_line not in c.status.value, c.status.value
+    finally:
+        app.close()
+
+
+def test_the_trail_starts_afresh_when_another_person_is_followed(tmp_path, monkeypatch):
+    """After a click on someone else the 3D view's pelvis trail ran on from the person followed
+    before: for two seconds a line crossed the floor from one person to the other. The 3D trails
+    the video by the lookahead (2 frames here): the old person's last poses still extend the
+    old trail, the new person's first one starts a new one."""
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.engine.live import LiveView
+    from pose3d_nb.skeleton import H36M
+
+    app = PoseApp(source="sample", lifter=None, out_dir=None)
+    app.close()  # no display thread: the views below are shown by calling its refresh here
+    person = {1: np.zeros((17, 3)), 2: np.zeros((17, 3))}
+    person[2][:, 0] = 3.0  # three metres to the side
+    lag, switch = 2, 10
+    image = np.zeros((36, 64, 3), np.uint8)
+
+    def view(i: int) -> LiveView:
+        followed = 1 if i < switch else 2
+        pose = person[1 if i - lag < switch else 2] + [0.01 * i, 0, 0]  # walking slowly
+        detection = Detection(np.zeros((17, 2), np.float32), np.ones(17, np.float32),
+                              np.zeros(4, np.float32), (64, 36), i / 30, i, {"track_id": followed})
+        return LiveView(image, detection, i, pose, True, i - lag)
+
+    pelvis = H36M.index("pelvis")
+    for i in range(lag, switch + 6):
+        shown = view(i)
+        monkeypatch.setattr(app.engine, "latest_view", lambda shown=shown: shown)
+        app._refresh_once()
+        trail_x = app.view3d.trail[:, 0]
+        newest = float(person[1 if i - lag < switch else 2][pelvis, 0] + 0.01 * i)
+        assert trail_x[-1] == pytest.approx(newest, abs=1e-6)
+        # One person's path only: every point of the trail within a step of the newest.
+        assert np.abs(trail_x - trail_x[-1]).max() < 0.5, (i, trail_x)

@@ -40,6 +40,10 @@ _PLOT_ROWS = 1200
 #: Seconds the display thread waits for a new result before refreshing status and plot anyway.
 _IDLE_POLL_S = 0.1
 
+#: Seconds a click's "following whoever is at (x, y)" note stays while the engine runs: by then
+#: the follower has acted on it, and its own line says whom it follows.
+_CLICK_NOTE_S = 2.0
+
 #: Seconds without a new 3D pose before the shown pose is stored in the widget state (a state
 #: change costs a round trip to the page, so never per frame, even for a slow engine).
 _STATE_SYNC_AFTER_S = 1.0
@@ -144,6 +148,7 @@ class PoseApp:
                               figsize=(view_size / 90, 2.4))  # as wide as the 3D view (90 dpi)
         self._apply_lifter(info)
         self._message = ""
+        self._click_note: tuple[str, float] | None = None  # a click's note and when it was made
         # >0 while a control's engine call (start, switch source...) is in progress: the display
         # thread must not "correct" the Start button from a half-started engine meanwhile.
         self._acting = 0
@@ -159,8 +164,9 @@ class PoseApp:
             self.controls.widget,
             self.controls.status,
             self.camera_slot,
+            # Wraps on a narrow page: the 3D view goes under the video instead of off the edge.
             widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
-                         layout=widgets.Layout(align_items="flex-start")),
+                         layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
         ])
         self._rates = {"display": RateLimiter(display_hz), "image": RateLimiter(image_hz),
                        "plot": RateLimiter(plot_hz),
@@ -172,6 +178,10 @@ class PoseApp:
         self.frames_shown = 0  # video frames sent
         self.poses_shown = 0  # 3D skeleton updates sent
         self._last_joints: np.ndarray | None = None
+        self._followed_id: int | None = None  # the followed person's track id in the newest view
+        # A newly followed person: the frame their 3D starts from, and the last 3D frame shown.
+        self._new_person_from: int | None = None
+        self._last_joints_frame = -1
         self._posed_at = RateMeter(100)
         self._shown_at = RateMeter(100)
         self._show_ms: collections.deque[float] = collections.deque(maxlen=100)
@@ -281,6 +291,7 @@ class PoseApp:
         point = f"{x:.0f},{y:.0f}"
         if self._guarded("follow the person clicked", lambda: self.engine.follow(point)):
             self._message = f"following whoever is at ({point}) from the next frame"
+            self._click_note = (self._message, time.monotonic())
         self._refresh_status()
 
     def _set(self, name: str, value: Any) -> None:
@@ -379,8 +390,10 @@ class PoseApp:
         self._seen_view = view
         if view is not None and view is not self._last_view:
             started = time.perf_counter()
+            self._note_followed(view)
             if view.joints_3d is not None and view.joints_3d is not self._last_joints:
                 self._last_joints = view.joints_3d
+                self._start_trail_for_new_person(view)
                 # No detection in this frame: keep the last pose, faded, rather than a held copy
                 # that would look live.
                 self.view3d.update(view.joints_3d if view.joints_valid else None,
@@ -407,6 +420,28 @@ class PoseApp:
             self._refresh_status()
             self._show_camera()
 
+    def _note_followed(self, view: Any) -> None:
+        """Remember the frame from which another person is followed (a click, or the one
+        followed gone and someone else chosen)."""
+        followed = view.detection.extras.get("track_id")
+        if followed is None:  # nobody followed in this frame: whoever comes next decides
+            return
+        if self._followed_id is not None and followed != self._followed_id:
+            self._new_person_from = view.frame_index
+        self._followed_id = followed
+
+    def _start_trail_for_new_person(self, view: Any) -> None:
+        """A new trail once the 3D shown is the newly followed person's: it trails the video by
+        the lookahead, so from the frame of the change on (or an earlier index: the file looped
+        or the source changed since)."""
+        frame = view.joints_frame_index
+        if frame is None:
+            return
+        went_back, self._last_joints_frame = frame < self._last_joints_frame, frame
+        if self._new_person_from is not None and (frame >= self._new_person_from or went_back):
+            self._new_person_from = None
+            self.view3d.new_trail()
+
     def _show_camera(self) -> None:
         """The recording camera in the 3D view, as the world grounding estimates it (it settles
         in about a second, then stays): from the engine's metadata (``camera_*`` keys)."""
@@ -422,7 +457,10 @@ class PoseApp:
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
-        following = getattr(self.engine, "follow_status", "")  # several people in view: whom
+        # Several people in view: whom it follows. Only while it runs: at the end of a file the
+        # detector's last line ("person 1 hidden ... until they reappear") would stay, as Stop shows none.
+        following = getattr(self.engine, "follow_status", "") if stats.running else ""
+        self._expire_click_note()
         message = " · ".join(part for part in (following, self._message) if part)
         self.controls.set_status(status_html(stats, message))
         # The engine can stop on its own (end of a file, an error): show it on the button. Only a
@@ -440,6 +478,17 @@ class PoseApp:
                     if value != self._shown_choices.get(name):
                         self.controls.set_value(name, value)
                 self._shown_choices = choices
+
+    def _expire_click_note(self) -> None:
+        """Drop a click's note once the engine has run ``_CLICK_NOTE_S`` after it (stopped, the
+        click waits for the next start): left on, it read as a request still pending."""
+        if self._click_note is None:
+            return
+        note, clicked_at = self._click_note
+        if self._message != note:  # another message replaced it
+            self._click_note = None
+        elif self.engine.running and time.monotonic() - clicked_at > _CLICK_NOTE_S:
+            self._message, self._click_note = "", None
 
     def _engine_choices(self) -> dict[str, Any]:
         """The engine's window, lookahead, flip, source and detector, as the controls show them."""

@@ -101,8 +101,13 @@ class Controls:
         self.detector_dropdown.observe(lambda _: self._emit("detector"), names="value")
         self.start_button.observe(self._on_toggle, names="value")
 
-        row1 = widgets.HBox([self.start_button, self.source_box, self.detector_dropdown])
-        row2 = widgets.HBox([self.window_slider, self.full_window, self.lookahead_slider, self.flip_box])
+        # Rows wrap on a narrow page (a laptop's half screen): squeezed onto one line the
+        # sliders shrink to nothing and the button loses its label.
+        wrap = {"flex_flow": "row wrap"}
+        row1 = widgets.HBox([self.start_button, self.source_box, self.detector_dropdown],
+                            layout=widgets.Layout(**wrap))
+        row2 = widgets.HBox([self.window_slider, self.full_window, self.lookahead_slider, self.flip_box],
+                            layout=widgets.Layout(**wrap))
         self.widget = widgets.VBox([row1, row2, self.notes])
 
     # ---- values -------------------------------------------------------------------------------

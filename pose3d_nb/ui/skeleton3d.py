@@ -210,6 +210,11 @@ class Skeleton3D:
         """The trail's points, oldest first: (TRAIL_POINTS, 3) float32 metres (``Trail.points``)."""
         return self._trail.points()
 
+    def new_trail(self) -> None:
+        """Start the trail afresh from the next pose (another person is followed: a trail
+        running on would draw a line from one person to the other)."""
+        self._trail = Trail()
+
     @property
     def view_centre(self) -> tuple[float, float]:
         """(x, y) metres: the floor point the grid is centred on and the view orbits above."""
