@@ -1,7 +1,15 @@
 // The front end of VideoView: shows `value` (image bytes) and sends clicks as fractions of
 // the image's size, so the kernel maps them to frame pixels whatever size the page draws it.
+// Until the first frame: a dark 16:9 panel saying what will appear, not a broken-image icon.
+const PLACEHOLDER = "data:image/svg+xml," + encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 360">' +
+  '<rect width="640" height="360" fill="#202124"/>' +
+  '<text x="320" y="187" fill="#9aa0a6" font-family="sans-serif" font-size="22" ' +
+  'text-anchor="middle">No frame yet (press Start)</text></svg>');
+
 function render({ model, el }) {
   const img = document.createElement("img");
+  img.alt = "";
   img.className = "widget-image";
   img.style.display = "block";
   img.style.width = "100%";
@@ -12,7 +20,10 @@ function render({ model, el }) {
 
   const show = () => {
     const data = model.get("value");
-    if (!data || data.byteLength === 0) return;
+    if (!data || data.byteLength === 0) {
+      if (!shown) img.src = PLACEHOLDER;
+      return;
+    }
     const next = URL.createObjectURL(new Blob([data], { type: `image/${model.get("format")}` }));
     const previous = shown;
     shown = next;

@@ -48,6 +48,10 @@ def test_app_controls_and_views_fit_a_narrow_page(chromium_path, tmp_path):
         lab.open_notebook("app.ipynb")
         lab.run_all_cells()
         lab.page.locator(f"{APP} img").first.wait_for(timeout=30_000)
+        # Before Start the video area is a drawn placeholder, not a broken-image icon.
+        before_start = lab.page.evaluate(
+            "(sel) => { const i = document.querySelector(sel + ' img');"
+            " return {loaded: i.complete && i.naturalWidth > 0, src: i.src.slice(0, 20)}; }", APP)
         narrow = _measure(lab)
         lab.screenshot("app_layout_narrow.png", locator=lab.page.locator(APP).first)
         lab.page.set_viewport_size({"width": 1000, "height": 700})
@@ -58,6 +62,7 @@ def test_app_controls_and_views_fit_a_narrow_page(chromium_path, tmp_path):
         assert not lab.widget_errors(), lab.widget_errors()
         assert not lab.page_errors, lab.page_errors
 
+    assert before_start["loaded"], before_start
     out = narrow["output"]
     assert narrow["button"]["text"] == "Start" and not narrow["button"]["clipped"], narrow["button"]
     assert narrow["button"]["width"] > 60, narrow["button"]
