@@ -79,6 +79,7 @@ def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
         (np.zeros((0, 17, 2), np.float32), "has no frames"),  # was a reshape traceback
         (np.zeros((5, 17, 2), np.complex64), "must be real numbers"),  # was cast, imaginary part dropped
         ("npz", "is a .npz archive: save the (T, 17, 2) array alone"),  # was "got shape (1,)"
+        (b"", "is not a plain numeric .npy array"),  # an empty file: was an EOFError traceback
     ],
 )
 def test_lift_bad_keypoint_arrays_are_one_line(tmp_path, reference_checkpoint, capsys, content, message):
@@ -86,6 +87,8 @@ def test_lift_bad_keypoint_arrays_are_one_line(tmp_path, reference_checkpoint, c
     if isinstance(content, str):
         bad = tmp_path / "bad.npz"
         np.savez(bad, keypoints=np.zeros((5, 17, 2), np.float32))
+    elif isinstance(content, bytes):
+        bad.write_bytes(content)
     else:
         np.save(bad, content)
     assert lift(bad, reference_checkpoint, tmp_path / "o.npy", size=(640, 480)) == 2

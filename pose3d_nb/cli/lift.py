@@ -18,7 +18,7 @@ def _load_keypoints(path: Path) -> np.ndarray:
         raise UsageError(f"keypoints file not found: {path}")
     try:
         array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError) as exc:  # EOFError: an empty file
         raise UsageError(f"{path} is not a plain numeric .npy array ({exc})") from None
     if isinstance(array, np.lib.npyio.NpzFile):  # np.load opens an archive lazily, reads nothing
         array.close()
