@@ -73,6 +73,61 @@ def test_lift_object_array_is_refused(tmp_path, reference_checkpoint, capsys):
     assert "not a plain numeric .npy" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (np.zeros((0, 17, 2), np.float32), "has no frames"),  # was a reshape traceback
+        (np.zeros((5, 17, 2), np.complex64), "must be real numbers"),  # was cast, imaginary part dropped
+        ("npz", "is a .npz archive: save the (T, 17, 2) array alone"),  # was "got shape (1,)"
+        (b"", "is not a plain numeric .npy array"),  # an empty file: was an EOFError traceback
+    ],
+)
+def test_lift_bad_keypoint_arrays_are_one_line(tmp_path, reference_checkpoint, capsys, content, message):
+    bad = tmp_path / "bad.npy"
+    if isinstance(content, str):
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, keypoints=np.zeros((5, 17, 2), np.float32))
+    elif isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        np.save(bad, content)
+    assert lift(bad, reference_checkpoint, tmp_path / "o.npy", size=(640, 480)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_lift_does_not_replace_an_existing_file_unless_told(tmp_path, keypoints_file, capsys):
+    """--out and the _valid.npy mask beside it were written over whatever was there, the
+    keypoints being lifted included."""
+    mine = tmp_path / "mine.npy"
+    mine.write_text("my notes")
+    assert lift(keypoints_file, "shipped", mine) == 2
+    assert "mine.npy exists; pass --overwrite" in capsys.readouterr().err
+    assert mine.read_text() == "my notes"
+    mask = tmp_path / "other_valid.npy"  # a file the user never named
+    mask.write_text("mine too")
+    assert lift(keypoints_file, "shipped", tmp_path / "other.npy") == 2
+    assert mask.read_text() == "mine too" and not (tmp_path / "other.npy").exists()
+    before = np.load(keypoints_file)
+    for options in ([], ["--overwrite"]):
+        assert lift(keypoints_file, "shipped", keypoints_file, *options) == 2
+        assert "over the keypoints lifted" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(keypoints_file), before)
+    assert lift(keypoints_file, "shipped", mine, "--overwrite") == 0
+    assert np.load(mine).shape == (len(before), 17, 3)
+
+
+def test_lift_writes_the_file_it_names(tmp_path, keypoints_file, capsys):
+    """np.save added ".npy" to a name without it, while the message named the file without it."""
+    out = tmp_path / "joints"
+    assert lift(keypoints_file, "shipped", out) == 0
+    assert f"-> {out};" in capsys.readouterr().out
+    assert np.load(out).shape[1:] == (17, 3) and not (tmp_path / "joints.npy").exists()
+    assert np.load(tmp_path / "joints_valid.npy").all()
+    assert lift(keypoints_file, "shipped", tmp_path) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("space", [[], ["--world"]])
 def test_lift_refuses_a_lens_or_height_that_only_grounded_placement_uses(
     tmp_path, keypoints_file, reference_checkpoint, capsys, space

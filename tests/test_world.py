@@ -448,7 +448,7 @@ def test_cli_lift_grounded_removes_the_shipped_lifters_lean_as_run_does(tmp_path
     runs = [("shipped",), ("shipped", "--stream"), ("shipped", "--no-zoom"), (str(shipped_checkpoint()),)]
     for checkpoint, *options in runs:
         command = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", checkpoint, "--grounded"]
-        assert main([*command, *options, "--out", str(tmp_path / "out.npy")]) == 0
+        assert main([*command, *options, "--out", str(tmp_path / "out.npy"), "--overwrite"]) == 0
     lean = shipped_lean_bias()
     assert lean is not None and given == [lean, lean, None, None]
 

@@ -18,8 +18,11 @@ def _load_keypoints(path: Path) -> np.ndarray:
         raise UsageError(f"keypoints file not found: {path}")
     try:
         array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError) as exc:  # EOFError: an empty file
         raise UsageError(f"{path} is not a plain numeric .npy array ({exc})") from None
+    if isinstance(array, np.lib.npyio.NpzFile):  # np.load opens an archive lazily, reads nothing
+        array.close()
+        raise UsageError(f"{path} is a .npz archive: save the (T, 17, 2) array alone with numpy.save (.npy)")
     try:
         return check_keypoints(array, what=str(path))
     except ValueError as exc:
@@ -71,6 +74,22 @@ def _check_world_options(args: argparse.Namespace) -> None:
         check_height(options["height"])
 
 
+def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``--out`` and the ``_valid.npy`` mask beside it, checked before anything is lifted: neither
+    may be the keypoints file, a folder, or (without ``--overwrite``) a file that exists."""
+    out = Path(args.out).expanduser()
+    valid_path = out.with_name(out.stem + "_valid.npy")
+    source = Path(args.keypoints).expanduser().resolve()
+    for path in (out, valid_path):
+        if path.resolve() == source:
+            raise UsageError(f"--out would write {path} over the keypoints lifted; choose another --out")
+        if path.is_dir():
+            raise UsageError(f"--out: {path} is a folder; name a .npy file (in it, if you like)")
+        if (path.exists() or path.is_symlink()) and not args.overwrite:
+            raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+    return out, valid_path
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.bones import hold_bone_lengths
     from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
@@ -78,11 +97,13 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.streaming import StreamingLifter
     from pose3d_nb.lifting.world import camera_to_world, rebase_floor
     from pose3d_nb.lifting.zoom import ScreenZoom
+    from pose3d_nb.recording.files import atomic_file
     from pose3d_nb.world.lean import shipped_lean_bias
 
     if args.stream and args.bones == "held":
         raise UsageError("--bones held needs the whole clip: not with --stream")
     _check_world_options(args)
+    out, valid_path = _output_paths(args)
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
     checkpoint, shipped = _checkpoint(args.checkpoint)
@@ -115,11 +136,9 @@ def cmd_lift(args: argparse.Namespace) -> int:
     elif args.grounded:
         lean = shipped_lean_bias() if lean_known else None
         joints = _grounded(args, joints, keypoints, valid, size, lean)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, joints.astype(np.float32))
-    valid_path = out.with_name(out.stem + "_valid.npy")
-    np.save(valid_path, valid)
+    for path, array in ((out, joints.astype(np.float32)), (valid_path, valid)):
+        with atomic_file(path) as handle:  # a stop half way leaves the old file, not a torn one
+            np.save(handle, array)  # to the path as named (np.save(path) would add ".npy")
     mode = f"offline, {bones}"
     if args.stream:
         mode = f"streaming (window {args.window}, lookahead {args.lookahead})"
@@ -175,4 +194,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_world_arguments(lift)
     lift.add_argument("--out", required=True, help="output .npy (T, 17, 3); a _valid.npy mask beside it")
+    lift.add_argument("--overwrite", action="store_true", help="replace --out and its mask if they exist")
     lift.set_defaults(func=cmd_lift)

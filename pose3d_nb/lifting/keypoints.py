@@ -16,8 +16,10 @@ def check_keypoints(keypoints: np.ndarray, what: str = "keypoints") -> np.ndarra
             f"{what} must have shape (T, {NUM_JOINTS}, 2) (frames, COCO keypoints, x/y pixels); "
             f"got {array.shape}"
         )
-    if not np.issubdtype(array.dtype, np.number):
-        raise Pose3DValueError(f"{what} must be numeric, got dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise Pose3DValueError(f"{what} must be real numbers, got dtype {array.dtype}")
+    if len(array) == 0:
+        raise Pose3DValueError(f"{what} has no frames (shape {array.shape}); nothing to lift")
     return array.astype(np.float32, copy=False)
 
 
