@@ -269,6 +269,21 @@ def test_tidy_table_read_by_pandas(session, tmp_path, fmt):
     assert table[table["joint"] == "spine"][["u", "v"]].isna().all().all()
 
 
+def test_parquet_leaves_the_fields_without_a_value_empty_as_the_csv_does(session, tmp_path):
+    # Parquet readers other than pandas (pyarrow, DuckDB, Polars, Spark) take NaN for a number:
+    # the mean of x over the file was NaN, and "x IS NULL" found no frame without a person.
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(export_session(session, "parquet", tmp_path / "table.parquet"))
+    valid = np.repeat(_valid(session), 17)
+    for axis in "xyz":
+        assert table[axis].null_count == (~valid).sum() and pc.sum(pc.is_nan(table[axis])).as_py() == 0
+    mean_x = np.mean(session.joints_3d[_valid(session)][..., 0], dtype=np.float64)
+    assert pc.mean(table["x"]).as_py() == pytest.approx(mean_x, rel=1e-6)
+    assert table["u"].filter(pc.equal(table["joint"], "spine")).null_count == len(session)
+
+
 # ---------------------------------------------------------------------------- smoothing
 def test_butterworth_is_zero_phase_and_keeps_gaps():
     fps, t = 60.0, np.arange(300) / 60.0
