@@ -180,6 +180,29 @@ def test_c3d_read_back_by_ezc3d(session, tmp_path, units, scale):
     np.testing.assert_allclose(xyz[valid], session.joints_3d[valid], atol=1e-4)
 
 
+def test_c3d_refuses_more_frames_than_its_header_holds_instead_of_cutting_them(session, tmp_path):
+    # 65536 frames (36 min at 30 fps): the C3D header's frame count is 16-bit, and ezc3d read
+    # back only the first 65535 of the file it had written, silently dropping the rest.
+    import ezc3d
+
+    most = 0xFFFF  # the format's limit, not a setting of ours
+    for frames, fits in ((most, True), (most + 1, False)):
+        long = replace(
+            session, joints_3d=np.repeat(session.joints_3d[10:11], frames, axis=0),
+            keypoints_2d=np.zeros((frames, COCO.num_joints, 2), np.float32),
+            scores_2d=np.ones((frames, COCO.num_joints), np.float32), timestamps=np.arange(frames) / FPS,
+            frame_index=np.arange(frames), valid=np.ones(frames, bool), segment=np.zeros(frames, np.int64),
+        )
+        path = tmp_path / f"long{frames}.c3d"
+        if fits:
+            export_session(long, "c3d", path)
+            assert ezc3d.c3d(str(path))["data"]["points"].shape[2] == frames
+            continue
+        with pytest.raises(ExportError, match=f"at most {most} frames .* has {frames}"):
+            export_session(long, "c3d", path)
+        assert not path.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
 # ---------------------------------------------------------------------------- TRC
 def read_trc(path: Path) -> tuple[dict[str, str], list[str], dict[int, list[str]]]:
     """A TRC reader following the header: (header fields, marker names, {frame#: 3*N fields})."""
@@ -244,6 +267,21 @@ def test_tidy_table_read_by_pandas(session, tmp_path, fmt):
     np.testing.assert_allclose(knee[["u", "v"]].to_numpy()[0],
                                session.keypoints_2d[5, COCO.index("left_knee")], rtol=1e-5)
     assert table[table["joint"] == "spine"][["u", "v"]].isna().all().all()
+
+
+def test_parquet_leaves_the_fields_without_a_value_empty_as_the_csv_does(session, tmp_path):
+    # Parquet readers other than pandas (pyarrow, DuckDB, Polars, Spark) take NaN for a number:
+    # the mean of x over the file was NaN, and "x IS NULL" found no frame without a person.
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(export_session(session, "parquet", tmp_path / "table.parquet"))
+    valid = np.repeat(_valid(session), 17)
+    for axis in "xyz":
+        assert table[axis].null_count == (~valid).sum() and pc.sum(pc.is_nan(table[axis])).as_py() == 0
+    mean_x = np.mean(session.joints_3d[_valid(session)][..., 0], dtype=np.float64)
+    assert pc.mean(table["x"]).as_py() == pytest.approx(mean_x, rel=1e-6)
+    assert table["u"].filter(pc.equal(table["joint"], "spine")).null_count == len(session)
 
 
 # ---------------------------------------------------------------------------- smoothing

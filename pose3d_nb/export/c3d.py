@@ -7,6 +7,9 @@
 - Frame rate: ``POINT:RATE`` (the session's, or the one asked for).
 - Frames without a person: residual -1 (the C3D flag for an invalid point) and NaN coordinates;
   every other point has residual 0.
+- Length: at most ``MAX_FRAMES`` (65535) frames, the most the header's 16-bit frame count holds:
+  ezc3d writes the points of a longer session but reads back (as other readers do) only the
+  first 65535, so a longer one is refused rather than cut short without a word.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_nb.export.data import ExportData, unit_scale
+from pose3d_nb.export.data import ExportData, ExportError, unit_scale
 from pose3d_nb.export.formats import FORMATS
 from pose3d_nb.recording import atomic_file
 from pose3d_nb.skeleton import H36M
 
 UNITS = FORMATS["c3d"].units  # the registry entry is where the units are declared
+MAX_FRAMES = 0xFFFF  # the header's last-frame word (and POINT:FRAMES read unsigned) is 16-bit
 
 
 def _c3d_object(data: ExportData, units: str):  # -> ezc3d.c3d
@@ -42,8 +46,16 @@ def _c3d_object(data: ExportData, units: str):  # -> ezc3d.c3d
 
 
 def write_c3d(path: str | Path, data: ExportData, units: str = "mm") -> Path:
-    """Write ``data`` as a C3D file at ``path`` (atomically: ezc3d fills the temporary file)."""
+    """Write ``data`` as a C3D file at ``path`` (atomically: ezc3d fills the temporary file).
+
+    Raises ``ExportError`` for more than ``MAX_FRAMES`` frames (nothing is written then).
+    """
     path = Path(path)
+    if len(data) > MAX_FRAMES:
+        raise ExportError(
+            f"C3D holds at most {MAX_FRAMES} frames and this export has {len(data)}: export one "
+            f"recording run (export_session(..., segment=N)) or use trc, csv or parquet"
+        )
     c3d = _c3d_object(data, units)
     # ezc3d appends ".c3d" to a name without it: give the temporary file that suffix.
     with atomic_file(path, suffix=".tmp.c3d") as handle:

@@ -90,12 +90,16 @@ def tidy_columns(data: ExportData) -> dict[str, np.ndarray]:
 
 
 def write_parquet(path: str | Path, data: ExportData) -> Path:
-    """Write the tidy table as Parquet (pyarrow, default compression) at ``path``, atomically."""
+    """Write the tidy table as Parquet (pyarrow, default compression) at ``path``, atomically.
+
+    NaN is written as null (the CSV's empty field): readers other than pandas (pyarrow, DuckDB,
+    Polars) take NaN for a number, so a mean over a column would be NaN; pandas reads null as NaN.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = tidy_columns(data)
-    table = pa.table({name: pa.array(values) for name, values in columns.items()})
+    table = pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
     table = table.replace_schema_metadata({"fps": f"{data.fps:g}", "units": "m", "axes": "z up"})
     with atomic_file(path) as handle:
         pq.write_table(table, handle)
