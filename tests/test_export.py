@@ -515,3 +515,62 @@ def test_export_person_from_the_command_line(tmp_path, capsys):
     assert main(["export", str(path), "--format", "trc"]) == 1
     assert "--person ID" in capsys.readouterr().err
     assert main(["export", str(path), "--format", "trc", "--person", "-1"]) == 2
+
+
+# ---------------------------------------------------------------------------- a live camera's uneven rows
+def _live_walk(drop_every: int = 3, gap: tuple[float, float] | None = None) -> Session:
+    """A steady 1 m/s walk along x filmed at 30 fps, the engine dropping every ``drop_every``-th
+    frame (falling behind) and, with ``gap`` (seconds), recording nothing between them."""
+    t = np.arange(180) / FPS
+    keep = np.arange(180) % drop_every != drop_every - 1
+    if gap is not None:
+        keep &= ~((t > gap[0]) & (t < gap[1]))
+    t = t[keep]
+    joints = synthetic_session().joints_3d[5][None].repeat(len(t), 0).astype(np.float64)
+    joints[..., 0] += t[:, None]  # x = 1 m/s * time
+    frames = len(t)
+    return Session(
+        joints_3d=joints.astype(np.float32), keypoints_2d=np.zeros((frames, 17, 2), np.float32),
+        scores_2d=np.full((frames, 17), 0.9, np.float32), timestamps=t + 1000.0,
+        frame_index=np.flatnonzero(keep), valid=np.ones(frames, bool), segment=np.zeros(frames, np.int64),
+        metadata={"fps": 25.0, "source": "camera"},
+    )
+
+
+def test_a_live_camera_that_dropped_frames_plays_at_the_real_speed(tmp_path):
+    """Every third frame dropped: the median step is 1/30 s, and the rows written one after
+    another at 30 fps played the 1 m/s walk at 1.5 m/s. They are laid on the 30 fps grid."""
+    session = _live_walk()
+    start = session.joints_3d[0, 0, 0]
+    header, _, rows = read_trc(export_session(session, "trc", tmp_path / "walk.trc"))
+    assert header["DataRate"] == "30" and int(header["NumFrames"]) == len(rows) == 179
+    for frame, (time, *values) in rows.items():
+        x = float(values[0])  # the pelvis's x (y up keeps x)
+        assert x - start == pytest.approx(float(time), abs=1e-5), frame  # 1 m/s, in real time
+    import ezc3d
+    import pandas as pd
+
+    c3d = ezc3d.c3d(str(export_session(session, "c3d", tmp_path / "walk.c3d", units="m")))
+    np.testing.assert_allclose(c3d["data"]["points"][0, 0] - start, np.arange(179) / FPS, atol=1e-5)
+    bvh = export_session(session, "bvh", tmp_path / "walk.bvh")
+    assert "Frames: 179\n" in bvh.read_text()
+    pelvis = bvh_world_positions(bvh, 179)[:, 0]
+    np.testing.assert_allclose(pelvis[:, 0] - start, np.arange(179) / FPS, atol=1e-4)
+    # The tidy table has a time column: it keeps the rows as recorded.
+    table = pd.read_csv(export_session(session, "csv", tmp_path / "walk.csv"))
+    assert table["frame"].nunique() == len(session)
+
+
+def test_a_long_stretch_without_poses_is_left_empty_not_filled_in(tmp_path):
+    session = _live_walk(drop_every=10**6, gap=(2.0, 3.0))  # nothing dropped, 1 s unrecorded
+    _, _, rows = read_trc(export_session(session, "trc", tmp_path / "gap.trc"))
+    empty = [float(time) for time, *values in rows.values() if values == [""] * 51]
+    assert len(rows) == 180 and len(empty) == 29
+    assert min(empty) > 2.0 - 1e-6 and max(empty) < 3.0 + 1e-6
+
+
+def test_a_declared_rate_writes_the_rows_as_recorded(tmp_path):
+    """``fps=`` declares the rate (a folder of images with made-up times): no grid."""
+    session = _live_walk()
+    header, _, rows = read_trc(export_session(session, "trc", tmp_path / "declared.trc", fps=10))
+    assert header["DataRate"] == "10" and len(rows) == len(session)

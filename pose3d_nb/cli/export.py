@@ -33,7 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--format", required=True, choices=list(FORMATS))
     export.add_argument("--out", default=None, help="output file (default: beside the session)")
-    export.add_argument("--fps", type=float, default=None, help="frame rate to declare (default: timestamps)")
+    export.add_argument("--fps", type=float, default=None,
+                        help="frame rate to declare, rows written as recorded (default: from the "
+                             "timestamps, BVH/TRC/C3D rows laid on an even grid at it)")
     export.add_argument("--smooth", type=float, default=None, metavar="HZ",
                         help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
     export.add_argument(

@@ -91,6 +91,7 @@ def export_session(
     a person not recorded, or a path that cannot be written; nothing is left behind then.
     """
     writer = _writer(format, units)
+    fixed_rate = FORMATS[format].fixed_rate
     source_path = None
     if isinstance(session_or_path, (str, Path)):
         source_path = Path(session_or_path)
@@ -98,7 +99,8 @@ def export_session(
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     path = Path(out) if out is not None else default_path(source_path, format)
     try:
-        data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person)
+        data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
+                       fixed_rate=fixed_rate)
     except ExportError:
         raise
     except ValueError as exc:

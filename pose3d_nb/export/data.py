@@ -30,7 +30,8 @@ class ExportData:
     joints (T, 17, 3) float64 world metres, z up, NaN where ``valid`` is False; valid (T,) bool
     (the frame had a person and finite joints); keypoints_2d (T, 17, 2) pixels; scores_2d (T, 17);
     timestamps (T,) seconds as recorded; frame_index (T,) source frame; segment (T,) run number;
-    fps: the rate the file-based formats declare (rows are written one per frame at that rate);
+    fps: the rate the file-based formats declare (BVH, TRC and C3D write one row per 1/fps s: see
+    ``export.resample``);
     smooth_hz: the low-pass cutoff applied to ``joints``, or None.
     """
 
@@ -126,9 +127,12 @@ def prepare(
     smooth: float | None = None,
     segment: int | None = None,
     person: int | None = None,
+    fixed_rate: bool = False,
 ) -> ExportData:
     """Check a session, keep ``segment`` (None: every row) and ``person`` (None: the followed
     person; a track id: that person, ``one_person``), mask invalid frames with NaN, smooth.
+    ``fixed_rate``: lay the rows on an even grid of their times at the rate estimated from them
+    (``export.resample``; not when ``fps`` is given: then the rows are declared at that rate).
 
     Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or
     cutoff, a followed person who changed (without ``person``) or a person not recorded.
@@ -158,6 +162,10 @@ def prepare(
         smooth_hz=None,
         metadata=dict(metadata),
     )
+    if fixed_rate and fps is None:
+        from pose3d_nb.export.resample import to_fixed_rate
+
+        prepared = to_fixed_rate(prepared)
     if smooth is None:
         return prepared
     from pose3d_nb.export.smoothing import butterworth_lowpass  # scipy, only when asked for

@@ -29,6 +29,8 @@ class ExportFormat:
         units: the length units ``units=`` accepts, the default first; empty: the format is
             always in metres and refuses ``units=``.
         description: one line for help texts and the docs.
+        fixed_rate: the file has no time column, only one rate (BVH, TRC, C3D): its rows are
+            laid on an even grid of the recorded times first (``export.resample``).
     """
 
     name: str
@@ -36,6 +38,7 @@ class ExportFormat:
     writer: str | Writer
     units: tuple[str, ...] = ()
     description: str = ""
+    fixed_rate: bool = False
 
     @property
     def default_units(self) -> str:
@@ -53,6 +56,7 @@ def register_format(
     *,
     units: Iterable[str] = (),
     description: str = "",
+    fixed_rate: bool = False,
     replace: bool = False,
 ) -> ExportFormat:
     """Make ``name`` an export format everywhere: ``export_session``, ``engine.export``, the CLI.
@@ -60,7 +64,7 @@ def register_format(
     Args:
         name: the format's name (lower case by convention: ``--export`` lower-cases its list).
         suffix: the default file suffix, with its dot.
-        writer, units, description: see :class:`ExportFormat`.
+        writer, units, description, fixed_rate: see :class:`ExportFormat`.
         replace: replace an entry of the same name instead of refusing.
 
     Returns:
@@ -69,7 +73,7 @@ def register_format(
     Raises:
         Pose3DValueError: the name is taken (and ``replace`` is False) or empty.
     """
-    entry = ExportFormat(name, suffix, writer, tuple(units), description)
+    entry = ExportFormat(name, suffix, writer, tuple(units), description, fixed_rate)
     return FORMATS.register(name, entry, replace=replace)
 
 
@@ -86,14 +90,17 @@ def units_help() -> str:
 register_format(
     "bvh", ".bvh", "pose3d_nb.export.bvh:write_bvh", units=("m", "cm"),
     description="skeleton + joint rotations, y up (Blender, MotionBuilder)",
+    fixed_rate=True,
 )
 register_format(
     "trc", ".trc", "pose3d_nb.export.trc:write_trc", units=("m", "mm"),
     description="markers with the OpenSim / Pose2Sim header, y up",
+    fixed_rate=True,
 )
 register_format(
     "c3d", ".c3d", "pose3d_nb.export.c3d:write_c3d", units=("mm", "m"),
     description="markers as points, z up, residual -1 where no person (ezc3d)",
+    fixed_rate=True,
 )
 register_format(
     "csv", ".tidy.csv", "pose3d_nb.export.table:write_table_csv",
