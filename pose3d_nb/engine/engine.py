@@ -339,8 +339,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # they are detected, lifted and recorded, as at a clean end, before the error stops
                 # the run (stopping at once dropped the queued and the lookahead's held-back frames).
                 self._end_stream(source, frames)
-                while not self._finished.wait(POLL_S) and not self._stop.is_set():
-                    pass
+                self._wait_for_the_rest()
                 raise
             self._counters.timed("decode", started)
             skipped = self._count_skipped(source, skipped)
@@ -358,6 +357,12 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frames.finish()
         else:
             self._wait_put(frames, _END)
+
+    def _wait_for_the_rest(self) -> None:
+        """Wait until the later stages recorded what was handed to them before an end marker
+        (or a stop request came), so that an error raised after it loses none of those frames."""
+        while not self._finished.wait(POLL_S) and not self._stop.is_set():
+            pass
 
     def _count_skipped(self, source: Any, seen: int) -> int:
         """Count frames a paced source passed over (it fell behind) as read and dropped."""
@@ -383,7 +388,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 segment = frame_segment
                 detector.reset()
             started = time.perf_counter()
-            detection = detector(frame)
+            try:
+                detection = detector(frame)
+            except Exception:
+                # The frames detected before this one are good: lift and record them (and those
+                # the lookahead holds back) before the error stops the run, as a truncated file does.
+                if self._wait_put(results, _END):
+                    self._wait_for_the_rest()
+                raise
             self._counters.timed("detect", started)
             if not self._wait_put(results, (frame_segment, frame, detection)):
                 return
@@ -414,7 +426,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 self._everyone.reset()
                 segment = frame_segment
             started = time.perf_counter()
-            poses = lifter.push(detection, frame)
+            try:
+                poses = lifter.push(detection, frame)
+            except Exception:
+                self._record_held_back(lifter, frame, segment)
+                raise
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
@@ -431,6 +447,15 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 newest.joints if newest else None, bool(newest and newest.valid),
                 newest.frame_index if newest else None,
             ))
+
+    def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
+        """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
+        held back, if it can still give them (a lifter broken for good loses only those)."""
+        try:
+            poses = [pose for pose in lifter.flush() if pose.frame is not failed_frame]
+        except Exception:  # noqa: BLE001 - the push's own error is the one reported
+            return
+        self._record(poses, segment)
 
     def _record(self, poses: list[LiftedPose], segment: int) -> list[LiftedPose]:
         """Place ``poses`` in the world, record and count them; the placed poses."""
