@@ -4,6 +4,8 @@ these fast and deterministic (no timing: events and end-of-file decide every ste
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,42 @@ def test_a_plugin_failing_on_frame_n_keeps_every_row_before_it(tmp_path, failing
     session = load_session(tmp_path)
     np.testing.assert_array_equal(session.frame_index, np.arange(40))
     assert "exploded" in session.metadata["error"]
+
+
+class GatedFile(SyntheticFile):
+    """A file whose frame ``pause_at`` waits for ``gate``: the test changes knobs between two
+    known frames, with every earlier frame already recorded."""
+
+    def __init__(self, count: int, pause_at: int) -> None:
+        super().__init__(count)
+        self.pause_at = pause_at
+        self.gate = threading.Event()
+
+    def _read(self) -> Frame:
+        if self._next == self.pause_at:
+            assert self.gate.wait(30), "the test never opened the gate"
+        return super()._read()
+
+
+def test_the_recording_says_which_settings_made_which_rows(tmp_path):
+    # Changed while running, the window and flip were stored as their last values only: a session
+    # lifted half with flip and half without said flip=False for every row.
+    source = GatedFile(40, pause_at=20)
+    engine = PoseEngine(source=source, detector=FakeDetector(), lifter=random_model(TINY),
+                        window=0, flip=True, out_dir=tmp_path)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(20, timeout=30)
+        engine.flip = False
+        engine.window = 9
+        source.gate.set()
+        assert engine.wait(30)
+    finally:
+        source.gate.set()
+        engine.stop()
+    engine.raise_if_failed()
+    log = load_session(tmp_path).metadata["lift_settings_log"]
+    assert log == [
+        {"row": 0, "segment": 0, "frame_index": 0, "window": 0, "lookahead": 0, "flip": True},
+        {"row": 20, "segment": 0, "frame_index": 20, "window": 9, "lookahead": 0, "flip": False},
+    ]

@@ -15,10 +15,12 @@ The parts it wires: ``Devices`` (source and detector), a lifter from ``choose_li
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
+        self._knob_lock = threading.Lock()  # a lift step and a change of window/lookahead/flip
+        self._settings_log: list[dict[str, Any]] = []  # the settings each run of rows was lifted with
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -414,27 +418,27 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             if item is None:
                 continue
             if item is _END:
-                self._record(lifter.flush(), segment)
+                self._record(*self._lifted(lifter.flush), segment)
                 self._finished.set()
                 self._recorder.flush()
                 return
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
-                self._record(lifter.flush(), segment)  # the poses held back belong to the old window
+                self._record(*self._lifted(lifter.flush), segment)  # the held-back poses: the old window's
                 lifter.reset()
                 self._everyone.reset()
                 segment = frame_segment
             started = time.perf_counter()
             try:
-                poses = lifter.push(detection, frame)
+                poses, used = self._lifted(lifter.push, detection, frame)
             except Exception:
                 self._record_held_back(lifter, frame, segment)
                 raise
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
-            self._everyone.record_followed(self._record(poses, segment))
+            self._everyone.record_followed(self._record(poses, used, segment))
             self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
@@ -452,13 +456,25 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
         held back, if it can still give them (a lifter broken for good loses only those)."""
         try:
-            poses = [pose for pose in lifter.flush() if pose.frame is not failed_frame]
+            poses, used = self._lifted(lifter.flush)
         except Exception:  # noqa: BLE001 - the push's own error is the one reported
             return
-        self._record(poses, segment)
+        self._record([pose for pose in poses if pose.frame is not failed_frame], used, segment)
 
-    def _record(self, poses: list[LiftedPose], segment: int) -> list[LiftedPose]:
-        """Place ``poses`` in the world, record and count them; the placed poses."""
+    def _lifted(self, lift: Callable[..., list[LiftedPose]], *args: Any
+                ) -> tuple[list[LiftedPose], LiftSettings]:
+        """``lift(*args)`` (the lifter's push or flush) and the settings it ran with. A knob set
+        from another thread meanwhile waits for it (one step), so the log names each row's exactly."""
+        with self._knob_lock:
+            return lift(*args), self._lifter.settings
+
+    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int) -> list[LiftedPose]:
+        """Place ``poses`` (lifted with ``used``) in the world, record and count them; the placed poses."""
+        knobs = dataclasses.asdict(used)
+        last = self._settings_log[-1] if self._settings_log else {}
+        if poses and any(last.get(name) != value for name, value in knobs.items()):
+            self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
+                                       "frame_index": poses[0].frame_index, **knobs})
         poses = self._world.place(poses, segment)
         self._recorder.record(poses, segment)
         now = time.monotonic()
