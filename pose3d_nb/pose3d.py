@@ -231,7 +231,13 @@ class Pose3D:
         return self._results(self._lifter.flush())
 
     def reset(self) -> None:
-        """Forget every frame seen (a new video): tracking and the temporal window restart."""
+        """Forget every frame seen (a new video): tracking and the temporal window restart.
+
+        Raises:
+            Pose3DRuntimeError: this ``Pose3D`` is closed.
+        """
+        if self._detector is None:
+            raise Pose3DRuntimeError("this Pose3D is closed")
         self._lifter.reset()
         self._detector.reset()
         self._breaks.reset()

@@ -196,6 +196,20 @@ def test_the_people_detector_refuses_a_point_outside_the_frames_it_has_seen():
         detector.close()
 
 
+def test_following_true_while_running_means_the_largest_as_at_construction():
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import Frame
+
+    detector = create_detector("mediapipe-people", workers=1)
+    try:
+        detector(Frame(image=np.zeros((360, 640, 3), np.uint8), index=0, timestamp=0.0, captured_at=0.0))
+        detector.follow(True)  # was track id 1: "no person with track id 1 in view"
+        detector(Frame(image=np.zeros((360, 640, 3), np.uint8), index=1, timestamp=1 / 30, captured_at=0.0))
+        assert detector.follow_status == "nobody in view yet: waiting to follow largest"
+    finally:
+        detector.close()
+
+
 # ---------------------------------------------------------------------------- a real clip
 @pytest.fixture(scope="module")
 def two_people_run(tmp_path_factory):

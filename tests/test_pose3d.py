@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pose3d_nb import Pose3D, load_session
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.sources import open_source
 
 pytestmark = pytest.mark.slow
@@ -89,3 +90,5 @@ def test_a_closed_pose3d_refuses_frames():
     pose3d.close()
     with pytest.raises(RuntimeError, match="closed"):
         pose3d.process(np.zeros((48, 64, 3), np.uint8))
+    with pytest.raises(Pose3DRuntimeError, match="this Pose3D is closed"):  # was an AttributeError
+        pose3d.reset()

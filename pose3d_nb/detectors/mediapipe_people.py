@@ -100,7 +100,9 @@ class MediaPipePeopleDetector(FollowingDetector):
 
     def follow(self, target: object) -> None:
         """Follow another person from the next frame: a track id now in view, or a policy value."""
-        if isinstance(target, (int, np.integer)) or (isinstance(target, str) and target.strip().isdigit()):
+        # True is a policy ("largest", as for follow=True), never track id 1
+        is_id = isinstance(target, (int, np.integer)) and not isinstance(target, bool)
+        if is_id or (isinstance(target, str) and target.strip().isdigit()):
             self._follower.follow(int(target))
         else:
             self._follower.follow_policy(target)

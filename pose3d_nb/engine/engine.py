@@ -15,10 +15,12 @@ The parts it wires: ``Devices`` (source and detector), a lifter from ``choose_li
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
+        self._knob_lock = threading.Lock()  # a lift step and a change of window/lookahead/flip
+        self._settings_log: list[dict[str, Any]] = []  # the settings each run of rows was lifted with
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -339,8 +343,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # they are detected, lifted and recorded, as at a clean end, before the error stops
                 # the run (stopping at once dropped the queued and the lookahead's held-back frames).
                 self._end_stream(source, frames)
-                while not self._finished.wait(POLL_S) and not self._stop.is_set():
-                    pass
+                self._wait_for_the_rest()
                 raise
             self._counters.timed("decode", started)
             skipped = self._count_skipped(source, skipped)
@@ -358,6 +361,12 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frames.finish()
         else:
             self._wait_put(frames, _END)
+
+    def _wait_for_the_rest(self) -> None:
+        """Wait until the later stages recorded what was handed to them before an end marker
+        (or a stop request came), so that an error raised after it loses none of those frames."""
+        while not self._finished.wait(POLL_S) and not self._stop.is_set():
+            pass
 
     def _count_skipped(self, source: Any, seen: int) -> int:
         """Count frames a paced source passed over (it fell behind) as read and dropped."""
@@ -383,7 +392,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 segment = frame_segment
                 detector.reset()
             started = time.perf_counter()
-            detection = detector(frame)
+            try:
+                detection = detector(frame)
+            except Exception:
+                # The frames detected before this one are good: lift and record them (and those
+                # the lookahead holds back) before the error stops the run, as a truncated file does.
+                if self._wait_put(results, _END):
+                    self._wait_for_the_rest()
+                raise
             self._counters.timed("detect", started)
             if not self._wait_put(results, (frame_segment, frame, detection)):
                 return
@@ -402,23 +418,27 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             if item is None:
                 continue
             if item is _END:
-                self._record(lifter.flush(), segment)
+                self._record(*self._lifted(lifter.flush), segment)
                 self._finished.set()
                 self._recorder.flush()
                 return
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
-                self._record(lifter.flush(), segment)  # the poses held back belong to the old window
+                self._record(*self._lifted(lifter.flush), segment)  # the held-back poses: the old window's
                 lifter.reset()
                 self._everyone.reset()
                 segment = frame_segment
             started = time.perf_counter()
-            poses = lifter.push(detection, frame)
+            try:
+                poses, used = self._lifted(lifter.push, detection, frame)
+            except Exception:
+                self._record_held_back(lifter, frame, segment)
+                raise
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
-            self._everyone.record_followed(self._record(poses, segment))
+            self._everyone.record_followed(self._record(poses, used, segment))
             self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
@@ -432,8 +452,29 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 newest.frame_index if newest else None,
             ))
 
-    def _record(self, poses: list[LiftedPose], segment: int) -> list[LiftedPose]:
-        """Place ``poses`` in the world, record and count them; the placed poses."""
+    def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
+        """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
+        held back, if it can still give them (a lifter broken for good loses only those)."""
+        try:
+            poses, used = self._lifted(lifter.flush)
+        except Exception:  # noqa: BLE001 - the push's own error is the one reported
+            return
+        self._record([pose for pose in poses if pose.frame is not failed_frame], used, segment)
+
+    def _lifted(self, lift: Callable[..., list[LiftedPose]], *args: Any
+                ) -> tuple[list[LiftedPose], LiftSettings]:
+        """``lift(*args)`` (the lifter's push or flush) and the settings it ran with. A knob set
+        from another thread meanwhile waits for it (one step), so the log names each row's exactly."""
+        with self._knob_lock:
+            return lift(*args), self._lifter.settings
+
+    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int) -> list[LiftedPose]:
+        """Place ``poses`` (lifted with ``used``) in the world, record and count them; the placed poses."""
+        knobs = dataclasses.asdict(used)
+        last = self._settings_log[-1] if self._settings_log else {}
+        if poses and any(last.get(name) != value for name, value in knobs.items()):
+            self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
+                                       "frame_index": poses[0].frame_index, **knobs})
         poses = self._world.place(poses, segment)
         self._recorder.record(poses, segment)
         now = time.monotonic()

@@ -7,6 +7,7 @@ as one ``Settings``. It only reads and assigns the engine's parts; it starts not
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pose3d_nb.detectors.follow import SINGLE_PERSON, follow_text, resolved_follow
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
 
 
 class EngineKnobs:
-    """The engine's choices as properties; needs ``_lifter``, ``_lifter_spec``, ``_devices``,
-    ``buffer`` and ``out_dir`` from the class it is mixed into."""
+    """The engine's choices as properties; needs ``_lifter``, ``_lifter_spec``, ``_knob_lock``,
+    ``_devices``, ``buffer`` and ``out_dir`` from the class it is mixed into."""
 
     _lifter: Any
     _lifter_spec: Any
+    _knob_lock: threading.Lock
     _devices: Devices
     buffer: RollingBuffer
     out_dir: Path | None
@@ -59,7 +61,8 @@ class EngineKnobs:
 
     @lift_settings.setter
     def lift_settings(self, value: LiftSettings) -> None:
-        self._lifter.settings = value
+        with self._knob_lock:  # between two lift steps: the recording's log says which rows it made
+            self._lifter.settings = value
 
     @property
     def window(self) -> int:

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 class EngineReadings:
     """``latest_view``, ``wait_view``, ``stats`` and ``metadata``; needs the engine's ``_board``,
-    ``_counters``, ``_error``, ``_world``, ``running``, ``finished`` and its knobs (``knobs.py``)."""
+    ``_counters``, ``_error``, ``_world``, ``_settings_log``, ``running``, ``finished`` and its
+    knobs (``knobs.py``)."""
 
     _board: ViewBoard
     _counters: RunCounters
     _error: BaseException | None
     _world: Any
+    _settings_log: list[dict[str, Any]]
     running: bool
     finished: bool
     lifter_info: LifterInfo
@@ -59,7 +61,13 @@ class EngineReadings:
         )
 
     def metadata(self) -> dict[str, Any]:
-        """What produced the recording (stored as JSON in ``session.npz``)."""
+        """What produced the recording (stored as JSON in ``session.npz``).
+
+        ``window``, ``lookahead`` and ``flip`` are the settings now; ``lift_settings_log`` says
+        which rows each setting made: one entry per change, oldest first, ``{"row", "segment",
+        "frame_index", "window", "lookahead", "flip"}``, where ``row`` (the row's place among all
+        rows recorded), ``segment`` and ``frame_index`` name the first row lifted with them.
+        """
         info = self.lifter_info
         stats = self.stats()
         return {
@@ -74,6 +82,7 @@ class EngineReadings:
             "window": stats.window,
             "lookahead": stats.lookahead,
             "flip": stats.flip,
+            "lift_settings_log": [dict(entry) for entry in list(self._settings_log)],
             "fps": round(stats.fps, 2),
             **self._world.metadata(),
             "keypoints_2d": "COCO-17, pixels",
