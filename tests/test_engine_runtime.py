@@ -155,3 +155,30 @@ def test_the_recording_says_which_settings_made_which_rows(tmp_path):
         {"row": 0, "segment": 0, "frame_index": 0, "window": 0, "lookahead": 0, "flip": True},
         {"row": 20, "segment": 0, "frame_index": 20, "window": 9, "lookahead": 0, "flip": False},
     ]
+
+
+class StoppedFile(GatedFile):
+    """A ``GatedFile`` whose close (the engine's stop) opens the gate, as closing a camera ends
+    a blocked read."""
+
+    def close(self) -> None:
+        self.gate.set()
+        super().close()
+
+
+def test_stop_records_the_frames_the_lookahead_held_back(tmp_path):
+    # With lookahead 5, the 5 frames detected last waited in the lifter for their future; Stop
+    # dropped them (frames 0..24 of the 30 read), and the next start resets the lifter.
+    source = StoppedFile(60, pause_at=30)
+    engine = PoseEngine(source=source, detector=FakeDetector(), lifter=random_model(TINY),
+                        lookahead=5, out_dir=tmp_path)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(25, timeout=30)  # frame 29 lifted: 25..29 held back
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    np.testing.assert_array_equal(engine.buffer.frame_index(), np.arange(30))
+    session = load_session(tmp_path)
+    np.testing.assert_array_equal(session.frame_index, np.arange(30))
+    assert session.metadata["complete"] is True

@@ -451,6 +451,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 newest.joints if newest else None, bool(newest and newest.valid),
                 newest.frame_index if newest else None,
             ))
+        # Stopped (Stop, Ctrl-C, a signal) with no error: the poses the lookahead still holds back
+        # are of frames already detected; they are recorded as at the end of a file (their future
+        # cut short), not dropped with the lifter's state at the next start.
+        if self._error is None:
+            self._record(*self._lifted(lifter.flush), segment)
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
