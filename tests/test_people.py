@@ -178,6 +178,27 @@ def test_a_request_made_while_a_frame_chooses_whom_to_follow_is_not_overwritten(
     assert run_follower(follower, [frame])[0][0] == "A"  # the next frame follows the request
 
 
+@pytest.mark.timeout(300)
+def test_a_folder_of_images_of_two_sizes_finds_the_person_in_every_image():
+    """Tracks and regions are in one image size's pixels: after a size change they matched
+    nobody, and every other image of a mixed folder was recorded without its person."""
+    import cv2
+
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import Frame, open_source
+
+    with open_source("sample") as frames:
+        images = [next(frames).image for _ in range(6)]
+    images = [cv2.resize(image, None, fx=0.5, fy=0.5) if k % 2 else image for k, image in enumerate(images)]
+    detector = create_detector("mediapipe-people", workers=1)
+    try:
+        found = [detector(Frame(image=image, index=k, timestamp=k / 30, captured_at=0.0)).found
+                 for k, image in enumerate(images)]
+    finally:
+        detector.close()
+    assert found == [True] * 6
+
+
 def test_the_people_detector_refuses_a_point_outside_the_frames_it_has_seen():
     """What ``engine.follow`` calls while running (a click on the live image's edge included)."""
     from pose3d_nb.detectors import create_detector

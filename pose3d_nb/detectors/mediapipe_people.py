@@ -111,7 +111,13 @@ class MediaPipePeopleDetector(FollowingDetector):
         return self._landmarker(frame)
 
     def __call__(self, frame: Frame) -> Detection:
-        self._follower.frame_size = frame.size
+        if self._follower.frame_size not in (None, tuple(frame.size)):
+            # Another image size (a folder of mixed images, a browser camera changing resolution):
+            # the regions and tracks are in the old image's pixels and would match nobody, so
+            # tracking starts afresh (the follow policy stays; track ids are given anew).
+            self._landmarker.reset()
+            self._follower.reset()
+        self._follower.frame_size = tuple(frame.size)
         found = self.candidates(frame)
         detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
         visible = sorted((t for t in self._follower.people.values() if t.visible), key=lambda t: t.track_id)
