@@ -140,17 +140,23 @@ def body_gravity_deg(world: np.ndarray, truth: np.ndarray, up: np.ndarray) -> fl
 
 def engine_lifting(mocap_dir, held_out: bool = True) -> tuple[list, object, object]:
     """What the synthetic world checks lift with: (the clips longer than 6 s that are held out,
-    or with ``held_out=False`` trained on; the shipped lifter, unfused, as the engine runs it;
-    the detector's noise model), torch on one thread."""
+    or with ``held_out=False`` trained on; the shipped lifter, unfused, with the engine's default
+    settings (window, lookahead, flip: ``settings.DEFAULTS``); the detector's noise model), torch
+    on one thread."""
     import torch
 
     from pose3d_nb.lifting.choice import choose_lifter
+    from pose3d_nb.settings import DEFAULTS
     from pose3d_nb.training.mocap import load_mocap
     from pose3d_nb.training.trainer import make_noise
 
     torch.set_num_threads(1)
     clips = [c for c in load_mocap(mocap_dir) if c.held_out == held_out and len(c.positions) / c.fps > 6]
-    return clips, choose_lifter("shipped", world_landmark_weight=0.0), make_noise()
+    lifter = choose_lifter("shipped", world_landmark_weight=0.0)
+    # A lifter object starts with LiftSettings() (flip off); the engine sets its own defaults
+    # (flip on), and these checks claim to lift as the engine runs it.
+    lifter.settings = DEFAULTS.lift
+    return clips, lifter, make_noise()
 
 
 def lift_as_engine(lifter, case: SynthCase, fps: float = 30.0) -> np.ndarray:
