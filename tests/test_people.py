@@ -199,6 +199,34 @@ def test_a_folder_of_images_of_two_sizes_finds_the_person_in_every_image():
     assert found == [True] * 6
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("chosen", ["point", "track id"])
+def test_a_person_chosen_by_click_or_id_is_followed_on_after_the_image_size_changes(chosen):
+    """After a size change (a browser camera renegotiating it) the tracks start afresh: a click's
+    point, in the old image's pixels, lay outside the smaller image and stopped the run ("follow
+    point ... is outside"), and a chosen track id never came back (ids are given anew)."""
+    import cv2
+
+    from pose3d_nb.detectors import create_detector
+    from pose3d_nb.sources import Frame, open_source
+
+    with open_source("sample") as frames:  # 540x960: the hips are at about (290, 380)
+        images = [next(frames).image for _ in range(4)]
+    detector = create_detector("mediapipe-people", workers=1)
+    try:
+        first = detector(Frame(image=images[0], index=0, timestamp=0.0, captured_at=0.0))
+        hips = first.keypoints[[11, 12]].mean(axis=0)
+        detector.follow(f"{hips[0]:.0f},{hips[1]:.0f}" if chosen == "point" else detector.followed)
+        found = []
+        for k, image in enumerate(images[1:], start=1):
+            small = cv2.resize(image, None, fx=0.5, fy=0.5) if k >= 2 else image
+            found.append(detector(Frame(image=small, index=k, timestamp=k / 30, captured_at=0.0)).found)
+    finally:
+        detector.close()
+    assert found == [True, True, True]
+    assert detector.follow_status.startswith("following person")
+
+
 def test_the_people_detector_refuses_a_point_outside_the_frames_it_has_seen():
     """What ``engine.follow`` calls while running (a click on the live image's edge included)."""
     from pose3d_nb.detectors import create_detector

@@ -192,6 +192,26 @@ class PeopleFollower:
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
+    def resize(self, size: tuple[int, int]) -> None:
+        """Frames are ``size`` (width, height) pixels from now on. The tracks, in the old image's
+        pixels, are dropped (ids are given anew); a person chosen by a point or a track id is
+        taken up again as one lost: whoever appears nearest where they were, scaled to the new
+        image, as is a point to follow (else the point may lie outside a smaller image and stop
+        the run, and an id would be waited for in vain)."""
+        old, last = self.frame_size, self._last_box
+        self.reset()
+        self.frame_size = size
+        if old is None or old == size:
+            return
+        scale = np.array([size[0] / old[0], size[1] / old[1]] * 2)
+        with self._requests:
+            point = self.policy.point
+            if point is not None:
+                self.policy = FollowPolicy(point=(point[0] * scale[0], point[1] * scale[1]))
+            chosen = self.policy.track_id is not None or self.policy.point is not None
+        if chosen and last is not None:
+            self._last_seen = (last[0] * scale, last[1])
+
     def select(self, timestamp, boxes, keypoints, scores, confidences=None, sees_face=None) -> Selection:
         """The followed person's row among this frame's candidates (see ``SubjectFollower.select``)."""
         if self.policy.point is not None and self.followed is None:

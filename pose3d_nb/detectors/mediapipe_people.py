@@ -114,9 +114,10 @@ class MediaPipePeopleDetector(FollowingDetector):
         if self._follower.frame_size not in (None, tuple(frame.size)):
             # Another image size (a folder of mixed images, a browser camera changing resolution):
             # the regions and tracks are in the old image's pixels and would match nobody, so
-            # tracking starts afresh (the follow policy stays; track ids are given anew).
+            # tracking starts afresh (track ids are given anew; the follow policy stays, a chosen
+            # person's place scaled to the new image: ``PeopleFollower.resize``).
             self._landmarker.reset()
-            self._follower.reset()
+            self._follower.resize(tuple(frame.size))
         self._follower.frame_size = tuple(frame.size)
         found = self.candidates(frame)
         detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
