@@ -193,6 +193,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "offline from the whole clip, with --stream frame by frame",
     )  # fmt: skip
     add_world_arguments(lift)
-    lift.add_argument("--out", required=True, help="output .npy (T, 17, 3); a _valid.npy mask beside it")
+    lift.add_argument("--out", required=True,
+                      help="output .npy (T, 17, 3), written at exactly this path (no suffix added); "
+                           "a _valid.npy mask beside it")
     lift.add_argument("--overwrite", action="store_true", help="replace --out and its mask if they exist")
     lift.set_defaults(func=cmd_lift)

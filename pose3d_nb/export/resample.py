@@ -3,11 +3,11 @@
 Those files say one rate and play row after row at it. A live camera's rows are not evenly
 spaced: the engine drops frames when it falls behind, so a 30 fps camera processed at about
 25 fps records steps of 1/30 s and 2/30 s, the median step is 1/30 s, and written row after row
-the motion played 1.2 times too fast (1.5 with every third frame dropped). Here each recording
-run (``segment``) is laid on a grid at the export's rate from its first row's time: a grid time
-that falls on a recorded row takes that row as it is (an evenly spaced recording, a video file,
-comes out unchanged), one between two rows with a person takes the pose linearly between them
-when they are at most ``max_bridge`` apart, and any other one is a frame without a person.
+the motion played 1.2 times too fast. Here each recording run (``segment``) is laid on a grid at
+the export's rate from its first row's time: a grid time that falls on a recorded row takes that
+row as it is (an evenly spaced recording, a video file, comes out unchanged), one between two rows
+with a person takes the pose linearly between them when they are at most ``MAX_BRIDGE_S`` (or 2.5
+rows) apart, and any other one is a frame without a person.
 """
 
 from __future__ import annotations
