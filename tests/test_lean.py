@@ -108,3 +108,17 @@ def test_sessions_say_whether_the_lean_was_taken_out():
     mediapipe = PoseEngine(source="sample", lifter="mediapipe", out_dir=None)
     assert shipped.metadata()["lifter_lean_removed"] is True
     assert mediapipe.metadata()["lifter_lean_removed"] is False
+
+
+def test_the_synthetic_world_checks_lift_with_the_engines_settings():
+    """``lean_fit``, ``pose3d bench world`` and offline-lift's engine row say they lift as the
+    engine runs it; the lifter object started with ``LiftSettings()``, whose flip is off, while
+    the engine flips by default."""
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+    from pose3d_nb.benchmarks.world_synth import engine_lifting
+    from pose3d_nb.settings import DEFAULTS
+
+    if not DEFAULT_MOCAP_DIR.is_dir():
+        pytest.skip(f"{DEFAULT_MOCAP_DIR} not here")
+    _, lifter, _ = engine_lifting(DEFAULT_MOCAP_DIR)
+    assert lifter.settings == DEFAULTS.lift and lifter.settings.flip
