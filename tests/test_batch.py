@@ -279,6 +279,28 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert not (tmp_path / "out" / "bvh").exists()
 
 
+@pytest.mark.slow
+def test_a_full_disk_at_the_end_of_a_video_says_the_attempt_was_discarded(tmp_path, monkeypatch):
+    """The engine's own line said the rows stay in OUT/.staging/.../session.journal, a folder the
+    batch then removes: the row now says what the batch did with them."""
+    import errno
+
+    from pose3d_nb.batch.task import process_video
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 10)
+    out = tmp_path / "out" / "walk"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np.lib.format, "write_array", disk_full)  # session.npz at the engine's stop
+    row = process_video(str(clip), str(out), BatchSettings().checked())
+    assert row["status"] == "failed", row
+    assert row["error"] == ("cannot save the recording: [Errno 28] No space left on device; this "
+                            "attempt's files were discarded, run the batch again to redo the video"), row
+    assert not out.exists() and not list((out.parent / STAGING).glob("walk@*"))
+
+
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     host = socket.gethostname()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -42,8 +42,12 @@ def warm_up() -> None:
 
 def describe(exc: BaseException) -> str:
     """A one-line reason for a failure, for the table."""
+    from pose3d_nb.recording.recorder import RecordingSaveError
     from pose3d_nb.sources.base import SourceError
 
+    if isinstance(exc, RecordingSaveError):  # its rows were in the attempt's folder, now discarded
+        return (f"cannot save the recording: {exc.reason}; this attempt's files were discarded, "
+                "run the batch again to redo the video")
     if isinstance(exc, (SourceError, VideoFailed, FolderInTheWay)):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -47,6 +47,16 @@ from pose3d_nb.recording.session import SESSION_FILE, SessionError, read_metadat
 MAX_CHUNK_ROWS = 4096
 
 
+class RecordingSaveError(Pose3DRuntimeError):
+    """The session file could not be written at stop (a full disk, a folder gone); the rows saved
+    before stay in the journal. ``out_dir``: the folder; ``reason``: the system's one line."""
+
+    def __init__(self, out_dir: Path, reason: str) -> None:
+        super().__init__(f"cannot save the recording in {out_dir}: {reason}; the rows saved before stay in "
+                         f"{out_dir / JOURNAL_DIR} (load_session reads them)")
+        self.out_dir, self.reason = out_dir, reason
+
+
 class Recorder:
     """Keeps a run's poses: in ``buffer`` (newest ``capacity`` rows) and under ``out_dir``.
 
@@ -234,10 +244,7 @@ class Recorder:
             return self._finish(failed)
         except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise Pose3DRuntimeError(
-                f"cannot save the recording in {self.out_dir}: {reason}; the rows saved before stay in "
-                f"{self.out_dir / JOURNAL_DIR} (load_session reads them)"
-            ) from exc
+            raise RecordingSaveError(self.out_dir, reason) from exc
         finally:
             self._release_folder()
 
