@@ -10,7 +10,13 @@ import argparse
 import sys
 
 from pose3d_nb.cli import batch, bench, demo, export, lift, models, run, train
-from pose3d_nb.cli.common import StopRequest, UsageError, add_pipeline_arguments, one_line, stop_on_signals
+from pose3d_nb.cli.common import (
+    StopRequest,
+    UsageError,
+    add_pipeline_arguments,
+    stop_on_signals,
+    tool_exit_status,
+)
 from pose3d_nb.cli.run import run_settings
 
 __all__ = [
@@ -37,19 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
-    from pose3d_nb.errors import Pose3DError
-
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    except (Pose3DError, OSError) as exc:
-        # What the package raises on purpose, and what the file system says (a read-only or
-        # full disk, a path that is a file): one line, never a traceback.
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
+    return tool_exit_status(lambda: args.func(args))
 
 
 if __name__ == "__main__":

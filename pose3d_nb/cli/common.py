@@ -29,14 +29,36 @@ def one_line(exc: BaseException) -> str:
 
 
 def tool_exit_status(body: Callable[[], int | None]) -> int:
-    """Run a ``python -m pose3d_nb...`` tool's ``body`` as ``pose3d`` runs a command: what the
-    package raises on purpose (``Pose3DError``) and what the file system says become one line on
-    stderr and exit status 1, never a traceback; the body's own status otherwise (None: 0)."""
+    """Run ``body`` (a ``pose3d`` command, a ``python -m pose3d_nb...`` tool): bad input
+    (``UsageError``) is one line on stderr and exit status 2; what the package raises on purpose
+    (``Pose3DError``) and what the file system says (a read-only or full disk, a path that is a
+    file) one line and exit status 1, never a traceback; the body's own status otherwise (None: 0)."""
     try:
         return body() or 0
+    except UsageError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
     except (Pose3DError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, out: Path, out_help: str) -> None:
+    """A fitting tool's ``--mocap`` (its training data), ``--out`` (default ``out``, the shipped
+    file) and ``--overwrite``; ``refuse_existing_out`` checks the last two before any work."""
+    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
+
+    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
+                        help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")
+    parser.add_argument("--out", default=str(out), help=out_help)
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def refuse_existing_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (exit 2) when ``args.out`` exists and ``--overwrite`` was not given: a
+    default run would replace the shipped file."""
+    if Path(args.out).exists() and not args.overwrite:
+        parser.error(f"{args.out} exists: pass --overwrite to replace it, or --out elsewhere")
 
 
 def positive_count(value: str) -> int:

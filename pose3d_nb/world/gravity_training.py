@@ -135,25 +135,27 @@ def train(inputs: np.ndarray, targets: np.ndarray, steps: int, seed: int, hidden
 
 def main(argv: list[str] | None = None) -> int:
     """Train and save ``--out``, or with ``--compare`` score weights files; the exit status."""
-    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
-    from pose3d_nb.cli.common import positive_count, seed_number, tool_exit_status
+    from pose3d_nb.cli.common import (
+        add_data_arguments,
+        positive_count,
+        refuse_existing_out,
+        seed_number,
+        tool_exit_status,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m pose3d_nb.world.gravity_training",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=positive_count, default=3000, help="training clips")
     parser.add_argument("--steps", type=positive_count, default=6000, help="optimiser steps (512 frames)")
     parser.add_argument("--seed", type=seed_number, default=0)
-    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
-                        help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")
-    parser.add_argument("--out", default=str(WEIGHTS), help="weights to write (default: the shipped ones)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_data_arguments(parser, WEIGHTS, "weights to write (default: the shipped ones)")
     parser.add_argument(
         "--compare", nargs="+", metavar="NPZ",
         help="train nothing: print each weights file's camera-up error on 120 held-out clips (seed 43)",
     )
     args = parser.parse_args(argv)
-    if not args.compare and Path(args.out).exists() and not args.overwrite:
-        parser.error(f"{args.out} exists: pass --overwrite to replace it, or --out elsewhere")
+    if not args.compare:
+        refuse_existing_out(parser, args)
     return tool_exit_status(lambda: _compare(args) if args.compare else _train_and_save(args))
 
 

@@ -96,21 +96,22 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> int:
     """Fit, write ``--out``, report on held-out clips; the exit status."""
-    from pose3d_nb.benchmarks.accuracy import DEFAULT_MOCAP_DIR
-    from pose3d_nb.cli.common import positive_count, seed_number, tool_exit_status
+    from pose3d_nb.cli.common import (
+        add_data_arguments,
+        positive_count,
+        refuse_existing_out,
+        seed_number,
+        tool_exit_status,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m pose3d_nb.world.lean_fit",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--per-angle", type=positive_count, default=40, help="training clips per pitch")
     parser.add_argument("--held-out", type=positive_count, default=20, help="held-out clips per pitch")
     parser.add_argument("--seed", type=seed_number, default=0)
-    parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
-                        help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")
-    parser.add_argument("--out", default=str(TABLE), help="the table to write (default: the shipped one)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_data_arguments(parser, TABLE, "the table to write (default: the shipped one)")
     args = parser.parse_args(argv)
-    if Path(args.out).exists() and not args.overwrite:
-        parser.error(f"{args.out} exists: pass --overwrite to replace it, or --out elsewhere")
+    refuse_existing_out(parser, args)
     return tool_exit_status(lambda: _fit_and_report(args))
 
 
