@@ -450,3 +450,40 @@ def test_a_folder_that_cannot_be_synced_loses_nothing_and_an_io_error_is_said(tm
     if warned:
         assert str(tmp_path) in said[0] and "power cut" in said[0]
     assert target.read_bytes() == b"more data"  # every save landed
+
+
+def test_a_finalize_step_that_fails_loses_no_row(tmp_path):
+    # The engine places a video file's rows again from the whole clip before session.npz is
+    # written; a bug there must leave the rows as recorded, and say what happened.
+    def broken(session, metadata):
+        raise ValueError("no luck")
+
+    recorder = _recorder(tmp_path, finalize=broken)
+    recorder.begin()
+    _record(recorder, 0, 50)
+    recorder.finish()
+    session = load_session(tmp_path / "session.npz")
+    np.testing.assert_array_equal(session.frame_index, np.arange(50))
+    assert session.metadata["complete"] is True
+    assert session.metadata["finalize_error"] == "ValueError: no luck"
+
+
+def test_a_finalize_step_writes_its_rows_and_metadata_and_the_newest_pose(tmp_path):
+    import dataclasses
+
+    def doubled(session, metadata):
+        return dataclasses.replace(session, joints_3d=2 * session.joints_3d), {**metadata, "doubled": True}
+
+    recorder = _recorder(tmp_path, finalize=doubled)
+    recorder.begin()
+    _record(recorder, 0, 50)
+    recorder.finish()
+    session = load_session(tmp_path / "session.npz")
+    np.testing.assert_array_equal(session.joints_3d[:, 0, 0], 2 * np.arange(50, dtype=np.float32))
+    assert session.metadata["doubled"] is True
+    np.testing.assert_array_equal(np.load(tmp_path / "joints.npy"), 2 * np.full((1, 17, 3), 49, np.float32))
+    failed = _recorder(tmp_path / "failed", finalize=doubled)
+    failed.begin()
+    _record(failed, 0, 10)
+    failed.finish(failed=True)  # a run that ended in an error: its rows as recorded
+    assert "doubled" not in load_session(tmp_path / "failed").metadata

@@ -25,6 +25,9 @@ def test_engine_records_world_joints_and_the_camera_estimate(tmp_path):
     assert 0 < meta["camera_pitch_deg"] < 45 and 1.0 < meta["camera_height_m"] < 3.0
     # The lab's pillars, window frames and cupboards: the up came from the room's edges.
     assert meta["camera_up_source"] == "scene"
+    # A video file's recording is placed again from its whole clip, in the same room.
+    assert meta["world_placement"] == "whole clip" and meta["live_camera"]["camera_up_source"] == "scene"
+    assert abs(meta["camera_pitch_deg"] - meta["live_camera"]["camera_pitch_deg"]) < 5
     joints = session.joints_3d[session.valid]
     pelvis_height = joints[:, 0, 2]
     assert 0.7 < np.median(pelvis_height) < 1.3  # a standing adult's pelvis, over the one floor

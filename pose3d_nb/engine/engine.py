@@ -45,7 +45,10 @@ from pose3d_nb.recording import Recorder
 from pose3d_nb.settings import FROM_SETTINGS, Settings, merge, renamed_option
 from pose3d_nb.world import WorldStage
 
-_END = LatestSlot.END  # end of the source, through either hand-off
+_END = LatestSlot.END  # end of the source (or of what was read before a Stop), through either hand-off
+#: Seconds a Stop waits (at most half its timeout) for the frames already read to be detected,
+#: lifted and recorded: a few frames queued between the stages, well under a second normally.
+STOP_DRAIN_S = 3.0
 
 
 class EngineError(Pose3DRuntimeError):
@@ -139,14 +142,18 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
         self._devices = Devices(chosen["source"], self._file_options(loop, pace), detector_spec,
                                 detector_options)
-        self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite)
+        self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
+                                  finalize=self._placed_from_whole_clip)
+        self._clip_segment: int | None = None  # this run's segment, while it reads one video file
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
         self._knob_lock = threading.Lock()  # a lift step and a change of window/lookahead/flip
         self._settings_log: list[dict[str, Any]] = []  # the settings each run of rows was lifted with
         self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # abort: every stage ends at once (an error, a full recording)
+        self._stop_reading = threading.Event()  # Stop: read no more, finish what was read
         self._finished = threading.Event()
+        self._drained = threading.Event()  # the lift stage took the end marker
         self._error: EngineError | None = None
         self._counters = RunCounters()
         self._segment = -1
@@ -222,9 +229,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 raise
             self._error = None
             self._stop.clear()
+            self._stop_reading.clear()
             self._finished.clear()
+            self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
+            looping = bool(self._devices.source_options.get("loop"))
+            self._clip_segment = None if source.is_live or looping else self._segment
             self._lifter.reset()
             self._everyone.reset()
             self._board.show(None)
@@ -241,18 +252,29 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop and join every thread, close source and detector, write the session file."""
+        """Stop reading, finish the frames already read (detected, lifted, recorded: at most a
+        few, for up to half of ``timeout``), then join every thread, close source and detector
+        and write the session file."""
         with self._lock:
-            self._stop.set()
+            self._stop_reading.set()
             source = self._devices.source
             if source is not None:
                 # Unblocks a camera read; BaseSource waits for the read to finish first.
                 threading.Thread(target=source.close, daemon=True).start()
             try:
-                self._join(timeout)
+                self._drain(min(STOP_DRAIN_S, timeout / 2))
+                self._stop.set()  # whatever did not finish in time is dropped
+                self._join(timeout / 2)
             finally:
                 self._devices.close()
                 self._recorder.finish(failed=self._error is not None)
+
+    def _drain(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the stages to finish the frames handed over before a Stop."""
+        deadline = time.monotonic() + seconds
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _join(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -277,6 +299,16 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _placed_from_whole_clip(self, session: Any, metadata: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The recording, with this run's rows placed again from the whole clip when the run read
+        one video file (``world.recorded``; live sources, a looping file and a run whose source
+        was switched keep their live placement). The recorder calls it before writing
+        ``session.npz``."""
+        segment = self._clip_segment
+        if segment is None or segment != self._segment:
+            return session, metadata
+        return self._world.placed_again(session, metadata, rows=session.segment == segment)
 
     # ------------------------------------------------------------------ people
     @property
@@ -323,6 +355,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         source = devices.source
         skipped = getattr(source, "skipped", 0)
         while not self._stop.is_set():
+            if self._stop_reading.is_set():  # Stop: the frames already read are still finished
+                self._end_stream(source, frames)
+                return
             replacement = devices.claim_source()
             if replacement is not None:
                 source.close()
@@ -334,7 +369,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 frame = next(source)
             except StopIteration:
                 skipped = self._count_skipped(source, skipped)
-                if self._stop.is_set() or devices.source_pending:
+                if self._stop.is_set() or self._stop_reading.is_set() or devices.source_pending:
                     continue
                 self._end_stream(source, frames)
                 return
@@ -365,7 +400,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     def _wait_for_the_rest(self) -> None:
         """Wait until the later stages recorded what was handed to them before an end marker
         (or a stop request came), so that an error raised after it loses none of those frames."""
-        while not self._finished.wait(POLL_S) and not self._stop.is_set():
+        while not self._drained.wait(POLL_S) and not self._stop.is_set():
             pass
 
     def _count_skipped(self, source: Any, seen: int) -> int:
@@ -419,7 +454,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 continue
             if item is _END:
                 self._record(*self._lifted(lifter.flush), segment)
-                self._finished.set()
+                if not self._stop_reading.is_set():  # the source's own end, not a Stop
+                    self._finished.set()
+                self._drained.set()
                 self._recorder.flush()
                 return
             frame_segment, frame, detection = item

@@ -72,6 +72,10 @@ class Recorder:
         session_interval: seconds between chunk writes (what a crash may lose at most).
         overwrite: replace a recording already in ``out_dir`` (only once this one completes).
         hint: how the refusal tells a caller to overwrite ("pass overwrite=True").
+        finalize: a last step over the complete recording and its metadata before a clean
+            ``finish`` writes ``session.npz`` (the engine places a video file's rows again from
+            the whole clip); it returns both. If it raises, the rows are written as recorded,
+            with its error as ``metadata["finalize_error"]``.
 
     Raises:
         Pose3DValueError: ``out_dir`` is not a path or None, or ``session_interval`` is not a
@@ -80,7 +84,9 @@ class Recorder:
 
     def __init__(self, buffer: RollingBuffer, out_dir: str | Path | None,
                  metadata: Callable[[], dict[str, Any]], session_interval: float = 2.0,
-                 overwrite: bool = False, hint: str = "pass overwrite=True") -> None:
+                 overwrite: bool = False, hint: str = "pass overwrite=True",
+                 finalize: Callable[[BufferSnapshot, dict[str, Any]], tuple[BufferSnapshot, dict[str, Any]]]
+                 | None = None) -> None:
         if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
             raise Pose3DValueError(f"out_dir must be a folder's path or None, got {type(out_dir).__name__}")
         # checked here: the writer thread that reads it would die of a bad one, mid-run
@@ -93,6 +99,7 @@ class Recorder:
         self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
+        self.finalize = finalize
         self._limit: int | None = None
         #: Rows recorded since creation (all of them, unlike the buffer's window).
         self.recorded = 0
@@ -274,7 +281,12 @@ class Recorder:
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
             return None
         session = read_journal(journal.folder)
-        write_session(session_path, session, {**self._meta(), "complete": True})
+        metadata = {**self._meta(), "complete": True}
+        if not failed and self.finalize is not None:
+            session, metadata = self._finalized(session, metadata)
+        write_session(session_path, session, metadata)
+        if len(session):  # the newest pose as the session now holds it
+            write_latest_pose(self.out_dir / "joints.npy", session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
         os.replace(journal.folder, aside)  # one atomic step: the journal is never read again
         shutil.rmtree(aside, ignore_errors=True)
@@ -286,6 +298,14 @@ class Recorder:
         return session_path
 
     # ------------------------------------------------------------------ internals
+    def _finalized(self, session: BufferSnapshot, metadata: dict[str, Any]
+                   ) -> tuple[BufferSnapshot, dict[str, Any]]:
+        """``finalize``'s session and metadata; on an error, the rows as recorded."""
+        try:
+            return self.finalize(session, metadata)
+        except Exception as exc:  # noqa: BLE001 - a bug there must not lose the recording
+            return session, {**metadata, "finalize_error": f"{type(exc).__name__}: {exc}"}
+
     def _release_folder(self) -> None:
         unlock_out_dir(self._folder_lock)
         self._folder_lock = None

@@ -46,6 +46,11 @@ class WorldFrame:
         world[..., 2] += self.height
         return world.astype(np.float32)
 
+    def to_camera(self, world: np.ndarray) -> np.ndarray:
+        """(..., 3) world metres -> (..., 3) camera-frame metres (``to_world``'s inverse), float64."""
+        shifted = np.asarray(world, np.float64) - np.array([0.0, 0.0, self.height])
+        return shifted @ self._rotation
+
     @property
     def pitch_deg(self) -> float:
         """How far the camera looks down below the horizon, degrees (negative: up)."""

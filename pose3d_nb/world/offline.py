@@ -31,7 +31,8 @@ class PlacedClip:
     joints: (T, 17, 3) world metres, z up, floor at z = 0 (NaN where not valid).
     joints_camera: (T, 17, 3) camera-frame metres with the root translation (x right, y down,
     z forward). frame: the camera (up, height). body_size: metres (sum of the size bones).
-    up_source: where the up came from, ``"scene"`` (the room's edges) or ``"people"``.
+    up_source: where the up came from, ``"scene"`` (the room's edges), ``"people"`` or
+    ``"given"`` (``place_clip``'s ``frame``).
     """
 
     joints: np.ndarray
@@ -51,6 +52,7 @@ def place_clip(
     fps: float = 30.0,
     scene: SceneEdges | None = None,
     lean: LeanBias | None = None,
+    frame: WorldFrame | None = None,
 ) -> PlacedClip:
     """Root-relative lifted poses + their 2D keypoints -> the clip in the world.
 
@@ -60,6 +62,8 @@ def place_clip(
     scene: a frame's near-vertical edges (``vanishing.scene_edges``), if found: the room's up
     is taken from them near the people's estimate (``vanishing.choose_up``). lean: the
     lifter's lean habit (``world.lean``) to turn back out of the poses once the up is known.
+    frame: the camera's up and height when already known (another person in the same clip);
+    None: estimated from these poses.
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))
@@ -76,8 +80,12 @@ def place_clip(
     translation = smooth_offline(raw, SMOOTH_IMAGE_S * fps, SMOOTH_DEPTH_S * fps)
     placed = pose + translation[:, None]
     placed[~ok] = np.nan
-    up, source = choose_up(estimate_up(placed, points), scene)
+    if frame is None:
+        up, source = choose_up(estimate_up(placed, points), scene)
+    else:
+        up, source = frame.up, "given"
     if lean is not None:
         placed = unlean(placed, up, lean)
-    frame = WorldFrame(up, camera_height(placed, up))
+    if frame is None:
+        frame = WorldFrame(up, camera_height(placed, up))
     return PlacedClip(frame.to_world(placed), placed.astype(np.float32), frame, size, source)

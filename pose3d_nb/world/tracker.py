@@ -159,6 +159,11 @@ class WorldTracker:
         return edges is not None
 
     @property
+    def given_height(self) -> float | None:
+        """The person's height the user gave (metres), or None."""
+        return self._height
+
+    @property
     def fps(self) -> float:
         """Frames per second the smoothing and settling times are counted in."""
         return self._fps

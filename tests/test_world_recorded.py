@@ -1,0 +1,89 @@
+"""A finished recording of one video file placed again from its whole clip
+(``world.recorded.replace_recording``; the engine does it before writing ``session.npz``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_world import FPS, angle, film, stand, walk
+
+from pose3d_nb.buffer import BufferSnapshot, empty_column
+from pose3d_nb.world import WorldTracker
+from pose3d_nb.world.frame import ANKLE_HEIGHT_M
+from pose3d_nb.world.recorded import replace_recording
+
+SIZE = (1080, 1920)
+
+
+@pytest.fixture(autouse=True)
+def geometric_up(monkeypatch):
+    """The stick figure's up is checked geometrically (as in ``test_world``)."""
+    from pose3d_nb.world import gravity_model
+
+    monkeypatch.setattr(gravity_model, "load_weights", lambda *args: None)
+
+
+def recorded_live(world, pitch=20, roll=5, fov=60, seed=3):
+    """What a live run records of ``world`` filmed by a known camera: the rows (one followed
+    person, track 1) as the live world step placed them, the tracker, and the truth."""
+    pose, keypoints, scores, intrinsics, truth, up = film(world, pitch, roll, fov, noise_px=1.0, seed=seed)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    placed = [tracker.push(p, k, s, SIZE) for p, k, s in zip(pose, keypoints, scores, strict=True)]
+    frames = len(pose)
+    columns = {name: empty_column(name, frames) for name in
+               ("timestamps", "frame_index", "valid", "segment", "track_id", "people_ids",
+                "people_keypoints_2d", "people_joints_3d")}
+    columns.update(
+        joints_3d=np.stack([w for w, _ in placed]), joints_camera=np.stack([c for _, c in placed]),
+        keypoints_2d=keypoints.astype(np.float32), scores_2d=scores.astype(np.float32),
+        timestamps=np.arange(frames) / FPS, frame_index=np.arange(frames), valid=np.ones(frames, bool),
+        track_id=np.ones(frames, np.int64),
+    )
+    columns["people_ids"][:, 0] = 1
+    columns["people_joints_3d"][:, 0] = columns["joints_3d"]
+    return BufferSnapshot(**columns), tracker, truth, up
+
+
+def test_the_whole_clip_follows_the_true_path_closer_than_live():
+    snapshot, tracker, truth, up = recorded_live(walk(150))
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    live_error = np.linalg.norm(snapshot.joints_camera[:, 0] - truth[:, 0], axis=-1)
+    error = np.linalg.norm(replaced.snapshot.joints_camera[:, 0] - truth[:, 0], axis=-1)
+    assert np.median(error) < 0.04 and error.mean() < live_error.mean(), (error.mean(), live_error.mean())
+    assert angle(replaced.frame.up, up) < 1.5 and abs(replaced.frame.height - 1.8) < 0.05
+    world = replaced.snapshot.joints_3d
+    assert np.abs(world[:, [3, 6], 2].min(1) - ANKLE_HEIGHT_M).max() < 0.05  # one floor, feet on it
+    np.testing.assert_allclose(replaced.frame.to_world(replaced.snapshot.joints_camera), world, atol=1e-5)
+    np.testing.assert_array_equal(replaced.snapshot.people_joints_3d[:, 0], world)  # the followed slot
+    meta = replaced.metadata({"camera_pitch_deg": 1.0, "camera_roll_deg": 2.0, "camera_height_m": 3.0,
+                              "camera_up_source": "people"})
+    assert meta["world_placement"] == "whole clip" and meta["live_camera"]["camera_height_m"] == 3.0
+    assert meta["camera_pitch_deg"] == pytest.approx(replaced.frame.pitch_deg, abs=0.01)
+
+
+def test_others_keep_their_place_before_the_camera_and_rows_outside_the_clip_are_untouched():
+    snapshot, tracker, _, _ = recorded_live(walk(120))
+    bystander, *_ = film(stand(120), 20, 5, 60)  # root-relative; put them 1 m right, 5 m out
+    bystander_camera = bystander + [1.0, 0.3, 5.0]
+    live = tracker.estimate.frame
+    snapshot.people_ids[:, 1] = 7
+    snapshot.people_joints_3d[:, 1] = live.to_world(bystander_camera)
+    clip = np.arange(120) >= 20  # rows 0..19: another segment, kept as recorded
+    snapshot.segment[:20] = 0
+    snapshot.segment[20:] = 1
+    snapshot.valid[60:70] = False  # nobody found: the last pose is held, as live
+    replaced = replace_recording(snapshot, live, tracker.estimate.intrinsics, fps=FPS, rows=clip)
+    out = replaced.snapshot
+    for name in ("joints_3d", "joints_camera", "people_joints_3d"):
+        np.testing.assert_array_equal(getattr(out, name)[:20], getattr(snapshot, name)[:20])
+    np.testing.assert_allclose(replaced.frame.to_camera(out.people_joints_3d[20:, 1]), bystander_camera[20:],
+                               atol=1e-4)
+    assert np.isnan(out.people_joints_3d[:, 2:]).all()  # empty slots stay empty
+    np.testing.assert_array_equal(out.joints_3d[60:70], np.repeat(out.joints_3d[59:60], 10, 0))
+    assert np.isfinite(out.joints_3d[20:]).all()
+
+
+def test_too_little_to_place_is_left_alone():
+    snapshot, tracker, _, _ = recorded_live(walk(30))
+    snapshot.valid[1:] = False
+    assert replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics) is None
