@@ -103,3 +103,15 @@ def test_session_interval_is_refused_before_the_run(interval, model, tmp_path):
 def test_out_dir_must_be_a_path_or_none(model):
     with pytest.raises(Pose3DValueError, match="out_dir must be a folder's path or None, got int"):
         PoseEngine(lifter=model, out_dir=3)
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "10", True])
+def test_max_frames_is_a_count_of_at_least_one(limit, model):
+    # 0 was accepted: the run read frames, recorded none and ended "finished" (the CLI refuses it).
+    engine = PoseEngine(lifter=model)
+    with pytest.raises(Pose3DValueError, match="max_frames must be a whole number >= 1, or None for no"):
+        engine.max_frames = limit
+    engine.max_frames = np.int64(5)
+    assert engine.max_frames == 5 and type(engine.max_frames) is int
+    engine.max_frames = None
+    assert engine.max_frames is None

@@ -201,6 +201,14 @@ def test_models_fetch_unknown_name(tmp_path):
     assert "mediapipe-lite" in result.stderr and "mediapipe-heavy" in result.stderr
 
 
+def test_models_fetch_a_detector_model_into_another_folder_is_refused(tmp_path):
+    # --dir was silently ignored for detector models: the file went to the cache the detector
+    # reads, not where the user asked.
+    result = pose3d("models", "fetch", "mediapipe-heavy", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "set POSE3D_CACHE_DIR instead" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_bench_lifter_json_reports_both_strategies():
     result = pose3d("bench", "lifter", "--json")

@@ -18,6 +18,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not args.name:
             raise UsageError("usage: pose3d models fetch NAME")
         if args.name in VARIANTS:
+            if args.dir:  # the detector reads its models from the cache only: a file elsewhere is never used
+                raise UsageError(
+                    f"--dir is the lifter checkpoint folder; {args.name} goes to the cache the detector "
+                    "reads ($POSE3D_CACHE_DIR, else $XDG_CACHE_HOME/pose3d_nb or ~/.cache/pose3d_nb): set "
+                    "POSE3D_CACHE_DIR instead"
+                )
             return _fetch_detector_model(args.name)
         try:
             path = fetch(args.name, directory)
@@ -73,5 +79,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     models.add_argument("name", nargs="?")
-    models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR)")
+    models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR); detector "
+                        "models go to $POSE3D_CACHE_DIR (default ~/.cache/pose3d_nb)")
     models.set_defaults(func=cmd_models)

@@ -135,9 +135,13 @@ class Recorder:
 
     @limit.setter
     def limit(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise Pose3DValueError(f"max_frames must be a whole number >= 0 or None, got {value!r}")
-        self._limit = value
+        # 0 is refused, as --max-frames 0 is: it recorded nothing and ended the run at once.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                  or value < 1):
+            raise Pose3DValueError(
+                f"max_frames must be a whole number >= 1, or None for no limit; got {value!r}"
+            )
+        self._limit = None if value is None else int(value)
 
     def session(self) -> BufferSnapshot:
         """Every row recorded so far: the recording on disk (saved first) when there is one,
