@@ -332,3 +332,42 @@ def test_detectron2_adapter_without_tracking_takes_the_most_confident():
     with Detectron2KeypointDetector(predictor=FakePredictor([[a, b]]), follow=False) as detect:
         d = detect(rgb_frame(0))
     np.testing.assert_allclose(d.bbox, b[0])
+
+
+NATIVE_NOISE = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    b"I0000 00:00:1796604418.193469   12774 task_runner.cc:85] GPU suport is not available: INTERNAL: ; "
+    b"RET_CHECK failure (mediapipe/gpu/gl_context_egl.cc:84) egl_initializedUnable to initialize EGL\n"
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    b"W0000 00:00:1796604418.297018   12783 inference_feedback_manager.cc:114] Feedback manager requires a "
+    b"model with a single signature inference. Disabling support for feedback tensors.\n"
+)
+
+
+def test_mediapipes_start_up_notices_are_kept_out_of_stderr_and_nothing_else_is(capfd):
+    # They showed as red stderr boxes in the notebook whenever Start was pressed.
+    from pose3d_nb.detectors.native_logs import quiet_native_logs
+
+    with quiet_native_logs():
+        os.write(2, b"before\n" + NATIVE_NOISE + b"E0000 00:00:1.0   1 graph.cc:1] a real error\n")
+        os.write(2, b"W0000 00:00:1.0   1 inference_feedback_manager.cc:114] something else\nafter")
+    captured = capfd.readouterr().err
+    assert captured == ("before\nE0000 00:00:1.0   1 graph.cc:1] a real error\n"
+                        "W0000 00:00:1.0   1 inference_feedback_manager.cc:114] something else\nafter")
+    os.write(2, NATIVE_NOISE)  # outside a MediaPipe start-up call nothing is filtered
+    assert capfd.readouterr().err == NATIVE_NOISE.decode()
+
+
+@pytest.mark.parametrize("name", ["mediapipe", "mediapipe-people"])
+def test_a_detectors_first_frames_print_no_native_notices(capfd, name):
+    source = open_source("sample")  # the person is in its first frame
+    detector = create_detector(name)
+    try:
+        for _ in range(3):
+            detector(next(source))
+    finally:
+        source.close()
+        detector.close()
+    err = capfd.readouterr().err
+    for notice in ("XNNPACK", "EGL", "Feedback manager", "absl::InitializeLog", "NORM_RECT"):
+        assert notice not in err, err

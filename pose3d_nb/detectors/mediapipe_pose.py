@@ -14,6 +14,7 @@ import numpy as np
 
 from pose3d_nb.detectors.base import Candidates, DetectorUnavailable, FollowingDetector
 from pose3d_nb.detectors.geometry import keypoint_box
+from pose3d_nb.detectors.native_logs import quiet_native_logs
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.sources.frame import Frame
 
@@ -103,20 +104,32 @@ class MediaPipePoseDetector(FollowingDetector):
         install_model(model_complexity)  # Lite and Heavy: the fetched file, or an error naming the command
         self.name = {0: "mediapipe-lite", 2: "mediapipe-heavy"}.get(model_complexity, "mediapipe")
         try:
-            self._pose = mp_pose.Pose(**self._options)
+            with quiet_native_logs():
+                self._pose = mp_pose.Pose(**self._options)
+                # Its graph starts on threads of its own, printing MediaPipe's start-up notices
+                # whenever they get there: one blank frame (then forgotten) makes it start here.
+                self._pose.process(np.zeros((64, 64, 3), np.uint8))
+                self._pose.reset()
         except OSError as exc:  # URLError: complexities 0 and 2 fetch their model at run time
             raise Pose3DRuntimeError(
                 f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
                 "model_complexity=1 is the one shipped with mediapipe and works offline; for 0 and 2 run "
                 "`pose3d models fetch mediapipe-lite` or `mediapipe-heavy`"
             ) from exc
+        self._landmarks_started = False
         super().__init__(follow=follow, fix_left_right=fix_left_right, check_face=check_face)
 
     def candidates(self, frame: Frame) -> Candidates:
         """The one person MediaPipe found in ``frame`` (RGB, any size), or nobody."""
         if self._pose is None:
             raise Pose3DRuntimeError("this MediaPipe detector is closed")
-        result = self._pose.process(np.ascontiguousarray(frame.image))
+        image = np.ascontiguousarray(frame.image)
+        if self._landmarks_started:
+            result = self._pose.process(image)
+        else:  # its landmark network starts with the first person found, printing its notices
+            with quiet_native_logs():
+                result = self._pose.process(image)
+            self._landmarks_started = result.pose_landmarks is not None
         if result.pose_landmarks is None:
             return Candidates.none()
         landmarks = landmarks_to_array(result.pose_landmarks)

@@ -1,0 +1,102 @@
+"""MediaPipe's native start-up log lines, kept out of the user's stderr.
+
+When a MediaPipe graph starts (a detector's first frame, a new landmarker for a new tile or
+person), its C++ code writes a handful of harmless lines straight to file descriptor 2: "Unable
+to initialize EGL" (no GPU), "Created TensorFlow Lite XNNPACK delegate", "Feedback manager
+requires a model with a single signature" and the like. A terminal shows them between the
+progress bar's updates; a notebook shows them as red stderr boxes under the cell that pressed
+Start. Python cannot raise their threshold (absl's log is not initialised; ``GLOG_minloglevel``
+is not read), so ``quiet_native_logs`` points file descriptor 2 at a temporary file for the
+duration of such a call, then writes back every line that is not one of ``NOISE``, in order:
+whatever else was written meanwhile (by any thread) is delayed by the call, never lost.
+
+The detectors open such a window around making a graph and its first runs (the single-person
+solution also runs one blank frame while it is made, as its graph starts on threads of its own).
+A graph part that finishes starting between two of those calls can still print a line.
+``POSE3D_NATIVE_LOGS=1`` in the environment turns the filter off (everything is shown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+
+#: The lines left out: MediaPipe 0.10's start-up notices, matched whole (an absl prefix
+#: "I0000 00:00:1796604418.193469   12774 file.cc:85] " then the file's known message).
+NOISE = re.compile(
+    rb"^(?:"
+    rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|[IW]\d{4} [\d:.]+\s+\d+ (?:"
+    rb"task_runner\.cc:\d+\] GPU suport is not available:.*"
+    rb"|gl_context(?:_egl)?\.cc:\d+\] .*"
+    rb"|inference_feedback_manager\.cc:\d+\] Feedback manager requires a model with a single signature.*"
+    rb"|landmark_projection_calculator\.cc:\d+\] Using NORM_RECT without IMAGE_DIMENSIONS.*"
+    rb"))\r?\n?$"
+)
+
+# File descriptor 2 is one per process: one redirection at a time (re-entrant for nested calls).
+_LOCK = threading.RLock()
+_depth = 0
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Run the body with file descriptor 2 captured; afterwards write back to it every captured
+    line but MediaPipe's start-up notices (``NOISE``). Does nothing with ``POSE3D_NATIVE_LOGS``
+    set or where descriptor 2 cannot be duplicated."""
+    global _depth
+    if os.environ.get("POSE3D_NATIVE_LOGS"):
+        yield
+        return
+    with _LOCK:
+        if _depth:  # already captured by an outer call on this thread
+            yield
+            return
+        try:
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a windowless process): nothing to filter
+            yield
+            return
+        with tempfile.TemporaryFile() as capture:
+            _flush_python_stderr()  # Python's own pending text goes out first, in order
+            os.dup2(capture.fileno(), 2)
+            _depth = 1
+            try:
+                yield
+            finally:
+                _depth = 0
+                _flush_python_stderr()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = b"".join(line for line in capture.read().splitlines(keepends=True)
+                                if not NOISE.match(line))
+                if kept:
+                    _write_all(2, kept)
+
+
+def _flush_python_stderr() -> None:
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def first_run_quiet(cold: set, key: object, call, *args):
+    """``call(*args)``, under ``quiet_native_logs`` when ``key`` is in ``cold`` (then removed):
+    a MediaPipe graph prints its start-up notices on its first run, not its later ones."""
+    if key not in cold:
+        return call(*args)
+    with quiet_native_logs():
+        result = call(*args)
+    cold.discard(key)
+    return result
