@@ -117,6 +117,7 @@ def test_a_plugin_failing_on_frame_n_keeps_every_row_before_it(tmp_path, failing
     session = load_session(tmp_path)
     np.testing.assert_array_equal(session.frame_index, np.arange(40))
     assert "exploded" in session.metadata["error"]
+    assert not engine.finished  # a detector failing on frame 40 said the file was finished
 
 
 class GatedFile(SyntheticFile):
@@ -239,6 +240,25 @@ def test_stop_records_the_frames_queued_between_the_stages(tmp_path):
     assert not engine.finished  # stopped, not at the file's end
     stats = engine.stats()
     assert stats.frames_in == read and stats.processed == read and stats.dropped == 0
+
+
+def test_a_file_read_to_its_end_is_finished_when_stop_comes_before_its_last_rows(tmp_path):
+    # The file's end was read (the end marker handed over) while its last frame was still being
+    # detected; a Stop then recorded every frame, yet engine.finished said False ("stopped").
+    detector = StuckDetector(stuck_on=9)
+    source = ClosingOpensDetector(10, detector)
+    engine = PoseEngine(source=source, detector=detector, lifter=random_model(TINY), out_dir=tmp_path)
+    engine.start()
+    try:
+        assert detector.reached.wait(30)
+        capture = next(thread for thread in engine._threads if thread.name == "pose3d-capture")
+        capture.join(30)  # it ends once the end marker is handed to the detect stage
+        assert not capture.is_alive()
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(10))
+    assert engine.finished and engine.stats().finished
 
 
 class SyntheticCamera(SyntheticFile):
