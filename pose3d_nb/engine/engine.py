@@ -264,8 +264,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # Unblocks a camera read; BaseSource waits for the read to finish first.
                 threading.Thread(target=source.close, daemon=True).start()
             try:
-                self._drain(min(STOP_DRAIN_S, timeout / 2))
-                self._stop.set()  # whatever did not finish in time is dropped
+                try:
+                    self._drain(min(STOP_DRAIN_S, timeout / 2))
+                finally:
+                    # Whatever did not finish in time is dropped; also when the wait was cut short
+                    # (a second Ctrl-C): stages left running would record rows after the session
+                    # file is written below.
+                    self._stop.set()
                 self._join(timeout / 2)
             finally:
                 self._devices.close()
