@@ -4,6 +4,7 @@ these fast and deterministic (no timing: events and end-of-file decide every ste
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from pose3d_nb.benchmarks.lifter import random_model
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.engine import EngineError, PoseEngine
+from pose3d_nb.engine import engine as engine_module
 from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.model import Architecture
 from pose3d_nb.lifting.registry import LIFTERS, register_lifter
@@ -117,6 +119,7 @@ def test_a_plugin_failing_on_frame_n_keeps_every_row_before_it(tmp_path, failing
     session = load_session(tmp_path)
     np.testing.assert_array_equal(session.frame_index, np.arange(40))
     assert "exploded" in session.metadata["error"]
+    assert not engine.finished  # a detector failing on frame 40 said the file was finished
 
 
 class GatedFile(SyntheticFile):
@@ -239,6 +242,62 @@ def test_stop_records_the_frames_queued_between_the_stages(tmp_path):
     assert not engine.finished  # stopped, not at the file's end
     stats = engine.stats()
     assert stats.frames_in == read and stats.processed == read and stats.dropped == 0
+
+
+def test_a_file_read_to_its_end_is_finished_when_stop_comes_before_its_last_rows(tmp_path):
+    # The file's end was read (the end marker handed over) while its last frame was still being
+    # detected; a Stop then recorded every frame, yet engine.finished said False ("stopped").
+    detector = StuckDetector(stuck_on=9)
+    source = ClosingOpensDetector(10, detector)
+    engine = PoseEngine(source=source, detector=detector, lifter=random_model(TINY), out_dir=tmp_path)
+    engine.start()
+    try:
+        assert detector.reached.wait(30)
+        capture = next(thread for thread in engine._threads if thread.name == "pose3d-capture")
+        capture.join(30)  # it ends once the end marker is handed to the detect stage
+        assert not capture.is_alive()
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(10))
+    assert engine.finished and engine.stats().finished
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="a signal reaches the main thread only")
+def test_a_second_ctrl_c_while_stop_waits_ends_every_stage(tmp_path, monkeypatch):
+    # `pose3d run` turns a second signal into KeyboardInterrupt. Arriving while Stop waited for
+    # the queued frames, it left the stages running: they recorded rows 3..6 after session.npz
+    # had been written with rows 0..2.
+    monkeypatch.setattr(engine_module, "STOP_DRAIN_S", 60.0)  # the signal, not the time limit, ends the wait
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    detector = StuckDetector(stuck_on=3)
+    engine = PoseEngine(source=SyntheticFile(100), detector=detector, lifter=random_model(TINY),
+                        out_dir=tmp_path)
+    draining = threading.Event()
+    drain = engine._drain
+
+    def draining_then(seconds: float) -> None:
+        draining.set()
+        drain(seconds)
+
+    def second_signal() -> None:
+        if draining.wait(30):
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    monkeypatch.setattr(engine, "_drain", draining_then)
+    engine.start()
+    try:
+        assert detector.reached.wait(30) and engine.buffer.wait_for(3, timeout=30)
+        threading.Thread(target=second_signal, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            engine.stop()
+    finally:
+        detector.gate.set()
+        signal.signal(signal.SIGINT, previous)
+    assert engine.wait(30)
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(3))
+    np.testing.assert_array_equal(engine.buffer.frame_index(), np.arange(3))
 
 
 class SyntheticCamera(SyntheticFile):
