@@ -297,3 +297,22 @@ def test_a_video_files_recording_is_placed_again_from_the_whole_clip(tmp_path, l
     np.testing.assert_allclose(session.joints_camera - session.joints_camera[:, :1], shown - shown[:, :1],
                                atol=0.02)
     np.testing.assert_array_equal(np.load(tmp_path / "joints.npy")[0], session.joints_3d[-1])
+
+
+def test_a_file_that_ended_by_itself_is_placed_again_when_the_engine_starts_again(tmp_path):
+    # The app's play button after a file's end starts the engine again without a stop: the
+    # ended run's rows were kept as placed live, under metadata saying "whole clip".
+    engine = PoseEngine(source=SyntheticFile(90), detector=WalkDetector(90), lifter="shipped",
+                        out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)  # the file's end; no stop
+    engine.set_source(SyntheticFile(60))
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session, shown = load_session(tmp_path), engine.buffer.snapshot()
+    assert session.metadata["world_placement"] == "whole clip" and len(session) == 150
+    for segment in np.unique(session.segment):
+        rows = session.segment == segment
+        assert not np.allclose(session.joints_camera[rows], shown.joints_camera[rows]), segment

@@ -153,6 +153,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._stop = threading.Event()  # abort: every stage ends at once (an error, a full recording)
         self._stop_reading = threading.Event()  # Stop: read no more, finish what was read
         self._finished = threading.Event()
+        self._read_to_end = threading.Event()  # the capture stage met the source's own end
         self._drained = threading.Event()  # the lift stage took the end marker
         self._error: EngineError | None = None
         self._counters = RunCounters()
@@ -231,6 +232,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._stop.clear()
             self._stop_reading.clear()
             self._finished.clear()
+            self._read_to_end.clear()
             self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
@@ -371,6 +373,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 skipped = self._count_skipped(source, skipped)
                 if self._stop.is_set() or self._stop_reading.is_set() or devices.source_pending:
                     continue
+                self._read_to_end.set()
                 self._end_stream(source, frames)
                 return
             except Exception:
@@ -454,7 +457,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 continue
             if item is _END:
                 self._record(*self._lifted(lifter.flush), segment)
-                if not self._stop_reading.is_set():  # the source's own end, not a Stop
+                # The source's own end: not a Stop, nor an error's end marker (a frame left unread),
+                # even when a Stop came after the end was read.
+                if self._read_to_end.is_set():
                     self._finished.set()
                 self._drained.set()
                 self._recorder.flush()
