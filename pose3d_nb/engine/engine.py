@@ -236,7 +236,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
-            looping = bool(self._devices.source_options.get("loop"))
+            # loop= of the engine, or of a source object opened with it (open_source(path, loop=True))
+            looping = bool(self._devices.source_options.get("loop") or getattr(source, "loop", False))
             self._clip_segment = None if source.is_live or looping else self._segment
             self._lifter.reset()
             self._everyone.reset()
