@@ -153,7 +153,6 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._stop = threading.Event()  # abort: every stage ends at once (an error, a full recording)
         self._stop_reading = threading.Event()  # Stop: read no more, finish what was read
         self._finished = threading.Event()
-        self._read_to_end = threading.Event()  # the capture stage met the source's own end
         self._drained = threading.Event()  # the lift stage took the end marker
         self._error: EngineError | None = None
         self._counters = RunCounters()
@@ -219,9 +218,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         with self._lock:
             if self.running:
                 return
+            ended_unstopped = bool(self._threads)  # the last run ended by itself (a file's end), no stop
             self._join()
             spec = self._devices.detector_spec
             require_capabilities(self._lifter, detector_provides(spec), spec)
+            if ended_unstopped:
+                # Finished as a stop finishes it, while the world stage still holds that run's
+                # camera: its video file's rows are placed again from the whole clip (finalize).
+                self._recorder.finish(failed=self._error is not None)
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             try:
                 source, _ = self._devices.open()
@@ -232,7 +236,6 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._stop.clear()
             self._stop_reading.clear()
             self._finished.clear()
-            self._read_to_end.clear()
             self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
@@ -374,7 +377,6 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 skipped = self._count_skipped(source, skipped)
                 if self._stop.is_set() or self._stop_reading.is_set() or devices.source_pending:
                     continue
-                self._read_to_end.set()
                 self._end_stream(source, frames)
                 return
             except Exception:
@@ -458,9 +460,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 continue
             if item is _END:
                 self._record(*self._lifted(lifter.flush), segment)
-                # The source's own end: not a Stop, nor an error's end marker (a frame left unread),
-                # even when a Stop came after the end was read.
-                if self._read_to_end.is_set():
+                if not self._stop_reading.is_set():  # the source's own end, not a Stop
                     self._finished.set()
                 self._drained.set()
                 self._recorder.flush()
