@@ -356,3 +356,46 @@ def test_a_video_files_recording_is_placed_again_from_the_whole_clip(tmp_path, l
     np.testing.assert_allclose(session.joints_camera - session.joints_camera[:, :1], shown - shown[:, :1],
                                atol=0.02)
     np.testing.assert_array_equal(np.load(tmp_path / "joints.npy")[0], session.joints_3d[-1])
+
+
+def test_a_file_that_ended_by_itself_is_placed_again_when_the_engine_starts_again(tmp_path):
+    # The app's play button after a file's end starts the engine again without a stop: the
+    # ended run's rows were kept as placed live, under metadata saying "whole clip".
+    engine = PoseEngine(source=SyntheticFile(90), detector=WalkDetector(90), lifter="shipped",
+                        out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)  # the file's end; no stop
+    engine.set_source(SyntheticFile(60))
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session, shown = load_session(tmp_path), engine.buffer.snapshot()
+    assert session.metadata["world_placement"] == "whole clip" and len(session) == 150
+    for segment in np.unique(session.segment):
+        rows = session.segment == segment
+        assert not np.allclose(session.joints_camera[rows], shown.joints_camera[rows]), segment
+
+
+class LoopingFile(SyntheticFile):
+    """A file opened with ``loop=True`` (``open_source(path, loop=True)``): its frames again and again."""
+
+    loop = True
+
+    def _read(self) -> Frame:
+        self._next %= self.count
+        return super()._read()
+
+
+def test_a_looping_source_object_keeps_its_live_placement(tmp_path):
+    # A looping file keeps what was shown (docs/world.md), also when the source object itself
+    # loops rather than the engine's loop=: it was placed again as one clip.
+    engine = PoseEngine(source=LoopingFile(60), detector=WalkDetector(60), lifter="shipped", out_dir=tmp_path)
+    engine.max_frames = 100
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session = load_session(tmp_path)
+    assert len(session) == 100 and "world_placement" not in session.metadata
+    np.testing.assert_array_equal(session.joints_3d, engine.buffer.snapshot().joints_3d)

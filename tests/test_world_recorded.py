@@ -87,3 +87,15 @@ def test_too_little_to_place_is_left_alone():
     snapshot, tracker, _, _ = recorded_live(walk(30))
     snapshot.valid[1:] = False
     assert replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics) is None
+
+
+def test_a_row_whose_place_cannot_be_solved_holds_the_last_pose_as_live():
+    # A valid row whose translation has no solution (here no keypoint with weight) came back NaN
+    # while live held the last pose there (tests/test_engine.py's gap video, a random lifter).
+    snapshot, tracker, _, _ = recorded_live(walk(90))
+    snapshot.scores_2d[50] = 0.0
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    out = replaced.snapshot
+    assert np.isfinite(out.joints_3d).all() and np.isfinite(out.joints_camera).all()
+    np.testing.assert_array_equal(out.joints_3d[50], out.joints_3d[49])
+    np.testing.assert_array_equal(out.people_joints_3d[50, 0], out.joints_3d[50])

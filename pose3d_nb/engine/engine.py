@@ -219,9 +219,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         with self._lock:
             if self.running:
                 return
+            ended_unstopped = bool(self._threads)  # the last run ended by itself (a file's end), no stop
             self._join()
             spec = self._devices.detector_spec
             require_capabilities(self._lifter, detector_provides(spec), spec)
+            if ended_unstopped:
+                # Finished as a stop finishes it, while the world stage still holds that run's
+                # camera: its video file's rows are placed again from the whole clip (finalize).
+                self._recorder.finish(failed=self._error is not None)
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             try:
                 source, _ = self._devices.open()
@@ -236,7 +241,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
-            looping = bool(self._devices.source_options.get("loop"))
+            # loop= of the engine, or of a source object opened with it (open_source(path, loop=True))
+            looping = bool(self._devices.source_options.get("loop") or getattr(source, "loop", False))
             self._clip_segment = None if source.is_live or looping else self._segment
             self._lifter.reset()
             self._everyone.reset()

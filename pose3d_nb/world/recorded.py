@@ -100,7 +100,8 @@ def replace_recording(
         if frame is None:
             frame, source, size = placed.frame, placed.up_source, placed.body_size
         world[mine], camera[mine] = placed.joints[mine], placed.joints_camera[mine]
-    _hold_last(world, camera, placeable)
+    # A row whose translation could not be solved holds the last placed pose too, as live.
+    _hold_last(world, camera, np.isfinite(world).all((1, 2)))
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
                     frame, world, placeable)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
