@@ -14,7 +14,9 @@ For a script that wants 3D from its own frames (its own camera loop, a batch of 
 It runs the same detector (``detectors.create_detector``) and lifter
 (``lifting.choice.choose_lifter``) objects the background ``PoseEngine`` runs, in the caller's
 thread, and starts a fresh temporal window where the engine does (another person, another image
-size), so on the same frames it gives the engine's recording.
+size), so on the same frames it gives what the engine shows live (its buffer). The engine's
+recording of a video file is then placed again from the whole clip (``world.recorded``): the
+same poses, elsewhere in the room.
 """
 
 from __future__ import annotations
