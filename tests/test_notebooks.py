@@ -56,6 +56,10 @@ def test_demo_then_analysis_notebook(tmp_path, monkeypatch):
     n_frames = int(text.split(" frames in the buffer")[0].split()[-1])
     assert n_frames >= 60
     assert "running after stop: False" in text
+    # MediaPipe's native start-up notices showed as red stderr boxes under the app's cell.
+    stderr = "".join(o.get("text", "") for o in outputs(demo, "stream") if o.get("name") == "stderr")
+    for notice in ("EGL", "XNNPACK", "Feedback manager", "absl::InitializeLog", "NORM_RECT"):
+        assert notice not in stderr, stderr
     # On stop, the engine wrote the session the analysis notebook reads.
     assert (tmp_path / "out_files" / "session.npz").is_file()
 
