@@ -165,6 +165,9 @@ def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeyp
     plain = BatchSettings().checked().as_dict()
     older = {k: v for k, v in plain.items() if k not in ("fov", "focal", "height", "camera")}
     assert BatchSettings().checked().reusable(older)  # a manifest from before these options
+    # Made before a video's rows were placed again from the whole clip: made again.
+    live_placed = {k: v for k, v in plain.items() if k != "world_placement"}
+    assert plain["world_placement"] == "whole clip" and not BatchSettings().checked().reusable(live_placed)
     lens = BatchSettings(fov=50, height=1.8).checked()
     assert lens.world_options() == {"camera": None, "fov": 50, "focal": None, "height": 1.8}
     assert lens.reusable(lens.as_dict()) and not lens.reusable(plain)

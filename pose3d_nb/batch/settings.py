@@ -14,6 +14,9 @@ from pose3d_nb.settings import Settings, merge
 PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow")
 #: The world placement's options (``pose3d_nb.world``), the same for every video of a batch.
 WORLD_FIELDS = ("camera", "fov", "focal", "height")
+#: How a video's rows are placed in the world, recorded in each manifest: outputs made before a
+#: video's recording was placed again from its whole clip (no such entry) are made again.
+WORLD_PLACEMENT = "whole clip"
 
 
 @dataclass(frozen=True, init=False)
@@ -124,7 +127,7 @@ class BatchSettings:
             camera = {"camera": self.camera_file[0], "camera_sha256": self.camera_file[1]}
         else:
             camera = {"camera": _intrinsics_record(self.camera)}
-        return {**values, **world, **camera, "export": list(self.export)}
+        return {**values, **world, **camera, "world_placement": WORLD_PLACEMENT, "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.
