@@ -99,3 +99,12 @@ def test_a_row_whose_place_cannot_be_solved_holds_the_last_pose_as_live():
     assert np.isfinite(out.joints_3d).all() and np.isfinite(out.joints_camera).all()
     np.testing.assert_array_equal(out.joints_3d[50], out.joints_3d[49])
     np.testing.assert_array_equal(out.people_joints_3d[50, 0], out.joints_3d[50])
+
+
+def test_a_clip_that_cannot_be_placed_again_keeps_its_live_rows():
+    # Without 2D keypoints nothing can be solved from the whole clip; the rows live placed are
+    # kept rather than replaced by NaN.
+    snapshot, tracker, _, _ = recorded_live(walk(60))
+    snapshot.keypoints_2d[:] = np.nan
+    assert np.isfinite(snapshot.joints_3d).all()
+    assert replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS) is None

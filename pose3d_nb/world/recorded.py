@@ -74,7 +74,8 @@ def replace_recording(
     returned unchanged. live_frame: the camera the live step settled on for the clip (everyone
     else's rows are moved from it). intrinsics: the lens the live step used; height: the
     person's height if given (metres); fps: the clip's frame rate; scene: the room's edges the
-    live step found, if any. Returns None when fewer than two of the rows can be placed.
+    live step found, if any. Returns None when fewer than two of the rows can be placed, or
+    when the whole clip would leave rows without a pose that live placed.
 
     Each followed track (a click may change whom the rows follow) is placed on its own path, in
     the camera estimated from the track with the most rows. Rows without a person hold the last
@@ -102,6 +103,10 @@ def replace_recording(
         world[mine], camera[mine] = placed.joints[mine], placed.joints_camera[mine]
     # A row whose translation could not be solved holds the last placed pose too, as live.
     _hold_last(world, camera, np.isfinite(world).all((1, 2)))
+    live_rows = np.isfinite(np.asarray(snapshot.joints_3d, np.float64)[clip]).all((1, 2)).sum()
+    if not (np.isfinite(frame.up).all() and math.isfinite(frame.height)) \
+            or np.isfinite(world).all((1, 2)).sum() < live_rows:
+        return None  # the whole clip would place fewer rows than live did: keep those
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
                     frame, world, placeable)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
