@@ -68,6 +68,16 @@ def test_inputs_are_files_folders_globs_and_lists(tmp_path):
     assert find_videos([a, tmp_path / "v", str(a)]) == [a, b]  # each once, in the order given
 
 
+def test_a_folder_input_searches_linked_sub_folders_once(tmp_path):
+    # Linked sub-folders (videos on another drive) were skipped without a word.
+    elsewhere = _touch(tmp_path / "elsewhere" / "far.mp4").resolve()
+    near = _touch(tmp_path / "v" / "near.mp4").resolve()
+    (tmp_path / "v" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "v" / "linked_again").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere" / "up").symlink_to(tmp_path / "v", target_is_directory=True)  # a loop
+    assert sorted(find_videos(tmp_path / "v")) == sorted([near, elsewhere])
+
+
 def test_inputs_that_name_nothing_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BatchInputError, match="no video found in"):

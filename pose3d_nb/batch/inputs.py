@@ -3,8 +3,8 @@
 ``find_videos(inputs)`` turns what a user typed into a list of video files:
 
 - a file: taken as it is, whatever its suffix (a ``.txt`` file is read as a list, see below);
-- a folder: searched, sub-folders included, for files ending in ``VIDEO_SUFFIXES`` (hidden files
-  and folders, such as a batch's own ``.staging``, are left out);
+- a folder: searched, sub-folders (linked ones too) included, for files ending in
+  ``VIDEO_SUFFIXES`` (hidden files and folders, such as a batch's own ``.staging``, are left out);
 - a glob (``clips/*.mp4``, ``**/*.mov``): its matches, files by video suffix, folders searched;
 - a ``.txt`` file: one of the above per line (blank lines and ``#`` comments are skipped;
   relative paths are relative to the list's folder).
@@ -36,12 +36,11 @@ class BatchInputError(Pose3DValueError):
     """The inputs name nothing that exists, or no video was found: the message says which."""
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def search_folder(folder: Path) -> list[Path]:
     """Video files (by suffix) anywhere under ``folder``, hidden ones left out, in natural order.
+
+    Linked sub-folders are searched too (each real folder once, so a link back up the tree
+    ends there instead of looping).
 
     Args:
         folder (Path): the folder to search.
@@ -49,10 +48,18 @@ def search_folder(folder: Path) -> list[Path]:
     Returns:
         list[Path]: the videos, sorted by their path relative to ``folder`` (clip2 before clip10).
     """
-    found = [
-        p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not _is_hidden(p, folder)
-    ]
+    found, searched = [], set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in searched:  # a link to a folder already searched (or to one above it)
+            folders[:] = []
+            continue
+        searched.add(real)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in files:
+            path = Path(root) / name
+            if not name.startswith(".") and path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+                found.append(path)
     return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
 
 
