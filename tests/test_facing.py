@@ -98,3 +98,18 @@ def test_the_followers_give_the_face_check_everyone_else_in_view():
         # The followed person is the second candidate now: the others are the first.
         follower.select(1 / 30, boxes[::-1], np.stack([other, frontal]), scores, None, sees_face)
         assert len(seen) == 1 and np.array_equal(seen[0], other[None]), type(follower).__name__
+
+
+def test_the_face_checks_first_call_prints_no_native_notices(capfd):
+    # The face network is made at the first check (a left/right flip, any time into a clip):
+    # MediaPipe's start-up notices showed on stderr there, across the progress bar and as a
+    # red box in the notebook, after the detectors' own notices were kept out.
+    image = roof_frame()
+    with_face = FaceCheck()
+    try:
+        assert with_face(image, ROOF_MAN)
+    finally:
+        with_face.close()
+    err = capfd.readouterr().err
+    for notice in ("XNNPACK", "EGL", "Feedback manager", "absl::InitializeLog"):
+        assert notice not in err, err

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pose3d_nb.detectors.native_logs import quiet_native_logs
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.skeleton import COCO
 
@@ -124,7 +125,7 @@ class FaceCheck:
         others = np.empty((0, 17, 2)) if others is None else np.asarray(others, np.float64).reshape(-1, 17, 2)
         noses = others[:, _FACE[0]]
         noses = (noses[np.isfinite(noses).all(axis=1)] - (x0, y0)) / side
-        for face in self._model().process(crop).detections or []:
+        for face in self._faces(crop).detections or []:
             # Eyes, nose tip and mouth (the first four points), relative to the square.
             centre = np.mean([(p.x, p.y) for p in face.location_data.relative_keypoints[:4]], axis=0)
             offsets = np.linalg.norm((np.vstack([nose, noses]) - centre) * side, axis=1) / float(side.max())
@@ -134,15 +135,21 @@ class FaceCheck:
                 return True
         return False
 
-    def _model(self):
-        if self._detector is None:
-            try:
-                from mediapipe.python.solutions.face_detection import FaceDetection
-            except ImportError as exc:
-                raise Pose3DRuntimeError(f"the face check needs mediapipe ({exc}): "
-                                         "pip install mediapipe") from exc
+    def _faces(self, crop: np.ndarray):
+        """MediaPipe's face detections in the (FACE_INPUT, FACE_INPUT, 3) RGB ``crop``; the
+        network is made at the first call."""
+        if self._detector is not None:
+            return self._detector.process(crop)
+        try:
+            from mediapipe.python.solutions.face_detection import FaceDetection
+        except ImportError as exc:
+            raise Pose3DRuntimeError(f"the face check needs mediapipe ({exc}): "
+                                     "pip install mediapipe") from exc
+        # Made and first run at any time into a clip (the first suspected flip): its start-up
+        # notices would show across the progress bar and as a red box in the notebook.
+        with quiet_native_logs():
             self._detector = FaceDetection(model_selection=0, min_detection_confidence=self.min_score)
-        return self._detector
+            return self._detector.process(crop)
 
     def close(self) -> None:
         """Free the face network (it is made again if called after)."""

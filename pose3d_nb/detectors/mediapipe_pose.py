@@ -106,10 +106,7 @@ class MediaPipePoseDetector(FollowingDetector):
         try:
             with quiet_native_logs():
                 self._pose = mp_pose.Pose(**self._options)
-                # Its graph starts on threads of its own, printing MediaPipe's start-up notices
-                # whenever they get there: one blank frame (then forgotten) makes it start here.
-                self._pose.process(np.zeros((64, 64, 3), np.uint8))
-                self._pose.reset()
+                self._wait_for_graph()
         except OSError as exc:  # URLError: complexities 0 and 2 fetch their model at run time
             raise Pose3DRuntimeError(
                 f"MediaPipe Pose(model_complexity={model_complexity}) could not load its model ({exc}); "
@@ -152,10 +149,19 @@ class MediaPipePoseDetector(FollowingDetector):
             },
         )
 
+    def _wait_for_graph(self) -> None:
+        """Return once the (re)started graph is running. It starts on threads of its own, which
+        print MediaPipe's start-up notices whenever they get there (about 50 ms after a start or
+        a ``reset``): one blank frame, in which nobody is found (so nothing is tracked from it),
+        comes back only after that."""
+        self._pose.process(np.zeros((64, 64, 3), np.uint8))
+
     def reset(self) -> None:
         """Forget the tracked person (MediaPipe's own tracking state included)."""
         if self._pose is not None:
-            self._pose.reset()
+            with quiet_native_logs():  # its graph starts again, with its start-up notices
+                self._pose.reset()
+                self._wait_for_graph()
         super().reset()
 
     def close(self) -> None:
