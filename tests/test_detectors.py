@@ -390,3 +390,29 @@ def test_a_detector_made_or_reset_a_while_before_its_frames_prints_no_native_not
     err = capfd.readouterr().err
     for notice in ("XNNPACK", "EGL", "Feedback manager", "absl::InitializeLog", "NORM_RECT"):
         assert notice not in err, err
+
+
+def test_what_stderr_got_while_another_thread_held_a_window_survives_the_exit(tmp_path):
+    # A detector thread inside a window (nobody found yet) while the main thread dies: its
+    # traceback went into the window's capture and was gone with the process.
+    import subprocess
+    import sys
+
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import threading, time\n"
+        "from pose3d_nb.detectors.native_logs import quiet_native_logs\n"
+        "inside = threading.Event()\n"
+        "def hold():\n"
+        "    with quiet_native_logs():\n"
+        "        inside.set()\n"
+        "        time.sleep(60)\n"
+        "threading.Thread(target=hold, daemon=True).start()\n"
+        "assert inside.wait(30)\n"
+        "raise RuntimeError('the last words')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: the last words" in done.stderr, done.stderr

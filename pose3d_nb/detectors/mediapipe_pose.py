@@ -18,6 +18,9 @@ from pose3d_nb.detectors.native_logs import quiet_native_logs
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.sources.frame import Frame
 
+#: Frames (before anyone is found) whose run is kept out of stderr: see ``candidates``.
+QUIET_FRAMES = 300
+
 BLAZEPOSE_TO_COCO = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
 """COCO-17 joint i is BlazePose landmark BLAZEPOSE_TO_COCO[i]. Both use the person's own left
 (checked on the bundled sample: facing the camera, "left_shoulder" is on the image's right)."""
@@ -113,7 +116,9 @@ class MediaPipePoseDetector(FollowingDetector):
                 "model_complexity=1 is the one shipped with mediapipe and works offline; for 0 and 2 run "
                 "`pose3d models fetch mediapipe-lite` or `mediapipe-heavy`"
             ) from exc
-        self._landmarks_started = False
+        # Frames run in a window until the first person is found: at most QUIET_FRAMES, so that
+        # an empty scene does not keep descriptor 2 captured (see native_logs) for long.
+        self._quiet_frames_left = QUIET_FRAMES
         super().__init__(follow=follow, fix_left_right=fix_left_right, check_face=check_face)
 
     def candidates(self, frame: Frame) -> Candidates:
@@ -121,12 +126,12 @@ class MediaPipePoseDetector(FollowingDetector):
         if self._pose is None:
             raise Pose3DRuntimeError("this MediaPipe detector is closed")
         image = np.ascontiguousarray(frame.image)
-        if self._landmarks_started:
+        if self._quiet_frames_left <= 0:
             result = self._pose.process(image)
-        else:  # its landmark network starts with the first person found, printing its notices
+        else:  # its landmark network prints a notice at the first person found
             with quiet_native_logs():
                 result = self._pose.process(image)
-            self._landmarks_started = result.pose_landmarks is not None
+            self._quiet_frames_left = 0 if result.pose_landmarks is not None else self._quiet_frames_left - 1
         if result.pose_landmarks is None:
             return Candidates.none()
         landmarks = landmarks_to_array(result.pose_landmarks)

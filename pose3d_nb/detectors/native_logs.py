@@ -10,14 +10,18 @@ is not read), so ``quiet_native_logs`` points file descriptor 2 at a temporary f
 duration of such a call, then writes back every line that is not one of ``NOISE``, in order:
 whatever else was written meanwhile (by any thread) is delayed by the call, never lost.
 
-The detectors open such a window around making a graph and its first runs (the single-person
-solution also runs one blank frame while it is made, as its graph starts on threads of its own).
-A graph part that finishes starting between two of those calls can still print a line.
+The detectors open such a window around making (or resetting) a graph and its first runs (the
+single-person solution also runs one blank frame then, as its graph starts on threads of its
+own, and keeps its frames in a window until it first finds someone, at most ``QUIET_FRAMES``).
+If the process exits while another thread's window is open, an exit hook writes out what was
+captured (the main thread's last traceback included). A native crash in a window, or a graph
+part that finishes starting between two windows, can still lose or show a line.
 ``POSE3D_NATIVE_LOGS=1`` in the environment turns the filter off (everything is shown).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -43,14 +47,17 @@ NOISE = re.compile(
 # File descriptor 2 is one per process: one redirection at a time (re-entrant for nested calls).
 _LOCK = threading.RLock()
 _depth = 0
+# The open window's (saved descriptor 2, capture file), for the exit hook; None when none is open.
+_open: list | None = None
 
 
 @contextlib.contextmanager
 def quiet_native_logs() -> Iterator[None]:
     """Run the body with file descriptor 2 captured; afterwards write back to it every captured
     line but MediaPipe's start-up notices (``NOISE``). Does nothing with ``POSE3D_NATIVE_LOGS``
-    set or where descriptor 2 cannot be duplicated."""
-    global _depth
+    set or where descriptor 2 cannot be duplicated. If the process exits while a window is open
+    (another thread's), the exit hook hands back what was captured so far."""
+    global _depth, _open
     if os.environ.get("POSE3D_NATIVE_LOGS"):
         yield
         return
@@ -59,26 +66,46 @@ def quiet_native_logs() -> Iterator[None]:
             yield
             return
         try:
+            capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the with below
             saved = os.dup(2)
-        except OSError:  # no descriptor 2 (a windowless process): nothing to filter
+        except OSError:  # no descriptor 2 (a windowless process), no temporary folder: no filter
             yield
             return
-        with tempfile.TemporaryFile() as capture:
+        with capture:
             _flush_python_stderr()  # Python's own pending text goes out first, in order
+            window = [saved, capture]
             os.dup2(capture.fileno(), 2)
-            _depth = 1
+            _depth, _open = 1, window
             try:
                 yield
             finally:
-                _depth = 0
-                _flush_python_stderr()
-                os.dup2(saved, 2)
-                os.close(saved)
-                capture.seek(0)
-                kept = b"".join(line for line in capture.read().splitlines(keepends=True)
-                                if not NOISE.match(line))
-                if kept:
-                    _write_all(2, kept)
+                _depth, _open = 0, None
+                _hand_back(window)
+
+
+def _hand_back(window: list) -> None:
+    """Point descriptor 2 back and write out what ``window`` captured, less ``NOISE`` (once)."""
+    saved, capture = window
+    if saved is None:  # already handed back at exit
+        return
+    window[0] = None
+    _flush_python_stderr()
+    os.dup2(saved, 2)
+    os.close(saved)
+    capture.seek(0)
+    kept = b"".join(line for line in capture.read().splitlines(keepends=True) if not NOISE.match(line))
+    if kept:
+        _write_all(2, kept)
+
+
+@atexit.register
+def _hand_back_at_exit() -> None:
+    # A detector thread may be inside a window while the main thread ends the process (an
+    # uncaught exception's traceback went into the capture): what it holds is written out.
+    window = _open
+    if window is not None:
+        with contextlib.suppress(OSError, ValueError):
+            _hand_back(window)
 
 
 def _flush_python_stderr() -> None:
