@@ -16,7 +16,8 @@ own, and keeps its frames in a window until it first finds someone, at most ``QU
 If the process exits while another thread's window is open, an exit hook writes out what was
 captured (the main thread's last traceback included). A native crash in a window, or a graph
 part that finishes starting between two windows, can still lose or show a line.
-``POSE3D_NATIVE_LOGS=1`` in the environment turns the filter off (everything is shown).
+``POSE3D_NATIVE_LOGS=1`` in the environment turns the filter off (everything is shown; ``0`` or
+empty leaves it on).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def quiet_native_logs() -> Iterator[None]:
     set or where descriptor 2 cannot be duplicated. If the process exits while a window is open
     (another thread's), the exit hook hands back what was captured so far."""
     global _depth, _open
-    if os.environ.get("POSE3D_NATIVE_LOGS"):
+    if os.environ.get("POSE3D_NATIVE_LOGS", "0") not in ("", "0"):
         yield
         return
     with _LOCK:
