@@ -108,3 +108,19 @@ def test_a_clip_that_cannot_be_placed_again_keeps_its_live_rows():
     snapshot.keypoints_2d[:] = np.nan
     assert np.isfinite(snapshot.joints_3d).all()
     assert replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS) is None
+
+
+@pytest.mark.parametrize(("down", "floor"), [(0.15, 0.0), (0.35, -0.5)])
+def test_the_floor_of_a_placed_clip_is_the_lowest_one_stood_on_for_a_fifth_of_it(down, floor):
+    # docs/world.md said the floor is the one stood on in the first second, and that `pose3d run`
+    # gives two_people_walk's camera -0.33 m: that is live; the whole clip gives -0.30 m there (the
+    # man is on the roof for 160 of its 197 frames with him, below a fifth on the grass).
+    world = walk(150)
+    world[round((1 - down) * 150):, :, 2] -= 0.5  # steps down 0.5 m for the clip's last part
+    snapshot, tracker, _, _ = recorded_live(world)
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert abs(tracker.estimate.frame.height - 1.8) < 0.05  # live: the first second's floor
+    assert abs(replaced.frame.height - (1.8 - floor)) < 0.05, replaced.frame.height
+    lowest = replaced.snapshot.joints_3d[:, [3, 6], 2].min(1)
+    np.testing.assert_allclose(np.median(lowest[:60]), ANKLE_HEIGHT_M - floor, atol=0.05)
+    np.testing.assert_allclose(np.median(lowest[-10:]), ANKLE_HEIGHT_M - 0.5 - floor, atol=0.05)
