@@ -132,7 +132,12 @@ def _where(session: Path | None, out: str) -> str:
     from pose3d_nb.recording import JOURNAL_DIR
 
     if session is not None:
-        return f"recorded to {session}"
+        from pose3d_nb.recording.session import read_metadata
+
+        # A video file's rows were placed again from the whole clip (world.recorded): say so,
+        # since they differ from what the progress showed live.
+        placed = read_metadata(session).get("world_placement") == "whole clip"
+        return f"recorded to {session}" + (" (placed in the room from the whole clip)" if placed else "")
     journal = Path(out) / JOURNAL_DIR
     if journal.is_dir():
         return f"kept unfinished in {journal} (the session already in {out} was not replaced)"
