@@ -45,10 +45,11 @@ NOISE = re.compile(
     rb"))\r?\n?$"
 )
 
-# File descriptor 2 is one per process: one redirection at a time (re-entrant for nested calls).
+# File descriptor 2 is one per process: one redirection at a time. The lock is held for a whole
+# window, so while one is open only its own thread (a nested call) can get here.
 _LOCK = threading.RLock()
-_depth = 0
-# The open window's (saved descriptor 2, capture file), for the exit hook; None when none is open.
+# The open window's (saved descriptor 2, capture file), for nested calls and the exit hook; None
+# when none is open.
 _open: list | None = None
 
 
@@ -58,12 +59,12 @@ def quiet_native_logs() -> Iterator[None]:
     line but MediaPipe's start-up notices (``NOISE``). Does nothing with ``POSE3D_NATIVE_LOGS``
     set or where descriptor 2 cannot be duplicated. If the process exits while a window is open
     (another thread's), the exit hook hands back what was captured so far."""
-    global _depth, _open
+    global _open
     if os.environ.get("POSE3D_NATIVE_LOGS", "0") not in ("", "0"):
         yield
         return
     with _LOCK:
-        if _depth:  # already captured by an outer call on this thread
+        if _open is not None:  # already captured by an outer call on this thread
             yield
             return
         try:
@@ -76,11 +77,11 @@ def quiet_native_logs() -> Iterator[None]:
             _flush_python_stderr()  # Python's own pending text goes out first, in order
             window = [saved, capture]
             os.dup2(capture.fileno(), 2)
-            _depth, _open = 1, window
+            _open = window
             try:
                 yield
             finally:
-                _depth, _open = 0, None
+                _open = None
                 _hand_back(window)
 
 
