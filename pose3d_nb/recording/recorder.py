@@ -286,10 +286,11 @@ class Recorder:
             return None
         session = read_journal(journal.folder)
         metadata = {**self._meta(), "complete": True}
+        recorded = session
         if not failed and self.finalize is not None:
             session, metadata = self._finalized(session, metadata)
         write_session(session_path, session, metadata)
-        if len(session):  # the newest pose as the session now holds it
+        if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / "joints.npy", session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
         os.replace(journal.folder, aside)  # one atomic step: the journal is never read again
