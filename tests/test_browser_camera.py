@@ -17,6 +17,7 @@ import traitlets
 from comm.base_comm import BaseComm
 
 from pose3d_nb.browser_camera import BrowserCamera, BrowserCameraSource, decode_jpeg, default_camera, protocol
+from pose3d_nb.browser_camera import source as source_module
 from pose3d_nb.sources import SourceError
 
 LEFT_RGB, RIGHT_RGB = (230, 20, 20), (20, 40, 220)
@@ -206,8 +207,11 @@ def test_browser_failures_raise_source_error_saying_what_to_do(kernel, state, er
     assert kernel.camera.failed
 
 
-def test_a_failure_reported_while_a_read_waits_wakes_it_at_once(kernel):
-    source = BrowserCameraSource(kernel.camera, timeout=30)
+def test_a_failure_reported_while_a_read_waits_wakes_it_at_once(kernel, monkeypatch):
+    # With 60 s slices, only the state change's wake can end the read within the 10 s below; a
+    # timing bound would flake on a busy machine.
+    monkeypatch.setattr(source_module, "WAIT_SLICE_S", 60.0)
+    source = BrowserCameraSource(kernel.camera, timeout=120)
     kernel.camera.state = protocol.STREAMING
     caught: list[BaseException] = []
     done = threading.Event()
@@ -222,11 +226,9 @@ def test_a_failure_reported_while_a_read_waits_wakes_it_at_once(kernel):
     threading.Thread(target=read, daemon=True).start()
     time.sleep(0.2)
     assert not done.is_set()
-    t0 = time.monotonic()
     kernel.camera.error = "NotReadableError: Could not start video source"
     kernel.camera.state = protocol.BUSY
-    assert done.wait(2)
-    assert time.monotonic() - t0 < 0.3
+    assert done.wait(10)
     assert isinstance(caught[0], SourceError) and "in use by another program" in str(caught[0])
 
 
@@ -265,7 +267,7 @@ def test_outside_a_jupyter_kernel_the_browser_camera_fails_at_once_saying_so(ker
     t0 = time.monotonic()
     with pytest.raises(SourceError, match="not a Jupyter kernel.*use it from a notebook"):
         next(source)
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 10  # far below start_timeout, with room for a busy machine
 
 
 def test_a_hidden_tab_is_a_pause_not_an_error_and_frames_resume(kernel):
@@ -282,8 +284,9 @@ def test_a_hidden_tab_is_a_pause_not_an_error_and_frames_resume(kernel):
     assert len(got) == 1 and got[0].image.shape == (48, 64, 3)
 
 
-def test_close_from_another_thread_ends_a_blocked_iteration(kernel):
-    source = BrowserCameraSource(kernel.camera, timeout=60)
+def test_close_from_another_thread_ends_a_blocked_iteration(kernel, monkeypatch):
+    monkeypatch.setattr(source_module, "WAIT_SLICE_S", 60.0)  # only close()'s wake can end it soon
+    source = BrowserCameraSource(kernel.camera, timeout=120)
     kernel.camera.state = protocol.STREAMING
     frames: list = []
     finished = threading.Event()
@@ -297,10 +300,11 @@ def test_close_from_another_thread_ends_a_blocked_iteration(kernel):
     kernel.deliver(*frame_message(0, jpeg_two_colours()))
     time.sleep(0.3)
     assert len(frames) == 1 and not finished.is_set()
-    t0 = time.monotonic()
-    source.close()
-    assert finished.wait(1.0)
-    assert time.monotonic() - t0 < 0.5
+    # close() waits for the read to return, so it runs in its own thread: the wait is the check.
+    closer = threading.Thread(target=source.close, daemon=True)
+    closer.start()
+    assert finished.wait(10)
+    closer.join(10)
     assert source.closed
     with pytest.raises(StopIteration):
         next(source)

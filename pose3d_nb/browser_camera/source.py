@@ -26,6 +26,8 @@ _PAUSED_STATES = frozenset({protocol.HIDDEN, protocol.PAUSED})
 # States in which the first frame can take a while (a person must answer a permission prompt,
 # or display the widget).
 _STARTING_STATES = frozenset({protocol.IDLE, protocol.WAITING})
+# Longest single wait for a frame (s) before the state and timeouts are checked again.
+WAIT_SLICE_S = 0.5
 
 
 def default_camera(**settings: Any) -> BrowserCamera:
@@ -142,8 +144,8 @@ class BrowserCameraSource(BaseSource):
                 raise SourceError(
                     f"browser camera: no frame for {waited:.0f} s (browser state {state!r}): "
                     f"{camera.explain_state()}")
-            # Short slices: a state change or close() wakes the wait anyway; this bounds the rest.
-            step = 0.5 if limit is None else min(0.5, limit - waited)
+            # A state change or close() wakes the wait; the slice only bounds a missed wake.
+            step = WAIT_SLICE_S if limit is None else min(WAIT_SLICE_S, limit - waited)
             frame = camera.take(max(step, 0.01))
             if frame is not None:
                 return frame

@@ -9,6 +9,7 @@ to drive the window and lookahead sliders through the kernel; then presses Stop.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -60,6 +61,12 @@ def _replayed(window):
                           snap.frame_index[-100:]):
         poses += lifter.push(Detection(k, s, np.full(4, np.nan, np.float32), (540, 960), float(t), int(f)))
     return np.stack([p.joints for p in poses + lifter.flush()])
+def _window_effect():
+    # Frames before the first complete 2D pose of the replayed stretch have no 3D (NaN): a busy
+    # machine's dropped frames can make the detector lose a joint there. Compare the others.
+    one, full = _replayed(1), _replayed(27)
+    both = np.isfinite(one).all(axis=(1, 2)) & np.isfinite(full).all(axis=(1, 2))
+    return int(both.sum()), float(1000 * np.abs(one[both] - full[both]).mean()) if both.any() else 0.0
 """
 
 
@@ -165,9 +172,10 @@ def test_demo_notebook_live_in_browser(chromium_path, tmp_path):
         # Loop-to-loop differences of a paced file are large and vary from run to run (which frames
         # are dropped changes MediaPipe's tracking): printed, not asserted. Asserted: the same
         # recorded 2D gives another 3D at window 1 than at 27.
-        replay = float(_kernel_value(lab, "1000 * np.abs(_replayed(1) - _replayed(27)).mean()"))
-        print(f"[demo] same recorded 2D, window 1 vs 27: {replay:.1f} mm mean coordinate difference")
-        assert replay > 1.0
+        compared, replay = ast.literal_eval(_kernel_value(lab, "_window_effect()"))
+        print(f"[demo] same recorded 2D, window 1 vs 27: {replay:.1f} mm mean coordinate difference "
+              f"over {compared} of 100 frames")
+        assert compared >= 50 and replay > 1.0
 
         # ---- Stop stops the engine ------------------------------------------------------------
         app_out.locator("button", has_text="Stop").click()
