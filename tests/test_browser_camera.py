@@ -194,12 +194,12 @@ def test_a_browser_that_waits_for_acks_never_has_more_than_one_frame_in_flight(k
     (protocol.UNSUPPORTED, "navigator.mediaDevices.getUserMedia is not available", "https"),
 ])
 def test_browser_failures_raise_source_error_saying_what_to_do(kernel, state, error, words):
-    source = BrowserCameraSource(kernel.camera, timeout=5)
+    source = BrowserCameraSource(kernel.camera, timeout=120)
     kernel.camera.state, kernel.camera.error = state, error
     started = time.monotonic()
     with pytest.raises(SourceError) as info:
         next(source)
-    assert time.monotonic() - started < 0.5  # at once, not after the timeout
+    assert time.monotonic() - started < 10  # at once, not after the timeout (room for a busy machine)
     message = str(info.value)
     assert message.startswith("browser camera: ") and words in message
     if error:
