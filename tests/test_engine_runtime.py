@@ -21,6 +21,7 @@ from pose3d_nb.lifting.registry import LIFTERS, register_lifter
 from pose3d_nb.recording import load_session
 from pose3d_nb.sources.base import BaseSource
 from pose3d_nb.sources.frame import Frame
+from pose3d_nb.training.skeleton_model import bone_lengths
 
 TINY = Architecture((3, 3, 3), 64)  # receptive field 27: lookahead up to 13 frames
 SIZE = (160, 120)  # width, height of the synthetic frames
@@ -351,10 +352,14 @@ def test_a_video_files_recording_is_placed_again_from_the_whole_clip(tmp_path, l
                                         "camera_up_source"}
     assert len(session) == 90 and np.isfinite(session.joints_3d).all()
     assert not np.allclose(session.joints_camera, shown)  # placed again
-    # The pose itself is the lifter's: only its place changed (and its size by about 1 %: the
-    # whole clip's median size, where live took the median of the frames so far).
+    # The shipped lifter's rows keep one body (each bone at its clip median, every bone's
+    # direction the frame's own), where live each frame's bones were the lifter's guess.
+    assert meta["bones_held"] is True
+    lengths = bone_lengths(session.joints_camera.astype(np.float64))
+    np.testing.assert_allclose(lengths, np.broadcast_to(np.median(lengths, 0), lengths.shape), rtol=1e-3)
+    assert bone_lengths(shown.astype(np.float64)).std(0).max() > 1e-3
     np.testing.assert_allclose(session.joints_camera - session.joints_camera[:, :1], shown - shown[:, :1],
-                               atol=0.02)
+                               atol=0.03)
     np.testing.assert_array_equal(np.load(tmp_path / "joints.npy")[0], session.joints_3d[-1])
 
 

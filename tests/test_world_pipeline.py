@@ -68,7 +68,8 @@ def test_cli_run_takes_the_world_options(tmp_path):
     # A video file's recording is placed again from the whole clip, with the lens given, and the
     # summary says so (its rows differ from what was shown live).
     assert meta["world_placement"] == "whole clip" and meta["person_height_m"] == pytest.approx(1.8)
-    assert "(placed in the room from the whole clip)" in done.stdout
+    assert meta["bones_held"] is True  # the shipped lifter's rows keep one body
+    assert "(placed in the room from the whole clip, each bone at its length over the clip)" in done.stdout
     bad = subprocess.run([*command, "--out", str(tmp_path / "bad"), "--fov", "180"],
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert bad.returncode != 0 and "180" in bad.stderr and "field of view" in bad.stderr

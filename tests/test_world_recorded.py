@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.skeleton import bone_directions
 from test_world import FPS, angle, film, stand, walk
 
 from pose3d_nb.buffer import BufferSnapshot, empty_column
+from pose3d_nb.training.skeleton_model import bone_lengths, retarget
 from pose3d_nb.world import WorldTracker
 from pose3d_nb.world.frame import ANKLE_HEIGHT_M
 from pose3d_nb.world.recorded import replace_recording
@@ -81,6 +83,33 @@ def test_others_keep_their_place_before_the_camera_and_rows_outside_the_clip_are
     assert np.isnan(out.people_joints_3d[:, 2:]).all()  # empty slots stay empty
     np.testing.assert_array_equal(out.joints_3d[60:70], np.repeat(out.joints_3d[59:60], 10, 0))
     assert np.isfinite(out.joints_3d[20:]).all()
+
+
+def test_held_bones_give_each_followed_person_one_body_over_the_clip():
+    # A lifter guesses each frame's bone lengths afresh (here: each bone up to 15 % longer or
+    # shorter); with hold_bones (the shipped lifter's recordings) each person keeps their clip's
+    # medians.
+    snapshot, tracker, _, _ = recorded_live(walk(120))
+    rng = np.random.default_rng(0)
+    stretch = rng.uniform(0.85, 1.15, (120, 16)) * np.where(np.arange(120) < 60, 1.0, 0.8)[:, None]
+    stretched = retarget(snapshot.joints_camera, bone_lengths(snapshot.joints_camera) * stretch)
+    snapshot.joints_camera[:] = stretched
+    snapshot.track_id[60:] = 2  # a smaller person from row 60 on (a click changed whom it follows)
+    snapshot.people_ids[60:, 0] = 2
+    estimate = tracker.estimate
+    held = replace_recording(snapshot, estimate.frame, estimate.intrinsics, fps=FPS, hold_bones=True)
+    free = replace_recording(snapshot, estimate.frame, estimate.intrinsics, fps=FPS)
+    assert held.metadata({})["bones_held"] and not free.metadata({})["bones_held"]
+    lengths = bone_lengths(held.snapshot.joints_camera.astype(np.float64))
+    first, second = lengths[:60], lengths[60:]
+    np.testing.assert_allclose(first, np.broadcast_to(first[0], first.shape), rtol=1e-4)
+    np.testing.assert_allclose(second, np.broadcast_to(second[0], second.shape), rtol=1e-4)
+    assert np.median(second[0] / first[0]) == pytest.approx(0.8, abs=0.03)  # each person their own body
+    free_lengths = bone_lengths(free.snapshot.joints_camera.astype(np.float64))
+    assert (free_lengths[:60].std(0) / free_lengths[:60].mean(0)).min() > 0.03  # as recorded: stretched
+    # The direction of every bone is the frame's own.
+    np.testing.assert_allclose(bone_directions(held.snapshot.joints_camera),
+                               bone_directions(snapshot.joints_camera), atol=1e-4)
 
 
 def test_too_little_to_place_is_left_alone():

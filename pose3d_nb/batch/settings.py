@@ -15,8 +15,9 @@ PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow"
 #: The world placement's options (``pose3d_nb.world``), the same for every video of a batch.
 WORLD_FIELDS = ("camera", "fov", "focal", "height")
 #: How a video's rows are placed in the world, recorded in each manifest: outputs made before a
-#: video's recording was placed again from its whole clip (no such entry) are made again.
-WORLD_PLACEMENT = "whole clip"
+#: video's recording was placed again from its whole clip (no such entry), or before the shipped
+#: lifter's bones were held over it ("whole clip"), are made again.
+WORLD_PLACEMENT = "whole clip, bones held"
 
 
 @dataclass(frozen=True, init=False)

@@ -9,7 +9,10 @@ joints); ``eval_world.py``'s gravity error of the zoomed offline poses on the tr
 with and without the lean correction that ``pose3d lift --grounded`` applies (``world.lean``);
 and ``pose3d lift --grounded`` end to end (``place_clip`` estimating the path, the up and the
 floor; the true intrinsics), as it was (as framed, no lean) and as it is (zoomed, lean removed):
-WA-MPJPE and gravity error.
+WA-MPJPE and gravity error. Last, what the engine records of a video file: its rows placed live
+(``WorldTracker``), then placed again from the whole clip (``world.recorded.replace_recording``)
+with the bones as lifted and held (what it does with the shipped lifter): WA-MPJPE, root error,
+gravity error and PA-MPJPE.
 """
 
 from __future__ import annotations
@@ -17,19 +20,52 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pose3d_nb.benchmarks.world_synth import SCORED
+from pose3d_nb.benchmarks.world_synth import SCORED, SynthCase
+from pose3d_nb.world.lean import LeanBias
 
 PITCH_DEG, ROLL_DEG, FOV_DEG = (-20.0, 60.0), (-30.0, 30.0), (40.0, 100.0)
 WAYS = ("offline_as_framed", "offline_zoomed_free_bones", "offline_zoomed", "engine")
+RECORDING_WAYS = ("live", "whole_clip_free_bones", "whole_clip")
 
 
 def mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
     """(T, 17, 3) and (T, 17, 3) metres -> root-relative error, mm, over the scored joints."""
     error = (predicted - predicted[:, :1]) - (truth - truth[:, :1])
     return 1000 * float(np.linalg.norm(error, axis=-1)[:, SCORED].mean())
+
+
+def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None, hold_bones: bool
+                     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """What the engine records of a video file whose frames it lifted to ``joints`` (T, 17, 3):
+    each frame placed live by a ``WorldTracker`` (the true lens, the lifter's ``lean``), then the
+    rows placed again from the whole clip (``replace_recording``, one followed person). Returns
+    (camera-frame rows, world rows) live and as recorded, each (T, 17, 3) metres."""
+    from pose3d_nb.buffer import COLUMNS, BufferSnapshot, empty_column
+    from pose3d_nb.world import WorldTracker
+    from pose3d_nb.world.recorded import replace_recording
+
+    tracker = WorldTracker(camera=case.intrinsics, lean=lean)
+    size = (case.intrinsics.width, case.intrinsics.height)
+    placed = [tracker.push(pose, points, scores, size)
+              for pose, points, scores in zip(joints, case.keypoints, case.scores, strict=True)]
+    frames = len(joints)
+    columns = {name: empty_column(name, frames) for name in COLUMNS}
+    columns.update(joints_3d=np.stack([w for w, _ in placed]), joints_camera=np.stack([c for _, c in placed]),
+                   keypoints_2d=case.keypoints.astype(np.float32), scores_2d=case.scores.astype(np.float32),
+                   timestamps=np.arange(frames) / 30.0, frame_index=np.arange(frames),
+                   valid=np.ones(frames, bool), track_id=np.zeros(frames, np.int64))
+    live = (columns["joints_camera"].astype(np.float64), columns["joints_3d"].astype(np.float64))
+    estimate = tracker.estimate
+    replaced = replace_recording(BufferSnapshot(**columns), estimate.frame, estimate.intrinsics,
+                                 fps=tracker.fps, hold_bones=hold_bones)
+    if replaced is None:  # the engine then keeps the live rows too
+        return live, live
+    recorded = replaced.snapshot
+    return live, (recorded.joints_camera.astype(np.float64), recorded.joints_3d.astype(np.float64))
 
 
 def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json: bool = False) -> dict:
@@ -83,6 +119,12 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
                        place_clip(zoomed, case.keypoints, case.intrinsics, case.scores, lean=lean)):
             rows[-1] += [rigid_error(placed.joints_camera.astype(np.float64), case.truth, True)[0],
                          body_gravity_deg(placed.joints, case.truth, case.up)]
+        live, free = engine_recording(engine, case, lean, hold_bones=False)
+        _, held = engine_recording(engine, case, lean, hold_bones=True)
+        for camera, world in (live, free, held):
+            wa, root = rigid_error(camera, case.truth, True)[0], rigid_error(camera, case.truth, False)[1]
+            rows[-1] += [wa, root, body_gravity_deg(world, case.truth, case.up),
+                         1000 * float(pa_mpjpe(camera, case.truth, SCORED).mean())]
     mean = np.mean(rows, axis=0)
     result = {
         "clips": clips,
@@ -93,6 +135,9 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         "grounded": {"wa_mpjpe_mm_before": mean[10], "gravity_deg_before": mean[11],
                      "wa_mpjpe_mm_free_bones": mean[12], "gravity_deg_free_bones": mean[13],
                      "wa_mpjpe_mm_now": mean[14], "gravity_deg_now": mean[15]},
+        "recording": {way: dict(zip(("wa_mpjpe_mm", "root_mm", "gravity_deg", "pa_mpjpe_mm"),
+                                    mean[16 + 4 * i:20 + 4 * i], strict=True))
+                      for i, way in enumerate(RECORDING_WAYS)},
         "seconds": time.perf_counter() - started,
     }
     print(f"pose3d lift, shipped lifter, {clips} held-out mocap clips through random cameras (seed {seed}), "
@@ -112,7 +157,19 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
           f"{grounded['gravity_deg_free_bones']:.2f} deg zoomed with it (--bones free), "
           f"{grounded['wa_mpjpe_mm_now']:.1f} mm and {grounded['gravity_deg_now']:.2f} deg "
           "with the bones held (now)")
+    print("  the engine's recording of a video file (true lens): WA-MPJPE / root / gravity / PA-MPJPE")
+    labels = ("placed live", "whole clip, bones as lifted", "whole clip, bones held (now)")
+    for name, label in zip(RECORDING_WAYS, labels, strict=True):
+        row = result["recording"][name]
+        print(f"    {label:29} {row['wa_mpjpe_mm']:6.1f} mm {row['root_mm']:6.1f} mm "
+              f"{row['gravity_deg']:5.2f} deg {row['pa_mpjpe_mm']:5.1f} mm")
     if as_json:
-        print(json.dumps({k: ({kk: round(float(vv), 2) for kk, vv in v.items()} if isinstance(v, dict) else
-                              round(float(v), 2) if isinstance(v, float) else v) for k, v in result.items()}))
+        print(json.dumps(_rounded(result)))
     return result
+
+
+def _rounded(value: Any) -> Any:
+    """Floats (also in nested dicts) to two decimals, for the JSON line."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return round(float(value), 2) if isinstance(value, float) else value

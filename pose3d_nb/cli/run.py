@@ -136,8 +136,11 @@ def _where(session: Path | None, out: str) -> str:
 
         # A video file's rows were placed again from the whole clip (world.recorded): say so,
         # since they differ from what the progress showed live.
-        placed = read_metadata(session).get("world_placement") == "whole clip"
-        return f"recorded to {session}" + (" (placed in the room from the whole clip)" if placed else "")
+        metadata = read_metadata(session)
+        if metadata.get("world_placement") != "whole clip":
+            return f"recorded to {session}"
+        bones = ", each bone at its length over the clip" if metadata.get("bones_held") else ""
+        return f"recorded to {session} (placed in the room from the whole clip{bones})"
     journal = Path(out) / JOURNAL_DIR
     if journal.is_dir():
         return f"kept unfinished in {journal} (the session already in {out} was not replaced)"

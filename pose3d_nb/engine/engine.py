@@ -321,7 +321,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         segment = self._clip_segment
         if segment is None or segment != self._segment:
             return session, metadata
-        return self._world.placed_again(session, metadata, rows=session.segment == segment)
+        # The shipped lifter's (the one lifter whose lean habit was measured): one body per
+        # person, as `pose3d lift` holds it offline; chosen on held-out mocap (world.recorded).
+        hold_bones = getattr(self._lifter, "lean_bias", None) is not None
+        return self._world.placed_again(session, metadata, rows=session.segment == segment,
+                                        hold_bones=hold_bones)
 
     # ------------------------------------------------------------------ people
     @property

@@ -13,6 +13,12 @@ then again from the rows a recording keeps): WA-MPJPE 165.5 -> 130.7 mm and 179.
 root 190.8 -> 118.5 mm and 197.6 -> 125.9 mm, gravity 11.35 -> 9.65 and 11.59 -> 9.85 degrees
 (``docs/world.md``). The rows' poses keep the lean the live step took out (with its up):
 placing the raw lifts instead was within 1.5 mm and 0.3 degrees.
+
+With the shipped lifter each followed person's bones are first held at their median lengths over
+the clip (``lifting.bones``, as ``pose3d lift`` does offline), chosen the same way (``pose3d bench
+offline-lift --seed 41`` and ``--seed 43``, whose last rows run this function): WA-MPJPE 130.7 ->
+124.8 mm and 132.1 -> 129.3 mm, PA-MPJPE 67.96 -> 66.97 and 68.83 -> 67.81 mm, gravity within
+0.06 degrees.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import numpy as np
 
 from pose3d_nb.buffer import BufferSnapshot
+from pose3d_nb.lifting.bones import hold_bone_lengths
 from pose3d_nb.world.frame import WorldFrame
 from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.offline import place_clip
@@ -35,17 +42,20 @@ class Replaced:
     """A recording placed again. snapshot: its rows with ``joints_3d``, ``joints_camera`` and
     ``people_joints_3d`` replaced. frame: the camera's up and height from the whole clip.
     up_source: ``"scene"`` or ``"people"``. body_height_m: the followed person's height as
-    placed (given, or from the lifted poses' median size)."""
+    placed (given, or from the lifted poses' median size). bones_held: each followed person's
+    bones were set to their clip medians first."""
 
     snapshot: BufferSnapshot
     frame: WorldFrame
     up_source: str
     body_height_m: float
+    bones_held: bool = False
 
     def metadata(self, live: dict) -> dict:
         """Session metadata keys for this placement; ``live``'s camera numbers kept beside them."""
         return {
             "world_placement": "whole clip",
+            "bones_held": self.bones_held,
             "live_camera": {key: live.get(key) for key in
                             ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "camera_up_source")},
             "camera_pitch_deg": round(self.frame.pitch_deg, 2),
@@ -65,6 +75,7 @@ def replace_recording(
     fps: float = 30.0,
     scene: SceneEdges | None = None,
     rows: np.ndarray | None = None,
+    hold_bones: bool = False,
 ) -> Replaced | None:
     """A complete recording of one video file, placed again from its whole clip.
 
@@ -74,8 +85,10 @@ def replace_recording(
     returned unchanged. live_frame: the camera the live step settled on for the clip (everyone
     else's rows are moved from it). intrinsics: the lens the live step used; height: the
     person's height if given (metres); fps: the clip's frame rate; scene: the room's edges the
-    live step found, if any. Returns None when fewer than two of the rows can be placed, or
-    when the whole clip would leave rows without a pose that live placed.
+    live step found, if any. hold_bones: set each followed person's bones to their median
+    lengths over their rows in the clip before placing (``lifting.bones``; chosen for the shipped
+    lifter). Returns None when fewer than two of the rows can be placed, or when the whole clip
+    would leave rows without a pose that live placed.
 
     Each followed track (a click may change whom the rows follow) is placed on its own path, in
     the camera estimated from the track with the most rows. Rows without a person hold the last
@@ -96,6 +109,8 @@ def replace_recording(
     frame, source, size = None, "people", math.nan
     for track in ids[np.argsort(-counts, kind="stable")]:  # the longest track sets the camera
         mine = placeable & (tracks == track)
+        if hold_bones:  # one body per person: a limb no longer stretches as it turns
+            poses[mine] = hold_bone_lengths(poses[mine])
         placed = place_clip(poses, keypoints, intrinsics, scores, mine, height=height, fps=fps,
                             scene=scene, frame=frame)
         if frame is None:
@@ -112,7 +127,7 @@ def replace_recording(
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
-    return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE)
+    return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones)
 
 
 def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:

@@ -148,17 +148,18 @@ class WorldStage:
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
         return placed
 
-    def placed_again(self, session: Any, metadata: dict[str, Any], rows: np.ndarray
-                     ) -> tuple[Any, dict[str, Any]]:
+    def placed_again(self, session: Any, metadata: dict[str, Any], rows: np.ndarray,
+                     hold_bones: bool = False) -> tuple[Any, dict[str, Any]]:
         """A finished recording (a ``BufferSnapshot``) and its metadata, with ``rows`` (the
         current segment's, one whole video file) placed again from the whole clip, in the lens
-        and room this stage used (``world.recorded``); unchanged when nothing can be placed."""
+        and room this stage used (``world.recorded``; ``hold_bones``: each followed person's
+        bones at their clip medians first); unchanged when nothing can be placed."""
         from pose3d_nb.world.recorded import replace_recording
 
         tracker = self.tracker
         estimate = tracker.estimate
         replaced = replace_recording(session, estimate.frame, estimate.intrinsics, tracker.given_height,
-                                     tracker.fps, tracker.scene, rows=rows)
+                                     tracker.fps, tracker.scene, rows=rows, hold_bones=hold_bones)
         if replaced is None:
             return session, metadata
         return replaced.snapshot, {**metadata, **replaced.metadata(metadata)}
