@@ -4,8 +4,8 @@ Live, the world step may use only past frames (``WorldTracker``: a causal depth 
 camera settled on the first second). Once the recording of a video file is complete, every frame
 may use every other, as ``pose3d lift --grounded`` does: ``replace_recording`` places the
 followed person's rows again with ``place_clip`` (depth smoothed both ways over 1.5 s, the
-camera's up and height from the whole clip, the room's edges the live stage found) and moves
-everyone else's rows into that room.
+camera's up and height from the whole clip, the room's edges the live stage found), then places
+everyone else in that room the same way, each on a path of their own from their 2D and size.
 
 Chosen on held-out mocap (60 clips through random cameras (pitch -20..60, roll +-30, field of
 view 40..100), seeds 41 and 43, lifted as the engine runs the shipped lifter, placed live and
@@ -92,8 +92,9 @@ def replace_recording(
 
     Each followed track (a click may change whom the rows follow) is placed on its own path, in
     the camera estimated from the track with the most rows. Rows without a person hold the last
-    placed pose, as live. Others' rows (``people_joints_3d``) keep their live positions
-    relative to the camera; they are only moved into the new world frame.
+    placed pose, as live. Everyone else (``people_joints_3d``) is placed again from their own
+    rows in that camera (``_place_others``); a row without their 2D, or one that cannot be
+    solved, keeps its live position relative to the camera, moved into the new world frame.
     """
     clip = np.ones(len(snapshot), bool) if rows is None else np.asarray(rows, bool)
     joints_camera = np.asarray(snapshot.joints_camera, np.float64)[clip]
@@ -124,10 +125,42 @@ def replace_recording(
         return None  # the whole clip would place fewer rows than live did: keep those
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
                     frame, world, placeable)
+    _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, frame,
+                  intrinsics, fps, hold_bones)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
     return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones)
+
+
+def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: np.ndarray,
+                  tracks: np.ndarray, frame: WorldFrame, intrinsics: Intrinsics, fps: float,
+                  hold_bones: bool) -> None:
+    """Everyone but the followed person placed again from their own whole clip, in place.
+
+    people: (T, P, 17, 3) world rows, already moved into ``frame``; people_ids: (T, P);
+    people_keypoints: (T, P, 17, 2) pixels. Each id's rows where it is not the followed track
+    get a path of its own from its 2D and size (``place_clip`` in the known ``frame``; the
+    recording keeps no per-keypoint scores for them, which changed nothing on held-out clips).
+    Rows it cannot place keep their moved live pose.
+    """
+    others = (people_ids >= 0) & (people_ids != tracks[:, None]) & np.isfinite(people).all((2, 3))
+    for person in np.unique(people_ids[others]):
+        rows, slots = np.nonzero(others & (people_ids == person))
+        if len(rows) < 2:
+            continue
+        poses = np.full((len(people), *people.shape[2:]), np.nan)
+        keypoints = np.full((len(people), *people_keypoints.shape[2:]), np.nan)
+        poses[rows] = frame.to_camera(people[rows, slots])
+        poses[rows] -= poses[rows, :1]
+        keypoints[rows] = people_keypoints[rows, slots]
+        mine = np.zeros(len(people), bool)
+        mine[rows] = True
+        if hold_bones:
+            poses[mine] = hold_bone_lengths(poses[mine])
+        placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints[rows]
+        solved = np.isfinite(placed).all((1, 2))
+        people[rows[solved], slots[solved]] = placed[solved]
 
 
 def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:
