@@ -149,16 +149,20 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
         rows, slots = np.nonzero(others & (people_ids == person))
         if len(rows) < 2:
             continue
-        poses = np.full((len(people), *people.shape[2:]), np.nan)
-        keypoints = np.full((len(people), *people_keypoints.shape[2:]), np.nan)
-        poses[rows] = frame.to_camera(people[rows, slots])
-        poses[rows] -= poses[rows, :1]
-        keypoints[rows] = people_keypoints[rows, slots]
-        mine = np.zeros(len(people), bool)
-        mine[rows] = True
+        # Only the span of rows with this person: a long clip with many passers-by costs the rows
+        # they are in, not the clip's length once per person.
+        first, span = rows[0], rows[-1] - rows[0] + 1
+        at = rows - first
+        poses = np.full((span, *people.shape[2:]), np.nan)
+        keypoints = np.full((span, *people_keypoints.shape[2:]), np.nan)
+        poses[at] = frame.to_camera(people[rows, slots])
+        poses[at] -= poses[at, :1]
+        keypoints[at] = people_keypoints[rows, slots]
+        mine = np.zeros(span, bool)
+        mine[at] = True
         if hold_bones:
             poses[mine] = hold_bone_lengths(poses[mine])
-        placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints[rows]
+        placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints[at]
         solved = np.isfinite(placed).all((1, 2))
         people[rows[solved], slots[solved]] = placed[solved]
 
