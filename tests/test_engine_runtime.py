@@ -382,6 +382,33 @@ def test_a_file_that_ended_by_itself_is_placed_again_when_the_engine_starts_agai
         assert not np.allclose(session.joints_camera[rows], shown.joints_camera[rows]), segment
 
 
+def test_a_recording_of_several_runs_says_which_room_each_run_s_rows_were_placed_in(tmp_path):
+    # Each new source starts the room over (its own camera estimate); a file's rows are placed
+    # again from the whole clip, a camera's are not. The top-level camera keys describe the
+    # last run; metadata["segments"] keeps every run's.
+    engine = PoseEngine(source=SyntheticFile(90), detector=WalkDetector(90), lifter="shipped",
+                        out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    first = load_session(tmp_path).metadata
+    engine.set_source(SyntheticCamera(60))
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    session = load_session(tmp_path)
+    meta = session.metadata
+    assert [row["segment"] for row in meta["segments"]] == sorted(np.unique(session.segment).tolist())
+    file_room, camera_room = meta["segments"]
+    assert file_room["world_placement"] == "whole clip" and file_room["bones_held"] is True
+    assert camera_room["world_placement"] == "live" and "bones_held" not in camera_room
+    for key in ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "camera_up_source"):
+        assert file_room[key] == first[key], key  # as the first run's session said
+        assert camera_room[key] == meta[key], key  # the top level: the last run
+    assert "world_placement" not in meta
+
+
 class LoopingFile(SyntheticFile):
     """A file opened with ``loop=True`` (``open_source(path, loop=True)``): its frames again and again."""
 

@@ -59,6 +59,10 @@ class WorldStage:
         self._people: dict[int, PersonPath] = {}
         self._scene_offers: list[float] = []
         self._scene_error: str | None = None
+        # Each earlier source segment's room (its camera and size keys), kept when the next one
+        # starts over or once it was placed again: a recording of several runs holds rows
+        # placed in different rooms, and the metadata must say which (not only the last).
+        self._segment_rooms: dict[Any, dict[str, Any]] = {}
 
     def reset(self) -> None:
         """Forget everything (a new source)."""
@@ -130,6 +134,8 @@ class WorldStage:
                 placed.append(pose)
                 continue
             if segment != self._segment:
+                if self._segment is not None:
+                    self._segment_rooms.setdefault(self._segment, _room(self._current_metadata()))
                 self.reset()
                 self._segment = segment
             detection = pose.detection
@@ -160,9 +166,11 @@ class WorldStage:
         estimate = tracker.estimate
         replaced = replace_recording(session, estimate.frame, estimate.intrinsics, tracker.given_height,
                                      tracker.fps, tracker.scene, rows=rows, hold_bones=hold_bones)
-        if replaced is None:
-            return session, metadata
-        return replaced.snapshot, {**metadata, **replaced.metadata(metadata)}
+        if replaced is not None:
+            session, metadata = replaced.snapshot, {**metadata, **replaced.metadata(metadata)}
+        if self._segment is not None:  # its room is final now; the next run starts another
+            self._segment_rooms[self._segment] = _room(metadata)
+        return session, {**metadata, "segments": self._segments_record()}
 
     def _measure_fps(self, timestamp: float) -> None:
         if len(self._times) >= FPS_FRAMES or not math.isfinite(timestamp):
@@ -174,7 +182,21 @@ class WorldStage:
             self.tracker.fps = 1.0 / float(np.median(steps))
 
     def metadata(self) -> dict[str, Any]:
-        """The camera estimate and what the joints mean, for a session's metadata."""
+        """The camera estimate and what the joints mean, for a session's metadata; ``segments``:
+        each source segment's room, oldest first (``{"segment", <the camera keys>,
+        "world_placement"}``), the current one as it stands."""
+        return {
+            **self._current_metadata(),
+            "segments": self._segments_record(),
+        }
+
+    def _segments_record(self) -> list[dict[str, Any]]:
+        rooms = dict(self._segment_rooms)
+        if self._segment is not None and self._segment not in rooms:
+            rooms[self._segment] = _room(self._current_metadata())
+        return [{"segment": segment, **rooms[segment]} for segment in sorted(rooms)]
+
+    def _current_metadata(self) -> dict[str, Any]:
         scene_error = {"camera_up_scene_error": self._scene_error} if self._scene_error else {}
         return {
             **self.tracker.estimate.metadata(),
@@ -184,6 +206,18 @@ class WorldStage:
             "joints_3d": JOINTS_3D_MEANING,
             "joints_camera": JOINTS_CAMERA_MEANING,
         }
+
+
+#: The keys of one segment's room in ``metadata["segments"]`` (see ``WorldStage.metadata``).
+ROOM_KEYS = ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "camera_pose_source",
+             "camera_up_source", "focal_px", "focal_source", "person_height_m", "person_height_source",
+             "world_placement", "bones_held")
+
+
+def _room(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A segment's room from a metadata dict: ``ROOM_KEYS`` present, ``world_placement`` "live"
+    when it was not placed again."""
+    return {"world_placement": "live", **{key: metadata[key] for key in ROOM_KEYS if key in metadata}}
 
 
 def _people_boxes(detection: Any) -> np.ndarray:
