@@ -38,12 +38,15 @@ def mpjpe_mm(predicted: np.ndarray, truth: np.ndarray) -> float:
     return 1000 * float(np.linalg.norm(error, axis=-1)[:, SCORED].mean())
 
 
-def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None, hold_bones: bool
+def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None, hold_bones: bool,
+                     timestamps: np.ndarray | None = None
                      ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """What the engine records of a video file whose frames it lifted to ``joints`` (T, 17, 3):
+    """What the engine records of a source whose frames it lifted to ``joints`` (T, 17, 3):
     each frame placed live by a ``WorldTracker`` (the true lens, the lifter's ``lean``), then the
-    rows placed again from the whole clip (``replace_recording``, one followed person). Returns
-    (camera-frame rows, world rows) live and as recorded, each (T, 17, 3) metres."""
+    rows placed again from the whole clip (``replace_recording``, one followed person).
+    timestamps: (T,) seconds of the rows (default: every frame at 30 fps; a live source's rows
+    skip the frames it dropped). Returns (camera-frame rows, world rows) live and as recorded,
+    each (T, 17, 3) metres."""
     from pose3d_nb.buffer import COLUMNS, BufferSnapshot, empty_column
     from pose3d_nb.world import WorldTracker
     from pose3d_nb.world.recorded import replace_recording
@@ -56,7 +59,8 @@ def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None,
     columns = {name: empty_column(name, frames) for name in COLUMNS}
     columns.update(joints_3d=np.stack([w for w, _ in placed]), joints_camera=np.stack([c for _, c in placed]),
                    keypoints_2d=case.keypoints.astype(np.float32), scores_2d=case.scores.astype(np.float32),
-                   timestamps=np.arange(frames) / 30.0, frame_index=np.arange(frames),
+                   timestamps=np.arange(frames) / 30.0 if timestamps is None else timestamps,
+                   frame_index=np.arange(frames),
                    valid=np.ones(frames, bool), track_id=np.zeros(frames, np.int64))
     live = (columns["joints_camera"].astype(np.float64), columns["joints_3d"].astype(np.float64))
     estimate = tracker.estimate

@@ -144,7 +144,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                                 detector_options)
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
                                   finalize=self._placed_from_whole_clip)
-        self._clip_segment: int | None = None  # this run's segment, while it reads one video file
+        self._clip_segment: int | None = None  # this run's segment, while it reads one clip (no loop)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
         self._knob_lock = threading.Lock()  # a lift step and a change of window/lookahead/flip
@@ -243,7 +243,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._segment += 1
             # loop= of the engine, or of a source object opened with it (open_source(path, loop=True))
             looping = bool(self._devices.source_options.get("loop") or getattr(source, "loop", False))
-            self._clip_segment = None if source.is_live or looping else self._segment
+            # A looping file's rows repeat its frames: not one clip to place again. A camera's
+            # are (with the frames it dropped and its pauses, world.recorded).
+            self._clip_segment = None if looping else self._segment
             self._lifter.reset()
             self._everyone.reset()
             self._board.show(None)
@@ -315,9 +317,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     def _placed_from_whole_clip(self, session: Any, metadata: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The recording, with this run's rows placed again from the whole clip when the run read
-        one video file (``world.recorded``; live sources, a looping file and a run whose source
-        was switched keep their live placement). The recorder calls it before writing
-        ``session.npz``."""
+        one clip: a video file, a folder of images, a camera (``world.recorded``; a looping file
+        and a run whose source was switched while running keep their live placement). The
+        recorder calls it before writing ``session.npz``."""
         segment = self._clip_segment
         if segment is None or segment != self._segment:
             return session, metadata

@@ -36,6 +36,9 @@ from pose3d_nb.world.offline import place_clip
 from pose3d_nb.world.scale import STATURE_PER_BODY_SIZE
 from pose3d_nb.world.vanishing import SceneEdges
 
+#: Seconds without a row after which a recording's path starts anew (``_parts``).
+PAUSE_S = 1.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Replaced:
@@ -102,20 +105,28 @@ def replace_recording(
     if placeable.sum() < 2:
         return None
     tracks = np.asarray(snapshot.track_id, np.int64)[clip]
-    ids, counts = np.unique(tracks[placeable], return_counts=True)
+    times = np.asarray(snapshot.timestamps, np.float64)[clip]
+    parts = _parts(times)
+    fps = _row_rate(times, parts, fps)
     poses = joints_camera - joints_camera[:, :1]
+    if hold_bones:  # one body per person (over all their parts): a limb no longer stretches as it turns
+        for track in np.unique(tracks[placeable]):
+            mine = placeable & (tracks == track)
+            poses[mine] = hold_bone_lengths(poses[mine])
     keypoints, scores = snapshot.keypoints_2d[clip], snapshot.scores_2d[clip]
     world = np.full(joints_camera.shape, np.nan, np.float32)
     camera = np.full(joints_camera.shape, np.nan, np.float32)
-    frame, source, size = None, "people", math.nan
-    for track in ids[np.argsort(-counts, kind="stable")]:  # the longest track sets the camera
-        mine = placeable & (tracks == track)
-        if hold_bones:  # one body per person: a limb no longer stretches as it turns
-            poses[mine] = hold_bone_lengths(poses[mine])
-        placed = place_clip(poses, keypoints, intrinsics, scores, mine, height=height, fps=fps,
-                            scene=scene, frame=frame)
-        if frame is None:
-            frame, source, size = placed.frame, placed.up_source, placed.body_size
+    # The track with the most rows sets the camera; then each track's rows between two pauses
+    # are placed as one path in it.
+    ids, counts = np.unique(tracks[placeable], return_counts=True)
+    longest = placeable & (tracks == ids[np.argmax(counts)])
+    first = place_clip(poses, keypoints, intrinsics, scores, longest, height=height, fps=fps, scene=scene)
+    frame, source, size = first.frame, first.up_source, first.body_size
+    for track, part in np.unique(np.stack([tracks, parts], 1)[placeable], axis=0):
+        mine = placeable & (tracks == track) & (parts == part)
+        whole = (mine == longest).all()  # the longest track, without a pause: placed already
+        placed = first if whole else place_clip(poses, keypoints, intrinsics, scores, mine, height=height,
+                                                fps=fps, frame=frame)
         world[mine], camera[mine] = placed.joints[mine], placed.joints_camera[mine]
     # A row whose translation could not be solved holds the last placed pose too, as live.
     _hold_last(world, camera, np.isfinite(world).all((1, 2)))
@@ -125,22 +136,43 @@ def replace_recording(
         return None  # the whole clip would place fewer rows than live did: keep those
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
                     frame, world, placeable)
-    _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, frame,
-                  intrinsics, fps, hold_bones)
+    _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, parts,
+                  frame, intrinsics, fps, hold_bones)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
     return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones)
 
 
+def _row_rate(timestamps: np.ndarray, parts: np.ndarray, fps: float) -> float:
+    """Rows per second between pauses: the smoothing's frame rate. A live source drops frames
+    (the engine keeps the newest), so its rows come slower than the camera's frame rate, and a
+    window of 1.5 s holds fewer of them. ``fps`` when the times do not say (NaN, one row)."""
+    rows = seconds = 0.0
+    for part in np.unique(parts):
+        times = timestamps[(parts == part) & np.isfinite(timestamps)]
+        if len(times) >= 2 and times[-1] > times[0]:
+            rows, seconds = rows + len(times) - 1, seconds + float(times[-1] - times[0])
+    return rows / seconds if seconds > 0 else fps
+
+
+def _parts(timestamps: np.ndarray) -> np.ndarray:
+    """(T,) seconds -> (T,) int: rows between two pauses of more than ``PAUSE_S`` (a hidden browser
+    tab, a camera that stalled) share a number. A path is not smoothed across a pause: the
+    person may have moved anywhere meanwhile."""
+    gaps = np.diff(timestamps) > PAUSE_S  # NaN times (not recorded) never split
+    return np.concatenate([[0], np.cumsum(gaps)])
+
+
 def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: np.ndarray,
-                  tracks: np.ndarray, frame: WorldFrame, intrinsics: Intrinsics, fps: float,
-                  hold_bones: bool) -> None:
+                  tracks: np.ndarray, parts: np.ndarray, frame: WorldFrame, intrinsics: Intrinsics,
+                  fps: float, hold_bones: bool) -> None:
     """Everyone but the followed person placed again from their own whole clip, in place.
 
     people: (T, P, 17, 3) world rows, already moved into ``frame``; people_ids: (T, P);
-    people_keypoints: (T, P, 17, 2) pixels. Each id's rows where it is not the followed track
-    get a path of its own from its 2D and size (``place_clip`` in the known ``frame``; the
+    people_keypoints: (T, P, 17, 2) pixels; parts: (T,) the rows between pauses (``_parts``).
+    Each id's rows where it is not the followed track (one body over them all) get a path of its
+    own between two pauses, from its 2D and size (``place_clip`` in the known ``frame``; the
     recording keeps no per-keypoint scores for them, which changed nothing on held-out clips).
     Rows it cannot place keep their moved live pose.
     """
@@ -153,18 +185,23 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
         # they are in, not the clip's length once per person.
         first, span = rows[0], rows[-1] - rows[0] + 1
         at = rows - first
+        slot_at = np.full(span, -1)
+        slot_at[at] = slots
         poses = np.full((span, *people.shape[2:]), np.nan)
         keypoints = np.full((span, *people_keypoints.shape[2:]), np.nan)
         poses[at] = frame.to_camera(people[rows, slots])
         poses[at] -= poses[at, :1]
         keypoints[at] = people_keypoints[rows, slots]
-        mine = np.zeros(span, bool)
-        mine[at] = True
         if hold_bones:
-            poses[mine] = hold_bone_lengths(poses[mine])
-        placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints[at]
-        solved = np.isfinite(placed).all((1, 2))
-        people[rows[solved], slots[solved]] = placed[solved]
+            poses[at] = hold_bone_lengths(poses[at])
+        for part in np.unique(parts[rows]):
+            mine = np.zeros(span, bool)
+            mine[at[parts[rows] == part]] = True
+            if mine.sum() < 2:
+                continue
+            placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints
+            solved = np.flatnonzero(mine & np.isfinite(placed).all((1, 2)))
+            people[first + solved, slot_at[solved]] = placed[solved]
 
 
 def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:
