@@ -134,10 +134,14 @@ def replace_recording(
     if not (np.isfinite(frame.up).all() and math.isfinite(frame.height)) \
             or np.isfinite(world).all((1, 2)).sum() < live_rows:
         return None  # the whole clip would place fewer rows than live did: keep those
+    # Everyone else's live rows are in the camera as it was when they were placed (settling
+    # over the first second): each is taken back to the camera frame with its own.
+    live_world = np.asarray(snapshot.joints_3d, np.float64)[clip]
+    placed_in, settling = _cameras_others_were_placed_in(live_world, joints_camera, live_frame)
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
-                    frame, world, placeable)
+                    frame, world, placeable, placed_in, settling)
     _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, parts,
-                  frame, intrinsics, fps, hold_bones)
+                  frame, intrinsics, fps, hold_bones, known=placed_in >= 0)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
@@ -166,7 +170,7 @@ def _parts(timestamps: np.ndarray) -> np.ndarray:
 
 def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: np.ndarray,
                   tracks: np.ndarray, parts: np.ndarray, frame: WorldFrame, intrinsics: Intrinsics,
-                  fps: float, hold_bones: bool) -> None:
+                  fps: float, hold_bones: bool, known: np.ndarray) -> None:
     """Everyone but the followed person placed again from their own whole clip, in place.
 
     people: (T, P, 17, 3) world rows, already moved into ``frame``; people_ids: (T, P);
@@ -174,9 +178,12 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
     Each id's rows where it is not the followed track (one body over them all) get a path of its
     own between two pauses, from its 2D and size (``place_clip`` in the known ``frame``; the
     recording keeps no per-keypoint scores for them, which changed nothing on held-out clips).
-    Rows it cannot place keep their moved live pose.
+    known: (T,) rows whose live camera is known (``_cameras_others_were_placed_in``); the others
+    would lend the path a pose placed in a camera not known. Rows it cannot place keep their
+    moved live pose.
     """
     others = (people_ids >= 0) & (people_ids != tracks[:, None]) & np.isfinite(people).all((2, 3))
+    others &= np.asarray(known, bool)[:, None]
     for person in np.unique(people_ids[others]):
         rows, slots = np.nonzero(others & (people_ids == person))
         if len(rows) < 2:
@@ -214,11 +221,43 @@ def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> Non
             world[row], camera[row] = world[last], camera[last]
 
 
+def _cameras_others_were_placed_in(world: np.ndarray, camera: np.ndarray, live: WorldFrame
+                                   ) -> tuple[np.ndarray, dict[int, WorldFrame]]:
+    """The live camera each row's everyone else was placed in.
+
+    world, camera: (T, 17, 3) the followed person's live rows (``joints_3d``, ``joints_camera``).
+    The engine places everyone else of a frame before the followed person of that frame, in the
+    camera the followed person's rows so far gave: until it settles (the first second) it moves
+    with every row, and before the first placed row it is an assumed level one. Returns (T,) the
+    followed row whose camera each row's others were placed in (the last one before it; -1: no
+    such row, the camera is not known) and, by such row, its camera where it is not ``live``
+    (recovered from that row's world and camera joints: world z = up . camera + height). With a
+    ``lookahead`` the others' poses are older than their row, and so is their camera.
+    """
+    followed = np.isfinite(world).all((1, 2)) & np.isfinite(camera).all((1, 2))
+    last = np.maximum.accumulate(np.where(followed, np.arange(len(world)), -1))
+    placed_in = np.concatenate([[-1], last[:-1]]).astype(np.int64)
+    other_camera = followed & (np.abs(live.to_world(camera) - world).max((1, 2), initial=0) > 1e-3)
+    settling = {}
+    for row in np.flatnonzero(other_camera):
+        ones = np.ones((camera.shape[1], 1))
+        solution = np.linalg.lstsq(np.hstack([camera[row], ones]), world[row, :, 2], rcond=None)[0]
+        settling[int(row)] = WorldFrame(solution[:3] / np.linalg.norm(solution[:3]), float(solution[3]))
+    return placed_in, settling
+
+
 def _moved(people: np.ndarray, people_ids: np.ndarray, tracks: np.ndarray, live: WorldFrame,
-           new: WorldFrame, followed: np.ndarray, placed: np.ndarray) -> np.ndarray:
+           new: WorldFrame, followed: np.ndarray, placed: np.ndarray, placed_in: np.ndarray,
+           settling: dict[int, WorldFrame]) -> np.ndarray:
     """(T, P, 17, 3) people poses moved from the live world frame into the new one; the followed
-    person's slot (``people_ids`` equal to the row's track) takes their new pose."""
-    moved = new.to_world(live.to_camera(people))  # NaN stays NaN
+    person's slot (``people_ids`` equal to the row's track) takes their new pose. Rows placed
+    while the live camera settled (``placed_in``, ``settling``) are moved from their own camera;
+    rows whose camera is not known from ``live``, as the best guess there is."""
+    camera = live.to_camera(people)  # NaN stays NaN
+    for row, frame in settling.items():
+        mine = placed_in == row
+        camera[mine] = frame.to_camera(people[mine])
+    moved = new.to_world(camera)
     track = tracks[:, None]
     mine = (np.asarray(people_ids) == track) & (track >= 0) & placed[:, None]
     moved[mine] = np.broadcast_to(followed[:, None], moved.shape)[mine]
