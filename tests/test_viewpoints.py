@@ -85,9 +85,11 @@ def test_bench_offline_lift_smoke_compares_pose3d_lift_with_the_engine(capsys):
     errors = [*figures["pa_mpjpe_mm"].values(), *figures["mpjpe_mm"].values()]
     assert all(10 < e < 300 for e in errors), figures  # millimetres, nothing degenerate
     assert 0 < figures["gravity_deg_offline_zoomed"]["lean_removed"] < 45
-    # The engine's recording of a video file, live and placed again from the whole clip.
+    # The engine's recording of a video file and of a camera, live and placed again from the
+    # whole clip.
     recording = figures["recording"]
-    assert set(recording) == {"live", "whole_clip_free_bones", "whole_clip"}
+    assert set(recording) == {"live", "whole_clip_free_bones", "whole_clip", "camera_live",
+                              "camera_whole_clip"}
     for row in recording.values():
         assert 10 < row["pa_mpjpe_mm"] < 300 and 10 < row["wa_mpjpe_mm"] < 1000, recording
         assert 0 < row["gravity_deg"] < 45, recording

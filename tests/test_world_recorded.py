@@ -11,6 +11,7 @@ from test_world import FPS, angle, film, stand, walk
 from pose3d_nb.buffer import BufferSnapshot, empty_column
 from pose3d_nb.training.skeleton_model import bone_lengths, retarget
 from pose3d_nb.world import WorldTracker
+from pose3d_nb.world import recorded as recorded_module
 from pose3d_nb.world.frame import ANKLE_HEIGHT_M
 from pose3d_nb.world.recorded import replace_recording
 from pose3d_nb.world.tracker import PersonPath
@@ -68,6 +69,30 @@ def test_the_whole_clip_follows_the_true_path_closer_than_live():
                               "camera_up_source": "people"})
     assert meta["world_placement"] == "whole clip" and meta["live_camera"]["camera_height_m"] == 3.0
     assert meta["camera_pitch_deg"] == pytest.approx(replaced.frame.pitch_deg, abs=0.01)
+
+
+def test_a_pause_starts_a_new_path_and_dropped_frames_are_smoothed_over_their_own_time(monkeypatch):
+    # A camera's recording: every other frame dropped (rows 1/15 s apart), and a 3 s pause (a
+    # hidden browser tab) during which the person went 1.5 m to the side and 1 m further away.
+    world = walk(160)
+    world[80:] += [1.5, 1.0, 0.0]
+    snapshot, tracker, truth, _ = recorded_live(world)
+    kept = np.arange(0, 160, 2)
+    columns = {name: np.array(column)[kept] for name, column in snapshot.columns().items()}
+    columns["timestamps"] = kept / FPS + np.where(kept >= 80, 3.0, 0.0)
+    camera_rows, truth = BufferSnapshot(**columns), truth[kept]
+    estimate = tracker.estimate
+
+    def root_error(replaced):
+        return np.linalg.norm(replaced.snapshot.joints_camera[:, 0] - truth[:, 0], axis=-1)
+
+    error = root_error(replace_recording(camera_rows, estimate.frame, estimate.intrinsics, fps=FPS))
+    assert np.median(error) < 0.05 and error[30:50].max() < 0.15, error
+    # One path across the pause (what the smoothing did before) pulls the rows on both sides
+    # towards each other.
+    monkeypatch.setattr(recorded_module, "PAUSE_S", np.inf)
+    joined = root_error(replace_recording(camera_rows, estimate.frame, estimate.intrinsics, fps=FPS))
+    assert joined[30:50].max() > 2 * error[30:50].max(), (joined[30:50].max(), error[30:50].max())
 
 
 def test_others_without_2d_keep_their_place_before_the_camera_and_rows_outside_the_clip_are_untouched():

@@ -1,8 +1,8 @@
-"""A finished recording of one video file, placed again from its whole clip.
+"""A finished recording of one clip (a video file, a camera's run), placed again from its whole clip.
 
 Live, the world step may use only past frames (``WorldTracker``: a causal depth filter, the
-camera settled on the first second). Once the recording of a video file is complete, every frame
-may use every other, as ``pose3d lift --grounded`` does: ``replace_recording`` places the
+camera settled on the first second). Once the recording of a clip is complete, every row may
+use every other, as ``pose3d lift --grounded`` does: ``replace_recording`` places the
 followed person's rows again with ``place_clip`` (depth smoothed both ways over 1.5 s, the
 camera's up and height from the whole clip, the room's edges the live stage found), then places
 everyone else in that room the same way, each on a path of their own from their 2D and size.
@@ -80,7 +80,8 @@ def replace_recording(
     rows: np.ndarray | None = None,
     hold_bones: bool = False,
 ) -> Replaced | None:
-    """A complete recording of one video file, placed again from its whole clip.
+    """A complete recording of one clip (a video file, a camera's run), placed again from its whole
+    clip.
 
     snapshot: the recording (``joints_camera`` as the live world step placed them, lean already
     taken out; ``keypoints_2d``, ``scores_2d``, ``valid``, ``track_id``, the people columns).

@@ -157,7 +157,7 @@ class WorldStage:
     def placed_again(self, session: Any, metadata: dict[str, Any], rows: np.ndarray,
                      hold_bones: bool = False) -> tuple[Any, dict[str, Any]]:
         """A finished recording (a ``BufferSnapshot``) and its metadata, with ``rows`` (the
-        current segment's, one whole video file) placed again from the whole clip, in the lens
+        current segment's, one whole clip) placed again from the whole clip, in the lens
         and room this stage used (``world.recorded``; ``hold_bones``: each followed person's
         bones at their clip medians first); unchanged when nothing can be placed."""
         from pose3d_nb.world.recorded import replace_recording
