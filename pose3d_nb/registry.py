@@ -69,11 +69,19 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
         """Every registered name, in registration order."""
         return list(self._entries)
 
-    def __getitem__(self, name: str) -> Entry:
+    def canonical(self, name: str) -> str:
+        """``name`` as registered (a registry that folds case takes "MediaPipe" for "mediapipe").
+
+        Raises:
+            UnknownNameError: no such entry (the message lists the known names).
+        """
         stored = self._keys.get(self._key(name)) if isinstance(name, str) else None
         if stored is None:
             raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}")
-        return self._entries[stored]
+        return stored
+
+    def __getitem__(self, name: str) -> Entry:
+        return self._entries[self.canonical(name)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._entries))

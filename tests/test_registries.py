@@ -111,6 +111,30 @@ def test_the_command_line_offers_the_registered_detectors(cleanup, capsys):
     assert "probe: a probe backend, 50% faster" in " ".join(capsys.readouterr().out.split())
 
 
+def test_detector_and_format_names_fold_case_like_lifter_and_source_names(tmp_path):
+    # A name is looked up the same way in every registry: "MediaPipe" is "mediapipe", as
+    # "Shipped" is "shipped" and "SAMPLE" is "sample"; it comes back as registered, since the
+    # engine compares it (a name that sees one person becomes the one that sees everyone).
+    from pose3d_nb.batch.settings import BatchSettings
+    from pose3d_nb.buffer import PoseSample, RollingBuffer
+    from pose3d_nb.cli import build_parser
+    from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.recording import write_session
+
+    assert DETECTORS.canonical("MediaPipe-People") == "mediapipe-people"
+    assert with_follow("MediaPipe", "auto") == with_follow("mediapipe", "auto")
+    assert with_follow("MediaPipe", "auto")[0] == "mediapipe-people"
+    assert build_parser().parse_args(["run", "--detector", "MEDIAPIPE"]).detector == "mediapipe"
+    assert BatchSettings(detector="MediaPipe").checked().detector == "mediapipe"  # manifests compare it
+    with pytest.raises(UnknownNameError, match="unknown detector 'OpenPose'; known: mediapipe"):
+        with_follow("OpenPose", "auto")
+    buffer = RollingBuffer(4)
+    for i in range(3):
+        buffer.append(PoseSample(np.full((17, 3), 0.5), np.zeros((17, 2)), np.ones(17), i / 30, i, True, 0))
+    write_session(tmp_path / "session.npz", buffer.snapshot(), {"fps": 30.0})
+    assert export_session(tmp_path / "session.npz", "TRC") == tmp_path / "session.trc"
+
+
 # ---------------------------------------------------------------------------- lifters
 def test_lifter_entries_say_what_they_require_and_the_check_names_what_is_missing():
     assert lifter_names()[:3] == ["auto", "shipped", "mediapipe"]

@@ -77,8 +77,8 @@ class BatchSettings:
         """These settings validated and normalised, before any worker starts.
 
         Returns:
-            BatchSettings: a copy with the lifter path absolute and the export formats
-            lower-case, sorted and unique.
+            BatchSettings: a copy with the lifter path absolute, the detector name as
+            registered and the export formats lower-case, sorted and unique.
 
         Raises:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
@@ -86,16 +86,12 @@ class BatchSettings:
                 or lookahead is refused earlier, by ``Settings``). Pose3DFileNotFoundError: a
                 calibration file that does not exist.
         """
-        from pose3d_nb.detectors.registry import known_detectors
+        from pose3d_nb.detectors.follow import with_follow
+        from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
 
-        if self.detector not in known_detectors():
-            raise Pose3DValueError(
-                f"unknown detector {self.detector!r}; known: {', '.join(known_detectors())}"
-            )
-        from pose3d_nb.detectors.follow import with_follow
-
-        with_follow(self.detector, self.follow)  # a detector that cannot follow: refused here
+        detector = DETECTORS.canonical(self.detector)  # as registered: the manifests compare it
+        with_follow(detector, self.follow)  # a detector that cannot follow: refused here
         lifter = str(self.lifter)
         if is_lifter_name(lifter):
             lifter = LIFTERS[lifter].name
@@ -111,8 +107,8 @@ class BatchSettings:
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
         world, camera_file = _checked_world(**self.world_options())
-        return BatchSettings(self.settings.replace(lifter=lifter), export=formats, camera_file=camera_file,
-                             **world)
+        return BatchSettings(self.settings.replace(lifter=lifter, detector=detector), export=formats,
+                             camera_file=camera_file, **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""

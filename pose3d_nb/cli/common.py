@@ -136,7 +136,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     from pose3d_nb.lifting.registry import LIFTERS
 
     parser.add_argument(
-        "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(),
+        # As registered ("MediaPipe" is "mediapipe"); an unknown name is left for choices to refuse.
+        "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(), type=_registered(DETECTORS),
         help=registry_help("2D detector backend: ", DETECTORS.values()),
     )
     parser.add_argument(
@@ -178,6 +179,19 @@ def registry_help(lead: str, entries: Iterable[Any], tail: str = "") -> str:
 def escape_help(text: str) -> str:
     """``text`` safe for argparse, which %-formats help texts (plug-in descriptions may hold a %)."""
     return text.replace("%", "%%")
+
+
+def _registered(registry: Any) -> Callable[[str], str]:
+    """An argparse ``type``: a name as ``registry`` spells it, or the text unchanged when unknown
+    (then ``choices`` refuses it, listing the known names)."""
+
+    def name(text: str) -> str:
+        try:
+            return registry.canonical(text)
+        except KeyError:
+            return text
+
+    return name
 
 
 def export_formats(value: str) -> list[str]:

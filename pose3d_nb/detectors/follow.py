@@ -29,7 +29,7 @@ from pose3d_nb.detectors.facing import beside_others
 from pose3d_nb.detectors.geometry import box_centre
 from pose3d_nb.detectors.left_right import LeftRightStabilizer
 from pose3d_nb.detectors.people import PeopleTracker, PersonTrack
-from pose3d_nb.detectors.registry import factory_options
+from pose3d_nb.detectors.registry import DETECTORS, factory_options
 from pose3d_nb.detectors.tracking import Selection
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.skeleton import COCO
@@ -354,10 +354,11 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
     set up the single-person solution, e.g. ``smooth_landmarks``).
 
     A backend name that sees one person ("mediapipe") becomes the one that sees everyone
-    ("mediapipe-people"), and ``follow`` goes into its options.
+    ("mediapipe-people"), and ``follow`` goes into its options. A name comes back as registered.
 
     Raises:
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
+        UnknownNameError: an unknown detector name (the message lists the known ones).
         Pose3DTypeError: ``options`` is not a mapping.
     """
     if options is not None and not isinstance(options, Mapping):
@@ -365,6 +366,8 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
             f"detector_options must be a dict of the detector's keyword options, got {type(options).__name__}"
         )
     options = dict(options or {})
+    if isinstance(detector, str):  # as registered ("MediaPipe" is "mediapipe"): compared below
+        detector = DETECTORS.canonical(detector)
     if (isinstance(follow, str) and follow.strip().lower() == AUTO and options
             and isinstance(detector, str)
             and options_only_for(detector, SEES_EVERYONE_INSTEAD.get(detector)) & set(options)):

@@ -46,7 +46,7 @@ class Backend:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-DETECTORS: Registry[Backend] = Registry("detector")
+DETECTORS: Registry[Backend] = Registry("detector", fold_case=True)
 BACKENDS = DETECTORS  # the name older code imports
 
 
@@ -146,7 +146,8 @@ def available_detectors() -> list[str]:
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
-    """A new detector of backend ``name`` (one of ``known_detectors()``), with its ``options``.
+    """A new detector of backend ``name`` (one of ``known_detectors()``, in any case), with its
+    ``options``.
 
     Raises:
         UnknownNameError: unknown name (the message lists the known ones).
@@ -154,6 +155,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
             message says what and how to install them).
         Pose3DTypeError: an option the backend does not take (the message lists those it takes).
     """
+    name = DETECTORS.canonical(name)  # "MediaPipe" is "mediapipe"
     backend = DETECTORS[name]
     missing = missing_requirements(name)
     if missing:

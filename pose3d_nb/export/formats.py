@@ -46,7 +46,7 @@ class ExportFormat:
         return self.units[0] if self.units else "m"
 
 
-FORMATS: Registry[ExportFormat] = Registry("export format")
+FORMATS: Registry[ExportFormat] = Registry("export format", fold_case=True)
 
 
 def register_format(
