@@ -411,6 +411,43 @@ def test_a_recording_of_several_runs_says_which_room_each_run_s_rows_were_placed
     assert "world_placement" not in meta
 
 
+class TwoWalkers(WalkDetector):
+    """Two stick figures walking, seen by a people detector following the first (track 1)."""
+
+    def __call__(self, frame: Frame) -> Detection:
+        first = super().__call__(frame)
+        points = np.stack([first.keypoints, first.keypoints + [300.0, -200.0]]).astype(np.float32)
+        boxes = np.array([[*np.nanmin(p, 0), *np.nanmax(p, 0)] for p in points], np.float32)
+        extras = {"people_ids": np.array([1, 2]), "people_keypoints": points,
+                  "people_scores": np.stack([first.scores] * 2), "people_boxes": boxes, "track_id": 1}
+        return Detection(first.keypoints, first.scores, first.bbox, first.frame_size, first.timestamp,
+                         first.frame_index, extras)
+
+
+@pytest.mark.parametrize("lookahead", [0, 3])
+def test_everyone_elses_3d_in_a_row_is_of_that_row_s_frame(tmp_path, lookahead):
+    # With a lookahead L, a row is recorded L frames after its frame was pushed; everyone else's
+    # 3D in it used to be their newest pose at the push, L frames older than the row again.
+    engine = PoseEngine(source=SyntheticFile(40), detector=TwoWalkers(40), lifter="shipped",
+                        lookahead=lookahead, out_dir=None)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    rows = engine.buffer.snapshot()
+    other = engine.people[2].snapshot()
+    by_frame = dict(zip(other.frame_index.tolist(), other.joints_3d, strict=True))
+    assert sorted(by_frame) == list(range(40))  # their last L frames too, at the clip's end
+    slot = rows.people_ids == 2
+    compared = 0
+    for row in np.flatnonzero(slot.any(1)):
+        recorded = rows.people_joints_3d[row][slot[row]][0]
+        if np.isfinite(recorded).all():
+            np.testing.assert_array_equal(recorded, by_frame[int(rows.frame_index[row])])
+            compared += 1
+    assert compared == 40
+
+
 class LoopingFile(SyntheticFile):
     """A file opened with ``loop=True`` (``open_source(path, loop=True)``): its frames again and again."""
 

@@ -473,6 +473,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             if item is None:
                 continue
             if item is _END:
+                self._everyone.flush()  # first: the followed rows held back take their poses
                 self._record(*self._lifted(lifter.flush), segment)
                 # The source's own end: not a Stop, nor an error's end marker (a frame left unread),
                 # even when a Stop came after the end was read.
@@ -484,6 +485,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
+                self._everyone.flush()
                 self._record(*self._lifted(lifter.flush), segment)  # the held-back poses: the old window's
                 lifter.reset()
                 self._everyone.reset()
@@ -514,6 +516,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         # are of frames already detected; they are recorded as at the end of a file (their future
         # cut short), not dropped with the lifter's state at the next start.
         if self._error is None:
+            self._everyone.flush()
             self._record(*self._lifted(lifter.flush), segment)
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
@@ -540,6 +543,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
                                        "frame_index": poses[0].frame_index, **knobs})
         poses = self._world.place(poses, segment)
+        for pose in poses:  # everyone else's 3D of the row's own frame (a lookahead delays the row)
+            people = self._everyone.people_at(pose.detection)
+            if people is not None:
+                pose.detection.extras["people_joints_3d"] = people
         self._recorder.record(poses, segment)
         now = time.monotonic()
         for pose in poses:

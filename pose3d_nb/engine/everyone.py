@@ -19,6 +19,10 @@ from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
 from pose3d_nb.skeleton import NUM_JOINTS
 
+#: Frames of each person's poses kept for ``EveryoneLifter.people_at`` (more than twice the
+#: largest lookahead of the 243-frame model).
+RECENT_FRAMES = 256
+
 
 class EveryoneLifter:
     """A lifter and a buffer per tracked person.
@@ -45,6 +49,9 @@ class EveryoneLifter:
         self._lifters: dict[int, Any] = {}
         self._unseen: dict[int, int] = {}
         self._latest: dict[int, np.ndarray] = {}
+        # Each person's newest pose as of each recent frame index: a row recorded with a
+        # lookahead L is L frames older than the frame just pushed (``people_at``).
+        self._as_of: dict[int, dict[int, np.ndarray]] = {}
 
     @property
     def settings(self) -> LiftSettings | None:
@@ -64,16 +71,41 @@ class EveryoneLifter:
         buffers are kept."""
         for lifter in self._lifters.values():
             lifter.reset()
-        self._latest = {}
+        self._latest, self._as_of = {}, {}
         if self._placer is not None:
             self._placer.forget_person()
+
+    def flush(self) -> None:
+        """Every person's poses their lifter's lookahead still holds back (a clip or a segment
+        ends), into their buffers and ``people_at``."""
+        for track_id, lifter in list(self._lifters.items()):
+            self._record(track_id, lifter.flush())
+
+    def people_at(self, detection: Any) -> np.ndarray | None:
+        """(M, 17, 3) everyone's 3D as of ``detection``'s frame, aligned with its ``people_ids``
+        (world metres, NaN for someone with no pose yet); None when its detector tracks no one.
+
+        The engine records a row when the followed person's pose of that frame comes out, L
+        frames after the frame was pushed with a lookahead L; the others' lifters, run with the
+        same L, have given their poses of that frame by then. A frame not kept (older than
+        ``RECENT_FRAMES``, or held back at the end of a clip) takes the newest pose, as ``push``.
+        """
+        ids = detection.extras.get("people_ids")
+        if ids is None:
+            return None
+        joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
+        for row, track_id in enumerate(np.asarray(ids).tolist()):
+            pose = self._as_of.get(track_id, {}).get(detection.frame_index, self._latest.get(track_id))
+            if pose is not None:
+                joints[row] = pose
+        return joints
 
     def push(self, detection: Any, frame: Any) -> None:
         """Lift everyone but the followed person in ``detection`` and add ``people_joints_3d``."""
         ids = detection.extras.get("people_ids")
         if ids is None:  # a single-person detector: nobody else; a later people detector's ids start anew
             if self._lifters or self._latest:
-                self._lifters, self._unseen, self._latest = {}, {}, {}
+                self._lifters, self._unseen, self._latest, self._as_of = {}, {}, {}, {}
                 if self._placer is not None:
                     self._placer.forget_person()
             return
@@ -93,12 +125,15 @@ class EveryoneLifter:
             if self._unseen[track_id] > self.forget_after:
                 self._record(track_id, self._lifters.pop(track_id).flush())
                 del self._unseen[track_id]
+                self._as_of.pop(track_id, None)
                 if self._placer is not None:
                     self._placer.forget_person(track_id)
         joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
         for row, track_id in enumerate(np.asarray(ids).tolist()):
             if track_id in self._latest:
                 joints[row] = self._latest[track_id]
+        # Newest poses (with a lookahead, of an older frame: the live view shows the followed
+        # person's pose of that frame too); the engine sets the row's own frame's when it records.
         detection.extras["people_joints_3d"] = joints
 
     def record_followed(self, poses: list[LiftedPose]) -> None:
@@ -123,9 +158,14 @@ class EveryoneLifter:
         buffer = self.buffers.get(track_id)
         if buffer is None:
             buffer = self.buffers[track_id] = RollingBuffer(self.capacity)
+        as_of = self._as_of.setdefault(track_id, {})
         for pose in poses:
             if pose.valid and np.isfinite(pose.joints).all():
                 self._latest[track_id] = pose.joints
+            if track_id in self._latest:
+                as_of[pose.frame_index] = self._latest[track_id]
+                if len(as_of) > RECENT_FRAMES:
+                    del as_of[next(iter(as_of))]  # the oldest (dicts keep insertion order)
             detection = pose.detection
             buffer.append(PoseSample(
                 joints_3d=pose.joints, keypoints_2d=detection.keypoints, scores_2d=detection.scores,
