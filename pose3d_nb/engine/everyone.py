@@ -4,8 +4,9 @@ The engine's own lifter lifts the followed person (``joints_3d``, the single-per
 :class:`EveryoneLifter` lifts every other person a people detector reports
 (``extras["people_ids"]``, see ``detectors.mediapipe_people``) with a lifter of their own, keeps
 each person's poses in a ``RollingBuffer`` of their own, and writes everyone's newest 3D into the
-detection's extras (``people_joints_3d``, (M, 17, 3), aligned with ``people_ids``) so the recording
-keeps every person.
+detection's extras (``people_joints_3d``, (M, 17, 3), aligned with ``people_ids``); when the
+engine records a row it puts there everyone's 3D of that row's frame (``people_at``), so the
+recording keeps every person.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ def people_columns(detection: Any, followed_joints: np.ndarray | None = None) ->
     """A row's people values from a detection's extras; {} when its detector tracks no one.
 
     The first ``MAX_PEOPLE`` people by track id are kept; ``people_joints_3d`` is each one's
-    newest 3D pose (``engine.everyone.EveryoneLifter`` writes it), NaN where there is none.
+    3D pose of the row's frame (``engine.everyone.EveryoneLifter.people_at``; their newest when
+    that frame's is gone), NaN where there is none.
     ``followed_joints`` (17, 3), the row's own pose, fills the followed person's slot: the
     extras hold their pose of the frame before (the engine's lifter runs after the others').
     """
