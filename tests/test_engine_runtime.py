@@ -448,6 +448,20 @@ def test_everyone_elses_3d_in_a_row_is_of_that_row_s_frame(tmp_path, lookahead):
     assert compared == 40
 
 
+def test_a_camera_run_is_placed_again_though_the_engine_loops_its_files(tmp_path):
+    # loop= reaches the sources that take it (a file); a camera ignores it and its run is one
+    # clip, as without it (PoseApp(loop=True) on the sample, then a camera chosen in its box).
+    engine = PoseEngine(source=SyntheticCamera(90), detector=WalkDetector(90), lifter="shipped",
+                        out_dir=tmp_path, loop=True)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+    meta = load_session(tmp_path).metadata
+    assert meta.get("world_placement") == "whole clip"
+    assert [room["world_placement"] for room in meta["segments"]] == ["whole clip"]
+
+
 class LoopingFile(SyntheticFile):
     """A file opened with ``loop=True`` (``open_source(path, loop=True)``): its frames again and again."""
 

@@ -95,6 +95,31 @@ def test_a_pause_starts_a_new_path_and_dropped_frames_are_smoothed_over_their_ow
     assert joined[30:50].max() > 2 * error[30:50].max(), (joined[30:50].max(), error[30:50].max())
 
 
+def test_a_stop_after_many_pauses_places_each_row_once_not_once_per_pause(monkeypatch):
+    # A camera the engine reads at under a row a second (a slow machine, a stalling browser
+    # tab): every row is a part of its own. Each part was placed over the whole clip's arrays,
+    # so the notebook's Stop (it waits for this) took 20 s for 1200 such rows and 80 s for 2400.
+    # Each part's rows (and each other person's) cost their own span only.
+    snapshot, tracker, _, _ = recorded_live(walk(120))
+    snapshot.people_ids[:, 1] = 7
+    snapshot.people_keypoints_2d[:, 1] = snapshot.keypoints_2d
+    snapshot.people_joints_3d[:, 1] = snapshot.joints_3d + [0.0, 1.5, 0.0]
+    snapshot.timestamps[:] = np.arange(120) * 1.5  # a row every 1.5 s: 120 parts
+    handed = []
+    place_clip = recorded_module.place_clip
+
+    def counted(joints, *args, **kwargs):
+        handed.append(len(joints))
+        return place_clip(joints, *args, **kwargs)
+
+    monkeypatch.setattr(recorded_module, "place_clip", counted)
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert replaced is not None and np.isfinite(replaced.snapshot.joints_3d).all()
+    # The camera from the whole clip once, then each row by itself (the followed person and
+    # the other; a part of one row of another person is left as moved).
+    assert sum(handed) <= 2 * len(snapshot), (len(handed), sum(handed))
+
+
 def test_others_without_2d_keep_their_place_before_the_camera_and_rows_outside_the_clip_are_untouched():
     snapshot, tracker, _, _ = recorded_live(walk(120))
     # No 2D recorded for the bystander: nothing to place them again from, so they are only moved.

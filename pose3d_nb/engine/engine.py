@@ -43,6 +43,7 @@ from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder
 from pose3d_nb.settings import FROM_SETTINGS, Settings, merge, renamed_option
+from pose3d_nb.sources import accepted_options
 from pose3d_nb.world import WorldStage
 
 _END = LatestSlot.END  # end of the source (or of what was read before a Stop), through either hand-off
@@ -241,8 +242,11 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._drained.clear()
             self._counters = RunCounters()
             self._segment += 1
-            # loop= of the engine, or of a source object opened with it (open_source(path, loop=True))
-            looping = bool(self._devices.source_options.get("loop") or getattr(source, "loop", False))
+            # A source object opened with loop (open_source(path, loop=True)), or the engine's
+            # loop= where the source takes it (a file; a camera or a folder ignores it).
+            devices = self._devices
+            looping = bool(getattr(source, "loop", False)) or bool(
+                devices.source_options.get("loop") and "loop" in accepted_options(devices.source_spec))
             # A looping file's rows repeat its frames: not one clip to place again. A camera's
             # are (with the frames it dropped and its pauses, world.recorded).
             self._clip_segment = None if looping else self._segment

@@ -123,12 +123,18 @@ def replace_recording(
     longest = placeable & (tracks == ids[np.argmax(counts)])
     first = place_clip(poses, keypoints, intrinsics, scores, longest, height=height, fps=fps, scene=scene)
     frame, source, size = first.frame, first.up_source, first.body_size
-    for track, part in np.unique(np.stack([tracks, parts], 1)[placeable], axis=0):
-        mine = placeable & (tracks == track) & (parts == part)
-        whole = (mine == longest).all()  # the longest track, without a pause: placed already
-        placed = first if whole else place_clip(poses, keypoints, intrinsics, scores, mine, height=height,
-                                                fps=fps, frame=frame)
-        world[mine], camera[mine] = placed.joints[mine], placed.joints_camera[mine]
+    for mine in _paths(tracks, parts, placeable):
+        if len(mine) == longest.sum() and longest[mine].all():  # the longest track, no pause: placed
+            world[mine], camera[mine] = first.joints[mine], first.joints_camera[mine]
+            continue
+        # Only the span of this path's rows: a clip with many pauses costs its rows once, not
+        # its length once per pause (a Stop waits for this).
+        span, at = slice(mine[0], mine[-1] + 1), mine - mine[0]
+        path = np.zeros(at[-1] + 1, bool)
+        path[at] = True
+        placed = place_clip(poses[span], keypoints[span], intrinsics, scores[span], path, height=height,
+                            fps=fps, frame=frame)
+        world[mine], camera[mine] = placed.joints[at], placed.joints_camera[at]
     # A row whose translation could not be solved holds the last placed pose too, as live.
     _hold_last(world, camera, np.isfinite(world).all((1, 2)))
     live_rows = np.isfinite(np.asarray(snapshot.joints_3d, np.float64)[clip]).all((1, 2)).sum()
@@ -159,6 +165,16 @@ def _row_rate(timestamps: np.ndarray, parts: np.ndarray, fps: float) -> float:
         if len(times) >= 2 and times[-1] > times[0]:
             rows, seconds = rows + len(times) - 1, seconds + float(times[-1] - times[0])
     return rows / seconds if seconds > 0 else fps
+
+
+def _paths(tracks: np.ndarray, parts: np.ndarray, placeable: np.ndarray) -> list[np.ndarray]:
+    """(T,) track ids, ``_parts`` numbers and rows to place -> each (track, part)'s placeable
+    row indices (ascending), one array per path."""
+    rows = np.flatnonzero(placeable)
+    _, path = np.unique(np.stack([tracks[rows], parts[rows]], 1), axis=0, return_inverse=True)
+    path = path.ravel()
+    order = np.argsort(path, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(path[order])) + 1)
 
 
 def _parts(timestamps: np.ndarray) -> np.ndarray:
@@ -203,13 +219,16 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
         if hold_bones:
             poses[at] = hold_bone_lengths(poses[at])
         for part in np.unique(parts[rows]):
-            mine = np.zeros(span, bool)
-            mine[at[parts[rows] == part]] = True
-            if mine.sum() < 2:
+            mine = at[parts[rows] == part]
+            if len(mine) < 2:
                 continue
-            placed = place_clip(poses, keypoints, intrinsics, None, mine, fps=fps, frame=frame).joints
-            solved = np.flatnonzero(mine & np.isfinite(placed).all((1, 2)))
-            people[first + solved, slot_at[solved]] = placed[solved]
+            within = slice(mine[0], mine[-1] + 1)  # this part's span only, as for the followed
+            path = np.zeros(mine[-1] - mine[0] + 1, bool)
+            path[mine - mine[0]] = True
+            placed = place_clip(poses[within], keypoints[within], intrinsics, None, path, fps=fps,
+                                frame=frame).joints
+            solved = mine[0] + np.flatnonzero(path & np.isfinite(placed).all((1, 2)))
+            people[first + solved, slot_at[solved]] = placed[solved - mine[0]]
 
 
 def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:
