@@ -125,6 +125,7 @@ def test_detector_and_format_names_fold_case_like_lifter_and_source_names(tmp_pa
     assert with_follow("MediaPipe", "auto") == with_follow("mediapipe", "auto")
     assert with_follow("MediaPipe", "auto")[0] == "mediapipe-people"
     assert build_parser().parse_args(["run", "--detector", "MEDIAPIPE"]).detector == "mediapipe"
+    assert build_parser().parse_args(["export", "s.npz", "--format", "BVH"]).format == "bvh"
     assert BatchSettings(detector="MediaPipe").checked().detector == "mediapipe"  # manifests compare it
     with pytest.raises(UnknownNameError, match="unknown detector 'OpenPose'; known: mediapipe"):
         with_follow("OpenPose", "auto")

@@ -137,7 +137,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         # As registered ("MediaPipe" is "mediapipe"); an unknown name is left for choices to refuse.
-        "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(), type=_registered(DETECTORS),
+        "--detector", default=DEFAULTS.detector, choices=DETECTORS.names(), type=registered(DETECTORS),
         help=registry_help("2D detector backend: ", DETECTORS.values()),
     )
     parser.add_argument(
@@ -181,7 +181,7 @@ def escape_help(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def _registered(registry: Any) -> Callable[[str], str]:
+def registered(registry: Any) -> Callable[[str], str]:
     """An argparse ``type``: a name as ``registry`` spells it, or the text unchanged when unknown
     (then ``choices`` refuses it, listing the known names)."""
 

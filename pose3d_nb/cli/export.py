@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pose3d_nb.cli.common import UsageError, escape_help, export_recording
+from pose3d_nb.cli.common import UsageError, escape_help, export_recording, registered
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "session", help="session.npz written by `pose3d run` or the engine, or its folder (--out)"
     )
-    export.add_argument("--format", required=True, choices=list(FORMATS))
+    export.add_argument("--format", required=True, choices=list(FORMATS), type=registered(FORMATS))
     export.add_argument("--out", default=None, help="output file (default: beside the session)")
     export.add_argument("--fps", type=float, default=None,
                         help="frame rate to declare, rows written as recorded (default: from the "

@@ -88,8 +88,10 @@ class EveryoneLifter:
 
         The engine records a row when the followed person's pose of that frame comes out, L
         frames after the frame was pushed with a lookahead L; the others' lifters, run with the
-        same L, have given their poses of that frame by then. A frame not kept (older than
-        ``RECENT_FRAMES``, or held back at the end of a clip) takes the newest pose, as ``push``.
+        same L, have given their poses of that frame by then while those people stay in view. A
+        frame not given (older than ``RECENT_FRAMES``, or one of a person's last L frames before
+        they left the view: their lifter is pushed only while they are seen) takes their newest
+        pose, as ``push`` does.
         """
         ids = detection.extras.get("people_ids")
         if ids is None:

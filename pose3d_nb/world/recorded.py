@@ -88,7 +88,8 @@ def replace_recording(
     rows: (T,) bool, the clip's rows (one source segment); None: all of them. Other rows are
     returned unchanged. live_frame: the camera the live step settled on for the clip (everyone
     else's rows are moved from it). intrinsics: the lens the live step used; height: the
-    person's height if given (metres); fps: the clip's frame rate; scene: the room's edges the
+    person's height if given (metres); fps: the clip's frame rate, used where the rows' times do
+    not give their own rate (``_row_rate``); scene: the room's edges the
     live step found, if any. hold_bones: set each followed person's bones to their median
     lengths over their rows in the clip before placing (``lifting.bones``; chosen for the shipped
     lifter). Returns None when fewer than two of the rows can be placed, or when the whole clip
@@ -251,8 +252,7 @@ def _cameras_others_were_placed_in(world: np.ndarray, camera: np.ndarray, live: 
     with every row, and before the first placed row it is an assumed level one. Returns (T,) the
     followed row whose camera each row's others were placed in (the last one before it; -1: no
     such row, the camera is not known) and, by such row, its camera where it is not ``live``
-    (recovered from that row's world and camera joints: world z = up . camera + height). With a
-    ``lookahead`` the others' poses are older than their row, and so is their camera.
+    (recovered from that row's world and camera joints: world z = up . camera + height).
     """
     followed = np.isfinite(world).all((1, 2)) & np.isfinite(camera).all((1, 2))
     last = np.maximum.accumulate(np.where(followed, np.arange(len(world)), -1))
