@@ -301,6 +301,15 @@ def test_a_second_ctrl_c_while_stop_waits_ends_every_stage(tmp_path, monkeypatch
     np.testing.assert_array_equal(engine.buffer.frame_index(), np.arange(3))
 
 
+def run_to_end(engine: PoseEngine) -> None:
+    """Start ``engine``, wait for its source's end, stop it (the recording written) and raise the
+    run's error, if any."""
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    engine.raise_if_failed()
+
+
 class SyntheticCamera(SyntheticFile):
     """The same frames, handed over as a live camera's (newest only), at its frame rate."""
 
@@ -340,10 +349,7 @@ def test_a_recording_is_placed_again_from_the_whole_clip(tmp_path, live):
     # other (world.recorded). The live buffer keeps what was shown.
     source = SyntheticCamera(90) if live else SyntheticFile(90)
     engine = PoseEngine(source=source, detector=WalkDetector(90), lifter="shipped", out_dir=tmp_path)
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     session = load_session(tmp_path)
     meta = session.metadata
     shown = engine.buffer.snapshot().joints_camera
@@ -372,10 +378,7 @@ def test_a_file_that_ended_by_itself_is_placed_again_when_the_engine_starts_agai
     engine.start()
     assert engine.wait(60)  # the file's end; no stop
     engine.set_source(SyntheticFile(60))
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     session, shown = load_session(tmp_path), engine.buffer.snapshot()
     assert session.metadata["world_placement"] == "whole clip" and len(session) == 150
     for segment in np.unique(session.segment):
@@ -395,10 +398,7 @@ def test_a_recording_of_several_runs_says_which_room_each_run_s_rows_were_placed
     first = load_session(tmp_path).metadata
     engine.set_source(LoopingFile(60))
     engine.max_frames = 160  # 90 rows of the first run, then 70 of the loop
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     session = load_session(tmp_path)
     meta = session.metadata
     assert [row["segment"] for row in meta["segments"]] == sorted(np.unique(session.segment).tolist())
@@ -430,10 +430,7 @@ def test_everyone_elses_3d_in_a_row_is_of_that_row_s_frame(tmp_path, lookahead):
     # 3D in it used to be their newest pose at the push, L frames older than the row again.
     engine = PoseEngine(source=SyntheticFile(40), detector=TwoWalkers(40), lifter="shipped",
                         lookahead=lookahead, out_dir=None)
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     rows = engine.buffer.snapshot()
     other = engine.people[2].snapshot()
     by_frame = dict(zip(other.frame_index.tolist(), other.joints_3d, strict=True))
@@ -453,10 +450,7 @@ def test_a_camera_run_is_placed_again_though_the_engine_loops_its_files(tmp_path
     # clip, as without it (PoseApp(loop=True) on the sample, then a camera chosen in its box).
     engine = PoseEngine(source=SyntheticCamera(90), detector=WalkDetector(90), lifter="shipped",
                         out_dir=tmp_path, loop=True)
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     meta = load_session(tmp_path).metadata
     assert meta.get("world_placement") == "whole clip"
     assert [room["world_placement"] for room in meta["segments"]] == ["whole clip"]
@@ -477,10 +471,7 @@ def test_a_looping_source_object_keeps_its_live_placement(tmp_path):
     # loops rather than the engine's loop=: it was placed again as one clip.
     engine = PoseEngine(source=LoopingFile(60), detector=WalkDetector(60), lifter="shipped", out_dir=tmp_path)
     engine.max_frames = 100
-    engine.start()
-    assert engine.wait(60)
-    engine.stop()
-    engine.raise_if_failed()
+    run_to_end(engine)
     session = load_session(tmp_path)
     assert len(session) == 100 and "world_placement" not in session.metadata
     np.testing.assert_array_equal(session.joints_3d, engine.buffer.snapshot().joints_3d)

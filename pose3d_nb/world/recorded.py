@@ -127,15 +127,9 @@ def replace_recording(
     for mine in _paths(tracks, parts, placeable):
         if len(mine) == longest.sum() and longest[mine].all():  # the longest track, no pause: placed
             world[mine], camera[mine] = first.joints[mine], first.joints_camera[mine]
-            continue
-        # Only the span of this path's rows: a clip with many pauses costs its rows once, not
-        # its length once per pause (a Stop waits for this).
-        span, at = slice(mine[0], mine[-1] + 1), mine - mine[0]
-        path = np.zeros(at[-1] + 1, bool)
-        path[at] = True
-        placed = place_clip(poses[span], keypoints[span], intrinsics, scores[span], path, height=height,
-                            fps=fps, frame=frame)
-        world[mine], camera[mine] = placed.joints[at], placed.joints_camera[at]
+        else:
+            world[mine], camera[mine] = _place_rows(mine, poses, keypoints, scores, intrinsics, fps, frame,
+                                                    height)
     # A row whose translation could not be solved holds the last placed pose too, as live.
     _hold_last(world, camera, np.isfinite(world).all((1, 2)))
     live_rows = np.isfinite(np.asarray(snapshot.joints_3d, np.float64)[clip]).all((1, 2)).sum()
@@ -154,6 +148,21 @@ def replace_recording(
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
     return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones)
+
+
+def _place_rows(rows: np.ndarray, poses: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None,
+                intrinsics: Intrinsics, fps: float, frame: WorldFrame, height: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """One path: ``place_clip`` on ``rows`` (ascending indices into the (T, ...) ``poses``,
+    ``keypoints`` and ``scores``) in the known ``frame``, over the span of those rows only, so a
+    clip with many pauses or passers-by costs its rows once, not its length once per path (a
+    Stop waits for this). Returns the (len(rows), 17, 3) world and camera joints of ``rows``."""
+    span, at = slice(rows[0], rows[-1] + 1), rows - rows[0]
+    path = np.zeros(at[-1] + 1, bool)
+    path[at] = True
+    placed = place_clip(poses[span], keypoints[span], intrinsics, None if scores is None else scores[span],
+                        path, height=height, fps=fps, frame=frame)
+    return placed.joints[at], placed.joints_camera[at]
 
 
 def _row_rate(timestamps: np.ndarray, parts: np.ndarray, fps: float) -> float:
@@ -223,13 +232,9 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
             mine = at[parts[rows] == part]
             if len(mine) < 2:
                 continue
-            within = slice(mine[0], mine[-1] + 1)  # this part's span only, as for the followed
-            path = np.zeros(mine[-1] - mine[0] + 1, bool)
-            path[mine - mine[0]] = True
-            placed = place_clip(poses[within], keypoints[within], intrinsics, None, path, fps=fps,
-                                frame=frame).joints
-            solved = mine[0] + np.flatnonzero(path & np.isfinite(placed).all((1, 2)))
-            people[first + solved, slot_at[solved]] = placed[solved - mine[0]]
+            placed, _ = _place_rows(mine, poses, keypoints, None, intrinsics, fps, frame)
+            solved = np.isfinite(placed).all((1, 2))
+            people[first + mine[solved], slot_at[mine[solved]]] = placed[solved]
 
 
 def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:
