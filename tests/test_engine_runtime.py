@@ -445,6 +445,45 @@ def test_everyone_elses_3d_in_a_row_is_of_that_row_s_frame(tmp_path, lookahead):
     assert compared == 40
 
 
+class TwoWalkersOneLeaves(TwoWalkers):
+    """``TwoWalkers`` whose second person (track 2) leaves the view at frame ``leaves_at``."""
+
+    leaves_at = 25
+
+    def __call__(self, frame: Frame) -> Detection:
+        detection = super().__call__(frame)
+        if frame.index >= self.leaves_at:
+            extras = detection.extras
+            for key in ("people_ids", "people_keypoints", "people_scores", "people_boxes"):
+                extras[key] = extras[key][:1]
+        return detection
+
+
+def test_a_person_leaving_the_view_keeps_their_own_3d_in_their_last_rows():
+    # With a lookahead L, the rows of someone's last L frames in view are recorded after they
+    # left; their lifter, pushed only while they were seen, used to hold those frames back, so
+    # the rows took their newest pose (frame 21's on all of frames 22-24).
+    lookahead = 3
+    engine = PoseEngine(source=SyntheticFile(40), detector=TwoWalkersOneLeaves(40), lifter="shipped",
+                        lookahead=lookahead, out_dir=None)
+    run_to_end(engine)
+    rows = engine.buffer.snapshot()
+    other = engine.people[2].snapshot()
+    by_frame = {int(f): pose for f, pose, valid in zip(other.frame_index, other.joints_3d, other.valid,
+                                                         strict=True) if valid}
+    assert sorted(by_frame) == list(range(TwoWalkersOneLeaves.leaves_at))
+    last = range(TwoWalkersOneLeaves.leaves_at - lookahead - 1, TwoWalkersOneLeaves.leaves_at)
+    recorded = {}
+    for row in np.flatnonzero(rows.frame_index >= last.start):
+        slot = rows.people_ids[row] == 2
+        if slot.any():
+            recorded[int(rows.frame_index[row])] = rows.people_joints_3d[row][slot][0]
+    assert sorted(recorded) == list(last)
+    for frame_index, pose in recorded.items():
+        np.testing.assert_array_equal(pose, by_frame[frame_index])
+    assert len({pose.tobytes() for pose in recorded.values()}) == len(last)  # each its own frame's
+
+
 def test_a_camera_run_is_placed_again_though_the_engine_loops_its_files(tmp_path):
     # loop= reaches the sources that take it (a file); a camera ignores it and its run is one
     # clip, as without it (PoseApp(loop=True) on the sample, then a camera chosen in its box).

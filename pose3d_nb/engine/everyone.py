@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pose3d_nb.buffer import PoseSample, RollingBuffer
+from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -53,6 +54,9 @@ class EveryoneLifter:
         # Each person's newest pose as of each recent frame index: a row recorded with a
         # lookahead L is L frames older than the frame just pushed (``people_at``).
         self._as_of: dict[int, dict[int, np.ndarray]] = {}
+        # The frame each person was last seen in, and the newest frame their lifter has given.
+        self._last_seen: dict[int, int] = {}
+        self._given_up_to: dict[int, int] = {}
 
     @property
     def settings(self) -> LiftSettings | None:
@@ -72,7 +76,7 @@ class EveryoneLifter:
         buffers are kept."""
         for lifter in self._lifters.values():
             lifter.reset()
-        self._latest, self._as_of = {}, {}
+        self._latest, self._as_of, self._last_seen, self._given_up_to = {}, {}, {}, {}
         if self._placer is not None:
             self._placer.forget_person()
 
@@ -88,10 +92,10 @@ class EveryoneLifter:
 
         The engine records a row when the followed person's pose of that frame comes out, L
         frames after the frame was pushed with a lookahead L; the others' lifters, run with the
-        same L, have given their poses of that frame by then while those people stay in view. A
-        frame not given (older than ``RECENT_FRAMES``, or one of a person's last L frames before
-        they left the view: their lifter is pushed only while they are seen) takes their newest
-        pose, as ``push`` does.
+        same L, have given their poses of that frame by then (a person who left the view is pushed
+        missing frames until their lifter has given every frame they were seen in, as the
+        followed person's is). A frame not given (older than ``RECENT_FRAMES``) takes their
+        newest pose, as ``push`` does.
         """
         ids = detection.extras.get("people_ids")
         if ids is None:
@@ -109,6 +113,7 @@ class EveryoneLifter:
         if ids is None:  # a single-person detector: nobody else; a later people detector's ids start anew
             if self._lifters or self._latest:
                 self._lifters, self._unseen, self._latest, self._as_of = {}, {}, {}, {}
+                self._last_seen, self._given_up_to = {}, {}
                 if self._placer is not None:
                     self._placer.forget_person()
             return
@@ -120,15 +125,25 @@ class EveryoneLifter:
                 continue
             person = _person_detection(detection, row, track_id)
             self._record(track_id, self._lifter(track_id).push(person, frame))
+            self._last_seen[track_id] = detection.frame_index
         for track_id in list(self._lifters):
             if track_id in seen:
                 self._unseen[track_id] = 0
                 continue
             self._unseen[track_id] = self._unseen.get(track_id, 0) + 1
+            if self._given_up_to.get(track_id, -1) < self._last_seen.get(track_id, -1):
+                # Their lookahead still holds back frames they were seen in, whose rows the
+                # engine records now: a missing frame (their last 2D held, as the followed
+                # person's) brings the next one out on time.
+                missing = Detection.missing(detection.frame_size, detection.timestamp, detection.frame_index)
+                missing.extras["track_id"] = track_id
+                self._record(track_id, self._lifters[track_id].push(missing, frame))
             if self._unseen[track_id] > self.forget_after:
                 self._record(track_id, self._lifters.pop(track_id).flush())
                 del self._unseen[track_id]
                 self._as_of.pop(track_id, None)
+                self._last_seen.pop(track_id, None)
+                self._given_up_to.pop(track_id, None)
                 if self._placer is not None:
                     self._placer.forget_person(track_id)
         joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
@@ -163,6 +178,7 @@ class EveryoneLifter:
             buffer = self.buffers[track_id] = RollingBuffer(self.capacity)
         as_of = self._as_of.setdefault(track_id, {})
         for pose in poses:
+            self._given_up_to[track_id] = max(self._given_up_to.get(track_id, -1), pose.frame_index)
             if pose.valid and np.isfinite(pose.joints).all():
                 self._latest[track_id] = pose.joints
             if track_id in self._latest:
@@ -178,8 +194,6 @@ class EveryoneLifter:
 
 def _person_detection(detection: Any, row: int, track_id: int) -> Any:
     """Row ``row`` of ``detection``'s ``people_*`` extras as a Detection of its own."""
-    from pose3d_nb.detectors.detection import Detection
-
     extras: dict[str, Any] = {"track_id": track_id}
     world = detection.extras.get("people_world_landmarks")
     if world is not None and len(world) > row:
