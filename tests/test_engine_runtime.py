@@ -411,6 +411,31 @@ def test_a_recording_of_several_runs_says_which_room_each_run_s_rows_were_placed
     assert "world_placement" not in meta
 
 
+def test_the_metadata_describes_a_new_run_from_its_start(tmp_path):
+    # Until a new run placed its first pose, the metadata (and the journal's periodic copy of
+    # it) showed the previous run's camera at the top level as if it were this run's.
+    engine = PoseEngine(source=SyntheticFile(90), detector=WalkDetector(90), lifter="shipped",
+                        out_dir=tmp_path)
+    run_to_end(engine)
+    first = engine.metadata()
+    assert first["camera_pose_source"] == "estimated" and len(first["segments"]) == 1
+    source = GatedFile(60, pause_at=0)
+    engine.set_source(source)
+    engine.start()
+    try:
+        now = engine.metadata()  # nothing read yet: nobody placed in this run
+        assert now["camera_pose_source"] == "estimating", now["camera_pose_source"]
+        assert now["camera_up_source"] == "assumed"
+        assert now["segments"] == first["segments"]  # no room yet for a run that placed nobody
+    finally:
+        source.gate.set()
+    assert engine.wait(60)
+    engine.stop()
+    session = load_session(tmp_path)
+    rooms = [room["segment"] for room in session.metadata["segments"]]
+    assert rooms == sorted(np.unique(session.segment).tolist()) and len(rooms) == 2
+
+
 class TwoWalkers(WalkDetector):
     """Two stick figures walking, seen by a people detector following the first (track 1)."""
 

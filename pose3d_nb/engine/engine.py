@@ -252,6 +252,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._clip_segment = None if looping else self._segment
             self._lifter.reset()
             self._everyone.reset()
+            self._world.begin(self._segment)  # the metadata describes this run from now on
             self._board.show(None)
             self._latest_pose = None
             frames: queue.Queue | LatestSlot = LatestSlot() if source.is_live else queue.Queue(maxsize=2)

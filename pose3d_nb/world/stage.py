@@ -53,6 +53,7 @@ class WorldStage:
     ):
         self.tracker = WorldTracker(camera, fov, focal, height, fps, lean)
         self._segment: Any = None
+        self._placed_in_segment = False
         self._track: Any = None
         self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._times: list[float] = []
@@ -68,10 +69,23 @@ class WorldStage:
         """Forget everything (a new source)."""
         self.tracker.reset()
         self._segment = self._track = self._held = None
+        self._placed_in_segment = False  # a run that placed nobody has no room of its own
         self._times = []
         self._people = {}
         self._scene_offers = []
         self._scene_error = None
+
+    def begin(self, segment: int) -> None:
+        """Source segment ``segment`` starts (a Start, another source): the previous segment's
+        room is kept for ``segments`` and the camera estimate starts over, so that the metadata
+        describes the new run from its first moment, before it has placed anyone. The engine
+        calls it on Start; ``place`` calls it for a segment it has not begun."""
+        if segment == self._segment:
+            return
+        if self._segment is not None and self._placed_in_segment:
+            self._segment_rooms.setdefault(self._segment, _room(self._current_metadata()))
+        self.reset()
+        self._segment = segment
 
     def observe(self, image: np.ndarray, detection: Any, segment: int = 0) -> None:
         """Show the stage a frame of source segment ``segment`` (RGB (H, W, 3)) with its
@@ -133,11 +147,8 @@ class WorldStage:
             if pose.joints_camera is None:
                 placed.append(pose)
                 continue
-            if segment != self._segment:
-                if self._segment is not None:
-                    self._segment_rooms.setdefault(self._segment, _room(self._current_metadata()))
-                self.reset()
-                self._segment = segment
+            self.begin(segment)
+            self._placed_in_segment = True
             detection = pose.detection
             self._measure_fps(detection.timestamp)
             track = detection.extras.get("track_id") if pose.valid else self._track
@@ -192,7 +203,7 @@ class WorldStage:
 
     def _segments_record(self) -> list[dict[str, Any]]:
         rooms = dict(self._segment_rooms)
-        if self._segment is not None and self._segment not in rooms:
+        if self._segment is not None and self._placed_in_segment and self._segment not in rooms:
             rooms[self._segment] = _room(self._current_metadata())
         return [{"segment": segment, **rooms[segment]} for segment in sorted(rooms)]
 
