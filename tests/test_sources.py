@@ -437,6 +437,28 @@ def test_unknown_camera_with_the_double_lists_what_was_tried(fake_camera):
         CameraSource(2)
 
 
+def test_a_camera_this_kernel_already_holds_says_so(fake_camera, monkeypatch):
+    # V4L2 opens a camera once per process; a second open (an app from a cell run earlier still
+    # capturing) used to fail with "no camera 0", as if it were unplugged.
+    monkeypatch.setattr(FakeCamera, "present", {0, 2})
+    with CameraSource(0, backend="opencv"):
+        held = r"camera 0 is already open in this Python kernel.*app\.close\(\)"
+        with pytest.raises(SourceError, match=held):
+            CameraSource(0, backend="opencv")
+        with pytest.raises(SourceError, match="no camera 5"):
+            CameraSource(5)
+        with CameraSource(2, backend="opencv"):  # another camera opens beside it
+            pass
+    with CameraSource(0, backend="opencv") as camera:  # closed: free again
+        check_camera_frames([next(camera) for _ in range(2)])
+    monkeypatch.setattr(FakeCamera, "present", {2})
+    with pytest.raises(SourceError, match="no camera 0"):  # a failed open keeps no claim
+        CameraSource(0, backend="opencv")
+    monkeypatch.setattr(FakeCamera, "present", {0})
+    with CameraSource(0, backend="opencv"):
+        pass
+
+
 # ---------------------------------------------------------------------------- import hygiene
 def test_importing_sources_loads_no_camera_or_model_library():
     code = (

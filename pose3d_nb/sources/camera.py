@@ -51,6 +51,30 @@ def _open_opencv(device: int | str) -> cv2.VideoCapture:
         return cv2.VideoCapture(device)
 
 
+#: The cameras this process holds open, by device: V4L2 lets a process open a camera once, and a
+#: second open fails as if there were no camera at all, which is what a notebook user meets when
+#: an app from a cell run earlier still captures.
+_OPEN_CAMERAS: dict[int | str, int] = {}
+_OPEN_CAMERAS_LOCK = threading.Lock()
+
+
+def _claim(device: int | str, owner: int) -> None:
+    with _OPEN_CAMERAS_LOCK:
+        if device in _OPEN_CAMERAS:
+            raise SourceError(
+                f"camera {device!r} is already open in this Python kernel (another PoseEngine or "
+                "PoseApp, perhaps from a cell run earlier, is still capturing it): stop that one "
+                "first (app.close() or engine.stop()), then start again"
+            )
+        _OPEN_CAMERAS[device] = owner
+
+
+def _unclaim(device: int | str, owner: int) -> None:
+    with _OPEN_CAMERAS_LOCK:
+        if _OPEN_CAMERAS.get(device) == owner:
+            del _OPEN_CAMERAS[device]
+
+
 def _no_camera_message(device: int | str) -> str:
     devices = list_video_devices()
     found = ", ".join(devices) if devices else "none"
@@ -201,6 +225,15 @@ class CameraSource(BaseSource):
         """Why acapture was not used under backend="auto" (None when it was, or not wanted)."""
         self._read_timeout = read_timeout
         self._index = 0
+        _claim(device, id(self))
+        try:
+            self._open(device, backend, width, height, first_frame_timeout)
+        except BaseException:
+            _unclaim(device, id(self))
+            raise
+
+    def _open(self, device: int | str, backend: str, width: int | None, height: int | None,
+              first_frame_timeout: float) -> None:
         probe = _open_opencv(device)
         if not probe.isOpened():
             probe.release()
@@ -247,4 +280,7 @@ class CameraSource(BaseSource):
         return frame
 
     def _release(self) -> None:
-        self._reader.release()
+        try:
+            self._reader.release()
+        finally:
+            _unclaim(self.device, id(self))
