@@ -422,6 +422,23 @@ def test_entry_points_refuse_bad_follow_values_before_running(tmp_path):
         PoseEngine(detector="detectron2", follow="largest", out_dir=None)
 
 
+@pytest.mark.parametrize("command", ["run", "batch"])
+def test_a_point_left_of_the_image_is_refused_with_its_own_error_by_the_commands(command, tmp_path, capsys):
+    # argparse took "-5,10" for an option of its own ("expected one argument"), so only
+    # "--follow=-5,10" reached the point's check.
+    from pose3d_nb.cli import main
+
+    inputs = [str(SAMPLES / "two_people_walk_640x360.mp4")]
+    arguments = ["--source", *inputs] if command == "run" else inputs
+    status = main([command, *arguments, "--follow", "-5,10", "--out", str(tmp_path / "out")])
+    assert status != 0
+    assert "follow point (-5, 10) is outside the image" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before the folder was made
+    if command == "run":  # the lens too (the engine checked it after the folder was made)
+        assert main(["run", "--source", *inputs, "--fov", "5", "--out", str(tmp_path / "out")]) != 0
+        assert "field of view" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_follow_turns_mediapipe_into_mediapipe_people():
     from pose3d_nb import PoseEngine
 

@@ -7,6 +7,7 @@ error into one line on stderr and a non-zero exit status; usage errors exit with
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pose3d_nb.cli import batch, bench, demo, export, lift, models, run, train
@@ -43,8 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
     return tool_exit_status(lambda: args.func(args))
+
+
+def _values_kept_with_their_options(argv: list[str]) -> list[str]:
+    """``--follow -5,10`` as ``--follow=-5,10``. argparse takes a value that starts with "-" for
+    an option of its own unless it reads as one negative number, so a point left of the image
+    failed as "expected one argument" instead of with the point's own error."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_PAIR.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+_NEGATIVE_PAIR = re.compile(r"^-\d[\d.]*,\s*-?\d")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pose3d_nb.cli.common import (
     export_recording,
     stop_on_signals,
 )
-from pose3d_nb.cli.world_args import add_world_arguments, world_options
+from pose3d_nb.cli.world_args import add_world_arguments, checked_world_options, world_options
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS, Settings
 
@@ -37,6 +37,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    # Bad values first, then the folder: a refused run leaves no empty folder behind.
+    run_settings(args)
+    checked_world_options(args)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
     with stop_on_signals() as request:

@@ -34,3 +34,16 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
 def world_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments ``PoseEngine`` takes for what ``add_world_arguments`` parsed."""
     return {name: getattr(args, name, None) for name in WORLD_OPTIONS}
+
+
+def checked_world_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``world_options(args)``, each value checked now (``Pose3DValueError`` naming a bad lens,
+    calibration file or height), before a command makes its output folder."""
+    from pose3d_nb.world.intrinsics import check_camera_options
+    from pose3d_nb.world.scale import check_height
+
+    options = world_options(args)
+    check_camera_options(options["camera"], options["fov"], options["focal"])
+    if options["height"] is not None:
+        check_height(options["height"])
+    return options
