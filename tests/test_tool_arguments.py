@@ -45,6 +45,18 @@ def test_measure_on_a_missing_video_is_one_line(tmp_path, capsys):
     assert "\n" not in err
 
 
+def test_measure_takes_a_detector_name_in_any_case(tmp_path, capsys):
+    from pose3d_nb.training.measure import main
+
+    # Refused by argparse (exit 2, "invalid choice") before: pose3d run takes names in any case.
+    assert main([str(tmp_path / "missing.mp4"), "--detector", "MediaPipe-People"]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: no such file or folder")
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "missing.mp4"), "--detector", "no-such-detector"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'no-such-detector'" in capsys.readouterr().err
+
+
 def test_measure_on_frames_with_nobody_says_so_in_one_line(tmp_path, capsys):
     import cv2
 

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     the exit status (2: bad arguments; 1: a video that cannot be read or has nobody in it)."""
     import argparse
 
-    from pose3d_nb.cli.common import tool_exit_status
+    from pose3d_nb.cli.common import registered, tool_exit_status
     from pose3d_nb.detectors.registry import DETECTORS
 
     parser = argparse.ArgumentParser(
@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Measure MediaPipe's bone proportions, 2D jitter and occlusion on a video.",
     )
     parser.add_argument("video", help="a video file, an image folder, or 'sample'")
+    # Any case, as ``pose3d run --detector`` takes it ("MediaPipe" is "mediapipe").
     parser.add_argument("--detector", default="mediapipe", choices=DETECTORS.names(),
+                        type=registered(DETECTORS),
                         help="the MediaPipe detector (default mediapipe; mediapipe-people follows one)")
     args = parser.parse_args(argv)
     return tool_exit_status(lambda: _report(args.video, args.detector))
