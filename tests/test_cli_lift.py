@@ -209,6 +209,20 @@ def test_models_fetch_a_detector_model_into_another_folder_is_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_models_fetch_takes_a_name_in_any_case(tmp_path):
+    # "MediaPipe-Heavy" was an unknown model, though --detector MediaPipe-Heavy runs it; the
+    # refusal below is the one "mediapipe-heavy" gets (no download is tried).
+    result = pose3d("models", "fetch", "MediaPipe-Heavy", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "set POSE3D_CACHE_DIR instead" in result.stderr
+    assert "unknown model" not in result.stderr
+
+
+def test_models_names_the_lifter_option_as_run_does(tmp_path):
+    result = pose3d("models", "--dir", str(tmp_path))
+    assert result.returncode == 0
+    assert "in use with --lifter auto:" in result.stdout  # was --checkpoint, run's old name
+
+
 @pytest.mark.slow
 def test_bench_lifter_json_reports_both_strategies():
     result = pose3d("bench", "lifter", "--json")
