@@ -165,6 +165,33 @@ def test_settings_are_checked_and_compared():
             BatchSettings(**bad).checked()
 
 
+def test_export_formats_given_as_one_string_are_names_not_letters():
+    # export="bvh" was taken letter by letter: "unknown export format(s) ['b', 'h', 'v']".
+    assert BatchSettings(export="BVH").checked().export == ("bvh",)
+    assert BatchSettings(export="trc,bvh").checked().export == ("bvh", "trc")
+
+
+@pytest.mark.parametrize("option", [dict(workers=0), dict(workers=1.5), dict(retries=-1),
+                                    dict(connect_timeout=0), dict(worker_timeout=-1.0), dict(workers=True)])
+def test_bad_counts_and_timeouts_are_refused_before_any_folder_is_made(tmp_path, option):
+    # workers=0 was refused only when the local pool started, after the output folder was made,
+    # locked and planned (and not at all when every video was already done); the others reached Dask.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    name = next(iter(option))
+    with pytest.raises(Pose3DError, match=f"{name} must be") as refused:
+        process([video], tmp_path / "out", progress=False, **option)
+    assert isinstance(refused.value, ValueError) and repr(option[name]) in str(refused.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_refuses_zero_workers_as_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "0"])
+    assert stop.value.code == 2
+    assert "argument --workers: expected a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
 def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeypatch):
     """camera=/fov=/focal=/height= (``pose3d batch --camera/--fov/--focal/--height``): checked before
     any worker starts, recorded in each manifest, and an output made with another lens, another

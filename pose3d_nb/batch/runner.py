@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_client
@@ -42,7 +43,7 @@ from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_r
 from pose3d_nb.batch.task import manifest_row, process_video
 from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import follow_text
-from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
 
 POLL_S = 0.2
@@ -236,6 +237,22 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
     return jobs
 
 
+def _check_run_options(workers: Any, retries: Any, connect_timeout: Any, worker_timeout: Any) -> None:
+    """``process``'s counts and timeouts, before any folder, lock or pool is made (``workers``
+    0 was refused only once the pool started, after the output folder was locked and planned).
+
+    Raises:
+        Pose3DValueError: ``workers`` not a whole number >= 1, ``retries`` not one >= 0, or a
+            timeout that is not a positive number of seconds.
+    """
+    for name, value, least in (("workers", workers, 1), ("retries", retries, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise Pose3DValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    for name, value in (("connect_timeout", connect_timeout), ("worker_timeout", worker_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
+            raise Pose3DValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
 def process(
     videos: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -248,7 +265,7 @@ def process(
     lookahead: int = DEFAULTS.lookahead,
     flip: bool = DEFAULTS.flip,
     follow: str | None = DEFAULTS.follow,
-    export: Iterable[str] = (),
+    export: Iterable[str] | str = (),
     camera: Any = None,
     fov: float | None = None,
     focal: float | None = None,
@@ -272,7 +289,9 @@ def process(
         scheduler (str | None): address of a running Dask scheduler (``tcp://HOST:8786``); its
             workers need pose3d_nb installed and must see the same paths (inputs, ``out_dir``).
         lifter, detector, window, lookahead, flip, follow: as ``pose3d run`` (``--lifter`` there).
-        export (Iterable[str]): formats to write beside each session (bvh, trc, c3d, csv, parquet).
+        export (Iterable[str] | str): formats to write beside each session (bvh, trc, c3d, csv,
+            parquet), in any case; a string is one name or several separated by commas, as
+            ``pose3d batch --export bvh,trc``.
         camera, fov, focal, height: the world placement's lens (a calibration file's path or an
             ``Intrinsics``; a field of view across the longer side in degrees; a focal length in
             pixels: at most one) and the person's height in metres, for every video, as
@@ -298,16 +317,19 @@ def process(
     Raises:
         BatchInputError: no inputs, or inputs that exist but hold no video.
         BatchLockedError: another batch is writing into ``out_dir`` (the error names it).
-        Pose3DValueError: bad settings. ClusterError: the scheduler cannot be reached, does not
-            answer within ``connect_timeout`` or has no worker within ``worker_timeout``.
+        Pose3DValueError: bad settings, workers, retries or timeouts (before any folder is
+            made). ClusterError: the scheduler cannot be reached, does not answer within
+            ``connect_timeout`` or has no worker within ``worker_timeout``.
     """
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    _check_run_options(workers=workers, retries=retries, connect_timeout=connect_timeout,
+                       worker_timeout=worker_timeout)
     paths, missing = gather_videos(videos)
     settings = BatchSettings(
         lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
-        follow=follow_text(follow), export=tuple(export), camera=camera, fov=fov, focal=focal, height=height,
+        follow=follow_text(follow), export=export, camera=camera, fov=fov, focal=focal, height=height,
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     rows: dict[Path, dict[str, Any]] = {}

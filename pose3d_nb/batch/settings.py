@@ -33,7 +33,8 @@ class BatchSettings:
         settings (Settings): the engine settings every video runs with; its source, out_dir and
             capacity are replaced per video (``for_video``). Its lifter path is made absolute by
             ``checked()``: workers must see it too.
-        export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``).
+        export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``);
+            given as an iterable of names or one string ("bvh" or "bvh,trc").
         camera (str | Intrinsics | None), fov (float | None), focal (float | None), height (float
             | None): the world placement's lens and the person's height, as ``PoseEngine`` takes
             them (``WORLD_FIELDS``; docs/world.md); None: assumed or estimated per video.
@@ -59,6 +60,8 @@ class BatchSettings:
             known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
             raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {known}")
         object.__setattr__(self, "settings", Settings(**merge(settings, **choices)))
+        if isinstance(export, str):  # "bvh" or "bvh,trc", as --export takes it: not its letters
+            export = export.split(",")
         object.__setattr__(self, "export", tuple(export))
         for name, value in zip(WORLD_FIELDS, (camera, fov, focal, height), strict=True):
             object.__setattr__(self, name, value)
