@@ -111,6 +111,21 @@ def test_gravity_compare_with_a_missing_weights_file_is_one_line(tmp_path, capsy
 
 
 @pytest.mark.timeout(120)
+def test_train_takes_the_mocap_option_as_the_other_tools_name_it(tmp_path, capsys):
+    # Only --data was taken, while pose3d bench and the fitting tools say --mocap for the folder.
+    assert pose3d(["train", "--mocap", str(tmp_path / "absent"), "--out", str(tmp_path / "c.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mocap folder not found") and "absent" in err
+
+
+def test_train_refuses_a_negative_seed_as_bench_does(tmp_path, capsys):
+    # --seed -1 was taken and ended in numpy's traceback once the data was loaded.
+    with pytest.raises(SystemExit) as stop:
+        pose3d(["train", "--data", str(tmp_path), "--out", str(tmp_path / "c.pt"), "--seed", "-1"])
+    assert stop.value.code == 2
+    assert "argument --seed: expected a whole number of at least 0, got '-1'" in capsys.readouterr().err
+
+
 def test_bench_pipeline_max_frames_beyond_the_file_ends_with_the_file(tmp_path):
     """``--max-frames`` more than the engine will give (a short file, or a paced one dropping
     frames) waited its whole 600 s timeout and reported frames/s over it."""
