@@ -206,7 +206,8 @@ class PoseApp:
         return self.engine.buffer.snapshot(last)
 
     def export(self, format: str, path: Any = None, **options: Any) -> Any:
-        """Export the recorded frames as bvh, trc, c3d, csv or parquet; see ``PoseEngine.export``."""
+        """Export the recorded frames as bvh, trc, c3d, csv or parquet; see ``PoseEngine.export``
+        (``path`` or ``out=``: the file; options fps, smooth, units, segment, person). The path written."""
         return self.engine.export(format, path, **options)
 
     def wait(self, frames: int = 30, timeout: float = 60.0) -> bool:
