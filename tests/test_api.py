@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 from pose3d_nb import Pose3D, PoseApp, PoseEngine, Settings
@@ -116,3 +117,16 @@ def test_batch_settings_wrap_settings():
     assert {"lifter": "shipped", "window": 9, "flip": False}.items() <= wrapped.as_dict().items()
     with pytest.raises(Pose3DTypeError, match="source"):
         BatchSettings(source="clip.mp4")  # per video, never for the whole batch
+
+
+def test_a_pose_result_reads_by_the_recordings_column_names():
+    # PoseResult said scores where the buffer, BufferSnapshot and session.npz say scores_2d.
+    from pose3d_nb.buffer import COLUMNS
+    from pose3d_nb.pose3d import PoseResult
+
+    scores = np.linspace(0, 1, 17, dtype=np.float32)
+    result = PoseResult(frame_index=3, keypoints_2d=np.zeros((17, 2)), scores=scores,
+                        joints_3d=np.zeros((17, 3)), valid=True, joints_camera=np.zeros((17, 3)))
+    assert result.scores_2d is result.scores is scores
+    for column in ("frame_index", "keypoints_2d", "scores_2d", "joints_3d", "valid", "joints_camera"):
+        assert column in COLUMNS and getattr(result, column) is not None
