@@ -34,9 +34,13 @@ def run_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pose3d_nb.recording import prepare_out_dir
+    from pose3d_nb.sources import accepted_options
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    # A source that names nothing (a missing file), before the lifter loads and --out is made:
+    # resolving the spec opens nothing (a camera is still tried only when the run starts).
+    accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
     with stop_on_signals() as request:
