@@ -33,6 +33,8 @@ from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.world import WorldStage
 
+__all__ = ["Pose3D", "PoseResult", "as_frame"]
+
 
 @dataclass(frozen=True)
 class PoseResult:

@@ -130,3 +130,39 @@ def test_a_pose_result_reads_by_the_recordings_column_names():
     assert result.scores_2d is result.scores is scores
     for column in ("frame_index", "keypoints_2d", "scores_2d", "joints_3d", "valid", "joints_camera"):
         assert column in COLUMNS and getattr(result, column) is not None
+
+
+#: The modules README.md and docs/*.md present as public (``__all__`` says what of each).
+PUBLIC_MODULES = (
+    "pose3d_nb", "pose3d_nb.pose3d", "pose3d_nb.engine", "pose3d_nb.ui", "pose3d_nb.batch",
+    "pose3d_nb.export", "pose3d_nb.detectors", "pose3d_nb.sources", "pose3d_nb.recording",
+    "pose3d_nb.settings", "pose3d_nb.errors", "pose3d_nb.world", "pose3d_nb.analysis", "pose3d_nb.motion",
+    "pose3d_nb.cli",
+)
+
+
+def _undocumented(module_name: str) -> list[str]:
+    """Public functions, classes, methods and properties of ``module_name``'s ``__all__`` without
+    a docstring of their own (a class's own members only, not what it inherits from elsewhere)."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    missing = []
+    for name in module.__all__:
+        value = getattr(module, name)
+        if not (inspect.isclass(value) or inspect.isfunction(value)):
+            continue
+        if not inspect.getdoc(value):
+            missing.append(f"{module_name}.{name}")
+        if inspect.isclass(value) and value.__module__.startswith("pose3d_nb"):
+            for member, attribute in vars(value).items():
+                function = attribute.fget if isinstance(attribute, property) else attribute
+                if not member.startswith("_") and inspect.isfunction(function) and not function.__doc__:
+                    missing.append(f"{module_name}.{name}.{member}")
+    return missing
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_name_says_what_it_is(module_name):
+    assert _undocumented(module_name) == []

@@ -103,6 +103,7 @@ class StopRequest:
 
     @property
     def exit_status(self) -> int:
+        """128 + the signal's number (130 for SIGINT, the default; 143 for SIGTERM)."""
         return 128 + (self.signum or signal.SIGINT)
 
 
