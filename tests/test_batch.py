@@ -165,6 +165,18 @@ def test_settings_are_checked_and_compared():
             BatchSettings(**bad).checked()
 
 
+def test_a_follow_rule_in_another_case_reuses_the_output():
+    # The detector and lifter names were made canonical for the manifests, the follow rule not:
+    # a batch run again with --follow Largest redid every video made with --follow largest.
+    recorded = BatchSettings(follow="largest").checked().as_dict()
+    for spelling in ("Largest", " LARGEST ", "largest"):
+        assert BatchSettings(follow=spelling).checked().reusable(recorded), spelling
+    assert BatchSettings(follow="Center").checked().follow == "centre"
+    assert BatchSettings(follow="Auto").checked().follow == "auto"
+    assert BatchSettings(follow="2").checked().follow == "2"  # a track id or a point: as given
+    assert not BatchSettings(follow="centre").checked().reusable(recorded)
+
+
 def test_export_formats_given_as_one_string_are_names_not_letters():
     # export="bvh" was taken letter by letter: "unknown export format(s) ['b', 'h', 'v']".
     assert BatchSettings(export="BVH").checked().export == ("bvh",)

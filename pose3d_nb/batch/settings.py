@@ -81,7 +81,8 @@ class BatchSettings:
 
         Returns:
             BatchSettings: a copy with the lifter path absolute, the detector name as
-            registered and the export formats lower-case, sorted and unique.
+            registered, a follow rule's name as the detectors spell it ("Center" is "centre")
+            and the export formats lower-case, sorted and unique: the manifests compare them.
 
         Raises:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
@@ -89,7 +90,7 @@ class BatchSettings:
                 or lookahead is refused earlier, by ``Settings``). Pose3DFileNotFoundError: a
                 calibration file that does not exist.
         """
-        from pose3d_nb.detectors.follow import with_follow
+        from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
 
@@ -110,8 +111,12 @@ class BatchSettings:
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
         world, camera_file = _checked_world(**self.world_options())
-        return BatchSettings(self.settings.replace(lifter=lifter, detector=detector), export=formats,
-                             camera_file=camera_file, **world)
+        follow = self.follow
+        if isinstance(follow, str) and (named := follow.strip().lower().replace("center", "centre")) in (
+                AUTO, "none", *POLICIES):
+            follow = named  # --follow Largest and largest make the same output: one manifest value
+        return BatchSettings(self.settings.replace(lifter=lifter, detector=detector, follow=follow),
+                             export=formats, camera_file=camera_file, **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
