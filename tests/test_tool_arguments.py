@@ -27,6 +27,37 @@ def test_bench_rejects_counts_and_seeds_out_of_range_as_usage_errors(arguments, 
     assert "expected a whole number of at least" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "prog", "says"),
+    [
+        (["run", "--detector", "nope"], "pose3d run", "argument --detector: invalid choice: 'nope'"),
+        (["batch", "v", "--out", "o", "--export", "gif"], "pose3d batch", "unknown export format(s) ['gif']"),
+        (["export", "s.npz", "--format", "gif"], "pose3d export", "argument --format: invalid choice: 'gif'"),
+        (["lift", "k.npy", "--size", "640", "480"], "pose3d lift", "the following arguments are required"),
+        (["bench", "nope"], "pose3d bench", "invalid choice: 'nope'"),
+        ([], "pose3d", "the following arguments are required: command"),
+    ],
+)
+def test_usage_errors_are_one_line_as_every_other_refusal(capsys, arguments, prog, says):
+    # argparse printed its usage lines above the error; README: "a bad value ... is one line".
+    with pytest.raises(SystemExit) as stop:
+        pose3d(arguments)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: ") and says in err
+    assert err.rstrip().endswith(f"({prog} --help lists the options)")
+
+
+def test_the_tools_usage_errors_are_one_line_too(capsys):
+    from pose3d_nb.training.measure import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the following arguments are required: video" in err
+
+
 def test_measure_help_prints_usage_instead_of_opening_a_video_named_help(capsys):
     from pose3d_nb.training.measure import main
 

@@ -107,12 +107,11 @@ def occlusion_by_turn(world: np.ndarray, scores: np.ndarray) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m pose3d_nb.training.measure VIDEO [--detector NAME]``: print the measurements;
     the exit status (2: bad arguments; 1: a video that cannot be read or has nobody in it)."""
-    import argparse
 
-    from pose3d_nb.cli.common import registered, tool_exit_status
+    from pose3d_nb.cli.common import OneLineParser, registered, tool_exit_status
     from pose3d_nb.detectors.registry import DETECTORS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pose3d_nb.training.measure",
         description="Measure MediaPipe's bone proportions, 2D jitter and occlusion on a video.",
     )
