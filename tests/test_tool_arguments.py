@@ -48,6 +48,19 @@ def test_usage_errors_are_one_line_as_every_other_refusal(capsys, arguments, pro
     assert err.rstrip().endswith(f"({prog} --help lists the options)")
 
 
+@pytest.mark.parametrize("port", ["0", "-1", "70000", "http"])
+def test_demo_refuses_a_port_out_of_range_before_starting_jupyterlab(port, capsys, monkeypatch):
+    import pose3d_nb.lab
+
+    started = []
+    monkeypatch.setattr(pose3d_nb.lab, "launch_demo", lambda **options: started.append(options))
+    with pytest.raises(SystemExit) as stop:  # was taken as any int and handed to JupyterLab
+        pose3d(["demo", "--port", port])
+    assert stop.value.code == 2 and not started
+    assert f"argument --port: expected a port number from 1 to 65535, got '{port}'" in capsys.readouterr().err
+    assert pose3d(["demo", "--port", "8899"]) == 0 and started[0]["port"] == 8899
+
+
 def test_the_tools_usage_errors_are_one_line_too(capsys):
     from pose3d_nb.training.measure import main
 
