@@ -177,6 +177,32 @@ def test_a_follow_rule_in_another_case_reuses_the_output():
     assert not BatchSettings(follow="centre").checked().reusable(recorded)
 
 
+def test_process_takes_settings_as_every_other_front_end(tmp_path, monkeypatch):
+    import pose3d_nb.batch.runner as runner
+    from pose3d_nb.errors import UnknownNameError
+    from pose3d_nb.settings import DEFAULTS, Settings
+
+    # README: every front end starts from one Settings (PoseEngine, Pose3D, PoseApp,
+    # BatchSettings took settings=); process did not.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    planned = []
+    monkeypatch.setattr(runner, "_plan", lambda paths, out, settings, rows: planned.append(settings) or {})
+    base = Settings(lifter="shipped", window=9, flip=False, follow="centre")
+    process([video], tmp_path / "out", progress=False, settings=base)
+    process([video], tmp_path / "out", progress=False, settings=base, window=3, follow="largest")
+    process([video], tmp_path / "out", progress=False)
+    given, overridden, default = (batch.settings for batch in planned)
+    assert (given.lifter, given.window, given.flip, given.follow) == ("shipped", 9, False, "centre")
+    assert (overridden.lifter, overridden.window, overridden.flip, overridden.follow) == (
+        "shipped", 3, False, "largest")
+    assert (default.lifter, default.window, default.flip, default.follow) == (
+        DEFAULTS.lifter, DEFAULTS.window, DEFAULTS.flip, DEFAULTS.follow)
+    with pytest.raises(UnknownNameError, match="unknown detector 'nope'"):
+        process([video], tmp_path / "other", progress=False, settings=Settings(detector="nope"))
+    assert not (tmp_path / "other").exists()
+
+
 def test_export_formats_given_as_one_string_are_names_not_letters():
     # export="bvh" was taken letter by letter: "unknown export format(s) ['b', 'h', 'v']".
     assert BatchSettings(export="BVH").checked().export == ("bvh",)
