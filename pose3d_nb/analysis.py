@@ -3,6 +3,8 @@
 Pure numpy, shared by the live plot (``pose3d_nb.ui.joint_plot``) and the analysis notebook.
 Joints are ``(T, 17, 3)`` metres in the engine's world frame (z up, floor at z=0); a frame with
 missing joints has NaN there and every quantity computed from it is NaN (never a made-up value).
+A recorded session holds the last pose on frames without a person: pass its ``valid`` column
+``(T,)`` as ``valid=`` (as to ``pose3d_nb.motion``'s functions) and those frames are missing too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError, UnknownNameError
 from pose3d_nb.skeleton import H36M
+
+__all__ = [
+    "ANGLE_NAMES",
+    "ANGLE_PRESETS",
+    "all_angles",
+    "angle_between",
+    "joint_angle",
+    "joint_speed",
+    "moving_average",
+    "named_angle",
+    "trunk_inclination",
+]
 
 _J = H36M.index
 
@@ -36,13 +50,19 @@ ANGLE_PRESETS: dict[str, tuple[int, int, int]] = {
 ANGLE_NAMES: tuple[str, ...] = (*ANGLE_PRESETS, "trunk_inclination")
 
 
-def _as_sequence(joints: np.ndarray) -> np.ndarray:
-    """``(T, 17, 3)`` float64 view of ``joints`` (a single ``(17, 3)`` pose becomes T=1)."""
+def _as_sequence(joints: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """``(T, 17, 3)`` float64 view of ``joints`` (a single ``(17, 3)`` pose becomes T=1), NaN
+    where ``valid`` ``(T,)`` is False (then a copy)."""
     arr = np.asarray(joints, dtype=np.float64)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise Pose3DValueError(f"joints must be (T, J, 3) or (J, 3), got shape {np.shape(joints)}")
+    if valid is not None:
+        mask = np.asarray(valid).reshape(-1)
+        if mask.shape[0] != arr.shape[0]:
+            raise Pose3DValueError(f"{arr.shape[0]} poses but {mask.shape[0]} valid flags")
+        arr = np.where(mask.astype(bool)[:, None, None], arr, np.nan)  # a session holds the last pose there
     return arr
 
 
@@ -63,53 +83,57 @@ def angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where((nu > 0) & (nv > 0), out, np.nan)
 
 
-def joint_angle(joints: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
+def joint_angle(joints: np.ndarray, a: int, b: int, c: int, valid: np.ndarray | None = None) -> np.ndarray:
     """Angle at joint ``b`` between the bones to ``a`` and ``c``, in degrees.
 
-    joints: ``(T, 17, 3)`` (or one ``(17, 3)`` pose). Returns ``(T,)`` in [0, 180]; NaN where a
-    joint is missing.
+    joints: ``(T, 17, 3)`` (or one ``(17, 3)`` pose). valid: ``(T,)`` bool or None (a session's
+    column: False frames are missing). Returns ``(T,)`` in [0, 180]; NaN where a joint is missing.
     """
-    arr = _as_sequence(joints)
+    arr = _as_sequence(joints, valid)
     return angle_between(arr[:, a] - arr[:, b], arr[:, c] - arr[:, b])
 
 
-def trunk_inclination(joints: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
+def trunk_inclination(joints: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0),
+                      valid: np.ndarray | None = None) -> np.ndarray:
     """Trunk lean from vertical in degrees: angle between pelvis -> neck and ``up``.
 
-    joints: ``(T, 17, 3)`` in the z-up world. Returns ``(T,)``: 0 upright, 90 lying down.
+    joints: ``(T, 17, 3)`` in the z-up world; valid: ``(T,)`` bool or None (False frames are
+    missing). Returns ``(T,)``: 0 upright, 90 lying down (NaN where missing).
     In the world-grounded frame z is the room's real vertical (the camera's pitch and roll are
     taken out); for camera-frame joints pass ``up=motion.camera_up(pitch_deg, roll_deg)``.
     Walking speed, distance and jumps are in ``pose3d_nb.motion``.
     """
-    arr = _as_sequence(joints)
+    arr = _as_sequence(joints, valid)
     trunk = arr[:, _J("neck")] - arr[:, _J("pelvis")]
     return angle_between(trunk, np.broadcast_to(np.asarray(up, np.float64), trunk.shape))
 
 
-def named_angle(joints: np.ndarray, name: str) -> np.ndarray:
-    """A named angle (one of :data:`ANGLE_NAMES`) over time: ``(T, 17, 3)`` -> ``(T,)`` degrees."""
+def named_angle(joints: np.ndarray, name: str, valid: np.ndarray | None = None) -> np.ndarray:
+    """A named angle (one of :data:`ANGLE_NAMES`) over time: ``(T, 17, 3)`` -> ``(T,)`` degrees
+    (``valid`` ``(T,)``: False frames are NaN)."""
     if name == "trunk_inclination":
-        return trunk_inclination(joints)
+        return trunk_inclination(joints, valid=valid)
     try:
         a, b, c = ANGLE_PRESETS[name]
     except KeyError:
         raise UnknownNameError(f"unknown angle {name!r}; known angles are {ANGLE_NAMES}") from None
-    return joint_angle(joints, a, b, c)
+    return joint_angle(joints, a, b, c, valid)
 
 
-def all_angles(joints: np.ndarray) -> dict[str, np.ndarray]:
-    """Every named angle: name -> ``(T,)`` degrees."""
-    return {name: named_angle(joints, name) for name in ANGLE_NAMES}
+def all_angles(joints: np.ndarray, valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every named angle: name -> ``(T,)`` degrees (``valid`` as for :func:`named_angle`)."""
+    return {name: named_angle(joints, name, valid) for name in ANGLE_NAMES}
 
 
-def joint_speed(joints: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+def joint_speed(joints: np.ndarray, timestamps: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Speed of every joint in m/s: ``(T, 17, 3)``, ``(T,)`` seconds -> ``(T, 17)``.
 
     Backward difference ``|p[t] - p[t-1]| / (t[t] - t[t-1])``: a live buffer only has the past,
-    so the speed at ``t`` must not use ``t+1``. The first frame, frames after a missing joint and
-    steps with a non-positive time difference (a restarted or looping source) are NaN.
+    so the speed at ``t`` must not use ``t+1``. The first frame, frames after a missing joint (NaN,
+    or ``valid`` ``(T,)`` False) and steps with a non-positive time difference (a restarted or
+    looping source) are NaN.
     """
-    arr = _as_sequence(joints)
+    arr = _as_sequence(joints, valid)
     ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
     if ts.shape[0] != arr.shape[0]:
         raise Pose3DValueError(f"{arr.shape[0]} poses but {ts.shape[0]} timestamps")

@@ -22,6 +22,22 @@ import numpy as np
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import H36M
 
+__all__ = [
+    "ANKLES",
+    "JUMP_MIN_AIRTIME_S",
+    "JUMP_MIN_RISE_M",
+    "PELVIS",
+    "WALK_SMOOTH_S",
+    "Jump",
+    "camera_up",
+    "distance_travelled",
+    "feet_rise",
+    "find_jumps",
+    "frame_period",
+    "smooth_track",
+    "walking_speed",
+]
+
 PELVIS = H36M.index("pelvis")
 #: The ankle joints (Human3.6M calls them feet).
 ANKLES = (H36M.index("right_foot"), H36M.index("left_foot"))

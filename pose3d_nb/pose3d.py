@@ -33,6 +33,8 @@ from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.world import WorldStage
 
+__all__ = ["Pose3D", "PoseResult", "as_frame"]
+
 
 @dataclass(frozen=True)
 class PoseResult:
@@ -48,6 +50,8 @@ class PoseResult:
         valid: the frame had a detection.
         joints_camera: (17, 3) the same joints in the camera's axes (x right, y down, z forward),
             metres, root translation included; None from a lifter without camera-frame output.
+        scores_2d: ``scores`` under the name the buffer, ``BufferSnapshot`` and ``session.npz``
+            give the column (read-only).
     """
 
     frame_index: int
@@ -56,6 +60,11 @@ class PoseResult:
     joints_3d: np.ndarray
     valid: bool
     joints_camera: np.ndarray | None = None
+
+    @property
+    def scores_2d(self) -> np.ndarray:
+        """(17,) keypoint confidences: ``scores``, named as a recording's column is."""
+        return self.scores
 
 
 def as_frame(image: Any, index: int, timestamp: float) -> Frame:

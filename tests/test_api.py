@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 from pose3d_nb import Pose3D, PoseApp, PoseEngine, Settings
@@ -116,3 +117,52 @@ def test_batch_settings_wrap_settings():
     assert {"lifter": "shipped", "window": 9, "flip": False}.items() <= wrapped.as_dict().items()
     with pytest.raises(Pose3DTypeError, match="source"):
         BatchSettings(source="clip.mp4")  # per video, never for the whole batch
+
+
+def test_a_pose_result_reads_by_the_recordings_column_names():
+    # PoseResult said scores where the buffer, BufferSnapshot and session.npz say scores_2d.
+    from pose3d_nb.buffer import COLUMNS
+    from pose3d_nb.pose3d import PoseResult
+
+    scores = np.linspace(0, 1, 17, dtype=np.float32)
+    result = PoseResult(frame_index=3, keypoints_2d=np.zeros((17, 2)), scores=scores,
+                        joints_3d=np.zeros((17, 3)), valid=True, joints_camera=np.zeros((17, 3)))
+    assert result.scores_2d is result.scores is scores
+    for column in ("frame_index", "keypoints_2d", "scores_2d", "joints_3d", "valid", "joints_camera"):
+        assert column in COLUMNS and getattr(result, column) is not None
+
+
+#: The modules README.md and docs/*.md present as public (``__all__`` says what of each).
+PUBLIC_MODULES = (
+    "pose3d_nb", "pose3d_nb.pose3d", "pose3d_nb.engine", "pose3d_nb.ui", "pose3d_nb.batch",
+    "pose3d_nb.export", "pose3d_nb.detectors", "pose3d_nb.sources", "pose3d_nb.recording",
+    "pose3d_nb.settings", "pose3d_nb.errors", "pose3d_nb.world", "pose3d_nb.analysis", "pose3d_nb.motion",
+    "pose3d_nb.cli",
+)
+
+
+def _undocumented(module_name: str) -> list[str]:
+    """Public functions, classes, methods and properties of ``module_name``'s ``__all__`` without
+    a docstring of their own (a class's own members only, not what it inherits from elsewhere)."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    missing = []
+    for name in module.__all__:
+        value = getattr(module, name)
+        if not (inspect.isclass(value) or inspect.isfunction(value)):
+            continue
+        if not inspect.getdoc(value):
+            missing.append(f"{module_name}.{name}")
+        if inspect.isclass(value) and value.__module__.startswith("pose3d_nb"):
+            for member, attribute in vars(value).items():
+                function = attribute.fget if isinstance(attribute, property) else attribute
+                if not member.startswith("_") and inspect.isfunction(function) and not function.__doc__:
+                    missing.append(f"{module_name}.{name}.{member}")
+    return missing
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_name_says_what_it_is(module_name):
+    assert _undocumented(module_name) == []

@@ -115,3 +115,13 @@ def test_max_frames_is_a_count_of_at_least_one(limit, model):
     assert engine.max_frames == 5 and type(engine.max_frames) is int
     engine.max_frames = None
     assert engine.max_frames is None
+
+
+@pytest.mark.parametrize("threads", [-1, 2.5, "2", True])
+def test_torch_threads_is_refused_before_the_run(threads, model):
+    # Set only on the lift thread once running: -1, 2.5 and "2" ended the run there with torch's
+    # RuntimeError ("set_num_threads expects ..."); the CLI's --threads refuses them up front.
+    with pytest.raises(Pose3DValueError, match="torch_threads must be a whole number >= 1, or None"):
+        PoseEngine(lifter=model, out_dir=None, torch_threads=threads)
+    for fine in (None, 0, 1, np.int64(2)):
+        PoseEngine(lifter=model, out_dir=None, torch_threads=fine)

@@ -165,6 +165,71 @@ def test_settings_are_checked_and_compared():
             BatchSettings(**bad).checked()
 
 
+def test_a_follow_rule_in_another_case_reuses_the_output():
+    # The detector and lifter names were made canonical for the manifests, the follow rule not:
+    # a batch run again with --follow Largest redid every video made with --follow largest.
+    recorded = BatchSettings(follow="largest").checked().as_dict()
+    for spelling in ("Largest", " LARGEST ", "largest"):
+        assert BatchSettings(follow=spelling).checked().reusable(recorded), spelling
+    assert BatchSettings(follow="Center").checked().follow == "centre"
+    assert BatchSettings(follow="Auto").checked().follow == "auto"
+    assert BatchSettings(follow="2").checked().follow == "2"  # a track id or a point: as given
+    assert not BatchSettings(follow="centre").checked().reusable(recorded)
+
+
+def test_process_takes_settings_as_every_other_front_end(tmp_path, monkeypatch):
+    import pose3d_nb.batch.runner as runner
+    from pose3d_nb.errors import UnknownNameError
+    from pose3d_nb.settings import DEFAULTS, Settings
+
+    # README: every front end starts from one Settings (PoseEngine, Pose3D, PoseApp,
+    # BatchSettings took settings=); process did not.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    planned = []
+    monkeypatch.setattr(runner, "_plan", lambda paths, out, settings, rows: planned.append(settings) or {})
+    base = Settings(lifter="shipped", window=9, flip=False, follow="centre")
+    process([video], tmp_path / "out", progress=False, settings=base)
+    process([video], tmp_path / "out", progress=False, settings=base, window=3, follow="largest")
+    process([video], tmp_path / "out", progress=False)
+    given, overridden, default = (batch.settings for batch in planned)
+    assert (given.lifter, given.window, given.flip, given.follow) == ("shipped", 9, False, "centre")
+    assert (overridden.lifter, overridden.window, overridden.flip, overridden.follow) == (
+        "shipped", 3, False, "largest")
+    assert (default.lifter, default.window, default.flip, default.follow) == (
+        DEFAULTS.lifter, DEFAULTS.window, DEFAULTS.flip, DEFAULTS.follow)
+    with pytest.raises(UnknownNameError, match="unknown detector 'nope'"):
+        process([video], tmp_path / "other", progress=False, settings=Settings(detector="nope"))
+    assert not (tmp_path / "other").exists()
+
+
+def test_export_formats_given_as_one_string_are_names_not_letters():
+    # export="bvh" was taken letter by letter: "unknown export format(s) ['b', 'h', 'v']".
+    assert BatchSettings(export="BVH").checked().export == ("bvh",)
+    assert BatchSettings(export="trc,bvh").checked().export == ("bvh", "trc")
+
+
+@pytest.mark.parametrize("option", [dict(workers=0), dict(workers=1.5), dict(retries=-1),
+                                    dict(connect_timeout=0), dict(worker_timeout=-1.0), dict(workers=True)])
+def test_bad_counts_and_timeouts_are_refused_before_any_folder_is_made(tmp_path, option):
+    # workers=0 was refused only when the local pool started, after the output folder was made,
+    # locked and planned (and not at all when every video was already done); the others reached Dask.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    name = next(iter(option))
+    with pytest.raises(Pose3DError, match=f"{name} must be") as refused:
+        process([video], tmp_path / "out", progress=False, **option)
+    assert isinstance(refused.value, ValueError) and repr(option[name]) in str(refused.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_refuses_zero_workers_as_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "0"])
+    assert stop.value.code == 2
+    assert "argument --workers: expected a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
 def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeypatch):
     """camera=/fov=/focal=/height= (``pose3d batch --camera/--fov/--focal/--height``): checked before
     any worker starts, recorded in each manifest, and an output made with another lens, another

@@ -173,6 +173,54 @@ def test_lift_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, keypoints_fil
     assert result.stderr.startswith("error: cannot read")
 
 
+@pytest.fixture()
+def plain_keypoints(tmp_path):
+    """A (30, 17, 2) pixel keypoint file of a 640x480 video (values only: what lift refuses or takes)."""
+    path = tmp_path / "plain_kps.npy"
+    np.save(path, np.random.default_rng(0).uniform(100, 400, (30, 17, 2)).astype(np.float32))
+    return path
+
+
+def test_lift_takes_the_lifter_option_as_run_names_it(tmp_path, plain_keypoints):
+    # Only --checkpoint was taken, while run, batch and the Python front ends all say lifter;
+    # --no-flip too, as run spells it.
+    out = tmp_path / "o.npy"
+    command = ["lift", str(plain_keypoints), "--size", "640", "480", "--lifter", "shipped", "--no-flip"]
+    assert main([*command, "--out", str(out)]) == 0
+    assert np.load(out).shape == (30, 17, 3)
+
+
+@pytest.mark.parametrize("name", ["mediapipe", "shiped"])
+def test_lift_an_unknown_lifter_name_names_the_choices(tmp_path, plain_keypoints, capsys, name):
+    # Was "checkpoint not found: mediapipe. Put the file in model/", naming no valid value.
+    assert lift(plain_keypoints, name, tmp_path / "o.npy", size=(640, 480)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: unknown lifter {name!r}") and "\n" not in err
+    assert "takes shipped, auto or a checkpoint path" in err
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_lift_refuses_a_frame_size_below_one_pixel(tmp_path, plain_keypoints, capsys):
+    # --size 0 480 lifted (a divide-by-zero warning) before "frame size must be positive".
+    with pytest.raises(SystemExit) as stop:
+        lift(plain_keypoints, "shipped", tmp_path / "o.npy", size=(0, 480))
+    assert stop.value.code == 2
+    assert "argument --size: expected a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
+def test_lift_refuses_window_and_lookahead_without_stream(tmp_path, plain_keypoints, capsys):
+    # They were silently ignored offline, as the lens options were without --grounded.
+    code = lift(plain_keypoints, "shipped", tmp_path / "o.npy", "--window", "9", "--lookahead", "2",
+                size=(640, 480))
+    assert code == 2
+    assert "--window, --lookahead: used only with --stream" in capsys.readouterr().err
+    assert not (tmp_path / "o.npy").exists()
+    # A negative one with --stream is named before the model loads (was: the missing checkpoint).
+    code = lift(plain_keypoints, tmp_path / "none.bin", tmp_path / "o.npy", "--stream", "--window", "-1",
+                size=(640, 480))
+    assert code == 1 and "window must be >= 0, got -1" in capsys.readouterr().err
+
+
 def test_models_lists_the_main_checkpoint(tmp_path):
     result = pose3d("models", "--dir", str(tmp_path))
     assert result.returncode == 0
@@ -207,6 +255,20 @@ def test_models_fetch_a_detector_model_into_another_folder_is_refused(tmp_path):
     result = pose3d("models", "fetch", "mediapipe-heavy", "--dir", str(tmp_path))
     assert result.returncode == 2 and "set POSE3D_CACHE_DIR instead" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_models_fetch_takes_a_name_in_any_case(tmp_path):
+    # "MediaPipe-Heavy" was an unknown model, though --detector MediaPipe-Heavy runs it; the
+    # refusal below is the one "mediapipe-heavy" gets (no download is tried).
+    result = pose3d("models", "fetch", "MediaPipe-Heavy", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "set POSE3D_CACHE_DIR instead" in result.stderr
+    assert "unknown model" not in result.stderr
+
+
+def test_models_names_the_lifter_option_as_run_does(tmp_path):
+    result = pose3d("models", "--dir", str(tmp_path))
+    assert result.returncode == 0
+    assert "in use with --lifter auto:" in result.stdout  # was --checkpoint, run's old name
 
 
 @pytest.mark.slow

@@ -105,6 +105,17 @@ def test_bad_source_is_one_clear_line(tmp_path):
     assert "missing.mp4" in err and "Traceback" not in err
 
 
+def test_a_source_that_names_nothing_is_refused_before_any_work(tmp_path, capsys):
+    from pose3d_nb.cli import main
+
+    # The lifter was loaded ("lifter: ..." printed) and --out made before the source was opened.
+    out = tmp_path / "out"
+    assert main(["run", "--source", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: no such file or folder") and "missing.mp4" in printed.err
+    assert "lifter:" not in printed.out and not out.exists()
+
+
 _WRITER = """
 import sys, time
 from pose3d_nb.engine import PoseEngine

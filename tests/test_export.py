@@ -438,6 +438,41 @@ def test_engine_and_app_export_delegate(session, tmp_path):
     assert PoseApp.export(app, "c3d", tmp_path / "app.c3d", units="m") == tmp_path / "app.c3d"
 
 
+def test_engine_export_takes_out_as_export_session_names_it(session, tmp_path):
+    from pose3d_nb.buffer import PoseSample
+    from pose3d_nb.engine import PoseEngine
+    from pose3d_nb.errors import Pose3DTypeError
+
+    engine = PoseEngine(source="sample", out_dir=None)
+    for i in range(len(session)):
+        engine.buffer.append(PoseSample(
+            session.joints_3d[i], session.keypoints_2d[i], session.scores_2d[i],
+            float(session.timestamps[i]), int(session.frame_index[i]), bool(session.valid[i]), 0))
+    # Was a TypeError from inside: export_session() got multiple values for argument 'out'.
+    assert engine.export("trc", out=tmp_path / "a.trc") == tmp_path / "a.trc"
+    assert (tmp_path / "a.trc").is_file()
+    with pytest.raises(Pose3DTypeError, match="path= or out=, not both"):
+        engine.export("trc", tmp_path / "b.trc", out=tmp_path / "c.trc")
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (dict(fps=-1), "fps must be a positive frame rate or None, got -1"),
+    (dict(fps=0.0), "fps must be a positive frame rate or None, got 0.0"),
+    (dict(smooth=0), "smooth must be a positive cutoff in Hz or None, got 0"),
+    (dict(person=-1), "person must be a track id (a whole number, 0 or more) or None, got -1"),
+    (dict(person=1.5), "person must be a track id (a whole number, 0 or more) or None, got 1.5"),
+])
+def test_export_options_are_checked_as_the_command_line_checks_them(tmp_path, option, message):
+    # pose3d export refused these before reading the session; export_session took them on:
+    # fps=-1 said "cannot tell the frame rate (got -1): pass fps=", person=-1 "nothing to
+    # export: none of the frames has a person" (the -1 of the empty people slots).
+    missing = tmp_path / "no_such_session.npz"  # refused before the session is read
+    with pytest.raises(ExportError) as refused:
+        export_session(missing, "trc", tmp_path / "x.trc", **option)
+    assert str(refused.value) == message
+    assert not list(tmp_path.iterdir())
+
+
 # ---------------------------------------------------------------------------- several people
 def _two_people_session() -> Session:
     """``synthetic_session`` as person 1, followed until row 80; person 2, one metre to the side,

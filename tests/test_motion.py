@@ -135,6 +135,39 @@ def test_frames_a_session_marks_invalid_are_gaps_though_it_holds_the_last_pose_t
         motion.walking_speed(lost_in_the_air, t, valid=~lost[1:])
 
 
+def test_the_angle_and_speed_helpers_take_a_sessions_valid_column_as_motions_do():
+    # analysis took no valid=: on a session's held rows an angle read as the last pose's and a
+    # joint's speed as 0 m/s, where motion's functions (and docs/motion.md) make them gaps.
+    joints, t = walk(seconds=2.0)
+    valid = np.ones(len(t), bool)
+    valid[20:30] = False
+    joints[20:30] = joints[19]
+    speed = analysis.joint_speed(joints, t, valid=valid)
+    assert np.isnan(speed[20:31]).all() and np.isfinite(speed[31:]).all()
+    np.testing.assert_array_equal(speed[1:20], analysis.joint_speed(joints, t)[1:20])
+    for name, angle in analysis.all_angles(joints, valid=valid).items():
+        assert np.isnan(angle[20:30]).all() and np.isfinite(np.delete(angle, range(20, 30))).all(), name
+    knee = (J("left_hip"), J("left_knee"), J("left_foot"))
+    assert np.isnan(analysis.joint_angle(joints, *knee, valid=valid)[20:30]).all()
+    assert np.isnan(analysis.trunk_inclination(joints, valid=valid)[20:30]).all()
+    np.testing.assert_array_equal(analysis.named_angle(joints, "left_knee", valid=valid)[:20],
+                                  analysis.named_angle(joints, "left_knee")[:20])
+    with pytest.raises(Pose3DValueError, match=f"{len(t)} poses but {len(t) - 1} valid flags"):
+        analysis.joint_speed(joints, t, valid=valid[1:])
+
+
+def test_the_documented_helper_modules_say_what_is_public():
+    # analysis and motion are documented (README, docs/motion.md) but had no __all__.
+    for module in (analysis, motion):
+        assert module.__all__, module.__name__
+        for name in module.__all__:
+            value = getattr(module, name)
+            assert not callable(value) or value.__doc__, f"{module.__name__}.{name} has no docstring"
+    assert {"walking_speed", "distance_travelled", "feet_rise", "find_jumps", "camera_up", "Jump"} <= set(
+        motion.__all__)
+    assert {"named_angle", "all_angles", "joint_speed", "trunk_inclination"} <= set(analysis.__all__)
+
+
 def test_no_frames_give_no_values():
     none = np.zeros((0, 17, 3))
     assert motion.walking_speed(none, np.zeros(0)).shape == (0,)

@@ -27,6 +27,50 @@ def test_bench_rejects_counts_and_seeds_out_of_range_as_usage_errors(arguments, 
     assert "expected a whole number of at least" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "prog", "says"),
+    [
+        (["run", "--detector", "nope"], "pose3d run", "argument --detector: invalid choice: 'nope'"),
+        (["batch", "v", "--out", "o", "--export", "gif"], "pose3d batch", "unknown export format(s) ['gif']"),
+        (["export", "s.npz", "--format", "gif"], "pose3d export", "argument --format: invalid choice: 'gif'"),
+        (["lift", "k.npy", "--size", "640", "480"], "pose3d lift", "the following arguments are required"),
+        (["bench", "nope"], "pose3d bench", "invalid choice: 'nope'"),
+        ([], "pose3d", "the following arguments are required: command"),
+    ],
+)
+def test_usage_errors_are_one_line_as_every_other_refusal(capsys, arguments, prog, says):
+    # argparse printed its usage lines above the error; README: "a bad value ... is one line".
+    with pytest.raises(SystemExit) as stop:
+        pose3d(arguments)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: ") and says in err
+    assert err.rstrip().endswith(f"({prog} --help lists the options)")
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "70000", "http"])
+def test_demo_refuses_a_port_out_of_range_before_starting_jupyterlab(port, capsys, monkeypatch):
+    import pose3d_nb.lab
+
+    started = []
+    monkeypatch.setattr(pose3d_nb.lab, "launch_demo", lambda **options: started.append(options))
+    with pytest.raises(SystemExit) as stop:  # was taken as any int and handed to JupyterLab
+        pose3d(["demo", "--port", port])
+    assert stop.value.code == 2 and not started
+    assert f"argument --port: expected a port number from 1 to 65535, got '{port}'" in capsys.readouterr().err
+    assert pose3d(["demo", "--port", "8899"]) == 0 and started[0]["port"] == 8899
+
+
+def test_the_tools_usage_errors_are_one_line_too(capsys):
+    from pose3d_nb.training.measure import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the following arguments are required: video" in err
+
+
 def test_measure_help_prints_usage_instead_of_opening_a_video_named_help(capsys):
     from pose3d_nb.training.measure import main
 
@@ -43,6 +87,18 @@ def test_measure_on_a_missing_video_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no such file or folder") and "missing.mp4" in err
     assert "\n" not in err
+
+
+def test_measure_takes_a_detector_name_in_any_case(tmp_path, capsys):
+    from pose3d_nb.training.measure import main
+
+    # Refused by argparse (exit 2, "invalid choice") before: pose3d run takes names in any case.
+    assert main([str(tmp_path / "missing.mp4"), "--detector", "MediaPipe-People"]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: no such file or folder")
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "missing.mp4"), "--detector", "no-such-detector"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'no-such-detector'" in capsys.readouterr().err
 
 
 def test_measure_on_frames_with_nobody_says_so_in_one_line(tmp_path, capsys):
@@ -99,6 +155,21 @@ def test_gravity_compare_with_a_missing_weights_file_is_one_line(tmp_path, capsy
 
 
 @pytest.mark.timeout(120)
+def test_train_takes_the_mocap_option_as_the_other_tools_name_it(tmp_path, capsys):
+    # Only --data was taken, while pose3d bench and the fitting tools say --mocap for the folder.
+    assert pose3d(["train", "--mocap", str(tmp_path / "absent"), "--out", str(tmp_path / "c.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mocap folder not found") and "absent" in err
+
+
+def test_train_refuses_a_negative_seed_as_bench_does(tmp_path, capsys):
+    # --seed -1 was taken and ended in numpy's traceback once the data was loaded.
+    with pytest.raises(SystemExit) as stop:
+        pose3d(["train", "--data", str(tmp_path), "--out", str(tmp_path / "c.pt"), "--seed", "-1"])
+    assert stop.value.code == 2
+    assert "argument --seed: expected a whole number of at least 0, got '-1'" in capsys.readouterr().err
+
+
 def test_bench_pipeline_max_frames_beyond_the_file_ends_with_the_file(tmp_path):
     """``--max-frames`` more than the engine will give (a short file, or a paced one dropping
     frames) waited its whole 600 s timeout and reported frames/s over it."""

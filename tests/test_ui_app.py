@@ -9,7 +9,7 @@ import pytest
 from helpers.waiting import until
 
 from pose3d_nb.engine import PoseEngine
-from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.ui.app import PoseApp
 
 pytestmark = pytest.mark.slow
@@ -163,6 +163,25 @@ def test_app_rejects_engine_options_next_to_an_engine(tmp_path):
     engine = PoseEngine(source="sample", lifter=None, out_dir=None)
     with pytest.raises(TypeError):
         PoseApp(engine, window=3)
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (dict(image_hz="x"), "image_hz must be a number of updates a second (0: no limit), got 'x'"),
+    (dict(display_hz=float("nan")), "display_hz must be a number of updates a second"),
+    (dict(plot_window_s=0), "plot_window_s must be a positive number of seconds, got 0"),
+    (dict(image_width=0), "image_width must be a whole number of pixels >= 1, got 0"),
+    (dict(view_size=-5), "view_size must be a whole number of pixels >= 1, got -5"),
+    (dict(view_size=480.5), "view_size must be a whole number of pixels >= 1, got 480.5"),
+])
+def test_the_apps_own_options_are_refused_by_name_before_an_engine_is_built(option, message, monkeypatch):
+    import pose3d_nb.engine
+
+    # "x" was float()'s bare ValueError, view_size=-5 matplotlib's, image_width=0 was taken.
+    built = []
+    monkeypatch.setattr(pose3d_nb.engine, "PoseEngine", lambda **options: built.append(options))
+    with pytest.raises(Pose3DValueError) as refused:
+        PoseApp(**option)
+    assert str(refused.value).startswith(message) and not built
 
 
 def test_browser_camera_is_a_source_choice_that_shows_its_widget(fallback_app):

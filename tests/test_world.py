@@ -234,6 +234,18 @@ def test_bad_options_name_the_value(options, named):
         WorldTracker(**options)
 
 
+@pytest.mark.parametrize("fps", [0, -30.0, float("nan"), "30", True])
+def test_a_bad_frame_rate_is_refused_as_pose3d_refuses_it(fps):
+    from pose3d_nb.world import WorldStage
+
+    # WorldTracker and WorldStage took any fps (0 divided the smoothing times by it, "30" failed
+    # deep inside with a TypeError); Pose3D(fps=) refused such values by name.
+    for world in (WorldTracker, WorldStage):
+        with pytest.raises(Pose3DValueError) as refused:
+            world(fps=fps)
+        assert str(refused.value) == f"fps must be a positive number of frames per second, got {fps!r}"
+
+
 @pytest.mark.parametrize(
     ("content", "named"),
     [("{not json", "not valid JSON"), ('{"K": [[1, 0], [0, 1]]}', "3x3"), ('{"fx": 100}', "needs K"),

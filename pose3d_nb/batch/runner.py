@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_client
@@ -42,8 +43,8 @@ from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_r
 from pose3d_nb.batch.task import manifest_row, process_video
 from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import follow_text
-from pose3d_nb.errors import Pose3DRuntimeError
-from pose3d_nb.settings import DEFAULTS
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.settings import FROM_SETTINGS, Settings
 
 POLL_S = 0.2
 """How often the collecting loop looks at the stop event while nothing finishes."""
@@ -236,19 +237,35 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
     return jobs
 
 
+def _check_run_options(workers: Any, retries: Any, connect_timeout: Any, worker_timeout: Any) -> None:
+    """``process``'s counts and timeouts, before any folder, lock or pool is made (``workers``
+    0 was refused only once the pool started, after the output folder was locked and planned).
+
+    Raises:
+        Pose3DValueError: ``workers`` not a whole number >= 1, ``retries`` not one >= 0, or a
+            timeout that is not a positive number of seconds.
+    """
+    for name, value, least in (("workers", workers, 1), ("retries", retries, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise Pose3DValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    for name, value in (("connect_timeout", connect_timeout), ("worker_timeout", worker_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
+            raise Pose3DValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
 def process(
     videos: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     client: Any = None,
     workers: int = 2,
     scheduler: str | None = None,
-    lifter: str = DEFAULTS.lifter,
-    detector: str = DEFAULTS.detector,
-    window: int = DEFAULTS.window,
-    lookahead: int = DEFAULTS.lookahead,
-    flip: bool = DEFAULTS.flip,
-    follow: str | None = DEFAULTS.follow,
-    export: Iterable[str] = (),
+    lifter: str = FROM_SETTINGS,
+    detector: str = FROM_SETTINGS,
+    window: int = FROM_SETTINGS,
+    lookahead: int = FROM_SETTINGS,
+    flip: bool = FROM_SETTINGS,
+    follow: str | None = FROM_SETTINGS,
+    export: Iterable[str] | str = (),
     camera: Any = None,
     fov: float | None = None,
     focal: float | None = None,
@@ -258,6 +275,8 @@ def process(
     stop: threading.Event | None = None,
     connect_timeout: float = CONNECT_TIMEOUT_S,
     worker_timeout: float = WORKER_TIMEOUT_S,
+    *,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Process every video into ``out_dir/NAME/session.npz`` (plus exports) on Dask; the table.
 
@@ -271,8 +290,11 @@ def process(
             batch (a ``LocalCluster`` of single-threaded worker processes on 127.0.0.1).
         scheduler (str | None): address of a running Dask scheduler (``tcp://HOST:8786``); its
             workers need pose3d_nb installed and must see the same paths (inputs, ``out_dir``).
-        lifter, detector, window, lookahead, flip, follow: as ``pose3d run`` (``--lifter`` there).
-        export (Iterable[str]): formats to write beside each session (bvh, trc, c3d, csv, parquet).
+        lifter, detector, window, lookahead, flip, follow: as ``pose3d run`` (``--lifter`` there);
+            those given override ``settings``.
+        export (Iterable[str] | str): formats to write beside each session (bvh, trc, c3d, csv,
+            parquet), in any case; a string is one name or several separated by commas, as
+            ``pose3d batch --export bvh,trc``.
         camera, fov, focal, height: the world placement's lens (a calibration file's path or an
             ``Intrinsics``; a field of view across the longer side in degrees; a focal length in
             pixels: at most one) and the person's height in metres, for every video, as
@@ -289,6 +311,8 @@ def process(
         worker_timeout (float): seconds to wait for a scheduler's first worker, and how long the
             cluster may have no worker at all mid-batch before the pending videos fail (with
             ``client``, counted from its first worker: an adaptive cluster may start from none).
+        settings (Settings | None): the base choices, as ``PoseEngine(settings=...)`` takes
+            them (``DEFAULTS`` when None); its source, out_dir and capacity are each video's own.
 
     Returns:
         pandas.DataFrame: one row per video in input order, then one per input that named
@@ -298,16 +322,25 @@ def process(
     Raises:
         BatchInputError: no inputs, or inputs that exist but hold no video.
         BatchLockedError: another batch is writing into ``out_dir`` (the error names it).
-        Pose3DValueError: bad settings. ClusterError: the scheduler cannot be reached, does not
-            answer within ``connect_timeout`` or has no worker within ``worker_timeout``.
+        Pose3DValueError: bad settings, workers, retries or timeouts (before any folder is
+            made). ClusterError: the scheduler cannot be reached, does not answer within
+            ``connect_timeout`` or has no worker within ``worker_timeout``.
     """
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    _check_run_options(workers=workers, retries=retries, connect_timeout=connect_timeout,
+                       worker_timeout=worker_timeout)
     paths, missing = gather_videos(videos)
-    settings = BatchSettings(
-        lifter=str(lifter), detector=detector, window=window, lookahead=lookahead, flip=flip,
-        follow=follow_text(follow), export=tuple(export), camera=camera, fov=fov, focal=focal, height=height,
+    given = {name: value for name, value in (("lifter", lifter), ("detector", detector), ("window", window),
+                                             ("lookahead", lookahead), ("flip", flip), ("follow", follow))
+             if value is not FROM_SETTINGS}
+    if "lifter" in given:
+        given["lifter"] = str(given["lifter"])  # a Path too
+    if "follow" in given:
+        given["follow"] = follow_text(given["follow"])
+    batch_settings = BatchSettings(
+        settings, export=export, camera=camera, fov=fov, focal=focal, height=height, **given
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     rows: dict[Path, dict[str, Any]] = {}
@@ -315,20 +348,20 @@ def process(
     if paths:
         out.mkdir(parents=True, exist_ok=True)
         with batch_lock(out):
-            jobs = _plan(paths, out, settings, rows)
+            jobs = _plan(paths, out, batch_settings, rows)
             bar = tqdm(total=len(paths), initial=len(rows), desc="videos", unit="video", disable=not progress)
             try:
                 if jobs:
                     with dask_client(client, scheduler, workers, stop=stop, connect_timeout=connect_timeout,
                                      worker_timeout=worker_timeout) as dask:
                         watch = WorkerWatch(dask, worker_timeout, stop, patient=client is not None)
-                        _collect(dask, jobs, settings, retries, rows, bar, stop, watch)
+                        _collect(dask, jobs, batch_settings, retries, rows, bar, stop, watch)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
                 bar.close()
             if interrupted:
-                _settle_cancelled(jobs, settings, rows, stale=client is None and not scheduler)
+                _settle_cancelled(jobs, batch_settings, rows, stale=client is None and not scheduler)
             remove_if_empty(out)
     table = to_frame([rows.get(path) or cancelled_row(path) for path in paths]
                      + [failed_row(spec, reason) for spec, reason in missing.items()])

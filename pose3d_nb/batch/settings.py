@@ -33,7 +33,8 @@ class BatchSettings:
         settings (Settings): the engine settings every video runs with; its source, out_dir and
             capacity are replaced per video (``for_video``). Its lifter path is made absolute by
             ``checked()``: workers must see it too.
-        export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``).
+        export (tuple[str, ...]): export formats written beside each session (``pose3d_nb.export``);
+            given as an iterable of names or one string ("bvh" or "bvh,trc").
         camera (str | Intrinsics | None), fov (float | None), focal (float | None), height (float
             | None): the world placement's lens and the person's height, as ``PoseEngine`` takes
             them (``WORLD_FIELDS``; docs/world.md); None: assumed or estimated per video.
@@ -59,6 +60,8 @@ class BatchSettings:
             known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
             raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {known}")
         object.__setattr__(self, "settings", Settings(**merge(settings, **choices)))
+        if isinstance(export, str):  # "bvh" or "bvh,trc", as --export takes it: not its letters
+            export = export.split(",")
         object.__setattr__(self, "export", tuple(export))
         for name, value in zip(WORLD_FIELDS, (camera, fov, focal, height), strict=True):
             object.__setattr__(self, name, value)
@@ -78,7 +81,8 @@ class BatchSettings:
 
         Returns:
             BatchSettings: a copy with the lifter path absolute, the detector name as
-            registered and the export formats lower-case, sorted and unique.
+            registered, a follow rule's name as the detectors spell it ("Center" is "centre")
+            and the export formats lower-case, sorted and unique: the manifests compare them.
 
         Raises:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
@@ -86,7 +90,7 @@ class BatchSettings:
                 or lookahead is refused earlier, by ``Settings``). Pose3DFileNotFoundError: a
                 calibration file that does not exist.
         """
-        from pose3d_nb.detectors.follow import with_follow
+        from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
 
@@ -107,8 +111,12 @@ class BatchSettings:
         if unknown:
             raise Pose3DValueError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
         world, camera_file = _checked_world(**self.world_options())
-        return BatchSettings(self.settings.replace(lifter=lifter, detector=detector), export=formats,
-                             camera_file=camera_file, **world)
+        follow = self.follow
+        if isinstance(follow, str) and (named := follow.strip().lower().replace("center", "centre")) in (
+                AUTO, "none", *POLICIES):
+            follow = named  # --follow Largest and largest make the same output: one manifest value
+        return BatchSettings(self.settings.replace(lifter=lifter, detector=detector, follow=follow),
+                             export=formats, camera_file=camera_file, **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""

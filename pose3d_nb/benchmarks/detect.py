@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -133,9 +132,9 @@ def run(source: str = "sample", max_frames: int | None = None, as_json: bool = F
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pose3d_nb.benchmarks.detect``, as ``pose3d bench detect``; the exit status."""
-    from pose3d_nb.cli.common import positive_count, tool_exit_status
+    from pose3d_nb.cli.common import OneLineParser, positive_count, tool_exit_status
 
-    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.benchmarks.detect", description=__doc__)
+    parser = OneLineParser(prog="python -m pose3d_nb.benchmarks.detect", description=__doc__)
     parser.add_argument("--source", default="sample", help="a video, image folder or camera")
     parser.add_argument("--max-frames", type=positive_count, default=None, help="frames (default: all)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")

@@ -12,6 +12,7 @@ import sys
 
 from pose3d_nb.cli import batch, bench, demo, export, lift, models, run, train
 from pose3d_nb.cli.common import (
+    OneLineParser,
     StopRequest,
     UsageError,
     add_pipeline_arguments,
@@ -35,7 +36,7 @@ COMMANDS = (lift, models, demo, run, batch, export, train, bench)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pose3d`` parser with every command's sub-parser."""
-    parser = argparse.ArgumentParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
+    parser = OneLineParser(prog="pose3d", description="Live 3D human pose (VideoPose3D) tools")
     commands = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(commands)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pose3d_nb.cli.common import add_pipeline_arguments, export_formats, export_help, stop_on_signals
+from pose3d_nb.cli.common import (
+    add_pipeline_arguments,
+    export_formats,
+    export_help,
+    positive_count,
+    stop_on_signals,
+)
 from pose3d_nb.cli.world_args import add_world_arguments, world_options
 
 
@@ -53,7 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     batch = commands.add_parser("batch", help="many videos, each to OUT/NAME/session.npz, on a Dask pool")
     batch.add_argument("inputs", nargs="+", help="video files, folders (searched), globs, .txt lists")
     batch.add_argument("--out", required=True, help="one folder per video goes here")
-    batch.add_argument("--workers", type=int, default=2, help="local pool: worker processes, 1 thread each")
+    batch.add_argument("--workers", type=positive_count, default=2,
+                       help="local pool: worker processes, 1 thread each")
     batch.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="use a running Dask cluster (tcp://HOST:8786) instead of a local pool")
     add_pipeline_arguments(batch)

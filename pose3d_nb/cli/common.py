@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pose3d_nb.errors import Pose3DError, Pose3DValueError
 from pose3d_nb.settings import DEFAULTS
@@ -18,6 +18,16 @@ from pose3d_nb.settings import DEFAULTS
 
 class UsageError(Pose3DValueError):
     """Bad command-line input: printed as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr, exit status 2, as every
+    other refusal of the command line is (argparse printed its usage lines above the error);
+    ``--help`` still prints the usage. Sub-parsers made from it are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (PROG --help lists the options)`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def one_line(exc: BaseException) -> str:
@@ -103,6 +113,7 @@ class StopRequest:
 
     @property
     def exit_status(self) -> int:
+        """128 + the signal's number (130 for SIGINT, the default; 143 for SIGTERM)."""
         return 128 + (self.signum or signal.SIGINT)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_nb.cli.common import UsageError
+from pose3d_nb.cli.common import UsageError, positive_count
 from pose3d_nb.cli.world_args import add_world_arguments, world_options
 
 
@@ -40,7 +40,14 @@ def _checkpoint(spec: str) -> tuple[Path, bool]:
     official = find_checkpoint() if spec.lower() == "auto" else None
     if spec.lower() == "shipped" or (spec.lower() == "auto" and official is None):
         return shipped_checkpoint(), True
-    return official or Path(spec).expanduser(), False
+    path = official or Path(spec).expanduser()
+    if not path.suffix and not path.exists():  # a name, as ``choose_lifter`` tells them from paths
+        why = (": it lifts MediaPipe's own 3D landmarks, which a keypoint file does not hold (pose3d run "
+               "--lifter mediapipe)") if spec.lower() == "mediapipe" else ""
+        raise UsageError(
+            f"unknown lifter {spec!r}{why}; pose3d lift takes shipped, auto or a checkpoint path"
+        )
+    return path, False
 
 
 def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) -> np.ndarray:
@@ -58,14 +65,20 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
 
 
-def _check_world_options(args: argparse.Namespace) -> None:
-    """The lens and height options before anything is lifted: they only place the poses, so without
-    --grounded they would change nothing, and a bad value should not wait for the lift."""
+def _check_options(args: argparse.Namespace) -> None:
+    """The lens and height options, and --window and --lookahead, before anything is lifted: the
+    first only place the poses and the others only step the streaming lifter, so without
+    --grounded or --stream they would change nothing, and a bad value should not wait for the lift."""
+    from pose3d_nb.lifting.protocol import LiftSettings
     from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
 
     options = world_options(args)
     given = [f"--{name}" for name, value in options.items() if value is not None]
+    streamed = [f"--{name}" for name in ("window", "lookahead") if getattr(args, name) is not None]
+    if streamed and not args.stream:  # they were ignored offline, where every frame sees the whole clip
+        raise UsageError(f"{', '.join(streamed)}: used only with --stream, which lifts frame by frame")
+    LiftSettings(args.window or 0, args.lookahead or 0, args.flip)  # a negative one: before the model loads
     if given and not args.grounded:
         raise UsageError(f"{', '.join(given)}: used only with --grounded, which places the poses in the room")
     if args.grounded:  # each value, and a calibration for another aspect ratio than --size
@@ -102,11 +115,11 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
     if args.stream and args.bones == "held":
         raise UsageError("--bones held needs the whole clip: not with --stream")
-    _check_world_options(args)
+    _check_options(args)
     out, valid_path = _output_paths(args)
+    checkpoint, shipped = _checkpoint(args.checkpoint)
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
-    checkpoint, shipped = _checkpoint(args.checkpoint)
     model = load_model(checkpoint, causal=args.causal)
     # Weights trained on zoomed 2D (the shipped lifter's meta says so) see the person at that
     # size, as the engine runs them (``lifting.zoom``); the lean table was measured on the
@@ -114,8 +127,9 @@ def cmd_lift(args: argparse.Namespace) -> int:
     zoom = None if args.no_zoom else trained_zoom_height(checkpoint)
     lean_known = shipped and zoom  # the lean table was measured on the shipped lifter, zoomed
     bones = "the lifter's own bone lengths"
+    window, lookahead = args.window or 0, args.lookahead or 0  # None: not given (only --stream takes them)
     if args.stream:
-        lifter = StreamingLifter(model, window=args.window, lookahead=args.lookahead, flip=args.flip)
+        lifter = StreamingLifter(model, window=window, lookahead=lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
         outputs = []
         for frame in keypoints:
@@ -141,7 +155,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
             np.save(handle, array)  # to the path as named (np.save(path) would add ".npy")
     mode = f"offline, {bones}"
     if args.stream:
-        mode = f"streaming (window {args.window}, lookahead {args.lookahead})"
+        mode = f"streaming (window {window}, lookahead {lookahead})"
     print(
         f"lifted {len(joints)} frames ({mode}, receptive field {model.arch.receptive_field}, "
         f"{'world' if args.world or args.grounded else 'camera'} space, flip={args.flip}, "
@@ -156,12 +170,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d lift`` to the command line."""
     lift = commands.add_parser("lift", help="lift a (T, 17, 2) COCO pixel keypoint array to 3D")
     lift.add_argument("keypoints", help=".npy file, shape (T, 17, 2), COCO order, pixels, NaN = missing")
-    lift.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"), help="frame size")
     lift.add_argument(
-        "--checkpoint", required=True,
-        help="VideoPose3D checkpoint file, or shipped / auto (the official one in model/, else shipped)",
+        "--size", nargs=2, type=positive_count, required=True, metavar=("W", "H"), help="frame size in pixels"
     )
-    lift.add_argument("--flip", action="store_true", help="test-time flip augmentation")
+    lift.add_argument(
+        "--checkpoint", "--lifter", dest="checkpoint", required=True,
+        help="VideoPose3D checkpoint file, or shipped / auto (the official one in model/, else shipped); "
+        "--lifter: the same, as pose3d run names it",
+    )
+    lift.add_argument(
+        "--flip", action=argparse.BooleanOptionalAction, default=False,
+        help="test-time flip augmentation (default: off here; pose3d run's is on)",
+    )
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
     lift.add_argument(
         "--no-zoom", action="store_true",
@@ -181,8 +201,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "and with --causal, whose rows use no later frame)",
     )  # fmt: skip
     lift.add_argument("--stream", action="store_true", help="frame-by-frame: row t made at time t+L")
-    lift.add_argument("--window", type=int, default=0, help="frames used per step (0 = all), --stream")
-    lift.add_argument("--lookahead", type=int, default=0, help="output delay in frames, --stream")
+    lift.add_argument(
+        "--window", type=int, default=None, help="--stream: frames used per step (default 0 = all)"
+    )
+    lift.add_argument(
+        "--lookahead", type=int, default=None, help="--stream: output delay in frames (default 0)"
+    )
     space = lift.add_mutually_exclusive_group()
     space.add_argument(
         "--world", action="store_true", help="z-up, floor at z=0 as the original demo does (a fixed camera)"

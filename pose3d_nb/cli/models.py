@@ -17,6 +17,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         if not args.name:
             raise UsageError("usage: pose3d models fetch NAME")
+        # Names in any case, as --detector takes them ("MediaPipe-Heavy" is "mediapipe-heavy").
+        known_names = {name.lower(): name for name in (*(k.name for k in KNOWN_CHECKPOINTS), *VARIANTS)}
+        args.name = known_names.get(args.name.lower(), args.name)
         if args.name in VARIANTS:
             if args.dir:  # the detector reads its models from the cache only: a file elsewhere is never used
                 raise UsageError(
@@ -53,7 +56,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         f"  trained by `pose3d train` on motion capture, {meta.get('steps')} steps; held-out mocap MPJPE "
         f"{meta.get('held_out_mpjpe_mm')} mm; data: {meta.get('data')}"
     )
-    print(f"in use with --checkpoint auto: {choose_lifter('auto', world_landmark_weight=None).name}")
+    print(f"in use with --lifter auto: {choose_lifter('auto', world_landmark_weight=None).name}")
     from pose3d_nb.detectors.blazepose_models import cached_path
 
     print("detector models not in the mediapipe wheel (pose3d models fetch NAME):")

@@ -34,12 +34,16 @@ def run_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pose3d_nb.recording import prepare_out_dir
+    from pose3d_nb.sources import accepted_options
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
-    # Bad values first, then the folder: a refused run leaves no empty folder behind.
+    # Bad values first, then the folder: a refused run leaves no empty folder behind. A source
+    # that names nothing (a missing file) too: resolving the spec opens nothing (a camera is
+    # still tried only when the run starts).
     run_settings(args)
     checked_world_options(args)
+    accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
     with stop_on_signals() as request:

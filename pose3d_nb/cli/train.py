@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pose3d_nb.cli.common import UsageError, positive_count, stop_on_signals
+from pose3d_nb.cli.common import UsageError, positive_count, seed_number, stop_on_signals
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,14 +43,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d train`` to the command line."""
     train = commands.add_parser("train", help="train the temporal lifter on motion capture (CPU)")
-    train.add_argument("--data", required=True, help="folder of mocap .npz files (../shared/mocap)")
+    train.add_argument("--data", "--mocap", dest="data", required=True,
+                       help="folder of mocap .npz files (../shared/mocap); --mocap: the same, as the "
+                            "benchmarks and the other fitting tools name it")
     train.add_argument("--out", required=True, help="output checkpoint; STATE and .loss.png beside it")
     train.add_argument(
         "--steps", type=positive_count, default=20000, help="optimiser steps (batch 64 windows)"
     )
     train.add_argument("--batch", type=positive_count, default=64, help="windows per step")
     train.add_argument("--channels", type=positive_count, default=256, help="network width")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 or more")
     train.add_argument(
         "--occlusion",
         choices=("keypoint", "view"),

@@ -40,9 +40,11 @@ class Detector(Protocol):
 
     def __call__(self, frame: Frame) -> Detection: ...
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Forget everything learnt from previous frames (whom it follows, smoothing)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free the model; the detector is not used after."""
 
     def __enter__(self) -> Detector: ...
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pose3d_nb.buffer import RollingBuffer
 from pose3d_nb.detectors.follow import with_follow
 from pose3d_nb.detectors.registry import detector_provides
@@ -36,7 +38,7 @@ from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.readings import EngineReadings
 from pose3d_nb.engine.stats import RunCounters
 from pose3d_nb.engine.switching import EngineSwitching
-from pose3d_nb.errors import Pose3DRuntimeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
@@ -63,6 +65,19 @@ class EngineError(Pose3DRuntimeError):
         self.__cause__ = cause
 
 
+def _checked_threads(threads: Any) -> int | None:
+    """``torch_threads`` as an int, or None; checked here, since the lift thread sets it only
+    once the run has started (-1, 2.5 or "2" ended the run there with torch's RuntimeError)."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+        raise Pose3DValueError(
+            f"torch_threads must be a whole number >= 1, or None (or 0) for torch's own count, "
+            f"got {threads!r}"
+        )
+    return int(threads) or None  # 0 was taken as "not set" before: it still is
+
+
 class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     """Runs capture, 2D detection and 3D lifting in the background and records the result.
 
@@ -84,9 +99,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         loop: for file sources: start again at the end.
         pace: for file sources: play at the file's frame rate.
         session_interval: seconds between chunk saves while running (what a crash may lose).
-        torch_threads: threads for the lifter's matrix products (1 leaves the other core to the
-            detector). Set on the lift thread only: torch's thread count for the rest of the
-            process (your cells) is unchanged.
+        torch_threads: threads for the lifter's matrix products, a whole number >= 1 (1 leaves
+            the other core to the detector), or None (or 0) for torch's own count. Set on the lift thread
+            only: torch's thread count for the rest of the process (your cells) is unchanged.
         detector_options: passed to ``create_detector`` with a detector name.
         follow: whom to follow among several people: "largest", "centre", "most-moving", a
             track id or "X,Y" pixels (``detectors.follow``); with "mediapipe" it runs
@@ -130,6 +145,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         height: float | None = None,
     ):
         lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter)
+        torch_threads = _checked_threads(torch_threads)  # before the lifter loads
         chosen = merge(settings, source=source, detector=detector, lifter=lifter, window=window,
                        lookahead=lookahead, flip=flip, capacity=capacity, out_dir=out_dir, follow=follow)
         self.buffer = RollingBuffer(chosen["capacity"])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 
 if TYPE_CHECKING:
     from pose3d_nb.recording import Recorder
@@ -49,16 +49,23 @@ class EngineExports:
             format: bvh, trc, c3d, csv or parquet.
             path: the file to write; default ``out_dir/session`` with the format's suffix
                 (``session.bvh``; csv: ``session.tidy.csv``, apart from ``export_csv``'s ``session.csv``).
+                ``out=`` is taken for it too, as ``export_session`` and ``pose3d export --out`` name it.
             **options: fps, smooth, units, segment, person (see ``export_session``).
 
         Returns:
             The path written.
 
         Raises:
-            Pose3DValueError: no ``path`` and the engine has no ``out_dir``.
+            Pose3DValueError: no ``path`` and the engine has no ``out_dir``; a bad option
+                (``export.ExportError``). Pose3DTypeError: both ``path`` and ``out``.
         """
         from pose3d_nb.export import default_path, export_session
 
+        if "out" in options:  # was a TypeError from export_session: "multiple values for 'out'"
+            out = options.pop("out")
+            if path is not None and out is not None:
+                raise Pose3DTypeError(f"give the file as path= or out=, not both (got {path!r} and {out!r})")
+            path = path if out is None else out
         if path is None:
             path = default_path(self._default_path("session.npz"), format)
         return export_session(self._recorder.session(), format, path, metadata=self.metadata(), **options)

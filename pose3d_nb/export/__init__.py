@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.buffer import BufferSnapshot
-from pose3d_nb.export.data import ExportData, ExportError, prepare
+from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session
 from pose3d_nb.registry import load_object
@@ -91,6 +91,7 @@ def export_session(
     a person not recorded, or a path that cannot be written; nothing is left behind then.
     """
     writer = _writer(format, units)
+    check_options(fps=fps, smooth=smooth, person=person)  # before the session is read
     fixed_rate = FORMATS[format].fixed_rate
     source_path = None
     if isinstance(session_or_path, (str, Path)):

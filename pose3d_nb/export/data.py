@@ -120,6 +120,31 @@ def one_person(data: BufferSnapshot, person: int | None, rows: np.ndarray | None
     )
 
 
+def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> None:
+    """The export options a value alone can rule out, before a session is read: what
+    ``pose3d export`` refuses as --fps, --smooth and --person.
+
+    Args:
+        fps: None, or the frame rate to declare: a positive number (frames per second).
+        smooth: None, or the low-pass cutoff: a positive number (Hz; its upper bound, half the
+            frame rate, is checked once the rate is known).
+        person: None, or a track id: a whole number >= 0.
+
+    Raises:
+        ExportError: a value out of these ranges (the message names it).
+    """
+    rules = (("fps", fps, "a positive frame rate"), ("smooth", smooth, "a positive cutoff in Hz"))
+    for name, value, what in rules:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value <= 0:
+            raise ExportError(f"{name} must be {what} or None, got {value!r}")
+    if person is not None and (isinstance(person, bool) or not isinstance(person, (int, np.integer))
+                               or person < 0):
+        raise ExportError(f"person must be a track id (a whole number, 0 or more) or None, got {person!r}")
+
+
 def prepare(
     data: BufferSnapshot,
     metadata: dict[str, Any],
@@ -137,6 +162,7 @@ def prepare(
     Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or
     cutoff, a followed person who changed (without ``person``) or a person not recorded.
     """
+    check_options(fps=fps, smooth=smooth, person=person)
     rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
     data = one_person(data, person, rows)
     if person is not None:

@@ -30,7 +30,8 @@ class Source(Protocol):
 
     def __iter__(self) -> Iterator[Frame]: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop and release the device or file; iteration then ends (callable from another thread)."""
 
     def __enter__(self) -> Source: ...
 
@@ -67,6 +68,7 @@ class BaseSource:
     # -- public API
     @property
     def closed(self) -> bool:
+        """True once ``close()`` was called."""
         return self._closed
 
     def __iter__(self) -> BaseSource:

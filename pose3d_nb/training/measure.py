@@ -107,17 +107,18 @@ def occlusion_by_turn(world: np.ndarray, scores: np.ndarray) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m pose3d_nb.training.measure VIDEO [--detector NAME]``: print the measurements;
     the exit status (2: bad arguments; 1: a video that cannot be read or has nobody in it)."""
-    import argparse
 
-    from pose3d_nb.cli.common import tool_exit_status
+    from pose3d_nb.cli.common import OneLineParser, registered, tool_exit_status
     from pose3d_nb.detectors.registry import DETECTORS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pose3d_nb.training.measure",
         description="Measure MediaPipe's bone proportions, 2D jitter and occlusion on a video.",
     )
     parser.add_argument("video", help="a video file, an image folder, or 'sample'")
+    # Any case, as ``pose3d run --detector`` takes it ("MediaPipe" is "mediapipe").
     parser.add_argument("--detector", default="mediapipe", choices=DETECTORS.names(),
+                        type=registered(DETECTORS),
                         help="the MediaPipe detector (default mediapipe; mediapipe-people follows one)")
     args = parser.parse_args(argv)
     return tool_exit_status(lambda: _report(args.video, args.detector))

@@ -18,7 +18,6 @@ its side of the fusion is an assumption, stated in ``lifting.fusion``.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +106,10 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the calibrated error model (to paste into ``lifting/fusion.py``) and its fit."""
-    from pose3d_nb.cli.common import positive_count, tool_exit_status
+    from pose3d_nb.cli.common import OneLineParser, positive_count, tool_exit_status
     from pose3d_nb.lifting.choice import shipped_model
 
-    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.training.reliability",
+    parser = OneLineParser(prog="python -m pose3d_nb.training.reliability",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--mocap", default=str(DEFAULT_MOCAP_DIR),
                         help="mocap folder, the arrays of ../shared/mocap/ (default: %(default)s)")

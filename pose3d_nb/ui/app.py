@@ -19,7 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from pose3d_nb.errors import Pose3DRuntimeError, Pose3DTypeError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DTypeError, Pose3DValueError
 from pose3d_nb.rates import RateMeter, percentile
 from pose3d_nb.settings import FROM_SETTINGS, LONGEST_RECEPTIVE_FIELD, renamed_option
 from pose3d_nb.sources.open import BROWSER_CAMERA, is_browser_camera
@@ -84,6 +84,25 @@ def status_html(stats: Any, message: str = "") -> str:
     return "<div style='font-size:90%;line-height:1.5'>" + "<br>".join(lines) + "</div>"
 
 
+def _check_display_options(rates: dict[str, Any], plot_window_s: Any, sizes: dict[str, Any]) -> None:
+    """``PoseApp``'s own options, before an engine is built: the rates are numbers (0 or less:
+    no limit, as ``RateLimiter`` takes them), the plot's span a positive number of seconds and
+    the sizes whole numbers of pixels >= 1. Raises ``Pose3DValueError`` naming the value
+    ("x" was a bare ValueError from inside, a negative view size matplotlib's, a width of 0 taken)."""
+    def is_number(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+    for name, value in rates.items():
+        if not is_number(value) or np.isnan(value):
+            raise Pose3DValueError(f"{name} must be a number of updates a second (0: no limit), "
+                                   f"got {value!r}")
+    if not is_number(plot_window_s) or not np.isfinite(plot_window_s) or plot_window_s <= 0:
+        raise Pose3DValueError(f"plot_window_s must be a positive number of seconds, got {plot_window_s!r}")
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise Pose3DValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
+
+
 class PoseApp:
     """Live pose UI for one engine.
 
@@ -98,7 +117,7 @@ class PoseApp:
             ``engine_kwargs`` (settings, source, detector, lifter, window, lookahead, flip,
             out_dir...; ``checkpoint``, the old name of ``lifter``, warns).
         display_hz: most 3D skeleton updates a second (newest pose wins; each is one small
-            buffer message, so it can run faster than the video).
+            buffer message, so it can run faster than the video). Each rate: 0 or less, no limit.
         image_hz: most video frames a second (each a JPEG drawn in the kernel).
         plot_hz: most plot redraws a second (each a matplotlib render and a PNG; costs in
             ``docs/benchmarks.md``).
@@ -111,12 +130,17 @@ class PoseApp:
 
     Raises:
         Pose3DTypeError: engine keywords given together with an engine.
+        Pose3DValueError: a rate, span or size that is not a number of its kind (before an
+            engine is built), or what ``PoseEngine`` refuses.
     """
 
     def __init__(self, engine: Any = None, *, display_hz: float = 30.0, image_hz: float = 20.0,
                  plot_hz: float = 2.0,
                  status_hz: float = 2.0, plot_window_s: float = 10.0, plot_quantity: str = "angle:left_knee",
                  image_width: int = 480, view_size: int = 480, **engine_kwargs: Any) -> None:
+        _check_display_options({"display_hz": display_hz, "image_hz": image_hz, "plot_hz": plot_hz,
+                                "status_hz": status_hz}, plot_window_s,
+                               {"image_width": image_width, "view_size": view_size})
         if engine is None:
             from pose3d_nb.engine import PoseEngine
 
@@ -206,7 +230,8 @@ class PoseApp:
         return self.engine.buffer.snapshot(last)
 
     def export(self, format: str, path: Any = None, **options: Any) -> Any:
-        """Export the recorded frames as bvh, trc, c3d, csv or parquet; see ``PoseEngine.export``."""
+        """Export the recorded frames as bvh, trc, c3d, csv or parquet; see ``PoseEngine.export``
+        (``path`` or ``out=``: the file; options fps, smooth, units, segment, person). The path written."""
         return self.engine.export(format, path, **options)
 
     def wait(self, frames: int = 30, timeout: float = 60.0) -> bool:

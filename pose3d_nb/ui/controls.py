@@ -118,22 +118,27 @@ class Controls:
 
     @property
     def lookahead(self) -> int:
+        """The lookahead slider's value: output delay in frames."""
         return int(self.lookahead_slider.value)
 
     @property
     def flip(self) -> bool:
+        """The flip box: test-time flip augmentation on or off."""
         return bool(self.flip_box.value)
 
     @property
     def source(self) -> str:
+        """The source box's text, an ``open_source`` spec ("sample", "camera:1", a path)."""
         return str(self.source_box.value).strip()
 
     @property
     def detector(self) -> str:
+        """The detector dropdown's name (``detectors.DETECTORS``)."""
         return str(self.detector_dropdown.value)
 
     @property
     def running(self) -> bool:
+        """Whether the Start/Stop toggle is pressed (the engine should run)."""
         return bool(self.start_button.value)
 
     def value(self, name: str) -> Any:

@@ -152,6 +152,7 @@ class JointPlot:
 
     @property
     def quantity(self) -> str:
+        """The plotted quantity's key (``quantity_options``); setting an unknown one raises."""
         return self.selector.value
 
     @quantity.setter

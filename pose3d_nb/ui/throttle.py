@@ -28,6 +28,8 @@ class RateLimiter:
         return 1.0 / self.max_hz if self.max_hz > 0 else 0.0
 
     def ready(self, now: float | None = None) -> bool:
+        """True if an event may happen at ``now`` (seconds, ``time.monotonic()`` if None), and
+        then book it; False if too soon."""
         now = time.monotonic() if now is None else now
         if now < self._next:
             return False

@@ -136,6 +136,7 @@ def train(inputs: np.ndarray, targets: np.ndarray, steps: int, seed: int, hidden
 def main(argv: list[str] | None = None) -> int:
     """Train and save ``--out``, or with ``--compare`` score weights files; the exit status."""
     from pose3d_nb.cli.common import (
+        OneLineParser,
         add_data_arguments,
         positive_count,
         refuse_existing_out,
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         tool_exit_status,
     )
 
-    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.world.gravity_training",
+    parser = OneLineParser(prog="python -m pose3d_nb.world.gravity_training",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=positive_count, default=3000, help="training clips")
     parser.add_argument("--steps", type=positive_count, default=6000, help="optimiser steps (512 frames)")

@@ -97,6 +97,7 @@ def evaluate(
 def main(argv: list[str] | None = None) -> int:
     """Fit, write ``--out``, report on held-out clips; the exit status."""
     from pose3d_nb.cli.common import (
+        OneLineParser,
         add_data_arguments,
         positive_count,
         refuse_existing_out,
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         tool_exit_status,
     )
 
-    parser = argparse.ArgumentParser(prog="python -m pose3d_nb.world.lean_fit",
+    parser = OneLineParser(prog="python -m pose3d_nb.world.lean_fit",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--per-angle", type=positive_count, default=40, help="training clips per pitch")
     parser.add_argument("--held-out", type=positive_count, default=20, help="held-out clips per pitch")

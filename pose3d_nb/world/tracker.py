@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
 from pose3d_nb.world.intrinsics import Intrinsics, check_camera_options, resolve_intrinsics
@@ -91,7 +92,8 @@ class WorldTracker:
 
     camera: an ``Intrinsics``, a calibration file, or None (then ``fov``/``focal`` or the
     default field of view, fitted to each frame's size). height: the person's height in metres
-    if known. fps: frames per second of the source (sets the smoothing in frames). lean: the
+    if known. fps: frames per second of the source, a positive number (sets the smoothing in
+    frames; a bad one is a ``Pose3DValueError``, as ``Pose3D(fps=)`` refuses it). lean: the
     lifter's lean habit (``world.lean``), turned back out of every placed pose once the up is
     estimated; None (the default, and for lifters without a table): poses as lifted.
     """
@@ -106,10 +108,13 @@ class WorldTracker:
         lean: LeanBias | None = None,
     ):
         check_camera_options(camera, fov, focal)  # bad options fail here, before frames
+        if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(fps) or fps <= 0:  # 0 or less divided the smoothing times by it
+            raise Pose3DValueError(f"fps must be a positive number of frames per second, got {fps!r}")
         self._options = (camera, fov, focal)
         self.lean = lean
         self._height = height
-        self._fps = fps
+        self._fps = float(fps)
         self._intrinsics: Intrinsics | None = None
         self._scene = None
         self.reset()
