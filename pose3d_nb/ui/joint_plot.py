@@ -20,6 +20,9 @@ from pose3d_nb.skeleton import H36M
 
 _AXES = "xyz"
 
+#: Seconds over which a speed's positions (and times) are averaged before differencing.
+SPEED_SMOOTHING_S = 0.1
+
 
 def quantity_options() -> list[tuple[str, str]]:
     """Every plottable quantity.
@@ -88,8 +91,9 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         valid: (T,) bool, or None (all valid).
 
     Returns:
-        (T,) float: degrees, metres or metres per second; NaN where ``valid`` is False (a gap in
-        the line, not a made-up value) and for a speed on the first frame after such a gap.
+        (T,) float: degrees, metres or metres per second (from positions averaged over
+        ``SPEED_SMOOTHING_S``); NaN where ``valid`` is False (a gap in the line, not a made-up
+        value) and for a speed on the first frame after such a gap.
 
     Raises:
         UnknownNameError: ``key`` names no quantity.
@@ -104,10 +108,35 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         joint, _, ax = rest.partition(":")
         y = j[:, H36M.index(joint), _AXES.index(ax)].copy()
     elif kind == "speed":
-        y = analysis.joint_speed(j, timestamps)[:, H36M.index(rest)]
+        y = _smoothed_speed(j, np.asarray(timestamps, dtype=np.float64))[:, H36M.index(rest)]
     else:
         raise UnknownNameError(f"unknown quantity {key!r}")
     return y
+
+
+def _smoothed_speed(joints: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """(T, 17) m/s from positions and times averaged over about ``SPEED_SMOOTHING_S`` (as
+    analysis.ipynb does): frame-to-frame differences are mostly jitter (a 1 cm wobble at 60 fps
+    is 0.6 m/s; the live plot read 10-19 m/s for a hand swinging slowly). NaN on the first frame,
+    where a pose is missing (``joints`` NaN) and on the frame after one, as unsmoothed.
+
+    Args:
+        joints: (T, 17, 3) world metres, NaN where no person.
+        timestamps: (T,) seconds, oldest first.
+    """
+    raw = analysis.joint_speed(joints, timestamps)  # NaN pattern: first, missing, after missing
+    steps = np.diff(timestamps)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if steps.size == 0:
+        return raw
+    window = round(SPEED_SMOOTHING_S / float(np.median(steps)))
+    seen = np.isfinite(joints).all(axis=(1, 2))
+    # The times averaged like the positions, over seen frames only: a window's mean position
+    # belongs to its mean time when frames are unevenly spaced (a live source drops frames).
+    seen_t = np.where(seen, timestamps, np.nan)
+    smooth = analysis.joint_speed(analysis.moving_average(joints, window),
+                                  analysis.moving_average(seen_t, window))
+    return np.where(np.isfinite(raw), smooth, np.nan)
 
 
 class JointPlot:
