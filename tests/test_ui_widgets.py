@@ -380,6 +380,32 @@ def test_joint_plot_speed_is_smoothed_like_the_analysis_notebook():
     assert off_shown < 0.2 and np.all(np.abs(shown - 1.2) < 0.6)
 
 
+def test_status_line_before_the_first_start_says_ready_without_empty_rates():
+    """Before Start the status read "■ stopped · 0.0 fps · latency – ms (p95 –) · processed 0 ·
+    dropped 0": stopped before anything ran, and rates with nothing behind them."""
+    from dataclasses import replace
+
+    from pose3d_nb.engine.stats import EngineStats
+    from pose3d_nb.ui.app import status_html
+
+    fresh = EngineStats(
+        running=False, frames_in=0, processed=0, dropped=0, fps=0.0, latency_ms_median=None,
+        latency_ms_p95=None, stage_ms={}, detector="mediapipe-people", lifter="VideoPose3D (shipped)",
+        fallback=False, hint="", source="sample", window=27, lookahead=0, flip=True, finished=False,
+        error=None)
+    line = status_html(fresh)
+    assert "ready: press Start" in line and "stopped" not in line, line
+    assert "fps" not in line and "latency" not in line and "–" not in line, line
+    assert "mediapipe-people" in line and "VideoPose3D (shipped)" in line
+    ran = replace(fresh, frames_in=120, processed=100, dropped=20, fps=14.2, latency_ms_median=80.0,
+                  latency_ms_p95=190.0, stage_ms={"detect": 55.0})
+    line = status_html(ran)
+    assert "■ stopped" in line and "14.2 fps" in line and "latency 80 ms (p95 190)" in line, line
+    assert "processed 100" in line and "dropped 20" in line and "detect 55" in line
+    starting = replace(fresh, running=True)
+    assert "running" in status_html(starting) and "0.0 fps" in status_html(starting)
+
+
 def test_moving_average_ignores_nan_and_keeps_shape():
     x = np.array([0.0, 1.0, np.nan, 3.0, 4.0, 5.0])
     out = analysis.moving_average(x, 3)

@@ -61,17 +61,19 @@ def status_html(stats: Any, message: str = "") -> str:
         state = "<b style='color:#2e7d32'>● running</b>"
     elif stats.finished:
         state = "<b>■ finished</b>"
+    elif stats.frames_in == 0:  # nothing read yet: no rates to give ("0.0 fps · latency – ms")
+        state = "<b style='color:#666'>■ ready: press Start</b>"
     else:
         state = "<b style='color:#666'>■ stopped</b>"
-    parts = [
-        state,
-        f"{stats.fps:.1f} fps",
-        f"latency {_fmt(stats.latency_ms_median)} ms (p95 {_fmt(stats.latency_ms_p95)})",
-        f"processed {stats.processed}",
-        f"dropped {stats.dropped}",
-        f"detector <code>{html.escape(stats.detector)}</code>",
-        f"lifter {html.escape(stats.lifter)}",
-    ]
+    parts = [state]
+    if stats.running or stats.frames_in:
+        parts += [
+            f"{stats.fps:.1f} fps",
+            f"latency {_fmt(stats.latency_ms_median)} ms (p95 {_fmt(stats.latency_ms_p95)})",
+            f"processed {stats.processed}",
+            f"dropped {stats.dropped}",
+        ]
+    parts += [f"detector <code>{html.escape(stats.detector)}</code>", f"lifter {html.escape(stats.lifter)}"]
     if stats.stage_ms:
         parts.append("stages " + ", ".join(f"{k} {v:.0f}" for k, v in stats.stage_ms.items()) + " ms")
     lines = [" · ".join(parts)]
