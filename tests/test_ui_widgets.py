@@ -110,6 +110,42 @@ def test_live_image_shows_a_jpeg_of_the_overlay():
     assert live.frames_shown == 1
 
 
+def test_the_missing_banner_names_the_followed_person_when_others_are_drawn(monkeypatch):
+    """The followed person hidden, someone else in view drawn with their id: the banner said
+    "no person" above a labelled person (the two-person sample, the man back as a new track)."""
+    from pose3d_nb.ui import overlay
+
+    banners: list[str] = []
+    monkeypatch.setattr(overlay, "_banner", lambda img, text: banners.append(text))
+    live = LiveImage(max_width=320)
+    img = np.zeros((240, 320, 3), np.uint8)
+    hidden = np.full((17, 2), np.nan)
+    someone = {"people_ids": np.array([3]), "people_keypoints": coco_keypoints()[None],
+               "people_scores": np.ones((1, 17)), "track_id": 1}
+    live.show(img, hidden, np.zeros(17), someone)
+    live.show(img, hidden, np.zeros(17), {**someone, "track_id": None})
+    live.show(img, hidden, np.zeros(17), {"people_ids": np.zeros(0, np.int64), "track_id": 1})
+    live.show(img, hidden, np.zeros(17))
+    assert banners == ["person 1 not in view", "nobody followed yet", "no person", "no person"]
+
+
+def test_a_long_banner_fits_a_portrait_frame(monkeypatch):
+    # The sample's frames shown 480 wide are 853 high: the banner's text scales with the height,
+    # and "person 12 not in view" at that scale is 692 px wide.
+    drawn = []
+    put_text = cv2.putText
+
+    def spy(img, text, org, font, scale, *args, **kwargs):
+        drawn.append((text, org, cv2.getTextSize(text, font, scale, 2)[0][0]))
+        return put_text(img, text, org, font, scale, *args, **kwargs)
+
+    monkeypatch.setattr(cv2, "putText", spy)
+    draw_skeleton_2d(np.zeros((853, 480, 3), np.uint8), np.full((17, 2), np.nan), None,
+                     missing_label="person 12 not in view")
+    ((text, (left, _), width),) = drawn
+    assert text == "person 12 not in view" and left >= 0 and left + width <= 480, drawn
+
+
 def test_a_click_on_the_live_images_far_edge_is_its_last_pixel():
     """A click at the right or bottom edge (fraction 1.0) used to come back as pixel 640 of a
     640-wide frame: the followed point was then outside the image and stopped the engine."""
