@@ -85,6 +85,8 @@ def test_analysis_notebook_records_the_sample_when_there_is_no_session(tmp_path,
     assert not outputs(nb, "error")
     text = text_of(nb)
     assert "100 frames" in text, text  # the whole sample, once
+    # The metadata's fps is the engine's rate: printed as "fps: 16.89" beside a 60 fps video.
+    assert re.search(r"processing rate: [\d.]+ frames per second", text) and "fps:" not in text, text
     rows = _check_angles_csv(tmp_path / "out_files" / "angles.csv")
     assert rows == 100
     # The exports, and the BVH bone length read back beside the session's.
