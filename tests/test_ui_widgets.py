@@ -416,6 +416,27 @@ def test_joint_plot_speed_is_smoothed_like_the_analysis_notebook():
     assert off_shown < 0.2 and np.all(np.abs(shown - 1.2) < 0.6)
 
 
+def test_joint_plot_breaks_where_another_person_is_followed():
+    """A click in the live image moves the followed person (and joints_3d) to another body:
+    the speed plot drew one frame's jump between the two, 3 m apart, as tens of m/s (and the
+    smoothing averaged the two bodies' positions around it)."""
+    ts = np.arange(120) / 60.0
+    walk = np.stack([standing_pose() + (0.0, 1.0 * t, 0.0) for t in ts])  # 1 m/s along y
+    joints = np.where((np.arange(120) < 60)[:, None, None], walk, walk + (3.0, 0.0, 0.0))
+    person = np.where(np.arange(120) < 60, 1, 2)
+    speed = compute_series("speed:pelvis", ts, joints, np.ones(120, bool), person)
+    assert np.isnan(speed[[0, 60]]).all()
+    np.testing.assert_allclose(np.delete(speed, [0, 60]), 1.0, atol=1e-6)
+    knee = compute_series("angle:left_knee", ts, joints, None, person)
+    assert np.flatnonzero(np.isnan(knee)).tolist() == [60]  # a gap marks the switch
+    plot = JointPlot(quantity="speed:pelvis", window_s=10.0)
+    plot.update(ts, joints, np.ones(120, bool), person)
+    _, shown = plot.line.get_data()
+    assert np.nanmax(shown) < 1.01 and plot.ax.get_ylim()[1] < 2
+    # One person throughout (a detector that tracks no one: -1 everywhere): no gap.
+    assert np.isfinite(compute_series("angle:left_knee", ts, walk, None, np.full(120, -1))).all()
+
+
 def test_status_line_before_the_first_start_says_ready_without_empty_rates():
     """Before Start the status read "■ stopped · 0.0 fps · latency – ms (p95 –) · processed 0 ·
     dropped 0": stopped before anything ran, and rates with nothing behind them."""

@@ -423,7 +423,7 @@ class PoseApp:
             if total != self._last_plot_total and total > 0:
                 self._last_plot_total = total
                 snap = self.engine.buffer.snapshot(last=_PLOT_ROWS)
-                self.plot.update(snap.timestamps, snap.joints_3d, snap.valid)
+                self.plot.update(snap.timestamps, snap.joints_3d, snap.valid, snap.track_id)
         if force_status or self._rates["status"].ready():
             self._refresh_status()
             self._show_camera()
