@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,14 @@ def test_demo_then_analysis_notebook(tmp_path, monkeypatch):
     assert "frames in the buffer" in text and "left knee: median" in text, text
     n_frames = int(text.split(" frames in the buffer")[0].split()[-1])
     assert n_frames >= 60
+    # Hand speeds of a man balancing and swinging his arms: frame-to-frame differences printed
+    # a "peak" of 9-32 m/s (jitter, and the looping sample's jump back to its start); smoothed
+    # over 0.1 s, the 95th percentile read 2.4-4.3 m/s (this buffer holds only about 60 frames).
+    hands = re.search(r"hand speed, 95th percentile: left ([\d.]+) m/s, right ([\d.]+) m/s", text)
+    assert hands, text
+    print(f"\n[demo notebook] {hands.group(0)}")
+    assert all(0.2 < float(v) < 8 for v in hands.groups()), text
+    assert re.search(r"engine: \d+\.\d frames processed per second", text), text
     assert "running after stop: False" in text
     # MediaPipe's native start-up notices showed as red stderr boxes under the app's cell.
     stderr = "".join(o.get("text", "") for o in outputs(demo, "stream") if o.get("name") == "stderr")
@@ -76,6 +85,8 @@ def test_analysis_notebook_records_the_sample_when_there_is_no_session(tmp_path,
     assert not outputs(nb, "error")
     text = text_of(nb)
     assert "100 frames" in text, text  # the whole sample, once
+    # The metadata's fps is the engine's rate: printed as "fps: 16.89" beside a 60 fps video.
+    assert re.search(r"processing rate: [\d.]+ frames per second", text) and "fps:" not in text, text
     rows = _check_angles_csv(tmp_path / "out_files" / "angles.csv")
     assert rows == 100
     # The exports, and the BVH bone length read back beside the session's.
@@ -162,6 +173,81 @@ def test_analysis_notebook_follows_one_body_when_the_user_switched_whom_to_follo
     speed = table[:, header.index("pelvis_speed")]
     assert np.isfinite(speed[1:]).all() and np.nanmax(speed) < 0.01  # the first frame has no speed
     assert (tmp_path / "out_files" / "session.bvh").is_file()
+
+
+# Run after analysis.ipynb: what its figures show (their Axes outlive plt.show()). A legend
+# that covers plotted points, a y axis in offset notation (+3.3647e-1 with ticks in 1e-7 m: the
+# BVH and the session's constant bone lengths read as two different curves), the number of jump
+# labels, and the path's time scale.
+_FIGURE_FACTS = """
+import json
+import numpy as np
+def _covered(axis):
+    legend = axis.get_legend()
+    if legend is None:
+        return 0
+    axis.figure.canvas.draw()
+    box = legend.get_window_extent()
+    hidden = 0
+    for line in axis.get_lines():
+        xy = line.get_xydata()
+        xy = axis.transData.transform(xy[np.isfinite(xy).all(axis=1)])
+        inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+        hidden += int(inside.sum())
+    return hidden
+facts = {
+    "covered": {a.get_title() or a.get_ylabel(): _covered(a) for a in [*axes, ax_jump, plan, ax]},
+    "jump_labels": [t.get_text() for t in ax_jump.texts],
+    "jumps": [round(j.feet_rise_m, 2) for j in jumps],
+    "bvh_offset": ax.yaxis.get_major_formatter().get_offset(),
+    "bvh_span_m": float(np.diff(ax.get_ylim())[0]),
+    "time_scale": [a.get_xlabel() or a.get_ylabel() for a in plan.figure.axes
+                   if a is not plan and a.get_label() == "<colorbar>"],
+}
+print("FIGURES " + json.dumps(facts))
+"""
+
+
+def test_analysis_notebook_figures_leave_the_data_readable(tmp_path, monkeypatch):
+    # A person walking at 1.2 m/s across the view, 3 m from the camera, who jumps six times
+    # (0.25-0.40 m), every bone a constant length (as a recorded run writes them, placed from the
+    # whole clip). One label per jump piled up into unreadable text ("0.09 m0.08 m..."), the
+    # legends sat on the curves, the bone length plot magnified float noise into two curves, and
+    # the path's colours had no time scale.
+    import json
+
+    from test_motion import FPS, POSE
+
+    from pose3d_nb.recording import Session
+    from pose3d_nb.recording.session import write_session
+    from pose3d_nb.skeleton import COCO
+
+    t = np.arange(int(8 * FPS)) / FPS
+    heights = (0.25, 0.3, 0.4, 0.28, 0.33, 0.26)
+    rise = np.zeros_like(t)
+    for start, height in zip((1.0, 2.0, 3.0, 4.0, 5.0, 6.0), heights, strict=True):
+        s = (t - start) / 0.5
+        rise += np.where((s > 0) & (s < 1), 4 * height * s * (1 - s), 0.0)
+    joints = POSE[None] + np.stack([1.2 * t, np.full_like(t, 3.0), rise], axis=1)[:, None]
+    frames = len(t)
+    session = Session(
+        joints_3d=joints.astype(np.float32), keypoints_2d=np.zeros((frames, COCO.num_joints, 2), np.float32),
+        scores_2d=np.full((frames, COCO.num_joints), 0.9, np.float32), timestamps=t,
+        frame_index=np.arange(frames), valid=np.ones(frames, bool), segment=np.zeros(frames, np.int64),
+    )
+    (tmp_path / "out_files").mkdir()
+    write_session(tmp_path / "out_files" / "session.npz", session,
+                  {"source": "camera", "fps": FPS, "camera_pitch_deg": 10.0, "camera_height_m": 1.5})
+    nb = run_notebook("analysis.ipynb", tmp_path, monkeypatch, extra_cells=(_FIGURE_FACTS,))
+    assert not outputs(nb, "error"), outputs(nb, "error")
+    line = next(s for s in text_of(nb).splitlines() if s.startswith("FIGURES "))
+    facts = json.loads(line.removeprefix("FIGURES "))
+    print("\n", facts)
+    assert facts["jumps"] == pytest.approx(heights, abs=0.03)
+    assert facts["jump_labels"] == ["highest 0.40 m"], facts["jump_labels"]
+    assert not any(facts["covered"].values()), facts["covered"]
+    assert facts["bvh_offset"] == "" and facts["bvh_span_m"] > 0.0199, facts
+    assert facts["time_scale"] == ["seconds"], facts
 
 
 def _check_angles_csv(path: Path) -> int:

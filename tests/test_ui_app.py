@@ -314,3 +314,30 @@ def test_the_trail_starts_afresh_when_another_person_is_followed(tmp_path, monke
         assert trail_x[-1] == pytest.approx(newest, abs=1e-6)
         # One person's path only: every point of the trail within a step of the newest.
         assert np.abs(trail_x - trail_x[-1]).max() < 0.5, (i, trail_x)
+
+
+def test_the_plot_goes_under_a_landscape_video_and_back_beside_a_portrait_one(tmp_path):
+    """The plot sat under the 3D view whatever the video's shape: beside a landscape frame (most
+    webcams; the two-person sample) the area under the video stayed empty, 210 px at 16:9."""
+    import cv2
+
+    landscape = tmp_path / "landscape.mp4"
+    video = cv2.VideoWriter(str(landscape), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
+    for k in range(30):
+        video.write(np.full((360, 640, 3), 60 + 4 * k, np.uint8))
+    video.release()
+    app = PoseApp(source=str(landscape), lifter=None, out_dir=None, loop=True, pace=True)
+    try:
+        video_column, view_column = app.widget.children[3].children
+        assert app.plot.widget in view_column.children  # before the first frame: as before
+        app.start()
+        assert until(lambda: app.frames_shown > 0)
+        assert list(video_column.children) == [app.live.widget, app.plot.widget]
+        assert list(view_column.children) == [app.view3d.widget]
+        app.controls.source_box.value = "sample"  # 540x960, portrait
+        assert until(lambda: app.plot.widget in view_column.children)
+        assert list(video_column.children) == [app.live.widget]
+        assert list(view_column.children) == [app.view3d.widget, app.plot.widget]
+    finally:
+        app.close()
+

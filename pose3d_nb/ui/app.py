@@ -61,17 +61,19 @@ def status_html(stats: Any, message: str = "") -> str:
         state = "<b style='color:#2e7d32'>● running</b>"
     elif stats.finished:
         state = "<b>■ finished</b>"
+    elif stats.frames_in == 0:  # nothing read yet: no rates to give ("0.0 fps · latency – ms")
+        state = "<b style='color:#666'>■ ready: press Start</b>"
     else:
         state = "<b style='color:#666'>■ stopped</b>"
-    parts = [
-        state,
-        f"{stats.fps:.1f} fps",
-        f"latency {_fmt(stats.latency_ms_median)} ms (p95 {_fmt(stats.latency_ms_p95)})",
-        f"processed {stats.processed}",
-        f"dropped {stats.dropped}",
-        f"detector <code>{html.escape(stats.detector)}</code>",
-        f"lifter {html.escape(stats.lifter)}",
-    ]
+    parts = [state]
+    if stats.running or stats.frames_in:
+        parts += [
+            f"{stats.fps:.1f} fps",
+            f"latency {_fmt(stats.latency_ms_median)} ms (p95 {_fmt(stats.latency_ms_p95)})",
+            f"processed {stats.processed}",
+            f"dropped {stats.dropped}",
+        ]
+    parts += [f"detector <code>{html.escape(stats.detector)}</code>", f"lifter {html.escape(stats.lifter)}"]
     if stats.stage_ms:
         parts.append("stages " + ", ".join(f"{k} {v:.0f}" for k, v in stats.stage_ms.items()) + " ms")
     lines = [" · ".join(parts)]
@@ -182,14 +184,19 @@ class PoseApp:
         self._shown_choices = self._engine_choices()
         self._button_lock = threading.Lock()  # the display thread and a click show it in turn
         self._wire()
-        # Controls and status on top; video on the left; 3D view with the plot under it on the
-        # right (videos are often portrait: the plot fills the space beside the tall image).
+        # Controls and status on top; video on the left; 3D view on the right. The plot goes under
+        # whichever is shorter (``_arrange_for``): under the 3D view beside a portrait video (the
+        # sample), under a landscape one (most webcams), which left that area empty.
+        self._image_width, self._view_size = image_width, view_size
+        self._video_column = widgets.VBox([self.live.widget])
+        self._view_column = widgets.VBox([self.view3d.widget, self.plot.widget])
+        self._plot_under_video = False
         self.widget = widgets.VBox([
             self.controls.widget,
             self.controls.status,
             self.camera_slot,
             # Wraps on a narrow page: the 3D view goes under the video instead of off the edge.
-            widgets.HBox([self.live.widget, widgets.VBox([self.view3d.widget, self.plot.widget])],
+            widgets.HBox([self._video_column, self._view_column],
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
         ])
         self._rates = {"display": RateLimiter(display_hz), "image": RateLimiter(image_hz),
@@ -428,6 +435,7 @@ class PoseApp:
             if self._rates["image"].ready():
                 self._last_view = view
                 det = view.detection
+                self._arrange_for(view.image.shape)
                 self.live.show(view.image, det.keypoints, det.scores, det.extras)
                 self.frames_shown += 1
                 self._shown_at.tick()
@@ -440,10 +448,29 @@ class PoseApp:
             if total != self._last_plot_total and total > 0:
                 self._last_plot_total = total
                 snap = self.engine.buffer.snapshot(last=_PLOT_ROWS)
-                self.plot.update(snap.timestamps, snap.joints_3d, snap.valid)
+                self.plot.update(snap.timestamps, snap.joints_3d, snap.valid, snap.track_id)
         if force_status or self._rates["status"].ready():
             self._refresh_status()
             self._show_camera()
+
+    def _arrange_for(self, frame_shape: tuple[int, ...]) -> None:
+        """The plot under the video when the frame, shown ``image_width`` wide, is no taller than
+        the 3D view; else under the 3D view. Only a change is sent (a new source's orientation).
+
+        Args:
+            frame_shape: the frame's (H, W, ...) in pixels.
+        """
+        height, width = frame_shape[:2]
+        under_video = self._image_width * height <= self._view_size * width
+        if under_video == self._plot_under_video:
+            return
+        self._plot_under_video = under_video
+        if under_video:
+            self._view_column.children = [self.view3d.widget]
+            self._video_column.children = [self.live.widget, self.plot.widget]
+        else:
+            self._video_column.children = [self.live.widget]
+            self._view_column.children = [self.view3d.widget, self.plot.widget]
 
     def _note_followed(self, view: Any) -> None:
         """Remember the frame from which another person is followed (a click, or the one

@@ -20,6 +20,9 @@ from pose3d_nb.skeleton import H36M
 
 _AXES = "xyz"
 
+#: Seconds over which a speed's positions (and times) are averaged before differencing.
+SPEED_SMOOTHING_S = 0.1
+
 
 def quantity_options() -> list[tuple[str, str]]:
     """Every plottable quantity.
@@ -78,7 +81,7 @@ def latest_segment(timestamps: np.ndarray, window_s: float) -> slice:
 
 
 def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
-                   valid: np.ndarray | None = None) -> np.ndarray:
+                   valid: np.ndarray | None = None, person: np.ndarray | None = None) -> np.ndarray:
     """Values of quantity ``key`` at every frame.
 
     Args:
@@ -86,10 +89,14 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         timestamps: (T,) seconds (speeds need them).
         joints: (T, 17, 3) world metres, z up.
         valid: (T,) bool, or None (all valid).
+        person: (T,) int, the followed person's track id per frame (-1: none), or None (one
+            person throughout). A frame whose id differs from the one before starts anew: it is
+            NaN (a gap in the line) and no speed or smoothing spans the two people.
 
     Returns:
-        (T,) float: degrees, metres or metres per second; NaN where ``valid`` is False (a gap in
-        the line, not a made-up value) and for a speed on the first frame after such a gap.
+        (T,) float: degrees, metres or metres per second (from positions averaged over
+        ``SPEED_SMOOTHING_S``); NaN where ``valid`` is False (a gap in the line, not a made-up
+        value), for a speed on the first frame after such a gap, and where ``person`` changes.
 
     Raises:
         UnknownNameError: ``key`` names no quantity.
@@ -97,6 +104,12 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
     j = np.asarray(joints, dtype=np.float64)
     if valid is not None:  # a session holds the last pose there: a speed would span the whole gap
         j = np.where(np.asarray(valid, bool)[:, None, None], j, np.nan)
+    # Another person followed (a click, or the followed one lost): a speed from one body to the
+    # other read as tens of m/s.
+    switched = np.zeros(len(j), bool)
+    if person is not None:
+        ids = np.asarray(person).reshape(-1)
+        switched[1:] = ids[1:] != ids[:-1]
     kind, _, rest = key.partition(":")
     if kind == "angle":
         y = analysis.named_angle(j, rest)
@@ -104,10 +117,43 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         joint, _, ax = rest.partition(":")
         y = j[:, H36M.index(joint), _AXES.index(ax)].copy()
     elif kind == "speed":
-        y = analysis.joint_speed(j, timestamps)[:, H36M.index(rest)]
+        ts = np.asarray(timestamps, dtype=np.float64)
+        bounds = [0, *np.flatnonzero(switched).tolist(), len(j)]
+        y = np.concatenate([_smoothed_speed(j[lo:hi], ts[lo:hi], _speed_window(ts))[:, H36M.index(rest)]
+                            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
     else:
         raise UnknownNameError(f"unknown quantity {key!r}")
+    y[switched] = np.nan
     return y
+
+
+def _speed_window(timestamps: np.ndarray) -> int:
+    """Frames in ``SPEED_SMOOTHING_S`` at the (T,) ``timestamps``' median step (1 without steps)."""
+    steps = np.diff(timestamps)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    return round(SPEED_SMOOTHING_S / float(np.median(steps))) if steps.size else 1
+
+
+def _smoothed_speed(joints: np.ndarray, timestamps: np.ndarray, window: int) -> np.ndarray:
+    """(T, 17) m/s from positions and times averaged over ``window`` frames (about
+    ``SPEED_SMOOTHING_S``, as analysis.ipynb does): frame-to-frame differences are mostly jitter
+    (a 1 cm wobble at 60 fps is 0.6 m/s; the live plot read 10-19 m/s for a hand swinging
+    slowly). NaN on the first frame, where a pose is missing (``joints`` NaN) and on the frame
+    after one, as unsmoothed.
+
+    Args:
+        joints: (T, 17, 3) world metres, NaN where no person.
+        timestamps: (T,) seconds, oldest first.
+        window: frames averaged (``_speed_window``).
+    """
+    raw = analysis.joint_speed(joints, timestamps)  # NaN pattern: first, missing, after missing
+    seen = np.isfinite(joints).all(axis=(1, 2))
+    # The times averaged like the positions, over seen frames only: a window's mean position
+    # belongs to its mean time when frames are unevenly spaced (a live source drops frames).
+    seen_t = np.where(seen, timestamps, np.nan)
+    smooth = analysis.joint_speed(analysis.moving_average(joints, window),
+                                  analysis.moving_average(seen_t, window))
+    return np.where(np.isfinite(raw), smooth, np.nan)
 
 
 class JointPlot:
@@ -143,7 +189,7 @@ class JointPlot:
                                          layout=widgets.Layout(width="340px"))
         self.selector.observe(self._on_quantity, names="value")
         self.widget = widgets.VBox([self.selector, self.canvas])
-        self._last: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None] | None = None
         # update() runs on the app's display thread, a quantity change on the kernel's main
         # thread: matplotlib artists are not thread-safe, so both go through this lock.
         self._lock = threading.RLock()
@@ -174,8 +220,8 @@ class JointPlot:
         if self.quantity.startswith("angle:"):
             self.ax.set_ylim(0, 180)  # fixed: a jumping scale would hide how bent a joint is
 
-    def series(self, timestamps: np.ndarray, joints: np.ndarray,
-               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def series(self, timestamps: np.ndarray, joints: np.ndarray, valid: np.ndarray | None = None,
+               person: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """What ``update`` would draw, the last ``window_s`` seconds only (arguments as ``update``).
 
         Returns:
@@ -188,21 +234,24 @@ class JointPlot:
         # Compute on one extra frame before the window so a speed at the window start is defined.
         lo = max(seg.start - 1, 0)
         v = None if valid is None else np.asarray(valid, bool)[lo:seg.stop]
-        y = compute_series(self.quantity, ts[lo:seg.stop], np.asarray(joints)[lo:seg.stop], v)
+        who = None if person is None else np.asarray(person)[lo:seg.stop]
+        y = compute_series(self.quantity, ts[lo:seg.stop], np.asarray(joints)[lo:seg.stop], v, who)
         y = y[seg.start - lo:]
         return ts[seg] - ts[seg.stop - 1], y
 
-    def update(self, timestamps: np.ndarray, joints: np.ndarray, valid: np.ndarray | None = None) -> None:
+    def update(self, timestamps: np.ndarray, joints: np.ndarray, valid: np.ndarray | None = None,
+               person: np.ndarray | None = None) -> None:
         """Redraw with new data.
 
         Args:
             timestamps: (T,) seconds, oldest first.
             joints: (T, 17, 3) world metres, z up.
             valid: (T,) bool, or None (all valid).
+            person: (T,) int followed track id per frame, or None (see ``compute_series``).
         """
         with self._lock:
-            self._last = (timestamps, joints, valid)
-            x, y = self.series(timestamps, joints, valid)
+            self._last = (timestamps, joints, valid, person)
+            x, y = self.series(timestamps, joints, valid, person)
             self.line.set_data(x, y)
             if not self.quantity.startswith("angle:"):
                 finite = y[np.isfinite(y)]

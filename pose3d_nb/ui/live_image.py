@@ -61,12 +61,18 @@ class LiveImage:
         """
         self.frame_size = (int(image_rgb.shape[1]), int(image_rgb.shape[0]))
         small, scale = fit_width(np.ascontiguousarray(image_rgb, dtype=np.uint8), self.max_width)
+        missing_label = "no person"
         if people and people.get("people_ids") is not None and len(people["people_ids"]):
             others = np.asarray(people["people_keypoints"]) * scale
             small = draw_people_2d(small, people["people_ids"], others, people.get("people_scores"),
                                    people.get("track_id"), self.min_score)
+            # Others are drawn with their ids: "no person" above them read as a wrong detection.
+            followed = people.get("track_id")
+            missing_label = (f"person {followed} not in view" if followed is not None and followed >= 0
+                             else "nobody followed yet")
         if keypoints is not None:
-            small = draw_skeleton_2d(small, np.asarray(keypoints, np.float64) * scale, scores, self.min_score)
+            small = draw_skeleton_2d(small, np.asarray(keypoints, np.float64) * scale, scores, self.min_score,
+                                     missing_label)
         return encode_jpeg(small, self.quality, max_width=None)
 
     def show(self, image_rgb: np.ndarray, keypoints: np.ndarray | None = None,

@@ -30,13 +30,14 @@ def draw_skeleton_2d(
     keypoints: np.ndarray | None,
     scores: np.ndarray | None,
     min_score: float = 0.3,
+    missing_label: str = "no person",
 ) -> np.ndarray:
     """Draw bones and joints on a copy of ``image_rgb``.
 
     A joint is drawn when finite and ``score >= min_score``; a bone when both its joints are.
     Left bones are blue, right orange, centre grey. When no joint can be drawn the frame gets a
-    red "no person" banner, so a missing detection is visible rather than looking like a frozen
-    overlay.
+    red banner saying ``missing_label``, so a missing detection is visible rather than looking
+    like a frozen overlay.
 
     Args:
         image_rgb: (H, W, 3) uint8 RGB; not modified.
@@ -44,6 +45,7 @@ def draw_skeleton_2d(
             None means no detection.
         scores: (17,) in [0, 1], or None (all keypoints trusted).
         min_score: the lowest score drawn.
+        missing_label: the banner's text when nothing is drawn.
 
     Returns:
         (H, W, 3) uint8 RGB: the frame with the skeleton.
@@ -81,7 +83,7 @@ def draw_skeleton_2d(
         cv2.circle(img, centre, radius + 1, (20, 20, 20), -1, cv2.LINE_AA)  # dark rim: visible on light bg
         cv2.circle(img, centre, radius, SIDE_RGB[_joint_side(int(j))], -1, cv2.LINE_AA)
     if not ok.any():
-        _banner(img, "no person")
+        _banner(img, missing_label)
     return img
 
 
@@ -140,6 +142,9 @@ def _banner(img: np.ndarray, text: str) -> None:
     img[:bh] = (0.35 * img[:bh] + 0.65 * np.array(MISSING_RGB)).astype(np.uint8)
     scale = bh / 36
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    if tw > w - 8:  # a longer text on a tall, narrow frame: smaller, not cut at the edges
+        scale *= (w - 8) / tw
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
     org = (max(4, (w - tw) // 2), (bh + th) // 2)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
 
