@@ -148,3 +148,44 @@ def test_a_kill_in_the_middle_of_a_write_keeps_every_row_saved_before_it(tmp_pat
     np.testing.assert_array_equal(np.diff(session.frame_index) % 100, 1)  # no row lost between saves
     assert not (tmp_path / "session.npz").exists()
     assert np.load(tmp_path / "joints.npy").shape == (1, 17, 3)
+
+
+def _close_stderr():
+    os.close(2)
+
+
+def test_run_with_stderr_closed_records_every_frame(tmp_path):
+    # `pose3d run 2>&-`: Python has no sys.stderr for the progress bar, and the next file
+    # opened would get descriptor 2 and the native libraries' log lines. It aborted at exit
+    # with the engine still running and nothing recorded.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path), "--max-frames", "20"],
+        stdout=subprocess.PIPE, text=True, preexec_fn=_close_stderr,
+    )
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    assert "20 frames" in out
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == 20 and session.metadata["complete"] is True
+
+
+def test_a_failure_after_the_engine_started_still_stops_it(tmp_path, monkeypatch):
+    # The progress bar is made after engine.start(): when it cannot be made (no terminal to
+    # write to), the engine must still be stopped (its rows saved, the folder's lock released),
+    # not left recording in the background until the process dies.
+    import threading
+
+    import tqdm
+
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording.folder import lock_out_dir, unlock_out_dir
+
+    class BrokenBar:
+        def __init__(self, *args, **kwargs):
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(tqdm, "tqdm", BrokenBar)
+    status = main(["run", "--out", str(tmp_path), "--loop", "--max-frames", "100000"])
+    assert status == 1
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("pose3d-")]
+    unlock_out_dir(lock_out_dir(tmp_path))  # OutputError if the run still held the folder
