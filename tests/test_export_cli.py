@@ -69,3 +69,35 @@ def test_run_then_export(tmp_path):
     bvh_lines = (tmp_path / "session.bvh").read_text().splitlines()
     assert f"Frames: {frames}" in bvh_lines
     assert np.isfinite(np.loadtxt(bvh_lines[bvh_lines.index("MOTION") + 3:])).all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "bvh"])
+def test_an_export_never_replaces_the_session_it_reads(session_file, fmt, capsys):
+    # `pose3d export OUT --format csv --out OUT/session.npz` wrote the table over the recording.
+    before = session_file.read_bytes()
+    assert main(["export", str(session_file.parent), "--format", fmt, "--out", str(session_file)]) == 1
+    err = capsys.readouterr().err
+    assert "never replaces a recording" in err and "Traceback" not in err
+    assert session_file.read_bytes() == before
+
+
+def test_an_export_never_replaces_another_session_or_a_journal_file(session_file, tmp_path):
+    from pose3d_nb.export import ExportError, export_session
+
+    other = tmp_path / "other" / "take.npz"  # a session under any name
+    other.parent.mkdir()
+    other.write_bytes(session_file.read_bytes())
+    journal = tmp_path / "running" / "session.journal"
+    journal.mkdir(parents=True)
+    (journal / "meta.json").write_text("{}")
+    (journal / "rows-000.arrows").write_bytes(b"rows")
+    for target in (other, journal / "rows-000.arrows", journal / "meta.json"):
+        before = target.read_bytes()
+        with pytest.raises(ExportError, match="never replaces a recording"):
+            export_session(session_file, "trc", out=target)
+        assert target.read_bytes() == before
+    # an earlier export (not a session) is replaced as before
+    earlier = tmp_path / "motion.trc"
+    earlier.write_text("old")
+    assert export_session(session_file, "trc", out=earlier) == earlier
+    assert earlier.read_text() != "old"

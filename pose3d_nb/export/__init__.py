@@ -25,6 +25,7 @@ from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session
+from pose3d_nb.recording.folder import recording_part
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -98,6 +99,10 @@ def export_session(
         session_or_path = load_session(source_path)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     path = Path(out) if out is not None else default_path(source_path, format)
+    replaced = recording_part(path)
+    if replaced is not None:  # `--out session.npz`: the export would have replaced what it reads
+        raise ExportError(f"{path} is {replaced}: an export never replaces a recording; "
+                          "choose another output path")
     try:
         data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
                        fixed_rate=fixed_rate)
