@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -189,3 +190,53 @@ def test_a_failure_after_the_engine_started_still_stops_it(tmp_path, monkeypatch
     assert status == 1
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("pose3d-")]
     unlock_out_dir(lock_out_dir(tmp_path))  # OutputError if the run still held the folder
+
+
+def test_a_closed_terminal_stops_cleanly_and_keeps_the_recording(tmp_path):
+    # The terminal goes away (a closed window, an ssh session that dropped): the kernel sends
+    # SIGHUP, which killed the run with its last rows unsaved and no session.npz written.
+    import fcntl
+    import pty
+    import termios
+
+    master, terminal = pty.openpty()
+    os.set_blocking(master, False)
+
+    def on_the_terminal():
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path), "--loop", "--pace"],
+        stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=on_the_terminal,
+    )
+    os.close(terminal)
+    try:
+        deadline = time.monotonic() + 120
+        saved = 0
+        while saved < 10:
+            assert time.monotonic() < deadline and process.poll() is None, f"only {saved} rows saved"
+            with contextlib.suppress(OSError):
+                os.read(master, 1 << 16)  # what the run prints, read as a terminal would
+            with contextlib.suppress(ValueError, FileNotFoundError):
+                saved = len(load_session(tmp_path))
+            time.sleep(0.1)
+    finally:
+        os.close(master)  # the hangup
+    process.wait(timeout=60)
+    assert (tmp_path / "session.npz").is_file() and not (tmp_path / "session.journal").exists()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and len(session) >= saved
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(tmp_path):
+    process = _spawn("run", "--out", str(tmp_path), "--loop", "--pace",
+                     preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    _wait_for_saved_rows(tmp_path, 5)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert process.poll() is None, "nohup asked the run to go on after a hangup"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert load_session(tmp_path).metadata["complete"] is True
