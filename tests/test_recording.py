@@ -205,6 +205,33 @@ def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(t
     assert not aside.exists() and len(load_session(tmp_path / "session.npz")) == 7
 
 
+def test_an_overwrite_run_that_fails_keeps_the_unfinished_recording_it_replaces(tmp_path):
+    # As a run that dies: a run that fails (a detector error) never replaces another recording,
+    # complete or not. It wrote its rows as session.npz and deleted the killed run's journal.
+    crashed = _recorder(tmp_path)
+    crashed.begin()
+    _record(crashed, 0, 5)
+    crashed.flush()
+    crashed._release_folder()  # killed: its journal stays, unfinished
+    (tmp_path / "session.bvh").write_text("an export of the unfinished recording")
+    failing = _recorder(tmp_path, overwrite=True)
+    failing.begin()
+    _record(failing, 0, 7)
+    assert failing.finish(failed=True) is None
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    kept = load_session(aside)
+    assert len(kept) == 5 and kept.metadata["recording_id"] == crashed.recording_id
+    assert not (tmp_path / "session.npz").exists()
+    assert (tmp_path / "session.bvh").exists(), "the replaced recording keeps its exports"
+    failed_rows = load_session(tmp_path)
+    assert len(failed_rows) == 7 and failed_rows.metadata["complete"] is False
+    completing = _recorder(tmp_path, overwrite=True)  # a run that completes replaces both
+    completing.begin()
+    _record(completing, 0, 3)
+    completing.finish()
+    assert len(load_session(tmp_path)) == 3
+
+
 def _single_file(path, arrays, metadata):
     np.savez(path, **arrays, metadata=np.array(json.dumps(metadata)))
 

@@ -149,7 +149,7 @@ def _where(session: Path | None, out: str) -> str:
         return f"recorded to {session} (placed in the room from the whole clip{bones})"
     journal = Path(out) / JOURNAL_DIR
     if journal.is_dir():
-        return f"kept unfinished in {journal} (the session already in {out} was not replaced)"
+        return f"kept unfinished in {journal} (the recording already in {out} was not replaced)"
     return "nothing recorded"
 
 

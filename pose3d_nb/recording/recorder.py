@@ -245,8 +245,9 @@ class Recorder:
     def finish(self, failed: bool = False) -> Path | None:
         """Save what is left and, unless that would lose another complete session, write ``session.npz``.
 
-        ``failed``: the run ended in an error. Its rows then never replace a complete session
-        of another recording (with ``overwrite``): they stay in the journal, marked unfinished.
+        ``failed``: the run ended in an error. Its rows then never replace another recording
+        (with ``overwrite``: a complete session, or the unfinished one of a killed run, which
+        stays set aside): they stay in the journal, marked unfinished.
         Returns the session file written, or None (nothing recorded, or the journal kept).
         """
         if not self._active:
@@ -281,7 +282,9 @@ class Recorder:
             return None
         journal.close()
         session_path = self.out_dir / SESSION_FILE
-        if failed and self._holds_other_session(session_path):
+        # A failed run replaces no other recording: neither a complete session nor the journal
+        # of a killed run it set aside (that stays there, as when this run is killed too).
+        if failed and (self._holds_other_session(session_path) or self._replaced_journal is not None):
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
             return None
         session = read_journal(journal.folder)
