@@ -101,3 +101,26 @@ def test_an_export_never_replaces_another_session_or_a_journal_file(session_file
     earlier.write_text("old")
     assert export_session(session_file, "trc", out=earlier) == earlier
     assert earlier.read_text() != "old"
+
+
+def test_the_engines_csv_never_replaces_its_recording(tmp_path):
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.export import ExportError
+    from pose3d_nb.recording import Recorder
+
+    class Recording(EngineExports):
+        def __init__(self, out):
+            self.out_dir = out
+            self._recorder = Recorder(RollingBuffer(8), out, self.metadata)
+
+        def metadata(self):
+            return {"source": "synthetic"}
+
+    session = tmp_path / "session.npz"
+    write_session(session, RollingBuffer(4).snapshot(), {"source": "camera"})
+    before = session.read_bytes()
+    with pytest.raises(ExportError, match="never replaces a recording"):
+        Recording(tmp_path).export_csv(session)
+    assert session.read_bytes() == before
+    assert Recording(tmp_path).export_csv().name == "session.csv"

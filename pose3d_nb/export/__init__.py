@@ -37,6 +37,7 @@ __all__ = [
     "export_session",
     "format_names",
     "prepare",
+    "refuse_replacing_recording",
     "register_format",
 ]
 
@@ -66,6 +67,15 @@ def _writer(format: str, units: str | None) -> Callable[..., Path]:
         raise ExportError(f"units must be one of {entry.units} for {format}, not {units!r}")
     writer = load_object(entry.writer)
     return writer if units is None else partial(writer, units=units)
+
+
+def refuse_replacing_recording(path: str | Path) -> None:
+    """``ExportError`` when ``path`` is part of a recording (a session file, a journal's file):
+    an export is written over an earlier export, never over what it was made from."""
+    replaced = recording_part(path)
+    if replaced is not None:
+        raise ExportError(f"{path} is {replaced}: an export never replaces a recording; "
+                          "choose another output path")
 
 
 def export_session(
@@ -99,10 +109,7 @@ def export_session(
         session_or_path = load_session(source_path)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     path = Path(out) if out is not None else default_path(source_path, format)
-    replaced = recording_part(path)
-    if replaced is not None:  # `--out session.npz`: the export would have replaced what it reads
-        raise ExportError(f"{path} is {replaced}: an export never replaces a recording; "
-                          "choose another output path")
+    refuse_replacing_recording(path)  # `--out session.npz`: the export would replace what it reads
     try:
         data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
                        fixed_rate=fixed_rate)
