@@ -514,3 +514,30 @@ def test_a_finalize_step_writes_its_rows_and_metadata_and_the_newest_pose(tmp_pa
     _record(failed, 0, 10)
     failed.finish(failed=True)  # a run that ended in an error: its rows as recorded
     assert "doubled" not in load_session(tmp_path / "failed").metadata
+
+
+def test_every_save_syncs_the_journal_meta_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    # The journal is read through meta.json. Rewritten at each save without a sync, a power cut
+    # could leave it empty (file systems that do not flush data on rename), and load_session then
+    # refused every row beside it as a damaged journal.
+    import os
+
+    from pose3d_nb.recording import files
+
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor):
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    for save in range(3):
+        _record(recorder, save * 10, 10)
+        synced.clear()
+        recorder.flush()
+        meta_syncs = [path for path in synced if os.path.basename(path).startswith(".meta.json.")]
+        assert meta_syncs, f"save {save}: meta.json was replaced without a sync ({synced})"
+    recorder.finish()

@@ -366,7 +366,7 @@ class Recorder:
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
             base_rows = int(read_metadata(session_path).get("rows") or 0)
         journal = JournalWriter(folder, self._recording_id, base_rows)
-        journal.write_meta(self._meta(), durable=True)
+        journal.write_meta(self._meta())
         return journal
 
     def _holds_other_session(self, path: Path) -> bool:
