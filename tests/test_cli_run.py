@@ -240,3 +240,14 @@ def test_under_nohup_a_hangup_does_not_stop_the_run(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert load_session(tmp_path).metadata["complete"] is True
+
+
+def test_run_out_with_a_tilde_records_in_the_home_folder(tmp_path, monkeypatch, capsys):
+    from pose3d_nb.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--out", "~/rec", "--max-frames", "5"]) == 0
+    written = tmp_path / "home" / "rec" / "session.npz"
+    assert f"recorded to {written}" in capsys.readouterr().out
+    assert len(load_session(written)) == 5 and not (tmp_path / "~").exists()

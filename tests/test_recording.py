@@ -541,3 +541,19 @@ def test_every_save_syncs_the_journal_meta_before_it_replaces_the_old_one(tmp_pa
         meta_syncs = [path for path in synced if os.path.basename(path).startswith(".meta.json.")]
         assert meta_syncs, f"save {save}: meta.json was replaced without a sync ({synced})"
     recorder.finish()
+
+
+def test_a_folder_given_with_a_tilde_is_the_home_folders(tmp_path, monkeypatch):
+    # Checked, locked and read back at ~/rec, it was written to a folder named "~" in the
+    # working folder, and load_session("~/rec") found no session there.
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    recorder = _recorder("~/rec")
+    recorder.begin()
+    _record(recorder, 0, 5)
+    assert recorder.finish() == home / "rec" / "session.npz"
+    assert len(load_session("~/rec")) == 5
+    assert not list(work.iterdir())

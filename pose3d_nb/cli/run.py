@@ -38,7 +38,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
     # Before the models load and frames flow: a file, a read-only disk or another recording.
-    prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
+    # The folder as checked ("~" expanded), for the engine and for what is said about it after.
+    args.out = str(prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite"))
     with stop_on_signals() as request:
         try:
             return _run(args, request)

@@ -95,7 +95,9 @@ class Recorder:
                 or not 0 <= interval < math.inf:
             raise Pose3DValueError(f"session_interval must be a number of seconds >= 0, got {interval!r}")
         self.buffer = buffer
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        # Expanded here, as the folder checks and load_session expand it: "~/rec" was checked and
+        # locked at the home folder's rec but written to a folder named "~" in the working one.
+        self.out_dir = Path(out_dir).expanduser() if out_dir is not None else None
         self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
