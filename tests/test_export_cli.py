@@ -124,3 +124,13 @@ def test_the_engines_csv_never_replaces_its_recording(tmp_path):
         Recording(tmp_path).export_csv(session)
     assert session.read_bytes() == before
     assert Recording(tmp_path).export_csv().name == "session.csv"
+
+
+def test_an_export_to_a_tilde_path_goes_to_the_home_folder(session_file, tmp_path, monkeypatch, capsys):
+    # It was written to a folder named "~" in the working folder, where nobody looks for it.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(session_file), "--format", "trc", "--out", "~/motion.trc"]) == 0
+    written = tmp_path / "home" / "motion.trc"
+    assert capsys.readouterr().out.strip() == f"trc: {written}"
+    assert written.stat().st_size > 1000 and not (tmp_path / "~").exists()

@@ -108,7 +108,7 @@ def export_session(
         source_path = Path(session_or_path)
         session_or_path = load_session(source_path)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
-    path = Path(out) if out is not None else default_path(source_path, format)
+    path = Path(out).expanduser() if out is not None else default_path(source_path, format)
     refuse_replacing_recording(path)  # `--out session.npz`: the export would replace what it reads
     try:
         data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
