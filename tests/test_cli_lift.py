@@ -308,3 +308,18 @@ def test_lift_causal_keeps_the_lifted_bone_lengths_unless_asked(tmp_path, keypoi
 def test_lift_held_bones_need_the_whole_clip(tmp_path, keypoints_file, capsys):
     assert lift(keypoints_file, "shipped", tmp_path / "x.npy", "--stream", "--bones", "held") == 2
     assert "--bones held needs the whole clip" in capsys.readouterr().err
+
+
+def test_lift_never_replaces_a_recorded_session(tmp_path, keypoints_file, capsys):
+    """`--out OUT/session.npz --overwrite` wrote the lifted array over the recording."""
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.recording import write_session
+
+    session = tmp_path / "take" / "session.npz"
+    session.parent.mkdir()
+    write_session(session, RollingBuffer(4).snapshot(), {"source": "camera"})
+    before = session.read_bytes()
+    for options in ([], ["--overwrite"]):
+        assert lift(keypoints_file, "shipped", session, *options) == 2
+        assert "a recorded session, which pose3d lift never replaces" in capsys.readouterr().err
+    assert session.read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -159,3 +160,105 @@ def test_a_kill_in_the_middle_of_a_write_keeps_every_row_saved_before_it(tmp_pat
     np.testing.assert_array_equal(np.diff(session.frame_index) % 100, 1)  # no row lost between saves
     assert not (tmp_path / "session.npz").exists()
     assert np.load(tmp_path / "joints.npy").shape == (1, 17, 3)
+
+
+def _close_stderr():
+    os.close(2)
+
+
+def test_run_with_stderr_closed_records_every_frame(tmp_path):
+    # `pose3d run 2>&-`: Python has no sys.stderr for the progress bar, and the next file
+    # opened would get descriptor 2 and the native libraries' log lines. It aborted at exit
+    # with the engine still running and nothing recorded.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path), "--max-frames", "20"],
+        stdout=subprocess.PIPE, text=True, preexec_fn=_close_stderr,
+    )
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    assert "20 frames" in out
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == 20 and session.metadata["complete"] is True
+
+
+def test_a_failure_after_the_engine_started_still_stops_it(tmp_path, monkeypatch):
+    # The progress bar is made after engine.start(): when it cannot be made (no terminal to
+    # write to), the engine must still be stopped (its rows saved, the folder's lock released),
+    # not left recording in the background until the process dies.
+    import threading
+
+    import tqdm
+
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording.folder import lock_out_dir, unlock_out_dir
+
+    class BrokenBar:
+        def __init__(self, *args, **kwargs):
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(tqdm, "tqdm", BrokenBar)
+    status = main(["run", "--out", str(tmp_path), "--loop", "--max-frames", "100000"])
+    assert status == 1
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("pose3d-")]
+    unlock_out_dir(lock_out_dir(tmp_path))  # OutputError if the run still held the folder
+
+
+def test_a_closed_terminal_stops_cleanly_and_keeps_the_recording(tmp_path):
+    # The terminal goes away (a closed window, an ssh session that dropped): the kernel sends
+    # SIGHUP, which killed the run with its last rows unsaved and no session.npz written.
+    import fcntl
+    import pty
+    import termios
+
+    master, terminal = pty.openpty()
+    os.set_blocking(master, False)
+
+    def on_the_terminal():
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose3d_nb.cli", "run", "--out", str(tmp_path), "--loop", "--pace"],
+        stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=on_the_terminal,
+    )
+    os.close(terminal)
+    try:
+        deadline = time.monotonic() + 120
+        saved = 0
+        while saved < 10:
+            assert time.monotonic() < deadline and process.poll() is None, f"only {saved} rows saved"
+            with contextlib.suppress(OSError):
+                os.read(master, 1 << 16)  # what the run prints, read as a terminal would
+            with contextlib.suppress(ValueError, FileNotFoundError):
+                saved = len(load_session(tmp_path))
+            time.sleep(0.1)
+    finally:
+        os.close(master)  # the hangup
+    process.wait(timeout=60)
+    assert (tmp_path / "session.npz").is_file() and not (tmp_path / "session.journal").exists()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and len(session) >= saved
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(tmp_path):
+    process = _spawn("run", "--out", str(tmp_path), "--loop", "--pace",
+                     preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    _wait_for_saved_rows(tmp_path, 5)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert process.poll() is None, "nohup asked the run to go on after a hangup"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert load_session(tmp_path).metadata["complete"] is True
+
+
+def test_run_out_with_a_tilde_records_in_the_home_folder(tmp_path, monkeypatch, capsys):
+    from pose3d_nb.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--out", "~/rec", "--max-frames", "5"]) == 0
+    written = tmp_path / "home" / "rec" / "session.npz"
+    assert f"recorded to {written}" in capsys.readouterr().out
+    assert len(load_session(written)) == 5 and not (tmp_path / "~").exists()

@@ -595,3 +595,38 @@ def test_a_truncated_video_records_every_frame_it_gave_before_the_error(tmp_path
     assert isinstance(engine.error, EngineError) and "truncated" in str(engine.error)
     session = load_session(tmp_path / "out")
     np.testing.assert_array_equal(session.frame_index, np.arange(readable))
+
+
+_EXITS_WITHOUT_STOP = """
+import sys, time
+from pose3d_nb.engine import PoseEngine
+
+looping = sys.argv[2] == "loop"
+engine = PoseEngine(source="sample", out_dir=sys.argv[1], loop=looping, pace=looping)
+engine.start()
+if looping:
+    while engine.stats().processed < 20:
+        time.sleep(0.05)
+else:
+    engine.wait()  # the file's end: the script then ends, never calling stop()
+"""
+
+
+@pytest.mark.parametrize("how", ["end-of-file", "loop"])
+def test_a_script_that_ends_without_stop_still_finishes_its_recording(tmp_path, how):
+    # The interpreter's exit used to end the engine's daemon threads with the recording
+    # unfinished: only the journal, without the rows still queued (and a notebook kernel
+    # restarted while recording, the same).
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", _EXITS_WITHOUT_STOP, str(tmp_path), how],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "session.npz").is_file() and not (tmp_path / "session.journal").exists()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True
+    if how == "end-of-file":
+        assert len(session) == 100
+    else:
+        assert len(session) >= 20

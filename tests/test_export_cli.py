@@ -69,3 +69,68 @@ def test_run_then_export(tmp_path):
     bvh_lines = (tmp_path / "session.bvh").read_text().splitlines()
     assert f"Frames: {frames}" in bvh_lines
     assert np.isfinite(np.loadtxt(bvh_lines[bvh_lines.index("MOTION") + 3:])).all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "bvh"])
+def test_an_export_never_replaces_the_session_it_reads(session_file, fmt, capsys):
+    # `pose3d export OUT --format csv --out OUT/session.npz` wrote the table over the recording.
+    before = session_file.read_bytes()
+    assert main(["export", str(session_file.parent), "--format", fmt, "--out", str(session_file)]) == 1
+    err = capsys.readouterr().err
+    assert "never replaces a recording" in err and "Traceback" not in err
+    assert session_file.read_bytes() == before
+
+
+def test_an_export_never_replaces_another_session_or_a_journal_file(session_file, tmp_path):
+    from pose3d_nb.export import ExportError, export_session
+
+    other = tmp_path / "other" / "take.npz"  # a session under any name
+    other.parent.mkdir()
+    other.write_bytes(session_file.read_bytes())
+    journal = tmp_path / "running" / "session.journal"
+    journal.mkdir(parents=True)
+    (journal / "meta.json").write_text("{}")
+    (journal / "rows-000.arrows").write_bytes(b"rows")
+    for target in (other, journal / "rows-000.arrows", journal / "meta.json"):
+        before = target.read_bytes()
+        with pytest.raises(ExportError, match="never replaces a recording"):
+            export_session(session_file, "trc", out=target)
+        assert target.read_bytes() == before
+    # an earlier export (not a session) is replaced as before
+    earlier = tmp_path / "motion.trc"
+    earlier.write_text("old")
+    assert export_session(session_file, "trc", out=earlier) == earlier
+    assert earlier.read_text() != "old"
+
+
+def test_the_engines_csv_never_replaces_its_recording(tmp_path):
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.export import ExportError
+    from pose3d_nb.recording import Recorder
+
+    class Recording(EngineExports):
+        def __init__(self, out):
+            self.out_dir = out
+            self._recorder = Recorder(RollingBuffer(8), out, self.metadata)
+
+        def metadata(self):
+            return {"source": "synthetic"}
+
+    session = tmp_path / "session.npz"
+    write_session(session, RollingBuffer(4).snapshot(), {"source": "camera"})
+    before = session.read_bytes()
+    with pytest.raises(ExportError, match="never replaces a recording"):
+        Recording(tmp_path).export_csv(session)
+    assert session.read_bytes() == before
+    assert Recording(tmp_path).export_csv().name == "session.csv"
+
+
+def test_an_export_to_a_tilde_path_goes_to_the_home_folder(session_file, tmp_path, monkeypatch, capsys):
+    # It was written to a folder named "~" in the working folder, where nobody looks for it.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(session_file), "--format", "trc", "--out", "~/motion.trc"]) == 0
+    written = tmp_path / "home" / "motion.trc"
+    assert capsys.readouterr().out.strip() == f"trc: {written}"
+    assert written.stat().st_size > 1000 and not (tmp_path / "~").exists()

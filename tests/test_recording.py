@@ -205,6 +205,33 @@ def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(t
     assert not aside.exists() and len(load_session(tmp_path / "session.npz")) == 7
 
 
+def test_an_overwrite_run_that_fails_keeps_the_unfinished_recording_it_replaces(tmp_path):
+    # As a run that dies: a run that fails (a detector error) never replaces another recording,
+    # complete or not. It wrote its rows as session.npz and deleted the killed run's journal.
+    crashed = _recorder(tmp_path)
+    crashed.begin()
+    _record(crashed, 0, 5)
+    crashed.flush()
+    crashed._release_folder()  # killed: its journal stays, unfinished
+    (tmp_path / "session.bvh").write_text("an export of the unfinished recording")
+    failing = _recorder(tmp_path, overwrite=True)
+    failing.begin()
+    _record(failing, 0, 7)
+    assert failing.finish(failed=True) is None
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    kept = load_session(aside)
+    assert len(kept) == 5 and kept.metadata["recording_id"] == crashed.recording_id
+    assert not (tmp_path / "session.npz").exists()
+    assert (tmp_path / "session.bvh").exists(), "the replaced recording keeps its exports"
+    failed_rows = load_session(tmp_path)
+    assert len(failed_rows) == 7 and failed_rows.metadata["complete"] is False
+    completing = _recorder(tmp_path, overwrite=True)  # a run that completes replaces both
+    completing.begin()
+    _record(completing, 0, 3)
+    completing.finish()
+    assert len(load_session(tmp_path)) == 3
+
+
 def _single_file(path, arrays, metadata):
     np.savez(path, **arrays, metadata=np.array(json.dumps(metadata)))
 
@@ -487,3 +514,46 @@ def test_a_finalize_step_writes_its_rows_and_metadata_and_the_newest_pose(tmp_pa
     _record(failed, 0, 10)
     failed.finish(failed=True)  # a run that ended in an error: its rows as recorded
     assert "doubled" not in load_session(tmp_path / "failed").metadata
+
+
+def test_every_save_syncs_the_journal_meta_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    # The journal is read through meta.json. Rewritten at each save without a sync, a power cut
+    # could leave it empty (file systems that do not flush data on rename), and load_session then
+    # refused every row beside it as a damaged journal.
+    import os
+
+    from pose3d_nb.recording import files
+
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor):
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    for save in range(3):
+        _record(recorder, save * 10, 10)
+        synced.clear()
+        recorder.flush()
+        meta_syncs = [path for path in synced if os.path.basename(path).startswith(".meta.json.")]
+        assert meta_syncs, f"save {save}: meta.json was replaced without a sync ({synced})"
+    recorder.finish()
+
+
+def test_a_folder_given_with_a_tilde_is_the_home_folders(tmp_path, monkeypatch):
+    # Checked, locked and read back at ~/rec, it was written to a folder named "~" in the
+    # working folder, and load_session("~/rec") found no session there.
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    recorder = _recorder("~/rec")
+    recorder.begin()
+    _record(recorder, 0, 5)
+    assert recorder.finish() == home / "rec" / "session.npz"
+    assert len(load_session("~/rec")) == 5
+    assert not list(work.iterdir())

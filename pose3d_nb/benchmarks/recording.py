@@ -55,7 +55,7 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 def measure_journal(folder: Path, frames: int) -> dict[str, Any]:
     """The journal (Arrow IPC, what the Recorder writes): 60-row saves, fsynced; reading all back."""
     journal = JournalWriter(folder / "session.journal", "bench")
-    journal.write_meta({}, durable=True)
+    journal.write_meta({})
     seconds = []
     for first in range(0, frames, CHUNK_ROWS):
         rows = _rows(min(CHUNK_ROWS, frames - first), first)

@@ -43,8 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def open_closed_std_streams() -> None:
+    """Point a standard stream the process was started without (``pose3d run 2>&-``) at os.devnull.
+
+    With descriptor 2 closed, the next file opened gets it and the native libraries' log lines
+    (MediaPipe, TensorFlow Lite) are written into that file; and Python's ``sys.stderr`` is
+    None, which the progress bar cannot write to. Descriptors 0-2 that are open are left alone.
+    """
+    import os
+
+    for descriptor, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if opened != descriptor:
+                os.dup2(opened, descriptor)
+                os.close(opened)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(descriptor, mode, closefd=False))  # noqa: SIM115 - for the process
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
+    open_closed_std_streams()
     args = build_parser().parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
     return tool_exit_status(lambda: args.func(args))
 

@@ -94,11 +94,11 @@ def seed_number(value: str) -> int:
     return number
 
 class StopRequest:
-    """A signal handler that asks ``pose3d run`` to stop cleanly: SIGINT (Ctrl-C) or SIGTERM.
+    """A signal handler that asks ``pose3d run`` to stop cleanly: SIGINT (Ctrl-C), SIGTERM or SIGHUP.
 
     The first signal sets ``requested`` (the run loop then stops the engine and keeps the
     recording); a second one while stopping raises KeyboardInterrupt, for a stop that hangs.
-    ``exit_status``: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    ``exit_status``: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
     """
 
     def __init__(self) -> None:
@@ -119,7 +119,8 @@ class StopRequest:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
-    """Handle SIGINT and SIGTERM with a ``StopRequest`` for the block, then restore the old handlers.
+    """Handle SIGINT, SIGTERM and SIGHUP (a closed terminal; not when inherited ignored, as under
+    ``nohup``) with a ``StopRequest`` for the block, then restore the old handlers.
 
     Installed explicitly: a process started from a non-interactive shell may inherit SIGINT
     ignored, and Python's default KeyboardInterrupt would then never come.
@@ -128,7 +129,13 @@ def stop_on_signals() -> Iterator[StopRequest]:
     if threading.current_thread() is not threading.main_thread():
         yield request  # signal handlers can only be set from the main thread
         return
-    previous = {signum: signal.signal(signum, request) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM]
+    # A closed terminal (SIGHUP, an ssh session that dropped) stops cleanly too, rather than
+    # killing the run with its last rows unsaved; unless started under nohup, which asks to go on.
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        signals.append(hangup)
+    previous = {signum: signal.signal(signum, request) for signum in signals}
     try:
         yield request
     finally:

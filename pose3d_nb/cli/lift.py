@@ -89,7 +89,10 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     """``--out`` and the ``_valid.npy`` mask beside it, checked before anything is lifted: neither
-    may be the keypoints file, a folder, or (without ``--overwrite``) a file that exists."""
+    may be the keypoints file, a folder, a recording (``--overwrite`` or not), or (without
+    ``--overwrite``) a file that exists."""
+    from pose3d_nb.recording.folder import recording_part
+
     out = Path(args.out).expanduser()
     valid_path = out.with_name(out.stem + "_valid.npy")
     source = Path(args.keypoints).expanduser().resolve()
@@ -98,6 +101,10 @@ def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
             raise UsageError(f"--out would write {path} over the keypoints lifted; choose another --out")
         if path.is_dir():
             raise UsageError(f"--out: {path} is a folder; name a .npy file (in it, if you like)")
+        replaced = recording_part(path)
+        if replaced is not None:  # --overwrite names an earlier lift's output, never a recording
+            raise UsageError(f"--out: {path} is {replaced}, which pose3d lift never replaces; "
+                             "choose another --out")
         if (path.exists() or path.is_symlink()) and not args.overwrite:
             raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
     return out, valid_path

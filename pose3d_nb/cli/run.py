@@ -45,7 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     checked_world_options(args)
     accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
-    prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite")
+    # The folder as checked ("~" expanded), for the engine and for what is said about it after.
+    args.out = str(prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite"))
     with stop_on_signals() as request:
         try:
             return _run(args, request)
@@ -68,14 +69,17 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     if info.hint:
         print(f"note: {info.hint}")
     engine.start()
-    source = engine.source
-    total = getattr(source, "frame_count", None) if not source.is_live and not args.loop else None
-    if args.max_frames:
-        total = min(total, args.max_frames) if total else args.max_frames
     interrupted = False
     unfollowed = ""  # a people detector's status when nobody is followed: whom it waits for
-    bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
+    bar = None
     try:
+        # In the try: whatever fails from here on (the progress bar cannot write) still stops the
+        # engine, which writes the session; left running, it was killed at exit with nothing saved.
+        source = engine.source
+        total = getattr(source, "frame_count", None) if not source.is_live and not args.loop else None
+        if args.max_frames:
+            total = min(total, args.max_frames) if total else args.max_frames
+        bar = tqdm(total=total, unit="frame", desc=engine.source_name, dynamic_ncols=True, mininterval=0.5)
         while engine.running and not request.requested.is_set():
             engine.wait(0.25)
             stats = engine.stats()
@@ -90,8 +94,11 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        bar.close()
-        engine.stop()
+        try:
+            if bar is not None:
+                bar.close()
+        finally:
+            engine.stop()
     interrupted = interrupted or request.requested.is_set()
     stats = engine.stats()
     session = _written_session(Path(args.out), engine.recording_id)
@@ -150,7 +157,7 @@ def _where(session: Path | None, out: str) -> str:
         return f"recorded to {session} (placed in the room from the whole clip{bones})"
     journal = Path(out) / JOURNAL_DIR
     if journal.is_dir():
-        return f"kept unfinished in {journal} (the session already in {out} was not replaced)"
+        return f"kept unfinished in {journal} (the recording already in {out} was not replaced)"
     return "nothing recorded"
 
 

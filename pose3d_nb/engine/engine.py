@@ -15,11 +15,14 @@ The parts it wires: ``Devices`` (source and detector), a lifter from ``choose_li
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import queue
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,23 @@ _END = LatestSlot.END  # end of the source (or of what was read before a Stop), 
 #: Seconds a Stop waits (at most half its timeout) for the frames already read to be detected,
 #: lifted and recorded: a few frames queued between the stages, well under a second normally.
 STOP_DRAIN_S = 3.0
+
+
+#: Engines started and not stopped since (a file's end does not count: its recording is finished
+#: only by stop(), or by the next start()).
+_UNSTOPPED: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_unstopped_engines() -> None:
+    """Stop, at interpreter exit, every engine that was started and not stopped: a script that
+    ends without ``stop()`` (after ``wait()`` on a file, say), a notebook kernel shut down or
+    restarted while recording. Its recording is then finished as a stop finishes it
+    (``session.npz``, the rows still queued saved); without this the process ended with the
+    daemon threads, the last rows unsaved and only the unfinished journal left."""
+    for engine in list(_UNSTOPPED):
+        with contextlib.suppress(Exception):  # one engine's failure must not keep the next unstopped
+            engine.stop()
 
 
 class EngineError(Pose3DRuntimeError):
@@ -281,6 +301,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             ]
             for thread in self._threads:
                 thread.start()
+            _UNSTOPPED.add(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, finish the frames already read (detected, lifted, recorded: at most a
@@ -302,6 +323,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                     self._stop.set()
                 self._join(timeout / 2)
             finally:
+                _UNSTOPPED.discard(self)
                 self._devices.close()
                 self._recorder.finish(failed=self._error is not None)
 

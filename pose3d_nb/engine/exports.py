@@ -34,11 +34,14 @@ class EngineExports:
             The path written.
 
         Raises:
-            Pose3DValueError: no ``path`` and the engine has no ``out_dir``.
+            Pose3DValueError: no ``path`` and the engine has no ``out_dir``; ``path`` is part of
+                a recording (``ExportError``: a session file, a journal's file).
         """
         path = Path(path) if path is not None else self._default_path("session.csv")
+        from pose3d_nb.export import refuse_replacing_recording
         from pose3d_nb.export.table import write_frame_csv
 
+        refuse_replacing_recording(path)
         write_frame_csv(path, self._recorder.session())
         return path
 

@@ -25,6 +25,7 @@ from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session
+from pose3d_nb.recording.folder import recording_part
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "export_session",
     "format_names",
     "prepare",
+    "refuse_replacing_recording",
     "register_format",
 ]
 
@@ -65,6 +67,15 @@ def _writer(format: str, units: str | None) -> Callable[..., Path]:
         raise ExportError(f"units must be one of {entry.units} for {format}, not {units!r}")
     writer = load_object(entry.writer)
     return writer if units is None else partial(writer, units=units)
+
+
+def refuse_replacing_recording(path: str | Path) -> None:
+    """``ExportError`` when ``path`` is part of a recording (a session file, a journal's file):
+    an export is written over an earlier export, never over what it was made from."""
+    replaced = recording_part(path)
+    if replaced is not None:
+        raise ExportError(f"{path} is {replaced}: an export never replaces a recording; "
+                          "choose another output path")
 
 
 def export_session(
@@ -98,7 +109,8 @@ def export_session(
         source_path = Path(session_or_path)
         session_or_path = load_session(source_path)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
-    path = Path(out) if out is not None else default_path(source_path, format)
+    path = Path(out).expanduser() if out is not None else default_path(source_path, format)
+    refuse_replacing_recording(path)  # `--out session.npz`: the export would replace what it reads
     try:
         data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
                        fixed_rate=fixed_rate)

@@ -160,6 +160,23 @@ def resolve_session(path: str | Path) -> Path:
     return path
 
 
+def recording_part(path: str | Path) -> str | None:
+    """What of a recording ``path`` is, in words (None: not part of one), for writers of other
+    files (exports) that must never replace it: a session file (whatever its name: one that
+    reads as a session), or a file inside a ``session.journal``."""
+    path = Path(path).expanduser()
+    journal = path.parent.name == JOURNAL_DIR or path.parent.name.startswith(f".{JOURNAL_DIR}.")
+    if journal and (path.parent / META_FILE).is_file():
+        return f"a file of the recording {path.parent}"
+    if path.is_file():
+        try:
+            read_metadata(path)
+        except (SessionError, OSError):
+            return None
+        return "a recorded session"
+    return None
+
+
 def load_session(path: str | Path) -> Session:
     """Read a session without unpickling: a ``session.npz``, a journal, or a recording folder.
 

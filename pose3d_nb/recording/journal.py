@@ -4,7 +4,8 @@ Layout (format version 2)::
 
     session.journal/
         meta.json        {"format_version", "recording_id", "base_rows", "columns": {name:
-                          {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically
+                          {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically and
+                          durably
         rows-000.arrows  an Arrow IPC stream: one record batch per save, each column of
         rows-001.arrows  ``buffer.COLUMNS`` (shaped ones as fixed-size lists); one file per
                          time the journal is opened (a stream cannot be reopened for appending)
@@ -130,8 +131,13 @@ class JournalWriter:
         self._sync = -1  # a descriptor of the same file, for fsync (pyarrow files have none)
         self._writer = None
 
-    def write_meta(self, metadata: dict[str, Any], durable: bool = False) -> None:
-        """Rewrite ``meta.json`` with ``metadata`` (what produced the recording)."""
+    def write_meta(self, metadata: dict[str, Any]) -> None:
+        """Rewrite ``meta.json`` with ``metadata`` (what produced the recording), durably.
+
+        Synced before it replaces the old one, at every save: the journal is read through it,
+        and an unsynced file renamed over it may be empty after a power cut (file systems that
+        do not flush data on rename), which made every row of the journal unreadable.
+        """
         meta = {
             "format_version": FORMAT_VERSION,
             "recording_id": self.recording_id,
@@ -140,7 +146,7 @@ class JournalWriter:
                         for name, column in COLUMNS.items()},
             "metadata": metadata,
         }
-        with atomic_file(self.folder / META_FILE, durable=durable) as handle:
+        with atomic_file(self.folder / META_FILE) as handle:
             handle.write(json.dumps(meta, default=str).encode())
 
     def append(self, columns: dict[str, np.ndarray]) -> None:

@@ -95,7 +95,9 @@ class Recorder:
                 or not 0 <= interval < math.inf:
             raise Pose3DValueError(f"session_interval must be a number of seconds >= 0, got {interval!r}")
         self.buffer = buffer
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        # Expanded here, as the folder checks and load_session expand it: "~/rec" was checked and
+        # locked at the home folder's rec but written to a folder named "~" in the working one.
+        self.out_dir = Path(out_dir).expanduser() if out_dir is not None else None
         self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
@@ -245,8 +247,9 @@ class Recorder:
     def finish(self, failed: bool = False) -> Path | None:
         """Save what is left and, unless that would lose another complete session, write ``session.npz``.
 
-        ``failed``: the run ended in an error. Its rows then never replace a complete session
-        of another recording (with ``overwrite``): they stay in the journal, marked unfinished.
+        ``failed``: the run ended in an error. Its rows then never replace another recording
+        (with ``overwrite``: a complete session, or the unfinished one of a killed run, which
+        stays set aside): they stay in the journal, marked unfinished.
         Returns the session file written, or None (nothing recorded, or the journal kept).
         """
         if not self._active:
@@ -281,7 +284,9 @@ class Recorder:
             return None
         journal.close()
         session_path = self.out_dir / SESSION_FILE
-        if failed and self._holds_other_session(session_path):
+        # A failed run replaces no other recording: neither a complete session nor the journal
+        # of a killed run it set aside (that stays there, as when this run is killed too).
+        if failed and (self._holds_other_session(session_path) or self._replaced_journal is not None):
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
             return None
         session = read_journal(journal.folder)
@@ -363,7 +368,7 @@ class Recorder:
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
             base_rows = int(read_metadata(session_path).get("rows") or 0)
         journal = JournalWriter(folder, self._recording_id, base_rows)
-        journal.write_meta(self._meta(), durable=True)
+        journal.write_meta(self._meta())
         return journal
 
     def _holds_other_session(self, path: Path) -> bool:
