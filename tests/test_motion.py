@@ -210,6 +210,18 @@ def test_two_jumps_while_walking_and_none_from_walking_alone():
     np.testing.assert_allclose([j.pelvis_rise_m for j in jumps], [0.25, 0.4], atol=0.04)  # it bobs 2 cm
 
 
+def test_feet_that_seem_to_leave_the_floor_while_the_body_stays_are_no_jump():
+    # Lifted 3D can raise both ankles for a moment (the floor, the lean or the ankles wrong) while
+    # the pelvis stays where it was: read as a jump before; on held-out mocap as the engine records
+    # it a third of the jumps found were such (docs/motion.md).
+    joints, t = jump(height=0.0, airtime=0.5, before=1.0)
+    lifted = (t > 1.0) & (t < 1.3)
+    joints[lifted, :, 2] += np.where(np.isin(np.arange(17), motion.ANKLES), 0.08, 0.0)
+    assert motion.find_jumps(joints, t) == []
+    (feet_only,) = motion.find_jumps(joints, t, min_pelvis_rise_m=None)  # every time both feet are up
+    assert feet_only.feet_rise_m == pytest.approx(0.08) and abs(feet_only.pelvis_rise_m) < 1e-9
+
+
 def _camera_rotation(pitch_deg: float, roll_deg: float) -> np.ndarray:
     """(3, 3) rows: the axes of a camera (x right, y down, z forward) in the world, looking along
     +y, tilted down by pitch and turned clockwise about its view axis by roll."""

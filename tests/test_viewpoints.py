@@ -93,6 +93,10 @@ def test_bench_offline_lift_smoke_compares_pose3d_lift_with_the_engine(capsys):
     for row in recording.values():
         assert 10 < row["pa_mpjpe_mm"] < 300 and 10 < row["wa_mpjpe_mm"] < 1000, recording
         assert 0 < row["gravity_deg"] < 45, recording
+    # What pose3d_nb.motion reads from that recording, against the true motion.
+    moved = figures["motion"]
+    assert 0 <= moved["walking_speed_error_m_s"] < 2 and 0 <= moved["distance_error_m"] < 20, moved
+    assert 0 <= moved["jump_precision"] <= 1 and 0 <= moved["clear_jump_recall"] <= 1, moved
 
 
 def test_the_whole_clip_zoom_follows_the_person_and_leaves_an_empty_clip_alone():

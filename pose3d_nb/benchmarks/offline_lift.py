@@ -13,7 +13,9 @@ WA-MPJPE and gravity error. Last, what the engine records of a video file: its r
 (``WorldTracker``), then placed again from the whole clip (``world.recorded.replace_recording``)
 with the bones as lifted and held (what it does with the shipped lifter), and the same for a
 camera, whose recording keeps only the frames the engine did not drop (``CAMERA_KEEPS`` of
-them, at random): WA-MPJPE, root error, gravity error and PA-MPJPE.
+them, at random): WA-MPJPE, root error, gravity error and PA-MPJPE. And what ``pose3d_nb.motion``
+reads from the video file's recording against what it reads from the true motion (walking speed,
+distance travelled, jumps: ``motion_counts``).
 """
 
 from __future__ import annotations
@@ -76,6 +78,31 @@ def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None,
     return live, (recorded.joints_camera.astype(np.float64), recorded.joints_3d.astype(np.float64))
 
 
+def motion_counts(recorded: np.ndarray, truth: np.ndarray, fps: float = 30.0) -> list[float]:
+    """``pose3d_nb.motion`` on a recording's world rows against the same on the true motion, one
+    clip: ``recorded`` and ``truth`` (T, 17, 3) world metres, z up. Returns [median |walking
+    speed error| m/s, |distance travelled error| m, recorded jumps that match a true one, recorded
+    jumps that match none, clear true jumps (feet >= 0.10 m up for >= 0.1 s), clear ones found];
+    a recorded jump matches a true one when their times overlap (within 0.1 s)."""
+    from pose3d_nb import motion
+
+    times = np.arange(len(truth)) / fps
+    speed = np.abs(motion.walking_speed(recorded, times) - motion.walking_speed(truth, times))
+    travelled = [motion.distance_travelled(joints, times)[-1] for joints in (recorded, truth)]
+    distance = abs(travelled[0] - travelled[1])
+    # A true jump: both feet off the floor, whatever the pelvis does.
+    true_jumps = motion.find_jumps(truth, times, min_pelvis_rise_m=None)
+    found_jumps = motion.find_jumps(recorded, times)
+
+    def overlap(a: Any, b: Any) -> bool:
+        return a.start_s <= b.end_s + 0.1 and b.start_s <= a.end_s + 0.1
+
+    matched = sum(any(overlap(j, t) for t in true_jumps) for j in found_jumps)
+    clear = [t for t in true_jumps if t.feet_rise_m >= 0.10 and t.airtime_s >= 0.1]
+    return [float(np.nanmedian(speed)), float(distance), matched, len(found_jumps) - matched, len(clear),
+            sum(any(overlap(j, t) for j in found_jumps) for t in clear)]
+
+
 def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json: bool = False) -> dict:
     """Lift ``clips`` held-out clips the four ways; print and return the mean errors."""
     import torch
@@ -103,7 +130,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
     rng = np.random.default_rng(seed)
     drops = np.random.default_rng(seed + 1)  # its own stream: the clips and cameras stay the seed's
     started = time.perf_counter()
-    rows = []
+    rows, motions = [], []
     while len(rows) < clips:
         case = make_case(rng, pool[rng.integers(len(pool))], rng.uniform(*PITCH_DEG), rng.uniform(*ROLL_DEG),
                          rng.uniform(*FOV_DEG), noise)  # fmt: skip
@@ -130,6 +157,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
                          body_gravity_deg(placed.joints, case.truth, case.up)]
         live, free = engine_recording(engine, case, lean, hold_bones=False)
         _, held = engine_recording(engine, case, lean, hold_bones=True)
+        motions.append(motion_counts(held[1], WorldFrame(case.up, 0.0).to_world(case.truth)))
         # A camera: the engine lifts and records only the frames it kept (the newest each time).
         kept = np.sort(drops.choice(len(case.truth), int(len(case.truth) * CAMERA_KEEPS), replace=False))
         seen = dataclasses.replace(case, keypoints=case.keypoints[kept], scores=case.scores[kept],
@@ -154,6 +182,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         "recording": {way: dict(zip(("wa_mpjpe_mm", "root_mm", "gravity_deg", "pa_mpjpe_mm"),
                                     mean[16 + 4 * i:20 + 4 * i], strict=True))
                       for i, way in enumerate(RECORDING_WAYS)},
+        "motion": _motion_summary(np.array(motions)),
         "seconds": time.perf_counter() - started,
     }
     print(f"pose3d lift, shipped lifter, {clips} held-out mocap clips through random cameras (seed {seed}), "
@@ -180,9 +209,28 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         row = result["recording"][name]
         print(f"    {label:31} {row['wa_mpjpe_mm']:6.1f} mm {row['root_mm']:6.1f} mm "
               f"{row['gravity_deg']:5.2f} deg {row['pa_mpjpe_mm']:5.1f} mm")
+    moved = result["motion"]
+    print(f"  pose3d_nb.motion on the recording (whole clip, bones held) against the true motion: walking "
+          f"speed off by {moved['walking_speed_error_m_s']:.3f} m/s and the {len(case.truth) / 30:.0f} s "
+          f"distance by {moved['distance_error_m']:.2f} m (medians over clips); jumps found "
+          f"{moved['jumps_found']} of which {moved['jump_precision']:.0%} true, clear jumps (feet 0.10 m up "
+          f"for 0.1 s) found {moved['clear_jump_recall']:.0%} of {moved['clear_jumps']}")
     if as_json:
         print(json.dumps(_rounded(result)))
     return result
+
+
+def _motion_summary(counts: np.ndarray) -> dict:
+    """``motion_counts`` rows (clips, 6) -> medians and jump precision and recall."""
+    matched, false, clear, found = counts[:, 2:].sum(0)
+    return {
+        "walking_speed_error_m_s": float(np.median(counts[:, 0])),
+        "distance_error_m": float(np.median(counts[:, 1])),
+        "jumps_found": int(matched + false),
+        "jump_precision": float(matched / max(matched + false, 1)),
+        "clear_jumps": int(clear),
+        "clear_jump_recall": float(found / max(clear, 1)),
+    }
 
 
 def _rounded(value: Any) -> Any:
