@@ -351,6 +351,16 @@ def test_bad_video_fails_at_start(tmp_path):
     assert not engine.running
 
 
+def test_a_source_that_names_nothing_is_refused_when_chosen_while_stopped(tmp_path):
+    # Stopped, set_source only noted the spec: a missing file failed at the next start.
+    engine = PoseEngine(source="sample", out_dir=None)
+    with pytest.raises(SourceError, match="missing.mp4"):
+        engine.set_source(tmp_path / "missing.mp4")
+    assert engine.source_name == "sample"
+    engine.set_source("camera:7")  # a camera is only tried when the run starts (opens nothing now)
+    assert engine.source_name == "camera:7"
+
+
 def test_one_recording_folder_one_running_engine(tmp_path):
     """A second engine (a re-run notebook cell) into the folder a running engine records into is
     refused, overwrite or not, and takes nothing from it; a start that fails frees the folder."""

@@ -101,12 +101,12 @@ def test_the_shown_pose_is_stored_for_a_reload_once_poses_pause_and_on_close(tmp
 def test_a_refused_change_is_shown_and_the_control_reverts(fallback_app):
     app = fallback_app
     c = app.controls
-    # Stopped, the engine only notes the new source; opening it happens on Start, and fails there.
+    # Stopped, the engine notes the new source (opened on Start), but one that names nothing is
+    # refused at once: the box showed "source: /nonexistent/video.mp4" as if it were taken.
     c.source_box.value = "/nonexistent/video.mp4"
-    c.start_button.value = True
-    assert "could not start" in c.status.value and "/nonexistent/video.mp4" in c.status.value
+    assert "could not switch source" in c.status.value and "/nonexistent/video.mp4" in c.status.value
+    assert c.source == "sample" == app.engine.source_name
     assert not app.engine.running and not c.running and c.start_button.description == "Start"
-    c.source_box.value = "sample"
     c.start_button.value = True
     assert app.engine.running and "could not" not in c.status.value
     # Running, the engine opens the new source at once: it refuses, keeps going, the box reverts.

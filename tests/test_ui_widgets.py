@@ -483,6 +483,21 @@ def test_latest_segment_stops_at_a_loop_restart():
     assert np.arange(0, 20, 0.5)[seg][0] == pytest.approx(14.5)
 
 
+def test_joint_plot_axis_is_scaled_to_what_the_line_draws():
+    # A line without markers draws nothing for a lone value between two gaps; that value still
+    # set the axis (a 17 m/s speed between gaps squashed a 1 m/s walk to the bottom).
+    ts = np.arange(60) / 30.0
+    joints = np.stack([standing_pose()] * 60)
+    valid = np.ones(60, bool)
+    valid[[40, 41, 42, 44, 45, 46]] = False
+    joints[43, :, 2] += 4.0  # frame 43 alone between the gaps, 4 m higher
+    plot = JointPlot(quantity="pos:pelvis:z", window_s=3.0)
+    plot.update(ts, joints, valid)
+    low, high = plot.ax.get_ylim()
+    pelvis = standing_pose()[H36M.index("pelvis"), 2]
+    assert low < pelvis < high < pelvis + 1.0, (low, high)
+
+
 def test_joint_plot_series_values_and_invalid_gaps():
     pose = standing_pose()
     T = 60

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pose3d_nb.detectors.follow import SINGLE_PERSON, options_only_for, resolved_follow, with_follow
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.lifting.registry import require_capabilities
+from pose3d_nb.sources import accepted_options
 
 if TYPE_CHECKING:
     from pose3d_nb.engine.devices import Devices
@@ -36,9 +37,13 @@ class EngineSwitching:
         return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
 
     def set_source(self, spec: Any, loop: bool | None = None, pace: bool | None = None) -> None:
-        """Switch source; while running the new one is opened here (errors raise) and swapped in."""
+        """Switch source; while running the new one is opened here (errors raise) and swapped in.
+        Stopped, it is opened at the next start, but a spec that names nothing (a missing file)
+        raises ``SourceError`` now, as the running case does."""
         with self._lock:
             devices = self._devices
+            if not self.running:
+                accepted_options(spec)  # resolves the spec without opening it (nor a camera)
             if loop is not None or pace is not None:
                 devices.source_options = self._file_options(loop, pace)
             if not self.running:

@@ -156,6 +156,18 @@ def _smoothed_speed(joints: np.ndarray, timestamps: np.ndarray, window: int) -> 
     return np.where(np.isfinite(raw), smooth, np.nan)
 
 
+def _drawn(y: np.ndarray) -> np.ndarray:
+    """(T,) bool: the values a line without markers shows, finite with a finite neighbour (a
+    lone value between gaps draws nothing, and must not stretch the axis: a 17 m/s speed on the
+    one frame between two gaps did); every finite value when none has a neighbour."""
+    finite = np.isfinite(y)
+    neighbour = np.zeros_like(finite)
+    neighbour[1:] |= finite[:-1]
+    neighbour[:-1] |= finite[1:]
+    drawn = finite & neighbour
+    return drawn if drawn.any() else finite
+
+
 class JointPlot:
     """Live plot of one quantity over the last ``window_s`` seconds (x axis: seconds ago).
 
@@ -254,7 +266,7 @@ class JointPlot:
             x, y = self.series(timestamps, joints, valid, person)
             self.line.set_data(x, y)
             if not self.quantity.startswith("angle:"):
-                finite = y[np.isfinite(y)]
+                finite = y[_drawn(y)]
                 if finite.size:
                     lo, hi = float(finite.min()), float(finite.max())
                     pad = max(0.05, 0.1 * (hi - lo))
