@@ -439,6 +439,18 @@ def test_a_point_left_of_the_image_is_refused_with_its_own_error_by_the_commands
         assert "field of view" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def test_a_file_named_like_a_point_after_a_double_dash_stays_an_input():
+    # The "--follow -5,10" joining took the bare "--" for an option and made "--=-1,2.mp4" of
+    # the file after it ("ambiguous option"); after "--" every word is an input, as argparse has it.
+    from pose3d_nb.cli import _values_kept_with_their_options as kept
+    from pose3d_nb.cli import build_parser
+
+    argv = ["batch", "--out", "out", "--", "-1,2.mp4", "-3,4.mp4"]
+    assert kept(argv) == argv
+    assert build_parser().parse_args(kept(argv)).inputs == ["-1,2.mp4", "-3,4.mp4"]
+    assert kept(["run", "--follow", "-5,10", "--", "-1,2"]) == ["run", "--follow=-5,10", "--", "-1,2"]
+
+
 def test_follow_turns_mediapipe_into_mediapipe_people():
     from pose3d_nb import PoseEngine
 

@@ -74,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 def _values_kept_with_their_options(argv: list[str]) -> list[str]:
     """``--follow -5,10`` as ``--follow=-5,10``. argparse takes a value that starts with "-" for
     an option of its own unless it reads as one negative number, so a point left of the image
-    failed as "expected one argument" instead of with the point's own error."""
+    failed as "expected one argument" instead of with the point's own error. What follows a
+    bare ``--`` is positional (``pose3d batch --out OUT -- -1,2.mp4``) and is left as given."""
     out: list[str] = []
-    for token in argv:
+    for position, token in enumerate(argv):
+        if token == "--":
+            return out + list(argv[position:])
         if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_PAIR.match(token):
             out[-1] = f"{out[-1]}={token}"
         else:
