@@ -459,6 +459,20 @@ def test_a_camera_this_kernel_already_holds_says_so(fake_camera, monkeypatch):
         pass
 
 
+def test_a_camera_source_dropped_without_close_frees_its_claim(fake_camera, monkeypatch):
+    # The claim outlived a source collected without close(): its OpenCV capture was released,
+    # yet every later open said "already open in this Python kernel" until a restart.
+    import gc
+
+    monkeypatch.setattr(FakeCamera, "present", {0})
+    camera = CameraSource(0, backend="opencv")
+    next(camera)
+    del camera
+    gc.collect()
+    with CameraSource(0, backend="opencv") as again:
+        check_camera_frames([next(again) for _ in range(2)])
+
+
 # ---------------------------------------------------------------------------- import hygiene
 def test_importing_sources_loads_no_camera_or_model_library():
     code = (

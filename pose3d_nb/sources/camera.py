@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -231,6 +232,9 @@ class CameraSource(BaseSource):
         except BaseException:
             _unclaim(device, id(self))
             raise
+        # A source dropped without close() (``src = open_source(0)`` run again in a cell) frees
+        # its device when collected, as its OpenCV capture does: the claim must not outlive it.
+        weakref.finalize(self, _unclaim, device, id(self))
 
     def _open(self, device: int | str, backend: str, width: int | None, height: int | None,
               first_frame_timeout: float) -> None:
