@@ -640,3 +640,40 @@ def test_a_script_that_ends_without_stop_still_finishes_its_recording(tmp_path, 
         assert len(session) == 100
     else:
         assert len(session) >= 20
+
+
+_FORKS_WHILE_RUNNING = """
+import os, sys, time
+from pose3d_nb.engine import PoseEngine
+
+engine = PoseEngine(source="sample", out_dir=sys.argv[1], loop=True, pace=True)
+engine.start()
+while engine.stats().processed < 10:
+    time.sleep(0.05)
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # a forked helper that ends normally: the interpreter's exit runs in it
+for _ in range(150):
+    if os.waitpid(child, os.WNOHANG)[0]:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(child, 9)
+    print("the forked child did not exit")
+engine.stop()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_leaves_the_parents_engine_alone_at_its_exit(tmp_path):
+    # The exit-time stop ran in a child forked while an engine recorded: it has none of the
+    # engine's threads, and stopping its copy hung it (locks held at the fork) for good.
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", _FORKS_WHILE_RUNNING, str(tmp_path)],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "did not exit" not in completed.stdout
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and len(session) >= 10

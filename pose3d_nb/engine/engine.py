@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import os
 import queue
 import threading
 import time
@@ -72,6 +73,13 @@ def _stop_unstopped_engines() -> None:
     for engine in list(_UNSTOPPED):
         with contextlib.suppress(Exception):  # one engine's failure must not keep the next unstopped
             engine.stop()
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of the engines' threads (only the thread that forked goes on), and
+    # its copy of their locks may be held: stopping them there at its exit hung it for good, and
+    # would finish the parent's recording from a copy. The parent's engines stay the parent's.
+    os.register_at_fork(after_in_child=_UNSTOPPED.clear)
 
 
 class EngineError(Pose3DRuntimeError):
