@@ -134,3 +134,21 @@ def test_an_export_to_a_tilde_path_goes_to_the_home_folder(session_file, tmp_pat
     written = tmp_path / "home" / "motion.trc"
     assert capsys.readouterr().out.strip() == f"trc: {written}"
     assert written.stat().st_size > 1000 and not (tmp_path / "~").exists()
+
+
+def test_the_engines_csv_to_a_tilde_path_goes_to_the_home_folder(tmp_path, monkeypatch):
+    # export_session expanded "~" (pose3d export --out, engine.export), export_csv did not.
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.recording import Recorder
+
+    class Recording(EngineExports):
+        def __init__(self):
+            self.out_dir = None
+            self._recorder = Recorder(RollingBuffer(8), None, dict)
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    written = Recording().export_csv("~/frames.csv")
+    assert written == tmp_path / "home" / "frames.csv" and written.is_file()
+    assert not (tmp_path / "~").exists()

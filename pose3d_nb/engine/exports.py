@@ -37,7 +37,9 @@ class EngineExports:
             Pose3DValueError: no ``path`` and the engine has no ``out_dir``; ``path`` is part of
                 a recording (``ExportError``: a session file, a journal's file).
         """
-        path = Path(path) if path is not None else self._default_path("session.csv")
+        # "~/frames.csv" is the home folder's, as export() and the recording folder take it
+        # (it was written to a folder named "~" in the working one).
+        path = Path(path).expanduser() if path is not None else self._default_path("session.csv")
         from pose3d_nb.export import refuse_replacing_recording
         from pose3d_nb.export.table import write_frame_csv
 
