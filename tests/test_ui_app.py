@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 from helpers.waiting import until
@@ -217,6 +218,10 @@ def test_settings_changed_from_a_cell_show_on_the_controls(reference_checkpoint,
         assert (c.window, c.lookahead, c.flip) == (0, 0, True)
         engine.window, engine.lookahead, engine.flip = 9, 4, False
         video = str(tmp_path / "other.mp4")
+        writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 48))
+        for _ in range(3):  # a real file: a spec that names nothing is refused when chosen
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
         engine.set_source(video)
         engine.set_detector("mediapipe-lite")
         assert until(lambda: (c.window, c.lookahead, c.flip, c.source, c.detector)
