@@ -197,9 +197,11 @@ def test_a_failure_after_the_engine_started_still_stops_it(tmp_path, monkeypatch
             raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(tqdm, "tqdm", BrokenBar)
+    before = set(threading.enumerate())  # other tests' recorders may linger: only this run's count
     status = main(["run", "--out", str(tmp_path), "--loop", "--max-frames", "100000"])
     assert status == 1
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("pose3d-")]
+    left = set(threading.enumerate()) - before
+    assert not [thread.name for thread in left if thread.name.startswith("pose3d-")]
     unlock_out_dir(lock_out_dir(tmp_path))  # OutputError if the run still held the folder
 
 

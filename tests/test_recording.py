@@ -187,6 +187,38 @@ def test_files_of_the_user_named_session_are_never_taken_for_exports(tmp_path):
     assert {name: (tmp_path / name).read_bytes() for name in mine} == mine
 
 
+@pytest.mark.parametrize("name", ["joints.npy", "session.csv", "session.bvh"])
+def test_a_folder_with_the_users_files_of_a_recordings_names_is_refused_unless_overwrite(tmp_path, name):
+    # A run writes joints.npy as it goes (and exports named session.*): in a folder with no
+    # recording such files are the user's (the original real-time tool wrote out_files/joints.npy)
+    # and were overwritten without a word.
+    theirs = tmp_path / name
+    theirs.write_bytes(b"the user's own file")
+    with pytest.raises(OutputError, match=f"holds {name} that no recording there wrote.*pass --overwrite"):
+        prepare_out_dir(tmp_path, hint="pass --overwrite")
+    with pytest.raises(OutputError, match=name):
+        _recorder(tmp_path).begin()
+    assert theirs.read_bytes() == b"the user's own file"
+    prepare_out_dir(tmp_path, overwrite=True)  # asked to replace them
+
+
+def test_the_newest_pose_file_always_has_its_recording_beside_it(tmp_path):
+    # joints.npy is written as poses come, the journal at the first save (2 s later by default):
+    # a run killed in between left a joints.npy that no recording claimed. The journal comes first.
+    recorder = _recorder(tmp_path, interval=60.0)
+    recorder.begin()
+    _record(recorder, 0, 3)
+    latest = tmp_path / "joints.npy"
+    deadline = time.monotonic() + 30
+    while not latest.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert latest.exists() and (tmp_path / JOURNAL_DIR).is_dir()
+    assert len(load_session(tmp_path)) == 3  # saved before the newest pose was written
+    recorder._release_folder()  # as a kill does
+    with pytest.raises(OutputError, match="unfinished recording"):  # not taken for the user's file
+        prepare_out_dir(tmp_path)
+
+
 def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(tmp_path):
     crashed = _recorder(tmp_path)
     crashed.begin()

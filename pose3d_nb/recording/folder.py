@@ -67,6 +67,16 @@ def refuse_other_recording(path: Path, overwrite: bool = False, own_id: str | No
             f"{path} already holds {held}; {hint} to replace it once the new run completes, "
             "or choose another folder"
         )
+    if not held and not overwrite:
+        # A run writes joints.npy (and exports named session.*) as it goes; in a folder with no
+        # recording, files of those names are someone else's (the original real-time tool wrote
+        # out_files/joints.npy too). A recorder's own joints.npy always has its journal beside it.
+        theirs = [name for name in recording_output_names() if (path / name).is_file()]
+        if theirs:
+            raise OutputError(
+                f"{path} holds {', '.join(theirs)} that no recording there wrote, and a run writes "
+                f"files of those names; move them, {hint} to replace them, or choose another folder"
+            )
 
 
 def lock_out_dir(path: Path) -> int | None:
@@ -193,7 +203,15 @@ def load_session(path: str | Path) -> Session:
 # and `pose3d run --csv`'s per-frame session.csv; tests/test_export.py checks the formats' side).
 # Only these are ever taken for an old run's exports: a user's own session.mp4 or session.toml
 # in the folder is never touched.
+#: The newest pose, replaced as poses come (the original real-time tool's output).
+LATEST_POSE_FILE = "joints.npy"
 EXPORT_SUFFIXES = (".bvh", ".invalid_frames.json", ".trc", ".c3d", ".csv", ".tidy.csv", ".parquet")
+
+
+def recording_output_names() -> tuple[str, ...]:
+    """The names a recording writes beside its session: the newest pose and the exports."""
+    stem = Path(SESSION_FILE).stem
+    return (LATEST_POSE_FILE, *(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES))
 
 
 def export_files(folder: Path) -> dict[Path, int]:

@@ -338,6 +338,10 @@ class Recorder:
                 waiting = len(self._pending)
             try:
                 if latest is not None:
+                    if self._journal is None:
+                        # The journal first: a joints.npy of ours always has its recording beside
+                        # it, so one without is the user's (prepare_out_dir) even after a kill.
+                        self.flush()
                     write_latest_pose(self.out_dir / "joints.npy", latest)
                 if self._closing.is_set():
                     return  # finish() saves the rest in its own thread
