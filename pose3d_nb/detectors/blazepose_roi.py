@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose3d_nb.detectors.base import DetectorUnavailable
-from pose3d_nb.detectors.native_logs import first_run_quiet, quiet_native_logs
+from pose3d_nb.detectors.native_logs import QUIET_RUNS, first_runs_quiet, quiet_native_logs
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 
 _GRAPH = """
@@ -161,7 +161,7 @@ class RoiLandmarks:
         self._solution_base = solution_base
         self._complexity = int(model_complexity)
         self.workers = region_workers(workers)
-        self._cold: set = set()  # graphs not yet run
+        self._cold: dict = {}  # graph -> its first runs left in a quiet window
         self._graphs = [self._new_graph()]
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
@@ -173,7 +173,7 @@ class RoiLandmarks:
                 side_inputs={"model_complexity": self._complexity},
                 outputs=["landmarks", "alignment", "world_landmarks"],
             )
-        self._cold.add(graph)  # its first run prints MediaPipe's start-up notices
+        self._cold[graph] = QUIET_RUNS  # its first runs print MediaPipe's start-up notices
         return graph
 
     def __call__(self, image: np.ndarray, roi: Roi) -> RoiPerson | None:
@@ -212,7 +212,7 @@ class RoiLandmarks:
         height, width = image.shape[:2]
         rect = self._rect(x_center=roi.x / width, y_center=roi.y / height, width=roi.side / width,
                           height=roi.side / height, rotation=roi.rotation)
-        result = first_run_quiet(self._cold, graph, graph.process, {"image": image, "roi": rect})
+        result = first_runs_quiet(self._cold, graph, graph.process, {"image": image, "roi": rect})
         if result.landmarks is None or result.alignment is None:
             return None
         scale = np.array([width, height, width], np.float64)

@@ -120,12 +120,22 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data):]
 
 
-def first_run_quiet(cold: set, key: object, call, *args):
-    """``call(*args)``, under ``quiet_native_logs`` when ``key`` is in ``cold`` (then removed):
-    a MediaPipe graph prints its start-up notices on its first run, not its later ones."""
-    if key not in cold:
+#: Runs of a new graph kept in a window: its start-up notices come from its own threads too, a
+#: moment after the first call returned, and on a busy machine that was after the window closed.
+QUIET_RUNS = 3
+
+
+def first_runs_quiet(cold: dict, key: object, call, *args):
+    """``call(*args)``, under ``quiet_native_logs`` while ``cold[key]`` (runs left in a window,
+    ``QUIET_RUNS`` for a new graph) is above 0, counting it down: a MediaPipe graph prints its
+    start-up notices on its first runs, not its later ones."""
+    left = cold.get(key, 0)
+    if left <= 0:
         return call(*args)
     with quiet_native_logs():
         result = call(*args)
-    cold.discard(key)
+    if left <= 1:
+        cold.pop(key, None)
+    else:
+        cold[key] = left - 1
     return result

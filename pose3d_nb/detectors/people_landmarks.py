@@ -24,7 +24,7 @@ from pose3d_nb.detectors.blazepose_roi import Roi, RoiLandmarks, RoiPerson, regi
 from pose3d_nb.detectors.geometry import box_iou, keypoint_box
 from pose3d_nb.detectors.mediapipe_bundle import pose_landmarker_bundle
 from pose3d_nb.detectors.mediapipe_pose import BLAZEPOSE_TO_COCO
-from pose3d_nb.detectors.native_logs import first_run_quiet, quiet_native_logs
+from pose3d_nb.detectors.native_logs import QUIET_RUNS, first_runs_quiet, quiet_native_logs
 from pose3d_nb.detectors.occluders import paint_over
 from pose3d_nb.detectors.people_match import already_tracked, distinct, held, inner_margin, same_torso
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
@@ -141,7 +141,7 @@ class PeopleLandmarker:
         self.max_aspect = max_aspect
         self.workers = region_workers(workers)
         self._landmarkers: dict[tuple[int, int, int, int] | str | None, Any] = {}
-        self._cold: set = set()  # landmarkers not yet run
+        self._cold: dict = {}  # landmarker -> its first runs left in a quiet window
         self._roi: RoiLandmarks | None = None
         self._chains: list[_Chain] = []
         self._since_sweep = 0
@@ -298,7 +298,7 @@ class PeopleLandmarker:
             options = self._options
             with quiet_native_logs():
                 landmarker = self._landmarkers[key] = self._vision.PoseLandmarker.create_from_options(options)
-            self._cold.add(key)  # its first run prints MediaPipe's start-up notices
+            self._cold[key] = QUIET_RUNS  # its first runs print MediaPipe's start-up notices
         return landmarker
 
     def _sweep(self, frame: Frame, stamp: int, regions=None,
@@ -315,9 +315,9 @@ class PeopleLandmarker:
             image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop)
             key = region if self._video_mode else slot
             if self._video_mode:
-                result = first_run_quiet(self._cold, key, landmarker.detect_for_video, image, stamp)
+                result = first_runs_quiet(self._cold, key, landmarker.detect_for_video, image, stamp)
             else:
-                result = first_run_quiet(self._cold, key, landmarker.detect, image)
+                result = first_runs_quiet(self._cold, key, landmarker.detect, image)
             for marks, world in zip(result.pose_landmarks, result.pose_world_landmarks, strict=False):
                 points = np.array([(p.x * w + x0, p.y * h + y0, p.z * w, p.visibility or 0.0) for p in marks])
                 world_xyz = np.array([(p.x, p.y, p.z) for p in world], np.float32)
