@@ -341,7 +341,7 @@ class Recorder:
                     if self._journal is None:
                         # The journal first: a joints.npy of ours always has its recording beside
                         # it, so one without is the user's (prepare_out_dir) even after a kill.
-                        self.flush()
+                        self._start_journal()
                     write_latest_pose(self.out_dir / "joints.npy", latest)
                 if self._closing.is_set():
                     return  # finish() saves the rest in its own thread
@@ -351,6 +351,13 @@ class Recorder:
             except BaseException as exc:  # noqa: BLE001 - reported to the lift thread by record()
                 self._write_error = exc
                 return
+
+    def _start_journal(self) -> None:
+        """Open the journal (its metadata, no rows yet) unless a save already has; the rows stay
+        queued for the saves at their times."""
+        with self._write_lock:
+            if self._journal is None:
+                self._journal = self._open_journal()
 
     def _open_journal(self) -> JournalWriter:
         """The journal for this recording: continued if it is ours, else a new one.
