@@ -31,6 +31,7 @@ from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
 from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
 from pose3d_nb.sources.frame import Frame
+from pose3d_nb.values import is_positive_number
 from pose3d_nb.world import WorldStage
 
 __all__ = ["Pose3D", "PoseResult", "as_frame"]
@@ -97,8 +98,7 @@ def _checked_fps(fps: Any) -> float | None:
     1 at the same or a reversed time)."""
     if fps is None:
         return None
-    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(fps) or fps <= 0:
+    if not is_positive_number(fps):
         raise Pose3DValueError(f"fps must be a positive number of frames per second or None, got {fps!r}")
     return float(fps)
 

@@ -14,10 +14,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.values import is_whole_number
 
 __all__ = ["DEFAULTS", "FROM_SETTINGS", "LONGEST_RECEPTIVE_FIELD", "Settings", "check_capacity",
            "merge", "renamed_option"]
@@ -89,7 +88,7 @@ def check_capacity(capacity: Any) -> int:
     Raises:
         Pose3DValueError: not a whole number (text, None, a fraction), or below 1.
     """
-    if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)):
+    if not is_whole_number(capacity):
         raise Pose3DValueError(f"capacity must be a whole number of rows, got {capacity!r}")
     if capacity < 1:
         raise Pose3DValueError(f"capacity must be >= 1, got {capacity}")

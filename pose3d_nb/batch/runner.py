@@ -29,7 +29,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_client
@@ -45,6 +44,7 @@ from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import follow_text
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.settings import FROM_SETTINGS, Settings
+from pose3d_nb.values import is_real_number, is_whole_number
 
 POLL_S = 0.2
 """How often the collecting loop looks at the stop event while nothing finishes."""
@@ -246,10 +246,10 @@ def _check_run_options(workers: Any, retries: Any, connect_timeout: Any, worker_
             timeout that is not a positive number of seconds.
     """
     for name, value, least in (("workers", workers, 1), ("retries", retries, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        if not is_whole_number(value) or value < least:
             raise Pose3DValueError(f"{name} must be a whole number >= {least}, got {value!r}")
     for name, value in (("connect_timeout", connect_timeout), ("worker_timeout", worker_timeout)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
+        if not is_real_number(value) or not value > 0:
             raise Pose3DValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 

@@ -164,10 +164,10 @@ def _checked_world(
     calibration file read once into its ``Intrinsics``; and the file's (absolute path, SHA-256)."""
     import hashlib
 
-    from pose3d_nb.world.intrinsics import check_camera_options, load_calibration
-    from pose3d_nb.world.scale import check_height
+    from pose3d_nb.world.intrinsics import load_calibration
+    from pose3d_nb.world.scale import check_world_options
 
-    check_camera_options(camera, fov, focal)  # at most one lens; each value checked
+    check_world_options(camera, fov, focal, height)  # at most one lens; each value checked
     camera_file = None
     if isinstance(camera, (str, Path)):
         path = Path(camera).expanduser().resolve()
@@ -176,8 +176,6 @@ def _checked_world(
         if path.read_bytes() != contents:  # edited between the two reads: read it once more
             raise Pose3DValueError(f"{path} changed while it was being read; run the batch again")
         camera_file = (str(path), hashlib.sha256(contents).hexdigest())
-    if height is not None:
-        check_height(height)
     numbers = {name: None if value is None else float(value)
                for name, value in (("fov", fov), ("focal", focal), ("height", height))}
     return {"camera": camera, **numbers}, camera_file

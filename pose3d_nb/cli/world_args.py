@@ -39,11 +39,8 @@ def world_options(args: argparse.Namespace) -> dict[str, Any]:
 def checked_world_options(args: argparse.Namespace) -> dict[str, Any]:
     """``world_options(args)``, each value checked now (``Pose3DValueError`` naming a bad lens,
     calibration file or height), before a command makes its output folder."""
-    from pose3d_nb.world.intrinsics import check_camera_options
-    from pose3d_nb.world.scale import check_height
+    from pose3d_nb.world.scale import check_world_options
 
     options = world_options(args)
-    check_camera_options(options["camera"], options["fov"], options["focal"])
-    if options["height"] is not None:
-        check_height(options["height"])
+    check_world_options(**options)
     return options

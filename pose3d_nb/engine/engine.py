@@ -28,8 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pose3d_nb.buffer import RollingBuffer
 from pose3d_nb.detectors.follow import with_follow
 from pose3d_nb.detectors.registry import detector_provides
@@ -50,6 +48,7 @@ from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder
 from pose3d_nb.settings import FROM_SETTINGS, Settings, merge, renamed_option
 from pose3d_nb.sources import accepted_options
+from pose3d_nb.values import is_whole_number
 from pose3d_nb.world import WorldStage
 
 _END = LatestSlot.END  # end of the source (or of what was read before a Stop), through either hand-off
@@ -98,7 +97,7 @@ def _checked_threads(threads: Any) -> int | None:
     once the run has started (-1, 2.5 or "2" ended the run there with torch's RuntimeError)."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+    if not is_whole_number(threads) or threads < 0:
         raise Pose3DValueError(
             f"torch_threads must be a whole number >= 1, or None (or 0) for torch's own count, "
             f"got {threads!r}"

@@ -14,6 +14,7 @@ import numpy as np
 
 from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.values import is_positive_number, is_whole_number
 
 # Multipliers from metres for the length units the writers accept.
 UNIT_SCALE = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
@@ -137,11 +138,9 @@ def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> No
     for name, value, what in rules:
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(value) or value <= 0:
+        if not is_positive_number(value):
             raise ExportError(f"{name} must be {what} or None, got {value!r}")
-    if person is not None and (isinstance(person, bool) or not isinstance(person, (int, np.integer))
-                               or person < 0):
+    if person is not None and (not is_whole_number(person) or person < 0):
         raise ExportError(f"person must be a track id (a whole number, 0 or more) or None, got {person!r}")
 
 

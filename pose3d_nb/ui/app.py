@@ -28,6 +28,7 @@ from pose3d_nb.ui.joint_plot import JointPlot
 from pose3d_nb.ui.live_image import LiveImage
 from pose3d_nb.ui.skeleton3d import Skeleton3D
 from pose3d_nb.ui.throttle import RateLimiter
+from pose3d_nb.values import is_positive_number, is_real_number, is_whole_number
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +92,14 @@ def _check_display_options(rates: dict[str, Any], plot_window_s: Any, sizes: dic
     no limit, as ``RateLimiter`` takes them), the plot's span a positive number of seconds and
     the sizes whole numbers of pixels >= 1. Raises ``Pose3DValueError`` naming the value
     ("x" was a bare ValueError from inside, a negative view size matplotlib's, a width of 0 taken)."""
-    def is_number(value: Any) -> bool:
-        return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-
     for name, value in rates.items():
-        if not is_number(value) or np.isnan(value):
+        if not is_real_number(value) or np.isnan(value):
             raise Pose3DValueError(f"{name} must be a number of updates a second (0: no limit), "
                                    f"got {value!r}")
-    if not is_number(plot_window_s) or not np.isfinite(plot_window_s) or plot_window_s <= 0:
+    if not is_positive_number(plot_window_s):
         raise Pose3DValueError(f"plot_window_s must be a positive number of seconds, got {plot_window_s!r}")
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_whole_number(value) or value < 1:
             raise Pose3DValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
 
 

@@ -32,6 +32,18 @@ def check_height(height: float) -> float:
     return float(height)
 
 
+def check_world_options(camera=None, fov: float | None = None, focal: float | None = None,
+                        height: float | None = None) -> None:
+    """The world placement's options checked before any frame (``Pose3DValueError`` naming a
+    bad lens, calibration file or height): at most one of ``camera``, ``fov``, ``focal``, each
+    value valid, and ``height`` (None: estimated) a person's height in metres."""
+    from pose3d_nb.world.intrinsics import check_camera_options
+
+    check_camera_options(camera, fov, focal)
+    if height is not None:
+        check_height(height)
+
+
 def body_size(joints: np.ndarray) -> np.ndarray:
     """(..., 17, 3) metres -> (...,) sum of the ``SIZE_BONES`` lengths, metres (NaN if unknown)."""
     return bone_lengths(np.asarray(joints, dtype=np.float64))[..., SIZE_BONES].sum(-1)

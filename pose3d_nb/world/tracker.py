@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.values import is_positive_number
 from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
 from pose3d_nb.world.intrinsics import Intrinsics, check_camera_options, resolve_intrinsics
@@ -108,8 +109,7 @@ class WorldTracker:
         lean: LeanBias | None = None,
     ):
         check_camera_options(camera, fov, focal)  # bad options fail here, before frames
-        if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(fps) or fps <= 0:  # 0 or less divided the smoothing times by it
+        if not is_positive_number(fps):  # 0 or less divided the smoothing times by it
             raise Pose3DValueError(f"fps must be a positive number of frames per second, got {fps!r}")
         self._options = (camera, fov, focal)
         self.lean = lean
