@@ -420,15 +420,21 @@ def test_every_default_export_is_removed_with_its_session_on_overwrite(session, 
     assert tmp_path / "session.invalid_frames.json" in taken  # the BVH's sidecar
 
 
-def test_engine_and_app_export_delegate(session, tmp_path):
+def _engine_holding(session, out_dir):
+    """A stopped engine whose buffer holds ``session``'s rows, as if it had recorded them."""
     from pose3d_nb.buffer import PoseSample
     from pose3d_nb.engine import PoseEngine
 
-    engine = PoseEngine(source="sample", out_dir=tmp_path)
+    engine = PoseEngine(source="sample", out_dir=out_dir)
     for i in range(len(session)):
         engine.buffer.append(PoseSample(
             session.joints_3d[i], session.keypoints_2d[i], session.scores_2d[i],
             float(session.timestamps[i]), int(session.frame_index[i]), bool(session.valid[i]), 0))
+    return engine
+
+
+def test_engine_and_app_export_delegate(session, tmp_path):
+    engine = _engine_holding(session, tmp_path)
     path = engine.export("trc", smooth=5.0)
     assert path == tmp_path / "session.trc"
     assert read_trc(path)[0]["NumFrames"] == str(len(session))
@@ -439,15 +445,9 @@ def test_engine_and_app_export_delegate(session, tmp_path):
 
 
 def test_engine_export_takes_out_as_export_session_names_it(session, tmp_path):
-    from pose3d_nb.buffer import PoseSample
-    from pose3d_nb.engine import PoseEngine
     from pose3d_nb.errors import Pose3DTypeError
 
-    engine = PoseEngine(source="sample", out_dir=None)
-    for i in range(len(session)):
-        engine.buffer.append(PoseSample(
-            session.joints_3d[i], session.keypoints_2d[i], session.scores_2d[i],
-            float(session.timestamps[i]), int(session.frame_index[i]), bool(session.valid[i]), 0))
+    engine = _engine_holding(session, None)
     # Was a TypeError from inside: export_session() got multiple values for argument 'out'.
     assert engine.export("trc", out=tmp_path / "a.trc") == tmp_path / "a.trc"
     assert (tmp_path / "a.trc").is_file()

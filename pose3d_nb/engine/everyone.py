@@ -76,7 +76,8 @@ class EveryoneLifter:
         buffers are kept."""
         for lifter in self._lifters.values():
             lifter.reset()
-        self._latest, self._as_of, self._last_seen, self._given_up_to = {}, {}, {}, {}
+        self._latest = {}
+        self._forget_frames()
         if self._placer is not None:
             self._placer.forget_person()
 
@@ -112,8 +113,8 @@ class EveryoneLifter:
         ids = detection.extras.get("people_ids")
         if ids is None:  # a single-person detector: nobody else; a later people detector's ids start anew
             if self._lifters or self._latest:
-                self._lifters, self._unseen, self._latest, self._as_of = {}, {}, {}, {}
-                self._last_seen, self._given_up_to = {}, {}
+                self._lifters, self._unseen, self._latest = {}, {}, {}
+                self._forget_frames()
                 if self._placer is not None:
                     self._placer.forget_person()
             return
@@ -141,9 +142,7 @@ class EveryoneLifter:
             if self._unseen[track_id] > self.forget_after:
                 self._record(track_id, self._lifters.pop(track_id).flush())
                 del self._unseen[track_id]
-                self._as_of.pop(track_id, None)
-                self._last_seen.pop(track_id, None)
-                self._given_up_to.pop(track_id, None)
+                self._forget_frames(track_id)
                 if self._placer is not None:
                     self._placer.forget_person(track_id)
         joints = np.full((len(ids), NUM_JOINTS, 3), np.nan, np.float32)
@@ -161,6 +160,15 @@ class EveryoneLifter:
             track_id = pose.detection.extras.get("track_id")
             if track_id is not None and pose.valid:
                 self._record(int(track_id), [pose], place=False)
+
+    def _forget_frames(self, track_id: int | None = None) -> None:
+        """Drop the record by frame (``people_at``'s poses, the frame last seen, the newest
+        frame given) of one person, or of everyone (None)."""
+        for record in (self._as_of, self._last_seen, self._given_up_to):
+            if track_id is None:
+                record.clear()
+            else:
+                record.pop(track_id, None)
 
     def _lifter(self, track_id: int) -> Any:
         lifter = self._lifters.get(track_id)

@@ -208,18 +208,22 @@ LATEST_POSE_FILE = "joints.npy"
 EXPORT_SUFFIXES = (".bvh", ".invalid_frames.json", ".trc", ".c3d", ".csv", ".tidy.csv", ".parquet")
 
 
+def _export_names() -> tuple[str, ...]:
+    """``session.bvh`` ...: the session's stem with each of ``EXPORT_SUFFIXES``."""
+    stem = Path(SESSION_FILE).stem
+    return tuple(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES)
+
+
 def recording_output_names() -> tuple[str, ...]:
     """The names a recording writes beside its session: the newest pose and the exports."""
-    stem = Path(SESSION_FILE).stem
-    return (LATEST_POSE_FILE, *(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES))
+    return (LATEST_POSE_FILE, *_export_names())
 
 
 def export_files(folder: Path) -> dict[Path, int]:
     """The session's exports present in ``folder`` (``EXPORT_SUFFIXES``): path -> mtime (ns)."""
     found = {}
-    stem = Path(SESSION_FILE).stem
-    for suffix in EXPORT_SUFFIXES:
-        path = folder / f"{stem}{suffix}"
+    for name in _export_names():
+        path = folder / name
         if path.is_file():
             with contextlib.suppress(OSError):
                 found[path] = path.stat().st_mtime_ns

@@ -28,6 +28,7 @@ from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, stack_ro
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.recording.files import write_latest_pose
 from pose3d_nb.recording.folder import (
+    LATEST_POSE_FILE,
     MERGED_PREFIX,
     REPLACED_PREFIX,
     describe_recording,
@@ -296,7 +297,7 @@ class Recorder:
             session, metadata = self._finalized(session, metadata)
         write_session(session_path, session, metadata)
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
-            write_latest_pose(self.out_dir / "joints.npy", session.joints_3d[-1])
+            write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
         os.replace(journal.folder, aside)  # one atomic step: the journal is never read again
         shutil.rmtree(aside, ignore_errors=True)
@@ -342,7 +343,7 @@ class Recorder:
                         # The journal first: a joints.npy of ours always has its recording beside
                         # it, so one without is the user's (prepare_out_dir) even after a kill.
                         self._start_journal()
-                    write_latest_pose(self.out_dir / "joints.npy", latest)
+                    write_latest_pose(self.out_dir / LATEST_POSE_FILE, latest)
                 if self._closing.is_set():
                     return  # finish() saves the rest in its own thread
                 if time.monotonic() >= next_save or waiting >= MAX_CHUNK_ROWS:
