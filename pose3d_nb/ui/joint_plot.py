@@ -20,10 +20,6 @@ from pose3d_nb.skeleton import H36M
 
 _AXES = "xyz"
 
-#: Seconds over which a speed's positions (and times) are averaged before differencing.
-SPEED_SMOOTHING_S = 0.1
-
-
 def quantity_options() -> list[tuple[str, str]]:
     """Every plottable quantity.
 
@@ -95,7 +91,7 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
 
     Returns:
         (T,) float: degrees, metres or metres per second (from positions averaged over
-        ``SPEED_SMOOTHING_S``); NaN where ``valid`` is False (a gap in the line, not a made-up
+        ``analysis.SPEED_SMOOTHING_S``); NaN where ``valid`` is False (a gap in the line, not a made-up
         value), for a speed on the first frame after such a gap, and where ``person`` changes.
 
     Raises:
@@ -119,41 +115,13 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
     elif kind == "speed":
         ts = np.asarray(timestamps, dtype=np.float64)
         bounds = [0, *np.flatnonzero(switched).tolist(), len(j)]
-        y = np.concatenate([_smoothed_speed(j[lo:hi], ts[lo:hi], _speed_window(ts))[:, H36M.index(rest)]
+        window = analysis.smoothing_window(ts)
+        y = np.concatenate([analysis.smoothed_joint_speed(j[lo:hi], ts[lo:hi], window)[:, H36M.index(rest)]
                             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
     else:
         raise UnknownNameError(f"unknown quantity {key!r}")
     y[switched] = np.nan
     return y
-
-
-def _speed_window(timestamps: np.ndarray) -> int:
-    """Frames in ``SPEED_SMOOTHING_S`` at the (T,) ``timestamps``' median step (1 without steps)."""
-    steps = np.diff(timestamps)
-    steps = steps[np.isfinite(steps) & (steps > 0)]
-    return round(SPEED_SMOOTHING_S / float(np.median(steps))) if steps.size else 1
-
-
-def _smoothed_speed(joints: np.ndarray, timestamps: np.ndarray, window: int) -> np.ndarray:
-    """(T, 17) m/s from positions and times averaged over ``window`` frames (about
-    ``SPEED_SMOOTHING_S``, as analysis.ipynb does): frame-to-frame differences are mostly jitter
-    (a 1 cm wobble at 60 fps is 0.6 m/s; the live plot read 10-19 m/s for a hand swinging
-    slowly). NaN on the first frame, where a pose is missing (``joints`` NaN) and on the frame
-    after one, as unsmoothed.
-
-    Args:
-        joints: (T, 17, 3) world metres, NaN where no person.
-        timestamps: (T,) seconds, oldest first.
-        window: frames averaged (``_speed_window``).
-    """
-    raw = analysis.joint_speed(joints, timestamps)  # NaN pattern: first, missing, after missing
-    seen = np.isfinite(joints).all(axis=(1, 2))
-    # The times averaged like the positions, over seen frames only: a window's mean position
-    # belongs to its mean time when frames are unevenly spaced (a live source drops frames).
-    seen_t = np.where(seen, timestamps, np.nan)
-    smooth = analysis.joint_speed(analysis.moving_average(joints, window),
-                                  analysis.moving_average(seen_t, window))
-    return np.where(np.isfinite(raw), smooth, np.nan)
 
 
 def _drawn(y: np.ndarray) -> np.ndarray:
