@@ -156,12 +156,14 @@ def test_overwrite_replaces_the_old_session_only_when_the_new_one_completes(tmp_
     _record(failed, 0, 7)
     failed.flush()
     assert load_session(tmp_path / "session.npz").metadata["recording_id"] == old_id
-    assert len(load_session(tmp_path)) == 7, "the folder loads the newest (unfinished) recording"
+    with pytest.warns(UserWarning, match="also holds a complete session.npz of another recording"):
+        assert len(load_session(tmp_path)) == 7, "the folder loads the newest (unfinished) recording"
     assert failed.finish(failed=True) is None
     kept = load_session(tmp_path / "session.npz")
     assert kept.metadata["recording_id"] == old_id and len(kept) == 20
     assert (tmp_path / "session.bvh").exists(), "the old session keeps its exports"
-    assert load_session(tmp_path).metadata["complete"] is False
+    with pytest.warns(UserWarning, match=r"these are the 7 rows.*load_session\('.*session.npz'\)"):
+        assert load_session(tmp_path).metadata["complete"] is False
 
     new = _recorder(tmp_path, overwrite=True)
     new.begin()
@@ -218,6 +220,24 @@ def test_the_newest_pose_file_always_has_its_recording_beside_it(tmp_path):
     recorder._release_folder()  # as a kill does
     with pytest.raises(OutputError, match="unfinished recording"):  # not taken for the user's file
         prepare_out_dir(tmp_path)
+
+
+def test_an_overwrite_run_killed_before_its_first_save_does_not_hide_the_complete_session(tmp_path):
+    # The journal is made before the first joints.npy, its rows come at the saves: a run killed
+    # in between leaves a journal of no rows beside the session it was replacing. The folder
+    # loaded that empty journal, as if the complete recording were gone.
+    old_id = _complete_session(tmp_path, frames=20)
+    dying = _recorder(tmp_path, interval=60.0, overwrite=True)
+    dying.begin()
+    _record(dying, 0, 3)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / JOURNAL_DIR).is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dying._release_folder()  # as a kill does
+    assert (tmp_path / JOURNAL_DIR).is_dir()
+    session = load_session(tmp_path)
+    assert session.metadata["recording_id"] == old_id and len(session) == 20
+    assert session.metadata["complete"] is True
 
 
 def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(tmp_path):

@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
@@ -148,13 +149,17 @@ def resolve_session(path: str | Path) -> Path:
 
     ``path`` may be a ``session.npz`` (or any session file), a ``session.journal`` folder, or a
     recording folder: its journal when there is one (the newest recording, not finished),
-    else its ``session.npz``.
+    else its ``session.npz``. A journal of another recording that saved no row yet (an
+    ``--overwrite`` run killed or failed in its first seconds) does not hide the complete
+    ``session.npz`` beside it: that is read.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         if (path / META_FILE).is_file():
             return path
         if (path / JOURNAL_DIR).is_dir():
+            if _an_empty_journal_beside_another_session(path):
+                return path / SESSION_FILE
             return path / JOURNAL_DIR
         if (path / SESSION_FILE).is_file():
             return path / SESSION_FILE
@@ -168,6 +173,30 @@ def resolve_session(path: str | Path) -> Path:
                  if unfinished else "; run the engine (or `pose3d run`) first")
         raise Pose3DFileNotFoundError(f"no session file at {path}{extra}")
     return path
+
+
+def replaced_session_beside(journal: Path) -> Path | None:
+    """The complete ``session.npz`` beside ``journal`` when it is another recording's (the one an
+    ``--overwrite`` run was replacing when it was killed or failed), else None."""
+    session_path = journal.parent / SESSION_FILE
+    if journal.name != JOURNAL_DIR or not session_path.is_file():
+        return None
+    try:
+        ours = read_meta(journal).get("recording_id")
+        theirs = read_metadata(session_path).get("recording_id")
+    except (SessionError, OSError):
+        return None  # loading says what is damaged
+    return session_path if theirs != ours else None
+
+
+def _an_empty_journal_beside_another_session(folder: Path) -> bool:
+    journal = folder / JOURNAL_DIR
+    if replaced_session_beside(journal) is None:
+        return False
+    try:
+        return len(read_journal(journal)) == 0
+    except SessionError:
+        return False
 
 
 def recording_part(path: str | Path) -> str | None:
@@ -193,10 +222,24 @@ def load_session(path: str | Path) -> Session:
     A journal (a run still recording, or one killed) gives every row up to its last chunk with
     ``metadata["complete"]`` False; ``session.npz`` after a clean stop says True (None for
     files written before version 2). Shapes and lengths are checked: a damaged, truncated or
-    foreign file raises ``SessionError`` (a ``Pose3DValueError``) naming it.
+    foreign file raises ``SessionError`` (a ``Pose3DValueError``) naming it. A folder whose
+    journal is of another recording than the complete ``session.npz`` beside it (an overwrite
+    run still recording, or killed or failed before completing) gives the journal's rows and a
+    ``UserWarning`` naming the complete file (see ``resolve_session``).
     """
     target = resolve_session(path)
-    return read_journal(target) if target.is_dir() else read_session_file(target)
+    if not target.is_dir():
+        return read_session_file(target)
+    session = read_journal(target)
+    replaced = replaced_session_beside(target)
+    if replaced is not None:
+        warnings.warn(
+            f"{target.parent} also holds a complete {SESSION_FILE} of another recording (an "
+            f"overwrite run replaces it only once that run completes); these are the "
+            f"{len(session)} rows of the newer, unfinished one. load_session({str(replaced)!r}) "
+            "reads the complete one.",
+            UserWarning, stacklevel=2)
+    return session
 
 
 # What the built-in exports of a session write beside it (export.formats' suffixes, bvh's sidecar
