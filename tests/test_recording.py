@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -220,6 +221,22 @@ def test_the_newest_pose_file_always_has_its_recording_beside_it(tmp_path):
     recorder._release_folder()  # as a kill does
     with pytest.raises(OutputError, match="unfinished recording"):  # not taken for the user's file
         prepare_out_dir(tmp_path)
+
+
+def test_an_overwrite_runs_own_rows_are_what_it_exports_never_the_session_it_replaces(tmp_path):
+    # engine.export() reads Recorder.session(): before its first row an overwrite run read the
+    # folder, i.e. the complete session it is replacing, and exported another recording's rows.
+    _complete_session(tmp_path, frames=20)
+    replacing = _recorder(tmp_path, interval=60.0, overwrite=True)
+    replacing.begin()
+    assert len(replacing.session()) == 0
+    _record(replacing, 0, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own journal: no word about the other session
+        session = replacing.session()
+    assert len(session) == 7 and session.metadata["recording_id"] == replacing.recording_id
+    replacing.finish()
+    assert len(replacing.session()) == 7
 
 
 def test_an_overwrite_run_killed_before_its_first_save_does_not_hide_the_complete_session(tmp_path):

@@ -231,8 +231,8 @@ def load_session(path: str | Path) -> Session:
     if not target.is_dir():
         return read_session_file(target)
     session = read_journal(target)
-    replaced = replaced_session_beside(target)
-    if replaced is not None:
+    replaced = replaced_session_beside(target) if target != Path(path).expanduser() else None
+    if replaced is not None:  # read for the folder: say that the folder holds another recording
         warnings.warn(
             f"{target.parent} also holds a complete {SESSION_FILE} of another recording (an "
             f"overwrite run replaces it only once that run completes); these are the "

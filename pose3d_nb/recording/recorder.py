@@ -33,7 +33,6 @@ from pose3d_nb.recording.folder import (
     REPLACED_PREFIX,
     describe_recording,
     export_files,
-    load_session,
     lock_out_dir,
     prepare_out_dir,
     refuse_other_recording,
@@ -42,7 +41,13 @@ from pose3d_nb.recording.folder import (
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR, JournalWriter, read_journal, read_meta
 from pose3d_nb.recording.people import people_columns
-from pose3d_nb.recording.session import SESSION_FILE, SessionError, read_metadata, write_session
+from pose3d_nb.recording.session import (
+    SESSION_FILE,
+    SessionError,
+    read_metadata,
+    read_session_file,
+    write_session,
+)
 
 #: A chunk is written early once this many rows wait (a fast file source between two saves).
 MAX_CHUNK_ROWS = 4096
@@ -148,11 +153,24 @@ class Recorder:
 
     def session(self) -> BufferSnapshot:
         """Every row recorded so far: the recording on disk (saved first) when there is one,
-        else the buffer (its newest ``capacity`` rows)."""
+        else the buffer (its newest ``capacity`` rows).
+
+        Only this recording's own files are read: in a folder an overwrite run is still
+        replacing, the other recording's ``session.npz`` is not this one's rows."""
         if self.out_dir is None or self._recording_id is None:
             return self.buffer.snapshot()
         self.flush()
-        return load_session(self.out_dir)
+        journal = self.out_dir / JOURNAL_DIR
+        try:
+            ours = read_meta(journal).get("recording_id") == self._recording_id
+        except (SessionError, OSError):  # no journal (not saved yet, or merged into session.npz)
+            ours = False
+        if ours:
+            return read_journal(journal)
+        session_path = self.out_dir / SESSION_FILE
+        if session_path.is_file() and not self._holds_other_session(session_path):
+            return read_session_file(session_path)
+        return self.buffer.snapshot()
 
     @property
     def full(self) -> bool:
