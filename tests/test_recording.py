@@ -464,7 +464,7 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
 
     # The rows' batch is written; the metadata beside it is not.
     monkeypatch.setattr(journal, "atomic_file", disk_full)
-    with pytest.raises(Pose3DRuntimeError, match="No space left"):
+    with pytest.raises(Pose3DRuntimeError, match="No space left.*the 15 rows saved before stay in"):
         recorder.finish()
     monkeypatch.undo()
     if open_before is not None:
@@ -474,6 +474,34 @@ def test_a_stop_whose_last_save_fails_keeps_what_was_saved_and_leaks_no_files(tm
     # The 10 saved before, and the last 5: written before their metadata failed, kept once.
     np.testing.assert_array_equal(session.frame_index, np.arange(15))
     assert not recorder._pending  # nothing queued to be written a second time
+
+
+def test_a_disk_full_from_the_start_does_not_say_rows_were_saved(tmp_path, monkeypatch):
+    """Nothing could be written at all: the stop's error said "the rows saved before stay in
+    session.journal" when there were none, and now says where the rows still are."""
+    import errno
+
+    from pose3d_nb.recording import journal
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal, "atomic_file", disk_full)
+    monkeypatch.setattr(journal.os, "fsync", disk_full)
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 12)
+    with pytest.raises(Pose3DRuntimeError) as raised:
+        recorder.finish()
+    message = str(raised.value)
+    assert "No space left" in message and "stay in" not in message
+    assert "no row of it had been saved yet" in message and "newest 12 rows" in message
+    assert "write_session(" in message
+    monkeypatch.undo()
+    elsewhere = tmp_path / "other_disk" / "session.npz"
+    elsewhere.parent.mkdir()
+    write_session(elsewhere, recorder.buffer.snapshot(), {"source": "synthetic"})  # what it says
+    np.testing.assert_array_equal(load_session(elsewhere).frame_index, np.arange(12))
 
 
 def test_a_session_file_that_does_not_fit_on_the_disk_is_one_error_and_the_journal_stays(tmp_path,

@@ -55,12 +55,20 @@ MAX_CHUNK_ROWS = 4096
 
 class RecordingSaveError(Pose3DRuntimeError):
     """The session file could not be written at stop (a full disk, a folder gone); the rows saved
-    before stay in the journal. ``out_dir``: the folder; ``reason``: the system's one line."""
+    before stay in the journal. ``out_dir``: the folder; ``reason``: the system's one line;
+    ``saved``: rows of the recording on disk (in the journal); ``in_memory``: rows the rolling
+    buffer still holds."""
 
-    def __init__(self, out_dir: Path, reason: str) -> None:
-        super().__init__(f"cannot save the recording in {out_dir}: {reason}; the rows saved before stay in "
-                         f"{out_dir / JOURNAL_DIR} (load_session reads them)")
-        self.out_dir, self.reason = out_dir, reason
+    def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0) -> None:
+        if saved is None or saved > 0:
+            kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
+            where = f"{kept} stay in {out_dir / JOURNAL_DIR} (load_session reads them)"
+        else:  # the disk was full from the start: saying rows "stay" would send the user looking
+            where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
+                     f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
+                     "engine.buffer.snapshot(), engine.metadata()) keeps them")
+        super().__init__(f"cannot save the recording in {out_dir}: {reason}; {where}")
+        self.out_dir, self.reason, self.saved = out_dir, reason, saved
 
 
 class Recorder:
@@ -277,7 +285,7 @@ class Recorder:
             return self._finish(failed)
         except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RecordingSaveError(self.out_dir, reason) from exc
+            raise RecordingSaveError(self.out_dir, reason, self._saved_rows(), len(self.buffer)) from exc
         finally:
             self._release_folder()
 
@@ -327,6 +335,16 @@ class Recorder:
         return session_path
 
     # ------------------------------------------------------------------ internals
+    def _saved_rows(self) -> int:
+        """Rows of this recording in its journal (0: none, or no journal of its own)."""
+        journal = self.out_dir / JOURNAL_DIR
+        try:
+            if read_meta(journal).get("recording_id") != self._recording_id:
+                return 0
+            return len(read_journal(journal))
+        except (SessionError, OSError):
+            return 0
+
     def _finalized(self, session: BufferSnapshot, metadata: dict[str, Any]
                    ) -> tuple[BufferSnapshot, dict[str, Any]]:
         """``finalize``'s session and metadata; on an error, the rows as recorded."""
