@@ -177,6 +177,31 @@ def test_a_follow_rule_in_another_case_reuses_the_output():
     assert not BatchSettings(follow="centre").checked().reusable(recorded)
 
 
+def test_output_made_with_other_weights_under_the_same_lifter_name_is_made_again(tmp_path, monkeypatch):
+    """The manifests recorded the lifter by name or path only: a checkpoint trained again at the
+    same path, or "auto" once the official checkpoint is in model/, kept the old outputs."""
+    from pose3d_nb.lifting.weights import KNOWN_CHECKPOINTS, MODEL_DIR_ENV, sha256_of, shipped_checkpoint
+
+    checkpoint = tmp_path / "mine.pt"
+    checkpoint.write_bytes(shipped_checkpoint().read_bytes())
+    mine = BatchSettings(lifter=str(checkpoint)).checked()
+    recorded = json.loads(json.dumps(mine.as_dict()))
+    assert recorded["lifter_sha256"] == sha256_of(shipped_checkpoint())
+    assert BatchSettings(lifter=str(checkpoint)).checked().reusable(recorded)
+    checkpoint.write_bytes(checkpoint.read_bytes() + b"trained again")
+    assert not BatchSettings(lifter=str(checkpoint)).checked().reusable(recorded)
+
+    models = tmp_path / "model"
+    models.mkdir()
+    monkeypatch.setenv(MODEL_DIR_ENV, str(models))
+    auto = BatchSettings().checked().as_dict()  # no official checkpoint: the shipped weights
+    assert auto["lifter_sha256"] == sha256_of(shipped_checkpoint())
+    official = next(known for known in KNOWN_CHECKPOINTS if known.usable)
+    (models / official.filename).write_bytes(b"the official weights")
+    assert not BatchSettings().checked().reusable(auto)
+    assert BatchSettings(lifter="mediapipe").checked().as_dict()["lifter_sha256"] is None  # no file
+
+
 def test_process_takes_settings_as_every_other_front_end(tmp_path, monkeypatch):
     import pose3d_nb.batch.runner as runner
     from pose3d_nb.errors import UnknownNameError

@@ -42,6 +42,12 @@ class BatchSettings:
             ``camera_file`` keeps its absolute path and the SHA-256 of the contents read, for the
             manifests (so an output is never recorded against a file edited while it ran).
         camera_file (tuple[str, str] | None): set by ``checked()`` (path, SHA-256), see above.
+        lifter_sha256 (str | None): set by ``checked()``: the SHA-256 of the weights file the
+            lifter loads (``lifting.weights.lifter_weights_file``: "auto" is the official
+            checkpoint in model/ when there, else the shipped one), None when it has none (MediaPipe's
+            3D). Recorded in the manifests, so output made with other weights under the same
+            name or path (a checkpoint trained again, "auto" once the official one is in model/,
+            another release's shipped lifter) is made again, never taken as current.
     """
 
     settings: Settings
@@ -51,10 +57,12 @@ class BatchSettings:
     focal: float | None
     height: float | None
     camera_file: tuple[str, str] | None
+    lifter_sha256: str | None
 
     def __init__(self, settings: Settings | None = None, export: Any = (), camera: Any = None,
                  fov: float | None = None, focal: float | None = None, height: float | None = None,
-                 camera_file: tuple[str, str] | None = None, **choices: Any) -> None:
+                 camera_file: tuple[str, str] | None = None, lifter_sha256: str | None = None,
+                 **choices: Any) -> None:
         unknown = sorted(set(choices) - set(PIPELINE_FIELDS))
         if unknown:
             known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
@@ -66,6 +74,7 @@ class BatchSettings:
         for name, value in zip(WORLD_FIELDS, (camera, fov, focal, height), strict=True):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "camera_file", camera_file)
+        object.__setattr__(self, "lifter_sha256", lifter_sha256)
 
     def world_options(self) -> dict[str, Any]:
         """The keyword arguments ``PoseEngine`` takes for the world placement (``WORLD_FIELDS``)."""
@@ -93,6 +102,7 @@ class BatchSettings:
         from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
+        from pose3d_nb.lifting.weights import lifter_weights_file, sha256_of
 
         detector = DETECTORS.canonical(self.detector)  # as registered: the manifests compare it
         with_follow(detector, self.follow)  # a detector that cannot follow: refused here
@@ -115,8 +125,10 @@ class BatchSettings:
         if isinstance(follow, str) and (named := follow.strip().lower().replace("center", "centre")) in (
                 AUTO, "none", *POLICIES):
             follow = named  # --follow Largest and largest make the same output: one manifest value
+        weights = lifter_weights_file(lifter)
         return BatchSettings(self.settings.replace(lifter=lifter, detector=detector, follow=follow),
-                             export=formats, camera_file=camera_file, **world)
+                             export=formats, camera_file=camera_file,
+                             lifter_sha256=sha256_of(weights) if weights is not None else None, **world)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
@@ -124,15 +136,16 @@ class BatchSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values (what a video's manifest records). A calibration
-        file is recorded with the SHA-256 of its contents, so an edited file is not taken for
-        the one an output was made with."""
+        file and the lifter's weights are recorded with the SHA-256 of their contents, so an
+        edited file is not taken for the one an output was made with."""
         values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
         world = {name: getattr(self, name) for name in ("fov", "focal", "height")}
         if self.camera_file is not None:
             camera = {"camera": self.camera_file[0], "camera_sha256": self.camera_file[1]}
         else:
             camera = {"camera": _intrinsics_record(self.camera)}
-        return {**values, **world, **camera, "world_placement": WORLD_PLACEMENT, "export": list(self.export)}
+        return {**values, "lifter_sha256": self.lifter_sha256, **world, **camera,
+                "world_placement": WORLD_PLACEMENT, "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.

@@ -12,7 +12,6 @@ import json
 import os
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names, require_capabilities
+from pose3d_nb.lifting.weights import shipped_checkpoint
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "shipped_lifter",
 ]
 
-SHIPPED_FILE = "lifter_mocap_rf27.pt"
 # The committed weights (`pose3d train --steps 32000`, seed 0, one thread; tests check the file).
 SHIPPED_SHA256 = "5874a671fb22d02e52419fdd1bead6c74ade9f208c48cf22f29a2d35dc8070e4"
 SHIPPED_LABEL = "pose3d_nb mocap lifter (shipped)"
@@ -44,11 +43,6 @@ MEDIAPIPE_HINT = (
     "with pose3d_nb is `lifter='shipped'`; the official VideoPose3D weights: "
     "`pose3d models fetch h36m_detectron_coco`."
 )
-
-
-def shipped_checkpoint() -> Path:
-    """The lifter weights inside the package (trained by ``pose3d train`` on mocap; see NOTICE)."""
-    return Path(str(resources.files("pose3d_nb").joinpath("data", SHIPPED_FILE)))
 
 
 def shipped_model() -> TemporalModel:

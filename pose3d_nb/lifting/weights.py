@@ -7,11 +7,14 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DRuntimeError, UnknownNameError
 
 MODEL_DIR_ENV = "POSE3D_MODEL_DIR"
+#: The lifter weights inside the package (``lifter="shipped"``).
+SHIPPED_FILE = "lifter_mocap_rf27.pt"
 
 
 @dataclass(frozen=True)
@@ -153,3 +156,31 @@ def fetch(name: str, directory: Path | None = None, timeout: float = 15.0, progr
         )
     partial.replace(target)
     return target
+
+
+def shipped_checkpoint() -> Path:
+    """The lifter weights inside the package (trained by ``pose3d train`` on mocap; see NOTICE)."""
+    return Path(str(resources.files("pose3d_nb").joinpath("data", SHIPPED_FILE)))
+
+
+def lifter_weights_file(lifter: str) -> Path | None:
+    """The weights file lifter ``lifter`` loads now, without loading it (no torch import).
+
+    Args:
+        lifter: a registered lifter name as registered (``"auto"``, ``"shipped"``...) or a
+            checkpoint path.
+
+    Returns:
+        ``"auto"``: the official checkpoint in ``model_dir()`` when there (``find_checkpoint``),
+        else the shipped file; ``"shipped"``: the shipped file; a path: that path; another
+        registered name (MediaPipe's 3D, a lifter registered by other code): None, no file known.
+    """
+    from pose3d_nb.lifting.registry import is_lifter_name
+
+    if lifter == "auto":
+        return find_checkpoint() or shipped_checkpoint()
+    if lifter == "shipped":
+        return shipped_checkpoint()
+    if is_lifter_name(lifter):
+        return None
+    return Path(lifter).expanduser()
