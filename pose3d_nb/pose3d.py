@@ -163,6 +163,9 @@ class Pose3D:
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         self._world = WorldStage(camera, fov, focal, height, fps or 30.0,
                                  lean=getattr(self._lifter, "lean_bias", None))
+        from pose3d_nb.lifting.choice import give_lens
+
+        give_lens(self._lifter, camera, fov, focal)  # after the world stage checked the lens
         from pose3d_nb.detectors import detector_from
         from pose3d_nb.detectors.follow import with_follow
 

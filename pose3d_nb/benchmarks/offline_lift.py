@@ -139,7 +139,10 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         size = (case.intrinsics.width, case.intrinsics.height)
         keypoints = case.keypoints.astype(np.float32)
         framed = lift_sequence(model, keypoints, size).joints.astype(np.float64)
-        free = lift_sequence(model, keypoints, size, zoom_height=TARGET_HEIGHT).joints.astype(np.float64)
+        # As ``pose3d lift`` runs the shipped lifter: zoomed, each frame's rays turned to the person
+        # with the default lens (no --fov given), as the engine does.
+        free = lift_sequence(model, keypoints, size, zoom_height=TARGET_HEIGHT, lens={}).joints
+        free = free.astype(np.float64)
         zoomed = hold_bone_lengths(free)
         engine = lift_as_engine(lifter, case)
         on_path = zoomed - zoomed[:, :1] + case.truth[:, :1]  # the true path: only the lean differs

@@ -114,6 +114,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.bones import hold_bone_lengths
     from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
     from pose3d_nb.lifting.offline import lift_sequence
+    from pose3d_nb.lifting.rays import RayCentring, turn_back
     from pose3d_nb.lifting.streaming import StreamingLifter
     from pose3d_nb.lifting.world import camera_to_world, rebase_floor
     from pose3d_nb.lifting.zoom import ScreenZoom
@@ -133,19 +134,29 @@ def cmd_lift(args: argparse.Namespace) -> int:
     # shipped lifter so (``world.lean``).
     zoom = None if args.no_zoom else trained_zoom_height(checkpoint)
     lean_known = shipped and zoom  # the lean table was measured on the shipped lifter, zoomed
+    # Zoomed weights see each frame as a camera turned to the person would (``lifting.rays``), as
+    # the engine runs them, with the lens given (--fov/--focal/--camera) or the default one.
+    options = world_options(args)
+    lens = {name: options[name] for name in ("camera", "fov", "focal")} if zoom else None
     bones = "the lifter's own bone lengths"
     window, lookahead = args.window or 0, args.lookahead or 0  # None: not given (only --stream takes them)
     if args.stream:
         lifter = StreamingLifter(model, window=window, lookahead=lookahead, flip=args.flip)
         screen_zoom = ScreenZoom(zoom) if zoom else None
-        outputs = []
+        centring = RayCentring(**lens) if lens is not None else None
+        outputs, rotations = [], []
         for frame in keypoints:
+            if centring is not None:
+                frame, rotation = centring(frame, size)
+                rotations.append(rotation)
             outputs += lifter.push(screen_zoom(frame, size) if screen_zoom else frame, size)
         outputs += lifter.flush()
         joints = np.stack([o.joints for o in outputs])
+        if centring is not None:  # each output frame back from its own turned camera
+            joints = turn_back(joints, np.stack([rotations[o.frame] for o in outputs]))
         valid = np.array([o.valid for o in outputs])
     else:
-        lifted = lift_sequence(model, keypoints, size, flip=args.flip, zoom_height=zoom)
+        lifted = lift_sequence(model, keypoints, size, flip=args.flip, zoom_height=zoom, lens=lens)
         joints, valid = lifted.joints, lifted.valid
         # One body for the clip (lifting.bones), by default for the shipped lifter unless the output
         # must stay causal (--causal: frame t from frames up to t; held lengths use the whole clip).

@@ -41,7 +41,7 @@ from pose3d_nb.engine.readings import EngineReadings
 from pose3d_nb.engine.stats import RunCounters
 from pose3d_nb.engine.switching import EngineSwitching
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.lifting.choice import choose_lifter
+from pose3d_nb.lifting.choice import choose_lifter, give_lens
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
@@ -177,12 +177,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                        lookahead=lookahead, flip=flip, capacity=capacity, out_dir=out_dir, follow=follow)
         self.buffer = RollingBuffer(chosen["capacity"])
         self._lifter_spec = chosen["lifter"]
-        self._lifter = choose_lifter(self._lifter_spec)
+        lens = {"camera": camera, "fov": fov, "focal": focal}
+        self._lifter = give_lens(choose_lifter(self._lifter_spec), **lens)
         self._lifter.settings = LiftSettings(chosen["window"], chosen["lookahead"], chosen["flip"])
         self._world = WorldStage(camera, fov, focal, height, lean=getattr(self._lifter, "lean_bias", None))
         self._follow = chosen["follow"]
-        self._everyone = EveryoneLifter(lambda: choose_lifter(self._lifter_spec), chosen["capacity"],
-                                        placer=self._world)
+        self._everyone = EveryoneLifter(lambda: give_lens(choose_lifter(self._lifter_spec), **lens),
+                                        chosen["capacity"], placer=self._world)
         detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
         self._devices = Devices(chosen["source"], self._file_options(loop, pace), detector_spec,
                                 detector_options)

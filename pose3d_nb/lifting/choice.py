@@ -29,6 +29,7 @@ __all__ = [
     "auto_lifter",
     "choose_lifter",
     "describe_lifter",
+    "give_lens",
     "mediapipe_lifter",
     "require_capabilities",
     "shipped_checkpoint",
@@ -167,3 +168,13 @@ def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None
             f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
         )
     return VideoPose3DLifter(path, world_landmark_weight=world_landmark_weight or 0.0)
+
+
+def give_lens(lifter: Any, camera: Any = None, fov: float | None = None, focal: float | None = None) -> Any:
+    """Tell ``lifter`` the camera's lens (``camera=``, ``fov=``, ``focal=`` as the engine takes
+    them, checked by the world stage) when it uses one (``VideoPose3DLifter.set_lens``: zoomed
+    weights lift each frame as a camera turned to the person sees it); returns ``lifter``."""
+    set_lens = getattr(lifter, "set_lens", None)
+    if callable(set_lens):
+        set_lens(camera, fov, focal)
+    return lifter

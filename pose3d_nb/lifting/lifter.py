@@ -10,6 +10,7 @@ from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
 from pose3d_nb.lifting.fusion import fuse_world_landmarks
 from pose3d_nb.lifting.model import TemporalModel
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, to_world
+from pose3d_nb.lifting.rays import RayCentring, turn_back
 from pose3d_nb.lifting.streaming import StreamingLifter, StreamOutput
 from pose3d_nb.lifting.zoom import ScreenZoom
 
@@ -40,6 +41,7 @@ class VideoPose3DLifter:
         label: str | None = None,
         zoom_height: float | None = None,
         lean_bias: Any = None,
+        centre_rays: bool | None = None,
     ):
         """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks).
 
@@ -50,6 +52,11 @@ class VideoPose3DLifter:
 
         ``lean_bias``: a ``world.lean.LeanBias`` measured on these weights, for the world stage
         to turn back out (the shipped lifter's); None for weights without one.
+
+        ``centre_rays``: lift each frame as a camera turned to look at the person would see it,
+        and turn the pose back (``lifting.rays``; the lens from ``set_lens``, else the default
+        field of view); None: whenever the 2D is zoomed (the shipped lifter), since weights
+        lifting the framing as given (the official checkpoints) are kept exactly as published.
         """
         self.lean_bias = lean_bias
         if isinstance(checkpoint, TemporalModel):
@@ -63,12 +70,15 @@ class VideoPose3DLifter:
         self._label = label
         self._stream = StreamingLifter(model)
         self._zoom = ScreenZoom(zoom_height) if zoom_height else None
+        centre = bool(zoom_height) if centre_rays is None else centre_rays
+        self._centring = RayCentring() if centre else None
         # Fusion weighs the lifter by its flip spread: compute the mirrored branch even without flip.
         self._stream.measure_flip_spread = self.world_landmark_weight > 0
         if settings is not None:
             self.settings = settings
-        # What each pushed frame came with, oldest first: poses are answered in push order.
-        self._pushed: deque[tuple[Detection, Any]] = deque()
+        # What each pushed frame came with (its detection, frame, keypoints as lifted and the turn
+        # of the rays, or None), oldest first: poses are answered in push order.
+        self._pushed: deque[tuple[Detection, Any, Any, Any]] = deque()
         self._first_position = 0
 
     @property
@@ -94,18 +104,34 @@ class VideoPose3DLifter:
     def settings(self, value: LiftSettings) -> None:
         self._stream.settings = value
 
+    @property
+    def centres_rays(self) -> bool:
+        """Each frame is lifted as seen by a camera turned to the person (``lifting.rays``)."""
+        return self._centring is not None
+
+    def set_lens(self, camera: Any = None, fov: float | None = None, focal: float | None = None) -> None:
+        """The camera's lens (``camera=``, ``fov=``, ``focal=`` as ``PoseEngine`` takes them, already
+        checked), used to turn each frame's rays to the person; None of them: the default field of
+        view. Weights that lift the framing as given ignore it."""
+        if self._centring is not None:
+            self._centring.set_lens(camera, fov, focal)
+
     def reset(self) -> None:
         """Forget all frames (new source)."""
         self._stream.reset()
         if self._zoom is not None:
             self._zoom.reset()
+        if self._centring is not None:
+            self._centring.reset()
         self._pushed.clear()
         self._first_position = 0
 
     def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         """Add one frame's detection; returns the poses that became due (usually one)."""
-        self._pushed.append((detection, frame))
-        keypoints = detection.keypoints
+        keypoints, rotation = detection.keypoints, None
+        if self._centring is not None:
+            keypoints, rotation = self._centring(keypoints, detection.frame_size)
+        self._pushed.append((detection, frame, keypoints, rotation))
         if self._zoom is not None:
             keypoints = self._zoom(keypoints, detection.frame_size)
         return self._convert(self._stream.push(keypoints, detection.frame_size))
@@ -120,16 +146,18 @@ class VideoPose3DLifter:
             while self._first_position < output.frame:
                 self._pushed.popleft()
                 self._first_position += 1
-            detection, frame = self._pushed[0]
+            detection, frame, keypoints, rotation = self._pushed[0]
             joints = output.joints
             if self.world_landmark_weight and output.valid:
                 joints = fuse_world_landmarks(
                     joints,
                     detection.extras.get("world_landmarks"),
                     self.world_landmark_weight,
-                    keypoints=detection.keypoints,
+                    keypoints=keypoints,  # as lifted: the residual compares the pose with its own view
                     flip_spread=output.flip_spread,
                 )
+            if rotation is not None:
+                joints = turn_back(joints, rotation)
             world, delay = to_world(joints), output.latency_frames
             poses.append(
                 LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame, joints)

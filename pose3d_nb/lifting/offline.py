@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from pose3d_nb.lifting.keypoints import (
     unmirror_joints,
 )
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.rays import centre_clip, turn_back
 from pose3d_nb.lifting.zoom import zoom_clip
 
 
@@ -52,15 +54,25 @@ def lift_sequence(
     frame_size: tuple[int, int],
     flip: bool = False,
     zoom_height: float | None = None,
+    lens: dict[str, Any] | None = None,
 ) -> LiftedSequence:
     """Lift a whole clip: (T, 17, 2) COCO pixels (NaN where missing) -> ``LiftedSequence``.
 
     Missing frames are interpolated before lifting and reported in ``valid``. ``zoom_height``:
     zoom the 2D so the person is this tall in screen units first (``lifting.zoom.zoom_clip``; the
-    shipped lifter's ``TARGET_HEIGHT``), None for the original framing.
+    shipped lifter's ``TARGET_HEIGHT``), None for the original framing. ``lens``: each frame is
+    lifted as a camera turned to the person sees it and turned back (``lifting.rays``), with this
+    lens (``camera``, ``fov``, ``focal`` as ``world.intrinsics.resolve_intrinsics`` takes them;
+    ``{}``: the default field of view), as the engine runs zoomed weights; None: as framed.
     """
+    rotations = None
+    if lens is not None:
+        keypoints_px, rotations = centre_clip(keypoints_px, frame_size, **lens)
     if zoom_height:
         keypoints_px = zoom_clip(keypoints_px, frame_size, zoom_height)
     filled, valid = fill_gaps(keypoints_px)
     normalized = normalize_screen(filled, *frame_size)
-    return LiftedSequence(joints=lift_normalized(model, normalized, flip=flip), valid=valid)
+    joints = lift_normalized(model, normalized, flip=flip)
+    if rotations is not None:
+        joints = turn_back(joints, rotations)
+    return LiftedSequence(joints=joints, valid=valid)
