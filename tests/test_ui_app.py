@@ -333,6 +333,17 @@ def test_a_stop_before_anyone_was_followed_keeps_a_blank_follow_line(tmp_path, m
     assert _status_lines(app)[-1] == "source: sample</div>"
 
 
+def test_the_reset_view_button_resets_the_3d_view(tmp_path):
+    """The button under the 3D view puts an orbited camera back (``Skeleton3D.reset_view``)."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None)
+    app.close()
+    view = app.view3d
+    home = view.camera.position
+    view.camera.position, view.controls.target = (3.0, -1.0, 0.4), (0.5, 0.2, 0.0)  # as after a drag
+    app.reset_view_button.click()
+    assert view.camera.position == home and tuple(view.controls.target) == (0.0, 0.0, 0.0)
+
+
 def test_the_trail_starts_afresh_when_another_person_is_followed(tmp_path, monkeypatch):
     """After a click on someone else the 3D view's pelvis trail ran on from the person followed
     before: for two seconds a line crossed the floor from one person to the other. The 3D trails
@@ -385,11 +396,12 @@ def test_the_plot_goes_under_a_landscape_video_and_back_beside_a_portrait_one(tm
         app.start()
         assert until(lambda: app.frames_shown > 0)
         assert list(video_column.children) == [app.live.widget, app.plot.widget]
-        assert list(view_column.children) == [app.view3d.widget]
+        (view_panel,) = view_column.children
+        assert app.view3d.widget in view_panel.children  # with its reset button
         app.controls.source_box.value = "sample"  # 540x960, portrait
         assert until(lambda: app.plot.widget in view_column.children)
         assert list(video_column.children) == [app.live.widget]
-        assert list(view_column.children) == [app.view3d.widget, app.plot.widget]
+        assert list(view_column.children) == [view_panel, app.plot.widget]
     finally:
         app.close()
 

@@ -171,6 +171,19 @@ class PoseApp:
         self.live = LiveImage(max_width=image_width)
         self.live.widget.layout = widgets.Layout(width=f"{image_width}px", height="auto")
         self.view3d = Skeleton3D(width=view_size, height=view_size)
+        # Under the 3D view's right corner, with it wherever it goes: after orbiting or zooming
+        # there was no way back to the default view. Its row no wider than the view and the
+        # output (on a narrow page the view, of fixed width, overflows a little; the button not).
+        self.reset_view_button = widgets.Button(
+            description="reset view", icon="undo", layout=widgets.Layout(width="auto"),
+            tooltip="back to the default 3D view (after orbiting or zooming)")
+        self.reset_view_button.on_click(lambda _: self.view3d.reset_view())
+        self._view_panel = widgets.VBox([
+            self.view3d.widget,
+            widgets.HBox([self.reset_view_button],
+                         layout=widgets.Layout(width="100%", max_width=f"{view_size}px",
+                                               justify_content="flex-end")),
+        ])
         self.plot = JointPlot(quantity=plot_quantity, window_s=plot_window_s,
                               figsize=(view_size / 90, 2.4))  # as wide as the 3D view (90 dpi)
         self._apply_lifter(info)
@@ -193,7 +206,7 @@ class PoseApp:
         # sample), under a landscape one (most webcams), which left that area empty.
         self._image_width, self._view_size = image_width, view_size
         self._video_column = widgets.VBox([self.live.widget])
-        self._view_column = widgets.VBox([self.view3d.widget, self.plot.widget])
+        self._view_column = widgets.VBox([self._view_panel, self.plot.widget])
         self._plot_under_video = False
         self.widget = widgets.VBox([
             self.controls.widget,
@@ -470,11 +483,11 @@ class PoseApp:
             return
         self._plot_under_video = under_video
         if under_video:
-            self._view_column.children = [self.view3d.widget]
+            self._view_column.children = [self._view_panel]
             self._video_column.children = [self.live.widget, self.plot.widget]
         else:
             self._video_column.children = [self.live.widget]
-            self._view_column.children = [self.view3d.widget, self.plot.widget]
+            self._view_column.children = [self._view_panel, self.plot.widget]
 
     def _note_followed(self, view: Any) -> None:
         """Remember the frame from which another person is followed (a click, or the one

@@ -11,7 +11,8 @@ The person moves through a world-grounded room (z up, floor at z = 0): a fading 
 pelvis (the last ``TRAIL_S`` seconds) rides in the same message as the pose; the floor grid and
 the orbit target jump to the person when they near the grid's edge (a rare state change); the
 session's estimated camera is drawn as a small frustum (``set_camera``), its drop line marking
-its height above the floor, with the world's axes at its foot.
+its height above the floor, with the world's axes at its foot. ``reset_view`` puts the camera
+back after the user has orbited or zoomed.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class Skeleton3D:
     orbit target) halfway between the camera and the person at the first pose and onto the
     person when they come within ``FOLLOW_MARGIN_M`` of the grid's edge; ``set_camera`` draws
     the recording camera (nothing of it is drawn before that: see ``show_estimate``). The default
-    view, from behind and above the recording camera's side, takes in the whole grid.
+    view, from behind and above the recording camera's side, takes in the whole grid;
+    ``reset_view`` returns to it.
 
     Args:
         width: the view's width in pixels.
@@ -184,9 +186,11 @@ class Skeleton3D:
                                            self.others, self.others_joints, self.bones, self.joints],
                                  position=self.world_offset)
         cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
-        self.camera = three.PerspectiveCamera(
-            position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
-            quaternion=look_at_quaternion(cam_pos, (0, 0, 0), (0, 0, 1)))
+        # The default view, in scene coordinates (the world moves under it as the view follows).
+        self._home = {"position": cam_pos, "quaternion": look_at_quaternion(cam_pos, (0, 0, 0), (0, 0, 1)),
+                      "zoom": 1.0}
+        self.camera = three.PerspectiveCamera(up=[0, 0, 1], fov=45, aspect=width / height, near=0.05,
+                                              far=100, **self._home)
         self.controls = three.OrbitControls(controlling=self.camera, target=[0, 0, 0])
         self.scene = three.Scene(children=[self.world, light, self.camera], background=background)
         self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
@@ -222,6 +226,28 @@ class Skeleton3D:
     def view_centre(self) -> tuple[float, float]:
         """(x, y) metres: the floor point the grid is centred on and the view orbits above."""
         return self._centre
+
+    def reset_view(self) -> bool:
+        """Put the view back to its default framing: the camera where it started relative to the
+        grid and the orbit target above the grid's centre (``view_centre``, at a standing
+        person's middle), wherever the view has followed the person since.
+
+        Orbiting, panning and zooming in the page move the camera and the target there; the page
+        tells the kernel where they ended up at the end of each drag or scroll, so setting them
+        back here reaches the page.
+
+        Returns:
+            True if it sent (the camera or the target had been moved).
+        """
+        moved = {name: home for name, home in self._home.items()
+                 if np.ravel(getattr(self.camera, name)).tolist() != np.ravel(home).tolist()}
+        with self.camera.hold_sync():  # one message for the camera's position, turn and zoom
+            for name, home in moved.items():
+                setattr(self.camera, name, home)
+        panned = tuple(self.controls.target) != (0.0, 0.0, 0.0)  # the target is the scene's origin
+        if panned:
+            self.controls.target = (0.0, 0.0, 0.0)
+        return bool(moved) or panned
 
     def set_camera(self, pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
                    aspect: float = 16 / 9) -> bool:
