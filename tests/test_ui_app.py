@@ -286,6 +286,64 @@ def test_a_finished_file_shows_no_follow_line(tmp_path):
         app.close()
 
 
+def _status_lines(app) -> list[str]:
+    return app.controls.status.value.split("<br>")
+
+
+def test_stop_keeps_the_follow_line_saying_whom_it_last_followed(fallback_app):
+    """On Stop the line saying whom the engine follows went away, and everything under the
+    status (the video, the 3D view) moved up by a line. It stays, with whom it last followed
+    (not the follower's own line, which would read as still true)."""
+    app, c = fallback_app, fallback_app.controls
+    c.start_button.value = True
+    assert until(lambda: "following person 1" in c.status.value, timeout=60)
+    running_lines = len(_status_lines(app))
+    c.start_button.value = False
+    assert until(lambda: "stopped" in c.status.value)
+    lines = _status_lines(app)
+    assert len(lines) == running_lines, lines
+    assert lines[-1].startswith("last followed person 1"), lines
+    assert "following person" not in c.status.value
+    c.start_button.value = True  # running again: the follower's own line
+    assert until(lambda: "following person 1" in c.status.value, timeout=60)
+    assert "last followed" not in c.status.value
+
+
+def test_a_stop_before_anyone_was_followed_keeps_a_blank_follow_line(tmp_path, monkeypatch):
+    """Nobody followed yet ("nobody in view yet: waiting to follow ..."), then Stop: the line
+    stays, blank, so that nothing under it moves; a message takes its place."""
+    import dataclasses
+
+    from pose3d_nb.engine import PoseEngine
+
+    app = PoseApp(source="sample", lifter=None, out_dir=None)
+    app.close()  # no display thread: the status is refreshed by calling it here
+    stats = app.engine.stats()
+    monkeypatch.setattr(PoseEngine, "follow_status", property(lambda self: "nobody in view yet: waiting"))
+    monkeypatch.setattr(app.engine, "stats", lambda: dataclasses.replace(stats, running=True))
+    app._refresh_status()
+    running_lines = _status_lines(app)
+    assert running_lines[-1] == "nobody in view yet: waiting</div>"
+    monkeypatch.setattr(app.engine, "stats", lambda: dataclasses.replace(stats, running=False, frames_in=5))
+    app._refresh_status()
+    lines = _status_lines(app)
+    assert len(lines) == len(running_lines) and lines[-1] == "&nbsp;</div>", lines
+    app._message = "source: sample"
+    app._refresh_status()
+    assert _status_lines(app)[-1] == "source: sample</div>"
+
+
+def test_the_reset_view_button_resets_the_3d_view(tmp_path):
+    """The button under the 3D view puts an orbited camera back (``Skeleton3D.reset_view``)."""
+    app = PoseApp(source="sample", lifter=None, out_dir=None)
+    app.close()
+    view = app.view3d
+    home = view.camera.position
+    view.camera.position, view.controls.target = (3.0, -1.0, 0.4), (0.5, 0.2, 0.0)  # as after a drag
+    app.reset_view_button.click()
+    assert view.camera.position == home and tuple(view.controls.target) == (0.0, 0.0, 0.0)
+
+
 def test_the_trail_starts_afresh_when_another_person_is_followed(tmp_path, monkeypatch):
     """After a click on someone else the 3D view's pelvis trail ran on from the person followed
     before: for two seconds a line crossed the floor from one person to the other. The 3D trails
@@ -338,11 +396,12 @@ def test_the_plot_goes_under_a_landscape_video_and_back_beside_a_portrait_one(tm
         app.start()
         assert until(lambda: app.frames_shown > 0)
         assert list(video_column.children) == [app.live.widget, app.plot.widget]
-        assert list(view_column.children) == [app.view3d.widget]
+        (view_panel,) = view_column.children
+        assert app.view3d.widget in view_panel.children  # with its reset button
         app.controls.source_box.value = "sample"  # 540x960, portrait
         assert until(lambda: app.plot.widget in view_column.children)
         assert list(video_column.children) == [app.live.widget]
-        assert list(view_column.children) == [app.view3d.widget, app.plot.widget]
+        assert list(view_column.children) == [view_panel, app.plot.widget]
     finally:
         app.close()
 

@@ -320,6 +320,34 @@ def test_default_camera_sees_a_standing_person_with_arms_out():
     assert (d @ u / (d @ f))[H36M.index("head")] > (d @ u / (d @ f))[H36M.index("left_foot")]
 
 
+def test_reset_view_puts_the_orbited_camera_back_where_the_view_follows_the_person():
+    """After orbiting or zooming there was no way back to the default view. The page reports
+    where a drag or a scroll left the camera and the orbit target (pythreejs sets them in the
+    kernel at its end); the reset sets them back, about the grid's centre as it follows the person."""
+    sk = Skeleton3D(width=480, height=480)
+
+    def camera() -> dict:
+        return {"position": sk.camera.position, "quaternion": sk.camera.quaternion, "zoom": sk.camera.zoom}
+
+    home = camera()
+    assert not sk.reset_view()  # nothing moved: nothing sent
+    sk.update(standing_pose() + (4.0, 6.0, 0.0))  # the view follows the person onto the grid
+    world = sk.world.position
+    assert sk.view_centre == (2.0, 3.0)  # halfway between the recording camera and them
+    # What the page's OrbitControls sets at the end of a drag (turned, pulled in, panned).
+    sk.camera.position, sk.camera.quaternion, sk.camera.zoom = (2.0, -1.0, 0.5), (0.1, 0.2, 0.3, 0.9), 1.4
+    sk.controls.target = (0.4, 0.3, -0.2)
+    wire = _Wire(sk.camera, sk.controls)
+    assert sk.reset_view()
+    assert camera() == home
+    assert tuple(sk.controls.target) == (0.0, 0.0, 0.0)
+    assert sk.world.position == world  # framed on where the person is, not back at the start
+    # The camera's three values go in one message, the target in another.
+    assert [name for name, _, _ in wire.sent] == ["PerspectiveCamera", "OrbitControls"]
+    assert set(wire.sent[0][1]["state"]) == {"position", "quaternion", "zoom"}
+    assert not sk.reset_view()
+
+
 # ---- throttle -----------------------------------------------------------------------------------
 def test_rate_limiter_books_slots():
     rl = RateLimiter(10)

@@ -194,6 +194,28 @@ def test_show_estimate_from_session_metadata():
                                              "fov_deg": 90.0, "aspect": 4 / 3})
 
 
+def test_nothing_of_the_camera_is_drawn_before_an_estimate():
+    """Before the world grounding had placed anyone, a lone blue stub stood in the middle of the
+    empty view: the world axes at the camera's foot, whose x and y lie on grid lines. They come
+    with the camera now, and the level camera assumed until the first estimate is not drawn."""
+    world = pytest.importorskip("pose3d_nb.world")
+    sk = Skeleton3D()
+    assert not sk.axes.visible and not sk.frustum.visible
+    tracker = world.WorldTracker()
+    assert tracker.estimate.up_source == "assumed"  # nobody placed yet
+    assert not sk.show_estimate(tracker.estimate)
+    metadata = {"camera_pitch_deg": 0.0, "camera_roll_deg": 0.0, "camera_height_m": 1.5, "focal_px": 500.0,
+                "camera_up_source": "assumed", "camera_pose_source": "estimating"}
+    assert not sk.show_estimate(metadata, (640, 480))
+    assert not sk.axes.visible and not sk.frustum.visible and sk.camera_shown is None
+    assert sk.show_estimate({**metadata, "camera_pitch_deg": 8.0, "camera_up_source": "people"}, (640, 480))
+    assert sk.axes.visible and sk.frustum.visible
+    # Another source: its camera is not known yet, the last one's is taken out.
+    assert sk.show_estimate(metadata, (640, 480))
+    assert not sk.axes.visible and not sk.frustum.visible and sk.camera_shown is None
+    assert not sk.hide_camera()
+
+
 @pytest.mark.slow
 def test_pose_app_draws_the_engines_camera_estimate(tmp_path, monkeypatch):
     from pose3d_nb.engine import PoseEngine

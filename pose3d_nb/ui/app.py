@@ -45,6 +45,9 @@ _IDLE_POLL_S = 0.1
 #: the follower has acted on it, and its own line says whom it follows.
 _CLICK_NOTE_S = 2.0
 
+#: A status line with nothing to say that keeps its height (an empty one collapses).
+_BLANK_LINE = "&nbsp;"
+
 #: Seconds without a new 3D pose before the shown pose is stored in the widget state (a state
 #: change costs a round trip to the page, so never per frame, even for a slow engine).
 _STATE_SYNC_AFTER_S = 1.0
@@ -168,10 +171,26 @@ class PoseApp:
         self.live = LiveImage(max_width=image_width)
         self.live.widget.layout = widgets.Layout(width=f"{image_width}px", height="auto")
         self.view3d = Skeleton3D(width=view_size, height=view_size)
+        # Under the 3D view's right corner, with it wherever it goes: after orbiting or zooming
+        # there was no way back to the default view. Its row no wider than the view and the
+        # output (on a narrow page the view, of fixed width, overflows a little; the button not).
+        self.reset_view_button = widgets.Button(
+            description="reset view", icon="undo", layout=widgets.Layout(width="auto"),
+            tooltip="back to the default 3D view (after orbiting or zooming)")
+        self.reset_view_button.on_click(lambda _: self.view3d.reset_view())
+        self._view_panel = widgets.VBox([
+            self.view3d.widget,
+            widgets.HBox([self.reset_view_button],
+                         layout=widgets.Layout(width="100%", max_width=f"{view_size}px",
+                                               justify_content="flex-end")),
+        ])
         self.plot = JointPlot(quantity=plot_quantity, window_s=plot_window_s,
                               figsize=(view_size / 90, 2.4))  # as wide as the 3D view (90 dpi)
         self._apply_lifter(info)
         self._message = ""
+        # Whether the last run showed whom the engine follows: stopped, that line stays (see
+        # ``_following_line``).
+        self._showed_following = False
         self._click_note: tuple[str, float] | None = None  # a click's note and when it was made
         # >0 while a control's engine call (start, switch source...) is in progress: the display
         # thread must not "correct" the Start button from a half-started engine meanwhile.
@@ -187,7 +206,7 @@ class PoseApp:
         # sample), under a landscape one (most webcams), which left that area empty.
         self._image_width, self._view_size = image_width, view_size
         self._video_column = widgets.VBox([self.live.widget])
-        self._view_column = widgets.VBox([self.view3d.widget, self.plot.widget])
+        self._view_column = widgets.VBox([self._view_panel, self.plot.widget])
         self._plot_under_video = False
         self.widget = widgets.VBox([
             self.controls.widget,
@@ -464,11 +483,11 @@ class PoseApp:
             return
         self._plot_under_video = under_video
         if under_video:
-            self._view_column.children = [self.view3d.widget]
+            self._view_column.children = [self._view_panel]
             self._video_column.children = [self.live.widget, self.plot.widget]
         else:
             self._video_column.children = [self.live.widget]
-            self._view_column.children = [self.view3d.widget, self.plot.widget]
+            self._view_column.children = [self._view_panel, self.plot.widget]
 
     def _note_followed(self, view: Any) -> None:
         """Remember the frame from which another person is followed (a click, or the one
@@ -507,10 +526,10 @@ class PoseApp:
 
     def _refresh_status(self) -> None:
         stats = self.engine.stats()
-        # Several people in view: whom it follows. Only while it runs: at the end of a file the
-        # detector's last line ("person 1 hidden ... until they reappear") would stay, as Stop shows none.
-        following = getattr(self.engine, "follow_status", "") if stats.running else ""
+        following = self._following_line(stats.running)
         self._expire_click_note()
+        if following == _BLANK_LINE and self._message:
+            following = ""  # the message keeps the line
         message = " · ".join(part for part in (following, self._message) if part)
         self.controls.set_status(status_html(stats, message))
         # The engine can stop on its own (end of a file, an error): show it on the button. Only a
@@ -528,6 +547,21 @@ class PoseApp:
                     if value != self._shown_choices.get(name):
                         self.controls.set_value(name, value)
                 self._shown_choices = choices
+
+    def _following_line(self, running: bool) -> str:
+        """Several people in view: whom the engine follows (the follower's own line) while it
+        runs. Stopped or finished, the follower's last line would read as still true ("person 1
+        hidden ... until they reappear" under "finished"), and taking the line away moved
+        everything below it up: it says whom it last followed instead, or stays blank."""
+        if running:
+            line = str(getattr(self.engine, "follow_status", "") or "")
+            self._showed_following = bool(line)
+            return line
+        if not self._showed_following:
+            return ""
+        if self._followed_id is None:
+            return _BLANK_LINE
+        return f"last followed person {self._followed_id}"
 
     def _expire_click_note(self) -> None:
         """Drop a click's note once the engine has run ``_CLICK_NOTE_S`` after it (stopped, the

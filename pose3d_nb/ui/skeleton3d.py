@@ -11,7 +11,8 @@ The person moves through a world-grounded room (z up, floor at z = 0): a fading 
 pelvis (the last ``TRAIL_S`` seconds) rides in the same message as the pose; the floor grid and
 the orbit target jump to the person when they near the grid's edge (a rare state change); the
 session's estimated camera is drawn as a small frustum (``set_camera``), its drop line marking
-its height above the floor.
+its height above the floor, with the world's axes at its foot. ``reset_view`` puts the camera
+back after the user has orbited or zoomed.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class Skeleton3D:
     ``TRAIL_S`` seconds (sent with each pose), ``view_centre`` the grid's centre, moved (with the
     orbit target) halfway between the camera and the person at the first pose and onto the
     person when they come within ``FOLLOW_MARGIN_M`` of the grid's edge; ``set_camera`` draws
-    the recording camera. The default view, from behind and above the recording camera's side,
-    takes in the whole grid.
+    the recording camera (nothing of it is drawn before that: see ``show_estimate``). The default
+    view, from behind and above the recording camera's side, takes in the whole grid;
+    ``reset_view`` returns to it.
 
     Args:
         width: the view's width in pixels.
@@ -142,7 +144,10 @@ class Skeleton3D:
         self.floor_size_m = float(floor_size_m)
         self.grid = grid = three.GridHelper(floor_size_m, int(floor_size_m * 2), colorCenterLine="#8a8a8a",
                                 colorGrid="#4a4a52", quaternion=(half, 0.0, 0.0, half))
-        axes = three.AxesHelper(0.3)  # x red, y green, z blue at the origin: shows which way is up
+        # x red, y green, z blue at the world's origin, the recording camera's foot: shown with the
+        # camera. Its x and y lie on grid lines, so before a camera was drawn only the z axis showed,
+        # a lone blue stub in the middle of the empty view.
+        self.axes = axes = three.AxesHelper(0.3, visible=False)
         light = three.HemisphereLight(color="#ffffff", groundColor="#444444", intensity=1.0)
         # The world (floor, axes, skeleton) is shifted so the point we look at is the scene
         # origin: pythreejs builds three.js OrbitControls with target 0,0,0, whose constructor
@@ -181,9 +186,11 @@ class Skeleton3D:
                                            self.others, self.others_joints, self.bones, self.joints],
                                  position=self.world_offset)
         cam_pos = tuple(float(c - t) for c, t in zip(camera_position, target, strict=True))
-        self.camera = three.PerspectiveCamera(
-            position=list(cam_pos), up=[0, 0, 1], fov=45, aspect=width / height, near=0.05, far=100,
-            quaternion=look_at_quaternion(cam_pos, (0, 0, 0), (0, 0, 1)))
+        # The default view, in scene coordinates (the world moves under it as the view follows).
+        self._home = {"position": cam_pos, "quaternion": look_at_quaternion(cam_pos, (0, 0, 0), (0, 0, 1)),
+                      "zoom": 1.0}
+        self.camera = three.PerspectiveCamera(up=[0, 0, 1], fov=45, aspect=width / height, near=0.05,
+                                              far=100, **self._home)
         self.controls = three.OrbitControls(controlling=self.camera, target=[0, 0, 0])
         self.scene = three.Scene(children=[self.world, light, self.camera], background=background)
         self.widget = three.Renderer(camera=self.camera, scene=self.scene, controls=[self.controls],
@@ -219,6 +226,28 @@ class Skeleton3D:
     def view_centre(self) -> tuple[float, float]:
         """(x, y) metres: the floor point the grid is centred on and the view orbits above."""
         return self._centre
+
+    def reset_view(self) -> bool:
+        """Put the view back to its default framing: the camera where it started relative to the
+        grid and the orbit target above the grid's centre (``view_centre``, at a standing
+        person's middle), wherever the view has followed the person since.
+
+        Orbiting, panning and zooming in the page move the camera and the target there; the page
+        tells the kernel where they ended up at the end of each drag or scroll, so setting them
+        back here reaches the page.
+
+        Returns:
+            True if it sent (the camera or the target had been moved).
+        """
+        moved = {name: home for name, home in self._home.items()
+                 if np.ravel(getattr(self.camera, name)).tolist() != np.ravel(home).tolist()}
+        with self.camera.hold_sync():  # one message for the camera's position, turn and zoom
+            for name, home in moved.items():
+                setattr(self.camera, name, home)
+        panned = tuple(self.controls.target) != (0.0, 0.0, 0.0)  # the target is the scene's origin
+        if panned:
+            self.controls.target = (0.0, 0.0, 0.0)
+        return bool(moved) or panned
 
     def set_camera(self, pitch_deg: float, roll_deg: float, height_m: float, fov_deg: float,
                    aspect: float = 16 / 9) -> bool:
@@ -257,8 +286,20 @@ class Skeleton3D:
         if values == self.camera_shown:
             return False
         self._frustum_positions.array = frustum_vertices(**values)
-        self.frustum.visible = True
+        self.frustum.visible = self.axes.visible = True
         self.camera_shown = values
+        return True
+
+    def hide_camera(self) -> bool:
+        """Take the recording camera out of the view (no estimate of it any more).
+
+        Returns:
+            True if it sent (the camera was drawn).
+        """
+        if self.camera_shown is None:
+            return False
+        self.frustum.visible = self.axes.visible = False
+        self.camera_shown = None
         return True
 
     def show_estimate(self, estimate: Any, frame_size: tuple[int, int] | None = None) -> bool:
@@ -271,9 +312,19 @@ class Skeleton3D:
             frame_size: (width, height) of the frames, for a mapping's field of view and aspect.
 
         Returns:
-            True if it sent (the estimate changed); False also when a mapping lacks those keys
-            or ``frame_size`` is missing (nothing to draw: the session is not world-grounded).
+            True if it sent (the estimate changed, or a camera drawn before was taken out);
+            False also when a mapping lacks those keys or ``frame_size`` is missing (nothing to
+            draw: the session is not world-grounded).
+
+        Before the first person was placed there is no estimate, only the level camera
+        ``pose3d_nb.world`` assumes meanwhile (``up_source`` / ``camera_up_source``
+        "assumed"): nothing is drawn then, and a camera drawn before (another source's) is
+        taken out.
         """
+        up_source = (estimate.get("camera_up_source") if isinstance(estimate, Mapping)
+                     else getattr(estimate, "up_source", None))
+        if up_source == "assumed":
+            return self.hide_camera()
         if isinstance(estimate, Mapping):
             keys = ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "focal_px")
             if frame_size is None or any(not isinstance(estimate.get(k), (int, float)) for k in keys):
