@@ -45,6 +45,7 @@ FACTORS = (
     Factor("fov_deg", "field of view (long side), deg", (40, 55, 70, 85, 100)),
     Factor("portrait", "image orientation", (-0.5, 0.5, 1.5), ("landscape 16:9", "portrait 9:16")),
     Factor("person_fraction", "person height / image height", (0, 0.1, 0.2, 0.35, 0.6, 1.0, 10)),
+    Factor("offset_deg", "person off the optical axis, deg", (0, 5, 10, 20, 30, 60)),
 )
 
 
@@ -61,20 +62,22 @@ def measure(model, mocap_dir: Path, count: int, seed: int = 2024) -> dict[str, d
 
     Returns {"clean"|"noisy": {"mpjpe", "pa_mpjpe", "spread": (N,) mm, and each factor (N,)}}.
     """
-    from pose3d_nb.lifting.zoom import zoom_windows
+    from pose3d_nb.lifting.rays import turn_back
     from pose3d_nb.settings import Settings
     from pose3d_nb.training.mocap import load_mocap
     from pose3d_nb.training.trainer import make_noise
-    from pose3d_nb.training.viewpoints import lift_windows, sample_viewpoints
+    from pose3d_nb.training.viewpoints import engine_inputs, lift_windows, sample_viewpoints
 
     settings = Settings()
     clips = load_mocap(mocap_dir)
     results = {}
     for key, noise in (("clean", None), ("noisy", make_noise())):
         samples = sample_viewpoints(clips, model.arch.receptive_field, count, noise, seed=seed)
-        # As the shipped lifter runs: the 2D zoomed to the size it lifts best (lifting.zoom).
-        inputs = zoom_windows(samples.inputs)
+        # As the shipped lifter runs: each frame's rays turned to the person (lifting.rays), the
+        # 2D zoomed to the size it lifts best (lifting.zoom), the pose turned back.
+        inputs, rotations = engine_inputs(samples)
         plain, flipped = lift_windows(model, inputs, settings.window, settings.lookahead)
+        plain, flipped = turn_back(plain, rotations), turn_back(flipped, rotations)
         predicted = (plain + flipped) / 2 if settings.flip else plain
         mpjpe, pa = per_sample_errors(predicted, samples.targets)
         spread = 1000 * np.linalg.norm(plain - flipped, axis=-1).mean(axis=-1)

@@ -31,16 +31,17 @@ MIN_CENTRE_POINTS = 4
 
 
 def rotation_to_axis(ray: np.ndarray) -> np.ndarray:
-    """(3,) a ray in camera axes (x right, y down, z forward) -> (3, 3) R with R @ ray along +z.
+    """(..., 3) rays in camera axes (x right, y down, z forward) -> (..., 3, 3) R with R @ ray
+    along +z.
 
     No roll about the new axis: the new x axis stays perpendicular to the camera's y (down)
     axis, so an upright person stays upright. Rows of R are the new axes in camera coordinates.
     """
     z = np.asarray(ray, np.float64)
-    z = z / np.linalg.norm(z)
+    z = z / np.linalg.norm(z, axis=-1, keepdims=True)
     x = np.cross([0.0, 1.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    return np.stack([x, np.cross(z, x), z])
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.stack([x, np.cross(z, x), z], axis=-2)
 
 
 def turn_back(joints: np.ndarray, rotation: np.ndarray) -> np.ndarray:
@@ -129,3 +130,17 @@ def centre_clip(keypoints_px: np.ndarray, frame_size: tuple[int, int], camera: A
     centred = [_project_centred(frame, r, intrinsics) for frame, r in zip(normalized, rotations, strict=True)]
     shape = np.shape(keypoints_px)
     return np.stack(centred).reshape(shape).astype(np.float32), np.stack(rotations).reshape(-1, 3, 3)
+
+
+def centre_windows(inputs: np.ndarray, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation counterpart (``pose3d bench viewpoints``): (N, T, K, 2) VideoPose3D screen
+    coordinates (0 at the image centre) of body keypoints, each window's lens ``focal`` (N,) in
+    the same units -> (the windows as turned cameras see them, each frame centred on its own
+    keypoints' mean; (N, T, 3, 3) the rotations)."""
+    inputs = np.asarray(inputs, np.float64)
+    f = np.asarray(focal, np.float64).reshape(-1, 1, 1, 1)
+    centre = inputs.mean(axis=2) / f[..., 0]  # (N, T, 2)
+    rotations = rotation_to_axis(np.concatenate([centre, np.ones(centre.shape[:-1] + (1,))], axis=-1))
+    rays = np.concatenate([inputs / f, np.ones(inputs.shape[:-1] + (1,))], axis=-1)
+    turned = np.einsum("ntij,ntkj->ntki", rotations, rays)
+    return (f * turned[..., :2] / turned[..., 2:]).astype(np.float32), rotations

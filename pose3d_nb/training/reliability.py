@@ -26,7 +26,6 @@ import torch
 from pose3d_nb.lifting.fusion import LifterErrorModel, reprojection_residual
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
 from pose3d_nb.lifting.protocol import LiftSettings
-from pose3d_nb.lifting.zoom import zoom_windows
 
 CALIBRATION_SEED = 17  # not the viewpoint bench's seed (2024): other windows and cameras
 CALIBRATION_COUNT = 4000
@@ -58,19 +57,20 @@ def calibrate(
     """Fit the lifter's error model on held-out mocap; returns it and fit figures (R², means).
 
     settings: window, lookahead and flip the lifter runs with (default: ``Settings()``'s).
-    zoom: show the lifter the 2D zoomed as the shipped lifter runs (``lifting.zoom``).
+    zoom: show the lifter the 2D as the shipped lifter runs: rays turned to the person and zoomed
+        (``training.viewpoints.engine_inputs``); False: as framed.
     """
     from pose3d_nb.lifting.align import similarity_align
     from pose3d_nb.training.mocap import load_mocap
     from pose3d_nb.training.trainer import make_noise
-    from pose3d_nb.training.viewpoints import lift_windows, sample_viewpoints
+    from pose3d_nb.training.viewpoints import engine_inputs, lift_windows, sample_viewpoints
 
     if settings is None:
         from pose3d_nb.settings import Settings
 
         settings = Settings().lift
     samples = sample_viewpoints(load_mocap(mocap_dir), model.arch.receptive_field, count, make_noise(), seed)
-    inputs = zoom_windows(samples.inputs) if zoom else samples.inputs
+    inputs, _ = engine_inputs(samples, zoom)  # the residual and spread are the lifter's own view's
     plain, flipped = lift_windows(model, inputs, settings.window, settings.lookahead)
     centre = inputs[:, model.arch.pad]
     output, spread, residual = signals(plain, flipped, centre, settings.flip)

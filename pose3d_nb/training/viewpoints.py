@@ -11,10 +11,13 @@ camera has, each drawn uniformly and recorded per sample, so errors can be binne
 - ``distance_m``: camera to the person's middle;
 - ``fov_deg``: field of view on the image's long side;
 - ``portrait``: 1 for a 9:16 portrait image, 0 for 16:9 landscape;
+- ``offset_deg``: how far from the optical axis the person's pelvis is seen (the camera is
+  turned after aiming at them, so they sit anywhere in the central ``offset_fraction`` of the
+  image, drawn from a stream of its own: the other factors stay those of the seed);
 - ``person_fraction`` (a consequence of distance and field of view, not drawn): the person's
   height on screen over the image height.
 
-The camera aims at the person's middle, so close and narrow cameras cut the body off: those
+The camera aims near the person's middle, so close and narrow cameras cut the body off: those
 keypoints are still given (MediaPipe also places off-image keypoints), and ``truncated`` marks
 the samples whose centre frame has a keypoint outside the image.
 """
@@ -45,6 +48,9 @@ class ViewpointRanges:
     distance_m: tuple[float, float] = (1.5, 8.0)
     fov_deg: tuple[float, float] = (40.0, 100.0)
     portrait_probability: float = 0.5
+    # Where the person's middle lands, as a fraction of the half image from the centre, per axis
+    # (0: always at the centre, as this protocol had it until 2026-12-07).
+    offset_fraction: tuple[float, float] = (-0.6, 0.6)
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,12 @@ def facing_azimuth(joints: np.ndarray) -> float:
 
 def view_camera(
     joints: np.ndarray, view_deg: float, pitch_deg: float, roll_deg: float, distance_m: float,
-    fov_deg: float, portrait: bool,
+    fov_deg: float, portrait: bool, offset: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[np.ndarray, np.ndarray, bool, float]:  # fmt: skip
     """A camera with the given factors looking at (T, 17, 3) y-up ``joints``.
+
+    ``offset``: the camera is then turned so the person's middle lands this far from the image
+    centre, as fractions of the half width and half height (no roll added).
 
     Returns camera-space metres (T, 17, 3), screen coordinates (T, 17, 2) (x in [-1, 1] across
     the width), whether the middle frame has a keypoint outside the image, and the middle
@@ -87,11 +96,16 @@ def view_camera(
     offset = np.array([np.cos(pitch) * np.sin(azimuth), np.sin(pitch), np.cos(pitch) * np.cos(azimuth)])
     position = target + distance_m * offset
     rotation = look_at(position, target, np.radians(roll_deg))
-    camera = (joints - position) @ rotation.T
-    camera[..., 2] = np.maximum(camera[..., 2], 0.1)  # never behind the camera
     aspect = 16 / 9 if portrait else 9 / 16  # height / width
     half_long = max(1.0, aspect)  # the width spans 2 screen units
     focal = half_long / np.tan(np.radians(fov_deg) / 2)
+    if any(offset):  # turn the camera: the ray to the person's middle goes through the offset point
+        from pose3d_nb.lifting.rays import rotation_to_axis
+
+        turn = rotation_to_axis(np.array([offset[0] / focal, offset[1] * aspect / focal, 1.0]))
+        rotation = turn.T @ rotation
+    camera = (joints - position) @ rotation.T
+    camera[..., 2] = np.maximum(camera[..., 2], 0.1)  # never behind the camera
     screen = focal * camera[..., :2] / camera[..., 2:]
     centre = screen[len(screen) // 2, KEYPOINT_JOINTS]
     truncated = bool((np.abs(centre[:, 0]) > 1).any() or (np.abs(centre[:, 1]) > aspect).any())
@@ -115,7 +129,9 @@ def sample_viewpoints(
     weights = sampling_weights(held, receptive_field * 3)
     inputs, targets, truncated = [], [], []
     names = ("view_deg", "pitch_deg", "roll_deg", "distance_m", "fov_deg")
-    factors: dict[str, list[float]] = {name: [] for name in (*names, "portrait", "person_fraction")}
+    factors: dict[str, list[float]] = {name: [] for name in (*names, "portrait", "person_fraction",
+                                                             "offset_deg")}
+    aim = np.random.default_rng([seed, 1])  # the offsets' own stream: the rest stays the seed's
     middle = receptive_field // 2
     while len(inputs) < count:
         clip = held[rng.choice(len(held), p=weights)]
@@ -125,7 +141,8 @@ def sample_viewpoints(
         joints = reshape_body(rng, joints, config)
         drawn = {name: rng.uniform(*getattr(ranges, name)) for name in names}
         portrait = bool(rng.random() < ranges.portrait_probability)
-        camera, screen, cut, fraction = view_camera(joints, **drawn, portrait=portrait)
+        offset = (aim.uniform(*ranges.offset_fraction), aim.uniform(*ranges.offset_fraction))
+        camera, screen, cut, fraction = view_camera(joints, **drawn, portrait=portrait, offset=offset)
         keypoints = screen[:, KEYPOINT_JOINTS]
         if noise is not None:
             keypoints = noise.apply(rng, keypoints, float(np.ptp(screen[middle, :, 1])), camera=camera)
@@ -136,12 +153,34 @@ def sample_viewpoints(
             factors[name].append(drawn[name])
         factors["portrait"].append(float(portrait))
         factors["person_fraction"].append(fraction)
+        pelvis = camera[middle, 0].astype(np.float64)
+        factors["offset_deg"].append(float(np.degrees(np.arccos(pelvis[2] / np.linalg.norm(pelvis)))))
     return ViewSamples(
         np.stack(inputs).astype(np.float32),
         np.stack(targets).astype(np.float32),
         {name: np.asarray(values) for name, values in factors.items()},
         np.asarray(truncated),
     )
+
+
+def engine_inputs(samples: ViewSamples, zoom: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``samples``' windows as the engine shows them to zoomed weights (the shipped lifter): each
+    frame's rays turned to the person with the default lens (``lifting.rays``; the engine's lens
+    when none is given), then zoomed (``lifting.zoom``); ``zoom`` False: as framed, neither.
+
+    Returns the (N, RF, 13, 2) inputs and the (N, 3, 3) rotation of each window's scored (middle)
+    frame, which turns the lifted pose back into the camera's axes (identity when not turned).
+    """
+    from pose3d_nb.lifting.rays import centre_windows
+    from pose3d_nb.lifting.zoom import zoom_windows
+    from pose3d_nb.world.intrinsics import DEFAULT_FOV_DEG
+
+    if not zoom:
+        return samples.inputs, np.broadcast_to(np.eye(3), (len(samples.inputs), 3, 3))
+    half_long = np.where(samples.factors["portrait"] > 0.5, 16 / 9, 1.0)  # the width spans 2
+    focal = half_long / np.tan(np.radians(DEFAULT_FOV_DEG) / 2)
+    centred, rotations = centre_windows(samples.inputs, focal)
+    return zoom_windows(centred), rotations[:, samples.inputs.shape[1] // 2]
 
 
 @torch.no_grad()
