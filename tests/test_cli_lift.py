@@ -46,11 +46,34 @@ def test_lift_causal_camera(tmp_path, keypoints_file, reference_checkpoint, refe
     np.testing.assert_allclose(np.load(out), reference_io["pred_cam_causal_aug"], atol=1e-4)
 
 
+def test_lift_flips_by_default_as_the_package_settings_say(tmp_path, keypoints_file, reference_checkpoint,
+                                                           reference_io, capsys):
+    """Without --flip or --no-flip, pose3d lift takes the package default (``DEFAULTS.flip``, on, as
+    pose3d run, the engine and Pose3D, and VideoPose3D's run.py); it was off here alone."""
+    from pose3d_nb.settings import DEFAULTS
+
+    assert DEFAULTS.flip is True
+    out = tmp_path / "default.npy"
+    assert lift(keypoints_file, reference_checkpoint, out) == 0
+    assert "flip=True" in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(out), reference_io["pred_cam_aug"], atol=1e-4)
+    assert lift(keypoints_file, reference_checkpoint, out, "--no-flip", "--overwrite") == 0
+    np.testing.assert_allclose(np.load(out), reference_io["pred_cam_noaug"], atol=1e-4)
+
+
+def test_lift_help_says_the_flip_default_comes_from_the_package_settings(capsys):
+    with pytest.raises(SystemExit):
+        main(["lift", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "test-time flip augmentation (default: on, from the package settings" in text
+
+
 def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "stream.npy"
-    assert (
-        lift(keypoints_file, reference_checkpoint, out, "--stream", "--window", "9", "--lookahead", "4") == 0
-    )
+    # --no-flip: the reference streaming rows were made without flip augmentation (its README),
+    # and pose3d lift flips by default.
+    command = ("--stream", "--window", "9", "--lookahead", "4", "--no-flip")
+    assert lift(keypoints_file, reference_checkpoint, out, *command) == 0
     joints = np.load(out)
     assert joints.shape == (90, 17, 3), "one row per input frame (the last L flushed at the end)"
     np.testing.assert_allclose(joints[:86], reference_io["stream_la4_win9"], atol=1e-4)
