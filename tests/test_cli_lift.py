@@ -46,11 +46,34 @@ def test_lift_causal_camera(tmp_path, keypoints_file, reference_checkpoint, refe
     np.testing.assert_allclose(np.load(out), reference_io["pred_cam_causal_aug"], atol=1e-4)
 
 
+def test_lift_flips_by_default_as_the_package_settings_say(tmp_path, keypoints_file, reference_checkpoint,
+                                                           reference_io, capsys):
+    """Without --flip or --no-flip, pose3d lift takes the package default (``DEFAULTS.flip``, on, as
+    pose3d run, the engine and Pose3D, and VideoPose3D's run.py); it was off here alone."""
+    from pose3d_nb.settings import DEFAULTS
+
+    assert DEFAULTS.flip is True
+    out = tmp_path / "default.npy"
+    assert lift(keypoints_file, reference_checkpoint, out) == 0
+    assert "flip=True" in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(out), reference_io["pred_cam_aug"], atol=1e-4)
+    assert lift(keypoints_file, reference_checkpoint, out, "--no-flip", "--overwrite") == 0
+    np.testing.assert_allclose(np.load(out), reference_io["pred_cam_noaug"], atol=1e-4)
+
+
+def test_lift_help_says_the_flip_default_comes_from_the_package_settings(capsys):
+    with pytest.raises(SystemExit):
+        main(["lift", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "test-time flip augmentation (default: on, from the package settings" in text
+
+
 def test_lift_stream(tmp_path, keypoints_file, reference_checkpoint, reference_io):
     out = tmp_path / "stream.npy"
-    assert (
-        lift(keypoints_file, reference_checkpoint, out, "--stream", "--window", "9", "--lookahead", "4") == 0
-    )
+    # --no-flip: the reference streaming rows were made without flip augmentation (its README),
+    # and pose3d lift flips by default.
+    command = ("--stream", "--window", "9", "--lookahead", "4", "--no-flip")
+    assert lift(keypoints_file, reference_checkpoint, out, *command) == 0
     joints = np.load(out)
     assert joints.shape == (90, 17, 3), "one row per input frame (the last L flushed at the end)"
     np.testing.assert_allclose(joints[:86], reference_io["stream_la4_win9"], atol=1e-4)
@@ -141,16 +164,17 @@ def test_lift_refuses_a_lens_or_height_that_only_grounded_placement_uses(
 
 
 def test_lift_grounded_checks_its_options_before_lifting(tmp_path, keypoints_file, capsys):
+    # Refusals of the command line's values: exit status 2, as argparse's (they exited 1).
     unreadable = tmp_path / "bad.bin"  # not even loaded: the bad option is found first
     unreadable.write_bytes(b"garbage")
-    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--height", "0") == 1
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--height", "0") == 2
     assert "height must be a person's height" in capsys.readouterr().err
-    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--fov", "5") == 1
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--fov", "5") == 2
     assert "field of view must be between" in capsys.readouterr().err
     portrait = tmp_path / "portrait.json"  # the keypoints are of a 1280x720 video
     portrait.write_text(json.dumps({"K": [[1600, 0, 540], [0, 1600, 960], [0, 0, 1]], "width": 1080,
                                     "height": 1920}))
-    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--camera", str(portrait)) == 1
+    assert lift(keypoints_file, unreadable, tmp_path / "o.npy", "--grounded", "--camera", str(portrait)) == 2
     assert "for 1080x1920 images, the video is 1280x720" in capsys.readouterr().err
 
 
@@ -195,7 +219,7 @@ def test_lift_an_unknown_lifter_name_names_the_choices(tmp_path, plain_keypoints
     # Was "checkpoint not found: mediapipe. Put the file in model/", naming no valid value.
     assert lift(plain_keypoints, name, tmp_path / "o.npy", size=(640, 480)) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: unknown lifter {name!r}") and "\n" not in err
+    assert err.startswith(f"pose3d lift: error: unknown lifter {name!r}") and "\n" not in err
     assert "takes shipped, auto or a checkpoint path" in err
     assert not (tmp_path / "o.npy").exists()
 
@@ -218,7 +242,7 @@ def test_lift_refuses_window_and_lookahead_without_stream(tmp_path, plain_keypoi
     # A negative one with --stream is named before the model loads (was: the missing checkpoint).
     code = lift(plain_keypoints, tmp_path / "none.bin", tmp_path / "o.npy", "--stream", "--window", "-1",
                 size=(640, 480))
-    assert code == 1 and "window must be >= 0, got -1" in capsys.readouterr().err
+    assert code == 2 and "window must be >= 0, got -1" in capsys.readouterr().err
 
 
 def test_models_lists_the_main_checkpoint(tmp_path):

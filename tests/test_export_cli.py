@@ -42,7 +42,7 @@ def test_export_errors_are_one_line(session_file, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert main(["export", str(tmp_path / "missing.npz"), "--format", "bvh"]) == 1
     assert "no session file" in capsys.readouterr().err
-    assert main(["export", str(session_file), "--format", "trc", "--units", "cm"]) == 1
+    assert main(["export", str(session_file), "--format", "trc", "--units", "cm"]) == 2  # refused first
     assert "units must be one of" in capsys.readouterr().err
     assert main(["export", str(session_file), "--format", "bvh", "--out", str(session_file / "x.bvh")]) == 1
     err = capsys.readouterr().err
@@ -75,7 +75,7 @@ def test_run_then_export(tmp_path):
 def test_an_export_never_replaces_the_session_it_reads(session_file, fmt, capsys):
     # `pose3d export OUT --format csv --out OUT/session.npz` wrote the table over the recording.
     before = session_file.read_bytes()
-    assert main(["export", str(session_file.parent), "--format", fmt, "--out", str(session_file)]) == 1
+    assert main(["export", str(session_file.parent), "--format", fmt, "--out", str(session_file)]) == 2
     err = capsys.readouterr().err
     assert "never replaces a recording" in err and "Traceback" not in err
     assert session_file.read_bytes() == before

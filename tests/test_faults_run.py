@@ -30,10 +30,13 @@ def _spawn(*args: str) -> subprocess.Popen:
 
 
 def _one_line_error(result: subprocess.CompletedProcess, status: int, *words: str) -> str:
-    """The single ``error:`` line of a failed command (other lines may be library log noise)."""
+    """The single error line of a failed command (other lines may be library log noise):
+    ``error: ...`` when the work failed (1), ``pose3d CMD: error: ...`` when the command line
+    was refused (2)."""
     assert result.returncode == status, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    start = f"pose3d {result.args[3]}: error:" if status == 2 else "error:"
+    errors = [line for line in result.stderr.splitlines() if line.startswith(start)]
     assert len(errors) == 1, result.stderr
     for word in words:
         assert word in errors[0], errors[0]

@@ -159,7 +159,7 @@ def test_train_takes_the_mocap_option_as_the_other_tools_name_it(tmp_path, capsy
     # Only --data was taken, while pose3d bench and the fitting tools say --mocap for the folder.
     assert pose3d(["train", "--mocap", str(tmp_path / "absent"), "--out", str(tmp_path / "c.pt")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: mocap folder not found") and "absent" in err
+    assert err.startswith("pose3d train: error: mocap folder not found") and "absent" in err
 
 
 def test_train_refuses_a_negative_seed_as_bench_does(tmp_path, capsys):
@@ -182,3 +182,72 @@ def test_bench_pipeline_max_frames_beyond_the_file_ends_with_the_file(tmp_path):
     result = _engine(str(tmp_path), "mediapipe", max_frames=50)
     assert result["frames"] == 5
     assert result["fps"] > 0.5  # 5 frames over the run, not over the 600 s timeout
+
+
+_LIFT = ["lift", "TMP/k.npy", "--size", "640", "480", "--lifter", "shipped"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["run", "--window", "-1"],
+        ["run", "--fov", "500"],
+        ["run", "--height", "9"],
+        ["run", "--follow", "-5,10"],
+        ["run", "--lifter", "nope"],  # was found after the folder was made
+        ["batch", "TMP/v.mp4", "--lookahead", "-2"],
+        ["batch", "TMP/v.mp4", "--fov", "500"],
+        [*_LIFT, "--stream", "--window", "-1"],
+        [*_LIFT, "--grounded", "--height", "9"],
+        ["export", "TMP/session.npz", "--format", "trc", "--units", "cm"],
+    ],
+    ids=" ".join,
+)
+def test_a_value_a_command_checks_itself_is_refused_as_argparse_refuses_one(arguments, tmp_path, capsys):
+    # These exited 1, as a failed run does, while argparse's refusals exit 2: now every refusal of
+    # the command line's own values is exit status 2 and one line in argparse's words, before
+    # any work (nothing is read, no folder made).
+    out = tmp_path / "out"
+    given = [word.replace("TMP", str(tmp_path)) for word in arguments]
+    assert pose3d([*given, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    prog = f"pose3d {arguments[0]}"
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
+    assert err.rstrip().endswith(f"({prog} --help lists the options)")
+    assert not out.exists()
+
+
+def test_a_failure_in_the_work_still_exits_1(tmp_path, capsys):
+    # The other side: what fails once a command works on its inputs is exit status 1, one line.
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"not a video" * 100)
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "k.npy", np.zeros((5, 17, 2), np.float32))
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"garbage")
+    failures = [
+        ["run", "--source", str(corrupt), "--out", str(tmp_path / "run")],  # a video that cannot be read
+        ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "batch")],  # inputs holding no video
+        ["lift", str(tmp_path / "k.npy"), "--size", "640", "480", "--lifter", str(garbage),
+         "--out", str(tmp_path / "o.npy")],  # a checkpoint that cannot be read
+        ["export", str(tmp_path / "missing.npz"), "--format", "trc"],  # no session there
+    ]
+    for arguments in failures:
+        assert pose3d(arguments) == 1, arguments
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err, (arguments, err)
+
+
+def test_an_engine_error_of_another_kind_than_a_follow_point_is_a_failed_run(tmp_path, capsys, monkeypatch):
+    # pose3d run took any Pose3DValueError behind the engine's error for the user's value (exit
+    # 2); only a follow point outside the first frame is one. The rest failed in the work: 1.
+    from pose3d_nb.detectors.follow import PeopleFollower
+    from pose3d_nb.errors import Pose3DValueError
+
+    def failing(self, point):
+        raise Pose3DValueError("a value found wrong while the video is processed")
+
+    monkeypatch.setattr(PeopleFollower, "check_point", failing)
+    status = pose3d(["run", "--follow", "10,10", "--max-frames", "3", "--out", str(tmp_path / "out")])
+    assert status == 1
+    assert "a value found wrong while the video is processed" in capsys.readouterr().err

@@ -74,14 +74,27 @@ def test_bench_viewpoints_smoke_prints_every_factor(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not DEFAULT_MOCAP_DIR.is_dir(), reason=f"needs the mocap arrays at {DEFAULT_MOCAP_DIR}")
-def test_bench_offline_lift_smoke_compares_pose3d_lift_with_the_engine(capsys):
+def test_bench_offline_lift_smoke_compares_pose3d_lift_with_the_engine(capsys, monkeypatch):
+    import pose3d_nb.lifting.offline as offline
+    from pose3d_nb.cli import build_parser
     from pose3d_nb.cli.bench import cmd_bench, register
 
+    flips, lift_sequence = [], offline.lift_sequence
+
+    def recording_flip(*args, **kwargs):
+        flips.append(kwargs.get("flip", False))
+        return lift_sequence(*args, **kwargs)
+
+    monkeypatch.setattr(offline, "lift_sequence", recording_flip)
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
     assert cmd_bench(parser.parse_args(["bench", "offline-lift", "--smoke", "--json"])) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["clips"] == 4
+    # Its offline rows are pose3d lift's: they flip as its default does (lift_sequence's is off).
+    lift_default = build_parser().parse_args(["lift", "k.npy", "--size", "1", "1", "--lifter", "shipped",
+                                              "--out", "o.npy"]).flip
+    assert flips and set(flips) == {lift_default} and figures["flip_offline"] is lift_default
     errors = [*figures["pa_mpjpe_mm"].values(), *figures["mpjpe_mm"].values()]
     assert all(10 < e < 300 for e in errors), figures  # millimetres, nothing degenerate
     assert 0 < figures["gravity_deg_offline_zoomed"]["lean_removed"] < 45

@@ -4,7 +4,8 @@ Held-out clips (never trained on) are filmed by random virtual cameras (pitch -2
 roll +-30, field of view 40..100, portrait or landscape), projected with the detector's noise
 model, and lifted by the shipped lifter three ways: offline as framed (``pose3d lift
 --no-zoom``), offline zoomed (``pose3d lift``, the default for the shipped checkpoint) and as the
-engine runs it (streaming, zoom, flip). Printed: PA-MPJPE and root-relative MPJPE (14 scored
+engine runs it (streaming, zoom, flip). Offline with ``pose3d lift``'s flip, the package default
+(``settings.DEFAULTS.flip``: on, as the engine). Printed: PA-MPJPE and root-relative MPJPE (14 scored
 joints); ``eval_world.py``'s gravity error of the zoomed offline poses on the true path and up,
 with and without the lean correction that ``pose3d lift --grounded`` applies (``world.lean``);
 and ``pose3d lift --grounded`` end to end (``place_clip`` estimating the path, the up and the
@@ -120,6 +121,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
     from pose3d_nb.lifting.choice import shipped_model
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.zoom import TARGET_HEIGHT
+    from pose3d_nb.settings import DEFAULTS
     from pose3d_nb.world import place_clip
     from pose3d_nb.world.frame import WorldFrame
     from pose3d_nb.world.lean import shipped_lean_bias, unlean
@@ -138,11 +140,11 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
             continue
         size = (case.intrinsics.width, case.intrinsics.height)
         keypoints = case.keypoints.astype(np.float32)
-        framed = lift_sequence(model, keypoints, size).joints.astype(np.float64)
-        # As ``pose3d lift`` runs the shipped lifter: zoomed, each frame's rays turned to the person
-        # with the default lens (no --fov given), as the engine does.
-        free = lift_sequence(model, keypoints, size, zoom_height=TARGET_HEIGHT, lens={}).joints
-        free = free.astype(np.float64)
+        # pose3d lift's own flip (the package default), not lift_sequence's (off); zoomed, each
+        # frame's rays turned to the person with the default lens (no --fov given), as the engine.
+        framed = lift_sequence(model, keypoints, size, flip=DEFAULTS.flip).joints.astype(np.float64)
+        free = lift_sequence(model, keypoints, size, flip=DEFAULTS.flip, zoom_height=TARGET_HEIGHT,
+                             lens={}).joints.astype(np.float64)
         zoomed = hold_bone_lengths(free)
         engine = lift_as_engine(lifter, case)
         on_path = zoomed - zoomed[:, :1] + case.truth[:, :1]  # the true path: only the lean differs
@@ -176,6 +178,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
     result = {
         "clips": clips,
         "seed": seed,
+        "flip_offline": DEFAULTS.flip,
         "pa_mpjpe_mm": dict(zip(WAYS, mean[0:4], strict=True)),
         "mpjpe_mm": dict(zip(WAYS, mean[4:8], strict=True)),
         "gravity_deg_offline_zoomed": {"as_lifted": mean[8], "lean_removed": mean[9]},
@@ -189,7 +192,7 @@ def run(mocap_dir: Path | None = None, clips: int = 60, seed: int = 11, as_json:
         "seconds": time.perf_counter() - started,
     }
     print(f"pose3d lift, shipped lifter, {clips} held-out mocap clips through random cameras (seed {seed}), "
-          "detector noise, no flip offline")
+          f"detector noise, {'flip' if DEFAULTS.flip else 'no flip'} offline (pose3d lift's default)")
     print(f"  {'':31} {'PA-MPJPE mm':>11} {'MPJPE mm':>9}")
     labels = ("offline, as framed (--no-zoom)", "offline, zoomed, --bones free", "offline, zoomed (default)",
               "engine (streaming, zoom, flip)")

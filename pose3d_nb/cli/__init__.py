@@ -1,7 +1,9 @@
 """The ``pose3d`` command line: one module per command, each adding its own parser.
 
 ``main`` turns every error the package raises on purpose (``Pose3DError``) and every file-system
-error into one line on stderr and a non-zero exit status; usage errors exit with 2.
+error into one line on stderr and a non-zero exit status, in one place (``tool_exit_status``): 2
+when the command line is refused before any work (argparse's refusals, and the values a command
+checks first: its ``check`` default, ``set_defaults(check=...)``), 1 when the work fails.
 """
 
 from __future__ import annotations
@@ -67,8 +69,13 @@ def open_closed_std_streams() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
     open_closed_std_streams()
-    args = build_parser().parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
-    return tool_exit_status(lambda: args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
+    # A command's own checks of its values (set_defaults(check=...)) run before it: what they
+    # refuse exits 2, as argparse's refusals do; what fails in the command itself exits 1.
+    check = getattr(args, "check", None)
+    return tool_exit_status(lambda: args.func(args), check=check and (lambda: check(args)),
+                            prog=f"{parser.prog} {args.command}")
 
 
 def _values_kept_with_their_options(argv: list[str]) -> list[str]:

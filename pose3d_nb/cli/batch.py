@@ -26,11 +26,23 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def check_batch_options(args: argparse.Namespace) -> None:
+    """``pose3d batch``'s settings checked as ``batch.process`` checks them, before any work
+    (``cli.main`` runs it first): a ``Pose3DValueError`` here (a negative window, an unknown
+    follow rule or lifter, a bad lens or height) is a refusal of the command line, exit status 2;
+    what fails once the batch runs (its inputs, the lock, the cluster, a video) exits 1."""
+    from pose3d_nb.batch.settings import PIPELINE_FIELDS, BatchSettings
+
+    BatchSettings(export=args.export, **world_options(args),
+                  **{name: getattr(args, name) for name in PIPELINE_FIELDS}).checked()
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``pose3d batch``: the table and a summary; 0 all ok/skipped, 1 any failed, 130/143 stopped.
 
     Errors of the whole batch (another batch holds ``--out``, a scheduler that cannot be reached
-    or does not answer) are one line from ``cli.main``, exit status 1.
+    or does not answer) are one line from ``cli.main``, exit status 1; bad settings were refused
+    before (``check_batch_options``, exit status 2).
     """
     from pose3d_nb.batch import exit_status, format_table, process, summary
 
@@ -75,4 +87,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     batch.add_argument("--worker-timeout", type=_seconds, default=None, metavar="SECONDS",
                        help="give up when the cluster has no worker for this long, at the start or "
                             "mid-batch (default 120)")
-    batch.set_defaults(func=cmd_batch)
+    batch.set_defaults(func=cmd_batch, check=check_batch_options)

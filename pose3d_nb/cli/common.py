@@ -17,7 +17,13 @@ from pose3d_nb.settings import DEFAULTS
 
 
 class UsageError(Pose3DValueError):
-    """Bad command-line input: printed as one line, exit status 2."""
+    """Bad command-line input: printed as one line, exit status 2 (``tool_exit_status``)."""
+
+
+def usage_error_line(prog: str, message: str) -> str:
+    """``PROG: error: MESSAGE (PROG --help lists the options)``: how every refusal of a command
+    line reads, argparse's own (``OneLineParser``) and the values a command checks itself."""
+    return f"{prog}: error: {message} ({prog} --help lists the options)"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -26,8 +32,8 @@ class OneLineParser(argparse.ArgumentParser):
     ``--help`` still prints the usage. Sub-parsers made from it are of this class too."""
 
     def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE (PROG --help lists the options)`` and exit with status 2."""
-        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+        """Print ``usage_error_line(PROG, MESSAGE)`` and exit with status 2."""
+        self.exit(2, usage_error_line(self.prog, message) + "\n")
 
 
 def one_line(exc: BaseException) -> str:
@@ -38,15 +44,33 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def tool_exit_status(body: Callable[[], int | None]) -> int:
-    """Run ``body`` (a ``pose3d`` command, a ``python -m pose3d_nb...`` tool): bad input
-    (``UsageError``) is one line on stderr and exit status 2; what the package raises on purpose
-    (``Pose3DError``) and what the file system says (a read-only or full disk, a path that is a
-    file) one line and exit status 1, never a traceback; the body's own status otherwise (None: 0)."""
+def tool_exit_status(body: Callable[[], int | None], check: Callable[[], object] | None = None,
+                     prog: str | None = None) -> int:
+    """Run ``check``, then ``body`` (a ``pose3d`` command, a ``python -m pose3d_nb...`` tool); the
+    exit status. The one place that decides it, for every command:
+
+    - 2, the command line refused before any work: a ``UsageError`` (raised by ``check`` or
+      ``body``), and any ``Pose3DValueError`` that ``check`` raises (the command's own values
+      checked before it starts: a number out of range, an unknown name, options that do not go
+      together). One line on stderr, as argparse's refusals (exit 2 too, ``OneLineParser``):
+      ``usage_error_line(prog, MESSAGE)``, or ``error: MESSAGE`` without ``prog``.
+    - 1, the work failed: what the package raises on purpose afterwards (``Pose3DError``: a video
+      that cannot be read, a worker's error, nobody found) and what the file system says (a
+      read-only or full disk, a path that is a file). One line ``error: MESSAGE``, never a traceback.
+    - otherwise ``body``'s own status (None: 0; ``pose3d run`` and ``pose3d batch`` say 130 or
+      143 after a signal, ``pose3d batch`` 1 when a video failed).
+    """
     try:
+        if check is not None:
+            try:
+                check()
+            except UsageError:
+                raise
+            except Pose3DValueError as exc:
+                raise UsageError(one_line(exc)) from exc
         return body() or 0
     except UsageError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(usage_error_line(prog, one_line(exc)) if prog else f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except (Pose3DError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

@@ -7,8 +7,11 @@ import argparse
 from pose3d_nb.cli.common import UsageError, escape_help, export_recording, registered
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from pose3d_nb.recording import resolve_session
+def check_export_options(args: argparse.Namespace) -> None:
+    """``pose3d export``'s own values, before the session is read (``cli.main`` runs it first; a
+    ``Pose3DValueError`` here is a refusal of the command line, exit status 2): the numbers,
+    the units the format takes, and an --out that is part of a recording (never replaced)."""
+    from pose3d_nb.export import check_units, refuse_replacing_recording
 
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
@@ -16,6 +19,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--smooth must be a positive cutoff in Hz, got {args.smooth:g}")
     if args.person is not None and args.person < 0:
         raise UsageError(f"--person must be a track id (0 or more), got {args.person}")
+    check_units(args.format, args.units)
+    if args.out is not None:
+        refuse_replacing_recording(args.out)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pose3d_nb.recording import resolve_session
+
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
                "person": args.person}
     # A recording folder gives its session.npz, or the journal a killed run left.
@@ -46,4 +57,4 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="export this tracked person (a track id of a several-people session) instead of the "
         "followed one; needed when the followed person changed during the session",
     )  # fmt: skip
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=cmd_export, check=check_export_options)

@@ -9,6 +9,7 @@ import numpy as np
 
 from pose3d_nb.cli.common import UsageError, positive_count
 from pose3d_nb.cli.world_args import add_world_arguments, world_options
+from pose3d_nb.settings import DEFAULTS
 
 
 def _load_keypoints(path: Path) -> np.ndarray:
@@ -65,14 +66,18 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    """The lens and height options, and --window and --lookahead, before anything is lifted: the
-    first only place the poses and the others only step the streaming lifter, so without
-    --grounded or --stream they would change nothing, and a bad value should not wait for the lift."""
+def check_lift_options(args: argparse.Namespace) -> None:
+    """``pose3d lift``'s own values, before anything is read or lifted (``cli.main`` runs it
+    first; a ``Pose3DValueError`` here is a refusal of the command line, exit status 2): --bones
+    with --stream; the lens and height options, and --window and --lookahead: the first only
+    place the poses and the others only step the streaming lifter, so without --grounded or
+    --stream they would change nothing, and a bad value should not wait for the lift."""
     from pose3d_nb.lifting.protocol import LiftSettings
     from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
 
+    if args.stream and args.bones == "held":
+        raise UsageError("--bones held needs the whole clip: not with --stream")
     options = world_options(args)
     given = [f"--{name}" for name, value in options.items() if value is not None]
     streamed = [f"--{name}" for name in ("window", "lookahead") if getattr(args, name) is not None]
@@ -121,10 +126,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.recording.files import atomic_file
     from pose3d_nb.world.lean import shipped_lean_bias
 
-    if args.stream and args.bones == "held":
-        raise UsageError("--bones held needs the whole clip: not with --stream")
-    _check_options(args)
-    out, valid_path = _output_paths(args)
+    out, valid_path = _output_paths(args)  # its values were checked first (check_lift_options)
     checkpoint, shipped = _checkpoint(args.checkpoint)
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
@@ -197,8 +199,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--lifter: the same, as pose3d run names it",
     )
     lift.add_argument(
-        "--flip", action=argparse.BooleanOptionalAction, default=False,
-        help="test-time flip augmentation (default: off here; pose3d run's is on)",
+        # The package's default, as pose3d run, PoseEngine and Pose3D take it (and VideoPose3D's
+        # run.py, whose --no-test-time-augmentation turns it off); better offline on held-out
+        # mocap too (docs/benchmarks.md).
+        "--flip", action=argparse.BooleanOptionalAction, default=DEFAULTS.flip,
+        help=f"test-time flip augmentation (default: {'on' if DEFAULTS.flip else 'off'}, from the package "
+        "settings, pose3d_nb.settings.DEFAULTS, as pose3d run)",
     )
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
     lift.add_argument(
@@ -207,8 +213,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "the 2D as framed, and with --grounded keep its lean (by default the 2D is zoomed to the person "
         "size it lifts best and --grounded removes its lean, as pose3d run does; a checkpoint file is "
         "zoomed when its meta says it was trained on zoomed 2D, as pose3d train now writes). Such "
-        "weights are far off as framed (the shipped lifter: 112.8 mm PA-MPJPE on held-out mocap "
-        "against 63.9 zoomed, pose3d bench offline-lift); kept to compare",
+        "weights are far off as framed (the shipped lifter: 113.2 mm PA-MPJPE on held-out mocap "
+        "against 62.8 zoomed, pose3d bench offline-lift); kept to compare",
     )  # fmt: skip
     lift.add_argument(
         "--bones", choices=("held", "free"), default=None,
@@ -239,4 +245,4 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="output .npy (T, 17, 3), written at exactly this path (no suffix added); "
                            "a _valid.npy mask beside it")
     lift.add_argument("--overwrite", action="store_true", help="replace --out and its mask if they exist")
-    lift.set_defaults(func=cmd_lift)
+    lift.set_defaults(func=cmd_lift, check=check_lift_options)

@@ -21,7 +21,6 @@ from pose3d_nb.cli.common import (
     stop_on_signals,
 )
 from pose3d_nb.cli.world_args import add_world_arguments, checked_world_options, world_options
-from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.settings import DEFAULTS, Settings
 
 
@@ -32,17 +31,29 @@ def run_settings(args: argparse.Namespace) -> Settings:
                     follow=args.follow)
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """``pose3d run``'s own values, checked before any work (``cli.main`` runs it first): a
+    ``Pose3DValueError`` here (a negative window, an unknown follow rule or lifter name, a
+    detector that cannot follow, a bad lens or height) is a refusal of the command line, exit
+    status 2, and leaves no folder behind."""
+    from pose3d_nb.detectors.follow import with_follow
+    from pose3d_nb.lifting.choice import check_lifter_name
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    settings = run_settings(args)
+    with_follow(settings.detector, settings.follow)  # the engine would refuse it after the folder
+    check_lifter_name(settings.lifter)
+    checked_world_options(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pose3d_nb.recording import prepare_out_dir
     from pose3d_nb.sources import accepted_options
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
-    # Bad values first, then the folder: a refused run leaves no empty folder behind. A source
-    # that names nothing (a missing file) too: resolving the spec opens nothing (a camera is
-    # still tried only when the run starts).
-    run_settings(args)
-    checked_world_options(args)
+    # The values were checked (check_run_options), then the source, then the folder: a refused
+    # run leaves no empty folder behind. A source that names nothing (a missing file): resolving
+    # the spec opens nothing (a camera is still tried only when the run starts).
     accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     # The folder as checked ("~" expanded), for the engine and for what is said about it after.
@@ -59,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, request: StopRequest) -> int:
     from tqdm import tqdm
 
+    from pose3d_nb.detectors.follow import FollowPointError
     from pose3d_nb.engine import PoseEngine
 
     engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
@@ -112,10 +124,9 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         print(f"note: nobody followed at the end: {unfollowed}")
     if error is not None:
         # A value the user gave that only the first frame could judge (a --follow point outside
-        # the image): its own message, as the values checked before the run are given.
-        if isinstance(error.__cause__, Pose3DValueError):
-            print(f"error: {error.__cause__}", file=sys.stderr)
-            return 2
+        # the image): refused as the values checked before the run are (exit status 2).
+        if isinstance(error.__cause__, FollowPointError):
+            raise UsageError(str(error.__cause__)) from error
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.csv and session is not None:
@@ -185,4 +196,4 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--export", type=export_formats, default=[], metavar="FORMATS",
         help=export_help("after the run, export the session as these"),
     )
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, check=check_run_options)

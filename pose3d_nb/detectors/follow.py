@@ -40,6 +40,11 @@ VALID_VALUES = ("'largest' ('auto'), 'centre', 'most-moving', a track id (e.g. 2
 _HIPS = [COCO.index("left_hip"), COCO.index("right_hip")]
 
 
+class FollowPointError(Pose3DValueError):
+    """A follow point outside the video's image: a value the caller chose, which only the first
+    frame can judge (``pose3d run`` refuses it as it refuses the values it checks first, exit 2)."""
+
+
 @dataclass(frozen=True)
 class FollowPolicy:
     """A parsed ``follow`` value: exactly one of ``rule``, ``track_id``, ``point`` is set."""
@@ -176,11 +181,11 @@ class PeopleFollower:
         return followed
 
     def check_point(self, point: tuple[float, float]) -> None:
-        """Raise Pose3DValueError if ``point`` (x, y) lies outside ``frame_size`` (once known)."""
+        """Raise ``FollowPointError`` if ``point`` (x, y) lies outside ``frame_size`` (once known)."""
         x, y = point
         if self.frame_size is not None and (x >= self.frame_size[0] or y >= self.frame_size[1]):
             width, height = self.frame_size
-            raise Pose3DValueError(
+            raise FollowPointError(
                 f"follow point ({x:g}, {y:g}) is outside the {width}x{height} image; "
                 f"give X in [0, {width}) and Y in [0, {height})"
             )

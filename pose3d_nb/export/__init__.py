@@ -33,6 +33,7 @@ __all__ = [
     "ExportData",
     "ExportError",
     "ExportFormat",
+    "check_units",
     "default_path",
     "export_session",
     "format_names",
@@ -57,15 +58,21 @@ def default_path(session_path: Path | None, format: str) -> Path:
     return session_path.with_suffix(entry.suffix)
 
 
-def _writer(format: str, units: str | None) -> Callable[..., Path]:
-    """The writer for ``format`` with ``units`` checked against the entry and bound."""
+def check_units(format: str, units: str | None) -> None:
+    """``ExportError`` naming the choices for an unknown ``format``, or ``units`` (None: the
+    format's default) that it does not take; nothing is read, so a command checks them first."""
     entry = _entry(format)
     if units is not None and not entry.units:
         takes = ", ".join(name for name in FORMATS if FORMATS[name].units)
         raise ExportError(f"{format} is always in metres; units= applies to {takes}")
     if units is not None and units not in entry.units:
         raise ExportError(f"units must be one of {entry.units} for {format}, not {units!r}")
-    writer = load_object(entry.writer)
+
+
+def _writer(format: str, units: str | None) -> Callable[..., Path]:
+    """The writer for ``format`` with ``units`` checked against the entry and bound."""
+    check_units(format, units)
+    writer = load_object(_entry(format).writer)
     return writer if units is None else partial(writer, units=units)
 
 

@@ -162,12 +162,20 @@ def choose_lifter(spec: Any = "auto", world_landmark_weight: float | None = None
             f"lifter must be one of {', '.join(lifter_names())}, a checkpoint path or a TemporalModel, "
             f"got {type(spec).__name__}"
         )
-    path = Path(spec).expanduser()
-    if isinstance(spec, str) and not path.suffix and not path.exists():
-        raise UnknownNameError(
-            f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
-        )
-    return VideoPose3DLifter(path, world_landmark_weight=world_landmark_weight or 0.0)
+    check_lifter_name(spec)
+    return VideoPose3DLifter(Path(spec).expanduser(), world_landmark_weight=world_landmark_weight or 0.0)
+
+
+def check_lifter_name(spec: Any) -> None:
+    """``UnknownNameError`` (listing the names) for a text that is neither a registered lifter
+    name nor something that reads as a path (a suffix, or a file or folder that exists), as
+    ``choose_lifter`` refuses it; nothing is loaded, so a command can check it before any work."""
+    if isinstance(spec, str) and not is_lifter_name(spec) and spec.lower() != "none":
+        path = Path(spec).expanduser()
+        if not path.suffix and not path.exists():
+            raise UnknownNameError(
+                f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
+            )
 
 
 def give_lens(lifter: Any, camera: Any = None, fov: float | None = None, focal: float | None = None) -> Any:
