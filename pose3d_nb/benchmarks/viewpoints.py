@@ -147,7 +147,8 @@ def plot(table: dict[str, list[dict]], path: str | Path) -> Path:
         axis.set_ylabel("mm")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    axes[-1].axis("off")
+    for spare in axes[len(FACTORS):]:
+        spare.axis("off")
     figure.suptitle("Shipped lifter on held-out mocap through virtual cameras (default settings)")
     path = Path(path)
     figure.savefig(path, dpi=90)

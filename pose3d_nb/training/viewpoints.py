@@ -78,11 +78,11 @@ def facing_azimuth(joints: np.ndarray) -> float:
 
 def view_camera(
     joints: np.ndarray, view_deg: float, pitch_deg: float, roll_deg: float, distance_m: float,
-    fov_deg: float, portrait: bool, offset: tuple[float, float] = (0.0, 0.0),
+    fov_deg: float, portrait: bool, aim_offset: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[np.ndarray, np.ndarray, bool, float]:  # fmt: skip
     """A camera with the given factors looking at (T, 17, 3) y-up ``joints``.
 
-    ``offset``: the camera is then turned so the person's middle lands this far from the image
+    ``aim_offset``: the camera is then turned so the person's middle lands this far from the image
     centre, as fractions of the half width and half height (no roll added).
 
     Returns camera-space metres (T, 17, 3), screen coordinates (T, 17, 2) (x in [-1, 1] across
@@ -99,10 +99,10 @@ def view_camera(
     aspect = 16 / 9 if portrait else 9 / 16  # height / width
     half_long = max(1.0, aspect)  # the width spans 2 screen units
     focal = half_long / np.tan(np.radians(fov_deg) / 2)
-    if any(offset):  # turn the camera: the ray to the person's middle goes through the offset point
+    if any(aim_offset):  # turn the camera: the ray to the person's middle goes through the offset point
         from pose3d_nb.lifting.rays import rotation_to_axis
 
-        turn = rotation_to_axis(np.array([offset[0] / focal, offset[1] * aspect / focal, 1.0]))
+        turn = rotation_to_axis(np.array([aim_offset[0] / focal, aim_offset[1] * aspect / focal, 1.0]))
         rotation = turn.T @ rotation
     camera = (joints - position) @ rotation.T
     camera[..., 2] = np.maximum(camera[..., 2], 0.1)  # never behind the camera
@@ -142,7 +142,7 @@ def sample_viewpoints(
         drawn = {name: rng.uniform(*getattr(ranges, name)) for name in names}
         portrait = bool(rng.random() < ranges.portrait_probability)
         offset = (aim.uniform(*ranges.offset_fraction), aim.uniform(*ranges.offset_fraction))
-        camera, screen, cut, fraction = view_camera(joints, **drawn, portrait=portrait, offset=offset)
+        camera, screen, cut, fraction = view_camera(joints, **drawn, portrait=portrait, aim_offset=offset)
         keypoints = screen[:, KEYPOINT_JOINTS]
         if noise is not None:
             keypoints = noise.apply(rng, keypoints, float(np.ptp(screen[middle, :, 1])), camera=camera)
