@@ -152,3 +152,38 @@ def test_the_engines_csv_to_a_tilde_path_goes_to_the_home_folder(tmp_path, monke
     written = Recording().export_csv("~/frames.csv")
     assert written == tmp_path / "home" / "frames.csv" and written.is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_exporting_a_folder_a_failed_overwrite_left_says_in_one_line_which_recording(tmp_path):
+    """The folder holds the unfinished journal of an overwrite run beside the complete session it
+    was replacing: the export is of the newest rows, and the command says so in one line (not a
+    Python warning with its source line) and names the complete one."""
+    from types import SimpleNamespace
+
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.recording import Recorder
+
+    def pose(i):
+        detection = SimpleNamespace(keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32),
+                                    timestamp=i / 30, extras={})
+        return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection, frame=None,
+                               frame_index=i, valid=True)
+
+    complete = Recorder(RollingBuffer(100), tmp_path, lambda: {"source": "synthetic"}, 60.0)
+    complete.begin()
+    complete.record([pose(i) for i in range(20)], 0)
+    complete.finish()
+    failed = Recorder(RollingBuffer(100), tmp_path, lambda: {"source": "synthetic"}, 60.0, overwrite=True)
+    failed.begin()
+    failed.record([pose(i) for i in range(7)], 0)
+    failed.flush()
+    failed.finish(failed=True)  # the run failed: its rows stay in the journal, the old session too
+    out = tmp_path / "exported.csv"
+    command = [sys.executable, "-m", "pose3d_nb.cli", "export", str(tmp_path), "--format", "csv",
+               "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pose3d: warning: exporting the unfinished recording")
+    assert str(tmp_path / "session.npz") in lines[0] and "UserWarning" not in result.stderr
+    assert len(np.unique(np.loadtxt(out, delimiter=",", skiprows=1, usecols=0))) == 7

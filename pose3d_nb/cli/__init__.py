@@ -66,9 +66,24 @@ def open_closed_std_streams() -> None:
             setattr(sys, name, open(descriptor, mode, closefd=False))  # noqa: SIM115 - for the process
 
 
+def one_line_warnings() -> None:
+    """Print the package's warnings as ``pose3d: warning: MESSAGE`` lines: Python's own format
+    adds the warning's class and the source line that raised it, which say nothing to a person
+    at a terminal (``pose3d export`` of a folder a failed overwrite left behind, say). Only the
+    printed form changes: code that records warnings (``catch_warnings``, pytest) sees them as
+    before."""
+    import warnings
+
+    def formatted(message, category, filename, lineno, line=None) -> str:
+        return f"pose3d: warning: {message}\n"
+
+    warnings.formatwarning = formatted
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pose3d ARGS``; the exit status."""
     open_closed_std_streams()
+    one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
     # A command's own checks of its values (set_defaults(check=...)) run before it: what they

@@ -25,12 +25,20 @@ def check_export_options(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import warnings
+
     from pose3d_nb.recording import resolve_session
+    from pose3d_nb.recording.folder import replaced_session_beside
 
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
                "person": args.person}
     # A recording folder gives its session.npz, or the journal a killed run left.
-    export_recording(resolve_session(args.session), [args.format], **options)
+    session = resolve_session(args.session)
+    replaced = replaced_session_beside(session) if session.is_dir() else None
+    if replaced is not None:  # the folder was named: say what else it holds, as load_session does
+        warnings.warn(f"exporting the unfinished recording {session}; the complete one an overwrite "
+                      f"run was replacing is {replaced} (pose3d export {replaced} for it)", stacklevel=1)
+    export_recording(session, [args.format], **options)
     return 0
 
 
