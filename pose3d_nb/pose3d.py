@@ -165,7 +165,10 @@ class Pose3D:
                                  lean=getattr(self._lifter, "lean_bias", None))
         from pose3d_nb.lifting.choice import give_lens
 
-        give_lens(self._lifter, camera, fov, focal)  # after the world stage checked the lens
+        # After the world stage checked the lens; a lifter object passed in keeps its own unless
+        # a lens is given here.
+        if self._lifter is not chosen["lifter"] or any(v is not None for v in (camera, fov, focal)):
+            give_lens(self._lifter, camera, fov, focal)
         from pose3d_nb.detectors import detector_from
         from pose3d_nb.detectors.follow import with_follow
 

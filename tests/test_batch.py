@@ -200,6 +200,9 @@ def test_output_made_with_other_weights_under_the_same_lifter_name_is_made_again
     (models / official.filename).write_bytes(b"the official weights")
     assert not BatchSettings().checked().reusable(auto)
     assert BatchSettings(lifter="mediapipe").checked().as_dict()["lifter_sha256"] is None  # no file
+    from pose3d_nb.lifting.weights import lifter_weights_file
+
+    assert lifter_weights_file("Shipped") == lifter_weights_file("shipped") == shipped_checkpoint()
 
 
 def test_process_takes_settings_as_every_other_front_end(tmp_path, monkeypatch):

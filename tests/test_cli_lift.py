@@ -163,6 +163,21 @@ def test_lift_refuses_a_lens_or_height_that_only_grounded_placement_uses(
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_lift_turns_the_shipped_lifters_rays_with_the_lens_it_is_given(tmp_path, keypoints_file, capsys):
+    """The lens is not only for --grounded: zoomed weights lift each frame as a camera turned to
+    the person sees it, with --fov/--focal/--camera when given (it was refused without --grounded
+    although the lift used the default lens), in both offline and --stream."""
+    for mode in ([], ["--stream"]):
+        lifted = {}
+        for fov in ("40", "100"):
+            out = tmp_path / f"o{fov}{''.join(mode)}.npy"
+            assert lift(keypoints_file, "shipped", out, "--fov", fov, *mode) == 0, capsys.readouterr().err
+            lifted[fov] = np.load(out)
+        assert np.abs(lifted["40"] - lifted["100"]).max() > 0.01, mode  # the turn follows the lens
+    assert lift(keypoints_file, "shipped", tmp_path / "h.npy", "--fov", "60", "--height", "1.7") == 2
+    assert "--height: used only with --grounded" in capsys.readouterr().err
+
+
 def test_lift_grounded_checks_its_options_before_lifting(tmp_path, keypoints_file, capsys):
     # Refusals of the command line's values: exit status 2, as argparse's (they exited 1).
     unreadable = tmp_path / "bad.bin"  # not even loaded: the bad option is found first

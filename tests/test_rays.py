@@ -82,6 +82,13 @@ def test_a_frame_without_a_person_keeps_the_rotation_of_the_nearest_one():
     np.testing.assert_array_equal(rotations[4], rotations[3])  # a gap: the one before
     assert np.isnan(centred[[0, 1, 4]]).all() and np.isfinite(centred[[2, 3, 5]]).all()
     assert not np.allclose(rotations[2], np.eye(3))
+    # A frame with part of the body missing keeps the previous rotation too: the centre of the
+    # part seen is elsewhere, and the keypoints a lifter fills in come from the frame before.
+    partial = keypoints.copy()
+    partial[5, [11, 12, 13, 14, 15, 16]] = np.nan  # hips, knees and ankles unseen
+    _, held = centre_clip(partial, SIZE, fov=60)
+    np.testing.assert_array_equal(held[5], held[4])
+    assert not np.allclose(rotations[5], held[5])
     empty, none = centre_clip(keypoints[:0], SIZE)
     assert empty.shape == (0, 17, 2) and none.shape == (0, 3, 3)
 
@@ -120,3 +127,20 @@ def test_a_person_at_the_edge_of_the_image_is_lifted_as_at_its_centre_turned_wit
         errors[centre_rays] = 1000 * np.linalg.norm(at_edge - at_centre @ turn.T, axis=-1).mean()
     # Measured: 5.0 mm turned, 104.0 as framed (both lenses: the zoom takes out the focal length).
     assert errors[True] < 15 and errors[True] < errors[False] / 3, errors
+
+
+def test_pose3d_gives_its_lens_to_the_lifter_and_leaves_a_given_lifters_own():
+    from pose3d_nb import Pose3D
+    from pose3d_nb.lifting.choice import choose_lifter
+
+    def fov_of(lifter) -> float:
+        return lifter._centring.intrinsics_for(SIZE).fov_deg
+
+    with Pose3D(lifter="shipped", fov=50) as pose3d:
+        assert fov_of(pose3d.lifter) == pytest.approx(50)
+    mine = choose_lifter("shipped")
+    mine.set_lens(fov=90)
+    with Pose3D(lifter=mine) as pose3d:  # no lens given here: the lifter's own stays
+        assert fov_of(pose3d.lifter) == pytest.approx(90)
+    with Pose3D(lifter=mine, focal=1000) as pose3d:
+        assert pose3d.lifter._centring.intrinsics_for(SIZE).fx == pytest.approx(1000)

@@ -498,10 +498,53 @@ def test_a_disk_full_from_the_start_does_not_say_rows_were_saved(tmp_path, monke
     assert "no row of it had been saved yet" in message and "newest 12 rows" in message
     assert "write_session(" in message
     monkeypatch.undo()
+    # Started again after a clean stop, the disk full from the restart on: the first part's rows
+    # are in its session.npz, and the message counts them ("no row saved" said it was all lost).
+    again = _recorder(tmp_path / "again")
+    again.begin()
+    _record(again, 0, 10)
+    again.finish()
+    again.begin()
+    _record(again, 10, 5)
+    monkeypatch.setattr(journal, "atomic_file", disk_full)
+    monkeypatch.setattr(journal.os, "fsync", disk_full)
+    with pytest.raises(Pose3DRuntimeError, match="the 10 rows saved before stay in .*again"):
+        again.finish()
+    monkeypatch.undo()
     elsewhere = tmp_path / "other_disk" / "session.npz"
     elsewhere.parent.mkdir()
     write_session(elsewhere, recorder.buffer.snapshot(), {"source": "synthetic"})  # what it says
     np.testing.assert_array_equal(load_session(elsewhere).frame_index, np.arange(12))
+
+
+def test_an_overwrite_run_that_could_write_nothing_leaves_the_complete_session_readable(tmp_path,
+                                                                                         monkeypatch):
+    """The disk is full when an overwrite run starts: its journal folder was made but no file in
+    it, each save then set the last one aside as another recording's, and the folder read as
+    "not a session journal" instead of the complete session beside it."""
+    import errno
+
+    from pose3d_nb.recording import journal
+
+    old_id = _complete_session(tmp_path, frames=10)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal, "atomic_file", disk_full)
+    monkeypatch.setattr(journal.os, "fsync", disk_full)
+    replacing = _recorder(tmp_path, overwrite=True)
+    replacing.begin()
+    _record(replacing, 0, 5)
+    for _ in range(2):  # two saves fail
+        with pytest.raises(OSError, match="No space left"):
+            replacing.flush()
+    with pytest.raises(Pose3DRuntimeError, match="no row of it had been saved yet"):
+        replacing.finish()
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("joints")) == ["session.npz"]
+    session = load_session(tmp_path)
+    assert session.metadata["recording_id"] == old_id and len(session) == 10
 
 
 def test_a_session_file_that_does_not_fit_on_the_disk_is_one_error_and_the_journal_stays(tmp_path,

@@ -41,7 +41,9 @@ DEFAULT_PLOT = Path(__file__).resolve().parents[2] / "docs" / "world_sweep.png"
 
 def view_poses(views_dir: Path) -> dict[str, dict]:
     """Per view: the default pipeline's camera-frame poses, keypoints, scores, frame size, fps,
-    the frames the live stage would search for the room's edges and the lifter's lean habit."""
+    the frames the live stage would search for the room's edges and the lifter's lean habit.
+    ``joints`` are lifted with the default lens, ``joints_true_lens`` with ``cameras.json``'s
+    (the lens also turns each frame's rays to the person before lifting, ``lifting.rays``)."""
     import cv2
 
     from pose3d_nb.benchmarks.accuracy import LifterSetting, detect_views, make_lifter, view_videos
@@ -54,13 +56,18 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
     out = {}
     for view, video in view_videos(views_dir).items():
         # The default pipeline's lifter settings (window, lookahead, flip) and fusion weight.
-        lifter = make_lifter(
-            LifterSetting("shipped", DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip, MEDIAPIPE_WEIGHT)
-        )
-        poses = []
-        for detection in detections[view]:
-            poses += lifter.push(detection)
-        poses += lifter.flush()
+        lifted = {}
+        for lens in (None, true_intrinsics(views_dir, view)):
+            lifter = make_lifter(
+                LifterSetting("shipped", DEFAULTS.window, DEFAULTS.lookahead, DEFAULTS.flip, MEDIAPIPE_WEIGHT)
+            )
+            lifter.set_lens(camera=lens)
+            poses = []
+            for detection in detections[view]:
+                poses += lifter.push(detection)
+            poses += lifter.flush()
+            lifted[lens is None] = poses
+        poses = lifted[True]
         capture = cv2.VideoCapture(str(video))
         fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
         # The frames the live stage would search for the room's edges (its first, then one
@@ -78,6 +85,7 @@ def view_poses(views_dir: Path) -> dict[str, dict]:
         capture.release()
         out[view] = {
             "joints": np.stack([p.joints_camera for p in poses]),
+            "joints_true_lens": np.stack([p.joints_camera for p in lifted[False]]),
             "valid": np.array([p.valid for p in poses]),
             "keypoints": np.stack([p.detection.keypoints for p in poses]),
             "scores": np.stack([p.detection.scores for p in poses]),
@@ -156,14 +164,15 @@ def run_views(views_dir: Path) -> list[dict]:
     rows = []
     for view, data in view_poses(views_dir).items():
         assumed = resolve_intrinsics(*data["frame_size"])
-        for intrinsics_name, intrinsics in (
-            ("default fov", assumed),
-            ("true K", true_intrinsics(views_dir, view)),
+        for intrinsics_name, intrinsics, joints_key in (
+            ("default fov", assumed, "joints"),
+            ("true K", true_intrinsics(views_dir, view), "joints_true_lens"),
         ):
-            live, times, meta = place_live(data, intrinsics)
+            lens_data = {**data, "joints": data[joints_key]}  # lifted with this lens
+            live, times, meta = place_live(lens_data, intrinsics)
             placed = place_clip(
-                data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"], fps=data["fps"],
-                scene=pooled_scene(data, intrinsics), lean=data["lean"],
+                lens_data["joints"], data["keypoints"], intrinsics, data["scores"], data["valid"],
+                fps=data["fps"], scene=pooled_scene(data, intrinsics), lean=data["lean"],
             )
             for mode, joints in (("live", live), ("offline", placed.joints)):
                 row = {

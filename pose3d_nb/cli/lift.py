@@ -66,12 +66,22 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
 
 
+def _zoom_of(args: argparse.Namespace) -> float | None:
+    """The person height the weights of ``--checkpoint`` are zoomed to (None: lifted as framed;
+    ``--no-zoom``, or weights whose meta does not say they were trained zoomed). Zoomed weights
+    also have each frame's rays turned to the person, with the lens given or the default one."""
+    from pose3d_nb.lifting.checkpoint import trained_zoom_height
+
+    return None if args.no_zoom else trained_zoom_height(_checkpoint(args.checkpoint)[0])
+
+
 def check_lift_options(args: argparse.Namespace) -> None:
-    """``pose3d lift``'s own values, before anything is read or lifted (``cli.main`` runs it
-    first; a ``Pose3DValueError`` here is a refusal of the command line, exit status 2): --bones
-    with --stream; the lens and height options, and --window and --lookahead: the first only
-    place the poses and the others only step the streaming lifter, so without --grounded or
-    --stream they would change nothing, and a bad value should not wait for the lift."""
+    """``pose3d lift``'s own values, before anything is lifted (``cli.main`` runs it first; a
+    ``Pose3DValueError`` here is a refusal of the command line, exit status 2): --bones with
+    --stream; the lens and height options, and --window and --lookahead: the height only places
+    the poses, the lens places them and turns the rays of zoomed weights (``lifting.rays``), and
+    the others only step the streaming lifter, so where they would change nothing they are
+    refused, and a bad value should not wait for the lift."""
     from pose3d_nb.lifting.protocol import LiftSettings
     from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
@@ -84,9 +94,18 @@ def check_lift_options(args: argparse.Namespace) -> None:
     if streamed and not args.stream:  # they were ignored offline, where every frame sees the whole clip
         raise UsageError(f"{', '.join(streamed)}: used only with --stream, which lifts frame by frame")
     LiftSettings(args.window or 0, args.lookahead or 0, args.flip)  # a negative one: before the model loads
+    lens_given = any(options[name] is not None for name in ("camera", "fov", "focal"))
     if given and not args.grounded:
-        raise UsageError(f"{', '.join(given)}: used only with --grounded, which places the poses in the room")
-    if args.grounded:  # each value, and a calibration for another aspect ratio than --size
+        # The lens also turns the rays of zoomed weights; the height only places the poses.
+        turned = lens_given and _zoom_of(args) is not None
+        unused = [f"--{name}" for name, value in options.items()
+                  if value is not None and (name == "height" or not turned)]
+        if unused:
+            why = "" if turned or not lens_given else (
+                " (and the lens with weights that are zoomed, whose rays it turns: not these)")
+            raise UsageError(f"{', '.join(unused)}: used only with --grounded, which places the poses in "
+                             f"the room{why}")
+    if lens_given:  # each value, and a calibration for another aspect ratio than --size
         resolve_intrinsics(*args.size, options["camera"], options["fov"], options["focal"])
     if options["height"] is not None:
         check_height(options["height"])

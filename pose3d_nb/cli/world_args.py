@@ -14,7 +14,8 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group(
         "world placement", f"z up, one floor at z = 0; without these a {DEFAULT_FOV_DEG:g}-degree lens is "
-        "assumed and the camera's pitch, roll and height and the person's size are estimated",
+        "assumed and the camera's pitch, roll and height and the person's size are estimated. The "
+        "lens also turns each frame's rays to the person before the shipped lifter lifts them",
     )  # fmt: skip
     lens = group.add_mutually_exclusive_group()
     lens.add_argument(

@@ -66,7 +66,9 @@ class LifterErrorModel:
 # viewpoint sweep, seed 17; refitted 2026-12-06 for the fourth shipped lifter). Predicted against
 # actual RMS error of the joints it ranks worst: top 50 % 104.8 / 104.5 mm, top 20 % 131.5 / 131.1,
 # top 5 % 158.4 / 169.2, top 1 % 199.9 / 201.7. Mean error 59.4 mm, mean flip spread 28.8 mm,
-# mean residual 0.041 of the 2D body height.
+# mean residual 0.041 of the 2D body height. Those windows had everyone at the image centre, where
+# turning the rays to the person (``lifting.rays``, 2026-12-07) changes nothing; the sweep now
+# places people off centre and lifts them turned, so a refit would not give these numbers back.
 LIFTER_ERROR_MODEL = LifterErrorModel(
     intercept_m2=(0.00157, 0.00244, 0.00367, 0.0081, 0.00219, 0.00395, 0.00849, -0.000117, -0.00076,
                   0.00029, 0.00188, 0.000288, 0.00341, 0.0144, 0.000158, 0.00335, 0.0129),

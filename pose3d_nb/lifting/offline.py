@@ -66,11 +66,13 @@ def lift_sequence(
     ``{}``: the default field of view), as the engine runs zoomed weights; None: as framed.
     """
     rotations = None
-    if lens is not None:
+    if lens is not None:  # gaps filled first, in pixels: each frame is then turned as a whole
+        keypoints_px, valid = fill_gaps(keypoints_px)
         keypoints_px, rotations = centre_clip(keypoints_px, frame_size, **lens)
     if zoom_height:
         keypoints_px = zoom_clip(keypoints_px, frame_size, zoom_height)
-    filled, valid = fill_gaps(keypoints_px)
+    filled, complete = fill_gaps(keypoints_px)
+    valid = complete if rotations is None else valid
     normalized = normalize_screen(filled, *frame_size)
     joints = lift_normalized(model, normalized, flip=flip)
     if rotations is not None:

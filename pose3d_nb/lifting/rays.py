@@ -26,9 +26,6 @@ import numpy as np
 
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS
 
-#: Fewer body keypoints than this seen: the frame keeps the previous frame's rotation.
-MIN_CENTRE_POINTS = 4
-
 
 def rotation_to_axis(ray: np.ndarray) -> np.ndarray:
     """(..., 3) rays in camera axes (x right, y down, z forward) -> (..., 3, 3) R with R @ ray
@@ -50,12 +47,13 @@ def turn_back(joints: np.ndarray, rotation: np.ndarray) -> np.ndarray:
 
 
 def _centre_ray(normalized: np.ndarray) -> np.ndarray | None:
-    """(17, 2) undistorted normalised coordinates -> the ray to the body keypoints' centre."""
+    """(17, 2) undistorted normalised coordinates -> the ray to the body keypoints' centre, or
+    None unless every body keypoint is seen: the centre of a part of the body is elsewhere, and
+    the keypoints a lifter fills in from other frames must share their rotation."""
     body = normalized[COCO_BODY_KEYPOINTS]
-    seen = np.isfinite(body).all(axis=1)
-    if seen.sum() < MIN_CENTRE_POINTS:
+    if not np.isfinite(body).all():
         return None
-    x, y = body[seen].mean(axis=0)
+    x, y = body.mean(axis=0)
     return np.array([x, y, 1.0])
 
 
@@ -113,7 +111,7 @@ class RayCentring:
 def centre_clip(keypoints_px: np.ndarray, frame_size: tuple[int, int], camera: Any = None,
                 fov: float | None = None, focal: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The whole-clip counterpart of :class:`RayCentring` (``pose3d lift``): (T, 17, 2) pixels ->
-    ((T, 17, 2) centred pixels, (T, 3, 3) rotations). A frame with too few keypoints seen takes
+    ((T, 17, 2) centred pixels, (T, 3, 3) rotations). A frame without every body keypoint takes
     the nearest earlier frame's rotation, else the first later one's (identity: nobody at all)."""
     if len(keypoints_px) == 0:
         return np.asarray(keypoints_px, np.float32).copy(), np.zeros((0, 3, 3))

@@ -167,7 +167,7 @@ def lifter_weights_file(lifter: str) -> Path | None:
     """The weights file lifter ``lifter`` loads now, without loading it (no torch import).
 
     Args:
-        lifter: a registered lifter name as registered (``"auto"``, ``"shipped"``...) or a
+        lifter: a registered lifter name, in any case (``"auto"``, ``"Shipped"``...), or a
             checkpoint path.
 
     Returns:
@@ -175,12 +175,11 @@ def lifter_weights_file(lifter: str) -> Path | None:
         else the shipped file; ``"shipped"``: the shipped file; a path: that path; another
         registered name (MediaPipe's 3D, a lifter registered by other code): None, no file known.
     """
-    from pose3d_nb.lifting.registry import is_lifter_name
+    from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name
 
-    if lifter == "auto":
+    if not is_lifter_name(lifter):
+        return Path(lifter).expanduser()
+    name = LIFTERS[lifter].name  # names are taken in any case
+    if name == "auto":
         return find_checkpoint() or shipped_checkpoint()
-    if lifter == "shipped":
-        return shipped_checkpoint()
-    if is_lifter_name(lifter):
-        return None
-    return Path(lifter).expanduser()
+    return shipped_checkpoint() if name == "shipped" else None

@@ -150,8 +150,8 @@ def resolve_session(path: str | Path) -> Path:
     ``path`` may be a ``session.npz`` (or any session file), a ``session.journal`` folder, or a
     recording folder: its journal when there is one (the newest recording, not finished),
     else its ``session.npz``. A journal of another recording that saved no row yet (an
-    ``--overwrite`` run killed or failed in its first seconds) does not hide the complete
-    ``session.npz`` beside it: that is read.
+    ``--overwrite`` run killed or failed in its first seconds, or an empty folder whose first
+    write failed) does not hide the complete ``session.npz`` beside it: that is read.
     """
     path = Path(path).expanduser()
     if path.is_dir():
@@ -191,6 +191,10 @@ def replaced_session_beside(journal: Path) -> Path | None:
 
 def _an_empty_journal_beside_another_session(folder: Path) -> bool:
     journal = folder / JOURNAL_DIR
+    if not (folder / SESSION_FILE).is_file():
+        return False
+    if not (journal / META_FILE).is_file():  # made, then its first write failed (a full disk)
+        return not any(journal.iterdir())
     if replaced_session_beside(journal) is None:
         return False
     try:

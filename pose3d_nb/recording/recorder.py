@@ -55,14 +55,14 @@ MAX_CHUNK_ROWS = 4096
 
 class RecordingSaveError(Pose3DRuntimeError):
     """The session file could not be written at stop (a full disk, a folder gone); the rows saved
-    before stay in the journal. ``out_dir``: the folder; ``reason``: the system's one line;
-    ``saved``: rows of the recording on disk (in the journal); ``in_memory``: rows the rolling
-    buffer still holds."""
+    before stay in the folder. ``out_dir``: the folder; ``reason``: the system's one line;
+    ``saved``: rows of the recording on disk (its journal and the ``session.npz`` a run started
+    again continues); ``in_memory``: rows the rolling buffer still holds."""
 
     def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0) -> None:
         if saved is None or saved > 0:
             kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
-            where = f"{kept} stay in {out_dir / JOURNAL_DIR} (load_session reads them)"
+            where = f"{kept} stay in {out_dir} (load_session reads them)"
         else:  # the disk was full from the start: saying rows "stay" would send the user looking
             where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
                      f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
@@ -336,14 +336,19 @@ class Recorder:
 
     # ------------------------------------------------------------------ internals
     def _saved_rows(self) -> int:
-        """Rows of this recording in its journal (0: none, or no journal of its own)."""
+        """Rows of this recording on disk: its journal's (with the ``session.npz`` rows a run
+        started again continues), else its own ``session.npz``'s; 0 when neither is there."""
         journal = self.out_dir / JOURNAL_DIR
         try:
-            if read_meta(journal).get("recording_id") != self._recording_id:
-                return 0
-            return len(read_journal(journal))
+            if read_meta(journal).get("recording_id") == self._recording_id:
+                return len(read_journal(journal))
         except (SessionError, OSError):
-            return 0
+            pass
+        session_path = self.out_dir / SESSION_FILE
+        if session_path.is_file() and not self._holds_other_session(session_path):
+            with contextlib.suppress(SessionError, OSError, ValueError):
+                return int(read_metadata(session_path).get("rows") or 0)
+        return 0
 
     def _finalized(self, session: BufferSnapshot, metadata: dict[str, Any]
                    ) -> tuple[BufferSnapshot, dict[str, Any]]:
@@ -405,6 +410,8 @@ class Recorder:
         """
         folder = self.out_dir / JOURNAL_DIR
         ours = False
+        with contextlib.suppress(OSError):  # an empty one (a first write that failed) holds nothing
+            folder.rmdir()
         if folder.is_dir():
             with contextlib.suppress(SessionError):
                 ours = read_meta(folder).get("recording_id") == self._recording_id
@@ -416,7 +423,12 @@ class Recorder:
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
             base_rows = int(read_metadata(session_path).get("rows") or 0)
         journal = JournalWriter(folder, self._recording_id, base_rows)
-        journal.write_meta(self._meta())
+        try:
+            journal.write_meta(self._meta())
+        except BaseException:
+            with contextlib.suppress(OSError):  # made here and still empty: leave no husk behind
+                folder.rmdir()
+            raise
         return journal
 
     def _holds_other_session(self, path: Path) -> bool:

@@ -61,6 +61,9 @@ def make_clips(
             continue
         size = (case.intrinsics.width, case.intrinsics.height)
         keypoints = case.keypoints.astype(np.float32)
+        # As the shipped weights were fitted (2026-12-06): zoomed, the rays not turned to the person
+        # (``lifting.rays``, since 2026-12-07 in the engine; these cameras aim at the person's
+        # middle, so the turn is small here).
         lifted = lift_sequence(model, keypoints, size, zoom_height=TARGET_HEIGHT).joints
         points, _ = image_points(case.intrinsics, case.keypoints, case.scores)
         made.append((features(lifted, points), case.up.astype(np.float32)))
