@@ -372,7 +372,8 @@ def test_learned_up_on_held_out_mocap_through_known_cameras():
 
 def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(tmp_path):
     """``pose3d lift --checkpoint shipped`` zooms the 2D to the size the lifter lifts best, as
-    ``pose3d run`` does: a wide and a narrow lens from the same place give the same 3D."""
+    ``pose3d run`` does: a wide and a narrow lens from the same place give the same 3D (told the
+    lens, which turns each frame's rays to the person before lifting)."""
     from pose3d_nb.cli import main
 
     world = walk(90, distance=0.5)
@@ -383,7 +384,9 @@ def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(t
         np.save(path, keypoints.astype(np.float32))
         for options in ([], ["--no-zoom"], ["--stream"]):
             out = tmp_path / f"out{fov}{''.join(options)}.npy"
-            command = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", "shipped", *options]
+            lens = [] if "--no-zoom" in options else ["--fov", str(fov)]
+            command = ["lift", str(path), "--size", "1080", "1920", "--checkpoint", "shipped", *options,
+                       *lens]
             assert main([*command, "--out", str(out)]) == 0
             lifted[fov, "".join(options)] = np.load(out)
     for mode in ("", "--stream"):
@@ -393,8 +396,9 @@ def test_cli_lift_shipped_gives_the_same_3d_for_a_person_filmed_small_or_large(t
 
 def test_a_checkpoint_file_trained_on_zoomed_2d_is_zoomed_by_path(tmp_path):
     """Weights whose meta says they learned on zoomed 2D (``pose3d train`` writes it) are zoomed
-    when given as a file too, by ``pose3d lift`` and by the engine's lifter; the same weights
-    without that entry are lifted as framed."""
+    (and their rays turned to the person with the lens given) when given as a file too, by
+    ``pose3d lift`` and by the engine's lifter; the same weights without that entry are lifted as
+    framed."""
     import torch
 
     from pose3d_nb.cli import main
@@ -417,9 +421,11 @@ def test_a_checkpoint_file_trained_on_zoomed_2d_is_zoomed_by_path(tmp_path):
         for name, checkpoint in (("zoomed", shipped_checkpoint()), ("plain", plain)):
             out = tmp_path / f"{name}{fov}.npy"
             command = ["lift", str(tmp_path / f"kps{fov}.npy"), "--size", "1080", "1920"]
-            assert main([*command, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+            lens = ["--fov", str(fov)] if name == "zoomed" else []  # it turns the zoomed lifter's rays
+            assert main([*command, "--checkpoint", str(checkpoint), *lens, "--out", str(out)]) == 0
             lifted["lift", name, fov] = np.load(out)
             lifter = choose_lifter(str(checkpoint))
+            lifter.set_lens(fov=fov)  # as the engine gives it (weights lifted as framed ignore it)
             poses = []
             for index, points in enumerate(keypoints.astype(np.float32)):
                 scores = np.where(np.isfinite(points[:, 0]), 0.9, 0.0).astype(np.float32)
