@@ -88,6 +88,40 @@ def test_a_person_gone_longer_than_max_lost_gets_a_new_id():
     assert results[-1][0] == "A"  # "largest" chooses again once the followed track is dropped
 
 
+def _walk_apart(frames: int = 60) -> list[list[dict]]:
+    """A walks from the left to the right, B from the right to the left: each ends where the
+    other began, so the clip's first frame puts each person near where the other was last."""
+    return [[named("A", 120 + 6 * i, 240, h=190), named("B", 480 - 6 * i, 250, h=200)] for i in range(frames)]
+
+
+@pytest.mark.parametrize(("follow", "expected"), [("largest", "B"), ("120,240", "A"), (1, "A")])
+def test_a_looping_clip_played_again_gives_everyone_their_id_back(follow, expected):
+    """A looping file's next pass (``PeopleFollower.replay`` at the frame index going back): the
+    tracker matched the person at the clip's start to the track of whoever ended nearest there,
+    so the followed id went on with the other person. Each person now gets their own id back,
+    and the followed one is followed again."""
+    frames = _walk_apart()
+    follower = PeopleFollower(follow)
+    first = run_follower(follower, frames, seed=None)
+    follower.replay(len(frames) / FPS)
+    follower.frame_size = SIZE
+    again = []
+    for i, people in enumerate(frames, start=len(frames)):
+        boxes, keypoints = np.array([p["box"] for p in people]), np.array([p["keypoints"] for p in people])
+        selection = follower.select(i / FPS, boxes, keypoints, np.array([p["scores"] for p in people]))
+        ids = {t.track_id: people[t.index]["name"] for t in follower.people.values() if t.visible}
+        again.append((None if selection.index is None else people[selection.index]["name"], ids))
+    assert first[-1][1] == again[-1][1] == {1: "A", 2: "B"}, "each person keeps their id"
+    assert {name for name, _ in first} == {name for name, _ in again} == {expected}, "followed again"
+
+    # Without the replay, the clip's first frame is matched to where people were at its end.
+    tracker = PeopleTracker()
+    for i, people in enumerate(frames + frames[:5]):
+        columns = [np.array([p[key] for p in people]) for key in ("box", "keypoints", "scores")]
+        matches = tracker.update(i / FPS, *columns)
+    assert {frames[0][row]["name"]: track for track, row in matches.items()} != {"A": 1, "B": 2}
+
+
 @pytest.mark.parametrize(
     ("follow", "expected"),
     [
@@ -278,6 +312,36 @@ def two_people_run(tmp_path_factory):
         engine.stop()
     engine.raise_if_failed()
     return load_session(out), engine.people
+
+
+@pytest.mark.timeout(900)
+def test_a_looping_file_follows_the_same_person_on_every_pass():
+    """The two-people clip on loop, following the largest (the man on the box): at the loop's
+    seam the tracker matched the clip's first frame to where people were at its end, so the
+    second pass followed the woman under the man's id (hip x 510 against 229 at frame 60)."""
+    if not TWO_PEOPLE.exists():
+        pytest.skip(f"{TWO_PEOPLE} not here")
+    from pose3d_nb import PoseEngine
+
+    engine = PoseEngine(source=str(TWO_PEOPLE), loop=True, follow="largest", out_dir=None, capacity=4000)
+
+    def passes():
+        frames = engine.buffer.snapshot().frame_index
+        return np.cumsum(np.r_[0, np.diff(frames) < 0]), frames
+
+    engine.start()
+    try:
+        assert until(lambda: (lambda p, f: ((p == 1) & (f >= 130)).any())(*passes()), timeout=800)
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    snapshot = engine.buffer.snapshot()
+    number, frames = passes()
+    hips = snapshot.keypoints_2d[:, [11, 12]].mean(axis=1)
+    for frame in (60, 120):
+        rows = [np.flatnonzero((number == n) & (frames == frame))[0] for n in (0, 1)]
+        assert np.abs(hips[rows[0]] - hips[rows[1]]).max() < 10, (frame, hips[rows])
+        assert snapshot.track_id[rows[0]] == snapshot.track_id[rows[1]], "the same person keeps their id"
 
 
 def _centre_y(keypoints: np.ndarray) -> float:

@@ -45,3 +45,17 @@ def test_a_window_breaks_for_a_new_segment_person_or_image_size_never_for_a_lost
     assert breaks.breaks_at(detection(2, size=(320, 240)), segment=1)  # another source
     breaks.reset()
     assert breaks.breaks_at(detection(2, size=(320, 240)), segment=1)
+
+
+def test_a_window_breaks_where_a_looping_file_starts_again():
+    """The frame index going back is the clip's first frame again: the person is back where it
+    began, and a window holding both ends of the clip lifted a blend of the two."""
+    from pose3d_nb.lifting.protocol import WindowBreaks
+
+    def detection(index):
+        return Detection(np.ones((17, 2), np.float32), np.ones(17, np.float32), np.zeros(4, np.float32),
+                         (640, 480), index / 30, index, {"track_id": 1})
+
+    breaks = WindowBreaks()
+    assert [breaks.breaks_at(detection(i)) for i in (0, 1, 2, 99, 0, 1)] == [
+        True, False, False, False, True, False]

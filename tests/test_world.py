@@ -331,6 +331,11 @@ def test_stage_places_lifted_poses_measures_fps_and_keeps_the_camera_for_a_new_p
     camera = stage.tracker.estimate.frame
     stage.place([lifted(i, 2) for i in range(71, 90)])  # another person, same camera
     assert stage.tracker.estimate.frame is camera
+    # A looping file's next pass (the frame index going back): the same person, a new path from
+    # where the clip begins, in the same room; the live depth filter was carried over the jump.
+    path = stage.tracker._path
+    stage.place([lifted(0, 2)])
+    assert stage.tracker.estimate.frame is camera and stage.tracker._path is not path
     stage.place([lifted(0, 2)], segment=1)  # a new source: the camera is estimated again
     assert not stage.tracker.estimate.settled
 

@@ -197,6 +197,16 @@ class PeopleFollower:
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
+    def replay(self, timestamp: float) -> None:
+        """The same footage starts again (a looping file): the tracks are dropped and their ids
+        given back as the people appear again (``PeopleTracker.replay``); whom to follow stays,
+        so a followed id is taken up again when that person reappears, and a rule (largest, a
+        point) chooses as on the clip's first frames."""
+        self.tracker.replay(timestamp)
+        self._last_box = self._last_seen = None  # where they were at the clip's end says nothing now
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
+
     def resize(self, size: tuple[int, int]) -> None:
         """Frames are ``size`` (width, height) pixels from now on. The tracks, in the old image's
         pixels, are dropped (ids are given anew); a person chosen by a point or a track id is

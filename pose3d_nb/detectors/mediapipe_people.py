@@ -75,6 +75,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         super().__init__(follow=True, fix_left_right=fix_left_right, check_face=check_face)
         self._follower = follower  # everyone tracked, one followed: in place of the base's own
         self._published: dict[int, PersonTrack] = {}  # copies of the tracks, as of the last frame
+        self._last_index: int | None = None  # the source's index of the last frame
 
     @property
     def workers(self) -> int:
@@ -119,6 +120,12 @@ class MediaPipePeopleDetector(FollowingDetector):
             self._landmarker.reset()
             self._follower.resize(tuple(frame.size))
         self._follower.frame_size = tuple(frame.size)
+        if self._last_index is not None and frame.index < self._last_index:
+            # The source started over (a looping file): the regions are where the people were at
+            # the clip's end, and each person is given their id back (``PeopleFollower.replay``).
+            self._landmarker.reset()
+            self._follower.replay(frame.timestamp)
+        self._last_index = frame.index
         found = self.candidates(frame)
         detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
         visible = sorted((t for t in self._follower.people.values() if t.visible), key=lambda t: t.track_id)
@@ -139,6 +146,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._landmarker.reset()
         self._follower.reset()
         self._published = {}
+        self._last_index = None
 
     def close(self) -> None:
         try:

@@ -22,13 +22,29 @@ from pose3d_nb.detectors.tracking import pose_distance, smoothed_velocity
 from pose3d_nb.skeleton import COCO
 
 _INFEASIBLE = 1e6
+#: A looping file played again (``PeopleTracker.replay``): someone who appears within this many
+#: seconds of how far into the pass before a person appeared, their boxes overlapping by at
+#: least ``REPLAY_MIN_IOU``, is that person again and gets their id back.
+REPLAY_SECONDS = 0.5
+REPLAY_MIN_IOU = 0.3
+_MAX_BIRTHS = 512  # a long pass (a camera never replays) keeps only its newest appearances
+
+
+@dataclass(frozen=True)
+class _Birth:
+    """Where and when into its pass a track first appeared."""
+
+    offset: float  # seconds since the pass began
+    box: np.ndarray
+    track_id: int
 
 
 @dataclass
 class PersonTrack:
     """One person's state, as the tracker last saw them.
 
-    track_id: stable id (1, 2, ...; never reused).
+    track_id: stable id (1, 2, ...; never reused, but given back to the same person when a
+        looping file plays again: ``PeopleTracker.replay``).
     box: (4,) x1, y1, x2, y2 pixels, where last seen.
     keypoints: (17, 2) pixels, where last seen; scores: (17,).
     velocity: (2,) pixels per second of the box centre (smoothed).
@@ -115,11 +131,40 @@ class PeopleTracker:
         self.tracks: dict[int, PersonTrack] = {}
         self._next_id = 1
         self._time: float | None = None
+        self._pass_start: float | None = None
+        self._births: list[_Birth] = []  # this pass's, for the next one
+        self._replayed: list[_Birth] = []  # the pass before's, not yet born again
 
     def reset(self) -> None:
         """Forget everyone (ids keep increasing: old and new tracks never share one)."""
         self.tracks = {}
-        self._time = None
+        self._time = self._pass_start = None
+        self._births, self._replayed = [], []
+
+    def replay(self, timestamp: float) -> None:
+        """The same footage starts again at ``timestamp`` (a looping file's next pass): everyone
+        is dropped, since the clip's first frame is not where anyone was at its last, and each
+        person the pass before saw appear gets their id back when someone appears about as soon
+        into this pass, about where they did (``REPLAY_SECONDS``, ``REPLAY_MIN_IOU``). Without
+        it, the nearest person at the start of the clip took over the track of whoever was
+        nearest at its end, and a followed person could silently become another."""
+        self.tracks = {}
+        self._replayed, self._births = self._births, []
+        self._pass_start = timestamp
+
+    def _new_id(self, timestamp: float, box: np.ndarray) -> int:
+        """The id of a person appearing now: theirs from the pass before, else a new one."""
+        offset = timestamp - self._pass_start
+        replays = [b for b in self._replayed if abs(b.offset - offset) <= REPLAY_SECONDS]
+        overlaps = [float(box_iou(box, b.box[None])[0]) for b in replays]
+        if overlaps and max(overlaps) >= REPLAY_MIN_IOU:
+            birth = replays[int(np.argmax(overlaps))]
+            self._replayed.remove(birth)
+            track_id = birth.track_id
+        else:
+            track_id, self._next_id = self._next_id, self._next_id + 1
+        self._births = [*self._births[-(_MAX_BIRTHS - 1):], _Birth(offset, box.copy(), track_id)]
+        return track_id
 
     def update(
         self, timestamp: float, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
@@ -142,6 +187,8 @@ class PeopleTracker:
         if self._time is not None and timestamp < self._time:
             self.reset()
         self._time = timestamp
+        if self._pass_start is None:
+            self._pass_start = timestamp
         expired = [t for t, tr in self.tracks.items() if timestamp - tr.last_time > self.max_lost_seconds]
         for track_id in expired:
             del self.tracks[track_id]
@@ -166,14 +213,13 @@ class PeopleTracker:
             if taken and box_iou(boxes[row], boxes[sorted(taken)]).max() >= self.duplicate_iou:
                 continue
             track = PersonTrack(
-                track_id=self._next_id, box=boxes[row].copy(), keypoints=keypoints[row].copy(),
-                scores=scores[row].copy(), velocity=np.zeros(2), first_time=timestamp,
-                last_time=timestamp, index=row,
+                track_id=self._new_id(timestamp, boxes[row]), box=boxes[row].copy(),
+                keypoints=keypoints[row].copy(), scores=scores[row].copy(), velocity=np.zeros(2),
+                first_time=timestamp, last_time=timestamp, index=row,
             )
             self.tracks[track.track_id] = track
             matches[track.track_id] = row
             taken.add(row)
-            self._next_id += 1
         return matches
 
     def _costs(self, track: PersonTrack, timestamp, boxes, keypoints, scores, valid) -> np.ndarray:

@@ -153,24 +153,27 @@ class WindowBreaks:
     """Where a lifter's temporal window must restart, so that one window never mixes two.
 
     A new source segment, another person (a new ``track_id`` in the detection's extras; a frame
-    without a person keeps the current one) or a new image size (a browser camera may renegotiate
-    it) each break the window. The engine and ``Pose3D`` both ask this before every push.
+    without a person keeps the current one), a new image size (a browser camera may renegotiate
+    it) or a frame index going back (a looping file's next pass: the person is back where the
+    clip began) each break the window. The engine and ``Pose3D`` both ask this before every push.
     """
 
     def __init__(self) -> None:
         self._current: tuple[Any, Any, Any] | None = None  # (segment, track, frame size)
+        self._index: int | None = None
 
     def breaks_at(self, detection: Detection, segment: int = 0) -> bool:
         """True when ``detection`` (of source segment ``segment``) starts a new window."""
         track = detection.extras.get("track_id") if detection.found else (
             self._current[1] if self._current else None)
         current = (segment, track, detection.frame_size)
-        broken, self._current = current != self._current, current
+        again = self._index is not None and detection.frame_index < self._index
+        broken, self._current, self._index = current != self._current or again, current, detection.frame_index
         return broken
 
     def reset(self) -> None:
         """Forget the current window (the next detection breaks)."""
-        self._current = None
+        self._current = self._index = None
 
 
 def to_world(joints_cam: np.ndarray) -> np.ndarray:

@@ -55,6 +55,7 @@ class WorldStage:
         self._segment: Any = None
         self._placed_in_segment = False
         self._track: Any = None
+        self._index: int | None = None  # the frame index of the last pose placed
         self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._times: list[float] = []
         self._people: dict[int, PersonPath] = {}
@@ -68,7 +69,7 @@ class WorldStage:
     def reset(self) -> None:
         """Forget everything (a new source)."""
         self.tracker.reset()
-        self._segment = self._track = self._held = None
+        self._segment = self._track = self._held = self._index = None
         self._placed_in_segment = False  # a run that placed nobody has no room of its own
         self._times = []
         self._people = {}
@@ -152,9 +153,13 @@ class WorldStage:
             detection = pose.detection
             self._measure_fps(detection.timestamp)
             track = detection.extras.get("track_id") if pose.valid else self._track
-            if track != self._track:
+            again = self._index is not None and pose.frame_index < self._index  # a looping file's next pass
+            self._index = pose.frame_index
+            if track != self._track or again:  # another path in the same room
                 self.tracker.reset(keep_camera=True)
                 self._track, self._held = track, None
+                if again:
+                    self._people = {}  # everyone else is back where the clip began too
             world, camera = self.tracker.push(
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid
             )
