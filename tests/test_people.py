@@ -122,6 +122,51 @@ def test_a_looping_clip_played_again_gives_everyone_their_id_back(follow, expect
     assert {frames[0][row]["name"]: track for track, row in matches.items()} != {"A": 1, "B": 2}
 
 
+def _pass(follower: PeopleFollower, frames: list[list[dict]], start: float) -> list[str | None]:
+    """One pass of ``frames`` from media time ``start``: whom the follower chose each frame."""
+    follower.frame_size = SIZE
+    chosen = []
+    for i, people in enumerate(frames):
+        columns = [np.array([p[key] for p in people]).reshape(-1, *shape)
+                   for key, shape in (("box", (4,)), ("keypoints", (17, 2)), ("scores", (17,)))]
+        selection = follower.select(start + i / FPS, *columns)
+        chosen.append(None if selection.index is None else people[selection.index]["name"])
+    return chosen
+
+
+def test_replay_survives_people_first_seen_in_another_order():
+    # Two people born on one frame, seen the other way round next pass: giving one id back
+    # compared the records' array boxes and raised "truth value of an array is ambiguous".
+    tracker = PeopleTracker()
+    a, b = named("A", 120, 240), named("B", 480, 250)
+    columns = lambda people: [np.array([p[k] for p in people]) for k in ("box", "keypoints", "scores")]  # noqa: E731
+    assert tracker.update(0.0, *columns([a, b])) == {1: 0, 2: 1}
+    tracker.replay(1.0)
+    assert tracker.update(1.0, *columns([b, a])) == {2: 0, 1: 1}
+
+
+def test_a_followed_person_who_comes_back_late_in_the_next_pass_is_followed_again():
+    frames = _walk_apart()
+    late = [[p for p in people if p["name"] != "A" or i >= 21] for i, people in enumerate(frames)]  # 0.7 s
+    follower = PeopleFollower(1)
+    assert set(_pass(follower, frames, 0.0)) == {"A"}
+    follower.replay(2.0)
+    again = _pass(follower, late, 2.0)
+    assert again[:21] == [None] * 21 and set(again[21:]) == {"A"}, again  # not B, and not lost
+    follower.replay(4.0)  # and on the pass after
+    assert set(_pass(follower, frames, 4.0)) == {"A"}
+
+
+def test_a_person_clicked_in_the_middle_of_a_looping_clip_is_followed_on_the_next_pass():
+    frames = _walk_apart()
+    follower = PeopleFollower("largest")  # B, the taller
+    _pass(follower, frames[:30], 0.0)
+    follower.follow_policy("300,240")  # a click on A, near the middle of the image at frame 30
+    assert set(_pass(follower, frames[30:], 1.0)[1:]) == {"A"}
+    follower.replay(2.0)  # at the clip's first frame B is nearest that point
+    assert set(_pass(follower, frames, 2.0)) == {"A"}
+
+
 @pytest.mark.parametrize(
     ("follow", "expected"),
     [

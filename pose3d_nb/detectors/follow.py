@@ -133,6 +133,8 @@ class PeopleFollower:
         self.followed: int | None = None
         self.reacquire_diagonals = reacquire_diagonals
         self._last_box: tuple[np.ndarray, float] | None = None  # where and when the followed was last seen
+        self._others: set[int] = set()  # after a replay: ids of the pass before that are someone else
+        self._replayed_followed: int | None = None  # after a replay: the followed id, until seen again
         self._last_seen: tuple[np.ndarray, float] | None = None  # the same, once their track is dropped
         self._status = f"waiting for someone to follow ({self.policy})"
         # A request from another thread (``follow``, ``follow_policy``: the notebook) bumps the
@@ -194,16 +196,30 @@ class PeopleFollower:
         self.tracker.reset()
         self.followed = None
         self._last_box = self._last_seen = None
+        self._others, self._replayed_followed = set(), None
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
     def replay(self, timestamp: float) -> None:
-        """The same footage starts again (a looping file): the tracks are dropped and their ids
-        given back as the people appear again (``PeopleTracker.replay``); whom to follow stays,
-        so a followed id is taken up again when that person reappears, and a rule (largest, a
-        point) chooses as on the clip's first frames."""
+        """The same footage starts again at ``timestamp`` (a looping file; the media time of its
+        first frame): the tracks are dropped and their ids given back as the people appear again
+        (``PeopleTracker.replay``). Whom to follow stays: the followed person by their id (a
+        point, which may have been given in the middle of the clip, becomes the id it chose),
+        taken up again when they reappear, or whoever appears where they first did if they come
+        back too late to be given their id; a rule (largest, centre) chooses as on the clip's
+        first frames."""
+        followed = self.followed
         self.tracker.replay(timestamp)
         self._last_box = self._last_seen = None  # where they were at the clip's end says nothing now
+        # Everyone else of the pass before is someone else, even when given their id back later.
+        self._others = self.tracker.replayed_ids - {followed}
+        self._replayed_followed = followed
+        with self._requests:
+            if self.policy.point is not None and followed is not None:
+                self.policy = FollowPolicy(track_id=followed)
+        birth = self.tracker.birth_of(followed) if followed is not None else None
+        if birth is not None:  # if their id is not given back, whoever appears there instead
+            self._last_box = (birth[0], float(np.nextafter(timestamp, -np.inf)))
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
@@ -303,11 +319,15 @@ class PeopleFollower:
         diagonal = max(float(np.hypot(last[2] - last[0], last[3] - last[1])), 1.0)
         centre = box_centre(last)
         reach = self.reacquire_diagonals * diagonal
-        near = [t for t in tracks if t.first_time > last_time and _box_distance(t.box, centre) <= reach]
+        near = [t for t in tracks if t.first_time > last_time and _box_distance(t.box, centre) <= reach
+                and t.track_id not in self._others]
         if not near:
             self._status = "followed person lost: waiting for them to come back where last seen"
             return None
         self._last_seen = None
+        if self._replayed_followed is not None:  # back under a new id: the old one is theirs no more
+            self.tracker.forget_birth(self._replayed_followed)
+            self._replayed_followed = None
         return min(near, key=lambda t: _box_distance(t.box, centre)).track_id
 
 

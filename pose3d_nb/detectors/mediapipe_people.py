@@ -76,6 +76,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._follower = follower  # everyone tracked, one followed: in place of the base's own
         self._published: dict[int, PersonTrack] = {}  # copies of the tracks, as of the last frame
         self._last_index: int | None = None  # the source's index of the last frame
+        self._pass: tuple[float, int, float, int] | None = None  # this pass's first and last (time, index)
 
     @property
     def workers(self) -> int:
@@ -122,10 +123,18 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._follower.frame_size = tuple(frame.size)
         if self._last_index is not None and frame.index < self._last_index:
             # The source started over (a looping file): the regions are where the people were at
-            # the clip's end, and each person is given their id back (``PeopleFollower.replay``).
+            # the clip's end, and each person is given their id back (``PeopleFollower.replay``),
+            # at the media time of the clip's first frame (a paced file drops frames, and the
+            # first one seen may be a later one).
             self._landmarker.reset()
-            self._follower.replay(frame.timestamp)
+            first_time, first_index, last_time, last_index = self._pass
+            frames = last_index - first_index
+            per_frame = (last_time - first_time) / frames if frames > 0 else 0.0
+            self._follower.replay(frame.timestamp - frame.index * per_frame)
+            self._pass = None
         self._last_index = frame.index
+        first = self._pass[:2] if self._pass else (frame.timestamp, frame.index)
+        self._pass = (*first, frame.timestamp, frame.index)
         found = self.candidates(frame)
         detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
         visible = sorted((t for t in self._follower.people.values() if t.visible), key=lambda t: t.track_id)
@@ -146,7 +155,7 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._landmarker.reset()
         self._follower.reset()
         self._published = {}
-        self._last_index = None
+        self._last_index = self._pass = None
 
     def close(self) -> None:
         try:

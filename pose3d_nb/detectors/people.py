@@ -27,10 +27,10 @@ _INFEASIBLE = 1e6
 #: least ``REPLAY_MIN_IOU``, is that person again and gets their id back.
 REPLAY_SECONDS = 0.5
 REPLAY_MIN_IOU = 0.3
-_MAX_BIRTHS = 512  # a long pass (a camera never replays) keeps only its newest appearances
+_MAX_BIRTHS = 512  # a pass keeps its first appearances (a camera never replays)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its box is an array
 class _Birth:
     """Where and when into its pass a track first appeared."""
 
@@ -149,21 +149,36 @@ class PeopleTracker:
         it, the nearest person at the start of the clip took over the track of whoever was
         nearest at its end, and a followed person could silently become another."""
         self.tracks = {}
-        self._replayed, self._births = self._births, []
+        # Those the pass before did not see again (came back late, or were missed) keep theirs.
+        self._replayed, self._births = (self._births + self._replayed)[:_MAX_BIRTHS], []
         self._pass_start = timestamp
+
+    @property
+    def replayed_ids(self) -> set[int]:
+        """The ids of the pass before not given back yet (after ``replay``)."""
+        return {b.track_id for b in self._replayed}
+
+    def forget_birth(self, track_id: int) -> None:
+        """Give ``track_id`` back to nobody from now on (its person came back under another id)."""
+        self._replayed = [b for b in self._replayed if b.track_id != track_id]
+
+    def birth_of(self, track_id: int) -> tuple[np.ndarray, float] | None:
+        """Where (box) and how many seconds into the pass ``track_id`` first appeared in the pass
+        before, while not yet given back (after ``replay``); else None."""
+        birth = next((b for b in self._replayed if b.track_id == track_id), None)
+        return None if birth is None else (birth.box.copy(), birth.offset)
 
     def _new_id(self, timestamp: float, box: np.ndarray) -> int:
         """The id of a person appearing now: theirs from the pass before, else a new one."""
         offset = timestamp - self._pass_start
-        replays = [b for b in self._replayed if abs(b.offset - offset) <= REPLAY_SECONDS]
-        overlaps = [float(box_iou(box, b.box[None])[0]) for b in replays]
+        near = [i for i, b in enumerate(self._replayed) if abs(b.offset - offset) <= REPLAY_SECONDS]
+        overlaps = [float(box_iou(box, self._replayed[i].box[None])[0]) for i in near]
         if overlaps and max(overlaps) >= REPLAY_MIN_IOU:
-            birth = replays[int(np.argmax(overlaps))]
-            self._replayed.remove(birth)
-            track_id = birth.track_id
+            track_id = self._replayed.pop(near[int(np.argmax(overlaps))]).track_id
         else:
             track_id, self._next_id = self._next_id, self._next_id + 1
-        self._births = [*self._births[-(_MAX_BIRTHS - 1):], _Birth(offset, box.copy(), track_id)]
+        if len(self._births) < _MAX_BIRTHS:
+            self._births.append(_Birth(offset, box.copy(), track_id))
         return track_id
 
     def update(

@@ -158,8 +158,6 @@ class WorldStage:
             if track != self._track or again:  # another path in the same room
                 self.tracker.reset(keep_camera=True)
                 self._track, self._held = track, None
-                if again:
-                    self._people = {}  # everyone else is back where the clip began too
             world, camera = self.tracker.push(
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid
             )
