@@ -136,7 +136,7 @@ def _output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.lifting.bones import hold_bone_lengths
-    from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
+    from pose3d_nb.lifting.checkpoint import load_model
     from pose3d_nb.lifting.offline import lift_sequence
     from pose3d_nb.lifting.rays import RayCentring, turn_back
     from pose3d_nb.lifting.streaming import StreamingLifter
@@ -153,7 +153,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     # Weights trained on zoomed 2D (the shipped lifter's meta says so) see the person at that
     # size, as the engine runs them (``lifting.zoom``); the lean table was measured on the
     # shipped lifter so (``world.lean``).
-    zoom = None if args.no_zoom else trained_zoom_height(checkpoint)
+    zoom = _zoom_of(args)
     lean_known = shipped and zoom  # the lean table was measured on the shipped lifter, zoomed
     # Zoomed weights see each frame as a camera turned to the person would (``lifting.rays``), as
     # the engine runs them, with the lens given (--fov/--focal/--camera) or the default one.

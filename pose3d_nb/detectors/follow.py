@@ -217,9 +217,9 @@ class PeopleFollower:
         with self._requests:
             if self.policy.point is not None and followed is not None:
                 self.policy = FollowPolicy(track_id=followed)
-        birth = self.tracker.birth_of(followed) if followed is not None else None
+        birth = self.tracker.birth_box(followed) if followed is not None else None
         if birth is not None:  # if their id is not given back, whoever appears there instead
-            self._last_box = (birth[0], float(np.nextafter(timestamp, -np.inf)))
+            self._last_box = (birth, float(np.nextafter(timestamp, -np.inf)))
         if self.stabilizer is not None:
             self.stabilizer.reset()
 

@@ -162,11 +162,11 @@ class PeopleTracker:
         """Give ``track_id`` back to nobody from now on (its person came back under another id)."""
         self._replayed = [b for b in self._replayed if b.track_id != track_id]
 
-    def birth_of(self, track_id: int) -> tuple[np.ndarray, float] | None:
-        """Where (box) and how many seconds into the pass ``track_id`` first appeared in the pass
-        before, while not yet given back (after ``replay``); else None."""
+    def birth_box(self, track_id: int) -> np.ndarray | None:
+        """(4,) where ``track_id`` first appeared in the pass before, while not yet given back
+        (after ``replay``); else None."""
         birth = next((b for b in self._replayed if b.track_id == track_id), None)
-        return None if birth is None else (birth.box.copy(), birth.offset)
+        return None if birth is None else birth.box.copy()
 
     def _new_id(self, timestamp: float, box: np.ndarray) -> int:
         """The id of a person appearing now: theirs from the pass before, else a new one."""

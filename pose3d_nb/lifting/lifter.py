@@ -104,11 +104,6 @@ class VideoPose3DLifter:
     def settings(self, value: LiftSettings) -> None:
         self._stream.settings = value
 
-    @property
-    def centres_rays(self) -> bool:
-        """Each frame is lifted as seen by a camera turned to the person (``lifting.rays``)."""
-        return self._centring is not None
-
     def set_lens(self, camera: Any = None, fov: float | None = None, focal: float | None = None) -> None:
         """The camera's lens (``camera=``, ``fov=``, ``focal=`` as ``PoseEngine`` takes them, already
         checked), used to turn each frame's rays to the person; None of them: the default field of

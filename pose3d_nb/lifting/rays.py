@@ -72,7 +72,7 @@ class RayCentring:
 
     ``camera``, ``fov``, ``focal``: the lens, as ``world.intrinsics.resolve_intrinsics`` takes
     them (None: the default field of view, assumed as the world placement assumes it). A frame
-    with too few keypoints seen keeps the previous frame's rotation (identity before any).
+    without every body keypoint keeps the previous frame's rotation (identity before any).
     """
 
     def __init__(self, camera: Any = None, fov: float | None = None, focal: float | None = None) -> None:

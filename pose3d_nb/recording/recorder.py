@@ -168,17 +168,11 @@ class Recorder:
         if self.out_dir is None or self._recording_id is None:
             return self.buffer.snapshot()
         self.flush()
-        journal = self.out_dir / JOURNAL_DIR
-        try:
-            ours = read_meta(journal).get("recording_id") == self._recording_id
-        except (SessionError, OSError):  # no journal (not saved yet, or merged into session.npz)
-            ours = False
-        if ours:
+        journal = self._own_journal()
+        if journal is not None:
             return read_journal(journal)
-        session_path = self.out_dir / SESSION_FILE
-        if session_path.is_file() and not self._holds_other_session(session_path):
-            return read_session_file(session_path)
-        return self.buffer.snapshot()
+        session_path = self._own_session_file()
+        return read_session_file(session_path) if session_path is not None else self.buffer.snapshot()
 
     @property
     def full(self) -> bool:
@@ -335,17 +329,29 @@ class Recorder:
         return session_path
 
     # ------------------------------------------------------------------ internals
+    def _own_journal(self) -> Path | None:
+        """``session.journal`` when it is this recording's (not one it replaces), else None."""
+        journal = self.out_dir / JOURNAL_DIR
+        try:
+            return journal if read_meta(journal).get("recording_id") == self._recording_id else None
+        except (SessionError, OSError):  # no journal (not saved yet, or merged into session.npz)
+            return None
+
+    def _own_session_file(self) -> Path | None:
+        """``session.npz`` when it is this recording's (not one an overwrite replaces), else None."""
+        session_path = self.out_dir / SESSION_FILE
+        ours = session_path.is_file() and not self._holds_other_session(session_path)
+        return session_path if ours else None
+
     def _saved_rows(self) -> int:
         """Rows of this recording on disk: its journal's (with the ``session.npz`` rows a run
         started again continues), else its own ``session.npz``'s; 0 when neither is there."""
-        journal = self.out_dir / JOURNAL_DIR
-        try:
-            if read_meta(journal).get("recording_id") == self._recording_id:
+        journal = self._own_journal()
+        if journal is not None:
+            with contextlib.suppress(SessionError, OSError):
                 return len(read_journal(journal))
-        except (SessionError, OSError):
-            pass
-        session_path = self.out_dir / SESSION_FILE
-        if session_path.is_file() and not self._holds_other_session(session_path):
+        session_path = self._own_session_file()
+        if session_path is not None:
             with contextlib.suppress(SessionError, OSError, ValueError):
                 return int(read_metadata(session_path).get("rows") or 0)
         return 0
