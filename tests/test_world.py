@@ -168,6 +168,53 @@ def test_live_agrees_with_offline_once_settled():
     assert np.median(gap) < 0.08, np.median(gap)
 
 
+def _film_hidden_then_elsewhere(hidden_frames: int):
+    """A person standing 4.5 m from the camera for 2 s, unseen for ``hidden_frames``, then
+    standing 2 m further back for 6 s: ``film``'s output and the (T,) frames they are seen in."""
+    near = stand(60)
+    far = stand(180) + [0.0, 2.0, 0.0]
+    world = np.concatenate([near, np.repeat(near[-1:], hidden_frames, 0), far])
+    seen = np.ones(len(world), bool)
+    seen[60:60 + hidden_frames] = False
+    return film(world, 20, 0, 60), seen
+
+
+def _hidden_then_elsewhere(hidden_frames: int) -> np.ndarray:
+    """The tracker's (T, 3) camera-frame roots in ``_film_hidden_then_elsewhere`` after the
+    person comes back."""
+    (pose, keypoints, scores, intrinsics, _, _), seen = _film_hidden_then_elsewhere(hidden_frames)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    placed = [tracker.push(p, k, s, (1080, 1920), valid=v)[1]
+              for p, k, s, v in zip(pose, keypoints, scores, seen, strict=True)]
+    return np.stack(placed)[60 + hidden_frames:, 0]
+
+
+def test_a_whole_clip_is_not_smoothed_across_a_second_without_the_person():
+    # place_clip bridged the gap and smoothed over 1.5 s both ways: the frames on either side of
+    # it were pulled towards where the person was on the other side (up to 0.67 m off).
+    (pose, keypoints, scores, intrinsics, truth, _), seen = _film_hidden_then_elsewhere(45)
+    placed = place_clip(pose, keypoints, intrinsics, scores, valid=seen, fps=FPS)
+    error = np.linalg.norm(placed.joints_camera[seen, 0] - truth[seen, 0], axis=-1)
+    assert error.max() < 0.05, error.max()
+
+
+def test_a_person_back_after_a_second_unseen_is_placed_where_they_are_at_once():
+    # Live depth is a 1 s filter: continued across the time they were unseen, it took its time
+    # constant to follow them to where they came back (2.1 m short on their first frame back, 1.3 m
+    # on the fifteenth).
+    # After LOST_AFTER_S without them the path starts again: where it settles, from the start.
+    roots = _hidden_then_elsewhere(45)
+    settled = roots[-10:].mean(0)
+    assert np.linalg.norm(roots[:15] - settled, axis=-1).max() < 0.05
+
+
+def test_a_person_unseen_for_a_moment_keeps_their_path():
+    # Under LOST_AFTER_S the filter goes on: the first frame back is still near where they
+    # were, and the depth follows them over the filter's time constant, as before.
+    roots = _hidden_then_elsewhere(9)
+    assert roots[0, 2] < roots[-10:, 2].mean() - 1.0
+
+
 def test_metadata_says_what_was_given_and_what_was_estimated(tmp_path):
     pose, keypoints, scores, intrinsics, _, _ = film(stand(40), 20, 0, 60)
     tracker = WorldTracker(height=1.75)

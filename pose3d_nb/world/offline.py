@@ -13,7 +13,7 @@ from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.lean import LeanBias, unlean
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import body_size, rescale, size_for_height
-from pose3d_nb.world.trajectory import smooth_offline, solve_translation
+from pose3d_nb.world.trajectory import LOST_AFTER_S, smooth_offline, solve_translation
 from pose3d_nb.world.vanishing import SceneEdges, choose_up
 
 #: Gaussian smoothing of the offline trajectory, seconds: image position (precise) and depth
@@ -77,7 +77,7 @@ def place_clip(
     points, weights = image_points(intrinsics, keypoints, scores)
     weights[~ok] = 0
     raw = solve_translation(pose, points, weights)
-    translation = smooth_offline(raw, SMOOTH_IMAGE_S * fps, SMOOTH_DEPTH_S * fps)
+    translation = smooth_offline(raw, SMOOTH_IMAGE_S * fps, SMOOTH_DEPTH_S * fps, LOST_AFTER_S * fps)
     placed = pose + translation[:, None]
     placed[~ok] = np.nan
     if frame is None:

@@ -20,7 +20,7 @@ from pose3d_nb.world.intrinsics import Intrinsics, check_camera_options, resolve
 from pose3d_nb.world.lean import LeanBias, unlean
 from pose3d_nb.world.placement import image_points
 from pose3d_nb.world.scale import SizeEstimate, rescale
-from pose3d_nb.world.trajectory import CausalSmoother, solve_translation
+from pose3d_nb.world.trajectory import LOST_AFTER_S, CausalSmoother, solve_translation
 from pose3d_nb.world.vanishing import SceneEdges, choose_up, scene_edges
 
 #: Seconds of valid frames after which the camera (up, floor) is frozen. On the held-out sweep,
@@ -69,10 +69,15 @@ class PersonPath:
 
     def __init__(self, height: float | None = None, fps: float = 30.0):
         self.size = SizeEstimate(height)
-        self._smoother = CausalSmoother(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps)
+        self._smoother = CausalSmoother(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps, LOST_AFTER_S * fps)
 
     def set_fps(self, fps: float) -> None:
-        self._smoother.set_time_constants(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps)
+        self._smoother.set_time_constants(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps, LOST_AFTER_S * fps)
+
+    def miss(self) -> None:
+        """A frame without this person: after ``LOST_AFTER_S`` of them the path starts again
+        (their size is kept)."""
+        self._smoother.miss()
 
     def place(self, joints: np.ndarray, intrinsics: Intrinsics, keypoints: np.ndarray,
               scores: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
@@ -225,6 +230,7 @@ class WorldTracker:
         nan = np.full((17, 3), np.nan, np.float32)
         joints = np.asarray(joints, np.float64)
         if not valid or not np.isfinite(joints).all():
+            path.miss()
             return nan, nan
         placed, points = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
         if placed is None:
