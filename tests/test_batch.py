@@ -410,6 +410,24 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert not (tmp_path / "out" / "bvh").exists()
 
 
+def test_a_video_longer_than_it_announces_keeps_every_frame(tmp_path, monkeypatch):
+    """A video with more frames than its container announces (none announced: a webm or a live
+    capture, and more than the 100,000 rows of the rolling buffer) failed after it was processed,
+    its complete session discarded ("the session would be cut"): the recording on disk keeps
+    every frame whatever the buffer holds. Here the buffer holds 8 rows of a 20-frame clip."""
+    from pose3d_nb.batch import task
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 20)
+    out = tmp_path / "out" / "walk"
+    monkeypatch.setattr(task, "_capacity", lambda video: 8)
+    row = task.process_video(str(clip), str(out), BatchSettings().checked())
+    assert (row["status"], row["frames"]) == ("ok", 20), row
+    session = load_session(out / "session.npz")
+    assert len(session) == 20 and session.metadata["complete"] is True
+    np.testing.assert_array_equal(session.frame_index, np.arange(20))
+    assert row["valid_fraction"] == pytest.approx(session.valid.mean()), "of every frame, not the buffer's"
+
+
 @pytest.mark.slow
 def test_a_full_disk_at_the_end_of_a_video_says_the_attempt_was_discarded(tmp_path, monkeypatch):
     """The engine's own line said the rows stay in OUT/.staging/.../session.journal, a folder the
