@@ -35,8 +35,8 @@ from pose3d_nb.batch import (
     write_clip,
 )
 from pose3d_nb.batch.manifest import MANIFEST
-from pose3d_nb.batch.placement import writable_reason
-from pose3d_nb.batch.staging import STAGING, remove_stale
+from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
+from pose3d_nb.batch.staging import STAGING, new_staging, publish, remove_stale
 from pose3d_nb.errors import Pose3DError
 from pose3d_nb.recording import SESSION_ARRAYS, load_session
 from pose3d_nb.world import Intrinsics
@@ -142,6 +142,28 @@ def test_outputs_never_share_a_folder_nor_take_one_the_batch_did_not_make(tmp_pa
                             "left as it is: move it away or choose another --out"}
     assert place_outputs([d1, d2], out)[0] == {d1: out / "clip", d2: folders[d2]}  # stable
     assert writable_reason(out / "clip", d2).startswith(f"{out / 'clip'} holds the output of another video")
+
+
+def test_an_output_whose_export_the_user_edited_is_never_replaced(tmp_path):
+    # A BVH cleaned up by hand in the output folder was replaced by a new export when a rerun
+    # redid the video (another setting, one more export format): the user's edit was lost.
+    from pose3d_nb.batch.manifest import write_manifest
+
+    video, folder = (tmp_path / "clip.mp4").resolve(), tmp_path / "out" / "clip"
+    _touch(video)
+    _touch(folder / "session.npz")
+    (folder / "session.bvh").write_text("HIERARCHY as exported\n")
+    write_manifest(folder, video, {"size": 1, "mtime_ns": 1}, BatchSettings().checked(),
+                   {"frames": 1}, ["session.npz", "session.bvh"])
+    assert writable_reason(folder, video) is None, "as the batch wrote it: may be redone"
+    with (folder / "session.bvh").open("a") as bvh:
+        bvh.write("# cleaned up by hand\n")
+    assert writable_reason(folder, video) == (
+        f"{folder} holds files changed since pose3d batch wrote them (session.bvh); they are left as "
+        "they are: move them away to have this video processed again")
+    with pytest.raises(FolderInTheWay):  # and the task's own check before its rename
+        publish(new_staging(folder.parent, "clip"), folder, video)
+    assert (folder / "session.bvh").read_text().endswith("# cleaned up by hand\n")
 
 
 def test_output_names_are_unique_and_stable():
@@ -386,6 +408,24 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert failed["status"] == "failed", failed
     assert failed["error"].endswith("(no frame has a person: waiting for person 7 (in view: 1))"), failed
     assert not (tmp_path / "out" / "bvh").exists()
+
+
+def test_a_video_longer_than_it_announces_keeps_every_frame(tmp_path, monkeypatch):
+    """A video with more frames than its container announces (none announced: a webm or a live
+    capture, and more than the 100,000 rows of the rolling buffer) failed after it was processed,
+    its complete session discarded ("the session would be cut"): the recording on disk keeps
+    every frame whatever the buffer holds. Here the buffer holds 8 rows of a 20-frame clip."""
+    from pose3d_nb.batch import task
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 20)
+    out = tmp_path / "out" / "walk"
+    monkeypatch.setattr(task, "_capacity", lambda video: 8)
+    row = task.process_video(str(clip), str(out), BatchSettings().checked())
+    assert (row["status"], row["frames"]) == ("ok", 20), row
+    session = load_session(out / "session.npz")
+    assert len(session) == 20 and session.metadata["complete"] is True
+    np.testing.assert_array_equal(session.frame_index, np.arange(20))
+    assert row["valid_fraction"] == pytest.approx(session.valid.mean()), "of every frame, not the buffer's"
 
 
 @pytest.mark.slow

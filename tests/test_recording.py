@@ -275,6 +275,78 @@ def test_an_overwrite_run_that_dies_keeps_the_unfinished_recording_it_replaces(t
     assert not aside.exists() and len(load_session(tmp_path / "session.npz")) == 7
 
 
+def _killed_with_rows(folder, count):
+    """A run killed after saving ``count`` rows: its journal stays, unfinished."""
+    crashed = _recorder(folder)
+    crashed.begin()
+    _record(crashed, 0, count)
+    crashed.flush()
+    crashed._release_folder()  # as the kill does: its descriptors close, the folder is free
+    return crashed.recording_id
+
+
+def _overwrite_killed_before_its_first_save(folder):
+    """An --overwrite run killed after it started its journal (and set the folder's unfinished
+    recording aside) but before its first save: a journal with its meta.json and no row."""
+    dying = _recorder(folder, interval=60.0, overwrite=True)
+    dying.begin()
+    _record(dying, 0, 3)
+    deadline = time.monotonic() + 30
+    def started() -> bool:
+        return (any(folder.glob(".session.journal.replaced-*"))
+                and (folder / JOURNAL_DIR / "meta.json").is_file())
+
+    while not started() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dying._release_folder()
+    assert started()
+
+
+@pytest.mark.parametrize("killed", ["before its first save", "before its meta.json"])
+def test_an_overwrite_run_killed_early_does_not_hide_the_unfinished_recording_it_set_aside(tmp_path, killed):
+    # The overwrite run sets a killed run's journal aside as it starts its own, before its first
+    # save; killed then, the folder read as its empty journal (0 rows, or "not a session
+    # journal" for one killed before its meta.json) and `pose3d export OUT` found nothing to
+    # export: the earlier recording's rows were only in a hidden folder.
+    earlier = _killed_with_rows(tmp_path, 5)
+    _overwrite_killed_before_its_first_save(tmp_path)
+    if killed == "before its meta.json":
+        (tmp_path / JOURNAL_DIR / "meta.json").unlink()
+    with pytest.warns(UserWarning, match=r"holds no row.*the 5 rows of the unfinished recording"):
+        session = load_session(tmp_path)
+    assert len(session) == 5 and session.metadata["recording_id"] == earlier
+    assert session.metadata["complete"] is False
+
+
+def test_an_unfinished_recording_set_aside_is_read_before_an_older_complete_session(tmp_path):
+    # complete A, then an overwrite run B killed with rows, then an overwrite run C killed before
+    # its first save: B's rows are the newest; the folder read A's and said nothing of B's.
+    _complete_session(tmp_path, frames=20)
+    dying = _recorder(tmp_path, overwrite=True)
+    dying.begin()
+    _record(dying, 0, 7)
+    dying.flush()
+    dying._release_folder()
+    _overwrite_killed_before_its_first_save(tmp_path)
+    with pytest.warns(UserWarning, match="the 7 rows"):
+        session = load_session(tmp_path)
+    assert len(session) == 7 and session.metadata["recording_id"] == dying.recording_id
+
+
+def test_pose3d_export_of_a_folder_whose_overwrite_run_was_killed_early_exports_the_set_aside_rows(
+        tmp_path, capsys):
+    # `pose3d export OUT` said "no session in OUT/session.journal" or "nothing to export".
+    from pose3d_nb.cli import main
+
+    _killed_with_rows(tmp_path, 5)
+    _overwrite_killed_before_its_first_save(tmp_path)
+    with pytest.warns(UserWarning, match="the 5 rows"):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    written = tmp_path / "session.tidy.csv"  # beside the recording, not a hidden .session.journal.tidy.csv
+    assert capsys.readouterr().out.strip() == f"csv: {written}"
+    assert len(written.read_text().splitlines()) > 5
+
+
 def test_an_overwrite_run_that_fails_keeps_the_unfinished_recording_it_replaces(tmp_path):
     # As a run that dies: a run that fails (a detector error) never replaces another recording,
     # complete or not. It wrote its rows as session.npz and deleted the killed run's journal.

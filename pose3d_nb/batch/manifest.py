@@ -27,6 +27,12 @@ def input_stamp(video: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def file_stamp(path: Path) -> dict[str, int]:
+    """An output file's ``{"size": bytes, "mtime_ns": int}`` (a rename keeps both)."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def write_manifest(folder: Path, video: Path, stamp: dict[str, int], settings: BatchSettings,
                    result: dict[str, Any], files: list[str]) -> None:
     """Write ``folder/batch.json`` atomically: the last step before the folder is published.
@@ -37,7 +43,9 @@ def write_manifest(folder: Path, video: Path, stamp: dict[str, int], settings: B
         stamp (dict[str, int]): ``input_stamp(video)`` taken before the video was read.
         settings (BatchSettings): the checked settings it was processed with.
         result (dict[str, Any]): frames, valid_fraction, note, fps, seconds, lifter, checkpoint.
-        files (list[str]): the files of the output (names inside ``folder``).
+        files (list[str]): the files of the output (names inside ``folder``); each one's size
+            and modification time are recorded too (``file_stamps``), so a file the user edited
+            afterwards (a BVH cleaned up by hand) is never replaced (``placement.writable_reason``).
     """
     from pose3d_nb import __version__
 
@@ -48,6 +56,7 @@ def write_manifest(folder: Path, video: Path, stamp: dict[str, int], settings: B
         "settings": settings.as_dict(),
         **result,
         "files": sorted(files),
+        "file_stamps": {name: file_stamp(folder / name) for name in sorted(files)},
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "pose3d_nb": __version__,
     }

@@ -11,7 +11,7 @@ in ``OUT`` is never touched:
 
 ``place_outputs`` decides this for a whole batch before it starts (``claim_reason``; a rerun
 finds each video's earlier output by its manifest, whatever it was named). ``writable_reason``
-(the same, and no file added by the user) is asked before a video is processed again and once
+(the same, and no file added or edited by the user) is asked before a video is processed again and once
 more by the task right before it renames its staging folder into place, so a folder that
 appeared or changed meanwhile is not replaced either.
 """
@@ -58,8 +58,8 @@ def writable_reason(folder: Path, video: Path) -> str | None:
     """Why ``folder`` may not be replaced by a new output of ``video``, or None when it may.
 
     It may when it does not exist, or when a batch made it for ``video`` and it holds only the
-    files that batch wrote (an up-to-date output with the user's files added is still reused:
-    only replacing it is refused).
+    files that batch wrote, as it wrote them (an up-to-date output with the user's files added,
+    or an export the user edited, is still reused: only replacing it is refused).
 
     Args:
         folder (Path): the video's output folder ``OUT/NAME``.
@@ -71,16 +71,42 @@ def writable_reason(folder: Path, video: Path) -> str | None:
     reason = claim_reason(folder, video)
     if reason is not None or not folder.exists():
         return reason
-    files = (read_manifest(folder) or {}).get("files")
+    manifest = read_manifest(folder) or {}
+    files = manifest.get("files")
     listed = {MANIFEST, *(files if isinstance(files, list) else ())}
     added = sorted(p.name for p in folder.iterdir() if p.name not in listed)
     if added:
-        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
         return (
-            f"{folder} holds files pose3d batch did not write ({shown}); they are left as they are: "
-            "move them away to have this video processed again"
+            f"{folder} holds files pose3d batch did not write ({_shown(added)}); they are left as they "
+            "are: move them away to have this video processed again"
+        )
+    edited = _changed_files(folder, manifest.get("file_stamps"))
+    if edited:  # a BVH cleaned up by hand was replaced by a new export when the video was redone
+        return (
+            f"{folder} holds files changed since pose3d batch wrote them ({_shown(edited)}); they are "
+            "left as they are: move them away to have this video processed again"
         )
     return None
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _changed_files(folder: Path, stamps: object) -> list[str]:
+    """The files whose size or modification time differ from the manifest's ``file_stamps``
+    (manifests written before they were recorded have none: nothing can be said)."""
+    if not isinstance(stamps, dict):
+        return []
+    changed = []
+    for name, recorded in sorted(stamps.items()):
+        try:
+            stat = (folder / name).stat()
+        except OSError:
+            continue  # gone: nothing of the user's to keep
+        if recorded != {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
+            changed.append(name)
+    return changed
 
 
 def _made_for_another_video(folder: Path, video: Path) -> bool:

@@ -55,7 +55,8 @@ def describe(exc: BaseException) -> str:
 
 
 def _capacity(video: Path) -> int:
-    """Buffer rows for the whole file; opening it here also rejects a bad file with a clear reason."""
+    """Buffer rows for the whole file as it announces it (the recording on disk keeps every frame
+    whatever the buffer holds); opening it here also rejects a bad file with a clear reason."""
     from pose3d_nb.sources.video import VideoSource
 
     with VideoSource(video) as probe:  # SourceError: missing, empty, not a video, no frame
@@ -102,15 +103,12 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
     frames = engine.buffer.total_appended
     if frames == 0:
         raise VideoFailed(f"{video}: no frame was processed")
-    if frames > engine.buffer.capacity:
-        raise VideoFailed(
-            f"{video} has more frames ({frames}) than it announces; the session would be cut to "
-            f"{engine.buffer.capacity}: re-encode the file (e.g. ffmpeg -i IN -c copy OUT.mp4)"
-        )
     if not (staging / SESSION).is_file():
         raise VideoFailed(f"{video}: the engine wrote no {SESSION}")
     info = engine.lifter_info
-    valid_fraction = float(engine.buffer.valid().mean())
+    # Of every frame recorded: the rolling buffer holds only its newest ``capacity`` rows (a file
+    # with more frames than it announces), while the session on disk keeps them all.
+    valid_fraction = _valid_fraction(staging / SESSION)
     return {
         "frames": int(frames),
         "valid_fraction": valid_fraction,
@@ -119,6 +117,14 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
         "lifter": info.name,
         "checkpoint": info.checkpoint,
     }
+
+
+def _valid_fraction(session: Path) -> float:
+    """The share of ``session``'s rows with a person (its ``valid`` column alone is read)."""
+    import numpy as np
+
+    with np.load(session, allow_pickle=False) as arrays:
+        return float(np.mean(arrays["valid"]))
 
 
 def person_note(valid_fraction: float, unfollowed: str) -> str | None:

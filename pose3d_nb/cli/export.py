@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pose3d_nb.cli.common import UsageError, escape_help, export_recording, registered
 
@@ -28,14 +29,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     import warnings
 
     from pose3d_nb.recording import resolve_session
-    from pose3d_nb.recording.folder import replaced_session_beside
+    from pose3d_nb.recording.folder import REPLACED_PREFIX, replaced_session_beside, set_aside_note
 
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
                "person": args.person}
     # A recording folder gives its session.npz, or the journal a killed run left.
     session = resolve_session(args.session)
     replaced = replaced_session_beside(session) if session.is_dir() else None
-    if replaced is not None:  # the folder was named: say what else it holds, as load_session does
+    if session.name.startswith(REPLACED_PREFIX) and session != Path(args.session).expanduser():
+        from pose3d_nb.recording import load_session
+
+        warnings.warn(set_aside_note(session, len(load_session(session))), stacklevel=1)
+    elif replaced is not None:  # the folder was named: say what else it holds, as load_session does
         warnings.warn(f"exporting the unfinished recording {session}; the complete one an overwrite "
                       f"run was replacing is {replaced} (pose3d export {replaced} for it)", stacklevel=1)
     export_recording(session, [args.format], **options)

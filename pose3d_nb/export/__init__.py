@@ -25,7 +25,8 @@ from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session
-from pose3d_nb.recording.folder import recording_part
+from pose3d_nb.recording.folder import REPLACED_PREFIX, recording_part
+from pose3d_nb.recording.journal import JOURNAL_DIR
 from pose3d_nb.registry import load_object
 
 __all__ = [
@@ -55,6 +56,8 @@ def default_path(session_path: Path | None, format: str) -> Path:
     entry = _entry(format)
     if session_path is None:
         raise ExportError("give an output path: the session was not read from a file")
+    if session_path.name.startswith(REPLACED_PREFIX):  # a set-aside journal: session.bvh, not hidden
+        session_path = session_path.with_name(JOURNAL_DIR)
     return session_path.with_suffix(entry.suffix)
 
 

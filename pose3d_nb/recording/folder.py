@@ -151,13 +151,20 @@ def resolve_session(path: str | Path) -> Path:
     recording folder: its journal when there is one (the newest recording, not finished),
     else its ``session.npz``. A journal of another recording that saved no row yet (an
     ``--overwrite`` run killed or failed in its first seconds, or an empty folder whose first
-    write failed) does not hide the complete ``session.npz`` beside it: that is read.
+    write failed) does not hide the complete ``session.npz`` beside it: that is read. Nor does
+    it hide an unfinished recording that run set aside (``set_aside_recordings``): that is read.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         if (path / META_FILE).is_file():
             return path
         if (path / JOURNAL_DIR).is_dir():
+            if _holds_no_row(path / JOURNAL_DIR):
+                # An --overwrite run sets the folder's unfinished recording aside as it starts its
+                # own journal; killed before its first save, that empty journal hid those rows.
+                set_aside = set_aside_recordings(path)
+                if set_aside:
+                    return set_aside[0]
             if _an_empty_journal_beside_another_session(path):
                 return path / SESSION_FILE
             return path / JOURNAL_DIR
@@ -187,6 +194,28 @@ def replaced_session_beside(journal: Path) -> Path | None:
     except (SessionError, OSError):
         return None  # loading says what is damaged
     return session_path if theirs != ours else None
+
+
+def set_aside_recordings(folder: Path) -> list[Path]:
+    """The unfinished recordings an ``--overwrite`` run set aside in ``folder`` (``REPLACED_PREFIX``)
+    and has not removed (it was killed or failed), those holding rows, the last saved first."""
+    found = []
+    for journal in folder.glob(f"{REPLACED_PREFIX}*"):
+        with contextlib.suppress(SessionError, OSError):
+            if len(read_journal(journal)):
+                found.append(((journal / META_FILE).stat().st_mtime_ns, journal))
+    return [journal for _, journal in sorted(found, reverse=True)]
+
+
+def _holds_no_row(journal: Path) -> bool:
+    """True for a journal a run made and was killed in before its first save: an empty folder
+    (killed before its ``meta.json``), or a ``meta.json`` and no row (continuing no session)."""
+    if not (journal / META_FILE).is_file():
+        return not any(journal.iterdir())
+    try:
+        return read_meta(journal).get("base_rows", 0) == 0 and len(read_journal(journal)) == 0
+    except (SessionError, OSError):
+        return False
 
 
 def _an_empty_journal_beside_another_session(folder: Path) -> bool:
@@ -235,6 +264,9 @@ def load_session(path: str | Path) -> Session:
     if not target.is_dir():
         return read_session_file(target)
     session = read_journal(target)
+    if target.name.startswith(REPLACED_PREFIX) and target != Path(path).expanduser():
+        warnings.warn(set_aside_note(target, len(session)), UserWarning, stacklevel=2)
+        return session
     replaced = replaced_session_beside(target) if target != Path(path).expanduser() else None
     if replaced is not None:  # read for the folder: say that the folder holds another recording
         warnings.warn(
@@ -244,6 +276,15 @@ def load_session(path: str | Path) -> Session:
             "reads the complete one.",
             UserWarning, stacklevel=2)
     return session
+
+
+def set_aside_note(journal: Path, rows: int) -> str:
+    """Why a folder reads as the unfinished recording ``journal`` (``rows`` rows) that an
+    ``--overwrite`` run set aside: that run saved no row of its own."""
+    folder = journal.parent
+    return (f"{folder / JOURNAL_DIR} holds no row (its --overwrite run was killed or failed before "
+            f"its first save); these are the {rows} rows of the unfinished recording it was "
+            f"replacing, kept in {journal}")
 
 
 # What the built-in exports of a session write beside it (export.formats' suffixes, bvh's sidecar
