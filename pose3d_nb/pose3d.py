@@ -29,7 +29,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
-from pose3d_nb.settings import FROM_SETTINGS, Settings, merge
+from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merge
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.values import is_positive_number
 from pose3d_nb.world import WorldStage
@@ -108,7 +108,8 @@ class Pose3D:
 
     ``Pose3D(settings=Settings(...), **overrides)``: as for ``PoseEngine``, the keywords given
     override ``settings`` (``pose3d_nb.settings.DEFAULTS`` when none is given); its source,
-    capacity and out_dir are not used here.
+    capacity and out_dir are not used here. Only ``lifter`` is taken by position; the rest by
+    keyword, as ``PoseEngine`` takes them (by position: deprecated, with a warning).
 
     Args:
         lifter: what ``lifting.choice.choose_lifter`` takes: "auto" (the official checkpoint in
@@ -139,16 +140,17 @@ class Pose3D:
             MediaPipe's world landmarks).
     """
 
+    @keyword_only_after("Pose3D", 2, ("detector", "window", "lookahead", "flip", "fps", "detector_options"))
     def __init__(
         self,
         lifter: Any = FROM_SETTINGS,
+        *,
         detector: Any = FROM_SETTINGS,
         window: int = FROM_SETTINGS,
         lookahead: int = FROM_SETTINGS,
         flip: bool = FROM_SETTINGS,
         fps: float | None = None,
         detector_options: dict[str, Any] | None = None,
-        *,
         settings: Settings | None = None,
         follow: Any = FROM_SETTINGS,
         camera: Any = None,

@@ -10,16 +10,18 @@ an engine's ``settings``). ``merge`` applies a caller's keyword overrides to a `
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.values import is_whole_number
 
 __all__ = ["DEFAULTS", "FROM_SETTINGS", "LONGEST_RECEPTIVE_FIELD", "Settings", "check_capacity",
-           "merge", "renamed_option"]
+           "keyword_only_after", "merge", "renamed_option"]
 
 #: The longest receptive field of VideoPose3D's models: the window slider's range until a lifter
 #: says otherwise.
@@ -162,3 +164,52 @@ def renamed_option(
         stacklevel=stacklevel,
     )
     return old_value
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def keyword_only_after(owner: str, leading: int,
+                       formerly: tuple[str, ...]) -> Callable[[_Function], _Function]:
+    """Decorate a function whose parameters after its first ``leading`` are now keyword-only, and
+    were positional (in the order ``formerly``) until this release: calls that still pass them
+    by position keep working for one release, with a ``DeprecationWarning`` naming the keywords.
+
+    Why: ``PoseEngine(source, detector, lifter, ...)``, ``Pose3D(lifter, detector, ...)`` and
+    ``batch.process(videos, out_dir, client, workers, scheduler, lifter, ...)`` took their shared
+    settings in three positional orders; by keyword the order does not matter.
+
+    Args:
+        owner: who takes them, for the message ("PoseEngine"). leading: the positional
+            parameters kept (``self`` counts). formerly: the names of the old positional
+            parameters after those, in their old order.
+
+    Raises:
+        Pose3DTypeError: more positional arguments than there were parameters, or one given
+            both by position and by keyword.
+    """
+
+    def decorate(function: _Function) -> _Function:
+        @functools.wraps(function)
+        def call(*args: Any, **keywords: Any) -> Any:
+            if len(args) > leading:
+                extra = args[leading:]
+                if len(extra) > len(formerly):
+                    raise Pose3DTypeError(f"{owner} takes at most {leading + len(formerly)} positional "
+                                          f"arguments, got {len(args)}")
+                names = formerly[: len(extra)]
+                both = sorted(set(names) & set(keywords))
+                if both:
+                    raise Pose3DTypeError(f"{owner}: {', '.join(both)} given by position and by keyword")
+                warnings.warn(
+                    f"{owner}: pass {', '.join(f'{name}=' for name in names)} by keyword; by position "
+                    "they are deprecated and stop working in the next release",
+                    DeprecationWarning, stacklevel=2,
+                )
+                keywords.update(zip(names, extra, strict=True))
+                args = args[:leading]
+            return function(*args, **keywords)
+
+        return call  # type: ignore[return-value]
+
+    return decorate

@@ -167,3 +167,34 @@ def _undocumented(module_name: str) -> list[str]:
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_every_public_name_says_what_it_is(module_name):
     assert _undocumented(module_name) == []
+
+
+def test_the_shared_settings_are_keywords_in_every_front_end():
+    # PoseEngine(source, detector, lifter, ...), Pose3D(lifter, detector, ...) and
+    # process(videos, out_dir, client, workers, scheduler, lifter, detector, ...) took the same
+    # settings in three positional orders: PoseEngine("clip.mp4", "shipped") set the detector.
+    import inspect
+
+    from pose3d_nb.batch import process
+
+    for front_end, positional in ((PoseEngine, ["self", "source"]), (Pose3D, ["self", "lifter"]),
+                                  (process, ["videos", "out_dir"])):
+        function = front_end.__init__ if inspect.isclass(front_end) else front_end
+        parameters = inspect.signature(function).parameters
+        assert [name for name, p in parameters.items() if p.kind is not p.KEYWORD_ONLY] == positional
+        for shared in ("detector", "window", "lookahead", "flip", "follow", "camera", "fov", "focal",
+                       "height"):
+            assert parameters[shared].kind is inspect.Parameter.KEYWORD_ONLY, (front_end, shared)
+
+
+def test_settings_given_by_position_still_work_for_one_release_and_warn():
+    with pytest.warns(DeprecationWarning, match="PoseEngine: pass detector=, lifter= by keyword") as caught:
+        engine = PoseEngine("sample", "mediapipe", "mediapipe", out_dir=None)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert (engine.settings.detector, engine.settings.lifter) == ("mediapipe", "mediapipe")
+    with pytest.warns(DeprecationWarning, match="Pose3D: pass detector=, window= by keyword"):
+        pose3d = Pose3D("shipped", "mediapipe", 5)
+    with pose3d:
+        assert pose3d.lifter.settings.window == 5
+    with pytest.raises(Pose3DTypeError, match="window given by position and by keyword"):
+        Pose3D("shipped", "mediapipe", 5, window=3)

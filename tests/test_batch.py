@@ -187,6 +187,18 @@ def test_settings_are_checked_and_compared():
             BatchSettings(**bad).checked()
 
 
+def test_a_window_beyond_the_lifters_receptive_field_is_refused_before_any_folder_is_made(tmp_path):
+    # Only the lifter knows its receptive field: every video failed on it, one by one.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    with pytest.raises(Pose3DError, match="window must be between 0 and 27 frames"):
+        process([video], tmp_path / "out", progress=False, lifter="shipped", window=100000)
+    with pytest.raises(Pose3DError, match="lookahead needs a temporal lifter"):
+        BatchSettings(lifter="mediapipe", lookahead=3).checked()
+    assert not (tmp_path / "out").exists()
+    assert BatchSettings(lifter="shipped", window=27, lookahead=13).checked().window == 27
+
+
 def test_a_follow_rule_in_another_case_reuses_the_output():
     # The detector and lifter names were made canonical for the manifests, the follow rule not:
     # a batch run again with --follow Largest redid every video made with --follow largest.

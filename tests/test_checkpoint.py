@@ -66,6 +66,15 @@ def test_not_a_checkpoint(tmp_path):
         load_model(path)
 
 
+@pytest.mark.parametrize("content", [b"junk\n", b"abc\n"])
+def test_a_few_bytes_of_text_are_not_a_checkpoint(tmp_path, content):
+    # They failed inside torch's unpickler as KeyError / IndexError: a traceback from pose3d lift.
+    path = tmp_path / "notes.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="cannot read .*unreadable pickle data"):
+        load_model(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint not found.*pose3d models"):
         load_model(tmp_path / "nope.bin")

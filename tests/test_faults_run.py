@@ -113,7 +113,8 @@ def test_a_killed_overwrite_keeps_the_previous_complete_session(tmp_path):
 def test_a_repeated_run_is_refused_before_anything_runs(tmp_path):
     before = _complete_session(tmp_path)
     result = _pose3d("run", "--out", str(tmp_path), "--max-frames", "5")
-    _one_line_error(result, 1, str(tmp_path), "complete session (20 frames", "--overwrite")
+    # A refusal of the command line's --out, naming the fix: exit 2, as the other refusals (it was 1).
+    _one_line_error(result, 2, str(tmp_path), "complete session (20 frames", "pass --overwrite")
     assert "lifter:" not in result.stdout, "refused before the models load"
     assert (tmp_path / "session.npz").read_bytes() == before
 
@@ -209,8 +210,10 @@ def test_export_fps_zero_is_worded_for_the_command_line(tmp_path):
 def test_negative_max_frames_and_a_huge_window_are_refused(tmp_path):
     _one_line_error(_pose3d("run", "--out", str(tmp_path / "a"), "--max-frames", "-5"), 2,
                     "--max-frames", "-5")
-    _one_line_error(_pose3d("run", "--out", str(tmp_path / "b"), "--window", "100000"), 1,
+    # Beyond the lifter's receptive field: refused as a value too (it was exit 1, after --out was made).
+    _one_line_error(_pose3d("run", "--out", str(tmp_path / "b"), "--window", "100000"), 2,
                     "window must be between 0 and", "100000")
+    assert not (tmp_path / "b").exists()
 
 
 # --------------------------------------------------------------------------- smaller ones

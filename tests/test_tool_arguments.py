@@ -200,6 +200,14 @@ _LIFT = ["lift", "TMP/k.npy", "--size", "640", "480", "--lifter", "shipped"]
         [*_LIFT, "--stream", "--window", "-1"],
         [*_LIFT, "--grounded", "--height", "9"],
         ["export", "TMP/session.npz", "--format", "trc", "--units", "cm"],
+        # Beyond what the lifter sees: known once it is loaded, it exited 1 after --out was made.
+        ["run", "--window", "100000"],
+        ["run", "--lifter", "mediapipe", "--lookahead", "3"],
+        ["batch", "TMP/v.mp4", "--window", "100000"],
+        # A calibration file that is not there exited 1, one that does not parse 2.
+        ["run", "--camera", "TMP/missing.json"],
+        ["batch", "TMP/v.mp4", "--camera", "TMP/missing.json"],
+        [*_LIFT, "--grounded", "--camera", "TMP/missing.json"],
     ],
     ids=" ".join,
 )
@@ -215,6 +223,10 @@ def test_a_value_a_command_checks_itself_is_refused_as_argparse_refuses_one(argu
     assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
     assert err.rstrip().endswith(f"({prog} --help lists the options)")
     assert not out.exists()
+    if "100000" in arguments:  # the valid values
+        assert "window must be between 0 and 27 frames (the lifter's receptive field" in err
+    if "--camera" in arguments:  # the message names the fix
+        assert "missing.json; give an existing calibration file" in err and "focal length instead" in err
 
 
 def test_a_failure_in_the_work_still_exits_1(tmp_path, capsys):

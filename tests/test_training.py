@@ -341,13 +341,18 @@ def test_the_train_command_never_overwrites_a_file_it_did_not_write(mocap_folder
     failed only then, with a message naming a temporary file."""
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
+    # Refusals of the command line's --out, naming the fix: exit status 2 (they were 1, as a failed run).
     result = _train_command("--data", str(mocap_folder), "--out", str(notes), *TINY_COMMAND)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"error: {notes} exists and is not a checkpoint written by pose3d train" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"pose3d train: error: {notes} exists and is not a checkpoint written by pose3d train; "
+        "choose another output file")
     assert notes.read_text() == "my notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     result = _train_command("--data", str(mocap_folder), "--out", str(tmp_path), *TINY_COMMAND)
-    assert result.returncode == 1 and f"error: {tmp_path} is a folder" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"pose3d train: error: {tmp_path} is a folder; give the checkpoint's file name")
     assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name)) == [
         tmp_path.name
     ]
@@ -363,6 +368,15 @@ def test_an_unwritable_output_folder_is_refused_before_training(mocap_slice, tmp
     monkeypatch.setattr(SyntheticPairs, "batch", lambda *a: pytest.fail("training started"))
     with pytest.raises(Pose3DValueError, match=f"cannot write in {tmp_path} .Permission denied."):
         train(None, tmp_path / "lifter.pt", TrainConfig(steps=5, **TINY), progress=False, clips=mocap_slice)
+
+
+def test_an_output_under_the_home_folder_is_written_there(mocap_slice, tmp_path, monkeypatch):
+    # "~/lifter.pt" made a folder named "~" in the working folder (--out of run, lift and export
+    # expand it).
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    train(None, "~/lifter.pt", TrainConfig(steps=2, **TINY), progress=False, clips=mocap_slice)
+    assert (tmp_path / "home" / "lifter.pt").is_file() and not (tmp_path / "~").exists()
 
 
 def test_a_repeated_run_rewrites_its_own_checkpoint(mocap_slice, tmp_path):
@@ -382,6 +396,8 @@ class _RunsCodeWhenUnpickled:
     [
         (b"", "EOFError: the file is empty"),
         (b"not a state at all", "not a training state .unreadable pickle data"),
+        (b"junk\n", "not a training state .unreadable pickle data"),  # KeyError inside torch: a traceback
+        (b"abc\n", "not a training state .unreadable pickle data"),  # IndexError inside torch
         ({"config": _RunsCodeWhenUnpickled()}, "objects other than tensors, which are refused"),
         ({"step": 3}, "not a state pose3d train wrote .no model, optimizer"),
     ],
@@ -394,9 +410,11 @@ def test_a_state_file_that_is_not_one_is_refused_in_one_line(mocap_folder, tmp_p
     else:
         torch.save(content, state_path(out))
     result = _train_command("--data", str(mocap_folder), "--out", str(out), *TINY_COMMAND)
-    assert result.returncode == 1 and "Traceback" not in result.stderr and "unpickled" not in result.stderr
+    # Refused before the data loads, as a value of the command line (exit 2; it was 1), naming --no-resume.
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "unpickled" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: cannot resume from {state_path(out)}") and "--no-resume" in last
+    assert last.startswith(f"pose3d train: error: cannot resume from {state_path(out)}")
+    assert "--no-resume" in last
     assert re.search(message, last), last
     assert not out.exists()
 

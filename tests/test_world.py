@@ -330,6 +330,22 @@ def test_missing_calibration_file(tmp_path):
         WorldTracker(fov=60, focal=1000)
 
 
+def test_a_missing_calibration_file_is_a_bad_value_as_one_that_does_not_parse(tmp_path):
+    # It was only a FileNotFoundError, so the command line took it for a failed run (exit 1)
+    # while a calibration file that does not parse was refused as a bad value (exit 2).
+    with pytest.raises(Pose3DValueError, match="nope.json; give an existing calibration file"):
+        load_calibration(tmp_path / "nope.json")
+    with pytest.raises(FileNotFoundError):  # what callers caught before
+        load_calibration(tmp_path / "nope.json")
+
+
+def test_a_calibration_file_under_the_home_folder_is_read_as_every_other_path(tmp_path, monkeypatch):
+    # camera="~/calib.json" was "not found" (--out, sources and checkpoints expand "~").
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "calib.json").write_text('{"fx": 900, "fy": 900, "cx": 320, "cy": 240}')
+    assert load_calibration("~/calib.json").fx == 900
+
+
 def test_bench_world_smoke_prints_the_sweep(tmp_path):
     import subprocess
     import sys

@@ -43,7 +43,7 @@ from pose3d_nb.batch.task import manifest_row, process_video
 from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import follow_text
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.settings import FROM_SETTINGS, Settings
+from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after
 from pose3d_nb.values import is_real_number, is_whole_number
 
 POLL_S = 0.2
@@ -253,9 +253,14 @@ def _check_run_options(workers: Any, retries: Any, connect_timeout: Any, worker_
             raise Pose3DValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+@keyword_only_after("process", 2, (
+    "client", "workers", "scheduler", "lifter", "detector", "window", "lookahead", "flip", "follow",
+    "export", "camera", "fov", "focal", "height", "progress", "retries", "stop", "connect_timeout",
+    "worker_timeout"))
 def process(
     videos: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
+    *,
     client: Any = None,
     workers: int = 2,
     scheduler: str | None = None,
@@ -275,10 +280,12 @@ def process(
     stop: threading.Event | None = None,
     connect_timeout: float = CONNECT_TIMEOUT_S,
     worker_timeout: float = WORKER_TIMEOUT_S,
-    *,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Process every video into ``out_dir/NAME/session.npz`` (plus exports) on Dask; the table.
+
+    ``videos`` and ``out_dir`` are taken by position, the rest by keyword, as ``PoseEngine`` and
+    ``Pose3D`` take them (by position: deprecated, with a warning).
 
     Args:
         videos (str | PathLike | Iterable): files, folders (searched), globs or ``.txt`` lists

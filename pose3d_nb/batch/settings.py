@@ -95,13 +95,15 @@ class BatchSettings:
 
         Raises:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
-                that does not exist, or a bad lens, calibration file or height (a negative window
-                or lookahead is refused earlier, by ``Settings``). Pose3DFileNotFoundError: a
-                calibration file that does not exist.
+                that does not exist, a window or lookahead beyond what the lifter sees, or a bad
+                lens, calibration file or height (a negative window or lookahead is refused
+                earlier, by ``Settings``). A calibration file that does not exist is a
+                ``CalibrationNotFoundError``, a ``FileNotFoundError`` too.
         """
         from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
+        from pose3d_nb.lifting.choice import check_lift_limits
         from pose3d_nb.lifting.weights import lifter_weights_file, sha256_of
 
         detector = DETECTORS.canonical(self.detector)  # as registered: the manifests compare it
@@ -116,6 +118,7 @@ class BatchSettings:
                     f"lifter {lifter!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
                 )
             lifter = str(path.resolve())
+        check_lift_limits(lifter, self.settings.lift)  # each video would fail on it, one by one
         formats = tuple(sorted({str(f).strip().lower() for f in self.export if str(f).strip()}))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:

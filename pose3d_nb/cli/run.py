@@ -23,6 +23,9 @@ from pose3d_nb.cli.common import (
 from pose3d_nb.cli.world_args import add_world_arguments, checked_world_options, world_options
 from pose3d_nb.settings import DEFAULTS, Settings
 
+#: How ``pose3d run`` says to replace the recording already in --out.
+OVERWRITE_HINT = "pass --overwrite"
+
 
 def run_settings(args: argparse.Namespace) -> Settings:
     """The ``Settings`` that ``pose3d run``'s arguments describe."""
@@ -33,11 +36,13 @@ def run_settings(args: argparse.Namespace) -> Settings:
 
 def check_run_options(args: argparse.Namespace) -> None:
     """``pose3d run``'s own values, checked before any work (``cli.main`` runs it first): a
-    ``Pose3DValueError`` here (a negative window, an unknown follow rule or lifter name, a
-    detector that cannot follow, a bad lens or height) is a refusal of the command line, exit
-    status 2, and leaves no folder behind."""
+    ``Pose3DValueError`` here (a negative window, or one beyond the lifter's receptive field, an
+    unknown follow rule or lifter name, a detector that cannot follow, a bad lens, calibration
+    file or height, an --out holding a recording without --overwrite) is a refusal of the
+    command line, exit status 2, and leaves no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
-    from pose3d_nb.lifting.choice import check_lifter_name
+    from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_name
+    from pose3d_nb.recording.folder import check_no_other_recording
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
@@ -45,6 +50,8 @@ def check_run_options(args: argparse.Namespace) -> None:
     with_follow(settings.detector, settings.follow)  # the engine would refuse it after the folder
     check_lifter_name(settings.lifter)
     checked_world_options(args)
+    check_lift_limits(settings.lifter, settings.lift)  # a window beyond the receptive field
+    check_no_other_recording(args.out, args.overwrite, hint=OVERWRITE_HINT)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     # The folder as checked ("~" expanded), for the engine and for what is said about it after.
-    args.out = str(prepare_out_dir(args.out, overwrite=args.overwrite, hint="pass --overwrite"))
+    args.out = str(prepare_out_dir(args.out, overwrite=args.overwrite, hint=OVERWRITE_HINT))
     with stop_on_signals() as request:
         try:
             return _run(args, request)

@@ -9,14 +9,35 @@ from pathlib import Path
 from pose3d_nb.cli.common import UsageError, positive_count, seed_number, stop_on_signals
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from pose3d_nb.training.mocap import MocapDataError
-    from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, train
+def train_config(args: argparse.Namespace):
+    """The ``TrainConfig`` that ``pose3d train``'s arguments describe."""
+    from pose3d_nb.training.trainer import TrainConfig
 
     extra = {"occlusion": args.occlusion} if args.occlusion != "keypoint" else {}
-    config = TrainConfig(
+    return TrainConfig(
         steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra
     )
+
+
+def check_train_options(args: argparse.Namespace) -> None:
+    """``pose3d train``'s --out, checked before any data loads (``cli.main`` runs it first): a
+    folder, a file that is not a checkpoint ``pose3d train`` wrote, or (unless --no-resume) a
+    state beside it that this run cannot resume (not a state, other settings, an older
+    version) is a refusal of the command line, exit status 2, naming the fix. An --out where
+    nothing can be written fails in the work (exit status 1), as a read-only disk does."""
+    from pose3d_nb.training.trainer import refuse_output, resumed_state
+
+    out = Path(args.out).expanduser()
+    refuse_output(out)
+    if not args.no_resume:
+        resumed_state(out, train_config(args))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pose3d_nb.training.mocap import MocapDataError
+    from pose3d_nb.training.trainer import TrainingStopped, train
+
+    config = train_config(args)
     # Ctrl-C or SIGTERM: stop after the step under way with the state saved, not up to
     # save_every steps back (Python's default) or with nothing saved since then (SIGTERM).
     with stop_on_signals() as request:
@@ -64,4 +85,4 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--threads", type=positive_count, default=1, help="torch threads (1 measured fastest here)"
     )
     train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, check=check_train_options)

@@ -46,7 +46,7 @@ from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder
-from pose3d_nb.settings import FROM_SETTINGS, Settings, merge, renamed_option
+from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merge, renamed_option
 from pose3d_nb.sources import accepted_options
 from pose3d_nb.values import is_whole_number
 from pose3d_nb.world import WorldStage
@@ -109,7 +109,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     """Runs capture, 2D detection and 3D lifting in the background and records the result.
 
     ``PoseEngine(settings=Settings(...), **overrides)``: every choice of a ``Settings``
-    (``DEFAULTS`` when none is given), with the keywords given overriding it.
+    (``DEFAULTS`` when none is given), with the keywords given overriding it. Only ``source``
+    is taken by position (``PoseEngine("clip.mp4", lifter="shipped")``); the rest by keyword,
+    as ``Pose3D`` and ``batch.process`` take them (by position: deprecated, with a warning).
 
     Args:
         source: ``open_source`` spec ("sample", "camera", "camera:N", a path) or a source object.
@@ -146,9 +148,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         Pose3DTypeError: ``settings`` is not a ``Settings``, or both lifter= and checkpoint=.
     """
 
+    @keyword_only_after("PoseEngine", 2, (
+        "detector", "lifter", "window", "lookahead", "flip", "capacity", "out_dir", "loop", "pace",
+        "session_interval", "torch_threads", "detector_options"))
     def __init__(
         self,
         source: Any = FROM_SETTINGS,
+        *,
         detector: Any = FROM_SETTINGS,
         lifter: Any = FROM_SETTINGS,
         window: int = FROM_SETTINGS,
@@ -161,7 +167,6 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         session_interval: float = 2.0,
         torch_threads: int | None = 1,
         detector_options: dict[str, Any] | None = None,
-        *,
         settings: Settings | None = None,
         follow: Any = FROM_SETTINGS,
         checkpoint: Any = FROM_SETTINGS,
@@ -171,7 +176,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         focal: float | None = None,
         height: float | None = None,
     ):
-        lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter)
+        # stacklevel 4: the caller of PoseEngine(...), past keyword_only_after's frame
+        lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter, stacklevel=4)
         torch_threads = _checked_threads(torch_threads)  # before the lifter loads
         chosen = merge(settings, source=source, detector=detector, lifter=lifter, window=window,
                        lookahead=lookahead, flip=flip, capacity=capacity, out_dir=out_dir, follow=follow)

@@ -67,8 +67,10 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+    except (pickle.UnpicklingError, KeyError, IndexError) as exc:
+        # Bytes that are not a pickle at all ("junk") fail inside torch's unpickler as KeyError or
+        # IndexError, which went up as a traceback.
+        names = re.findall(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else []
         if not names:
             raise CheckpointError(
                 f"cannot read {path} as a PyTorch checkpoint (unreadable pickle data). The file may be "

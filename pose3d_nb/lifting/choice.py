@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.errors import Pose3DValueError, UnknownNameError
+from pose3d_nb.errors import Pose3DError, Pose3DValueError, UnknownNameError
 from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 from pose3d_nb.lifting.model import TemporalModel
+from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names, require_capabilities
 from pose3d_nb.lifting.weights import shipped_checkpoint
 from pose3d_nb.registry import load_object
@@ -27,6 +28,7 @@ from pose3d_nb.registry import load_object
 __all__ = [
     "LifterInfo",
     "auto_lifter",
+    "check_lift_limits",
     "choose_lifter",
     "describe_lifter",
     "give_lens",
@@ -176,6 +178,22 @@ def check_lifter_name(spec: Any) -> None:
             raise UnknownNameError(
                 f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
             )
+
+
+def check_lift_limits(spec: Any, lift: LiftSettings) -> None:
+    """``Pose3DValueError`` when the lifter ``spec`` names (as ``choose_lifter`` takes it) cannot
+    honour ``lift``: a window beyond its receptive field, a lookahead beyond what it sees (or
+    any with MediaPipe's per-frame 3D), as the engine refuses them once the lifter is loaded;
+    so a command can refuse them before it makes its output. Loads the lifter only for a
+    window or lookahead above 0 (0 suits every lifter; the shipped one loads in about 0.05 s).
+    A lifter that cannot be loaded is left for the run to report, as without a window."""
+    if lift.window == 0 and lift.lookahead == 0:
+        return
+    try:
+        lifter = choose_lifter(spec)
+    except Pose3DError:
+        return
+    lift.check_for(lifter.max_lookahead, lifter.receptive_field)
 
 
 def give_lens(lifter: Any, camera: Any = None, fov: float | None = None, focal: float | None = None) -> Any:

@@ -59,9 +59,22 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
 
 def refuse_other_recording(path: Path, overwrite: bool = False, own_id: str | None = None,
                            hint: str = "pass overwrite=True") -> None:
-    """``OutputError`` when ``path`` holds a recording other than ``own_id``'s and not ``overwrite``."""
+    """``OutputError`` when ``path`` holds a recording other than ``own_id``'s and not ``overwrite``
+    (``check_no_other_recording``), after removing the journals a finished run left aside."""
     for leftover in path.glob(f"{MERGED_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    check_no_other_recording(path, overwrite, own_id, hint)
+
+
+def check_no_other_recording(folder: str | Path, overwrite: bool = False, own_id: str | None = None,
+                             hint: str = "pass overwrite=True") -> None:
+    """``OutputError`` when ``folder`` holds a recording other than ``own_id``'s, or files of a
+    recording's names that no recording there wrote, and not ``overwrite``; ``hint`` tells how
+    to say so. Reads the folder and changes nothing (a folder that does not exist holds
+    nothing), so a command can refuse its ``--out`` before it makes or writes anything."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        return
     held, ids = describe_recording(path)
     if held and not overwrite and not (own_id is not None and ids == {own_id}):
         raise OutputError(

@@ -92,10 +92,11 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state")
 
 
-def check_output(out: Path) -> None:
-    """Refuse, before any step, an ``out`` that training could not write or would destroy: a
-    folder, an existing file other than a checkpoint ``pose3d train`` wrote (rewritten by design
-    when a run is repeated), or a place where no file can be created. Creates missing folders."""
+def refuse_output(out: Path) -> None:
+    """``Pose3DValueError`` for an ``out`` that training would destroy or cannot name: a folder,
+    or an existing file other than a checkpoint ``pose3d train`` wrote (rewritten by design when
+    a run is repeated). Reads ``out`` and changes nothing, so ``pose3d train`` refuses it as a
+    bad value of its command line (exit status 2) before it loads any data."""
     if out.is_dir():
         raise Pose3DValueError(f"{out} is a folder; give the checkpoint's file name, as {out / 'lifter.pt'}")
     if out.exists() and not _is_trained_checkpoint(out):
@@ -103,6 +104,12 @@ def check_output(out: Path) -> None:
             f"{out} exists and is not a checkpoint written by pose3d train; "
             "choose another output file or move that one away"
         )
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before any step, an ``out`` that training could not write or would destroy
+    (``refuse_output``), or a place where no file can be created. Creates missing folders."""
+    refuse_output(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
@@ -137,8 +144,9 @@ def read_state(path: Path) -> dict:
     start_over = "delete it or use --no-resume to start over"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except (pickle.UnpicklingError, KeyError, IndexError):
         # torch's own message suggests weights_only=False, which would run whatever the file holds.
+        # Bytes that are not a pickle at all fail inside its unpickler as KeyError or IndexError.
         raise Pose3DValueError(
             f"cannot resume from {path}: not a training state (unreadable pickle data, or objects other "
             f"than tensors, which are refused: loading them could run code); {start_over}"
@@ -153,6 +161,28 @@ def read_state(path: Path) -> dict:
         raise Pose3DValueError(
             f"cannot resume from {path}: not a state pose3d train wrote (no {', '.join(missing)}); "
             + start_over
+        )
+    return state
+
+
+def resumed_state(out: Path, config: TrainConfig) -> dict | None:
+    """The state a run of ``config`` into ``out`` resumes from (``read_state``), None when there
+    is none. ``Pose3DValueError`` naming ``--no-resume`` for one that is not a state, or was
+    written with other settings or by an older version: resumed, its steps would mix with others."""
+    state_file = state_path(out)
+    if not state_file.is_file():
+        return None
+    state = read_state(state_file)
+    if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
+        raise Pose3DValueError(
+            f"{state_file} was written with other settings; delete it or use --no-resume"
+        )
+    if state.get("input_zoom_height") != TARGET_HEIGHT:
+        # A state from before training on zoomed 2D has the same config: resumed, its steps
+        # would mix two input framings under a meta that claims one.
+        raise Pose3DValueError(
+            f"{state_file} was trained on 2D not zoomed to {TARGET_HEIGHT} (an older version);"
+            " delete it or use --no-resume"
         )
     return state
 
@@ -236,7 +266,7 @@ def train(
     config = config or TrainConfig()
     if threads < 1:
         raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
-    out = Path(out)
+    out = Path(out).expanduser()  # "~/lifter.pt", as every other path the package takes
     check_output(out)
     torch.set_num_threads(threads)
     clips = clips if clips is not None else load_mocap(data)
@@ -261,19 +291,8 @@ def train(
     history: dict[str, list] = {"step": [], "loss": [], "val_step": [], "val": []}
     step = 0
     state_file = state_path(out)
-    if resume and state_file.is_file():
-        state = read_state(state_file)
-        if json.loads(state["config"]) != json.loads(json.dumps(asdict(config))):
-            raise Pose3DValueError(
-                f"{state_file} was written with other settings; delete it or use --no-resume"
-            )
-        if state.get("input_zoom_height") != TARGET_HEIGHT:
-            # A state from before training on zoomed 2D has the same config: resumed, its steps
-            # would mix two input framings under a meta that claims one.
-            raise Pose3DValueError(
-                f"{state_file} was trained on 2D not zoomed to {TARGET_HEIGHT} (an older version);"
-                " delete it or use --no-resume"
-            )
+    state = resumed_state(out, config) if resume else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

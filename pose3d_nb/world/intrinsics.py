@@ -39,6 +39,12 @@ FOV_RANGE_DEG = (10.0, 170.0)
 ASPECT_TOLERANCE = 0.1
 
 
+class CalibrationNotFoundError(Pose3DFileNotFoundError, Pose3DValueError):
+    """A calibration file (``camera=``, ``--camera``) that is not there: a value the caller
+    gave that cannot be used, as a file that does not parse is (``Pose3DValueError``: the command
+    line refuses both with exit status 2), and still a ``FileNotFoundError``."""
+
+
 @dataclass(frozen=True)
 class Intrinsics:
     """Pinhole camera with OpenCV distortion, for one image size.
@@ -213,11 +219,14 @@ def load_calibration(path: str | Path) -> Intrinsics:
     Without ``width``/``height`` in the file, the image size is taken as twice the principal
     point (``for_size`` then rescales nothing until ``resolve_intrinsics`` sees the video).
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/calib.json", as every other path the package takes
     if path.is_dir():
         raise Pose3DValueError(f"{path} is a folder; give the calibration file in it (JSON or .toml)")
     if not path.is_file():
-        raise Pose3DFileNotFoundError(f"calibration file not found: {path}")
+        raise CalibrationNotFoundError(
+            f"calibration file not found: {path}; give an existing calibration file (JSON or TOML: K "
+            "and distortion), or the lens as a field of view or focal length instead"
+        )
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
