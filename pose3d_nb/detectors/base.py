@@ -15,6 +15,7 @@ import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.detectors.facing import FaceCheck
+from pose3d_nb.detectors.glitches import GlitchGate
 from pose3d_nb.detectors.tracking import SubjectFollower
 from pose3d_nb.errors import Pose3DImportError
 from pose3d_nb.skeleton import COCO, NUM_JOINTS
@@ -168,19 +169,23 @@ class FollowingDetector(BaseDetector):
             follow=follow, fix_left_right=fix_left_right, min_keypoint_score=self.min_keypoint_score
         )
         self._faces = FaceCheck() if check_face and fix_left_right else None
+        self._glitches = GlitchGate()
 
     def candidates(self, frame: Frame) -> Candidates:
         """Everyone found in ``frame`` (RGB); the one method a backend must write."""
         raise NotImplementedError
 
     def __call__(self, frame: Frame) -> Detection:
-        """The followed person's keypoints in ``frame`` (missing when they are not in it)."""
+        """The followed person's keypoints in ``frame`` (missing when they are not in it); a frame
+        whose keypoints moved faster than a body can is their previous one (``glitches``)."""
         found = self.candidates(frame)
-        return assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
+        followed = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
+        return self._glitches(followed)
 
     def reset(self) -> None:
         """Forget the followed person (the next one found gets a new ``track_id``)."""
         self._follower.reset()
+        self._glitches.reset()
 
     def close(self) -> None:
         """Free the face check's network; backends free their own model and call this."""

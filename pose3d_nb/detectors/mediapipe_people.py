@@ -136,7 +136,8 @@ class MediaPipePeopleDetector(FollowingDetector):
         first = self._pass[:2] if self._pass else (frame.timestamp, frame.index)
         self._pass = (*first, frame.timestamp, frame.index)
         found = self.candidates(frame)
-        detection = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
+        followed = assemble_detection(frame, found, self._follower, self.extras_mirror, self._faces)
+        detection = self._glitches(followed)  # its one-frame glitches held back (``glitches``)
         visible = sorted((t for t in self._follower.people.values() if t.visible), key=lambda t: t.track_id)
         rows = [t.index for t in visible]
         detection.extras.update(
@@ -154,6 +155,7 @@ class MediaPipePeopleDetector(FollowingDetector):
     def reset(self) -> None:
         self._landmarker.reset()
         self._follower.reset()
+        self._glitches.reset()
         self._published = {}
         self._last_index = self._pass = None
 
