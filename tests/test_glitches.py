@@ -165,3 +165,43 @@ def test_every_following_detector_holds_its_followed_person_s_glitches():
     np.testing.assert_array_equal(out[10].keypoints, STANDING)
     detector.reset()  # forgets the person: the next frame is let through whatever it shows
     assert not detector(Frame(image, 10, 10 / FPS, 0.0)).extras.get("glitch_held")
+
+
+class Remembering:
+    """A lifter that keeps what it was given and lifts nothing."""
+
+    def __init__(self) -> None:
+        self.given: list[Detection] = []
+        self.settings = None
+
+    def push(self, detection: Detection, frame=None) -> list:
+        self.given.append(detection)
+        return []
+
+    def flush(self) -> list:
+        return []
+
+    def reset(self) -> None:
+        self.given = []
+
+
+def test_everyone_else_s_glitches_are_held_back_too():
+    from pose3d_nb.engine.everyone import EveryoneLifter
+
+    lifters: list[Remembering] = []
+
+    def make() -> Remembering:
+        lifters.append(Remembering())
+        return lifters[-1]
+
+    everyone = EveryoneLifter(make)
+    followed = STANDING + np.float32([0, 0])
+    for i, other in enumerate(flung(frames=1)[:13]):
+        frame = detection(followed, i)  # the followed person (track 1), whom the engine lifts itself
+        frame.extras.update(people_ids=np.array([1, 2]), people_keypoints=np.stack([followed, other]),
+                            people_scores=np.full((2, 17), 0.9, np.float32),
+                            people_boxes=np.stack([keypoint_box(followed), keypoint_box(other)]))
+        everyone.push(frame, None)
+    (lifter,) = lifters  # person 2's
+    assert [i for i, d in enumerate(lifter.given) if d.extras.get("glitch_held")] == [10]
+    np.testing.assert_array_equal(lifter.given[10].keypoints, STANDING)

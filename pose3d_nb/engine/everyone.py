@@ -18,6 +18,7 @@ import numpy as np
 
 from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.detectors.detection import Detection
+from pose3d_nb.detectors.glitches import GlitchGate
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
 from pose3d_nb.skeleton import NUM_JOINTS
 
@@ -49,6 +50,8 @@ class EveryoneLifter:
         self._settings: LiftSettings | None = None
         self.buffers: dict[int, RollingBuffer] = {}
         self._lifters: dict[int, Any] = {}
+        # Each person's one-frame glitches held back, as the detector does for the followed one.
+        self._gates: dict[int, GlitchGate] = {}
         self._unseen: dict[int, int] = {}
         self._latest: dict[int, np.ndarray] = {}
         # Each person's newest pose as of each recent frame index: a row recorded with a
@@ -76,7 +79,7 @@ class EveryoneLifter:
         buffers are kept."""
         for lifter in self._lifters.values():
             lifter.reset()
-        self._latest = {}
+        self._latest, self._gates = {}, {}
         self._forget_frames()
         if self._placer is not None:
             self._placer.forget_person()
@@ -113,7 +116,7 @@ class EveryoneLifter:
         ids = detection.extras.get("people_ids")
         if ids is None:  # a single-person detector: nobody else; a later people detector's ids start anew
             if self._lifters or self._latest:
-                self._lifters, self._unseen, self._latest = {}, {}, {}
+                self._lifters, self._unseen, self._latest, self._gates = {}, {}, {}, {}
                 self._forget_frames()
                 if self._placer is not None:
                     self._placer.forget_person()
@@ -124,7 +127,8 @@ class EveryoneLifter:
             seen.add(track_id)
             if track_id == followed:
                 continue
-            person = _person_detection(detection, row, track_id)
+            gate = self._gates.setdefault(track_id, GlitchGate())
+            person = gate(_person_detection(detection, row, track_id))
             self._record(track_id, self._lifter(track_id).push(person, frame))
             self._last_seen[track_id] = detection.frame_index
         for track_id in list(self._lifters):
@@ -142,6 +146,7 @@ class EveryoneLifter:
             if self._unseen[track_id] > self.forget_after:
                 self._record(track_id, self._lifters.pop(track_id).flush())
                 del self._unseen[track_id]
+                self._gates.pop(track_id, None)
                 self._forget_frames(track_id)
                 if self._placer is not None:
                     self._placer.forget_person(track_id)
