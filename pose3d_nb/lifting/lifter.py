@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from pose3d_nb.lifting.checkpoint import load_model, trained_zoom_height
 from pose3d_nb.lifting.fusion import fuse_world_landmarks
@@ -18,6 +21,16 @@ if TYPE_CHECKING:
     from pose3d_nb.detectors.detection import Detection
 
 __all__ = ["LiftedPose", "VideoPose3DLifter", "to_world"]
+
+#: The rate a slow source's 2D is resampled to before lifting (``VideoPose3DLifter(resample=)``):
+#: the network is trained on windows at 24-60 fps. On held-out mocap (40 clips of seed 41 through
+#: random cameras, the same 3 s of motion at 60 fps with every k-th frame kept, lifted as the
+#: engine does; /work/s35/upsample.py, a script outside the repository) PA-MPJPE was 67.0 / 67.8 /
+#: 68.9 / 70.1 / 71.8 mm at 60 / 30 / 20 / 15 / 10 fps as seen, and 67.8 at 15 and at 10 fps
+#: with the 2D interpolated to 30 fps.
+RESAMPLE_FPS = 30.0
+#: Frames further apart than this (seconds: a pause, a stalled camera) are not bridged.
+RESAMPLE_MAX_GAP_S = 0.25
 
 
 class VideoPose3DLifter:
@@ -42,6 +55,7 @@ class VideoPose3DLifter:
         zoom_height: float | None = None,
         lean_bias: Any = None,
         centre_rays: bool | None = None,
+        resample: bool | None = None,
     ):
         """``checkpoint``: a file (loaded safely) or an already built model (e.g. for benchmarks).
 
@@ -57,6 +71,12 @@ class VideoPose3DLifter:
         and turn the pose back (``lifting.rays``; the lens from ``set_lens``, else the default
         field of view); None: whenever the 2D is zoomed (the shipped lifter), since weights
         lifting the framing as given (the official checkpoints) are kept exactly as published.
+
+        ``resample``: a source slower than the network's training rates (two found frames more
+        than 1.5 steps of ``RESAMPLE_FPS`` and at most ``RESAMPLE_MAX_GAP_S`` apart, by their
+        timestamps) has its 2D linearly interpolated between them at ``RESAMPLE_FPS`` and lifted
+        so, each frame's own pose the one given back; window and lookahead then count those
+        steps. None: whenever the 2D is zoomed, as ``centre_rays``.
         """
         self.lean_bias = lean_bias
         if isinstance(checkpoint, TemporalModel):
@@ -72,14 +92,18 @@ class VideoPose3DLifter:
         self._zoom = ScreenZoom(zoom_height) if zoom_height else None
         centre = bool(zoom_height) if centre_rays is None else centre_rays
         self._centring = RayCentring() if centre else None
+        self._resample = bool(zoom_height) if resample is None else bool(resample)
+        self._previous: tuple[float, np.ndarray] | None = None  # the last found frame's time and 2D
         # Fusion weighs the lifter by its flip spread: compute the mirrored branch even without flip.
         self._stream.measure_flip_spread = self.world_landmark_weight > 0
         if settings is not None:
             self.settings = settings
-        # What each pushed frame came with (its detection, frame, keypoints as lifted and the turn
-        # of the rays, or None), oldest first: poses are answered in push order.
-        self._pushed: deque[tuple[Detection, Any, Any, Any]] = deque()
+        # What each pushed frame came with (its detection, frame, keypoints as lifted, the turn
+        # of the rays or None, and its number among the frames given), oldest first: poses are
+        # answered in push order. A 2D sample interpolated for a slow source has no detection.
+        self._pushed: deque[tuple[Detection | None, Any, Any, Any, int]] = deque()
         self._first_position = 0
+        self._given = 0  # frames given to ``push``
 
     @property
     def name(self) -> str:
@@ -120,16 +144,45 @@ class VideoPose3DLifter:
             self._centring.reset()
         self._pushed.clear()
         self._first_position = 0
+        self._given = 0
+        self._previous = None
 
     def push(self, detection: Detection, frame: Any = None) -> list[LiftedPose]:
         """Add one frame's detection; returns the poses that became due (usually one)."""
-        keypoints, rotation = detection.keypoints, None
+        poses = []
+        for keypoints in self._in_between(detection):
+            poses += self._push_2d(None, None, keypoints, detection.frame_size)
+        self._given += 1
+        poses += self._push_2d(detection, frame, detection.keypoints, detection.frame_size)
+        return poses
+
+    def _in_between(self, detection: Detection) -> list[np.ndarray]:
+        """The 2D samples a slow source lacks between the last found frame and ``detection``
+        (``resample``), oldest first; none for a fast enough source or across a missing frame."""
+        if not self._resample:
+            return []
+        previous = self._previous
+        self._previous = (detection.timestamp, detection.keypoints) if detection.found else None
+        if previous is None or not detection.found:
+            return []
+        seconds = detection.timestamp - previous[0]
+        if not (math.isfinite(seconds) and 0 < seconds <= RESAMPLE_MAX_GAP_S):
+            return []
+        steps = int(seconds * RESAMPLE_FPS + 0.5)
+        if steps < 2:
+            return []
+        before, now = np.asarray(previous[1], np.float32), np.asarray(detection.keypoints, np.float32)
+        return [before + (now - before) * (step / steps) for step in range(1, steps)]
+
+    def _push_2d(self, detection: Detection | None, frame: Any, keypoints: np.ndarray,
+                 frame_size: tuple[int, int]) -> list[LiftedPose]:
+        rotation = None
         if self._centring is not None:
-            keypoints, rotation = self._centring(keypoints, detection.frame_size)
-        self._pushed.append((detection, frame, keypoints, rotation))
+            keypoints, rotation = self._centring(keypoints, frame_size)
+        self._pushed.append((detection, frame, keypoints, rotation, self._given - 1))
         if self._zoom is not None:
-            keypoints = self._zoom(keypoints, detection.frame_size)
-        return self._convert(self._stream.push(keypoints, detection.frame_size))
+            keypoints = self._zoom(keypoints, frame_size)
+        return self._convert(self._stream.push(keypoints, frame_size))
 
     def flush(self) -> list[LiftedPose]:
         """Poses still held back by the lookahead (end of a file)."""
@@ -141,7 +194,9 @@ class VideoPose3DLifter:
             while self._first_position < output.frame:
                 self._pushed.popleft()
                 self._first_position += 1
-            detection, frame, keypoints, rotation = self._pushed[0]
+            detection, frame, keypoints, rotation, number = self._pushed[0]
+            if detection is None:  # a sample interpolated for a slow source: not a frame of its own
+                continue
             joints = output.joints
             if self.world_landmark_weight and output.valid:
                 joints = fuse_world_landmarks(
@@ -153,7 +208,8 @@ class VideoPose3DLifter:
                 )
             if rotation is not None:
                 joints = turn_back(joints, rotation)
-            world, delay = to_world(joints), output.latency_frames
+            # The frames given after it (not the samples interpolated between them).
+            world, delay = to_world(joints), self._given - 1 - number
             poses.append(
                 LiftedPose(detection.frame_index, world, output.valid, delay, detection, frame, joints)
             )
