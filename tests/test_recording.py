@@ -318,6 +318,27 @@ def test_an_overwrite_run_killed_early_does_not_hide_the_unfinished_recording_it
     assert session.metadata["complete"] is False
 
 
+def test_a_recording_set_aside_long_ago_does_not_stand_in_for_a_newer_complete_session(tmp_path):
+    # A run killed with rows, set aside by an --overwrite run killed early; then an --overwrite
+    # run that completes (the old recording stays aside), then another killed early: the folder
+    # is the complete session, and pose3d export must not write the old rows over its export.
+    from pose3d_nb.cli import main
+
+    _killed_with_rows(tmp_path, 5)
+    _overwrite_killed_before_its_first_save(tmp_path)
+    complete = _recorder(tmp_path, overwrite=True)
+    complete.begin()
+    _record(complete, 0, 40)
+    complete.finish()
+    assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    exported = (tmp_path / "session.tidy.csv").read_text()
+    _overwrite_killed_before_its_first_save(tmp_path)
+    session = load_session(tmp_path)
+    assert len(session) == 40 and session.metadata["recording_id"] == complete.recording_id
+    assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    assert (tmp_path / "session.tidy.csv").read_text() == exported
+
+
 def test_an_unfinished_recording_set_aside_is_read_before_an_older_complete_session(tmp_path):
     # complete A, then an overwrite run B killed with rows, then an overwrite run C killed before
     # its first save: B's rows are the newest; the folder read A's and said nothing of B's.

@@ -165,7 +165,8 @@ def resolve_session(path: str | Path) -> Path:
     else its ``session.npz``. A journal of another recording that saved no row yet (an
     ``--overwrite`` run killed or failed in its first seconds, or an empty folder whose first
     write failed) does not hide the complete ``session.npz`` beside it: that is read. Nor does
-    it hide an unfinished recording that run set aside (``set_aside_recordings``): that is read.
+    it hide an unfinished recording that run set aside (``set_aside_recordings``) and that is
+    newer than that ``session.npz``: that is read.
     """
     path = Path(path).expanduser()
     if path.is_dir():
@@ -176,7 +177,7 @@ def resolve_session(path: str | Path) -> Path:
                 # An --overwrite run sets the folder's unfinished recording aside as it starts its
                 # own journal; killed before its first save, that empty journal hid those rows.
                 set_aside = set_aside_recordings(path)
-                if set_aside:
+                if set_aside and _saved_after_the_session(set_aside[0], path / SESSION_FILE):
                     return set_aside[0]
             if _an_empty_journal_beside_another_session(path):
                 return path / SESSION_FILE
@@ -218,6 +219,16 @@ def set_aside_recordings(folder: Path) -> list[Path]:
             if len(read_journal(journal)):
                 found.append(((journal / META_FILE).stat().st_mtime_ns, journal))
     return [journal for _, journal in sorted(found, reverse=True)]
+
+
+def _saved_after_the_session(journal: Path, session: Path) -> bool:
+    """True when ``journal`` (a set-aside recording) saved its last rows after ``session`` was
+    written, or there is no ``session``: a recording an older killed run left aside must not
+    stand in for a complete session a later ``--overwrite`` run wrote."""
+    try:
+        return (journal / META_FILE).stat().st_mtime_ns > session.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
 
 
 def _holds_no_row(journal: Path) -> bool:
