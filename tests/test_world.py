@@ -189,6 +189,71 @@ def _hidden_then_elsewhere(hidden_frames: int) -> np.ndarray:
     return np.stack(placed)[60 + hidden_frames:, 0]
 
 
+def test_a_camera_that_stalls_for_a_second_starts_a_new_path():
+    # No frame at all for 1.5 s (a hidden browser tab, a stalled camera): no frame counts as
+    # missed, so the path restarts by the frames' timestamps (1.9 m off on the first frame
+    # back before).
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.lifting.protocol import LiftedPose
+    from pose3d_nb.world.stage import WorldStage
+
+    (pose, keypoints, scores, intrinsics, truth, _), seen = _film_hidden_then_elsewhere(45)
+    stage = WorldStage(camera=intrinsics, fps=FPS)
+    placed = {}
+    for i in np.flatnonzero(seen):
+        found = Detection(np.nan_to_num(keypoints[i]).astype(np.float32), scores[i].astype(np.float32),
+                          np.zeros(4, np.float32), (1080, 1920), i / FPS, int(i), {"track_id": 1})
+        lifted = LiftedPose(int(i), np.zeros((17, 3)), True, 0, found, None, pose[i])
+        placed[i] = stage.place([lifted])[0].joints_camera[0]
+    back = 60 + 45
+    error = [np.linalg.norm(placed[i] - truth[i, 0]) for i in range(back, back + 5)]
+    assert max(error) < 0.05, error
+
+
+def test_someone_else_back_after_a_second_unseen_starts_a_new_path():
+    # Everyone else's lifter is not pushed while they are unseen (lookahead 0), so their path
+    # counted no missed frame and went on from where they had been (1.9 m off when back).
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.engine.everyone import EveryoneLifter
+    from pose3d_nb.lifting.protocol import LiftedPose
+    from pose3d_nb.world.stage import WorldStage
+
+    (pose, keypoints, scores, intrinsics, truth, _), seen = _film_hidden_then_elsewhere(45)
+    keypoints = np.nan_to_num(keypoints).astype(np.float32)
+
+    class Lifted:  # lifts each frame to the true pose
+        settings = None
+
+        def push(self, detection, frame=None):
+            ok = detection.found
+            joints = pose[detection.frame_index] if ok else np.full((17, 3), np.nan)
+            return [LiftedPose(detection.frame_index, np.zeros((17, 3)), ok, 0, detection, frame, joints)]
+
+        def flush(self):
+            return []
+
+        def reset(self):
+            pass
+
+    stage = WorldStage(camera=intrinsics, fps=FPS)
+    everyone = EveryoneLifter(Lifted, placer=stage)
+    followed = np.full((17, 2), 5.0, np.float32)
+    for i in range(len(pose)):
+        ids = [1, 7] if seen[i] else [1]
+        rows = [followed] + ([keypoints[i]] if seen[i] else [])
+        extras = {"track_id": 1, "people_ids": np.array(ids), "people_keypoints": np.stack(rows),
+                  "people_scores": np.full((len(ids), 17), 0.9, np.float32),
+                  "people_boxes": np.zeros((len(ids), 4), np.float32)}
+        frame = Detection(followed, np.ones(17, np.float32), np.array([0, 0, 10, 10], np.float32),
+                          (1080, 1920), i / FPS, i, extras)
+        everyone.push(frame, None)
+    back = everyone.buffers[7].snapshot()
+    rows = back.frame_index >= 60 + 45
+    placed = back.joints_3d[rows][:15, 0]
+    world_truth = stage.tracker.estimate.frame.to_world(truth[back.frame_index[rows][:15], 0])
+    assert np.linalg.norm(placed - world_truth, axis=-1).max() < 0.05
+
+
 def test_a_whole_clip_is_not_smoothed_across_a_second_without_the_person():
     # place_clip bridged the gap and smoothed over 1.5 s both ways: the frames on either side of
     # it were pulled towards where the person was on the other side (up to 0.67 m off).

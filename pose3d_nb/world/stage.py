@@ -127,7 +127,8 @@ class WorldStage:
                 continue
             detection = pose.detection
             world, camera = self.tracker.place_other(path, pose.joints_camera, detection.keypoints,
-                                                     detection.scores, detection.frame_size, pose.valid)
+                                                     detection.scores, detection.frame_size, pose.valid,
+                                                     detection.timestamp)
             placed.append(dataclasses.replace(pose, joints=world, joints_camera=camera))
         return placed
 
@@ -159,7 +160,8 @@ class WorldStage:
                 self.tracker.reset(keep_camera=True)
                 self._track, self._held = track, None
             world, camera = self.tracker.push(
-                pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid
+                pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid,
+                detection.timestamp,
             )
             if np.isfinite(world).all():
                 self._held = (world, camera)

@@ -70,6 +70,7 @@ class PersonPath:
     def __init__(self, height: float | None = None, fps: float = 30.0):
         self.size = SizeEstimate(height)
         self._smoother = CausalSmoother(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps, LOST_AFTER_S * fps)
+        self._placed_at = math.nan  # the timestamp of the last frame placed
 
     def set_fps(self, fps: float) -> None:
         self._smoother.set_time_constants(TAU_IMAGE_S * fps, TAU_DEPTH_S * fps, LOST_AFTER_S * fps)
@@ -80,10 +81,18 @@ class PersonPath:
         self._smoother.miss()
 
     def place(self, joints: np.ndarray, intrinsics: Intrinsics, keypoints: np.ndarray,
-              scores: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+              scores: np.ndarray | None, timestamp: float | None = None
+              ) -> tuple[np.ndarray | None, np.ndarray]:
         """(17, 3) root-relative camera-frame joints and their (17, 2) COCO pixel keypoints ->
         (the pose placed in the camera frame (17, 3) metres, or None when it cannot be solved;
-        the normalised image points (17, 2) it was solved on)."""
+        the normalised image points (17, 2) it was solved on). timestamp: the frame's seconds;
+        ``LOST_AFTER_S`` or more after the last frame placed, the path starts again (a stalled
+        camera, or a person whose frames were not given meanwhile), as after as many missed
+        frames."""
+        if timestamp is not None and math.isfinite(timestamp):
+            if timestamp - self._placed_at >= LOST_AFTER_S:
+                self._smoother.reset()
+            self._placed_at = timestamp
         pose = rescale(joints - joints[:1], self.size.update(joints))
         points, weights = image_points(intrinsics, keypoints, scores)
         raw = solve_translation(pose[None], points[None], weights[None])[0]
@@ -205,11 +214,13 @@ class WorldTracker:
         scores: np.ndarray | None,
         frame_size: tuple[int, int],
         valid: bool = True,
+        timestamp: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One frame: (17, 3) root-relative camera-frame joints and its (17, 2) COCO pixel
         keypoints (with (17,) scores) -> ((17, 3) world joints, (17, 3) camera-frame joints with
-        the root translation), float32; NaN when ``valid`` is False or nothing can be solved."""
-        return self._place(self._path, joints, keypoints, scores, frame_size, valid, settle=True)
+        the root translation), float32; NaN when ``valid`` is False or nothing can be solved.
+        timestamp: the frame's seconds, if known (see ``PersonPath.place``)."""
+        return self._place(self._path, joints, keypoints, scores, frame_size, valid, True, timestamp)
 
     def place_other(
         self,
@@ -219,20 +230,21 @@ class WorldTracker:
         scores: np.ndarray | None,
         frame_size: tuple[int, int],
         valid: bool = True,
+        timestamp: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Another person in the same view, as ``push`` but on their own ``path`` and in the
         camera and floor this tracker estimated from the followed person (which they do not
         change)."""
-        return self._place(path, joints, keypoints, scores, frame_size, valid, settle=False)
+        return self._place(path, joints, keypoints, scores, frame_size, valid, False, timestamp)
 
     def _place(self, path: PersonPath, joints, keypoints, scores, frame_size, valid: bool,
-               settle: bool) -> tuple[np.ndarray, np.ndarray]:
+               settle: bool, timestamp: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         nan = np.full((17, 3), np.nan, np.float32)
         joints = np.asarray(joints, np.float64)
         if not valid or not np.isfinite(joints).all():
             path.miss()
             return nan, nan
-        placed, points = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores)
+        placed, points = path.place(joints, self.intrinsics_for(frame_size), keypoints, scores, timestamp)
         if placed is None:
             return nan, nan
         if settle and not self._settled:

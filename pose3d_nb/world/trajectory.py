@@ -137,17 +137,19 @@ class CausalSmoother:
     """
 
     def __init__(self, tau_image: float, tau_depth: float, lost_after: float = math.inf):
+        self._lost_after = math.inf
         self.set_time_constants(tau_image, tau_depth, lost_after)
         self.reset()
 
-    def set_time_constants(self, tau_image: float, tau_depth: float, lost_after: float = math.inf) -> None:
+    def set_time_constants(self, tau_image: float, tau_depth: float, lost_after: float | None = None) -> None:
         """New time constants (frames), keeping the state (the frame rate became known).
         lost_after: frames in a row without a measurement after which the next one starts the
-        path again (the person may have moved anywhere meanwhile); inf: never."""
+        path again (the person may have moved anywhere meanwhile); inf: never; None: as it was."""
         self._alpha_image = 1 / (1 + tau_image)
         self._alpha = 1 / (1 + tau_depth)
         self._beta = self._alpha**2 / (2 - self._alpha)
-        self._lost_after = lost_after
+        if lost_after is not None:
+            self._lost_after = lost_after
 
     def reset(self) -> None:
         self._state: np.ndarray | None = None
