@@ -8,6 +8,8 @@ makes it, passes untouched.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -107,15 +109,60 @@ def test_a_jump_that_stays_is_taken_after_a_tenth_of_a_second():
     assert not any(d.extras.get("glitch_held") for d in passed[10 + len(held):])
 
 
-def test_another_person_or_time_going_back_starts_over():
-    gate = GlitchGate()
-    for i in range(10):
-        gate(detection(STANDING, i))
+def test_another_person_a_looping_file_s_next_pass_or_another_image_size_starts_over():
     thrown = flung()[10]
-    assert not gate(detection(thrown, 10, track_id=2)).extras.get("glitch_held")  # someone else
+
+    def after_ten_frames(**changed) -> Detection:
+        gate = GlitchGate()
+        for i in range(10):
+            gate(detection(STANDING, i))
+        held = detection(thrown, 10)
+        return gate(dataclasses.replace(held, **changed))
+
+    assert after_ten_frames().extras.get("glitch_held")  # the same person, the next frame: held
+    assert not after_ten_frames(extras={"track_id": 2}).extras.get("glitch_held")  # someone else
+    # A looping file's next pass: its time goes on, its frame index starts again.
+    assert not after_ten_frames(frame_index=0).extras.get("glitch_held")
+    assert not after_ten_frames(frame_size=(300, 500)).extras.get("glitch_held")  # a resized camera
+    assert not after_ten_frames(extras={}).extras.get("glitch_held")  # a detector following no one
+
+
+def test_a_guess_the_detector_is_unsure_of_does_not_hold_the_frame():
+    # A hidden ankle's low-score guess wanders: the frame is not held for it.
+    gate = GlitchGate()
+    ankle = COCO.index("left_ankle")
+    for i in range(20):
+        points = STANDING.copy()
+        points[ankle] += [300 * (i % 2), 0]
+        found = detection(points, i)
+        scores = found.scores.copy()
+        scores[ankle] = 0.05
+        assert not gate(dataclasses.replace(found, scores=scores)).extras.get("glitch_held"), i
+
+
+def test_a_held_frame_is_the_last_one_whole():
+    gate = GlitchGate()
+    frames = flung()
     for i in range(10):
-        gate(detection(STANDING, i))
-    assert not gate(detection(thrown, 0)).extras.get("glitch_held")  # a looping file's next pass
+        extras = {"track_id": 1, "num_candidates": 1, "visibility": np.full(33, i, np.float32),
+                  "box_score": 0.5 + i / 100}
+        gate(dataclasses.replace(detection(frames[i], i), extras=extras))
+    extras = {"track_id": 1, "num_candidates": 2, "visibility": np.zeros(33, np.float32), "box_score": 0.1}
+    held = gate(dataclasses.replace(detection(frames[10], 10), extras=extras))
+    assert held.extras["glitch_held"] and held.extras["visibility"][0] == 9
+    assert held.extras["box_score"] == pytest.approx(0.59)
+    assert held.extras["num_candidates"] == 2  # what the frame itself found
+
+
+@pytest.mark.parametrize(("fps", "frames"), [(25.0, 2), (30.0, 3), (60.0, 6)])
+def test_a_glitch_is_held_for_a_tenth_of_a_second_wherever_it_starts(fps, frames):
+    far = STANDING.copy()
+    far[WRIST, 0] += 900  # 27 box diagonals a second at 25 fps
+    for start in (10, 11, 17, 23, 29):
+        gate = GlitchGate()
+        points = [STANDING] * start + [far] * 12
+        passed = [gate(detection(p, i, fps=fps)) for i, p in enumerate(points)]
+        assert sum(bool(d.extras.get("glitch_held")) for d in passed) == frames, (fps, start)
 
 
 def test_missing_frames_between_count_as_time():

@@ -36,6 +36,11 @@ MAX_SPEED_DIAGONALS_PER_S = 20.0
 MAX_HELD_S = 0.1
 #: Frames whose box diagonals give the person's size (their median): one glitch cannot move it.
 SIZE_FRAMES = 30
+#: Keypoints the detector is less sure of than this, in either frame, are not measured: a guess
+#: at a hidden limb may wander without the whole frame being held back for it.
+MIN_SCORE = 0.3
+#: Extras that describe the frame, not the person found in it: a held frame keeps its own.
+FRAME_EXTRAS = frozenset({"track_id", "num_candidates"})
 #: Frames let through that a new frame may come back to: a glitch the gate let through (its jump
 #: under the limit) is not held in place when the next frame returns to the pose before it.
 RECENT_FRAMES = 3
@@ -47,8 +52,11 @@ class GlitchGate:
     the last frame let through (its keypoints, scores, box and ``world_landmarks``;
     ``extras["glitch_held"]`` True), for at most ``max_held_s`` after that frame. A frame is
     measured against the nearest of the last ``RECENT_FRAMES`` let through, over the time since
-    the person was last found (missing frames pass and count as time); another ``track_id``, or
-    time going back (a looping file), starts over.
+    the person was last found (missing frames pass and count as time), on the keypoints seen
+    with a score of at least ``MIN_SCORE`` in both; another ``track_id``, time or the frame
+    index going back (a looping file) or another image size starts over. A detector that
+    follows no one (no ``track_id``) is let through: its next frame may be someone else. Below
+    about 10 frames a second nothing is held (every step is longer than ``max_held_s``).
     """
 
     def __init__(self, max_speed: float = MAX_SPEED_DIAGONALS_PER_S, max_held_s: float = MAX_HELD_S):
@@ -64,22 +72,23 @@ class GlitchGate:
         self._sizes: deque[float] = deque(maxlen=SIZE_FRAMES)
 
     def __call__(self, detection: Detection) -> Detection:
-        if not detection.found:
-            return detection
         track = detection.extras.get("track_id")
-        if not self._recent or track != self._track or not detection.timestamp > self._seen:
+        if not detection.found or track is None:  # nobody, or a detector that follows no one
+            return detection
+        last = self._recent[-1] if self._recent else None
+        if (last is None or track != self._track or not detection.timestamp > self._seen
+                or detection.frame_index < last.frame_index  # a looping file's next pass
+                or detection.frame_size != last.frame_size):  # a camera that changed its image size
             return self._let_through(detection, track)
-        last = self._recent[-1]
         # Each frame is one step from the last time the person was found: a glitch that lasts
         # two frames is as far from the pose before it on the second as on the first.
         step = detection.timestamp - self._seen
         self._seen = detection.timestamp
         held_for = detection.timestamp - last.timestamp
-        if self._fastest(detection, step) > self.max_speed and held_for <= self.max_held_s:
-            extras = {**detection.extras, "glitch_held": True}
-            for key in ("world_landmarks", "swapped_left_right", "box_score"):
-                if key in last.extras:
-                    extras[key] = last.extras[key]
+        if self._fastest(detection, step) > self.max_speed and held_for <= self.max_held_s + 1e-6:
+            extras = {key: value for key, value in last.extras.items() if key not in FRAME_EXTRAS}
+            extras.update({key: detection.extras[key] for key in FRAME_EXTRAS if key in detection.extras})
+            extras["glitch_held"] = True
             return dataclasses.replace(detection, keypoints=last.keypoints.copy(), scores=last.scores.copy(),
                                        bbox=last.bbox.copy(), extras=extras)
         return self._let_through(detection, track)
@@ -91,7 +100,13 @@ class GlitchGate:
         if not size > 0:
             return 0.0
         now = np.asarray(detection.keypoints, np.float64)[BODY]
-        steps = [np.linalg.norm(now - before.keypoints[BODY], axis=-1).max() for before in self._recent]
+        sure = np.asarray(detection.scores)[BODY] >= MIN_SCORE
+        steps = []
+        for before in self._recent:
+            measured = sure & (np.asarray(before.scores)[BODY] >= MIN_SCORE)
+            if not measured.any():
+                return 0.0
+            steps.append(np.linalg.norm(now[measured] - before.keypoints[BODY][measured], axis=-1).max())
         return float(min(steps)) / seconds / size
 
     def _let_through(self, detection: Detection, track: object) -> Detection:
