@@ -103,6 +103,18 @@ def test_an_export_never_replaces_another_session_or_a_journal_file(session_file
     assert earlier.read_text() != "old"
 
 
+def test_an_export_into_a_complete_folder_s_journal_place_is_refused(session_file, capsys):
+    # `pose3d export OUT --out OUT/session.journal/x.bvh` made a session.journal folder beside
+    # the complete session: the folder then read as a recording that never started, and later
+    # runs refused it as an unfinished recording.
+    folder = session_file.parent
+    target = folder / "session.journal" / "x.bvh"
+    assert main(["export", str(folder), "--format", "bvh", "--out", str(target)]) == 2
+    assert "where a recording keeps its journal" in capsys.readouterr().err
+    assert not target.parent.exists()
+    assert len(load_session(folder)) == len(load_session(session_file))
+
+
 def test_the_engines_csv_never_replaces_its_recording(tmp_path):
     from pose3d_nb.buffer import RollingBuffer
     from pose3d_nb.engine.exports import EngineExports

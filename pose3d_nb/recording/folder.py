@@ -259,11 +259,14 @@ def _an_empty_journal_beside_another_session(folder: Path) -> bool:
 def recording_part(path: str | Path) -> str | None:
     """What of a recording ``path`` is, in words (None: not part of one), for writers of other
     files (exports) that must never replace it: a session file (whatever its name: one that
-    reads as a session), or a file inside a ``session.journal``."""
+    reads as a session), or a file inside a ``session.journal`` (one that exists, or one an
+    export would create beside a complete session, which then reads as an unfinished one)."""
     path = Path(path).expanduser()
     journal = path.parent.name == JOURNAL_DIR or path.parent.name.startswith(f".{JOURNAL_DIR}.")
     if journal and (path.parent / META_FILE).is_file():
         return f"a file of the recording {path.parent}"
+    if journal:  # not there yet: made by an export, it would read as a recording that never started
+        return f"inside {path.parent}, where a recording keeps its journal"
     if path.is_file():
         try:
             read_metadata(path)
