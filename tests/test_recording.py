@@ -601,9 +601,12 @@ def test_a_disk_full_from_the_start_does_not_say_rows_were_saved(tmp_path, monke
     _record(again, 10, 5)
     monkeypatch.setattr(journal, "atomic_file", disk_full)
     monkeypatch.setattr(journal.os, "fsync", disk_full)
-    with pytest.raises(Pose3DRuntimeError, match="the 10 rows saved before stay in .*again"):
+    with pytest.raises(Pose3DRuntimeError, match="the 10 rows saved before stay in .*again") as raised:
         again.finish()
     monkeypatch.undo()
+    # The 5 rows since were saved nowhere: the message says where they still are.
+    assert "those since the last save are only in memory, among the rolling buffer's newest 15 rows" \
+        in str(raised.value) and "write_session(" in str(raised.value)
     elsewhere = tmp_path / "other_disk" / "session.npz"
     elsewhere.parent.mkdir()
     write_session(elsewhere, recorder.buffer.snapshot(), {"source": "synthetic"})  # what it says

@@ -63,6 +63,10 @@ class RecordingSaveError(Pose3DRuntimeError):
         if saved is None or saved > 0:
             kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
             where = f"{kept} stay in {out_dir} (load_session reads them)"
+            if in_memory:  # the rows since the last save are on no disk: say where they still are
+                where += (f"; those since the last save are only in memory, among the rolling buffer's "
+                          f"newest {in_memory} rows: write_session('OTHER_DISK/session.npz', "
+                          "engine.buffer.snapshot(), engine.metadata()) keeps them")
         else:  # the disk was full from the start: saying rows "stay" would send the user looking
             where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
                      f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
