@@ -144,8 +144,14 @@ def test_overwrite_replaces_the_session_and_its_old_exports_once_complete(tmp_pa
 
 # --------------------------------------------------------------------------- one-line errors
 def test_out_naming_a_file_is_one_line(tmp_path):
+    # A refusal of the command line's own value, as `lift --out` on a folder: exit 2 (it was 1;
+    # `pose3d batch` said only "File exists").
     (tmp_path / "taken").write_text("x")
-    _one_line_error(_pose3d("run", "--out", str(tmp_path / "taken")), 1, "taken is a file, not a folder")
+    _one_line_error(_pose3d("run", "--out", str(tmp_path / "taken")), 2, "taken is a file, not a folder")
+    data = Path(__file__).resolve().parents[1] / "pose3d_nb" / "data"
+    video = str(data / "single_person_balance_540x960.mp4")
+    _one_line_error(_pose3d("batch", video, "--out", str(tmp_path / "taken")), 2,
+                    "taken is a file, not a folder: give a folder for the results")
 
 
 @pytest.fixture

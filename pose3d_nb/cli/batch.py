@@ -10,6 +10,7 @@ from pose3d_nb.cli.common import (
     export_formats,
     export_help,
     positive_count,
+    refuse_file_as_folder,
     stop_on_signals,
 )
 from pose3d_nb.cli.world_args import add_world_arguments, world_options
@@ -33,6 +34,7 @@ def check_batch_options(args: argparse.Namespace) -> None:
     what fails once the batch runs (its inputs, the lock, the cluster, a video) exits 1."""
     from pose3d_nb.batch.settings import PIPELINE_FIELDS, BatchSettings
 
+    refuse_file_as_folder(args.out, "the results")
     BatchSettings(export=args.export, **world_options(args),
                   **{name: getattr(args, name) for name in PIPELINE_FIELDS}).checked()
 

@@ -95,6 +95,14 @@ def refuse_existing_out(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"{args.out} exists: pass --overwrite to replace it, or --out elsewhere")
 
 
+def refuse_file_as_folder(out: str | Path | None, what: str) -> None:
+    """A usage error (exit 2, ``UsageError``) when ``--out``, a folder for ``what``, names an
+    existing file: a refusal of the command line's value, like any other, and said as one
+    (``pose3d batch`` said "File exists")."""
+    if out is not None and Path(out).expanduser().is_file():
+        raise UsageError(f"--out {out} is a file, not a folder: give a folder for {what}")
+
+
 def positive_count(value: str) -> int:
     """An argparse type: a whole number of at least 1 (0 steps would write an untrained
     checkpoint; 0 channels or windows fail deep inside torch)."""

@@ -18,6 +18,7 @@ from pose3d_nb.cli.common import (
     export_formats,
     export_help,
     export_recording,
+    refuse_file_as_folder,
     stop_on_signals,
 )
 from pose3d_nb.cli.world_args import add_world_arguments, checked_world_options, world_options
@@ -51,6 +52,7 @@ def check_run_options(args: argparse.Namespace) -> None:
     check_lifter_name(settings.lifter)
     checked_world_options(args)
     check_lift_limits(settings.lifter, settings.lift)  # a window beyond the receptive field
+    refuse_file_as_folder(args.out, "the recording")
     check_no_other_recording(args.out, args.overwrite, hint=OVERWRITE_HINT)
 
 
