@@ -32,7 +32,7 @@ BODY = np.array([COCO.index(name) for name in (
 #: was chosen on a benchmark view.
 MAX_SPEED_DIAGONALS_PER_S = 20.0
 #: Longest a glitch is held back, seconds: a real move the detector caught up with late is then
-#: taken (a tenth of a second: 3 frames at 30 fps, 6 at 60).
+#: taken (a tenth of a second: 2 frames at 25 fps, 3 at 30, 6 at 60).
 MAX_HELD_S = 0.1
 #: Frames whose box diagonals give the person's size (their median): one glitch cannot move it.
 SIZE_FRAMES = 30
@@ -48,15 +48,15 @@ RECENT_FRAMES = 3
 
 class GlitchGate:
     """``Detection -> Detection`` for one followed person: a frame in which any body keypoint would
-    have moved faster than ``max_speed`` diagonals of the person's box per second is replaced by
-    the last frame let through (its keypoints, scores, box and ``world_landmarks``;
-    ``extras["glitch_held"]`` True), for at most ``max_held_s`` after that frame. A frame is
-    measured against the nearest of the last ``RECENT_FRAMES`` let through, over the time since
-    the person was last found (missing frames pass and count as time), on the keypoints seen
-    with a score of at least ``MIN_SCORE`` in both; another ``track_id``, time or the frame
-    index going back (a looping file) or another image size starts over. A detector that
-    follows no one (no ``track_id``) is let through: its next frame may be someone else. Below
-    about 10 frames a second nothing is held (every step is longer than ``max_held_s``).
+    have moved faster than ``max_speed`` diagonals of the person's box per second is replaced by the
+    last frame let through (its keypoints, scores, box and per-person extras such as
+    ``world_landmarks``; ``extras["glitch_held"]`` True), for at most ``max_held_s`` after that
+    frame. A frame is measured against the nearest of the last ``RECENT_FRAMES`` let through, over
+    the time since the person was last found (missing frames pass and count as time), on the
+    keypoints seen with a score of at least ``MIN_SCORE`` in both; another ``track_id``, time or the
+    frame index going back (a looping file) or another image size starts over. A detector that
+    follows no one (no ``track_id``) is let through: its next frame may be someone else. Below about
+    10 frames a second nothing is held (every step is longer than ``max_held_s``).
     """
 
     def __init__(self, max_speed: float = MAX_SPEED_DIAGONALS_PER_S, max_held_s: float = MAX_HELD_S):
