@@ -389,6 +389,36 @@ def test_a_looping_file_follows_the_same_person_on_every_pass():
         assert snapshot.track_id[rows[0]] == snapshot.track_id[rows[1]], "the same person keeps their id"
 
 
+@pytest.mark.timeout(900)
+def test_following_someone_else_moves_nobody_in_the_room():
+    """A click on the woman while the man is followed: the engine restarted every other person's
+    window and path at the switch, and the woman's 3D jumped 0.17 m at the click, the man's for
+    a frame (two_people_walk: she walks across the lawn, he stands on the box)."""
+    if not TWO_PEOPLE.exists():
+        pytest.skip(f"{TWO_PEOPLE} not here")
+    from pose3d_nb import PoseEngine
+
+    engine = PoseEngine(source=str(TWO_PEOPLE), follow="largest", pace=False, out_dir=None)
+    engine.start()
+    try:
+        assert until(lambda: len(engine.people) >= 2 and len(engine.buffer.snapshot()) >= 90, timeout=600)
+        (other,) = [track for track in engine.people if track != engine.followed]
+        engine.follow(other)
+        assert engine.wait(600)
+    finally:
+        engine.stop()
+    engine.raise_if_failed()
+    followed = engine.buffer.snapshot().track_id
+    switch = int(np.flatnonzero(followed == other)[0])
+    frame = int(engine.buffer.snapshot().frame_index[switch])
+    for track, buffer in engine.people.items():
+        rows = buffer.snapshot()
+        near = (rows.frame_index >= frame - 5) & (rows.frame_index <= frame + 5) & rows.valid
+        pelvis = rows.joints_3d[near, 0].astype(np.float64)
+        steps = np.linalg.norm(np.diff(pelvis, axis=0), axis=-1)  # walking: 3-5 cm a frame
+        assert len(steps) >= 8 and steps.max() < 0.08, (track, np.round(steps, 3))
+
+
 def _centre_y(keypoints: np.ndarray) -> float:
     return float(np.nanmean(keypoints[..., 1]))
 

@@ -37,12 +37,16 @@ def test_a_window_breaks_for_a_new_segment_person_or_image_size_never_for_a_lost
 
     breaks = WindowBreaks()
     assert breaks.breaks_at(detection(1))  # the first frame starts a window
+    assert not breaks.person_only
     assert not breaks.breaks_at(detection(1))
     assert not breaks.breaks_at(detection(None, found=False))  # nobody found: same window
     assert not breaks.breaks_at(detection(1))
     assert breaks.breaks_at(detection(2))  # another person
+    assert breaks.person_only  # only that: everyone else's windows go on (the engine)
     assert breaks.breaks_at(detection(2, size=(320, 240)))  # another image size
+    assert not breaks.person_only
     assert breaks.breaks_at(detection(2, size=(320, 240)), segment=1)  # another source
+    assert not breaks.person_only
     breaks.reset()
     assert breaks.breaks_at(detection(2, size=(320, 240)), segment=1)
 

@@ -542,10 +542,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
-                self._everyone.flush()
+                # Another person followed: everyone else's windows and paths go on (the one
+                # followed until now becomes one of them); a new segment or pass starts them over.
+                if not breaks.person_only:
+                    self._everyone.flush()
                 self._record(*self._lifted(lifter.flush), segment)  # the held-back poses: the old window's
                 lifter.reset()
-                self._everyone.reset()
+                if not breaks.person_only:
+                    self._everyone.reset()
                 segment = frame_segment
             started = time.perf_counter()
             try:

@@ -161,6 +161,9 @@ class WindowBreaks:
     def __init__(self) -> None:
         self._current: tuple[Any, Any, Any] | None = None  # (segment, track, frame size)
         self._index: int | None = None
+        #: True when the last break was only another person followed (same segment, image size
+        #: and pass): everyone else's windows and paths go on.
+        self.person_only = False
 
     def breaks_at(self, detection: Detection, segment: int = 0) -> bool:
         """True when ``detection`` (of source segment ``segment``) starts a new window."""
@@ -168,7 +171,10 @@ class WindowBreaks:
             self._current[1] if self._current else None)
         current = (segment, track, detection.frame_size)
         again = self._index is not None and detection.frame_index < self._index
-        broken, self._current, self._index = current != self._current or again, current, detection.frame_index
+        previous = self._current
+        broken, self._current, self._index = current != previous or again, current, detection.frame_index
+        self.person_only = bool(broken and not again and previous is not None
+                                and (previous[0], previous[2]) == (segment, detection.frame_size))
         return broken
 
     def reset(self) -> None:

@@ -118,7 +118,11 @@ class WorldStage:
         A pose that cannot be placed gets NaN joints."""
         path = self._people.get(track_id)
         if path is None:
-            path = self._people[track_id] = PersonPath(None, self.tracker.fps)
+            # The person followed until this frame (the engine lifts everyone else before it
+            # places the newly followed one) goes on along the path they had.
+            own = self.tracker.path if track_id == self._track and track_id is not None else None
+            path = own if own is not None and not own.size.given else PersonPath(None, self.tracker.fps)
+            self._people[track_id] = path
         path.set_fps(self.tracker.fps)  # measured from the timestamps after the path began
         placed = []
         for pose in poses:
@@ -157,8 +161,7 @@ class WorldStage:
             again = self._index is not None and pose.frame_index < self._index  # a looping file's next pass
             self._index = pose.frame_index
             if track != self._track or again:  # another path in the same room
-                self.tracker.reset(keep_camera=True)
-                self._track, self._held = track, None
+                self._follow_path(track, again)
             world, camera = self.tracker.push(
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid,
                 detection.timestamp,
@@ -169,6 +172,18 @@ class WorldStage:
                 world, camera = self._held
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
         return placed
+
+    def _follow_path(self, track: Any, again: bool) -> None:
+        """The followed person changed (``track``) or a looping file began its next pass
+        (``again``): the tracker places them on a new path in the same room; a person placed
+        until now as someone else in view keeps their own path (depth and size), so the one the
+        user clicked does not jump, and the person followed until now goes on as someone else."""
+        handed = self._people.pop(track, None) if not again and track is not None else None
+        previous = self.tracker.reset(keep_camera=True, path=handed)
+        if not again and None not in (track, self._track) and previous is not None \
+                and not previous.size.given:  # a given height is the followed person's, not theirs
+            self._people[self._track] = previous
+        self._track, self._held = track, None
 
     def placed_again(self, session: Any, metadata: dict[str, Any], rows: np.ndarray,
                      hold_bones: bool = False) -> tuple[Any, dict[str, Any]]:

@@ -134,12 +134,22 @@ class WorldTracker:
         self.reset()
         SizeEstimate(height)  # checks the height
 
-    def reset(self, keep_camera: bool = False) -> None:
+    def reset(self, keep_camera: bool = False, path: PersonPath | None = None) -> PersonPath | None:
         """Forget the person (size, path) and, unless ``keep_camera``, the camera estimate:
-        another person in the same view keeps the camera, a new source does not."""
-        self._path = PersonPath(self._height, self._fps)
+        another person in the same view keeps the camera, a new source does not. ``path``: the
+        newly followed person's own path when they were placed already (as someone else in
+        view): their depth goes on from it (their size too, unless the user gave a height, which
+        is the followed person's). Returns the path of the person followed until now."""
+        previous = getattr(self, "_path", None)
+        if path is None:
+            path = PersonPath(self._height, self._fps)
+        else:
+            path.set_fps(self._fps)
+            if self._height is not None:
+                path.size = SizeEstimate(self._height)
+        self._path = path
         if keep_camera and self._settled:
-            return
+            return previous
         scene = self._scene if keep_camera else None  # the room is the same for another person
         self._up = UpAccumulator()
         self._ankles: list[np.ndarray] = []
@@ -147,6 +157,12 @@ class WorldTracker:
         self._settled = False
         self._scene: SceneEdges | None = scene
         self._up_source = "assumed"  # level, until a person (or the room) says otherwise
+        return previous
+
+    @property
+    def path(self) -> PersonPath:
+        """The followed person's path (their size and smoothed translation)."""
+        return self._path
 
     @property
     def settled(self) -> bool:
