@@ -342,6 +342,25 @@ class WalkDetector:
         pass
 
 
+class FollowedWalkDetector(WalkDetector):
+    """The walker as a people detector's followed person (track 1)."""
+
+    def __call__(self, frame: Frame) -> Detection:
+        detection = super().__call__(frame)
+        detection.extras["track_id"] = 1
+        return detection
+
+
+def test_the_followed_person_s_own_buffer_has_every_frame_with_a_lookahead():
+    # With a lookahead, the poses the lifter still held back at the file's end (or at a break)
+    # were recorded in the session but never reached the followed person's engine.people buffer.
+    engine = PoseEngine(source=SyntheticFile(60), detector=FollowedWalkDetector(60), lifter="shipped",
+                        lookahead=3, out_dir=None)
+    run_to_end(engine)
+    np.testing.assert_array_equal(engine.people[1].snapshot().frame_index, np.arange(60))
+    np.testing.assert_array_equal(engine.buffer.snapshot().frame_index, np.arange(60))
+
+
 @pytest.mark.parametrize("live", [False, True])
 def test_a_recording_is_placed_again_from_the_whole_clip(tmp_path, live):
     # Live, the world step may use only past frames; once a clip is recorded (a video file, or

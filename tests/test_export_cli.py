@@ -108,10 +108,10 @@ def test_an_export_into_a_complete_folder_s_journal_place_is_refused(session_fil
     # the complete session: the folder then read as a recording that never started, and later
     # runs refused it as an unfinished recording.
     folder = session_file.parent
-    target = folder / "session.journal" / "x.bvh"
-    assert main(["export", str(folder), "--format", "bvh", "--out", str(target)]) == 2
-    assert "where a recording keeps its journal" in capsys.readouterr().err
-    assert not target.parent.exists()
+    for target in (folder / "session.journal" / "x.bvh", folder / "session.journal" / "sub" / "x.bvh"):
+        assert main(["export", str(folder), "--format", "bvh", "--out", str(target)]) == 2
+        assert "where a recording keeps its journal" in capsys.readouterr().err
+        assert not (folder / "session.journal").exists()
     assert len(load_session(folder)) == len(load_session(session_file))
 
 

@@ -605,7 +605,7 @@ def test_a_disk_full_from_the_start_does_not_say_rows_were_saved(tmp_path, monke
         again.finish()
     monkeypatch.undo()
     # The 5 rows since were saved nowhere: the message says where they still are.
-    assert "those since the last save are only in memory, among the rolling buffer's newest 15 rows" \
+    assert "the 5 rows since the last save are only in memory (the rolling buffer holds them)" \
         in str(raised.value) and "write_session(" in str(raised.value)
     elsewhere = tmp_path / "other_disk" / "session.npz"
     elsewhere.parent.mkdir()

@@ -531,7 +531,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 continue
             if item is _END:
                 self._everyone.flush()  # first: the followed rows held back take their poses
-                self._record(*self._lifted(lifter.flush), segment)
+                self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
                 # The source's own end: not a Stop, nor an error's end marker (a frame left unread),
                 # even when a Stop came after the end was read.
                 if self._read_to_end.is_set():
@@ -542,14 +542,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
-                # Another person followed: everyone else's windows and paths go on (the one
-                # followed until now becomes one of them); a new segment or pass starts them over.
-                if not breaks.person_only:
-                    self._everyone.flush()
-                self._record(*self._lifted(lifter.flush), segment)  # the held-back poses: the old window's
+                self._everyone.flush()
+                # The old window's held-back poses, into the followed person's buffer too.
+                self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
                 lifter.reset()
-                if not breaks.person_only:
-                    self._everyone.reset()
+                # Another person followed: everyone's paths in the room go on (the one followed
+                # until now becomes one of the others); a new segment or pass starts them over.
+                self._everyone.reset(keep_paths=breaks.person_only)
                 segment = frame_segment
             started = time.perf_counter()
             try:
@@ -578,7 +577,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         # cut short), not dropped with the lifter's state at the next start.
         if self._error is None:
             self._everyone.flush()
-            self._record(*self._lifted(lifter.flush), segment)
+            self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead

@@ -74,14 +74,15 @@ class EveryoneLifter:
         for lifter in self._lifters.values():  # a change while running reaches everyone
             lifter.settings = value
 
-    def reset(self) -> None:
+    def reset(self, keep_paths: bool = False) -> None:
         """A new window for everyone (a new source or segment; the room is placed anew);
-        buffers are kept."""
+        buffers are kept. ``keep_paths``: another person followed in the same view: each person's
+        path in the room goes on (the placer hands the newly followed one's over)."""
         for lifter in self._lifters.values():
             lifter.reset()
         self._latest, self._gates = {}, {}
         self._forget_frames()
-        if self._placer is not None:
+        if self._placer is not None and not keep_paths:
             self._placer.forget_person()
 
     def flush(self) -> None:

@@ -162,7 +162,7 @@ class WindowBreaks:
         self._current: tuple[Any, Any, Any] | None = None  # (segment, track, frame size)
         self._index: int | None = None
         #: True when the last break was only another person followed (same segment, image size
-        #: and pass): everyone else's windows and paths go on.
+        #: and pass): everyone's paths in the room go on.
         self.person_only = False
 
     def breaks_at(self, detection: Detection, segment: int = 0) -> bool:

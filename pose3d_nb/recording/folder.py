@@ -262,11 +262,13 @@ def recording_part(path: str | Path) -> str | None:
     reads as a session), or a file inside a ``session.journal`` (one that exists, or one an
     export would create beside a complete session, which then reads as an unfinished one)."""
     path = Path(path).expanduser()
-    journal = path.parent.name == JOURNAL_DIR or path.parent.name.startswith(f".{JOURNAL_DIR}.")
-    if journal and (path.parent / META_FILE).is_file():
-        return f"a file of the recording {path.parent}"
-    if journal:  # not there yet: made by an export, it would read as a recording that never started
-        return f"inside {path.parent}, where a recording keeps its journal"
+    # Any folder above it, as resolved (a relative path from inside a journal, a sub-folder).
+    journal = next((folder for folder in path.resolve().parents
+                    if folder.name == JOURNAL_DIR or folder.name.startswith(f".{JOURNAL_DIR}.")), None)
+    if journal is not None and (journal / META_FILE).is_file():
+        return f"a file of the recording {journal}"
+    if journal is not None:  # not there yet: made by an export, it would read as a recording never started
+        return f"inside {journal}, where a recording keeps its journal"
     if path.is_file():
         try:
             read_metadata(path)

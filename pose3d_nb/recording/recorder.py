@@ -57,16 +57,20 @@ class RecordingSaveError(Pose3DRuntimeError):
     """The session file could not be written at stop (a full disk, a folder gone); the rows saved
     before stay in the folder. ``out_dir``: the folder; ``reason``: the system's one line;
     ``saved``: rows of the recording on disk (its journal and the ``session.npz`` a run started
-    again continues); ``in_memory``: rows the rolling buffer still holds."""
+    again continues); ``in_memory``: rows the rolling buffer still holds; ``unsaved``: rows
+    recorded since the last save, on no disk."""
 
-    def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0) -> None:
+    def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0,
+                 unsaved: int = 0) -> None:
         if saved is None or saved > 0:
             kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
             where = f"{kept} stay in {out_dir} (load_session reads them)"
-            if in_memory:  # the rows since the last save are on no disk: say where they still are
-                where += (f"; those since the last save are only in memory, among the rolling buffer's "
-                          f"newest {in_memory} rows: write_session('OTHER_DISK/session.npz', "
-                          "engine.buffer.snapshot(), engine.metadata()) keeps them")
+            if unsaved > 0:  # rows since the last save, on no disk: say where they still are
+                held = ("the rolling buffer holds them" if unsaved <= in_memory
+                        else f"the rolling buffer holds the newest {in_memory} of them")
+                where += (f"; the {unsaved} rows since the last save are only in memory ({held}): "
+                          "write_session('OTHER_DISK/session.npz', engine.buffer.snapshot(), "
+                          "engine.metadata()) keeps them")
         else:  # the disk was full from the start: saying rows "stay" would send the user looking
             where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
                      f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
@@ -283,7 +287,9 @@ class Recorder:
             return self._finish(failed)
         except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RecordingSaveError(self.out_dir, reason, self._saved_rows(), len(self.buffer)) from exc
+            saved = self._saved_rows()
+            raise RecordingSaveError(self.out_dir, reason, saved, len(self.buffer),
+                                     max(0, self.recorded - saved)) from exc
         finally:
             self._release_folder()
 
