@@ -16,13 +16,11 @@ from collections import deque
 import numpy as np
 
 from pose3d_nb.detectors.detection import Detection
-from pose3d_nb.skeleton import COCO
+from pose3d_nb.detectors.geometry import keypoint_box
 
-#: The keypoints a body is lifted from (nose, shoulders, elbows, wrists, hips, knees, ankles):
-#: the eyes and ears, drawn only, do not hold a frame back.
-BODY = np.array([COCO.index(name) for name in (
-    "nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")])
+# The keypoints a body is lifted from (nose, shoulders, elbows, wrists, hips, knees, ankles): the
+# eyes and ears, drawn only, do not hold a frame back.
+from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS as BODY
 
 #: Fastest a keypoint moves, in diagonals of the person's keypoint box per second: above it a
 #: frame is a glitch. Measured on the 139 clips of ../shared/mocap (the 13 body keypoints' joints,
@@ -122,5 +120,5 @@ class GlitchGate:
 
 
 def _diagonal(keypoints: np.ndarray) -> float:
-    points = np.asarray(keypoints, np.float64)[BODY]
-    return float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    box = keypoint_box(np.asarray(keypoints)[BODY])
+    return float(np.hypot(box[2] - box[0], box[3] - box[1]))

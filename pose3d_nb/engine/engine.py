@@ -530,8 +530,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             if item is None:
                 continue
             if item is _END:
-                self._everyone.flush()  # first: the followed rows held back take their poses
-                self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
+                self._flush_lifters(lifter, segment)
                 # The source's own end: not a Stop, nor an error's end marker (a frame left unread),
                 # even when a Stop came after the end was read.
                 if self._read_to_end.is_set():
@@ -542,9 +541,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             frame_segment, frame, detection = item
             current["frame"] = frame.index
             if breaks.breaks_at(detection, frame_segment):
-                self._everyone.flush()
-                # The old window's held-back poses, into the followed person's buffer too.
-                self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
+                self._flush_lifters(lifter, segment)  # the old window's
                 lifter.reset()
                 # Another person followed: everyone's paths in the room go on (the one followed
                 # until now becomes one of the others); a new segment or pass starts them over.
@@ -576,8 +573,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         # are of frames already detected; they are recorded as at the end of a file (their future
         # cut short), not dropped with the lifter's state at the next start.
         if self._error is None:
-            self._everyone.flush()
-            self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
+            self._flush_lifters(lifter, segment)
+
+    def _flush_lifters(self, lifter: Any, segment: int) -> None:
+        """Record the poses every lifter's lookahead still holds back (a file's end, a window
+        break, a stop): everyone else's first, so the followed rows take their poses, then the
+        followed person's, into their own ``engine.people`` buffer too."""
+        self._everyone.flush()
+        self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
