@@ -187,6 +187,23 @@ class FollowingDetector(BaseDetector):
         self._follower.reset()
         self._glitches.reset()
 
+    def take_over(self, previous: object) -> bool:
+        """Go on where ``previous`` (the detector this one replaces in a running engine: another
+        model of the same backend) left off: whom it follows, everyone's tracks and ids and the
+        glitch gate's frames move here, as if one detector had run all along; ``previous``
+        gets this one's fresh state. Without it a new detector numbered people afresh, and the
+        id the engine followed became whoever was numbered so first.
+
+        Returns:
+            True when the state moved over; False (nothing changed) for a detector of another
+            kind, whose people the engine then sees under new ids.
+        """
+        if type(previous) is not type(self):
+            return False
+        self._follower, previous._follower = previous._follower, self._follower
+        self._glitches, previous._glitches = previous._glitches, self._glitches
+        return True
+
     def close(self) -> None:
         """Free the face check's network; backends free their own model and call this."""
         if self._faces is not None:

@@ -152,6 +152,18 @@ class MediaPipePeopleDetector(FollowingDetector):
         self._published = {track_id: copy.deepcopy(t) for track_id, t in self._follower.people.items()}
         return detection
 
+    def take_over(self, previous: object) -> bool:
+        """As ``FollowingDetector.take_over``; the people's regions in the image move over too
+        (this one's model then looks where ``previous`` last found each of them)."""
+        if not super().take_over(previous):
+            return False
+        for name in ("_published", "_last_index", "_pass"):
+            mine, theirs = getattr(self, name), getattr(previous, name)
+            setattr(self, name, theirs)
+            setattr(previous, name, mine)
+        self._landmarker.take_regions(previous._landmarker)
+        return True
+
     def reset(self) -> None:
         self._landmarker.reset()
         self._follower.reset()

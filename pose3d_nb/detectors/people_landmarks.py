@@ -324,6 +324,16 @@ class PeopleLandmarker:
                 found.append((points, world_xyz, inner_margin(points[:, :2], region, frame.size)))
         return found
 
+    def take_regions(self, previous: PeopleLandmarker) -> None:
+        """Track each person ``previous`` tracked from where it last found them (``previous``
+        then tracks nobody): a detector switched while running keeps finding everyone without
+        a sweep. Tiles (``regions="tiles"``) keep their tracking inside MediaPipe's landmarkers,
+        which stay with their model: this one sweeps afresh."""
+        if self.regions == previous.regions == "tracked":
+            self._chains, previous._chains = previous._chains, []
+            self._since_sweep, self._next_tile = previous._since_sweep, previous._next_tile
+        self._last_ms = max(self._last_ms, previous._last_ms)
+
     def reset(self) -> None:
         """Forget every tile's and person's tracking (a new video)."""
         for landmarker in self._landmarkers.values():

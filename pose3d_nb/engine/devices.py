@@ -150,6 +150,9 @@ class Devices:
         with self._lock:
             pending, self._pending_detector = self._pending_detector, None
         if pending is not None:
+            take_over = getattr(pending, "take_over", None)
+            if callable(take_over) and self.detector is not None:
+                take_over(self.detector)  # whom it follows and everyone's ids go on
             self.close_detector(self.detector)
             self.detector = pending
         return pending
