@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from pose3d_nb.detectors.base import Candidates
+from pose3d_nb.detectors.base import Candidates, FollowingDetector
 from pose3d_nb.detectors.mediapipe_people import MediaPipePeopleDetector
 from pose3d_nb.engine import PoseEngine
 from pose3d_nb.sources.base import BaseSource
@@ -109,3 +109,44 @@ def test_switching_the_detector_keeps_whom_it_follows_and_everyone_s_id():
         pelvis = person.joints_3d[near, 0].astype(np.float64)
         steps = np.linalg.norm(np.diff(pelvis, axis=0), axis=-1)  # walking: 2-3 cm a frame
         assert len(steps) == 10 and steps.max() < 0.08, (track_id, np.round(steps, 3))
+
+
+class OneWalkerFound(FollowingDetector):
+    """A single-person detector (as ``mediapipe`` with ``follow="none"``) finding the first walker."""
+
+    name = "one-walker"
+
+    def __init__(self) -> None:
+        from test_world import film, walk
+
+        super().__init__()
+        _, self.walker, self.scores, *_ = film(walk(FRAMES), 20, 5, 60, noise_px=1.0)
+
+    def candidates(self, frame: Frame) -> Candidates:
+        points = self.walker[frame.index][None]
+        return Candidates(np.array([[*np.nanmin(points[0], 0), *np.nanmax(points[0], 0)]]), points,
+                          self.scores[frame.index][None])
+
+
+def _frame(index: int) -> Frame:
+    return Frame(_BLACK, index, index / 30.0, index / 30.0)
+
+
+def test_a_detector_of_another_kind_numbers_people_after_the_old_one_s_ids():
+    # The single-person detector swapped for the people one (a click on the live image), or any
+    # other backend: the new tracker numbered from 1 again, and an id the engine already had a
+    # buffer and a path for went on with whoever was numbered so.
+    single = OneWalkerFound()
+    single.reset()  # a lost person and a new one: the single-person tracker is at id 2 now
+    for index in range(3):
+        assert single(_frame(index)).extras["track_id"] == 1
+    single.reset()
+    assert single(_frame(3)).extras["track_id"] == 2
+    people = TwoWalkersFound()
+    assert people.take_over(single) is False
+    ids = people(_frame(4)).extras["people_ids"]
+    assert sorted(ids.tolist()) == [3, 4]
+    # And the other way round: the people detector's ids were up to 4.
+    single = OneWalkerFound()
+    assert single.take_over(people) is False
+    assert single(_frame(5)).extras["track_id"] == 5

@@ -195,10 +195,15 @@ class FollowingDetector(BaseDetector):
         id the engine followed became whoever was numbered so first.
 
         Returns:
-            True when the state moved over; False (nothing changed) for a detector of another
-            kind, whose people the engine then sees under new ids.
+            True when the state moved over; False for a detector of another kind, which keeps
+            its own tracking but numbers the people it finds after ``previous``'s ids, so that
+            no id the engine has buffers and paths for is given to someone new.
         """
         if type(previous) is not type(self):
+            mine = getattr(self._follower, "tracker", None)
+            theirs = getattr(getattr(previous, "_follower", None), "tracker", None)
+            if mine is not None and theirs is not None:
+                mine.continue_ids(theirs.next_id)
             return False
         self._follower, previous._follower = previous._follower, self._follower
         self._glitches, previous._glitches = previous._glitches, self._glitches

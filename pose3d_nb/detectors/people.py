@@ -135,6 +135,16 @@ class PeopleTracker:
         self._births: list[_Birth] = []  # this pass's, for the next one
         self._replayed: list[_Birth] = []  # the pass before's, not yet born again
 
+    @property
+    def next_id(self) -> int:
+        """The id the next new track gets."""
+        return self._next_id
+
+    def continue_ids(self, after: int) -> None:
+        """New tracks get ids from ``after`` on (at least): another tracker's ``next_id``, so
+        that the people a replaced detector numbered keep ids nobody new is given."""
+        self._next_id = max(self._next_id, int(after))
+
     def reset(self) -> None:
         """Forget everyone (ids keep increasing: old and new tracks never share one)."""
         self.tracks = {}

@@ -121,6 +121,16 @@ class PersonTracker:
         """Id of the current subject (a new id each time a new person is acquired), or None."""
         return None if self._track is None else self._track.track_id
 
+    @property
+    def next_id(self) -> int:
+        """The id the next new track gets."""
+        return self._next_id
+
+    def continue_ids(self, after: int) -> None:
+        """New tracks get ids from ``after`` on (at least): another tracker's ``next_id``, so
+        that the people a replaced detector numbered keep ids nobody new is given."""
+        self._next_id = max(self._next_id, int(after))
+
     def reset(self) -> None:
         """Forget the subject (ids keep increasing, so old and new tracks never share one)."""
         self._track = None

@@ -553,10 +553,13 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             except Exception:
                 self._record_held_back(lifter, frame, segment)
                 raise
+            # The followed person first: their poses settle the room everyone else is placed in
+            # (placed before it, the others' first frames stood in an assumed level room).
+            poses = self._world.place(poses, segment)
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
-            self._everyone.record_followed(self._record(poses, used, segment))
+            self._everyone.record_followed(self._record(poses, used, segment, placed=True))
             self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
@@ -578,9 +581,12 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     def _flush_lifters(self, lifter: Any, segment: int) -> None:
         """Record the poses every lifter's lookahead still holds back (a file's end, a window
         break, a stop): everyone else's first, so the followed rows take their poses, then the
-        followed person's, into their own ``engine.people`` buffer too."""
+        followed person's, into their own ``engine.people`` buffer too (placed first, as in
+        ``_lift_loop``)."""
+        poses, used = self._lifted(lifter.flush)
+        poses = self._world.place(poses, segment)
         self._everyone.flush()
-        self._everyone.record_followed(self._record(*self._lifted(lifter.flush), segment))
+        self._everyone.record_followed(self._record(poses, used, segment, placed=True))
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
@@ -598,14 +604,17 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         with self._knob_lock:
             return lift(*args), self._lifter.settings
 
-    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int) -> list[LiftedPose]:
-        """Place ``poses`` (lifted with ``used``) in the world, record and count them; the placed poses."""
+    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int,
+                placed: bool = False) -> list[LiftedPose]:
+        """Place ``poses`` (lifted with ``used``) in the world unless already ``placed``, record
+        and count them; the placed poses."""
         knobs = dataclasses.asdict(used)
         last = self._settings_log[-1] if self._settings_log else {}
         if poses and any(last.get(name) != value for name, value in knobs.items()):
             self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
                                        "frame_index": poses[0].frame_index, **knobs})
-        poses = self._world.place(poses, segment)
+        if not placed:
+            poses = self._world.place(poses, segment)
         for pose in poses:  # everyone else's 3D of the row's own frame (a lookahead delays the row)
             people = self._everyone.people_at(pose.detection)
             if people is not None:

@@ -117,12 +117,8 @@ class WorldStage:
         person's frames estimated (its camera and floor), each person on a path of their own.
         A pose that cannot be placed gets NaN joints."""
         path = self._people.get(track_id)
-        if path is None:
-            # The person followed until this frame (the engine lifts everyone else before it
-            # places the newly followed one) goes on along the path they had.
-            own = self.tracker.path if track_id == self._track and track_id is not None else None
-            path = own if own is not None and not own.size.given else PersonPath(None, self.tracker.fps)
-            self._people[track_id] = path
+        if path is None:  # the person followed until now has theirs already (``_follow_path``)
+            path = self._people[track_id] = PersonPath(None, self.tracker.fps)
         path.set_fps(self.tracker.fps)  # measured from the timestamps after the path began
         placed = []
         for pose in poses:
