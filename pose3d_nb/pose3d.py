@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_nb.detectors.detection import checked_detection
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
 from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merge
@@ -232,7 +233,7 @@ class Pose3D:
         timestamp = time.monotonic() if self.fps is None else index / self.fps
         frame = as_frame(image, index, timestamp)
         self._next_index = frame.index + 1
-        detection = self._detector(frame)
+        detection = checked_detection(self._detector(frame), self._detector)
         results = []
         if self._breaks.breaks_at(detection):
             results += self._results(self._lifter.flush())  # the old window's held-back poses

@@ -15,6 +15,7 @@ from pose3d_nb.benchmarks.lifter import random_model
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.engine import EngineError, PoseEngine
 from pose3d_nb.engine import engine as engine_module
+from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.lifting.choice import choose_lifter
 from pose3d_nb.lifting.model import Architecture
 from pose3d_nb.lifting.registry import LIFTERS, register_lifter
@@ -299,6 +300,97 @@ def test_a_second_ctrl_c_while_stop_waits_ends_every_stage(tmp_path, monkeypatch
     assert engine.wait(30)
     np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(3))
     np.testing.assert_array_equal(engine.buffer.frame_index(), np.arange(3))
+
+
+class FileFailingAfter(SyntheticFile):
+    """A file whose read after frame ``last`` fails, as a truncated download's does."""
+
+    def __init__(self, count: int, last: int) -> None:
+        super().__init__(count)
+        self.last = last
+
+    def _read(self) -> Frame:
+        if self._next > self.last:
+            raise RuntimeError("the file is cut short")
+        return super()._read()
+
+
+def test_a_file_failing_part_way_says_after_which_frame(tmp_path):
+    # The error named the last frame read as the one that failed ("capture failed on frame 39"),
+    # whose row is recorded.
+    engine = PoseEngine(source=FileFailingAfter(100, last=39), detector=FakeDetector(),
+                        lifter=random_model(TINY), out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    with pytest.raises(EngineError, match="capture failed reading the frame after frame 39: RuntimeError"
+                       ) as failed:
+        engine.raise_if_failed()
+    assert failed.value.frame_index is None
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(40))
+
+
+class LifterFailingToReset:
+    """A lifter plug-in whose ``reset`` (each start) raises."""
+
+    def __init__(self) -> None:
+        self._inner = choose_lifter(random_model(TINY))
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def reset(self) -> None:
+        raise RuntimeError("reset exploded")
+
+
+def test_a_start_that_fails_gives_back_the_folder_and_the_source(tmp_path):
+    # The lifter's reset came after out_dir was locked and the source opened, and nothing gave
+    # them back: another engine on the folder was refused ("another run that has not stopped").
+    source = SyntheticFile(10)
+    register_lifter("failing-reset", lambda **_: LifterFailingToReset(), temporal=True,
+                    description="raises when reset")
+    try:
+        engine = PoseEngine(source=source, detector=FakeDetector(), lifter="failing-reset", out_dir=tmp_path)
+        with pytest.raises(Pose3DRuntimeError, match="start a new window: RuntimeError: reset exploded"):
+            engine.start()
+    finally:
+        LIFTERS.unregister("failing-reset")
+    assert source.closed and not engine.running
+    other = PoseEngine(source=SyntheticFile(10), detector=FakeDetector(), lifter=random_model(TINY),
+                       out_dir=tmp_path)
+    run_to_end(other)
+    assert len(load_session(tmp_path)) == 10
+
+
+class DetectorAnsweringBadly(FakeDetector):
+    """A detector plug-in that returns ``answer(detection)`` from frame 20 on."""
+
+    def __init__(self, answer) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def __call__(self, frame: Frame) -> Detection:
+        detection = super().__call__(frame)
+        return self.answer(detection) if frame.index >= 20 else detection
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    (lambda detection: None, "returned NoneType, not a Detection"),
+    (lambda detection: Detection(np.zeros((33, 2), np.float32), np.ones(33, np.float32), detection.bbox,
+                                 detection.frame_size, detection.timestamp, detection.frame_index),
+     r"returned keypoints of shape \(33, 2\)"),
+])
+def test_a_detector_s_wrong_answer_is_named_as_the_detector_s(tmp_path, answer, said):
+    # It was caught by the lifter: "lift failed on frame 20: AttributeError: 'NoneType' object
+    # has no attribute 'found'", or the lifter's "keypoints must have shape (17, 2)".
+    engine = PoseEngine(source=SyntheticFile(40), detector=DetectorAnsweringBadly(answer),
+                        lifter=random_model(TINY), out_dir=tmp_path)
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    with pytest.raises(EngineError, match=f"detect failed on frame 20: .*the detector 'fake' {said}"):
+        engine.raise_if_failed()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(20))
 
 
 def run_to_end(engine: PoseEngine) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.skeleton import NUM_JOINTS
 
 
@@ -47,3 +48,28 @@ class Detection:
             timestamp=timestamp,
             frame_index=frame_index,
         )
+
+
+def checked_detection(detection: object, detector: object) -> Detection:
+    """``detection`` as ``detector`` returned it, if it is a ``Detection`` with (17, 2) keypoints
+    and (17,) scores: a plug-in's wrong answer is named as the detector's, where it was caught
+    later as the lifter's (an AttributeError, or "keypoints must have shape (17, 2)").
+
+    Raises:
+        Pose3DTypeError: not a ``Detection``.
+        Pose3DValueError: keypoints or scores of another shape.
+    """
+    name = getattr(detector, "name", type(detector).__name__)
+    if not isinstance(detection, Detection):
+        raise Pose3DTypeError(
+            f"the detector {name!r} returned {type(detection).__name__}, not a Detection "
+            "(a frame without a person is Detection.missing(...); docs/extending.md)"
+        )
+    for what, value, shape in (("keypoints", detection.keypoints, (NUM_JOINTS, 2)),
+                               ("scores", detection.scores, (NUM_JOINTS,))):
+        if np.shape(value) != shape:
+            raise Pose3DValueError(
+                f"the detector {name!r} returned {what} of shape {np.shape(value)}; a Detection's "
+                f"{what} are {shape} (COCO-17, docs/extending.md)"
+            )
+    return detection

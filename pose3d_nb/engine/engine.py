@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.buffer import RollingBuffer
+from pose3d_nb.detectors.detection import checked_detection
 from pose3d_nb.detectors.follow import with_follow
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.engine.devices import Devices
@@ -84,8 +85,11 @@ if hasattr(os, "register_at_fork"):
 class EngineError(Pose3DRuntimeError):
     """What stopped the engine's worker: the stage, the frame it was on, the original exception."""
 
-    def __init__(self, stage: str, frame_index: int | None, cause: BaseException):
-        where = f" on frame {frame_index}" if frame_index is not None else ""
+    def __init__(self, stage: str, frame_index: int | None, cause: BaseException, after: int | None = None):
+        """``frame_index``: the frame the stage failed on (None: unknown); ``after``: for a
+        frame that could not be read, the last frame read (its own index is unknown)."""
+        where = (f" on frame {frame_index}" if frame_index is not None
+                 else f" reading the frame after frame {after}" if after is not None else "")
         super().__init__(f"{stage} failed{where}: {type(cause).__name__}: {cause}")
         self.stage = stage
         self.frame_index = frame_index
@@ -280,42 +284,53 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 self._recorder.finish(failed=self._error is not None)
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             try:
-                source, _ = self._devices.open()
+                self._begin_run(self._devices.open()[0])
             except BaseException:
-                self._recorder.finish()  # nothing recorded since begin: frees out_dir for another run
+                # Give back what this start took (the source, a camera, the detector and out_dir's
+                # lock; nothing ran yet), or the folder stayed locked until the process ended.
+                self._devices.close()
+                self._recorder.finish()
                 raise
-            self._error = None
-            self._stop.clear()
-            self._stop_reading.clear()
-            self._finished.clear()
-            self._read_to_end.clear()
-            self._drained.clear()
-            self._counters = RunCounters()
-            self._segment += 1
-            # A source object opened with loop (open_source(path, loop=True)), or the engine's
-            # loop= where the source takes it (a file; a camera or a folder ignores it).
-            devices = self._devices
-            looping = bool(getattr(source, "loop", False)) or bool(
-                devices.source_options.get("loop") and "loop" in accepted_options(devices.source_spec))
-            # A looping file's rows repeat its frames: not one clip to place again. A camera's
-            # are (with the frames it dropped and its pauses, world.recorded).
-            self._clip_segment = None if looping else self._segment
-            self._lifter.reset()
-            self._everyone.reset()
-            self._world.begin(self._segment)  # the metadata describes this run from now on
-            self._board.show(None)
-            self._latest_pose = None
-            frames: queue.Queue | LatestSlot = LatestSlot() if source.is_live else queue.Queue(maxsize=2)
-            results: queue.Queue = queue.Queue(maxsize=4)
-            stages = {"capture": (self._capture_loop, frames), "detect": (self._detect_loop, frames, results),
-                      "lift": (self._lift_loop, results)}
-            self._threads = [
-                threading.Thread(target=self._guard, args=(stage, *args), name=f"pose3d-{stage}", daemon=True)
-                for stage, args in stages.items()
-            ]
-            for thread in self._threads:
-                thread.start()
             _UNSTOPPED.add(self)
+
+    def _begin_run(self, source: Any) -> None:
+        """Set up a run reading the opened ``source`` and start its threads (``start``)."""
+        self._error = None
+        self._stop.clear()
+        self._stop_reading.clear()
+        self._finished.clear()
+        self._read_to_end.clear()
+        self._drained.clear()
+        self._counters = RunCounters()
+        self._segment += 1
+        # A source object opened with loop (open_source(path, loop=True)), or the engine's
+        # loop= where the source takes it (a file; a camera or a folder ignores it).
+        devices = self._devices
+        looping = bool(getattr(source, "loop", False)) or bool(
+            devices.source_options.get("loop") and "loop" in accepted_options(devices.source_spec))
+        # A looping file's rows repeat its frames: not one clip to place again. A camera's
+        # are (with the frames it dropped and its pauses, world.recorded).
+        self._clip_segment = None if looping else self._segment
+        try:
+            self._lifter.reset()
+        except Exception as error:
+            raise Pose3DRuntimeError(
+                f"the lifter {self._lifter!r} failed to start a new window: "
+                f"{type(error).__name__}: {error}") from error
+        self._everyone.reset()
+        self._world.begin(self._segment)  # the metadata describes this run from now on
+        self._board.show(None)
+        self._latest_pose = None
+        frames: queue.Queue | LatestSlot = LatestSlot() if source.is_live else queue.Queue(maxsize=2)
+        results: queue.Queue = queue.Queue(maxsize=4)
+        stages = {"capture": (self._capture_loop, frames), "detect": (self._detect_loop, frames, results),
+                  "lift": (self._lift_loop, results)}
+        self._threads = [
+            threading.Thread(target=self._guard, args=(stage, *args), name=f"pose3d-{stage}", daemon=True)
+            for stage, args in stages.items()
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop reading, finish the frames already read (detected, lifted, recorded: at most a
@@ -413,12 +428,12 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     # ------------------------------------------------------------------ worker threads
     def _guard(self, stage: str, loop, *args) -> None:
-        current: dict[str, int | None] = {"frame": None}
+        current: dict[str, int | None] = {"frame": None, "after": None}
         try:
             loop(current, *args)
         except BaseException as exc:  # noqa: BLE001 - kept and re-raised to the caller
             if self._error is None:
-                self._error = EngineError(stage, current["frame"], exc)
+                self._error = EngineError(stage, current["frame"], exc, current["after"])
             self._stop.set()
 
     def _wait_put(self, target: queue.Queue, item: Any) -> bool:
@@ -454,6 +469,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # A file failing part way (a truncated download): the frames it gave are good, so
                 # they are detected, lifted and recorded, as at a clean end, before the error stops
                 # the run (stopping at once dropped the queued and the lookahead's held-back frames).
+                current["frame"], current["after"] = None, current["frame"]  # the next one failed
                 self._end_stream(source, frames)
                 self._wait_for_the_rest()
                 raise
@@ -505,7 +521,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 detector.reset()
             started = time.perf_counter()
             try:
-                detection = detector(frame)
+                detection = checked_detection(detector(frame), detector)
             except Exception:
                 # The frames detected before this one are good: lift and record them (and those
                 # the lookahead holds back) before the error stops the run, as a truncated file does.
