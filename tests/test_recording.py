@@ -794,3 +794,31 @@ def test_a_folder_given_with_a_tilde_is_the_home_folders(tmp_path, monkeypatch):
     assert recorder.finish() == home / "rec" / "session.npz"
     assert len(load_session("~/rec")) == 5
     assert not list(work.iterdir())
+
+
+def test_a_run_keeps_recording_into_its_folder_when_the_working_folder_changes(tmp_path, monkeypatch):
+    # out_dir was kept relative: after a %cd (os.chdir) in the notebook the stop wrote a 0-row
+    # "complete" session.npz over the complete recording in the other folder's out_files, and
+    # this run's rows stayed behind as an unfinished journal.
+    project_a, project_b = tmp_path / "a", tmp_path / "b"
+    project_a.mkdir()
+    project_b.mkdir()
+    monkeypatch.chdir(project_b)
+    yesterday = _complete_session("out_files", frames=50)
+    monkeypatch.chdir(project_a)
+    assert prepare_out_dir("out_files") == project_a / "out_files"
+    recorder = _recorder("out_files")
+    assert recorder.out_dir == project_a / "out_files"
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    monkeypatch.chdir(project_b)  # %cd ../b while it records
+    _record(recorder, 30, 12)
+    assert recorder.finish() == project_a / "out_files" / "session.npz"
+    kept = load_session(project_b / "out_files")
+    assert len(kept) == 50 and kept.metadata["recording_id"] == yesterday
+    today = load_session(project_a / "out_files")
+    assert today.metadata["complete"] is True
+    np.testing.assert_array_equal(today.frame_index, np.arange(42))
+    assert sorted(p.name for p in (project_a / "out_files").iterdir()) == ["joints.npy", "session.npz"]
+

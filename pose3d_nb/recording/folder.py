@@ -40,9 +40,11 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
     A folder holding a recording (other than ``own_id``'s, the recorder's own earlier part) is
     refused unless ``overwrite``; ``hint`` tells how to say so (the CLI: "pass --overwrite").
     A folder another run is recording into now (``lock_out_dir``) is refused, overwrite or not.
+    The path returned is absolute (a relative ``folder`` is taken in the working folder now), so
+    a caller that records into it is not moved elsewhere by a later ``os.chdir``.
     Raises ``OutputError`` with one line naming the folder.
     """
-    path = Path(folder).expanduser()
+    path = Path(folder).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file, not a folder: give a folder for the recording")
     try:

@@ -89,7 +89,8 @@ class Recorder:
 
     Args:
         buffer: the rolling buffer rows are appended to.
-        out_dir: the recording folder; None keeps rows in memory only.
+        out_dir: the recording folder (made absolute here: the working folder may change while
+            it records); None keeps rows in memory only.
         metadata: called for each save: what produced the recording (JSON-able values).
         session_interval: seconds between chunk writes (what a crash may lose at most).
         overwrite: replace a recording already in ``out_dir`` (only once this one completes).
@@ -119,7 +120,9 @@ class Recorder:
         self.buffer = buffer
         # Expanded here, as the folder checks and load_session expand it: "~/rec" was checked and
         # locked at the home folder's rec but written to a folder named "~" in the working one.
-        self.out_dir = Path(out_dir).expanduser() if out_dir is not None else None
+        # Made absolute once: kept relative, a %cd (os.chdir) while recording sent the saves and
+        # the stop's session.npz into another folder's out_files, replacing its recording.
+        self.out_dir = Path(out_dir).expanduser().absolute() if out_dir is not None else None
         self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
