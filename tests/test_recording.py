@@ -822,3 +822,89 @@ def test_a_run_keeps_recording_into_its_folder_when_the_working_folder_changes(t
     np.testing.assert_array_equal(today.frame_index, np.arange(42))
     assert sorted(p.name for p in (project_a / "out_files").iterdir()) == ["joints.npy", "session.npz"]
 
+
+@pytest.mark.parametrize("lasting", [False, True])
+def test_a_read_error_at_stop_keeps_the_journal_and_writes_no_session(tmp_path, monkeypatch, lasting):
+    # Any OSError while the stop read the journal back was taken for a torn last save: the
+    # stream was dropped, session.npz written "complete" with 0 rows and the journal deleted.
+    # An error that lasts: the stop's message still counts the rows saved (from meta.json).
+    import errno
+
+    import pyarrow as pa
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 90)
+    recorder.flush()
+    real_open = pa.ipc.open_stream
+    failures = []
+
+    def failing_once(source, *args, **kwargs):  # EIO on a network disk, EMFILE in a busy kernel
+        if lasting or not failures:
+            failures.append(source)
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(source, *args, **kwargs)
+
+    monkeypatch.setattr(pa.ipc, "open_stream", failing_once)
+    with pytest.raises(Pose3DRuntimeError, match=r"Input/output error.*rows-000\.arrows") as raised:
+        recorder.finish()
+    monkeypatch.undo()
+    assert "journal is kept" in str(raised.value) and "the 90 rows saved before stay" in str(raised.value)
+    assert not (tmp_path / "session.npz").exists()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is False
+    np.testing.assert_array_equal(session.frame_index, np.arange(90))
+
+
+def test_a_torn_last_save_is_dropped_but_damage_before_the_end_is_an_error(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    stream = tmp_path / JOURNAL_DIR / "rows-000.arrows"
+    ends = []
+    for first in (0, 10, 20):
+        _record(recorder, first, 10)
+        recorder.flush()
+        ends.append(stream.stat().st_size)
+    recorder._release_folder()  # killed
+    whole = stream.read_bytes()
+    a_save = whole[ends[0]:ends[1]]
+    stream.write_bytes(whole + a_save[:len(a_save) // 2])  # a kill in the middle of a fourth save
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(30))
+    damaged = bytearray(whole)
+    damaged[ends[0] + 8:ends[0] + 40] = b"\x07" * 32  # the second save's header: not a torn tail
+    stream.write_bytes(bytes(damaged))
+    with pytest.raises(SessionError, match=r"rows-000\.arrows is damaged at byte \d+ of \d+"):
+        load_session(tmp_path)
+
+
+def test_a_stop_never_removes_a_journal_that_reads_back_fewer_rows_than_it_saved(tmp_path, monkeypatch):
+    from pose3d_nb.recording import journal
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    for first in (0, 10, 20):
+        _record(recorder, first, 10)
+        recorder.flush()
+    real_read = journal._read_stream
+    monkeypatch.setattr(journal, "_read_stream", lambda path: real_read(path)[:-1])  # a save lost
+    with pytest.raises(Pose3DRuntimeError, match=r"reads back 20 of the 30 rows saved into it"), \
+            pytest.warns(UserWarning, match=r"reads back 20 of the 30 rows saved into it"):
+        recorder.finish()
+    monkeypatch.undo()
+    assert not (tmp_path / "session.npz").exists()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(30))
+    # Nor does a finalize step that returns fewer rows than recorded lose any: they are written as recorded.
+    import dataclasses
+
+    def first_five(session, metadata):
+        shortened = {name: getattr(session, name)[:5] for name in COLUMNS}
+        return dataclasses.replace(session, **shortened), metadata
+
+    shortening = _recorder(tmp_path / "finalized", finalize=first_five)
+    shortening.begin()
+    _record(shortening, 0, 30)
+    shortening.finish()
+    session = load_session(tmp_path / "finalized" / "session.npz")
+    np.testing.assert_array_equal(session.frame_index, np.arange(30))
+    assert session.metadata["finalize_error"] == "it returned 5 rows for the 30 recorded"
+

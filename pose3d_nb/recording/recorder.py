@@ -291,8 +291,8 @@ class Recorder:
         except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             saved = self._saved_rows()
-            raise RecordingSaveError(self.out_dir, reason, saved, len(self.buffer),
-                                     max(0, self.recorded - saved)) from exc
+            unsaved = 0 if saved is None else max(0, self.recorded - saved)
+            raise RecordingSaveError(self.out_dir, reason, saved, len(self.buffer), unsaved) from exc
         finally:
             self._release_folder()
 
@@ -324,6 +324,11 @@ class Recorder:
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
             return None
         session = read_journal(journal.folder)
+        saved = journal.base_rows + journal.saved_rows
+        if len(session) < saved:  # never turn a journal into a session.npz that lacks its rows
+            raise RecordingSaveError(
+                self.out_dir, f"{journal.folder} reads back {len(session)} of the {saved} rows saved "
+                "into it; the journal is kept and no session.npz is written")
         metadata = {**self._meta(), "complete": True}
         recorded = session
         if not failed and self.finalize is not None:
@@ -356,13 +361,20 @@ class Recorder:
         ours = session_path.is_file() and not self._holds_other_session(session_path)
         return session_path if ours else None
 
-    def _saved_rows(self) -> int:
+    def _saved_rows(self) -> int | None:
         """Rows of this recording on disk: its journal's (with the ``session.npz`` rows a run
-        started again continues), else its own ``session.npz``'s; 0 when neither is there."""
+        started again continues), else its own ``session.npz``'s; 0 when neither is there;
+        None when its journal cannot be read now and its ``meta.json`` does not count them."""
         journal = self._own_journal()
         if journal is not None:
             with contextlib.suppress(SessionError, OSError):
                 return len(read_journal(journal))
+            # The disk fails reading the rows back (the stop's own error): meta.json counts them.
+            with contextlib.suppress(SessionError, OSError):
+                meta = read_meta(journal)
+                if "rows" in meta:
+                    return int(meta.get("base_rows", 0)) + meta["rows"]
+            return None
         session_path = self._own_session_file()
         if session_path is not None:
             with contextlib.suppress(SessionError, OSError, ValueError):
@@ -373,9 +385,13 @@ class Recorder:
                    ) -> tuple[BufferSnapshot, dict[str, Any]]:
         """``finalize``'s session and metadata; on an error, the rows as recorded."""
         try:
-            return self.finalize(session, metadata)
+            finalized, final_metadata = self.finalize(session, metadata)
         except Exception as exc:  # noqa: BLE001 - a bug there must not lose the recording
             return session, {**metadata, "finalize_error": f"{type(exc).__name__}: {exc}"}
+        if len(finalized) != len(session):  # it places rows again: one lost would be lost for good
+            return session, {**metadata, "finalize_error": (
+                f"it returned {len(finalized)} rows for the {len(session)} recorded")}
+        return finalized, final_metadata
 
     def _release_folder(self) -> None:
         unlock_out_dir(self._folder_lock)
