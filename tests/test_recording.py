@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import warnings
@@ -629,18 +630,25 @@ def test_an_overwrite_run_that_could_write_nothing_leaves_the_complete_session_r
 
     monkeypatch.setattr(journal, "atomic_file", disk_full)
     monkeypatch.setattr(journal.os, "fsync", disk_full)
-    replacing = _recorder(tmp_path, overwrite=True)
+    assert "no row of it had been saved yet" in _overwrite_run_that_cannot_save(tmp_path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("joints")) == ["session.npz"]
+    session = load_session(tmp_path)
+    assert session.metadata["recording_id"] == old_id and len(session) == 10
+
+
+def _overwrite_run_that_cannot_save(folder, failed=False) -> str:
+    """An --overwrite run into ``folder`` whose saves all fail (a full disk): two saves, then its
+    stop (``failed``: the run ended in an error); the stop's error message."""
+    replacing = _recorder(folder, overwrite=True)
     replacing.begin()
     _record(replacing, 0, 5)
     for _ in range(2):  # two saves fail
         with pytest.raises(OSError, match="No space left"):
             replacing.flush()
-    with pytest.raises(Pose3DRuntimeError, match="no row of it had been saved yet"):
-        replacing.finish()
-    monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("joints")) == ["session.npz"]
-    session = load_session(tmp_path)
-    assert session.metadata["recording_id"] == old_id and len(session) == 10
+    with pytest.raises(Pose3DRuntimeError) as raised:
+        replacing.finish(failed=failed)
+    return str(raised.value)
 
 
 def test_a_session_file_that_does_not_fit_on_the_disk_is_one_error_and_the_journal_stays(tmp_path,
@@ -908,3 +916,62 @@ def test_a_stop_never_removes_a_journal_that_reads_back_fewer_rows_than_it_saved
     np.testing.assert_array_equal(session.frame_index, np.arange(30))
     assert session.metadata["finalize_error"] == "it returned 5 rows for the 30 recorded"
 
+
+def test_an_overwrite_run_that_cannot_start_its_journal_puts_the_recording_it_set_aside_back(
+        tmp_path, monkeypatch):
+    # The set-aside journal stayed hidden once the new, empty journal was removed: the folder
+    # read as "no session" and a later run was refused for a joints.npy "no recording wrote".
+    import errno
+
+    from pose3d_nb.recording.journal import JournalWriter
+
+    earlier = _killed_with_rows(tmp_path, 60)
+
+    def disk_full(self, metadata):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JournalWriter, "write_meta", disk_full)
+    _overwrite_run_that_cannot_save(tmp_path, failed=True)
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".session.journal.replaced-*"))
+    session = load_session(tmp_path)
+    assert len(session) == 60 and session.metadata["recording_id"] == earlier
+    with pytest.raises(OutputError, match="already holds an unfinished recording"):
+        _recorder(tmp_path).begin()
+
+
+@pytest.mark.parametrize("session_beside", ["none", "older", "newer"])
+def test_a_recording_set_aside_with_no_journal_in_the_folder_is_what_the_folder_reads(tmp_path,
+                                                                                    session_beside):
+    # An --overwrite run killed right after it moved the unfinished recording aside, before it
+    # made its own journal: the folder said "no session" (or read an older session.npz) though
+    # every row of the unfinished recording was still there.
+    from pose3d_nb.cli import main
+
+    if session_beside == "older":
+        _complete_session(tmp_path, frames=20)
+        _killed_with_rows_replacing(tmp_path, 7)
+    else:
+        _killed_with_rows(tmp_path, 7)
+    os.replace(tmp_path / JOURNAL_DIR, tmp_path / ".session.journal.replaced-0123")  # then killed
+    if session_beside == "newer":
+        time.sleep(0.01)
+        write_session(tmp_path / "session.npz", load_session(tmp_path / ".session.journal.replaced-0123"),
+                      {"source": "synthetic", "recording_id": "newer"})
+        assert load_session(tmp_path).metadata["recording_id"] == "newer"
+        return
+    with pytest.warns(UserWarning, match="has no session.journal .*the 7 rows"):
+        assert len(load_session(tmp_path)) == 7
+    with pytest.warns(UserWarning, match="the 7 rows"):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    with pytest.raises(OutputError, match="already holds .*an unfinished recording"):
+        _recorder(tmp_path).begin()
+
+
+def _killed_with_rows_replacing(folder, count):
+    """An --overwrite run killed after saving ``count`` rows beside a complete session."""
+    dying = _recorder(folder, overwrite=True)
+    dying.begin()
+    _record(dying, 0, count)
+    dying.flush()
+    dying._release_folder()

@@ -457,14 +457,24 @@ class Recorder:
         base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
             base_rows = int(read_metadata(session_path).get("rows") or 0)
-        journal = JournalWriter(folder, self._recording_id, base_rows)
         try:
+            journal = JournalWriter(folder, self._recording_id, base_rows)
             journal.write_meta(self._meta())
         except BaseException:
             with contextlib.suppress(OSError):  # made here and still empty: leave no husk behind
                 folder.rmdir()
+            self._put_back_replaced_journal(folder)
             raise
         return journal
+
+    def _put_back_replaced_journal(self, folder: Path) -> None:
+        """Move the journal set aside for this run back to ``folder`` when this run could not
+        start its own there: hidden aside, it read as no recording at all (load_session, export)."""
+        if self._replaced_journal is None or folder.exists():
+            return  # nothing set aside, or this run's husk is still there (it reads the one aside)
+        with contextlib.suppress(OSError):
+            os.replace(self._replaced_journal, folder)
+            self._replaced_journal = None
 
     def _holds_other_session(self, path: Path) -> bool:
         """True when ``path`` is a session file of another recording (or one that cannot be read)."""
