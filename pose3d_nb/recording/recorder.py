@@ -172,18 +172,37 @@ class Recorder:
 
     def session(self) -> BufferSnapshot:
         """Every row recorded so far: the recording on disk (saved first) when there is one,
-        else the buffer (its newest ``capacity`` rows).
+        else the buffer, while it still holds every row recorded.
 
         Only this recording's own files are read: in a folder an overwrite run is still
-        replacing, the other recording's ``session.npz`` is not this one's rows."""
+        replacing, the other recording's ``session.npz`` is not this one's rows.
+
+        Raises:
+            Pose3DRuntimeError: no recording on disk and the buffer dropped its oldest rows
+                (``out_dir`` None and more than ``capacity`` rows recorded): its newest rows
+                alone would pass for the whole run.
+        """
         if self.out_dir is None or self._recording_id is None:
-            return self.buffer.snapshot()
+            return self._all_rows_in_memory()
         self.flush()
         journal = self._own_journal()
         if journal is not None:
             return read_journal(journal)
         session_path = self._own_session_file()
-        return read_session_file(session_path) if session_path is not None else self.buffer.snapshot()
+        return read_session_file(session_path) if session_path is not None else self._all_rows_in_memory()
+
+    def _all_rows_in_memory(self) -> BufferSnapshot:
+        """The buffer's rows when they are every row recorded (``session``'s error otherwise)."""
+        held = len(self.buffer)
+        if self.recorded > held:
+            raise Pose3DRuntimeError(
+                f"{self.recorded} rows were recorded but only the newest {held} are held (capacity="
+                f"{self.buffer.capacity}, no out_dir): the {self.recorded - held} oldest are gone, "
+                "and exporting the rest would pass for the whole run. To keep every row, record to "
+                "disk (PoseEngine(out_dir=...)) or hold more (capacity=...); to export the rows held, "
+                "export_session(engine.buffer.snapshot(), FORMAT, PATH, metadata=engine.metadata())"
+            )
+        return self.buffer.snapshot()
 
     @property
     def full(self) -> bool:
