@@ -30,6 +30,15 @@ def test_the_engine_without_settings_takes_the_defaults():
     assert PoseEngine("camera", out_dir=None).settings == DEFAULTS.replace(source="camera", out_dir=None)
 
 
+def test_the_engine_records_into_its_out_dir_as_it_was_when_made(tmp_path, monkeypatch):
+    # Kept relative, a %cd while recording moved the saves into another folder's out_files.
+    monkeypatch.chdir(tmp_path)
+    engine = PoseEngine(out_dir="out_files")
+    monkeypatch.chdir(tmp_path.parent)
+    assert engine.out_dir == tmp_path / "out_files"
+    assert engine.settings.out_dir == "out_files"  # the choice as given
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(Pose3DTypeError, match="Settings"):
         PoseEngine(settings={"window": 3})

@@ -455,6 +455,30 @@ def test_engine_export_takes_out_as_export_session_names_it(session, tmp_path):
         engine.export("trc", tmp_path / "b.trc", out=tmp_path / "c.trc")
 
 
+def test_a_memory_only_engine_refuses_to_export_a_recording_it_no_longer_holds(tmp_path):
+    # out_dir=None keeps the newest `capacity` rows only: engine.export and export_csv wrote
+    # those, silently, as if they were the whole run (55 min at 30 fps fills the default).
+    from pose3d_nb.engine import PoseEngine
+    from pose3d_nb.errors import Pose3DRuntimeError
+
+    def pose(i):
+        detection = SimpleNamespace(keypoints=np.full((17, 2), i, np.float32),
+                                    scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
+        return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection,
+                               frame=None, frame_index=i, valid=True)
+
+    engine = PoseEngine(source="sample", out_dir=None, capacity=40)
+    engine._recorder.record([pose(i) for i in range(40)], 0)
+    assert engine.export("csv", tmp_path / "held.csv").is_file()  # every row still held: exported
+    engine._recorder.record([pose(i) for i in range(40, 100)], 0)
+    for export in (lambda: engine.export("csv", tmp_path / "all.csv"),
+                   lambda: engine.export_csv(tmp_path / "all_frames.csv")):
+        with pytest.raises(Pose3DRuntimeError, match=r"100 rows.*newest 40.*the 60 oldest are gone"
+                                                     r".*out_dir=.*capacity=.*buffer\.snapshot\(\)"):
+            export()
+    assert not (tmp_path / "all.csv").exists() and not (tmp_path / "all_frames.csv").exists()
+
+
 @pytest.mark.parametrize(("option", "message"), [
     (dict(fps=-1), "fps must be a positive frame rate or None, got -1"),
     (dict(fps=0.0), "fps must be a positive frame rate or None, got 0.0"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import warnings
@@ -629,18 +630,25 @@ def test_an_overwrite_run_that_could_write_nothing_leaves_the_complete_session_r
 
     monkeypatch.setattr(journal, "atomic_file", disk_full)
     monkeypatch.setattr(journal.os, "fsync", disk_full)
-    replacing = _recorder(tmp_path, overwrite=True)
+    assert "no row of it had been saved yet" in _overwrite_run_that_cannot_save(tmp_path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("joints")) == ["session.npz"]
+    session = load_session(tmp_path)
+    assert session.metadata["recording_id"] == old_id and len(session) == 10
+
+
+def _overwrite_run_that_cannot_save(folder, failed=False) -> str:
+    """An --overwrite run into ``folder`` whose saves all fail (a full disk): two saves, then its
+    stop (``failed``: the run ended in an error); the stop's error message."""
+    replacing = _recorder(folder, overwrite=True)
     replacing.begin()
     _record(replacing, 0, 5)
     for _ in range(2):  # two saves fail
         with pytest.raises(OSError, match="No space left"):
             replacing.flush()
-    with pytest.raises(Pose3DRuntimeError, match="no row of it had been saved yet"):
-        replacing.finish()
-    monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("joints")) == ["session.npz"]
-    session = load_session(tmp_path)
-    assert session.metadata["recording_id"] == old_id and len(session) == 10
+    with pytest.raises(Pose3DRuntimeError) as raised:
+        replacing.finish(failed=failed)
+    return str(raised.value)
 
 
 def test_a_session_file_that_does_not_fit_on_the_disk_is_one_error_and_the_journal_stays(tmp_path,
@@ -794,3 +802,176 @@ def test_a_folder_given_with_a_tilde_is_the_home_folders(tmp_path, monkeypatch):
     assert recorder.finish() == home / "rec" / "session.npz"
     assert len(load_session("~/rec")) == 5
     assert not list(work.iterdir())
+
+
+def test_a_run_keeps_recording_into_its_folder_when_the_working_folder_changes(tmp_path, monkeypatch):
+    # out_dir was kept relative: after a %cd (os.chdir) in the notebook the stop wrote a 0-row
+    # "complete" session.npz over the complete recording in the other folder's out_files, and
+    # this run's rows stayed behind as an unfinished journal.
+    project_a, project_b = tmp_path / "a", tmp_path / "b"
+    project_a.mkdir()
+    project_b.mkdir()
+    monkeypatch.chdir(project_b)
+    yesterday = _complete_session("out_files", frames=50)
+    monkeypatch.chdir(project_a)
+    assert prepare_out_dir("out_files") == project_a / "out_files"
+    recorder = _recorder("out_files")
+    assert recorder.out_dir == project_a / "out_files"
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    monkeypatch.chdir(project_b)  # %cd ../b while it records
+    _record(recorder, 30, 12)
+    assert recorder.finish() == project_a / "out_files" / "session.npz"
+    kept = load_session(project_b / "out_files")
+    assert len(kept) == 50 and kept.metadata["recording_id"] == yesterday
+    today = load_session(project_a / "out_files")
+    assert today.metadata["complete"] is True
+    np.testing.assert_array_equal(today.frame_index, np.arange(42))
+    assert sorted(p.name for p in (project_a / "out_files").iterdir()) == ["joints.npy", "session.npz"]
+
+
+@pytest.mark.parametrize("lasting", [False, True])
+def test_a_read_error_at_stop_keeps_the_journal_and_writes_no_session(tmp_path, monkeypatch, lasting):
+    # Any OSError while the stop read the journal back was taken for a torn last save: the
+    # stream was dropped, session.npz written "complete" with 0 rows and the journal deleted.
+    # An error that lasts: the stop's message still counts the rows saved (from meta.json).
+    import errno
+
+    import pyarrow as pa
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 90)
+    recorder.flush()
+    real_open = pa.ipc.open_stream
+    failures = []
+
+    def failing_once(source, *args, **kwargs):  # EIO on a network disk, EMFILE in a busy kernel
+        if lasting or not failures:
+            failures.append(source)
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(source, *args, **kwargs)
+
+    monkeypatch.setattr(pa.ipc, "open_stream", failing_once)
+    with pytest.raises(Pose3DRuntimeError, match=r"Input/output error.*rows-000\.arrows") as raised:
+        recorder.finish()
+    monkeypatch.undo()
+    assert "journal is kept" in str(raised.value) and "the 90 rows saved before stay" in str(raised.value)
+    assert not (tmp_path / "session.npz").exists()
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is False
+    np.testing.assert_array_equal(session.frame_index, np.arange(90))
+
+
+def test_a_torn_last_save_is_dropped_but_damage_before_the_end_is_an_error(tmp_path):
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    stream = tmp_path / JOURNAL_DIR / "rows-000.arrows"
+    ends = []
+    for first in (0, 10, 20):
+        _record(recorder, first, 10)
+        recorder.flush()
+        ends.append(stream.stat().st_size)
+    recorder._release_folder()  # killed
+    whole = stream.read_bytes()
+    a_save = whole[ends[0]:ends[1]]
+    stream.write_bytes(whole + a_save[:len(a_save) // 2])  # a kill in the middle of a fourth save
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(30))
+    damaged = bytearray(whole)
+    damaged[ends[0] + 8:ends[0] + 40] = b"\x07" * 32  # the second save's header: not a torn tail
+    stream.write_bytes(bytes(damaged))
+    with pytest.raises(SessionError, match=r"rows-000\.arrows is damaged at byte \d+ of \d+"):
+        load_session(tmp_path)
+
+
+def test_a_stop_never_removes_a_journal_that_reads_back_fewer_rows_than_it_saved(tmp_path, monkeypatch):
+    from pose3d_nb.recording import journal
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    for first in (0, 10, 20):
+        _record(recorder, first, 10)
+        recorder.flush()
+    real_read = journal._read_stream
+    monkeypatch.setattr(journal, "_read_stream", lambda path: real_read(path)[:-1])  # a save lost
+    with pytest.raises(Pose3DRuntimeError, match=r"reads back 20 of the 30 rows saved into it"), \
+            pytest.warns(UserWarning, match=r"reads back 20 of the 30 rows saved into it"):
+        recorder.finish()
+    monkeypatch.undo()
+    assert not (tmp_path / "session.npz").exists()
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(30))
+    # Nor does a finalize step that returns fewer rows than recorded lose any: they are written as recorded.
+    import dataclasses
+
+    def first_five(session, metadata):
+        shortened = {name: getattr(session, name)[:5] for name in COLUMNS}
+        return dataclasses.replace(session, **shortened), metadata
+
+    shortening = _recorder(tmp_path / "finalized", finalize=first_five)
+    shortening.begin()
+    _record(shortening, 0, 30)
+    shortening.finish()
+    session = load_session(tmp_path / "finalized" / "session.npz")
+    np.testing.assert_array_equal(session.frame_index, np.arange(30))
+    assert session.metadata["finalize_error"] == "it returned 5 rows for the 30 recorded"
+
+
+def test_an_overwrite_run_that_cannot_start_its_journal_puts_the_recording_it_set_aside_back(
+        tmp_path, monkeypatch):
+    # The set-aside journal stayed hidden once the new, empty journal was removed: the folder
+    # read as "no session" and a later run was refused for a joints.npy "no recording wrote".
+    import errno
+
+    from pose3d_nb.recording.journal import JournalWriter
+
+    earlier = _killed_with_rows(tmp_path, 60)
+
+    def disk_full(self, metadata):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JournalWriter, "write_meta", disk_full)
+    _overwrite_run_that_cannot_save(tmp_path, failed=True)
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".session.journal.replaced-*"))
+    session = load_session(tmp_path)
+    assert len(session) == 60 and session.metadata["recording_id"] == earlier
+    with pytest.raises(OutputError, match="already holds an unfinished recording"):
+        _recorder(tmp_path).begin()
+
+
+@pytest.mark.parametrize("session_beside", ["none", "older", "newer"])
+def test_a_recording_set_aside_with_no_journal_in_the_folder_is_what_the_folder_reads(tmp_path,
+                                                                                    session_beside):
+    # An --overwrite run killed right after it moved the unfinished recording aside, before it
+    # made its own journal: the folder said "no session" (or read an older session.npz) though
+    # every row of the unfinished recording was still there.
+    from pose3d_nb.cli import main
+
+    if session_beside == "older":
+        _complete_session(tmp_path, frames=20)
+        _killed_with_rows_replacing(tmp_path, 7)
+    else:
+        _killed_with_rows(tmp_path, 7)
+    os.replace(tmp_path / JOURNAL_DIR, tmp_path / ".session.journal.replaced-0123")  # then killed
+    if session_beside == "newer":
+        time.sleep(0.01)
+        write_session(tmp_path / "session.npz", load_session(tmp_path / ".session.journal.replaced-0123"),
+                      {"source": "synthetic", "recording_id": "newer"})
+        assert load_session(tmp_path).metadata["recording_id"] == "newer"
+        return
+    with pytest.warns(UserWarning, match="has no session.journal .*the 7 rows"):
+        assert len(load_session(tmp_path)) == 7
+    with pytest.warns(UserWarning, match="the 7 rows"):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    with pytest.raises(OutputError, match="already holds .*an unfinished recording"):
+        _recorder(tmp_path).begin()
+
+
+def _killed_with_rows_replacing(folder, count):
+    """An --overwrite run killed after saving ``count`` rows beside a complete session."""
+    dying = _recorder(folder, overwrite=True)
+    dying.begin()
+    _record(dying, 0, count)
+    dying.flush()
+    dying._release_folder()

@@ -127,7 +127,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         flip: test-time flip augmentation; changeable while running.
         capacity: rows kept in the rolling buffer.
         out_dir: the recording folder (``joints.npy``, ``session.journal/`` while running,
-            ``session.npz`` after a stop; see ``pose3d_nb.recording``); None: memory only.
+            ``session.npz`` after a stop; see ``pose3d_nb.recording``); None: memory only. A
+            relative path is taken in the working folder when the engine is made (``out_dir``
+            is then absolute; ``settings`` shows it as given).
             A folder holding another recording is refused at ``start`` unless ``overwrite``.
         loop: for file sources: start again at the end.
         pace: for file sources: play at the file's frame rate.
@@ -199,6 +201,9 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                                 detector_options)
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
                                   finalize=self._placed_from_whole_clip)
+        # The choice as given ("out_files" stays relative in ``settings``); the recorder records
+        # into it made absolute now, wherever the working folder goes later.
+        self._out_dir_setting = None if self.out_dir is None else str(Path(chosen["out_dir"]).expanduser())
         self._clip_segment: int | None = None  # this run's segment, while it reads one clip (no loop)
         self._torch_threads = torch_threads
         self._lock = threading.RLock()  # serialises start/stop/set_* calls
@@ -226,7 +231,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     # ------------------------------------------------------------------ configuration
     @property
     def out_dir(self) -> Path | None:
-        """Where the session is written (None: memory only)."""
+        """Where the session is written, an absolute path (None: memory only)."""
         return self._recorder.out_dir
 
     @property

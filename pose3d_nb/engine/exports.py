@@ -36,6 +36,8 @@ class EngineExports:
         Raises:
             Pose3DValueError: no ``path`` and the engine has no ``out_dir``; ``path`` is part of
                 a recording (``ExportError``: a session file, a journal's file).
+            Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
+                oldest are gone (``Recorder.session``).
         """
         # "~/frames.csv" is the home folder's, as export() and the recording folder take it
         # (it was written to a folder named "~" in the working one).
@@ -63,6 +65,8 @@ class EngineExports:
         Raises:
             Pose3DValueError: no ``path`` and the engine has no ``out_dir``; a bad option
                 (``export.ExportError``). Pose3DTypeError: both ``path`` and ``out``.
+            Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
+                oldest are gone (``Recorder.session``).
         """
         from pose3d_nb.export import default_path, export_session
 

@@ -16,22 +16,20 @@ from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.settings import Settings
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pose3d_nb.buffer import RollingBuffer
     from pose3d_nb.engine.devices import Devices
 
 
 class EngineKnobs:
     """The engine's choices as properties; needs ``_lifter``, ``_lifter_spec``, ``_knob_lock``,
-    ``_devices``, ``buffer`` and ``out_dir`` from the class it is mixed into."""
+    ``_devices``, ``buffer`` and ``_out_dir_setting`` from the class it is mixed into."""
 
     _lifter: Any
     _lifter_spec: Any
     _knob_lock: threading.Lock
     _devices: Devices
     buffer: RollingBuffer
-    out_dir: Path | None
+    _out_dir_setting: str | None
 
     @property
     def settings(self) -> Settings:
@@ -45,7 +43,7 @@ class EngineKnobs:
             source=self.source_name, detector=detector,
             lifter=lifter if isinstance(lifter, str) or lifter is None else self._lifter.name,
             window=self.window, lookahead=self.lookahead, flip=self.flip,
-            capacity=self.buffer.capacity, out_dir=str(self.out_dir) if self.out_dir else None,
+            capacity=self.buffer.capacity, out_dir=self._out_dir_setting,
             follow=follow_text(self._follow),
         )
 

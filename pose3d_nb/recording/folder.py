@@ -40,9 +40,11 @@ def prepare_out_dir(folder: str | Path, overwrite: bool = False, own_id: str | N
     A folder holding a recording (other than ``own_id``'s, the recorder's own earlier part) is
     refused unless ``overwrite``; ``hint`` tells how to say so (the CLI: "pass --overwrite").
     A folder another run is recording into now (``lock_out_dir``) is refused, overwrite or not.
+    The path returned is absolute (a relative ``folder`` is taken in the working folder now), so
+    a caller that records into it is not moved elsewhere by a later ``os.chdir``.
     Raises ``OutputError`` with one line naming the folder.
     """
-    path = Path(folder).expanduser()
+    path = Path(folder).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file, not a folder: give a folder for the recording")
     try:
@@ -154,6 +156,13 @@ def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
         except SessionError:
             ids.add(None)
         parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)")
+    else:
+        set_aside = set_aside_standing_in(folder)
+        if set_aside is not None:  # what load_session reads for the folder (resolve_session)
+            with contextlib.suppress(SessionError, OSError):
+                ids.add(read_meta(set_aside).get("recording_id"))
+            parts.append(f"an unfinished recording ({set_aside.name}, set aside by an --overwrite "
+                         "run that did not complete)")
     return (" and ".join(parts) or None), ids
 
 
@@ -165,8 +174,9 @@ def resolve_session(path: str | Path) -> Path:
     else its ``session.npz``. A journal of another recording that saved no row yet (an
     ``--overwrite`` run killed or failed in its first seconds, or an empty folder whose first
     write failed) does not hide the complete ``session.npz`` beside it: that is read. Nor does
-    it hide an unfinished recording that run set aside (``set_aside_recordings``) and that is
-    newer than that ``session.npz``: that is read.
+    it, or the lack of any journal (a run killed just after it set the recording aside), hide
+    an unfinished recording that run set aside and that is newer than that ``session.npz``
+    (``set_aside_standing_in``): that is read.
     """
     path = Path(path).expanduser()
     if path.is_dir():
@@ -176,12 +186,16 @@ def resolve_session(path: str | Path) -> Path:
             if _holds_no_row(path / JOURNAL_DIR):
                 # An --overwrite run sets the folder's unfinished recording aside as it starts its
                 # own journal; killed before its first save, that empty journal hid those rows.
-                set_aside = set_aside_recordings(path)
-                if set_aside and _saved_after_the_session(set_aside[0], path / SESSION_FILE):
-                    return set_aside[0]
+                set_aside = set_aside_standing_in(path)
+                if set_aside is not None:
+                    return set_aside
             if _an_empty_journal_beside_another_session(path):
                 return path / SESSION_FILE
             return path / JOURNAL_DIR
+        # Killed between setting the recording aside and making its own journal: no journal.
+        set_aside = set_aside_standing_in(path)
+        if set_aside is not None:
+            return set_aside
         if (path / SESSION_FILE).is_file():
             return path / SESSION_FILE
         raise Pose3DFileNotFoundError(
@@ -219,6 +233,16 @@ def set_aside_recordings(folder: Path) -> list[Path]:
             if len(read_journal(journal)):
                 found.append(((journal / META_FILE).stat().st_mtime_ns, journal))
     return [journal for _, journal in sorted(found, reverse=True)]
+
+
+def set_aside_standing_in(folder: Path) -> Path | None:
+    """The newest recording set aside in ``folder`` (``set_aside_recordings``) when it stands for
+    the folder, its rows saved after the folder's ``session.npz`` was written (or there is none);
+    else None. The caller has found no journal of rows in ``folder``."""
+    set_aside = set_aside_recordings(folder)
+    if set_aside and _saved_after_the_session(set_aside[0], folder / SESSION_FILE):
+        return set_aside[0]
+    return None
 
 
 def _saved_after_the_session(journal: Path, session: Path) -> bool:
@@ -309,11 +333,12 @@ def load_session(path: str | Path) -> Session:
 
 def set_aside_note(journal: Path, rows: int) -> str:
     """Why a folder reads as the unfinished recording ``journal`` (``rows`` rows) that an
-    ``--overwrite`` run set aside: that run saved no row of its own."""
+    ``--overwrite`` run set aside: that run saved no row of its own, or made no journal."""
     folder = journal.parent
-    return (f"{folder / JOURNAL_DIR} holds no row (its --overwrite run was killed or failed before "
-            f"its first save); these are the {rows} rows of the unfinished recording it was "
-            f"replacing, kept in {journal}")
+    why = (f"{folder / JOURNAL_DIR} holds no row (its --overwrite run was killed or failed before "
+           "its first save)" if (folder / JOURNAL_DIR).is_dir() else
+           f"{folder} has no {JOURNAL_DIR} (its --overwrite run was killed or failed before it made one)")
+    return f"{why}; these are the {rows} rows of the unfinished recording it was replacing, kept in {journal}"
 
 
 # What the built-in exports of a session write beside it (export.formats' suffixes, bvh's sidecar

@@ -3,9 +3,10 @@
 Layout (format version 2)::
 
     session.journal/
-        meta.json        {"format_version", "recording_id", "base_rows", "columns": {name:
-                          {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically and
-                          durably
+        meta.json        {"format_version", "recording_id", "base_rows", "rows", "columns":
+                          {name: {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically
+                          and durably after each save ("rows": the rows the streams hold by
+                          then; journals written before it have none)
         rows-000.arrows  an Arrow IPC stream: one record batch per save, each column of
         rows-001.arrows  ``buffer.COLUMNS`` (shaped ones as fixed-size lists); one file per
                          time the journal is opened (a stream cannot be reopened for appending)
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise SessionError(f"{path} is damaged: base_rows is {base_rows!r}, not a count of rows")
     if not isinstance(meta.get("metadata") or {}, dict):
         raise SessionError(f"{path} is damaged: its metadata is not a JSON object")
+    rows = meta.get("rows", 0)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise SessionError(f"{path} is damaged: rows is {rows!r}, not a count of rows")
     return meta
 
 
@@ -111,6 +116,9 @@ class JournalWriter:
         recording_id: the recording's identity, stored in ``meta.json`` and ``session.npz``.
         base_rows: rows of this recording already in ``session.npz`` beside the folder, which
             the journal continues (0: none).
+
+    ``saved_rows``: rows its streams hold, counted as each save is synced (continued from
+    ``meta.json`` for an existing journal); ``meta.json`` says it as ``rows``.
     """
 
     def __init__(self, folder: Path, recording_id: str, base_rows: int = 0) -> None:
@@ -120,9 +128,12 @@ class JournalWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         if created:
             fsync_folder(self.folder.parent)  # the folder's own entry survives a power cut
+        saved_rows = 0
         if (self.folder / META_FILE).is_file():
-            base_rows = int(read_meta(self.folder).get("base_rows", 0))
+            meta = read_meta(self.folder)
+            base_rows, saved_rows = int(meta.get("base_rows", 0)), meta.get("rows") or 0
         self.base_rows = base_rows
+        self.saved_rows = saved_rows
         existing = stream_files(self.folder)
         number = int(_STREAM.match(existing[-1].name).group(1)) + 1 if existing else 0
         self.path = self.folder / f"rows-{number:03d}.arrows"
@@ -142,6 +153,7 @@ class JournalWriter:
             "format_version": FORMAT_VERSION,
             "recording_id": self.recording_id,
             "base_rows": self.base_rows,
+            "rows": self.saved_rows,
             "columns": {name: {"shape": list(column.shape), "dtype": np.dtype(column.dtype).str}
                         for name, column in COLUMNS.items()},
             "metadata": metadata,
@@ -166,6 +178,7 @@ class JournalWriter:
             os.fsync(self._sync)
             if new_file:  # fsyncing the data is not enough: the file's name must last too
                 fsync_folder(self.folder)
+            self.saved_rows += batch.num_rows
         except BaseException:
             # The caller keeps these rows and saves them again: cut them off this stream (whole
             # or torn) and put later saves in a new stream file, so each row is read back once.
@@ -195,19 +208,37 @@ class JournalWriter:
 
 
 def _read_stream(path: Path) -> list:
-    """The whole record batches of one stream file; a torn last batch (a kill mid-save) is dropped."""
+    """The whole record batches of one stream file; a torn last batch (a kill mid-save) is dropped.
+
+    Only a torn tail is dropped: the file ends inside a message (a batch, or the schema of a
+    file killed before its first batch), after the whole batches. An error of the system
+    (``OSError`` with an errno: EIO, EMFILE...) is raised, naming the file, and so is damage
+    before the file's end (``SessionError``): taken for a torn tail, it dropped every row after
+    it, and a stop then wrote those rows nowhere and removed the journal.
+    """
     import pyarrow as pa
 
     batches = []
-    try:
-        with pa.ipc.open_stream(path) as reader:
-            while True:
-                try:
-                    batches.append(reader.read_next_batch())
-                except StopIteration:
-                    break
-    except (pa.ArrowInvalid, OSError, EOFError):
-        pass  # torn tail, or a file killed before its first batch: keep what was whole
+    with pa.OSFile(str(path)) as source:
+        size = source.size()
+        try:
+            with pa.ipc.open_stream(source) as reader:
+                while True:
+                    try:
+                        batches.append(reader.read_next_batch())
+                    except StopIteration:
+                        break
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:  # the system's, not the data's
+                raise OSError(exc.errno, f"{exc.strerror or exc} reading {path}; the journal is kept "
+                              "as it is (no row of it is dropped): read it again once the disk "
+                              "answers") from exc
+            stopped_at = source.tell()
+            if stopped_at < size:  # the data stops being a stream before the file ends
+                raise SessionError(
+                    f"{path} is damaged at byte {stopped_at} of {size} ({exc}), not a torn last "
+                    f"save; the {sum(len(b) for b in batches)} rows before it are whole"
+                ) from None
     return batches
 
 
@@ -230,12 +261,17 @@ def _columns_of(batches: list, where: Path) -> dict[str, np.ndarray]:
 def read_journal(folder: Path) -> Session:
     """Every row a journal holds, oldest first; metadata from ``meta.json``, ``complete`` False.
 
-    Raises ``SessionError`` naming the folder or file that cannot be read.
+    Raises ``SessionError`` naming the folder or file that cannot be read (``OSError`` naming
+    the file for an error of the system); a ``UserWarning`` when the streams hold fewer rows
+    than ``meta.json`` says were saved.
     """
     meta = read_meta(folder)
     batches = [batch for path in stream_files(folder) for batch in _read_stream(path)]
     columns = _columns_of(batches, folder)
     rows = len(columns["timestamps"])
+    if rows < meta.get("rows", 0):  # each save's count is written after its rows are synced
+        warnings.warn(f"{folder} reads back {rows} of the {meta['rows']} rows saved into it: a "
+                      "stream file is damaged or was removed", UserWarning, stacklevel=2)
     base_rows = int(meta.get("base_rows", 0))
     if base_rows:
         base = read_session_file(folder.parent / SESSION_FILE)

@@ -89,7 +89,8 @@ class Recorder:
 
     Args:
         buffer: the rolling buffer rows are appended to.
-        out_dir: the recording folder; None keeps rows in memory only.
+        out_dir: the recording folder (made absolute here: the working folder may change while
+            it records); None keeps rows in memory only.
         metadata: called for each save: what produced the recording (JSON-able values).
         session_interval: seconds between chunk writes (what a crash may lose at most).
         overwrite: replace a recording already in ``out_dir`` (only once this one completes).
@@ -119,7 +120,9 @@ class Recorder:
         self.buffer = buffer
         # Expanded here, as the folder checks and load_session expand it: "~/rec" was checked and
         # locked at the home folder's rec but written to a folder named "~" in the working one.
-        self.out_dir = Path(out_dir).expanduser() if out_dir is not None else None
+        # Made absolute once: kept relative, a %cd (os.chdir) while recording sent the saves and
+        # the stop's session.npz into another folder's out_files, replacing its recording.
+        self.out_dir = Path(out_dir).expanduser().absolute() if out_dir is not None else None
         self.session_interval = float(session_interval)
         self.overwrite = overwrite
         self.hint = hint
@@ -169,18 +172,37 @@ class Recorder:
 
     def session(self) -> BufferSnapshot:
         """Every row recorded so far: the recording on disk (saved first) when there is one,
-        else the buffer (its newest ``capacity`` rows).
+        else the buffer, while it still holds every row recorded.
 
         Only this recording's own files are read: in a folder an overwrite run is still
-        replacing, the other recording's ``session.npz`` is not this one's rows."""
+        replacing, the other recording's ``session.npz`` is not this one's rows.
+
+        Raises:
+            Pose3DRuntimeError: no recording on disk and the buffer dropped its oldest rows
+                (``out_dir`` None and more than ``capacity`` rows recorded): its newest rows
+                alone would pass for the whole run.
+        """
         if self.out_dir is None or self._recording_id is None:
-            return self.buffer.snapshot()
+            return self._all_rows_in_memory()
         self.flush()
         journal = self._own_journal()
         if journal is not None:
             return read_journal(journal)
         session_path = self._own_session_file()
-        return read_session_file(session_path) if session_path is not None else self.buffer.snapshot()
+        return read_session_file(session_path) if session_path is not None else self._all_rows_in_memory()
+
+    def _all_rows_in_memory(self) -> BufferSnapshot:
+        """The buffer's rows when they are every row recorded (``session``'s error otherwise)."""
+        held = len(self.buffer)
+        if self.recorded > held:
+            raise Pose3DRuntimeError(
+                f"{self.recorded} rows were recorded but only the newest {held} are held (capacity="
+                f"{self.buffer.capacity}, no out_dir): the {self.recorded - held} oldest are gone, "
+                "and exporting the rest would pass for the whole run. To keep every row, record to "
+                "disk (PoseEngine(out_dir=...)) or hold more (capacity=...); to export the rows held, "
+                "export_session(engine.buffer.snapshot(), FORMAT, PATH, metadata=engine.metadata())"
+            )
+        return self.buffer.snapshot()
 
     @property
     def full(self) -> bool:
@@ -288,8 +310,8 @@ class Recorder:
         except OSError as exc:  # a full disk, a folder gone: say where, and that the rows stay
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             saved = self._saved_rows()
-            raise RecordingSaveError(self.out_dir, reason, saved, len(self.buffer),
-                                     max(0, self.recorded - saved)) from exc
+            unsaved = 0 if saved is None else max(0, self.recorded - saved)
+            raise RecordingSaveError(self.out_dir, reason, saved, len(self.buffer), unsaved) from exc
         finally:
             self._release_folder()
 
@@ -321,6 +343,11 @@ class Recorder:
             journal.write_meta(self._meta())  # with the error, for whoever loads the journal
             return None
         session = read_journal(journal.folder)
+        saved = journal.base_rows + journal.saved_rows
+        if len(session) < saved:  # never turn a journal into a session.npz that lacks its rows
+            raise RecordingSaveError(
+                self.out_dir, f"{journal.folder} reads back {len(session)} of the {saved} rows saved "
+                "into it; the journal is kept and no session.npz is written")
         metadata = {**self._meta(), "complete": True}
         recorded = session
         if not failed and self.finalize is not None:
@@ -353,13 +380,20 @@ class Recorder:
         ours = session_path.is_file() and not self._holds_other_session(session_path)
         return session_path if ours else None
 
-    def _saved_rows(self) -> int:
+    def _saved_rows(self) -> int | None:
         """Rows of this recording on disk: its journal's (with the ``session.npz`` rows a run
-        started again continues), else its own ``session.npz``'s; 0 when neither is there."""
+        started again continues), else its own ``session.npz``'s; 0 when neither is there;
+        None when its journal cannot be read now and its ``meta.json`` does not count them."""
         journal = self._own_journal()
         if journal is not None:
             with contextlib.suppress(SessionError, OSError):
                 return len(read_journal(journal))
+            # The disk fails reading the rows back (the stop's own error): meta.json counts them.
+            with contextlib.suppress(SessionError, OSError):
+                meta = read_meta(journal)
+                if "rows" in meta:
+                    return int(meta.get("base_rows", 0)) + meta["rows"]
+            return None
         session_path = self._own_session_file()
         if session_path is not None:
             with contextlib.suppress(SessionError, OSError, ValueError):
@@ -370,9 +404,13 @@ class Recorder:
                    ) -> tuple[BufferSnapshot, dict[str, Any]]:
         """``finalize``'s session and metadata; on an error, the rows as recorded."""
         try:
-            return self.finalize(session, metadata)
+            finalized, final_metadata = self.finalize(session, metadata)
         except Exception as exc:  # noqa: BLE001 - a bug there must not lose the recording
             return session, {**metadata, "finalize_error": f"{type(exc).__name__}: {exc}"}
+        if len(finalized) != len(session):  # it places rows again: one lost would be lost for good
+            return session, {**metadata, "finalize_error": (
+                f"it returned {len(finalized)} rows for the {len(session)} recorded")}
+        return finalized, final_metadata
 
     def _release_folder(self) -> None:
         unlock_out_dir(self._folder_lock)
@@ -438,14 +476,24 @@ class Recorder:
         base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
             base_rows = int(read_metadata(session_path).get("rows") or 0)
-        journal = JournalWriter(folder, self._recording_id, base_rows)
         try:
+            journal = JournalWriter(folder, self._recording_id, base_rows)
             journal.write_meta(self._meta())
         except BaseException:
             with contextlib.suppress(OSError):  # made here and still empty: leave no husk behind
                 folder.rmdir()
+            self._put_back_replaced_journal(folder)
             raise
         return journal
+
+    def _put_back_replaced_journal(self, folder: Path) -> None:
+        """Move the journal set aside for this run back to ``folder`` when this run could not
+        start its own there: hidden aside, it read as no recording at all (load_session, export)."""
+        if self._replaced_journal is None or folder.exists():
+            return  # nothing set aside, or this run's husk is still there (it reads the one aside)
+        with contextlib.suppress(OSError):
+            os.replace(self._replaced_journal, folder)
+            self._replaced_journal = None
 
     def _holds_other_session(self, path: Path) -> bool:
         """True when ``path`` is a session file of another recording (or one that cannot be read)."""
