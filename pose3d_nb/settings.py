@@ -53,7 +53,8 @@ class Settings:
 
     Raises:
         Pose3DValueError: a negative or fractional window or lookahead, a flip that is not
-            True or False, a capacity that is not a whole number >= 1, or an unknown follow value.
+            True or False, a capacity that is not a whole number >= 1, or an unknown follow value
+            (a bool is none: follow=True is refused, "largest" says it).
     """
 
     source: str = "sample"
@@ -69,10 +70,9 @@ class Settings:
     def __post_init__(self) -> None:
         self.lift  # noqa: B018 - checks window, lookahead and flip once, here
         check_capacity(self.capacity)
-        if self.follow is not None and str(self.follow).strip().lower() not in ("auto", "none"):
-            from pose3d_nb.detectors.follow import FollowPolicy
+        from pose3d_nb.detectors.follow import check_follow
 
-            FollowPolicy.parse(self.follow)
+        check_follow(self.follow)
 
     @property
     def lift(self) -> LiftSettings:

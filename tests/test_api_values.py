@@ -125,3 +125,37 @@ def test_torch_threads_is_refused_before_the_run(threads, model):
         PoseEngine(lifter=model, out_dir=None, torch_threads=threads)
     for fine in (None, 0, 1, np.int64(2)):
         PoseEngine(lifter=model, out_dir=None, torch_threads=fine)
+
+
+@pytest.mark.parametrize("follow", [True, False, np.bool_(True)])
+def test_a_bool_is_no_follow_value_anywhere(follow, model, tmp_path):
+    # follow=True was taken by Settings, PoseEngine, Pose3D and engine.follow, stored as given
+    # and refused later as "unknown follow value 'True'" (engine.settings, the metadata, start,
+    # which left an empty out folder; PoseApp). Now every entry point refuses it where given.
+    from pose3d_nb.batch import process
+
+    says = rf"unknown follow value {follow!r}; valid: 'largest'"
+    with pytest.raises(Pose3DValueError, match=says):
+        Settings(follow=follow)
+    with pytest.raises(Pose3DValueError, match=says):
+        PoseEngine(lifter=model, out_dir=None, follow=follow)
+    with pytest.raises(Pose3DValueError, match=says):
+        Pose3D(lifter=model, detector=_no_person, follow=follow)
+    with pytest.raises(Pose3DValueError, match=says):
+        process([str(tmp_path / "v.mp4")], tmp_path / "out", progress=False, follow=follow)
+    engine = PoseEngine(lifter=model, out_dir=None)
+    with pytest.raises(Pose3DValueError, match=says):
+        engine.follow(follow)
+    assert engine.settings.follow == "auto"  # a refused follow changes nothing
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_track_id_below_1_is_refused_in_the_same_words_by_the_engine_and_a_batch(model, tmp_path):
+    # The batch turned -3 into text first and said "unknown follow value '-3'".
+    from pose3d_nb.batch import process
+
+    says = "track ids start at 1, got follow=-3; valid: 'largest'"
+    for make in (lambda: PoseEngine(lifter=model, out_dir=None, follow=-3),
+                 lambda: process([str(tmp_path / "v.mp4")], tmp_path / "out", progress=False, follow=-3)):
+        with pytest.raises(Pose3DValueError, match=says):
+            make()

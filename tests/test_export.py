@@ -479,6 +479,24 @@ def test_a_memory_only_engine_refuses_to_export_a_recording_it_no_longer_holds(t
     assert not (tmp_path / "all.csv").exists() and not (tmp_path / "all_frames.csv").exists()
 
 
+def test_engine_export_takes_a_format_name_as_a_batch_does_and_names_a_bad_one_first(session, tmp_path):
+    # " bvh " was refused (a batch's export=" bvh " took it), and export("bogus") on an engine
+    # without out_dir said "give a path", not that the format is unknown.
+    engine = _engine_holding(session, None)
+    assert engine.export(" BVH ", tmp_path / "a.bvh") == tmp_path / "a.bvh"
+    assert export_session(session, " trc ", tmp_path / "a.trc") == tmp_path / "a.trc"
+    with pytest.raises(ExportError, match="unknown export format 'bogus'; choose one of bvh"):
+        engine.export("bogus")
+
+
+def test_export_session_replaces_an_existing_file_but_never_a_recording(session, tmp_path):
+    # Kept as documented (docs/exports.md): a notebook cell run again writes its export again;
+    # the command line refuses an existing --out unless --overwrite.
+    target = tmp_path / "motion.trc"
+    target.write_text("old")
+    assert export_session(session, "trc", target) == target and target.read_text() != "old"
+
+
 @pytest.mark.parametrize(("option", "message"), [
     (dict(fps=-1), "fps must be a positive frame rate or None, got -1"),
     (dict(fps=0.0), "fps must be a positive frame rate or None, got 0.0"),

@@ -30,6 +30,37 @@ def test_export_each_format(session_file, fmt, capsys):
     assert out.stat().st_size > 1000
 
 
+@pytest.mark.parametrize("fmt", ["bvh", "csv"])
+def test_an_existing_out_file_is_kept_unless_overwrite(session_file, fmt, capsys):
+    # `pose3d export --out notes.txt` replaced the user's notes without a word, and an --out
+    # folder failed as "cannot write" (exit 1); pose3d lift refuses both (exit 2).
+    notes = session_file.parent / "notes.txt"
+    notes.write_text("my notes")
+    assert main(["export", str(session_file), "--format", fmt, "--out", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pose3d export: error: ") and f"{notes} exists; pass --overwrite" in err
+    assert notes.read_text() == "my notes" and not notes.with_suffix(".invalid_frames.json").exists()
+    folder = session_file.parent / "exports"
+    folder.mkdir()
+    assert main(["export", str(session_file), "--format", fmt, "--out", str(folder)]) == 2
+    assert f"--out: {folder} is a folder; name the file to write" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+    assert main(["export", str(session_file), "--format", fmt, "--out", str(notes), "--overwrite"]) == 0
+    assert notes.read_text() != "my notes"
+    # The default path beside the session is the export's own: written again, as before.
+    for _ in range(2):
+        assert main(["export", str(session_file), "--format", fmt]) == 0
+
+
+def test_a_bvh_out_whose_invalid_frame_list_exists_is_refused_too(session_file, capsys):
+    sidecar = session_file.parent / "motion.invalid_frames.json"
+    sidecar.write_text("{}")
+    out = session_file.parent / "motion.bvh"
+    assert main(["export", str(session_file), "--format", "bvh", "--out", str(out)]) == 2
+    assert f"{sidecar} exists; pass --overwrite" in capsys.readouterr().err
+    assert sidecar.read_text() == "{}"
+
+
 def test_export_options_reach_the_writer(session_file, capsys):
     assert main(["export", str(session_file), "--format", "trc", "--fps", "25", "--units", "mm"]) == 0
     lines = (session_file.parent / "session.trc").read_text().splitlines()

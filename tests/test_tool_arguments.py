@@ -36,6 +36,9 @@ def test_bench_rejects_counts_and_seeds_out_of_range_as_usage_errors(arguments, 
         (["lift", "k.npy", "--size", "640", "480"], "pose3d lift", "the following arguments are required"),
         (["bench", "nope"], "pose3d bench", "invalid choice: 'nope'"),
         ([], "pose3d", "the following arguments are required: command"),
+        # Said as "pose3d: error:", by the parser of every command, not the one given.
+        (["batch", "v", "--out", "o", "--bogus"], "pose3d batch", "unrecognized arguments: --bogus"),
+        (["run", "--bogus", "1"], "pose3d run", "unrecognized arguments: --bogus 1"),
     ],
 )
 def test_usage_errors_are_one_line_as_every_other_refusal(capsys, arguments, prog, says):
@@ -208,6 +211,18 @@ _LIFT = ["lift", "TMP/k.npy", "--size", "640", "480", "--lifter", "shipped"]
         ["run", "--camera", "TMP/missing.json"],
         ["batch", "TMP/v.mp4", "--camera", "TMP/missing.json"],
         [*_LIFT, "--grounded", "--camera", "TMP/missing.json"],
+        # A lifter the detector cannot feed: run exited 1 leaving an empty --out, batch failed
+        # every video.
+        ["run", "--lifter", "mediapipe", "--detector", "detectron2", "--follow", "none"],
+        ["batch", "TMP/v.mp4", "--lifter", "mediapipe", "--detector", "detectron2", "--follow", "none"],
+        # A checkpoint file that is not there: batch exited 2, run 1 (an empty --out) and lift 1.
+        ["run", "--lifter", "TMP/missing.pt"],
+        ["lift", "TMP/k.npy", "--size", "640", "480", "--lifter", "TMP/missing.pt"],
+        # Beyond what the lifter sees: pose3d run and batch exited 2, lift 1.
+        [*_LIFT, "--stream", "--window", "1000"],
+        [*_LIFT, "--stream", "--lookahead", "1000"],
+        # A 173 degree lens on a 640 px wide frame: lifted to no finite joint, without a word.
+        [*_LIFT, "--grounded", "--focal", "20"],
     ],
     ids=" ".join,
 )
@@ -227,6 +242,24 @@ def test_a_value_a_command_checks_itself_is_refused_as_argparse_refuses_one(argu
         assert "window must be between 0 and 27 frames (the lifter's receptive field" in err
     if "--camera" in arguments:  # the message names the fix
         assert "missing.json; give an existing calibration file" in err and "focal length instead" in err
+    if "detectron2" in arguments:
+        assert "detector 'detectron2' gives no world_landmarks, which lifter 'mediapipe' requires" in err
+    if "TMP/missing.pt" in arguments:
+        assert "missing.pt' is neither" in err and "nor a checkpoint file" in err
+    if "1000" in arguments:
+        assert "must be between 0 and" in err
+    if "--focal" in arguments:
+        assert "focal length 20 px is a 173 degree field of view across the 640x480 image's longer" in err
+
+
+def test_a_focal_length_out_of_range_for_the_video_is_refused_once_its_size_is_known(tmp_path, capsys):
+    # The sample is 540x960: a 20 px focal is a 175 degree lens. It ran to the end and recorded
+    # no finite joint; now the first frame stops the run, refused as a value of the command line.
+    status = pose3d(["run", "--focal", "20", "--max-frames", "3", "--out", str(tmp_path / "out")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "focal length 20 px is a 175 degree field of view across the 540x960 image's longer side" in err
+    assert "a focal length between 41.99 and 5486 px for this image" in err
 
 
 def test_a_failure_in_the_work_still_exits_1(tmp_path, capsys):

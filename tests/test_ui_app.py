@@ -405,3 +405,30 @@ def test_the_plot_goes_under_a_landscape_video_and_back_beside_a_portrait_one(tm
     finally:
         app.close()
 
+
+
+def _documented_app_options(document: str) -> dict:
+    """The keywords of the ``app = PoseApp(...)`` line of a document's notebook snippet."""
+    import ast
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / document).read_text()
+    line = next(line for line in text.splitlines() if line.startswith("app = PoseApp("))
+    call = ast.parse(line.split("#")[0].strip()).body[0].value
+    return {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+
+
+def test_the_readme_notebook_snippet_runs_twice_in_the_same_folder(tmp_path, monkeypatch):
+    # README's PoseApp(source="sample", loop=True, pace=True) recorded to ./out_files; run
+    # again (a notebook's cell, the next day), start refused the complete session there.
+    monkeypatch.chdir(tmp_path)
+    options = _documented_app_options("README.md")
+    for _ in range(2):
+        with PoseApp(**options) as app:
+            app.start()
+            assert app.wait(frames=5, timeout=120)
+            app.stop()
+            assert app.engine.error is None
+    assert (tmp_path / "out_files" / "session.npz").is_file()
+    # docs/notebook.md's snippet records to the same default folder: it must say so too.
+    assert _documented_app_options("docs/notebook.md").get("overwrite") is True

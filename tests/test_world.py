@@ -346,6 +346,31 @@ def test_bad_options_name_the_value(options, named):
         WorldTracker(**options)
 
 
+@pytest.mark.parametrize("options", [{"focal": True}, {"fov": True}, {"height": True},
+                                     {"focal": np.bool_(True)}])
+def test_a_bool_is_no_lens_or_height(options):
+    # focal=True was 1 px (a 179.9 degree lens on the sample: no finite joint, no word) and
+    # height=True 1 m: values.py says a bool is never a number.
+    name, value = next(iter(options.items()))
+    with pytest.raises(Pose3DValueError, match=f"got {value!r}"):
+        WorldTracker(**options)
+
+
+@pytest.mark.parametrize("focal", [1.0, 20.0, 1e7])
+def test_a_focal_length_out_of_the_field_of_view_range_is_refused_for_the_image(focal):
+    from pose3d_nb.world.intrinsics import FieldOfViewError
+
+    # Positive, so taken before the video's size is known, then refused on its size: a 20 px
+    # focal on a 960 px tall video is a 175 degree lens, 1e7 px a 0.006 degree one.
+    tracker = WorldTracker(focal=focal)
+    with pytest.raises(FieldOfViewError, match=r"field of view across the 540x960 image's longer side; "
+                       r"it must be between 10 and 170 degrees \(a focal length between 41\.99 and 5486 px"):
+        tracker.intrinsics_for((540, 960))
+    assert resolve_intrinsics(540, 960, focal=42).fov_deg < 170  # the bounds the message names
+    assert resolve_intrinsics(540, 960, focal=5485).fov_deg > 10
+    assert resolve_intrinsics(540, 960, fov=169.9).fov_deg == pytest.approx(169.9)  # a fov at the edge
+
+
 @pytest.mark.parametrize("fps", [0, -30.0, float("nan"), "30", True])
 def test_a_bad_frame_rate_is_refused_as_pose3d_refuses_it(fps):
     from pose3d_nb.world import WorldStage

@@ -41,7 +41,7 @@ from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
 from pose3d_nb.batch.task import manifest_row, process_video
 from pose3d_nb.batch.waits import WaitTimeout, bounded
-from pose3d_nb.detectors.follow import follow_text
+from pose3d_nb.detectors.follow import check_follow, follow_text
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after
 from pose3d_nb.values import is_real_number, is_whole_number
@@ -344,7 +344,8 @@ def process(
              if value is not FROM_SETTINGS}
     if "lifter" in given:
         given["lifter"] = str(given["lifter"])  # a Path too
-    if "follow" in given:
+    if "follow" in given:  # checked as given, as the engine checks it (-3, True), then stored as text
+        check_follow(given["follow"])
         given["follow"] = follow_text(given["follow"])
     batch_settings = BatchSettings(
         settings, export=export, camera=camera, fov=fov, focal=focal, height=height, **given

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
-from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, lifter_names
+from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name
 from pose3d_nb.settings import Settings, merge
 
 #: The ``Settings`` fields a batch applies to every video (source, out_dir and capacity are per video).
@@ -95,7 +95,8 @@ class BatchSettings:
 
         Raises:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
-                that does not exist, a window or lookahead beyond what the lifter sees, or a bad
+                that does not exist, a detector that lacks what the lifter requires (MediaPipe's
+                3D from detectron2), a window or lookahead beyond what the lifter sees, or a bad
                 lens, calibration file or height (a negative window or lookahead is refused
                 earlier, by ``Settings``). A calibration file that does not exist is a
                 ``CalibrationNotFoundError``, a ``FileNotFoundError`` too.
@@ -103,21 +104,17 @@ class BatchSettings:
         from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS
         from pose3d_nb.export import FORMATS
-        from pose3d_nb.lifting.choice import check_lift_limits
+        from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_detector, check_lifter_file
         from pose3d_nb.lifting.weights import lifter_weights_file, sha256_of
 
         detector = DETECTORS.canonical(self.detector)  # as registered: the manifests compare it
-        with_follow(detector, self.follow)  # a detector that cannot follow: refused here
+        following, _ = with_follow(detector, self.follow)  # a detector that cannot follow: refused here
         lifter = str(self.lifter)
-        if is_lifter_name(lifter):
-            lifter = LIFTERS[lifter].name
-        else:
-            path = Path(lifter).expanduser()
-            if not path.is_file():
-                raise Pose3DValueError(
-                    f"lifter {lifter!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
-                )
-            lifter = str(path.resolve())
+        if self.lifter is None or lifter.lower() == "none":  # as choose_lifter and pose3d run take it
+            lifter = "mediapipe"
+        check_lifter_file(lifter)
+        lifter = LIFTERS[lifter].name if is_lifter_name(lifter) else str(Path(lifter).expanduser().resolve())
+        check_lifter_detector(lifter, following)  # every video would fail on it, one by one
         check_lift_limits(lifter, self.settings.lift)  # each video would fail on it, one by one
         formats = tuple(sorted({str(f).strip().lower() for f in self.export if str(f).strip()}))
         unknown = [f for f in formats if f not in FORMATS]

@@ -85,12 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     open_closed_std_streams()
     one_line_warnings()
     parser = build_parser()
-    args = parser.parse_args(_values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
+    args, unknown = parser.parse_known_args(
+        _values_kept_with_their_options(sys.argv[1:] if argv is None else argv))
+    if unknown:  # the command's own words ("pose3d batch: error: ..."), as its other refusals say
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     # A command's own checks of its values (set_defaults(check=...)) run before it: what they
     # refuse exits 2, as argparse's refusals do; what fails in the command itself exits 1.
     check = getattr(args, "check", None)
     return tool_exit_status(lambda: args.func(args), check=check and (lambda: check(args)),
                             prog=f"{parser.prog} {args.command}")
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The sub-parser of ``command`` (``pose3d batch``'s), as ``build_parser`` added it."""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices[command]
 
 
 def _values_kept_with_their_options(argv: list[str]) -> list[str]:

@@ -11,7 +11,9 @@ from pose3d_nb.cli.common import UsageError, escape_help, export_recording, regi
 def check_export_options(args: argparse.Namespace) -> None:
     """``pose3d export``'s own values, before the session is read (``cli.main`` runs it first; a
     ``Pose3DValueError`` here is a refusal of the command line, exit status 2): the numbers,
-    the units the format takes, and an --out that is part of a recording (never replaced)."""
+    the units the format takes, and an --out that is part of a recording (never replaced), a
+    folder, or a file that exists without --overwrite. The default path beside the session
+    (``session.bvh``) is the export's own: written again, as ``export_session`` does."""
     from pose3d_nb.export import check_units, refuse_replacing_recording
 
     if args.fps is not None and not args.fps > 0:
@@ -23,6 +25,20 @@ def check_export_options(args: argparse.Namespace) -> None:
     check_units(args.format, args.units)
     if args.out is not None:
         refuse_replacing_recording(args.out)
+        _check_out(Path(args.out).expanduser(), args.format, args.overwrite)
+
+
+def _check_out(out: Path, format: str, overwrite: bool) -> None:
+    """``--out`` checked as ``pose3d lift`` checks its own: not a folder (that exited 1, "cannot
+    write"), and not a file that exists unless ``--overwrite`` (a user's notes.txt was replaced
+    without a word). A BVH's invalid-frame list beside it (``export.bvh.sidecar_path``) too."""
+    from pose3d_nb.export.bvh import sidecar_path
+
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a folder; name the file to write (in it, if you like)")
+    for path in (out, sidecar_path(out)) if format == "bvh" else (out,):
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -56,7 +72,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "session", help="session.npz written by `pose3d run` or the engine, or its folder (--out)"
     )
     export.add_argument("--format", required=True, choices=list(FORMATS), type=registered(FORMATS))
-    export.add_argument("--out", default=None, help="output file (default: beside the session)")
+    export.add_argument("--out", default=None,
+                        help="output file (default: beside the session, replacing an earlier export there); "
+                             "an existing file is refused unless --overwrite")
+    export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     export.add_argument("--fps", type=float, default=None,
                         help="frame rate to declare, rows written as recorded (default: from the "
                              "timestamps, BVH/TRC/C3D rows laid on an even grid at it)")

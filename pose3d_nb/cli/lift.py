@@ -81,7 +81,9 @@ def check_lift_options(args: argparse.Namespace) -> None:
     --stream; the lens and height options, and --window and --lookahead: the height only places
     the poses, the lens places them and turns the rays of zoomed weights (``lifting.rays``), and
     the others only step the streaming lifter, so where they would change nothing they are
-    refused, and a bad value should not wait for the lift."""
+    refused, and a bad value should not wait for the lift. A checkpoint path that is not a
+    file, and a --window or --lookahead beyond what the lifter sees, are refused here too."""
+    from pose3d_nb.lifting.choice import check_lift_limits
     from pose3d_nb.lifting.protocol import LiftSettings
     from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
@@ -93,7 +95,13 @@ def check_lift_options(args: argparse.Namespace) -> None:
     streamed = [f"--{name}" for name in ("window", "lookahead") if getattr(args, name) is not None]
     if streamed and not args.stream:  # they were ignored offline, where every frame sees the whole clip
         raise UsageError(f"{', '.join(streamed)}: used only with --stream, which lifts frame by frame")
-    LiftSettings(args.window or 0, args.lookahead or 0, args.flip)  # a negative one: before the model loads
+    # A negative one: before the model loads.
+    lift = LiftSettings(args.window or 0, args.lookahead or 0, args.flip)
+    checkpoint, _ = _checkpoint(args.checkpoint)  # an unknown name
+    if not checkpoint.is_file():  # was found when the lift loaded it (exit 1), as pose3d run and batch did
+        raise UsageError(f"lifter {args.checkpoint!r} is neither shipped, auto nor a checkpoint file")
+    if args.stream:  # beyond the receptive field: refused as pose3d run and batch refuse it
+        check_lift_limits(str(checkpoint), lift)
     lens_given = any(options[name] is not None for name in ("camera", "fov", "focal"))
     if given and not args.grounded:
         # The lens also turns the rays of zoomed weights; the height only places the poses.

@@ -38,18 +38,27 @@ def run_settings(args: argparse.Namespace) -> Settings:
 def check_run_options(args: argparse.Namespace) -> None:
     """``pose3d run``'s own values, checked before any work (``cli.main`` runs it first): a
     ``Pose3DValueError`` here (a negative window, or one beyond the lifter's receptive field, an
-    unknown follow rule or lifter name, a detector that cannot follow, a bad lens, calibration
+    unknown follow rule or lifter name, a checkpoint file that is not there, a detector that
+    cannot follow or lacks what the lifter requires, a bad lens, calibration
     file or height, an --out holding a recording without --overwrite) is a refusal of the
     command line, exit status 2, and leaves no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
-    from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_name
+    from pose3d_nb.lifting.choice import (
+        check_lift_limits,
+        check_lifter_detector,
+        check_lifter_file,
+        check_lifter_name,
+    )
     from pose3d_nb.recording.folder import check_no_other_recording
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
     settings = run_settings(args)
-    with_follow(settings.detector, settings.follow)  # the engine would refuse it after the folder
+    # Each of these the engine would refuse only after the folder was made.
+    detector, _ = with_follow(settings.detector, settings.follow)
     check_lifter_name(settings.lifter)
+    check_lifter_file(settings.lifter)  # a checkpoint path that is not there
+    check_lifter_detector(settings.lifter, detector)  # --lifter mediapipe --detector detectron2
     checked_world_options(args)
     check_lift_limits(settings.lifter, settings.lift)  # a window beyond the receptive field
     refuse_file_as_folder(args.out, "the recording")
@@ -81,6 +90,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
 
     from pose3d_nb.detectors.follow import FollowPointError
     from pose3d_nb.engine import PoseEngine
+    from pose3d_nb.world.intrinsics import FieldOfViewError
 
     engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
                         overwrite=args.overwrite, **world_options(args))
@@ -133,8 +143,9 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
         print(f"note: nobody followed at the end: {unfollowed}")
     if error is not None:
         # A value the user gave that only the first frame could judge (a --follow point outside
-        # the image): refused as the values checked before the run are (exit status 2).
-        if isinstance(error.__cause__, FollowPointError):
+        # the image, a --focal out of the field of view range for the video's size): refused as
+        # the values checked before the run are (exit status 2).
+        if isinstance(error.__cause__, (FollowPointError, FieldOfViewError)):
             raise UsageError(str(error.__cause__)) from error
         print(f"error: {error}", file=sys.stderr)
         return 1

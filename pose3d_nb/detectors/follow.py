@@ -361,6 +361,17 @@ def options_only_for(detector: object, other: object) -> frozenset[str]:
 AUTO = "auto"
 
 
+def check_follow(follow: object) -> None:
+    """``Pose3DValueError`` naming the valid values for a ``follow`` value that is none of them
+    (``Settings``, ``PoseEngine.follow`` and through them every entry point check it alike).
+    A bool is none: ``follow=True`` was taken, stored as "True" and refused as that later (by
+    the metadata, a start, the app); "largest" says what it meant."""
+    if isinstance(follow, (bool, np.bool_)):
+        raise Pose3DValueError(f"unknown follow value {follow!r}; valid: {VALID_VALUES}")
+    if follow is not None and not (isinstance(follow, str) and follow.strip().lower() in (AUTO, "none")):
+        FollowPolicy.parse(follow)
+
+
 def follow_text(follow: object) -> str | None:
     """A follow value as ``Settings`` and manifests store it: a point (x, y) as "x,y"."""
     if follow is None:
@@ -400,6 +411,7 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
         raise Pose3DTypeError(
             f"detector_options must be a dict of the detector's keyword options, got {type(options).__name__}"
         )
+    check_follow(follow)  # a bool too, before "auto" or the detector is looked at
     options = dict(options or {})
     if isinstance(detector, str):  # as registered ("MediaPipe" is "mediapipe"): compared below
         detector = DETECTORS.canonical(detector)

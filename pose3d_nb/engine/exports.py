@@ -63,13 +63,17 @@ class EngineExports:
             The path written.
 
         Raises:
-            Pose3DValueError: no ``path`` and the engine has no ``out_dir``; a bad option
-                (``export.ExportError``). Pose3DTypeError: both ``path`` and ``out``.
+            Pose3DValueError: an unknown format (named first), no ``path`` and the engine has
+                no ``out_dir``; a bad option (``export.ExportError``). Pose3DTypeError: both
+                ``path`` and ``out``. An existing file at ``path`` is replaced, as
+                ``export_session`` replaces it (never a recording).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
-        from pose3d_nb.export import default_path, export_session
+        from pose3d_nb.export import check_units, default_path, export_session, format_name
 
+        format = format_name(format)
+        check_units(format, options.get("units"))  # an unknown format named before a missing path
         if "out" in options:  # was a TypeError from export_session: "multiple values for 'out'"
             out = options.pop("out")
             if path is not None and out is not None:

@@ -11,7 +11,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.detectors.follow import SINGLE_PERSON, options_only_for, resolved_follow, with_follow
+from pose3d_nb.detectors.follow import (
+    SINGLE_PERSON,
+    check_follow,
+    options_only_for,
+    resolved_follow,
+    with_follow,
+)
 from pose3d_nb.detectors.registry import detector_provides
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.sources import accepted_options
@@ -82,6 +88,7 @@ class EngineSwitching:
             Pose3DValueError: an id nobody has now (the message lists those in view), an
                 unknown policy, or a detector that sees one person only.
         """
+        check_follow(target)  # True: refused here, as Settings refuses it (it broke the metadata later)
         with self._lock:
             detector = self._devices.detector
             if resolved_follow(self._devices.detector_spec, target) is None:

@@ -37,11 +37,19 @@ __all__ = [
     "check_units",
     "default_path",
     "export_session",
+    "format_name",
     "format_names",
     "prepare",
     "refuse_replacing_recording",
     "register_format",
 ]
+
+
+def format_name(format: Any) -> Any:
+    """``format`` as the registry looks it up: text without the spaces around it (" bvh " was
+    refused by ``export_session`` while a batch's ``export=" bvh "`` took it; the registry
+    folds case itself). Anything else as given, for ``_entry`` to refuse by name."""
+    return format.strip() if isinstance(format, str) else format
 
 
 def _entry(format: str) -> ExportFormat:
@@ -110,7 +118,10 @@ def export_session(
     ``ExportError`` (a ValueError) with a one-line reason for an empty session, no valid frame, an
     unknown format or option, a followed person who changed during the session (pass ``person``),
     a person not recorded, or a path that cannot be written; nothing is left behind then.
+    An existing file at ``out`` is replaced (a notebook's cell run again writes its export again;
+    only a recording is never replaced): ``pose3d export --out`` refuses one unless --overwrite.
     """
+    format = format_name(format)
     writer = _writer(format, units)
     check_options(fps=fps, smooth=smooth, person=person)  # before the session is read
     fixed_rate = FORMATS[format].fixed_rate

@@ -29,6 +29,8 @@ __all__ = [
     "LifterInfo",
     "auto_lifter",
     "check_lift_limits",
+    "check_lifter_detector",
+    "check_lifter_file",
     "choose_lifter",
     "describe_lifter",
     "give_lens",
@@ -178,6 +180,34 @@ def check_lifter_name(spec: Any) -> None:
             raise UnknownNameError(
                 f"unknown lifter {spec!r}: use one of {', '.join(lifter_names())} or a checkpoint path"
             )
+
+
+def check_lifter_file(spec: Any) -> None:
+    """``Pose3DValueError`` for a lifter ``spec`` given as a path (neither a registered name nor
+    "none") that is not a file, as ``choose_lifter`` would fail on it once the run starts; a
+    command checks it before any work (``pose3d run``, ``lift`` and ``batch`` alike). A model or
+    a lifter object passes: it is already loaded."""
+    if not isinstance(spec, (str, os.PathLike)) or (
+            isinstance(spec, str) and (is_lifter_name(spec) or spec.lower() == "none")):
+        return
+    if not Path(spec).expanduser().is_file():
+        raise Pose3DValueError(
+            f"lifter {str(spec)!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
+        )
+
+
+def check_lifter_detector(lifter: Any, detector: Any) -> None:
+    """``Pose3DValueError`` when the detector ``detector`` names (as ``with_follow`` gives it:
+    "mediapipe" following someone is "mediapipe-people") lacks what the registered lifter
+    ``lifter`` requires (``require_capabilities``), read from both registries by name, so a
+    command refuses it before any folder is made or model loaded (the engine refuses it only
+    when it starts). A lifter path or object, or a detector object, is left for the engine."""
+    from pose3d_nb.detectors.registry import detector_provides
+
+    if lifter is None or (isinstance(lifter, str) and lifter.lower() == "none"):
+        lifter = "mediapipe"  # as choose_lifter takes it
+    if is_lifter_name(lifter) and isinstance(detector, str):
+        require_capabilities(LIFTERS[lifter], detector_provides(detector), detector)
 
 
 def check_lift_limits(spec: Any, lift: LiftSettings) -> None:

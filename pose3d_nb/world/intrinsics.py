@@ -27,6 +27,7 @@ import numpy as np
 import tomllib
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
+from pose3d_nb.values import is_positive_number, is_real_number
 
 #: Field of view assumed across the image's longer side when nothing is given. A phone's main
 #: camera and most webcams are 60-70 degrees on the long side; 60 is what VideoPose3D-style
@@ -43,6 +44,12 @@ class CalibrationNotFoundError(Pose3DFileNotFoundError, Pose3DValueError):
     """A calibration file (``camera=``, ``--camera``) that is not there: a value the caller
     gave that cannot be used, as a file that does not parse is (``Pose3DValueError``: the command
     line refuses both with exit status 2), and still a ``FileNotFoundError``."""
+
+
+class FieldOfViewError(Pose3DValueError):
+    """A focal length whose field of view is out of range for the video's image size: a value
+    the caller chose that only the first frame can judge (``pose3d run`` refuses it as it
+    refuses the values it checks first, exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,7 @@ class Intrinsics:
 def check_fov(fov: float) -> float:
     """``fov`` degrees, or ``Pose3DValueError`` naming it when outside (10, 170)."""
     low, high = FOV_RANGE_DEG
-    if not (isinstance(fov, (int, float, np.number)) and math.isfinite(fov) and low < fov < high):
+    if not (is_real_number(fov) and math.isfinite(fov) and low < fov < high):  # True is not 1 degree
         raise Pose3DValueError(
             f"field of view must be between {low:g} and {high:g} degrees (exclusive), got {fov!r}"
         )
@@ -168,23 +175,47 @@ def check_fov(fov: float) -> float:
 
 
 def check_focal(focal: float) -> float:
-    """``focal`` pixels, or ``Pose3DValueError`` naming it when not a positive number."""
-    if not (isinstance(focal, (int, float, np.number)) and math.isfinite(focal) and focal > 0):
+    """``focal`` pixels, or ``Pose3DValueError`` naming it when not a positive number (a bool
+    is none: ``True`` is not 1 pixel). Its field of view is checked once the image size is
+    known (``check_focal_for_size``)."""
+    if not is_positive_number(focal):
         raise Pose3DValueError(f"focal length must be a positive number of pixels, got {focal!r}")
     return float(focal)
 
 
-def from_focal(focal: float, width: int, height: int, source: str = "focal") -> Intrinsics:
-    """Square pixels, principal point at the image centre."""
+def check_focal_for_size(focal: float, width: int, height: int) -> float:
+    """``focal`` pixels for a ``width`` x ``height`` image, or ``Pose3DValueError`` when its
+    field of view across the longer side is outside ``FOV_RANGE_DEG``, as ``check_fov`` refuses
+    a field of view: a focal of 20 px on a 960 px video is a 176 degree lens, whose rays no
+    pose fits (every joint came out NaN, without a word)."""
     focal = check_focal(focal)
+    low, high = FOV_RANGE_DEG
+    fov = math.degrees(2 * math.atan(max(width, height) / (2 * focal)))
+    if not low < fov < high:
+        fitting = [max(width, height) / (2 * math.tan(math.radians(limit) / 2)) for limit in (high, low)]
+        raise FieldOfViewError(
+            f"focal length {focal:g} px is a {fov:.3g} degree field of view across the "
+            f"{width}x{height} image's longer side; it must be between {low:g} and {high:g} degrees "
+            f"(a focal length between {fitting[0]:.4g} and {fitting[1]:.4g} px for this image)"
+        )
+    return focal
+
+
+def from_focal(focal: float, width: int, height: int, source: str = "focal") -> Intrinsics:
+    """Square pixels, principal point at the image centre; ``Pose3DValueError`` for a focal
+    length whose field of view is out of range (``check_focal_for_size``)."""
+    return _centred_lens(check_focal_for_size(focal, width, height), width, height, source)
+
+
+def _centred_lens(focal: float, width: int, height: int, source: str) -> Intrinsics:
+    """Square pixels of ``focal`` (checked by the caller), principal point at the image centre."""
     return Intrinsics(focal, focal, width / 2, height / 2, int(width), int(height), (), source)
 
 
 def from_fov(fov: float, width: int, height: int, source: str = "fov") -> Intrinsics:
     """``fov`` degrees across the longer side of a ``width`` x ``height`` image."""
     fov = check_fov(fov)
-    focal = max(width, height) / (2 * math.tan(math.radians(fov) / 2))
-    return from_focal(focal, width, height, source)
+    return _centred_lens(max(width, height) / (2 * math.tan(math.radians(fov) / 2)), width, height, source)
 
 
 def _numbers(value, what: str, path: Path) -> np.ndarray:
@@ -294,6 +325,8 @@ def resolve_intrinsics(
         intrinsics = camera if isinstance(camera, Intrinsics) else load_calibration(camera)
         return intrinsics if width is None or height is None else intrinsics.for_size(width, height)
     if width is None or height is None:
+        if focal is not None:  # its field of view is judged on the video's size, once known
+            return _centred_lens(check_focal(focal), 1920, 1080, "focal")
         width, height = 1920, 1080
     if focal is not None:
         return from_focal(focal, width, height)
@@ -305,5 +338,6 @@ def resolve_intrinsics(
 def check_camera_options(
     camera: Intrinsics | str | Path | None = None, fov: float | None = None, focal: float | None = None
 ) -> None:
-    """Raise now (before any frame) for a bad fov, focal or calibration file."""
+    """Raise now (before any frame) for a bad fov, focal or calibration file; a focal length's
+    field of view is judged once the image size is known (``from_focal``)."""
     resolve_intrinsics(None, None, camera, fov, focal)

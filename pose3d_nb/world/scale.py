@@ -14,6 +14,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.training.skeleton_model import SIZE_BONES, bone_lengths
+from pose3d_nb.values import is_real_number
 
 #: Standing height per metre of body size (sum of the ``SIZE_BONES`` lengths), as the lifter's
 #: training data relates them (``training.synth.SynthConfig``: body size 2.9-3.9 m for people
@@ -25,7 +26,7 @@ HEIGHT_RANGE_M = (0.0, 2.5)
 def check_height(height: float) -> float:
     """``height`` in metres, or ``Pose3DValueError`` naming it when not in (0, 2.5]."""
     low, high = HEIGHT_RANGE_M
-    if not (isinstance(height, (int, float, np.number)) and math.isfinite(height) and low < height <= high):
+    if not (is_real_number(height) and math.isfinite(height) and low < height <= high):  # True is not 1 m
         raise Pose3DValueError(
             f"height must be a person's height in metres, above {low:g} and at most {high:g}, got {height!r}"
         )
