@@ -36,7 +36,7 @@ from pose3d_nb.batch import (
 )
 from pose3d_nb.batch.manifest import MANIFEST
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
-from pose3d_nb.batch.staging import STAGING, new_staging, publish, remove_stale
+from pose3d_nb.batch.staging import STAGING, new_staging, publish, remove_stale, staging_key
 from pose3d_nb.errors import Pose3DError
 from pose3d_nb.recording import SESSION_ARRAYS, load_session
 from pose3d_nb.world import Intrinsics
@@ -416,10 +416,58 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert f"note: {clip}: no frame has a person: waiting for person 7" in format_table(to_frame([again]))
 
     with_export = BatchSettings(follow="7", export=["bvh"]).checked()
-    failed = process_video(str(clip), str(tmp_path / "out" / "bvh"), with_export)
+    kept = tmp_path / "out" / "bvh" / "session.npz"
+    failed = process_video(str(clip), str(kept.parent), with_export)
     assert failed["status"] == "failed", failed
-    assert failed["error"].endswith("(no frame has a person: waiting for person 7 (in view: 1))"), failed
-    assert not (tmp_path / "out" / "bvh").exists()
+    assert failed["error"] == (
+        "export bvh: nothing to export: none of the 20 frames has a person (no frame has a person: "
+        f"waiting for person 7 (in view: 1)); {kept} and the other exports are kept"), failed
+    assert failed["output"] == str(kept) and load_session(kept).valid.sum() == 0  # the recording kept
+
+
+def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_path, monkeypatch):
+    """`--export c3d` of a video over C3D's 65,535 frames: the refusal came after the whole video
+    was processed, and the task discarded its staging folder, the finished session.npz with it;
+    every rerun processed the video again to fail the same way. (C3D's limit is lowered to 10
+    frames here and the engine's run is a recorded 20-frame session: the rest is the real code.)"""
+    from pose3d_nb.batch import task
+    from pose3d_nb.buffer import COLUMNS, empty_column
+    from pose3d_nb.export import c3d
+    from pose3d_nb.recording import Session, write_session
+
+    runs = []
+
+    def engine(video, staging, settings):  # what _run_engine leaves: a complete 20-row session
+        runs.append(video)
+        columns = {name: empty_column(name, 20) for name in COLUMNS}
+        columns["joints_3d"] = np.random.default_rng(0).normal(size=(20, 17, 3)).astype(np.float32)
+        columns["timestamps"], columns["frame_index"] = np.arange(20) / 30.0, np.arange(20)
+        columns["valid"] = np.ones(20, bool)
+        write_session(staging / "session.npz", Session(**columns, metadata={"fps": 30.0}), {"fps": 30.0})
+        return {"frames": 20, "valid_fraction": 1.0, "note": None, "fps": 30.0, "lifter": "x",
+                "checkpoint": None}
+
+    monkeypatch.setattr(task, "_run_engine", engine)
+    monkeypatch.setattr(c3d, "MAX_FRAMES", 10)
+    video = _touch(tmp_path / "long.mp4").resolve()
+    out = tmp_path / "out" / "long"
+    settings = BatchSettings(export="c3d,trc").checked()
+    row = task.process_video(str(video), str(out), settings)
+    session = out / "session.npz"
+    assert (row["status"], row["output"], row["frames"]) == ("failed", str(session), 20), row
+    assert row["error"] == (
+        "export c3d: C3D holds at most 10 frames and this export has 20: use trc, csv or parquet; "
+        f"{session} and the other exports are kept (pose3d export {session} --format FORMAT writes "
+        "another format from it)"), row  # no segment=N: a video is one run, and batch takes none
+    assert len(load_session(session)) == 20 and (out / "session.trc").is_file()
+    assert not (out / "session.c3d").exists() and not list((tmp_path / "out" / STAGING).iterdir())
+
+    again = task.process_video(str(video), str(out), settings)  # a rerun: said again, not redone
+    assert (again["status"], again["error"], len(runs)) == ("failed", row["error"], 1), again
+    fewer = task.process_video(str(video), str(out), BatchSettings(export="trc").checked())
+    assert (fewer["status"], fewer["error"]) == ("skipped", None), fewer
+    _touch(out / "session.c3d")  # the user wrote it (pose3d export ... --format c3d after a fix)
+    assert task.process_video(str(video), str(out), settings)["status"] == "skipped"
 
 
 def test_a_video_longer_than_it_announces_keeps_every_frame(tmp_path, monkeypatch):
@@ -459,7 +507,7 @@ def test_a_full_disk_at_the_end_of_a_video_says_the_attempt_was_discarded(tmp_pa
     assert row["status"] == "failed", row
     assert row["error"] == ("cannot save the recording: [Errno 28] No space left on device; this "
                             "attempt's files were discarded, run the batch again to redo the video"), row
-    assert not out.exists() and not list((out.parent / STAGING).glob("walk@*"))
+    assert not out.exists() and not list((out.parent / STAGING).glob(f"{staging_key('walk')}@*"))
 
 
 def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
@@ -473,6 +521,97 @@ def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
         _touch(folder / "joints.npy")
     remove_stale(tmp_path, "clip")
     assert not stale.exists() and live.exists() and other.exists()
+
+
+def _output(folder: Path, video: Path, marker: str) -> Path:
+    """A complete batch output of ``video`` in ``folder`` (its session holds ``marker``)."""
+    from pose3d_nb.batch.manifest import write_manifest
+
+    _touch(folder / "session.npz", marker.encode())
+    write_manifest(folder, video, {"size": 1, "mtime_ns": 1}, BatchSettings().checked(), {"frames": 1},
+                   ["session.npz"])
+    return folder
+
+
+def test_a_publish_cut_off_between_its_renames_is_finished_not_deleted(tmp_path, monkeypatch):
+    """publish renames the old output away, then the new one in. A worker killed between the two
+    left both complete outputs in .staging and OUT/clip absent; the next attempt's remove_stale
+    (or the batch settling after Ctrl-C) matched both by `clip@*` and deleted them."""
+    from pose3d_nb.batch import staging as staging_module
+
+    video, out = (tmp_path / "clip.mp4").resolve(), tmp_path / "out"
+    _output(out / "clip", video, "old")
+    new = _output(new_staging(out, "clip"), video, "new")
+    renames, rename = [], os.replace
+
+    def killed_at_the_second_rename(source, target):
+        renames.append(source)
+        if len(renames) == 2:
+            raise SystemExit("killed")  # the worker dies: nothing after this line runs
+        rename(source, target)
+
+    monkeypatch.setattr(staging_module.os, "replace", killed_at_the_second_rename)
+    with pytest.raises(SystemExit):
+        publish(new, out / "clip", video)
+    monkeypatch.undo()
+    assert not (out / "clip").exists() and len(list((out / STAGING).iterdir())) == 2  # the window
+    remove_stale(out, "clip")  # the next attempt: the publish is finished
+    assert (out / "clip" / "session.npz").read_bytes() == b"new"
+    assert list((out / STAGING).iterdir()) == []
+
+    # The new folder not complete (no manifest): the old output goes back instead.
+    old = out / STAGING / f"{new.name}.old"
+    os.replace(out / "clip", old)
+    _touch(new / "joints.npy")
+    remove_stale(out, "clip")
+    assert (out / "clip" / "session.npz").read_bytes() == b"new" and not new.exists()
+    assert list((out / STAGING).iterdir()) == []
+
+    # Something else at OUT/clip meanwhile (the user's folder): the set-aside output is kept.
+    os.replace(out / "clip", old)
+    _touch(out / "clip" / "mine.txt")
+    remove_stale(out, "clip")
+    assert (old / "session.npz").read_bytes() == b"new" and (out / "clip" / "mine.txt").exists()
+
+
+def test_remove_stale_matches_only_its_own_names_and_settles_the_old_layout(tmp_path):
+    """The glob `clip@*` matched `.old` folders and other names' folders; folders named before
+    the staging key (NAME@HOST@PID@ATTEMPT, the layout the bug left behind) are settled too."""
+    host, dead = socket.gethostname(), 4_000_000  # above any pid_max: no such process
+    video, out = (tmp_path / "clip.mp4").resolve(), tmp_path / "out"
+    old = _output(out / STAGING / f"clip@{host}@{dead}@abcd1234.old", video, "old")
+    new = _output(out / STAGING / f"clip@{host}@{dead}@abcd1234", video, "new")
+    others = [_touch(out / STAGING / f"clip@x@{host}@{dead}@abcd1234" / "session.npz"),  # output "clip@x"
+              _touch(out / STAGING / f"{staging_key('clip2')}@{host}@{dead}@abcd1234" / "session.npz"),
+              _touch(out / STAGING / "clip@notes" / "session.npz")]  # not a staging folder at all
+    remove_stale(out, "clip")
+    assert (out / "clip" / "session.npz").read_bytes() == b"new" and not old.exists() and not new.exists()
+    assert all(p.exists() for p in others)
+
+
+def test_a_long_video_name_fits_the_staging_and_output_folders(tmp_path):
+    """A 250-byte stem (a legal file name) failed with [Errno 36] File name too long: its staging
+    folder NAME@HOST@PID@RANDOM passed 255 bytes; its hashed output name did too."""
+    stems = ["v" * 250, "é" * 125, "v" * 249 + "w"]  # the last two share the first 200 bytes with others
+    videos = [Path(f"/d1/{stem}.mp4") for stem in stems] + [Path(f"/d2/{stems[0]}.mp4")]
+    names = output_names(videos)
+    assert len({n.lower() for n in names}) == 4 and all(len(n.encode()) <= 255 for n in names), names
+    assert names[1].startswith("é" * 95) and names[2] != names[0]
+    for name in names:
+        staging = new_staging(tmp_path, name)  # raised OSError (Errno 36) for a long name
+        assert len(f"{staging.name}.old".encode()) <= 255
+        (tmp_path / name).mkdir()  # the output folder's own name fits too
+
+
+@pytest.mark.slow
+def test_a_video_with_a_long_legal_name_is_processed(tmp_path):
+    from pose3d_nb.batch.task import process_video
+
+    clip = write_clip(tmp_path / "in" / ("v" * 240 + ".mp4"), 10)
+    out = tmp_path / "out" / output_names([clip])[0]
+    row = process_video(str(clip), str(out), BatchSettings().checked())
+    assert row["status"] == "ok", row
+    assert load_session(out / "session.npz").valid.any()
 
 
 def test_workers_without_pose3d_nb_are_named_before_anything_is_submitted():
@@ -634,7 +773,7 @@ def test_a_worker_killed_mid_video_is_retried_and_leaves_no_partial_output(colle
     def kill_the_worker_of_long() -> None:  # as the OOM killer or a crash would, once
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            for staging in (out / STAGING).glob("long@*"):
+            for staging in (out / STAGING).glob(f"{staging_key('long')}@*"):
                 if (staging / "joints.npy").exists():  # mid-video: the engine is recording
                     pid = int(staging.name.split("@")[2])
                     os.kill(pid, signal.SIGKILL)

@@ -27,7 +27,7 @@ import pytest
 from pose3d_nb.batch import write_clip
 from pose3d_nb.batch.lock import LOCK
 from pose3d_nb.batch.manifest import MANIFEST
-from pose3d_nb.batch.staging import STAGING
+from pose3d_nb.batch.staging import STAGING, staging_key
 
 BIN = Path(sys.executable).parent
 FRAMES = 10
@@ -308,7 +308,8 @@ def test_an_input_changed_while_it_is_processed_fails_and_publishes_nothing(tmp_
     video = write_clip(tmp_path / "in" / "long.mp4", 100)
     out = tmp_path / "out"
     batch = _start_batch(video, "--out", out, "--workers", "1")
-    _wait_for(lambda: any((out / STAGING).glob("long@*/*")), batch, timeout=240)  # recording
+    recording = f"{staging_key('long')}@*/*"
+    _wait_for(lambda: any((out / STAGING).glob(recording)), batch, timeout=240)
     os.utime(video, ns=(time.time_ns(), time.time_ns()))  # as a copy still being written would
     status, stdout, stderr = _finish(batch, 300)
     assert status == 1, stdout + stderr
@@ -339,7 +340,8 @@ def test_a_batch_whose_only_worker_dies_ends_with_the_videos_failed(tmp_path):
     out = tmp_path / "out"
     try:
         batch = _start_batch(long, "--out", out, "--scheduler", address, "--worker-timeout", 10)
-        _wait_for(lambda: any((out / STAGING).glob("long@*/joints.npy")), batch, timeout=240)
+        recording = f"{staging_key('long')}@*/joints.npy"
+        _wait_for(lambda: any((out / STAGING).glob(recording)), batch, timeout=240)
         worker.kill()  # mid-video, as the OOM killer would
         killed = time.monotonic()
         status, stdout, stderr = _finish(batch, 120)

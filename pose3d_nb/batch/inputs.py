@@ -175,14 +175,35 @@ def _gather(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     return list(videos)
 
 
+NAME_BYTES = 200
+"""The most UTF-8 bytes of an output folder's name taken from a file's stem: a longer stem is
+cut and followed by ``-`` and a hash of all of it (``_clean``), so the name, with the hash
+``hashed_name`` may add, stays under the 255 bytes a file name may have (a stem can be 250)."""
+
+
+def short_hash(text: str) -> str:
+    """8 hex digits of the SHA-1 of ``text``: what tells apart names cut to the same start."""
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
 def _clean(stem: str) -> str:
-    # A leading dot would hide the folder (and ".staging" is the batch's own).
-    return ("_" + stem[1:] if stem.startswith(".") else stem) or "video"
+    """``stem`` as an output folder name: no leading dot (it would hide the folder, and
+    ``.staging`` is the batch's own), at most ``NAME_BYTES`` bytes (cut, plus a hash of it all)."""
+    name = ("_" + stem[1:] if stem.startswith(".") else stem) or "video"
+    if len(name.encode()) <= NAME_BYTES:
+        return name
+    return f"{cut_to_bytes(name, NAME_BYTES - 9)}-{short_hash(name)}"
 
 
 def hashed_name(video: Path) -> str:
-    """The file name's stem plus a short hash of its full path: a name no other input shares."""
-    return f"{_clean(video.stem)}-{hashlib.sha1(str(video).encode()).hexdigest()[:8]}"
+    """The file name's stem (``_clean``) plus a short hash of its full path: a name no other
+    input shares, at most ``NAME_BYTES + 9`` bytes."""
+    return f"{_clean(video.stem)}-{short_hash(str(video))}"
 
 
 def output_names(videos: list[Path]) -> list[str]:

@@ -153,7 +153,9 @@ def _fetch_row(future: Any, video: Path, output: Path, settings: BatchSettings,
         return bounded(lambda: _row(future, video), FETCH_S, stop, "the Dask cluster, asked for a result,")
     except WaitTimeout as exc:
         manifest = reusable_output(video, output, settings)
-        return manifest_row(video, output, manifest, OK) if manifest else failed_row(video, str(exc))
+        if manifest is None:
+            return failed_row(video, str(exc))
+        return manifest_row(video, output, manifest, OK, exports=settings.export)
 
 
 def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retries: int,
@@ -183,8 +185,8 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
         for video in futures.values():
             if video not in rows:  # one that still finished has its manifest (never ask the cluster)
                 manifest = reusable_output(video, jobs[video], settings)
-                rows[video] = manifest_row(video, jobs[video], manifest, OK) if manifest else failed_row(
-                    video, str(exc))
+                rows[video] = manifest_row(video, jobs[video], manifest, OK, exports=settings.export) \
+                    if manifest else failed_row(video, str(exc))
     except KeyboardInterrupt:
         # Bounded: the scheduler may be the reason for the stop (gone silent); a row not fetched
         # here is read back from its manifest by _settle_cancelled.
@@ -207,10 +209,11 @@ def _settle_cancelled(jobs: dict[Path, Path], settings: BatchSettings, rows: dic
     for video, output in jobs.items():
         if video in rows and rows[video]["status"] != CANCELLED:
             continue
-        manifest = reusable_output(video, output, settings)
-        rows[video] = manifest_row(video, output, manifest, OK) if manifest else cancelled_row(video)
-        if stale:
+        if stale:  # first: a publish cut off by the stop is finished, so its output counts
             remove_stale(output.parent, output.name)
+        manifest = reusable_output(video, output, settings)
+        rows[video] = manifest_row(video, output, manifest, OK, exports=settings.export) \
+            if manifest else cancelled_row(video)
 
 
 def _plan(paths: list[Path], out: Path, settings: BatchSettings,
@@ -229,7 +232,7 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
             continue
         manifest = reusable_output(path, folders[path], settings)
         if manifest is not None:
-            rows[path] = manifest_row(path, folders[path], manifest)
+            rows[path] = manifest_row(path, folders[path], manifest, exports=settings.export)
         elif (reason := writable_reason(folders[path], path)) is not None:
             rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
         else:

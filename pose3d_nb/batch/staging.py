@@ -1,35 +1,67 @@
 """Staging folders: where a video's output is written before it appears, in one rename.
 
-A task writes into ``OUT/.staging/NAME@HOST@PID@RANDOM/`` and, once everything (manifest last)
-is there, renames that folder to ``OUT/NAME``. A worker killed half way leaves only a staging
-folder, hidden and never mistaken for output; the next attempt at the same video (Dask's retry on
-another worker, or a later run) removes it, and ``remove_if_empty`` drops ``.staging`` itself.
+A task writes into ``OUT/.staging/KEY@HOST@PID@ATTEMPT/`` and, once everything (manifest last)
+is there, renames that folder to ``OUT/NAME``. ``KEY`` is the start of ``NAME`` and a hash of all
+of it (``staging_key``), so a staging folder's name stays well under the file system's 255 bytes
+whatever the video is called, and no two output names share one. A worker killed half way
+leaves only a staging folder, hidden and never mistaken for output; the next attempt at the same
+video (Dask's retry on another worker, a later run, or the batch settling after Ctrl-C) removes
+it (``remove_stale``), and ``remove_if_empty`` drops ``.staging`` itself.
+
+Replacing an older output takes two renames (``publish``): the old folder goes to
+``KEY@HOST@PID@ATTEMPT.old`` beside the new one, then the new one to ``OUT/NAME``. A worker
+killed between the two leaves both complete outputs in ``.staging`` and ``OUT/NAME`` empty;
+``remove_stale`` then finishes that publish (or undoes it when the new folder is not complete),
+and removes a ``.old`` folder only once ``OUT/NAME`` holds the same video's output again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import uuid
 from pathlib import Path
 
+from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
+from pose3d_nb.batch.manifest import read_manifest
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 
 STAGING = ".staging"
+SET_ASIDE = ".old"
+"""Suffix of the staging folder that holds the output ``publish`` is replacing."""
+
+REPLACED = ".del"
+"""Suffix a set-aside output takes once the new one is in place, before it is removed."""
+
+KEY_BYTES = 40
+"""The most UTF-8 bytes of an output name a staging folder's name repeats (then a hash of it)."""
+
+_ATTEMPT = re.compile(
+    r"^(?P<key>.+)@(?P<host>[^@]+)@(?P<pid>[0-9]+)@(?P<attempt>[0-9a-f]+)(?P<mark>\.old|\.del)?$"
+)
 
 
-def _owner_alive(folder_name: str) -> bool:
-    """True when the staging folder belongs to a live process on this host (not this one)."""
-    parts = folder_name.rsplit("@", 3)
-    if len(parts) != 4:
-        return False
-    _, host, pid_text, _ = parts
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+def staging_key(name: str) -> str:
+    """The part of a staging folder's name that stands for the output name ``name``:
+    its first ``KEY_BYTES`` bytes, ``~`` and ``short_hash(name)`` (at most 49 bytes)."""
+    return f"{cut_to_bytes(name, KEY_BYTES)}~{short_hash(name)}"
+
+
+def _host() -> str:
+    """This host's name as staging folders carry it (kept short: a host name may be long)."""
+    host = socket.gethostname().replace("@", "_")
+    return host if len(host.encode()) <= 64 else f"{cut_to_bytes(host, 55)}~{short_hash(host)}"
+
+
+def _owner_alive(host: str, pid: int) -> bool:
+    """True when a staging folder's owner is a live process on this host (not this one)."""
+    if host != _host() or pid == os.getpid():
         return False  # another host's worker died (Dask retried the video here), or this process's
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -37,33 +69,90 @@ def _owner_alive(folder_name: str) -> bool:
     return True
 
 
-def remove_stale(out_dir: Path, name: str) -> None:
-    """Remove the staging folders earlier attempts at ``name`` left (their worker died).
+def _dead_attempts(out_dir: Path, name: str) -> list[tuple[Path, str]]:
+    """The staging folders of ``name`` whose owner is gone, each with its mark: ``SET_ASIDE``,
+    ``REPLACED`` or "" (an attempt's own folder). Only names this module makes are matched (a
+    folder of another output name, or anything else in ``.staging``, never is); folders named
+    before ``staging_key`` (``NAME@HOST@PID@ATTEMPT``) are matched too, so their leftovers are
+    settled the same way."""
+    staging = out_dir / STAGING
+    keys = {staging_key(name), name}
+    found = []
+    with contextlib.suppress(OSError):
+        for folder in staging.iterdir():
+            parts = _ATTEMPT.match(folder.name)
+            if parts is None or parts["key"] not in keys or folder.is_symlink() or not folder.is_dir():
+                continue
+            if not _owner_alive(parts["host"], int(parts["pid"])):
+                found.append((folder, parts["mark"] or ""))
+    return found
 
-    A folder whose owner is a live process on this host is kept (a cancelled task can still be
-    running); folders of other hosts are removed, since Dask only retries a video after the
-    worker running it is gone.
+
+def _input_of(folder: Path) -> object:
+    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    return None if manifest is None else manifest.get("input")
+
+
+def _is_free(final: Path) -> bool:
+    """``final`` is absent or an empty folder (what a rename may take)."""
+    if final.is_symlink():
+        return False
+    if not final.exists():
+        return True
+    return final.is_dir() and not any(final.iterdir())
+
+
+def _settle_set_aside(old: Path, final: Path) -> None:
+    """Finish or undo the publish that set ``old`` aside and was cut off; never lose an output.
+
+    ``final`` empty: the new output (``old``'s partner, when complete and of the same video) is
+    renamed into place, as publish would have; otherwise ``old`` goes back. ``old`` is removed
+    only when ``final`` holds the same video's output; else it is left where it is.
+    """
+    video = _input_of(old)
+    if video is None:
+        return  # not an output the batch set aside (no manifest): not ours to judge, kept
+    if _is_free(final):
+        new = old.with_name(old.name[: -len(SET_ASIDE)])
+        chosen = new if _input_of(new) == video else old
+        try:
+            os.replace(chosen, final)  # POSIX: over an empty folder; fails over anything else
+        except OSError:
+            return  # something appeared at final meanwhile: both kept
+    if old.exists() and _input_of(final) == video:
+        _remove_replaced(old)  # replaced by the same video's output: what publish was doing
+
+
+def remove_stale(out_dir: Path, name: str) -> None:
+    """Settle what earlier attempts at ``name`` left in ``.staging`` (their worker died).
+
+    A publish cut off between its two renames is finished (the complete new output renamed to
+    ``out_dir/name``) or undone (the old one put back); a set-aside output is removed only once
+    the final place holds the same video's output again, so no complete output is lost. Other
+    staging folders of dead attempts (never published) are removed. A folder whose owner is a live
+    process on this host is kept (a cancelled task can still be running); folders of other hosts
+    count as dead, since Dask only retries a video after the worker running it is gone.
 
     Args:
         out_dir (Path): the batch's output folder.
         name (str): the video's output folder name.
     """
-    staging = out_dir / STAGING
-    if not staging.is_dir():
-        return
-    for folder in staging.glob(f"{glob_escape(name)}@*"):
-        if folder.name.rsplit("@", 3)[0] == name and not _owner_alive(folder.name):
+    final = out_dir / name
+    attempts = _dead_attempts(out_dir, name)
+    for folder, mark in attempts:
+        if mark == SET_ASIDE:
+            _settle_set_aside(folder, final)
+    for folder, mark in attempts:
+        if mark == REPLACED:  # renamed so only once the new output was in place
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters escaped (``[`` -> ``[[]`` ...)."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+        elif not mark and not folder.with_name(folder.name + SET_ASIDE).exists():
+            shutil.rmtree(folder, ignore_errors=True)  # never published (a kept .old keeps it too)
 
 
 def new_staging(out_dir: Path, name: str) -> Path:
     """Create and return a fresh staging folder for ``name`` (unique to this attempt)."""
-    folder = out_dir / STAGING / f"{name}@{socket.gethostname()}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
+    attempt = f"{staging_key(name)}@{_host()}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
+    folder = out_dir / STAGING / attempt
     folder.mkdir(parents=True)
     return folder
 
@@ -71,9 +160,10 @@ def new_staging(out_dir: Path, name: str) -> Path:
 def publish(staging: Path, final: Path, video: Path) -> None:
     """Move a complete staging folder to ``final``, replacing an older output of ``video`` there.
 
-    The old output is first renamed away, then the new folder renamed in: at every instant
-    ``final`` is either absent, the old output or the new one, never a mixture. Only a folder
-    a batch made for the same video, holding nothing else, is replaced
+    The old output is first renamed away (to the staging folder's name plus ``.old``), then the
+    new folder renamed in: at every instant ``final`` is either absent, the old output or the new
+    one, never a mixture, and a kill in between is settled by the next attempt (``remove_stale``).
+    Only a folder a batch made for the same video, holding nothing else, is replaced
     (``placement.writable_reason``); a folder created at ``final`` between that check and the
     rename makes the rename fail (``OSError``) rather than be replaced, unless it is empty.
 
@@ -90,11 +180,23 @@ def publish(staging: Path, final: Path, video: Path) -> None:
         raise FolderInTheWay(reason)
     old = None
     if final.exists():
-        old = staging.with_name(staging.name + ".old")
+        old = staging.with_name(staging.name + SET_ASIDE)
         os.replace(final, old)
     os.replace(staging, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_replaced(old)
+
+
+def _remove_replaced(old: Path) -> None:
+    """Remove a set-aside output once the new one is in place: renamed to ``REPLACED`` first, so
+    a removal cut short leaves a folder the next attempt removes, never a partial ``.old`` that
+    would look like an output to put back."""
+    replaced = old.with_name(old.name[: -len(SET_ASIDE)] + REPLACED)
+    try:
+        os.replace(old, replaced)
+    except OSError:
+        return  # left as it is: the next attempt settles it
+    shutil.rmtree(replaced, ignore_errors=True)
 
 
 def discard(staging: Path) -> None:

@@ -11,7 +11,8 @@ A row is a plain dict with ``COLUMNS`` (tasks return it from the workers):
 | seconds | wall time of its task, set-up (detector, lifter) and exports included; 0 when skipped |
 | status | ``ok``, ``skipped`` (up-to-date output reused), ``failed`` or ``cancelled`` |
 | error | why it failed or was cancelled (None otherwise) |
-| output | its ``session.npz`` (exports lie beside it); None when there is no output |
+| output | its ``session.npz`` (exports lie beside it); None when there is no output (a ``failed``
+row has one when only an export failed: the recording was kept) |
 | note | for an ``ok`` or ``skipped`` row: why its frames lack a person (no frame has one; nobody
 followed at the end, with whom the ``follow=`` choice waited for), as ``pose3d run`` says; None otherwise |
 """

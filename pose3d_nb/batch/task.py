@@ -24,7 +24,7 @@ from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, writ
 from pose3d_nb.batch.placement import FolderInTheWay
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import discard, new_staging, publish, remove_stale
-from pose3d_nb.batch.table import OK, SKIPPED, failed_row, make_row
+from pose3d_nb.batch.table import FAILED, OK, SKIPPED, failed_row, make_row
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.settings import DEFAULTS
 
@@ -140,18 +140,55 @@ def person_note(valid_fraction: float, unfollowed: str) -> str | None:
     return f"no frame has a person: {unfollowed}" if unfollowed else "no frame has a person"
 
 
-def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> None:
+def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> dict[str, str]:
+    """Write each of ``formats`` beside the session in ``staging``; the ones that could not be
+    written, each with why (``note``, why no frame has a person, added to the reason)."""
     from pose3d_nb.export import export_session
 
+    failed = {}
     for fmt in formats:
         try:
             export_session(staging / SESSION, fmt)
-        except ValueError as exc:  # ExportError: no valid frame, ...
-            raise VideoFailed(f"export {fmt}: {exc}" + (f" ({note})" if note else "")) from None
+        except ValueError as exc:  # ExportError: no valid frame, a C3D over 65,535 frames, ...
+            failed[fmt] = f"{exc}" + (f" ({note})" if note else "")
+    return failed
+
+
+def export_failure(folder: Path, manifest: dict[str, Any], formats: tuple[str, ...]) -> str | None:
+    """Why an output lacks exports asked for, or None when it has them all.
+
+    An export that failed when the video was processed is recorded in its manifest
+    (``export_failed``: format -> reason); the session and the other exports were kept. One the
+    user has written since (``pose3d export``, at its default path) counts as there.
+
+    Args:
+        folder (Path): the video's output folder.
+        manifest (dict[str, Any]): its manifest.
+        formats (tuple[str, ...]): the formats this run asks for.
+    """
+    recorded = manifest.get("export_failed")
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    from pose3d_nb.export import default_path
+
+    session = folder / SESSION
+    missing = [fmt for fmt in formats
+               if fmt in recorded and not default_path(session, fmt).is_file()]
+    if not missing:
+        return None
+    reasons = "; ".join(f"export {fmt}: {recorded[fmt]}" for fmt in missing)
+    kept = f"{session} and the other exports are kept"
+    if (manifest.get("valid_fraction") or 0) > 0:  # something to export: say how, no redo needed
+        kept += f" (pose3d export {session} --format FORMAT writes another format from it)"
+    return f"{reasons}; {kept}"
 
 
 def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, Any]:
     """Process one video into its output folder; returns its table row (never raises for the video).
+
+    An export that cannot be written (no person in the video, a C3D over 65,535 frames) does not
+    discard the recording: the session and the other exports are published and the row is
+    ``failed`` with the export's reason and where the session is (``export_failure``).
 
     Args:
         path (str): the video file, absolute (every worker must see the same path).
@@ -160,20 +197,22 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
 
     Returns:
         dict[str, Any]: a row of ``batch.table.COLUMNS``: status ``ok`` (output written),
-        ``skipped`` (the existing output is up to date) or ``failed`` with the reason.
+        ``skipped`` (the existing output is up to date) or ``failed`` with the reason (with
+        ``output`` set when the session was kept and only an export failed).
     """
     started = time.perf_counter()
     video, final = Path(path), Path(output)
-    manifest = reusable_output(video, final, settings)
-    if manifest is not None:
-        return manifest_row(video, final, manifest)
     staging = None
     try:
-        stamp = input_stamp(video)  # before reading: a file changed meanwhile is redone next time
+        # first: a publish an earlier attempt left half done is settled, its output reused if current
         remove_stale(final.parent, final.name)
+        manifest = reusable_output(video, final, settings)
+        if manifest is not None:
+            return manifest_row(video, final, manifest, exports=settings.export)
+        stamp = input_stamp(video)  # before reading: a file changed meanwhile is redone next time
         staging = new_staging(final.parent, final.name)
         result = _run_engine(video, staging, settings)
-        _export(staging, settings.export, result["note"])
+        result["export_failed"] = _export(staging, settings.export, result["note"])
         if input_stamp(video) != stamp:
             raise VideoFailed(f"{video} changed while it was being processed; run the batch again")
         files = [p.name for p in staging.iterdir() if p.is_file()]
@@ -184,21 +223,23 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         if staging is not None:
             discard(staging)
         return failed_row(video, describe(exc), time.perf_counter() - started)
-    return make_row(
-        video, OK, frames=result["frames"], valid_fraction=result["valid_fraction"], fps=result["fps"],
-        seconds=result["seconds"], output=final / SESSION, note=result["note"],
-    )
+    result["seconds"] = time.perf_counter() - started
+    return manifest_row(video, final, result, OK, exports=settings.export)
 
 
-def manifest_row(video: Path, folder: Path, manifest: dict[str, Any],
-                 status: str = SKIPPED) -> dict[str, Any]:
-    """The row of a finished output read back from its manifest.
+def manifest_row(video: Path, folder: Path, manifest: dict[str, Any], status: str = SKIPPED,
+                 exports: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The row of a finished output read back from its manifest (or the task's own result).
 
-    ``skipped``: reused by this run (0 s spent now); ``ok``: finished by this run after the row
-    was lost (a task that completed while the batch was being stopped).
+    ``skipped``: reused by this run (0 s spent now); ``ok``: finished by this run (or after the
+    row was lost: a task that completed while the batch was being stopped). Either becomes
+    ``failed``, the output kept, when an export in ``exports`` (the formats this run asks for)
+    could not be written (``export_failure``).
     """
     seconds = 0.0 if status == SKIPPED else manifest.get("seconds")
+    error = export_failure(folder, manifest, exports)
     return make_row(
-        video, status, frames=manifest.get("frames"), valid_fraction=manifest.get("valid_fraction"),
-        fps=manifest.get("fps"), seconds=seconds, output=folder / SESSION, note=manifest.get("note"),
+        video, status if error is None else FAILED, frames=manifest.get("frames"),
+        valid_fraction=manifest.get("valid_fraction"), fps=manifest.get("fps"), seconds=seconds,
+        error=error, output=folder / SESSION, note=manifest.get("note"),
     )

@@ -52,9 +52,12 @@ def write_c3d(path: str | Path, data: ExportData, units: str = "mm") -> Path:
     """
     path = Path(path)
     if len(data) > MAX_FRAMES:
+        # one recording run (a video file, a batch's video) has no shorter run to offer
+        runs = len(np.unique(data.segment))
+        shorter = "export one recording run (export_session(..., segment=N)) or " if runs > 1 else ""
         raise ExportError(
-            f"C3D holds at most {MAX_FRAMES} frames and this export has {len(data)}: export one "
-            f"recording run (export_session(..., segment=N)) or use trc, csv or parquet"
+            f"C3D holds at most {MAX_FRAMES} frames and this export has {len(data)}: {shorter}"
+            "use trc, csv or parquet"
         )
     c3d = _c3d_object(data, units)
     # ezc3d appends ".c3d" to a name without it: give the temporary file that suffix.
