@@ -121,6 +121,19 @@ class BufferSnapshot:
                 for name, value in values.items()}
 
 
+@dataclass(frozen=True)
+class RowPlacement:
+    """A recorded row's pose placed again in the world (``world.WorldStage.take_placed_again``):
+    for the newest row of ``segment`` and ``frame_index`` (and in ``engine.people``, of the
+    person ``track_id``), (17, 3) ``joints_3d`` world metres and ``joints_camera`` camera metres."""
+
+    segment: int
+    frame_index: int
+    track_id: int | None
+    joints_3d: np.ndarray
+    joints_camera: np.ndarray
+
+
 def empty_column(name: str, rows: int) -> np.ndarray:
     """``rows`` rows of column ``name`` holding its fill value."""
     column = COLUMNS[name]
@@ -177,6 +190,25 @@ class RollingBuffer:
                 self._data[name][row] = sample.value(name)
             self._count += 1
             self._changed.notify_all()
+
+    def place_again(self, rows: list[RowPlacement]) -> int:
+        """Rewrite the joints of the held rows ``rows`` name (the newest row of each segment and
+        frame index); the number rewritten. Rows rolled out of the buffer are skipped."""
+        done = 0
+        with self._lock:
+            size = min(self._count, self.capacity)
+            if not size or not rows:
+                return 0
+            order = (np.arange(self._count - size, self._count)) % self.capacity
+            segments, frames = self._data["segment"][order], self._data["frame_index"][order]
+            for row in rows:
+                held = np.flatnonzero((segments == row.segment) & (frames == row.frame_index))
+                if len(held):
+                    slot = order[held[-1]]
+                    self._data["joints_3d"][slot] = row.joints_3d
+                    self._data["joints_camera"][slot] = row.joints_camera
+                    done += 1
+        return done
 
     def wait_for(self, total: int, timeout: float | None = None) -> bool:
         """Block until at least ``total`` rows were ever appended (tests, scripts)."""

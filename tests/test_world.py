@@ -168,6 +168,30 @@ def test_live_agrees_with_offline_once_settled():
     assert np.median(gap) < 0.08, np.median(gap)
 
 
+def test_the_frames_placed_while_the_camera_settled_are_placed_again_in_its_room():
+    # While the camera settles (its first second with a person) each frame stands in the room
+    # estimated from the frames up to it; once it has settled, take_resettled gives those frames
+    # again, in the settled room, as every later frame is placed.
+    from pose3d_nb.world.tracker import SETTLE_S
+
+    pose, keypoints, scores, intrinsics, truth, _ = film(walk(90), 30, 10, 70, noise_px=1.0, seed=2)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    live, again = [], {}
+    for index, (p, k, s) in enumerate(zip(pose, keypoints, scores, strict=True)):
+        live.append(tracker.push(p, k, s, (1080, 1920), key=index))
+        taken = tracker.take_resettled()
+        assert not taken or (tracker.settled and not again), "once, when the camera has settled"
+        again.update({key: (world, camera) for key, world, camera in taken})
+    settling = int(SETTLE_S * FPS) - 1  # the frame that settles it was placed in the room already
+    assert sorted(again) == list(range(settling))
+    room = tracker.estimate.frame
+    for index, (world, camera) in again.items():
+        np.testing.assert_allclose(world, room.to_world(camera), atol=1e-5)
+        np.testing.assert_allclose(camera[:, :2], live[index][1][:, :2], atol=0.02)  # the same pose
+    turned = [np.abs(again[i][0] - live[i][0]).max() for i in range(settling)]
+    assert max(turned[:5]) > 0.05  # the first frames stood in a room the camera later left
+
+
 def _film_hidden_then_elsewhere(hidden_frames: int):
     """A person standing 4.5 m from the camera for 2 s, unseen for ``hidden_frames``, then
     standing 2 m further back for 6 s: ``film``'s output and the (T,) frames they are seen in."""

@@ -49,7 +49,8 @@ def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None,
                      timestamps: np.ndarray | None = None
                      ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """What the engine records of a source whose frames it lifted to ``joints`` (T, 17, 3):
-    each frame placed live by a ``WorldTracker`` (the true lens, the lifter's ``lean``), then the
+    each frame placed live by a ``WorldTracker`` (the true lens, the lifter's ``lean``; the frames
+    placed while the camera settled placed again in its room, as the engine does), then the
     rows placed again from the whole clip (``replace_recording``, one followed person).
     timestamps: (T,) seconds of the rows (default: every frame at 30 fps; a live source's rows
     skip the frames it dropped). Returns (camera-frame rows, world rows) live and as recorded,
@@ -60,8 +61,11 @@ def engine_recording(joints: np.ndarray, case: SynthCase, lean: LeanBias | None,
 
     tracker = WorldTracker(camera=case.intrinsics, lean=lean)
     size = (case.intrinsics.width, case.intrinsics.height)
-    placed = [tracker.push(pose, points, scores, size)
-              for pose, points, scores in zip(joints, case.keypoints, case.scores, strict=True)]
+    placed = []
+    for index, (pose, points, scores) in enumerate(zip(joints, case.keypoints, case.scores, strict=True)):
+        placed.append(tracker.push(pose, points, scores, size, key=index))
+        for earlier, world, camera in tracker.take_resettled():  # as the engine's buffer holds them
+            placed[earlier] = (world, camera)
     frames = len(joints)
     columns = {name: empty_column(name, frames) for name in COLUMNS}
     columns.update(joints_3d=np.stack([w for w, _ in placed]), joints_camera=np.stack([c for _, c in placed]),

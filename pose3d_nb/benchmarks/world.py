@@ -114,8 +114,9 @@ def true_intrinsics(views_dir: Path, view: str) -> Intrinsics:
 
 def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[float], dict]:
     """Every frame through a ``WorldTracker``, offered the view's scene frames as ``WorldStage``
-    does: (T, 17, 3) world joints, per-frame seconds of ``push``, metadata (with ``scene_ms``:
-    each edge search's milliseconds)."""
+    does: (T, 17, 3) world joints (the frames placed while the camera settled placed again in
+    its room, as the engine's buffer holds them), per-frame seconds of ``push``, metadata (with
+    ``scene_ms``: each edge search's milliseconds)."""
     tracker = WorldTracker(camera=intrinsics, fps=data["fps"], lean=data["lean"])
     scenes = {index: (image, boxes) for index, image, boxes in data["scene_frames"]}
     joints, times, scene_times = [], [], []
@@ -127,9 +128,11 @@ def place_live(data: dict, intrinsics: Intrinsics) -> tuple[np.ndarray, list[flo
             tracker.offer_scene(*scenes[index])
             scene_times.append(time.perf_counter() - started)
         started = time.perf_counter()
-        world, _ = tracker.push(pose, keypoints, scores, data["frame_size"], bool(valid))
+        world, _ = tracker.push(pose, keypoints, scores, data["frame_size"], bool(valid), key=index)
         times.append(time.perf_counter() - started)
         joints.append(world)
+        for earlier, again, _ in tracker.take_resettled():  # as the engine's buffer holds them
+            joints[earlier] = again
     meta = {**tracker.estimate.metadata(), "scene_ms": [round(1000 * t, 1) for t in scene_times]}
     return np.stack(joints), times, meta
 

@@ -576,7 +576,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 raise
             # The followed person first: their poses settle the room everyone else is placed in
             # (placed before it, the others' first frames stood in an assumed level room).
-            poses = self._world.place(poses, segment)
+            poses = self._place_followed(poses, segment)
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
@@ -605,7 +605,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         followed person's, into their own ``engine.people`` buffer too (placed first, as in
         ``_lift_loop``)."""
         poses, used = self._lifted(lifter.flush)
-        poses = self._world.place(poses, segment)
+        poses = self._place_followed(poses, segment)
         self._everyone.flush()
         self._everyone.record_followed(self._record(poses, used, segment, placed=True))
 
@@ -625,6 +625,16 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         with self._knob_lock:
             return lift(*args), self._lifter.settings
 
+    def _place_followed(self, poses: list[LiftedPose], segment: int) -> list[LiftedPose]:
+        """``poses`` placed in the world; once the camera has settled, the rows placed while it
+        settled are placed again in its room, in the buffers and the recording."""
+        poses = self._world.place(poses, segment)
+        again = self._world.take_placed_again()
+        if again:
+            self._recorder.place_again(again)
+            self._everyone.place_again(again)
+        return poses
+
     def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int,
                 placed: bool = False) -> list[LiftedPose]:
         """Place ``poses`` (lifted with ``used``) in the world unless already ``placed``, record
@@ -635,7 +645,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
                                        "frame_index": poses[0].frame_index, **knobs})
         if not placed:
-            poses = self._world.place(poses, segment)
+            poses = self._place_followed(poses, segment)
         for pose in poses:  # everyone else's 3D of the row's own frame (a lookahead delays the row)
             people = self._everyone.people_at(pose.detection)
             if people is not None:

@@ -11,12 +11,13 @@ recording keeps every person.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from pose3d_nb.buffer import PoseSample, RollingBuffer
+from pose3d_nb.buffer import COLUMNS, PoseSample, RollingBuffer, RowPlacement
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.detectors.glitches import GlitchGate
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
@@ -25,6 +26,7 @@ from pose3d_nb.skeleton import NUM_JOINTS
 #: Frames of each person's poses kept for ``EveryoneLifter.people_at`` (more than twice the
 #: largest lookahead of the 243-frame model).
 RECENT_FRAMES = 256
+_NO_CAMERA = np.full((NUM_JOINTS, 3), COLUMNS["joints_camera"].fill, np.float32)
 
 
 class EveryoneLifter:
@@ -166,6 +168,14 @@ class EveryoneLifter:
             track_id = pose.detection.extras.get("track_id")
             if track_id is not None and pose.valid:
                 self._record(int(track_id), [pose], place=False)
+
+    def place_again(self, rows: list[RowPlacement]) -> None:
+        """The followed person's rows placed again (``WorldStage.take_placed_again``), in the
+        buffer of the person each was of (these buffers keep no camera-frame joints)."""
+        for row in rows:
+            buffer = self.buffers.get(row.track_id)
+            if buffer is not None:
+                buffer.place_again([dataclasses.replace(row, segment=0, joints_camera=_NO_CAMERA)])
 
     def _forget_frames(self, track_id: int | None = None) -> None:
         """Drop the record by frame (``people_at``'s poses, the frame last seen, the newest

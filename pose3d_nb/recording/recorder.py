@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import math
 import numbers
 import os
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, stack_rows
+from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, RowPlacement, stack_rows
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.recording.files import write_latest_pose
 from pose3d_nb.recording.folder import (
@@ -51,6 +52,8 @@ from pose3d_nb.recording.session import (
 
 #: A chunk is written early once this many rows wait (a fast file source between two saves).
 MAX_CHUNK_ROWS = 4096
+#: Rows whose number and key ``place_again`` can find: the camera settles within a few seconds.
+RECENT_ROW_KEYS = 8192
 
 
 class RecordingSaveError(Pose3DRuntimeError):
@@ -138,6 +141,10 @@ class Recorder:
         self._recording_id: str | None = None
         self._active = False
         self._pending: list[PoseSample] = []
+        # Rows placed again (``place_again``) by their number in the recording, applied to the
+        # rows when they are finished; the newest rows' numbers and keys to find them by.
+        self._placed_again: dict[int, RowPlacement] = {}
+        self._row_keys: collections.deque[tuple[int, int, int]] = collections.deque(maxlen=RECENT_ROW_KEYS)
         self._latest: Any = None  # the newest pose's joints, until the writer saves them
         self._pending_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -235,7 +242,23 @@ class Recorder:
             raise
         self._write_error = None
         self._closing.clear()
+        self._placed_again = {}
         self._active = True
+
+    def place_again(self, rows: list[RowPlacement]) -> None:
+        """Rows already recorded (the newest of each segment and frame index), placed again (the
+        engine's world step, once the camera has settled): in the buffer now, and in
+        ``session.npz`` when this run finishes. The journal keeps them as first recorded, so the
+        rows of a killed run are as shown live."""
+        self.buffer.place_again(rows)
+        if not self._active:
+            return
+        with self._pending_lock:
+            for row in rows:
+                number = next((n for n, segment, frame in reversed(self._row_keys)
+                               if (segment, frame) == (row.segment, row.frame_index)), None)
+                if number is not None:
+                    self._placed_again[number] = row
 
     def record(self, poses: Iterable, segment: int) -> None:
         """Append ``LiftedPose``s (oldest first) recorded in source segment ``segment``."""
@@ -261,6 +284,8 @@ class Recorder:
                 joints_camera=getattr(pose, "joints_camera", None),  # poses of older lifters lack it
             )
             self.buffer.append(sample)
+            if self._active:
+                self._row_keys.append((self.recorded, segment, pose.frame_index))
             self.recorded += 1
             newest = pose
             if self._active:
@@ -348,6 +373,9 @@ class Recorder:
             raise RecordingSaveError(
                 self.out_dir, f"{journal.folder} reads back {len(session)} of the {saved} rows saved "
                 "into it; the journal is kept and no session.npz is written")
+        with self._pending_lock:
+            placed_again, self._placed_again = self._placed_again, {}
+        session = _with_rows_placed_again(session, placed_again)
         metadata = {**self._meta(), "complete": True}
         recorded = session
         if not failed and self.finalize is not None:
@@ -503,3 +531,17 @@ class Recorder:
             return read_metadata(path).get("recording_id") != self._recording_id
         except SessionError:
             return True
+
+
+def _with_rows_placed_again(session: BufferSnapshot, rows: dict[int, RowPlacement]) -> BufferSnapshot:
+    """``session`` with the rows numbered in ``rows`` holding their new joints (a row whose
+    segment and frame index are not the placement's is left: the numbering is this recording's)."""
+    rows = {n: row for n, row in rows.items() if n < len(session)
+            and (session.segment[n], session.frame_index[n]) == (row.segment, row.frame_index)}
+    if not rows:
+        return session
+    columns = session.columns()
+    joints, camera = columns["joints_3d"].copy(), columns["joints_camera"].copy()
+    for number, row in rows.items():
+        joints[number], camera[number] = row.joints_3d, row.joints_camera
+    return dataclasses.replace(session, joints_3d=joints, joints_camera=camera)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_nb.buffer import RowPlacement
 from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.lean import LeanBias
 from pose3d_nb.world.tracker import PersonPath, WorldTracker
@@ -61,6 +62,7 @@ class WorldStage:
         self._people: dict[int, PersonPath] = {}
         self._scene_offers: list[float] = []
         self._scene_error: str | None = None
+        self._placed_again: list[RowPlacement] = []
         # Each earlier source segment's room (its camera and size keys), kept when the next one
         # starts over or once it was placed again: a recording of several runs holds rows
         # placed in different rooms, and the metadata must say which (not only the last).
@@ -75,6 +77,7 @@ class WorldStage:
         self._people = {}
         self._scene_offers = []
         self._scene_error = None
+        self._placed_again = []
 
     def begin(self, segment: int) -> None:
         """Source segment ``segment`` starts (a Start, another source): the previous segment's
@@ -160,14 +163,23 @@ class WorldStage:
                 self._follow_path(track, again)
             world, camera = self.tracker.push(
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid,
-                detection.timestamp,
+                detection.timestamp, key=(self._segment, pose.frame_index, track),
             )
+            self._placed_again.extend(RowPlacement(*key, joints, again)
+                                      for key, joints, again in self.tracker.take_resettled())
             if np.isfinite(world).all():
                 self._held = (world, camera)
             elif self._held is not None:
                 world, camera = self._held
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
         return placed
+
+    def take_placed_again(self) -> list[RowPlacement]:
+        """Once: the followed person's rows ``place`` gave while the camera settled, placed
+        again in the room it settled on (``WorldTracker.take_resettled``), for the caller to
+        rewrite where it keeps them (the engine: its buffer, the person's, the recording)."""
+        taken, self._placed_again = self._placed_again, []
+        return taken
 
     def _follow_path(self, track: Any, again: bool) -> None:
         """The followed person changed (``track``) or a looping file began its next pass

@@ -155,6 +155,10 @@ class WorldTracker:
         self._ankles: list[np.ndarray] = []
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
+        # The followed person's poses placed while the camera settled (their key and the pose
+        # before its lean was taken out), and once it has, the same in the settled room.
+        self._settling: list[tuple[object, np.ndarray]] = []
+        self._resettled: list[tuple[object, np.ndarray, np.ndarray]] = []
         self._scene: SceneEdges | None = scene
         self._up_source = "assumed"  # level, until a person (or the room) says otherwise
         return previous
@@ -231,12 +235,24 @@ class WorldTracker:
         frame_size: tuple[int, int],
         valid: bool = True,
         timestamp: float | None = None,
+        key: object = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One frame: (17, 3) root-relative camera-frame joints and its (17, 2) COCO pixel
         keypoints (with (17,) scores) -> ((17, 3) world joints, (17, 3) camera-frame joints with
         the root translation), float32; NaN when ``valid`` is False or nothing can be solved.
-        timestamp: the frame's seconds, if known (see ``PersonPath.place``)."""
-        return self._place(self._path, joints, keypoints, scores, frame_size, valid, True, timestamp)
+        timestamp: the frame's seconds, if known (see ``PersonPath.place``). key: what the
+        caller knows this frame by, given back by ``take_resettled``."""
+        return self._place(self._path, joints, keypoints, scores, frame_size, valid, True, timestamp, key)
+
+    def take_resettled(self) -> list[tuple[object, np.ndarray, np.ndarray]]:
+        """Once, after the camera has settled: every pose ``push`` placed while it settled,
+        placed again in the settled room, as (key, (17, 3) world joints, (17, 3) camera-frame
+        joints) float32, oldest first (the frame that settled it is not among them: it was
+        placed in that room). While it settles, each frame stood in the room estimated from the
+        frames up to it, a room that turned and rose from frame to frame; callers rewrite those
+        rows (``PoseEngine``'s buffer and recording). Empty otherwise."""
+        taken, self._resettled = self._resettled, []
+        return taken
 
     def place_other(
         self,
@@ -254,7 +270,8 @@ class WorldTracker:
         return self._place(path, joints, keypoints, scores, frame_size, valid, False, timestamp)
 
     def _place(self, path: PersonPath, joints, keypoints, scores, frame_size, valid: bool,
-               settle: bool, timestamp: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+               settle: bool, timestamp: float | None = None, key: object = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         nan = np.full((17, 3), np.nan, np.float32)
         joints = np.asarray(joints, np.float64)
         if not valid or not np.isfinite(joints).all():
@@ -264,7 +281,7 @@ class WorldTracker:
         if placed is None:
             return nan, nan
         if settle and not self._settled:
-            placed = self._settle(placed, points)
+            placed = self._settle(placed, points, key)
         else:
             placed = self._unlean(placed, self._frame.up)
         return self._frame.to_world(placed), placed.astype(np.float32)
@@ -272,7 +289,7 @@ class WorldTracker:
     def _unlean(self, placed: np.ndarray, up: np.ndarray) -> np.ndarray:
         return placed if self.lean is None else unlean(placed, up, self.lean)
 
-    def _settle(self, placed: np.ndarray, points: np.ndarray) -> np.ndarray:
+    def _settle(self, placed: np.ndarray, points: np.ndarray, key: object = None) -> np.ndarray:
         """Update the camera estimate with one placed pose; returns the pose as it is shown
         (its lean taken out with the new up)."""
         # Constant cost per frame: running sums for the up, the ankles kept for the floor.
@@ -287,5 +304,11 @@ class WorldTracker:
         if len(self._ankles) >= SETTLE_S * self._fps:
             self._settled = True
             self._ankles.clear()
+            for earlier, pose in self._settling:
+                again = self._unlean(pose, up)
+                self._resettled.append((earlier, self._frame.to_world(again), again.astype(np.float32)))
+            self._settling = []
+        else:
+            self._settling.append((key, placed))
         return shown
 
