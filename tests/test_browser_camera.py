@@ -92,12 +92,51 @@ def test_decode_jpeg_rejects_garbage():
         decode_jpeg(b"\xff\xd8 definitely not a jpeg")
 
 
-def test_an_undecodable_frame_raises_source_error_from_the_source(kernel):
-    source = BrowserCameraSource(kernel.camera, timeout=2)
+def test_an_undecodable_frame_is_skipped_counted_and_warned_once_and_the_next_one_read(kernel, caplog):
+    """One torn JPEG ended the live run (its SourceError left the read); now it is skipped, as
+    an image folder skips an image it cannot decode and the widget a malformed message."""
+    source = BrowserCameraSource(kernel.camera, timeout=5)
     kernel.camera.state = protocol.STREAMING
-    kernel.deliver(*frame_message(0, b"garbage"))
-    with pytest.raises(SourceError, match="not a decodable JPEG"):
-        next(source)
+    jpeg = jpeg_two_colours()
+    kernel.deliver(*frame_message(0, jpeg[: len(jpeg) // 2]))
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(next(source)), daemon=True)
+    with caplog.at_level("WARNING", logger=source_module.__name__):
+        reader.start()
+        time.sleep(0.3)  # the reader took the torn frame and waits for the next
+        kernel.deliver(*frame_message(1, b"garbage"))
+        time.sleep(0.3)
+        kernel.deliver(*frame_message(2, jpeg))
+        reader.join(5)
+    assert len(got) == 1 and got[0].image.shape == (48, 64, 3) and got[0].index == 0
+    assert source.undecodable == 2 and source.stats().undecodable == 2
+    warned = [r.getMessage() for r in caplog.records if "not a decodable JPEG" in r.getMessage()]
+    assert len(warned) == 1 and "waiting for the next frame" in warned[0]
+    assert kernel.acked == [0, 1, 2]
+
+
+def test_only_undecodable_frames_for_timeout_seconds_end_the_read_saying_so(kernel):
+    source = BrowserCameraSource(kernel.camera, timeout=0.5)
+    kernel.camera.state = protocol.STREAMING
+    stop = threading.Event()
+
+    def browser_sending_garbage():
+        for i in range(200):
+            if stop.is_set():
+                return
+            kernel.deliver(*frame_message(i, b"garbage"))
+            time.sleep(0.02)
+
+    threading.Thread(target=browser_sending_garbage, daemon=True).start()
+    t0 = time.monotonic()
+    expected = r"no decodable frame for \d+ s.*skipped.*reload the notebook page"
+    try:
+        with pytest.raises(SourceError, match=expected):
+            next(source)
+    finally:
+        stop.set()
+    assert 0.45 <= time.monotonic() - t0 < 3.5  # after timeout, not at the first bad frame
+    assert source.undecodable >= 2
 
 
 # ---- the ack / back-pressure protocol ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fractions
 import os
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -99,6 +100,25 @@ def test_foreign_state_dict_lists_unexpected_keys(tmp_path, reference_checkpoint
         load_model(path)
     assert "unexpected attention.weight (4, 4)" in str(info.value)
     assert "missing layers_bn.3.running_var (64,)" in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "tensor", "shape"), [
+    ("expand_conv.weight", torch.zeros(3, 4), "(3, 4)"),
+    ("layers_conv.0.weight", torch.tensor(1.0), "()"),
+    ("layers_conv.1.weight", torch.zeros(16, 16), "(16, 16)"),
+    ("shrink.weight", torch.zeros(51), "(51,)"),
+    ("expand_conv.weight", torch.zeros(0, 34, 3), "(0, 34, 3)"),
+])
+def test_a_convolution_weight_of_the_wrong_shape_is_named_with_its_shape(tmp_path, name, tensor, shape):
+    """A 2-D expand_conv or 0-d layers_conv weight was unpacked or indexed into a ValueError /
+    IndexError traceback (``pose3d run`` / ``pose3d lift`` with such a file)."""
+    state = dict(TemporalModel(Architecture(filter_widths=(3, 3), channels=16)).state_dict())
+    state[name] = tensor
+    path = tmp_path / "damaged.bin"
+    torch.save({"model_pos": state}, path)
+    said = rf"tensor {re.escape(name)} has shape {re.escape(shape)}; .*3 dim"
+    with pytest.raises(CheckpointError, match=said):
+        load_model(path)
 
 
 def test_other_joint_count_is_refused(tmp_path):

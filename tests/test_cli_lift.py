@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from pose3d_nb.cli import main
 
@@ -210,6 +211,22 @@ def test_lift_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, keypoints_fil
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: cannot read")
+
+
+@pytest.mark.parametrize("damage", [{"expand_conv.weight": torch.zeros(3, 4)},
+                                    {"layers_conv.0.weight": torch.tensor(1.0)}])
+def test_lift_checkpoint_with_a_malformed_tensor_is_one_line_not_a_traceback(tmp_path, keypoints_file,
+                                                                              damage):
+    state = {"expand_conv.weight": torch.zeros(8, 34, 3), "shrink.weight": torch.zeros(51, 8, 1), **damage}
+    bad = tmp_path / "damaged.bin"
+    torch.save({"model_pos": state}, bad)
+    result = pose3d("lift", str(keypoints_file), "--size", "1280", "720", "--checkpoint", str(bad),
+                    "--out", str(tmp_path / "o.npy"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    name = next(iter(damage))
+    assert result.stderr.startswith(f"error: checkpoint tensor {name} has shape ")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.fixture()

@@ -117,6 +117,27 @@ def test_a_source_that_names_nothing_is_refused_before_any_work(tmp_path, capsys
     assert "lifter:" not in printed.out and not out.exists()
 
 
+def test_an_out_folder_whose_session_has_single_value_timestamps_is_refused_in_one_line(tmp_path, capsys):
+    """Describing the folder took len() of the 0-d timestamps: a TypeError traceback."""
+    import json
+
+    from pose3d_nb.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = 5
+    np.savez(out / "session.npz", joints_3d=np.zeros((rows, 17, 3), np.float32),
+             keypoints_2d=np.zeros((rows, 17, 2), np.float32), scores_2d=np.zeros((rows, 17), np.float32),
+             timestamps=np.array(1.0), frame_index=np.arange(rows), valid=np.ones(rows, bool),
+             metadata=np.array(json.dumps({"complete": True})))
+    before = (out / "session.npz").read_bytes()
+    assert main(["run", "--out", str(out), "--max-frames", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "a session.npz that cannot be read; pass --overwrite" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert (out / "session.npz").read_bytes() == before
+
+
 _WRITER = """
 import sys, time
 from pose3d_nb.engine import PoseEngine

@@ -112,6 +112,43 @@ def test_an_export_never_replaces_the_session_it_reads(session_file, fmt, capsys
     assert session_file.read_bytes() == before
 
 
+def _damaged_session(path, **arrays) -> bytes:
+    """A session.npz at ``path`` with ``arrays`` in place of its own columns; its bytes."""
+    import json
+
+    session = synthetic_session()
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__
+              if getattr(session, name) is not None}
+    metadata = arrays.pop("metadata", {"complete": True})
+    np.savez(path, **{**fields, **arrays}, metadata=np.array(json.dumps(metadata)))
+    return path.read_bytes()
+
+
+def test_an_out_that_is_a_session_with_single_value_timestamps_is_one_line_not_a_traceback(
+        session_file, tmp_path, capsys):
+    """Its description took len() of the 0-d timestamps: a TypeError traceback."""
+    target = tmp_path / "other.npz"
+    before = _damaged_session(target, timestamps=np.array(1.0))
+    assert main(["export", str(session_file), "--format", "csv", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{target} exists; pass --overwrite" in err and "Traceback" not in err
+    assert target.read_bytes() == before
+
+
+def test_an_export_never_replaces_a_session_of_a_newer_format(session_file, tmp_path, capsys):
+    from pose3d_nb.recording import FORMAT_VERSION
+
+    target = tmp_path / "newer.npz"
+    before = _damaged_session(target, metadata={"format_version": FORMAT_VERSION + 1, "complete": True})
+    assert main(["export", str(session_file), "--format", "csv", "--out", str(target), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "a session recorded by a newer pose3d_nb: an export never replaces a recording" in err
+    assert target.read_bytes() == before
+    assert main(["export", str(target), "--format", "csv", "--out", str(tmp_path / "t.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "upgrade pose3d_nb to read it" in err and len(err.splitlines()) == 1
+
+
 def test_an_export_never_replaces_another_session_or_a_journal_file(session_file, tmp_path):
     from pose3d_nb.export import ExportError, export_session
 

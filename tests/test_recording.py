@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import warnings
@@ -15,14 +16,18 @@ import pytest
 from pose3d_nb.buffer import COLUMNS, RollingBuffer
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.recording import (
+    FORMAT_VERSION,
     JOURNAL_DIR,
+    NewerFormatError,
     OutputError,
     Recorder,
     SessionError,
+    describe_recording,
     load_session,
     prepare_out_dir,
     write_session,
 )
+from pose3d_nb.recording.folder import recording_part
 
 
 def _pose(i: int, valid: bool = True) -> SimpleNamespace:
@@ -412,6 +417,112 @@ def test_a_version_1_session_still_loads(tmp_path):
     assert len(session) == 5 and session.metadata["format_version"] == 1
     assert session.metadata["complete"] is None, "written before the flag existed: unknown"
     np.testing.assert_array_equal(session.segment, np.zeros(5))
+
+
+def test_a_session_whose_timestamps_are_a_single_value_is_one_error_naming_file_and_column(tmp_path):
+    """A 0-d timestamps array: read_metadata took its len() (TypeError), which `pose3d run --out`
+    and `pose3d export --out` reach through the folder's description."""
+    from pose3d_nb.recording.session import read_metadata
+
+    arrays = _rows(5)
+    arrays["timestamps"] = np.array(1.0)
+    (tmp_path / "out").mkdir()
+    path = tmp_path / "out" / "session.npz"
+    _single_file(path, arrays, {"complete": True})
+    said = rf"{re.escape(str(path))} is damaged: its timestamps column holds a single value"
+    for read in (read_metadata, load_session):
+        with pytest.raises(SessionError, match=said):
+            read(path)
+    held, _ = describe_recording(tmp_path / "out")
+    assert held == "a session.npz that cannot be read"
+    with pytest.raises(OutputError, match="cannot be read; pass overwrite=True"):
+        prepare_out_dir(tmp_path / "out")
+
+
+def test_a_session_or_journal_of_a_newer_format_is_refused_saying_to_upgrade(tmp_path):
+    """It loaded silently, as if this version's layout; continued, a journal's meta.json was
+    rewritten with this version's number."""
+    from pose3d_nb.recording import journal
+    from pose3d_nb.recording.session import read_metadata
+
+    arrays = _rows(5)
+    arrays["timestamps"] = np.arange(5) / 30
+    future = tmp_path / "future.npz"
+    _single_file(future, arrays, {"format_version": FORMAT_VERSION + 1, "complete": True})
+    upgrade = rf"written by a newer pose3d_nb \(format {FORMAT_VERSION + 1} > {FORMAT_VERSION}\): upgrade"
+    for read in (read_metadata, load_session):
+        with pytest.raises(NewerFormatError, match=re.escape(str(future)) + " was " + upgrade):
+            read(future)
+    # Still a recording: an export never replaces it.
+    assert recording_part(future) == "a session recorded by a newer pose3d_nb"
+    _single_file(tmp_path / "garbled.npz", arrays, {"format_version": "two"})
+    with pytest.raises(SessionError, match="garbled.npz is damaged: its format_version is 'two'"):
+        load_session(tmp_path / "garbled.npz")
+
+    recorder = _recorder(tmp_path / "rec")
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    meta_file = tmp_path / "rec" / JOURNAL_DIR / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    newer = json.dumps({**meta, "format_version": FORMAT_VERSION + 1})
+    meta_file.write_text(newer)
+    with pytest.raises(NewerFormatError, match=re.escape(str(meta_file)) + " was " + upgrade):
+        load_session(tmp_path / "rec")
+    with pytest.raises(NewerFormatError):
+        journal.JournalWriter(meta_file.parent, "another run").write_meta({})
+    assert meta_file.read_text() == newer, "the newer journal's meta.json was rewritten"
+    meta_file.write_text(json.dumps(meta))
+    recorder.finish()
+
+
+def test_a_journal_read_back_keeps_its_own_format_version(tmp_path, monkeypatch):
+    from pose3d_nb.recording import session as session_module
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    written = json.loads((tmp_path / JOURNAL_DIR / "meta.json").read_text())["format_version"]
+    monkeypatch.setattr(session_module, "FORMAT_VERSION", written + 1)  # read by a newer version
+    assert load_session(tmp_path).metadata["format_version"] == written  # not the reader's
+    monkeypatch.undo()
+    recorder.finish()
+
+
+def _journal_with_joints(folder, joints) -> None:
+    """A journal whose one stream holds 4 rows, ``joints`` as its joints_3d column."""
+    import pyarrow as pa
+
+    journal = folder / JOURNAL_DIR
+    journal.mkdir(parents=True)
+    (journal / "meta.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "recording_id": "x",
+                                                   "base_rows": 0, "metadata": {}}))
+
+    def rows_of(width):
+        return pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(4 * width, np.float32)), width)
+
+    table = pa.table({"joints_3d": joints, "keypoints_2d": rows_of(34), "scores_2d": rows_of(17),
+                      "timestamps": pa.array(np.arange(4.0)), "frame_index": pa.array(np.arange(4)),
+                      "valid": pa.array([True] * 4)})
+    with pa.ipc.new_stream(str(journal / "rows-000.arrows"), table.schema) as writer:
+        writer.write_table(table)
+
+
+@pytest.mark.parametrize(("kind", "said"), [("narrow", r"fixed_size_list<item: float>\[6\]"),
+                                            ("variable", r"list<item: double>")])
+def test_a_journal_column_of_the_wrong_width_is_one_error_naming_the_stream_file(tmp_path, kind, said):
+    """A ValueError from numpy's reshape, naming neither the file nor the column."""
+    import pyarrow as pa
+
+    joints = (pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(4 * 6, np.float32)), 6) if kind == "narrow"
+              else pa.array([[0.0] * 51] * 4))
+    _journal_with_joints(tmp_path, joints)
+    stream = tmp_path / JOURNAL_DIR / "rows-000.arrows"
+    expected = (rf"{re.escape(str(stream))} is damaged: its column joints_3d holds {said}, "
+                "expected a fixed-size list of 51 values a row")
+    with pytest.raises(SessionError, match=expected):
+        load_session(tmp_path)
 
 
 def test_damaged_or_foreign_files_are_one_line_errors_naming_them(tmp_path):

@@ -331,6 +331,24 @@ def test_missing_camera_fails_fast_with_a_clear_message(spec):
     assert "source='sample'" in message
 
 
+@pytest.mark.parametrize("spec", ["camera:99999999999999999999", "99999999999999999999", 2**63, "camera:205",
+                                  100, -1])
+def test_a_camera_index_out_of_range_is_refused_with_the_valid_form(spec):
+    """A number past a C int was a cv2.error traceback from cv2.VideoCapture, and OpenCV reads
+    205 as its V4L2 backend's camera 5."""
+    with pytest.raises(SourceError, match=r"no camera index -?\d+: .*'camera:N' .* from 0 to 99"):
+        accepted_options(spec)  # what `pose3d run` checks before any work
+    with pytest.raises(SourceError, match="no camera index"):
+        open_source(spec)
+    with pytest.raises(SourceError, match="no camera index"):
+        CameraSource(spec if isinstance(spec, int) else 205)
+
+
+def test_a_spec_of_digits_int_cannot_read_is_no_camera_but_a_missing_path():
+    with pytest.raises(SourceError, match="no such file or folder: ²"):  # isdigit() took it: ValueError
+        open_source("²")
+
+
 # ---------------------------------------------------------------------------- camera (test double)
 class FakeCamera:
     """Test double for ``cv2.VideoCapture`` on a webcam: BGR frames at about 100 fps, forever.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -17,6 +18,8 @@ from pose3d_nb.errors import Pose3DTypeError
 from pose3d_nb.sources.base import BaseSource, SourceError
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.sources.open import BROWSER_CAMERA
+
+log = logging.getLogger(__name__)
 
 _default_camera: BrowserCamera | None = None
 _default_lock = threading.Lock()
@@ -62,8 +65,9 @@ class BrowserCameraSource(BaseSource):
     Args:
         camera: the widget to read; None uses :func:`default_camera`. Display the widget so the
             browser opens the camera (``BrowserCameraSource`` displays it when it is a cell's result).
-        timeout: seconds without a frame while the browser says it is streaming before reading
-            raises ``SourceError`` (kernel blocked, tab closed, network gone).
+        timeout: seconds without a frame (or with only undecodable ones) while the browser says
+            it is streaming before reading raises ``SourceError`` (kernel blocked, tab closed,
+            network gone, frames damaged on the way).
         start_timeout: seconds to wait for the first frame while the widget is not displayed yet
             or the permission prompt is open.
         settings: applied to the camera (width, height, fps, quality, ...).
@@ -74,9 +78,12 @@ class BrowserCameraSource(BaseSource):
     ``last_capture_ms`` (wall-clock ms) and latencies are in :meth:`stats`.
 
     Reading waits for the next frame; while the tab is hidden or the camera paused it waits
-    without a time limit (``close()`` from any thread ends it). It raises ``SourceError``
-    saying what to do when the browser reports permission denied, no camera, camera busy,
-    or when nothing arrives for too long.
+    without a time limit (``close()`` from any thread ends it). A frame whose bytes are not a
+    decodable JPEG is skipped (counted in ``undecodable`` and ``stats().undecodable``, a
+    warning logged the first time) and reading waits for the next one. It raises
+    ``SourceError`` saying what to do when the browser reports permission denied, no camera,
+    camera busy, when nothing arrives for too long, or when only undecodable frames arrive
+    for ``timeout`` s.
     """
 
     name = BROWSER_CAMERA  # also the spec that opens it and the app's source box entry
@@ -97,13 +104,26 @@ class BrowserCameraSource(BaseSource):
         self.start_timeout = start_timeout
         self.fps = float(camera.fps)
         self.last_capture_ms: float | None = None
+        self.undecodable = 0
+        """Frames this source skipped because their bytes are not a decodable JPEG."""
+        self._warned_undecodable = False
         self._index = 0
         camera.discard_pending()  # a frame left by an earlier reader would be stale
 
     # ---- BaseSource hooks -----------------------------------------------------------------------
     def _read(self) -> Frame:
-        encoded = self._wait_for_frame()
-        rgb = decode_jpeg(encoded.jpeg)
+        # A frame whose bytes do not decode (torn in transit, a browser's encoder glitch) is
+        # skipped: one bad frame must not end a live run. Only when nothing but such frames
+        # arrives for ``timeout`` s is it an error, the allowance of a camera sending nothing.
+        first_bad_at: float | None = None
+        while True:
+            encoded = self._wait_for_frame()
+            try:
+                rgb = decode_jpeg(encoded.jpeg)
+            except SourceError as exc:
+                first_bad_at = self._skip_undecodable(str(exc), first_bad_at)
+                continue
+            break
         self.last_capture_ms = encoded.t_capture_ms
         frame = Frame(rgb, self._index, encoded.arrived_mono, encoded.arrived_mono)
         self._index += 1
@@ -149,6 +169,25 @@ class BrowserCameraSource(BaseSource):
             frame = camera.take(max(step, 0.01))
             if frame is not None:
                 return frame
+
+    def _skip_undecodable(self, error: str, first_bad_at: float | None) -> float:
+        """Count a frame that did not decode and warn (once per source); the time the run of
+        such frames began. Raises ``SourceError`` when it has lasted ``timeout`` s."""
+        now = time.monotonic()
+        first_bad_at = now if first_bad_at is None else first_bad_at
+        self.camera.record_undecodable()
+        self.undecodable += 1
+        if now - first_bad_at >= self.timeout:
+            last = error.removeprefix("browser camera: ")
+            raise SourceError(
+                f"browser camera: no decodable frame for {now - first_bad_at:.0f} s, only frames that "
+                f"are not JPEG images ({self.undecodable} skipped; the last: {last}); reload the "
+                "notebook page to restart the browser's camera, or try another browser")
+        if not self._warned_undecodable:
+            self._warned_undecodable = True
+            log.warning("%s; skipped, waiting for the next frame (stats().undecodable counts such "
+                        "frames)", error)
+        return first_bad_at
 
     def _limit(self, state: str) -> float | None:
         if state in _PAUSED_STATES:

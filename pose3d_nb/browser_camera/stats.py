@@ -24,6 +24,8 @@ class BrowserCameraStats:
     kernel_replaced: frames that arrived but were replaced by a newer one before the reader took
     them. frames_read: frames handed to the reader. kb_per_frame: mean JPEG size.
     size: (width, height) of the last frame. malformed: messages that broke the protocol.
+    undecodable: frames that arrived whole but whose bytes are not a decodable JPEG (the reader
+    skipped them and waited for the next).
     """
 
     frames_received: int
@@ -38,6 +40,7 @@ class BrowserCameraStats:
     kb_per_frame: float | None
     size: tuple[int, int] | None
     malformed: int
+    undecodable: int = 0
 
 
 class DeliveryStats:
@@ -53,6 +56,7 @@ class DeliveryStats:
         self.frames_received = 0
         self.frames_read = 0
         self.malformed = 0
+        self.undecodable = 0
         self._skipped_base: int | None = None  # the browser's count when we started counting
         self._skipped = 0
         self._size: tuple[int, int] | None = None
@@ -82,6 +86,10 @@ class DeliveryStats:
         with self._lock:
             self.malformed += 1
 
+    def record_undecodable(self) -> None:
+        with self._lock:
+            self.undecodable += 1
+
     def snapshot(self, kernel_replaced: int = 0) -> BrowserCameraStats:
         with self._lock:
             sizes = list(self._bytes)
@@ -98,4 +106,5 @@ class DeliveryStats:
                 kb_per_frame=float(np.mean(sizes)) / 1024 if sizes else None,
                 size=self._size,
                 malformed=self.malformed,
+                undecodable=self.undecodable,
             )

@@ -159,6 +159,10 @@ class BrowserCamera(anywidget.AnyWidget):
             self._stats.record_read()
         return frame
 
+    def record_undecodable(self) -> None:
+        """Count a frame a reader took but could not decode (``stats().undecodable``)."""
+        self._stats.record_undecodable()
+
     def wake(self) -> None:
         """Make a waiting ``take`` return now (used by ``close()`` from another thread)."""
         self._slot.wake()

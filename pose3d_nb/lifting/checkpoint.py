@@ -116,30 +116,52 @@ def infer_architecture(state: Mapping[str, torch.Tensor], causal: bool = False) 
 
     ``causal`` is not stored in the weights (the same weights run either way), so it is passed in.
     """
-    try:
-        expand = state["expand_conv.weight"]
-        shrink = state["shrink.weight"]
-    except KeyError as exc:
-        raise CheckpointError(
-            f"not a VideoPose3D temporal model: missing {exc.args[0]!r} "
-            f"(has {len(state)} tensors, e.g. {sorted(state)[:5]})"
-        ) from None
-    channels, in_flat, first_width = expand.shape
+    for name in ("expand_conv.weight", "shrink.weight"):
+        if name not in state:
+            raise CheckpointError(
+                f"not a VideoPose3D temporal model: missing {name!r} "
+                f"(has {len(state)} tensors, e.g. {sorted(state)[:5]})"
+            )
+    # Every convolution's shape is read below (or compared by describe_mismatch): one of the
+    # wrong rank unpacked or indexed into a ValueError / IndexError traceback.
+    shapes = {name: _conv_weight_shape(name, tensor) for name, tensor in state.items()
+              if _CONV_WEIGHT.fullmatch(name)}
+    channels, in_flat, first_width = shapes["expand_conv.weight"]
     if in_flat % 2:
         raise CheckpointError(f"expand_conv takes {in_flat} input features; expected 2 per joint")
-    widths = [int(first_width)]
+    widths = [first_width]
     level = 0
-    while f"layers_conv.{2 * level}.weight" in state:
-        widths.append(int(state[f"layers_conv.{2 * level}.weight"].shape[-1]))
+    while f"layers_conv.{2 * level}.weight" in shapes:
+        widths.append(shapes[f"layers_conv.{2 * level}.weight"][2])
         level += 1
     return Architecture(
         filter_widths=tuple(widths),
-        channels=int(channels),
-        num_joints_in=int(in_flat) // 2,
+        channels=channels,
+        num_joints_in=in_flat // 2,
         in_features=2,
-        num_joints_out=int(shrink.shape[0]) // 3,
+        num_joints_out=shapes["shrink.weight"][0] // 3,
         causal=causal,
     )
+
+
+#: The convolution weights of a VideoPose3D temporal model (each (out, in, filter width)).
+_CONV_WEIGHT = re.compile(r"(expand_conv|layers_conv\.\d+|shrink)\.weight")
+
+
+def _conv_weight_shape(name: str, tensor: torch.Tensor) -> tuple[int, int, int]:
+    """(out channels, in channels, filter width) of the 1-D convolution weight ``name``.
+
+    Raises ``CheckpointError`` naming the tensor and its shape unless it has 3 dimensions of
+    at least 1 each (a damaged file, or a model that is no VideoPose3D temporal model).
+    """
+    shape = tuple(int(size) for size in tensor.shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise CheckpointError(
+            f"checkpoint tensor {name} has shape {shape}; a VideoPose3D convolution weight has 3 "
+            "dimensions (out channels, in channels, filter width), each at least 1: the file is "
+            "damaged or not a VideoPose3D temporal model"
+        )
+    return shape
 
 
 def describe_mismatch(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:

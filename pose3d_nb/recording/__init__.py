@@ -39,6 +39,7 @@ from pose3d_nb.recording.session import (
     FORMAT_VERSION,
     SESSION_ARRAYS,
     SESSION_FILE,
+    NewerFormatError,
     Session,
     SessionError,
     read_session_file,
@@ -48,6 +49,7 @@ from pose3d_nb.recording.session import (
 __all__ = [
     "FORMAT_VERSION",
     "JOURNAL_DIR",
+    "NewerFormatError",
     "SESSION_ARRAYS",
     "SESSION_FILE",
     "OutputError",

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
-from pose3d_nb.recording.session import SESSION_FILE, Session, SessionError, read_metadata, read_session_file
+from pose3d_nb.recording.session import (
+    SESSION_FILE,
+    NewerFormatError,
+    Session,
+    SessionError,
+    read_metadata,
+    read_session_file,
+)
 
 #: Prefix of a finished journal renamed aside before it is deleted (so it is never read again).
 MERGED_PREFIX = f".{JOURNAL_DIR}.merged-"
@@ -296,6 +303,8 @@ def recording_part(path: str | Path) -> str | None:
     if path.is_file():
         try:
             read_metadata(path)
+        except NewerFormatError:  # a recording all the same, one this version cannot read
+            return "a session recorded by a newer pose3d_nb"
         except (SessionError, OSError):
             return None
         return "a recorded session"

@@ -45,6 +45,7 @@ from pose3d_nb.recording.session import (
     Session,
     SessionError,
     checked_columns,
+    checked_format_version,
     read_session_file,
     session_metadata,
 )
@@ -71,6 +72,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise SessionError(f"{path} is damaged ({exc}); the rows beside it are intact") from None
     if not isinstance(meta, dict):
         raise SessionError(f"{path} is damaged: not a JSON object")
+    # Journals began with version 2. A newer one is refused here, before a reader misreads it or
+    # a JournalWriter continuing it rewrites meta.json under this version's number.
+    meta["format_version"] = checked_format_version(meta.get("format_version", FORMAT_VERSION), path)
     base_rows = meta.get("base_rows", 0)
     if isinstance(base_rows, bool) or not isinstance(base_rows, int) or base_rows < 0:
         raise SessionError(f"{path} is damaged: base_rows is {base_rows!r}, not a count of rows")
@@ -242,6 +246,30 @@ def _read_stream(path: Path) -> list:
     return batches
 
 
+def _check_row_shapes(schema, path: Path) -> None:
+    """``SessionError`` naming the stream file ``path`` and the column when a column of its
+    ``schema`` does not hold rows of the column's shape in ``COLUMNS`` (shaped columns are
+    fixed-size lists of the shape's size, the others one plain value a row)."""
+    import pyarrow as pa
+
+    for field in schema:
+        column = COLUMNS.get(field.name)
+        if column is None:
+            continue  # a column of a newer version: not read
+        size = int(np.prod(column.shape)) if column.shape else 0
+        if size:
+            fits = pa.types.is_fixed_size_list(field.type) and field.type.list_size == size
+            expected = f"a fixed-size list of {size} values a row (shape {column.shape})"
+        else:
+            fits = not pa.types.is_nested(field.type)
+            expected = "one value a row"
+        if not fits:
+            raise SessionError(
+                f"{path} is damaged: its column {field.name} holds {field.type}, expected {expected}; "
+                "move that file out of the journal to read the others"
+            )
+
+
 def _columns_of(batches: list, where: Path) -> dict[str, np.ndarray]:
     import pyarrow as pa
 
@@ -266,7 +294,12 @@ def read_journal(folder: Path) -> Session:
     than ``meta.json`` says were saved.
     """
     meta = read_meta(folder)
-    batches = [batch for path in stream_files(folder) for batch in _read_stream(path)]
+    batches = []
+    for path in stream_files(folder):
+        read = _read_stream(path)
+        if read:  # a stream's batches share its schema
+            _check_row_shapes(read[0].schema, path)
+        batches += read
     columns = _columns_of(batches, folder)
     rows = len(columns["timestamps"])
     if rows < meta.get("rows", 0):  # each save's count is written after its rows are synced
@@ -283,5 +316,6 @@ def read_journal(folder: Path) -> Session:
             raise SessionError(f"{folder} continues {base_rows} rows, but {SESSION_FILE} has {len(base)}")
         columns = {name: np.concatenate([getattr(base, name), columns[name]]) for name in COLUMNS}
     metadata = session_metadata(dict(meta.get("metadata") or {}), len(columns["timestamps"]), False)
+    metadata["format_version"] = meta["format_version"]  # the journal's own, not this version's
     metadata["recording_id"] = meta.get("recording_id")
     return Session(**columns, metadata=metadata)

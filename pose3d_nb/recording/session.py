@@ -32,6 +32,29 @@ class SessionError(Pose3DValueError):
     """A file or folder that is not a readable pose3d_nb session; the message names it."""
 
 
+class NewerFormatError(SessionError):
+    """A session or journal of a format newer than ``FORMAT_VERSION``: a recording this
+    pose3d_nb cannot read (never mistaken for a file that is none, nor replaced by an export)."""
+
+
+def checked_format_version(version: Any, where: Path | str) -> int:
+    """``version``, the ``format_version`` a session or journal states, when this pose3d_nb
+    reads it (1 to ``FORMAT_VERSION``).
+
+    Raises ``NewerFormatError`` for a newer version (read as an older one, its new layout would
+    be misread or, continued, rewritten under the old number), ``SessionError`` for a value that
+    is no version number; both name ``where``.
+    """
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SessionError(f"{where} is damaged: its format_version is {version!r}, not a version number")
+    if version > FORMAT_VERSION:
+        raise NewerFormatError(
+            f"{where} was written by a newer pose3d_nb (format {version} > {FORMAT_VERSION}): "
+            "upgrade pose3d_nb to read it"
+        )
+    return version
+
+
 @dataclass(frozen=True)
 class Session(BufferSnapshot):
     """A recorded session: the columns of ``BufferSnapshot`` plus the metadata dict.
@@ -58,6 +81,7 @@ def checked_columns(arrays: dict[str, np.ndarray], where: Path | str) -> dict[st
     missing = [name for name in SESSION_ARRAYS if name not in arrays]
     if missing:
         raise SessionError(f"{where} is not a pose3d_nb session: it lacks {', '.join(missing)}")
+    refuse_single_values(arrays, where)
     lengths = {name: (len(arrays[name]) if np.ndim(arrays[name]) else None)
                for name in COLUMNS if name in arrays}
     rows = lengths["timestamps"]
@@ -80,6 +104,18 @@ def checked_columns(arrays: dict[str, np.ndarray], where: Path | str) -> dict[st
             raise SessionError(f"{where} is damaged: {name} holds {array.dtype} values, expected numbers")
         columns[name] = array.astype(column.dtype, copy=False)
     return columns
+
+
+def refuse_single_values(arrays: dict[str, np.ndarray], where: Path | str) -> None:
+    """``SessionError`` naming ``where`` and the column when a column of ``arrays`` is a single
+    value (a 0-d array) instead of one entry per row: it has no length to count rows by."""
+    single = [name for name in COLUMNS if name in arrays and np.ndim(arrays[name]) == 0]
+    if single:
+        what = "column holds" if len(single) == 1 else "columns hold"
+        raise SessionError(
+            f"{where} is damaged: its {', '.join(single)} {what} a single value, not one per row; "
+            "record it again"
+        )
 
 
 def session_metadata(metadata: dict[str, Any], rows: int, complete: bool | None) -> dict[str, Any]:
@@ -149,9 +185,10 @@ def _read(path: Path, columns: bool) -> Session:
         raise SessionError(f"{path} is damaged: its metadata is not JSON") from None
     if not isinstance(metadata, dict):
         raise SessionError(f"{path} is damaged: its metadata is not a JSON object")
-    metadata.setdefault("format_version", 1)
+    metadata["format_version"] = checked_format_version(metadata.get("format_version", 1), path)
     metadata.setdefault("complete", None)
     if not columns:
+        refuse_single_values(arrays, path)
         metadata.setdefault("rows", len(arrays["timestamps"]) if "timestamps" in arrays else 0)
         return Session(**{name: empty_column(name, 0) for name in COLUMNS}, metadata=metadata)
     return Session(**checked_columns(arrays, path), metadata=metadata)

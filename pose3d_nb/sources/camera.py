@@ -47,6 +47,22 @@ def list_video_devices() -> list[str]:
     return sorted(glob.glob("/dev/video*"))
 
 
+#: Camera indices run from 0 to this: OpenCV reads an index of 100 or more as a backend code plus
+#: an index (205 opens V4L2's camera 5), and one past 2**31 - 1 does not fit its C int at all.
+MAX_CAMERA_INDEX = 99
+
+
+def checked_camera_index(index: int) -> int:
+    """``index`` when it can name a camera (0 to ``MAX_CAMERA_INDEX``); ``SourceError`` saying
+    the valid form otherwise."""
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise SourceError(
+            f"no camera index {index}: a camera on this machine is 'camera:N' (or the int N) with N "
+            f"from 0 to {MAX_CAMERA_INDEX}, 0 the first camera (on Linux N is that of /dev/videoN)"
+        )
+    return index
+
+
 def _open_opencv(device: int | str) -> cv2.VideoCapture:
     with _quiet_opencv():
         return cv2.VideoCapture(device)
@@ -220,6 +236,8 @@ class CameraSource(BaseSource):
         super().__init__()
         if backend not in BACKENDS:
             raise Pose3DValueError(f"camera backend must be one of {BACKENDS}, not {backend!r}")
+        if isinstance(device, int):
+            checked_camera_index(device)
         self.device = device
         self.name = f"camera:{device}"
         self.fallback_reason: str | None = None

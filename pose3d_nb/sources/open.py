@@ -13,7 +13,7 @@ from typing import Any, Union
 from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.registry import Registry, load_object
 from pose3d_nb.sources.base import Source, SourceError
-from pose3d_nb.sources.camera import CameraSource
+from pose3d_nb.sources.camera import CameraSource, checked_camera_index
 from pose3d_nb.sources.images import IMAGE_SUFFIXES, ImageFolderSource
 from pose3d_nb.sources.sample import SampleSource
 from pose3d_nb.sources.video import VideoSource
@@ -121,7 +121,7 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
     if isinstance(spec, bool):
         raise SourceError(f"not a source spec: {spec!r}")
     if isinstance(spec, int):
-        return CameraSource, (spec,)
+        return CameraSource, (checked_camera_index(spec),)
     if isinstance(spec, str):
         text = spec.strip()
         named = SOURCES.get(text)
@@ -129,9 +129,9 @@ def _resolve(spec: Any) -> tuple[Callable[..., Source], tuple]:
             return named.load(), ()
         match = _CAMERA.fullmatch(text)
         if match:
-            return CameraSource, (int(match.group(1) or 0),)
-        if text.isdigit() and not Path(text).exists():
-            return CameraSource, (int(text),)
+            return CameraSource, (checked_camera_index(int(match.group(1) or 0)),)
+        if text.isdecimal() and not Path(text).exists():  # isdigit() takes "²", which int() refuses
+            return CameraSource, (checked_camera_index(int(text)),)
         if not text:  # an unset variable (`--source "$VIDEO"`): Path("") is the working folder
             raise SourceError(f"empty source spec {spec!r} (use {_quoted_names()}, 'camera', 'camera:N', "
                               "an int, a video file, an image file or a folder of images)")
