@@ -150,3 +150,19 @@ def test_a_detector_of_another_kind_numbers_people_after_the_old_one_s_ids():
     single = OneWalkerFound()
     assert single.take_over(people) is False
     assert single(_frame(5)).extras["track_id"] == 5
+
+
+def test_the_new_detector_keeps_its_own_settings_and_takes_only_the_state():
+    # The whole follower moved over, settings included: a detector made to keep lost people
+    # for 8 s without fixing left/right labels tracked with the old one's 2 s and label fixer.
+    old = TwoWalkersFound()
+    for index in range(5):
+        old(_frame(index))
+    old.follow(2)
+    old(_frame(5))
+    new = TwoWalkersFound(max_lost_seconds=8.0, fix_left_right=False)
+    assert new.take_over(old) is True
+    follower = new._follower
+    assert follower.tracker.max_lost_seconds == 8.0 and follower.stabilizer is None
+    assert new(_frame(6)).extras["track_id"] == 2 and sorted(new.people) == [1, 2]
+    assert not old._follower.tracker.tracks  # the old one forgot them

@@ -102,9 +102,9 @@ class BatchSettings:
                 ``CalibrationNotFoundError``, a ``FileNotFoundError`` too.
         """
         from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
-        from pose3d_nb.detectors.registry import DETECTORS
+        from pose3d_nb.detectors.registry import DETECTORS, check_lifter_detector
         from pose3d_nb.export import FORMATS
-        from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_detector, check_lifter_file
+        from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_file
         from pose3d_nb.lifting.weights import lifter_weights_file, sha256_of
 
         detector = DETECTORS.canonical(self.detector)  # as registered: the manifests compare it

@@ -43,12 +43,8 @@ def check_run_options(args: argparse.Namespace) -> None:
     file or height, an --out holding a recording without --overwrite) is a refusal of the
     command line, exit status 2, and leaves no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
-    from pose3d_nb.lifting.choice import (
-        check_lift_limits,
-        check_lifter_detector,
-        check_lifter_file,
-        check_lifter_name,
-    )
+    from pose3d_nb.detectors.registry import check_lifter_detector
+    from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_file, check_lifter_name
     from pose3d_nb.recording.folder import check_no_other_recording
 
     if args.max_frames is not None and args.max_frames < 1:

@@ -190,9 +190,9 @@ class FollowingDetector(BaseDetector):
     def take_over(self, previous: object) -> bool:
         """Go on where ``previous`` (the detector this one replaces in a running engine: another
         model of the same backend) left off: whom it follows, everyone's tracks and ids and the
-        glitch gate's frames move here, as if one detector had run all along; ``previous``
-        gets this one's fresh state. Without it a new detector numbered people afresh, and the
-        id the engine followed became whoever was numbered so first.
+        glitch gate's frames move here, as if one detector had run all along (this detector's
+        own settings stay); ``previous`` forgets them. Without it a new detector numbered people
+        afresh, and the id the engine followed became whoever was numbered so first.
 
         Returns:
             True when the state moved over; False for a detector of another kind, which keeps
@@ -205,7 +205,7 @@ class FollowingDetector(BaseDetector):
             if mine is not None and theirs is not None:
                 mine.continue_ids(theirs.next_id)
             return False
-        self._follower, previous._follower = previous._follower, self._follower
+        self._follower.take_state_from(previous._follower)  # this detector's own settings stay
         self._glitches, previous._glitches = previous._glitches, self._glitches
         return True
 

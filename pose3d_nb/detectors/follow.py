@@ -192,6 +192,23 @@ class PeopleFollower:
                 f"give X in [0, {width}) and Y in [0, {height})"
             )
 
+    def take_state_from(self, previous: PeopleFollower) -> None:
+        """Go on where ``previous`` left off (a detector switched while running): everyone's
+        tracks and ids, whom it follows and by what policy, where they were last seen, their
+        left/right labels. This follower's settings (its tracker's, ``most_moving_seconds``,
+        ``reacquire_diagonals``, whether labels are fixed) stay its own."""
+        self.tracker.take_tracks_from(previous.tracker)
+        with previous._requests:
+            policy, followed = previous.policy, previous.followed
+        with self._requests:
+            self.policy, self.followed = policy, followed
+            self._generation += 1
+        self.frame_size, self._status = previous.frame_size, previous._status
+        self._last_box, self._last_seen = previous._last_box, previous._last_seen
+        self._others, self._replayed_followed = set(previous._others), previous._replayed_followed
+        if self.stabilizer is not None and previous.stabilizer is not None:
+            self.stabilizer, previous.stabilizer = previous.stabilizer, self.stabilizer
+
     def reset(self) -> None:
         self.tracker.reset()
         self.followed = None

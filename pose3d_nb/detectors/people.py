@@ -145,6 +145,14 @@ class PeopleTracker:
         that the people a replaced detector numbered keep ids nobody new is given."""
         self._next_id = max(self._next_id, int(after))
 
+    def take_tracks_from(self, previous: PeopleTracker) -> None:
+        """Go on with ``previous``'s tracks and ids (a detector switched while running); this
+        tracker's settings stay. ``previous`` forgets everyone."""
+        self.tracks, self._time, self._pass_start = previous.tracks, previous._time, previous._pass_start
+        self._births, self._replayed = previous._births, previous._replayed
+        self._next_id = max(self._next_id, previous._next_id)
+        previous.reset()
+
     def reset(self) -> None:
         """Forget everyone (ids keep increasing: old and new tracks never share one)."""
         self.tracks = {}

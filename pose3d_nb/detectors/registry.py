@@ -227,3 +227,17 @@ def detector_from(spec: Any, options: dict[str, Any] | None = None) -> tuple[Det
             )
         return spec, False
     return create_detector(spec, **(options or {})), True
+
+
+def check_lifter_detector(lifter: Any, detector: Any) -> None:
+    """``Pose3DValueError`` when the detector ``detector`` names (as ``with_follow`` gives it:
+    "mediapipe" following someone is "mediapipe-people") lacks what the registered lifter
+    ``lifter`` requires (``require_capabilities``), read from both registries by name, so a
+    command refuses it before any folder is made or model loaded (the engine refuses it only
+    when it starts). A lifter path or object, or a detector object, is left for the engine."""
+    from pose3d_nb.lifting.registry import LIFTERS, is_lifter_name, require_capabilities
+
+    if lifter is None or (isinstance(lifter, str) and lifter.lower() == "none"):
+        lifter = "mediapipe"  # as choose_lifter takes it
+    if is_lifter_name(lifter) and isinstance(detector, str):
+        require_capabilities(LIFTERS[lifter], detector_provides(detector), detector)

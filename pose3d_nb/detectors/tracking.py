@@ -131,6 +131,12 @@ class PersonTracker:
         that the people a replaced detector numbered keep ids nobody new is given."""
         self._next_id = max(self._next_id, int(after))
 
+    def take_track_from(self, previous: PersonTracker) -> None:
+        """Go on following ``previous``'s subject, with its ids (a detector switched while
+        running); this tracker's settings stay. ``previous`` forgets its subject."""
+        self._track, self._next_id = previous._track, max(self._next_id, previous._next_id)
+        previous.reset()
+
     def reset(self) -> None:
         """Forget the subject (ids keep increasing, so old and new tracks never share one)."""
         self._track = None
@@ -269,6 +275,14 @@ class SubjectFollower:
         tracker = PersonTracker(mirror=mirror, min_keypoint_score=min_keypoint_score) if follow else None
         stabilizer = LeftRightStabilizer(mirror, min_score=min_keypoint_score) if fix_left_right else None
         return cls(tracker, stabilizer)
+
+    def take_state_from(self, previous: SubjectFollower) -> None:
+        """Go on with whom ``previous`` follows and its left/right labels (a detector switched
+        while running); whether this one tracks and fixes labels stays its own."""
+        if self.tracker is not None and previous.tracker is not None:
+            self.tracker.take_track_from(previous.tracker)
+        if self.stabilizer is not None and previous.stabilizer is not None:
+            self.stabilizer, previous.stabilizer = previous.stabilizer, self.stabilizer
 
     def reset(self) -> None:
         if self.tracker is not None:

@@ -147,12 +147,24 @@ class Devices:
         """The detect thread's side: the replacement detector, if one was offered (now current)."""
         if self._pending_detector is None:
             return None
-        with self._lock:
+        with self._lock:  # a follow() from the notebook lands before the hand-over or after it
             pending, self._pending_detector = self._pending_detector, None
-        if pending is not None:
+            if pending is None:
+                return None
             take_over = getattr(pending, "take_over", None)
             if callable(take_over) and self.detector is not None:
                 take_over(self.detector)  # whom it follows and everyone's ids go on
-            self.close_detector(self.detector)
-            self.detector = pending
+            old, self.detector = self.detector, pending
+        self.close_detector(old)
         return pending
+
+    def follow(self, target: Any) -> bool:
+        """The running detector's ``follow(target)``, under the lock its replacement takes (a
+        request made while it is handed over would land on the old one, and be lost); False
+        when the detector cannot follow."""
+        with self._lock:
+            follow = getattr(self.detector, "follow", None)
+            if not callable(follow):
+                return False
+            follow(target)
+            return True

@@ -459,6 +459,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 source.close()
                 source, segment = replacement, segment + 1
                 self._segment = segment
+                current["frame"] = None  # the old source's frame numbers say nothing of the new one's
                 skipped = getattr(source, "skipped", 0)
             started = time.perf_counter()
             try:

@@ -90,7 +90,6 @@ class EngineSwitching:
         """
         check_follow(target)  # True: refused here, as Settings refuses it (it broke the metadata later)
         with self._lock:
-            detector = self._devices.detector
             if resolved_follow(self._devices.detector_spec, target) is None:
                 # None / "none": back to the single-person detector the people one stands for.
                 spec = SINGLE_PERSON.get(self._devices.detector_spec, self._devices.detector_spec)
@@ -100,9 +99,7 @@ class EngineSwitching:
                     self._devices.offer_detector(spec, options)
                 else:
                     self._devices.detector_spec, self._devices.detector_options = spec, options
-            elif detector is not None and callable(getattr(detector, "follow", None)):
-                detector.follow(target)
-            else:
+            elif not self._devices.follow(target):  # the running people detector takes it itself
                 spec = self._devices.detector_spec
                 spec, options = with_follow(spec, target, self._devices.detector_options)
                 if self.running:

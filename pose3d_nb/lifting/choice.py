@@ -29,7 +29,6 @@ __all__ = [
     "LifterInfo",
     "auto_lifter",
     "check_lift_limits",
-    "check_lifter_detector",
     "check_lifter_file",
     "choose_lifter",
     "describe_lifter",
@@ -194,20 +193,6 @@ def check_lifter_file(spec: Any) -> None:
         raise Pose3DValueError(
             f"lifter {str(spec)!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
         )
-
-
-def check_lifter_detector(lifter: Any, detector: Any) -> None:
-    """``Pose3DValueError`` when the detector ``detector`` names (as ``with_follow`` gives it:
-    "mediapipe" following someone is "mediapipe-people") lacks what the registered lifter
-    ``lifter`` requires (``require_capabilities``), read from both registries by name, so a
-    command refuses it before any folder is made or model loaded (the engine refuses it only
-    when it starts). A lifter path or object, or a detector object, is left for the engine."""
-    from pose3d_nb.detectors.registry import detector_provides
-
-    if lifter is None or (isinstance(lifter, str) and lifter.lower() == "none"):
-        lifter = "mediapipe"  # as choose_lifter takes it
-    if is_lifter_name(lifter) and isinstance(detector, str):
-        require_capabilities(LIFTERS[lifter], detector_provides(detector), detector)
 
 
 def check_lift_limits(spec: Any, lift: LiftSettings) -> None:

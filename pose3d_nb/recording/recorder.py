@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, RowPlacement, stack_rows
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.recording.files import write_latest_pose
@@ -375,11 +377,13 @@ class Recorder:
                 "into it; the journal is kept and no session.npz is written")
         with self._pending_lock:
             placed_again, self._placed_again = self._placed_again, {}
-        session = _with_rows_placed_again(session, placed_again)
         metadata = {**self._meta(), "complete": True}
         recorded = session
         if not failed and self.finalize is not None:
+            # On the rows as recorded: placing a clip again reads from them the camera each
+            # row's everyone else stood in while it settled (``world.recorded``).
             session, metadata = self._finalized(session, metadata)
+        session = _with_rows_placed_again(session, placed_again, recorded)
         write_session(session_path, session, metadata)
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
@@ -533,11 +537,15 @@ class Recorder:
             return True
 
 
-def _with_rows_placed_again(session: BufferSnapshot, rows: dict[int, RowPlacement]) -> BufferSnapshot:
-    """``session`` with the rows numbered in ``rows`` holding their new joints (a row whose
-    segment and frame index are not the placement's is left: the numbering is this recording's)."""
+def _with_rows_placed_again(session: BufferSnapshot, rows: dict[int, RowPlacement],
+                            recorded: BufferSnapshot) -> BufferSnapshot:
+    """``session`` with the rows numbered in ``rows`` holding their new joints, where they are
+    still as ``recorded`` (a row that finalize placed again from the whole clip keeps that; a
+    row whose segment and frame index are not the placement's is left: the numbering is this
+    recording's)."""
     rows = {n: row for n, row in rows.items() if n < len(session)
-            and (session.segment[n], session.frame_index[n]) == (row.segment, row.frame_index)}
+            and (session.segment[n], session.frame_index[n]) == (row.segment, row.frame_index)
+            and np.array_equal(session.joints_3d[n], recorded.joints_3d[n], equal_nan=True)}
     if not rows:
         return session
     columns = session.columns()

@@ -252,16 +252,16 @@ def _cameras_others_were_placed_in(world: np.ndarray, camera: np.ndarray, live: 
     """The live camera each row's everyone else was placed in.
 
     world, camera: (T, 17, 3) the followed person's live rows (``joints_3d``, ``joints_camera``).
-    The engine places everyone else of a frame before the followed person of that frame, in the
-    camera the followed person's rows so far gave: until it settles (the first second) it moves
-    with every row, and before the first placed row it is an assumed level one. Returns (T,) the
-    followed row whose camera each row's others were placed in (the last one before it; -1: no
-    such row, the camera is not known) and, by such row, its camera where it is not ``live``
-    (recovered from that row's world and camera joints: world z = up . camera + height).
+    The engine places everyone else of a frame after the followed person of that frame (since
+    2026-12-07; before, they came first, in the previous row's camera), in the camera the
+    followed person's rows so far gave: until it settles (the first second) it moves with every
+    row, and before the first placed row it is an assumed level one. Returns (T,) the followed
+    row whose camera each row's others were placed in (the last one up to it; -1: no such row,
+    the camera is not known) and, by such row, its camera where it is not ``live`` (recovered
+    from that row's world and camera joints as recorded: world z = up . camera + height).
     """
     followed = np.isfinite(world).all((1, 2)) & np.isfinite(camera).all((1, 2))
-    last = np.maximum.accumulate(np.where(followed, np.arange(len(world)), -1))
-    placed_in = np.concatenate([[-1], last[:-1]]).astype(np.int64)
+    placed_in = np.maximum.accumulate(np.where(followed, np.arange(len(world)), -1)).astype(np.int64)
     other_camera = followed & (np.abs(live.to_world(camera) - world).max((1, 2), initial=0) > 1e-3)
     settling = {}
     for row in np.flatnonzero(other_camera):

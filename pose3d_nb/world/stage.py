@@ -27,6 +27,10 @@ FPS_FRAMES = 10  # timestamps of a segment's first frames that set the frame rat
 #: first one of a segment, then one every ``SCENE_EVERY_S`` until they are found.
 SCENE_TRIES = 3
 SCENE_EVERY_S = 0.3
+#: Rows remembered while the camera settles, to be placed again once it has (its first second
+#: with a person; rows holding the last pose while nobody is found count too): beyond this many
+#: (a person seen for a moment, then nobody for minutes), later rows keep their live place.
+SETTLING_ROWS_KEPT = 3000
 JOINTS_CAMERA_MEANING = "Human3.6M-17, camera metres: x right, y down, z forward, root translation included"
 
 
@@ -57,12 +61,17 @@ class WorldStage:
         self._placed_in_segment = False
         self._track: Any = None
         self._index: int | None = None  # the frame index of the last pose placed
-        self._held: tuple[np.ndarray, np.ndarray] | None = None
+        self._held: tuple[np.ndarray, np.ndarray, int] | None = None  # the last pose placed, its push
         self._times: list[float] = []
         self._people: dict[int, PersonPath] = {}
         self._scene_offers: list[float] = []
         self._scene_error: str | None = None
         self._placed_again: list[RowPlacement] = []
+        # While the camera settles: each push's row (segment, frame index, track) by push
+        # number, and the rows that held an earlier push's pose (its number, theirs).
+        self._pushes = 0
+        self._settling_rows: dict[int, tuple[Any, int, Any]] = {}
+        self._holding: list[tuple[int, int]] = []
         # Each earlier source segment's room (its camera and size keys), kept when the next one
         # starts over or once it was placed again: a recording of several runs holds rows
         # placed in different rooms, and the metadata must say which (not only the last).
@@ -78,6 +87,7 @@ class WorldStage:
         self._scene_offers = []
         self._scene_error = None
         self._placed_again = []
+        self._forget_settling()
 
     def begin(self, segment: int) -> None:
         """Source segment ``segment`` starts (a Start, another source): the previous segment's
@@ -147,7 +157,8 @@ class WorldStage:
 
         Poses without ``joints_camera`` (a lifter that does not give it) pass unchanged.
         """
-        placed = []
+        placed: list = []
+        here: dict[int, int] = {}  # this call's poses placed while the camera settles, by push number
         for pose in poses:
             if pose.joints_camera is None:
                 placed.append(pose)
@@ -161,18 +172,50 @@ class WorldStage:
             self._index = pose.frame_index
             if track != self._track or again:  # another path in the same room
                 self._follow_path(track, again)
+            settling, number = not self.tracker.settled, self._pushes
+            self._pushes += 1
             world, camera = self.tracker.push(
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid,
-                detection.timestamp, key=(self._segment, pose.frame_index, track),
+                detection.timestamp, key=number,
             )
-            self._placed_again.extend(RowPlacement(*key, joints, again)
-                                      for key, joints, again in self.tracker.take_resettled())
+            row_track = None  # a row without a pose of its own is in nobody's buffer
             if np.isfinite(world).all():
-                self._held = (world, camera)
+                self._held = (world, camera, number)
+                row_track = track
             elif self._held is not None:
-                world, camera = self._held
+                world, camera, held = self._held
+                if settling and len(self._settling_rows) < SETTLING_ROWS_KEPT:
+                    self._holding.append((held, number))  # holds a pose that will be placed again
+            if settling and np.isfinite(world).all() and len(self._settling_rows) < SETTLING_ROWS_KEPT:
+                self._settling_rows[number] = (self._segment, pose.frame_index, row_track)
+                here[number] = len(placed)
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
+            self._place_again(self.tracker.take_resettled(), placed, here)
         return placed
+
+    def _place_again(self, resettled: list, placed: list, here: dict[int, int]) -> None:
+        """The rows placed while the camera settled, in the room it settled on: those of this
+        ``place`` call in ``placed`` itself (a lookahead's flush gives several poses at once, and
+        the engine records them after), the earlier ones for ``take_placed_again``; a row that
+        held a pose (nobody found) takes that pose's new place."""
+        if not resettled:
+            return
+        again = {number: (world, camera) for number, world, camera in resettled}
+        again.update({row: again[held] for held, row in self._holding if held in again})
+        for number, (world, camera) in sorted(again.items()):
+            where = self._settling_rows.get(number)
+            if where is None:
+                continue
+            if number in here:
+                index = here[number]
+                placed[index] = dataclasses.replace(placed[index], joints=world.copy(),
+                                                    joints_camera=camera.copy())
+            else:
+                self._placed_again.append(RowPlacement(*where, world, camera))
+        self._forget_settling()
+
+    def _forget_settling(self) -> None:
+        self._settling_rows, self._holding = {}, []
 
     def take_placed_again(self) -> list[RowPlacement]:
         """Once: the followed person's rows ``place`` gave while the camera settled, placed
@@ -188,6 +231,8 @@ class WorldStage:
         user clicked does not jump, and the person followed until now goes on as someone else."""
         handed = self._people.pop(track, None) if not again and track is not None else None
         previous = self.tracker.reset(keep_camera=True, path=handed)
+        if not self.tracker.settled:  # the camera settles again from this person's frames
+            self._forget_settling()
         if not again and None not in (track, self._track) and previous is not None \
                 and not previous.size.given:  # a given height is the followed person's, not theirs
             self._people[self._track] = previous
