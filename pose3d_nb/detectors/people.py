@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from pose3d_nb.detectors.geometry import box_centre, box_iou
-from pose3d_nb.detectors.tracking import pose_distance, smoothed_velocity
+from pose3d_nb.detectors.tracking import TrackIds, pose_distance, smoothed_velocity
 from pose3d_nb.skeleton import COCO
 
 _INFEASIBLE = 1e6
@@ -88,7 +88,7 @@ class PersonTrack:
         return self.travel / duration if duration > 0 else 0.0
 
 
-class PeopleTracker:
+class PeopleTracker(TrackIds):
     """Gives every person in view a stable track id.
 
     Args:
@@ -134,16 +134,6 @@ class PeopleTracker:
         self._pass_start: float | None = None
         self._births: list[_Birth] = []  # this pass's, for the next one
         self._replayed: list[_Birth] = []  # the pass before's, not yet born again
-
-    @property
-    def next_id(self) -> int:
-        """The id the next new track gets."""
-        return self._next_id
-
-    def continue_ids(self, after: int) -> None:
-        """New tracks get ids from ``after`` on (at least): another tracker's ``next_id``, so
-        that the people a replaced detector numbered keep ids nobody new is given."""
-        self._next_id = max(self._next_id, int(after))
 
     def take_tracks_from(self, previous: PeopleTracker) -> None:
         """Go on with ``previous``'s tracks and ids (a detector switched while running); this

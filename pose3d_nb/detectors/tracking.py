@@ -69,7 +69,24 @@ class _Track:
     last_time: float
 
 
-class PersonTracker:
+class TrackIds:
+    """The counter a tracker numbers new tracks by: ids only ever increase, so old and new
+    tracks never share one."""
+
+    _next_id: int = 1
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track gets."""
+        return self._next_id
+
+    def continue_ids(self, after: int) -> None:
+        """New tracks get ids from ``after`` on (at least): another tracker's ``next_id``, so
+        that the people a replaced detector numbered keep ids nobody new is given."""
+        self._next_id = max(self._next_id, int(after))
+
+
+class PersonTracker(TrackIds):
     """Chooses, frame after frame, which of N candidates is the followed person.
 
     Args:
@@ -120,16 +137,6 @@ class PersonTracker:
     def track_id(self) -> int | None:
         """Id of the current subject (a new id each time a new person is acquired), or None."""
         return None if self._track is None else self._track.track_id
-
-    @property
-    def next_id(self) -> int:
-        """The id the next new track gets."""
-        return self._next_id
-
-    def continue_ids(self, after: int) -> None:
-        """New tracks get ids from ``after`` on (at least): another tracker's ``next_id``, so
-        that the people a replaced detector numbered keep ids nobody new is given."""
-        self._next_id = max(self._next_id, int(after))
 
     def take_track_from(self, previous: PersonTracker) -> None:
         """Go on following ``previous``'s subject, with its ids (a detector switched while
