@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pose3d_nb.buffer import RowPlacement
 from pose3d_nb.detectors.detection import checked_detection
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
@@ -263,6 +264,14 @@ class Pose3D:
         self._breaks.reset()
         self._world.reset()
         self._next_index = 0
+
+    def take_placed_again(self) -> list[RowPlacement]:
+        """Once the camera has settled (its first second with a person): the results given
+        while it settled, placed again in the room it settled on, as the engine rewrites its
+        buffer (``docs/world.md``). Each ``RowPlacement`` names the result's ``frame_index``
+        and gives its new (17, 3) ``joints_3d`` and ``joints_camera``; then ``[]`` until the
+        camera settles again (after ``reset``)."""
+        return self._world.take_placed_again()
 
     @property
     def camera_estimate(self) -> dict[str, Any]:
