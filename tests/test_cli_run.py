@@ -138,6 +138,30 @@ def test_an_out_folder_whose_session_has_single_value_timestamps_is_refused_in_o
     assert (out / "session.npz").read_bytes() == before
 
 
+def test_an_out_folder_whose_session_a_newer_pose3d_nb_wrote_says_to_upgrade(tmp_path, capsys):
+    """It said the session "cannot be read; pass --overwrite to replace it": the way to destroy
+    a valid recording this version cannot read."""
+    import json
+
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording import FORMAT_VERSION
+
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = 5
+    np.savez(out / "session.npz", joints_3d=np.zeros((rows, 17, 3), np.float32),
+             keypoints_2d=np.zeros((rows, 17, 2), np.float32), scores_2d=np.zeros((rows, 17), np.float32),
+             timestamps=np.arange(rows) / 30, frame_index=np.arange(rows), valid=np.ones(rows, bool),
+             metadata=np.array(json.dumps({"complete": True, "format_version": FORMAT_VERSION + 1})))
+    before = (out / "session.npz").read_bytes()
+    assert main(["run", "--out", str(out), "--max-frames", "5"]) == 2
+    err = capsys.readouterr().err
+    assert (f"a session.npz written by a newer pose3d_nb (format {FORMAT_VERSION + 1} > {FORMAT_VERSION}): "
+            "upgrade pose3d_nb to read it; pass --overwrite only if you mean to replace it") in err
+    assert "cannot be read" not in err and len(err.strip().splitlines()) == 1
+    assert (out / "session.npz").read_bytes() == before
+
+
 _WRITER = """
 import sys, time
 from pose3d_nb.engine import PoseEngine

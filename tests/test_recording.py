@@ -975,17 +975,27 @@ def test_a_read_error_at_stop_keeps_the_journal_and_writes_no_session(tmp_path, 
     np.testing.assert_array_equal(session.frame_index, np.arange(90))
 
 
-def test_a_torn_last_save_is_dropped_but_damage_before_the_end_is_an_error(tmp_path):
-    recorder = _recorder(tmp_path)
+def _killed_after_three_saves(folder, last_synced: bool = True):
+    """A run killed after its third save of 10 rows; ``last_synced`` False: a power cut in that
+    save, before meta.json counted it (it counts the first two). Returns the stream file, its
+    bytes, and where each save ends."""
+    recorder = _recorder(folder)
     recorder.begin()
-    stream = tmp_path / JOURNAL_DIR / "rows-000.arrows"
-    ends = []
+    stream = folder / JOURNAL_DIR / "rows-000.arrows"
+    meta_file = folder / JOURNAL_DIR / "meta.json"
+    ends, metas = [], []
     for first in (0, 10, 20):
         _record(recorder, first, 10)
         recorder.flush()
         ends.append(stream.stat().st_size)
+        metas.append(meta_file.read_bytes())
     recorder._release_folder()  # killed
-    whole = stream.read_bytes()
+    meta_file.write_bytes(metas[-1] if last_synced else metas[-2])
+    return stream, stream.read_bytes(), ends
+
+
+def test_a_torn_last_save_is_dropped_but_damage_before_the_end_is_an_error(tmp_path):
+    stream, whole, ends = _killed_after_three_saves(tmp_path)
     a_save = whole[ends[0]:ends[1]]
     stream.write_bytes(whole + a_save[:len(a_save) // 2])  # a kill in the middle of a fourth save
     np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(30))
@@ -1005,7 +1015,7 @@ def test_a_stop_never_removes_a_journal_that_reads_back_fewer_rows_than_it_saved
         _record(recorder, first, 10)
         recorder.flush()
     real_read = journal._read_stream
-    monkeypatch.setattr(journal, "_read_stream", lambda path: real_read(path)[:-1])  # a save lost
+    monkeypatch.setattr(journal, "_read_stream", lambda path: (real_read(path)[0][:-1], None))  # a save lost
     with pytest.raises(Pose3DRuntimeError, match=r"reads back 20 of the 30 rows saved into it"), \
             pytest.warns(UserWarning, match=r"reads back 20 of the 30 rows saved into it"):
         recorder.finish()
@@ -1086,3 +1096,114 @@ def _killed_with_rows_replacing(folder, count):
     _record(dying, 0, count)
     dying.flush()
     dying._release_folder()
+
+
+def test_a_folder_holding_a_newer_formats_recording_says_to_upgrade_not_to_overwrite(tmp_path):
+    """It said the session.npz "cannot be read; pass --overwrite to replace it": a valid recording,
+    written by a newer pose3d_nb, the user was steered into destroying."""
+    from pose3d_nb.recording.folder import check_no_other_recording
+
+    newer = rf"written by a newer pose3d_nb \(format {FORMAT_VERSION + 1} > {FORMAT_VERSION}\): upgrade"
+    arrays = _rows(5)
+    arrays["timestamps"] = np.arange(5) / 30
+    single = tmp_path / "single"
+    single.mkdir()
+    _single_file(single / "session.npz", arrays, {"format_version": FORMAT_VERSION + 1, "complete": True})
+    journal = tmp_path / "journal"
+    _killed_with_rows(journal, 5)
+    meta_file = journal / JOURNAL_DIR / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "format_version": FORMAT_VERSION + 1}))
+    for folder, what in ((single, "a session.npz"), (journal, rf"an unfinished recording \({JOURNAL_DIR}\)")):
+        with pytest.raises(OutputError, match=f"{what} {newer}") as refused:
+            check_no_other_recording(folder, hint="pass --overwrite")
+        assert "cannot be read" not in str(refused.value)
+        assert "pass --overwrite only if you mean to replace it" in str(refused.value)
+
+
+def test_a_torn_last_save_that_reads_back_as_zeros_is_dropped_and_only_it(tmp_path):
+    """A power cut can leave the file grown to the save's end with zeros where its data was not
+    written: the whole journal was unreadable ("damaged at byte ..., not a torn last save"), a
+    bare pyarrow ArrowIndexError, or the save read back as rows of zeros."""
+    stream, whole, ends = _killed_after_three_saves(tmp_path, last_synced=False)
+    for kept in range(0, ends[2] - ends[1], 64):  # the third save's bytes written up to `kept`
+        stream.write_bytes(whole[:ends[1] + kept] + bytes(ends[2] - ends[1] - kept))
+        session = load_session(tmp_path)
+        assert len(session) in (20, 30), kept
+        np.testing.assert_array_equal(session.frame_index, np.arange(len(session)), err_msg=str(kept))
+        np.testing.assert_array_equal(session.joints_3d[:, 0, 0], np.arange(len(session)), err_msg=str(kept))
+    # Garbage after the rows meta.json counts is the unsynced save, torn: dropped.
+    stream.write_bytes(whole[:ends[1] + 100] + b"\x07" * (ends[2] - ends[1] - 100))
+    np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.arange(20))
+    # Damage in a save meta.json counts is damage, zeros or not.
+    for filler in (b"\x07", b"\x00"):
+        damaged = bytearray(whole)
+        damaged[ends[0] + 8:ends[0] + 40] = filler * 32
+        stream.write_bytes(bytes(damaged))
+        with pytest.raises(SessionError, match=r"rows-000\.arrows is damaged at byte \d+ of \d+"):
+            load_session(tmp_path)
+    # A whole save zeroed in the middle of the file: damage, not the end of the stream.
+    stream.write_bytes(whole[:ends[0]] + bytes(ends[1] - ends[0]) + whole[ends[1]:])
+    with pytest.raises(SessionError, match=r"rows-000\.arrows is damaged at byte \d+ of \d+"):
+        load_session(tmp_path)
+
+
+def test_streams_of_different_schemas_in_one_journal_are_one_error_naming_the_stream_file(tmp_path):
+    """pa.Table.from_batches raised a bare ArrowInvalid naming neither file nor column."""
+    import pyarrow as pa
+
+    from pose3d_nb.buffer import empty_column
+    from pose3d_nb.recording.journal import _batch, _schema, read_journal
+
+    _killed_with_rows(tmp_path, 5)
+    schema = _schema()
+    other = schema.set(schema.get_field_index("timestamps"), pa.field("timestamps", pa.float32()))
+    stream = tmp_path / JOURNAL_DIR / "rows-001.arrows"
+    with pa.OSFile(str(stream), "w") as handle, pa.ipc.new_stream(handle, other) as writer:
+        writer.write_batch(_batch({name: empty_column(name, 2) for name in COLUMNS}, other))
+    expected = rf"{re.escape(str(stream))} is damaged: its column timestamps holds float, expected double"
+    for read in (load_session, lambda folder: read_journal(folder / JOURNAL_DIR)):
+        with pytest.raises(SessionError, match=expected):
+            read(tmp_path)
+
+
+def test_a_journal_whose_first_stream_lacks_a_later_column_reads_with_its_fill(tmp_path):
+    """A journal continued by a version with one more column: its older stream's rows get the
+    column's fill (they were one pyarrow error)."""
+    import pyarrow as pa
+
+    from pose3d_nb.buffer import empty_column
+    from pose3d_nb.recording.journal import _batch, _schema
+
+    _killed_with_rows(tmp_path, 5)
+    schema = _schema()
+    older = schema.remove(schema.get_field_index("joints_camera"))
+    first = tmp_path / JOURNAL_DIR / "rows-000.arrows"
+    first.rename(tmp_path / JOURNAL_DIR / "rows-001.arrows")
+    with pa.OSFile(str(first), "w") as handle, pa.ipc.new_stream(handle, older) as writer:
+        columns = {name: empty_column(name, 2) for name in COLUMNS}
+        columns["frame_index"] = np.array([-2, -1])
+        writer.write_batch(_batch(columns, older))
+    session = load_session(tmp_path)
+    np.testing.assert_array_equal(session.frame_index, [-2, -1, 0, 1, 2, 3, 4])
+    assert np.isnan(session.joints_camera[:2]).all()
+
+
+def test_looking_for_recordings_set_aside_reads_none_of_their_rows(tmp_path, monkeypatch):
+    """Every load_session(folder) without a journal, and every --out check, read each set-aside
+    journal in full (an hour of rows each time) before looking at its date."""
+    from pose3d_nb.recording import folder as folder_module
+
+    _killed_with_rows(tmp_path, 5)
+    _overwrite_killed_before_its_first_save(tmp_path)
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    rows_read = []
+    real_read_journal = folder_module.read_journal
+    monkeypatch.setattr(folder_module, "read_journal",
+                        lambda journal: rows_read.append(journal) or real_read_journal(journal))
+    assert folder_module.set_aside_standing_in(tmp_path) == aside
+    assert rows_read == [], "meta.json counts its rows"
+    _complete_session(tmp_path / "later")  # a session written after the recording was set aside
+    (tmp_path / "later" / "session.npz").rename(tmp_path / "session.npz")
+    assert folder_module.set_aside_standing_in(tmp_path) is None
+    assert rows_read == [], "older than the folder's session.npz: not read"

@@ -19,6 +19,7 @@ from pathlib import Path
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
 from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
 from pose3d_nb.recording.session import (
+    FORMAT_VERSION,
     SESSION_FILE,
     NewerFormatError,
     Session,
@@ -86,6 +87,11 @@ def check_no_other_recording(folder: str | Path, overwrite: bool = False, own_id
         return
     held, ids = describe_recording(path)
     if held and not overwrite and not (own_id is not None and ids == {own_id}):
+        if _BY_A_NEWER_VERSION in held:  # a valid recording: say to upgrade first
+            raise OutputError(
+                f"{path} already holds {held}: upgrade pose3d_nb to read it; {hint} only if you "
+                "mean to replace it (once the new run completes), or choose another folder"
+            )
         raise OutputError(
             f"{path} already holds {held}; {hint} to replace it once the new run completes, "
             "or choose another folder"
@@ -149,6 +155,9 @@ def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
     if single.is_file():
         try:
             meta = read_metadata(single)
+        except NewerFormatError as exc:  # a valid recording: never steer the user to replace it
+            parts.append(f"a {SESSION_FILE} {_written_by_a_newer_version(exc)}")
+            ids.add(None)
         except SessionError:
             parts.append(f"a {SESSION_FILE} that cannot be read")
             ids.add(None)
@@ -158,11 +167,17 @@ def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
             ids.add(meta.get("recording_id"))
     journal = folder / JOURNAL_DIR
     if journal.is_dir():
+        newer = None
         try:
             ids.add(read_meta(journal).get("recording_id"))
+        except NewerFormatError as exc:
+            newer = exc
+            ids.add(None)
         except SessionError:
             ids.add(None)
-        parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)")
+        parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)"
+                     if newer is None else
+                     f"an unfinished recording ({JOURNAL_DIR}) {_written_by_a_newer_version(newer)}")
     else:
         set_aside = set_aside_standing_in(folder)
         if set_aside is not None:  # what load_session reads for the folder (resolve_session)
@@ -171,6 +186,14 @@ def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
             parts.append(f"an unfinished recording ({set_aside.name}, set aside by an --overwrite "
                          "run that did not complete)")
     return (" and ".join(parts) or None), ids
+
+
+_BY_A_NEWER_VERSION = "written by a newer pose3d_nb"
+
+
+def _written_by_a_newer_version(error: NewerFormatError) -> str:
+    """How ``describe_recording`` names a recording of a newer format: a valid one, not damage."""
+    return f"{_BY_A_NEWER_VERSION} (format {error.version} > {FORMAT_VERSION})"
 
 
 def resolve_session(path: str | Path) -> Path:
@@ -234,32 +257,40 @@ def replaced_session_beside(journal: Path) -> Path | None:
 def set_aside_recordings(folder: Path) -> list[Path]:
     """The unfinished recordings an ``--overwrite`` run set aside in ``folder`` (``REPLACED_PREFIX``)
     and has not removed (it was killed or failed), those holding rows, the last saved first."""
+    return _set_aside_recordings(folder, saved_after=None)
+
+
+def _set_aside_recordings(folder: Path, saved_after: int | None) -> list[Path]:
+    """``set_aside_recordings``, only those whose ``meta.json`` is newer than ``saved_after`` (an
+    mtime in ns; None: all). The mtime is looked at first and the rows are counted from
+    ``meta.json``: reading each journal in full (an hour of rows) on every look at the folder
+    cost seconds. Only a journal whose meta.json has no count (written before it had one) is read."""
     found = []
     for journal in folder.glob(f"{REPLACED_PREFIX}*"):
         with contextlib.suppress(SessionError, OSError):
-            if len(read_journal(journal)):
-                found.append(((journal / META_FILE).stat().st_mtime_ns, journal))
+            saved = (journal / META_FILE).stat().st_mtime_ns
+            if saved_after is not None and saved <= saved_after:
+                continue
+            rows = read_meta(journal).get("rows")
+            if rows is None:
+                rows = len(read_journal(journal))
+            if rows:
+                found.append((saved, journal))
     return [journal for _, journal in sorted(found, reverse=True)]
 
 
 def set_aside_standing_in(folder: Path) -> Path | None:
     """The newest recording set aside in ``folder`` (``set_aside_recordings``) when it stands for
     the folder, its rows saved after the folder's ``session.npz`` was written (or there is none);
-    else None. The caller has found no journal of rows in ``folder``."""
-    set_aside = set_aside_recordings(folder)
-    if set_aside and _saved_after_the_session(set_aside[0], folder / SESSION_FILE):
-        return set_aside[0]
-    return None
-
-
-def _saved_after_the_session(journal: Path, session: Path) -> bool:
-    """True when ``journal`` (a set-aside recording) saved its last rows after ``session`` was
-    written, or there is no ``session``: a recording an older killed run left aside must not
-    stand in for a complete session a later ``--overwrite`` run wrote."""
+    else None. The caller has found no journal of rows in ``folder``. A recording an older
+    killed run left aside must not stand in for a complete session a later ``--overwrite`` run
+    wrote."""
     try:
-        return (journal / META_FILE).stat().st_mtime_ns > session.stat().st_mtime_ns
+        session_written = (folder / SESSION_FILE).stat().st_mtime_ns
     except FileNotFoundError:
-        return True
+        session_written = None
+    set_aside = _set_aside_recordings(folder, saved_after=session_written)
+    return set_aside[0] if set_aside else None
 
 
 def _holds_no_row(journal: Path) -> bool:
@@ -268,7 +299,10 @@ def _holds_no_row(journal: Path) -> bool:
     if not (journal / META_FILE).is_file():
         return not any(journal.iterdir())
     try:
-        return read_meta(journal).get("base_rows", 0) == 0 and len(read_journal(journal)) == 0
+        meta = read_meta(journal)
+        if meta.get("base_rows", 0) or meta.get("rows"):  # counted rows: no need to read them all
+            return False
+        return len(read_journal(journal)) == 0
     except (SessionError, OSError):
         return False
 
@@ -282,6 +316,8 @@ def _an_empty_journal_beside_another_session(folder: Path) -> bool:
     if replaced_session_beside(journal) is None:
         return False
     try:
+        if read_meta(journal).get("rows"):  # counted rows: no need to read them all
+            return False
         return len(read_journal(journal)) == 0
     except SessionError:
         return False

@@ -32,12 +32,13 @@ import json
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pose3d_nb.buffer import COLUMNS
+from pose3d_nb.buffer import COLUMNS, empty_column
 from pose3d_nb.recording.files import atomic_file, fsync_folder
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
@@ -211,39 +212,95 @@ class JournalWriter:
             self._sync = -1
 
 
-def _read_stream(path: Path) -> list:
-    """The whole record batches of one stream file; a torn last batch (a kill mid-save) is dropped.
+@dataclass(frozen=True)
+class _Unread:
+    """Where reading a stream file stopped before its end, and why (``_read_stream``)."""
 
-    Only a torn tail is dropped: the file ends inside a message (a batch, or the schema of a
-    file killed before its first batch), after the whole batches. An error of the system
-    (``OSError`` with an errno: EIO, EMFILE...) is raised, naming the file, and so is damage
-    before the file's end (``SessionError``): taken for a torn tail, it dropped every row after
-    it, and a stop then wrote those rows nowhere and removed the journal.
+    path: Path
+    start: int  # where the message that could not be read (or read back as zeros) begins
+    size: int  # the file's size
+    reason: str
+    torn: bool  # it is a torn last save whatever meta.json says: the rest of the file holds nothing
+
+
+def _read_stream(path: Path) -> tuple[list, _Unread | None]:
+    """The whole record batches of one stream file, and where reading stopped (None: at its end).
+
+    A stop is a torn tail (``_Unread.torn``) when the reader ran into the file's end (a kill in
+    the middle of a save), when every byte from where it stopped to the file's end is zero, or
+    when the last batch's rows end in zeros and nothing but zeros follows it (a power cut after
+    the file grew but before all of the save's data reached the disk). ``read_journal`` drops such a
+    tail, and decides about any other stop. An error of the system (``OSError`` with an errno:
+    EIO, EMFILE...) is raised, naming the file.
     """
     import pyarrow as pa
 
-    batches = []
+    batches, starts = [], []
     with pa.OSFile(str(path)) as source:
         size = source.size()
+        start = 0
         try:
             with pa.ipc.open_stream(source) as reader:
                 while True:
+                    start = source.tell()
                     try:
-                        batches.append(reader.read_next_batch())
+                        batch = reader.read_next_batch()
                     except StopIteration:
                         break
-        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+                    batches.append(batch)
+                    starts.append(start)
+        except (pa.ArrowException, OSError, EOFError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # the system's, not the data's
                 raise OSError(exc.errno, f"{exc.strerror or exc} reading {path}; the journal is kept "
                               "as it is (no row of it is dropped): read it again once the disk "
                               "answers") from exc
             stopped_at = source.tell()
-            if stopped_at < size:  # the data stops being a stream before the file ends
-                raise SessionError(
-                    f"{path} is damaged at byte {stopped_at} of {size} ({exc}), not a torn last "
-                    f"save; the {sum(len(b) for b in batches)} rows before it are whole"
-                ) from None
-    return batches
+            torn = stopped_at >= size or _zeros_from(path, stopped_at)
+            unread = _Unread(path, start, size, str(exc) or type(exc).__name__, torn)
+        else:
+            end = source.tell()
+            unread = None
+            if end < size and not _zeros_from(path, end):  # more after the stream's end marker
+                unread = _Unread(path, end, size, "data after the end of the stream", False)
+    # A save whose data did not all reach the disk (a power cut after the file grew): its header
+    # was written, the end of its rows reads back as zeros. Only the last save can be such.
+    if batches and (unread is None or unread.torn) and _ends_in_zeros(batches[-1]):
+        unread = _Unread(path, starts[-1], size, "a save whose rows end in zeros", True)
+        batches = batches[:-1]
+    return batches, unread
+
+
+def _zeros_from(path: Path, offset: int) -> bool:
+    """True when every byte of the file ``path`` from ``offset`` to its end is zero."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        while chunk := handle.read(1 << 20):
+            if chunk.count(0) != len(chunk):
+                return False
+    return True
+
+
+#: Columns no recorded row holds as all zero bytes: coordinates are numbers (never 0.0 for every
+#: joint) or NaN where nobody was seen.
+_NEVER_ZEROS = frozenset({"joints_3d", "keypoints_2d", "people_joints_3d", "people_keypoints_2d",
+                          "joints_camera"})
+
+
+def _ends_in_zeros(batch) -> bool:
+    """True when the last column of ``batch`` (the end of its body) is one of ``_NEVER_ZEROS``
+    and its last row holds only zero bytes: the end of a save that never reached the disk."""
+    import pyarrow as pa
+
+    field = batch.schema.field(batch.num_columns - 1)
+    if batch.num_rows == 0 or field.name not in _NEVER_ZEROS or not pa.types.is_fixed_size_list(field.type):
+        return False
+    column = batch.column(batch.num_columns - 1)
+    row_bytes = field.type.list_size * field.type.value_type.bit_width // 8
+    values = column.buffers()[-1]
+    if values is None:
+        return False
+    last = (column.offset + batch.num_rows) * row_bytes
+    return not np.frombuffer(values, np.uint8)[last - row_bytes:last].any()
 
 
 def _check_row_shapes(schema, path: Path) -> None:
@@ -270,20 +327,78 @@ def _check_row_shapes(schema, path: Path) -> None:
             )
 
 
-def _columns_of(batches: list, where: Path) -> dict[str, np.ndarray]:
+def _check_column_types(schema, path: Path) -> None:
+    """``SessionError`` naming the stream file ``path`` and the column when a column of its
+    ``schema`` holds another type than this version writes (``_schema``): read as one table with
+    the other streams, it was a bare pyarrow error naming neither."""
+    expected = _schema()
+    for field in schema:
+        if field.name in COLUMNS and field.type != expected.field(field.name).type:
+            raise SessionError(
+                f"{path} is damaged: its column {field.name} holds {field.type}, expected "
+                f"{expected.field(field.name).type}; move that file out of the journal to read the others"
+            )
+
+
+def _stream_columns(batches: list) -> dict[str, np.ndarray]:
+    """The columns of ``COLUMNS`` that the batches of one stream file hold, as arrays of rows."""
     import pyarrow as pa
 
-    table = pa.Table.from_batches(batches) if batches else _schema().empty_table()
+    table = pa.Table.from_batches(batches)
     arrays = {}
     for name in table.column_names:
         if name not in COLUMNS:
             continue  # a column of a newer version: not known here
         column = table.column(name).combine_chunks()
-        shape = COLUMNS[name].shape
         if pa.types.is_fixed_size_list(column.type):
             column = column.flatten()
-        arrays[name] = column.to_numpy(zero_copy_only=False).reshape(len(table), *shape)
+        arrays[name] = column.to_numpy(zero_copy_only=False).reshape(len(table), *COLUMNS[name].shape)
+    return arrays
+
+
+def _columns_of(streams: list[list], where: Path) -> dict[str, np.ndarray]:
+    """The rows of ``streams`` (each stream file's batches, oldest first) as checked columns; a
+    column a stream lacks (written before the column existed) is filled for its rows."""
+    parts = [_stream_columns(batches) for batches in streams if batches]
+    if not parts:
+        return checked_columns({name: empty_column(name, 0) for name in COLUMNS}, where)
+    if len(parts) == 1:
+        return checked_columns(parts[0], where)
+    present = {name for part in parts for name in part}
+    arrays = {}
+    for name in present:
+        arrays[name] = np.concatenate([
+            part[name] if name in part else empty_column(name, len(next(iter(part.values()))))
+            for part in parts])
     return checked_columns(arrays, where)
+
+
+def _read_streams(folder: Path, counted: int | None) -> list[list]:
+    """The whole batches of each stream file of ``folder``, oldest first, their columns checked.
+
+    A stream file that stops before its end is a torn last save, dropped, when its tail holds
+    nothing (``_Unread.torn``), or when it is the last stream file and stops after the
+    ``counted`` rows that ``meta.json`` says were synced: its tail is a save the kill (or power
+    cut) caught before it was synced. Any other stop is damage: ``SessionError`` naming the file
+    and the byte (dropping it would drop every row after it, and a stop then wrote those rows
+    nowhere and removed the journal).
+    """
+    paths = stream_files(folder)
+    streams, rows = [], 0
+    for number, path in enumerate(paths):
+        read, unread = _read_stream(path)
+        if read:  # a stream's batches share its schema
+            _check_row_shapes(read[0].schema, path)
+            _check_column_types(read[0].schema, path)
+        streams.append(read)
+        rows += sum(len(batch) for batch in read)
+        after_the_synced = counted is not None and number == len(paths) - 1 and rows >= counted
+        if unread is not None and not (unread.torn or after_the_synced):
+            raise SessionError(
+                f"{path} is damaged at byte {unread.start} of {unread.size} ({unread.reason}), not a "
+                f"torn last save; the {rows} rows before it are whole"
+            )
+    return streams
 
 
 def read_journal(folder: Path) -> Session:
@@ -294,13 +409,7 @@ def read_journal(folder: Path) -> Session:
     than ``meta.json`` says were saved.
     """
     meta = read_meta(folder)
-    batches = []
-    for path in stream_files(folder):
-        read = _read_stream(path)
-        if read:  # a stream's batches share its schema
-            _check_row_shapes(read[0].schema, path)
-        batches += read
-    columns = _columns_of(batches, folder)
+    columns = _columns_of(_read_streams(folder, meta.get("rows")), folder)
     rows = len(columns["timestamps"])
     if rows < meta.get("rows", 0):  # each save's count is written after its rows are synced
         warnings.warn(f"{folder} reads back {rows} of the {meta['rows']} rows saved into it: a "

@@ -34,7 +34,12 @@ class SessionError(Pose3DValueError):
 
 class NewerFormatError(SessionError):
     """A session or journal of a format newer than ``FORMAT_VERSION``: a recording this
-    pose3d_nb cannot read (never mistaken for a file that is none, nor replaced by an export)."""
+    pose3d_nb cannot read (never mistaken for a file that is none, nor replaced by an export).
+    ``version``: the format it states."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 def checked_format_version(version: Any, where: Path | str) -> int:
@@ -50,7 +55,7 @@ def checked_format_version(version: Any, where: Path | str) -> int:
     if version > FORMAT_VERSION:
         raise NewerFormatError(
             f"{where} was written by a newer pose3d_nb (format {version} > {FORMAT_VERSION}): "
-            "upgrade pose3d_nb to read it"
+            "upgrade pose3d_nb to read it", version
         )
     return version
 
