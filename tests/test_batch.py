@@ -425,19 +425,16 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert failed["output"] == str(kept) and load_session(kept).valid.sum() == 0  # the recording kept
 
 
-def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_path, monkeypatch):
-    """`--export c3d` of a video over C3D's 65,535 frames: the refusal came after the whole video
-    was processed, and the task discarded its staging folder, the finished session.npz with it;
-    every rerun processed the video again to fail the same way. (C3D's limit is lowered to 10
-    frames here and the engine's run is a recorded 20-frame session: the rest is the real code.)"""
+def _recorded_engine(monkeypatch) -> list[Path]:
+    """Replace the task's engine run by what it leaves, a complete 20-row session with a person
+    in every row (no video is decoded); returns the list of videos it was run for."""
     from pose3d_nb.batch import task
     from pose3d_nb.buffer import COLUMNS, empty_column
-    from pose3d_nb.export import c3d
     from pose3d_nb.recording import Session, write_session
 
-    runs = []
+    runs: list[Path] = []
 
-    def engine(video, staging, settings):  # what _run_engine leaves: a complete 20-row session
+    def engine(video, staging, settings):
         runs.append(video)
         columns = {name: empty_column(name, 20) for name in COLUMNS}
         columns["joints_3d"] = np.random.default_rng(0).normal(size=(20, 17, 3)).astype(np.float32)
@@ -448,6 +445,18 @@ def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_pat
                 "checkpoint": None}
 
     monkeypatch.setattr(task, "_run_engine", engine)
+    return runs
+
+
+def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_path, monkeypatch):
+    """`--export c3d` of a video over C3D's 65,535 frames: the refusal came after the whole video
+    was processed, and the task discarded its staging folder, the finished session.npz with it;
+    every rerun processed the video again to fail the same way. (C3D's limit is lowered to 10
+    frames here and the engine's run is a recorded 20-frame session: the rest is the real code.)"""
+    from pose3d_nb.batch import task
+    from pose3d_nb.export import c3d
+
+    runs = _recorded_engine(monkeypatch)
     monkeypatch.setattr(c3d, "MAX_FRAMES", 10)
     video = _touch(tmp_path / "long.mp4").resolve()
     out = tmp_path / "out" / "long"
@@ -457,8 +466,9 @@ def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_pat
     assert (row["status"], row["output"], row["frames"]) == ("failed", str(session), 20), row
     assert row["error"] == (
         "export c3d: C3D holds at most 10 frames and this export has 20: use trc, csv or parquet; "
-        f"{session} and the other exports are kept (pose3d export {session} --format FORMAT writes "
-        "another format from it)"), row  # no segment=N: a video is one run, and batch takes none
+        f"{session} and the other exports are kept (pose3d export {session} --format FORMAT --out FILE "
+        f"writes another format from it; a FILE outside {out}: the batch never replaces a folder holding "
+        "files it did not write)"), row  # no segment=N: a video is one run, and batch takes none
     assert len(load_session(session)) == 20 and (out / "session.trc").is_file()
     assert not (out / "session.c3d").exists() and not list((tmp_path / "out" / STAGING).iterdir())
 
@@ -468,6 +478,34 @@ def test_an_export_that_fails_keeps_the_recording_and_says_how_to_get_it(tmp_pat
     assert (fewer["status"], fewer["error"]) == ("skipped", None), fewer
     _touch(out / "session.c3d")  # the user wrote it (pose3d export ... --format c3d after a fix)
     assert task.process_video(str(video), str(out), settings)["status"] == "skipped"
+
+
+def test_the_export_a_failed_row_suggests_keeps_its_video_replaceable(tmp_path, monkeypatch):
+    """A failed export's row suggested `pose3d export SESSION --format FORMAT`, which writes into
+    the output folder: a file the batch did not write, so once the input changed the video failed
+    (`holds files pose3d batch did not write`) instead of being processed again."""
+    import re
+
+    from pose3d_nb.batch import task
+    from pose3d_nb.export import c3d
+
+    runs = _recorded_engine(monkeypatch)
+    monkeypatch.setattr(c3d, "MAX_FRAMES", 10)
+    video, out = _touch(tmp_path / "long.mp4").resolve(), tmp_path / "out" / "long"
+    settings = BatchSettings(export="c3d").checked()
+    row = task.process_video(str(video), str(out), settings)
+    advice = re.search(r"\(pose3d export (.+?) writes another format", row["error"])
+    assert advice is not None, row
+    elsewhere = tmp_path / "mine" / "long.csv"
+    elsewhere.parent.mkdir()
+    argv = advice[1].replace("FORMAT", "csv").replace("FILE", str(elsewhere)).split(" ")
+    assert cli.main(["export", *argv]) == 0  # what the row says to run
+
+    os.utime(video, ns=(1, 1))  # the input changed: the video must be processed again
+    again = task.process_video(str(video), str(out), settings)
+    assert len(runs) == 2 and "holds files pose3d batch did not write" not in again["error"], again
+    assert (again["output"], again["frames"]) == (str(out / "session.npz"), 20), again
+    assert elsewhere.is_file()
 
 
 def test_a_video_longer_than_it_announces_keeps_every_frame(tmp_path, monkeypatch):
@@ -519,7 +557,7 @@ def test_stale_staging_of_a_dead_process_is_removed_a_live_ones_kept(tmp_path):
     other = tmp_path / STAGING / f"clip2@{host}@{dead.pid}@abcd"
     for folder in (stale, live, other):
         _touch(folder / "joints.npy")
-    remove_stale(tmp_path, "clip")
+    remove_stale(tmp_path, "clip", tmp_path / "clip.mp4")
     assert not stale.exists() and live.exists() and other.exists()
 
 
@@ -555,7 +593,7 @@ def test_a_publish_cut_off_between_its_renames_is_finished_not_deleted(tmp_path,
         publish(new, out / "clip", video)
     monkeypatch.undo()
     assert not (out / "clip").exists() and len(list((out / STAGING).iterdir())) == 2  # the window
-    remove_stale(out, "clip")  # the next attempt: the publish is finished
+    remove_stale(out, "clip", video)  # the next attempt: the publish is finished
     assert (out / "clip" / "session.npz").read_bytes() == b"new"
     assert list((out / STAGING).iterdir()) == []
 
@@ -563,15 +601,119 @@ def test_a_publish_cut_off_between_its_renames_is_finished_not_deleted(tmp_path,
     old = out / STAGING / f"{new.name}.old"
     os.replace(out / "clip", old)
     _touch(new / "joints.npy")
-    remove_stale(out, "clip")
+    remove_stale(out, "clip", video)
     assert (out / "clip" / "session.npz").read_bytes() == b"new" and not new.exists()
     assert list((out / STAGING).iterdir()) == []
 
     # Something else at OUT/clip meanwhile (the user's folder): the set-aside output is kept.
     os.replace(out / "clip", old)
     _touch(out / "clip" / "mine.txt")
-    remove_stale(out, "clip")
+    remove_stale(out, "clip", video)
     assert (old / "session.npz").read_bytes() == b"new" and (out / "clip" / "mine.txt").exists()
+
+
+def test_a_worker_killed_after_its_manifest_leaves_an_output_the_retry_publishes(tmp_path, monkeypatch):
+    """A worker killed after writing its manifest, before publishing (a first run: OUT/clip not
+    there yet), left a complete staging folder with no mark; the retry's remove_stale deleted it
+    and processed the video again (hours for a long video)."""
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    video, out = _touch(tmp_path / "clip.mp4").resolve(), tmp_path / "out"
+
+    def killed(staging, final, video):
+        raise SystemExit("killed")  # the worker dies: nothing after this line runs
+
+    monkeypatch.setattr(task, "publish", killed)
+    with pytest.raises(SystemExit):
+        task.process_video(str(video), str(out / "clip"), BatchSettings().checked())
+    monkeypatch.setattr(task, "publish", publish)
+    assert not (out / "clip").exists() and len(list((out / STAGING).iterdir())) == 1
+    row = task.process_video(str(video), str(out / "clip"), BatchSettings().checked())  # the retry
+    assert (row["status"], len(runs)) == ("skipped", 1), row  # published, not processed again
+    assert load_session(out / "clip" / "session.npz").valid.all() and not list((out / STAGING).iterdir())
+
+
+def test_a_complete_unpublished_output_is_removed_only_for_an_output_as_current(tmp_path):
+    """remove_stale settles a dead attempt's complete, never-published folder: over an output of
+    the same video made from an older input it is published; beside one as current it is removed;
+    beside the user's folder or for another video it is kept; an unfinished one is removed."""
+    host, dead = socket.gethostname(), 4_000_000  # above any pid_max: no such process
+    video, out = _touch(tmp_path / "clip.mp4").resolve(), tmp_path / "out"
+    now = {"size": 1, "mtime_ns": video.stat().st_mtime_ns}
+
+    def attempt(marker: str, stamp: dict, made_from: Path = video) -> Path:
+        folder = _output(out / STAGING / f"{staging_key('clip')}@{host}@{dead}@{marker}", made_from, marker)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        (folder / MANIFEST).write_text(json.dumps({**manifest, "input_size": stamp["size"],
+                                                   "input_mtime_ns": stamp["mtime_ns"]}))
+        return folder
+
+    _output(out / "clip", video, "older")  # made from the input before it changed (stamp 1, 1)
+    current = attempt("0000c0de", now)
+    remove_stale(out, "clip", video)
+    assert (out / "clip" / "session.npz").read_bytes() == b"0000c0de" and not current.exists()
+    assert list((out / STAGING).iterdir()) == []
+
+    twin = attempt("0000face", now)  # as current as the output in place: a duplicate
+    remove_stale(out, "clip", video)
+    assert (out / "clip" / "session.npz").read_bytes() == b"0000c0de" and not twin.exists()
+
+    another = attempt("0000beef", now, made_from=tmp_path / "other.mp4")
+    unfinished = _touch(out / STAGING / f"{staging_key('clip')}@{host}@{dead}@0000dead" / "joints.npy")
+    remove_stale(out, "clip", video)
+    assert another.exists() and not unfinished.parent.exists()
+
+    shutil.rmtree(out / "clip")
+    _touch(out / "clip" / "mine.txt")  # the user's folder at OUT/clip: the output waits for it
+    kept = attempt("0000f00d", now)
+    remove_stale(out, "clip", video)
+    assert kept.exists() and (out / "clip" / "mine.txt").exists()
+    shutil.rmtree(out / "clip")
+    remove_stale(out, "clip", video)
+    assert (out / "clip" / "session.npz").read_bytes() == b"0000f00d" and another.exists()
+
+
+@pytest.mark.parametrize("in_the_way", [False, True])
+def test_a_publish_whose_second_rename_fails_loses_no_output(tmp_path, monkeypatch, in_the_way):
+    """publish set the old output aside, then the rename of the new one failed (a folder appeared
+    at OUT/clip); the task discarded the new, complete output and left the old one hidden in
+    .staging. The old one now goes back when OUT/clip is free, the new one stays in .staging
+    (the row says where) and the next run puts it in place without processing the video again."""
+    from pose3d_nb.batch import staging as staging_module
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "clip.mp4").resolve(), tmp_path / "out" / "clip"
+    settings = BatchSettings().checked()
+    assert task.process_video(str(video), str(final), settings)["status"] == "ok"
+    first = (final / "session.npz").stat().st_mtime_ns
+    os.utime(video, ns=(1, 1))  # the input changed: the video is processed again
+    rename = os.replace
+
+    def second_rename_fails(source, target):
+        if Path(source).parent.name == STAGING and Path(target) == final and Path(source).suffix != ".old":
+            if in_the_way:
+                _touch(final / "mine.txt")  # the user's folder appeared: the rename itself fails
+            else:
+                raise PermissionError(13, "Permission denied", str(source))
+        rename(source, target)
+
+    monkeypatch.setattr(staging_module.os, "replace", second_rename_fails)
+    row = task.process_video(str(video), str(final), settings)
+    monkeypatch.setattr(staging_module.os, "replace", rename)
+    kept = [p for p in (final.parent / STAGING).iterdir() if not p.name.endswith(".old")]
+    assert row["status"] == "failed" and len(kept) == 1 and (kept[0] / MANIFEST).is_file(), row
+    assert f"the finished output is kept in {kept[0]}" in row["error"], row
+    if in_the_way:  # the old output cannot go back: it stays set aside beside the new one
+        assert f"the earlier output in {kept[0]}.old" in row["error"] and (final / "mine.txt").exists()
+        assert (kept[0].with_name(kept[0].name + ".old") / "session.npz").stat().st_mtime_ns == first
+        shutil.rmtree(final)  # the user moves their folder away
+    else:
+        assert (final / "session.npz").stat().st_mtime_ns == first  # the old output back in place
+    again = task.process_video(str(video), str(final), settings)
+    assert (again["status"], len(runs)) == ("skipped", 2), again  # the kept output, not redone
+    assert not list((final.parent / STAGING).iterdir())
 
 
 def test_remove_stale_matches_only_its_own_names_and_settles_the_old_layout(tmp_path):
@@ -584,7 +726,7 @@ def test_remove_stale_matches_only_its_own_names_and_settles_the_old_layout(tmp_
     others = [_touch(out / STAGING / f"clip@x@{host}@{dead}@abcd1234" / "session.npz"),  # output "clip@x"
               _touch(out / STAGING / f"{staging_key('clip2')}@{host}@{dead}@abcd1234" / "session.npz"),
               _touch(out / STAGING / "clip@notes" / "session.npz")]  # not a staging folder at all
-    remove_stale(out, "clip")
+    remove_stale(out, "clip", video)
     assert (out / "clip" / "session.npz").read_bytes() == b"new" and not old.exists() and not new.exists()
     assert all(p.exists() for p in others)
 

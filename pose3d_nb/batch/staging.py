@@ -6,13 +6,18 @@ of it (``staging_key``), so a staging folder's name stays well under the file sy
 whatever the video is called, and no two output names share one. A worker killed half way
 leaves only a staging folder, hidden and never mistaken for output; the next attempt at the same
 video (Dask's retry on another worker, a later run, or the batch settling after Ctrl-C) removes
-it (``remove_stale``), and ``remove_if_empty`` drops ``.staging`` itself.
+it (``remove_stale``), and ``remove_if_empty`` drops ``.staging`` itself. A staging folder whose
+manifest was written holds a complete output: it is put in place (a worker killed right before
+publishing, a publish that failed), and removed only when ``OUT/NAME`` holds an output of the
+same video made from the same input.
 
 Replacing an older output takes two renames (``publish``): the old folder goes to
 ``KEY@HOST@PID@ATTEMPT.old`` beside the new one, then the new one to ``OUT/NAME``. A worker
 killed between the two leaves both complete outputs in ``.staging`` and ``OUT/NAME`` empty;
 ``remove_stale`` then finishes that publish (or undoes it when the new folder is not complete),
-and removes a ``.old`` folder only once ``OUT/NAME`` holds the same video's output again.
+and removes a ``.old`` folder only once ``OUT/NAME`` holds the same video's output again. A
+second rename that fails (something appeared at ``OUT/NAME``) puts the old output back when
+``OUT/NAME`` is free, and leaves the new one in ``.staging`` for the next attempt.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import uuid
 from pathlib import Path
 
 from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
-from pose3d_nb.batch.manifest import read_manifest
+from pose3d_nb.batch.manifest import input_stamp, read_manifest
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 
 STAGING = ".staging"
@@ -93,6 +98,28 @@ def _input_of(folder: Path) -> object:
     return None if manifest is None else manifest.get("input")
 
 
+def _complete_input(folder: Path) -> object:
+    """The input ``folder``'s output was made from when it is complete (its manifest, written
+    last, is readable and every file it lists is there), else None."""
+    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    files = manifest.get("files", ()) if manifest is not None else None
+    if not isinstance(files, (list, tuple)):
+        return None
+    if not all(isinstance(name, str) and (folder / name).is_file() for name in files):
+        return None
+    return manifest.get("input")
+
+
+def _made_from_current_input(folder: Path, video: Path) -> bool:
+    """``folder``'s manifest records the size and modification time ``video`` has now."""
+    manifest = read_manifest(folder) or {}
+    try:
+        stamp = input_stamp(video)
+    except OSError:
+        return False
+    return {"size": manifest.get("input_size"), "mtime_ns": manifest.get("input_mtime_ns")} == stamp
+
+
 def _is_free(final: Path) -> bool:
     """``final`` is absent or an empty folder (what a rename may take)."""
     if final.is_symlink():
@@ -123,19 +150,51 @@ def _settle_set_aside(old: Path, final: Path) -> None:
         _remove_replaced(old)  # replaced by the same video's output: what publish was doing
 
 
-def remove_stale(out_dir: Path, name: str) -> None:
+def _settle_unpublished(folder: Path, final: Path, video: Path) -> None:
+    """Settle a dead attempt's staging folder that was never renamed into place; never lose an output.
+
+    Not complete (no manifest: the worker died while recording): removed. Complete and made from
+    ``video`` (the worker died after its manifest, before publishing, or publishing failed): put
+    in place when ``final`` is free, or over an output of ``video`` there made from an input that
+    has changed since (``publish``: never over the user's files); removed only when ``final``
+    holds an output of ``video`` as current as it. Anything else (``final`` taken by something
+    else, another video's output) keeps it for a later attempt.
+    """
+    made_from = _complete_input(folder)
+    if made_from is None:
+        shutil.rmtree(folder, ignore_errors=True)  # never finished: nothing to keep
+        return
+    if made_from != str(video):
+        return  # not this video's output: not ours to judge, kept
+    if _is_free(final):
+        with contextlib.suppress(OSError):  # something appeared at final meanwhile: kept
+            os.replace(folder, final)
+        return
+    if _input_of(final) != str(video):
+        return  # final holds something else (the user's folder, another video's output): kept
+    if _made_from_current_input(folder, video) and not _made_from_current_input(final, video):
+        with contextlib.suppress(OSError, FolderInTheWay):  # the user's files in final: kept
+            publish(folder, final, video)
+        return
+    shutil.rmtree(folder, ignore_errors=True)  # final holds this video's output, as current
+
+
+def remove_stale(out_dir: Path, name: str, video: Path) -> None:
     """Settle what earlier attempts at ``name`` left in ``.staging`` (their worker died).
 
     A publish cut off between its two renames is finished (the complete new output renamed to
     ``out_dir/name``) or undone (the old one put back); a set-aside output is removed only once
-    the final place holds the same video's output again, so no complete output is lost. Other
-    staging folders of dead attempts (never published) are removed. A folder whose owner is a live
-    process on this host is kept (a cancelled task can still be running); folders of other hosts
-    count as dead, since Dask only retries a video after the worker running it is gone.
+    the final place holds the same video's output again, so no complete output is lost. A
+    complete output never published (its worker killed after writing the manifest, or its
+    publish failed) is put in place (``_settle_unpublished``); other staging folders of dead
+    attempts (never finished) are removed. A folder whose owner is a live process on this host
+    is kept (a cancelled task can still be running); folders of other hosts count as dead, since
+    Dask only retries a video after the worker running it is gone.
 
     Args:
         out_dir (Path): the batch's output folder.
         name (str): the video's output folder name.
+        video (Path): the input whose output ``out_dir/name`` is (absolute).
     """
     final = out_dir / name
     attempts = _dead_attempts(out_dir, name)
@@ -145,8 +204,8 @@ def remove_stale(out_dir: Path, name: str) -> None:
     for folder, mark in attempts:
         if mark == REPLACED:  # renamed so only once the new output was in place
             shutil.rmtree(folder, ignore_errors=True)
-        elif not mark and not folder.with_name(folder.name + SET_ASIDE).exists():
-            shutil.rmtree(folder, ignore_errors=True)  # never published (a kept .old keeps it too)
+        elif not mark and folder.is_dir() and not folder.with_name(folder.name + SET_ASIDE).exists():
+            _settle_unpublished(folder, final, video)  # (a kept .old keeps its partner too)
 
 
 def new_staging(out_dir: Path, name: str) -> Path:
@@ -165,7 +224,10 @@ def publish(staging: Path, final: Path, video: Path) -> None:
     one, never a mixture, and a kill in between is settled by the next attempt (``remove_stale``).
     Only a folder a batch made for the same video, holding nothing else, is replaced
     (``placement.writable_reason``); a folder created at ``final`` between that check and the
-    rename makes the rename fail (``OSError``) rather than be replaced, unless it is empty.
+    rename makes the rename fail (``OSError``) rather than be replaced, unless it is empty. When
+    the second rename fails, the old output goes back to ``final`` if ``final`` is free (else it
+    stays set aside, settled by the next attempt) and ``staging`` is left as it is: the caller
+    keeps it (``remove_stale`` puts it in place later), never discards it.
 
     Args:
         staging (Path): the finished staging folder (manifest written).
@@ -174,6 +236,7 @@ def publish(staging: Path, final: Path, video: Path) -> None:
 
     Raises:
         FolderInTheWay: ``final`` holds something else (the user's folder, another video's output).
+        OSError: a rename failed (``staging`` is then still there, complete).
     """
     reason = writable_reason(final, video)
     if reason is not None:
@@ -182,7 +245,13 @@ def publish(staging: Path, final: Path, video: Path) -> None:
     if final.exists():
         old = staging.with_name(staging.name + SET_ASIDE)
         os.replace(final, old)
-    os.replace(staging, final)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        if old is not None and _is_free(final):
+            with contextlib.suppress(OSError):  # else it stays set aside: the next attempt settles it
+                os.replace(old, final)
+        raise
     if old is not None:
         _remove_replaced(old)
 

@@ -23,7 +23,7 @@ from typing import Any
 from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, write_manifest
 from pose3d_nb.batch.placement import FolderInTheWay
 from pose3d_nb.batch.settings import BatchSettings
-from pose3d_nb.batch.staging import discard, new_staging, publish, remove_stale
+from pose3d_nb.batch.staging import SET_ASIDE, discard, new_staging, publish, remove_stale
 from pose3d_nb.batch.table import FAILED, OK, SKIPPED, failed_row, make_row
 from pose3d_nb.errors import Pose3DRuntimeError
 from pose3d_nb.settings import DEFAULTS
@@ -159,7 +159,9 @@ def export_failure(folder: Path, manifest: dict[str, Any], formats: tuple[str, .
 
     An export that failed when the video was processed is recorded in its manifest
     (``export_failed``: format -> reason); the session and the other exports were kept. One the
-    user has written since (``pose3d export``, at its default path) counts as there.
+    user has written since (``pose3d export``, at its default path) counts as there; it is a file
+    the batch did not write, so the output is then reused but never replaced
+    (``placement.writable_reason``), which is why the reason suggests ``--out`` outside the folder.
 
     Args:
         folder (Path): the video's output folder.
@@ -179,7 +181,8 @@ def export_failure(folder: Path, manifest: dict[str, Any], formats: tuple[str, .
     reasons = "; ".join(f"export {fmt}: {recorded[fmt]}" for fmt in missing)
     kept = f"{session} and the other exports are kept"
     if (manifest.get("valid_fraction") or 0) > 0:  # something to export: say how, no redo needed
-        kept += f" (pose3d export {session} --format FORMAT writes another format from it)"
+        kept += (f" (pose3d export {session} --format FORMAT --out FILE writes another format from it; a "
+                 f"FILE outside {folder}: the batch never replaces a folder holding files it did not write)")
     return f"{reasons}; {kept}"
 
 
@@ -188,7 +191,10 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
 
     An export that cannot be written (no person in the video, a C3D over 65,535 frames) does not
     discard the recording: the session and the other exports are published and the row is
-    ``failed`` with the export's reason and where the session is (``export_failure``).
+    ``failed`` with the export's reason and where the session is (``export_failure``). Nor does a
+    publish that fails once the manifest is written (something appeared at ``output``): the
+    staging folder is kept, the row says where, and the next attempt puts it in place
+    (``staging.remove_stale``).
 
     Args:
         path (str): the video file, absolute (every worker must see the same path).
@@ -202,10 +208,10 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
     """
     started = time.perf_counter()
     video, final = Path(path), Path(output)
-    staging = None
+    staging, finished = None, False
     try:
         # first: a publish an earlier attempt left half done is settled, its output reused if current
-        remove_stale(final.parent, final.name)
+        remove_stale(final.parent, final.name, video)
         manifest = reusable_output(video, final, settings)
         if manifest is not None:
             return manifest_row(video, final, manifest, exports=settings.export)
@@ -218,11 +224,18 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         files = [p.name for p in staging.iterdir() if p.is_file()]
         result["seconds"] = time.perf_counter() - started
         write_manifest(staging, video, stamp, settings, result, files)
+        finished = True  # a complete output from here on: kept whatever happens to its publish
         publish(staging, final, video)
     except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
-        if staging is not None:
+        reason = describe(exc)
+        if finished:
+            set_aside = staging.with_name(staging.name + SET_ASIDE)
+            earlier = f" and the earlier output in {set_aside}" if set_aside.exists() else ""
+            reason += (f"; the finished output is kept in {staging}{earlier} (the next run of the batch "
+                       f"puts it in place, without processing the video again, if {final} is free by then)")
+        elif staging is not None:
             discard(staging)
-        return failed_row(video, describe(exc), time.perf_counter() - started)
+        return failed_row(video, reason, time.perf_counter() - started)
     result["seconds"] = time.perf_counter() - started
     return manifest_row(video, final, result, OK, exports=settings.export)
 
