@@ -677,6 +677,15 @@ def test_the_rows_placed_while_the_camera_settled_end_up_in_its_room(tmp_path, s
     np.testing.assert_array_equal(person.joints_3d, rows.joints_3d[rows.valid])
 
 
+def test_the_frames_without_a_person_are_counted_over_the_whole_run():
+    # pose3d run counted them in the buffer, which holds only the newest `capacity` rows.
+    engine = PoseEngine(source=SyntheticFile(60), detector=FollowedWalkerHiddenAWhile(60), lifter="shipped",
+                        capacity=20, out_dir=None)
+    run_to_end(engine)
+    assert engine.buffer.valid().all() and len(engine.buffer) == 20
+    assert engine.stats().without_person == 3 and engine.stats().processed == 60
+
+
 def test_the_rows_a_lookahead_gives_with_the_settling_one_end_up_in_its_room_too():
     # A 36-frame file with a lookahead of 13: its end gives frames 23-35 at once, among them
     # the frame that settles the camera (29); rows 23-28 were placed again before they were

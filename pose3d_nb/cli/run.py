@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     session = _written_session(Path(args.out), engine.recording_id)
     print(
         f"{'interrupted: ' if interrupted else ''}{stats.processed} frames, {stats.fps:.1f} fps, "
-        f"{int((~engine.buffer.valid()).sum())} without a person, dropped {stats.dropped}; "
+        f"{stats.without_person} without a person, dropped {stats.dropped}; "
         f"{_where(session, args.out)}"
     )
     error = engine.error

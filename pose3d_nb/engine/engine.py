@@ -654,7 +654,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._recorder.record(poses, segment)
         now = time.monotonic()
         for pose in poses:
-            self._counters.recorded(pose.frame.captured_at if pose.frame is not None else None, now)
+            captured = pose.frame.captured_at if pose.frame is not None else None
+            self._counters.recorded(captured, now, pose.valid)
         if poses:
             self._latest_pose = poses[-1]
         return poses

@@ -19,6 +19,8 @@ class EngineStats:
         running: the worker threads are alive.
         frames_in: frames read from the source.
         processed: frames recorded with their 3D pose.
+        without_person: of those, frames in which nobody was followed (all of the run's, where
+            the buffer holds only the newest ``capacity``).
         dropped: live frames replaced by a newer one before detection, or passed over by a paced
             file source that fell behind.
         fps: the processing rate over the last 120 frames.
@@ -55,6 +57,7 @@ class EngineStats:
     flip: bool
     finished: bool
     error: str | None
+    without_person: int = 0
 
 
 class RunCounters:
@@ -63,6 +66,7 @@ class RunCounters:
     def __init__(self) -> None:
         self.frames_in = 0
         self.processed = 0
+        self.without_person = 0
         self.dropped = 0
         self._done = RateMeter(120)
         self._latencies: collections.deque[float] = collections.deque(maxlen=300)
@@ -72,9 +76,11 @@ class RunCounters:
         """One ``stage`` step that began at ``time.perf_counter()`` value ``started`` ended now."""
         self._stage[stage].append(time.perf_counter() - started)
 
-    def recorded(self, captured_at: float | None, now: float) -> None:
-        """One frame recorded at monotonic ``now``; ``captured_at``: when its source read it."""
+    def recorded(self, captured_at: float | None, now: float, found: bool = True) -> None:
+        """One frame recorded at monotonic ``now``; ``captured_at``: when its source read it;
+        ``found``: someone was followed in it."""
         self.processed += 1
+        self.without_person += not found
         self._done.tick(now)
         if captured_at is not None:
             self._latencies.append(now - captured_at)
@@ -85,6 +91,7 @@ class RunCounters:
         return {
             "frames_in": self.frames_in,
             "processed": self.processed,
+            "without_person": self.without_person,
             "dropped": self.dropped,
             "fps": self._done.rate(),
             "latency_ms_median": percentile(latencies, 50),
