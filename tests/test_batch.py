@@ -34,7 +34,7 @@ from pose3d_nb.batch import (
     process,
     write_clip,
 )
-from pose3d_nb.batch.manifest import MANIFEST
+from pose3d_nb.batch.manifest import MANIFEST, read_manifest
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 from pose3d_nb.batch.staging import STAGING, new_staging, publish, remove_stale, staging_key
 from pose3d_nb.errors import Pose3DError
@@ -1056,3 +1056,30 @@ def test_taking_the_lock_waits_while_another_batch_is_taking_it(tmp_path):
     assert got == [tmp_path / LOCK] and (tmp_path / LOCK).exists()
     release(got[0])
     assert not (tmp_path / LOCK).exists()
+
+
+def test_a_retry_with_other_settings_puts_their_unpublished_output_in_place(tmp_path, monkeypatch):
+    # OUT/clip held the output of settings A; a run with B was killed after its manifest, before
+    # publishing. Both were made from the same input, so the retry deleted B's complete output
+    # as "no more current" and processed the video again.
+    from pose3d_nb.batch import task
+    from pose3d_nb.batch.staging import STAGING, publish
+
+    runs = _recorded_engine(monkeypatch)
+    video, out = _touch(tmp_path / "clip.mp4").resolve(), tmp_path / "out"
+    first = BatchSettings(lifter="shipped").checked()
+    second = BatchSettings(lifter="shipped", window=9).checked()
+    assert task.process_video(str(video), str(out / "clip"), first)["status"] == "ok"
+
+    def killed(staging, final, video):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(task, "publish", killed)
+    with pytest.raises(SystemExit):
+        task.process_video(str(video), str(out / "clip"), second)
+    monkeypatch.setattr(task, "publish", publish)
+    assert len(list((out / STAGING).iterdir())) == 1  # B's complete output
+    row = task.process_video(str(video), str(out / "clip"), second)  # Dask's retry
+    assert row["status"] == "skipped" and len(runs) == 2
+    assert read_manifest(out / "clip")["settings"]["window"] == 9
+

@@ -994,6 +994,38 @@ def _killed_after_three_saves(folder, last_synced: bool = True):
     return stream, stream.read_bytes(), ends
 
 
+@pytest.mark.parametrize("counted", [10, 5])
+def test_a_save_ending_in_zeros_is_dropped_only_after_the_rows_meta_counts(tmp_path, counted):
+    # A save whose last row reads back as zeros was dropped wherever it was, also one meta.json
+    # counts as synced (a bad sector there): load_session quietly gave 5 rows fewer.
+    from pose3d_nb.buffer import empty_column
+    from pose3d_nb.recording.journal import JournalWriter
+
+    folder = tmp_path / JOURNAL_DIR
+    writer = JournalWriter(folder, "rid")
+    for first in (0, 5):
+        rows = {name: empty_column(name, 5) for name in COLUMNS}
+        rows["joints_3d"][:], rows["joints_camera"][:], rows["keypoints_2d"][:] = 1.0, 2.0, 3.0
+        rows["frame_index"] = np.arange(first, first + 5)
+        rows["timestamps"] = rows["frame_index"] / 30.0
+        rows["valid"][:] = True
+        writer.append(rows)
+    writer.write_meta({})
+    writer.close()
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "rows": counted}))
+    data = bytearray(writer.path.read_bytes())
+    last_row = np.full(51, 2.0, np.float32).tobytes()  # the second save's last joints_camera row
+    at = bytes(data[:-8]).rfind(last_row)
+    data[at:at + len(last_row)] = bytes(len(last_row))
+    writer.path.write_bytes(bytes(data))
+    if counted == 10:
+        with pytest.raises(SessionError, match="damaged at byte"):
+            load_session(tmp_path)
+    else:  # after the synced rows: a save the power cut caught
+        assert len(load_session(tmp_path)) == 5
+
+
 def test_a_torn_last_save_is_dropped_but_damage_before_the_end_is_an_error(tmp_path):
     stream, whole, ends = _killed_after_three_saves(tmp_path)
     a_save = whole[ends[0]:ends[1]]

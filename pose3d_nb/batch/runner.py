@@ -210,7 +210,7 @@ def _settle_cancelled(jobs: dict[Path, Path], settings: BatchSettings, rows: dic
         if video in rows and rows[video]["status"] != CANCELLED:
             continue
         if stale:  # first: a publish cut off by the stop is finished, so its output counts
-            remove_stale(output.parent, output.name, video)
+            remove_stale(output.parent, output.name, video, settings)
         manifest = reusable_output(video, output, settings)
         rows[video] = manifest_row(video, output, manifest, OK, exports=settings.export) \
             if manifest else cancelled_row(video)

@@ -29,10 +29,14 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
-from pose3d_nb.batch.manifest import input_stamp, read_manifest
+from pose3d_nb.batch.manifest import input_stamp, read_manifest, reusable_output
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
+
+if TYPE_CHECKING:
+    from pose3d_nb.batch.settings import BatchSettings
 
 STAGING = ".staging"
 SET_ASIDE = ".old"
@@ -150,15 +154,18 @@ def _settle_set_aside(old: Path, final: Path) -> None:
         _remove_replaced(old)  # replaced by the same video's output: what publish was doing
 
 
-def _settle_unpublished(folder: Path, final: Path, video: Path) -> None:
+def _settle_unpublished(folder: Path, final: Path, video: Path,
+                        settings: BatchSettings | None = None) -> None:
     """Settle a dead attempt's staging folder that was never renamed into place; never lose an output.
 
     Not complete (no manifest: the worker died while recording): removed. Complete and made from
     ``video`` (the worker died after its manifest, before publishing, or publishing failed): put
     in place when ``final`` is free, or over an output of ``video`` there made from an input that
-    has changed since (``publish``: never over the user's files); removed only when ``final``
-    holds an output of ``video`` as current as it. Anything else (``final`` taken by something
-    else, another video's output) keeps it for a later attempt.
+    has changed since, or with other settings than this run's ``settings`` while it was made with
+    them (``publish``: never over the user's files); removed only when ``final`` holds an output
+    of ``video`` as current as it and made with the same settings. Anything else (``final`` taken
+    by something else, another video's output, outputs of other settings) keeps it for a later
+    attempt.
     """
     made_from = _complete_input(folder)
     if made_from is None:
@@ -172,14 +179,18 @@ def _settle_unpublished(folder: Path, final: Path, video: Path) -> None:
         return
     if _input_of(final) != str(video):
         return  # final holds something else (the user's folder, another video's output): kept
-    if _made_from_current_input(folder, video) and not _made_from_current_input(final, video):
+    newer = _made_from_current_input(folder, video) and not _made_from_current_input(final, video)
+    wanted = settings is not None and reusable_output(video, folder, settings) is not None \
+        and reusable_output(video, final, settings) is None  # made with this run's settings
+    if newer or wanted:
         with contextlib.suppress(OSError, FolderInTheWay):  # the user's files in final: kept
             publish(folder, final, video)
         return
-    shutil.rmtree(folder, ignore_errors=True)  # final holds this video's output, as current
+    if (read_manifest(folder) or {}).get("settings") == (read_manifest(final) or {}).get("settings"):
+        shutil.rmtree(folder, ignore_errors=True)  # final holds this video's output, as current
 
 
-def remove_stale(out_dir: Path, name: str, video: Path) -> None:
+def remove_stale(out_dir: Path, name: str, video: Path, settings: BatchSettings | None = None) -> None:
     """Settle what earlier attempts at ``name`` left in ``.staging`` (their worker died).
 
     A publish cut off between its two renames is finished (the complete new output renamed to
@@ -195,6 +206,8 @@ def remove_stale(out_dir: Path, name: str, video: Path) -> None:
         out_dir (Path): the batch's output folder.
         name (str): the video's output folder name.
         video (Path): the input whose output ``out_dir/name`` is (absolute).
+        settings (BatchSettings | None): this run's; an unpublished output made with them wins
+            over one in place made with others.
     """
     final = out_dir / name
     attempts = _dead_attempts(out_dir, name)
@@ -205,7 +218,7 @@ def remove_stale(out_dir: Path, name: str, video: Path) -> None:
         if mark == REPLACED:  # renamed so only once the new output was in place
             shutil.rmtree(folder, ignore_errors=True)
         elif not mark and folder.is_dir() and not folder.with_name(folder.name + SET_ASIDE).exists():
-            _settle_unpublished(folder, final, video)  # (a kept .old keeps its partner too)
+            _settle_unpublished(folder, final, video, settings)  # (a kept .old keeps its partner too)
 
 
 def new_staging(out_dir: Path, name: str) -> Path:

@@ -211,7 +211,7 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
     staging, finished = None, False
     try:
         # first: a publish an earlier attempt left half done is settled, its output reused if current
-        remove_stale(final.parent, final.name, video)
+        remove_stale(final.parent, final.name, video, settings)
         manifest = reusable_output(video, final, settings)
         if manifest is not None:
             return manifest_row(video, final, manifest, exports=settings.export)

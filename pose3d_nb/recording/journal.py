@@ -221,6 +221,7 @@ class _Unread:
     size: int  # the file's size
     reason: str
     torn: bool  # it is a torn last save whatever meta.json says: the rest of the file holds nothing
+    zeroed: bool = False  # a whole save whose rows end in zeros: torn only after the synced rows
 
 
 def _read_stream(path: Path) -> tuple[list, _Unread | None]:
@@ -265,7 +266,8 @@ def _read_stream(path: Path) -> tuple[list, _Unread | None]:
     # A save whose data did not all reach the disk (a power cut after the file grew): its header
     # was written, the end of its rows reads back as zeros. Only the last save can be such.
     if batches and (unread is None or unread.torn) and _ends_in_zeros(batches[-1]):
-        unread = _Unread(path, starts[-1], size, "a save whose rows end in zeros", True)
+        # (a bad sector can look the same: the caller drops it only after the synced rows)
+        unread = _Unread(path, starts[-1], size, "a save whose rows end in zeros", False, zeroed=True)
         batches = batches[:-1]
     return batches, unread
 
@@ -379,7 +381,9 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
     A stream file that stops before its end is a torn last save, dropped, when its tail holds
     nothing (``_Unread.torn``), or when it is the last stream file and stops after the
     ``counted`` rows that ``meta.json`` says were synced: its tail is a save the kill (or power
-    cut) caught before it was synced. Any other stop is damage: ``SessionError`` naming the file
+    cut) caught before it was synced. A whole save whose rows end in zeros is such a tail only
+    there (or, in a journal that counts no rows, in the last file). Any other stop is damage:
+    ``SessionError`` naming the file
     and the byte (dropping it would drop every row after it, and a stop then wrote those rows
     nowhere and removed the journal).
     """
@@ -392,7 +396,11 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
             _check_column_types(read[0].schema, path)
         streams.append(read)
         rows += sum(len(batch) for batch in read)
-        after_the_synced = counted is not None and number == len(paths) - 1 and rows >= counted
+        last = number == len(paths) - 1
+        if counted is not None:
+            after_the_synced = last and rows >= counted
+        else:  # a journal from before the count: only the last file's zeroed save can be torn
+            after_the_synced = last and unread is not None and unread.zeroed
         if unread is not None and not (unread.torn or after_the_synced):
             raise SessionError(
                 f"{path} is damaged at byte {unread.start} of {unread.size} ({unread.reason}), not a "
