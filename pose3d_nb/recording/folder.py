@@ -264,7 +264,8 @@ def _set_aside_recordings(folder: Path, saved_after: int | None) -> list[Path]:
     """``set_aside_recordings``, only those whose ``meta.json`` is newer than ``saved_after`` (an
     mtime in ns; None: all). The mtime is looked at first and the rows are counted from
     ``meta.json``: reading each journal in full (an hour of rows) on every look at the folder
-    cost seconds. Only a journal whose meta.json has no count (written before it had one) is read."""
+    cost seconds. Only a journal whose meta.json counts no row (written before it counted, or
+    killed between its first save's sync and the count) is read."""
     found = []
     for journal in folder.glob(f"{REPLACED_PREFIX}*"):
         with contextlib.suppress(SessionError, OSError):
@@ -272,7 +273,7 @@ def _set_aside_recordings(folder: Path, saved_after: int | None) -> list[Path]:
             if saved_after is not None and saved <= saved_after:
                 continue
             rows = read_meta(journal).get("rows")
-            if rows is None:
+            if not rows:  # no count (an older journal), or 0: a kill between a save's sync and its count
                 rows = len(read_journal(journal))
             if rows:
                 found.append((saved, journal))
