@@ -607,7 +607,11 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     heavy = PoseEngine(detector="mediapipe-heavy", follow="auto", out_dir=None)
     assert heavy.detector_name == "mediapipe-heavy"
     with pytest.raises(Pose3DValueError, match="cannot follow"):
-        PoseEngine(detector="mediapipe-heavy", follow="largest", out_dir=None)
+        PoseEngine(detector="detectron2", follow="largest", out_dir=None)
+    # Heavy (or Lite) following a chosen person: the people detector running that model.
+    chosen = PoseEngine(detector="mediapipe-heavy", follow="largest", out_dir=None)
+    assert chosen.detector_name == "mediapipe-people"
+    assert chosen._devices.detector_options["model_complexity"] == 2
     # Choosing the detector by name keeps the engine's follow; "none" goes back to one person.
     default.set_detector("mediapipe-heavy")
     default.set_detector("mediapipe")

@@ -131,3 +131,24 @@ def test_heavy_detector_finds_the_person_with_world_landmarks():
     assert detector.name == "mediapipe-heavy"
     assert all(d.found for d in detections)
     assert np.isfinite(detections[-1].extras["world_landmarks"]).all()
+
+
+@needs_heavy
+def test_heavy_follows_a_chosen_person_as_the_people_detector_with_its_model():
+    # mediapipe-heavy could not follow anyone ("cannot follow a chosen person"): with a follow=
+    # choice it runs as mediapipe-people with the Heavy model in each person's region.
+    from pose3d_nb import PoseEngine
+    from pose3d_nb.sources import open_source
+
+    engine = PoseEngine(source="sample", detector="mediapipe-heavy", follow="largest", out_dir=None)
+    assert engine.detector_name == "mediapipe-people" and engine.metadata()["landmark_model"] == "Heavy"
+    detector = engine._devices.open_detector(engine._devices.detector_spec, engine._devices.detector_options)
+    try:
+        with open_source("sample") as frames:
+            detections = [detector(frame) for _, frame in zip(range(3), frames, strict=False)]
+        assert detector._landmarker._roi._complexity == 2  # the regions ran Heavy
+        assert all(d.found for d in detections) and detections[-1].extras["track_id"] == 1
+    finally:
+        detector.close()
+    engine.follow("none")  # back to one person: the Heavy single-person solution
+    assert engine.detector_name == "mediapipe" and engine.metadata()["landmark_model"] == "Heavy"

@@ -360,6 +360,9 @@ def _box_distance(box: np.ndarray, point: np.ndarray) -> float:
 FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
+#: Single-person variants that follow a chosen person (an explicit ``follow=``, not "auto") as
+#: ``mediapipe-people`` running their landmark model in each person's region.
+VARIANTS_SEEING_EVERYONE = {"mediapipe-lite": 0, "mediapipe-heavy": 2}
 
 
 
@@ -445,11 +448,14 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
             f"follow={follow!r} needs a detector name ({', '.join(FOLLOWING_DETECTORS)}); "
             "give your own detector object its policy instead"
         )
+    if detector in VARIANTS_SEEING_EVERYONE:  # Lite or Heavy following someone chosen
+        options["model_complexity"] = VARIANTS_SEEING_EVERYONE[detector]
+        detector = "mediapipe-people"
     detector = SEES_EVERYONE_INSTEAD.get(detector, detector)
     if detector not in FOLLOWING_DETECTORS:
+        able = (*FOLLOWING_DETECTORS, *SEES_EVERYONE_INSTEAD, *VARIANTS_SEEING_EVERYONE)
         raise Pose3DValueError(
-            f"detector {detector!r} cannot follow a chosen person; use one of "
-            f"{', '.join(FOLLOWING_DETECTORS + tuple(SEES_EVERYONE_INSTEAD))} with follow="
+            f"detector {detector!r} cannot follow a chosen person; use one of {', '.join(able)} with follow="
         )
     options["follow"] = follow
     return detector, options

@@ -32,6 +32,10 @@ class MediaPipePeopleDetector(FollowingDetector):
             ``detectors.follow``).
         num_poses, tiles, regions, discover_every, workers, min_*_confidence: see
             :class:`PeopleLandmarker`.
+        model_complexity: the landmark model of each person's region: 1 Full (the default, in
+            the wheel), 0 Lite, 2 Heavy (fetched once by ``pose3d models fetch mediapipe-lite``
+            / ``mediapipe-heavy``; without the file, ``DetectorUnavailable`` names the command).
+            ``mediapipe-lite`` and ``mediapipe-heavy`` with a ``follow=`` choice run as this.
         max_lost_seconds: how long a hidden person keeps their id.
         fix_left_right: undo the followed person's left/right label flips.
         check_face: when the followed person's labels turn their back to the camera, look for a
@@ -63,15 +67,19 @@ class MediaPipePeopleDetector(FollowingDetector):
         max_lost_seconds: float = 2.0,
         fix_left_right: bool = True,
         check_face: bool = True,
+        model_complexity: int = 1,
     ) -> None:
+        from pose3d_nb.detectors.blazepose_models import install_model
+
         follower = PeopleFollower(follow, PeopleTracker(max_lost_seconds=max_lost_seconds),
                                   fix_left_right=fix_left_right)
         self._landmarker = PeopleLandmarker(
             num_poses=num_poses, tiles=tiles, regions=regions, discover_every=discover_every,
             workers=workers, min_detection_confidence=min_detection_confidence,
             min_presence_confidence=min_presence_confidence,
-            min_tracking_confidence=min_tracking_confidence,
+            min_tracking_confidence=min_tracking_confidence, model_complexity=model_complexity,
         )
+        install_model(model_complexity)  # Lite and Heavy: the fetched file, or an error naming the command
         super().__init__(follow=True, fix_left_right=fix_left_right, check_face=check_face)
         self._follower = follower  # everyone tracked, one followed: in place of the base's own
         self._published: dict[int, PersonTrack] = {}  # copies of the tracks, as of the last frame

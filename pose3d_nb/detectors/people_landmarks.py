@@ -94,6 +94,10 @@ class PeopleLandmarker:
             (``RoiLandmarks.map``; default: the CPUs, at most 4), and above 1 one more for the
             discovery sweep beside them; 1: everything one after the other on the caller's thread.
         min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's.
+        model_complexity: the landmark model each tracked person's region runs: 1 Full (in the
+            wheel), 0 Lite or 2 Heavy (``pose3d models fetch mediapipe-lite`` / ``-heavy``; the
+            caller installs it, ``blazepose_models.install_model``). The discovery sweep keeps
+            MediaPipe's Tasks landmarker.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class PeopleLandmarker:
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        model_complexity: int = 1,
     ) -> None:
         if tiles not in ("auto", "full"):
             raise Pose3DValueError(f"tiles must be 'auto' or 'full', got {tiles!r}")
@@ -118,6 +123,10 @@ class PeopleLandmarker:
             raise Pose3DValueError(f"num_poses must be >= 1, got {num_poses}")
         if discover_every < 1:
             raise Pose3DValueError(f"discover_every must be >= 1, got {discover_every}")
+        if model_complexity not in (0, 1, 2) or isinstance(model_complexity, bool):
+            raise Pose3DValueError(
+                f"model_complexity must be 0 (Lite), 1 (Full) or 2 (Heavy), got {model_complexity!r}")
+        self.model_complexity = int(model_complexity)
         try:
             import mediapipe
             from mediapipe.tasks.python import BaseOptions, vision
@@ -205,7 +214,7 @@ class PeopleLandmarker:
         again with the others painted over, then wider, then with the detector; a chain missed
         ``max_misses`` frames in a row is dropped."""
         if self._roi is None:
-            self._roi = RoiLandmarks(workers=self.workers)
+            self._roi = RoiLandmarks(model_complexity=self.model_complexity, workers=self.workers)
         kept: list[_Chain] = []
         found: list[tuple[np.ndarray, np.ndarray, float]] = []
         regions = [chain.predicted() for chain in self._chains]

@@ -73,6 +73,9 @@ class EngineReadings:
         return {
             "source": self.source_name,
             "detector": self.detector_name,
+            # Lite, Full or Heavy: the BlazePose landmark model (mediapipe-heavy following someone
+            # runs as mediapipe-people with model_complexity 2)
+            "landmark_model": landmark_model(self.detector_name, self._devices.detector_options),
             "follow": self.settings.follow,  # whom it was asked to follow (None: the detector's choice)
             "lifter": info.name,
             "lifter_temporal": info.temporal,
@@ -88,3 +91,13 @@ class EngineReadings:
             "keypoints_2d": "COCO-17, pixels",
             "error": stats.error,
         }
+
+
+def landmark_model(detector: Any, options: dict[str, Any]) -> str | None:
+    """"Lite", "Full" or "Heavy": the BlazePose landmark model a MediaPipe detector named
+    ``detector`` runs with ``options``; None for another detector."""
+    if not (isinstance(detector, str) and detector.startswith("mediapipe")):
+        return None
+    default = {"mediapipe-lite": 0, "mediapipe-heavy": 2}.get(detector, 1)
+    return {0: "Lite", 1: "Full", 2: "Heavy"}.get(options.get("model_complexity", default))
+
