@@ -142,6 +142,7 @@ def test_heavy_follows_a_chosen_person_as_the_people_detector_with_its_model():
 
     engine = PoseEngine(source="sample", detector="mediapipe-heavy", follow="largest", out_dir=None)
     assert engine.detector_name == "mediapipe-people" and engine.metadata()["landmark_model"] == "Heavy"
+    assert engine.settings.detector == "mediapipe-heavy"  # as asked (the app's dropdown shows it)
     detector = engine._devices.open_detector(engine._devices.detector_spec, engine._devices.detector_options)
     try:
         with open_source("sample") as frames:
@@ -151,4 +152,15 @@ def test_heavy_follows_a_chosen_person_as_the_people_detector_with_its_model():
     finally:
         detector.close()
     engine.follow("none")  # back to one person: the Heavy single-person solution
-    assert engine.detector_name == "mediapipe" and engine.metadata()["landmark_model"] == "Heavy"
+    assert engine.detector_name == "mediapipe-heavy" and engine.metadata()["landmark_model"] == "Heavy"
+    engine.follow("largest")
+    engine.follow("auto")  # as the constructor's "auto": Heavy keeps its own choice
+    assert engine.detector_name == "mediapipe-heavy" and engine.settings.detector == "mediapipe-heavy"
+
+
+def test_the_people_detector_refuses_a_model_its_tiles_would_not_run():
+    from pose3d_nb.detectors.people_landmarks import PeopleLandmarker
+    from pose3d_nb.errors import Pose3DValueError
+
+    with pytest.raises(Pose3DValueError, match="needs regions='tracked'"):
+        PeopleLandmarker(regions="tiles", model_complexity=2)

@@ -365,6 +365,19 @@ SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.item
 VARIANTS_SEEING_EVERYONE = {"mediapipe-lite": 0, "mediapipe-heavy": 2}
 
 
+def single_person_of(detector: object, options: dict) -> tuple[object, dict]:
+    """The single-person detector (name and options) a people detector running with
+    ``options`` stands for: ``mediapipe-people`` is ``mediapipe``, or ``mediapipe-lite`` /
+    ``mediapipe-heavy`` when it runs their landmark model (``model_complexity`` 0 / 2, then
+    left out of the options). Anything else comes back as it is."""
+    if detector not in SINGLE_PERSON:
+        return detector, dict(options)
+    for variant, complexity in VARIANTS_SEEING_EVERYONE.items():
+        if options.get("model_complexity") == complexity:
+            return variant, {k: v for k, v in options.items() if k != "model_complexity"}
+    return SINGLE_PERSON[detector], dict(options)
+
+
 
 def options_only_for(detector: object, other: object) -> frozenset[str]:
     """The options registered backend ``detector`` takes and ``other`` does not, from their

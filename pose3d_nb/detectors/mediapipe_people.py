@@ -71,6 +71,8 @@ class MediaPipePeopleDetector(FollowingDetector):
     ) -> None:
         from pose3d_nb.detectors.blazepose_models import install_model
 
+        if model_complexity in (0, 2):  # Lite and Heavy: the fetched file, or an error naming the command
+            install_model(model_complexity)
         follower = PeopleFollower(follow, PeopleTracker(max_lost_seconds=max_lost_seconds),
                                   fix_left_right=fix_left_right)
         self._landmarker = PeopleLandmarker(
@@ -79,7 +81,6 @@ class MediaPipePeopleDetector(FollowingDetector):
             min_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence, model_complexity=model_complexity,
         )
-        install_model(model_complexity)  # Lite and Heavy: the fetched file, or an error naming the command
         super().__init__(follow=True, fix_left_right=fix_left_right, check_face=check_face)
         self._follower = follower  # everyone tracked, one followed: in place of the base's own
         self._published: dict[int, PersonTrack] = {}  # copies of the tracks, as of the last frame

@@ -126,6 +126,9 @@ class PeopleLandmarker:
         if model_complexity not in (0, 1, 2) or isinstance(model_complexity, bool):
             raise Pose3DValueError(
                 f"model_complexity must be 0 (Lite), 1 (Full) or 2 (Heavy), got {model_complexity!r}")
+        if regions == "tiles" and model_complexity != 1:  # tiles run MediaPipe's Tasks model only
+            raise Pose3DValueError(
+                f"model_complexity={model_complexity} needs regions='tracked' (the tiles run Full only)")
         self.model_complexity = int(model_complexity)
         try:
             import mediapipe

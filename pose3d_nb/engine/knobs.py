@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from pose3d_nb.detectors.follow import SINGLE_PERSON, follow_text, resolved_follow
+from pose3d_nb.detectors.follow import follow_text, resolved_follow, single_person_of
 from pose3d_nb.lifting.choice import LifterInfo, describe_lifter
 from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.settings import Settings
@@ -37,8 +37,9 @@ class EngineKnobs:
         lifter = self._lifter_spec
         detector = self.detector_name
         if resolved_follow(detector, self._follow) is not None:
-            # "mediapipe" with a follow value runs "mediapipe-people": say it as it was asked
-            detector = SINGLE_PERSON.get(detector, detector)
+            # "mediapipe" (or Heavy, Lite) with a follow value runs "mediapipe-people": say it
+            # as it was asked
+            detector = single_person_of(detector, self._devices.detector_options)[0]
         return Settings(
             source=self.source_name, detector=detector,
             lifter=lifter if isinstance(lifter, str) or lifter is None else self._lifter.name,

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pose3d_nb.detectors.follow import (
-    SINGLE_PERSON,
     check_follow,
     options_only_for,
     resolved_follow,
+    single_person_of,
     with_follow,
 )
 from pose3d_nb.detectors.registry import detector_provides
@@ -90,11 +90,14 @@ class EngineSwitching:
         """
         check_follow(target)  # True: refused here, as Settings refuses it (it broke the metadata later)
         with self._lock:
-            if resolved_follow(self._devices.detector_spec, target) is None:
-                # None / "none": back to the single-person detector the people one stands for.
-                spec = SINGLE_PERSON.get(self._devices.detector_spec, self._devices.detector_spec)
+            # What the people detector stands for decides "auto" (Heavy: its own choice).
+            devices = self._devices
+            single, single_options = single_person_of(devices.detector_spec, devices.detector_options)
+            if resolved_follow(single, target) is None:
+                # None / "none" ("auto" with Lite or Heavy): back to the single-person detector.
+                spec = single
                 dropped = options_only_for(self._devices.detector_spec, spec) | {"follow"}
-                options = {k: v for k, v in self._devices.detector_options.items() if k not in dropped}
+                options = {k: v for k, v in single_options.items() if k not in dropped}
                 if self.running and spec != self._devices.detector_spec:
                     self._devices.offer_detector(spec, options)
                 else:
