@@ -73,6 +73,11 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def made_from(manifest: dict[str, Any], stamp: dict[str, int]) -> bool:
+    """``manifest`` records the input's size and modification time ``stamp`` (``input_stamp``)."""
+    return {"size": manifest.get("input_size"), "mtime_ns": manifest.get("input_mtime_ns")} == stamp
+
+
 def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[str, Any] | None:
     """The manifest of ``folder`` when its output can stand for processing ``video`` again, else None.
 
@@ -93,8 +98,7 @@ def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[
         session_mtime = (folder / SESSION).stat().st_mtime_ns
     except OSError:
         return None
-    recorded = {"size": manifest.get("input_size"), "mtime_ns": manifest.get("input_mtime_ns")}
-    if recorded != stamp or session_mtime < stamp["mtime_ns"]:
+    if not made_from(manifest, stamp) or session_mtime < stamp["mtime_ns"]:
         return None
     if not all((folder / name).is_file() for name in manifest.get("files", ())):
         return None

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
-from pose3d_nb.batch.manifest import input_stamp, read_manifest, reusable_output
+from pose3d_nb.batch.manifest import input_stamp, made_from, read_manifest, reusable_output
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 
 if TYPE_CHECKING:
@@ -97,15 +97,20 @@ def _dead_attempts(out_dir: Path, name: str) -> list[tuple[Path, str]]:
     return found
 
 
+def _manifest_in(folder: Path) -> dict | None:
+    """``folder``'s manifest; None for a link, a file, or a folder without a readable one."""
+    return read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+
+
 def _input_of(folder: Path) -> object:
-    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    manifest = _manifest_in(folder)
     return None if manifest is None else manifest.get("input")
 
 
 def _complete_input(folder: Path) -> object:
     """The input ``folder``'s output was made from when it is complete (its manifest, written
     last, is readable and every file it lists is there), else None."""
-    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    manifest = _manifest_in(folder)
     files = manifest.get("files", ()) if manifest is not None else None
     if not isinstance(files, (list, tuple)):
         return None
@@ -116,12 +121,11 @@ def _complete_input(folder: Path) -> object:
 
 def _made_from_current_input(folder: Path, video: Path) -> bool:
     """``folder``'s manifest records the size and modification time ``video`` has now."""
-    manifest = read_manifest(folder) or {}
     try:
         stamp = input_stamp(video)
     except OSError:
         return False
-    return {"size": manifest.get("input_size"), "mtime_ns": manifest.get("input_mtime_ns")} == stamp
+    return made_from(read_manifest(folder) or {}, stamp)
 
 
 def _is_free(final: Path) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose3d_nb.detectors.blazepose_models import VARIANTS
 from pose3d_nb.detectors.facing import beside_others
 from pose3d_nb.detectors.geometry import box_centre
 from pose3d_nb.detectors.left_right import LeftRightStabilizer
@@ -362,7 +363,7 @@ SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
 #: Single-person variants that follow a chosen person (an explicit ``follow=``, not "auto") as
 #: ``mediapipe-people`` running their landmark model in each person's region.
-VARIANTS_SEEING_EVERYONE = {"mediapipe-lite": 0, "mediapipe-heavy": 2}
+VARIANTS_SEEING_EVERYONE = {model.detector: model.complexity for model in VARIANTS.values()}
 
 
 def single_person_of(detector: object, options: dict) -> tuple[object, dict]:

@@ -140,7 +140,7 @@ class PeopleTracker(TrackIds):
         tracker's settings stay. ``previous`` forgets everyone."""
         self.tracks, self._time, self._pass_start = previous.tracks, previous._time, previous._pass_start
         self._births, self._replayed = previous._births, previous._replayed
-        self._next_id = max(self._next_id, previous._next_id)
+        self.continue_ids(previous.next_id)
         previous.reset()
 
     def reset(self) -> None:

@@ -141,7 +141,8 @@ class PersonTracker(TrackIds):
     def take_track_from(self, previous: PersonTracker) -> None:
         """Go on following ``previous``'s subject, with its ids (a detector switched while
         running); this tracker's settings stay. ``previous`` forgets its subject."""
-        self._track, self._next_id = previous._track, max(self._next_id, previous._next_id)
+        self._track = previous._track
+        self.continue_ids(previous.next_id)
         previous.reset()
 
     def reset(self) -> None:

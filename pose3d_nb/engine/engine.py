@@ -581,7 +581,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._everyone.settings = lifter.settings
             self._everyone.push(detection, frame)
             self._counters.timed("lift", started)
-            self._everyone.record_followed(self._record(poses, used, segment, placed=True))
+            self._everyone.record_followed(self._record(poses, used, segment))
             self._world.observe(frame.image, detection, segment)  # the room's edges, while settling
             if self._recorder.full:  # max_frames reached: end as a finished file does
                 self._finished.set()
@@ -608,7 +608,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         poses, used = self._lifted(lifter.flush)
         poses = self._place_followed(poses, segment)
         self._everyone.flush()
-        self._everyone.record_followed(self._record(poses, used, segment, placed=True))
+        self._everyone.record_followed(self._record(poses, used, segment))
 
     def _record_held_back(self, lifter: Any, failed_frame: Any, segment: int) -> None:
         """After the lifter failed on ``failed_frame``: record the earlier frames its lookahead
@@ -617,7 +617,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             poses, used = self._lifted(lifter.flush)
         except Exception:  # noqa: BLE001 - the push's own error is the one reported
             return
-        self._record([pose for pose in poses if pose.frame is not failed_frame], used, segment)
+        kept = [pose for pose in poses if pose.frame is not failed_frame]
+        self._record(self._place_followed(kept, segment), used, segment)
 
     def _lifted(self, lift: Callable[..., list[LiftedPose]], *args: Any
                 ) -> tuple[list[LiftedPose], LiftSettings]:
@@ -636,17 +637,14 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             self._everyone.place_again(again)
         return poses
 
-    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int,
-                placed: bool = False) -> list[LiftedPose]:
-        """Place ``poses`` (lifted with ``used``) in the world unless already ``placed``, record
-        and count them; the placed poses."""
+    def _record(self, poses: list[LiftedPose], used: LiftSettings, segment: int) -> list[LiftedPose]:
+        """Record and count ``poses`` (lifted with ``used``, placed by ``_place_followed``);
+        the same poses."""
         knobs = dataclasses.asdict(used)
         last = self._settings_log[-1] if self._settings_log else {}
         if poses and any(last.get(name) != value for name, value in knobs.items()):
             self._settings_log.append({"row": self._recorder.recorded, "segment": segment,
                                        "frame_index": poses[0].frame_index, **knobs})
-        if not placed:
-            poses = self._place_followed(poses, segment)
         for pose in poses:  # everyone else's 3D of the row's own frame (a lookahead delays the row)
             people = self._everyone.people_at(pose.detection)
             if people is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pose3d_nb.detectors.follow import VARIANTS_SEEING_EVERYONE
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.stats import EngineStats, RunCounters
 
@@ -98,6 +99,5 @@ def landmark_model(detector: Any, options: dict[str, Any]) -> str | None:
     ``detector`` runs with ``options``; None for another detector."""
     if not (isinstance(detector, str) and detector.startswith("mediapipe")):
         return None
-    default = {"mediapipe-lite": 0, "mediapipe-heavy": 2}.get(detector, 1)
+    default = VARIANTS_SEEING_EVERYONE.get(detector, 1)  # mediapipe-lite / -heavy; else Full
     return {0: "Lite", 1: "Full", 2: "Heavy"}.get(options.get("model_complexity", default))
-

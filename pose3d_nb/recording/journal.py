@@ -305,12 +305,15 @@ def _ends_in_zeros(batch) -> bool:
     return not np.frombuffer(values, np.uint8)[last - row_bytes:last].any()
 
 
-def _check_row_shapes(schema, path: Path) -> None:
+def _check_stream_columns(schema, path: Path) -> None:
     """``SessionError`` naming the stream file ``path`` and the column when a column of its
-    ``schema`` does not hold rows of the column's shape in ``COLUMNS`` (shaped columns are
-    fixed-size lists of the shape's size, the others one plain value a row)."""
+    ``schema`` does not hold what this version writes (``_schema``): rows of another shape than
+    the column's in ``COLUMNS`` (shaped columns are fixed-size lists of the shape's size, the
+    others one plain value a row), or values of another type (read as one table with the other
+    streams, it was a bare pyarrow error naming neither)."""
     import pyarrow as pa
 
+    written = _schema()
     for field in schema:
         column = COLUMNS.get(field.name)
         if column is None:
@@ -322,23 +325,12 @@ def _check_row_shapes(schema, path: Path) -> None:
         else:
             fits = not pa.types.is_nested(field.type)
             expected = "one value a row"
+        if fits and field.type != written.field(field.name).type:
+            fits, expected = False, str(written.field(field.name).type)
         if not fits:
             raise SessionError(
                 f"{path} is damaged: its column {field.name} holds {field.type}, expected {expected}; "
                 "move that file out of the journal to read the others"
-            )
-
-
-def _check_column_types(schema, path: Path) -> None:
-    """``SessionError`` naming the stream file ``path`` and the column when a column of its
-    ``schema`` holds another type than this version writes (``_schema``): read as one table with
-    the other streams, it was a bare pyarrow error naming neither."""
-    expected = _schema()
-    for field in schema:
-        if field.name in COLUMNS and field.type != expected.field(field.name).type:
-            raise SessionError(
-                f"{path} is damaged: its column {field.name} holds {field.type}, expected "
-                f"{expected.field(field.name).type}; move that file out of the journal to read the others"
             )
 
 
@@ -392,8 +384,7 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
     for number, path in enumerate(paths):
         read, unread = _read_stream(path)
         if read:  # a stream's batches share its schema
-            _check_row_shapes(read[0].schema, path)
-            _check_column_types(read[0].schema, path)
+            _check_stream_columns(read[0].schema, path)
         streams.append(read)
         rows += sum(len(batch) for batch in read)
         last = number == len(paths) - 1

@@ -67,11 +67,10 @@ class WorldStage:
         self._scene_offers: list[float] = []
         self._scene_error: str | None = None
         self._placed_again: list[RowPlacement] = []
-        # While the camera settles: each push's row (segment, frame index, track) by push
-        # number, and the rows that held an earlier push's pose (its number, theirs).
+        # While the camera settles: each push's row by push number, as (segment, frame index,
+        # track, the push whose pose it shows: its own, or the one it holds while nobody is found).
         self._pushes = 0
-        self._settling_rows: dict[int, tuple[Any, int, Any]] = {}
-        self._holding: list[tuple[int, int]] = []
+        self._settling_rows: dict[int, tuple[Any, int, Any, int]] = {}
         # Each earlier source segment's room (its camera and size keys), kept when the next one
         # starts over or once it was placed again: a recording of several runs holds rows
         # placed in different rooms, and the metadata must say which (not only the last).
@@ -87,7 +86,7 @@ class WorldStage:
         self._scene_offers = []
         self._scene_error = None
         self._placed_again = []
-        self._forget_settling()
+        self._settling_rows = {}
 
     def begin(self, segment: int) -> None:
         """Source segment ``segment`` starts (a Start, another source): the previous segment's
@@ -178,16 +177,14 @@ class WorldStage:
                 pose.joints_camera, detection.keypoints, detection.scores, detection.frame_size, pose.valid,
                 detection.timestamp, key=number,
             )
-            row_track = None  # a row without a pose of its own is in nobody's buffer
+            shown, row_track = None, None  # a row without a pose of its own is in nobody's buffer
             if np.isfinite(world).all():
                 self._held = (world, camera, number)
-                row_track = track
+                shown, row_track = number, track
             elif self._held is not None:
-                world, camera, held = self._held
-                if settling and len(self._settling_rows) < SETTLING_ROWS_KEPT:
-                    self._holding.append((held, number))  # holds a pose that will be placed again
-            if settling and np.isfinite(world).all() and len(self._settling_rows) < SETTLING_ROWS_KEPT:
-                self._settling_rows[number] = (self._segment, pose.frame_index, row_track)
+                world, camera, shown = self._held
+            if settling and shown is not None and len(self._settling_rows) < SETTLING_ROWS_KEPT:
+                self._settling_rows[number] = (self._segment, pose.frame_index, row_track, shown)
                 here[number] = len(placed)
             placed.append(dataclasses.replace(pose, joints=world.copy(), joints_camera=camera.copy()))
             self._place_again(self.tracker.take_resettled(), placed, here)
@@ -201,21 +198,17 @@ class WorldStage:
         if not resettled:
             return
         again = {number: (world, camera) for number, world, camera in resettled}
-        again.update({row: again[held] for held, row in self._holding if held in again})
-        for number, (world, camera) in sorted(again.items()):
-            where = self._settling_rows.get(number)
-            if where is None:
+        for number, (segment, frame_index, track, shown) in self._settling_rows.items():
+            if shown not in again:
                 continue
+            world, camera = again[shown]
             if number in here:
                 index = here[number]
                 placed[index] = dataclasses.replace(placed[index], joints=world.copy(),
                                                     joints_camera=camera.copy())
             else:
-                self._placed_again.append(RowPlacement(*where, world, camera))
-        self._forget_settling()
-
-    def _forget_settling(self) -> None:
-        self._settling_rows, self._holding = {}, []
+                self._placed_again.append(RowPlacement(segment, frame_index, track, world, camera))
+        self._settling_rows = {}
 
     def take_placed_again(self) -> list[RowPlacement]:
         """Once: the followed person's rows ``place`` gave while the camera settled, placed
@@ -232,7 +225,7 @@ class WorldStage:
         handed = self._people.pop(track, None) if not again and track is not None else None
         previous = self.tracker.reset(keep_camera=True, path=handed)
         if not self.tracker.settled:  # the camera settles again from this person's frames
-            self._forget_settling()
+            self._settling_rows = {}
         if not again and None not in (track, self._track) and previous is not None \
                 and not previous.size.given:  # a given height is the followed person's, not theirs
             self._people[self._track] = previous
