@@ -81,18 +81,26 @@ def from_image_depth(coords: np.ndarray) -> np.ndarray:
 
 
 def smooth_offline(translation: np.ndarray, sigma_image: float, sigma_depth: float,
-                   break_after: float = math.inf) -> np.ndarray:
+                   break_after: float = math.inf, depth_share: float = 0.0,
+                   sigma_depth_min: float = 0.0) -> np.ndarray:
     """Zero-phase Gaussian smoothing of a whole clip's (T, 3) translations (NaN gaps bridged,
     then restored). Sigmas in frames for image position and for log depth. break_after: a gap
     of this many frames or more without a translation (the person unseen) ends one path and
-    starts another, each smoothed on its own: they may have moved anywhere meanwhile."""
+    starts another, each smoothed on its own: they may have moved anywhere meanwhile.
+    depth_share: a path shorter than ``depth_share * sigma_depth`` frames has its depth smoothed
+    with its length / depth_share instead, but never under ``sigma_depth_min`` frames (see
+    ``offline.SMOOTH_DEPTH_SHARE``); 0: every path with ``sigma_depth``."""
     t = np.asarray(translation, np.float64)
     frames = np.flatnonzero(np.isfinite(t).all(-1))
     result = t.copy()
     for run in np.split(frames, np.flatnonzero(np.diff(frames) - 1 >= break_after) + 1):
         if len(run) >= 2:
             span = slice(run[0], run[-1] + 1)
-            result[span] = _smooth_path(t[span], sigma_image, sigma_depth)
+            length = run[-1] + 1 - run[0]
+            sigma = sigma_depth
+            if length < depth_share * sigma_depth:
+                sigma = max(sigma_depth_min, length / depth_share)
+            result[span] = _smooth_path(t[span], sigma_image, sigma)
     return result
 
 
