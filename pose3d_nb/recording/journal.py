@@ -37,6 +37,7 @@ import contextlib
 import json
 import os
 import re
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -263,8 +264,9 @@ class _Unread:
 def _read_stream(path: Path) -> tuple[list, _Unread | None]:
     """The whole record batches of one stream file, and where reading stopped (None: at its end).
 
-    A stop is a torn tail (``_Unread.torn``) when the reader ran into the file's end (a kill in
-    the middle of a save), or when every byte from where it stopped to the file's end is zero.
+    A stop is a torn tail (``_Unread.torn``) when the save it stopped in runs past the file's end
+    (a kill in the middle of a save), or when every byte after that save's header is zero
+    (``_torn_at``).
     A batch that fails its checksum, or lacks one in a stream whose batches carry them, stops
     the reading there (``_Unread.save_read_wrong``; nothing after it in the file is read); in a
     stream from before checksums, so does a last batch whose rows end in zeros with nothing but
@@ -296,8 +298,7 @@ def _read_stream(path: Path) -> tuple[list, _Unread | None]:
                 raise OSError(exc.errno, f"{exc.strerror or exc} reading {path}; the journal is kept "
                               "as it is (no row of it is dropped): read it again once the disk "
                               "answers") from exc
-            stopped_at = source.tell()
-            torn = stopped_at >= size or _zeros_from(path, stopped_at)
+            torn = _torn_at(path, start, size)
             unread = _Unread(path, start, size, str(exc) or type(exc).__name__, torn)
         else:
             end = source.tell()
@@ -321,6 +322,57 @@ def _read_stream(path: Path) -> tuple[list, _Unread | None]:
                          save_read_wrong=True)
         batches = batches[:-1]
     return batches, unread
+
+
+def _torn_at(path: Path, start: int, size: int) -> bool:
+    """True when the message at byte ``start`` of the stream file ``path`` (``size`` bytes), which
+    could not be read, is a torn save: it runs past the file's end, as its own lengths say (a
+    kill in the middle of the save), or every byte of the file after its header is zero (a power
+    cut after the file grew, before the save's data reached the disk). False when it lies whole
+    in the file with data after its header: its bytes are all there but read back wrong, damage.
+
+    (The reader's position when it failed says neither: a message read whole and then refused,
+    its header zeroed in part, left it at the file's end, and a whole save in the middle of the
+    journal was dropped as torn.)
+    """
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        framing = handle.read(8)
+        if len(framing) < 8:
+            return True
+        marker, header_length = struct.unpack("<Ii", framing)
+        prefix = 8
+        if marker != 0xFFFFFFFF:  # the framing before Arrow 0.15: the header's length alone
+            header_length, prefix = marker if marker < 1 << 31 else -1, 4
+        header_length = max(header_length, 0)
+        header_end = start + prefix + header_length
+        if header_end > size:
+            return True
+        handle.seek(start + prefix)
+        body_length = _body_length(handle.read(header_length))
+    if body_length is not None and header_end + body_length > size:
+        return True
+    return _zeros_from(path, header_end)
+
+
+def _body_length(header: bytes) -> int | None:
+    """``bodyLength`` of an Arrow IPC message's header (a flatbuffer ``Message`` table: version,
+    header_type, header, bodyLength, custom_metadata); None when the header cannot say it."""
+
+    def read(form: str, at: int):
+        if not 0 <= at <= len(header) - struct.calcsize(form):
+            raise ValueError(at)
+        return struct.unpack_from(form, header, at)[0]
+
+    try:
+        table = read("<I", 0)
+        vtable = table - read("<i", table)
+        entry = 4 + 2 * 3  # bodyLength is the table's fourth field
+        offset = read("<H", vtable + entry) if entry + 2 <= read("<H", vtable) else 0
+        length = read("<q", table + offset) if offset else 0  # an absent field is its default, 0
+    except ValueError:
+        return None
+    return length if length >= 0 else None
 
 
 def _zeros_from(path: Path, offset: int) -> bool:
