@@ -994,13 +994,38 @@ def _killed_after_three_saves(folder, last_synced: bool = True):
     return stream, stream.read_bytes(), ends
 
 
+def _writing_streams_without_checksums(monkeypatch):
+    """``JournalWriter`` writes its streams as before checksums: no schema metadata, no batch
+    custom metadata."""
+    import pyarrow as pa
+
+    real_new_stream = pa.ipc.new_stream
+
+    class StreamBeforeChecksums:
+        def __init__(self, sink, schema):
+            self._writer = real_new_stream(sink, schema.remove_metadata())
+
+        def write_batch(self, batch, custom_metadata=None):
+            self._writer.write_batch(batch)
+
+        def close(self):
+            self._writer.close()
+
+    monkeypatch.setattr(pa.ipc, "new_stream", StreamBeforeChecksums)
+
+
+@pytest.mark.parametrize("checksums", [True, False])
 @pytest.mark.parametrize("counted", [10, 5])
-def test_a_save_ending_in_zeros_is_dropped_only_after_the_rows_meta_counts(tmp_path, counted):
+def test_a_save_ending_in_zeros_is_dropped_only_after_the_rows_meta_counts(tmp_path, monkeypatch, counted,
+                                                                          checksums):
     # A save whose last row reads back as zeros was dropped wherever it was, also one meta.json
-    # counts as synced (a bad sector there): load_session quietly gave 5 rows fewer.
+    # counts as synced (a bad sector there): load_session quietly gave 5 rows fewer. Streams
+    # written before checksums are still read so.
     from pose3d_nb.buffer import empty_column
     from pose3d_nb.recording.journal import JournalWriter
 
+    if not checksums:
+        _writing_streams_without_checksums(monkeypatch)
     folder = tmp_path / JOURNAL_DIR
     writer = JournalWriter(folder, "rid")
     for first in (0, 5):
@@ -1020,7 +1045,8 @@ def test_a_save_ending_in_zeros_is_dropped_only_after_the_rows_meta_counts(tmp_p
     data[at:at + len(last_row)] = bytes(len(last_row))
     writer.path.write_bytes(bytes(data))
     if counted == 10:
-        with pytest.raises(SessionError, match="damaged at byte"):
+        reason = "a save that does not match its checksum" if checksums else "a save whose rows end in zeros"
+        with pytest.raises(SessionError, match=rf"damaged at byte \d+ of \d+ \({reason}\)"):
             load_session(tmp_path)
     else:  # after the synced rows: a save the power cut caught
         assert len(load_session(tmp_path)) == 5
@@ -1178,6 +1204,141 @@ def test_a_torn_last_save_that_reads_back_as_zeros_is_dropped_and_only_it(tmp_pa
     stream.write_bytes(whole[:ends[0]] + bytes(ends[1] - ends[0]) + whole[ends[1]:])
     with pytest.raises(SessionError, match=r"rows-000\.arrows is damaged at byte \d+ of \d+"):
         load_session(tmp_path)
+
+
+def _with_a_page_of_zeros(whole: bytes, save_start: int, save_end: int) -> bytes:
+    """``whole`` (a stream file's bytes) with the first 4096-byte page (4096-aligned, as a file
+    system's block) that lies wholly in the column data of the save at ``save_start`` zeroed."""
+    import pyarrow as pa
+
+    message = pa.ipc.read_message(pa.BufferReader(whole[save_start:save_end]))
+    body_start = save_end - message.body.size
+    page = -(-body_start // 4096) * 4096
+    assert page + 4096 <= save_end, "the save's column data spans a whole page"
+    return whole[:page] + bytes(4096) + whole[page + 4096:]
+
+
+def test_a_save_whose_column_data_reads_back_as_zeros_fails_its_checksum(tmp_path):
+    """A page of a save's column data read back as zeros (a power cut, a file system that
+    zero-fills blocks it did not write) was loaded as rows of wrong values: only a last row of
+    zeros was seen. In a save meta.json counts as synced it is now an error naming the save."""
+    import pyarrow as pa
+
+    from pose3d_nb.recording.journal import _stream_columns
+
+    stream, whole, ends = _killed_after_three_saves(tmp_path)
+    damaged = _with_a_page_of_zeros(whole, ends[0], ends[1])  # in the second of three saves
+    stream.write_bytes(damaged)
+    said = (rf"rows-000\.arrows is damaged at byte {ends[0]} of {ends[2]} \(a save that does not match its "
+            r"checksum\), not a torn last save; the 10 rows before it are whole")
+    with pytest.raises(SessionError, match=said):
+        load_session(tmp_path)
+    # Read without the checksum, as before it, the stream gives all 30 rows, some values wrong.
+    as_read, as_written = (_stream_columns(pa.ipc.open_stream(data).read_all().to_batches())
+                           for data in (damaged, whole))
+    assert len(as_read["timestamps"]) == len(as_written["timestamps"]) == 30
+    assert [name for name in COLUMNS if as_read[name].tobytes() != as_written[name].tobytes()]
+
+
+@pytest.mark.parametrize("damaged_save", [1, 2])
+def test_a_save_after_the_synced_rows_that_fails_its_checksum_is_dropped_with_what_follows(tmp_path,
+                                                                                          damaged_save):
+    """The last file's saves after the rows meta.json counts, from the one read back wrong on,
+    are what a power cut caught: dropped; the rows before come back bit for bit."""
+    stream, whole, ends = _killed_after_three_saves(tmp_path)
+    expected = load_session(tmp_path)
+    meta_file = tmp_path / JOURNAL_DIR / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "rows": 10 * damaged_save}))
+    stream.write_bytes(_with_a_page_of_zeros(whole, ends[damaged_save - 1], ends[damaged_save]))
+    session = load_session(tmp_path)
+    assert len(session) == 10 * damaged_save
+    for name in COLUMNS:
+        assert getattr(session, name).tobytes() == getattr(expected, name)[:len(session)].tobytes(), name
+
+
+def test_a_journal_written_before_checksums_reads_as_before(tmp_path, monkeypatch):
+    """Streams without checksums (and a journal continuing one in a new stream with them) read
+    whole; a save without one in a stream whose saves carry them is a save read back wrong."""
+    import pyarrow as pa
+
+    from pose3d_nb.buffer import empty_column
+    from pose3d_nb.recording.journal import (
+        _CHECKSUM_KEY,
+        _CHECKSUMMED_STREAM,
+        JournalWriter,
+        _batch,
+        _checksum,
+        _schema,
+    )
+
+    folder = tmp_path / JOURNAL_DIR
+    with monkeypatch.context() as before:
+        _writing_streams_without_checksums(before)
+        recording_id = _killed_with_rows(tmp_path, 20)
+    with pa.ipc.open_stream(pa.OSFile(str(folder / "rows-000.arrows"))) as reader:
+        assert reader.schema.metadata is None
+        assert reader.read_next_batch_with_custom_metadata()[1] is None
+    rows = {name: empty_column(name, 5) for name in COLUMNS}
+    rows["frame_index"] = np.arange(20, 25)
+    rows["joints_3d"][:] = np.arange(20, 25)[:, None, None]
+    continuing = JournalWriter(folder, recording_id)  # a new stream file, with checksums
+    continuing.append(rows)
+    continuing.write_meta({"source": "synthetic"})
+    continuing.close()
+    session = load_session(tmp_path)
+    np.testing.assert_array_equal(session.frame_index, np.arange(25))
+    np.testing.assert_array_equal(session.joints_3d[:, 3, 1], np.arange(25))
+    # A flagged stream whose second save carries no checksum: damage, where meta.json counts it.
+    schema = _schema()
+    with pa.OSFile(str(folder / "rows-002.arrows"), "w") as handle, \
+            pa.ipc.new_stream(handle, schema.with_metadata(_CHECKSUMMED_STREAM)) as writer:
+        batch = _batch(rows, schema)
+        writer.write_batch(batch, custom_metadata={_CHECKSUM_KEY: _checksum(batch)})
+        writer.write_batch(batch)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "rows": 35}))
+    with pytest.raises(SessionError, match=r"rows-002\.arrows is damaged at byte \d+ of \d+ \(a save that "
+                                           r"does not match its checksum: it has none"):
+        load_session(tmp_path)
+
+
+def test_a_whole_save_whose_header_reads_back_wrong_is_damage_not_a_torn_save(tmp_path):
+    """A save lying whole in the file whose header pyarrow refuses (part of it zeroed) left the
+    reader at the file's end, taken for a kill in the middle of the save: the save was dropped
+    as torn, also in a file before the last one. Here meta.json counts the next file's first save
+    only, so the 10 rows lost there were made up by an unsynced save: no warning, rows 20-29
+    missing. Torn ends of such a file (a kill, a power cut) are still dropped."""
+    import struct
+
+    from pose3d_nb.buffer import empty_column
+    from pose3d_nb.recording.journal import JournalWriter
+
+    stream, whole, ends = _killed_after_three_saves(tmp_path)
+    folder = tmp_path / JOURNAL_DIR
+    meta = json.loads((folder / "meta.json").read_text())
+    continuing = JournalWriter(folder, meta["recording_id"])  # the journal continued: rows-001.arrows
+    for first in (30, 40):
+        rows = {name: empty_column(name, 10) for name in COLUMNS}
+        rows["frame_index"] = np.arange(first, first + 10)
+        rows["timestamps"] = rows["frame_index"] / 30
+        continuing.append(rows)
+        if first == 30:
+            continuing.write_meta(meta["metadata"])  # counts 40: the second save is not counted
+    continuing.close()
+    header_end = ends[1] + 8 + struct.unpack_from("<i", whole, ends[1] + 4)[0]
+    damaged = bytearray(whole)
+    damaged[ends[1] + 8 + 400:header_end] = bytes(header_end - ends[1] - 8 - 400)
+    stream.write_bytes(bytes(damaged))
+    with pytest.raises(SessionError, match=rf"rows-000\.arrows is damaged at byte {ends[1]} of {ends[2]} "
+                                           r"\(.+\), not a torn last save; the 20 rows before it are whole"):
+        load_session(tmp_path)
+    # A kill in the middle of that save, or a power cut that left its header half written and
+    # zeros after: torn, dropped; the next file's rows follow.
+    half_written = ends[1] + 8 + 400
+    for torn in (whole[:half_written], whole[:half_written] + bytes(ends[2] - half_written)):
+        stream.write_bytes(torn)
+        np.testing.assert_array_equal(load_session(tmp_path).frame_index, np.r_[0:20, 30:50])
 
 
 def test_streams_of_different_schemas_in_one_journal_are_one_error_naming_the_stream_file(tmp_path):

@@ -9,12 +9,18 @@ Layout (format version 2)::
                           then; journals written before it have none)
         rows-000.arrows  an Arrow IPC stream: one record batch per save, each column of
         rows-001.arrows  ``buffer.COLUMNS`` (shaped ones as fixed-size lists); one file per
-                         time the journal is opened (a stream cannot be reopened for appending)
+                         time the journal is opened (a stream cannot be reopened for appending).
+                         Each batch's custom metadata holds ``pose3d.crc32``: the CRC-32 of its
+                         values (``_checksum``), as 8 hex digits; the stream's schema metadata
+                         says ``pose3d.checksums: crc32`` (streams written before have neither)
 
 Each save appends one batch of the rows recorded since the last save, then flushes and fsyncs
 the file: it costs the new rows only, and nothing already written is touched again. A crash or
 ``kill -9`` can leave at most a torn last batch, which ``read_journal`` drops, keeping every
-whole batch before it: what is lost is at most one save interval. ``base_rows`` > 0 says the
+whole batch before it: what is lost is at most one save interval. A save that reads back other
+than it was written (a power cut leaving a page of it as zeros, a bad sector) fails its
+checksum: dropped as torn when it is the last file's save after the rows ``meta.json`` counts as
+synced, else a ``SessionError`` (Arrow IPC itself checks no value). ``base_rows`` > 0 says the
 journal continues this recording's ``session.npz`` beside it (the engine stopped, then started
 again): its rows come first. A journal exists only until a clean stop turns it into
 ``session.npz``; read back, it says ``complete: False``.
@@ -31,7 +37,9 @@ import contextlib
 import json
 import os
 import re
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +62,10 @@ from pose3d_nb.recording.session import (
 JOURNAL_DIR = "session.journal"
 META_FILE = "meta.json"
 _STREAM = re.compile(r"^rows-(\d{3,})\.arrows$")
+#: A record batch's custom metadata key for the save's checksum (``_checksum``).
+_CHECKSUM_KEY = b"pose3d.crc32"
+#: A stream's schema metadata: every batch of it carries a checksum (readers before it ignore it).
+_CHECKSUMMED_STREAM = {b"pose3d.checksums": b"crc32"}
 
 
 def stream_files(folder: Path) -> list[Path]:
@@ -110,6 +122,27 @@ def _batch(columns: dict[str, np.ndarray], schema):
         else:
             arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _checksum(batch) -> bytes:
+    """The CRC-32 of a save, as 8 hex digits: over its row count, then each column in schema order,
+    its null count and its values (fixed-size lists flattened, bools one byte each, numbers as
+    little-endian bytes). Computed from the values, not the file's bytes, so that the reader
+    recomputes it from the batch it reads whatever padding the stream holds. Columns of other
+    types (this version writes none) are counted by their null count only."""
+    import pyarrow as pa
+
+    crc = zlib.crc32(batch.num_rows.to_bytes(8, "little"))
+    for column in batch.columns:
+        while pa.types.is_fixed_size_list(column.type):
+            crc = zlib.crc32(column.null_count.to_bytes(8, "little"), crc)
+            column = column.flatten()
+        crc = zlib.crc32(column.null_count.to_bytes(8, "little"), crc)
+        if pa.types.is_primitive(column.type):  # numbers and bools
+            values = column.to_numpy(zero_copy_only=False)
+            little_endian = values.astype(values.dtype.newbyteorder("<"), copy=False)
+            crc = zlib.crc32(np.ascontiguousarray(little_endian), crc)
+    return f"{crc:08x}".encode()
 
 
 class JournalWriter:
@@ -175,10 +208,10 @@ class JournalWriter:
         if new_file:
             self._handle = pa.OSFile(str(self.path), "w")
             self._sync = os.open(self.path, os.O_RDONLY)
-            self._writer = pa.ipc.new_stream(self._handle, self._schema)
+            self._writer = pa.ipc.new_stream(self._handle, self._schema.with_metadata(_CHECKSUMMED_STREAM))
         start = self._handle.tell()
         try:
-            self._writer.write_batch(batch)
+            self._writer.write_batch(batch, custom_metadata={_CHECKSUM_KEY: _checksum(batch)})
             self._handle.flush()
             os.fsync(self._sync)
             if new_file:  # fsyncing the data is not enough: the file's name must last too
@@ -217,59 +250,129 @@ class _Unread:
     """Where reading a stream file stopped before its end, and why (``_read_stream``)."""
 
     path: Path
-    start: int  # where the message that could not be read (or read back as zeros) begins
+    start: int  # where the message that could not be read (or was read back wrong) begins
     size: int  # the file's size
     reason: str
     torn: bool  # it is a torn last save whatever meta.json says: the rest of the file holds nothing
-    zeroed: bool = False  # a whole save whose rows end in zeros: torn only after the synced rows
+    # A whole save read back other than it was written (it fails its checksum, or, in a stream
+    # from before checksums, its rows end in zeros): what a power cut leaves of a save whose data
+    # did not all reach the disk, so torn only in the last file after the synced rows (a bad
+    # sector elsewhere looks the same).
+    save_read_wrong: bool = False
 
 
 def _read_stream(path: Path) -> tuple[list, _Unread | None]:
     """The whole record batches of one stream file, and where reading stopped (None: at its end).
 
-    A stop is a torn tail (``_Unread.torn``) when the reader ran into the file's end (a kill in
-    the middle of a save), when every byte from where it stopped to the file's end is zero, or
-    when the last batch's rows end in zeros and nothing but zeros follows it (a power cut after
-    the file grew but before all of the save's data reached the disk). ``read_journal`` drops such a
-    tail, and decides about any other stop. An error of the system (``OSError`` with an errno:
-    EIO, EMFILE...) is raised, naming the file.
+    A stop is a torn tail (``_Unread.torn``) when the save it stopped in runs past the file's end
+    (a kill in the middle of a save), or when every byte after that save's header is zero
+    (``_torn_at``).
+    A batch that fails its checksum, or lacks one in a stream whose batches carry them, stops
+    the reading there (``_Unread.save_read_wrong``; nothing after it in the file is read); in a
+    stream from before checksums, so does a last batch whose rows end in zeros with nothing but
+    zeros after it (a power cut after the file grew but before all of the save's data reached
+    the disk). ``read_journal`` drops a torn tail, and decides about any other stop. An error of
+    the system (``OSError`` with an errno: EIO, EMFILE...) is raised, naming the file.
     """
     import pyarrow as pa
 
-    batches, starts = [], []
+    batches, starts, checksums = [], [], []
+    checksummed = False  # the stream says its batches carry checksums
     with pa.OSFile(str(path)) as source:
         size = source.size()
         start = 0
         try:
             with pa.ipc.open_stream(source) as reader:
+                checksummed = _CHECKSUMMED_STREAM.items() <= dict(reader.schema.metadata or {}).items()
                 while True:
                     start = source.tell()
                     try:
-                        batch = reader.read_next_batch()
+                        batch, custom = reader.read_next_batch_with_custom_metadata()
                     except StopIteration:
                         break
                     batches.append(batch)
                     starts.append(start)
+                    checksums.append(custom.get(_CHECKSUM_KEY) if custom else None)
         except (pa.ArrowException, OSError, EOFError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # the system's, not the data's
                 raise OSError(exc.errno, f"{exc.strerror or exc} reading {path}; the journal is kept "
                               "as it is (no row of it is dropped): read it again once the disk "
                               "answers") from exc
-            stopped_at = source.tell()
-            torn = stopped_at >= size or _zeros_from(path, stopped_at)
+            torn = _torn_at(path, start, size)
             unread = _Unread(path, start, size, str(exc) or type(exc).__name__, torn)
         else:
             end = source.tell()
             unread = None
             if end < size and not _zeros_from(path, end):  # more after the stream's end marker
                 unread = _Unread(path, end, size, "data after the end of the stream", False)
-    # A save whose data did not all reach the disk (a power cut after the file grew): its header
-    # was written, the end of its rows reads back as zeros. Only the last save can be such.
-    if batches and (unread is None or unread.torn) and _ends_in_zeros(batches[-1]):
+    if checksummed or any(checksum is not None for checksum in checksums):
+        for number, (batch, checksum) in enumerate(zip(batches, checksums, strict=True)):
+            if checksum != _checksum(batch):
+                reason = "a save that does not match its checksum"
+                if checksum is None:
+                    reason += ": it has none, its stream's saves carry one"
+                return batches[:number], _Unread(path, starts[number], size, reason, False,
+                                                 save_read_wrong=True)
+    # Before checksums: a save whose data did not all reach the disk (a power cut after the file
+    # grew): its header was written, the end of its rows reads back as zeros. Only the last save
+    # can be such (zeros before its end go unseen there).
+    elif batches and (unread is None or unread.torn) and _ends_in_zeros(batches[-1]):
         # (a bad sector can look the same: the caller drops it only after the synced rows)
-        unread = _Unread(path, starts[-1], size, "a save whose rows end in zeros", False, zeroed=True)
+        unread = _Unread(path, starts[-1], size, "a save whose rows end in zeros", False,
+                         save_read_wrong=True)
         batches = batches[:-1]
     return batches, unread
+
+
+def _torn_at(path: Path, start: int, size: int) -> bool:
+    """True when the message at byte ``start`` of the stream file ``path`` (``size`` bytes), which
+    could not be read, is a torn save: it runs past the file's end, as its own lengths say (a
+    kill in the middle of the save), or every byte of the file after its header is zero (a power
+    cut after the file grew, before the save's data reached the disk). False when it lies whole
+    in the file with data after its header: its bytes are all there but read back wrong, damage.
+
+    (The reader's position when it failed says neither: a message read whole and then refused,
+    its header zeroed in part, left it at the file's end, and a whole save in the middle of the
+    journal was dropped as torn.)
+    """
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        framing = handle.read(8)
+        if len(framing) < 8:
+            return True
+        marker, header_length = struct.unpack("<Ii", framing)
+        prefix = 8
+        if marker != 0xFFFFFFFF:  # the framing before Arrow 0.15: the header's length alone
+            header_length, prefix = marker if marker < 1 << 31 else -1, 4
+        header_length = max(header_length, 0)
+        header_end = start + prefix + header_length
+        if header_end > size:
+            return True
+        handle.seek(start + prefix)
+        body_length = _body_length(handle.read(header_length))
+    if body_length is not None and header_end + body_length > size:
+        return True
+    return _zeros_from(path, header_end)
+
+
+def _body_length(header: bytes) -> int | None:
+    """``bodyLength`` of an Arrow IPC message's header (a flatbuffer ``Message`` table: version,
+    header_type, header, bodyLength, custom_metadata); None when the header cannot say it."""
+
+    def read(form: str, at: int):
+        if not 0 <= at <= len(header) - struct.calcsize(form):
+            raise ValueError(at)
+        return struct.unpack_from(form, header, at)[0]
+
+    try:
+        table = read("<I", 0)
+        vtable = table - read("<i", table)
+        entry = 4 + 2 * 3  # bodyLength is the table's fourth field
+        offset = read("<H", vtable + entry) if entry + 2 <= read("<H", vtable) else 0
+        length = read("<q", table + offset) if offset else 0  # an absent field is its default, 0
+    except ValueError:
+        return None
+    return length if length >= 0 else None
 
 
 def _zeros_from(path: Path, offset: int) -> bool:
@@ -373,11 +476,11 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
     A stream file that stops before its end is a torn last save, dropped, when its tail holds
     nothing (``_Unread.torn``), or when it is the last stream file and stops after the
     ``counted`` rows that ``meta.json`` says were synced: its tail is a save the kill (or power
-    cut) caught before it was synced. A whole save whose rows end in zeros is such a tail only
-    there (or, in a journal that counts no rows, in the last file). Any other stop is damage:
-    ``SessionError`` naming the file
-    and the byte (dropping it would drop every row after it, and a stop then wrote those rows
-    nowhere and removed the journal).
+    cut) caught before it was synced. A whole save read back wrong (``_Unread.save_read_wrong``:
+    it fails its checksum) is such a tail only there (or, in a journal that counts no rows, in
+    the last file), and so is everything after it in that file. Any other stop is damage:
+    ``SessionError`` naming the file and the byte (dropping it would drop every row after it,
+    and a stop then wrote those rows nowhere and removed the journal).
     """
     paths = stream_files(folder)
     streams, rows = [], 0
@@ -390,8 +493,8 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
         last = number == len(paths) - 1
         if counted is not None:
             after_the_synced = last and rows >= counted
-        else:  # a journal from before the count: only the last file's zeroed save can be torn
-            after_the_synced = last and unread is not None and unread.zeroed
+        else:  # a journal from before the count: only the last file's save read wrong can be torn
+            after_the_synced = last and unread is not None and unread.save_read_wrong
         if unread is not None and not (unread.torn or after_the_synced):
             raise SessionError(
                 f"{path} is damaged at byte {unread.start} of {unread.size} ({unread.reason}), not a "
