@@ -379,3 +379,30 @@ def test_lift_never_replaces_a_recorded_session(tmp_path, keypoints_file, capsys
         assert lift(keypoints_file, "shipped", session, *options) == 2
         assert "a recorded session, which pose3d lift never replaces" in capsys.readouterr().err
     assert session.read_bytes() == before
+
+
+def test_lift_grounded_places_at_the_frame_rate_it_is_given(tmp_path, reference_io, capsys):
+    # A keypoint file says no frame rate, and --grounded assumed 30 fps whatever the video's: the
+    # path starts again after a second without the person (and is smoothed over seconds). Here
+    # the person is missing for 20 frames and back further away (smaller): 1.3 s at 15 fps, a
+    # new path; at 30 fps, 0.7 s, one path smoothed across (a 15 fps clip's person hidden 1.5 s
+    # was 0.82 m off).
+    keypoints = reference_io["keypoints_px"].astype(np.float64)
+    keypoints[35:55] = np.nan
+    centre = np.nanmean(keypoints[55:], axis=1, keepdims=True)
+    keypoints[55:] = centre + 0.6 * (keypoints[55:] - centre)
+    source = tmp_path / "kps.npy"
+    np.save(source, keypoints.astype(np.float32))
+    placed = {}
+    for name, options in (("default", []), ("30", ["--fps", "30"]), ("15", ["--fps", "15"])):
+        out = tmp_path / f"g{name}.npy"
+        assert lift(source, "shipped", out, "--grounded", *options) == 0, capsys.readouterr().err
+        placed[name] = np.load(out)
+    np.testing.assert_array_equal(placed["default"], placed["30"])
+    moved = np.linalg.norm(placed["15"][:, 0] - placed["30"][:, 0], axis=-1)
+    assert np.nanmax(moved) > 0.1, np.nanmax(moved)
+    assert lift(source, "shipped", tmp_path / "x.npy", "--fps", "15") == 2
+    assert "--fps: used only with --grounded" in capsys.readouterr().err
+    for bad in ("0", "nan", "inf"):
+        assert lift(source, "shipped", tmp_path / "y.npy", "--grounded", "--fps", bad) == 2
+        assert "--fps must be a positive frame rate" in capsys.readouterr().err

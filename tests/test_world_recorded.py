@@ -91,6 +91,9 @@ def test_a_pause_starts_a_new_path_and_dropped_frames_are_smoothed_over_their_ow
     # One path across the pause (what the smoothing did before) pulls the rows on both sides
     # towards each other.
     monkeypatch.setattr(recorded_module, "PAUSE_S", np.inf)
+    place_clip = recorded_module.place_clip  # and without the rows' times, which split it there too
+    monkeypatch.setattr(recorded_module, "place_clip",
+                        lambda *args, **kwargs: place_clip(*args, **{**kwargs, "times": None}))
     joined = root_error(replace_recording(camera_rows, estimate.frame, estimate.intrinsics, fps=FPS))
     assert joined[30:50].max() > 2 * error[30:50].max(), (joined[30:50].max(), error[30:50].max())
 
@@ -291,3 +294,67 @@ def test_the_floor_of_a_placed_clip_is_the_lowest_one_stood_on_for_a_fifth_of_it
     lowest = replaced.snapshot.joints_3d[:, [3, 6], 2].min(1)
     np.testing.assert_allclose(np.median(lowest[:60]), ANKLE_HEIGHT_M - floor, atol=0.05)
     np.testing.assert_allclose(np.median(lowest[-10:]), ANKLE_HEIGHT_M - 0.5 - floor, atol=0.05)
+
+
+def _recorded_with_times(world, valid, times, tracks=None, scores_zero=()):
+    """``recorded_live`` with rows at ``times`` (seconds), some without the person (``valid``
+    False: nothing found, as the engine records them) and the followed ``tracks``."""
+    pose, keypoints, scores, intrinsics, truth, _ = film(world, 20, 0, 60, noise_px=1.0, seed=3)
+    scores[list(scores_zero)] = 0.0
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    placed = []
+    for row, (p, k, s) in enumerate(zip(pose, keypoints, scores, strict=True)):
+        if tracks is not None and row and tracks[row] != tracks[row - 1]:
+            tracker.reset(keep_camera=True)  # a click: another path in the same room, as WorldStage
+        placed.append(tracker.push(p, k, s, SIZE, bool(valid[row]), float(times[row])))
+    snapshot = recorded(placed, keypoints, scores)
+    snapshot.valid[:] = valid
+    snapshot.timestamps[:] = times
+    if tracks is not None:
+        snapshot.track_id[:] = tracks
+    return snapshot, tracker, truth
+
+
+def test_a_person_unseen_for_a_second_of_rows_starts_a_new_path_by_time_not_by_row_count():
+    # Rows come at 30 a second while the person is tracked and at 10 while nobody is found (a
+    # detector searching the whole frame is slower): unseen 1.5 s over 15 rows, back 2 m further
+    # away. Live starts a new path after a second (by the timestamps); the whole clip counted
+    # rows at the clip's row rate (27 needed) and smoothed across: 0.89 m off.
+    near, far = stand(90), stand(150) + [0.0, 2.0, 0.0]
+    world = np.concatenate([near, np.repeat(near[-1:], 15, 0), far])
+    valid = np.ones(len(world), bool)
+    valid[90:105] = False
+    times = np.concatenate([[0.0], np.cumsum(np.where(valid, 1 / 30, 1 / 10)[:-1])])
+    snapshot, tracker, truth = _recorded_with_times(world, valid, times)
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    error = np.linalg.norm(replaced.snapshot.joints_camera[valid, 0] - truth[valid, 0], axis=-1)
+    assert error.max() < 0.1, error.max()
+
+
+def test_a_pause_in_a_recording_leaves_the_camera_height_and_the_floor_as_without_it():
+    # A 2 s stall (a hidden browser tab) while the person went 6 m further away: the rows were
+    # placed right, path by path, but the camera came from one whole-clip path smoothed across
+    # the stall: 1.91 m high instead of 1.80, the feet 11 cm above the floor.
+    world = np.concatenate([stand(90), stand(120) + [0.0, 6.0, 0.0]])
+    times = np.concatenate([np.arange(90) / FPS, 5.0 + np.arange(120) / FPS])
+    snapshot, tracker, _ = _recorded_with_times(world, np.ones(len(world), bool), times)
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert abs(replaced.frame.height - 1.8) < 0.03, replaced.frame.height
+    feet = replaced.snapshot.joints_3d[:, [3, 6], 2].min(1)
+    assert abs(np.median(feet) - ANKLE_HEIGHT_M) < 0.03, np.median(feet)
+
+
+def test_a_newly_followed_person_does_not_hold_the_previous_persons_pose():
+    # After a click (track 1 -> 2) live forgets the pose it held: the new person's rows that
+    # cannot be placed yet are empty. The whole clip filled them with the previous person's last
+    # pose, under the new person's id, 2.9 m from where they stood.
+    walker, stander = walk(120), stand(120) + [1.5, 1.5, 0.0]
+    world = np.concatenate([walker[:60], stander[60:]])
+    tracks = np.where(np.arange(120) < 60, 1, 2)
+    snapshot, tracker, _ = _recorded_with_times(world, np.ones(120, bool), np.arange(120) / FPS, tracks,
+                                                scores_zero=range(60, 64))
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    live = np.isfinite(snapshot.joints_3d).all((1, 2))
+    whole = np.isfinite(replaced.snapshot.joints_3d).all((1, 2))
+    assert not live[60:64].any()
+    np.testing.assert_array_equal(whole, live)

@@ -15,9 +15,11 @@ PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow"
 #: The world placement's options (``pose3d_nb.world``), the same for every video of a batch.
 WORLD_FIELDS = ("camera", "fov", "focal", "height")
 #: How a video's rows are placed in the world, recorded in each manifest: outputs made before a
-#: video's recording was placed again from its whole clip (no such entry), or before the shipped
-#: lifter's bones were held over it ("whole clip"), are made again.
-WORLD_PLACEMENT = "whole clip, bones held"
+#: video's recording was placed again from its whole clip (no such entry), before the shipped
+#: lifter's bones were held over it ("whole clip"), or before a short path's depth was smoothed
+#: over a quarter of its length and a path started again after a second unseen by the rows'
+#: times ("whole clip, bones held"), are made again.
+WORLD_PLACEMENT = "whole clip, bones held, paths by time"
 
 
 @dataclass(frozen=True, init=False)

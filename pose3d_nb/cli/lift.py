@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +60,21 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
     options = world_options(args)
     if not args.stream:
         intrinsics = resolve_intrinsics(*size, options["camera"], options["fov"], options["focal"])
-        placed = place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"], lean=lean)
+        placed = place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"], lean=lean,
+                            fps=_fps(args))
         return placed.joints
-    tracker = WorldTracker(**options, lean=lean)
+    tracker = WorldTracker(**options, fps=_fps(args), lean=lean)
     frames = zip(joints, keypoints, valid, strict=True)
     return np.stack([tracker.push(pose, points, None, size, bool(ok))[0] for pose, points, ok in frames])
+
+
+#: A keypoint file says no frame rate: without --fps the placement takes this one (as its own
+#: default, ``place_clip`` and ``WorldTracker``).
+ASSUMED_FPS = 30.0
+
+
+def _fps(args: argparse.Namespace) -> float:
+    return ASSUMED_FPS if args.fps is None else float(args.fps)
 
 
 def _zoom_of(args: argparse.Namespace) -> float | None:
@@ -88,6 +99,11 @@ def check_lift_options(args: argparse.Namespace) -> None:
     from pose3d_nb.world.intrinsics import resolve_intrinsics
     from pose3d_nb.world.scale import check_height
 
+    if args.fps is not None:
+        if not (math.isfinite(args.fps) and args.fps > 0):
+            raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
+        if not args.grounded:  # only the placement's times use it
+            raise UsageError("--fps: used only with --grounded, which places the poses in the room")
     if args.stream and args.bones == "held":
         raise UsageError("--bones held needs the whole clip: not with --stream")
     options = world_options(args)
@@ -268,6 +284,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "offline from the whole clip, with --stream frame by frame",
     )  # fmt: skip
     add_world_arguments(lift)
+    lift.add_argument(
+        "--fps", type=float, default=None,
+        help=f"--grounded: the keypoints' frame rate (default {ASSUMED_FPS:g}); the placement smooths "
+        "the path over seconds and starts it again after a second without the person",
+    )
     lift.add_argument("--out", required=True,
                       help="output .npy (T, 17, 3), written at exactly this path (no suffix added); "
                            "a _valid.npy mask beside it")

@@ -67,6 +67,7 @@ def place_clip(
     scene: SceneEdges | None = None,
     lean: LeanBias | None = None,
     frame: WorldFrame | None = None,
+    times: np.ndarray | None = None,
 ) -> PlacedClip:
     """Root-relative lifted poses + their 2D keypoints -> the clip in the world.
 
@@ -77,7 +78,9 @@ def place_clip(
     is taken from them near the people's estimate (``vanishing.choose_up``). lean: the
     lifter's lean habit (``world.lean``) to turn back out of the poses once the up is known.
     frame: the camera's up and height when already known (another person in the same clip);
-    None: estimated from these poses.
+    None: estimated from these poses. times: (T,) each frame's seconds (a recording's
+    timestamps), or None. The path starts again where the person was unseen for
+    ``LOST_AFTER_S`` or more, as live: by ``times`` where given, else by frames at ``fps``.
     """
     joints = np.asarray(joints, np.float64)
     ok = np.isfinite(joints).all((1, 2))
@@ -92,7 +95,7 @@ def place_clip(
     weights[~ok] = 0
     raw = solve_translation(pose, points, weights)
     translation = smooth_offline(raw, SMOOTH_IMAGE_S * fps, SMOOTH_DEPTH_S * fps, LOST_AFTER_S * fps,
-                                 SMOOTH_DEPTH_SHARE, SMOOTH_DEPTH_MIN_S * fps)
+                                 SMOOTH_DEPTH_SHARE, SMOOTH_DEPTH_MIN_S * fps, times)
     placed = pose + translation[:, None]
     placed[~ok] = np.nan
     if frame is None:

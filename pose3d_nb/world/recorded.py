@@ -3,9 +3,11 @@
 Live, the world step may use only past frames (``WorldTracker``: a causal depth filter, the
 camera settled on the first second). Once the recording of a clip is complete, every row may
 use every other, as ``pose3d lift --grounded`` does: ``replace_recording`` places the
-followed person's rows again with ``place_clip`` (depth smoothed both ways over 1.5 s, the
-camera's up and height from the whole clip, the room's edges the live stage found), then places
-everyone else in that room the same way, each on a path of their own from their 2D and size.
+followed person's rows again with ``place_clip`` (depth smoothed both ways over 1.5 s, or a
+quarter of a path shorter than 6 s; a path starts again where the person was unseen for a
+second, by the rows' timestamps, as live; the camera's up and height from the whole clip,
+the room's edges the live stage found), then places everyone else in that room the same way,
+each on a path of their own from their 2D and size.
 
 Chosen on held-out mocap (60 clips through random cameras (pitch -20..60, roll +-30, field of
 view 40..100), seeds 41 and 43, lifted as the engine runs the shipped lifter, placed live and
@@ -122,16 +124,19 @@ def replace_recording(
     # are placed as one path in it.
     ids, counts = np.unique(tracks[placeable], return_counts=True)
     longest = placeable & (tracks == ids[np.argmax(counts)])
-    first = place_clip(poses, keypoints, intrinsics, scores, longest, height=height, fps=fps, scene=scene)
+    # With the rows' times: a pause splits the path here too, so the camera's height and floor
+    # are not estimated from a path smoothed across it.
+    first = place_clip(poses, keypoints, intrinsics, scores, longest, height=height, fps=fps, scene=scene,
+                       times=times)
     frame, source, size = first.frame, first.up_source, first.body_size
     for mine in _paths(tracks, parts, placeable):
         if len(mine) == longest.sum() and longest[mine].all():  # the longest track, no pause: placed
             world[mine], camera[mine] = first.joints[mine], first.joints_camera[mine]
         else:
             world[mine], camera[mine] = _place_rows(mine, poses, keypoints, scores, intrinsics, fps, frame,
-                                                    height)
+                                                    times, height)
     # A row whose translation could not be solved holds the last placed pose too, as live.
-    _hold_last(world, camera, np.isfinite(world).all((1, 2)))
+    _hold_last(world, camera, np.isfinite(world).all((1, 2)), tracks, np.asarray(snapshot.valid, bool)[clip])
     live_rows = np.isfinite(np.asarray(snapshot.joints_3d, np.float64)[clip]).all((1, 2)).sum()
     if not (np.isfinite(frame.up).all() and math.isfinite(frame.height)) \
             or np.isfinite(world).all((1, 2)).sum() < live_rows:
@@ -143,7 +148,7 @@ def replace_recording(
     people = _moved(snapshot.people_joints_3d[clip], snapshot.people_ids[clip], tracks, live_frame,
                     frame, world, placeable, placed_in, settling)
     _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, parts,
-                  frame, intrinsics, fps, hold_bones, known=placed_in >= 0)
+                  frame, intrinsics, fps, times, hold_bones, known=placed_in >= 0)
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
@@ -151,17 +156,18 @@ def replace_recording(
 
 
 def _place_rows(rows: np.ndarray, poses: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None,
-                intrinsics: Intrinsics, fps: float, frame: WorldFrame, height: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+                intrinsics: Intrinsics, fps: float, frame: WorldFrame, times: np.ndarray,
+                height: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One path: ``place_clip`` on ``rows`` (ascending indices into the (T, ...) ``poses``,
-    ``keypoints`` and ``scores``) in the known ``frame``, over the span of those rows only, so a
-    clip with many pauses or passers-by costs its rows once, not its length once per path (a
-    Stop waits for this). Returns the (len(rows), 17, 3) world and camera joints of ``rows``."""
+    ``keypoints``, ``scores`` and ``times``) in the known ``frame``, over the span of those rows
+    only, so a clip with many pauses or passers-by costs its rows once, not its length once per
+    path (a Stop waits for this). Returns the (len(rows), 17, 3) world and camera joints of
+    ``rows``."""
     span, at = slice(rows[0], rows[-1] + 1), rows - rows[0]
     path = np.zeros(at[-1] + 1, bool)
     path[at] = True
     placed = place_clip(poses[span], keypoints[span], intrinsics, None if scores is None else scores[span],
-                        path, height=height, fps=fps, frame=frame)
+                        path, height=height, fps=fps, frame=frame, times=times[span])
     return placed.joints[at], placed.joints_camera[at]
 
 
@@ -191,17 +197,18 @@ def _parts(timestamps: np.ndarray) -> np.ndarray:
     """(T,) seconds -> (T,) int: rows between two pauses of more than ``PAUSE_S`` (a hidden browser
     tab, a camera that stalled) share a number. A path is not smoothed across a pause: the
     person may have moved anywhere meanwhile."""
-    gaps = np.diff(timestamps) > PAUSE_S  # NaN times (not recorded) never split
+    gaps = np.diff(timestamps) >= PAUSE_S  # as the live path's test; NaN times (not recorded) never split
     return np.concatenate([[0], np.cumsum(gaps)])
 
 
 def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: np.ndarray,
                   tracks: np.ndarray, parts: np.ndarray, frame: WorldFrame, intrinsics: Intrinsics,
-                  fps: float, hold_bones: bool, known: np.ndarray) -> None:
+                  fps: float, times: np.ndarray, hold_bones: bool, known: np.ndarray) -> None:
     """Everyone but the followed person placed again from their own whole clip, in place.
 
     people: (T, P, 17, 3) world rows, already moved into ``frame``; people_ids: (T, P);
-    people_keypoints: (T, P, 17, 2) pixels; parts: (T,) the rows between pauses (``_parts``).
+    people_keypoints: (T, P, 17, 2) pixels; parts: (T,) the rows between pauses (``_parts``);
+    times: (T,) the rows' seconds.
     Each id's rows where it is not the followed track (one body over them all) get a path of its
     own between two pauses, from its 2D and size (``place_clip`` in the known ``frame``; the
     recording keeps no per-keypoint scores for them, which changed nothing on held-out clips).
@@ -232,15 +239,21 @@ def _place_others(people: np.ndarray, people_ids: np.ndarray, people_keypoints: 
             mine = at[parts[rows] == part]
             if len(mine) < 2:
                 continue
-            placed, _ = _place_rows(mine, poses, keypoints, None, intrinsics, fps, frame)
+            placed, _ = _place_rows(mine, poses, keypoints, None, intrinsics, fps, frame,
+                                    times[first:first + span])
             solved = np.isfinite(placed).all((1, 2))
             people[first + mine[solved], slot_at[mine[solved]]] = placed[solved]
 
 
-def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray) -> None:
-    """Rows without a placed pose take the last placed one (in place); rows before the first stay NaN."""
-    last = None
+def _hold_last(world: np.ndarray, camera: np.ndarray, placed: np.ndarray, tracks: np.ndarray,
+               valid: np.ndarray) -> None:
+    """Rows without a placed pose take the last placed one of the person followed (in place), as
+    live (``WorldStage``): rows before the first stay NaN, and so do a newly followed person's
+    (a valid row of another track: a click) until they are placed, not the previous person's."""
+    last = current = None
     for row in range(len(world)):
+        if valid[row] and tracks[row] != current:
+            current, last = tracks[row], None
         if placed[row]:
             last = row
         elif last is not None:

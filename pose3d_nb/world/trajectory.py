@@ -82,18 +82,27 @@ def from_image_depth(coords: np.ndarray) -> np.ndarray:
 
 def smooth_offline(translation: np.ndarray, sigma_image: float, sigma_depth: float,
                    break_after: float = math.inf, depth_share: float = 0.0,
-                   sigma_depth_min: float = 0.0) -> np.ndarray:
+                   sigma_depth_min: float = 0.0, times: np.ndarray | None = None,
+                   break_after_s: float = LOST_AFTER_S) -> np.ndarray:
     """Zero-phase Gaussian smoothing of a whole clip's (T, 3) translations (NaN gaps bridged,
     then restored). Sigmas in frames for image position and for log depth. break_after: a gap
     of this many frames or more without a translation (the person unseen) ends one path and
     starts another, each smoothed on its own: they may have moved anywhere meanwhile.
     depth_share: a path shorter than ``depth_share * sigma_depth`` frames has its depth smoothed
     with its length / depth_share instead, but never under ``sigma_depth_min`` frames (see
-    ``offline.SMOOTH_DEPTH_SHARE``); 0: every path with ``sigma_depth``."""
+    ``offline.SMOOTH_DEPTH_SHARE``); 0: every path with ``sigma_depth``. times: (T,) each
+    frame's seconds, or None; given, a path ends where ``break_after_s`` or more pass between
+    two frames with a translation, as the live path starts again (``PersonPath.place``), and
+    ``break_after`` counts only where a time is not known (NaN): rows of a recording come at
+    their source's pace, not one per frame."""
     t = np.asarray(translation, np.float64)
     frames = np.flatnonzero(np.isfinite(t).all(-1))
     result = t.copy()
-    for run in np.split(frames, np.flatnonzero(np.diff(frames) - 1 >= break_after) + 1):
+    gaps = np.diff(frames) - 1 >= break_after
+    if times is not None:
+        seconds = np.diff(np.asarray(times, np.float64)[frames])
+        gaps = np.where(np.isfinite(seconds), seconds >= break_after_s, gaps)
+    for run in np.split(frames, np.flatnonzero(gaps) + 1):
         if len(run) >= 2:
             span = slice(run[0], run[-1] + 1)
             length = run[-1] + 1 - run[0]
