@@ -86,7 +86,7 @@ def angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where((nu > 0) & (nv > 0), out, np.nan)
 
 
-def joint_angle(joints: np.ndarray, a: int, b: int, c: int, valid: np.ndarray | None = None) -> np.ndarray:
+def joint_angle(joints: np.ndarray, a: int, b: int, c: int, *, valid: np.ndarray | None = None) -> np.ndarray:
     """Angle at joint ``b`` between the bones to ``a`` and ``c``, in degrees.
 
     joints: ``(T, 17, 3)`` (or one ``(17, 3)`` pose). valid: ``(T,)`` bool or None (a session's
@@ -96,8 +96,8 @@ def joint_angle(joints: np.ndarray, a: int, b: int, c: int, valid: np.ndarray | 
     return angle_between(arr[:, a] - arr[:, b], arr[:, c] - arr[:, b])
 
 
-def trunk_inclination(joints: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0),
-                      valid: np.ndarray | None = None) -> np.ndarray:
+def trunk_inclination(joints: np.ndarray, *, valid: np.ndarray | None = None,
+                      up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
     """Trunk lean from vertical in degrees: angle between pelvis -> neck and ``up``.
 
     joints: ``(T, 17, 3)`` in the z-up world; valid: ``(T,)`` bool or None (False frames are
@@ -111,7 +111,7 @@ def trunk_inclination(joints: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0),
     return angle_between(trunk, np.broadcast_to(np.asarray(up, np.float64), trunk.shape))
 
 
-def named_angle(joints: np.ndarray, name: str, valid: np.ndarray | None = None) -> np.ndarray:
+def named_angle(joints: np.ndarray, name: str, *, valid: np.ndarray | None = None) -> np.ndarray:
     """A named angle (one of :data:`ANGLE_NAMES`) over time: ``(T, 17, 3)`` -> ``(T,)`` degrees
     (``valid`` ``(T,)``: False frames are NaN)."""
     if name == "trunk_inclination":
@@ -120,15 +120,15 @@ def named_angle(joints: np.ndarray, name: str, valid: np.ndarray | None = None) 
         a, b, c = ANGLE_PRESETS[name]
     except KeyError:
         raise UnknownNameError(f"unknown angle {name!r}; known angles are {ANGLE_NAMES}") from None
-    return joint_angle(joints, a, b, c, valid)
+    return joint_angle(joints, a, b, c, valid=valid)
 
 
-def all_angles(joints: np.ndarray, valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def all_angles(joints: np.ndarray, *, valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every named angle: name -> ``(T,)`` degrees (``valid`` as for :func:`named_angle`)."""
-    return {name: named_angle(joints, name, valid) for name in ANGLE_NAMES}
+    return {name: named_angle(joints, name, valid=valid) for name in ANGLE_NAMES}
 
 
-def joint_speed(joints: np.ndarray, timestamps: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+def joint_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None) -> np.ndarray:
     """Speed of every joint in m/s: ``(T, 17, 3)``, ``(T,)`` seconds -> ``(T, 17)``.
 
     Backward difference ``|p[t] - p[t-1]| / (t[t] - t[t-1])``: a live buffer only has the past,
@@ -188,8 +188,8 @@ def smoothing_window(timestamps: np.ndarray, seconds: float = SPEED_SMOOTHING_S)
     return round(seconds / float(np.median(steps))) if steps.size else 1
 
 
-def smoothed_joint_speed(joints: np.ndarray, timestamps: np.ndarray, window: int | None = None,
-                         valid: np.ndarray | None = None) -> np.ndarray:
+def smoothed_joint_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None,
+                         window: int | None = None) -> np.ndarray:
     """Speed of every joint in m/s from positions and times averaged over ``window`` frames:
     ``(T, 17, 3)``, ``(T,)`` seconds -> ``(T, 17)``.
 

@@ -134,8 +134,8 @@ def _floor_steps(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float,
     return np.where(bad, np.nan, step), np.where(bad, np.nan, dt)
 
 
-def walking_speed(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = WALK_SMOOTH_S,
-                  valid: np.ndarray | None = None) -> np.ndarray:
+def walking_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None,
+                  smooth_s: float = WALK_SMOOTH_S) -> np.ndarray:
     """Horizontal pelvis speed over time, m/s: ``(T, 17, 3)``, ``(T,)`` s -> ``(T,)``.
 
     The pelvis' floor position (x, y) is smoothed over ``smooth_s`` seconds (see
@@ -150,8 +150,8 @@ def walking_speed(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = 
     return speed[: np.shape(joints)[0]]  # (0,) for no frames
 
 
-def distance_travelled(joints: np.ndarray, timestamps: np.ndarray, smooth_s: float = WALK_SMOOTH_S,
-                       valid: np.ndarray | None = None) -> np.ndarray:
+def distance_travelled(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None,
+                       smooth_s: float = WALK_SMOOTH_S) -> np.ndarray:
     """Cumulative horizontal path length of the pelvis, metres: ``(T, 17, 3)``, ``(T,)`` -> ``(T,)``.
 
     Starts at 0 and only grows; the last value is the whole distance. Path of the pelvis' floor
@@ -163,7 +163,7 @@ def distance_travelled(joints: np.ndarray, timestamps: np.ndarray, smooth_s: flo
     return distance[: np.shape(joints)[0]]  # (0,) for no frames
 
 
-def feet_rise(joints: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+def feet_rise(joints: np.ndarray, *, valid: np.ndarray | None = None) -> np.ndarray:
     """How far the lower ankle is above where the ankles stand, metres: ``(T, 17, 3)`` -> ``(T,)``.
 
     The standing level is the median over the clip of the lower ankle's height: someone standing
@@ -197,8 +197,8 @@ class Jump:
         return self.end_s - self.start_s
 
 
-def find_jumps(joints: np.ndarray, timestamps: np.ndarray, min_rise_m: float = JUMP_MIN_RISE_M,
-               min_airtime_s: float = JUMP_MIN_AIRTIME_S, valid: np.ndarray | None = None,
+def find_jumps(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None,
+               min_rise_m: float = JUMP_MIN_RISE_M, min_airtime_s: float = JUMP_MIN_AIRTIME_S,
                min_pelvis_rise_m: float | None = JUMP_MIN_PELVIS_RISE_M) -> list[Jump]:
     """Every jump in a clip, oldest first: ``(T, 17, 3)``, ``(T,)`` s -> ``[Jump]``.
 

@@ -271,3 +271,26 @@ def test_standing_upright_reads_as_the_presets_document():
     assert angles["left_knee"][0] == pytest.approx(180.0)
     assert angles["trunk_inclination"][0] == pytest.approx(0.0)
     assert 145 < angles["left_hip"][0] < 165 and 145 < angles["right_hip"][0] < 165
+
+
+def test_valid_and_the_tuning_values_are_named_never_taken_by_position():
+    # The docs wrote `find_jumps(joints, t, valid=None)` while the third parameter was
+    # min_rise_m: `find_jumps(j, t, valid)` found no jump, silently, and `walking_speed(j, t,
+    # valid)` failed deep inside ("truth value of an array"). They are keyword-only now, the
+    # same in every helper of motion and analysis.
+    from pose3d_nb import analysis
+
+    joints, t = walk(speed=0.6)
+    valid = np.ones(len(t), bool)
+    calls = (
+        lambda: motion.walking_speed(joints, t, valid), lambda: motion.distance_travelled(joints, t, valid),
+        lambda: motion.find_jumps(joints, t, valid), lambda: motion.feet_rise(joints, valid),
+        lambda: analysis.trunk_inclination(joints, valid), lambda: analysis.joint_speed(joints, t, valid),
+        lambda: analysis.smoothed_joint_speed(joints, t, valid), lambda: analysis.all_angles(joints, valid),
+        lambda: analysis.named_angle(joints, "left_knee", valid),
+    )
+    for call in calls:
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    named = motion.walking_speed(joints, t, valid=valid)
+    np.testing.assert_array_equal(named, motion.walking_speed(joints, t))

@@ -116,7 +116,8 @@ def compute_series(key: str, timestamps: np.ndarray, joints: np.ndarray,
         ts = np.asarray(timestamps, dtype=np.float64)
         bounds = [0, *np.flatnonzero(switched).tolist(), len(j)]
         window = analysis.smoothing_window(ts)
-        y = np.concatenate([analysis.smoothed_joint_speed(j[lo:hi], ts[lo:hi], window)[:, H36M.index(rest)]
+        column = H36M.index(rest)
+        y = np.concatenate([analysis.smoothed_joint_speed(j[lo:hi], ts[lo:hi], window=window)[:, column]
                             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
     else:
         raise UnknownNameError(f"unknown quantity {key!r}")
