@@ -893,7 +893,8 @@ def test_rows_placed_again_move_the_followed_person_s_own_people_slot_with_them(
     from pose3d_nb.buffer import RowPlacement
 
     def placement(i: int) -> RowPlacement:
-        return RowPlacement(0, i, 1, np.full((17, 3), 1000 + i, np.float32), np.full((17, 3), 2000 + i, np.float32))
+        world, camera = np.full((17, 3), 1000 + i, np.float32), np.full((17, 3), 2000 + i, np.float32)
+        return RowPlacement(0, i, 1, world, camera)
 
     def whole_clip_for_row_2(session, metadata):  # placed again from the whole clip: row 2 only
         joints = session.joints_3d.copy()
