@@ -134,6 +134,20 @@ class RowPlacement:
     joints_camera: np.ndarray
 
 
+def own_people_slots(people_ids: np.ndarray, people_joints_3d: np.ndarray, track_id: int,
+                     joints_3d: np.ndarray) -> np.ndarray:
+    """(MAX_PEOPLE,) bool: the slots of one row's people columns (``people_ids`` (MAX_PEOPLE,),
+    ``people_joints_3d`` (MAX_PEOPLE, 17, 3)) that hold the followed person ``track_id``'s own
+    pose, ``joints_3d`` (17, 3), as the row was recorded (``recording.people.people_columns``
+    fills that slot from it): where a row's joints are placed again, those slots must be too, or
+    the row holds the person twice, in two rooms (``pose3d export --person`` reads the slot)."""
+    if track_id < 0:  # no people detector: no slots
+        return np.zeros(len(people_ids), bool)
+    joints = np.asarray(joints_3d)
+    same = (people_joints_3d == joints) | (np.isnan(people_joints_3d) & np.isnan(joints))
+    return (people_ids == track_id) & same.all(axis=(-2, -1))
+
+
 def empty_column(name: str, rows: int) -> np.ndarray:
     """``rows`` rows of column ``name`` holding its fill value."""
     column = COLUMNS[name]
@@ -193,7 +207,8 @@ class RollingBuffer:
 
     def place_again(self, rows: list[RowPlacement]) -> int:
         """Rewrite the joints of the held rows ``rows`` name (the newest row of each segment and
-        frame index); the number rewritten. Rows rolled out of the buffer are skipped."""
+        frame index), the followed person's own slot of the people columns with them
+        (``own_people_slots``); the number rewritten. Rows rolled out of the buffer are skipped."""
         done = 0
         with self._lock:
             size = min(self._count, self.capacity)
@@ -205,6 +220,10 @@ class RollingBuffer:
                 held = np.flatnonzero((segments == row.segment) & (frames == row.frame_index))
                 if len(held):
                     slot = order[held[-1]]
+                    people = self._data["people_joints_3d"][slot]  # a view: written in place
+                    people[own_people_slots(self._data["people_ids"][slot], people,
+                                            int(self._data["track_id"][slot]),
+                                            self._data["joints_3d"][slot])] = row.joints_3d
                     self._data["joints_3d"][slot] = row.joints_3d
                     self._data["joints_camera"][slot] = row.joints_camera
                     done += 1

@@ -872,6 +872,53 @@ def test_a_finalize_step_writes_its_rows_and_metadata_and_the_newest_pose(tmp_pa
     assert "doubled" not in load_session(tmp_path / "failed").metadata
 
 
+def _followed_among_others(i: int, valid: bool = True) -> SimpleNamespace:
+    """``_pose(i)`` seen by a people detector that follows person 1 beside person 7 (whose
+    3D is -i); a frame without the followed person's pose shows their newest one, 100 + i."""
+    pose = _pose(i, valid)
+    pose.detection.extras = {
+        "track_id": 1, "people_ids": np.array([1, 7]),
+        "people_keypoints": np.zeros((2, 17, 2), np.float32),
+        "people_joints_3d": np.stack([np.full((17, 3), 100 + i), np.full((17, 3), -i)]).astype(np.float32),
+    }
+    return pose
+
+
+def test_rows_placed_again_move_the_followed_person_s_own_people_slot_with_them(tmp_path):
+    # The followed person's slot of people_joints_3d holds the row's own pose (what
+    # `pose3d export --person` reads): placed again (the camera's settling second), it moved
+    # with joints_3d, in the buffer and in session.npz, or the row held them in two rooms.
+    import dataclasses
+
+    from pose3d_nb.buffer import RowPlacement
+
+    def placement(i: int) -> RowPlacement:
+        world, camera = np.full((17, 3), 1000 + i, np.float32), np.full((17, 3), 2000 + i, np.float32)
+        return RowPlacement(0, i, 1, world, camera)
+
+    def whole_clip_for_row_2(session, metadata):  # placed again from the whole clip: row 2 only
+        joints = session.joints_3d.copy()
+        joints[2] = 5000
+        return dataclasses.replace(session, joints_3d=joints), metadata
+
+    recorder = _recorder(tmp_path, finalize=whole_clip_for_row_2)
+    recorder.begin()
+    recorder.record([_followed_among_others(i, valid=i != 3) for i in range(6)], 0)
+    recorder.place_again([placement(i) for i in range(5)])
+    recorder.finish()
+    session = load_session(tmp_path / "session.npz")
+    live = recorder.buffer.snapshot()
+    for rows, finalized in ((live, False), (session, True)):
+        followed, others = rows.people_joints_3d[:, 0, 0, 0], rows.people_joints_3d[:, 1, 0, 0]
+        np.testing.assert_array_equal(rows.joints_3d[:, 0, 0],
+                                      [1000, 1001, 5000 if finalized else 1002, 1003, 1004, 5])
+        # Row 2: the whole clip's placement, its slot as recorded (finalize did not move it);
+        # row 3 had no pose of its own: its slot showed another frame's pose, which was not placed again.
+        np.testing.assert_array_equal(followed, [1000, 1001, 2 if finalized else 1002, 103, 1004, 5])
+        np.testing.assert_array_equal(others, -np.arange(6))  # everyone else as placed live
+    assert len(session.people_joints_3d) == 6
+
+
 def test_every_save_syncs_the_journal_meta_before_it_replaces_the_old_one(tmp_path, monkeypatch):
     # The journal is read through meta.json. Rewritten at each save without a sync, a power cut
     # could leave it empty (file systems that do not flush data on rename), and load_session then

@@ -192,6 +192,56 @@ def test_the_frames_placed_while_the_camera_settled_are_placed_again_in_its_room
     assert max(turned[:5]) > 0.05  # the first frames stood in a room the camera later left
 
 
+def test_the_rows_before_a_click_while_the_camera_settles_are_placed_again_in_its_room():
+    # A click on someone else 0.5 s in: the camera settles again from the new person's frames,
+    # and the rows shown until then (the person followed before, under their track id) are
+    # placed again in the room it settles on, as the new person's are: every row in one room
+    # (dropped at the click before, they stayed up to 5.7 cm off it in this scene).
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.lifting.protocol import LiftedPose
+    from pose3d_nb.world.stage import WorldStage
+
+    pose, keypoints, scores, intrinsics, _, _ = film(walk(90), 35, 15, 60, noise_px=1.0, seed=1)
+    other = film(stand(90) + [1.5, 1.5, 0], 35, 15, 60, noise_px=1.0, seed=2)
+    pose[15:], keypoints[15:], scores[15:] = other[0][15:], other[1][15:], other[2][15:]
+    stage = WorldStage(camera=intrinsics, fps=FPS)
+    live, again = [], {}
+    for row in range(90):
+        found = Detection(keypoints[row].astype(np.float32), scores[row].astype(np.float32),
+                          np.zeros(4, np.float32), (1080, 1920), row / FPS, row,
+                          {"track_id": 1 if row < 15 else 2})
+        live.append(stage.place([LiftedPose(row, np.zeros((17, 3)), True, 0, found, None, pose[row])])[0])
+        again.update({placed.frame_index: placed for placed in stage.take_placed_again()})
+    assert stage.tracker.settled
+    room = stage.tracker.estimate.frame
+    before = [again[row] for row in range(15)]
+    assert [placed.track_id for placed in before] == [1] * 15
+    for row, placed in enumerate(before):
+        np.testing.assert_allclose(placed.joints_3d, room.to_world(placed.joints_camera), atol=1e-5)
+        np.testing.assert_allclose(placed.joints_camera[:, :2], live[row].joints_camera[:, :2], atol=0.02)
+    assert max(np.abs(placed.joints_3d - live[row].joints).max() for row, placed in enumerate(before)) > 0.02
+    assert all(row in again for row in range(15, 15 + int(FPS) - 1))  # the new person's settling second
+
+
+@pytest.mark.parametrize("keep_settling", [True, False])
+def test_the_poses_kept_to_be_placed_again_are_bounded_across_clicks(monkeypatch, keep_settling):
+    # One click after another while the camera settles: each person's poses so far are kept to
+    # be placed again (up to SETTLING_POSES_KEPT), or dropped at each reset without keep_settling.
+    from pose3d_nb.world import tracker as tracker_module
+
+    monkeypatch.setattr(tracker_module, "SETTLING_POSES_KEPT", 40)
+    pose, keypoints, scores, intrinsics, _, _ = film(stand(90), 30, 10, 70, noise_px=1.0)
+    tracker = WorldTracker(camera=intrinsics, fps=FPS)
+    taken = []
+    for index in range(90):
+        if index in (20, 40):  # a click: another person (the same pose will do)
+            tracker.reset(keep_camera=True, keep_settling=keep_settling)
+        tracker.push(pose[index], keypoints[index], scores[index], (1080, 1920), key=index)
+        taken += [key for key, _, _ in tracker.take_resettled()]
+    assert tracker.settled  # at row 40 + 29
+    assert taken == (list(range(40)) if keep_settling else list(range(40, 40 + int(FPS) - 1)))
+
+
 def _film_hidden_then_elsewhere(hidden_frames: int):
     """A person standing 4.5 m from the camera for 2 s, unseen for ``hidden_frames``, then
     standing 2 m further back for 6 s: ``film``'s output and the (T,) frames they are seen in."""

@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.buffer import BufferSnapshot, PoseSample, RollingBuffer, RowPlacement, stack_rows
+from pose3d_nb.buffer import (
+    BufferSnapshot,
+    PoseSample,
+    RollingBuffer,
+    RowPlacement,
+    own_people_slots,
+    stack_rows,
+)
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.recording.files import write_latest_pose
 from pose3d_nb.recording.folder import (
@@ -539,7 +546,8 @@ class Recorder:
 
 def _with_rows_placed_again(session: BufferSnapshot, rows: dict[int, RowPlacement],
                             recorded: BufferSnapshot) -> BufferSnapshot:
-    """``session`` with the rows numbered in ``rows`` holding their new joints, where they are
+    """``session`` with the rows numbered in ``rows`` holding their new joints, and the followed
+    person's own slot of the people columns with them (``own_people_slots``), where they are
     still as ``recorded`` (a row that finalize placed again from the whole clip keeps that; a
     row whose segment and frame index are not the placement's is left: the numbering is this
     recording's)."""
@@ -550,6 +558,9 @@ def _with_rows_placed_again(session: BufferSnapshot, rows: dict[int, RowPlacemen
         return session
     columns = session.columns()
     joints, camera = columns["joints_3d"].copy(), columns["joints_camera"].copy()
+    people = columns["people_joints_3d"].copy()
     for number, row in rows.items():
+        people[number][own_people_slots(columns["people_ids"][number], people[number],
+                                        int(columns["track_id"][number]), joints[number])] = row.joints_3d
         joints[number], camera[number] = row.joints_3d, row.joints_camera
-    return dataclasses.replace(session, joints_3d=joints, joints_camera=camera)
+    return dataclasses.replace(session, joints_3d=joints, joints_camera=camera, people_joints_3d=people)

@@ -28,7 +28,8 @@ FPS_FRAMES = 10  # timestamps of a segment's first frames that set the frame rat
 SCENE_TRIES = 3
 SCENE_EVERY_S = 0.3
 #: Rows remembered while the camera settles, to be placed again once it has (its first second
-#: with a person; rows holding the last pose while nobody is found count too): beyond this many
+#: with a person, and the rows of anyone followed before a click meanwhile; rows holding the
+#: last pose while nobody is found count too): beyond this many
 #: (a person seen for a moment, then nobody for minutes), later rows keep their live place.
 SETTLING_ROWS_KEPT = 3000
 JOINTS_CAMERA_MEANING = "Human3.6M-17, camera metres: x right, y down, z forward, root translation included"
@@ -221,10 +222,14 @@ class WorldStage:
         """The followed person changed (``track``) or a looping file began its next pass
         (``again``): the tracker places them on a new path in the same room; a person placed
         until now as someone else in view keeps their own path (depth and size), so the one the
-        user clicked does not jump, and the person followed until now goes on as someone else."""
+        user clicked does not jump, and the person followed until now goes on as someone else.
+        A camera still settling settles again from this person's frames; the rows placed so far
+        (the person followed until now, under their track id) are placed again in its room with
+        theirs. Not a looping file's earlier pass: its rows have the frame indices of this one's,
+        and a row placed again is found by its frame index."""
         handed = self._people.pop(track, None) if not again and track is not None else None
-        previous = self.tracker.reset(keep_camera=True, path=handed)
-        if not self.tracker.settled:  # the camera settles again from this person's frames
+        previous = self.tracker.reset(keep_camera=True, path=handed, keep_settling=not again)
+        if again:
             self._settling_rows = {}
         if not again and None not in (track, self._track) and previous is not None \
                 and not previous.size.given:  # a given height is the followed person's, not theirs

@@ -35,6 +35,10 @@ TAU_IMAGE_S = 0.02
 TAU_DEPTH_S = 1.0
 #: Until the first estimate, the camera is assumed this high and level.
 ASSUMED_HEIGHT_M = 1.5
+#: Poses kept while the camera settles, to be placed again once it has (``take_resettled``):
+#: a second of frames per person followed meanwhile; beyond this many (one click after another
+#: for minutes before anyone was seen for a second), later poses keep their live place.
+SETTLING_POSES_KEPT = 3000
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,17 @@ class WorldTracker:
         self.reset()
         SizeEstimate(height)  # checks the height
 
-    def reset(self, keep_camera: bool = False, path: PersonPath | None = None) -> PersonPath | None:
+    def reset(self, keep_camera: bool = False, path: PersonPath | None = None,
+              keep_settling: bool = False) -> PersonPath | None:
         """Forget the person (size, path) and, unless ``keep_camera``, the camera estimate:
         another person in the same view keeps the camera, a new source does not. ``path``: the
         newly followed person's own path when they were placed already (as someone else in
         view): their depth goes on from it (their size too, unless the user gave a height, which
-        is the followed person's). Returns the path of the person followed until now."""
+        is the followed person's). A camera that has not settled yet settles again from the new
+        person's frames; ``keep_settling`` (with ``keep_camera``): the poses placed while it
+        settled so far are still placed again once it has (``take_resettled``): they are camera-frame
+        poses, each placed on its own person's path, so the settled room takes them as it takes
+        everyone's. Returns the path of the person followed until now."""
         previous = getattr(self, "_path", None)
         if path is None:
             path = PersonPath(self._height, self._fps)
@@ -157,7 +166,8 @@ class WorldTracker:
         self._settled = False
         # The followed person's poses placed while the camera settled (their key and the pose
         # before its lean was taken out), and once it has, the same in the settled room.
-        self._settling: list[tuple[object, np.ndarray]] = []
+        settling = self._settling if keep_camera and keep_settling else []
+        self._settling: list[tuple[object, np.ndarray]] = settling
         self._resettled: list[tuple[object, np.ndarray, np.ndarray]] = []
         self._scene: SceneEdges | None = scene
         self._up_source = "assumed"  # level, until a person (or the room) says otherwise
@@ -308,7 +318,7 @@ class WorldTracker:
                 again = self._unlean(pose, up)
                 self._resettled.append((earlier, self._frame.to_world(again), again.astype(np.float32)))
             self._settling = []
-        else:
+        elif len(self._settling) < SETTLING_POSES_KEPT:
             self._settling.append((key, placed))
         return shown
 
