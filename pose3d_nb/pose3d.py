@@ -121,6 +121,9 @@ class Pose3D:
             closed here).
         window: frames the lifter may use per pose (0 = its whole receptive field).
         lookahead: frames each pose waits for future context (the output trails the input).
+            Both count 1/30 s steps rather than frames for the shipped lifter on a source
+            slower than 20 fps (``Settings``); give ``fps=`` for frames from a file, or the
+            timestamps, and so the steps, follow the machine's speed.
         flip: test-time flip augmentation (average with the mirrored input).
         fps: for numpy images, frame i gets timestamp ``i / fps`` (the detector's person
             following uses it); None stamps each image with ``time.monotonic()`` when it
@@ -213,7 +216,8 @@ class Pose3D:
         """Detect and lift one frame; the poses that became due, oldest first.
 
         Usually one pose. With ``lookahead`` L the first L calls return ``[]`` and each pose is
-        that of the frame given L calls earlier (``PoseResult.frame_index`` says which). Where the
+        that of the frame given L calls earlier (``PoseResult.frame_index`` says which; fewer
+        calls when the shipped lifter counts 1/30 s steps of a source slower than 20 fps). Where the
         temporal window breaks (another person, another image size), the poses the old window
         held back come out first, so every frame's pose is returned exactly once by ``process``
         or ``flush``.

@@ -38,7 +38,10 @@ class Settings:
         lifter: "auto" (the official checkpoint in model/ if present, else the shipped one),
             "shipped", "mediapipe", or a checkpoint path (``lifting.choice.choose_lifter``).
         window: frames of 2D history per pose (0 = the lifter's full receptive field).
-        lookahead: output delay in frames, for future context.
+        lookahead: output delay in frames, for future context. Both count the source's frames,
+            except with the shipped lifter on a source slower than 20 fps: its 2D is then
+            interpolated to 30 fps and they count those 1/30 s steps (``VideoPose3DLifter``'s
+            ``resample``), so a 10 fps source's lookahead 4 waits about 1.3 frames.
         flip: test-time flip augmentation, on by default (``docs/benchmarks.md``: every measured
             row of the shipped lifter uses it).
         capacity: rows the rolling buffer keeps (100 000 is 55 minutes at 30 fps; memory is

@@ -196,10 +196,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--window", type=int, default=DEFAULTS.window,
-        help="frames the lifter uses (0 = all up to its receptive field)",
+        help="frames the lifter uses (0 = all up to its receptive field; the shipped lifter counts "
+        "1/30 s steps on a source slower than 20 fps)",
     )
     parser.add_argument(
-        "--lookahead", type=int, default=DEFAULTS.lookahead, help="output delay in frames (future context)"
+        "--lookahead", type=int, default=DEFAULTS.lookahead,
+        help="output delay in frames (future context; 1/30 s steps as --window on a slow source)"
     )
     parser.add_argument(
         "--flip", action=argparse.BooleanOptionalAction, default=DEFAULTS.flip,
