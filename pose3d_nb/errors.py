@@ -8,6 +8,7 @@ matching built-in (``ValueError`` for bad input, ``RuntimeError`` for a failed r
 from __future__ import annotations
 
 __all__ = [
+    "Pose3DAttributeError",
     "Pose3DError",
     "Pose3DFileNotFoundError",
     "Pose3DImportError",
@@ -36,6 +37,11 @@ class Pose3DImportError(Pose3DError, ImportError):
 
 class Pose3DTypeError(Pose3DError, TypeError):
     """Arguments that cannot go together (an option for a source that takes none, say)."""
+
+
+class Pose3DAttributeError(Pose3DError, AttributeError):
+    """An attribute that cannot be assigned (a method, a reading, a choice made when the object
+    was made); the message names the call that does what was meant."""
 
 
 class Pose3DFileNotFoundError(Pose3DError, FileNotFoundError):

@@ -117,8 +117,10 @@ class Pose3D:
         lifter: what ``lifting.choice.choose_lifter`` takes: "auto" (the official checkpoint in
             model/ if present, else the shipped mocap lifter), "shipped", "mediapipe", a
             checkpoint path or a ``TemporalModel``; or an already built lifter object.
-        detector: a detector name ("mediapipe", "detectron2") or a detector object (used, never
-            closed here).
+        detector: a registered 2D detector name ("mediapipe", the default; "mediapipe-lite",
+            "mediapipe-heavy", "mediapipe-people", "detectron2", any added with
+            ``register_detector``: ``detectors.registry.known_detectors()`` lists them) or a
+            detector object (used, never closed here).
         window: frames the lifter may use per pose (0 = its whole receptive field).
         lookahead: frames each pose waits for future context (the output trails the input).
             Both count 1/30 s steps rather than frames for the shipped lifter on a source

@@ -34,7 +34,9 @@ class Settings:
 
     Attributes:
         source: an ``open_source`` spec ("sample", "camera", "camera:N", "browser camera", a path).
-        detector: a 2D detector backend ("mediapipe", "detectron2").
+        detector: a registered 2D detector name ("mediapipe", the default; "mediapipe-lite",
+            "mediapipe-heavy", "mediapipe-people", "detectron2", any added with
+            ``register_detector``: ``detectors.registry.known_detectors()`` lists them).
         lifter: "auto" (the official checkpoint in model/ if present, else the shipped one),
             "shipped", "mediapipe", or a checkpoint path (``lifting.choice.choose_lifter``).
         window: frames of 2D history per pose (0 = the lifter's full receptive field).

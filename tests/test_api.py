@@ -87,6 +87,16 @@ def test_pose3d_takes_settings_and_overrides():
         assert pose3d.lifter.settings.flip is False
 
 
+@pytest.mark.parametrize("documented", [Settings, Pose3D, PoseEngine])
+def test_the_detector_option_names_every_built_in_detector(documented):
+    # Settings, Pose3D and PoseEngine named "mediapipe", "detectron2" only.
+    from pose3d_nb.detectors.registry import known_detectors
+
+    text = " ".join(documented.__doc__.split())
+    described = text[text.index("detector: "):][:400]
+    assert all(f'"{name}"' in described for name in known_detectors()), described
+
+
 def test_command_line_defaults_are_the_settings_defaults():
     """``pose3d run`` with no option runs what ``PoseEngine()`` and the demo run (flip on)."""
     assert run_settings(build_parser().parse_args(["run"])) == DEFAULTS

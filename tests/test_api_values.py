@@ -10,7 +10,7 @@ from pose3d_nb.benchmarks.lifter import random_model
 from pose3d_nb.buffer import RollingBuffer
 from pose3d_nb.detectors.registry import create_detector, detector_from
 from pose3d_nb.engine import PoseEngine
-from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
+from pose3d_nb.errors import Pose3DAttributeError, Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.choice import choose_lifter, shipped_checkpoint
 from pose3d_nb.lifting.model import Architecture
 from pose3d_nb.lifting.protocol import LiftSettings
@@ -115,6 +115,65 @@ def test_max_frames_is_a_count_of_at_least_one(limit, model):
     assert engine.max_frames == 5 and type(engine.max_frames) is int
     engine.max_frames = None
     assert engine.max_frames is None
+
+
+def test_max_frames_is_also_a_keyword_of_the_engine(model):
+    # engine.max_frames and --max-frames existed, PoseEngine(max_frames=30) was a TypeError.
+    assert PoseEngine(lifter=model, max_frames=30).max_frames == 30
+    assert PoseEngine(lifter=model).max_frames is None
+    with pytest.raises(Pose3DValueError, match="max_frames must be a whole number >= 1"):
+        PoseEngine(lifter=model, max_frames=0)
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    # engine.follow = "centre" hid the follow() method: the app's click-to-follow then failed
+    # with "'str' object is not callable"; the others were taken and changed nothing.
+    ("follow", "centre", "it is a method: call engine.follow('centre')"),
+    ("detector", "mediapipe-lite", "call engine.set_detector('mediapipe-lite')"),
+    ("lifter", "mediapipe", "chosen when the engine is made: PoseEngine(lifter='mediapipe')"),
+    ("capacity", 5, "set when the engine is made: PoseEngine(capacity=5)"),
+    ("source", "camera", "call engine.set_source('camera')"),
+    ("settings", Settings(window=9), "PoseEngine(settings=...)"),
+    ("running", False, "a reading of the engine, not a setting (settable: flip, lift_settings, "
+                       "lookahead, max_frames, window)"),
+    ("stats", None, "it is a method: call engine.stats(...)"),
+])
+def test_assigning_what_is_not_a_setting_is_refused_naming_the_call(model, name, value, says):
+    engine = PoseEngine(lifter=model, out_dir=None, capacity=50)
+    before = engine.settings
+    with pytest.raises(Pose3DAttributeError) as refused:
+        setattr(engine, name, value)
+    message = str(refused.value)
+    assert message.startswith(f"engine.{name} cannot be assigned: ") and says in message
+    assert isinstance(refused.value, AttributeError)
+    assert engine.settings == before and name not in vars(engine)
+    engine.follow("centre")  # still the method: what a click on a person calls
+    assert engine.settings.follow == "centre"
+
+
+def test_every_engine_keyword_is_settable_or_refused_by_assignment(model):
+    """No keyword of ``PoseEngine(...)`` is taken by assignment and then ignored."""
+    import inspect
+
+    engine = PoseEngine(lifter=model, out_dir=None)
+    settable = {"window": 3, "lookahead": 1, "flip": False, "max_frames": 4}
+    for name in inspect.signature(PoseEngine.__init__).parameters:
+        if name == "self":
+            continue
+        if name in settable:
+            setattr(engine, name, settable[name])
+            assert getattr(engine, name) == settable[name]
+        else:
+            with pytest.raises(Pose3DAttributeError, match=f"^engine.{name} cannot be assigned: "):
+                setattr(engine, name, "x")
+
+
+def test_a_function_in_a_methods_place_and_a_new_name_are_still_assigned(model):
+    # What a test's monkeypatch does, and a user's own note on the engine.
+    engine = PoseEngine(lifter=model, out_dir=None)
+    engine.stats = lambda: "patched"
+    engine.my_note = "take 2"
+    assert engine.stats() == "patched" and engine.my_note == "take 2"
 
 
 @pytest.mark.parametrize("threads", [-1, 2.5, "2", True])

@@ -246,6 +246,28 @@ def test_lift_takes_the_lifter_option_as_run_names_it(tmp_path, plain_keypoints)
     assert np.load(out).shape == (30, 17, 3)
 
 
+def test_lift_names_its_lifter_option_and_default_as_run_does(tmp_path, plain_keypoints, capsys,
+                                                               monkeypatch):
+    """--checkpoint was lift's main, required name (--lifter an alias), while run and batch have
+    --lifter, default auto, and call --checkpoint its old name."""
+    from pose3d_nb.cli import build_parser
+    from pose3d_nb.settings import DEFAULTS
+
+    parser = build_parser()
+    base = ["lift", "k.npy", "--size", "640", "480", "--out", "o.npy"]
+    assert parser.parse_args(base).lifter == DEFAULTS.lifter == parser.parse_args(["run"]).lifter
+    assert parser.parse_args([*base, "--checkpoint", "x.pt"]).lifter == "x.pt"  # the old name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["lift", "--help"])
+    assert "--lifter LIFTER, --checkpoint LIFTER" in capsys.readouterr().out
+    # No --lifter: auto, which takes the shipped lifter without an official checkpoint in model/.
+    monkeypatch.setenv("POSE3D_MODEL_DIR", str(tmp_path / "no_models"))
+    out = tmp_path / "o.npy"
+    assert main(["lift", str(plain_keypoints), "--size", "640", "480", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("lifter: shipped, ")
+    assert np.load(out).shape == (30, 17, 3)
+
+
 @pytest.mark.parametrize("name", ["mediapipe", "shiped"])
 def test_lift_an_unknown_lifter_name_names_the_choices(tmp_path, plain_keypoints, capsys, name):
     # Was "checkpoint not found: mediapipe. Put the file in model/", naming no valid value.

@@ -117,6 +117,20 @@ def test_a_source_that_names_nothing_is_refused_before_any_work(tmp_path, capsys
     assert "lifter:" not in printed.out and not out.exists()
 
 
+@pytest.mark.parametrize("source", ["browser camera", "Browser"])
+def test_the_browser_camera_is_refused_before_any_work(tmp_path, capsys, source):
+    from pose3d_nb.cli import main
+
+    # It started, failed with "not a Jupyter kernel" (exit 1) and left an empty --out behind.
+    out = tmp_path / "out"
+    assert main(["run", "--source", source, "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.startswith(f"pose3d run: error: --source {source}: the browser's camera sends "
+                                  "frames only to a notebook")
+    assert "--source camera" in printed.err and len(printed.err.splitlines()) == 1
+    assert "lifter:" not in printed.out and not out.exists()
+
+
 def test_an_out_folder_whose_session_has_single_value_timestamps_is_refused_in_one_line(tmp_path, capsys):
     """Describing the folder took len() of the 0-d timestamps: a TypeError traceback."""
     import json

@@ -371,6 +371,12 @@ def test_bad_input_raises_clearly_and_writes_nothing(session, tmp_path, fmt):
     assert blocker.read_text() == "not a folder"
 
 
+def test_units_in_any_case_as_formats(session, tmp_path):
+    """``units="MM"`` was refused while ``format="TRC"`` was taken."""
+    path = export_session(session, "TRC", tmp_path / "markers.trc", units="MM")
+    assert read_trc(path)[0]["Units"] == "mm"
+
+
 def test_unknown_format_and_units(session, tmp_path):
     with pytest.raises(ExportError, match="unknown export format 'fbx'"):
         export_session(session, "fbx", tmp_path / "x.fbx")

@@ -67,6 +67,13 @@ def test_export_options_reach_the_writer(session_file, capsys):
     assert lines[2].split("\t") == ["25", "25", "120", "17", "mm", "25", "1", "120"]
 
 
+@pytest.mark.parametrize("units", ["MM", " Mm "])
+def test_units_are_taken_in_any_case_as_formats_are(session_file, units, capsys):
+    # --format TRC was taken while --units MM was refused ("units must be one of ('m', 'mm')").
+    assert main(["export", str(session_file), "--format", "TRC", "--units", units]) == 0
+    assert (session_file.parent / "session.trc").read_text().splitlines()[2].split("\t")[4] == "mm"
+
+
 def test_export_errors_are_one_line(session_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(session_file), "--format", "fbx"])

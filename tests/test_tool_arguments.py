@@ -28,6 +28,67 @@ def test_bench_rejects_counts_and_seeds_out_of_range_as_usage_errors(arguments, 
 
 
 @pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        # All taken and ignored, exit 0 after the recording benchmark ran.
+        (["recording", "--max-frames", "10", "--seed", "5", "--smoke", "--views", "/nonexistent",
+          "--plot", "p.png"],
+         "bench recording does not use --views, --smoke, --plot, --seed (--views only with accuracy, "
+         "world, follow; --smoke only with viewpoints, world, left-right, offline-lift, follow; --plot "
+         "only with viewpoints, world; --seed only with offline-lift)"),
+        # --smoke ignored: the full benchmark would have run.
+        (["accuracy", "--smoke"], "bench accuracy does not use --smoke (--smoke only with viewpoints"),
+        # Given at its default value: still given, still refused.
+        (["lifter", "--seed", "11"], "bench lifter does not use --seed (--seed only with offline-lift)"),
+        (["offline-lift", "--threads", "1", "--clips", "6", "--source", "sample"],
+         "bench offline-lift does not use --threads, --source, --clips"),
+    ],
+)
+def test_bench_refuses_an_option_its_benchmark_does_not_use_before_running(arguments, says, capsys,
+                                                                          monkeypatch):
+    import importlib
+
+    ran = []
+    for module in ("recording", "accuracy", "lifter", "offline_lift"):
+        monkeypatch.setattr(importlib.import_module(f"pose3d_nb.benchmarks.{module}"), "run",
+                            lambda *a, **k: ran.append(k))
+    assert pose3d(["bench", *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pose3d bench: error: {says}") and len(err.splitlines()) == 1
+    assert not ran
+
+
+def test_bench_options_reach_the_benchmarks_that_use_them(monkeypatch):
+    """The check lets through what each benchmark takes, and the ones left out get their defaults."""
+    import pose3d_nb.benchmarks.batch
+    import pose3d_nb.benchmarks.lifter
+    import pose3d_nb.benchmarks.offline_lift
+
+    ran = {}
+    benchmarks = pose3d_nb.benchmarks
+    for module in (benchmarks.batch, benchmarks.lifter, benchmarks.offline_lift):
+        monkeypatch.setattr(module, "run", lambda module=module, **k: ran.setdefault(module.__name__, k))
+    assert pose3d(["bench", "lifter", "--threads", "2", "--json"]) == 0
+    assert pose3d(["bench", "batch", "--max-frames", "20"]) == 0
+    assert pose3d(["bench", "offline-lift", "--smoke", "--seed", "41", "--mocap", "m"]) == 0
+    assert ran["pose3d_nb.benchmarks.lifter"] == {"threads": 2, "as_json": True}
+    assert ran["pose3d_nb.benchmarks.batch"] == {"clips": 6, "frames": 20, "as_json": False}
+    assert ran["pose3d_nb.benchmarks.offline_lift"] == {"mocap_dir": "m", "clips": 4, "seed": 41,
+                                                        "as_json": False}
+    ran.clear()
+    assert pose3d(["bench", "offline-lift"]) == 0
+    assert ran["pose3d_nb.benchmarks.offline_lift"]["seed"] == 11
+
+
+def test_models_help_explains_its_positional_arguments(capsys):
+    with pytest.raises(SystemExit):
+        pose3d(["models", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "list (the default): the known checkpoints" in help_text and "fetch: download NAME" in help_text
+    assert "NAME fetch: a known checkpoint or detector model" in help_text
+
+
+@pytest.mark.parametrize(
     ("arguments", "prog", "says"),
     [
         (["run", "--detector", "nope"], "pose3d run", "argument --detector: invalid choice: 'nope'"),

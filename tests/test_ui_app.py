@@ -10,7 +10,7 @@ import pytest
 from helpers.waiting import until
 
 from pose3d_nb.engine import PoseEngine
-from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
+from pose3d_nb.errors import Pose3DRuntimeError, Pose3DTypeError, Pose3DValueError
 from pose3d_nb.ui.app import PoseApp
 
 pytestmark = pytest.mark.slow
@@ -164,6 +164,22 @@ def test_app_rejects_engine_options_next_to_an_engine(tmp_path):
     engine = PoseEngine(source="sample", lifter=None, out_dir=None)
     with pytest.raises(TypeError):
         PoseApp(engine, window=3)
+
+
+@pytest.mark.parametrize(("first", "options"), [("sample", {}), ("camera:1", {}), (0, {}),
+                                                ("sample", {"loop": True})])
+def test_a_source_given_as_the_first_argument_is_refused_saying_source(first, options):
+    # PoseApp("sample") failed with "'str' object has no attribute 'lifter_info'"; with options,
+    # "engine options ['loop'] given together with an engine".
+    with pytest.raises(Pose3DTypeError) as refused:
+        PoseApp(first, **options)
+    assert f"PoseApp(source={first!r})" in str(refused.value)
+
+
+def test_an_object_without_the_engines_interface_is_refused_by_name():
+    with pytest.raises(Pose3DTypeError, match="PoseApp's first argument is a PoseEngine .* got a dict "
+                                              "without start, stop, settings, lifter_info"):
+        PoseApp({"source": "sample"})
 
 
 @pytest.mark.parametrize(("option", "message"), [

@@ -4,10 +4,48 @@ from __future__ import annotations
 
 import argparse
 
-from pose3d_nb.cli.common import positive_count, seed_number
+from pose3d_nb.cli.common import UsageError, positive_count, seed_number
+
+#: The benchmarks each option is used by (``--json``: all of them). An option given to another
+#: benchmark is refused before it runs (``check_bench_options``): it was ignored, so
+#: ``bench accuracy --smoke`` ran the full benchmark.
+USED_BY = {
+    "views": ("accuracy", "world", "follow"),
+    "mocap": ("accuracy", "viewpoints", "world", "left-right", "offline-lift"),
+    "smoke": ("viewpoints", "world", "left-right", "offline-lift", "follow"),
+    "plot": ("viewpoints", "world"),
+    "threads": ("lifter",),
+    "source": ("detect", "pipeline", "people"),
+    "max_frames": ("detect", "pipeline", "people", "batch", "recording"),
+    "clips": ("batch",),
+    "seed": ("offline-lift",),
+}
+#: The values of the options left out (their parser default is None, so that one given can be
+#: told apart from one left out, even when given its default value).
+DEFAULTS = {"threads": 1, "source": "sample", "clips": 6, "seed": 11}
+
+
+def check_bench_options(args: argparse.Namespace) -> None:
+    """``UsageError`` (exit 2, before anything runs) naming the options given that the chosen
+    benchmark does not use, and the benchmarks that do use each."""
+    unused = [name for name, used_by in USED_BY.items()
+              if getattr(args, name) not in (None, False) and args.what not in used_by]
+    if unused:
+        options = {name: "--" + name.replace("_", "-") for name in unused}
+        said = "; ".join(f"{options[name]} only with {', '.join(USED_BY[name])}" for name in unused)
+        raise UsageError(f"bench {args.what} does not use {', '.join(options.values())} ({said})")
+
+
+def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with the options left out (None) at their values (``DEFAULTS``)."""
+    given = vars(args)
+    return argparse.Namespace(**{**given, **{name: value for name, value in DEFAULTS.items()
+                                             if given.get(name) is None}})
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark ``args.what`` with its options (checked first by ``check_bench_options``)."""
+    args = _with_defaults(args)
     if args.what == "lifter":
         from pose3d_nb.benchmarks.lifter import run
 
@@ -63,7 +101,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``pose3d bench`` to the command line."""
-    bench = commands.add_parser("bench", help="benchmarks that print measured numbers")
+    bench = commands.add_parser(
+        "bench", help="benchmarks that print measured numbers",
+        description="Each option applies to the benchmarks its help names (--json to all); one given "
+                    "to another benchmark is refused.")
     bench.add_argument(
         "what", choices=["lifter", "detect", "pipeline", "accuracy", "viewpoints", "world", "batch", "people",
                  "follow", "recording", "left-right", "offline-lift"]
@@ -79,14 +120,17 @@ def register(commands: argparse._SubParsersAction) -> None:
                        "(world without --smoke: docs/world_sweep.png unless given)")
     bench.add_argument("--json", action="store_true",
                        help="last line: one JSON object (follow: a JSON list, a row per view)")
-    bench.add_argument("--threads", type=positive_count, default=1, help="torch threads (lifter)")
-    bench.add_argument("--source", default="sample",
+    bench.add_argument("--threads", type=positive_count, default=None,
+                       help="lifter: torch threads (default 1)")
+    bench.add_argument("--source", default=None,
                        help="detect, pipeline, people: a video, image folder or camera (default: the sample; "
                             "people: the sample and, if present, ../shared's two-people clip)")
     bench.add_argument("--max-frames", type=positive_count, default=None,
                        help="detect, pipeline, people: frames (default all); batch: per clip (default 50, "
                             "at most 100); recording: rows (default 108000)")
-    bench.add_argument("--clips", type=positive_count, default=6, help="batch: clips cut from the sample")
-    bench.add_argument("--seed", type=seed_number, default=11,
-                       help="offline-lift: which held-out clips and cameras (11 reports; 41 and 43 chose)")
-    bench.set_defaults(func=cmd_bench)
+    bench.add_argument("--clips", type=positive_count, default=None,
+                       help="batch: clips cut from the sample (default 6)")
+    bench.add_argument("--seed", type=seed_number, default=None,
+                       help="offline-lift: which held-out clips and cameras (default 11, which reports; "
+                            "41 and 43 chose)")
+    bench.set_defaults(func=cmd_bench, check=check_bench_options)

@@ -32,10 +32,11 @@ def _load_keypoints(path: Path) -> np.ndarray:
 
 
 def _checkpoint(spec: str) -> tuple[Path, bool]:
-    """``--checkpoint`` as ``pose3d run --lifter`` reads it: the file, and whether it is the shipped
-    lifter ("shipped", or "auto" without an official checkpoint in ``model/``). A file path is a
-    checkpoint of its own there and here (no lean table; zoomed only if its meta says it was
-    trained on zoomed 2D, ``checkpoint.trained_zoom_height``), whatever it holds."""
+    """``--lifter`` (old name ``--checkpoint``) as ``pose3d run --lifter`` reads it: the file,
+    and whether it is the shipped lifter ("shipped", or "auto" without an official checkpoint in
+    ``model/``). A file path is a checkpoint of its own there and here (no lean table; zoomed
+    only if its meta says it was trained on zoomed 2D, ``checkpoint.trained_zoom_height``),
+    whatever it holds."""
     from pose3d_nb.lifting.choice import shipped_checkpoint
     from pose3d_nb.lifting.weights import find_checkpoint
 
@@ -78,12 +79,12 @@ def _fps(args: argparse.Namespace) -> float:
 
 
 def _zoom_of(args: argparse.Namespace) -> float | None:
-    """The person height the weights of ``--checkpoint`` are zoomed to (None: lifted as framed;
+    """The person height the weights of ``--lifter`` are zoomed to (None: lifted as framed;
     ``--no-zoom``, or weights whose meta does not say they were trained zoomed). Zoomed weights
     also have each frame's rays turned to the person, with the lens given or the default one."""
     from pose3d_nb.lifting.checkpoint import trained_zoom_height
 
-    return None if args.no_zoom else trained_zoom_height(_checkpoint(args.checkpoint)[0])
+    return None if args.no_zoom else trained_zoom_height(_checkpoint(args.lifter)[0])
 
 
 def check_lift_options(args: argparse.Namespace) -> None:
@@ -113,9 +114,9 @@ def check_lift_options(args: argparse.Namespace) -> None:
         raise UsageError(f"{', '.join(streamed)}: used only with --stream, which lifts frame by frame")
     # A negative one: before the model loads.
     lift = LiftSettings(args.window or 0, args.lookahead or 0, args.flip)
-    checkpoint, _ = _checkpoint(args.checkpoint)  # an unknown name
+    checkpoint, _ = _checkpoint(args.lifter)  # an unknown name
     if not checkpoint.is_file():  # was found when the lift loaded it (exit 1), as pose3d run and batch did
-        raise UsageError(f"lifter {args.checkpoint!r} is neither shipped, auto nor a checkpoint file")
+        raise UsageError(f"lifter {args.lifter!r} is neither shipped, auto nor a checkpoint file")
     if args.stream:  # beyond the receptive field: refused as pose3d run and batch refuse it
         check_lift_limits(str(checkpoint), lift)
     lens_given = any(options[name] is not None for name in ("camera", "fov", "focal"))
@@ -170,7 +171,9 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from pose3d_nb.world.lean import shipped_lean_bias
 
     out, valid_path = _output_paths(args)  # its values were checked first (check_lift_options)
-    checkpoint, shipped = _checkpoint(args.checkpoint)
+    checkpoint, shipped = _checkpoint(args.lifter)
+    # Which one "auto" (the default) took, as pose3d run says it.
+    print(f"lifter: {'shipped, ' if shipped else ''}{checkpoint}")
     keypoints = _load_keypoints(Path(args.keypoints))
     size = tuple(args.size)
     model = load_model(checkpoint, causal=args.causal)
@@ -237,9 +240,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--size", nargs=2, type=positive_count, required=True, metavar=("W", "H"), help="frame size in pixels"
     )
     lift.add_argument(
-        "--checkpoint", "--lifter", dest="checkpoint", required=True,
-        help="VideoPose3D checkpoint file, or shipped / auto (the official one in model/, else shipped); "
-        "--lifter: the same, as pose3d run names it",
+        # The main name and the default as pose3d run and batch have them ("auto" picks the same
+        # network there: the official checkpoint in model/, else the shipped one); --checkpoint,
+        # its old name, stays an alias, as there.
+        "--lifter", "--checkpoint", dest="lifter", default=DEFAULTS.lifter, metavar="LIFTER",
+        help=f"shipped, auto (the official checkpoint in model/, else shipped; default: {DEFAULTS.lifter}, "
+        "as pose3d run) or a VideoPose3D checkpoint file (--checkpoint: old name)",
     )
     lift.add_argument(
         # The package's default, as pose3d run, PoseEngine and Pose3D take it (and VideoPose3D's
@@ -252,7 +258,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     lift.add_argument("--causal", action="store_true", help="run the causal variant of the model")
     lift.add_argument(
         "--no-zoom", action="store_true",
-        help="the shipped lifter (--checkpoint shipped, or auto without an official checkpoint): lift "
+        help="the shipped lifter (--lifter shipped, or auto without an official checkpoint): lift "
         "the 2D as framed, and with --grounded keep its lean (by default the 2D is zoomed to the person "
         "size it lifts best and --grounded removes its lean, as pose3d run does; a checkpoint file is "
         "zoomed when its meta says it was trained on zoomed 2D, as pose3d train now writes). Such "

@@ -80,8 +80,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser(
         "models", help="list known checkpoints and detector models, or fetch one (e.g. mediapipe-heavy)"
     )
-    models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
-    models.add_argument("name", nargs="?")
+    models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list",
+                        help="list (the default): the known checkpoints and detector models, which "
+                             "are present and which lifter auto runs; fetch: download NAME")
+    models.add_argument("name", nargs="?", metavar="NAME",
+                        help="fetch: a known checkpoint or detector model, any case (pose3d models "
+                             "lists them: e.g. h36m_detectron_coco, mediapipe-heavy)")
     models.add_argument("--dir", help="checkpoint folder (default: model/ or $POSE3D_MODEL_DIR); detector "
                         "models go to $POSE3D_CACHE_DIR (default ~/.cache/pose3d_nb)")
     models.set_defaults(func=cmd_models)

@@ -40,13 +40,22 @@ def check_run_options(args: argparse.Namespace) -> None:
     ``Pose3DValueError`` here (a negative window, or one beyond the lifter's receptive field, an
     unknown follow rule or lifter name, a checkpoint file that is not there, a detector that
     cannot follow or lacks what the lifter requires, a bad lens, calibration
-    file or height, an --out holding a recording without --overwrite) is a refusal of the
-    command line, exit status 2, and leaves no folder behind."""
+    file or height, an --out holding a recording without --overwrite, the browser's camera,
+    which only a notebook can read) is a refusal of the command line, exit status 2, and leaves
+    no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.detectors.registry import check_lifter_detector
     from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_file, check_lifter_name
     from pose3d_nb.recording.folder import check_no_other_recording
+    from pose3d_nb.sources.open import is_browser_camera
 
+    if is_browser_camera(args.source):
+        # Its frames come from a notebook's page (pose3d_nb.browser_camera): a command never
+        # gets one. It failed only once the run had started, leaving an empty --out.
+        raise UsageError(
+            f"--source {args.source}: the browser's camera sends frames only to a notebook "
+            "(PoseApp(source='browser camera')); use --source camera (or camera:N) for a camera "
+            "on this machine")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
     settings = run_settings(args)
@@ -89,8 +98,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     from pose3d_nb.world.intrinsics import FieldOfViewError
 
     engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
-                        overwrite=args.overwrite, **world_options(args))
-    engine.max_frames = args.max_frames
+                        overwrite=args.overwrite, max_frames=args.max_frames, **world_options(args))
     info = engine.lifter_info
     print(f"lifter: {info.name}")
     if info.hint:

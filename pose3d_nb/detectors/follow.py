@@ -2,7 +2,13 @@
 
 ``follow`` is one of:
 
-- ``"largest"`` (the default): the person with the biggest box when someone is first found;
+- ``"auto"``, the default of ``Settings``, ``PoseEngine``, ``Pose3D`` and ``pose3d run``:
+  ``"largest"`` with a detector that can see everyone (``mediapipe``, run as
+  ``mediapipe-people``; ``mediapipe-people`` itself), else (``mediapipe-lite``,
+  ``mediapipe-heavy``, ``detectron2``) the detector's own single-person choice, as ``"none"``;
+- ``"none"`` (or None): the detector's own choice (``mediapipe``: its single-person solution);
+- ``"largest"`` (what ``PeopleFollower`` and ``mediapipe-people`` take when given nothing): the
+  person with the biggest box when someone is first found;
 - ``"centre"``: the person nearest the image centre;
 - ``"most-moving"``: the person whose keypoints move most during their first half second;
 - a track id (an int, or its digits as a string): that person, once they are in view;

@@ -119,7 +119,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     Args:
         source: ``open_source`` spec ("sample", "camera", "camera:N", a path) or a source object.
-        detector: detector backend name ("mediapipe", "detectron2") or a detector object.
+        detector: a registered 2D detector name ("mediapipe", the default; its variants
+            "mediapipe-lite", "mediapipe-heavy", "mediapipe-people"; "detectron2"; any added with
+            ``register_detector``: ``detectors.registry.known_detectors()`` lists them) or a
+            detector object.
         lifter: "auto", "shipped", "mediapipe" (or None), a checkpoint path or a ``TemporalModel``
             (``lifting.choice.choose_lifter`` says which runs for "auto").
         window: frames of 2D history per pose (0 = the receptive field); changeable while running.
@@ -148,10 +151,22 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         checkpoint: the old name of ``lifter``: warns, and goes in the next release.
         camera, fov, focal, height: the lens (calibration file or ``Intrinsics``, degrees, pixels)
             and the person's height in metres, for the world placement (``pose3d_nb.world``).
+        max_frames: most poses to record, a whole number >= 1 (None: no limit), as
+            ``pose3d run --max-frames``; the run finishes on the last one. Also settable later
+            (``engine.max_frames = N``).
+
+    Changing things later: ``window``, ``lookahead``, ``flip``, ``lift_settings`` and
+    ``max_frames`` are assigned (``engine.window = 9``, also while running); the source, the
+    detector and whom to follow change through ``set_source``, ``set_detector`` and
+    ``follow()``; the lifter, ``capacity``, ``out_dir`` and the lens are fixed when the engine is
+    made. Assigning any other public name of the engine, or one of those keywords, raises
+    ``Pose3DAttributeError`` naming the call to make (it changed nothing before, and
+    ``engine.follow = ...`` hid the method).
 
     Raises:
         Pose3DValueError: an unknown lifter name, an unusable checkpoint, a knob out of range.
         Pose3DTypeError: ``settings`` is not a ``Settings``, or both lifter= and checkpoint=.
+        Pose3DAttributeError: (later) an assignment of a name that is not settable, see above.
     """
 
     @keyword_only_after("PoseEngine", 2, (
@@ -181,6 +196,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         fov: float | None = None,
         focal: float | None = None,
         height: float | None = None,
+        max_frames: int | None = None,
     ):
         # stacklevel 4: the caller of PoseEngine(...), past keyword_only_after's frame
         lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter, stacklevel=4)
@@ -201,6 +217,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                                 detector_options)
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
                                   finalize=self._placed_from_whole_clip)
+        self.max_frames = max_frames  # refused here, by name, when not a whole number >= 1
         # The choice as given ("out_files" stays relative in ``settings``); the recorder records
         # into it made absolute now, wherever the working folder goes later.
         self._out_dir_setting = None if self.out_dir is None else str(Path(chosen["out_dir"]).expanduser())

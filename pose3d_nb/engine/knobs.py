@@ -3,14 +3,22 @@
 ``EngineKnobs`` is mixed into ``PoseEngine``: the lifter's temporal knobs (window, lookahead,
 flip; changeable while running), the names of the source, detector and lifter, and all of them
 as one ``Settings``. It only reads and assigns the engine's parts; it starts nothing.
+
+Only the properties with a setter are assigned (``window``, ``lookahead``, ``flip``,
+``lift_settings``, ``max_frames``). Assigning any other public name the engine has (a method,
+a reading) or takes when it is made (``detector``, ``lifter``, ``capacity``...) raises
+``Pose3DAttributeError`` naming the call that does it: such an assignment changed nothing, and
+``engine.follow = "centre"`` hid the ``follow`` method (a click on a person then failed).
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import TYPE_CHECKING, Any
 
 from pose3d_nb.detectors.follow import follow_text, resolved_follow, single_person_of
+from pose3d_nb.errors import Pose3DAttributeError
 from pose3d_nb.lifting.choice import LifterInfo, describe_lifter
 from pose3d_nb.lifting.protocol import LiftSettings
 from pose3d_nb.settings import Settings
@@ -18,6 +26,32 @@ from pose3d_nb.settings import Settings
 if TYPE_CHECKING:
     from pose3d_nb.buffer import RollingBuffer
     from pose3d_nb.engine.devices import Devices
+
+#: What to do instead of assigning each of these names on an engine ("{value}": the value
+#: assigned): ``PoseEngine``'s keywords that are not settable properties, and the methods and
+#: readings whose call is not simply themselves. Every other method or reading says so itself.
+_INSTEAD = {
+    "detector": "call engine.set_detector({value}) (running or not)",
+    "detector_options": "call engine.set_detector(name, **options)",
+    "follow": "it is a method: call engine.follow({value})",
+    "source": "call engine.set_source({value}) (running or not)",
+    "loop": "call engine.set_source(spec, loop=...)",
+    "pace": "call engine.set_source(spec, pace=...)",
+    "lifter": ("the lifter is chosen when the engine is made: PoseEngine(lifter={value}) "
+               "(engine.lifter_info says which runs)"),
+    "checkpoint": "the lifter is chosen when the engine is made: PoseEngine(lifter={value})",
+    "settings": ("give new settings when the engine is made, PoseEngine(settings=...); window, "
+                 "lookahead and flip change by assignment"),
+    **{name: f"it is set when the engine is made: PoseEngine({name}={{value}})"
+       for name in ("capacity", "out_dir", "session_interval", "torch_threads", "overwrite",
+                    "camera", "fov", "focal", "height")},
+}
+
+
+def _shown(value: Any) -> str:
+    """``value`` as the message's example call shows it (short)."""
+    text = repr(value)
+    return text if len(text) <= 40 else "..."
 
 
 class EngineKnobs:
@@ -30,6 +64,17 @@ class EngineKnobs:
     _devices: Devices
     buffer: RollingBuffer
     _out_dir_setting: str | None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assign ``name``; ``Pose3DAttributeError`` (naming the call to make instead) for a
+        public name that is not a settable property: a method, a reading, or a keyword the engine
+        is made with (see the module's docstring). A callable put in a method's place (a test's
+        ``monkeypatch``) is assigned; so is a new name the engine does not have."""
+        if not name.startswith("_"):
+            refusal = _refusal(type(self), name, value)
+            if refusal is not None:
+                raise Pose3DAttributeError(f"engine.{name} cannot be assigned: {refusal}")
+        super().__setattr__(name, value)
 
     @property
     def settings(self) -> Settings:
@@ -104,3 +149,31 @@ class EngineKnobs:
     def source(self) -> Any:
         """The open source object while running (its ``frame_count``, ``is_live``), else None."""
         return self._devices.source
+
+
+def _refusal(cls: type, name: str, value: Any) -> str | None:
+    """Why ``name = value`` on an instance of ``cls`` (an engine) is refused, and what to do
+    instead; None when it is assigned (a settable property, or a name the class does not have)."""
+    attribute = inspect.getattr_static(cls, name, None)
+    if isinstance(attribute, property):
+        if attribute.fset is not None:
+            return None
+        otherwise = (f"it is a reading of the engine, not a setting (settable: "
+                     f"{', '.join(settable_names(cls))})")
+    elif callable(attribute) or isinstance(attribute, (staticmethod, classmethod)):
+        if callable(value):  # a function put in the method's place, as monkeypatch does
+            return None
+        otherwise = f"it is a method: call engine.{name}(...)"
+    elif name in _INSTEAD:  # a keyword of PoseEngine(...) that is no attribute
+        otherwise = ""
+    else:
+        return None
+    return _INSTEAD[name].format(value=_shown(value)) if name in _INSTEAD else otherwise
+
+
+def settable_names(cls: type) -> list[str]:
+    """The public names an engine of class ``cls`` takes by assignment: its properties with a
+    setter (window, lookahead, flip, lift_settings, max_frames)."""
+    return sorted(name for name in dir(cls) if not name.startswith("_")
+                  and isinstance(inspect.getattr_static(cls, name), property)
+                  and inspect.getattr_static(cls, name).fset is not None)

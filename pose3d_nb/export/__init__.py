@@ -42,6 +42,7 @@ __all__ = [
     "prepare",
     "refuse_replacing_recording",
     "register_format",
+    "units_name",
 ]
 
 
@@ -69,10 +70,18 @@ def default_path(session_path: Path | None, format: str) -> Path:
     return session_path.with_suffix(entry.suffix)
 
 
+def units_name(units: Any) -> Any:
+    """``units`` as the formats list them: text in lower case without the spaces around it
+    ("MM" is "mm", as "BVH" is "bvh"); anything else as given, for ``check_units`` to refuse."""
+    return units.strip().lower() if isinstance(units, str) else units
+
+
 def check_units(format: str, units: str | None) -> None:
     """``ExportError`` naming the choices for an unknown ``format``, or ``units`` (None: the
-    format's default) that it does not take; nothing is read, so a command checks them first."""
-    entry = _entry(format)
+    format's default; any case) that it does not take; nothing is read, so a command checks
+    them first."""
+    entry = _entry(format_name(format))
+    units = units_name(units)
     if units is not None and not entry.units:
         takes = ", ".join(name for name in FORMATS if FORMATS[name].units)
         raise ExportError(f"{format} is always in metres; units= applies to {takes}")
@@ -83,6 +92,7 @@ def check_units(format: str, units: str | None) -> None:
 def _writer(format: str, units: str | None) -> Callable[..., Path]:
     """The writer for ``format`` with ``units`` checked against the entry and bound."""
     check_units(format, units)
+    units = units_name(units)
     writer = load_object(_entry(format).writer)
     return writer if units is None else partial(writer, units=units)
 
@@ -112,7 +122,7 @@ def export_session(
     ``session_or_path``: a ``session.npz`` path, a loaded ``Session`` or a ``BufferSnapshot``
     (then pass ``metadata`` and ``out``). ``out``: default beside the session file, e.g.
     ``session.bvh``. ``fps``: the frame rate to declare (default: from the timestamps).
-    ``smooth``: low-pass cutoff in Hz (default: none). ``units``: see each writer. ``segment``:
+    ``smooth``: low-pass cutoff in Hz (default: none). ``units``: see each writer (any case). ``segment``:
     export only that recording run (default: every row). ``person``: a track id to export that
     person (the people columns of a several-people session) instead of the followed one. Raises
     ``ExportError`` (a ValueError) with a one-line reason for an empty session, no valid frame, an

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import html
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +107,26 @@ def _check_display_options(rates: dict[str, Any], plot_window_s: Any, sizes: dic
             raise Pose3DValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
 
 
+#: What the app uses of its engine: an object without these is no engine.
+_ENGINE_INTERFACE = ("start", "stop", "settings", "lifter_info", "source_name", "set_source",
+                     "set_detector", "follow", "stats", "latest_view")
+
+
+def _check_engine(engine: Any) -> None:
+    """``Pose3DTypeError`` for a first argument that is not an engine: a source spec there
+    (``PoseApp("sample")``) failed with "'str' object has no attribute 'lifter_info'"."""
+    if isinstance(engine, (str, bytes, os.PathLike, int)):
+        raise Pose3DTypeError(
+            f"PoseApp's first argument is a PoseEngine, got {engine!r}: for a source write "
+            f"PoseApp(source={engine!r}), or pass PoseApp(PoseEngine(...))")
+    missing = [name for name in _ENGINE_INTERFACE if not hasattr(engine, name)]
+    if missing:
+        raise Pose3DTypeError(
+            f"PoseApp's first argument is a PoseEngine (or an object with its interface), got a "
+            f"{type(engine).__name__} without {', '.join(missing)}: pass source=... and the other "
+            f"settings by keyword to have one built")
+
+
 class PoseApp:
     """Live pose UI for one engine.
 
@@ -118,7 +139,8 @@ class PoseApp:
     Args:
         engine: a ``PoseEngine`` (or anything with its interface); None builds one from
             ``engine_kwargs`` (settings, source, detector, lifter, window, lookahead, flip,
-            out_dir...; ``checkpoint``, the old name of ``lifter``, warns).
+            out_dir...; ``checkpoint``, the old name of ``lifter``, warns). A source goes by
+            keyword: ``PoseApp("sample")`` is refused (``PoseApp(source="sample")``).
         display_hz: most 3D skeleton updates a second (newest pose wins; each is one small
             buffer message, so it can run faster than the video). Each rate: 0 or less, no limit.
         image_hz: most video frames a second (each a JPEG drawn in the kernel).
@@ -132,7 +154,8 @@ class PoseApp:
         **engine_kwargs: ``PoseEngine``'s keywords, without ``engine``.
 
     Raises:
-        Pose3DTypeError: engine keywords given together with an engine.
+        Pose3DTypeError: engine keywords given together with an engine, or a first argument
+            that is not an engine (a source spec: pass ``source=``).
         Pose3DValueError: a rate, span or size that is not a number of its kind (before an
             engine is built), or what ``PoseEngine`` refuses.
     """
@@ -152,8 +175,10 @@ class PoseApp:
                     "PoseApp", "checkpoint", engine_kwargs.pop("checkpoint"), "lifter",
                     engine_kwargs.pop("lifter", FROM_SETTINGS))
             engine = PoseEngine(**engine_kwargs)
-        elif engine_kwargs:
-            raise Pose3DTypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
+        else:
+            _check_engine(engine)  # first: PoseApp("sample", loop=True) is a source given by position
+            if engine_kwargs:
+                raise Pose3DTypeError(f"engine options {sorted(engine_kwargs)} given together with an engine")
         self.engine = engine
         info = engine.lifter_info
         settings = engine.settings
