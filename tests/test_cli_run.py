@@ -131,6 +131,29 @@ def test_the_browser_camera_is_refused_before_any_work(tmp_path, capsys, source)
     assert "lifter:" not in printed.out and not out.exists()
 
 
+def test_run_fps_stamps_a_folder_of_images_and_is_refused_where_it_means_nothing(tmp_path, capsys):
+    import cv2
+
+    from pose3d_nb.cli import main
+    from pose3d_nb.sources import open_source
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with open_source("sample") as source:
+        for index, frame in zip(range(4), source, strict=False):
+            cv2.imwrite(str(folder / f"{index:03d}.png"), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    code = main(["run", "--source", str(folder), "--fps", "25", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    np.testing.assert_allclose(load_session(out).timestamps, np.arange(4) / 25)
+    refused = (("sample", ["--fps", "25"], "--fps: for a folder of images or a video file"),
+               (str(folder), ["--fps", "0"], "fps must be a positive frame rate"))
+    for source, options, says in refused:
+        assert main(["run", "--source", source, *options, "--out", str(tmp_path / "no")]) == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "no").exists()
+
+
 def test_an_out_folder_whose_session_has_single_value_timestamps_is_refused_in_one_line(tmp_path, capsys):
     """Describing the folder took len() of the 0-d timestamps: a TypeError traceback."""
     import json

@@ -17,6 +17,7 @@ import pytest
 from pose3d_nb.benchmarks.lifter import random_model
 from pose3d_nb.buffer import PoseSample, RollingBuffer
 from pose3d_nb.engine import EngineError, PoseEngine
+from pose3d_nb.errors import Pose3DAttributeError, Pose3DValueError
 from pose3d_nb.export.table import frame_csv_header, write_frame_csv
 from pose3d_nb.lifting.model import Architecture
 from pose3d_nb.recording import load_session
@@ -527,6 +528,31 @@ def test_a_new_frame_size_mid_stream_starts_a_new_window(tmp_path, sample_frames
     engine.stop()
     engine.raise_if_failed()
     assert len(engine.buffer) == 24
+
+
+def test_a_folder_of_images_is_stamped_at_the_frame_rate_it_is_given(tmp_path, sample_frames):
+    # A folder of images has no frame rate of its own: its images were one second apart, and
+    # nothing in PoseEngine or pose3d run could say otherwise (open_source(fps=) and Pose3D(fps=)
+    # could): walking speeds came out 30 times too slow and every image was a world path of its own.
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(sample_frames[:6]):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    stamps = {}
+    for fps in (None, 30.0):
+        engine = PoseEngine(source=folder, lifter=random_model(TINY), out_dir=None, fps=fps)
+        engine.start()
+        assert engine.wait(60)
+        engine.stop()
+        engine.raise_if_failed()
+        stamps[fps] = engine.buffer.snapshot().timestamps
+    np.testing.assert_allclose(stamps[None], np.arange(6.0))
+    np.testing.assert_allclose(stamps[30.0], np.arange(6) / 30.0)
+    for bad in (0, -5.0, float("nan"), True):
+        with pytest.raises(Pose3DValueError, match="fps must be a positive frame rate"):
+            PoseEngine(source=folder, out_dir=None, fps=bad)
+    with pytest.raises(Pose3DAttributeError, match="set_source"):
+        engine.fps = 30.0
 
 
 def test_an_image_file_works_with_the_demo_file_options(tmp_path, sample_frames):

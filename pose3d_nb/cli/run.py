@@ -45,9 +45,11 @@ def check_run_options(args: argparse.Namespace) -> None:
     no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.detectors.registry import check_lifter_detector
+    from pose3d_nb.engine.switching import check_source_fps
     from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_file, check_lifter_name
     from pose3d_nb.recording.folder import check_no_other_recording
-    from pose3d_nb.sources.open import is_browser_camera
+    from pose3d_nb.sources.base import SourceError
+    from pose3d_nb.sources.open import accepted_options, is_browser_camera
 
     if is_browser_camera(args.source):
         # Its frames come from a notebook's page (pose3d_nb.browser_camera): a command never
@@ -58,6 +60,14 @@ def check_run_options(args: argparse.Namespace) -> None:
             "on this machine")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.fps is not None:
+        check_source_fps(args.fps)
+        try:
+            taken = accepted_options(args.source)
+        except SourceError:  # a missing file: reported by the run as before (exit 1)
+            taken = {"fps"}
+        if "fps" not in taken:  # the sample and cameras keep their own clock
+            raise UsageError(f"--fps: for a folder of images or a video file, not --source {args.source}")
     settings = run_settings(args)
     # Each of these the engine would refuse only after the folder was made.
     detector, _ = with_follow(settings.detector, settings.follow)
@@ -98,7 +108,8 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     from pose3d_nb.world.intrinsics import FieldOfViewError
 
     engine = PoseEngine(settings=run_settings(args), loop=args.loop or None, pace=args.pace or None,
-                        overwrite=args.overwrite, max_frames=args.max_frames, **world_options(args))
+                        fps=args.fps, overwrite=args.overwrite, max_frames=args.max_frames,
+                        **world_options(args))
     info = engine.lifter_info
     print(f"lifter: {info.name}")
     if info.hint:
@@ -212,6 +223,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=int, default=None, help="record exactly this many frames")
     run.add_argument("--loop", action="store_true", help="repeat a video file")
     run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
+    run.add_argument(
+        "--fps", type=float, default=None, metavar="F",
+        help="a folder of images or a video file: the rate its frames were taken at (an image folder "
+        "has none of its own: its images are one second apart without it)",
+    )
     run.add_argument(
         "--capacity", type=int, default=DEFAULTS.capacity, help="rows kept in the rolling buffer"
     )

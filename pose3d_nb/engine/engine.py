@@ -40,7 +40,7 @@ from pose3d_nb.engine.knobs import EngineKnobs
 from pose3d_nb.engine.live import LiveView, ViewBoard
 from pose3d_nb.engine.readings import EngineReadings
 from pose3d_nb.engine.stats import RunCounters
-from pose3d_nb.engine.switching import EngineSwitching
+from pose3d_nb.engine.switching import EngineSwitching, check_source_fps
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
 from pose3d_nb.lifting.choice import choose_lifter, give_lens
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
@@ -136,6 +136,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             A folder holding another recording is refused at ``start`` unless ``overwrite``.
         loop: for file sources: start again at the end.
         pace: for file sources: play at the file's frame rate.
+        fps: for file sources: the rate the frames were taken at. A folder of images has none of
+            its own: without it its images are stamped one second apart (speeds and the world
+            path's smoothing are then per second, each image a path of its own); a video file's
+            replaces the rate it stores. Cameras and the sample keep their own.
         session_interval: seconds between chunk saves while running (what a crash may lose).
         torch_threads: threads for the lifter's matrix products, a whole number >= 1 (1 leaves
             the other core to the detector), or None (or 0) for torch's own count. Set on the lift thread
@@ -197,6 +201,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         focal: float | None = None,
         height: float | None = None,
         max_frames: int | None = None,
+        fps: float | None = None,
     ):
         # stacklevel 4: the caller of PoseEngine(...), past keyword_only_after's frame
         lifter = renamed_option("PoseEngine", "checkpoint", checkpoint, "lifter", lifter, stacklevel=4)
@@ -213,7 +218,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._everyone = EveryoneLifter(lambda: give_lens(choose_lifter(self._lifter_spec), **lens),
                                         chosen["capacity"], placer=self._world)
         detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
-        self._devices = Devices(chosen["source"], self._file_options(loop, pace), detector_spec,
+        check_source_fps(fps)
+        self._devices = Devices(chosen["source"], self._file_options(loop, pace, fps), detector_spec,
                                 detector_options)
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
                                   finalize=self._placed_from_whole_clip)

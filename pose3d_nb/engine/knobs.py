@@ -37,6 +37,7 @@ _INSTEAD = {
     "source": "call engine.set_source({value}) (running or not)",
     "loop": "call engine.set_source(spec, loop=...)",
     "pace": "call engine.set_source(spec, pace=...)",
+    "fps": "call engine.set_source(spec, fps=...)",
     "lifter": ("the lifter is chosen when the engine is made: PoseEngine(lifter={value}) "
                "(engine.lifter_info says which runs)"),
     "checkpoint": "the lifter is chosen when the engine is made: PoseEngine(lifter={value})",

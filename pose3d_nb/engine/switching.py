@@ -19,8 +19,10 @@ from pose3d_nb.detectors.follow import (
     with_follow,
 )
 from pose3d_nb.detectors.registry import detector_provides
+from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.sources import accepted_options
+from pose3d_nb.values import is_positive_number
 
 if TYPE_CHECKING:
     from pose3d_nb.engine.devices import Devices
@@ -39,19 +41,22 @@ class EngineSwitching:
     stop: Callable[..., None]
 
     @staticmethod
-    def _file_options(loop: bool | None, pace: bool | None) -> dict[str, bool]:
-        return {k: v for k, v in (("loop", loop), ("pace", pace)) if v is not None}
+    def _file_options(loop: bool | None, pace: bool | None, fps: float | None = None) -> dict[str, Any]:
+        return {k: v for k, v in (("loop", loop), ("pace", pace), ("fps", fps)) if v is not None}
 
-    def set_source(self, spec: Any, loop: bool | None = None, pace: bool | None = None) -> None:
+    def set_source(self, spec: Any, loop: bool | None = None, pace: bool | None = None,
+                   fps: float | None = None) -> None:
         """Switch source; while running the new one is opened here (errors raise) and swapped in.
         Stopped, it is opened at the next start, but a spec that names nothing (a missing file)
-        raises ``SourceError`` now, as the running case does."""
+        raises ``SourceError`` now, as the running case does. loop, pace, fps: as ``PoseEngine``
+        takes them (given, they replace the earlier ones)."""
+        check_source_fps(fps)
         with self._lock:
             devices = self._devices
             if not self.running:
                 accepted_options(spec)  # resolves the spec without opening it (nor a camera)
-            if loop is not None or pace is not None:
-                devices.source_options = self._file_options(loop, pace)
+            if loop is not None or pace is not None or fps is not None:
+                devices.source_options = self._file_options(loop, pace, fps)
             if not self.running:
                 devices.source_spec = spec
                 return
@@ -110,3 +115,10 @@ class EngineSwitching:
                 else:
                     self._devices.detector_spec, self._devices.detector_options = spec, options
             self._follow = target
+
+
+def check_source_fps(fps: Any) -> None:
+    """``Pose3DValueError`` unless ``fps`` is None or a positive, finite number of frames a second
+    (a file's frames are stamped ``index / fps``: 0 divided by it, a bool is no rate)."""
+    if fps is not None and not is_positive_number(fps):
+        raise Pose3DValueError(f"fps must be a positive frame rate, got {fps!r}")
