@@ -214,6 +214,35 @@ class Pose3D:
         """The 2D detector object."""
         return self._detector
 
+    # The temporal knobs change between frames as the engine's do while it runs (``engine.window
+    # = 9``): they were plain attributes here, and assigning one changed nothing.
+    @property
+    def window(self) -> int:
+        """Frames the lifter may use per pose (0 = its whole receptive field); assignable."""
+        return self._lifter.settings.window
+
+    @window.setter
+    def window(self, value: int) -> None:
+        self._lifter.settings = self._lifter.settings.replace(window=value)
+
+    @property
+    def lookahead(self) -> int:
+        """Frames each pose waits for future context; assignable (from the next frame on)."""
+        return self._lifter.settings.lookahead
+
+    @lookahead.setter
+    def lookahead(self, value: int) -> None:
+        self._lifter.settings = self._lifter.settings.replace(lookahead=value)
+
+    @property
+    def flip(self) -> bool:
+        """Test-time flip augmentation; assignable."""
+        return self._lifter.settings.flip
+
+    @flip.setter
+    def flip(self, value: bool) -> None:
+        self._lifter.settings = self._lifter.settings.replace(flip=value)
+
     def process(self, image: Any) -> list[PoseResult]:
         """Detect and lift one frame; the poses that became due, oldest first.
 

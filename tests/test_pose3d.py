@@ -71,6 +71,27 @@ def test_numpy_images_and_lookahead_trail_the_input():
     assert all(r.valid and np.isfinite(r.joints_3d).all() for r in results)
 
 
+def test_the_temporal_knobs_change_between_frames_as_the_engines_do():
+    # pose3d.lookahead = 3 made a plain attribute and changed nothing (the engine's knobs are
+    # assignable while it runs); now the next frames wait for it, and a bad value is refused.
+    with open_source("sample") as frames:
+        images = [frame.image for _, frame in zip(range(8), frames, strict=False)]
+    with Pose3D(lifter="shipped", fps=60.0) as pose3d:
+        assert (pose3d.window, pose3d.lookahead, pose3d.flip) == (pose3d.lifter.settings.window, 0, True)
+        first = [pose3d.process(image) for image in images[:3]]
+        pose3d.lookahead, pose3d.window, pose3d.flip = 3, 9, False
+        assert pose3d.lifter.settings.lookahead == 3 and pose3d.lifter.settings.window == 9
+        assert not pose3d.lifter.settings.flip
+        later = [pose3d.process(image) for image in images[3:]]
+        tail = pose3d.flush()
+        with pytest.raises(ValueError, match="lookahead"):
+            pose3d.lookahead = -1
+    assert [len(poses) for poses in first] == [1, 1, 1]
+    given = [r.frame_index for poses in later for r in poses] + [r.frame_index for r in tail]
+    assert given == [3, 4, 5, 6, 7]
+    assert sum(len(poses) == 0 for poses in later) >= 1  # the lookahead held poses back
+
+
 def test_every_frame_comes_out_once_across_a_window_break_with_lookahead():
     """An image-size change restarts the window: the old window's held-back poses still come out."""
     with open_source("sample") as frames:
