@@ -412,6 +412,22 @@ def test_default_path_is_beside_the_session_and_fps_comes_from_timestamps(sessio
     assert read_trc(written["trc"])[0]["DataRate"] == "30"  # timestamps, not the metadata's 12.5
 
 
+def test_a_recording_folder_exports_into_itself_not_over_a_file_beside_it(session, tmp_path):
+    # export_session(FOLDER, fmt) wrote FOLDER.bvh beside the folder: the takes walk.1 and walk.2
+    # both wrote walk.bvh, the second over the first, or over a walk.bvh the user had there.
+    from pose3d_nb.buffer import BufferSnapshot
+    from pose3d_nb.recording import write_session
+
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    for take in ("walk.1", "walk.2"):
+        (tmp_path / take).mkdir()
+        write_session(tmp_path / take / "session.npz", BufferSnapshot(**fields), session.metadata)
+    (tmp_path / "walk.bvh").write_text("my hand-cleaned walk\n")
+    for take in ("walk.1", "walk.2"):
+        assert export_session(tmp_path / take, "bvh") == tmp_path / take / "session.bvh"
+    assert (tmp_path / "walk.bvh").read_text() == "my hand-cleaned walk\n"
+
+
 def test_every_default_export_is_removed_with_its_session_on_overwrite(session, tmp_path):
     """`--overwrite` deletes the old run's exports (recording.folder.export_files): all of them."""
     from pose3d_nb.buffer import BufferSnapshot
@@ -657,3 +673,12 @@ def test_a_declared_rate_writes_the_rows_as_recorded(tmp_path):
     session = _live_walk()
     header, _, rows = read_trc(export_session(session, "trc", tmp_path / "declared.trc", fps=10))
     assert header["DataRate"] == "10" and len(rows) == len(session)
+
+
+@pytest.mark.parametrize("length", [243, 255])
+def test_a_legal_long_file_name_is_written(session, tmp_path, length):
+    # The temporary file beside it (".NAME.XXXXXXXX.tmp") went past 255 bytes: "File name too
+    # long" from 243 bytes on, after the session was read, for a name the system takes.
+    path = tmp_path / ("m" * (length - len(".trc")) + ".trc")
+    assert export_session(session, "trc", path) == path
+    assert path.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == [path.name]

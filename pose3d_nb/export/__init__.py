@@ -24,7 +24,7 @@ from typing import Any
 from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
-from pose3d_nb.recording import Session, load_session
+from pose3d_nb.recording import Session, load_session, resolve_session
 from pose3d_nb.recording.folder import REPLACED_PREFIX, recording_part
 from pose3d_nb.recording.journal import JOURNAL_DIR
 from pose3d_nb.registry import load_object
@@ -137,7 +137,10 @@ def export_session(
     fixed_rate = FORMATS[format].fixed_rate
     source_path = None
     if isinstance(session_or_path, (str, Path)):
-        source_path = Path(session_or_path)
+        # The file a recording folder stands for (its session.npz, or a killed run's journal), as
+        # pose3d export reads it: the export goes beside that. The folder itself gave
+        # FOLDER.bvh outside it, where two takes (walk.1, walk.2) wrote the same walk.bvh.
+        source_path = resolve_session(session_or_path)
         session_or_path = load_session(source_path)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     path = Path(out).expanduser() if out is not None else default_path(source_path, format)

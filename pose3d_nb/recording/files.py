@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import tempfile
@@ -67,6 +68,24 @@ def _sync_failed(folder: Path, exc: OSError) -> bool:
     return False
 
 
+#: The longest file name (bytes) the usual file systems take (ext4, XFS, APFS, NTFS in UTF-16
+#: units, near enough).
+NAME_MAX = 255
+
+
+def _temporary_prefix(name: str, suffix: str) -> str:
+    """``.NAME.`` for the temporary file beside ``NAME``; for a name too long to take the dots,
+    8 random characters and ``suffix`` within ``NAME_MAX`` bytes, its first bytes and a hash of
+    the whole name (an export named with 243 to 255 bytes could not be written: "File name too
+    long", although the name itself is legal)."""
+    room = NAME_MAX - len(suffix.encode()) - 10  # the two dots and tempfile's 8 characters
+    if len(name.encode()) <= room:
+        return f".{name}."
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    kept = name.encode()[: room - 13].decode(errors="ignore")
+    return f".{kept}~{digest}."
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") -> Iterator[io.BufferedWriter]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
@@ -79,7 +98,7 @@ def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") ->
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not a with-block: the handle must outlive the yield and be renamed, not deleted.
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-        dir=path.parent, prefix=f".{path.name}.", suffix=suffix, delete=False
+        dir=path.parent, prefix=_temporary_prefix(path.name, suffix), suffix=suffix, delete=False
     )
     try:
         with handle:
