@@ -384,6 +384,31 @@ def test_one_recording_folder_one_running_engine(tmp_path):
     assert session.metadata["recording_id"] == engine.recording_id
 
 
+def test_a_run_that_ended_by_itself_lets_a_new_engine_have_its_folder(tmp_path):
+    """A notebook cell run again: the first engine read its file to the end and was never
+    stopped, and the variable naming it now names the second engine. The folder stayed "being
+    recorded into by another run" until the kernel restarted; the ended run is finished now (its
+    session complete) and the second takes the folder (replacing it only with overwrite)."""
+    from pose3d_nb.recording import OutputError
+
+    first = PoseEngine(source="sample", lifter=random_model(TINY), out_dir=tmp_path, max_frames=10)
+    first.start()
+    assert first.wait(60) and not first.running
+    refused = PoseEngine(source="sample", lifter=random_model(TINY), out_dir=tmp_path, max_frames=10)
+    with pytest.raises(OutputError, match="pass overwrite"):
+        refused.start()  # the folder holds the first run's finished recording
+    session = load_session(tmp_path)
+    assert session.metadata["complete"] is True and len(session) == 10
+    assert session.metadata["recording_id"] == first.recording_id
+    second = PoseEngine(source="sample", lifter=random_model(TINY), out_dir=tmp_path, max_frames=12,
+                        overwrite=True)
+    second.start()
+    assert second.wait(60)
+    second.stop()
+    second.raise_if_failed()
+    assert len(load_session(tmp_path)) == 12
+
+
 def test_lifter_choice_official_first_then_shipped_and_mediapipe_by_name(
     tmp_path, monkeypatch, reference_checkpoint
 ):

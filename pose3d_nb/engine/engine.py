@@ -310,6 +310,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # Finished as a stop finishes it, while the world stage still holds that run's
                 # camera: its video file's rows are placed again from the whole clip (finalize).
                 self._recorder.finish(failed=self._error is not None)
+            self._finish_ended_runs_into(self.out_dir)
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             try:
                 self._begin_run(self._devices.open()[0])
@@ -320,6 +321,19 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 self._recorder.finish()
                 raise
             _UNSTOPPED.add(self)
+
+    def _finish_ended_runs_into(self, out_dir: Path | None) -> None:
+        """Another engine of this process whose run ended by itself (a file's end, or an error)
+        and that nobody stopped still holds ``out_dir``: finish it now, as its ``stop()`` would
+        (its session file written, the folder let go). A notebook cell run again made a second
+        engine on the folder while the first, no longer named by any variable, kept it until
+        the kernel restarted ("being recorded into by another run"). One still running is left
+        alone: the folder stays refused, as before."""
+        if out_dir is None:
+            return
+        for other in list(_UNSTOPPED):
+            if other is not self and other.out_dir == out_dir and not other.running:
+                other.stop()
 
     def _begin_run(self, source: Any) -> None:
         """Set up a run reading the opened ``source`` and start its threads (``start``)."""
