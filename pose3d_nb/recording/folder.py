@@ -175,9 +175,13 @@ def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
             ids.add(None)
         except SessionError:
             ids.add(None)
-        parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)"
-                     if newer is None else
-                     f"an unfinished recording ({JOURNAL_DIR}) {_written_by_a_newer_version(newer)}")
+        if newer is not None:
+            parts.append(f"an unfinished recording ({JOURNAL_DIR}) {_written_by_a_newer_version(newer)}")
+        elif _holds_no_row(journal):  # a run that could save nothing (a full disk), or killed at once
+            parts.append(f"a recording that saved no row ({JOURNAL_DIR}, from a run that did not stop "
+                         "cleanly: replacing it loses nothing)")
+        else:
+            parts.append(f"an unfinished recording ({JOURNAL_DIR}, from a run that did not stop cleanly)")
     else:
         set_aside = set_aside_standing_in(folder)
         if set_aside is not None:  # what load_session reads for the folder (resolve_session)
