@@ -727,6 +727,54 @@ def test_a_copy_or_renamed_output_is_reused_but_never_replaced(tmp_path, monkeyp
     assert sorted(p.name for p in out.iterdir() if p.name != STAGING) == ["backup_walk", "walk", "walk_v1"]
 
 
+def test_an_unpublished_output_outlives_an_output_as_old_as_it(tmp_path, monkeypatch):
+    """The output of the input's second version failed to publish (kept in .staging, the row said
+    so); the input changed again, and the next attempt deleted the kept output because the one in
+    place had the same settings, although that was made from the first version: when the third
+    version failed too, only the first version's output was left. It is now kept until
+    results/NAME holds the output of the same input, or of the input as it is now."""
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    recorded = task._run_engine
+    video, final = (tmp_path / "walk.mp4").resolve(), tmp_path / "out" / "walk"
+    settings = BatchSettings().checked()
+
+    def version(n: int) -> None:
+        video.write_bytes(b"v" * (10 + n))
+        os.utime(video, ns=(10**18 + n * 10**9,) * 2)  # 2001: older than any output written now
+
+    def does_not_decode(video, staging, settings):
+        raise RuntimeError("this version does not decode")
+
+    def busy(staging, final, video):
+        raise OSError(16, "Device or resource busy")
+
+    def made_from_size() -> int:
+        return read_manifest(final)["input_size"]
+
+    version(0)
+    assert task.process_video(str(video), str(final), settings)["status"] == "ok"
+    version(1)
+    monkeypatch.setattr(task, "publish", busy)
+    row = task.process_video(str(video), str(final), settings)
+    monkeypatch.setattr(task, "publish", publish)
+    (kept,) = (final.parent / STAGING).iterdir()
+    assert row["status"] == "failed" and f"the finished output is kept in {kept}" in row["error"], row
+    version(2)
+    monkeypatch.setattr(task, "_run_engine", does_not_decode)
+    assert task.process_video(str(video), str(final), settings)["status"] == "failed"
+    assert made_from_size() == 10 and read_manifest(kept)["input_size"] == 11  # both outputs kept
+    remove_stale(final.parent, "walk", video, settings)  # neither current: neither wins
+    assert made_from_size() == 10 and kept.exists()
+
+    version(3)
+    monkeypatch.setattr(task, "_run_engine", recorded)
+    assert task.process_video(str(video), str(final), settings)["status"] == "ok"
+    assert made_from_size() == 13 and len(runs) == 3
+    assert task.process_video(str(video), str(final), settings)["status"] == "skipped"
+    assert not kept.exists()  # results/walk holds the current input's output: the kept one is settled
+
 @pytest.mark.parametrize("in_the_way", [False, True])
 def test_a_publish_whose_second_rename_fails_loses_no_output(tmp_path, monkeypatch, in_the_way):
     """publish set the old output aside, then the rename of the new one failed (a folder appeared
