@@ -132,7 +132,7 @@ def test_outputs_never_share_a_folder_nor_take_one_the_batch_did_not_make(tmp_pa
     _touch(out / "own" / "notes.txt")  # the user's folder
     _fake_output(out / "mine", mine, "my_plot.png")  # a batch output the user added a file to
     folders, refused = place_outputs([d2, own, mine, d1], out)
-    assert folders[d1] == out / "clip"  # found by its manifest
+    assert folders[d1] == out / "clip"  # its name in a batch of it alone, found by its manifest
     assert folders[d2].name.startswith("clip-") and folders[d2] != folders[d1]
     assert folders[mine] == out / "mine"  # its own: reused while up to date ...
     assert writable_reason(out / "mine", mine).endswith(  # ... never replaced
@@ -676,6 +676,104 @@ def test_a_complete_unpublished_output_is_removed_only_for_an_output_as_current(
     remove_stale(out, "clip", video)
     assert (out / "clip" / "session.npz").read_bytes() == b"0000f00d" and another.exists()
 
+
+
+def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Each file of ``folder``: its bytes and modification time (what a replacement changes)."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_a_copy_or_renamed_output_is_reused_but_never_replaced(tmp_path, monkeypatch):
+    """The rerun took the first folder (by name) whose batch.json named the video: after
+    `cp -a results/walk results/backup_walk`, a rerun with another window replaced the backup and
+    left walk with the old output; with `cp -r` (times not kept) the video failed, pointing at the
+    backup; `mv walk walk_v1` got walk_v1 replaced. A copy is now reused only when up to date."""
+    from pose3d_nb.batch import task
+    from pose3d_nb.batch.runner import _plan
+
+    runs = _recorded_engine(monkeypatch)
+    video, out = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results"
+    window_9, window_27 = BatchSettings(window=9).checked(), BatchSettings(window=27).checked()
+
+    def rerun(settings: BatchSettings) -> dict:
+        rows: dict = {}
+        for path, folder in _plan([video], out, settings, rows).items():
+            rows[path] = task.process_video(str(path), str(folder), settings)
+        return rows[video]
+
+    def window_in(folder: Path) -> int:
+        return read_manifest(folder)["settings"]["window"]
+
+    for copy in (shutil.copy2, shutil.copy):  # cp -a, then cp -r (which makes every file look edited)
+        shutil.rmtree(out, ignore_errors=True)
+        assert rerun(window_9)["status"] == "ok"
+        shutil.copytree(out / "walk", out / "backup_walk", copy_function=copy)
+        backup = _files(out / "backup_walk")
+        row = rerun(window_27)
+        assert (row["status"], row["output"]) == ("ok", str(out / "walk" / "session.npz")), row
+        assert window_in(out / "walk") == 27 and _files(out / "backup_walk") == backup
+
+    os.replace(out / "walk", out / "walk_v1")  # kept under another name
+    kept, done = _files(out / "walk_v1"), len(runs)
+    row = rerun(window_27)  # up to date: reused where it is, nothing written
+    assert (row["status"], row["output"]) == ("skipped", str(out / "walk_v1" / "session.npz")), row
+    assert len(runs) == done
+    assert rerun(window_9)["output"] == str(out / "backup_walk" / "session.npz")  # as up to date
+    assert not (out / "walk").exists() and len(runs) == done
+    row = rerun(BatchSettings(window=3).checked())  # to be made: a new results/walk, the copies untouched
+    assert (row["status"], row["output"]) == ("ok", str(out / "walk" / "session.npz")), row
+    assert window_in(out / "walk") == 3 and _files(out / "walk_v1") == kept
+    assert _files(out / "backup_walk") == backup
+    assert sorted(p.name for p in out.iterdir() if p.name != STAGING) == ["backup_walk", "walk", "walk_v1"]
+
+
+def test_an_unpublished_output_outlives_an_output_as_old_as_it(tmp_path, monkeypatch):
+    """The output of the input's second version failed to publish (kept in .staging, the row said
+    so); the input changed again, and the next attempt deleted the kept output because the one in
+    place had the same settings, although that was made from the first version: when the third
+    version failed too, only the first version's output was left. It is now kept until
+    results/NAME holds the output of the same input, or of the input as it is now."""
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    recorded = task._run_engine
+    video, final = (tmp_path / "walk.mp4").resolve(), tmp_path / "out" / "walk"
+    settings = BatchSettings().checked()
+
+    def version(n: int) -> None:
+        video.write_bytes(b"v" * (10 + n))
+        os.utime(video, ns=(10**18 + n * 10**9,) * 2)  # 2001: older than any output written now
+
+    def does_not_decode(video, staging, settings):
+        raise RuntimeError("this version does not decode")
+
+    def busy(staging, final, video):
+        raise OSError(16, "Device or resource busy")
+
+    def made_from_size() -> int:
+        return read_manifest(final)["input_size"]
+
+    version(0)
+    assert task.process_video(str(video), str(final), settings)["status"] == "ok"
+    version(1)
+    monkeypatch.setattr(task, "publish", busy)
+    row = task.process_video(str(video), str(final), settings)
+    monkeypatch.setattr(task, "publish", publish)
+    (kept,) = (final.parent / STAGING).iterdir()
+    assert row["status"] == "failed" and f"the finished output is kept in {kept}" in row["error"], row
+    version(2)
+    monkeypatch.setattr(task, "_run_engine", does_not_decode)
+    assert task.process_video(str(video), str(final), settings)["status"] == "failed"
+    assert made_from_size() == 10 and read_manifest(kept)["input_size"] == 11  # both outputs kept
+    remove_stale(final.parent, "walk", video, settings)  # neither current: neither wins
+    assert made_from_size() == 10 and kept.exists()
+
+    version(3)
+    monkeypatch.setattr(task, "_run_engine", recorded)
+    assert task.process_video(str(video), str(final), settings)["status"] == "ok"
+    assert made_from_size() == 13 and len(runs) == 3
+    assert task.process_video(str(video), str(final), settings)["status"] == "skipped"
+    assert not kept.exists()  # results/walk holds the current input's output: the kept one is settled
 
 @pytest.mark.parametrize("in_the_way", [False, True])
 def test_a_publish_whose_second_rename_fails_loses_no_output(tmp_path, monkeypatch, in_the_way):

@@ -1,16 +1,22 @@
 """Where each video's output goes, so that no two inputs share a folder and nothing is deleted.
 
-A batch only ever replaces a folder it made for the same video: one holding a manifest
-(``batch.json``) that names that video, and no file the manifest does not list. Anything else
-in ``OUT`` is never touched:
+A batch only ever replaces a folder it made for the same video: one of the names it gives that
+video, holding a manifest (``batch.json``) that names that video, and no file the manifest does
+not list. Anything else in ``OUT`` is never touched:
 
 - ``OUT/NAME`` made by a batch for another video (an earlier batch of a same-named file from
   another folder): this video goes to ``OUT/NAME-HASH`` instead (``inputs.hashed_name``);
 - ``OUT/NAME`` not made by a batch (no manifest: the user's own folder), a file, or a batch
   output with files added to it: this video fails, with the reason, before anything runs.
 
-``place_outputs`` decides this for a whole batch before it starts (``claim_reason``; a rerun
-finds each video's earlier output by its manifest, whatever it was named). ``writable_reason``
+``place_outputs`` decides this for a whole batch before it starts (``claim_reason``). A video's
+own folder is one of the names the batch gives it (``own_names``: ``OUT/NAME``, the stem alone,
+the stem plus the path's hash); the first of them that holds its output is its folder, reused
+when up to date and replaced when not. A folder of another name whose manifest names the video
+(``outputs_elsewhere``) is the user's copy or renamed folder (``cp -a results/walk
+results/backup_walk``, ``mv walk walk_v1``): a rerun may reuse it when it is up to date (nothing
+is written), but never replaces it or writes into it; a video to be made again goes to its own
+folder, a new ``OUT/NAME`` when there is none, the copy left as it is. ``writable_reason``
 (the same, and no file added or edited by the user) is asked before a video is processed again and once
 more by the task right before it renames its staging folder into place, so a folder that
 appeared or changed meanwhile is not replaced either.
@@ -114,9 +120,28 @@ def _made_for_another_video(folder: Path, video: Path) -> bool:
     return manifest is not None and manifest.get("input") != str(video)
 
 
-def _earlier_outputs(out_dir: Path) -> dict[str, Path]:
-    """Input path -> the folder a batch made for it in ``out_dir`` (read from the manifests)."""
-    found: dict[str, Path] = {}
+def holds_output_of(folder: Path, video: Path) -> bool:
+    """``folder`` is a folder (not a link) whose manifest names ``video`` (complete or not,
+    current or not)."""
+    manifest = read_manifest(folder) if folder.is_dir() and not folder.is_symlink() else None
+    return manifest is not None and manifest.get("input") == str(video)
+
+
+def own_names(video: Path, name: str) -> list[str]:
+    """The folder names a batch gives ``video``, ``name`` (its ``output_names`` name in this batch)
+    first: its stem alone (the name it gets in a batch without another video of that stem) and its
+    stem plus its path's hash (``hashed_name``). An output of ``video`` under one of these is its
+    own, replaced when made again; under any other name it is a copy the user made."""
+    return list(dict.fromkeys([name, output_names([video])[0], hashed_name(video)]))
+
+
+def outputs_elsewhere(out_dir: Path) -> dict[str, list[Path]]:
+    """Input path -> every folder in ``out_dir`` whose manifest names it, in name order.
+
+    Read from the manifests, so a folder the user renamed or copied (``backup_walk``) is found
+    too; the caller keeps those a video does not own (``own_names``) for reuse only.
+    """
+    found: dict[str, list[Path]] = {}
     if not out_dir.is_dir():
         return found
     for folder in sorted(out_dir.iterdir()):
@@ -124,12 +149,17 @@ def _earlier_outputs(out_dir: Path) -> dict[str, Path]:
             continue
         manifest = read_manifest(folder)
         if manifest is not None and isinstance(manifest.get("input"), str):
-            found.setdefault(manifest["input"], folder)
+            found.setdefault(manifest["input"], []).append(folder)
     return found
 
 
 def place_outputs(videos: list[Path], out_dir: Path) -> tuple[dict[Path, Path], dict[Path, str]]:
-    """Each video's output folder in ``out_dir``, or the reason it cannot have one.
+    """Each video's own output folder in ``out_dir``, or the reason it cannot have one.
+
+    A video's own folder is the first of ``own_names`` that holds its output (an earlier batch's,
+    reused or replaced), else ``OUT/NAME``, or ``OUT/NAME-HASH`` when ``OUT/NAME`` holds another
+    video's output. A folder of another name holding its output (the user's copy) is never
+    returned: see ``outputs_elsewhere``.
 
     Args:
         videos (list[Path]): absolute paths, as ``find_videos`` returns them.
@@ -139,16 +169,18 @@ def place_outputs(videos: list[Path], out_dir: Path) -> tuple[dict[Path, Path], 
         tuple[dict[Path, Path], dict[Path, str]]: video -> its folder (all different, also
         case-insensitively), and video -> why it fails (see the module docstring).
     """
-    earlier = _earlier_outputs(out_dir)
     folders: dict[Path, Path] = {}
     refused: dict[Path, str] = {}
     taken: set[str] = set()
     for video, name in zip(videos, output_names(videos), strict=True):
-        candidates = [out_dir / name, out_dir / hashed_name(video)]
-        if str(video) in earlier:
-            candidates.insert(0, earlier[str(video)])
+        held = [out_dir / own for own in own_names(video, name)
+                if own.lower() not in taken and holds_output_of(out_dir / own, video)]
+        if held:
+            folders[video] = held[0]
+            taken.add(held[0].name.lower())
+            continue
         reasons = []
-        for folder in candidates:
+        for folder in (out_dir / name, out_dir / hashed_name(video)):
             if folder.name.lower() in taken:
                 reasons.append(f"{folder} is the output of another input of this batch")
                 continue

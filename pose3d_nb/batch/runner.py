@@ -35,7 +35,7 @@ from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_cl
 from pose3d_nb.batch.inputs import gather_videos
 from pose3d_nb.batch.lock import batch_lock
 from pose3d_nb.batch.manifest import reusable_output
-from pose3d_nb.batch.placement import place_outputs, writable_reason
+from pose3d_nb.batch.placement import holds_output_of, outputs_elsewhere, place_outputs, writable_reason
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
@@ -222,21 +222,31 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
 
     A video whose folder is taken by something else fails (``placement``), as does one to be
     redone whose folder holds files the batch did not write; one whose output is up to date is
-    ``skipped``.
+    ``skipped``. When its own folder does not hold its output, an up-to-date output of it under
+    another name (a copy or renamed folder of the user's) is reused instead; that folder is
+    never processed into: a video to be made again goes to its own folder.
     """
     folders, refused = place_outputs(paths, out)
+    elsewhere = outputs_elsewhere(out)
     jobs: dict[Path, Path] = {}
     for path in paths:
-        if path in refused:
+        own = folders.get(path)
+        if own is None or not holds_output_of(own, path):
+            copy = next(((folder, manifest) for folder in elsewhere.get(str(path), ())
+                         if (manifest := reusable_output(path, folder, settings)) is not None), None)
+            if copy is not None:  # read only: its row points at it, nothing is written there
+                rows[path] = manifest_row(path, copy[0], copy[1], exports=settings.export)
+                continue
+        if own is None:
             rows[path] = failed_row(path, refused[path])
             continue
-        manifest = reusable_output(path, folders[path], settings)
+        manifest = reusable_output(path, own, settings)
         if manifest is not None:
-            rows[path] = manifest_row(path, folders[path], manifest, exports=settings.export)
-        elif (reason := writable_reason(folders[path], path)) is not None:
+            rows[path] = manifest_row(path, own, manifest, exports=settings.export)
+        elif (reason := writable_reason(own, path)) is not None:
             rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
         else:
-            jobs[path] = folders[path]
+            jobs[path] = own
     return jobs
 
 

@@ -9,7 +9,8 @@ video (Dask's retry on another worker, a later run, or the batch settling after 
 it (``remove_stale``), and ``remove_if_empty`` drops ``.staging`` itself. A staging folder whose
 manifest was written holds a complete output: it is put in place (a worker killed right before
 publishing, a publish that failed), and removed only when ``OUT/NAME`` holds an output of the
-same video made from the same input.
+same video made from the same input (both manifests record its size and modification time), or
+from the input as it is now while the staged one was not.
 
 Replacing an older output takes two renames (``publish``): the old folder goes to
 ``KEY@HOST@PID@ATTEMPT.old`` beside the new one, then the new one to ``OUT/NAME``. A worker
@@ -166,16 +167,18 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
     ``video`` (the worker died after its manifest, before publishing, or publishing failed): put
     in place when ``final`` is free, or over an output of ``video`` there made from an input that
     has changed since, or with other settings than this run's ``settings`` while it was made with
-    them (``publish``: never over the user's files); removed only when ``final`` holds an output
-    of ``video`` as current as it and made with the same settings. Anything else (``final`` taken
-    by something else, another video's output, outputs of other settings) keeps it for a later
-    attempt.
+    them (``publish``: never over the user's files). Removed only when ``final`` holds an output
+    of ``video`` made from the same input (the same size and modification time recorded) with the
+    same settings, or made from the input as it is now while this one was not (what ``publish``
+    replaces). Anything else keeps it for a later attempt: ``final`` taken by something else,
+    another video's output, outputs of other settings, and two outputs of inputs that have both
+    changed since (the input changed again after this one's publish failed).
     """
-    made_from = _complete_input(folder)
-    if made_from is None:
+    input_path = _complete_input(folder)
+    if input_path is None:
         shutil.rmtree(folder, ignore_errors=True)  # never finished: nothing to keep
         return
-    if made_from != str(video):
+    if input_path != str(video):
         return  # not this video's output: not ours to judge, kept
     if _is_free(final):
         with contextlib.suppress(OSError):  # something appeared at final meanwhile: kept
@@ -183,15 +186,29 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
         return
     if _input_of(final) != str(video):
         return  # final holds something else (the user's folder, another video's output): kept
-    newer = _made_from_current_input(folder, video) and not _made_from_current_input(final, video)
+    folder_current = _made_from_current_input(folder, video)
+    final_current = _made_from_current_input(final, video)
     wanted = settings is not None and reusable_output(video, folder, settings) is not None \
         and reusable_output(video, final, settings) is None  # made with this run's settings
-    if newer or wanted:
+    if (folder_current and not final_current) or wanted:
         with contextlib.suppress(OSError, FolderInTheWay):  # the user's files in final: kept
             publish(folder, final, video)
         return
-    if (read_manifest(folder) or {}).get("settings") == (read_manifest(final) or {}).get("settings"):
-        shutil.rmtree(folder, ignore_errors=True)  # final holds this video's output, as current
+    if final_current and not folder_current:
+        shutil.rmtree(folder, ignore_errors=True)  # its input is gone; final has the current one's
+        return
+    kept, placed = read_manifest(folder) or {}, read_manifest(final) or {}
+    if kept.get("settings") == placed.get("settings") and _same_input(kept, placed):
+        shutil.rmtree(folder, ignore_errors=True)  # final holds the same output: a duplicate
+    # else both were made from inputs that are gone (the input changed again since): which of
+    # them is newer cannot be told (a restored file's time goes back), so nothing is replaced
+    # and neither is deleted; the next output of the input as it is now settles it.
+
+
+def _same_input(first: dict, second: dict) -> bool:
+    """Two manifests record the same input stamp (size and modification time)."""
+    stamp = {"size": first.get("input_size"), "mtime_ns": first.get("input_mtime_ns")}
+    return None not in stamp.values() and made_from(second, stamp)
 
 
 def remove_stale(out_dir: Path, name: str, video: Path, settings: BatchSettings | None = None) -> None:
