@@ -400,7 +400,12 @@ def test_a_run_that_ended_by_itself_lets_a_new_engine_have_its_folder(tmp_path):
     session = load_session(tmp_path)
     assert session.metadata["complete"] is True and len(session) == 10
     assert session.metadata["recording_id"] == first.recording_id
-    second = PoseEngine(source="sample", lifter=random_model(TINY), out_dir=tmp_path, max_frames=12,
+    # The folder named another way (a symlink) is the same folder, as its lock sees it.
+    alias = tmp_path.parent / f"{tmp_path.name}-alias"
+    alias.symlink_to(tmp_path)
+    first.start()  # a second run of the first engine, ended by itself again
+    assert first.wait(60) and not first.running
+    second = PoseEngine(source="sample", lifter=random_model(TINY), out_dir=alias, max_frames=12,
                         overwrite=True)
     second.start()
     assert second.wait(60)
@@ -578,6 +583,16 @@ def test_a_folder_of_images_is_stamped_at_the_frame_rate_it_is_given(tmp_path, s
             PoseEngine(source=folder, out_dir=None, fps=bad)
     with pytest.raises(Pose3DAttributeError, match="set_source"):
         engine.fps = 30.0
+    # A rate belongs to the source it was given for: the next one, without it, keeps its own
+    # (a folder's 2 fps stamped the next video at 2 fps too).
+    engine = PoseEngine(source=folder, lifter=random_model(TINY), out_dir=None, fps=2.0, max_frames=3)
+    engine.set_source("sample")
+    engine.start()
+    assert engine.wait(60)
+    engine.stop()
+    with open_source("sample") as sample:
+        own = sample.fps
+    np.testing.assert_allclose(engine.buffer.snapshot().timestamps, np.arange(3) / own, atol=1e-3)
 
 
 def test_an_image_file_works_with_the_demo_file_options(tmp_path, sample_frames):

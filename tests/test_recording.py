@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -1449,3 +1451,20 @@ def test_looking_for_recordings_set_aside_reads_none_of_their_rows(tmp_path, mon
     (tmp_path / "later" / "session.npz").rename(tmp_path / "session.npz")
     assert folder_module.set_aside_standing_in(tmp_path) is None
     assert rows_read == [], "older than the folder's session.npz: not read"
+
+
+def test_a_saves_checksum_is_of_its_values_even_with_nulls():
+    # A bool column with a null read back as Python objects, and the checksum was taken over
+    # their addresses: another process computed another one (no save writes nulls today).
+    import pyarrow as pa
+
+    from pose3d_nb.recording.journal import _checksum
+
+    with_null = pa.record_batch([pa.array([True, None, False])], names=["valid"])
+    filled = pa.record_batch([pa.array([True, False, False])], names=["valid"])
+    # The same values where not null; the null counted apart (its count is hashed too).
+    assert _checksum(with_null) != _checksum(filled)
+    code = ("import pyarrow as pa; from pose3d_nb.recording.journal import _checksum; "
+            "print(_checksum(pa.record_batch([pa.array([True, None, False])], names=['valid'])).decode())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == _checksum(with_null).decode()

@@ -731,3 +731,17 @@ def test_cli_lift_grounded_places_a_keypoint_array_in_the_world(tmp_path):
         assert 0.6 < np.median(joints[:, 0, 2]) < 1.3
     with pytest.raises(SystemExit):  # one world frame or the other
         main([*common, "--grounded", "--world", "--out", str(tmp_path / "x.npy")])
+
+
+def test_a_row_without_a_time_does_not_hide_a_second_unseen():
+    # The time between two rows next to one without a timestamp was NaN, and the frame count
+    # decided (no frame missing): a 6 s gap was smoothed across, 2 m and 6 m blended to 3.4 m.
+    from pose3d_nb.world.trajectory import smooth_offline
+
+    translation = np.zeros((80, 3))
+    translation[:, 2] = np.where(np.arange(80) < 40, 2.0, 6.0)
+    times = np.arange(80) / FPS
+    times[40:] += 6.0
+    times[39] = np.nan
+    smoothed = smooth_offline(translation, 1.0, 45.0, math.inf, times=times)
+    np.testing.assert_allclose(smoothed[[38, 41], 2], [2.0, 6.0], atol=1e-6)

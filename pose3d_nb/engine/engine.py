@@ -109,6 +109,14 @@ def _checked_threads(threads: Any) -> int | None:
     return int(threads) or None  # 0 was taken as "not set" before: it still is
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    """One folder under two names (``x/../rec``, a symlink), as the folder's lock sees it."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a) == Path(b)
+
+
 class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     """Runs capture, 2D detection and 3D lifting in the background and records the result.
 
@@ -332,8 +340,21 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         if out_dir is None:
             return
         for other in list(_UNSTOPPED):
-            if other is not self and other.out_dir == out_dir and not other.running:
-                other.stop()
+            if other is self or other.out_dir is None or not _same_folder(other.out_dir, out_dir):
+                continue
+            # Not while it is busy (in its own start or stop on another thread): that one may be
+            # about to run again; the folder's lock then refuses this start, as before.
+            if not other._lock.acquire(blocking=False):
+                continue
+            try:
+                if not other.running:
+                    other.stop()
+            except Exception as exc:  # noqa: BLE001 - said, and this start goes on
+                warnings.warn(f"the run another engine of this process ended in {out_dir} could not "
+                              f"be finished ({exc}); call that engine's stop() to see", RuntimeWarning,
+                              stacklevel=3)
+            finally:
+                other._lock.release()
 
     def _begin_run(self, source: Any) -> None:
         """Set up a run reading the opened ``source`` and start its threads (``start``)."""

@@ -49,14 +49,18 @@ class EngineSwitching:
         """Switch source; while running the new one is opened here (errors raise) and swapped in.
         Stopped, it is opened at the next start, but a spec that names nothing (a missing file)
         raises ``SourceError`` now, as the running case does. loop, pace, fps: as ``PoseEngine``
-        takes them (given, they replace the earlier ones)."""
+        takes them; loop and pace keep their earlier values when not given, fps is this source's
+        (None: its own)."""
         check_source_fps(fps)
         with self._lock:
             devices = self._devices
             if not self.running:
                 accepted_options(spec)  # resolves the spec without opening it (nor a camera)
-            if loop is not None or pace is not None or fps is not None:
-                devices.source_options = self._file_options(loop, pace, fps)
+            # loop and pace stay until changed; a frame rate belongs to the source it was given
+            # for (a folder's 2 fps stamped the next video at 2 fps too).
+            options = {**devices.source_options, **self._file_options(loop, pace)}
+            options.pop("fps", None)
+            devices.source_options = {**options, **self._file_options(None, None, fps)}
             if not self.running:
                 devices.source_spec = spec
                 return

@@ -139,6 +139,9 @@ def _checksum(batch) -> bytes:
             column = column.flatten()
         crc = zlib.crc32(column.null_count.to_bytes(8, "little"), crc)
         if pa.types.is_primitive(column.type):  # numbers and bools
+            if column.null_count:  # a bool column with nulls reads as Python objects: not bytes
+                column = column.fill_null(pa.scalar(False if pa.types.is_boolean(column.type) else 0,
+                                                    column.type))
             values = column.to_numpy(zero_copy_only=False)
             little_endian = values.astype(values.dtype.newbyteorder("<"), copy=False)
             crc = zlib.crc32(np.ascontiguousarray(little_endian), crc)

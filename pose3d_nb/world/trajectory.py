@@ -100,7 +100,12 @@ def smooth_offline(translation: np.ndarray, sigma_image: float, sigma_depth: flo
     result = t.copy()
     gaps = np.diff(frames) - 1 >= break_after
     if times is not None:
-        seconds = np.diff(np.asarray(times, np.float64)[frames])
+        stamps = np.asarray(times, np.float64)[frames]
+        known = np.flatnonzero(np.isfinite(stamps))
+        if len(known):  # a row without a time takes the last one before it, as live keeps it
+            at = np.maximum.accumulate(np.where(np.isfinite(stamps), np.arange(len(stamps)), known[0]))
+            stamps = np.where(np.arange(len(stamps)) < known[0], np.nan, stamps[at])
+        seconds = np.diff(stamps)
         gaps = np.where(np.isfinite(seconds), seconds >= break_after_s, gaps)
     for run in np.split(frames, np.flatnonzero(gaps) + 1):
         if len(run) >= 2:
