@@ -511,6 +511,193 @@ def test_the_export_a_failed_row_suggests_keeps_its_video_replaceable(tmp_path, 
     assert elsewhere.is_file()
 
 
+def _run(video: Path, final: Path, export: str) -> dict:
+    """One batch's handling of ``video`` as ``process`` does it: planned (``_plan``), then its task."""
+    from pose3d_nb.batch import task
+    from pose3d_nb.batch.runner import _plan
+
+    settings, rows = BatchSettings(export=export).checked(), {}
+    for path, folder in _plan([video], final.parent, settings, rows).items():
+        assert folder == final
+        rows[path] = task.process_video(str(path), str(folder), settings)
+    return rows[video]
+
+
+def test_a_rerun_asking_for_one_more_export_adds_it_and_keeps_the_others(tmp_path, monkeypatch):
+    """`--export trc` after a run with `--export bvh` (same videos and settings) processed every
+    video again, and the folder then held session.npz and session.trc: the BVH was gone. The
+    recording is now reused and only the missing export written beside it."""
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    first = _files(final)
+    stamps = read_manifest(final)["file_stamps"]
+
+    row = _run(video, final, "trc")
+    assert (row["status"], row["error"], len(runs)) == ("skipped", None, 1), row  # not processed again
+    assert row["note"] == "recording reused; export added: trc", row
+    assert row["output"] == str(final / "session.npz")
+    now = _files(final)
+    assert {name: now[name] for name in first if name != MANIFEST} == {
+        name: first[name] for name in first if name != MANIFEST}  # the recording and the BVH as they were
+    assert (final / "session.trc").is_file() and not list((final.parent / STAGING).iterdir())
+    manifest = read_manifest(final)
+    assert manifest["settings"]["export"] == ["bvh", "trc"]  # the formats present
+    assert set(manifest["files"]) == {p.name for p in final.iterdir()} - {MANIFEST}
+    assert {name: manifest["file_stamps"][name] for name in stamps} == stamps
+    assert writable_reason(final, video) is None  # every file the batch's: still replaceable
+
+    for export in ("trc", "bvh", "bvh,trc"):  # each up to date now: nothing written
+        again = _run(video, final, export)
+        assert (again["status"], again["note"], again["seconds"]) == ("skipped", None, 0.0), again
+    assert _files(final) == now and len(runs) == 1
+    row = _run(video, final, "csv,trc")
+    assert (row["status"], row["note"], len(runs)) == ("skipped", "recording reused; export added: csv", 1)
+    assert {"session.bvh", "session.trc", "session.tidy.csv"} <= {p.name for p in final.iterdir()}
+
+    os.utime(video, ns=(1, 1))  # the input changed: processed again, as before
+    assert _run(video, final, "trc")["status"] == "ok" and len(runs) == 2
+
+
+def test_exports_are_added_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    """The output's files are carried into the new folder as copies then, times kept: the new
+    manifest's stamps still match, so the folder stays the batch's own (replaceable)."""
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    before = _files(final)
+
+    def no_links(source, target, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(source))
+
+    monkeypatch.setattr(os, "link", no_links)
+    row = _run(video, final, "trc")
+    assert (row["status"], row["note"], len(runs)) == ("skipped", "recording reused; export added: trc", 1)
+    now = _files(final)
+    assert {name: now[name] for name in before if name != MANIFEST} == {
+        name: before[name] for name in before if name != MANIFEST}
+    assert writable_reason(final, video) is None
+
+def test_an_export_that_cannot_be_added_leaves_the_output_as_it_was(tmp_path, monkeypatch):
+    """Adding an export that fails (C3D's frame limit, lowered to 10 here) fails the row with the
+    reason and the recording kept; nothing of the output changes, and the export is tried again
+    by the next run (it was not recorded as failed). Another format asked with it is added."""
+    from pose3d_nb.export import c3d
+
+    runs = _recorded_engine(monkeypatch)
+    monkeypatch.setattr(c3d, "MAX_FRAMES", 10)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    before = _files(final)
+    for attempt in range(2):
+        row = _run(video, final, "c3d")
+        assert (row["status"], row["output"], row["frames"], len(runs)) == (
+            "failed", str(final / "session.npz"), 20, 1), row
+        assert row["error"].startswith("export c3d: C3D holds at most 10 frames and this export has 20"), row
+        assert _files(final) == before and not list((final.parent / STAGING).iterdir()), attempt
+
+    row = _run(video, final, "c3d,trc")
+    assert (row["status"], row["note"], len(runs)) == ("failed", "recording reused; export added: trc", 1)
+    assert row["error"].startswith("export c3d: C3D holds at most 10 frames"), row
+    assert {"session.bvh", "session.trc"} <= {p.name for p in final.iterdir()}
+    assert not (final / "session.c3d").exists()
+    assert read_manifest(final)["settings"]["export"] == ["bvh", "trc"]
+    monkeypatch.setattr(c3d, "MAX_FRAMES", 65535)
+    row = _run(video, final, "c3d")
+    assert (row["status"], row["note"], len(runs)) == ("skipped", "recording reused; export added: c3d", 1)
+
+
+def test_adding_an_export_killed_at_any_step_leaves_a_complete_output(tmp_path, monkeypatch):
+    """Exports are added in a staging folder published over the old output: a kill while an
+    export is written leaves the old output (the next attempt removes the half-made folder);
+    one after the new manifest, before the publish, or between its two renames, leaves the new
+    output for the next attempt to put in place, also one asking for other exports (which are
+    then added to it: the kept output was left beside it, its exports unseen)."""
+    from pose3d_nb.batch import staging as staging_module
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    before = _files(final)
+    export = task._export
+
+    def killed_in_export(staging, formats, note):
+        (staging / "session.trc").write_text("half a TRC")  # as far as it got
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(task, "_export", killed_in_export)
+    with pytest.raises(SystemExit):
+        _run(video, final, "trc")
+    monkeypatch.setattr(task, "_export", export)
+    assert _files(final) == before and len(list((final.parent / STAGING).iterdir())) == 1
+    row = _run(video, final, "trc")  # the retry: the half-made folder removed, the export added
+    assert (row["status"], len(runs)) == ("skipped", 1), row
+    assert (final / "session.trc").read_text() != "half a TRC"
+    assert (final / "session.bvh").is_file() and not list((final.parent / STAGING).iterdir())
+
+    def killed(staging, final, video):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(task, "publish", killed)
+    with pytest.raises(SystemExit):
+        _run(video, final, "csv")
+    monkeypatch.setattr(task, "publish", publish)
+    assert len(list((final.parent / STAGING).iterdir())) == 1 and not (final / "session.tidy.csv").exists()
+    row = _run(video, final, "bvh,parquet")  # other exports: the kept output put in place, then added to
+    assert (row["status"], row["note"]) == ("skipped", "recording reused; export added: parquet"), row
+    assert {"session.bvh", "session.trc", "session.tidy.csv", "session.parquet"} <= {
+        p.name for p in final.iterdir()}
+    assert not list((final.parent / STAGING).iterdir())
+
+    renames, rename = [], os.replace
+
+    def killed_at_the_second_rename(source, target):
+        if STAGING in (Path(source).parent.name, Path(target).parent.name):  # publish's (not a file's)
+            renames.append(source)
+            if len(renames) == 2:
+                raise SystemExit("killed")
+        rename(source, target)
+
+    monkeypatch.setattr(staging_module.os, "replace", killed_at_the_second_rename)
+    with pytest.raises(SystemExit):
+        _run(video, final, "c3d")
+    monkeypatch.setattr(staging_module.os, "replace", rename)
+    assert not final.exists()  # the window between the renames: both outputs in .staging
+    assert _run(video, final, "bvh")["status"] == "skipped"
+    assert {"session.bvh", "session.trc", "session.tidy.csv", "session.parquet", "session.c3d"} <= {
+        p.name for p in final.iterdir()}
+    assert not list((final.parent / STAGING).iterdir()) and len(runs) == 1
+
+
+def test_exports_are_never_added_to_a_folder_holding_the_users_files(tmp_path, monkeypatch):
+    """A folder with a file the user added, or an export they edited, is never replaced: the
+    export asked for is not added (the row says why), and the folder stays as it is. The user's
+    own file at the export's default path counts as the export: reused, never overwritten."""
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    with (final / "session.bvh").open("a") as bvh:
+        bvh.write("# cleaned up by hand\n")
+    _touch(final / "my_plot.png")
+    before = _files(final)
+    row = _run(video, final, "trc")
+    assert (row["status"], row["output"], len(runs)) == ("failed", str(final / "session.npz"), 1), row
+    assert row["error"] == (
+        f"export trc not written: {final} holds files pose3d batch did not write (my_plot.png); they are "
+        "left as they are: move them away to have the exports asked for written beside its recording")
+    (final / "my_plot.png").unlink()
+    row = _run(video, final, "trc")
+    assert row["error"].endswith("holds files changed since pose3d batch wrote them (session.bvh); they are "
+                                 "left as they are: move them away to have the exports asked for written "
+                                 "beside its recording"), row
+    (final / "session.trc").write_text("the user's own TRC")
+    row = _run(video, final, "trc")
+    assert (row["status"], row["error"], len(runs)) == ("skipped", None, 1), row
+    assert (final / "session.trc").read_text() == "the user's own TRC"
+    assert (final / "session.bvh").read_bytes() == before["session.bvh"][0]
+
+
 def test_a_video_longer_than_it_announces_keeps_every_frame(tmp_path, monkeypatch):
     """A video with more frames than its container announces (none announced: a webm or a live
     capture, and more than the 100,000 rows of the rolling buffer) failed after it was processed,

@@ -3,7 +3,8 @@
 ``batch.json`` is the last file written into a video's staging folder (atomically), and the
 folder is then renamed into place in one step. So an output folder with a manifest holds a
 finished ``session.npz`` and the exports it lists; a rerun reuses it when the input file is
-unchanged (same size and modification time, and older than the session) and the settings match.
+unchanged (same size and modification time, and older than the session) and the settings match,
+and when only exports are missing, writes them beside the recording (``exports_to_add``).
 """
 
 from __future__ import annotations
@@ -78,17 +79,16 @@ def made_from(manifest: dict[str, Any], stamp: dict[str, int]) -> bool:
     return {"size": manifest.get("input_size"), "mtime_ns": manifest.get("input_mtime_ns")} == stamp
 
 
-def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[str, Any] | None:
-    """The manifest of ``folder`` when its output can stand for processing ``video`` again, else None.
+def current_output(video: Path, folder: Path) -> dict[str, Any] | None:
+    """The manifest of ``folder`` when it holds a complete output of ``video`` as the file is now,
+    whatever settings it was made with, else None.
 
-    Reusable means: the manifest names this input, the input's size and modification time are
-    the recorded ones, ``session.npz`` is newer than the input, every listed file is there and
-    the settings match (``BatchSettings.reusable``).
+    That is: the manifest names this input, the input's size and modification time are the
+    recorded ones, ``session.npz`` is newer than the input and every listed file is there.
 
     Args:
         video (Path): the input file (absolute).
         folder (Path): its output folder.
-        settings (BatchSettings): the checked settings of this run.
     """
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("input") != str(video):
@@ -100,9 +100,86 @@ def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[
         return None
     if not made_from(manifest, stamp) or session_mtime < stamp["mtime_ns"]:
         return None
-    if not all((folder / name).is_file() for name in manifest.get("files", ())):
-        return None
-    settings_recorded = manifest.get("settings")
-    if not isinstance(settings_recorded, dict) or not settings.reusable(settings_recorded):
+    files = manifest.get("files", ())
+    if not isinstance(files, (list, tuple)) or not all(
+            isinstance(name, str) and (folder / name).is_file() for name in files):
         return None
     return manifest
+
+
+def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[str, Any] | None:
+    """The manifest of ``folder`` when its output can stand for processing ``video`` again, else None.
+
+    Reusable means: a complete output of the input as it is now (``current_output``) made with
+    matching settings (``BatchSettings.reusable``: the same processing, every export asked for).
+
+    Args:
+        video (Path): the input file (absolute).
+        folder (Path): its output folder.
+        settings (BatchSettings): the checked settings of this run.
+    """
+    manifest = current_output(video, folder)
+    if manifest is None or not settings.reusable(manifest.get("settings")):
+        return None
+    return manifest
+
+
+def exports_to_add(video: Path, folder: Path,
+                   settings: BatchSettings) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """An output of ``video`` that is up to date but for exports asked for now: its manifest and
+    the formats to write beside its recording; None when it is reusable as it is, or must be
+    processed again (``current_output``, ``BatchSettings.missing_exports``).
+
+    A format the user has written into the folder themselves, at its default path (``pose3d
+    export`` without ``--out``), counts as there, as for an export that failed
+    (``task.export_failure``): it is never overwritten, so the formats returned may be ().
+    Its listed files must be plain names in the folder (they are carried into a new folder).
+
+    Args:
+        video (Path): the input file (absolute).
+        folder (Path): its output folder.
+        settings (BatchSettings): the checked settings of this run.
+
+    Returns:
+        tuple[dict[str, Any], tuple[str, ...]] | None: the manifest and the missing formats.
+    """
+    manifest = current_output(video, folder)
+    if manifest is None:
+        return None
+    missing = settings.missing_exports(manifest.get("settings"))
+    if not missing or not all(_plain_name(name) for name in manifest.get("files", ())):
+        return None
+    from pose3d_nb.export import default_path
+
+    return manifest, tuple(fmt for fmt in missing if not default_path(folder / SESSION, fmt).is_file())
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside a folder (not a path leading elsewhere, nor the manifest itself)."""
+    return name not in ("", ".", "..", MANIFEST) and Path(name).name == name
+
+
+def write_manifest_with_exports(folder: Path, manifest: dict[str, Any], formats: tuple[str, ...],
+                                written: list[str]) -> None:
+    """Write ``folder/batch.json`` atomically for an output whose exports ``formats`` were added:
+    ``manifest`` (the one the output had) with ``formats`` added to its settings' exports and the
+    files ``written`` (names inside ``folder``) to its files, with their size and modification
+    time. Everything else stays as recorded when the video was processed (the stamps of the files
+    it had among them, so a file edited since is still seen as edited).
+
+    Args:
+        folder (Path): the staging folder holding the output with the exports added.
+        manifest (dict[str, Any]): the manifest the output had (``exports_to_add``).
+        formats (tuple[str, ...]): the export formats written.
+        written (list[str]): the files the exports wrote, or rewrote (names inside ``folder``).
+    """
+    settings = dict(manifest["settings"])
+    settings["export"] = sorted({*(f for f in settings.get("export", ()) if isinstance(f, str)), *formats})
+    stamps = manifest.get("file_stamps")
+    stamps = dict(stamps) if isinstance(stamps, dict) else {}
+    stamps.update({name: file_stamp(folder / name) for name in written})
+    files = sorted({*manifest.get("files", ()), *written})
+    updated = {**manifest, "settings": settings, "files": files,
+               "file_stamps": {name: stamps[name] for name in files if name in stamps}}
+    with atomic_file(folder / MANIFEST) as handle:
+        handle.write((json.dumps(updated, indent=1) + "\n").encode())

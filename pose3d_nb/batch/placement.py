@@ -60,16 +60,20 @@ def claim_reason(folder: Path, video: Path) -> str | None:
     return None
 
 
-def writable_reason(folder: Path, video: Path) -> str | None:
+def writable_reason(folder: Path, video: Path,
+                    purpose: str = "have this video processed again") -> str | None:
     """Why ``folder`` may not be replaced by a new output of ``video``, or None when it may.
 
     It may when it does not exist, or when a batch made it for ``video`` and it holds only the
     files that batch wrote, as it wrote them (an up-to-date output with the user's files added,
-    or an export the user edited, is still reused: only replacing it is refused).
+    or an export the user edited, is still reused: only replacing it is refused). Adding exports
+    to an output replaces its folder too (by a new one holding the same files and the exports:
+    ``task.add_exports``), so the same holds for it.
 
     Args:
         folder (Path): the video's output folder ``OUT/NAME``.
         video (Path): the input (absolute, as ``find_videos`` gives it).
+        purpose (str): what moving the user's files away would allow, for the reason.
 
     Returns:
         str | None: a one-line reason naming the folder and what to do, or None.
@@ -84,13 +88,13 @@ def writable_reason(folder: Path, video: Path) -> str | None:
     if added:
         return (
             f"{folder} holds files pose3d batch did not write ({_shown(added)}); they are left as they "
-            "are: move them away to have this video processed again"
+            f"are: move them away to {purpose}"
         )
     edited = _changed_files(folder, manifest.get("file_stamps"))
     if edited:  # a BVH cleaned up by hand was replaced by a new export when the video was redone
         return (
             f"{folder} holds files changed since pose3d batch wrote them ({_shown(edited)}); they are "
-            "left as they are: move them away to have this video processed again"
+            f"left as they are: move them away to {purpose}"
         )
     return None
 

@@ -34,12 +34,12 @@ import pandas as pd
 from pose3d_nb.batch.cluster import CONNECT_TIMEOUT_S, WORKER_TIMEOUT_S, dask_client
 from pose3d_nb.batch.inputs import gather_videos
 from pose3d_nb.batch.lock import batch_lock
-from pose3d_nb.batch.manifest import reusable_output
+from pose3d_nb.batch.manifest import exports_to_add, reusable_output
 from pose3d_nb.batch.placement import holds_output_of, outputs_elsewhere, place_outputs, writable_reason
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
-from pose3d_nb.batch.task import manifest_row, process_video
+from pose3d_nb.batch.task import manifest_row, process_video, row_without_adding
 from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import check_follow, follow_text
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
@@ -221,10 +221,12 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
     """The videos to process (video -> output folder); the others' rows go into ``rows``.
 
     A video whose folder is taken by something else fails (``placement``), as does one to be
-    redone whose folder holds files the batch did not write; one whose output is up to date is
-    ``skipped``. When its own folder does not hold its output, an up-to-date output of it under
-    another name (a copy or renamed folder of the user's) is reused instead; that folder is
-    never processed into: a video to be made again goes to its own folder.
+    redone, or given exports its output lacks, whose folder holds files the batch did not write;
+    one whose output is up to date is ``skipped``; one up to date but for exports is a job (its
+    task adds them: ``task.add_exports``). When its own folder does not hold its output, an
+    up-to-date output of it under another name (a copy or renamed folder of the user's) is reused
+    instead; that folder is never processed into, nor given exports: a video to be made again
+    goes to its own folder.
     """
     folders, refused = place_outputs(paths, out)
     elsewhere = outputs_elsewhere(out)
@@ -241,8 +243,15 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
             rows[path] = failed_row(path, refused[path])
             continue
         manifest = reusable_output(path, own, settings)
+        addition = exports_to_add(path, own, settings) if manifest is None else None
         if manifest is not None:
             rows[path] = manifest_row(path, own, manifest, exports=settings.export)
+        elif addition is not None:  # up to date but for exports: its task adds them, unless refused here
+            row = row_without_adding(path, own, settings, *addition)
+            if row is not None:
+                rows[path] = row
+            else:
+                jobs[path] = own
         elif (reason := writable_reason(own, path)) is not None:
             rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
         else:

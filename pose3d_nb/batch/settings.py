@@ -161,14 +161,33 @@ class BatchSettings:
         Returns:
             bool: whether the recorded output can be kept.
         """
+        return self.missing_exports(recorded) == ()
+
+    def missing_exports(self, recorded: Any) -> tuple[str, ...] | None:
+        """The export formats asked for now that output made with ``recorded`` settings lacks
+        (sorted; () when it has them all), or None when its recording is not what these settings
+        would make: a processing setting differs (everything ``as_dict`` records but ``export``:
+        pipeline, world, lens file and lifter hashes, placement tag), or ``recorded`` is not a
+        settings record at all.
+
+        Args:
+            recorded (Any): ``as_dict()`` of the settings the output was made with, as read
+                from its manifest (anything: the file may have been edited).
+
+        Returns:
+            tuple[str, ...] | None: e.g. ``("trc",)`` for output made with ``--export bvh`` when
+            ``bvh,trc`` is asked for now.
+        """
+        if not isinstance(recorded, dict):
+            return None
         wanted = self.as_dict()
-        exports = set(wanted.pop("export"))
-        try:
-            recorded_exports = set(recorded.get("export", ()))
-        except TypeError:
-            return False
-        same = all(recorded.get(key) == value for key, value in wanted.items())
-        return same and exports <= recorded_exports
+        exports = wanted.pop("export")
+        recorded_exports = recorded.get("export", ())
+        if not isinstance(recorded_exports, (list, tuple)):
+            return None
+        if not all(recorded.get(key) == value for key, value in wanted.items()):
+            return None
+        return tuple(fmt for fmt in exports if fmt not in recorded_exports)
 
 
 def _checked_world(

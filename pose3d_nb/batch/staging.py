@@ -9,8 +9,10 @@ video (Dask's retry on another worker, a later run, or the batch settling after 
 it (``remove_stale``), and ``remove_if_empty`` drops ``.staging`` itself. A staging folder whose
 manifest was written holds a complete output: it is put in place (a worker killed right before
 publishing, a publish that failed), and removed only when ``OUT/NAME`` holds an output of the
-same video made from the same input (both manifests record its size and modification time), or
-from the input as it is now while the staged one was not.
+same video made from the same input (both manifests record its size and modification time) with
+the same settings and every export it has, or from the input as it is now while the staged one
+was not. Adding exports to an output goes the same way (``task.add_exports``: its files and the
+new exports in a staging folder, published over the old folder), so it is as safe.
 
 Replacing an older output takes two renames (``publish``): the old folder goes to
 ``KEY@HOST@PID@ATTEMPT.old`` beside the new one, then the new one to ``OUT/NAME``. A worker
@@ -169,10 +171,12 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
     has changed since, or with other settings than this run's ``settings`` while it was made with
     them (``publish``: never over the user's files). Removed only when ``final`` holds an output
     of ``video`` made from the same input (the same size and modification time recorded) with the
-    same settings, or made from the input as it is now while this one was not (what ``publish``
-    replaces). Anything else keeps it for a later attempt: ``final`` taken by something else,
-    another video's output, outputs of other settings, and two outputs of inputs that have both
-    changed since (the input changed again after this one's publish failed).
+    same settings (its exports the same or more), or made from the input as it is now while this
+    one was not (what ``publish`` replaces). Made from the same input with the same settings but
+    more exports (``task.add_exports`` cut off before its publish), it is put in place. Anything
+    else keeps it for a later attempt: ``final`` taken by something else, another video's
+    output, outputs of other settings, and two outputs of inputs that have both changed since
+    (the input changed again after this one's publish failed).
     """
     input_path = _complete_input(folder)
     if input_path is None:
@@ -198,11 +202,30 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
         shutil.rmtree(folder, ignore_errors=True)  # its input is gone; final has the current one's
         return
     kept, placed = read_manifest(folder) or {}, read_manifest(final) or {}
-    if kept.get("settings") == placed.get("settings") and _same_input(kept, placed):
-        shutil.rmtree(folder, ignore_errors=True)  # final holds the same output: a duplicate
+    kept_exports, placed_exports = _exports_apart(kept, placed)
+    if _same_input(kept, placed) and kept_exports is not None and placed_exports is not None:
+        if kept_exports <= placed_exports:
+            shutil.rmtree(folder, ignore_errors=True)  # final holds the same output, or more: a duplicate
+        elif kept_exports > placed_exports:  # the same recording with more exports (some added to it)
+            with contextlib.suppress(OSError, FolderInTheWay):  # the user's files in final: kept
+                publish(folder, final, video)
+        # else each has an export the other lacks: both kept, nothing of either lost
     # else both were made from inputs that are gone (the input changed again since): which of
     # them is newer cannot be told (a restored file's time goes back), so nothing is replaced
     # and neither is deleted; the next output of the input as it is now settles it.
+
+
+def _exports_apart(first: dict, second: dict) -> tuple[set[str] | None, set[str] | None]:
+    """The export formats two manifests record, when their settings are otherwise the same (the
+    same recording: same processing, world and lifter); (None, None) when they differ."""
+    settings = [manifest.get("settings") for manifest in (first, second)]
+    if not all(isinstance(one, dict) and isinstance(one.get("export", []), list) for one in settings):
+        return None, None
+    apart = [{key: value for key, value in one.items() if key != "export"} for one in settings]
+    if apart[0] != apart[1]:
+        return None, None
+    exports = [{fmt for fmt in one.get("export", []) if isinstance(fmt, str)} for one in settings]
+    return exports[0], exports[1]
 
 
 def _same_input(first: dict, second: dict) -> bool:

@@ -8,13 +8,16 @@ A row is a plain dict with ``COLUMNS`` (tasks return it from the workers):
 | frames | frames recorded in its ``session.npz`` (missing when there is none) |
 | valid_fraction | share of those frames with a person (0-1) |
 | fps | frames processed per second of engine time, on its worker |
-| seconds | wall time of its task, set-up (detector, lifter) and exports included; 0 when skipped |
-| status | ``ok``, ``skipped`` (up-to-date output reused), ``failed`` or ``cancelled`` |
+| seconds | wall time of its task, set-up (detector, lifter) and exports included; 0 when skipped
+(but for the time spent adding exports to a reused recording) |
+| status | ``ok``, ``skipped`` (up-to-date output reused, perhaps given the exports it lacked: not
+processed again), ``failed`` or ``cancelled`` |
 | error | why it failed or was cancelled (None otherwise) |
 | output | its ``session.npz`` (exports lie beside it); None when there is no output (a ``failed``
 row has one when only an export failed: the recording was kept) |
 | note | for an ``ok`` or ``skipped`` row: why its frames lack a person (no frame has one; nobody
-followed at the end, with whom the ``follow=`` choice waited for), as ``pose3d run`` says; None otherwise |
+followed at the end, with whom the ``follow=`` choice waited for), as ``pose3d run`` says, and which
+exports were added to a reused recording (``recording reused; export added: trc``); None otherwise |
 """
 
 from __future__ import annotations

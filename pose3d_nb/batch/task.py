@@ -16,12 +16,21 @@ another worker (a bounded number of times) and then reports it.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from pose3d_nb.batch.manifest import SESSION, input_stamp, reusable_output, write_manifest
-from pose3d_nb.batch.placement import FolderInTheWay
+from pose3d_nb.batch.manifest import (
+    SESSION,
+    exports_to_add,
+    input_stamp,
+    reusable_output,
+    write_manifest,
+    write_manifest_with_exports,
+)
+from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import SET_ASIDE, discard, new_staging, publish, remove_stale
 from pose3d_nb.batch.table import FAILED, OK, SKIPPED, failed_row, make_row
@@ -154,22 +163,27 @@ def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> dict[s
     return failed
 
 
-def export_failure(folder: Path, manifest: dict[str, Any], formats: tuple[str, ...]) -> str | None:
+def export_failure(folder: Path, manifest: dict[str, Any], formats: tuple[str, ...],
+                   failures: dict[str, str] | None = None) -> str | None:
     """Why an output lacks exports asked for, or None when it has them all.
 
     An export that failed when the video was processed is recorded in its manifest
-    (``export_failed``: format -> reason); the session and the other exports were kept. One the
-    user has written since (``pose3d export``, at its default path) counts as there; it is a file
-    the batch did not write, so the output is then reused but never replaced
-    (``placement.writable_reason``), which is why the reason suggests ``--out`` outside the folder.
+    (``export_failed``: format -> reason); the session and the other exports were kept. One that
+    failed when this run added exports to the output (``failures``) is not recorded: the next run
+    tries it again. One the user has written since (``pose3d export``, at its default path)
+    counts as there; it is a file the batch did not write, so the output is then reused but
+    never replaced (``placement.writable_reason``), which is why the reason suggests ``--out``
+    outside the folder.
 
     Args:
         folder (Path): the video's output folder.
         manifest (dict[str, Any]): its manifest.
         formats (tuple[str, ...]): the formats this run asks for.
+        failures (dict[str, str] | None): format -> why, of the exports this run failed to add.
     """
     recorded = manifest.get("export_failed")
-    if not isinstance(recorded, dict) or not recorded:
+    recorded = {**(recorded if isinstance(recorded, dict) else {}), **(failures or {})}
+    if not recorded:
         return None
     from pose3d_nb.export import default_path
 
@@ -196,6 +210,10 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
     staging folder is kept, the row says where, and the next attempt puts it in place
     (``staging.remove_stale``).
 
+    An output that is up to date but for exports this run asks for (the same input, processing
+    and world settings; ``manifest.exports_to_add``) is not processed again: the missing exports
+    are added beside its recording (``add_exports``), the row ``skipped`` with a note saying so.
+
     Args:
         path (str): the video file, absolute (every worker must see the same path).
         output (str): its output folder, ``OUT/NAME``; the staging folder goes in ``OUT/.staging``.
@@ -203,8 +221,9 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
 
     Returns:
         dict[str, Any]: a row of ``batch.table.COLUMNS``: status ``ok`` (output written),
-        ``skipped`` (the existing output is up to date) or ``failed`` with the reason (with
-        ``output`` set when the session was kept and only an export failed).
+        ``skipped`` (the existing output is up to date, or was given the exports it lacked) or
+        ``failed`` with the reason (with ``output`` set when the session was kept and only an
+        export failed).
     """
     started = time.perf_counter()
     video, final = Path(path), Path(output)
@@ -215,6 +234,9 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         manifest = reusable_output(video, final, settings)
         if manifest is not None:
             return manifest_row(video, final, manifest, exports=settings.export)
+        addition = exports_to_add(video, final, settings)
+        if addition is not None:  # up to date but for exports: they are added, the video not redone
+            return add_exports(video, final, settings, *addition, started=started)
         stamp = input_stamp(video)  # before reading: a file changed meanwhile is redone next time
         staging = new_staging(final.parent, final.name)
         result = _run_engine(video, staging, settings)
@@ -241,18 +263,142 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
 
 
 def manifest_row(video: Path, folder: Path, manifest: dict[str, Any], status: str = SKIPPED,
-                 exports: tuple[str, ...] = ()) -> dict[str, Any]:
+                 exports: tuple[str, ...] = (), *, added: tuple[str, ...] = (),
+                 failures: dict[str, str] | None = None, seconds: float | None = None) -> dict[str, Any]:
     """The row of a finished output read back from its manifest (or the task's own result).
 
-    ``skipped``: reused by this run (0 s spent now); ``ok``: finished by this run (or after the
-    row was lost: a task that completed while the batch was being stopped). Either becomes
-    ``failed``, the output kept, when an export in ``exports`` (the formats this run asks for)
-    could not be written (``export_failure``).
+    ``skipped``: reused by this run (0 s spent now, unless ``seconds`` says what adding exports
+    took); ``ok``: finished by this run (or after the row was lost: a task that completed while
+    the batch was being stopped). Either becomes ``failed``, the output kept, when an export in
+    ``exports`` (the formats this run asks for) could not be written (``export_failure``, with
+    ``failures``: those this run failed to add). ``added``: the formats this run added to the
+    reused recording, said in the row's note.
     """
-    seconds = 0.0 if status == SKIPPED else manifest.get("seconds")
-    error = export_failure(folder, manifest, exports)
+    if seconds is None:
+        seconds = 0.0 if status == SKIPPED else manifest.get("seconds")
+    error = export_failure(folder, manifest, exports, failures)
+    note = manifest.get("note")
+    if added:
+        said = f"recording reused; export{'s' if len(added) > 1 else ''} added: {', '.join(added)}"
+        note = f"{said}; {note}" if note else said
     return make_row(
         video, status if error is None else FAILED, frames=manifest.get("frames"),
         valid_fraction=manifest.get("valid_fraction"), fps=manifest.get("fps"), seconds=seconds,
-        error=error, output=folder / SESSION, note=manifest.get("note"),
+        error=error, output=folder / SESSION, note=note,
     )
+
+
+ADDING_EXPORTS = "have the exports asked for written beside its recording"
+"""What moving the user's files out of an output folder allows, when only exports are missing."""
+
+
+def row_without_adding(video: Path, folder: Path, settings: BatchSettings, manifest: dict[str, Any],
+                       formats: tuple[str, ...], seconds: float = 0.0) -> dict[str, Any] | None:
+    """The row of an output lacking only exports (``manifest.exports_to_add``) when no task needs
+    to write them, else None.
+
+    ``skipped`` when none is left to write (the user wrote each one into the folder); ``failed``,
+    the output kept and named, when the folder holds files the batch did not write or that were
+    changed since: adding exports replaces the folder (``add_exports``), which is never done then
+    (``placement.writable_reason``).
+
+    Args:
+        video (Path): the input (absolute).
+        folder (Path): its output folder.
+        settings (BatchSettings): this run's checked settings.
+        manifest (dict[str, Any]): the output's manifest.
+        formats (tuple[str, ...]): the formats it lacks.
+        seconds (float): time spent on it so far (the row's ``seconds``).
+    """
+    if not formats:
+        return manifest_row(video, folder, manifest, exports=settings.export, seconds=seconds)
+    reason = writable_reason(folder, video, ADDING_EXPORTS)
+    if reason is None:
+        return None
+    return _kept_output_failed(video, folder, manifest, f"export {', '.join(formats)} not written: {reason}",
+                               seconds)
+
+
+def _kept_output_failed(video: Path, folder: Path, manifest: dict[str, Any], error: str,
+                        seconds: float) -> dict[str, Any]:
+    """A ``failed`` row of a video whose output in ``folder`` stays as it was (its numbers shown)."""
+    return make_row(video, FAILED, frames=manifest.get("frames"), fps=manifest.get("fps"),
+                    valid_fraction=manifest.get("valid_fraction"), seconds=seconds, error=error,
+                    output=folder / SESSION)
+
+
+def _carry(folder: Path, staging: Path, names: list[str]) -> None:
+    """Put each file ``names`` of ``folder`` into ``staging``, as it is: a hard link (the same
+    file, no copy of a long session), or a copy keeping its modification time where the file
+    system has no hard links. Exports are written by temporary file and rename, so one written
+    over a carried file replaces the link in ``staging`` and never changes ``folder``'s file."""
+    for name in names:
+        try:
+            os.link(folder / name, staging / name)
+        except OSError:
+            shutil.copy2(folder / name, staging / name)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """What tells whether ``path`` was written since: (device, inode, size, mtime)."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def add_exports(video: Path, final: Path, settings: BatchSettings, manifest: dict[str, Any],
+                formats: tuple[str, ...], started: float) -> dict[str, Any]:
+    """Write the exports ``formats`` an up-to-date output lacks beside its recording; its row.
+
+    The output is not written into: a new staging folder gets its files (``_carry``), the
+    exports (``_export``, as after processing) and a manifest recording the formats it had plus
+    those added (``write_manifest_with_exports``), and ``publish`` puts it in place of the old
+    folder, as for a video processed again. So at every instant the folder is the old output or
+    the new one, complete; a kill is settled by the next attempt (``staging.remove_stale``); no
+    export already there is removed, asked for still or not. Formats that fail are not recorded
+    (a later run tries them again): the row is ``failed`` with their reasons and the output, and
+    when none could be written nothing is published.
+
+    Args:
+        video (Path): the input (absolute).
+        final (Path): its output folder.
+        settings (BatchSettings): this run's checked settings.
+        manifest (dict[str, Any]): the output's manifest (``manifest.exports_to_add``).
+        formats (tuple[str, ...]): the formats it lacks.
+        started (float): ``time.perf_counter()`` when the task began.
+
+    Returns:
+        dict[str, Any]: ``skipped`` (with a note naming the formats added), or ``failed``.
+    """
+    row = row_without_adding(video, final, settings, manifest, formats)
+    if row is not None:
+        row["seconds"] = time.perf_counter() - started
+        return row
+    staging, finished = None, False
+    try:
+        staging = new_staging(final.parent, final.name)
+        carried = list(manifest.get("files", ()))
+        _carry(final, staging, carried)
+        before = {name: _identity(staging / name) for name in carried}
+        failures = _export(staging, formats, manifest.get("note"))
+        added = tuple(fmt for fmt in formats if fmt not in failures)
+        if added:
+            written = [p.name for p in staging.iterdir()
+                       if p.is_file() and before.get(p.name) != _identity(p)]
+            write_manifest_with_exports(staging, manifest, added, written)
+            finished = True  # a complete output from here on: kept whatever happens to its publish
+            publish(staging, final, video)
+        else:
+            discard(staging)  # nothing to add: the output stays as it was
+    except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
+        reason = describe(exc)
+        if finished:
+            set_aside = staging.with_name(staging.name + SET_ASIDE)
+            earlier = f" and the earlier output in {set_aside}" if set_aside.exists() else ""
+            reason += (f"; the output with the exports added is kept in {staging}{earlier} (the next run "
+                       f"of the batch puts it in place if {final} is free by then, or holds only this "
+                       "video's output as the batch wrote it)")
+        elif staging is not None:
+            discard(staging)
+        return _kept_output_failed(video, final, manifest, reason, time.perf_counter() - started)
+    return manifest_row(video, final, manifest, exports=settings.export, added=added, failures=failures,
+                        seconds=time.perf_counter() - started)
