@@ -357,3 +357,25 @@ def test_a_batch_whose_only_worker_dies_ends_with_the_videos_failed(tmp_path):
             process.wait()
         for log in logs:
             log.close()
+
+
+def test_a_workers_heartbeat_that_finds_the_pool_closing_is_not_reported(caplog):
+    # Closing the local pool stops its scheduler while a worker's heartbeat may be on its way:
+    # the worker printed "Failed to communicate with scheduler during heartbeat" and a traceback
+    # on the terminal after a clean Ctrl-C (a CI run of the Ctrl-C test). Other errors still show.
+    import logging
+
+    from pose3d_nb.batch.cluster import HEARTBEAT_MISS, QuietHeartbeatMiss, quiet_heartbeat_misses
+
+    logger = logging.getLogger("distributed.worker")
+    before = list(logger.filters)
+    try:
+        quiet_heartbeat_misses()
+        quiet_heartbeat_misses()  # once per process, however often the plugin runs
+        assert sum(isinstance(f, QuietHeartbeatMiss) for f in logger.filters) == 1
+        with caplog.at_level(logging.ERROR, logger="distributed.worker"):
+            logger.error(f"{HEARTBEAT_MISS}.")
+            logger.error("Compute Failed")
+        assert [r.getMessage() for r in caplog.records] == ["Compute Failed"]
+    finally:
+        logger.filters[:] = before
