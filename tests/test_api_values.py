@@ -176,6 +176,16 @@ def test_a_function_in_a_methods_place_and_a_new_name_are_still_assigned(model):
     assert engine.stats() == "patched" and engine.my_note == "take 2"
 
 
+@pytest.mark.parametrize(("typo", "meant"), [("lookahed", "lookahead"), ("windw", "window"),
+                                            ("max_frame", "max_frames"), ("flp", "flip")])
+def test_a_setting_misspelt_is_refused_naming_it(model, typo, meant):
+    # engine.lookahed = 3 made a new attribute and changed nothing, silently.
+    engine = PoseEngine(lifter=model, out_dir=None)
+    with pytest.raises(Pose3DAttributeError, match=f"no '{typo}'; did you mean engine.{meant}"):
+        setattr(engine, typo, 3)
+    assert not hasattr(engine, typo)
+
+
 @pytest.mark.parametrize("threads", [-1, 2.5, "2", True])
 def test_torch_threads_is_refused_before_the_run(threads, model):
     # Set only on the lift thread once running: -1, 2.5 and "2" ended the run there with torch's

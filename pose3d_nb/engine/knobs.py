@@ -13,6 +13,7 @@ a reading) or takes when it is made (``detector``, ``lifter``, ``capacity``...) 
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,8 @@ class EngineKnobs:
         """Assign ``name``; ``Pose3DAttributeError`` (naming the call to make instead) for a
         public name that is not a settable property: a method, a reading, or a keyword the engine
         is made with (see the module's docstring). A callable put in a method's place (a test's
-        ``monkeypatch``) is assigned; so is a new name the engine does not have."""
+        ``monkeypatch``) is assigned; so is a new name the engine does not have, unless it is a
+        letter or two off one of its settings (a typo: refused, naming the setting)."""
         if not name.startswith("_"):
             refusal = _refusal(type(self), name, value)
             if refusal is not None:
@@ -168,7 +170,13 @@ def _refusal(cls: type, name: str, value: Any) -> str | None:
     elif name in _INSTEAD:  # a keyword of PoseEngine(...) that is no attribute
         otherwise = ""
     else:
-        return None
+        # A new name is the caller's own, assigned; one a letter or two off a setting is a typo
+        # (engine.lookahed = 3 changed nothing, silently).
+        known = [*settable_names(cls), *_INSTEAD]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if not close:
+            return None
+        return f"the engine has no {name!r}; did you mean engine.{close[0]}?"
     return _INSTEAD[name].format(value=_shown(value)) if name in _INSTEAD else otherwise
 
 
