@@ -251,15 +251,22 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
         reason = describe(exc)
         if finished:
-            set_aside = staging.with_name(staging.name + SET_ASIDE)
-            earlier = f" and the earlier output in {set_aside}" if set_aside.exists() else ""
-            reason += (f"; the finished output is kept in {staging}{earlier} (the next run of the batch "
-                       f"puts it in place, without processing the video again, if {final} is free by then)")
+            reason += _kept_in_staging(staging, "the finished output", (
+                f"the next run of the batch puts it in place, without processing the video again, if "
+                f"{final} is free by then"))
         elif staging is not None:
             discard(staging)
         return failed_row(video, reason, time.perf_counter() - started)
     result["seconds"] = time.perf_counter() - started
     return manifest_row(video, final, result, OK, exports=settings.export)
+
+
+def _kept_in_staging(staging: Path, what: str, then: str) -> str:
+    """The end of a failed row's reason when ``what`` (a complete output) stays in ``staging``:
+    where it is, with the earlier output a failed publish set aside beside it, and ``then``."""
+    set_aside = staging.with_name(staging.name + SET_ASIDE)
+    earlier = f" and the earlier output in {set_aside}" if set_aside.exists() else ""
+    return f"; {what} is kept in {staging}{earlier} ({then})"
 
 
 def manifest_row(video: Path, folder: Path, manifest: dict[str, Any], status: str = SKIPPED,
@@ -392,11 +399,9 @@ def add_exports(video: Path, final: Path, settings: BatchSettings, manifest: dic
     except Exception as exc:  # noqa: BLE001 - the reason goes into the video's row
         reason = describe(exc)
         if finished:
-            set_aside = staging.with_name(staging.name + SET_ASIDE)
-            earlier = f" and the earlier output in {set_aside}" if set_aside.exists() else ""
-            reason += (f"; the output with the exports added is kept in {staging}{earlier} (the next run "
-                       f"of the batch puts it in place if {final} is free by then, or holds only this "
-                       "video's output as the batch wrote it)")
+            reason += _kept_in_staging(staging, "the output with the exports added", (
+                f"the next run of the batch puts it in place if {final} is free by then, or holds only "
+                "this video's output as the batch wrote it"))
         elif staging is not None:
             discard(staging)
         return _kept_output_failed(video, final, manifest, reason, time.perf_counter() - started)
