@@ -102,7 +102,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, signum, inherite
 def test_bad_source_is_one_clear_line(tmp_path):
     process = _spawn("run", "--source", str(tmp_path / "missing.mp4"), "--out", str(tmp_path))
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 1
+    assert process.returncode == 2
     assert "missing.mp4" in err and "Traceback" not in err
 
 
@@ -110,10 +110,13 @@ def test_a_source_that_names_nothing_is_refused_before_any_work(tmp_path, capsys
     from pose3d_nb.cli import main
 
     # The lifter was loaded ("lifter: ..." printed) and --out made before the source was opened.
+    # Exit status 2, a refusal of the command line, as `pose3d lift` refuses a missing keypoints
+    # file (it was 1, the status of work that failed).
     out = tmp_path / "out"
-    assert main(["run", "--source", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 1
+    assert main(["run", "--source", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
     printed = capsys.readouterr()
-    assert printed.err.startswith("error: no such file or folder") and "missing.mp4" in printed.err
+    assert printed.err.startswith("pose3d run: error: no such file or folder")
+    assert "missing.mp4" in printed.err
     assert "lifter:" not in printed.out and not out.exists()
 
 

@@ -58,6 +58,20 @@ def test_bench_refuses_an_option_its_benchmark_does_not_use_before_running(argum
     assert not ran
 
 
+@pytest.mark.parametrize("what", ["detect", "pipeline", "people"])
+def test_bench_refuses_a_source_that_is_not_there_before_running(what, tmp_path, capsys, monkeypatch):
+    import importlib
+
+    # It loaded the detector and lifter first, then failed with exit status 1.
+    ran = []
+    module = importlib.import_module(f"pose3d_nb.benchmarks.{what}")
+    monkeypatch.setattr(module, "run", lambda *a, **k: ran.append(k))
+    assert pose3d(["bench", what, "--source", str(tmp_path / "missing.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pose3d bench: error: no such file or folder") and "missing.mp4" in err
+    assert not ran
+
+
 def test_bench_options_reach_the_benchmarks_that_use_them(monkeypatch):
     """The check lets through what each benchmark takes, and the ones left out get their defaults."""
     import pose3d_nb.benchmarks.batch
@@ -336,7 +350,7 @@ def test_a_failure_in_the_work_still_exits_1(tmp_path, capsys):
         ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "batch")],  # inputs holding no video
         ["lift", str(tmp_path / "k.npy"), "--size", "640", "480", "--lifter", str(garbage),
          "--out", str(tmp_path / "o.npy")],  # a checkpoint that cannot be read
-        ["export", str(tmp_path / "missing.npz"), "--format", "trc"],  # no session there
+        ["export", str(garbage), "--format", "trc"],  # a session that cannot be read (a missing one: 2)
     ]
     for arguments in failures:
         assert pose3d(arguments) == 1, arguments

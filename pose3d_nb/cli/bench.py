@@ -27,13 +27,18 @@ DEFAULTS = {"threads": 1, "source": "sample", "clips": 6, "seed": 11}
 
 def check_bench_options(args: argparse.Namespace) -> None:
     """``UsageError`` (exit 2, before anything runs) naming the options given that the chosen
-    benchmark does not use, and the benchmarks that do use each."""
+    benchmark does not use, and the benchmarks that do use each; ``SourceError`` (exit 2 too)
+    for a ``--source`` that names nothing."""
     unused = [name for name, used_by in USED_BY.items()
               if getattr(args, name) not in (None, False) and args.what not in used_by]
     if unused:
         options = {name: "--" + name.replace("_", "-") for name in unused}
         said = "; ".join(f"{options[name]} only with {', '.join(USED_BY[name])}" for name in unused)
         raise UsageError(f"bench {args.what} does not use {', '.join(options.values())} ({said})")
+    if args.source is not None:  # a missing video: refused before the benchmark loads anything
+        from pose3d_nb.sources.open import accepted_options
+
+        accepted_options(args.source)
 
 
 def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:

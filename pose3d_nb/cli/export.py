@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pose3d_nb.cli.common import UsageError, escape_help, export_recording, registered
+from pose3d_nb.cli.common import UsageError, escape_help, export_recording, one_line, registered
 
 
 def check_export_options(args: argparse.Namespace) -> None:
     """``pose3d export``'s own values, before the session is read (``cli.main`` runs it first; a
-    ``Pose3DValueError`` here is a refusal of the command line, exit status 2): the numbers,
+    ``Pose3DValueError`` here is a refusal of the command line, exit status 2): a session that
+    is not there, the numbers,
     the units the format takes, and an --out that is part of a recording (never replaced), a
     folder, or a file that exists without --overwrite. The default path beside the session
     (``session.bvh``) is the export's own: written again, as ``export_session`` does."""
     from pose3d_nb.export import check_units, refuse_replacing_recording
+    from pose3d_nb.recording import resolve_session
 
+    try:  # a session that is not there: the command line's value, refused as lift's missing input
+        resolve_session(args.session)
+    except FileNotFoundError as exc:
+        raise UsageError(one_line(exc)) from exc
     if args.fps is not None and not args.fps > 0:
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.smooth is not None and not args.smooth > 0:

@@ -40,15 +40,15 @@ def check_run_options(args: argparse.Namespace) -> None:
     ``Pose3DValueError`` here (a negative window, or one beyond the lifter's receptive field, an
     unknown follow rule or lifter name, a checkpoint file that is not there, a detector that
     cannot follow or lacks what the lifter requires, a bad lens, calibration
-    file or height, an --out holding a recording without --overwrite, the browser's camera,
-    which only a notebook can read) is a refusal of the command line, exit status 2, and leaves
+    file or height, an --out holding a recording without --overwrite, a source that names
+    nothing (a missing file), the browser's camera, which only a notebook can read) is a
+    refusal of the command line, exit status 2, and leaves
     no folder behind."""
     from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.detectors.registry import check_lifter_detector
     from pose3d_nb.engine.switching import check_source_fps
     from pose3d_nb.lifting.choice import check_lift_limits, check_lifter_file, check_lifter_name
     from pose3d_nb.recording.folder import check_no_other_recording
-    from pose3d_nb.sources.base import SourceError
     from pose3d_nb.sources.open import accepted_options, is_browser_camera
 
     if is_browser_camera(args.source):
@@ -60,12 +60,12 @@ def check_run_options(args: argparse.Namespace) -> None:
             "on this machine")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    # A source naming nothing (a missing file, an empty spec) is the command line's value
+    # refused before any work, exit status 2 as `pose3d lift` refuses a missing keypoints file
+    # (it exited 1 until 2026-12-07, through the run).
+    taken = accepted_options(args.source)
     if args.fps is not None:
         check_source_fps(args.fps)
-        try:
-            taken = accepted_options(args.source)
-        except SourceError:  # a missing file: reported by the run as before (exit 1)
-            taken = {"fps"}
         if "fps" not in taken:  # the sample and cameras keep their own clock
             raise UsageError(f"--fps: for a folder of images or a video file, not --source {args.source}")
     settings = run_settings(args)
