@@ -26,8 +26,8 @@ def check_export_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.smooth is not None and not args.smooth > 0:
         raise UsageError(f"--smooth must be a positive cutoff in Hz, got {args.smooth:g}")
-    if args.person is not None and args.person < 0:
-        raise UsageError(f"--person must be a track id (0 or more), got {args.person}")
+    if args.person is not None and args.person < 1:
+        raise UsageError(f"--person must be a track id (track ids start at 1), got {args.person}")
     check_units(args.format, args.units)
     if args.out is not None:
         refuse_replacing_recording(args.out)

@@ -129,7 +129,7 @@ def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> No
         fps: None, or the frame rate to declare: a positive number (frames per second).
         smooth: None, or the low-pass cutoff: a positive number (Hz; its upper bound, half the
             frame rate, is checked once the rate is known).
-        person: None, or a track id: a whole number >= 0.
+        person: None, or a track id: a whole number >= 1.
 
     Raises:
         ExportError: a value out of these ranges (the message names it).
@@ -140,8 +140,10 @@ def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> No
             continue
         if not is_positive_number(value):
             raise ExportError(f"{name} must be {what} or None, got {value!r}")
-    if person is not None and (not is_whole_number(person) or person < 0):
-        raise ExportError(f"person must be a track id (a whole number, 0 or more) or None, got {person!r}")
+    if person is not None and (not is_whole_number(person) or person < 1):
+        # Track ids start at 1 (as follow= says); 0 was taken here and failed once the session was read.
+        raise ExportError(f"person must be a track id (a whole number; track ids start at 1) or None, "
+                          f"got {person!r}")
 
 
 def prepare(
