@@ -34,6 +34,8 @@ def test_start_button_runs_the_engine_and_the_display_follows(fallback_app):
     c.start_button.value = True  # what a click does
     assert app.engine.running and c.start_button.description == "Stop"
     assert app.wait(frames=30, timeout=60)
+    with pytest.raises(TypeError):  # engine.wait(30) is 30 seconds: app.wait(30) read as either
+        app.wait(30)
     assert until(lambda: app.frames_shown > 5 and app.view3d.updates > 5 and app.plot.draws > 0)
     assert app.live.widget.value[:2] == b"\xff\xd8"  # a JPEG frame is on display
     assert np.isfinite(app.view3d.positions).all()

@@ -283,8 +283,11 @@ class PoseApp:
         (``path`` or ``out=``: the file; options fps, smooth, units, segment, person). The path written."""
         return self.engine.export(format, path, **options)
 
-    def wait(self, frames: int = 30, timeout: float = 60.0) -> bool:
-        """Block until ``frames`` more poses are in the buffer (True) or ``timeout`` s pass (False)."""
+    def wait(self, *, frames: int = 30, timeout: float = 60.0) -> bool:
+        """Block until ``frames`` more poses are in the buffer (True) or ``timeout`` s pass (False).
+
+        Both by name: ``engine.wait(30)`` waits up to 30 seconds for the run to end, so
+        ``app.wait(30)`` read as either (it counted 30 poses)."""
         return bool(self.engine.buffer.wait_for(self.engine.buffer.total_appended + frames, timeout))
 
     # ---- engine control ------------------------------------------------------------------------
