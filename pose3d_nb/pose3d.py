@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merg
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.values import is_positive_number
 from pose3d_nb.world import WorldStage
+
+if TYPE_CHECKING:
+    from pose3d_nb.lifting.choice import LifterInfo
 
 __all__ = ["Pose3D", "PoseResult", "as_frame"]
 
@@ -213,6 +216,13 @@ class Pose3D:
     def detector(self):
         """The 2D detector object."""
         return self._detector
+
+    @property
+    def lifter_info(self) -> LifterInfo:
+        """Which lifter runs and what it supports, as ``engine.lifter_info`` says it."""
+        from pose3d_nb.lifting.choice import describe_lifter
+
+        return describe_lifter(self._lifter)
 
     # The temporal knobs change between frames as the engine's do while it runs (``engine.window
     # = 9``): they were plain attributes here, and assigning one changed nothing.

@@ -85,6 +85,8 @@ def test_pose3d_takes_settings_and_overrides():
     with Pose3D(settings=Settings(lifter="shipped", window=5, flip=False), lookahead=2) as pose3d:
         assert (pose3d.lifter.settings.window, pose3d.lifter.settings.lookahead) == (5, 2)
         assert pose3d.lifter.settings.flip is False
+        # The engine's reading of which lifter runs, under the same name (Pose3D had none).
+        assert pose3d.lifter_info == PoseEngine(lifter="shipped", out_dir=None).lifter_info
 
 
 @pytest.mark.parametrize("documented", [Settings, Pose3D, PoseEngine])
