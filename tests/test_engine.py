@@ -593,6 +593,22 @@ def test_a_folder_of_images_is_stamped_at_the_frame_rate_it_is_given(tmp_path, s
     with open_source("sample") as sample:
         own = sample.fps
     np.testing.assert_allclose(engine.buffer.snapshot().timestamps, np.arange(3) / own, atol=1e-3)
+    # A switch refused while running (a typo in the app's source field) leaves the running
+    # source's rate alone: it was dropped, and the next start stamped the folder 1 s apart again.
+    engine = PoseEngine(source=folder, lifter=random_model(TINY), out_dir=None, fps=30.0, loop=True)
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(3, timeout=60)
+        with pytest.raises(SourceError, match="no such file"):
+            engine.set_source(tmp_path / "typo.mp4")
+    finally:
+        engine.stop()
+    engine.start()
+    try:
+        assert engine.buffer.wait_for(engine.buffer.total_appended + 4, timeout=60)
+    finally:
+        engine.stop()
+    np.testing.assert_allclose(np.diff(engine.buffer.snapshot().timestamps[-4:]), 1 / 30.0, atol=1e-6)
 
 
 def test_an_image_file_works_with_the_demo_file_options(tmp_path, sample_frames):

@@ -58,13 +58,21 @@ class EngineSwitching:
                 accepted_options(spec)  # resolves the spec without opening it (nor a camera)
             # loop and pace stay until changed; a frame rate belongs to the source it was given
             # for (a folder's 2 fps stamped the next video at 2 fps too).
-            options = {**devices.source_options, **self._file_options(loop, pace)}
+            before = devices.source_options
+            options = {**before, **self._file_options(loop, pace)}
             options.pop("fps", None)
             devices.source_options = {**options, **self._file_options(None, None, fps)}
             if not self.running:
                 devices.source_spec = spec
                 return
-            new = devices.open_source(spec)
+            try:
+                new = devices.open_source(spec)
+            except BaseException:
+                # Refused (a typo in the app's source field): the source still running keeps its
+                # options, its frame rate too (a folder's 30 fps became 1 frame a second at the
+                # next start).
+                devices.source_options = before
+                raise
             if new.is_live != devices.source.is_live:
                 # The hand-off between threads differs for live and file sources: restart.
                 if new is not spec:
