@@ -37,6 +37,9 @@ def test_one_check_for_every_lifter_and_every_front():
         engine.lookahead = 14
     with pytest.raises(ValueError, match="window must be >= 0"):
         engine.window = -1
+    for wrong in (3, {"window": 3}):  # a bare AttributeError ('int' object has no attribute ...)
+        with pytest.raises(TypeError, match="lift settings must be a LiftSettings"):
+            engine.lift_settings = wrong
     assert engine.lift_settings == DEFAULTS.lift  # a refused change changes nothing
     engine.window, engine.flip = 9, not DEFAULTS.flip
     assert engine.settings.window == 9 and engine.settings.flip is not DEFAULTS.flip

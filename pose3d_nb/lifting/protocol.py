@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from pose3d_nb.errors import Pose3DValueError
+from pose3d_nb.errors import Pose3DTypeError, Pose3DValueError
 from pose3d_nb.lifting.world import camera_to_world, rebase_floor
 
 if TYPE_CHECKING:
@@ -92,6 +92,11 @@ class HoldsSettings:
 
     @settings.setter
     def settings(self, value: LiftSettings) -> None:
+        if not isinstance(value, LiftSettings):  # engine.lift_settings = 3 raised a bare AttributeError
+            raise Pose3DTypeError(
+                f"lift settings must be a LiftSettings, got {value!r}; change one knob by assigning "
+                "window, lookahead or flip, or give settings.replace(window=...)"
+            )
         self._settings = value.check_for(self.max_lookahead, self.receptive_field)
 
 
