@@ -249,7 +249,8 @@ def test_process_takes_settings_as_every_other_front_end(tmp_path, monkeypatch):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not read")
     planned = []
-    monkeypatch.setattr(runner, "_plan", lambda paths, out, settings, rows: planned.append(settings) or {})
+    monkeypatch.setattr(runner, "_plan", lambda paths, out, settings, rows, adding:
+                        planned.append(settings) or {})
     base = Settings(lifter="shipped", window=9, flip=False, follow="centre")
     process([video], tmp_path / "out", progress=False, settings=base)
     process([video], tmp_path / "out", progress=False, settings=base, window=3, follow="largest")
@@ -517,7 +518,7 @@ def _run(video: Path, final: Path, export: str) -> dict:
     from pose3d_nb.batch.runner import _plan
 
     settings, rows = BatchSettings(export=export).checked(), {}
-    for path, folder in _plan([video], final.parent, settings, rows).items():
+    for path, folder in _plan([video], final.parent, settings, rows, {}).items():
         assert folder == final
         rows[path] = task.process_video(str(path), str(folder), settings)
     return rows[video]
@@ -557,6 +558,26 @@ def test_a_rerun_asking_for_one_more_export_adds_it_and_keeps_the_others(tmp_pat
 
     os.utime(video, ns=(1, 1))  # the input changed: processed again, as before
     assert _run(video, final, "trc")["status"] == "ok" and len(runs) == 2
+
+
+def test_a_stop_after_exports_were_added_reports_the_recording_reused(tmp_path, monkeypatch):
+    """Ctrl-C after a task that only added an export finished, before its row was fetched: the
+    row read back from the manifest said ``ok`` with the first processing's seconds, and counted
+    its frames as processed now. It says what the task's own row says."""
+    from pose3d_nb.batch import task
+    from pose3d_nb.batch.runner import _plan, _settle_cancelled
+
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok"
+    settings, rows, adding = BatchSettings(export="trc").checked(), {}, {}
+    jobs = _plan([video], final.parent, settings, rows, adding)
+    assert adding == {video: ("trc",)}
+    own = task.process_video(str(video), str(jobs[video]), settings)  # it ran to its end ...
+    _settle_cancelled(jobs, settings, rows, stale=False, adding=adding)  # ... its row never fetched
+    settled = rows[video]
+    assert (settled["status"], settled["note"], len(runs)) == ("skipped", own["note"], 1), settled
+    assert settled["note"] == "recording reused; export added: trc"
 
 
 def test_exports_are_added_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
@@ -884,7 +905,7 @@ def test_a_copy_or_renamed_output_is_reused_but_never_replaced(tmp_path, monkeyp
 
     def rerun(settings: BatchSettings) -> dict:
         rows: dict = {}
-        for path, folder in _plan([video], out, settings, rows).items():
+        for path, folder in _plan([video], out, settings, rows, {}).items():
             rows[path] = task.process_video(str(path), str(folder), settings)
         return rows[video]
 

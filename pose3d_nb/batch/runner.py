@@ -146,22 +146,36 @@ def _row(future: Any, path: Path) -> dict[str, Any]:
     return failed_row(path, task_failure(future.exception()))
 
 
+def _read_back(video: Path, output: Path, settings: BatchSettings,
+               adding: dict[Path, tuple[str, ...]]) -> dict[str, Any] | None:
+    """The row of a task that finished but whose own row was lost (a stop, a cluster that went
+    silent), read back from its output's manifest; None when no current output is there.
+
+    ``adding``: the videos whose task was planned to add only these export formats to a reused
+    recording: ``skipped`` with those exports said added (it read ``ok``, the first processing's
+    frames counted as processed now), as the task's own row says; the rest ``ok``."""
+    manifest = reusable_output(video, output, settings)
+    if manifest is None:
+        return None
+    if video in adding:
+        return manifest_row(video, output, manifest, exports=settings.export, added=adding[video])
+    return manifest_row(video, output, manifest, OK, exports=settings.export)
+
+
 def _fetch_row(future: Any, video: Path, output: Path, settings: BatchSettings,
-               stop: threading.Event | None) -> dict[str, Any]:
+               stop: threading.Event | None, adding: dict[Path, tuple[str, ...]]) -> dict[str, Any]:
     """A finished task's row, fetched within ``FETCH_S`` (else read back from its manifest)."""
     try:
         return bounded(lambda: _row(future, video), FETCH_S, stop, "the Dask cluster, asked for a result,")
     except WaitTimeout as exc:
-        manifest = reusable_output(video, output, settings)
-        if manifest is None:
-            return failed_row(video, str(exc))
-        return manifest_row(video, output, manifest, OK, exports=settings.export)
+        return _read_back(video, output, settings, adding) or failed_row(video, str(exc))
 
 
 def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retries: int,
              rows: dict[Path, dict[str, Any]], bar: Any, stop: threading.Event | None,
-             watch: WorkerWatch) -> None:
-    """Submit one task per video in ``jobs`` (video -> output folder), fill ``rows`` as they end."""
+             watch: WorkerWatch, adding: dict[Path, tuple[str, ...]]) -> None:
+    """Submit one task per video in ``jobs`` (video -> output folder), fill ``rows`` as they end
+    (``adding``: as ``_read_back`` takes it)."""
     batch_id = uuid.uuid4().hex[:8]
     futures = {
         client.submit(
@@ -174,7 +188,7 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
     try:
         for future in _finished(client, list(futures), stop, watch):
             video = futures[future]
-            row = rows[video] = _fetch_row(future, video, jobs[video], settings, stop)
+            row = rows[video] = _fetch_row(future, video, jobs[video], settings, stop, adding)
             bar.update()
             if row["status"] == FAILED:
                 failed += 1
@@ -184,9 +198,7 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
             bounded(lambda: client.cancel([f for f in futures if not f.done()]), CANCEL_S, None, "cancelling")
         for video in futures.values():
             if video not in rows:  # one that still finished has its manifest (never ask the cluster)
-                manifest = reusable_output(video, jobs[video], settings)
-                rows[video] = manifest_row(video, jobs[video], manifest, OK, exports=settings.export) \
-                    if manifest else failed_row(video, str(exc))
+                rows[video] = _read_back(video, jobs[video], settings, adding) or failed_row(video, str(exc))
     except KeyboardInterrupt:
         # Bounded: the scheduler may be the reason for the stop (gone silent); a row not fetched
         # here is read back from its manifest by _settle_cancelled.
@@ -201,8 +213,9 @@ def _collect(client: Any, jobs: dict[Path, Path], settings: BatchSettings, retri
 
 
 def _settle_cancelled(jobs: dict[Path, Path], settings: BatchSettings, rows: dict[Path, dict[str, Any]],
-                      stale: bool) -> None:
-    """After a stop: a cancelled video whose task still finished is ``ok``; the rest ``cancelled``.
+                      stale: bool, adding: dict[Path, tuple[str, ...]]) -> None:
+    """After a stop: a cancelled video whose task still finished is ``ok`` (``skipped`` when it
+    only added exports: ``_read_back``); the rest ``cancelled``.
 
     ``stale``: the pool was made here and is closed, so its staging folders are removed.
     """
@@ -211,14 +224,13 @@ def _settle_cancelled(jobs: dict[Path, Path], settings: BatchSettings, rows: dic
             continue
         if stale:  # first: a publish cut off by the stop is finished, so its output counts
             remove_stale(output.parent, output.name, video, settings)
-        manifest = reusable_output(video, output, settings)
-        rows[video] = manifest_row(video, output, manifest, OK, exports=settings.export) \
-            if manifest else cancelled_row(video)
+        rows[video] = _read_back(video, output, settings, adding) or cancelled_row(video)
 
 
-def _plan(paths: list[Path], out: Path, settings: BatchSettings,
-          rows: dict[Path, dict[str, Any]]) -> dict[Path, Path]:
-    """The videos to process (video -> output folder); the others' rows go into ``rows``.
+def _plan(paths: list[Path], out: Path, settings: BatchSettings, rows: dict[Path, dict[str, Any]],
+          adding: dict[Path, tuple[str, ...]]) -> dict[Path, Path]:
+    """The videos to process (video -> output folder); the others' rows go into ``rows``, and
+    the jobs that only add exports, with their formats, into ``adding``.
 
     A video whose folder is taken by something else fails (``placement``), as does one to be
     redone, or given exports its output lacks, whose folder holds files the batch did not write;
@@ -251,7 +263,7 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings,
             if row is not None:
                 rows[path] = row
             else:
-                jobs[path] = own
+                jobs[path], adding[path] = own, addition[1]
         elif (reason := writable_reason(own, path)) is not None:
             rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
         else:
@@ -378,20 +390,22 @@ def process(
     if paths:
         out.mkdir(parents=True, exist_ok=True)
         with batch_lock(out):
-            jobs = _plan(paths, out, batch_settings, rows)
+            adding: dict[Path, tuple[str, ...]] = {}
+            jobs = _plan(paths, out, batch_settings, rows, adding)
             bar = tqdm(total=len(paths), initial=len(rows), desc="videos", unit="video", disable=not progress)
             try:
                 if jobs:
                     with dask_client(client, scheduler, workers, stop=stop, connect_timeout=connect_timeout,
                                      worker_timeout=worker_timeout) as dask:
                         watch = WorkerWatch(dask, worker_timeout, stop, patient=client is not None)
-                        _collect(dask, jobs, batch_settings, retries, rows, bar, stop, watch)
+                        _collect(dask, jobs, batch_settings, retries, rows, bar, stop, watch, adding)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
                 bar.close()
             if interrupted:
-                _settle_cancelled(jobs, batch_settings, rows, stale=client is None and not scheduler)
+                _settle_cancelled(jobs, batch_settings, rows, stale=client is None and not scheduler,
+                                  adding=adding)
             remove_if_empty(out)
     table = to_frame([rows.get(path) or cancelled_row(path) for path in paths]
                      + [failed_row(spec, reason) for spec, reason in missing.items()])
