@@ -223,6 +223,45 @@ def test_the_rows_before_a_click_while_the_camera_settles_are_placed_again_in_it
     assert all(row in again for row in range(15, 15 + int(FPS) - 1))  # the new person's settling second
 
 
+def test_a_looping_file_shorter_than_the_settling_second_settles_across_its_passes():
+    # A looping file's seam (the frame index going back) starts a new path in the same room; it
+    # also started the camera's settling over, so a 20-frame pass (2/3 s) never settled and
+    # the room kept turning and rising. The settling goes on across passes now: the 30th frame
+    # with a person (the second pass's 10th) settles it, in the room the first whole pass had
+    # nearly found. Placed again: the second pass's rows before it, not the first pass's (their
+    # frame indices are the second pass's, and a row placed again is found by its frame index).
+    from pose3d_nb.detectors.detection import Detection
+    from pose3d_nb.lifting.protocol import LiftedPose
+    from pose3d_nb.world.stage import WorldStage
+    from pose3d_nb.world.tracker import SETTLE_S
+
+    clip = 20
+    pose, keypoints, scores, intrinsics, _, _ = film(walk(clip), 30, 10, 70, noise_px=1.0, seed=2)
+    stage = WorldStage(camera=intrinsics, fps=FPS)
+    live, again, settled_at = [], [], None
+    for row in range(4 * clip):
+        index = row % clip
+        found = Detection(keypoints[index].astype(np.float32), scores[index].astype(np.float32),
+                          np.zeros(4, np.float32), (1080, 1920), row / FPS, index, {"track_id": 1})
+        live.append(stage.place([LiftedPose(index, np.zeros((17, 3)), True, 0, found, None, pose[index])])[0])
+        again += stage.take_placed_again()
+        if settled_at is None and stage.tracker.settled:
+            settled_at = row
+    settling = math.ceil(SETTLE_S * stage.tracker.fps)  # the rate from the timestamps: 30 to a rounding
+    assert settled_at == settling - 1 and stage.metadata()["camera_pose_source"] == "estimated"
+    room = stage.tracker.estimate.frame
+    assert abs(room.pitch_deg - 30) < 1.5 and abs(room.roll_deg - 10) < 1.5
+    assert [(placed.segment, placed.frame_index, placed.track_id) for placed in again] == \
+        [(0, index, 1) for index in range(settling - 1 - clip)]
+    for placed in again:
+        np.testing.assert_allclose(placed.joints_3d, room.to_world(placed.joints_camera), atol=1e-5)
+        shown = live[clip + placed.frame_index]  # the second pass's row of that frame index
+        np.testing.assert_allclose(placed.joints_camera[:, :2], shown.joints_camera[:, :2], atol=0.02)
+    for row in range(settling - 1, 4 * clip):  # from the settling frame on, one room, never moving
+        np.testing.assert_allclose(live[row].joints, room.to_world(live[row].joints_camera), atol=1e-5)
+    np.testing.assert_allclose(live[2 * clip].joints, live[3 * clip].joints, atol=1e-5)  # pass 3 = pass 4
+
+
 @pytest.mark.parametrize("keep_settling", [True, False])
 def test_the_poses_kept_to_be_placed_again_are_bounded_across_clicks(monkeypatch, keep_settling):
     # One click after another while the camera settles: each person's poses so far are kept to

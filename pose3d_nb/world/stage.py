@@ -225,10 +225,12 @@ class WorldStage:
         user clicked does not jump, and the person followed until now goes on as someone else.
         A camera still settling settles again from this person's frames; the rows placed so far
         (the person followed until now, under their track id) are placed again in its room with
-        theirs. Not a looping file's earlier pass: its rows have the frame indices of this one's,
-        and a row placed again is found by its frame index."""
+        theirs. At a looping file's seam it goes on settling instead (the same footage of the
+        same room; it started over at each pass, so a pass shorter than the settling second never
+        settled), and a pass before this one keeps its rows as shown: they have the frame indices
+        of this one's, and a row placed again is found by its frame index."""
         handed = self._people.pop(track, None) if not again and track is not None else None
-        previous = self.tracker.reset(keep_camera=True, path=handed, keep_settling=not again)
+        previous = self.tracker.reset(keep_camera=True, path=handed, keep_settling=not again, next_pass=again)
         if again:
             self._settling_rows = {}
         if not again and None not in (track, self._track) and previous is not None \

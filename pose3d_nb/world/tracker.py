@@ -2,7 +2,8 @@
 
 The camera estimate settles over the first ``SETTLE_S`` seconds of valid frames (pitch, roll and
 height from everything seen so far) and is then frozen, so the world never jumps while the
-person moves; ``reset`` starts over (another source or person). Scale settles the same way.
+person moves; ``reset`` starts over (another source or person; a looping file's next pass goes
+on settling). Scale settles the same way.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class WorldTracker:
         SizeEstimate(height)  # checks the height
 
     def reset(self, keep_camera: bool = False, path: PersonPath | None = None,
-              keep_settling: bool = False) -> PersonPath | None:
+              keep_settling: bool = False, next_pass: bool = False) -> PersonPath | None:
         """Forget the person (size, path) and, unless ``keep_camera``, the camera estimate:
         another person in the same view keeps the camera, a new source does not. ``path``: the
         newly followed person's own path when they were placed already (as someone else in
@@ -148,7 +149,11 @@ class WorldTracker:
         person's frames; ``keep_settling`` (with ``keep_camera``): the poses placed while it
         settled so far are still placed again once it has (``take_resettled``): they are camera-frame
         poses, each placed on its own person's path, so the settled room takes them as it takes
-        everyone's. Returns the path of the person followed until now."""
+        everyone's. ``next_pass`` (with ``keep_camera``): a looping file started its next pass,
+        the same footage of the same room: a new path, but a camera still settling goes on
+        settling from the frames seen so far (it started over at each pass, so a pass shorter
+        than ``SETTLE_S`` never settled); the poses kept to be placed again are dropped unless
+        ``keep_settling``. Returns the path of the person followed until now."""
         previous = getattr(self, "_path", None)
         if path is None:
             path = PersonPath(self._height, self._fps)
@@ -157,6 +162,10 @@ class WorldTracker:
             if self._height is not None:
                 path.size = SizeEstimate(self._height)
         self._path = path
+        if keep_camera and next_pass and not self._settled:
+            if not keep_settling:
+                self._settling = []
+            return previous
         if keep_camera and self._settled:
             return previous
         scene = self._scene if keep_camera else None  # the room is the same for another person
