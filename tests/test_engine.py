@@ -350,6 +350,13 @@ def test_bad_video_fails_at_start(tmp_path):
     with pytest.raises(SourceError, match="bad.mp4"):
         engine.start()
     assert not engine.running
+    # A folder that start made for the recording goes again, empty: it was left behind.
+    made, kept = tmp_path / "new" / "rec", tmp_path / "kept"
+    kept.mkdir()
+    for folder in (made, kept):
+        with pytest.raises(SourceError, match="bad.mp4"):
+            PoseEngine(source=bad, out_dir=folder).start()
+    assert not made.exists() and kept.is_dir()  # a folder that was there stays
 
 
 def test_a_source_that_names_nothing_is_refused_when_chosen_while_stopped(tmp_path):

@@ -356,6 +356,7 @@ def test_a_failure_in_the_work_still_exits_1(tmp_path, capsys):
         assert pose3d(arguments) == 1, arguments
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err, (arguments, err)
+    assert not (tmp_path / "run").exists()  # the empty --out the run made goes again
 
 
 def test_an_engine_error_of_another_kind_than_a_follow_point_is_a_failed_run(tmp_path, capsys, monkeypatch):

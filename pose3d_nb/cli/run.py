@@ -8,6 +8,7 @@ when the new run completes (see ``docs/recording.md``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -90,14 +91,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     accepted_options(args.source)
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     # The folder as checked ("~" expanded), for the engine and for what is said about it after.
+    made = not Path(args.out).expanduser().exists()
     args.out = str(prepare_out_dir(args.out, overwrite=args.overwrite, hint=OVERWRITE_HINT))
-    with stop_on_signals() as request:
-        try:
-            return _run(args, request)
-        except KeyboardInterrupt:  # a second signal while stopping: the journal keeps the rows
-            print(f"error: stopped at once by a second signal; what was saved is in {args.out} "
-                  "(load_session reads it)", file=sys.stderr)
-            return request.exit_status
+    try:
+        with stop_on_signals() as request:
+            try:
+                return _run(args, request)
+            except KeyboardInterrupt:  # a second signal while stopping: the journal keeps the rows
+                print(f"error: stopped at once by a second signal; what was saved is in {args.out} "
+                      "(load_session reads it)", file=sys.stderr)
+                return request.exit_status
+    finally:
+        if made:  # a run that failed before writing anything (a video that cannot be read)
+            with contextlib.suppress(OSError):  # left an empty --out; one holding anything stays
+                Path(args.out).rmdir()
 
 
 def _run(args: argparse.Namespace, request: StopRequest) -> int:

@@ -319,14 +319,20 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 # camera: its video file's rows are placed again from the whole clip (finalize).
                 self._recorder.finish(failed=self._error is not None)
             self._finish_ended_runs_into(self.out_dir)
+            made = self.out_dir is not None and not self.out_dir.exists()
             self._recorder.begin()  # checks out_dir before anything is opened; writes nothing yet
             try:
                 self._begin_run(self._devices.open()[0])
             except BaseException:
                 # Give back what this start took (the source, a camera, the detector and out_dir's
-                # lock; nothing ran yet), or the folder stayed locked until the process ended.
+                # lock; nothing ran yet), or the folder stayed locked until the process ended,
+                # and the folder itself when this start made it and it is still empty (a video
+                # that cannot be read left an empty --out behind).
                 self._devices.close()
                 self._recorder.finish()
+                if made:
+                    with contextlib.suppress(OSError):
+                        self.out_dir.rmdir()
                 raise
             _UNSTOPPED.add(self)
 
