@@ -432,7 +432,7 @@ def test_every_default_export_is_removed_with_its_session_on_overwrite(session, 
     """`--overwrite` deletes the old run's exports (recording.folder.export_files): all of them."""
     from pose3d_nb.buffer import BufferSnapshot
     from pose3d_nb.recording import write_session
-    from pose3d_nb.recording.folder import export_files
+    from pose3d_nb.recording.folder import export_files, unchanged_exports
 
     fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
     write_session(tmp_path / "session.npz", BufferSnapshot(**fields), session.metadata)
@@ -440,6 +440,8 @@ def test_every_default_export_is_removed_with_its_session_on_overwrite(session, 
     taken = set(export_files(tmp_path))
     assert written <= taken, f"left beside a newer session: {sorted(p.name for p in written - taken)}"
     assert tmp_path / "session.invalid_frames.json" in taken  # the BVH's sidecar
+    # Each is recorded as written, or --overwrite refuses the folder as holding edited exports.
+    assert set(unchanged_exports(tmp_path)) == taken
 
 
 def _engine_holding(session, out_dir):

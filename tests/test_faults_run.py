@@ -128,18 +128,42 @@ def test_a_failed_run_with_overwrite_keeps_the_complete_session(tmp_path):
 
 
 def test_overwrite_replaces_the_session_and_its_old_exports_once_complete(tmp_path):
+    from pose3d_nb.export import export_session
+
     _complete_session(tmp_path)
-    (tmp_path / "session.bvh").write_text("the earlier run's export")
-    (tmp_path / "session.tidy.csv").write_text("the earlier run's `pose3d export --format csv`")
+    export_session(tmp_path, "trc")  # the earlier run's `pose3d export --format trc`
+    export_session(tmp_path, "csv")  # and `--format csv`
     (tmp_path / "notes.txt").write_text("the user's own file")
     result = _pose3d("run", "--out", str(tmp_path), "--overwrite", "--max-frames", "5", "--export", "trc")
     assert result.returncode == 0, result.stderr
     session = load_session(tmp_path)
     assert len(session) == 5 and session.metadata["source"] == "sample"
-    assert not (tmp_path / "session.bvh").exists(), "no export of an older run beside the new session"
-    assert not (tmp_path / "session.tidy.csv").exists(), "the tidy CSV is an export too"
-    assert (tmp_path / "session.trc").is_file()
+    assert not (tmp_path / "session.tidy.csv").exists(), "no export of an older run beside the new session"
+    assert (tmp_path / "session.trc").stat().st_mtime_ns >= (tmp_path / "session.npz").stat().st_mtime_ns, \
+        "the new run's own export"
     assert (tmp_path / "notes.txt").read_text() == "the user's own file"
+
+
+def test_overwrite_is_refused_before_anything_runs_when_an_export_was_edited(tmp_path):
+    """`run --overwrite` deleted the old session's exports when it completed, a BVH cleaned up
+    by hand or a CSV of the user's own among them: refused now (exit 2, nothing touched), naming
+    them and what to do, as `pose3d batch` refuses to replace an edited output."""
+    from pose3d_nb.export import export_session
+
+    before = _complete_session(tmp_path)
+    export_session(tmp_path, "trc")
+    with (tmp_path / "session.trc").open("a") as trc:
+        trc.write("# cleaned up by hand\n")
+    edited = (tmp_path / "session.trc").read_bytes()
+    (tmp_path / "session.csv").write_text("frame,notes\n0,mine\n")  # no pose3d export wrote this
+    result = _pose3d("run", "--out", str(tmp_path), "--overwrite", "--max-frames", "5")
+    _one_line_error(result, 2, str(tmp_path), "session.trc, session.csv", "edited since", "move them out of",
+                    "choose another folder")
+    assert "lifter:" not in result.stdout, "refused before the models load"
+    assert (tmp_path / "session.npz").read_bytes() == before
+    assert (tmp_path / "session.trc").read_bytes() == edited
+    assert (tmp_path / "session.csv").read_text() == "frame,notes\n0,mine\n"
+    assert not (tmp_path / JOURNAL_DIR).exists()
 
 
 # --------------------------------------------------------------------------- one-line errors
@@ -256,8 +280,13 @@ def test_lift_takes_the_shipped_checkpoint_by_name(tmp_path):
 
 
 def test_the_shipped_cli_leaves_no_temporary_files(tmp_path):
-    """After a clean run only the session, the newest pose and the exports asked for remain."""
+    """After a clean run only the session, the newest pose, the exports asked for and the record
+    of those exports (what lets a later --overwrite delete them while unedited) remain."""
+    from pose3d_nb.recording.folder import EXPORT_RECORD, unchanged_exports
+
     result = _pose3d("run", "--out", str(tmp_path), "--max-frames", "8", "--csv")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["joints.npy", "session.csv", "session.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [EXPORT_RECORD, "joints.npy", "session.csv", "session.npz"])
+    assert list(unchanged_exports(tmp_path)) == [tmp_path / "session.csv"]
     assert len(load_session(tmp_path)) == 8

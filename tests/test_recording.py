@@ -158,8 +158,11 @@ def test_a_folder_with_a_session_is_refused_unless_overwrite(tmp_path):
 
 
 def test_overwrite_replaces_the_old_session_only_when_the_new_one_completes(tmp_path):
+    from pose3d_nb.recording.folder import record_exports
+
     old_id = _complete_session(tmp_path, frames=20)
     (tmp_path / "session.bvh").write_text("an export of the old session")
+    record_exports([tmp_path / "session.bvh"])  # as `pose3d export` notes what it wrote
     failed = _recorder(tmp_path, overwrite=True)
     failed.begin()
     _record(failed, 0, 7)
@@ -184,12 +187,15 @@ def test_overwrite_replaces_the_old_session_only_when_the_new_one_completes(tmp_
 
 
 def test_files_of_the_user_named_session_are_never_taken_for_exports(tmp_path):
+    from pose3d_nb.recording.folder import record_exports
+
     mine = {"session.mp4": b"the input video", "session.toml": b"a calibration", "session.txt": b"notes"}
     for name, data in mine.items():
         (tmp_path / name).write_bytes(data)
     _complete_session(tmp_path)  # a fresh folder: nothing is replaced
     old_export = tmp_path / "session.bvh"
     old_export.write_text("an export of that session")
+    record_exports([old_export])  # as `pose3d export` notes what it wrote
     replacing = _recorder(tmp_path, overwrite=True)
     replacing.begin()
     _record(replacing, 0, 5)
@@ -381,12 +387,15 @@ def test_pose3d_export_of_a_folder_whose_overwrite_run_was_killed_early_exports_
 def test_an_overwrite_run_that_fails_keeps_the_unfinished_recording_it_replaces(tmp_path):
     # As a run that dies: a run that fails (a detector error) never replaces another recording,
     # complete or not. It wrote its rows as session.npz and deleted the killed run's journal.
+    from pose3d_nb.recording.folder import record_exports
+
     crashed = _recorder(tmp_path)
     crashed.begin()
     _record(crashed, 0, 5)
     crashed.flush()
     crashed._release_folder()  # killed: its journal stays, unfinished
     (tmp_path / "session.bvh").write_text("an export of the unfinished recording")
+    record_exports([tmp_path / "session.bvh"])  # as `pose3d export` notes what it wrote
     failing = _recorder(tmp_path, overwrite=True)
     failing.begin()
     _record(failing, 0, 7)
@@ -1205,6 +1214,97 @@ def _killed_with_rows_replacing(folder, count):
     _record(dying, 0, count)
     dying.flush()
     dying._release_folder()
+
+
+def _journal_id(journal):
+    try:
+        return json.loads((journal / "meta.json").read_text())["recording_id"]
+    except (OSError, ValueError):
+        return None
+
+
+def test_the_next_run_removes_what_killed_runs_left_holding_no_row_and_names_what_it_keeps(tmp_path):
+    """`kill -9` in the middle of an atomic write leaves its hidden temporary file (the newest
+    pose's, at every frame; a save's meta.json; the stop's session.npz; an export's), and
+    --overwrite runs killed one after another leave the recordings they set aside, for good. The
+    next run in the folder removes the temporary files whose writer is gone and the set-aside
+    recordings that hold no row; those holding rows are in no other file: kept, and named."""
+    from pose3d_nb.recording.files import atomic_file
+    from pose3d_nb.recording.journal import read_journal
+
+    _killed_with_rows(tmp_path, 5)
+    _killed_with_rows_replacing(tmp_path, 7)  # sets the 5 rows aside
+    dying = _recorder(tmp_path, overwrite=True)  # sets the 7 aside, killed before its first save
+    with pytest.warns(UserWarning, match="keeps an unfinished recording that --overwrite runs set aside"):
+        dying.begin()
+    _record(dying, 0, 3)
+    deadline = time.monotonic() + 30
+    while _journal_id(tmp_path / JOURNAL_DIR) != dying.recording_id and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dying._release_folder()
+    # One more --overwrite run, killed just after it set that rowless journal aside.
+    os.replace(tmp_path / JOURNAL_DIR, tmp_path / ".session.journal.replaced-5e7a51de")
+    set_aside = {path: len(read_journal(path)) for path in tmp_path.glob(".session.journal.replaced-*")}
+    assert sorted(set_aside.values()) == [0, 5, 7]
+    holding_rows = {path for path, rows in set_aside.items() if rows}
+    husk = tmp_path / ".session.journal.replaced-0123"  # set aside before its meta.json was written
+    husk.mkdir()
+    # What a kill -9 in the middle of each write leaves (tempfile's names: 8 random characters).
+    garbage = {
+        tmp_path / ".joints.npy.k1ll3d00.tmp": b"\x93NUMPY a whole newest pose",
+        tmp_path / ".session.npz.k1ll3d00.tmp": b"PK\x03\x04 half a session",
+        tmp_path / ".session.journal.replaced-5e7a51de" / ".meta.json.k1ll3d00.tmp": b'{"format_ver',
+        next(iter(holding_rows)) / ".meta.json.k1ll3d01.tmp": b"",
+        tmp_path / ".session.bvh.k1ll3d00.tmp": b"HIERARCHY\nROOT Hips",
+        tmp_path / ".session.c3d.k1ll3d00.tmp.c3d": b"half a c3d",
+    }
+    for path, data in garbage.items():
+        path.write_bytes(data)
+    # An empty export temporary may be a `pose3d export` that has just created it: left.
+    kept = {tmp_path / ".session.tidy.csv.k1ll3d00.tmp": b"", tmp_path / "notes.tmp": b"mine",
+            tmp_path / ".session.bvh.backup": b"mine too"}
+    for path, data in kept.items():
+        path.write_bytes(data)
+    with pytest.warns(UserWarning) as said, atomic_file(tmp_path / "session.trc") as live:
+        live.write(b"an export written while the next run starts")  # its writer is alive
+        live.flush()
+        following = _recorder(tmp_path, overwrite=True)
+        following.begin()
+    assert (tmp_path / "session.trc").read_bytes() == b"an export written while the next run starts"
+    assert [path.name for path in garbage if path.exists()] == []
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    assert {path for path in tmp_path.glob(".session.journal.replaced-*")} == holding_rows
+    assert sorted(len(load_session(path)) for path in holding_rows) == [5, 7]
+    (warning,) = [str(w.message) for w in said if "set aside" in str(w.message)]
+    assert all(path.name in warning for path in holding_rows) and "never deletes them" in warning
+    following.finish()
+
+
+def test_overwrite_never_deletes_an_export_the_user_edited(tmp_path):
+    """Replacing a recording deletes its exports (no export of an older run beside a newer
+    session), but an export edited since pose3d wrote it (or one it did not write) is the
+    user's: the run is refused before it writes anything, naming it; once it is moved away, the
+    unedited exports go with the old session."""
+    from pose3d_nb.export import export_session
+
+    _complete_session(tmp_path)
+    written = [export_session(tmp_path, fmt) for fmt in ("trc", "csv")]
+    with (tmp_path / "session.trc").open("a") as trc:
+        trc.write("# markers renamed by hand\n")
+    edited = (tmp_path / "session.trc").read_bytes()
+    before = (tmp_path / "session.npz").read_bytes()
+    with pytest.raises(OutputError, match=r"holds session\.trc not as pose3d wrote it .*move it out of"):
+        _recorder(tmp_path, overwrite=True).begin()
+    assert (tmp_path / "session.trc").read_bytes() == edited
+    assert (tmp_path / "session.npz").read_bytes() == before and not (tmp_path / JOURNAL_DIR).exists()
+    (tmp_path / "session.trc").rename(tmp_path.parent / "kept.trc")  # what the refusal says to do
+    replacing = _recorder(tmp_path, overwrite=True)
+    replacing.begin()
+    _record(replacing, 0, 4)
+    replacing.finish()
+    assert len(load_session(tmp_path)) == 4
+    assert not any(path.exists() for path in written), "the unedited export of the old session went"
+    assert (tmp_path.parent / "kept.trc").read_bytes() == edited
 
 
 def test_a_folder_holding_a_newer_formats_recording_says_to_upgrade_not_to_overwrite(tmp_path):

@@ -157,7 +157,7 @@ def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> dict[s
     failed = {}
     for fmt in formats:
         try:
-            export_session(staging / SESSION, fmt)
+            export_session(staging / SESSION, fmt, record=False)  # batch.json records the files
         except ValueError as exc:  # ExportError: no valid frame, a C3D over 65,535 frames, ...
             failed[fmt] = f"{exc}" + (f" ({note})" if note else "")
     return failed

@@ -174,8 +174,10 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     if args.csv and session is not None:
         from pose3d_nb.export.table import write_frame_csv
         from pose3d_nb.recording import load_session
+        from pose3d_nb.recording.folder import record_exports
 
         write_frame_csv(session.with_suffix(".csv"), load_session(session))
+        record_exports([session.with_suffix(".csv")])  # so a later --overwrite may delete it unedited
         print(f"CSV: {session.with_suffix('.csv')}")
     if args.export and session is not None:
         export_recording(session, args.export)

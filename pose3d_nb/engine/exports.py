@@ -44,9 +44,11 @@ class EngineExports:
         path = Path(path).expanduser() if path is not None else self._default_path("session.csv")
         from pose3d_nb.export import refuse_replacing_recording
         from pose3d_nb.export.table import write_frame_csv
+        from pose3d_nb.recording.folder import record_exports
 
         refuse_replacing_recording(path)
         write_frame_csv(path, self._recorder.session())
+        record_exports([path])  # beside its recording: an --overwrite run may delete it while unedited
         return path
 
     def export(self, format: str, path: str | Path | None = None, **options: Any) -> Path:

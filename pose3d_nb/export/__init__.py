@@ -25,7 +25,7 @@ from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session, resolve_session
-from pose3d_nb.recording.folder import REPLACED_PREFIX, recording_part
+from pose3d_nb.recording.folder import REPLACED_PREFIX, record_exports, recording_part
 from pose3d_nb.recording.journal import JOURNAL_DIR
 from pose3d_nb.registry import load_object
 
@@ -116,6 +116,8 @@ def export_session(
     segment: int | None = None,
     metadata: dict[str, Any] | None = None,
     person: int | None = None,
+    *,
+    record: bool = True,
 ) -> Path:
     """Write a session as ``format`` (a name in ``FORMATS``); returns the path written.
 
@@ -130,6 +132,10 @@ def export_session(
     a person not recorded, or a path that cannot be written; nothing is left behind then.
     An existing file at ``out`` is replaced (a notebook's cell run again writes its export again;
     only a recording is never replaced): ``pose3d export --out`` refuses one unless --overwrite.
+    A file written beside a recording as one of its exports (``session.bvh``...) is noted in that
+    folder's ``.session.exports.json`` (``recording.folder.record_exports``), so that a ``pose3d
+    run --overwrite`` deletes it with its session only while it is unedited; ``record=False``
+    notes nothing (``pose3d batch``, whose manifest records the files it writes).
     """
     format = format_name(format)
     writer = _writer(format, units)
@@ -153,6 +159,13 @@ def export_session(
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     try:
-        return writer(path, data)
+        written = writer(path, data)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # Beside a recording: noted as written, so an --overwrite run deletes it with its session
+    # only while it is as written here (one the user edits since is kept: folder.changed_exports).
+    if record:
+        from pose3d_nb.export.bvh import sidecar_path
+
+        record_exports([written, *([sidecar_path(written)] if format == "bvh" else [])])
+    return written

@@ -3,7 +3,9 @@
 
 A reader (the original project's plotting process, a notebook cell, a crash) never sees a half
 written file: data goes to a temporary file in the same folder, is flushed, then renamed over the
-target with ``os.replace``.
+target with ``os.replace``. The writer holds an ``flock`` on its temporary file from before its
+first byte until after the rename, so a temporary file nobody holds is one whose writer is gone
+(killed: ``kill -9``, a power cut), which ``writer_gone`` tells a cleaner.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") ->
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
         dir=path.parent, prefix=_temporary_prefix(path.name, suffix), suffix=suffix, delete=False
     )
+    held = _hold(handle.fileno())  # until after the rename: a cleaner never takes a live write
     try:
         with handle:
             yield handle
@@ -116,6 +119,48 @@ def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") ->
         with contextlib.suppress(FileNotFoundError):
             os.unlink(handle.name)
         raise
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _hold(descriptor: int) -> int | None:
+    """Take an exclusive ``flock`` on the open file ``descriptor``; a duplicate of it that keeps
+    the lock once the file object is closed (None where files cannot be locked: not POSIX, some
+    network file systems)."""
+    try:
+        import fcntl
+
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        return os.dup(descriptor)
+    except (ImportError, OSError):
+        return None
+
+
+def writer_gone(path: Path) -> bool:
+    """True when nobody holds the temporary file ``path`` of an ``atomic_file`` (its writer was
+    killed, or it was written by a version that took no lock): no process is writing it.
+
+    False when a writer holds it, and where that cannot be told (no ``flock``: not POSIX, some
+    network file systems; the file gone or unreadable). A writer takes its lock just after it
+    creates the file, before its first byte: a cleaner that finds an empty one cannot tell a
+    write just begun from a dead one, and should leave it unless nothing else writes there.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held (BlockingIOError), or cannot be locked here
+        return False
+    finally:
+        os.close(descriptor)  # also lets go of the lock just taken
+    return True
 
 
 def write_latest_pose(path: str | Path, joints_3d: np.ndarray) -> None:

@@ -10,13 +10,17 @@ written, and it does not hold another recording unless the caller said to replac
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
+from pose3d_nb.recording.files import atomic_file, writer_gone
 from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
@@ -96,6 +100,16 @@ def check_no_other_recording(folder: str | Path, overwrite: bool = False, own_id
             f"{path} already holds {held}; {hint} to replace it once the new run completes, "
             "or choose another folder"
         )
+    if held and overwrite and not (own_id is not None and ids == {own_id}):
+        edited = changed_exports(path)
+        if edited:  # replacing the recording deletes its exports: never one the user changed
+            them = "it" if len(edited) == 1 else "them"
+            raise OutputError(
+                f"{path} holds {', '.join(edited)} not as pose3d wrote {them} (edited since, or "
+                "written by hand or by a pose3d_nb that kept no record of its exports); replacing "
+                f"the recording there would delete {them} with the old session's exports: move "
+                f"{them} out of {path} first, or choose another folder"
+            )
     if not held and not overwrite:
         # A run writes joints.npy (and exports named session.*) as it goes; in a folder with no
         # recording, files of those names are someone else's (the original real-time tool wrote
@@ -411,6 +425,80 @@ def recording_output_names() -> tuple[str, ...]:
     return (LATEST_POSE_FILE, *_export_names())
 
 
+#: The exports pose3d wrote beside a session, each with its size and modification time as written
+#: (``record_exports``): what tells an export an ``--overwrite`` run may delete with the session it
+#: came from from one the user edited since (``changed_exports``), which it never deletes.
+EXPORT_RECORD = f".{Path(SESSION_FILE).stem}.exports.json"
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _holds_a_recording(folder: Path) -> bool:
+    return ((folder / SESSION_FILE).is_file() or (folder / JOURNAL_DIR).is_dir()
+            or any(folder.glob(f"{REPLACED_PREFIX}*")))
+
+
+def _read_export_record(folder: Path) -> dict[str, dict[str, int]]:
+    """``EXPORT_RECORD``'s stamps by file name; {} when there is none or it cannot be read (every
+    export then counts as changed: kept)."""
+    try:
+        record = json.loads((folder / EXPORT_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {name: stamp for name, stamp in files.items()
+            if isinstance(stamp, dict) and set(stamp) == {"size", "mtime_ns"}}
+
+
+def _write_export_record(folder: Path, stamps: dict[str, dict[str, int]]) -> None:
+    with atomic_file(folder / EXPORT_RECORD) as handle:
+        handle.write(json.dumps({"format": 1, "files": dict(sorted(stamps.items()))}).encode())
+
+
+def record_exports(paths: Iterable[str | Path]) -> None:
+    """Note each of ``paths``, files just written, that is an export of a recording folder (one of
+    ``_export_names`` in a folder holding a recording) in that folder's ``EXPORT_RECORD``, with its
+    size and modification time. A record that cannot be written is let be: the export is kept,
+    and an ``--overwrite`` run then refuses the folder naming it rather than delete it."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        path = Path(path).expanduser().absolute()
+        if path.name in _export_names() and path.is_file() and _holds_a_recording(path.parent):
+            by_folder.setdefault(path.parent, []).append(path)
+    for folder, written in by_folder.items():
+        stamps = _read_export_record(folder)
+        with contextlib.suppress(OSError):
+            for path in written:
+                stamps[path.name] = _stamp(path)
+            _write_export_record(folder, stamps)
+
+
+def changed_exports(folder: Path) -> list[str]:
+    """The names of the session's exports in ``folder`` (``EXPORT_SUFFIXES``) that pose3d did not
+    write as they are now: edited since (size or modification time differ from
+    ``EXPORT_RECORD``), or not in the record (written by hand, or by a version that kept none)."""
+    unchanged = unchanged_exports(folder)
+    return [path.name for path in export_files(folder) if path not in unchanged]
+
+
+def unchanged_exports(folder: Path) -> dict[Path, dict[str, int]]:
+    """The session's exports in ``folder`` still as pose3d wrote them (``EXPORT_RECORD``): path ->
+    its stamp (``{"size", "mtime_ns"}``), for ``remove_unchanged``."""
+    recorded = _read_export_record(folder)
+    found = {}
+    for path in export_files(folder):
+        with contextlib.suppress(OSError):
+            stamp = _stamp(path)
+            if recorded.get(path.name) == stamp:
+                found[path] = stamp
+    return found
+
+
 def export_files(folder: Path) -> dict[Path, int]:
     """The session's exports present in ``folder`` (``EXPORT_SUFFIXES``): path -> mtime (ns)."""
     found = {}
@@ -422,9 +510,95 @@ def export_files(folder: Path) -> dict[Path, int]:
     return found
 
 
-def remove_unchanged(files: dict[Path, int]) -> None:
-    """Delete each file of ``files`` still carrying the recorded mtime (an export of the old session)."""
-    for path, mtime in files.items():
+def remove_unchanged(files: dict[Path, dict[str, int]]) -> None:
+    """Delete each file of ``files`` (``unchanged_exports``: exports of the old session) still
+    carrying its stamp (one edited while the run recorded is kept), and its ``EXPORT_RECORD`` entry."""
+    removed: dict[Path, list[str]] = {}
+    for path, stamp in files.items():
         with contextlib.suppress(OSError):
-            if path.stat().st_mtime_ns == mtime:
+            if _stamp(path) == stamp:
                 path.unlink()
+                removed.setdefault(path.parent, []).append(path.name)
+    for folder, names in removed.items():
+        stamps = {name: stamp for name, stamp in _read_export_record(folder).items() if name not in names}
+        with contextlib.suppress(OSError):
+            if stamps:
+                _write_export_record(folder, stamps)
+            else:  # the record of nothing: not left behind
+                (folder / EXPORT_RECORD).unlink()
+
+
+def _temporary_name(name: str, suffix: str = ".tmp") -> re.Pattern[str]:
+    """The temporary files ``atomic_file`` writes ``name`` through: ``.NAME.`` + tempfile's 8
+    random characters + ``suffix``."""
+    return re.compile(rf"^\.{re.escape(name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}$")
+
+
+#: Files only a recorder writes, and only while it holds the folder's lock: the newest pose (not a
+#: row) and the stop's session.npz (written from the journal, which is removed only once the
+#: file is in place: all its rows are in the journal).
+_RECORDER_TEMPORARIES = (_temporary_name(LATEST_POSE_FILE), _temporary_name(SESSION_FILE))
+#: A journal's meta.json, rewritten at each save (the rows it counts are in the streams).
+_JOURNAL_TEMPORARIES = (_temporary_name(META_FILE),)
+#: Exports (made from the session) and their record, which a `pose3d export` writes at any time.
+_EXPORT_TEMPORARIES = (*(_temporary_name(name, ".tmp.c3d" if name.endswith(".c3d") else ".tmp")
+                         for name in _export_names()), _temporary_name(EXPORT_RECORD))
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove what killed runs left in the recording folder ``folder`` that provably holds no
+    recorded row found nowhere else; the paths removed. The caller holds the folder's lock
+    (``lock_out_dir``): no recorder writes there meanwhile.
+
+    - temporary files of ``atomic_file`` whose writer is gone (``writer_gone``: no process holds
+      them): of ``joints.npy``, of the stop's ``session.npz`` and of a journal's ``meta.json``
+      (in ``session.journal`` or one set aside), whose content is in the journal; of the exports
+      and their record, which are made from the session, only when not empty (a `pose3d export`
+      does not take the folder's lock: an empty one may be a write just begun);
+    - recordings an ``--overwrite`` run set aside (``REPLACED_PREFIX``) that hold no row (killed
+      before their first save).
+
+    A set-aside recording that holds rows is never removed: they are in no other file
+    (``set_aside_report`` names them). Nothing is removed where files cannot be locked.
+    """
+    removed = []
+
+    def remove_temporaries(where: Path, patterns, empty_too: bool) -> None:
+        with contextlib.suppress(OSError):
+            for path in where.iterdir():
+                if not any(pattern.match(path.name) for pattern in patterns):
+                    continue
+                with contextlib.suppress(OSError):
+                    if (empty_too or path.stat().st_size > 0) and writer_gone(path):
+                        path.unlink()
+                        removed.append(path)
+
+    remove_temporaries(folder, _RECORDER_TEMPORARIES, empty_too=True)
+    remove_temporaries(folder, _EXPORT_TEMPORARIES, empty_too=False)
+    journals = [folder / JOURNAL_DIR, *folder.glob(f"{REPLACED_PREFIX}*")]
+    for journal in journals:
+        if journal.is_dir() and not journal.is_symlink():
+            remove_temporaries(journal, _JOURNAL_TEMPORARIES, empty_too=True)
+    for journal in journals[1:]:
+        if journal.is_dir() and not journal.is_symlink() and _holds_no_row(journal):
+            shutil.rmtree(journal, ignore_errors=True)
+            if not journal.exists():
+                removed.append(journal)
+    return removed
+
+
+def set_aside_report(folder: Path) -> str | None:
+    """A line naming the recordings that ``--overwrite`` runs set aside in ``folder`` and that hold
+    rows (``set_aside_recordings``: those runs were killed or failed), and how to read them; None
+    when there is none. Their rows are in no other file, so nothing removes them."""
+    kept = set_aside_recordings(folder)
+    if not kept:
+        return None
+    names = ", ".join(journal.name for journal in kept)
+    one = len(kept) == 1
+    what = "an unfinished recording" if one else f"{len(kept)} unfinished recordings"
+    return (f"{folder} keeps {what} that --overwrite runs set aside and never replaced (they were "
+            f"killed or failed): {names}. Their rows are in no other file, so pose3d never deletes "
+            f"{'it' if one else 'them'}: load_session('{kept[0]}') or `pose3d export {kept[0]} --format "
+            f"csv` reads {'it' if one else 'the newest'}; delete {'it' if one else 'each'} yourself once "
+            "you no longer need its rows")

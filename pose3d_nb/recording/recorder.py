@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,13 @@ from pose3d_nb.recording.folder import (
     MERGED_PREFIX,
     REPLACED_PREFIX,
     describe_recording,
-    export_files,
     lock_out_dir,
     prepare_out_dir,
     refuse_other_recording,
+    remove_leftovers,
     remove_unchanged,
+    set_aside_report,
+    unchanged_exports,
     unlock_out_dir,
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR, JournalWriter, read_journal, read_meta
@@ -243,12 +246,18 @@ class Recorder:
             if self._recording_id is None:
                 self._recording_id = uuid.uuid4().hex
             # Exports of another recording go when this one replaces it (only then: a fresh
-            # folder's files are the user's).
+            # folder's files are the user's), and only those pose3d wrote as they are: one the
+            # user edited was refused above (check_no_other_recording), and is never deleted.
             replacing = describe_recording(self.out_dir)[1] - {self._recording_id}
-            self._old_exports = export_files(self.out_dir) if replacing else {}
+            self._old_exports = unchanged_exports(self.out_dir) if replacing else {}
+            if self._folder_lock is not None:  # no other recorder writes here: what killed ones left
+                remove_leftovers(self.out_dir)
         except BaseException:
             self._release_folder()
             raise
+        kept_aside = set_aside_report(self.out_dir)
+        if kept_aside is not None:
+            warnings.warn(kept_aside, UserWarning, stacklevel=2)
         self._write_error = None
         self._closing.clear()
         self._placed_again = {}
