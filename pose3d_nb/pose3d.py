@@ -52,7 +52,9 @@ class PoseResult:
         keypoints_2d: (17, 2) COCO keypoints in pixels of that frame (NaN where nobody was found).
         scores: (17,) keypoint confidences in [0, 1].
         joints_3d: (17, 3) Human3.6M joints, world metres: z up, one floor at z = 0, the camera
-            at (0, 0, its height) (``pose3d_nb.world``); NaN before anyone was placed.
+            at (0, 0, its height) (``pose3d_nb.world``); NaN before anyone was placed. On a
+            frame where nobody was found (``valid`` False) the last pose is held, as in the
+            engine's buffer: check ``valid`` before measuring angles or speeds.
         valid: the frame had a detection.
         joints_camera: (17, 3) the same joints in the camera's axes (x right, y down, z forward),
             metres, root translation included; None from a lifter without camera-frame output.

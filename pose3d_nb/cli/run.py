@@ -229,7 +229,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true",
         help="replace the recording already in --out, once this run completes (a failed run keeps it)",
     )
-    run.add_argument("--max-frames", type=int, default=None, help="record exactly this many frames")
+    run.add_argument("--max-frames", type=int, default=None,
+                     help="stop after this many poses (fewer when the video ends first)")
     run.add_argument("--loop", action="store_true", help="repeat a video file")
     run.add_argument("--pace", action="store_true", help="play a video file at its frame rate, like a camera")
     run.add_argument(

@@ -292,7 +292,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
 
     @property
     def finished(self) -> bool:
-        """True once a file source has been fully processed."""
+        """True once a file source has been fully processed, or ``max_frames`` poses were."""
         return self._finished.is_set()
 
     @property

@@ -35,7 +35,7 @@ class EngineStats:
         window: the temporal window in use.
         lookahead: the lookahead in use.
         flip: whether flip augmentation is on.
-        finished: a file source was processed to its end.
+        finished: a file source was processed to its end, or ``max_frames`` poses were.
         error: what stopped the worker, or None.
     """
 
