@@ -19,9 +19,11 @@ from pose3d_nb.detectors import (
     known_detectors,
     register_detector,
 )
+from pose3d_nb.engine import PoseEngine
 from pose3d_nb.errors import Pose3DError, UnknownNameError
 from pose3d_nb.export import FORMATS, ExportError, export_session, format_names, register_format
 from pose3d_nb.export.formats import units_help
+from pose3d_nb.lifting.checkpoint import CheckpointError
 from pose3d_nb.lifting.choice import choose_lifter, describe_lifter
 from pose3d_nb.lifting.registry import LIFTERS, lifter_names, register_lifter, require_capabilities
 from pose3d_nb.registry import Registry
@@ -181,9 +183,15 @@ def test_a_registered_lifter_is_chosen_by_name_everywhere(cleanup, tmp_path):
     assert made == [0.3]
     assert BatchSettings(lifter="HELD-WORLD").checked().lifter == "Held-World"
     with pytest.raises(
-        ValueError, match="neither one of auto, shipped, mediapipe, Held-World nor a checkpoint"
+        CheckpointError, match="neither one of auto, shipped, mediapipe, Held-World nor a checkpoint"
     ):
-        BatchSettings(lifter=str(tmp_path / "nothing")).checked()
+        BatchSettings(lifter=str(tmp_path / "nothing.pt")).checked()
+    # The classes the engine raises for the same specs (a batch raised a plain Pose3DValueError).
+    with pytest.raises(UnknownNameError, match="unknown lifter 'nothing'"):
+        BatchSettings(lifter="nothing").checked()
+    for spec, error in (("nothing", UnknownNameError), (str(tmp_path / "nothing.pt"), CheckpointError)):
+        with pytest.raises(error):
+            PoseEngine(lifter=spec, out_dir=None)
 
 
 # ---------------------------------------------------------------------------- export formats

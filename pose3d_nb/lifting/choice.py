@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_nb.errors import Pose3DError, Pose3DValueError, UnknownNameError
+from pose3d_nb.lifting.checkpoint import CheckpointError
 from pose3d_nb.lifting.fusion import MEDIAPIPE_WEIGHT
 from pose3d_nb.lifting.lifter import VideoPose3DLifter
 from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
@@ -182,15 +183,19 @@ def check_lifter_name(spec: Any) -> None:
 
 
 def check_lifter_file(spec: Any) -> None:
-    """``Pose3DValueError`` for a lifter ``spec`` given as a path (neither a registered name nor
+    """``UnknownNameError`` (as ``check_lifter_name``) or ``CheckpointError`` for a lifter
+    ``spec`` given as a path (neither a registered name nor
     "none") that is not a file, as ``choose_lifter`` would fail on it once the run starts; a
     command checks it before any work (``pose3d run``, ``lift`` and ``batch`` alike). A model or
     a lifter object passes: it is already loaded."""
     if not isinstance(spec, (str, os.PathLike)) or (
             isinstance(spec, str) and (is_lifter_name(spec) or spec.lower() == "none")):
         return
+    # The classes the engine raises for the same spec (a batch raised a plain Pose3DValueError
+    # for both, which `except CheckpointError` or `except KeyError` missed).
+    check_lifter_name(spec)
     if not Path(spec).expanduser().is_file():
-        raise Pose3DValueError(
+        raise CheckpointError(
             f"lifter {str(spec)!r} is neither one of {', '.join(lifter_names())} nor a checkpoint file"
         )
 
