@@ -150,7 +150,10 @@ def test_run_fps_stamps_a_folder_of_images_and_is_refused_where_it_means_nothing
     assert code == 0, capsys.readouterr().err
     np.testing.assert_allclose(load_session(out).timestamps, np.arange(4) / 25)
     refused = (("sample", ["--fps", "25"], "--fps: for a folder of images or a video file"),
-               (str(folder), ["--fps", "0"], "fps must be a positive frame rate"))
+               (str(folder), ["--fps", "0"], "fps must be a positive frame rate"),
+               # taken and ignored by a folder (or a camera) until 2026-12-07
+               (str(folder), ["--loop"], "--loop: for a video file or the sample"),
+               (str(folder), ["--pace"], "--pace: for a video file or the sample"))
     for source, options, says in refused:
         assert main(["run", "--source", source, *options, "--out", str(tmp_path / "no")]) == 2
         assert says in capsys.readouterr().err

@@ -590,6 +590,12 @@ def test_a_folder_of_images_is_stamped_at_the_frame_rate_it_is_given(tmp_path, s
             PoseEngine(source=folder, out_dir=None, fps=bad)
     with pytest.raises(Pose3DAttributeError, match="set_source"):
         engine.fps = 30.0
+    # A source with its own clock is refused the rate, as pose3d run --fps refuses it (the
+    # engine dropped it without a word: the sample ran at its own 60 fps).
+    with pytest.raises(Pose3DValueError, match="fps= is for a folder of images or a video file"):
+        PoseEngine(source="sample", out_dir=None, fps=10)
+    with pytest.raises(Pose3DValueError, match="keeps its own clock"):
+        engine.set_source("camera", fps=10)
     # A rate belongs to the source it was given for: the next one, without it, keeps its own
     # (a folder's 2 fps stamped the next video at 2 fps too).
     engine = PoseEngine(source=folder, lifter=random_model(TINY), out_dir=None, fps=2.0, max_frames=3)

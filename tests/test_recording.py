@@ -1568,3 +1568,23 @@ def test_a_saves_checksum_is_of_its_values_even_with_nulls():
             "print(_checksum(pa.record_batch([pa.array([True, None, False])], names=['valid'])).decode())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == _checksum(with_null).decode()
+
+
+def test_an_empty_recording_folder_another_run_holds_is_never_removed(tmp_path):
+    """A run that failed before recording removes the empty --out it made, but not once another
+    run holds it: a run refused because another one had just locked the new folder removed it,
+    that run's first save made it again with its lock on the old one, and a third --overwrite run
+    then took it over and lost the second run's rows."""
+    from pose3d_nb.recording.folder import lock_out_dir, remove_empty_out_dir, unlock_out_dir
+
+    held, free, full = tmp_path / "held", tmp_path / "free", tmp_path / "full"
+    for folder in (held, free, full):
+        folder.mkdir()
+    (full / "notes.txt").write_text("mine")
+    lock = lock_out_dir(held)
+    try:
+        for folder in (held, free, full):
+            remove_empty_out_dir(folder)
+    finally:
+        unlock_out_dir(lock)
+    assert held.is_dir() and not free.exists() and (full / "notes.txt").read_text() == "mine"

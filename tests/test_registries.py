@@ -149,6 +149,10 @@ def test_lifter_entries_say_what_they_require_and_the_check_names_what_is_missin
     with pytest.raises(ValueError, match="detector 'detectron2' gives no world_landmarks, which lifter"):
         require_capabilities(per_frame, detector_provides("detectron2"), "detectron2")
     require_capabilities(choose_lifter("shipped"), detector_provides("detectron2"), "detectron2")
+    # The engine refuses the pair when made, as Pose3D, batch and pose3d run do (a PoseApp showed
+    # it and failed only when Start was pressed).
+    with pytest.raises(ValueError, match="detector 'detectron2' gives no world_landmarks"):
+        PoseEngine(lifter="mediapipe", detector="detectron2", out_dir=None)
     with pytest.raises(
         UnknownNameError, match="unknown lifter 'mediapip': use one of auto, shipped, mediapipe"
     ):

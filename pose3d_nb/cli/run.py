@@ -8,7 +8,6 @@ when the new run completes (see ``docs/recording.md``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -65,6 +64,9 @@ def check_run_options(args: argparse.Namespace) -> None:
     # refused before any work, exit status 2 as `pose3d lift` refuses a missing keypoints file
     # (it exited 1 until 2026-12-07, through the run).
     taken = accepted_options(args.source)
+    for flag in ("loop", "pace"):  # a camera or a folder took them and ignored them
+        if getattr(args, flag) and flag not in taken:
+            raise UsageError(f"--{flag}: for a video file or the sample, not --source {args.source}")
     if args.fps is not None:
         check_source_fps(args.fps)
         if "fps" not in taken:  # the sample and cameras keep their own clock
@@ -83,6 +85,7 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pose3d_nb.recording import prepare_out_dir
+    from pose3d_nb.recording.folder import remove_empty_out_dir
     from pose3d_nb.sources import accepted_options
 
     # The values were checked (check_run_options), then the source, then the folder: a refused
@@ -102,9 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       "(load_session reads it)", file=sys.stderr)
                 return request.exit_status
     finally:
-        if made:  # a run that failed before writing anything (a video that cannot be read)
-            with contextlib.suppress(OSError):  # left an empty --out; one holding anything stays
-                Path(args.out).rmdir()
+        if made:  # a run that failed before writing anything (a video that cannot be read) left
+            remove_empty_out_dir(Path(args.out))  # an empty --out; one holding anything stays
 
 
 def _run(args: argparse.Namespace, request: StopRequest) -> int:

@@ -47,6 +47,7 @@ from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings, WindowBreaks
 from pose3d_nb.lifting.registry import require_capabilities
 from pose3d_nb.mailbox import LatestSlot
 from pose3d_nb.recording import Recorder
+from pose3d_nb.recording.folder import remove_empty_out_dir
 from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merge, renamed_option
 from pose3d_nb.sources import accepted_options
 from pose3d_nb.values import is_whole_number
@@ -147,7 +148,8 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         fps: for file sources: the rate the frames were taken at. A folder of images has none of
             its own: without it its images are stamped one second apart (speeds and the world
             path's smoothing are then per second, each image a path of its own); a video file's
-            replaces the rate it stores. Cameras and the sample keep their own.
+            replaces the rate it stores. Cameras and the sample keep their own: fps with one
+            is refused.
         session_interval: seconds between chunk saves while running (what a crash may lose).
         torch_threads: threads for the lifter's matrix products, a whole number >= 1 (1 leaves
             the other core to the detector), or None (or 0) for torch's own count. Set on the lift thread
@@ -226,7 +228,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
         self._everyone = EveryoneLifter(lambda: give_lens(choose_lifter(self._lifter_spec), **lens),
                                         chosen["capacity"], placer=self._world)
         detector_spec, detector_options = with_follow(chosen["detector"], self._follow, detector_options)
-        check_source_fps(fps)
+        # Refused now, as Pose3D, batch and pose3d run refuse it (a PoseApp showed it and failed
+        # only when Start was pressed): a lifter that needs what the detector does not give.
+        require_capabilities(self._lifter, detector_provides(detector_spec), detector_spec)
+        check_source_fps(fps, chosen["source"])
         self._devices = Devices(chosen["source"], self._file_options(loop, pace, fps), detector_spec,
                                 detector_options)
         self._recorder = Recorder(self.buffer, chosen["out_dir"], self.metadata, session_interval, overwrite,
@@ -331,8 +336,7 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
                 self._devices.close()
                 self._recorder.finish()
                 if made:
-                    with contextlib.suppress(OSError):
-                        self.out_dir.rmdir()
+                    remove_empty_out_dir(self.out_dir)
                 raise
             _UNSTOPPED.add(self)
 

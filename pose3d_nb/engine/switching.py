@@ -51,7 +51,7 @@ class EngineSwitching:
         raises ``SourceError`` now, as the running case does. loop, pace, fps: as ``PoseEngine``
         takes them; loop and pace keep their earlier values when not given, fps is this source's
         (None: its own)."""
-        check_source_fps(fps)
+        check_source_fps(fps, spec)
         with self._lock:
             devices = self._devices
             if not self.running:
@@ -129,8 +129,16 @@ class EngineSwitching:
             self._follow = target
 
 
-def check_source_fps(fps: Any) -> None:
+def check_source_fps(fps: Any, spec: Any = None) -> None:
     """``Pose3DValueError`` unless ``fps`` is None or a positive, finite number of frames a second
-    (a file's frames are stamped ``index / fps``: 0 divided by it, a bool is no rate)."""
-    if fps is not None and not is_positive_number(fps):
+    (a file's frames are stamped ``index / fps``: 0 divided by it, a bool is no rate), and, with
+    ``spec``, one the source takes (a folder of images or a video file: the sample, a camera or
+    an open source object keep their own clock; the rate was dropped without a word, while
+    ``pose3d run --fps`` refused it). A spec that names nothing raises ``SourceError``."""
+    if fps is None:
+        return
+    if not is_positive_number(fps):
         raise Pose3DValueError(f"fps must be a positive frame rate, got {fps!r}")
+    if spec is not None and "fps" not in accepted_options(spec):
+        raise Pose3DValueError(f"fps= is for a folder of images or a video file; source {spec!r} "
+                               "keeps its own clock")

@@ -162,6 +162,22 @@ def unlock_out_dir(descriptor: int | None) -> None:
         os.close(descriptor)
 
 
+def remove_empty_out_dir(path: Path) -> None:
+    """Remove the recording folder ``path`` if it is empty and no run holds it: one a run made
+    and failed in before recording anything (a video that cannot be read). Under the folder's
+    lock: a run refused because another one holds the folder, which has written nothing yet,
+    removed that run's folder (its first save made it again, its lock on the old one)."""
+    try:
+        held = lock_out_dir(path)
+    except OutputError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    finally:
+        unlock_out_dir(held)
+
+
 def describe_recording(folder: Path) -> tuple[str | None, set[str | None]]:
     """What recording ``folder`` holds, in words (None: none), and the recording ids found."""
     parts, ids = [], set()
