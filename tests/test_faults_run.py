@@ -121,8 +121,10 @@ def test_a_repeated_run_is_refused_before_anything_runs(tmp_path):
 
 def test_a_failed_run_with_overwrite_keeps_the_complete_session(tmp_path):
     before = _complete_session(tmp_path)
-    result = _pose3d("run", "--out", str(tmp_path), "--overwrite", "--source", str(tmp_path / "missing.mp4"))
-    _one_line_error(result, 1, "missing.mp4")
+    corrupt = tmp_path.parent / f"{tmp_path.name}-corrupt.mp4"  # fails once the run opens it
+    corrupt.write_bytes(b"not a video" * 100)
+    result = _pose3d("run", "--out", str(tmp_path), "--overwrite", "--source", str(corrupt))
+    _one_line_error(result, 1, corrupt.name)
     assert (tmp_path / "session.npz").read_bytes() == before
     assert not (tmp_path / JOURNAL_DIR).exists()
 
@@ -281,12 +283,13 @@ def test_lift_takes_the_shipped_checkpoint_by_name(tmp_path):
 
 def test_the_shipped_cli_leaves_no_temporary_files(tmp_path):
     """After a clean run only the session, the newest pose, the exports asked for and the record
-    of those exports (what lets a later --overwrite delete them while unedited) remain."""
-    from pose3d_nb.recording.folder import EXPORT_RECORD, unchanged_exports
+    of those exports (what lets a later --overwrite delete them while unedited) and its lock
+    remain."""
+    from pose3d_nb.recording.folder import EXPORT_RECORD, EXPORT_RECORD_LOCK, unchanged_exports
 
     result = _pose3d("run", "--out", str(tmp_path), "--max-frames", "8", "--csv")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [EXPORT_RECORD, "joints.npy", "session.csv", "session.npz"])
+        [EXPORT_RECORD, EXPORT_RECORD_LOCK, "joints.npy", "session.csv", "session.npz"])
     assert list(unchanged_exports(tmp_path)) == [tmp_path / "session.csv"]
     assert len(load_session(tmp_path)) == 8

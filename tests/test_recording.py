@@ -1588,3 +1588,35 @@ def test_an_empty_recording_folder_another_run_holds_is_never_removed(tmp_path):
     finally:
         unlock_out_dir(lock)
     assert held.is_dir() and not free.exists() and (full / "notes.txt").read_text() == "mine"
+
+
+def test_two_exports_written_at_once_are_both_recorded(tmp_path, monkeypatch):
+    """Each export read the folder's record of exports, added itself and wrote it back: written at
+    once, one entry was lost, and a later --overwrite refused that untouched file as edited."""
+    import threading
+
+    from pose3d_nb.recording import folder as folder_module
+
+    write_session(tmp_path / "session.npz", _snapshot(5), {"fps": 30.0, "complete": True})
+    for name in ("session.trc", "session.tidy.csv"):
+        (tmp_path / name).write_text(name)
+    inside, release = threading.Event(), threading.Event()
+    write = folder_module._write_export_record
+
+    def slow_first_write(folder, stamps):
+        if not inside.is_set():  # the first writer stops between its read and its write
+            inside.set()
+            release.wait(10)
+        write(folder, stamps)
+
+    monkeypatch.setattr(folder_module, "_write_export_record", slow_first_write)
+    first = threading.Thread(target=folder_module.record_exports, args=([tmp_path / "session.trc"],))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=folder_module.record_exports, args=([tmp_path / "session.tidy.csv"],))
+    second.start()
+    second.join(0.3)  # with the lock it waits for the first; without, it read the record already
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert folder_module.changed_exports(tmp_path) == []

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
@@ -102,13 +102,16 @@ def check_no_other_recording(folder: str | Path, overwrite: bool = False, own_id
         )
     if held and overwrite and not (own_id is not None and ids == {own_id}):
         edited = changed_exports(path)
-        if edited:  # replacing the recording deletes its exports: never one the user changed
+        if edited:  # the new session deletes the old one's exports, never one the user changed:
+            # kept, it would sit beside the new session, made from the old one (or from nothing).
             them = "it" if len(edited) == 1 else "them"
             raise OutputError(
                 f"{path} holds {', '.join(edited)} not as pose3d wrote {them} (edited since, or "
-                "written by hand or by a pose3d_nb that kept no record of its exports); replacing "
-                f"the recording there would delete {them} with the old session's exports: move "
-                f"{them} out of {path} first, or choose another folder"
+                "written by hand, by pose3d batch or by a pose3d_nb that kept no record of its "
+                f"exports); replacing the recording would keep {them} beside the new session, "
+                f"which {them} do{'es' if them == 'it' else ''} not belong to (pose3d deletes only "
+                f"the exports it wrote, as written): move {them} out of {path} first, or choose "
+                "another folder"
             )
     if not held and not overwrite:
         # A run writes joints.npy (and exports named session.*) as it goes; in a folder with no
@@ -487,11 +490,35 @@ def record_exports(paths: Iterable[str | Path]) -> None:
         if path.name in _export_names() and path.is_file() and _holds_a_recording(path.parent):
             by_folder.setdefault(path.parent, []).append(path)
     for folder, written in by_folder.items():
-        stamps = _read_export_record(folder)
-        with contextlib.suppress(OSError):
+        with _record_lock(folder), contextlib.suppress(OSError):
+            stamps = _read_export_record(folder)
             for path in written:
                 stamps[path.name] = _stamp(path)
             _write_export_record(folder, stamps)
+
+
+#: Held while ``EXPORT_RECORD`` is read, changed and written back: two exports into one folder at
+#: once each wrote the record without the other's entry (a later --overwrite then refused the
+#: file left out, "not as pose3d wrote it"). A file of its own: the record is replaced by a rename.
+EXPORT_RECORD_LOCK = f".{Path(SESSION_FILE).stem}.exports.lock"
+
+
+@contextlib.contextmanager
+def _record_lock(folder: Path) -> Iterator[None]:
+    """Hold ``EXPORT_RECORD_LOCK``'s ``flock`` in ``folder`` (nothing where files cannot be locked)."""
+    try:
+        import fcntl
+
+        descriptor = os.open(folder / EXPORT_RECORD_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def changed_exports(folder: Path) -> list[str]:
@@ -536,12 +563,13 @@ def remove_unchanged(files: dict[Path, dict[str, int]]) -> None:
                 path.unlink()
                 removed.setdefault(path.parent, []).append(path.name)
     for folder, names in removed.items():
-        stamps = {name: stamp for name, stamp in _read_export_record(folder).items() if name not in names}
-        with contextlib.suppress(OSError):
+        with _record_lock(folder), contextlib.suppress(OSError):
+            stamps = {name: stamp for name, stamp in _read_export_record(folder).items() if name not in names}
             if stamps:
                 _write_export_record(folder, stamps)
-            else:  # the record of nothing: not left behind
+            else:  # the record of nothing, and its lock (still held here): not left behind
                 (folder / EXPORT_RECORD).unlink()
+                (folder / EXPORT_RECORD_LOCK).unlink()
 
 
 def _temporary_name(name: str, suffix: str = ".tmp") -> re.Pattern[str]:
