@@ -278,3 +278,23 @@ def test_exporting_a_folder_a_failed_overwrite_left_says_in_one_line_which_recor
     assert len(lines) == 1 and lines[0].startswith("pose3d: warning: exporting the unfinished recording")
     assert str(tmp_path / "session.npz") in lines[0] and "UserWarning" not in result.stderr
     assert len(np.unique(np.loadtxt(out, delimiter=",", skiprows=1, usecols=0))) == 7
+
+
+def test_export_segment_exports_one_recording_run(tmp_path, capsys):
+    """export_session(segment=), engine.export and app.export took it; pose3d export had no way."""
+    import pandas as pd
+
+    session = synthetic_session()
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    half = len(session) // 2
+    fields["segment"] = np.repeat([0, 1], [half, len(session) - half]).astype(np.int64)
+    path = tmp_path / "session.npz"
+    write_session(path, BufferSnapshot(**fields), session.metadata)
+    out = tmp_path / "second.csv"
+    assert main(["export", str(path), "--format", "csv", "--segment", "1", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table["segment"]) == {1} and table["frame"].nunique() == len(session) - half
+    assert main(["export", str(path), "--format", "csv", "--segment", "-1"]) == 2
+    assert "--segment must be" in capsys.readouterr().err
+    assert main(["export", str(path), "--format", "csv", "--segment", "5"]) == 1
+    assert "segment 5 has no rows (the session's segments: 0, 1)" in capsys.readouterr().err

@@ -26,6 +26,8 @@ def check_export_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.smooth is not None and not args.smooth > 0:
         raise UsageError(f"--smooth must be a positive cutoff in Hz, got {args.smooth:g}")
+    if args.segment is not None and args.segment < 0:
+        raise UsageError(f"--segment must be a recording run's number (0 or more), got {args.segment}")
     if args.person is not None and args.person < 1:
         raise UsageError(f"--person must be a track id (track ids start at 1), got {args.person}")
     check_units(args.format, args.units)
@@ -54,7 +56,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pose3d_nb.recording.folder import REPLACED_PREFIX, replaced_session_beside, set_aside_note
 
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
-               "person": args.person}
+               "person": args.person, "segment": args.segment}
     # A recording folder gives its session.npz, or the journal a killed run left.
     session = resolve_session(args.session)
     replaced = replaced_session_beside(session) if session.is_dir() else None
@@ -89,6 +91,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="zero-phase Butterworth low-pass cutoff in Hz (default: off)")
     export.add_argument(
         "--units", default=None, help=escape_help(f"length units, default first: {units_help()}")
+    )
+    export.add_argument(
+        "--segment", type=int, default=None, metavar="N",
+        help="export only this recording run (the session's segment column, counted from 0: "
+             "each time the source starts or restarts; default: every row)",
     )
     export.add_argument(
         "--person", type=int, default=None, metavar="ID",

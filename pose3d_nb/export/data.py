@@ -169,7 +169,9 @@ def prepare(
     if person is not None:
         metadata = {**metadata, "exported_person": int(person)}
     if not rows.any():
-        what = "the session is empty" if not len(data) else f"segment {segment} has no rows"
+        segments = ", ".join(str(int(n)) for n in np.unique(np.asarray(data.segment)))
+        what = ("the session is empty" if not len(data)
+                else f"segment {segment} has no rows (the session's segments: {segments})")
         raise ExportError(f"nothing to export: {what}")
     joints = np.asarray(data.joints_3d, dtype=np.float64)[rows]
     valid = np.asarray(data.valid, dtype=bool)[rows] & np.isfinite(joints).all(axis=(1, 2))
