@@ -15,6 +15,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError, UnknownNameError
 from pose3d_nb.skeleton import H36M
+from pose3d_nb.values import is_whole_number
 
 __all__ = [
     "ANGLE_NAMES",
@@ -151,6 +152,14 @@ def joint_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray
     return speed
 
 
+def _check_window(window: object) -> None:
+    """``Pose3DValueError`` unless ``window`` is a whole number of frames >= 1 (``window=-3`` and
+    ``window=2.5`` were taken and quietly made 1 and 3)."""
+    if not is_whole_number(window) or window < 1:
+        raise Pose3DValueError(f"window must be a whole number of frames >= 1, got {window!r} "
+                               "(analysis smooths over frames; motion's smooth_s= is in seconds)")
+
+
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average along axis 0, ignoring NaN: ``(T, ...)`` -> ``(T, ...)``.
 
@@ -160,8 +169,9 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     pass it the timestamps smoothed the same way (NaN where the positions are): a window's mean
     position belongs to its mean time, not the middle frame's when frames are unevenly spaced.
     """
+    _check_window(window)
     arr = np.asarray(values, dtype=np.float64)
-    window = max(1, int(window)) | 1
+    window = int(window) | 1
     if window == 1 or arr.shape[0] == 0:
         return arr.copy()
     half = window // 2
@@ -185,7 +195,7 @@ def smoothing_window(timestamps: np.ndarray, seconds: float = SPEED_SMOOTHING_S)
     """Frames in ``seconds`` at the (T,) ``timestamps``' median step (1 without steps)."""
     steps = np.diff(np.asarray(timestamps, dtype=np.float64).reshape(-1))
     steps = steps[np.isfinite(steps) & (steps > 0)]
-    return round(seconds / float(np.median(steps))) if steps.size else 1
+    return max(1, round(seconds / float(np.median(steps)))) if steps.size else 1
 
 
 def smoothed_joint_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: np.ndarray | None = None,
@@ -204,6 +214,7 @@ def smoothed_joint_speed(joints: np.ndarray, timestamps: np.ndarray, *, valid: n
     ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
     if window is None:
         window = smoothing_window(ts)
+    _check_window(window)
     raw = joint_speed(arr, ts)  # the NaN pattern: first, missing, after missing
     seen = np.isfinite(arr).all(axis=(1, 2))
     seen_t = np.where(seen, ts, np.nan)

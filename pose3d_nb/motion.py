@@ -21,6 +21,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.skeleton import H36M
+from pose3d_nb.values import is_real_number
 
 __all__ = [
     "ANKLES",
@@ -92,8 +93,12 @@ def smooth_track(track: np.ndarray, timestamps: np.ndarray, smooth_s: float) -> 
     Each window is symmetric and stays inside its run of frames: it shrinks near the clip's
     ends, a missing frame and a clock reset (a step that is not positive) rather than lean to
     one side, so a constant velocity stays exactly constant up to every edge. A missing frame
-    stays missing.
+    stays missing. ``smooth_s`` 0: no smoothing.
     """
+    if not is_real_number(smooth_s) or not smooth_s >= 0 or not math.isfinite(smooth_s):
+        # smooth_s=-1 was taken as no smoothing; analysis's window= counts frames instead
+        raise Pose3DValueError(
+            f"smooth_s must be a number of seconds >= 0 (0: no smoothing), got {smooth_s!r}")
     arr = np.asarray(track, dtype=np.float64)
     ts = np.asarray(timestamps, dtype=np.float64)
     period = frame_period(ts)

@@ -294,3 +294,23 @@ def test_valid_and_the_tuning_values_are_named_never_taken_by_position():
             call()
     named = motion.walking_speed(joints, t, valid=valid)
     np.testing.assert_array_equal(named, motion.walking_speed(joints, t))
+
+
+def test_smoothing_lengths_out_of_range_are_refused_by_name():
+    # window=-3 and window=2.5 were made 1 and 3 frames, smooth_s=-1 no smoothing, without a word
+    # (analysis smooths over frames, motion over seconds: a slip between the two went unseen).
+    from pose3d_nb import analysis
+    from pose3d_nb.errors import Pose3DValueError
+
+    joints, t = walk(speed=0.6)
+    for window in (-3, 0, 2.5, True):
+        with pytest.raises(Pose3DValueError, match="window must be a whole number of frames >= 1"):
+            analysis.smoothed_joint_speed(joints, t, window=window)
+        with pytest.raises(Pose3DValueError, match="window must be a whole number of frames"):
+            analysis.moving_average(joints, window)
+    for smooth_s in (-1, float("nan"), "0.5"):
+        with pytest.raises(Pose3DValueError, match="smooth_s must be a number of seconds >= 0"):
+            motion.walking_speed(joints, t, smooth_s=smooth_s)
+    still = motion.walking_speed(joints, t, smooth_s=0)  # 0: no smoothing, as documented
+    assert np.isfinite(still[1:]).all()
+    assert analysis.smoothing_window(np.arange(10) / 5.0) == 1  # 0.1 s at 5 fps: one frame, not 0
