@@ -147,20 +147,41 @@ def writer_gone(path: Path) -> bool:
     write just begun from a dead one, and should leave it unless nothing else writes there.
     """
     try:
+        descriptor = try_lock(path)
+    except BlockingIOError:  # held
+        return False
+    if descriptor is None:
+        return False
+    os.close(descriptor)  # also lets go of the lock just taken
+    return True
+
+
+def try_lock(path: Path) -> int | None:
+    """Open ``path`` (a file or a folder) and take an exclusive ``flock`` on it without waiting;
+    the descriptor that holds it (closing it lets go). None where that cannot be done: no
+    ``flock`` (not POSIX), ``path`` cannot be opened, or it cannot be locked there (some network
+    file systems).
+
+    Raises:
+        BlockingIOError: another open of ``path`` (this process's or another's) holds it.
+    """
+    try:
         import fcntl
     except ImportError:
-        return False
+        return None
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:
-        return False
+        return None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # held (BlockingIOError), or cannot be locked here
-        return False
-    finally:
-        os.close(descriptor)  # also lets go of the lock just taken
-    return True
+    except BlockingIOError:
+        os.close(descriptor)
+        raise
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
 
 
 def write_latest_pose(path: str | Path, joints_3d: np.ndarray) -> None:

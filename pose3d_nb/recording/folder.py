@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
-from pose3d_nb.recording.files import atomic_file, writer_gone
+from pose3d_nb.recording.files import atomic_file, try_lock, writer_gone
 from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
@@ -138,25 +138,12 @@ def lock_out_dir(path: Path) -> int | None:
         OutputError: another run (this process's or another's) holds the folder.
     """
     try:
-        import fcntl
-    except ImportError:
-        return None
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return try_lock(path)
     except BlockingIOError:
-        os.close(descriptor)
         raise OutputError(
             f"{path} is being recorded into by another run that has not stopped (a `pose3d run`, "
             "or an engine: call its stop()); stop it first, or choose another folder"
         ) from None
-    except OSError:
-        os.close(descriptor)
-        return None
-    return descriptor
 
 
 def unlock_out_dir(descriptor: int | None) -> None:
