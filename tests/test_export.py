@@ -529,6 +529,11 @@ def test_export_session_replaces_an_existing_file_but_never_a_recording(session,
     (dict(person=1.5), "person must be a track id (a whole number; track ids start at 1) or None, got 1.5"),
     # Taken until 2026-12-07 and refused only once the session was read ("not in the rows").
     (dict(person=0), "person must be a track id (a whole number; track ids start at 1) or None, got 0"),
+    # Matched no row: "segment 1 has no rows (the session's segments: 0, 1)".
+    (dict(segment="1"), "segment must be a recording run's number (a whole number, 0 or more) or None, "
+                        "got '1'"),
+    (dict(segment=1.5), "segment must be a recording run's number (a whole number, 0 or more) or None, "
+                        "got 1.5"),
 ])
 def test_export_options_are_checked_as_the_command_line_checks_them(tmp_path, option, message):
     # pose3d export refused these before reading the session; export_session took them on:

@@ -193,9 +193,12 @@ def test_a_registered_lifter_is_chosen_by_name_everywhere(cleanup, tmp_path):
     # The classes the engine raises for the same specs (a batch raised a plain Pose3DValueError).
     with pytest.raises(UnknownNameError, match="unknown lifter 'nothing'"):
         BatchSettings(lifter="nothing").checked()
-    for spec, error in (("nothing", UnknownNameError), (str(tmp_path / "nothing.pt"), CheckpointError)):
+    for spec, error in (("nothing", UnknownNameError), (str(tmp_path / "nothing.pt"), CheckpointError),
+                        (tmp_path / "nothing", CheckpointError)):  # a Path is a path, not a name
         with pytest.raises(error):
             PoseEngine(lifter=spec, out_dir=None)
+        with pytest.raises(error):
+            BatchSettings(lifter=spec).checked()
 
 
 # ---------------------------------------------------------------------------- export formats

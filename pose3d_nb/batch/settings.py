@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ class BatchSettings:
         lifter = str(self.lifter)
         if self.lifter is None or lifter.lower() == "none":  # as choose_lifter and pose3d run take it
             lifter = "mediapipe"
-        check_lifter_file(lifter)
+        # A Path is a path (CheckpointError as the engine's), not a name it could be read as.
+        check_lifter_file(self.lifter if isinstance(self.lifter, os.PathLike) else lifter)
         lifter = LIFTERS[lifter].name if is_lifter_name(lifter) else str(Path(lifter).expanduser().resolve())
         check_lifter_detector(lifter, following)  # every video would fail on it, one by one
         check_lift_limits(lifter, self.settings.lift)  # each video would fail on it, one by one

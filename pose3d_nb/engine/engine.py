@@ -178,7 +178,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
     ``engine.follow = ...`` hid the method).
 
     Raises:
-        Pose3DValueError: an unknown lifter name, an unusable checkpoint, a knob out of range.
+        Pose3DValueError: an unknown lifter name, an unusable checkpoint, a knob out of range,
+            a lifter the detector cannot feed, ``fps`` for a source with its own clock, or
+            ``fps`` with a source that names nothing (``SourceError``; without ``fps`` that
+            one is found at ``start``).
         Pose3DTypeError: ``settings`` is not a ``Settings``, or both lifter= and checkpoint=.
         Pose3DAttributeError: (later) an assignment of a name that is not settable, see above.
     """

@@ -139,7 +139,7 @@ def export_session(
     """
     format = format_name(format)
     writer = _writer(format, units)
-    check_options(fps=fps, smooth=smooth, person=person)  # before the session is read
+    check_options(fps=fps, smooth=smooth, person=person, segment=segment)  # before the session is read
     fixed_rate = FORMATS[format].fixed_rate
     source_path = None
     if isinstance(session_or_path, (str, Path)):

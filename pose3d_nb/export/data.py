@@ -121,7 +121,8 @@ def one_person(data: BufferSnapshot, person: int | None, rows: np.ndarray | None
     )
 
 
-def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> None:
+def check_options(fps: Any = None, smooth: Any = None, person: Any = None,
+                  segment: Any = None) -> None:
     """The export options a value alone can rule out, before a session is read: what
     ``pose3d export`` refuses as --fps, --smooth and --person.
 
@@ -130,6 +131,7 @@ def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> No
         smooth: None, or the low-pass cutoff: a positive number (Hz; its upper bound, half the
             frame rate, is checked once the rate is known).
         person: None, or a track id: a whole number >= 1.
+        segment: None, or a recording run's number: a whole number >= 0.
 
     Raises:
         ExportError: a value out of these ranges (the message names it).
@@ -140,6 +142,10 @@ def check_options(fps: Any = None, smooth: Any = None, person: Any = None) -> No
             continue
         if not is_positive_number(value):
             raise ExportError(f"{name} must be {what} or None, got {value!r}")
+    if segment is not None and (not is_whole_number(segment) or segment < 0):
+        # "1" or 1.5 matched no row: "segment 1 has no rows (the session's segments: 0, 1)"
+        raise ExportError(f"segment must be a recording run's number (a whole number, 0 or more) or "
+                          f"None, got {segment!r}")
     if person is not None and (not is_whole_number(person) or person < 1):
         # Track ids start at 1 (as follow= says); 0 was taken here and failed once the session was read.
         raise ExportError(f"person must be a track id (a whole number; track ids start at 1) or None, "
@@ -163,7 +169,7 @@ def prepare(
     Raises ``ExportError`` for an empty session, one without any valid frame, a bad rate or
     cutoff, a followed person who changed (without ``person``) or a person not recorded.
     """
-    check_options(fps=fps, smooth=smooth, person=person)
+    check_options(fps=fps, smooth=smooth, person=person, segment=segment)
     rows = np.ones(len(data), dtype=bool) if segment is None else np.asarray(data.segment) == segment
     data = one_person(data, person, rows)
     if person is not None:

@@ -554,9 +554,9 @@ def remove_unchanged(files: dict[Path, dict[str, int]]) -> None:
             stamps = {name: stamp for name, stamp in _read_export_record(folder).items() if name not in names}
             if stamps:
                 _write_export_record(folder, stamps)
-            else:  # the record of nothing, and its lock (still held here): not left behind
+            else:  # the record of nothing: not left behind (its lock stays: a writer waiting
+                # on a removed lock file would write beside one that locked a new file)
                 (folder / EXPORT_RECORD).unlink()
-                (folder / EXPORT_RECORD_LOCK).unlink()
 
 
 def _temporary_name(name: str, suffix: str = ".tmp") -> re.Pattern[str]:
