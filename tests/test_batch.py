@@ -336,6 +336,86 @@ def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeyp
             BatchSettings(**bad).checked()
 
 
+def test_max_frames_and_fps_are_checked_recorded_and_compared():
+    """max_frames= and fps= (``pose3d batch --max-frames/--fps``): an output made with either (a
+    truncated recording, or frames stamped at another rate) is reused only by a run with the same
+    value, and an output made without them (before they existed too: its manifest has neither
+    key) only by a run without them."""
+    plain = BatchSettings().checked()
+    recorded = json.loads(json.dumps(plain.as_dict()))
+    assert "max_frames" not in recorded and "fps" not in recorded  # the record of a plain run unchanged
+    assert plain.run_options() == {"max_frames": None, "fps": None}
+    short = BatchSettings(max_frames=np.int64(50)).checked()
+    assert short.run_options() == {"max_frames": 50, "fps": None} and type(short.max_frames) is int
+    short_recorded = json.loads(json.dumps(short.as_dict()))
+    assert short_recorded["max_frames"] == 50 and "fps" not in short_recorded
+    assert plain.reusable(recorded) and short.reusable(short_recorded)
+    assert not plain.reusable(short_recorded), "a truncated recording stands for the whole video"
+    assert not short.reusable(recorded)
+    assert not BatchSettings(max_frames=51).checked().reusable(short_recorded)
+    rated = BatchSettings(fps=25).checked()
+    rated_recorded = json.loads(json.dumps(rated.as_dict()))
+    assert rated_recorded["fps"] == 25.0 and rated.reusable(rated_recorded)
+    assert BatchSettings(fps=25.0).checked().reusable(rated_recorded)
+    assert not plain.reusable(rated_recorded) and not rated.reusable(recorded)
+    assert not BatchSettings(fps=30).checked().reusable(rated_recorded)
+    both = BatchSettings(max_frames=50, fps=25).checked()
+    assert both.reusable(both.as_dict())
+    assert not both.reusable(short_recorded) and not both.reusable(rated_recorded)
+    assert not short.reusable(both.as_dict()) and not rated.reusable(both.as_dict())
+    # An output made with max_frames is not "up to date but for exports" for a run without it.
+    assert plain.missing_exports({**short_recorded, "export": []}) is None
+    for bad in (0, -3, 2.5, True, float("nan"), "10"):
+        with pytest.raises(Pose3DError, match="max_frames must be a whole number >= 1") as refused:
+            BatchSettings(max_frames=bad).checked()
+        assert isinstance(refused.value, ValueError)
+    for bad in (0, -25.0, float("nan"), float("inf"), True, "25"):
+        with pytest.raises(Pose3DError, match="fps must be a positive frame rate") as refused:
+            BatchSettings(fps=bad).checked()
+        assert isinstance(refused.value, ValueError)
+
+
+@pytest.mark.parametrize("option", [dict(max_frames=0), dict(max_frames=-1), dict(max_frames=True),
+                                    dict(fps=0), dict(fps=-30.0), dict(fps=float("nan")), dict(fps=True)])
+def test_bad_max_frames_and_fps_are_refused_before_any_folder_is_made(tmp_path, option):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    name = next(iter(option))
+    with pytest.raises(Pose3DError, match=f"{name} must be") as refused:
+        process([video], tmp_path / "out", progress=False, **option)
+    assert isinstance(refused.value, ValueError) and repr(option[name]) in str(refused.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", [["--max-frames", "0"], ["--max-frames", "-2"], ["--fps", "0"],
+                                  ["--fps", "nan"], ["--fps", "-25"]], ids=" ".join)
+def test_the_command_line_refuses_bad_max_frames_and_fps_in_one_line(tmp_path, capsys, flag):
+    video = _touch(tmp_path / "clip.mp4")
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(video), "--out", str(out), *flag]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pose3d batch: error: "), err
+    assert f"{flag[0][2:].replace('-', '_')} must be" in err, err
+    assert not out.exists()
+
+
+def test_the_command_line_gives_the_batch_max_frames_and_fps(tmp_path, monkeypatch):
+    import pose3d_nb.batch
+
+    given = {}
+
+    def process(inputs, out, **options):  # what cmd_batch hands the batch
+        given.update(options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pose3d_nb.batch, "process", process)
+    video = _touch(tmp_path / "clip.mp4")
+    cli.main(["batch", str(video), "--out", str(tmp_path / "out"), "--max-frames", "40", "--fps", "12.5"])
+    assert (given["max_frames"], given["fps"]) == (40, 12.5)
+    cli.main(["batch", str(video), "--out", str(tmp_path / "out")])
+    assert (given["max_frames"], given["fps"]) == (None, None)
+
+
 @pytest.fixture()
 def engine_options(monkeypatch):
     """``process_video(...)`` -> the keyword arguments its ``PoseEngine`` was built with (the
@@ -370,6 +450,36 @@ def test_a_batch_video_hands_its_engine_the_lens_and_height(tmp_path, engine_opt
                            BatchSettings(focal=1200.0, height=1.7).checked())
     assert {k: given[k] for k in ("camera", "fov", "focal", "height")} == {
         "camera": None, "fov": None, "focal": 1200.0, "height": 1.7}
+
+
+def test_a_batch_video_hands_its_engine_max_frames_and_fps(tmp_path, engine_options):
+    from pose3d_nb.sources.sample import sample_video_resource
+
+    video = str(sample_video_resource())
+    given = engine_options(video, str(tmp_path / "a"), BatchSettings(max_frames=12, fps=24).checked())
+    assert (given["max_frames"], given["fps"]) == (12, 24.0)
+    given = engine_options(video, str(tmp_path / "b"), BatchSettings().checked())
+    assert (given["max_frames"], given["fps"]) == (None, None)
+
+
+@pytest.mark.slow
+def test_a_batch_video_records_at_most_max_frames_stamped_at_fps(tmp_path):
+    """The engine of a batch video stops after max_frames poses and stamps its frames at fps, as
+    ``pose3d run --max-frames --fps`` does; the manifest records both."""
+    from pose3d_nb.batch.task import process_video
+    from pose3d_nb.sources.video import VideoSource
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 20)
+    out = tmp_path / "out" / "walk"
+    row = process_video(str(clip), str(out), BatchSettings(max_frames=6, fps=12.5).checked())
+    assert (row["status"], row["frames"]) == ("ok", 6), row
+    session = load_session(out / "session.npz")
+    assert len(session) == 6
+    np.testing.assert_allclose(session.timestamps, session.frame_index / 12.5)  # not the clip's own rate:
+    with VideoSource(clip) as stored:
+        assert abs(stored.fps - 12.5) > 1, stored.fps
+    recorded = read_manifest(out)["settings"]
+    assert (recorded["max_frames"], recorded["fps"]) == (6, 12.5)
 
 
 def test_a_batch_video_runs_its_people_regions_on_one_thread():
@@ -512,12 +622,13 @@ def test_the_export_a_failed_row_suggests_keeps_its_video_replaceable(tmp_path, 
     assert elsewhere.is_file()
 
 
-def _run(video: Path, final: Path, export: str) -> dict:
-    """One batch's handling of ``video`` as ``process`` does it: planned (``_plan``), then its task."""
+def _run(video: Path, final: Path, export: str, **options) -> dict:
+    """One batch's handling of ``video`` as ``process`` does it: planned (``_plan``), then its task
+    (``options``: more ``BatchSettings``)."""
     from pose3d_nb.batch import task
     from pose3d_nb.batch.runner import _plan
 
-    settings, rows = BatchSettings(export=export).checked(), {}
+    settings, rows = BatchSettings(export=export, **options).checked(), {}
     for path, folder in _plan([video], final.parent, settings, rows, {}).items():
         assert folder == final
         rows[path] = task.process_video(str(path), str(folder), settings)
@@ -558,6 +669,33 @@ def test_a_rerun_asking_for_one_more_export_adds_it_and_keeps_the_others(tmp_pat
 
     os.utime(video, ns=(1, 1))  # the input changed: processed again, as before
     assert _run(video, final, "trc")["status"] == "ok" and len(runs) == 2
+
+
+def test_outputs_made_with_max_frames_or_fps_are_reused_only_with_the_same_values(tmp_path, monkeypatch):
+    """A batch run with --max-frames 5 (to try settings) and then without it: the truncated
+    recordings must not pass for the whole videos, nor those stamped at --fps for the videos' own
+    rate; and outputs of a run without them (older ones too) are still reused without them."""
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "out" / "walk"
+
+    def status(**options) -> str:
+        return _run(video, final, "", **options)["status"]
+
+    assert (status(), status()) == ("ok", "skipped")
+    manifest = read_manifest(final)
+    assert "max_frames" not in manifest["settings"] and "fps" not in manifest["settings"]
+    steps = [({"max_frames": 5}, "ok"), ({"max_frames": 5}, "skipped"), ({"max_frames": 6}, "ok"),
+             ({}, "ok"), ({"fps": 25.0}, "ok"), ({"fps": 25}, "skipped"), ({"fps": 24}, "ok"),
+             ({"fps": 24, "max_frames": 5}, "ok"), ({"fps": 24}, "ok"), ({}, "ok"), ({}, "skipped")]
+    for number, (options, expected) in enumerate(steps):
+        assert status(**options) == expected, (number, options)
+    assert len(runs) == 1 + sum(expected == "ok" for _, expected in steps)
+
+    # A plain run's manifest records what one written before these options existed does: the
+    # last step above reused such an output.
+    assert set(read_manifest(final)["settings"]) == {
+        "lifter", "detector", "window", "lookahead", "flip", "follow", "lifter_sha256", "fov", "focal",
+        "height", "camera", "world_placement", "export"}
 
 
 def test_a_stop_after_exports_were_added_reports_the_recording_reused(tmp_path, monkeypatch):

@@ -275,6 +275,8 @@ _LIFT = ["lift", "TMP/k.npy", "--size", "640", "480", "--lifter", "shipped"]
         ["run", "--lifter", "nope"],  # was found after the folder was made
         ["batch", "TMP/v.mp4", "--lookahead", "-2"],
         ["batch", "TMP/v.mp4", "--fov", "500"],
+        ["batch", "TMP/v.mp4", "--max-frames", "0"],  # refused by every video's engine, one by one
+        ["batch", "TMP/v.mp4", "--fps", "nan"],
         [*_LIFT, "--stream", "--window", "-1"],
         [*_LIFT, "--grounded", "--height", "9"],
         ["export", "TMP/session.npz", "--format", "trc", "--units", "cm"],

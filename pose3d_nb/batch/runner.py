@@ -315,6 +315,8 @@ def process(
     connect_timeout: float = CONNECT_TIMEOUT_S,
     worker_timeout: float = WORKER_TIMEOUT_S,
     settings: Settings | None = None,
+    max_frames: int | None = None,
+    fps: float | None = None,
 ) -> pd.DataFrame:
     """Process every video into ``out_dir/NAME/session.npz`` (plus exports) on Dask; the table.
 
@@ -354,6 +356,12 @@ def process(
             ``client``, counted from its first worker: an adaptive cluster may start from none).
         settings (Settings | None): the base choices, as ``PoseEngine(settings=...)`` takes
             them (``DEFAULTS`` when None); its source, out_dir and capacity are each video's own.
+        max_frames (int | None): most poses each video records, a whole number >= 1 (``pose3d
+            run --max-frames``; to try settings on the start of many videos); None: every frame.
+            Its outputs are reused only by a run with the same ``max_frames``.
+        fps (float | None): the rate every video's frames are stamped at instead of the one the
+            file stores (``pose3d run --fps``: a file whose stored rate is wrong); None: each
+            video's own. Its outputs are reused only by a run with the same ``fps``.
 
     Returns:
         pandas.DataFrame: one row per video in input order, then one per input that named
@@ -363,8 +371,8 @@ def process(
     Raises:
         BatchInputError: no inputs, or inputs that exist but hold no video.
         BatchLockedError: another batch is writing into ``out_dir`` (the error names it).
-        Pose3DValueError: bad settings, workers, retries or timeouts (before any folder is
-            made). ClusterError: the scheduler cannot be reached, does not answer within
+        Pose3DValueError: bad settings, workers, retries, timeouts, max_frames or fps (before
+            any folder is made). ClusterError: the scheduler cannot be reached, does not answer within
             ``connect_timeout`` or has no worker within ``worker_timeout``.
     """
     from tqdm.auto import tqdm
@@ -382,7 +390,8 @@ def process(
         check_follow(given["follow"])
         given["follow"] = follow_text(given["follow"])
     batch_settings = BatchSettings(
-        settings, export=export, camera=camera, fov=fov, focal=focal, height=height, **given
+        settings, export=export, camera=camera, fov=fov, focal=focal, height=height,
+        max_frames=max_frames, fps=fps, **given
     ).checked()
     out = Path(out_dir).expanduser().resolve()
     rows: dict[Path, dict[str, Any]] = {}

@@ -15,6 +15,10 @@ from pose3d_nb.settings import Settings, merge
 PIPELINE_FIELDS = ("lifter", "detector", "window", "lookahead", "flip", "follow")
 #: The world placement's options (``pose3d_nb.world``), the same for every video of a batch.
 WORLD_FIELDS = ("camera", "fov", "focal", "height")
+#: ``pose3d run``'s options about one run that a batch gives every video (``PoseEngine``'s
+#: ``max_frames=`` and ``fps=``). A manifest records each only when it is set, so an output made
+#: before they existed, or without them, has neither, and is reused by a run that gives neither.
+RUN_FIELDS = ("max_frames", "fps")
 #: How a video's rows are placed in the world, recorded in each manifest: outputs made before a
 #: video's recording was placed again from its whole clip (no such entry), before the shipped
 #: lifter's bones were held over it ("whole clip"), or before a short path's depth was smoothed
@@ -45,6 +49,12 @@ class BatchSettings:
             ``camera_file`` keeps its absolute path and the SHA-256 of the contents read, for the
             manifests (so an output is never recorded against a file edited while it ran).
         camera_file (tuple[str, str] | None): set by ``checked()`` (path, SHA-256), see above.
+        max_frames (int | None): most poses each video records (``pose3d run --max-frames``): a
+            whole number >= 1, None for every frame. An output made with it is a truncated
+            recording: reused only by a run with the same value (``RUN_FIELDS``).
+        fps (float | None): the rate every video's frames are stamped at, replacing the rate the
+            file stores (``pose3d run --fps``): a positive, finite number, None for each video's
+            own rate. Reused only by a run with the same value.
         lifter_sha256 (str | None): set by ``checked()``: the SHA-256 of the weights file the
             lifter loads (``lifting.weights.lifter_weights_file``: "auto" is the official
             checkpoint in model/ when there, else the shipped one), None when it has none (MediaPipe's
@@ -61,14 +71,16 @@ class BatchSettings:
     height: float | None
     camera_file: tuple[str, str] | None
     lifter_sha256: str | None
+    max_frames: int | None
+    fps: float | None
 
     def __init__(self, settings: Settings | None = None, export: Any = (), camera: Any = None,
                  fov: float | None = None, focal: float | None = None, height: float | None = None,
                  camera_file: tuple[str, str] | None = None, lifter_sha256: str | None = None,
-                 **choices: Any) -> None:
+                 max_frames: int | None = None, fps: float | None = None, **choices: Any) -> None:
         unknown = sorted(set(choices) - set(PIPELINE_FIELDS))
         if unknown:
-            known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS))
+            known = ", ".join((*PIPELINE_FIELDS, *WORLD_FIELDS, *RUN_FIELDS))
             raise Pose3DTypeError(f"unknown batch settings {unknown}; known: {known}")
         object.__setattr__(self, "settings", Settings(**merge(settings, **choices)))
         if isinstance(export, str):  # "bvh" or "bvh,trc", as --export takes it: not its letters
@@ -78,10 +90,17 @@ class BatchSettings:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "camera_file", camera_file)
         object.__setattr__(self, "lifter_sha256", lifter_sha256)
+        object.__setattr__(self, "max_frames", max_frames)
+        object.__setattr__(self, "fps", fps)
 
     def world_options(self) -> dict[str, Any]:
         """The keyword arguments ``PoseEngine`` takes for the world placement (``WORLD_FIELDS``)."""
         return {name: getattr(self, name) for name in WORLD_FIELDS}
+
+    def run_options(self) -> dict[str, Any]:
+        """The keyword arguments ``PoseEngine`` takes for one run (``RUN_FIELDS``: ``max_frames``,
+        ``fps``), None where not set."""
+        return {name: getattr(self, name) for name in RUN_FIELDS}
 
     def __getattr__(self, name: str) -> Any:
         if name in PIPELINE_FIELDS:  # batch.lifter, batch.window...: the wrapped Settings' values
@@ -100,9 +119,11 @@ class BatchSettings:
             Pose3DValueError: an unknown detector, lifter name or export format, a lifter file
                 that does not exist, a detector that lacks what the lifter requires (MediaPipe's
                 3D from detectron2), a window or lookahead beyond what the lifter sees, or a bad
-                lens, calibration file or height (a negative window or lookahead is refused
-                earlier, by ``Settings``). A calibration file that does not exist is a
-                ``CalibrationNotFoundError``, a ``FileNotFoundError`` too.
+                lens, calibration file or height, a ``max_frames`` that is not a whole number
+                >= 1 or an ``fps`` that is not a positive, finite number (a bool is neither; a
+                negative window or lookahead is refused earlier, by ``Settings``). A calibration
+                file that does not exist is a ``CalibrationNotFoundError``, a ``FileNotFoundError``
+                too.
         """
         from pose3d_nb.detectors.follow import AUTO, POLICIES, with_follow
         from pose3d_nb.detectors.registry import DETECTORS, check_lifter_detector
@@ -129,10 +150,12 @@ class BatchSettings:
         if isinstance(follow, str) and (named := follow.strip().lower().replace("center", "centre")) in (
                 AUTO, "none", *POLICIES):
             follow = named  # --follow Largest and largest make the same output: one manifest value
+        run = _checked_run(**self.run_options())
         weights = lifter_weights_file(lifter)
         return BatchSettings(self.settings.replace(lifter=lifter, detector=detector, follow=follow),
                              export=formats, camera_file=camera_file,
-                             lifter_sha256=sha256_of(weights) if weights is not None else None, **world)
+                             lifter_sha256=sha256_of(weights) if weights is not None else None,
+                             **world, **run)
 
     def for_video(self, video: str, out_dir: str, capacity: int) -> Settings:
         """The engine ``Settings`` of one video (what ``pose3d run --source VIDEO`` would use)."""
@@ -141,15 +164,18 @@ class BatchSettings:
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values (what a video's manifest records). A calibration
         file and the lifter's weights are recorded with the SHA-256 of their contents, so an
-        edited file is not taken for the one an output was made with."""
+        edited file is not taken for the one an output was made with. ``max_frames`` and ``fps``
+        are recorded only when set (``RUN_FIELDS``): the record of a run without them is as it
+        was before they existed."""
         values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
         world = {name: getattr(self, name) for name in ("fov", "focal", "height")}
         if self.camera_file is not None:
             camera = {"camera": self.camera_file[0], "camera_sha256": self.camera_file[1]}
         else:
             camera = {"camera": _intrinsics_record(self.camera)}
+        run = {name: value for name, value in self.run_options().items() if value is not None}
         return {**values, "lifter_sha256": self.lifter_sha256, **world, **camera,
-                "world_placement": WORLD_PLACEMENT, "export": list(self.export)}
+                "world_placement": WORLD_PLACEMENT, **run, "export": list(self.export)}
 
     def reusable(self, recorded: dict[str, Any]) -> bool:
         """True when output made with ``recorded`` settings is what these settings would make.
@@ -169,8 +195,9 @@ class BatchSettings:
         """The export formats asked for now that output made with ``recorded`` settings lacks
         (sorted; () when it has them all), or None when its recording is not what these settings
         would make: a processing setting differs (everything ``as_dict`` records but ``export``:
-        pipeline, world, lens file and lifter hashes, placement tag), or ``recorded`` is not a
-        settings record at all.
+        pipeline, world, lens file and lifter hashes, placement tag, and ``max_frames`` and
+        ``fps``, an absent one being None both here and in ``recorded``), or ``recorded`` is not
+        a settings record at all.
 
         Args:
             recorded (Any): ``as_dict()`` of the settings the output was made with, as read
@@ -182,7 +209,9 @@ class BatchSettings:
         """
         if not isinstance(recorded, dict):
             return None
-        wanted = self.as_dict()
+        # A run field not set is absent from as_dict(): compared as None, so that output made with
+        # max_frames=N (a truncated recording) or fps=F is never taken by a run without it.
+        wanted = {**dict.fromkeys(RUN_FIELDS), **self.as_dict()}
         exports = wanted.pop("export")
         recorded_exports = recorded.get("export", ())
         if not isinstance(recorded_exports, (list, tuple)):
@@ -215,6 +244,21 @@ def _checked_world(
     numbers = {name: None if value is None else float(value)
                for name, value in (("fov", fov), ("focal", focal), ("height", height))}
     return {"camera": camera, **numbers}, camera_file
+
+
+def _checked_run(max_frames: Any, fps: Any) -> dict[str, Any]:
+    """``max_frames`` and ``fps`` checked before any worker starts (``Pose3DValueError`` naming a
+    bad one, as ``PoseEngine`` and ``pose3d run`` refuse it) and as the workers and the manifests
+    get them: a plain int and float (a numpy scalar is no JSON), None left as it is."""
+    from pose3d_nb.engine.switching import check_source_fps
+    from pose3d_nb.values import is_whole_number
+
+    if max_frames is not None and (not is_whole_number(max_frames) or max_frames < 1):
+        raise Pose3DValueError(
+            f"max_frames must be a whole number >= 1, or None for no limit; got {max_frames!r}")
+    check_source_fps(fps)  # a video file takes a rate: only the value is checked
+    return {"max_frames": None if max_frames is None else int(max_frames),
+            "fps": None if fps is None else float(fps)}
 
 
 def _intrinsics_record(camera: Any) -> dict[str, Any] | None:

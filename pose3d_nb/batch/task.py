@@ -96,6 +96,7 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
         torch_threads=1,
         detector_options=one_thread_options(settings.detector, settings.follow),
         **settings.world_options(),
+        **settings.run_options(),  # max_frames, fps: as pose3d run --max-frames/--fps
     )
     started = time.perf_counter()
     engine.start()

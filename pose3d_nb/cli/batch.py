@@ -30,12 +30,13 @@ def _seconds(value: str) -> float:
 def check_batch_options(args: argparse.Namespace) -> None:
     """``pose3d batch``'s settings checked as ``batch.process`` checks them, before any work
     (``cli.main`` runs it first): a ``Pose3DValueError`` here (a negative window, an unknown
-    follow rule or lifter, a bad lens or height) is a refusal of the command line, exit status 2;
+    follow rule or lifter, a bad lens or height, a --max-frames below 1, a --fps that is not a
+    positive rate) is a refusal of the command line, exit status 2;
     what fails once the batch runs (its inputs, the lock, the cluster, a video) exits 1."""
     from pose3d_nb.batch.settings import PIPELINE_FIELDS, BatchSettings
 
     refuse_file_as_folder(args.out, "the results")
-    BatchSettings(export=args.export, **world_options(args),
+    BatchSettings(export=args.export, **world_options(args), max_frames=args.max_frames, fps=args.fps,
                   **{name: getattr(args, name) for name in PIPELINE_FIELDS}).checked()
 
 
@@ -54,6 +55,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
                 lifter=args.lifter, detector=args.detector, window=args.window,
                 lookahead=args.lookahead, flip=args.flip, follow=args.follow, export=args.export,
+                max_frames=args.max_frames, fps=args.fps,
                 progress=not args.no_progress, stop=request.requested, **world_options(args),
                 **{name: getattr(args, name) for name in ("connect_timeout", "worker_timeout")
                    if getattr(args, name) is not None},
@@ -79,6 +81,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="use a running Dask cluster (tcp://HOST:8786) instead of a local pool")
     add_pipeline_arguments(batch)
     add_world_arguments(batch)
+    batch.add_argument("--max-frames", type=int, default=None, metavar="N",
+                       help="each video: stop after this many poses (fewer when it ends first); to try "
+                            "settings quickly")
+    batch.add_argument("--fps", type=float, default=None, metavar="F",
+                       help="each video's frames are stamped at this rate instead of the one it stores "
+                            "(a file whose stored rate is wrong)")
     batch.add_argument("--export", type=export_formats, default=[], metavar="FORMATS",
                        help=export_help("also write these beside each session"))
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
