@@ -157,10 +157,12 @@ def test_the_engine_runs_a_registered_detector_and_checks_what_it_provides(plugi
     assert session.metadata["detector"] == "replay" and session.metadata["lifter_requires"] == [
         "world_landmarks"
     ]
-    refused = PoseEngine(source="sample", detector="replay-2d", lifter="mediapipe", out_dir=tmp_path / "no")
     with pytest.raises(ValueError, match="detector 'replay-2d' gives no world_landmarks"):
-        refused.start()
-    assert not refused.running and not (tmp_path / "no").exists()
+        PoseEngine(source="sample", detector="replay-2d", lifter="mediapipe", out_dir=tmp_path / "no")
+    assert not (tmp_path / "no").exists()
+    engine = PoseEngine(source="sample", detector="replay", lifter="mediapipe", out_dir=None)
+    with pytest.raises(ValueError, match="detector 'replay-2d' gives no world_landmarks"):
+        engine.set_detector("replay-2d")  # switched to later: refused there
     with pytest.raises(ValueError, match="gives no world_landmarks"):
         Pose3D(detector="replay-2d", lifter="mediapipe")
 
