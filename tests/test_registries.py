@@ -8,6 +8,7 @@ validation read the registry (a name registered from outside shows up there).
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,7 +172,7 @@ def test_lifter_info_says_requires_and_is_fallback_is_deprecated():
         assert shipped.is_fallback is False
 
 
-def test_a_registered_lifter_is_chosen_by_name_everywhere(cleanup, tmp_path):
+def test_a_registered_lifter_is_chosen_by_name_everywhere(cleanup, tmp_path, monkeypatch):
     from pose3d_nb.batch.settings import BatchSettings
     from pose3d_nb.lifting.mediapipe_world import MediaPipeWorldLifter
 
@@ -199,6 +200,17 @@ def test_a_registered_lifter_is_chosen_by_name_everywhere(cleanup, tmp_path):
             PoseEngine(lifter=spec, out_dir=None)
         with pytest.raises(error):
             BatchSettings(lifter=spec).checked()
+    # A Path named like a lifter is a file, for a batch as for the engine (process() made it text
+    # first, and Path("shipped") ran the registered lifter).
+    from pose3d_nb.batch import process
+
+    with pytest.raises(CheckpointError):
+        process([tmp_path / "clip.mp4"], tmp_path / "out", lifter=Path("shipped"), progress=False)
+    assert not (tmp_path / "out").exists()
+    monkeypatch.chdir(tmp_path)
+    Path("shipped").write_bytes(b"a checkpoint of the user's named shipped")
+    assert BatchSettings(lifter=Path("shipped")).checked().lifter == str(tmp_path.resolve() / "shipped")
+    assert BatchSettings(lifter="shipped").checked().lifter == "shipped"  # the name is the name
 
 
 # ---------------------------------------------------------------------------- export formats

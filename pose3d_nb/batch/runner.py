@@ -384,8 +384,6 @@ def process(
     given = {name: value for name, value in (("lifter", lifter), ("detector", detector), ("window", window),
                                              ("lookahead", lookahead), ("flip", flip), ("follow", follow))
              if value is not FROM_SETTINGS}
-    if "lifter" in given:
-        given["lifter"] = str(given["lifter"])  # a Path too
     if "follow" in given:  # checked as given, as the engine checks it (-3, True), then stored as text
         check_follow(given["follow"])
         given["follow"] = follow_text(given["follow"])

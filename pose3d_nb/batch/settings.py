@@ -138,7 +138,8 @@ class BatchSettings:
             lifter = "mediapipe"
         # A Path is a path (CheckpointError as the engine's), not a name it could be read as.
         check_lifter_file(self.lifter if isinstance(self.lifter, os.PathLike) else lifter)
-        lifter = LIFTERS[lifter].name if is_lifter_name(lifter) else str(Path(lifter).expanduser().resolve())
+        named = is_lifter_name(lifter) and not isinstance(self.lifter, os.PathLike)  # Path("shipped"): a file
+        lifter = LIFTERS[lifter].name if named else str(Path(lifter).expanduser().resolve())
         check_lifter_detector(lifter, following)  # every video would fail on it, one by one
         check_lift_limits(lifter, self.settings.lift)  # each video would fail on it, one by one
         formats = tuple(sorted({str(f).strip().lower() for f in self.export if str(f).strip()}))
