@@ -36,10 +36,12 @@ from pose3d_nb.world.frame import WorldFrame
 from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.offline import place_clip
 from pose3d_nb.world.scale import STATURE_PER_BODY_SIZE
+from pose3d_nb.world.trajectory import LOST_AFTER_S
 from pose3d_nb.world.vanishing import SceneEdges
 
-#: Seconds without a row after which a recording's path starts anew (``_parts``).
-PAUSE_S = 1.0
+#: Seconds without a row after which a recording's path starts anew (``_parts``): the live path's
+#: own rule (``trajectory.LOST_AFTER_S``), one constant, so the two never disagree.
+PAUSE_S = LOST_AFTER_S
 
 
 @dataclasses.dataclass(frozen=True)
