@@ -718,6 +718,22 @@ def test_a_stop_after_exports_were_added_reports_the_recording_reused(tmp_path, 
     assert settled["note"] == "recording reused; export added: trc"
 
 
+def test_the_users_export_in_a_batch_output_leaves_no_file_of_ours_behind(tmp_path, monkeypatch):
+    """`pose3d export` into a batch output noted itself in two hidden files of the run's export
+    record: once the user moved their export away, the batch still refused the folder over
+    files it "did not write" that the user never made."""
+    from pose3d_nb.export import export_session
+
+    _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "")["status"] == "ok"
+    mine = export_session(final, "trc")  # the user's own export, beside the batch's session
+    reason = writable_reason(final, video)
+    assert reason is not None and "(session.trc)" in reason, reason
+    mine.rename(tmp_path / "kept.trc")
+    assert writable_reason(final, video) is None, sorted(p.name for p in final.iterdir())
+
+
 def test_exports_are_added_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
     """The output's files are carried into the new folder as copies then, times kept: the new
     manifest's stamps still match, so the folder stays the batch's own (replaceable)."""

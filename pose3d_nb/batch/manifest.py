@@ -17,8 +17,9 @@ from typing import Any
 
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.recording import atomic_file
+from pose3d_nb.recording.folder import BATCH_MANIFEST
 
-MANIFEST = "batch.json"
+MANIFEST = BATCH_MANIFEST  # "batch.json" (recording.folder keeps no record of exports beside it)
 SESSION = "session.npz"
 
 

@@ -470,11 +470,13 @@ def record_exports(paths: Iterable[str | Path]) -> None:
     """Note each of ``paths``, files just written, that is an export of a recording folder (one of
     ``_export_names`` in a folder holding a recording) in that folder's ``EXPORT_RECORD``, with its
     size and modification time. A record that cannot be written is let be: the export is kept,
-    and an ``--overwrite`` run then refuses the folder naming it rather than delete it."""
+    and an ``--overwrite`` run then refuses the folder naming it rather than delete it. Nothing
+    is noted in a ``pose3d batch`` output (``BATCH_MANIFEST``): its manifest keeps that record."""
     by_folder: dict[Path, list[Path]] = {}
     for path in paths:
         path = Path(path).expanduser().absolute()
-        if path.name in _export_names() and path.is_file() and _holds_a_recording(path.parent):
+        if path.name in _export_names() and path.is_file() and _holds_a_recording(path.parent) \
+                and not (path.parent / BATCH_MANIFEST).is_file():
             by_folder.setdefault(path.parent, []).append(path)
     for folder, written in by_folder.items():
         with _record_lock(folder), contextlib.suppress(OSError):
@@ -483,6 +485,12 @@ def record_exports(paths: Iterable[str | Path]) -> None:
                 stamps[path.name] = _stamp(path)
             _write_export_record(folder, stamps)
 
+
+#: A ``pose3d batch`` output's own record of its files (``batch.manifest.MANIFEST``). Exports
+#: written into such a folder are not noted in ``EXPORT_RECORD``: the batch's manifest decides
+#: what it may replace there, and two hidden files of ours were files it "did not write", left
+#: behind after the user moved their export away.
+BATCH_MANIFEST = "batch.json"
 
 #: Held while ``EXPORT_RECORD`` is read, changed and written back: two exports into one folder at
 #: once each wrote the record without the other's entry (a later --overwrite then refused the
