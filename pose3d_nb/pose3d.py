@@ -30,7 +30,7 @@ import numpy as np
 from pose3d_nb.buffer import RowPlacement
 from pose3d_nb.detectors.detection import checked_detection
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks
+from pose3d_nb.lifting.protocol import LiftSettings, WindowBreaks, lift_knob
 from pose3d_nb.settings import FROM_SETTINGS, Settings, keyword_only_after, merge
 from pose3d_nb.sources.frame import Frame
 from pose3d_nb.values import is_positive_number
@@ -229,31 +229,19 @@ class Pose3D:
     # The temporal knobs change between frames as the engine's do while it runs (``engine.window
     # = 9``): they were plain attributes here, and assigning one changed nothing.
     @property
-    def window(self) -> int:
-        """Frames the lifter may use per pose (0 = its whole receptive field); assignable."""
-        return self._lifter.settings.window
+    def lift_settings(self) -> LiftSettings:
+        """Window, lookahead and flip as one object; assigning one checks it against the lifter."""
+        return self._lifter.settings
 
-    @window.setter
-    def window(self, value: int) -> None:
-        self._lifter.settings = self._lifter.settings.replace(window=value)
+    @lift_settings.setter
+    def lift_settings(self, value: LiftSettings) -> None:
+        self._lifter.settings = value
 
-    @property
-    def lookahead(self) -> int:
-        """Frames each pose waits for future context; assignable (from the next frame on)."""
-        return self._lifter.settings.lookahead
-
-    @lookahead.setter
-    def lookahead(self, value: int) -> None:
-        self._lifter.settings = self._lifter.settings.replace(lookahead=value)
-
-    @property
-    def flip(self) -> bool:
-        """Test-time flip augmentation; assignable."""
-        return self._lifter.settings.flip
-
-    @flip.setter
-    def flip(self, value: bool) -> None:
-        self._lifter.settings = self._lifter.settings.replace(flip=value)
+    window = lift_knob(
+        "window", "Frames the lifter may use per pose (0 = its whole receptive field); assignable.")
+    lookahead = lift_knob(
+        "lookahead", "Frames each pose waits for future context; assignable (from the next frame on).")
+    flip = lift_knob("flip", "Test-time flip augmentation; assignable.")
 
     def process(self, image: Any) -> list[PoseResult]:
         """Detect and lift one frame; the poses that became due, oldest first.

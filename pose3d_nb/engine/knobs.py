@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pose3d_nb.detectors.follow import follow_text, resolved_follow, single_person_of
 from pose3d_nb.errors import Pose3DAttributeError
 from pose3d_nb.lifting.choice import LifterInfo, describe_lifter
-from pose3d_nb.lifting.protocol import LiftSettings
+from pose3d_nb.lifting.protocol import LiftSettings, lift_knob
 from pose3d_nb.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,32 +111,11 @@ class EngineKnobs:
         with self._knob_lock:  # between two lift steps: the recording's log says which rows it made
             self._lifter.settings = value
 
-    @property
-    def window(self) -> int:
-        """Frames the lifter may use per prediction (0 = all up to the receptive field)."""
-        return self._lifter.settings.window
-
-    @window.setter
-    def window(self, value: int) -> None:
-        self.lift_settings = self.lift_settings.replace(window=value)
-
-    @property
-    def lookahead(self) -> int:
-        """Output delay in frames: more future context, more latency."""
-        return self._lifter.settings.lookahead
-
-    @lookahead.setter
-    def lookahead(self, value: int) -> None:
-        self.lift_settings = self.lift_settings.replace(lookahead=value)
-
-    @property
-    def flip(self) -> bool:
-        """Test-time flip augmentation (VideoPose3D only; costs about 2x lifter time)."""
-        return self._lifter.settings.flip
-
-    @flip.setter
-    def flip(self, value: bool) -> None:
-        self.lift_settings = self.lift_settings.replace(flip=value)
+    window = lift_knob(
+        "window", "Frames the lifter may use per prediction (0 = all up to the receptive field).")
+    lookahead = lift_knob("lookahead", "Output delay in frames: more future context, more latency.")
+    flip = lift_knob(
+        "flip", "Test-time flip augmentation (VideoPose3D only; costs about 2x lifter time).")
 
     @property
     def detector_name(self) -> str:

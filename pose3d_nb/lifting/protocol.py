@@ -77,6 +77,21 @@ class LiftSettings:
         return self
 
 
+def lift_knob(name: str, doc: str) -> property:
+    """A property for one field ``name`` of ``LiftSettings`` (window, lookahead, flip) on an object
+    with a ``lift_settings`` property (``PoseEngine``, ``Pose3D``): read from it, and assigned as a
+    new ``LiftSettings`` with that field replaced, which the lifter checks."""
+
+    def get(self: Any) -> Any:
+        return getattr(self.lift_settings, name)
+
+    def put(self: Any, value: Any) -> None:
+        self.lift_settings = self.lift_settings.replace(**{name: value})
+
+    get.__doc__ = doc  # the property's docstring, as a written-out getter's is
+    return property(get, put)
+
+
 class HoldsSettings:
     """The ``settings`` property of a lifter: a ``LiftSettings`` checked against the lifter's
     ``max_lookahead`` and ``receptive_field`` whenever one is assigned."""
