@@ -273,10 +273,13 @@ def test_export_formats_given_as_one_string_are_names_not_letters():
 
 
 @pytest.mark.parametrize("option", [dict(workers=0), dict(workers=1.5), dict(retries=-1),
-                                    dict(connect_timeout=0), dict(worker_timeout=-1.0), dict(workers=True)])
+                                    dict(connect_timeout=0), dict(worker_timeout=-1.0), dict(workers=True),
+                                    dict(max_frames=0), dict(max_frames=-1), dict(max_frames=True),
+                                    dict(fps=0), dict(fps=-30.0), dict(fps=float("nan")), dict(fps=True)])
 def test_bad_counts_and_timeouts_are_refused_before_any_folder_is_made(tmp_path, option):
     # workers=0 was refused only when the local pool started, after the output folder was made,
     # locked and planned (and not at all when every video was already done); the others reached Dask.
+    # max_frames and fps, each video's run options, are refused the same way.
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not read")
     name = next(iter(option))
@@ -373,18 +376,6 @@ def test_max_frames_and_fps_are_checked_recorded_and_compared():
         with pytest.raises(Pose3DError, match="fps must be a positive frame rate") as refused:
             BatchSettings(fps=bad).checked()
         assert isinstance(refused.value, ValueError)
-
-
-@pytest.mark.parametrize("option", [dict(max_frames=0), dict(max_frames=-1), dict(max_frames=True),
-                                    dict(fps=0), dict(fps=-30.0), dict(fps=float("nan")), dict(fps=True)])
-def test_bad_max_frames_and_fps_are_refused_before_any_folder_is_made(tmp_path, option):
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(b"not read")
-    name = next(iter(option))
-    with pytest.raises(Pose3DError, match=f"{name} must be") as refused:
-        process([video], tmp_path / "out", progress=False, **option)
-    assert isinstance(refused.value, ValueError) and repr(option[name]) in str(refused.value)
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("flag", [["--max-frames", "0"], ["--max-frames", "-2"], ["--fps", "0"],
