@@ -86,12 +86,9 @@ def check_run_options(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pose3d_nb.recording import prepare_out_dir
     from pose3d_nb.recording.folder import remove_empty_out_dir
-    from pose3d_nb.sources import accepted_options
 
-    # The values were checked (check_run_options), then the source, then the folder: a refused
-    # run leaves no empty folder behind. A source that names nothing (a missing file): resolving
-    # the spec opens nothing (a camera is still tried only when the run starts).
-    accepted_options(args.source)
+    # The values and the source were checked (check_run_options; a camera is still tried only
+    # when the run starts), then the folder: a refused run leaves no empty folder behind.
     # Before the models load and frames flow: a file, a read-only disk or another recording.
     # The folder as checked ("~" expanded), for the engine and for what is said about it after.
     made = not Path(args.out).expanduser().exists()
