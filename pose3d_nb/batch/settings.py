@@ -252,14 +252,11 @@ def _checked_run(max_frames: Any, fps: Any) -> dict[str, Any]:
     bad one, as ``PoseEngine`` and ``pose3d run`` refuse it) and as the workers and the manifests
     get them: a plain int and float (a numpy scalar is no JSON), None left as it is."""
     from pose3d_nb.engine.switching import check_source_fps
-    from pose3d_nb.values import is_whole_number
+    from pose3d_nb.recording.recorder import checked_max_frames
 
-    if max_frames is not None and (not is_whole_number(max_frames) or max_frames < 1):
-        raise Pose3DValueError(
-            f"max_frames must be a whole number >= 1, or None for no limit; got {max_frames!r}")
+    max_frames = checked_max_frames(max_frames)
     check_source_fps(fps)  # a video file takes a rate: only the value is checked
-    return {"max_frames": None if max_frames is None else int(max_frames),
-            "fps": None if fps is None else float(fps)}
+    return {"max_frames": max_frames, "fps": None if fps is None else float(fps)}
 
 
 def _intrinsics_record(camera: Any) -> dict[str, Any] | None:

@@ -94,6 +94,16 @@ class RecordingSaveError(Pose3DRuntimeError):
         self.out_dir, self.reason, self.saved = out_dir, reason, saved
 
 
+def checked_max_frames(value: Any) -> int | None:
+    """``value`` as a limit on the rows recorded (``max_frames``): a plain int, or None for no
+    limit. ``Pose3DValueError`` unless it is None or a whole number >= 1 (0 recorded nothing and
+    ended the run at once; a bool is no count)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                              or value < 1):
+        raise Pose3DValueError(f"max_frames must be a whole number >= 1, or None for no limit; got {value!r}")
+    return None if value is None else int(value)
+
+
 class Recorder:
     """Keeps a run's poses: in ``buffer`` (newest ``capacity`` rows) and under ``out_dir``.
 
@@ -181,13 +191,7 @@ class Recorder:
 
     @limit.setter
     def limit(self, value: int | None) -> None:
-        # 0 is refused, as --max-frames 0 is: it recorded nothing and ended the run at once.
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                                  or value < 1):
-            raise Pose3DValueError(
-                f"max_frames must be a whole number >= 1, or None for no limit; got {value!r}"
-            )
-        self._limit = None if value is None else int(value)
+        self._limit = checked_max_frames(value)
 
     def session(self) -> BufferSnapshot:
         """Every row recorded so far: the recording on disk (saved first) when there is one,
