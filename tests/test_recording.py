@@ -1623,3 +1623,23 @@ def test_two_exports_written_at_once_are_both_recorded(tmp_path, monkeypatch):
     first.join(10)
     second.join(10)
     assert folder_module.changed_exports(tmp_path) == []
+
+
+def test_reading_a_folder_names_the_rows_killed_overwrite_runs_set_aside(tmp_path):
+    """An --overwrite run killed after saving sets the folder's earlier unfinished recording
+    aside; reading the folder (load_session, pose3d export) gave the newer rows and said nothing
+    of the older ones, which are in no other file: only the next run in the folder named them."""
+    from pose3d_nb.cli import main
+
+    _killed_with_rows(tmp_path, 5)
+    _killed_with_rows_replacing(tmp_path, 7)  # sets the 5 rows aside
+    with pytest.warns(UserWarning, match="keeps an unfinished recording that --overwrite runs set aside"):
+        assert len(load_session(tmp_path)) == 7
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        assert len(load_session(tmp_path / JOURNAL_DIR)) == 7
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    set_aside = next(tmp_path.glob(".session.journal.replaced-*"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reading the set-aside recording itself: nothing to add
+        assert len(load_session(set_aside)) == 5

@@ -469,3 +469,84 @@ def test_the_train_command_saves_its_state_on_a_signal(mocap_folder, tmp_path, s
     assert stopped and int(stopped[1]) > 0, last
     assert torch.load(state_path(out), weights_only=True)["step"] == int(stopped[1])
     assert not out.exists()
+
+
+def _walk_clip():
+    """A walker (y up, facing +z) crossing 2 m: enough motion for the camera to turn to them."""
+    from pose3d_nb.skeleton import H36M
+
+    rest = {"pelvis": (0, 1, 0), "right_hip": (-0.1, 1, 0), "right_knee": (-0.1, 0.55, 0.05),
+            "right_foot": (-0.1, 0.1, 0), "left_hip": (0.1, 1, 0), "left_knee": (0.1, 0.55, 0.05),
+            "left_foot": (0.1, 0.1, 0), "spine": (0, 1.25, 0), "neck": (0, 1.5, 0), "nose": (0, 1.6, 0.1),
+            "head": (0, 1.75, 0), "left_shoulder": (0.2, 1.5, 0), "left_elbow": (0.25, 1.25, 0),
+            "left_hand": (0.3, 1.0, 0.1), "right_shoulder": (-0.2, 1.5, 0), "right_elbow": (-0.25, 1.25, 0),
+            "right_hand": (-0.3, 1.0, 0.1)}  # fmt: skip
+    walk = np.zeros((200, 17, 3), np.float32)
+    for name, xyz in rest.items():
+        walk[:, H36M.index(name)] = xyz
+    walk[..., 0] += np.linspace(0, 2, 200)[:, None]
+    return Clip(walk, 60.0, "t", "t", False)
+
+
+def test_centred_training_pairs_are_each_frame_seen_straight_on():
+    """``--centre-rays``: each frame's 2D is what a camera turned to the person sees (their
+    keypoints' centre on its axis) and its 3D target is in that camera's axes, so the 2D is a
+    true perspective projection of the target, as the engine lifts (``lifting.rays``). Targets
+    left in the first camera's axes would not project onto the turned 2D."""
+    from scipy.optimize import least_squares
+
+    from pose3d_nb.training.synth import KEYPOINT_JOINTS, SynthConfig
+
+    config = SynthConfig(centre_rays=True, edge_freeze_probability=0.0)
+    pairs = SyntheticPairs([_walk_clip()], np.ones(1), 42, 13, None, seed=5, config=config)
+    worst_turn = 0.0
+    for _ in range(6):
+        keypoints, targets, mask = pairs.sample()
+        assert mask.all()
+        # Each frame on the axis (the mean ray is; projected again, the mean moves a little).
+        np.testing.assert_allclose(keypoints.mean(axis=1), 0, atol=0.01)
+        for frame in (0, 8, 15):
+            joints, seen = targets[frame, KEYPOINT_JOINTS].astype(np.float64), keypoints[13 + frame]
+
+            def residual(p, joints=joints, seen=seen):
+                at = joints + p[:3]
+                return (p[3] * at[:, :2] / at[:, 2:] - seen).ravel()
+
+            fit = least_squares(residual, [0.0, 0.0, 5.0, 2.0], bounds=([-5, -5, 0.5, 0.1], [5, 5, 50, 50]))
+            assert np.abs(fit.fun).max() < 1e-4, np.abs(fit.fun).max()
+        # The targets were turned (frames away from the middle one are seen off the first axis).
+        plain = SyntheticPairs([_walk_clip()], np.ones(1), 42, 13, None, seed=5,
+                               config=SynthConfig(edge_freeze_probability=0.0))  # fmt: skip
+        worst_turn = max(worst_turn, float(np.abs(plain.sample()[1] - targets).max()))
+    assert worst_turn > 0.01
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_records_them(mocap_slice, tmp_path):
+    """``pose3d train --init CKPT``: the run starts from those weights (one small step stays near
+    them; random weights are far), and their hash is part of the settings a state resumes with."""
+    from pose3d_nb.lifting.checkpoint import CheckpointError
+    from pose3d_nb.lifting.weights import sha256_of
+
+    first = tmp_path / "first.pt"
+    train(None, first, TrainConfig(steps=20, **TINY), progress=False, clips=mocap_slice)
+    tuned = tmp_path / "tuned.pt"
+    config = TrainConfig(steps=1, learning_rate=1e-6, final_learning_rate=1e-7, seed=9,
+                         extra={"centre_rays": True}, **TINY)  # fmt: skip
+    meta = train(None, tuned, config, progress=False, clips=mocap_slice, init=first)
+    assert meta["config"]["extra"] == {"centre_rays": True, "init_file": "first.pt",
+                                       "init_sha256": sha256_of(first)}  # fmt: skip
+    assert meta["input_centred_rays"] is True
+    start, end = _weights(first), _weights(tuned)
+    scratch = tmp_path / "scratch.pt"
+    train(None, scratch, TrainConfig(steps=1, learning_rate=1e-6, final_learning_rate=1e-7, seed=9, **TINY),
+          progress=False, clips=mocap_slice)  # fmt: skip
+    name = "expand_conv.weight"
+    assert torch.allclose(start[name], end[name], atol=1e-4)
+    assert not torch.allclose(start[name], _weights(scratch)[name], atol=1e-2)
+    # Another width cannot start from it, and the command line says so before any data loads.
+    with pytest.raises(CheckpointError, match="does not fit"):
+        train(None, tmp_path / "wide.pt", TrainConfig(steps=1, **{**TINY, "channels": 32}),
+              progress=False, clips=mocap_slice, init=first)  # fmt: skip
+    result = _train_command("--data", str(tmp_path), "--out", str(tmp_path / "o.pt"), "--init", str(tmp_path))
+    assert result.returncode == 2 and "--init: checkpoint not found" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.pt").exists()

@@ -83,7 +83,7 @@ def one_clip(rng: np.random.Generator, clip, returns: float) -> dict[str, tuple[
     joints = sample_sequence(rng, clip, 120, 30.0)
     if joints is None:
         return None
-    _, screen = virtual_camera(rng, joints, SynthConfig())
+    _, screen, _ = virtual_camera(rng, joints, SynthConfig())
     frames = len(screen)
     truth = np.zeros((frames, 17, 2))
     truth[:, COCO_JOINTS] = screen[:, H36M_JOINTS] * 500  # pixels of a 1000-pixel-wide image

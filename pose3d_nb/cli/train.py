@@ -9,28 +9,50 @@ from pathlib import Path
 from pose3d_nb.cli.common import UsageError, positive_count, seed_number, stop_on_signals
 
 
+def positive_rate(text: str) -> float:
+    """A learning rate from the command line: a number above 0 and at most 1."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0 < rate <= 1:
+        raise argparse.ArgumentTypeError(f"a learning rate above 0 and at most 1, got {text!r}")
+    return rate
+
+
 def train_config(args: argparse.Namespace):
     """The ``TrainConfig`` that ``pose3d train``'s arguments describe."""
-    from pose3d_nb.training.trainer import TrainConfig
+    from pose3d_nb.training.trainer import TrainConfig, with_init
 
     extra = {"occlusion": args.occlusion} if args.occlusion != "keypoint" else {}
-    return TrainConfig(
-        steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra
+    if args.centre_rays:
+        extra["centre_rays"] = True
+    rates = {"learning_rate": args.learning_rate, "final_learning_rate": args.final_learning_rate}
+    config = TrainConfig(
+        steps=args.steps, batch=args.batch, channels=args.channels, seed=args.seed, extra=extra,
+        **{name: rate for name, rate in rates.items() if rate is not None},
     )
+    return with_init(config, args.init)
 
 
 def check_train_options(args: argparse.Namespace) -> None:
-    """``pose3d train``'s --out, checked before any data loads (``cli.main`` runs it first): a
+    """``pose3d train``'s --out and --init, checked before any data loads (``cli.main`` runs it
+    first): an --init that is not a checkpoint to start from (``with_init``), an --out that is a
     folder, a file that is not a checkpoint ``pose3d train`` wrote, or (unless --no-resume) a
     state beside it that this run cannot resume (not a state, other settings, an older
     version) is a refusal of the command line, exit status 2, naming the fix. An --out where
     nothing can be written fails in the work (exit status 1), as a read-only disk does."""
+    from pose3d_nb.lifting.checkpoint import CheckpointError
     from pose3d_nb.training.trainer import refuse_output, resumed_state
 
     out = Path(args.out).expanduser()
     refuse_output(out)
+    try:
+        config = train_config(args)
+    except CheckpointError as exc:
+        raise UsageError(f"--init: {exc}") from None
     if not args.no_resume:
-        resumed_state(out, train_config(args))
+        resumed_state(out, config)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,7 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with stop_on_signals() as request:
         try:
             meta = train(
-                args.data, args.out, config, not args.no_resume, args.threads, stop=request.requested
+                args.data, args.out, config, not args.no_resume, args.threads, stop=request.requested,
+                init=args.init,
             )
         except MocapDataError as exc:
             raise UsageError(str(exc)) from None
@@ -85,4 +108,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--threads", type=positive_count, default=1, help="torch threads (1 measured fastest here)"
     )
     train.add_argument("--no-resume", action="store_true", help="start over even if a state exists")
+    train.add_argument(
+        "--init", metavar="CKPT",
+        help="start from these weights (a checkpoint pose3d train wrote, same --channels) instead of "
+        "random ones: fine-tuning; its hash is part of the run's settings",
+    )
+    train.add_argument(
+        "--centre-rays", action="store_true",
+        help="train each frame as a camera turned to the person sees it, as the engine lifts it "
+        "(lifting.rays); the shipped lifters were trained on the image as framed",
+    )
+    train.add_argument("--learning-rate", type=positive_rate, help="first learning rate (default 1e-3)")
+    train.add_argument(
+        "--final-learning-rate", type=positive_rate,
+        help="last learning rate, reached by exponential decay (default 1e-4)",
+    )
     train.set_defaults(func=cmd_train, check=check_train_options)

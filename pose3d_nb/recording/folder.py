@@ -381,9 +381,17 @@ def load_session(path: str | Path) -> Session:
     foreign file raises ``SessionError`` (a ``Pose3DValueError``) naming it. A folder whose
     journal is of another recording than the complete ``session.npz`` beside it (an overwrite
     run still recording, or killed or failed before completing) gives the journal's rows and a
-    ``UserWarning`` naming the complete file (see ``resolve_session``).
+    ``UserWarning`` naming the complete file (see ``resolve_session``). Unfinished recordings
+    that killed ``--overwrite`` runs set aside in the folder, holding rows, are named in a
+    ``UserWarning`` (``set_aside_report``) whatever is read.
     """
     target = resolve_session(path)
+    if not target.name.startswith(REPLACED_PREFIX):
+        # Rows that --overwrite runs set aside are in no other file: say so wherever the folder
+        # is read, not only when the next run starts there.
+        kept_aside = set_aside_report(target.parent)
+        if kept_aside is not None:
+            warnings.warn(kept_aside, UserWarning, stacklevel=2)
     if not target.is_dir():
         return read_session_file(target)
     session = read_journal(target)

@@ -15,6 +15,7 @@ import numpy as np
 
 from pose3d_nb.lifting.fusion import KEYPOINT_JOINTS
 from pose3d_nb.lifting.keypoints import COCO_BODY_KEYPOINTS, mirror_columns
+from pose3d_nb.lifting.rays import centre_windows
 from pose3d_nb.skeleton import H36M
 from pose3d_nb.training.mocap import Clip
 from pose3d_nb.training.noise import DetectorNoise
@@ -45,6 +46,9 @@ class SynthConfig:
     roll_deg: float = 6.0
     aspects: tuple[float, ...] = (9 / 16, 3 / 4, 16 / 9, 4 / 3)  # height / width
     edge_freeze_probability: float = 0.5
+    # Each frame's 2D as a camera turned to the person sees it, and its 3D target in that
+    # camera's axes, as the engine lifts (``lifting.rays``); False for the shipped lifters so far.
+    centre_rays: bool = False
 
 
 def sample_sequence(rng: np.random.Generator, clip: Clip, frames: int, fps: float) -> np.ndarray | None:
@@ -92,12 +96,15 @@ def look_at(position: np.ndarray, target: np.ndarray, roll: float) -> np.ndarray
 
 def virtual_camera(
     rng: np.random.Generator, joints: np.ndarray, config: SynthConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Place a camera around the person: -> (T, 17, 3) camera-space metres, (T, 17, 2) screen.
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Place a camera around the person: -> (T, 17, 3) camera-space metres, (T, 17, 2) screen,
+    the focal length in screen units.
 
     Screen coordinates are VideoPose3D's (x in [-1, 1] across the image width, y scaled alike,
     0 at the centre). The person fills ``person_fraction`` of a random-aspect image and is placed
-    off centre when the image leaves room.
+    off centre when the image leaves room (a shift of the image, not a turn of the camera; with
+    ``centre_rays`` the 2D stays a true projection, which centring needs, and where the person
+    is in the image does not matter once each frame is turned to them).
     """
     azimuth = rng.uniform(0, 2 * np.pi)
     elevation = np.radians(rng.uniform(*config.elevation_deg))
@@ -119,8 +126,10 @@ def virtual_camera(
     screen = focal * camera[..., :2] / camera[..., 2:]
     extent = screen.max(axis=(0, 1)) - screen.min(axis=(0, 1))
     room = np.maximum(np.array([2.0, image_height]) - extent, 0) / 2
-    screen += rng.uniform(-room, room) * 0.8
-    return camera.astype(np.float32), screen.astype(np.float32)
+    shift = rng.uniform(-room, room) * 0.8  # drawn either way: the same seed, the same cameras
+    if not config.centre_rays:
+        screen += shift
+    return camera.astype(np.float32), screen.astype(np.float32), float(focal)
 
 
 def freeze_edges(rng: np.random.Generator, keypoints: np.ndarray, pad: int) -> np.ndarray:
@@ -173,7 +182,7 @@ class SyntheticPairs:
             if joints is not None:
                 break
         joints = reshape_body(rng, joints, config)
-        camera, screen = virtual_camera(rng, joints, config)
+        camera, screen, focal = virtual_camera(rng, joints, config)
         keypoints = screen[:, KEYPOINT_JOINTS]
         if self.noise is not None:
             height = np.ptp(screen[len(screen) // 2, :, 1])
@@ -182,6 +191,11 @@ class SyntheticPairs:
         if rng.random() < config.edge_freeze_probability:
             mask = freeze_edges(rng, keypoints, self.pad).astype(np.float32)
         targets = camera[self.pad : self.frames - self.pad]
+        if config.centre_rays:
+            turned, rotations = centre_windows(keypoints[None], np.array([focal]))
+            keypoints = turned[0]
+            targets = np.einsum("tij,tkj->tki", rotations[0, self.pad : self.frames - self.pad], targets)
+            targets = targets.astype(np.float32)
         return keypoints, targets - targets[:, :1], mask
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,14 +15,20 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
-from pose3d_nb.lifting.checkpoint import CheckpointError, read_checkpoint
+from pose3d_nb.lifting.checkpoint import (
+    CheckpointError,
+    build_model,
+    extract_state_dict,
+    read_checkpoint,
+    trained_zoom_height,
+)
 from pose3d_nb.lifting.model import Architecture, TemporalModel
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT, zoom_windows
 from pose3d_nb.training.mocap import Clip, load_mocap, sampling_weights
@@ -85,6 +91,45 @@ def config_occlusion(config: TrainConfig) -> str:
     """The occlusion model a run trains with: ``config.extra["occlusion"]``, else "keypoint" (kept
     out of the config's fields so that runs from before it resume)."""
     return config.extra.get("occlusion", "keypoint")
+
+
+def config_centre_rays(config: TrainConfig) -> bool:
+    """Whether a run trains on each frame turned to the person (``SynthConfig.centre_rays``):
+    ``config.extra["centre_rays"]``, else False (as every shipped lifter so far)."""
+    return bool(config.extra.get("centre_rays", False))
+
+
+def synth_config(config: TrainConfig, **changes) -> SynthConfig:
+    """The synthetic data a run of ``config`` trains on (``changes``: other fields of it)."""
+    return SynthConfig(centre_rays=config_centre_rays(config), **changes)
+
+
+def with_init(config: TrainConfig, init: str | Path | None) -> TrainConfig:
+    """``config`` starting from the weights in ``init`` (fine-tuning), which become part of the
+    run's settings (``extra["init_sha256"]``, ``extra["init_file"]``): a state is resumed, and a
+    checkpoint reproduced, only from the same starting weights. ``CheckpointError`` for a file that
+    is not a checkpoint the run can start from (unreadable, another architecture, or trained on 2D
+    not zoomed to ``TARGET_HEIGHT``, which this trainer gives every window)."""
+    if init is None:
+        return config
+    from pose3d_nb.lifting.weights import sha256_of
+
+    path = Path(init).expanduser()
+    initial_weights(path, config)
+    extra = {**config.extra, "init_file": path.name, "init_sha256": sha256_of(path)}
+    return replace(config, extra=extra)
+
+
+def initial_weights(path: Path, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The state_dict a fine-tuning run of ``config`` starts from (see ``with_init``)."""
+    state = extract_state_dict(read_checkpoint(path))
+    build_model(state, expected=config.architecture)  # CheckpointError naming each mismatch
+    if trained_zoom_height(path) != TARGET_HEIGHT:
+        raise CheckpointError(
+            f"{path} was not trained on 2D zoomed to a person {TARGET_HEIGHT} screen units tall, as "
+            "pose3d train trains every window; start from a checkpoint pose3d train wrote"
+        )
+    return state
 
 
 def state_path(out: Path) -> Path:
@@ -199,7 +244,7 @@ def validation_set(clips: list[Clip], config: TrainConfig, noisy: bool) -> tuple
         arch.pad,
         make_noise(config_occlusion(config)) if noisy else None,
         seed=12345,
-        config=SynthConfig(edge_freeze_probability=0.0),
+        config=synth_config(config, edge_freeze_probability=0.0),
     )
     return tuple(torch.from_numpy(a) for a in zoomed(pairs.batch(config.validation_samples)))
 
@@ -254,16 +299,18 @@ def train(
     progress: bool = True,
     clips: list[Clip] | None = None,
     stop: threading.Event | None = None,
+    init: str | Path | None = None,
 ) -> dict:
     """Train (or resume) and write the weights to ``out``; returns the final metrics.
 
     ``clips`` overrides loading ``data`` (tests train on a slice). Raises ``MocapDataError`` for
     unusable data before any training starts. ``stop``: once set, the run saves its state after
     the step under way and raises ``TrainingStopped``; the same call then resumes from that step.
+    ``init``: a checkpoint to start from instead of random weights (``with_init``).
     """
     from tqdm import tqdm
 
-    config = config or TrainConfig()
+    config = with_init(config or TrainConfig(), init)
     if threads < 1:
         raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
     out = Path(out).expanduser()  # "~/lifter.pt", as every other path the package takes
@@ -277,6 +324,8 @@ def train(
         raise Pose3DValueError("every clip is held out: nothing to train on")
     torch.manual_seed(config.seed)
     model = TemporalModel(arch, dropout=config.dropout)
+    if init is not None:
+        model.load_state_dict(initial_weights(Path(init).expanduser(), config))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
     decay = (config.final_learning_rate / config.learning_rate) ** (1 / max(config.steps, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
@@ -287,6 +336,7 @@ def train(
         arch.pad,
         make_noise(config_occlusion(config)),
         config.seed,
+        config=synth_config(config),
     )
     history: dict[str, list] = {"step": [], "loss": [], "val_step": [], "val": []}
     step = 0
@@ -359,6 +409,7 @@ def train(
         # Lifting code zooms a checkpoint's 2D when this says it learned on zoomed 2D
         # (``lifting.checkpoint.trained_zoom_height``): as framed it is far off.
         "input_zoom_height": TARGET_HEIGHT,
+        "input_centred_rays": config_centre_rays(config),
         "config": asdict(config),
         "steps": step,
         "seconds_this_run": round(time.monotonic() - started, 1),
