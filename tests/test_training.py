@@ -550,3 +550,10 @@ def test_fine_tuning_starts_from_the_given_weights_and_records_them(mocap_slice,
     result = _train_command("--data", str(tmp_path), "--out", str(tmp_path / "o.pt"), "--init", str(tmp_path))
     assert result.returncode == 2 and "--init: checkpoint not found" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o.pt").exists()
+    # Fine-tuned into the file it starts from, the starting weights would be gone.
+    before = first.read_bytes()
+    with pytest.raises(Pose3DValueError, match="--init and --out are the same file"):
+        train(None, first, config, progress=False, clips=mocap_slice, init=first)
+    result = _train_command("--data", str(tmp_path), "--out", str(first), "--init", str(first))
+    assert result.returncode == 2 and "--init and --out are the same file" in result.stderr, result.stderr
+    assert first.read_bytes() == before

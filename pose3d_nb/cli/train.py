@@ -43,10 +43,11 @@ def check_train_options(args: argparse.Namespace) -> None:
     version) is a refusal of the command line, exit status 2, naming the fix. An --out where
     nothing can be written fails in the work (exit status 1), as a read-only disk does."""
     from pose3d_nb.lifting.checkpoint import CheckpointError
-    from pose3d_nb.training.trainer import refuse_output, resumed_state
+    from pose3d_nb.training.trainer import refuse_init_as_output, refuse_output, resumed_state
 
     out = Path(args.out).expanduser()
     refuse_output(out)
+    refuse_init_as_output(args.init, out)
     try:
         config = train_config(args)
     except CheckpointError as exc:

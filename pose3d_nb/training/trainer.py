@@ -120,6 +120,19 @@ def with_init(config: TrainConfig, init: str | Path | None) -> TrainConfig:
     return replace(config, extra=extra)
 
 
+def refuse_init_as_output(init: str | Path | None, out: str | Path) -> None:
+    """``Pose3DValueError`` when fine-tuning would write over the weights it starts from: they
+    would be gone, and the same command could not be run again (its start would have changed)."""
+    if init is None:
+        return
+    start, end = Path(init).expanduser(), Path(out).expanduser()
+    if start.resolve() == end.resolve() or (end.exists() and start.exists() and start.samefile(end)):
+        raise Pose3DValueError(
+            f"--init and --out are the same file ({end}): the run would replace the weights it starts "
+            "from; write the fine-tuned weights to another file"
+        )
+
+
 def initial_weights(path: Path, config: TrainConfig) -> dict[str, torch.Tensor]:
     """The state_dict a fine-tuning run of ``config`` starts from (see ``with_init``)."""
     state = extract_state_dict(read_checkpoint(path))
@@ -310,6 +323,7 @@ def train(
     """
     from tqdm import tqdm
 
+    refuse_init_as_output(init, out)
     config = with_init(config or TrainConfig(), init)
     if threads < 1:
         raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
