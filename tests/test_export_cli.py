@@ -298,3 +298,58 @@ def test_export_segment_exports_one_recording_run(tmp_path, capsys):
     assert "--segment must be" in capsys.readouterr().err
     assert main(["export", str(path), "--format", "csv", "--segment", "5"]) == 1
     assert "segment 5 has no rows (the session's segments: 0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["bvh", "csv"])
+def test_an_export_edited_beside_its_session_is_not_written_over_by_default(session_file, fmt, capsys):
+    """`pose3d export FOLDER --format bvh` wrote over a session.bvh the user had edited, without a
+    word (only an explicit --out was checked): where an export goes by default, only pose3d's own
+    unedited export is replaced; another file there needs --overwrite, in the API too."""
+    from pose3d_nb.export import ExportError, default_path, export_session
+
+    assert main(["export", str(session_file), "--format", fmt]) == 0
+    written = default_path(session_file, fmt)
+    assert main(["export", str(session_file), "--format", fmt]) == 0  # pose3d's own: again
+    capsys.readouterr()
+    edited = written.read_text() + "my notes\n"
+    written.write_text(edited)
+    assert main(["export", str(session_file), "--format", fmt]) == 2
+    err = capsys.readouterr().err
+    assert f"{written} is not as pose3d wrote it" in err and "--overwrite" in err, err
+    with pytest.raises(ExportError, match="not as pose3d wrote it"):
+        export_session(session_file, fmt)
+    assert written.read_text() == edited
+    assert main(["export", str(session_file), "--format", fmt, "--overwrite"]) == 0
+    assert written.read_text() != edited
+    written.write_text(edited)
+    export_session(session_file, fmt, overwrite=True)
+    assert written.read_text() != edited
+
+
+
+@pytest.mark.slow
+def test_an_export_edited_while_an_overwrite_run_records_is_kept(tmp_path, monkeypatch, capsys):
+    """`run --overwrite --csv --export bvh`: the old run's session.csv and session.bvh, edited by
+    the user while the new run recorded, were kept at its stop and then written over by its
+    exports. They are kept, the run says so, and exits 1 (its recording is complete)."""
+    import pose3d_nb.cli.run as run_command
+
+    command = ["run", "--out", str(tmp_path), "--max-frames", "10", "--csv", "--export", "bvh"]
+    assert main(command) == 0
+    edited = {tmp_path / name: (tmp_path / name).read_text() + "my notes\n"
+              for name in ("session.csv", "session.bvh")}
+    written_session = run_command._written_session
+
+    def edit_while_recording(out, recording_id):
+        for path, text in edited.items():
+            path.write_text(text)
+        return written_session(out, recording_id)
+
+    monkeypatch.setattr(run_command, "_written_session", edit_while_recording)
+    capsys.readouterr()
+    assert main([*command, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    for path, text in edited.items():
+        assert path.read_text() == text
+        assert f"{path} is not as pose3d wrote it" in err, err
+    assert "the recording is complete in" in err and len(load_session(tmp_path)) == 10

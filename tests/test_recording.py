@@ -1643,3 +1643,27 @@ def test_reading_a_folder_names_the_rows_killed_overwrite_runs_set_aside(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # reading the set-aside recording itself: nothing to add
         assert len(load_session(set_aside)) == 5
+
+
+def test_a_set_aside_recording_exports_under_its_own_name_beside_the_folder_s(tmp_path, capsys):
+    """`pose3d export <set-aside> --format csv`, as the warning says to read it, wrote
+    session.tidy.csv, the folder's own session's export, with the set-aside rows (a user's note
+    in it lost, and the file recorded as the folder session's export)."""
+    import pandas as pd
+
+    from pose3d_nb.cli import main
+
+    _killed_with_rows(tmp_path, 5)
+    _killed_with_rows_replacing(tmp_path, 7)  # sets the 5 rows aside
+    with pytest.warns(UserWarning):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    ours = tmp_path / "session.tidy.csv"
+    ours.write_text(ours.read_text() + "# my note\n")
+    before = ours.read_bytes()
+    set_aside = next(tmp_path.glob(".session.journal.replaced-*"))
+    capsys.readouterr()
+    assert main(["export", str(set_aside), "--format", "csv"]) == 0
+    written = tmp_path / f"session.replaced-{set_aside.name.rsplit('-', 1)[1]}.tidy.csv"
+    assert capsys.readouterr().out.strip() == f"csv: {written}"
+    assert ours.read_bytes() == before
+    assert pd.read_csv(written)["frame_index"].nunique() == 5

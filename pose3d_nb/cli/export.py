@@ -14,8 +14,15 @@ def check_export_options(args: argparse.Namespace) -> None:
     is not there, the numbers,
     the units the format takes, and an --out that is part of a recording (never replaced), a
     folder, or a file that exists without --overwrite. The default path beside the session
-    (``session.bvh``) is the export's own: written again, as ``export_session`` does."""
-    from pose3d_nb.export import check_units, refuse_replacing_recording
+    (``session.bvh``) is the export's own: written again, as ``export_session`` does, unless the
+    file there is not as pose3d wrote it (edited since, or not pose3d's) and --overwrite is not
+    given (``export.refuse_replacing_edited``)."""
+    from pose3d_nb.export import (
+        check_units,
+        default_path_of,
+        refuse_replacing_edited,
+        refuse_replacing_recording,
+    )
     from pose3d_nb.recording import resolve_session
 
     try:  # a session that is not there: the command line's value, refused as lift's missing input
@@ -34,6 +41,8 @@ def check_export_options(args: argparse.Namespace) -> None:
     if args.out is not None:
         refuse_replacing_recording(args.out)
         _check_out(Path(args.out).expanduser(), args.format, args.overwrite)
+    elif not args.overwrite:
+        refuse_replacing_edited(default_path_of(args.session, args.format), args.format)
 
 
 def _check_out(out: Path, format: str, overwrite: bool) -> None:
@@ -56,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pose3d_nb.recording.folder import REPLACED_PREFIX, replaced_session_beside, set_aside_note
 
     options = {"out": args.out, "fps": args.fps, "smooth": args.smooth, "units": args.units,
-               "person": args.person, "segment": args.segment}
+               "person": args.person, "segment": args.segment, "overwrite": args.overwrite}
     # A recording folder gives its session.npz, or the journal a killed run left.
     session = resolve_session(args.session)
     replaced = replaced_session_beside(session) if session.is_dir() else None
@@ -67,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif replaced is not None:  # the folder was named: say what else it holds, as load_session does
         warnings.warn(f"exporting the unfinished recording {session}; the complete one an overwrite "
                       f"run was replacing is {replaced} (pose3d export {replaced} for it)", stacklevel=1)
-    export_recording(session, [args.format], **options)
+    export_recording(Path(args.session), [args.format], **options)  # named as given: see default_path_of
     return 0
 
 
@@ -81,9 +90,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--format", required=True, choices=list(FORMATS), type=registered(FORMATS))
     export.add_argument("--out", default=None,
-                        help="output file (default: beside the session, replacing an earlier export there); "
-                             "an existing file is refused unless --overwrite")
-    export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+                        help="output file (default: beside the session, replacing an earlier export "
+                             "pose3d wrote there, not one edited since); an existing file is refused "
+                             "unless --overwrite")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace the --out file if it exists, or a default one pose3d did not "
+                             "write as it is now")
     export.add_argument("--fps", type=float, default=None,
                         help="frame rate to declare, rows written as recorded (default: from the "
                              "timestamps, BVH/TRC/C3D rows laid on an even grid at it)")

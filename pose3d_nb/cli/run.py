@@ -17,7 +17,6 @@ from pose3d_nb.cli.common import (
     add_pipeline_arguments,
     export_formats,
     export_help,
-    export_recording,
     refuse_file_as_folder,
     stop_on_signals,
 )
@@ -170,17 +169,41 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
             raise UsageError(str(error.__cause__)) from error
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if args.csv and session is not None:
+    exports_kept = _write_exports(session, args) if session is not None else 0
+    if interrupted:
+        return request.exit_status
+    return 1 if exports_kept else 0
+
+
+def _write_exports(session: Path, args: argparse.Namespace) -> int:
+    """``--csv`` and ``--export`` beside the recorded ``session``; how many were not written. An
+    export file there that is not as pose3d wrote it (the user edited it while this run
+    recorded: ``--overwrite`` keeps such a file) is not written over: said on stderr, and the
+    run's exit status is 1 (its recording is complete)."""
+    from pose3d_nb.export import ExportError, export_session, refuse_replacing_edited
+
+    kept = 0
+    if args.csv:
         from pose3d_nb.export.table import write_frame_csv
         from pose3d_nb.recording import load_session
         from pose3d_nb.recording.folder import record_exports
 
-        write_frame_csv(session.with_suffix(".csv"), load_session(session))
-        record_exports([session.with_suffix(".csv")])  # so a later --overwrite may delete it unedited
-        print(f"CSV: {session.with_suffix('.csv')}")
-    if args.export and session is not None:
-        export_recording(session, args.export)
-    return request.exit_status if interrupted else 0
+        csv = session.with_suffix(".csv")
+        try:
+            refuse_replacing_edited(csv, "csv")
+            write_frame_csv(csv, load_session(session))
+            record_exports([csv])  # so a later --overwrite may delete it unedited
+            print(f"CSV: {csv}")
+        except ExportError as exc:
+            print(f"error: --csv: {exc}; the recording is complete in {session}", file=sys.stderr)
+            kept += 1
+    for fmt in args.export or ():
+        try:
+            print(f"{fmt}: {export_session(session, fmt)}")
+        except ExportError as exc:
+            print(f"error: --export {fmt}: {exc}; the recording is complete in {session}", file=sys.stderr)
+            kept += 1
+    return kept
 
 
 def _written_session(out: Path, recording_id: str | None) -> Path | None:

@@ -24,29 +24,35 @@ class EngineExports:
     out_dir: Path | None
     metadata: Callable[[], dict[str, Any]]
 
-    def export_csv(self, path: str | Path | None = None) -> Path:
+    def export_csv(self, path: str | Path | None = None, *, overwrite: bool = False) -> Path:
         """Write the recording as CSV.
 
         Args:
             path: the file to write; default ``out_dir/session.csv``.
+            overwrite: replace a ``session.csv`` beside a recording that pose3d did not write as
+                it is now (edited since, or not pose3d's); without it that is refused.
 
         Returns:
             The path written.
 
         Raises:
             Pose3DValueError: no ``path`` and the engine has no ``out_dir``; ``path`` is part of
-                a recording (``ExportError``: a session file, a journal's file).
+                a recording (``ExportError``: a session file, a journal's file), or is a
+                ``session.csv`` beside one that pose3d did not write as it is now, without
+                ``overwrite`` (``export.refuse_replacing_edited``).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
         # "~/frames.csv" is the home folder's, as export() and the recording folder take it
         # (it was written to a folder named "~" in the working one).
         path = Path(path).expanduser() if path is not None else self._default_path("session.csv")
-        from pose3d_nb.export import refuse_replacing_recording
+        from pose3d_nb.export import refuse_replacing_edited, refuse_replacing_recording
         from pose3d_nb.export.table import write_frame_csv
         from pose3d_nb.recording.folder import record_exports
 
         refuse_replacing_recording(path)
+        if not overwrite:
+            refuse_replacing_edited(path, "csv")
         write_frame_csv(path, self._recorder.session())
         record_exports([path])  # beside its recording: an --overwrite run may delete it while unedited
         return path
@@ -59,7 +65,7 @@ class EngineExports:
             path: the file to write; default ``out_dir/session`` with the format's suffix
                 (``session.bvh``; csv: ``session.tidy.csv``, apart from ``export_csv``'s ``session.csv``).
                 ``out=`` is taken for it too, as ``export_session`` and ``pose3d export --out`` name it.
-            **options: fps, smooth, units, segment, person (see ``export_session``).
+            **options: fps, smooth, units, segment, person, overwrite (see ``export_session``).
 
         Returns:
             The path written.
@@ -68,7 +74,8 @@ class EngineExports:
             Pose3DValueError: an unknown format (named first), no ``path`` and the engine has
                 no ``out_dir``; a bad option (``export.ExportError``). Pose3DTypeError: both
                 ``path`` and ``out``. An existing file at ``path`` is replaced, as
-                ``export_session`` replaces it (never a recording).
+                ``export_session`` replaces it (never a recording, nor without ``overwrite=True``
+                an export beside it that pose3d did not write as it is now).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """

@@ -25,7 +25,13 @@ from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.export.data import ExportData, ExportError, check_options, prepare
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session, resolve_session
-from pose3d_nb.recording.folder import REPLACED_PREFIX, record_exports, recording_part
+from pose3d_nb.recording.folder import (
+    REPLACED_PREFIX,
+    is_export_name,
+    record_exports,
+    recording_part,
+    unchanged_exports,
+)
 from pose3d_nb.recording.journal import JOURNAL_DIR
 from pose3d_nb.registry import load_object
 
@@ -36,10 +42,12 @@ __all__ = [
     "ExportFormat",
     "check_units",
     "default_path",
+    "default_path_of",
     "export_session",
     "format_name",
     "format_names",
     "prepare",
+    "refuse_replacing_edited",
     "refuse_replacing_recording",
     "register_format",
     "units_name",
@@ -61,13 +69,54 @@ def _entry(format: str) -> ExportFormat:
 
 
 def default_path(session_path: Path | None, format: str) -> Path:
-    """``session.npz`` -> ``session.bvh`` etc. (``session.tidy.csv`` keeps ``session.csv`` apart)."""
+    """``session.npz`` -> ``session.bvh`` etc. (``session.tidy.csv`` keeps ``session.csv`` apart).
+
+    An unfinished recording that an ``--overwrite`` run set aside
+    (``.session.journal.replaced-ID``) gets names of its own, ``session.replaced-ID.bvh`` ...: its
+    rows are not the folder's session's, whose exports ``session.bvh`` ... are."""
     entry = _entry(format)
     if session_path is None:
         raise ExportError("give an output path: the session was not read from a file")
-    if session_path.name.startswith(REPLACED_PREFIX):  # a set-aside journal: session.bvh, not hidden
-        session_path = session_path.with_name(JOURNAL_DIR)
+    if session_path.name.startswith(REPLACED_PREFIX):
+        set_aside = session_path.name[len(REPLACED_PREFIX):]
+        return session_path.with_name(f"{Path(JOURNAL_DIR).stem}.replaced-{set_aside}{entry.suffix}")
     return session_path.with_suffix(entry.suffix)
+
+
+def default_path_of(given: str | Path, format: str) -> Path:
+    """Where an export of the session ``given`` (as named: a session file, a journal, a recording
+    folder) goes by default. A folder read as the unfinished recording an ``--overwrite`` run set
+    aside (that run saved no row: ``resolve_session``) exports as the folder's recording,
+    ``session.bvh``...; that recording named itself exports under its own names
+    (``default_path``)."""
+    source = resolve_session(given)
+    if source.name.startswith(REPLACED_PREFIX) and source != Path(given).expanduser():
+        source = source.with_name(JOURNAL_DIR)
+    return default_path(source, format)
+
+
+def refuse_replacing_edited(path: str | Path, format: str) -> None:
+    """``ExportError`` when writing ``format`` to ``path``, a session's own export name beside a
+    recording (``session.bvh``...: where an export goes by default), would replace a file pose3d
+    did not write as it is now (``recording.folder.unchanged_exports``): one the user edited, or
+    wrote by hand, or an older version wrote without noting it. Absent files and pose3d's own
+    unedited exports may be replaced (a notebook cell run again writes its export again)."""
+    from pose3d_nb.export.bvh import sidecar_path
+
+    path = Path(path).expanduser()
+    if not is_export_name(path):
+        return
+    ours = {known.name for known in unchanged_exports(path.parent)}
+    targets = (path, sidecar_path(path)) if format == "bvh" else (path,)
+    kept = [str(target) for target in targets
+            if (target.exists() or target.is_symlink()) and target.name not in ours]
+    if kept:
+        raise ExportError(
+            f"{', '.join(kept)} {'is' if len(kept) == 1 else 'are'} not as pose3d wrote "
+            f"{'it' if len(kept) == 1 else 'them'} (edited since, or written by hand or by an older "
+            "version): not replaced. Move it away, write elsewhere (out=, --out), or replace it on "
+            "purpose (overwrite=True, --overwrite)"
+        )
 
 
 def units_name(units: Any) -> Any:
@@ -118,6 +167,7 @@ def export_session(
     person: int | None = None,
     *,
     record: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write a session as ``format`` (a name in ``FORMATS``); returns the path written.
 
@@ -132,6 +182,9 @@ def export_session(
     a person not recorded, or a path that cannot be written; nothing is left behind then.
     An existing file at ``out`` is replaced (a notebook's cell run again writes its export again;
     only a recording is never replaced): ``pose3d export --out`` refuses one unless --overwrite.
+    Where the export goes by default (``session.bvh``... beside a recording, also when ``out``
+    names it) only an export pose3d wrote and nobody edited since is replaced; another file there
+    raises ``ExportError`` unless ``overwrite`` (``refuse_replacing_edited``).
     A file written beside a recording as one of its exports (``session.bvh``...) is noted in that
     folder's ``.session.exports.json`` (``recording.folder.record_exports``), so that a ``pose3d
     run --overwrite`` deletes it with its session only while it is unedited; ``record=False``
@@ -141,16 +194,20 @@ def export_session(
     writer = _writer(format, units)
     check_options(fps=fps, smooth=smooth, person=person, segment=segment)  # before the session is read
     fixed_rate = FORMATS[format].fixed_rate
-    source_path = None
+    beside = None
     if isinstance(session_or_path, (str, Path)):
         # The file a recording folder stands for (its session.npz, or a killed run's journal), as
         # pose3d export reads it: the export goes beside that. The folder itself gave
         # FOLDER.bvh outside it, where two takes (walk.1, walk.2) wrote the same walk.bvh.
-        source_path = resolve_session(session_or_path)
-        session_or_path = load_session(source_path)
+        beside = default_path_of(session_or_path, format)
+        session_or_path = load_session(resolve_session(session_or_path))
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
-    path = Path(out).expanduser() if out is not None else default_path(source_path, format)
+    if out is None and beside is None:
+        default_path(None, format)  # ExportError: give an output path
+    path = Path(out).expanduser() if out is not None else beside
     refuse_replacing_recording(path)  # `--out session.npz`: the export would replace what it reads
+    if record and not overwrite:  # a batch's own manifest decides what it rewrites in its staging
+        refuse_replacing_edited(path, format)
     try:
         data = prepare(session_or_path, meta, fps=fps, smooth=smooth, segment=segment, person=person,
                        fixed_rate=fixed_rate)

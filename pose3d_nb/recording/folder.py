@@ -434,6 +434,13 @@ def _export_names() -> tuple[str, ...]:
     return tuple(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES)
 
 
+def is_export_name(path: str | Path) -> bool:
+    """Whether ``path`` is where a session's export goes by default: one of its export names
+    (``session.bvh``..., ``EXPORT_SUFFIXES``) in a folder holding a recording."""
+    path = Path(path).expanduser()
+    return path.name in _export_names() and _holds_a_recording(path.parent)
+
+
 def recording_output_names() -> tuple[str, ...]:
     """The names a recording writes beside its session: the newest pose and the exports."""
     return (LATEST_POSE_FILE, *_export_names())
