@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -1217,6 +1218,55 @@ def _killed_with_rows_replacing(folder, count):
     _record(dying, 0, count)
     dying.flush()
     dying._release_folder()
+
+
+@pytest.mark.parametrize("file_system", ["hard links", "no hard links"])
+def test_a_set_aside_recording_that_continues_a_session_keeps_its_rows_when_that_session_is_replaced(
+        tmp_path, monkeypatch, capsys, file_system):
+    """A run stopped cleanly (30 rows in session.npz), started again (its journal continues that
+    file) and killed after 20 more; an --overwrite run killed after saving sets it aside; an
+    --overwrite run that completes replaces session.npz. The set-aside recording, which pose3d
+    keeps and names because its rows are in no other file, then could not be read: "continues a
+    session.npz that was replaced since", its first 30 rows gone with the old file."""
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording.folder import set_aside_recordings
+
+    refused_links = []
+    if file_system == "no hard links":  # some FUSE, network and FAT file systems: a copy instead
+        def no_link(source, target):
+            refused_links.append(target)
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+    continued = _recorder(tmp_path)
+    continued.begin()
+    _record(continued, 0, 30)
+    continued.finish()
+    continued.begin()  # started again: its journal continues the session.npz of 30 rows
+    _record(continued, 30, 20)
+    continued.flush()
+    continued._release_folder()  # killed: its journal stays, unfinished
+    _killed_with_rows_replacing(tmp_path, 10)  # sets the continued recording aside
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    assert len(load_session(aside)) == 50
+    for run in range(2):  # the --overwrite run that completes, and another after it
+        completing = _recorder(tmp_path, overwrite=True)
+        with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+            completing.begin()
+        _record(completing, 0, 5 + run)
+        completing.finish()
+        with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+            assert len(load_session(tmp_path / "session.npz")) == 5 + run
+        assert set_aside_recordings(tmp_path) == [aside]
+        kept = load_session(aside)
+        assert kept.metadata["recording_id"] == continued.recording_id
+        np.testing.assert_array_equal(kept.frame_index, np.arange(50))
+        np.testing.assert_array_equal(kept.joints_3d[:, 0, 0], np.arange(50))
+    assert len(refused_links) == (file_system == "no hard links")  # given its base once, not again
+    capsys.readouterr()
+    assert main(["export", str(aside), "--format", "csv"]) == 0
+    written = Path(capsys.readouterr().out.strip().split(": ", 1)[1])
+    assert len(written.read_text().splitlines()) == 1 + 50 * 17  # a header, then a row a joint
 
 
 def _journal_id(journal):

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -122,6 +123,27 @@ def atomic_file(path: str | Path, durable: bool = True, suffix: str = ".tmp") ->
     finally:
         if held is not None:
             os.close(held)
+
+
+def durable_link(source: Path, target: Path) -> None:
+    """Give the file ``source`` the second name ``target`` (a hard link: no byte copied), durably:
+    the folder holding ``target`` is synced, so the name survives a power cut. Where the file
+    system has no hard links (some FUSE, network and FAT file systems), ``target`` is a copy
+    written through ``atomic_file``: it appears whole or not at all.
+
+    Meant for files that are only ever replaced, never changed in place (``session.npz``): the
+    second name keeps the content it has now after ``source`` is replaced. Raises ``OSError``
+    when neither can be made (``FileExistsError`` when ``target`` exists).
+    """
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        with open(source, "rb") as original, atomic_file(target) as handle:
+            shutil.copyfileobj(original, handle, 1 << 20)
+        return  # atomic_file synced the copy and its folder
+    fsync_folder(target.parent)
 
 
 def _hold(descriptor: int) -> int | None:

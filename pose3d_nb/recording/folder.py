@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pose3d_nb.errors import Pose3DFileNotFoundError, Pose3DValueError
-from pose3d_nb.recording.files import atomic_file, try_lock, writer_gone
-from pose3d_nb.recording.journal import JOURNAL_DIR, META_FILE, read_journal, read_meta
+from pose3d_nb.recording.files import atomic_file, durable_link, try_lock, writer_gone
+from pose3d_nb.recording.journal import BASE_SESSION_FILE, JOURNAL_DIR, META_FILE, read_journal, read_meta
 from pose3d_nb.recording.session import (
     FORMAT_VERSION,
     SESSION_FILE,
@@ -302,6 +302,35 @@ def _set_aside_recordings(folder: Path, saved_after: int | None) -> list[Path]:
             if rows:
                 found.append((saved, journal))
     return [journal for _, journal in sorted(found, reverse=True)]
+
+
+def keep_set_aside_bases(folder: Path) -> None:
+    """Before ``folder``'s ``session.npz`` is replaced: give each recording set aside there
+    (``REPLACED_PREFIX``) that continues that file (``base_rows`` > 0, its ``recording_id``) the
+    file under its own name (``BASE_SESSION_FILE``, a hard link or a whole copy, durable), which
+    ``read_journal`` reads in its place. Without it those first rows were in no file once the
+    file was replaced, and the set-aside recording, which pose3d keeps because its rows are in
+    no other file, could not be read ("continues a session.npz that was replaced since").
+
+    The one the caller's own run set aside, which it removes once the file is replaced, is given
+    its base too: a kill between the two leaves it readable. The caller holds the folder's lock.
+    Raises ``OSError`` when a base cannot be kept (a full disk where hard links cannot be made):
+    the file must not be replaced then.
+    """
+    session_path = folder / SESSION_FILE
+    try:
+        session_id = read_metadata(session_path).get("recording_id")
+    except (SessionError, OSError):  # none, or unreadable: no set-aside recording can continue it
+        return
+    for journal in folder.glob(f"{REPLACED_PREFIX}*"):
+        if journal.is_symlink() or not journal.is_dir() or (journal / BASE_SESSION_FILE).is_file():
+            continue
+        try:
+            meta = read_meta(journal)
+        except (SessionError, OSError):  # damaged or newer: read_journal refuses it anyway
+            continue
+        if meta.get("base_rows") and meta.get("recording_id") == session_id:
+            durable_link(session_path, journal / BASE_SESSION_FILE)
 
 
 def set_aside_standing_in(folder: Path) -> Path | None:
@@ -592,8 +621,10 @@ def _temporary_name(name: str, suffix: str = ".tmp") -> re.Pattern[str]:
 #: row) and the stop's session.npz (written from the journal, which is removed only once the
 #: file is in place: all its rows are in the journal).
 _RECORDER_TEMPORARIES = (_temporary_name(LATEST_POSE_FILE), _temporary_name(SESSION_FILE))
-#: A journal's meta.json, rewritten at each save (the rows it counts are in the streams).
-_JOURNAL_TEMPORARIES = (_temporary_name(META_FILE),)
+#: A journal's meta.json, rewritten at each save (the rows it counts are in the streams), and the
+#: copy of its base a set-aside journal is given (``keep_set_aside_bases``) before the folder's
+#: session.npz is replaced (a copy cut short: that file was not replaced, and is copied again).
+_JOURNAL_TEMPORARIES = (_temporary_name(META_FILE), _temporary_name(BASE_SESSION_FILE))
 #: Exports (made from the session) and their record, which a `pose3d export` writes at any time.
 _EXPORT_TEMPORARIES = (*(_temporary_name(name, ".tmp.c3d" if name.endswith(".c3d") else ".tmp")
                          for name in _export_names()), _temporary_name(EXPORT_RECORD))
@@ -606,7 +637,9 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
     - temporary files of ``atomic_file`` whose writer is gone (``writer_gone``: no process holds
       them): of ``joints.npy``, of the stop's ``session.npz`` and of a journal's ``meta.json``
-      (in ``session.journal`` or one set aside), whose content is in the journal; of the exports
+      (in ``session.journal`` or one set aside), whose content is in the journal; of a set-aside
+      journal's copy of its base (``keep_set_aside_bases``), still the folder's ``session.npz``
+      (cut short, it was not replaced; the next run to replace it copies it again); of the exports
       and their record, which are made from the session, only when not empty (a `pose3d export`
       does not take the folder's lock: an empty one may be a write just begun);
     - recordings an ``--overwrite`` run set aside (``REPLACED_PREFIX``) that hold no row (killed

@@ -13,6 +13,9 @@ Layout (format version 2)::
                          Each batch's custom metadata holds ``pose3d.crc32``: the CRC-32 of its
                          values (``_checksum``), as 8 hex digits; the stream's schema metadata
                          says ``pose3d.checksums: crc32`` (streams written before have neither)
+        base-session.npz ``BASE_SESSION_FILE``: only in a journal set aside (``--overwrite``) that
+                         continues a ``session.npz``, given by the run about to replace that
+                         file: the same file under a second name (a hard link), read in its place
 
 Each save appends one batch of the rows recorded since the last save, then flushes and fsyncs
 the file: it costs the new rows only, and nothing already written is touched again. A crash or
@@ -22,8 +25,9 @@ than it was written (a power cut leaving a page of it as zeros, a bad sector) fa
 checksum: dropped as torn when it is the last file's save after the rows ``meta.json`` counts as
 synced, else a ``SessionError`` (Arrow IPC itself checks no value). ``base_rows`` > 0 says the
 journal continues this recording's ``session.npz`` beside it (the engine stopped, then started
-again): its rows come first. A journal exists only until a clean stop turns it into
-``session.npz``; read back, it says ``complete: False``.
+again): its rows come first, read from the journal's own ``BASE_SESSION_FILE`` when it has one.
+A journal exists only until a clean stop turns it into ``session.npz``; read back, it says
+``complete: False``.
 
 Why Arrow IPC (``pose3d bench recording`` measures the choice): a save is one append and one
 fsync to one open file; reading an hour back is one sequential pass (npz chunk files cost
@@ -61,6 +65,10 @@ from pose3d_nb.recording.session import (
 
 JOURNAL_DIR = "session.journal"
 META_FILE = "meta.json"
+#: The ``session.npz`` a journal continues (``base_rows`` > 0), kept in the journal itself: given
+#: to a journal set aside by an ``--overwrite`` run before a run replaces the folder's
+#: ``session.npz`` (``folder.keep_set_aside_bases``), whose first rows were then in no file.
+BASE_SESSION_FILE = "base-session.npz"
 _STREAM = re.compile(r"^rows-(\d{3,})\.arrows$")
 #: A record batch's custom metadata key for the save's checksum (``_checksum``).
 _CHECKSUM_KEY = b"pose3d.crc32"
@@ -521,13 +529,15 @@ def read_journal(folder: Path) -> Session:
                       "stream file is damaged or was removed", UserWarning, stacklevel=2)
     base_rows = int(meta.get("base_rows", 0))
     if base_rows:
-        base = read_session_file(folder.parent / SESSION_FILE)
+        own_base = folder / BASE_SESSION_FILE
+        base_path = own_base if own_base.is_file() else folder.parent / SESSION_FILE
+        base = read_session_file(base_path)
         if base.metadata.get("recording_id") != meta.get("recording_id"):
             raise SessionError(f"{folder} continues a {SESSION_FILE} that was replaced since")
         if len(base) == base_rows + rows:
             return base  # the stop that merged them finished; only removing the journal did not
         if len(base) != base_rows:
-            raise SessionError(f"{folder} continues {base_rows} rows, but {SESSION_FILE} has {len(base)}")
+            raise SessionError(f"{folder} continues {base_rows} rows, but {base_path} has {len(base)}")
         columns = {name: np.concatenate([getattr(base, name), columns[name]]) for name in COLUMNS}
     metadata = session_metadata(dict(meta.get("metadata") or {}), len(columns["timestamps"]), False)
     metadata["format_version"] = meta["format_version"]  # the journal's own, not this version's

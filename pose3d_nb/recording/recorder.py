@@ -43,6 +43,7 @@ from pose3d_nb.recording.folder import (
     MERGED_PREFIX,
     REPLACED_PREFIX,
     describe_recording,
+    keep_set_aside_bases,
     lock_out_dir,
     prepare_out_dir,
     refuse_other_recording,
@@ -404,6 +405,9 @@ class Recorder:
             # row's everyone else stood in while it settled (``world.recorded``).
             session, metadata = self._finalized(session, metadata)
         session = _with_rows_placed_again(session, placed_again, recorded)
+        # A recording set aside that continues the session.npz about to be replaced keeps it
+        # first (a hard link, synced): its first rows are in no other file once it is replaced.
+        keep_set_aside_bases(self.out_dir)
         write_session(session_path, session, metadata)
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
