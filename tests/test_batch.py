@@ -515,7 +515,8 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     settings = BatchSettings(follow="7").checked()
     row = process_video(str(clip), str(out), settings)
     assert (row["status"], row["valid_fraction"]) == ("ok", 0.0), row
-    assert row["note"] == "no frame has a person: waiting for person 7 (in view: 1)", row
+    waiting = "waiting for person 7: nobody has had that id yet (ids so far: 1; in view: 1)"
+    assert row["note"] == f"no frame has a person: {waiting}", row
     again = process_video(str(clip), str(out), settings)
     assert (again["status"], again["note"]) == ("skipped", row["note"])
     assert f"note: {clip}: no frame has a person: waiting for person 7" in format_table(to_frame([again]))
@@ -526,7 +527,7 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     assert failed["status"] == "failed", failed
     assert failed["error"] == (
         "export bvh: nothing to export: none of the 20 frames has a person (no frame has a person: "
-        f"waiting for person 7 (in view: 1)); {kept} and the other exports are kept"), failed
+        f"{waiting}); {kept} and the other exports are kept"), failed
     assert failed["output"] == str(kept) and load_session(kept).valid.sum() == 0  # the recording kept
 
 

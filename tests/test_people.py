@@ -684,7 +684,8 @@ def test_cli_says_whom_it_waits_for_when_nobody_was_followed(tmp_path):
                              capture_output=True, text=True, timeout=240)
     assert waiting.returncode == 0, waiting.stderr
     assert "5 without a person" in waiting.stdout
-    assert "note: nobody followed at the end: waiting for person 7 (in view: 1)" in waiting.stdout
+    assert ("note: nobody followed at the end: waiting for person 7: nobody has had that id yet "
+            "(ids so far: 1; in view: 1)") in waiting.stdout
     followed = subprocess.run(command + ["--follow", "1", "--out", str(tmp_path / "one")],
                               capture_output=True, text=True, timeout=240)
     assert followed.returncode == 0, followed.stderr

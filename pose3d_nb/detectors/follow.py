@@ -306,7 +306,7 @@ class PeopleFollower:
         if policy.track_id is not None:
             if policy.track_id in matches:
                 return policy.track_id
-            self._status = f"waiting for person {policy.track_id} (in view: {', '.join(map(str, matches))})"
+            self._status = self._waiting_for_id(policy.track_id, matches)
             return None
         if policy.point is not None:
             return self._at_point(tracks, policy.point)
@@ -321,6 +321,18 @@ class PeopleFollower:
                 return None
             return max(watched, key=PersonTrack.motion).track_id
         return max(tracks, key=lambda t: t.area).track_id
+
+    def _waiting_for_id(self, track_id: int, matches: dict[int, int]) -> str:
+        """Why a wanted id is not followed, naming the ids there are: one nobody has been given
+        yet (ids are given in order as people appear: it may be someone still to come), or one
+        given to someone who is not in view now."""
+        in_view = ", ".join(map(str, matches)) or "nobody"
+        given = self.tracker.next_id - 1
+        if track_id > given:
+            so_far = f"1-{given}" if given > 1 else (str(given) if given else "none")
+            return (f"waiting for person {track_id}: nobody has had that id yet (ids so far: {so_far}; "
+                    f"in view: {in_view})")
+        return f"waiting for person {track_id} (in view: {in_view})"
 
     def _at_point(self, tracks: list[PersonTrack], point: tuple[float, float]) -> int:
         x, y = point
