@@ -102,6 +102,10 @@ def test_the_view_centres_on_the_person_and_follows_them_off_the_grid():
     far.update(standing(0.0, 9.0), timestamp=0.0)
     far.update(standing(0.0, 9.0), timestamp=0.1)
     assert far.view_centre == (0.0, 9.0)
+    # Another person followed, nearer the camera but still on the grid: framed as the first was.
+    far.new_trail()
+    far.update(standing(0.4, 7.2), timestamp=0.2)
+    assert far.view_centre == (0.0, 4.0)
 
 
 def test_camera_axes_agree_with_the_world_frame():

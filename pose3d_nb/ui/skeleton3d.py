@@ -219,8 +219,11 @@ class Skeleton3D:
 
     def new_trail(self) -> None:
         """Start the trail afresh from the next pose (another person is followed: a trail
-        running on would draw a line from one person to the other)."""
+        running on would draw a line from one person to the other), and frame that person as
+        the first was framed (``_follow``): the view stayed where the one followed before had
+        put it, and a person followed nearer the camera stood at the canvas's bottom edge, cut."""
         self._trail = Trail()
+        self._centred = False
 
     @property
     def view_centre(self) -> tuple[float, float]:
