@@ -34,7 +34,7 @@ from pose3d_nb.batch import (
     process,
     write_clip,
 )
-from pose3d_nb.batch.manifest import MANIFEST, read_manifest
+from pose3d_nb.batch.manifest import MANIFEST, SESSION, read_manifest
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 from pose3d_nb.batch.staging import STAGING, new_staging, publish, remove_stale, staging_key
 from pose3d_nb.errors import Pose3DError
@@ -532,8 +532,9 @@ def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
 
 
 def _recorded_engine(monkeypatch) -> list[Path]:
-    """Replace the task's engine run by what it leaves, a complete 20-row session with a person
-    in every row (no video is decoded); returns the list of videos it was run for."""
+    """Replace the task's engine run by what it leaves for a 20-frame video, a complete session
+    with a person in every row (20 rows, or max_frames when fewer; no video is decoded);
+    returns the list of videos it was run for."""
     from pose3d_nb.batch import task
     from pose3d_nb.buffer import COLUMNS, empty_column
     from pose3d_nb.recording import Session, write_session
@@ -542,12 +543,13 @@ def _recorded_engine(monkeypatch) -> list[Path]:
 
     def engine(video, staging, settings):
         runs.append(video)
-        columns = {name: empty_column(name, 20) for name in COLUMNS}
-        columns["joints_3d"] = np.random.default_rng(0).normal(size=(20, 17, 3)).astype(np.float32)
-        columns["timestamps"], columns["frame_index"] = np.arange(20) / 30.0, np.arange(20)
-        columns["valid"] = np.ones(20, bool)
+        rows = min(20, settings.max_frames or 20)
+        columns = {name: empty_column(name, rows) for name in COLUMNS}
+        columns["joints_3d"] = np.random.default_rng(0).normal(size=(rows, 17, 3)).astype(np.float32)
+        columns["timestamps"], columns["frame_index"] = np.arange(rows) / 30.0, np.arange(rows)
+        columns["valid"] = np.ones(rows, bool)
         write_session(staging / "session.npz", Session(**columns, metadata={"fps": 30.0}), {"fps": 30.0})
-        return {"frames": 20, "valid_fraction": 1.0, "note": None, "fps": 30.0, "lifter": "x",
+        return {"frames": rows, "valid_fraction": 1.0, "note": None, "fps": 30.0, "lifter": "x",
                 "checkpoint": None}
 
     monkeypatch.setattr(task, "_run_engine", engine)
@@ -676,9 +678,10 @@ def test_outputs_made_with_max_frames_or_fps_are_reused_only_with_the_same_value
     assert (status(), status()) == ("ok", "skipped")
     manifest = read_manifest(final)
     assert "max_frames" not in manifest["settings"] and "fps" not in manifest["settings"]
+    shutil.rmtree(final)  # a limit below its 20 frames would keep it (see the test after this one)
     steps = [({"max_frames": 5}, "ok"), ({"max_frames": 5}, "skipped"), ({"max_frames": 6}, "ok"),
              ({}, "ok"), ({"fps": 25.0}, "ok"), ({"fps": 25}, "skipped"), ({"fps": 24}, "ok"),
-             ({"fps": 24, "max_frames": 5}, "ok"), ({"fps": 24}, "ok"), ({}, "ok"), ({}, "skipped")]
+             ({"fps": 24, "max_frames": 20}, "ok"), ({"fps": 24}, "ok"), ({}, "ok"), ({}, "skipped")]
     for number, (options, expected) in enumerate(steps):
         assert status(**options) == expected, (number, options)
     assert len(runs) == 1 + sum(expected == "ok" for _, expected in steps)
@@ -688,6 +691,96 @@ def test_outputs_made_with_max_frames_or_fps_are_reused_only_with_the_same_value
     assert set(read_manifest(final)["settings"]) == {
         "lifter", "detector", "window", "lookahead", "flip", "follow", "lifter_sha256", "fov", "focal",
         "height", "camera", "world_placement", "export"}
+
+
+def test_a_run_with_max_frames_never_replaces_a_longer_output(tmp_path, monkeypatch):
+    """`pose3d batch --max-frames 5` (to try settings quickly) into the --out of a plain run
+    deleted each video's whole output, put a 5-frame one in its place and said ``ok``. An output
+    longer than the limit would make it is kept, the video ``failed`` with why and what to do;
+    a run that makes the output as long or longer still replaces it, as other settings do."""
+    from pose3d_nb.batch import task
+
+    runs = _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "")["status"] == "ok" and read_manifest(final)["frames"] == 20
+    whole = _files(final)
+
+    for options in ({"max_frames": 5}, {"max_frames": 19, "window": 9}, {"max_frames": 5, "fps": 24}):
+        row = _run(video, final, "bvh", **options)
+        assert (row["status"], row["frames"], row["output"]) == ("failed", 20, str(final / SESSION)), row
+        assert row["error"] == (
+            f"not processed: --max-frames {options['max_frames']} would replace the longer output in "
+            f"{final} (20 frames, made without --max-frames) by a shorter one; it is kept as it is: give "
+            "another --out to try settings on the first frames, or run without --max-frames (or with "
+            "--max-frames 20 or more) to replace it"), row
+        # the task keeps it too (a publish settled by its first step may have put it in place)
+        settings = BatchSettings(**options).checked()
+        assert task.process_video(str(video), str(final), settings)["status"] == "failed"
+    assert _files(final) == whole and len(runs) == 1 and not list((final.parent / STAGING).iterdir())
+    os.utime(video, ns=(1, 1))  # an input changed since is kept too: the limit still cuts its output
+    assert _run(video, final, "", max_frames=5)["status"] == "failed" and _files(final) == whole
+
+    # Another --out tries the settings; a limit at least as long as the output replaces it.
+    assert _run(video, tmp_path / "try" / "walk", "", max_frames=5)["status"] == "ok"
+    assert (_run(video, final, "", max_frames=20)["status"], len(runs)) == ("ok", 3)
+    assert read_manifest(final)["settings"]["max_frames"] == 20
+    assert _run(video, final, "", max_frames=19)["error"].startswith(
+        f"not processed: --max-frames 19 would replace the longer output in {final} (20 frames, made "
+        "with --max-frames 20)")
+    # An output that ended before its limit (its video is 20 frames long) is not longer than a
+    # lower limit that still covers it: 25 after 30 makes the same 20 frames.
+    assert _run(video, final, "", max_frames=30)["status"] == "ok"
+    assert (_run(video, final, "", max_frames=25)["status"], len(runs)) == ("ok", 5)
+    assert _run(video, final, "", max_frames=5)["status"] == "failed"
+    shutil.rmtree(final)
+    assert _run(video, final, "", max_frames=5)["status"] == "ok"  # then lengthened, as before
+    assert (_run(video, final, "", max_frames=6)["status"], _run(video, final, "")["status"]) == ("ok", "ok")
+    assert read_manifest(final)["frames"] == 20 and len(runs) == 8
+
+
+def test_the_command_line_keeps_a_longer_output_and_exits_1(tmp_path, monkeypatch, capsys):
+    """The reviewer's case through `pose3d batch` (``process``): its only video keeps its output,
+    so no pool is started; the table says why and the exit status that it was not processed."""
+    _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "videos" / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "")["status"] == "ok"
+    whole = _files(final)
+    capsys.readouterr()
+    argv = ["batch", str(video.parent), "--out", str(final.parent), "--no-progress", "--max-frames", "5"]
+    assert cli.main(argv) == 1
+    printed = capsys.readouterr().out
+    assert f"failed: {video}: not processed: --max-frames 5 would replace the longer output" in printed
+    assert "1 videos: 0 ok, 0 skipped, 1 failed, 0 cancelled; 0 frames processed" in printed, printed
+    assert _files(final) == whole
+
+
+def test_a_cut_output_left_in_staging_never_replaces_a_longer_one(tmp_path, monkeypatch):
+    """A --max-frames run killed after its manifest, before its publish (an earlier version's,
+    which did not keep longer outputs), left its 5-frame output in .staging; the next run with
+    that limit put it in place of the 20-frame output as "made with this run's settings"."""
+    from pose3d_nb.batch import task
+
+    _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "out" / "walk"
+    assert _run(video, final, "")["status"] == "ok"
+    whole = _files(final)
+
+    def killed(staging, final, video):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(task, "row_keeping_longer", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr(task, "publish", killed)
+    with pytest.raises(SystemExit):
+        task.process_video(str(video), str(final), BatchSettings(max_frames=5).checked())
+    monkeypatch.undo()
+    _recorded_engine(monkeypatch)
+    staged = list((final.parent / STAGING).iterdir())
+    assert len(staged) == 1 and read_manifest(staged[0])["frames"] == 5
+    row = task.process_video(str(video), str(final), BatchSettings(max_frames=5).checked())
+    assert (row["status"], row["frames"]) == ("failed", 20), row
+    assert _files(final) == whole and list((final.parent / STAGING).iterdir()) == staged  # both kept
+    longer = BatchSettings(max_frames=25).checked()  # a limit that covers it: replaced, as before
+    assert task.process_video(str(video), str(final), longer)["status"] == "ok"
 
 
 def test_a_stop_after_exports_were_added_reports_the_recording_reused(tmp_path, monkeypatch):

@@ -91,8 +91,8 @@ def current_output(video: Path, folder: Path) -> dict[str, Any] | None:
         video (Path): the input file (absolute).
         folder (Path): its output folder.
     """
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.get("input") != str(video):
+    manifest = complete_output(video, folder)
+    if manifest is None:
         return None
     try:
         stamp = input_stamp(video)
@@ -101,11 +101,62 @@ def current_output(video: Path, folder: Path) -> dict[str, Any] | None:
         return None
     if not made_from(manifest, stamp) or session_mtime < stamp["mtime_ns"]:
         return None
+    return manifest
+
+
+def complete_output(video: Path, folder: Path) -> dict[str, Any] | None:
+    """The manifest of ``folder`` when it holds a complete output of ``video``, made from the
+    input as it is now or not, with whatever settings; else None.
+
+    That is: the manifest names this input and every file it lists is there.
+
+    Args:
+        video (Path): the input file (absolute).
+        folder (Path): its output folder.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("input") != str(video):
+        return None
     files = manifest.get("files", ())
     if not isinstance(files, (list, tuple)) or not all(
             isinstance(name, str) and (folder / name).is_file() for name in files):
         return None
     return manifest
+
+
+def recorded_frames(manifest: dict[str, Any]) -> int | None:
+    """The number of frames ``manifest`` says its recording holds (its ``frames``), or None when
+    it says none that can be one (an edited file)."""
+    frames = manifest.get("frames")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 0:
+        return None
+    return frames
+
+
+def longer_than_limit(video: Path, folder: Path, max_frames: int | None) -> dict[str, Any] | None:
+    """The manifest of ``folder`` when it holds a complete output of ``video`` (``complete_output``)
+    with more frames than a run recording at most ``max_frames`` poses would make, else None
+    (always None without a limit).
+
+    Such a run's output would be shorter than the one there, whatever the video's length: the
+    old output holds ``frames`` rows, so the video has at least that many, and the new one would
+    hold ``max_frames`` of them. One whose frame count is not recorded counts as longer, since
+    nothing says it is not. An output that holds fewer (or as many) frames is not longer, even if
+    it was made with a higher limit or none: its video ended first, and the new run makes it as
+    long again.
+
+    Args:
+        video (Path): the input file (absolute).
+        folder (Path): its output folder.
+        max_frames (int | None): the limit of this run (``BatchSettings.max_frames``).
+    """
+    if max_frames is None:
+        return None
+    manifest = complete_output(video, folder)
+    if manifest is None:
+        return None
+    frames = recorded_frames(manifest)
+    return manifest if frames is None or frames > max_frames else None
 
 
 def reusable_output(video: Path, folder: Path, settings: BatchSettings) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ from pose3d_nb.batch.placement import holds_output_of, outputs_elsewhere, place_
 from pose3d_nb.batch.settings import BatchSettings
 from pose3d_nb.batch.staging import remove_if_empty, remove_stale
 from pose3d_nb.batch.table import CANCELLED, FAILED, OK, cancelled_row, failed_row, to_frame
-from pose3d_nb.batch.task import manifest_row, process_video, row_without_adding
+from pose3d_nb.batch.task import manifest_row, process_video, row_keeping_longer, row_without_adding
 from pose3d_nb.batch.waits import WaitTimeout, bounded
 from pose3d_nb.detectors.follow import check_follow, follow_text
 from pose3d_nb.errors import Pose3DRuntimeError, Pose3DValueError
@@ -233,12 +233,13 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings, rows: dict[Path
     the jobs that only add exports, with their formats, into ``adding``.
 
     A video whose folder is taken by something else fails (``placement``), as does one to be
-    redone, or given exports its output lacks, whose folder holds files the batch did not write;
-    one whose output is up to date is ``skipped``; one up to date but for exports is a job (its
-    task adds them: ``task.add_exports``). When its own folder does not hold its output, an
-    up-to-date output of it under another name (a copy or renamed folder of the user's) is reused
-    instead; that folder is never processed into, nor given exports: a video to be made again
-    goes to its own folder.
+    redone, or given exports its output lacks, whose folder holds files the batch did not write, or
+    whose output is longer than this run's ``max_frames`` would make it (the output kept:
+    ``task.row_keeping_longer``); one whose output is up to date is ``skipped``; one up to date but
+    for exports is a job (its task adds them: ``task.add_exports``). When its own folder does not
+    hold its output, an up-to-date output of it under another name (a copy or renamed folder of the
+    user's) is reused instead; that folder is never processed into, nor given exports: a video to
+    be made again goes to its own folder.
     """
     folders, refused = place_outputs(paths, out)
     elsewhere = outputs_elsewhere(out)
@@ -264,6 +265,8 @@ def _plan(paths: list[Path], out: Path, settings: BatchSettings, rows: dict[Path
                 rows[path] = row
             else:
                 jobs[path], adding[path] = own, addition[1]
+        elif (kept := row_keeping_longer(path, own, settings)) is not None:
+            rows[path] = kept  # --max-frames would cut the output there: kept, the video not run
         elif (reason := writable_reason(own, path)) is not None:
             rows[path] = failed_row(path, reason)  # to be redone, but the user added files to it
         else:
@@ -358,7 +361,9 @@ def process(
             them (``DEFAULTS`` when None); its source, out_dir and capacity are each video's own.
         max_frames (int | None): most poses each video records, a whole number >= 1 (``pose3d
             run --max-frames``; to try settings on the start of many videos); None: every frame.
-            Its outputs are reused only by a run with the same ``max_frames``.
+            Its outputs are reused only by a run with the same ``max_frames``. An output with
+            more frames than it is kept, the video's row ``failed`` with why (try settings into
+            another ``out_dir``); one with as many or fewer is replaced.
         fps (float | None): the rate every video's frames are stamped at instead of the one the
             file stores (``pose3d run --fps``: a file whose stored rate is wrong); None: each
             video's own. Its outputs are reused only by a run with the same ``fps``.

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
-from pose3d_nb.batch.manifest import input_stamp, made_from, read_manifest, reusable_output
+from pose3d_nb.batch.manifest import input_stamp, longer_than_limit, made_from, read_manifest, reusable_output
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
 
 if TYPE_CHECKING:
@@ -166,17 +166,18 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
     """Settle a dead attempt's staging folder that was never renamed into place; never lose an output.
 
     Not complete (no manifest: the worker died while recording): removed. Complete and made from
-    ``video`` (the worker died after its manifest, before publishing, or publishing failed): put
-    in place when ``final`` is free, or over an output of ``video`` there made from an input that
-    has changed since, or with other settings than this run's ``settings`` while it was made with
-    them (``publish``: never over the user's files). Removed only when ``final`` holds an output
-    of ``video`` made from the same input (the same size and modification time recorded) with the
-    same settings (its exports the same or more), or made from the input as it is now while this
-    one was not (what ``publish`` replaces). Made from the same input with the same settings but
-    more exports (``task.add_exports`` cut off before its publish), it is put in place. Anything
-    else keeps it for a later attempt: ``final`` taken by something else, another video's
-    output, outputs of other settings, and two outputs of inputs that have both changed since
-    (the input changed again after this one's publish failed).
+    ``video`` (the worker died after its manifest, before publishing, or publishing failed): put in
+    place when ``final`` is free, or over an output of ``video`` there made from an input that has
+    changed since, or with other settings than this run's ``settings`` while it was made with them
+    (``publish``: never over the user's files), unless it was made with a ``max_frames`` limit that
+    makes it shorter than the output there (``_cut_shorter``). Removed only when ``final`` holds an
+    output of ``video`` made from the same input (the same size and modification time recorded)
+    with the same settings (its exports the same or more), or made from the input as it is now
+    while this one was not (what ``publish`` replaces). Made from the same input with the same
+    settings but more exports (``task.add_exports`` cut off before its publish), it is put in
+    place. Anything else keeps it for a later attempt: ``final`` taken by something else, another
+    video's output, outputs of other settings, and two outputs of inputs that have both changed
+    since (the input changed again after this one's publish failed).
     """
     input_path = _complete_input(folder)
     if input_path is None:
@@ -194,7 +195,7 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
     final_current = _made_from_current_input(final, video)
     wanted = settings is not None and reusable_output(video, folder, settings) is not None \
         and reusable_output(video, final, settings) is None  # made with this run's settings
-    if (folder_current and not final_current) or wanted:
+    if ((folder_current and not final_current) or wanted) and not _cut_shorter(folder, final, video):
         with contextlib.suppress(OSError, FolderInTheWay):  # the user's files in final: kept
             publish(folder, final, video)
         return
@@ -213,6 +214,17 @@ def _settle_unpublished(folder: Path, final: Path, video: Path,
     # else both were made from inputs that are gone (the input changed again since): which of
     # them is newer cannot be told (a restored file's time goes back), so nothing is replaced
     # and neither is deleted; the next output of the input as it is now settles it.
+
+
+def _cut_shorter(folder: Path, final: Path, video: Path) -> bool:
+    """``folder``'s output was made with a ``max_frames`` limit below the frames of the output
+    of ``video`` in ``final`` (``manifest.longer_than_limit``): putting it in place would replace
+    a longer recording by a shorter one, which no batch does (``task.row_keeping_longer``)."""
+    recorded = (read_manifest(folder) or {}).get("settings")
+    limit = recorded.get("max_frames") if isinstance(recorded, dict) else None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        return False  # made without a limit: as long as its video
+    return longer_than_limit(video, final, limit) is not None
 
 
 def _exports_apart(first: dict, second: dict) -> tuple[set[str] | None, set[str] | None]:

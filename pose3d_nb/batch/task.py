@@ -26,6 +26,8 @@ from pose3d_nb.batch.manifest import (
     SESSION,
     exports_to_add,
     input_stamp,
+    longer_than_limit,
+    recorded_frames,
     reusable_output,
     write_manifest,
     write_manifest_with_exports,
@@ -214,6 +216,8 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
     An output that is up to date but for exports this run asks for (the same input, processing
     and world settings; ``manifest.exports_to_add``) is not processed again: the missing exports
     are added beside its recording (``add_exports``), the row ``skipped`` with a note saying so.
+    One longer than ``settings.max_frames`` would make it is not processed: the row is ``failed``,
+    the output kept (``row_keeping_longer``).
 
     Args:
         path (str): the video file, absolute (every worker must see the same path).
@@ -224,7 +228,7 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         dict[str, Any]: a row of ``batch.table.COLUMNS``: status ``ok`` (output written),
         ``skipped`` (the existing output is up to date, or was given the exports it lacked) or
         ``failed`` with the reason (with ``output`` set when the session was kept and only an
-        export failed).
+        export failed, or a longer output was kept).
     """
     started = time.perf_counter()
     video, final = Path(path), Path(output)
@@ -238,6 +242,10 @@ def process_video(path: str, output: str, settings: BatchSettings) -> dict[str, 
         addition = exports_to_add(video, final, settings)
         if addition is not None:  # up to date but for exports: they are added, the video not redone
             return add_exports(video, final, settings, *addition, started=started)
+        kept = row_keeping_longer(video, final, settings)  # (the plan checked; a settled publish may not be)
+        if kept is not None:
+            kept["seconds"] = time.perf_counter() - started
+            return kept
         stamp = input_stamp(video)  # before reading: a file changed meanwhile is redone next time
         staging = new_staging(final.parent, final.name)
         result = _run_engine(video, staging, settings)
@@ -325,6 +333,40 @@ def row_without_adding(video: Path, folder: Path, settings: BatchSettings, manif
         return None
     return _kept_output_failed(video, folder, manifest, f"export {', '.join(formats)} not written: {reason}",
                                seconds)
+
+
+def row_keeping_longer(video: Path, folder: Path, settings: BatchSettings,
+                       seconds: float = 0.0) -> dict[str, Any] | None:
+    """The row of a video not processed because ``settings.max_frames`` would replace the longer
+    output in ``folder`` by a shorter one (``manifest.longer_than_limit``), else None.
+
+    ``--max-frames`` is for trying settings on the start of many videos; into an ``--out`` that
+    holds their complete outputs, it deleted hours of processing and reported ``ok``. The output
+    is kept and the row is ``failed`` (the video was not processed as asked: the exit status says
+    so), naming the output and what to do: another ``--out`` to try settings, or no limit (one
+    at least as long as the output) to replace it.
+
+    Args:
+        video (Path): the input (absolute).
+        folder (Path): its output folder.
+        settings (BatchSettings): this run's checked settings.
+        seconds (float): time spent on it so far (the row's ``seconds``).
+    """
+    limit = settings.max_frames
+    manifest = longer_than_limit(video, folder, limit)
+    if manifest is None:
+        return None
+    frames = recorded_frames(manifest)
+    recorded = manifest.get("settings")
+    made_with = recorded.get("max_frames") if isinstance(recorded, dict) else None
+    made = f"made with --max-frames {made_with}" if made_with is not None else "made without --max-frames"
+    length = f"{frames} frames, {made}" if frames is not None else f"its frame count not recorded, {made}"
+    again = f"without --max-frames (or with --max-frames {frames} or more)" if frames is not None \
+        else "without --max-frames"
+    error = (f"not processed: --max-frames {limit} would replace the longer output in {folder} ({length}) "
+             f"by a shorter one; it is kept as it is: give another --out to try settings on the first "
+             f"frames, or run {again} to replace it")
+    return _kept_output_failed(video, folder, manifest, error, seconds)
 
 
 def _kept_output_failed(video: Path, folder: Path, manifest: dict[str, Any], error: str,

@@ -83,7 +83,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_world_arguments(batch)
     batch.add_argument("--max-frames", type=int, default=None, metavar="N",
                        help="each video: stop after this many poses (fewer when it ends first); to try "
-                            "settings quickly")
+                            "settings quickly, into another --out (an output with more frames is kept, "
+                            "its video failed)")
     batch.add_argument("--fps", type=float, default=None, metavar="F",
                        help="each video's frames are stamped at this rate instead of the one it stores "
                             "(a file whose stored rate is wrong)")
