@@ -501,6 +501,18 @@ def test_a_batch_video_hands_its_engine_the_one_thread_options(tmp_path, engine_
         assert given["detector_options"] == expected and given["torch_threads"] == 1
 
 
+def test_a_follow_point_outside_a_video_s_image_fails_its_row_in_the_point_s_words(tmp_path):
+    """`pose3d run --follow 99999,5` is refused in one line naming the valid range; the batch's
+    row said "detect failed on frame 0: FollowPointError: ..." around it."""
+    from pose3d_nb.batch.task import process_video
+
+    clip = write_clip(tmp_path / "in" / "walk.mp4", 5)
+    row = process_video(str(clip), str(tmp_path / "out" / "walk"), BatchSettings(follow="99999,5").checked())
+    assert row["status"] == "failed", row
+    assert row["error"].startswith("follow point (99999, 5) is outside the "), row["error"]
+    assert "failed on frame" not in row["error"] and "FollowPointError" not in row["error"]
+
+
 @pytest.mark.slow
 def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     """--follow 7 on a clip with one person (id 1): the row says whom it waited for, as `pose3d

@@ -111,7 +111,7 @@ def _run_engine(video: Path, staging: Path, settings: BatchSettings) -> dict[str
         engine.stop()
     seconds = time.perf_counter() - started
     if engine.error is not None:
-        raise VideoFailed(str(engine.error))
+        raise VideoFailed(_error_text(engine.error))
     frames = engine.buffer.total_appended
     if frames == 0:
         raise VideoFailed(f"{video}: no frame was processed")
@@ -150,6 +150,18 @@ def person_note(valid_fraction: float, unfollowed: str) -> str | None:
     if valid_fraction > 0:
         return f"nobody followed at the end: {unfollowed}" if unfollowed else None
     return f"no frame has a person: {unfollowed}" if unfollowed else "no frame has a person"
+
+
+def _error_text(error: BaseException) -> str:
+    """A video's engine error as its row says it: a value the user gave that only the first
+    frame could judge (a --follow point outside the image, a --focal beyond the field of view
+    range for the video's size) in that value's own words, as ``pose3d run`` refuses it; any
+    other as the engine words it (the stage and frame that failed)."""
+    from pose3d_nb.detectors.follow import FollowPointError
+    from pose3d_nb.world.intrinsics import FieldOfViewError
+
+    cause = error.__cause__
+    return str(cause) if isinstance(cause, (FollowPointError, FieldOfViewError)) else str(error)
 
 
 def _export(staging: Path, formats: tuple[str, ...], note: str | None) -> dict[str, str]:
