@@ -428,3 +428,11 @@ def test_lift_grounded_places_at_the_frame_rate_it_is_given(tmp_path, reference_
     for bad in ("0", "nan", "inf"):
         assert lift(source, "shipped", tmp_path / "y.npy", "--grounded", "--fps", bad) == 2
         assert "--fps must be a positive frame rate" in capsys.readouterr().err
+
+
+def test_models_fetch_of_the_model_the_package_ships_says_there_is_nothing_to_fetch(tmp_path):
+    # "unknown model 'mediapipe'", though --detector mediapipe is the default and runs.
+    result = pose3d("models", "fetch", "mediapipe", "--dir", str(tmp_path))
+    assert result.returncode == 2 and "ships inside the mediapipe package: nothing to fetch" in result.stderr
+    assert "mediapipe-heavy" in result.stderr and "unknown model" not in result.stderr
+    assert not list(tmp_path.iterdir())

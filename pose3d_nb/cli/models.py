@@ -33,6 +33,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         except KeyError:
             # fetch knows only the checkpoints; the detector models are fetched here too.
             known = ", ".join([*(k.name for k in KNOWN_CHECKPOINTS), *VARIANTS])
+            if args.name.lower() in {"mediapipe", "mediapipe-full", "mediapipe-people"}:
+                raise UsageError(f"{args.name} (BlazePose Full) ships inside the mediapipe package: "
+                                 f"nothing to fetch; fetched models: {known}") from None
             raise UsageError(f"unknown model {args.name!r}; known: {known}") from None
         except FetchError as exc:
             print(f"error: {exc}", file=sys.stderr)
