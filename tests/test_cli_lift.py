@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -436,3 +437,16 @@ def test_models_fetch_of_the_model_the_package_ships_says_there_is_nothing_to_fe
     assert result.returncode == 2 and "ships inside the mediapipe package: nothing to fetch" in result.stderr
     assert "mediapipe-heavy" in result.stderr and "unknown model" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_lift_grounded_says_the_camera_it_placed_the_poses_under(tmp_path, reference_io, capsys):
+    # A recording's metadata keeps the camera's pitch, roll, height and focal length and where
+    # each came from; `lift --grounded` writes only the poses, and said nothing of them. (These
+    # keypoints are random, not a person: the numbers are not checked, the line is.)
+    source = tmp_path / "kps.npy"
+    np.save(source, reference_io["keypoints_px"].astype(np.float32))
+    capsys.readouterr()
+    assert lift(source, "shipped", tmp_path / "g.npy", "--grounded", "--focal", "900") == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("camera: "))
+    assert re.fullmatch(r"camera: pitch -?\d+\.\d deg, roll -?\d+\.\d deg, height -?\d+\.\d\d m "
+                        r"\(up from the (people|scene)\), focal 900 px \(focal\)", line), line

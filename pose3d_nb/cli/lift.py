@@ -63,6 +63,10 @@ def _grounded(args: argparse.Namespace, joints, keypoints, valid, size, lean) ->
         intrinsics = resolve_intrinsics(*size, options["camera"], options["fov"], options["focal"])
         placed = place_clip(joints, keypoints, intrinsics, valid=valid, height=options["height"], lean=lean,
                             fps=_fps(args))
+        # What a recording's metadata says of its camera (camera_*, focal_*): the .npy holds none.
+        print(f"camera: pitch {placed.frame.pitch_deg:.1f} deg, roll {placed.frame.roll_deg:.1f} deg, "
+              f"height {placed.frame.height:.2f} m (up from the {placed.up_source}), focal "
+              f"{intrinsics.fx:.0f} px ({intrinsics.source})")
         return placed.joints
     tracker = WorldTracker(**options, fps=_fps(args), lean=lean)
     frames = zip(joints, keypoints, valid, strict=True)
