@@ -1717,7 +1717,8 @@ def test_a_set_aside_recording_exports_under_its_own_name_beside_the_folder_s(tm
     assert capsys.readouterr().out.strip() == f"csv: {written}"
     assert ours.read_bytes() == before
     assert pd.read_csv(written)["frame_index"].nunique() == 5
-    # Exported again over a note of the user's: kept unless --overwrite, as the folder's own.
+    # Exported again: replaced while as written; over a note of the user's, kept unless --overwrite.
+    assert main(["export", str(set_aside), "--format", "csv"]) == 0
     written.write_text(written.read_text() + "# checked\n")
     assert main(["export", str(set_aside), "--format", "csv"]) == 2
     assert written.read_text().endswith("# checked\n")

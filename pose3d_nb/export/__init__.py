@@ -30,7 +30,7 @@ from pose3d_nb.recording.folder import (
     is_export_name,
     record_exports,
     recording_part,
-    unchanged_exports,
+    written_unedited,
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR
 from pose3d_nb.registry import load_object
@@ -100,20 +100,16 @@ def refuse_replacing_edited(path: str | Path, format: str) -> None:
     recording (``session.bvh``...: where an export goes by default), would replace a file pose3d
     did not write as it is now (``recording.folder.unchanged_exports``): one the user edited, or
     wrote by hand, or an older version wrote without noting it. Absent files and pose3d's own
-    unedited exports may be replaced (a notebook cell run again writes its export again). A
-    set-aside recording's own names (``session.replaced-ID.bvh``) are never noted: any file
-    there is refused."""
+    unedited exports may be replaced (a notebook cell run again writes its export again); a
+    set-aside recording's own (``session.replaced-ID.bvh``) alike."""
     from pose3d_nb.export.bvh import sidecar_path
 
     path = Path(path).expanduser()
-    set_aside_export = path.name.startswith(f"{Path(JOURNAL_DIR).stem}.replaced-")
-    if not (is_export_name(path) or set_aside_export):
+    if not is_export_name(path):
         return
-    # A set-aside recording's exports are not noted (no run deletes them): any file there is kept.
-    ours = set() if set_aside_export else {known.name for known in unchanged_exports(path.parent)}
     targets = (path, sidecar_path(path)) if format == "bvh" else (path,)
     kept = [str(target) for target in targets
-            if (target.exists() or target.is_symlink()) and target.name not in ours]
+            if (target.exists() or target.is_symlink()) and not written_unedited(target)]
     if kept:
         raise ExportError(
             f"{', '.join(kept)} {'is' if len(kept) == 1 else 'are'} not as pose3d wrote "

@@ -465,9 +465,28 @@ def _export_names() -> tuple[str, ...]:
 
 def is_export_name(path: str | Path) -> bool:
     """Whether ``path`` is where a session's export goes by default: one of its export names
-    (``session.bvh``..., ``EXPORT_SUFFIXES``) in a folder holding a recording."""
+    (``session.bvh``..., ``EXPORT_SUFFIXES``), or a set-aside recording's
+    (``session.replaced-ID.bvh``...), in a folder holding a recording."""
     path = Path(path).expanduser()
-    return path.name in _export_names() and _holds_a_recording(path.parent)
+    named = path.name in _export_names() or _is_set_aside_export(path.name)
+    return named and _holds_a_recording(path.parent)
+
+
+def _is_set_aside_export(name: str) -> bool:
+    """``session.replaced-ID`` + an export suffix: a set-aside recording's export (``export.
+    default_path``), noted as written like the session's own, and never deleted by a run."""
+    prefix = f"{Path(SESSION_FILE).stem}.replaced-"
+    return name.startswith(prefix) and any(name.endswith(suffix) for suffix in EXPORT_SUFFIXES)
+
+
+def written_unedited(path: str | Path) -> bool:
+    """Whether ``path`` is as pose3d wrote it: its size and modification time are those its
+    folder's ``EXPORT_RECORD`` noted when it was written (``record_exports``)."""
+    path = Path(path).expanduser()
+    try:
+        return _read_export_record(path.parent).get(path.name) == _stamp(path)
+    except OSError:
+        return False
 
 
 def recording_output_names() -> tuple[str, ...]:
@@ -519,8 +538,7 @@ def record_exports(paths: Iterable[str | Path]) -> None:
     by_folder: dict[Path, list[Path]] = {}
     for path in paths:
         path = Path(path).expanduser().absolute()
-        if path.name in _export_names() and path.is_file() and _holds_a_recording(path.parent) \
-                and not (path.parent / BATCH_MANIFEST).is_file():
+        if is_export_name(path) and path.is_file() and not (path.parent / BATCH_MANIFEST).is_file():
             by_folder.setdefault(path.parent, []).append(path)
     for folder, written in by_folder.items():
         with _record_lock(folder), contextlib.suppress(OSError):
