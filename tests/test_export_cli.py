@@ -353,3 +353,41 @@ def test_an_export_edited_while_an_overwrite_run_records_is_kept(tmp_path, monke
         assert path.read_text() == text
         assert f"{path} is not as pose3d wrote it" in err, err
     assert "the recording is complete in" in err and len(load_session(tmp_path)) == 10
+
+
+def test_exported_again_after_the_folder_was_copied_or_with_the_format_in_capitals(session_file, tmp_path):
+    """A recording folder copied without its files' times (`cp -r`, an unzip) had its unedited
+    exports refused as edited; `export_session(..., "BVH")` noted the BVH but not the invalid-frame
+    list beside it, so the next export refused that as edited."""
+    import shutil
+
+    from pose3d_nb.export import export_session
+
+    export_session(session_file, "BVH")
+    export_session(session_file, "bvh")  # both files noted: replaced, not refused
+    export_session(session_file, "csv")
+    copy = tmp_path / "copy"
+    shutil.copytree(session_file.parent, copy, copy_function=shutil.copyfile)  # new times
+    for fmt in ("bvh", "csv"):
+        export_session(copy / "session.npz", fmt)
+    (copy / "session.tidy.csv").write_text("edited")
+    with pytest.raises(ValueError, match="not as pose3d wrote it"):
+        export_session(copy / "session.npz", "csv")
+
+
+def test_a_batch_output_is_exported_again_as_before(tmp_path):
+    """In a `pose3d batch` output nothing is noted (its batch.json lists its files): exporting
+    there twice was refused the second time, the batch's own files taken for edited ones."""
+    from helpers.export_data import synthetic_session
+
+    from pose3d_nb.export import export_session
+
+    session = synthetic_session()
+    fields = {name: getattr(session, name) for name in BufferSnapshot.__dataclass_fields__}
+    write_session(tmp_path / "session.npz", BufferSnapshot(**fields), session.metadata)
+    (tmp_path / "batch.json").write_text("{}")
+    export_session(tmp_path / "session.npz", "bvh", record=False)  # as the batch writes it
+    for _ in range(2):
+        assert main(["export", str(tmp_path), "--format", "bvh", "--smooth", "6"]) == 0
+        export_session(tmp_path / "session.npz", "trc")
+    assert not (tmp_path / ".session.exports.json").exists()

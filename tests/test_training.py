@@ -24,7 +24,7 @@ from pose3d_nb.lifting.streaming import StreamingLifter
 from pose3d_nb.lifting.zoom import TARGET_HEIGHT
 from pose3d_nb.training.mocap import Clip, MocapDataError, load_file, load_mocap
 from pose3d_nb.training.synth import SyntheticPairs
-from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, state_path, train
+from pose3d_nb.training.trainer import TrainConfig, TrainingStopped, state_path, train, with_init
 
 TINY = dict(channels=64, batch=16, validation_samples=64, evaluate_every=40, save_every=20)
 
@@ -550,6 +550,9 @@ def test_fine_tuning_starts_from_the_given_weights_and_records_them(mocap_slice,
     result = _train_command("--data", str(tmp_path), "--out", str(tmp_path / "o.pt"), "--init", str(tmp_path))
     assert result.returncode == 2 and "--init: checkpoint not found" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o.pt").exists()
+    # Settings that name a start, without the file: it would train from random weights under them.
+    with pytest.raises(Pose3DValueError, match="start from first.pt .*pass that file as init="):
+        train(None, tmp_path / "lost.pt", with_init(config, first), progress=False, clips=mocap_slice)
     # Fine-tuned into the file it starts from, the starting weights would be gone.
     before = first.read_bytes()
     with pytest.raises(Pose3DValueError, match="--init and --out are the same file"):

@@ -26,6 +26,7 @@ from pose3d_nb.export.data import ExportData, ExportError, check_options, prepar
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session, resolve_session
 from pose3d_nb.recording.folder import (
+    BATCH_MANIFEST,
     REPLACED_PREFIX,
     is_export_name,
     record_exports,
@@ -105,9 +106,9 @@ def refuse_replacing_edited(path: str | Path, format: str) -> None:
     from pose3d_nb.export.bvh import sidecar_path
 
     path = Path(path).expanduser()
-    if not is_export_name(path):
-        return
-    targets = (path, sidecar_path(path)) if format == "bvh" else (path,)
+    if not is_export_name(path) or (path.parent / BATCH_MANIFEST).is_file():
+        return  # a batch output notes nothing here (its manifest lists its files): written over, as before
+    targets = (path, sidecar_path(path)) if _entry(format_name(format)).name == "bvh" else (path,)
     kept = [str(target) for target in targets
             if (target.exists() or target.is_symlink()) and not written_unedited(target)]
     if kept:
@@ -190,7 +191,7 @@ def export_session(
     run --overwrite`` deletes it with its session only while it is unedited; ``record=False``
     notes nothing (``pose3d batch``, whose manifest records the files it writes).
     """
-    format = format_name(format)
+    format = _entry(format_name(format)).name  # "BVH" is bvh: its sidecar noted and checked too
     writer = _writer(format, units)
     check_options(fps=fps, smooth=smooth, person=person, segment=segment)  # before the session is read
     fixed_rate = FORMATS[format].fixed_rate

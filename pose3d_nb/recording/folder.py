@@ -10,6 +10,7 @@ written, and it does not hold another recording unless the caller said to replac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -480,13 +481,35 @@ def _is_set_aside_export(name: str) -> bool:
 
 
 def written_unedited(path: str | Path) -> bool:
-    """Whether ``path`` is as pose3d wrote it: its size and modification time are those its
-    folder's ``EXPORT_RECORD`` noted when it was written (``record_exports``)."""
+    """Whether ``path`` is as pose3d wrote it, by its folder's ``EXPORT_RECORD`` (``record_exports``,
+    ``_as_written``). Not for a ``pose3d batch`` output (``BATCH_MANIFEST``), where nothing is noted."""
     path = Path(path).expanduser()
+    return _as_written(path, _read_export_record(path.parent).get(path.name))
+
+
+def _as_written(path: Path, recorded: dict[str, int | str] | None) -> bool:
+    """Whether ``path`` is the file ``recorded`` noted: the same size and modification time, or,
+    with another time (a copy of the folder made with `cp -r`, an unzip, a sync tool), the same
+    size and SHA-256 (noted since 2026-12-07; an older entry has no hash and counts as edited)."""
+    if not recorded:
+        return False
     try:
-        return _read_export_record(path.parent).get(path.name) == _stamp(path)
+        now = _stamp(path)
+        if now["size"] != recorded["size"]:
+            return False
+        if now["mtime_ns"] == recorded["mtime_ns"]:
+            return True
+        return "sha256" in recorded and _sha256(path) == recorded["sha256"]
     except OSError:
         return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def recording_output_names() -> tuple[str, ...]:
@@ -520,8 +543,8 @@ def _read_export_record(folder: Path) -> dict[str, dict[str, int]]:
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict):
         return {}
-    return {name: stamp for name, stamp in files.items()
-            if isinstance(stamp, dict) and set(stamp) == {"size", "mtime_ns"}}
+    kinds = ({"size", "mtime_ns"}, {"size", "mtime_ns", "sha256"})  # the hash since 2026-12-07
+    return {name: stamp for name, stamp in files.items() if isinstance(stamp, dict) and set(stamp) in kinds}
 
 
 def _write_export_record(folder: Path, stamps: dict[str, dict[str, int]]) -> None:
@@ -544,7 +567,7 @@ def record_exports(paths: Iterable[str | Path]) -> None:
         with _record_lock(folder), contextlib.suppress(OSError):
             stamps = _read_export_record(folder)
             for path in written:
-                stamps[path.name] = _stamp(path)
+                stamps[path.name] = {**_stamp(path), "sha256": _sha256(path)}
             _write_export_record(folder, stamps)
 
 
@@ -587,15 +610,14 @@ def changed_exports(folder: Path) -> list[str]:
 
 
 def unchanged_exports(folder: Path) -> dict[Path, dict[str, int]]:
-    """The session's exports in ``folder`` still as pose3d wrote them (``EXPORT_RECORD``): path ->
-    its stamp (``{"size", "mtime_ns"}``), for ``remove_unchanged``."""
+    """The session's exports in ``folder`` still as pose3d wrote them (``EXPORT_RECORD``,
+    ``_as_written``): path -> its stamp now (``{"size", "mtime_ns"}``), for ``remove_unchanged``."""
     recorded = _read_export_record(folder)
     found = {}
     for path in export_files(folder):
         with contextlib.suppress(OSError):
-            stamp = _stamp(path)
-            if recorded.get(path.name) == stamp:
-                found[path] = stamp
+            if _as_written(path, recorded.get(path.name)):
+                found[path] = _stamp(path)  # remove_unchanged: deleted only while still so
     return found
 
 

@@ -325,6 +325,12 @@ def train(
 
     refuse_init_as_output(init, out)
     config = with_init(config or TrainConfig(), init)
+    if init is None and "init_sha256" in config.extra:
+        # Trained from random weights under settings that name a start: its meta would lie.
+        raise Pose3DValueError(
+            f"the training settings start from {config.extra.get('init_file', 'a checkpoint')} "
+            "(with_init); pass that file as init="
+        )
     if threads < 1:
         raise Pose3DValueError(f"training threads must be a positive whole number, got {threads!r}")
     out = Path(out).expanduser()  # "~/lifter.pt", as every other path the package takes
