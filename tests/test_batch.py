@@ -750,6 +750,18 @@ def test_a_run_with_max_frames_never_replaces_a_longer_output(tmp_path, monkeypa
     assert read_manifest(final)["frames"] == 20 and len(runs) == 8
 
 
+def test_a_run_with_max_frames_keeps_a_longer_output_that_lost_another_file(tmp_path, monkeypatch):
+    """An output whose listed export the user deleted was no longer "complete", so a --max-frames
+    run took it for none and replaced its 20-frame recording by a 5-frame one, saying ok."""
+    _recorded_engine(monkeypatch)
+    video, final = _touch(tmp_path / "walk.mp4").resolve(), tmp_path / "results" / "walk"
+    assert _run(video, final, "bvh")["status"] == "ok" and read_manifest(final)["frames"] == 20
+    (final / "session.bvh").unlink()
+    row = _run(video, final, "bvh", max_frames=5)
+    assert row["status"] == "failed" and "would replace the longer output" in row["error"], row
+    assert len(load_session(final / SESSION)) == 20
+
+
 def test_the_command_line_keeps_a_longer_output_and_exits_1(tmp_path, monkeypatch, capsys):
     """The reviewer's case through `pose3d batch` (``process``): its only video keeps its output,
     so no pool is started; the table says why and the exit status that it was not processed."""

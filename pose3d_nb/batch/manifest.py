@@ -134,9 +134,9 @@ def recorded_frames(manifest: dict[str, Any]) -> int | None:
 
 
 def longer_than_limit(video: Path, folder: Path, max_frames: int | None) -> dict[str, Any] | None:
-    """The manifest of ``folder`` when it holds a complete output of ``video`` (``complete_output``)
-    with more frames than a run recording at most ``max_frames`` poses would make, else None
-    (always None without a limit).
+    """The manifest of ``folder`` when it holds an output of ``video`` whose recording (its
+    ``session.npz``, whatever else it lists is missing) has more frames than a run recording at
+    most ``max_frames`` poses would make, else None (always None without a limit).
 
     Such a run's output would be shorter than the one there, whatever the video's length: the
     old output holds ``frames`` rows, so the video has at least that many, and the new one would
@@ -152,8 +152,10 @@ def longer_than_limit(video: Path, folder: Path, max_frames: int | None) -> dict
     """
     if max_frames is None:
         return None
-    manifest = complete_output(video, folder)
-    if manifest is None:
+    # Its recording is what would be cut: an output missing another file it lists (an export the
+    # user deleted, joints.npy) still holds it, and was replaced by a cut one.
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("input") != str(video) or not (folder / SESSION).is_file():
         return None
     frames = recorded_frames(manifest)
     return manifest if frames is None or frames > max_frames else None
