@@ -214,7 +214,10 @@ def test_the_engines_csv_never_replaces_its_recording(tmp_path):
     with pytest.raises(ExportError, match="never replaces a recording"):
         Recording(tmp_path).export_csv(session)
     assert session.read_bytes() == before
-    assert Recording(tmp_path).export_csv().name == "session.csv"
+    # Nothing recorded yet: refused, and no header-only session.csv left to make start() refuse.
+    with pytest.raises(ExportError, match="nothing is recorded yet; start the engine first"):
+        Recording(tmp_path).export_csv()
+    assert not (tmp_path / "session.csv").exists()
 
 
 def test_an_export_to_a_tilde_path_goes_to_the_home_folder(session_file, tmp_path, monkeypatch, capsys):
@@ -229,14 +232,16 @@ def test_an_export_to_a_tilde_path_goes_to_the_home_folder(session_file, tmp_pat
 
 def test_the_engines_csv_to_a_tilde_path_goes_to_the_home_folder(tmp_path, monkeypatch):
     # export_session expanded "~" (pose3d export --out, engine.export), export_csv did not.
-    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.buffer import PoseSample, RollingBuffer
     from pose3d_nb.engine.exports import EngineExports
     from pose3d_nb.recording import Recorder
 
     class Recording(EngineExports):
         def __init__(self):
             self.out_dir = None
-            self._recorder = Recorder(RollingBuffer(8), None, dict)
+            buffer = RollingBuffer(8)
+            buffer.append(PoseSample(np.full((17, 3), 0.5), np.zeros((17, 2)), np.ones(17), 0.0, 0, True, 0))
+            self._recorder = Recorder(buffer, None, dict)
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

@@ -36,7 +36,8 @@ class EngineExports:
             The path written.
 
         Raises:
-            Pose3DValueError: no ``path`` and the engine has no ``out_dir``; ``path`` is part of
+            Pose3DValueError: no ``path`` and the engine has no ``out_dir``; nothing recorded yet
+                (``ExportError``); ``path`` is part of
                 a recording (``ExportError``: a session file, a journal's file), or is a
                 ``session.csv`` beside one that pose3d did not write as it is now, without
                 ``overwrite`` (``export.refuse_replacing_edited``).
@@ -46,14 +47,18 @@ class EngineExports:
         # "~/frames.csv" is the home folder's, as export() and the recording folder take it
         # (it was written to a folder named "~" in the working one).
         path = Path(path).expanduser() if path is not None else self._default_path("session.csv")
-        from pose3d_nb.export import refuse_replacing_edited, refuse_replacing_recording
+        from pose3d_nb.export import ExportError, refuse_replacing_edited, refuse_replacing_recording
         from pose3d_nb.export.table import write_frame_csv
         from pose3d_nb.recording.folder import record_exports
 
         refuse_replacing_recording(path)
         if not overwrite:
             refuse_replacing_edited(path, "csv")
-        write_frame_csv(path, self._recorder.session())
+        session = self._recorder.session()
+        if not len(session):
+            # A header-only session.csv in out_dir also made the engine's start refuse the folder.
+            raise ExportError("nothing to export: nothing is recorded yet; start the engine first")
+        write_frame_csv(path, session)
         record_exports([path])  # beside its recording: an --overwrite run may delete it while unedited
         return path
 
