@@ -514,6 +514,20 @@ def test_a_follow_point_outside_a_video_s_image_fails_its_row_in_the_point_s_wor
 
 
 @pytest.mark.slow
+def test_a_batch_whose_every_video_failed_leaves_no_empty_out_folder_it_made(tmp_path, collection, cluster):
+    """Every video failing before writing (a corrupt file; a detector model not fetched) left
+    the --out the batch had made, empty, as `pose3d run` no longer does. One the user made stays."""
+    bad = tmp_path / "in" / "corrupt.mp4"
+    bad.parent.mkdir()
+    shutil.copyfile(collection["root"] / "corrupt.mp4", bad)
+    table = process([bad], tmp_path / "new" / "out", client=cluster, progress=False)
+    assert list(table["status"]) == ["failed"] and not (tmp_path / "new" / "out").exists()
+    (tmp_path / "mine").mkdir()
+    assert list(process([bad], tmp_path / "mine", client=cluster, progress=False)["status"]) == ["failed"]
+    assert (tmp_path / "mine").is_dir()
+
+
+@pytest.mark.slow
 def test_a_video_where_nobody_is_followed_says_so_in_its_row(tmp_path):
     """--follow 7 on a clip with one person (id 1): the row says whom it waited for, as `pose3d
     run` does, instead of a bare `ok` with no person in any frame; a rerun's `skipped` row too, and

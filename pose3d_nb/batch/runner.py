@@ -400,6 +400,7 @@ def process(
     rows: dict[Path, dict[str, Any]] = {}
     interrupted = False
     if paths:
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         with batch_lock(out):
             adding: dict[Path, tuple[str, ...]] = {}
@@ -419,6 +420,9 @@ def process(
                 _settle_cancelled(jobs, batch_settings, rows, stale=client is None and not scheduler,
                                   adding=adding)
             remove_if_empty(out)
+        if made:  # every video failed before writing (a detector model not fetched): as pose3d run
+            with contextlib.suppress(OSError):  # only an empty folder goes; another batch's lock
+                out.rmdir()  # file, taken since, keeps it
     table = to_frame([rows.get(path) or cancelled_row(path) for path in paths]
                      + [failed_row(spec, reason) for spec, reason in missing.items()])
     table.attrs["interrupted"] = interrupted
