@@ -149,7 +149,12 @@ def mocap_errors(
 
 
 def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int = 1000) -> tuple:
-    """Seeded held-out windows: inputs (N, RF, 13, 2), targets (N, 17, 3) of the centre frame."""
+    """Seeded held-out windows: inputs (N, RF, 13, 2), targets (N, 17, 3) of the centre frame.
+
+    Each frame is seen by a camera turned to the person (``SynthConfig.centre_rays``), the target
+    in its axes: the engine turns every zoomed lifter's input so (``lifting.rays``), and a lifter
+    trained on such frames (the fifth shipped one) is far off on a person as framed off centre
+    (until 2026-12-07 these windows were as framed: the fourth lifter's 81.5 / 54.1 mm clean)."""
     from pose3d_nb.training.mocap import load_mocap, sampling_weights
     from pose3d_nb.training.synth import SynthConfig, SyntheticPairs
     from pose3d_nb.training.trainer import make_noise
@@ -163,7 +168,7 @@ def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int
         pad,
         make_noise() if noisy else None,
         seed=2024,
-        config=SynthConfig(edge_freeze_probability=0.0),
+        config=SynthConfig(edge_freeze_probability=0.0, centre_rays=True),
     )
     inputs, targets, _ = pairs.batch(count)
     return inputs, targets[:, 0]
