@@ -99,7 +99,7 @@ def default_path_of(given: str | Path, format: str) -> Path:
 def refuse_replacing_edited(path: str | Path, format: str) -> None:
     """``ExportError`` when writing ``format`` to ``path``, a session's own export name beside a
     recording (``session.bvh``...: where an export goes by default), would replace a file pose3d
-    did not write as it is now (``recording.folder.unchanged_exports``): one the user edited, or
+    did not write as it is now (``recording.folder.written_unedited``): one the user edited, or
     wrote by hand, or an older version wrote without noting it. Absent files and pose3d's own
     unedited exports may be replaced (a notebook cell run again writes its export again); a
     set-aside recording's own (``session.replaced-ID.bvh``) alike."""
