@@ -114,14 +114,20 @@ def complete_output(video: Path, folder: Path) -> dict[str, Any] | None:
         video (Path): the input file (absolute).
         folder (Path): its output folder.
     """
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.get("input") != str(video):
+    manifest = _manifest_naming(video, folder)
+    if manifest is None:
         return None
     files = manifest.get("files", ())
     if not isinstance(files, (list, tuple)) or not all(
             isinstance(name, str) and (folder / name).is_file() for name in files):
         return None
     return manifest
+
+
+def _manifest_naming(video: Path, folder: Path) -> dict[str, Any] | None:
+    """``folder``'s manifest when it names ``video`` as its input, else None."""
+    manifest = read_manifest(folder)
+    return manifest if manifest is not None and manifest.get("input") == str(video) else None
 
 
 def recorded_frames(manifest: dict[str, Any]) -> int | None:
@@ -154,8 +160,8 @@ def longer_than_limit(video: Path, folder: Path, max_frames: int | None) -> dict
         return None
     # Its recording is what would be cut: an output missing another file it lists (an export the
     # user deleted, joints.npy) still holds it, and was replaced by a cut one.
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.get("input") != str(video) or not (folder / SESSION).is_file():
+    manifest = _manifest_naming(video, folder)
+    if manifest is None or not (folder / SESSION).is_file():
         return None
     frames = recorded_frames(manifest)
     return manifest if frames is None or frames > max_frames else None

@@ -71,7 +71,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _fetch_detector_model(name: str) -> int:
-    from pose3d_nb.detectors.blazepose_models import fetch_model, sha256_of
+    from pose3d_nb.detectors.blazepose_models import fetch_model
+    from pose3d_nb.lifting.weights import sha256_of
 
     path = fetch_model(name)  # ModelFetchError: one line from cli.main, exit 1
     print(f"saved {path} ({path.stat().st_size} bytes, sha256 {sha256_of(path)})")

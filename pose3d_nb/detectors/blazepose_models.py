@@ -17,7 +17,6 @@ fetch command.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -85,19 +84,13 @@ def cached_path(model: BlazePoseModel, directory: Path | None = None) -> Path:
     return (directory or cache_dir()) / "blazepose" / model.filename
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verified(path: Path, model: BlazePoseModel) -> str | None:
     """None when ``path`` is ``model``'s file, else what is wrong with it."""
     size = path.stat().st_size
     if size != model.size_bytes:
         return f"size {size} bytes, expected {model.size_bytes}"
+    from pose3d_nb.lifting.weights import sha256_of
+
     digest = sha256_of(path)
     return None if digest == model.sha256 else f"sha256 {digest}, expected {model.sha256}"
 

@@ -26,11 +26,11 @@ from pose3d_nb.export.data import ExportData, ExportError, check_options, prepar
 from pose3d_nb.export.formats import FORMATS, ExportFormat, format_names, register_format
 from pose3d_nb.recording import Session, load_session, resolve_session
 from pose3d_nb.recording.folder import (
-    BATCH_MANIFEST,
     REPLACED_PREFIX,
-    is_export_name,
+    noted_export,
     record_exports,
     recording_part,
+    set_aside_export_name,
     written_unedited,
 )
 from pose3d_nb.recording.journal import JOURNAL_DIR
@@ -79,18 +79,17 @@ def default_path(session_path: Path | None, format: str) -> Path:
     if session_path is None:
         raise ExportError("give an output path: the session was not read from a file")
     if session_path.name.startswith(REPLACED_PREFIX):
-        set_aside = session_path.name[len(REPLACED_PREFIX):]
-        return session_path.with_name(f"{Path(JOURNAL_DIR).stem}.replaced-{set_aside}{entry.suffix}")
+        return session_path.with_name(set_aside_export_name(session_path, entry.suffix))
     return session_path.with_suffix(entry.suffix)
 
 
-def default_path_of(given: str | Path, format: str) -> Path:
+def default_path_of(given: str | Path, format: str, source: Path | None = None) -> Path:
     """Where an export of the session ``given`` (as named: a session file, a journal, a recording
-    folder) goes by default. A folder read as the unfinished recording an ``--overwrite`` run set
-    aside (that run saved no row: ``resolve_session``) exports as the folder's recording,
-    ``session.bvh``...; that recording named itself exports under its own names
-    (``default_path``)."""
-    source = resolve_session(given)
+    folder) goes by default; ``source``: what ``resolve_session(given)`` reads, when the caller
+    has it. A folder read as the unfinished recording an ``--overwrite`` run set aside (that run
+    saved no row: ``resolve_session``) exports as the folder's recording, ``session.bvh``...;
+    that recording named itself exports under its own names (``default_path``)."""
+    source = resolve_session(given) if source is None else source
     if source.name.startswith(REPLACED_PREFIX) and source != Path(given).expanduser():
         source = source.with_name(JOURNAL_DIR)
     return default_path(source, format)
@@ -106,8 +105,8 @@ def refuse_replacing_edited(path: str | Path, format: str) -> None:
     from pose3d_nb.export.bvh import sidecar_path
 
     path = Path(path).expanduser()
-    if not is_export_name(path) or (path.parent / BATCH_MANIFEST).is_file():
-        return  # a batch output notes nothing here (its manifest lists its files): written over, as before
+    if not noted_export(path):
+        return  # nothing noted there (a batch output, a renamed session): written over, as before
     targets = (path, sidecar_path(path)) if _entry(format_name(format)).name == "bvh" else (path,)
     kept = [str(target) for target in targets
             if (target.exists() or target.is_symlink()) and not written_unedited(target)]
@@ -200,8 +199,9 @@ def export_session(
         # The file a recording folder stands for (its session.npz, or a killed run's journal), as
         # pose3d export reads it: the export goes beside that. The folder itself gave
         # FOLDER.bvh outside it, where two takes (walk.1, walk.2) wrote the same walk.bvh.
-        beside = default_path_of(session_or_path, format)
-        session_or_path = load_session(resolve_session(session_or_path))
+        source = resolve_session(session_or_path)
+        beside = default_path_of(session_or_path, format, source)
+        session_or_path = load_session(source)
     meta = metadata if metadata is not None else getattr(session_or_path, "metadata", None) or {}
     if out is None and beside is None:
         default_path(None, format)  # ExportError: give an output path

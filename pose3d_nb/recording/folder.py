@@ -10,7 +10,6 @@ written, and it does not hold another recording unless the caller said to replac
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -464,25 +463,33 @@ def _export_names() -> tuple[str, ...]:
     return tuple(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES)
 
 
-def is_export_name(path: str | Path) -> bool:
-    """Whether ``path`` is where a session's export goes by default: one of its export names
-    (``session.bvh``..., ``EXPORT_SUFFIXES``), or a set-aside recording's
-    (``session.replaced-ID.bvh``...), in a folder holding a recording."""
+def noted_export(path: str | Path) -> bool:
+    """Whether ``path`` is an export ``EXPORT_RECORD`` notes when written (``record_exports``) and
+    that is then replaced only as written (``written_unedited``): one of a session's export names
+    (``session.bvh``..., ``EXPORT_SUFFIXES``) or a set-aside recording's
+    (``set_aside_export_name``), in a folder holding a recording that is not a ``pose3d batch``
+    output (``BATCH_MANIFEST``: its manifest keeps that record)."""
     path = Path(path).expanduser()
-    named = path.name in _export_names() or _is_set_aside_export(path.name)
-    return named and _holds_a_recording(path.parent)
+    name = path.name
+    set_aside = name.startswith(_SET_ASIDE_EXPORT) and any(name.endswith(s) for s in EXPORT_SUFFIXES)
+    return ((name in _export_names() or set_aside) and _holds_a_recording(path.parent)
+            and not (path.parent / BATCH_MANIFEST).is_file())
 
 
-def _is_set_aside_export(name: str) -> bool:
-    """``session.replaced-ID`` + an export suffix: a set-aside recording's export (``export.
-    default_path``), noted as written like the session's own, and never deleted by a run."""
-    prefix = f"{Path(SESSION_FILE).stem}.replaced-"
-    return name.startswith(prefix) and any(name.endswith(suffix) for suffix in EXPORT_SUFFIXES)
+#: How the exports of a recording set aside (``REPLACED_PREFIX`` + ID) begin: ``session.replaced-ID``.
+_SET_ASIDE_EXPORT = f"{Path(SESSION_FILE).stem}.replaced-"
+
+
+def set_aside_export_name(journal: Path, suffix: str) -> str:
+    """The name an export (``suffix``, e.g. ``.bvh``) of the set-aside recording ``journal``
+    (``.session.journal.replaced-ID``) has beside it: ``session.replaced-ID.bvh``. Its rows are not
+    the folder's session's, whose exports ``session.bvh``... are; a run never deletes it."""
+    return f"{_SET_ASIDE_EXPORT}{journal.name[len(REPLACED_PREFIX):]}{suffix}"
 
 
 def written_unedited(path: str | Path) -> bool:
     """Whether ``path`` is as pose3d wrote it, by its folder's ``EXPORT_RECORD`` (``record_exports``,
-    ``_as_written``). Not for a ``pose3d batch`` output (``BATCH_MANIFEST``), where nothing is noted."""
+    ``_as_written``); only a ``noted_export`` can be."""
     path = Path(path).expanduser()
     return _as_written(path, _read_export_record(path.parent).get(path.name))
 
@@ -499,17 +506,11 @@ def _as_written(path: Path, recorded: dict[str, int | str] | None) -> bool:
             return False
         if now["mtime_ns"] == recorded["mtime_ns"]:
             return True
-        return "sha256" in recorded and _sha256(path) == recorded["sha256"]
+        from pose3d_nb.lifting.weights import sha256_of  # only when a time differs: not at import
+
+        return "sha256" in recorded and sha256_of(path) == recorded["sha256"]
     except OSError:
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def recording_output_names() -> tuple[str, ...]:
@@ -561,13 +562,15 @@ def record_exports(paths: Iterable[str | Path]) -> None:
     by_folder: dict[Path, list[Path]] = {}
     for path in paths:
         path = Path(path).expanduser().absolute()
-        if is_export_name(path) and path.is_file() and not (path.parent / BATCH_MANIFEST).is_file():
+        if noted_export(path) and path.is_file():
             by_folder.setdefault(path.parent, []).append(path)
+    from pose3d_nb.lifting.weights import sha256_of
+
     for folder, written in by_folder.items():
         with _record_lock(folder), contextlib.suppress(OSError):
             stamps = _read_export_record(folder)
             for path in written:
-                stamps[path.name] = {**_stamp(path), "sha256": _sha256(path)}
+                stamps[path.name] = {**_stamp(path), "sha256": sha256_of(path)}
             _write_export_record(folder, stamps)
 
 
