@@ -358,3 +358,50 @@ def test_a_newly_followed_person_does_not_hold_the_previous_persons_pose():
     whole = np.isfinite(replaced.snapshot.joints_3d).all((1, 2))
     assert not live[60:64].any()
     np.testing.assert_array_equal(whole, live)
+
+
+def _two_people(followed_up: float, other_up: float):
+    """A recording of a followed person (track 1) standing ``followed_up`` metres above the ground
+    and another (id 7) ``other_up`` above it, both walking, filmed by a camera 1.8 m above the
+    ground: (the rows, the live tracker)."""
+    snapshot, tracker, _, _ = recorded_live(walk(120) + [0.0, 0.0, followed_up])
+    pose, keypoints, _, _, truth, _ = film(walk(120, distance=3.0) + [0.0, 1.5, other_up], 20, 5, 60,
+                                           noise_px=1.0, seed=5)
+    live = tracker.estimate.frame
+    snapshot.people_ids[:, 1] = 7
+    snapshot.people_keypoints_2d[:, 1] = keypoints
+    snapshot.people_joints_3d[:, 1] = live.to_world(pose + truth[:, :1])
+    return snapshot, tracker
+
+
+def test_the_floor_is_the_lowest_one_anyone_stands_on_clearly_below_the_followed_persons():
+    # two_people_walk: the man followed stands on a roof, the woman walks on the grass below; the
+    # floor was the roof, and she walked 1 m under the 3D view's grid.
+    snapshot, tracker = _two_people(followed_up=1.5, other_up=0.0)
+    assert abs(tracker.estimate.frame.height - 0.3) < 0.05  # live: the followed person's roof
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert abs(replaced.frame.height - 1.8) < 0.1, replaced.frame.height
+    assert replaced.floor_person_id == 7 and replaced.metadata({})["floor_person_id"] == 7
+    feet = replaced.snapshot.people_joints_3d[..., [3, 6], 2].min(-1)  # (T, P) each one's lower ankle
+    assert abs(np.median(feet[:, 1]) - ANKLE_HEIGHT_M) < 0.1, np.median(feet[:, 1])
+    assert abs(np.median(feet[:, 0]) - 1.5 - ANKLE_HEIGHT_M) < 0.1, np.median(feet[:, 0])
+    np.testing.assert_array_equal(replaced.snapshot.people_joints_3d[:, 0], replaced.snapshot.joints_3d)
+
+
+@pytest.mark.parametrize("other_up", [1.5, -0.15])
+def test_the_floor_stays_the_followed_persons_when_nobody_stands_clearly_lower(other_up):
+    # Someone higher up (a stage), or a little lower (a kerb, or a size misjudged: two people on
+    # one floor read levels apart by up to a fifth of the camera's height), leaves it.
+    snapshot, tracker = _two_people(followed_up=0.0, other_up=other_up)
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert abs(replaced.frame.height - 1.8) < 0.05, replaced.frame.height
+    assert replaced.floor_person_id == 1
+
+
+def test_someone_seen_for_less_than_a_second_does_not_move_the_floor():
+    snapshot, tracker = _two_people(followed_up=1.5, other_up=0.0)
+    short = int(FPS) - 5  # only the first rows, short of a second
+    snapshot.people_ids[short:, 1] = -1
+    snapshot.people_joints_3d[short:, 1] = np.nan
+    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    assert abs(replaced.frame.height - 0.3) < 0.05 and replaced.floor_person_id == 1

@@ -23,8 +23,9 @@ RUN_FIELDS = ("max_frames", "fps")
 #: video's recording was placed again from its whole clip (no such entry), before the shipped
 #: lifter's bones were held over it ("whole clip"), or before a short path's depth was smoothed
 #: over a quarter of its length and a path started again after a second unseen by the rows'
-#: times ("whole clip, bones held"), are made again.
-WORLD_PLACEMENT = "whole clip, bones held, paths by time"
+#: times ("whole clip, bones held"), or before the floor went down to whoever stands clearly lowest
+#: ("whole clip, bones held, paths by time"), are made again.
+WORLD_PLACEMENT = "whole clip, bones held, paths by time, lowest floor"
 
 
 @dataclass(frozen=True, init=False)
