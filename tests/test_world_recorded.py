@@ -405,3 +405,24 @@ def test_someone_seen_for_less_than_a_second_does_not_move_the_floor():
     snapshot.people_joints_3d[short:, 1] = np.nan
     replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
     assert abs(replaced.frame.height - 0.3) < 0.05 and replaced.floor_person_id == 1
+
+
+@pytest.mark.parametrize(("followed_up", "other_up", "camera_height"), [(1.5, 0.0, 1.8), (0.0, 1.5, 1.8),
+                                                                        (1.5, 1.5, 0.3)])
+def test_live_the_floor_settles_on_whoever_stands_clearly_lowest_in_the_first_second(followed_up, other_up,
+                                                                                    camera_height):
+    # Live, the camera settles on the followed person's first second and then never moves; a
+    # second person in view all that second (here on the ground, the followed one on a roof)
+    # takes the floor down with them, as the recording's whole clip does, so the two agree.
+    followed = film(walk(60) + [0.0, 0.0, followed_up], 20, 5, 60, noise_px=1.0, seed=3)
+    other = film(walk(60, distance=3.0) + [0.0, 1.5, other_up], 20, 5, 60, noise_px=1.0, seed=5)
+    tracker = WorldTracker(camera=followed[3], fps=FPS)
+    path = PersonPath(fps=FPS)
+    placed = []
+    for row in range(60):
+        placed.append(tracker.push(followed[0][row], followed[1][row], followed[2][row], SIZE)[0])
+        tracker.place_other(path, other[0][row], other[1][row], other[2][row], SIZE)
+    assert tracker.settled
+    assert abs(tracker.estimate.frame.height - camera_height) < 0.1, tracker.estimate.frame.height
+    feet = np.stack(placed)[45:, [3, 6], 2].min(-1)  # after it settled: the followed person's feet
+    assert abs(np.median(feet) - (camera_height - 1.8 + followed_up) - ANKLE_HEIGHT_M) < 0.1, np.median(feet)
