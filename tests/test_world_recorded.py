@@ -391,7 +391,7 @@ def test_the_floor_is_the_lowest_one_anyone_stands_on_clearly_below_the_followed
 @pytest.mark.parametrize("other_up", [1.5, -0.15])
 def test_the_floor_stays_the_followed_persons_when_nobody_stands_clearly_lower(other_up):
     # Someone higher up (a stage), or a little lower (a kerb, or a size misjudged: two people on
-    # one floor read levels apart by up to a fifth of the camera's height), leaves it.
+    # one floor read levels apart, in proportion to the camera's height), leaves it.
     snapshot, tracker = _two_people(followed_up=0.0, other_up=other_up)
     replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
     assert abs(replaced.frame.height - 1.8) < 0.05, replaced.frame.height
