@@ -263,7 +263,7 @@ def test_exporting_a_folder_a_failed_overwrite_left_says_in_one_line_which_recor
         detection = SimpleNamespace(keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32),
                                     timestamp=i / 30, extras={})
         return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection, frame=None,
-                               frame_index=i, valid=True)
+                               frame_index=i, valid=True, joints_camera=np.full((17, 3), -i, np.float32))
 
     complete = Recorder(RollingBuffer(100), tmp_path, lambda: {"source": "synthetic"}, 60.0)
     complete.begin()

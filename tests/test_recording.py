@@ -34,13 +34,14 @@ from pose3d_nb.recording.folder import recording_part
 
 
 def _pose(i: int, valid: bool = True) -> SimpleNamespace:
-    """A stand-in for a ``LiftedPose``: frame ``i``'s joints all equal ``i``."""
+    """A stand-in for a ``LiftedPose`` placed in the world: frame ``i``'s joints all equal ``i``,
+    its camera-frame joints (``joints_camera``, as placed poses carry them) all ``-i``."""
     detection = SimpleNamespace(
         keypoints=np.full((17, 2), i, np.float32), scores=np.ones(17, np.float32), timestamp=i / 30,
         extras={},
     )
     return SimpleNamespace(joints=np.full((17, 3), i, np.float32), detection=detection, frame=None,
-                           frame_index=i, valid=valid)
+                           frame_index=i, valid=valid, joints_camera=np.full((17, 3), -i, np.float32))
 
 
 def _recorder(out, capacity=100, interval=60.0, **options) -> Recorder:
@@ -506,6 +507,224 @@ def test_a_journal_read_back_keeps_its_own_format_version(tmp_path, monkeypatch)
     monkeypatch.undo()
     recorder.finish()
 
+
+# ---------------------------------------------------------------- format version 3 (issue 18)
+#: What load_session says of joints_3d never placed in the world.
+PELVIS_CENTRED = "centred on the pelvis"
+
+
+def _pelvis_centred_joints(count: int) -> np.ndarray:
+    """(count, 17, 3) poses as lifters gave them before world grounding: each frame's pelvis at
+    x = y = 0 and its lowest joint at z = 0, the body walking nowhere."""
+    rng = np.random.default_rng(3)
+    joints = rng.normal(0.0, 0.3, (count, 17, 3)).astype(np.float32)
+    joints[..., :2] -= joints[:, :1, :2]
+    joints[..., 2] -= joints[..., 2].min(axis=1, keepdims=True)
+    return joints
+
+
+def _old_layout_session(path, rows: int = 5, world_rows: bool = False, version: int = 2) -> np.ndarray:
+    """``path`` written as a pose3d_nb of format ``version`` wrote session.npz before
+    ``joints_camera`` and the people columns came in (np.savez of its columns, and its metadata
+    as a JSON string); with ``world_rows``, as one after world grounding (``joints_camera``
+    beside world-grounded joints, still version 2). Returns its joints_3d."""
+    joints = _pelvis_centred_joints(rows)
+    arrays = {
+        "joints_3d": joints, "keypoints_2d": np.full((rows, 17, 2), 100.0, np.float32),
+        "scores_2d": np.ones((rows, 17), np.float32), "timestamps": np.arange(rows) / 30,
+        "frame_index": np.arange(rows), "valid": np.ones(rows, bool), "segment": np.zeros(rows, np.int64),
+    }
+    if world_rows:
+        arrays["joints_3d"] = joints + np.array([1.0, 2.5, 0.0], np.float32)  # somewhere in the room
+        arrays["joints_camera"] = joints + np.array([0.0, 0.0, 3.0], np.float32)
+    metadata = {"source": "walk.mp4", "lifter": "shipped", "recording_id": "an-older-run",
+                "format_version": version, "rows": rows, "complete": True}
+    np.savez(path, **arrays, metadata=np.array(json.dumps(metadata)))
+    return arrays["joints_3d"]
+
+
+def _said(caught, text: str) -> list[str]:
+    return [str(w.message) for w in caught if text in str(w.message)]
+
+
+def test_a_version_3_session_round_trips_with_every_column_and_no_warning(tmp_path):
+    """Format 3: world-grounded joints_3d, joints_camera and the people columns, stated as 3 in
+    the journal's meta.json while recording and in session.npz after the stop."""
+    from pose3d_nb.recording.session import read_metadata
+
+    assert FORMAT_VERSION == 3
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 30)
+    recorder.flush()
+    assert json.loads((tmp_path / JOURNAL_DIR / "meta.json").read_text())["format_version"] == 3
+    recorder.finish()
+    assert read_metadata(tmp_path / "session.npz")["format_version"] == 3
+    snapshot = recorder.buffer.snapshot()
+    path = tmp_path / "again.npz"
+    write_session(path, snapshot, {"source": "synthetic"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # placed rows: nothing to say
+        session = load_session(path)
+        assert load_session(tmp_path).metadata["format_version"] == 3
+    assert session.metadata["format_version"] == 3 and len(session) == 30
+    for name, column in snapshot.columns().items():
+        np.testing.assert_array_equal(getattr(session, name), column, err_msg=name)
+    np.testing.assert_array_equal(session.joints_camera[:, 0, 0], -np.arange(30, dtype=np.float32))
+
+
+def test_a_file_claiming_version_4_is_refused_saying_to_upgrade(tmp_path):
+    arrays = _rows(3)
+    arrays["timestamps"] = np.arange(3) / 30
+    _single_file(tmp_path / "session.npz", arrays, {"format_version": 4, "complete": True})
+    with pytest.raises(NewerFormatError, match=r"written by a newer pose3d_nb \(format 4 > 3\): upgrade"):
+        load_session(tmp_path)
+
+
+def test_a_version_2_session_recorded_before_world_grounding_loads_and_says_so_once(tmp_path):
+    """Its joints_3d are each frame's pose centred on the pelvis: walking speed, distance and
+    jumps read nothing from them, and loaded silently they passed for a person standing still."""
+    path = tmp_path / "session.npz"
+    joints = _old_layout_session(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = load_session(path)
+    (said,) = _said(caught, PELVIS_CENTRED)
+    assert said.startswith(f"{path}: its joints_3d are centred on the pelvis")
+    assert "recorded before world grounding" in said
+    assert "walking speed, distance travelled and jump height" in said
+    assert "Record it again" in said and "pose3d lift keypoints.npy --size W H --grounded" in said
+    assert session.metadata["format_version"] == 2 and session.metadata["complete"] is True
+    np.testing.assert_array_equal(session.joints_3d, joints)
+    assert np.isnan(session.joints_camera).all() and (session.people_ids == -1).all()
+    assert (session.track_id == -1).all() and np.isnan(session.people_joints_3d).all()
+
+
+def test_a_version_2_session_with_world_rows_loads_without_a_word(tmp_path):
+    """Decided by the rows, not the version: a version-2 file written after world grounding
+    holds world joints beside joints_camera (the number was not raised then)."""
+    path = tmp_path / "session.npz"
+    joints = _old_layout_session(path, world_rows=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session = load_session(path)
+    assert session.metadata["format_version"] == 2
+    np.testing.assert_array_equal(session.joints_3d, joints)
+    assert np.isfinite(session.joints_camera).all()
+
+
+def test_rows_without_a_pose_or_without_a_camera_frame_pose_are_told_apart(tmp_path):
+    """Only rows holding a pose that joints_camera does not hold count: rows before anyone was
+    seen (NaN) are no pose at all."""
+    from pose3d_nb.recording import pelvis_centred_rows
+
+    snapshot = _snapshot(6)
+    columns = snapshot.columns()
+    columns["joints_3d"][0] = np.nan
+    columns["joints_camera"][:2] = np.nan  # row 0: no pose; row 1: a pose never placed
+    from pose3d_nb.buffer import BufferSnapshot
+
+    mixed = BufferSnapshot(**columns)
+    np.testing.assert_array_equal(pelvis_centred_rows(mixed), [False, True, False, False, False, False])
+    write_session(tmp_path / "session.npz", mixed, {})
+    with pytest.warns(UserWarning, match=r"1 of its 5 rows with a pose have joints_3d centred on the pelvis"):
+        load_session(tmp_path)
+
+
+def test_pose3d_export_of_a_session_recorded_before_world_grounding_says_so_once(tmp_path):
+    """Also when the folder stands for a set-aside recording, which the command read twice."""
+    from pose3d_nb.cli import main
+
+    _old_layout_session(tmp_path / "session.npz")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    assert len(_said(caught, PELVIS_CENTRED)) == 1
+
+    folder = tmp_path / "aside"
+    crashed = _recorder(folder)  # a run of rows never placed (a lifter without joints_camera)
+    crashed.begin()
+    crashed.record([SimpleNamespace(**{**vars(_pose(i)), "joints_camera": None}) for i in range(5)], 0)
+    crashed.flush()
+    crashed._release_folder()
+    _overwrite_killed_before_its_first_save(folder)  # the folder now reads as those rows
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["export", str(folder), "--format", "csv"]) == 0
+    assert len(_said(caught, PELVIS_CENTRED)) == 1
+    assert len(_said(caught, "holds no row (its --overwrite run")) == 1
+
+
+def _old_journal(folder, recording_id: str, stated: int | None) -> None:
+    """A journal begun by a pose3d_nb of format ``stated`` (None: a meta.json stating none): 4
+    rows of pelvis-centred joints in a stream without the columns added since."""
+    import pyarrow as pa
+
+    journal = folder / JOURNAL_DIR
+    journal.mkdir(parents=True)
+    meta = {"recording_id": recording_id, "base_rows": 0, "rows": 4, "metadata": {"source": "old"}}
+    if stated is not None:
+        meta["format_version"] = stated
+
+    (journal / "meta.json").write_text(json.dumps(meta))
+
+    def rows_of(values, width):
+        return pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(values).astype(np.float32)), width)
+
+    table = pa.table({"joints_3d": rows_of(_pelvis_centred_joints(4), 51),
+                      "keypoints_2d": rows_of(np.zeros(4 * 34), 34),
+                      "scores_2d": rows_of(np.ones(4 * 17), 17),
+                      "timestamps": pa.array(np.arange(4.0)), "frame_index": pa.array(np.arange(4)),
+                      "valid": pa.array([True] * 4), "segment": pa.array(np.zeros(4, np.int64))})
+    with pa.ipc.new_stream(str(journal / "rows-000.arrows"), table.schema) as writer:
+        writer.write_table(table)
+
+
+@pytest.mark.parametrize("stated", [2, None])
+def test_a_journal_an_older_version_began_keeps_its_version_when_continued(tmp_path, stated):
+    """Continued by this version (a new stream of placed rows), its meta.json was rewritten as
+    this version's: its first rows, pelvis-centred, then passed for world-grounded ones, and so
+    did the session.npz written from it."""
+    from pose3d_nb.recording.journal import JournalWriter, read_journal
+
+    _old_journal(tmp_path, "an-older-run", stated)
+    folder = tmp_path / JOURNAL_DIR
+    continuing = JournalWriter(folder, "an-older-run")
+    assert continuing.format_version == 2
+    recorder = _recorder(None)
+    _record(recorder, 4, 5)
+    continuing.append(recorder.buffer.snapshot().columns())
+    continuing.write_meta({"source": "continued"})
+    continuing.close()
+    assert json.loads((folder / "meta.json").read_text())["format_version"] == 2
+    with pytest.warns(UserWarning, match=r"4 of its 9 rows with a pose have joints_3d centred on the pelvis"):
+        session = load_session(tmp_path)
+    assert session.metadata["format_version"] == 2 and len(session) == 9
+    assert read_journal(folder).metadata["format_version"] == 2
+    write_session(tmp_path / "rewritten.npz", session, session.metadata)  # its metadata, as loaded
+    with pytest.warns(UserWarning, match=PELVIS_CENTRED):
+        assert load_session(tmp_path / "rewritten.npz").metadata["format_version"] == 2
+
+
+def test_a_recording_that_continues_an_older_session_file_states_the_older_version(tmp_path):
+    """Started again, a recording continues its session.npz (base rows); when that file is of an
+    older version, the session.npz the stop writes says that version, not this one."""
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 10)
+    recorder.finish()
+    first = load_session(tmp_path / "session.npz")
+    older = {**first.metadata, "format_version": 2}  # its rows as an older pose3d_nb wrote them
+    np.savez(tmp_path / "session.npz", **first.columns(), metadata=np.array(json.dumps(older)))
+    recorder.begin()
+    _record(recorder, 10, 5)
+    recorder.flush()
+    meta = json.loads((tmp_path / JOURNAL_DIR / "meta.json").read_text())
+    assert meta["format_version"] == 3 and meta["base_rows"] == 10  # its own rows are this version's
+    assert load_session(tmp_path).metadata["format_version"] == 2  # with the older file's rows
+    recorder.finish()
+    session = load_session(tmp_path / "session.npz")
+    assert len(session) == 15 and session.metadata["format_version"] == 2
 
 def _journal_with_joints(folder, joints) -> None:
     """A journal whose one stream holds 4 rows, ``joints`` as its joints_3d column."""
@@ -1486,6 +1705,7 @@ def test_a_journal_written_before_checksums_reads_as_before(tmp_path, monkeypatc
     rows = {name: empty_column(name, 5) for name in COLUMNS}
     rows["frame_index"] = np.arange(20, 25)
     rows["joints_3d"][:] = np.arange(20, 25)[:, None, None]
+    rows["joints_camera"][:] = -np.arange(20, 25)[:, None, None]  # placed, as _pose's rows
     continuing = JournalWriter(folder, recording_id)  # a new stream file, with checksums
     continuing.append(rows)
     continuing.write_meta({"source": "synthetic"})

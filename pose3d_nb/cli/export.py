@@ -70,9 +70,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     session = resolve_session(args.session)
     replaced = replaced_session_beside(session) if session.is_dir() else None
     if session.name.startswith(REPLACED_PREFIX) and session != Path(args.session).expanduser():
-        from pose3d_nb.recording import load_session
+        from pose3d_nb.recording import read_journal
 
-        warnings.warn(set_aside_note(session, len(load_session(session))), stacklevel=1)
+        # Its rows counted without load_session: the export reads them with it, and warns once.
+        warnings.warn(set_aside_note(session, len(read_journal(session))), stacklevel=1)
     elif replaced is not None:  # the folder was named: say what else it holds, as load_session does
         warnings.warn(f"exporting the unfinished recording {session}; the complete one an overwrite "
                       f"run was replacing is {replaced} (pose3d export {replaced} for it)", stacklevel=1)

@@ -17,8 +17,9 @@ Adding a per-row column (a camera-space pose, a track id): add it to ``buffer.CO
 its shape, dtype and fill value, and a field of that name (default None) to ``PoseSample`` and
 ``BufferSnapshot``. Chunks, ``session.npz`` and ``load_session`` carry every column of the
 table; files written before the column load with its fill value. Metadata is free-form JSON:
-add keys to what the engine's ``metadata()`` returns. ``format_version`` (``FORMAT_VERSION``)
-changes only when the layout itself does.
+add keys to what the engine's ``metadata()`` returns. ``format_version`` (``FORMAT_VERSION``,
+whose comment lists each version) changes when the layout does, or what a column's rows mean
+(3: world-grounded ``joints_3d``); a file continuing older rows states the older version.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pose3d_nb.recording.session import (
     NewerFormatError,
     Session,
     SessionError,
+    pelvis_centred_rows,
     read_session_file,
     write_session,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "atomic_file",
     "describe_recording",
     "load_session",
+    "pelvis_centred_rows",
     "prepare_out_dir",
     "read_journal",
     "read_session_file",

@@ -28,6 +28,7 @@ from pose3d_nb.recording.session import (
     NewerFormatError,
     Session,
     SessionError,
+    pelvis_centred_note,
     read_metadata,
     read_session_file,
 )
@@ -412,7 +413,10 @@ def load_session(path: str | Path) -> Session:
     run still recording, or killed or failed before completing) gives the journal's rows and a
     ``UserWarning`` naming the complete file (see ``resolve_session``). Unfinished recordings
     that killed ``--overwrite`` runs set aside in the folder, holding rows, are named in a
-    ``UserWarning`` (``set_aside_report``) whatever is read.
+    ``UserWarning`` (``set_aside_report``) whatever is read. A session whose ``joints_3d`` were
+    never placed in the world (recorded before world grounding: ``pelvis_centred_rows``) gives a
+    ``UserWarning`` saying that walking speed, distance and jumps cannot be computed from it,
+    and what to do (``pelvis_centred_note``); decided by its rows, whatever its ``format_version``.
     """
     target = resolve_session(path)
     if not target.name.startswith(REPLACED_PREFIX):
@@ -421,9 +425,12 @@ def load_session(path: str | Path) -> Session:
         kept_aside = set_aside_report(target.parent)
         if kept_aside is not None:
             warnings.warn(kept_aside, UserWarning, stacklevel=2)
+    session = read_journal(target) if target.is_dir() else read_session_file(target)
+    centred = pelvis_centred_note(session, target)
+    if centred is not None:
+        warnings.warn(centred, UserWarning, stacklevel=2)
     if not target.is_dir():
-        return read_session_file(target)
-    session = read_journal(target)
+        return session
     if target.name.startswith(REPLACED_PREFIX) and target != Path(path).expanduser():
         warnings.warn(set_aside_note(target, len(session)), UserWarning, stacklevel=2)
         return session

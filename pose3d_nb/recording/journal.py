@@ -1,12 +1,14 @@
 """A recording while it runs: ``session.journal/``, rows appended to Arrow IPC streams.
 
-Layout (format version 2)::
+Layout (format versions 2 and 3: ``session.FORMAT_VERSION`` says what each holds)::
 
     session.journal/
         meta.json        {"format_version", "recording_id", "base_rows", "rows", "columns":
                           {name: {"shape", "dtype"}}, "metadata": {...}}; rewritten atomically
                           and durably after each save ("rows": the rows the streams hold by
-                          then; journals written before it have none)
+                          then; journals written before it have none). "format_version": the
+                          version that began the journal, kept by a newer one continuing it
+                          (its first rows are no more than that version says)
         rows-000.arrows  an Arrow IPC stream: one record batch per save, each column of
         rows-001.arrows  ``buffer.COLUMNS`` (shaped ones as fixed-size lists); one file per
                          time the journal is opened (a stream cannot be reopened for appending).
@@ -53,12 +55,14 @@ import numpy as np
 from pose3d_nb.buffer import COLUMNS, empty_column
 from pose3d_nb.recording.files import atomic_file, fsync_folder
 from pose3d_nb.recording.session import (
+    FIRST_JOURNAL_VERSION,
     FORMAT_VERSION,
     SESSION_FILE,
     Session,
     SessionError,
     checked_columns,
     checked_format_version,
+    combined_format_version,
     read_session_file,
     session_metadata,
 )
@@ -95,7 +99,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise SessionError(f"{path} is damaged: not a JSON object")
     # Journals began with version 2. A newer one is refused here, before a reader misreads it or
     # a JournalWriter continuing it rewrites meta.json under this version's number.
-    meta["format_version"] = checked_format_version(meta.get("format_version", FORMAT_VERSION), path)
+    meta["format_version"] = checked_format_version(meta.get("format_version", FIRST_JOURNAL_VERSION), path)
     base_rows = meta.get("base_rows", 0)
     if isinstance(base_rows, bool) or not isinstance(base_rows, int) or base_rows < 0:
         raise SessionError(f"{path} is damaged: base_rows is {base_rows!r}, not a count of rows")
@@ -168,6 +172,9 @@ class JournalWriter:
 
     ``saved_rows``: rows its streams hold, counted as each save is synced (continued from
     ``meta.json`` for an existing journal); ``meta.json`` says it as ``rows``.
+    ``format_version``: what ``meta.json`` states: ``FORMAT_VERSION`` for a new journal, an
+    existing journal's own (begun by an older pose3d_nb, its rows are what that version wrote:
+    stating this version would say they are more).
     """
 
     def __init__(self, folder: Path, recording_id: str, base_rows: int = 0) -> None:
@@ -177,12 +184,14 @@ class JournalWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         if created:
             fsync_folder(self.folder.parent)  # the folder's own entry survives a power cut
-        saved_rows = 0
+        saved_rows, format_version = 0, FORMAT_VERSION
         if (self.folder / META_FILE).is_file():
             meta = read_meta(self.folder)
             base_rows, saved_rows = int(meta.get("base_rows", 0)), meta.get("rows") or 0
+            format_version = combined_format_version(FORMAT_VERSION, meta["format_version"])
         self.base_rows = base_rows
         self.saved_rows = saved_rows
+        self.format_version = format_version
         existing = stream_files(self.folder)
         number = int(_STREAM.match(existing[-1].name).group(1)) + 1 if existing else 0
         self.path = self.folder / f"rows-{number:03d}.arrows"
@@ -199,7 +208,7 @@ class JournalWriter:
         do not flush data on rename), which made every row of the journal unreadable.
         """
         meta = {
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "recording_id": self.recording_id,
             "base_rows": self.base_rows,
             "rows": self.saved_rows,
@@ -517,6 +526,10 @@ def _read_streams(folder: Path, counted: int | None) -> list[list]:
 def read_journal(folder: Path) -> Session:
     """Every row a journal holds, oldest first; metadata from ``meta.json``, ``complete`` False.
 
+    ``metadata["format_version"]`` is the journal's own (not this version's), or, when it
+    continues a ``session.npz`` (``base_rows``) of an older version, that one
+    (``combined_format_version``): the rows read are no more than the older version says.
+
     Raises ``SessionError`` naming the folder or file that cannot be read (``OSError`` naming
     the file for an error of the system); a ``UserWarning`` when the streams hold fewer rows
     than ``meta.json`` says were saved.
@@ -528,6 +541,7 @@ def read_journal(folder: Path) -> Session:
         warnings.warn(f"{folder} reads back {rows} of the {meta['rows']} rows saved into it: a "
                       "stream file is damaged or was removed", UserWarning, stacklevel=2)
     base_rows = int(meta.get("base_rows", 0))
+    version = meta["format_version"]
     if base_rows:
         own_base = folder / BASE_SESSION_FILE
         base_path = own_base if own_base.is_file() else folder.parent / SESSION_FILE
@@ -539,7 +553,7 @@ def read_journal(folder: Path) -> Session:
         if len(base) != base_rows:
             raise SessionError(f"{folder} continues {base_rows} rows, but {base_path} has {len(base)}")
         columns = {name: np.concatenate([getattr(base, name), columns[name]]) for name in COLUMNS}
-    metadata = session_metadata(dict(meta.get("metadata") or {}), len(columns["timestamps"]), False)
-    metadata["format_version"] = meta["format_version"]  # the journal's own, not this version's
+        version = combined_format_version(version, base.metadata["format_version"])
+    metadata = session_metadata(dict(meta.get("metadata") or {}), len(columns["timestamps"]), False, version)
     metadata["recording_id"] = meta.get("recording_id")
     return Session(**columns, metadata=metadata)

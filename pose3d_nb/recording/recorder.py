@@ -408,7 +408,11 @@ class Recorder:
         # A recording set aside that continues the session.npz about to be replaced keeps it
         # first (a hard link, synced): its first rows are in no other file once it is replaced.
         keep_set_aside_bases(self.out_dir)
-        write_session(session_path, session, metadata)
+        # The version of the rows as read (read_journal): this one's, or an older one's when the
+        # journal an older pose3d_nb began, or the session.npz it continues, holds rows of it. Put
+        # last: whatever finalize returns, the file never says its older rows are more.
+        rows_version = recorded.metadata["format_version"]
+        write_session(session_path, session, {**metadata, "format_version": rows_version})
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"

@@ -19,10 +19,31 @@ from pose3d_nb.buffer import COLUMNS, BufferSnapshot, empty_column
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.recording.files import atomic_file
 
-#: The file layout's version, stored in every session's metadata. 1: a single ``session.npz``
-#: rewritten whole while running (no ``complete`` flag); 2: chunks in ``session.journal/`` while
-#: running, ``session.npz`` written once at a clean stop.
-FORMAT_VERSION = 2
+#: The version of a session or journal (``format_version`` in its metadata, a journal's
+#: ``meta.json``): its layout and what its rows are.
+#:
+#: 1. One ``session.npz`` rewritten whole while running (no ``complete`` flag). ``joints_3d`` is
+#:    the lifter's own pose: centred on the pelvis, turned upright by one fixed camera angle,
+#:    each frame's lowest joint at z = 0 (no path through the room, no common floor).
+#: 2. Chunks in ``session.journal/`` while running, ``session.npz`` written once at a clean stop
+#:    (``complete``). Columns came in under this number: files recorded before world grounding
+#:    (2026-12-05) hold 1's pelvis-centred ``joints_3d`` and no ``joints_camera``, later ones
+#:    world-grounded ``joints_3d`` beside ``joints_camera``; the people columns (``track_id``,
+#:    ``people_ids``, ``people_keypoints_2d``, ``people_joints_3d``) may be absent. So 2 says
+#:    nothing of the rows: ``pelvis_centred_rows`` tells them apart, per row.
+#: 3. 2's layout, every column of ``buffer.COLUMNS`` written, and ``joints_3d`` world-grounded
+#:    (metres, z up, one floor at z = 0 for the session, x and y on the floor: docs/world.md) in
+#:    each row whose ``joints_camera`` (camera axes, root translation included) holds the pose.
+#:    A row with a pose and no ``joints_camera`` is a lifter's own pelvis-centred pose (a plug-in
+#:    lifter that gives no camera-frame pose: nothing placed it). ``people_joints_3d``: each other
+#:    person placed in the followed person's room.
+#:
+#: A file whose rows continue older ones (a journal an older pose3d_nb began, or one continuing
+#: a ``session.npz`` of an older version) states the oldest version among them, never this one
+#: (``combined_format_version``): its older rows are no more than that version says.
+FORMAT_VERSION = 3
+#: The version journals began with: a ``meta.json`` stating none is taken for it.
+FIRST_JOURNAL_VERSION = 2
 SESSION_FILE = "session.npz"
 #: The columns every session file has held since version 1 (later columns may be absent).
 SESSION_ARRAYS = ("joints_3d", "keypoints_2d", "scores_2d", "timestamps", "frame_index", "valid")
@@ -71,6 +92,40 @@ class Session(BufferSnapshot):
     """
 
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def pelvis_centred_rows(snapshot: BufferSnapshot) -> np.ndarray:
+    """(T,) bool: the rows of ``snapshot`` whose ``joints_3d`` hold a pose that was never placed
+    in the world: some value finite, while ``joints_camera`` holds none. Such a pose is the
+    lifter's own, centred on the pelvis and turned upright by one fixed camera angle, each
+    frame's lowest joint at z = 0 (``FORMAT_VERSION``): every row of a session recorded before
+    world grounding (``joints_camera`` absent from its file, so all NaN), and rows of a lifter
+    that gives no camera-frame pose. Told by the rows, not the version: a version-2 file may
+    hold either. (The pelvis at the origin tells nothing: a person may stand there.)"""
+    columns = snapshot.columns()
+    posed = np.isfinite(columns["joints_3d"]).any(axis=(1, 2))
+    placed = np.isfinite(columns["joints_camera"]).any(axis=(1, 2))
+    return posed & ~placed
+
+
+def pelvis_centred_note(snapshot: BufferSnapshot, where: Path | str) -> str | None:
+    """What ``load_session`` warns of a session ``where`` whose rows hold poses never placed in
+    the world (``pelvis_centred_rows``), and what to do; None when it has none."""
+    centred = pelvis_centred_rows(snapshot)
+    count = int(centred.sum())
+    if not count:
+        return None
+    posed = int(np.isfinite(snapshot.columns()["joints_3d"]).any(axis=(1, 2)).sum())
+    which = ("its joints_3d are" if count == posed
+             else f"{count} of its {posed} rows with a pose have joints_3d")
+    return (
+        f"{where}: {which} centred on the pelvis, each frame on its own (recorded before world "
+        "grounding, or by a lifter that gives no camera-frame pose: joints_camera is empty there), "
+        "so walking speed, distance travelled and jump height (pose3d_nb.motion) cannot be "
+        "computed from them. Record it again, or place its keypoints in the world: "
+        "numpy.save('keypoints.npy', session.keypoints_2d), then `pose3d lift keypoints.npy "
+        "--size W H --grounded --out joints.npy` (W H: the video's frame size in pixels)"
+    )
 
 
 #: dtype kinds a column may be stored as (bool, signed, unsigned, float); cast to the column's dtype.
@@ -123,19 +178,39 @@ def refuse_single_values(arrays: dict[str, np.ndarray], where: Path | str) -> No
         )
 
 
-def session_metadata(metadata: dict[str, Any], rows: int, complete: bool | None) -> dict[str, Any]:
-    """``metadata`` with the format's own keys (``format_version``, ``rows``, ``complete``) set."""
-    return {**metadata, "format_version": FORMAT_VERSION, "rows": int(rows), "complete": complete}
+def combined_format_version(*versions: int) -> int:
+    """The ``format_version`` of a journal or session holding rows of each of ``versions``: the
+    oldest of them (a newer number would say the older rows are what they are not), and at
+    least ``FIRST_JOURNAL_VERSION``, whose layout (a journal, or what a stop writes from one,
+    with ``complete``) it has. Each of ``versions`` is one this version reads (1 to
+    ``FORMAT_VERSION``)."""
+    return max(FIRST_JOURNAL_VERSION, min(versions))
+
+
+def session_metadata(metadata: dict[str, Any], rows: int, complete: bool | None,
+                     format_version: int = FORMAT_VERSION) -> dict[str, Any]:
+    """``metadata`` with the format's own keys (``format_version``, ``rows``, ``complete``) set;
+    ``format_version``: the version its rows are (``FORMAT_VERSION`` unless they continue older
+    ones: ``combined_format_version``)."""
+    return {**metadata, "format_version": format_version, "rows": int(rows), "complete": complete}
 
 
 def write_session(path: str | Path, snapshot: BufferSnapshot, metadata: dict[str, Any]) -> None:
     """Write ``snapshot`` as one ``session.npz`` (atomic, durable): every column plus ``metadata``.
 
-    ``metadata`` is stored as given (JSON); ``format_version`` and ``rows`` are added and
-    ``complete`` defaults to True (a whole file written at once).
+    ``metadata`` is stored as given (JSON); ``rows`` is added, ``complete`` defaults to True (a
+    whole file written at once), and ``format_version`` is ``FORMAT_VERSION``, or, when
+    ``metadata`` states an older one (metadata read with the rows from an older file or journal:
+    ``Session.metadata``), that one (``combined_format_version``): rows read from an older file
+    are no more than its version says. Raises ``SessionError`` (naming ``path``) for a stated
+    ``format_version`` that is no version this pose3d_nb reads.
     """
+    version = FORMAT_VERSION
+    if "format_version" in metadata:
+        stated = checked_format_version(metadata["format_version"], f"the metadata given for {path}")
+        version = combined_format_version(version, stated)
     arrays = snapshot.columns()
-    meta = session_metadata(metadata, len(snapshot), metadata.get("complete", True))
+    meta = session_metadata(metadata, len(snapshot), metadata.get("complete", True), version)
     arrays["metadata"] = np.array(json.dumps(meta, default=str))
     with atomic_file(path) as handle:
         _write_npz(handle, arrays)

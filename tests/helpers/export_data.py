@@ -3,6 +3,8 @@
 ``synthetic_session``: a person turning a full circle while walking a circle, every bone wobbling
 about its own axis and changing length a little (as a per-frame lifter's bones do), with frames
 without a person at the start, in the middle (held pose, as the engine records them) and at the end.
+Placed in the world, as recorded since world grounding: ``joints_camera`` holds the same joints in
+the axes of a level camera 1.5 m up, 3 m behind the origin (``camera_joints``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def synthetic_joints(frames: int = 120, seed: int = 0) -> np.ndarray:
     return joints
 
 
+def camera_joints(joints: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) world metres, z up -> the camera's axes (x right, y down, z forward) of a level
+    camera at (0, -3, 1.5) looking along +y: what a recording keeps as ``joints_camera``."""
+    x, y, z = np.moveaxis(np.asarray(joints, np.float32), -1, 0)
+    return np.stack([x, 1.5 - z, y + 3.0], axis=-1)
+
+
 def synthetic_session(frames: int = 120) -> Session:
     """A session (see the module docstring); ``INVALID`` frames have no person."""
     joints = synthetic_joints(frames).astype(np.float32)
@@ -65,6 +74,7 @@ def synthetic_session(frames: int = 120) -> Session:
         joints_3d=joints, keypoints_2d=keypoints, scores_2d=scores.astype(np.float32),
         timestamps=np.arange(frames) / FPS, frame_index=np.arange(frames) + 7,
         valid=valid, segment=np.zeros(frames, np.int64), metadata={"fps": 12.5, "source": "synthetic"},
+        joints_camera=camera_joints(joints),
     )
 
 
