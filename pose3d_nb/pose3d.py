@@ -138,11 +138,12 @@ class Pose3D:
         detector_options: passed to ``create_detector`` with a detector name.
         settings: the base choices (default ``DEFAULTS``).
         follow: whom to follow among several people ("largest", "centre", "most-moving", a
-            track id, "X,Y" pixels; see ``detectors.follow``); with "mediapipe" it runs
-            "mediapipe-people", which tracks people from image to image (for unrelated still
-            images, call ``reset()`` between them, or pass None). "auto" (the default): "largest"
-            where the detector can see everyone. None or "none": the single-person detector's
-            own choice.
+            track id, "X,Y" pixels; see ``detectors.follow``); with "mediapipe" (or
+            "mediapipe-lite", "mediapipe-heavy") it runs "mediapipe-people" with that landmark
+            model, which tracks people from image to image (for unrelated still images, call
+            ``reset()`` between them, or pass None). "auto" (the default): "largest" where the
+            detector can see everyone (those three too). None or "none": the single-person
+            detector's own choice.
         camera, fov, focal, height: the lens (calibration file or ``Intrinsics``, degrees, pixels)
             and the person's height in metres, for the world placement (``pose3d_nb.world``).
 

@@ -51,10 +51,12 @@ class Settings:
         out_dir: where ``joints.npy`` and ``session.npz`` go; None records nothing to disk.
         follow: whom to follow when several people are in view: "largest", "centre",
             "most-moving", a track id or "X,Y" pixels (``detectors.follow``); "auto" (the default)
-            is "largest" with a detector that can see everyone ("mediapipe" then runs
-            "mediapipe-people"; not when ``detector_options`` set up the single-person solution)
-            and the detector's own choice with any other; None or "none" keeps the detector's
-            own choice (for "mediapipe", its single-person solution: whoever it finds first).
+            is "largest" with a detector that can see everyone ("mediapipe", "mediapipe-lite"
+            and "mediapipe-heavy" then run "mediapipe-people" with their landmark model; not
+            when ``detector_options`` set up the single-person solution) and the detector's own
+            choice with any other; None or "none" keeps the detector's own choice (for
+            "mediapipe", "-lite", "-heavy", MediaPipe's single-person solution: whoever it finds
+            first).
 
     Raises:
         Pose3DValueError: a negative or fractional window or lookahead, a flip that is not

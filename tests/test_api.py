@@ -129,9 +129,11 @@ def test_batch_settings_wrap_settings():
     video = wrapped.for_video("clip.mp4", "out/clip", 500)
     assert video == Settings(source="clip.mp4", lifter="shipped", window=9, flip=False, capacity=500,
                              out_dir="out/clip")
-    # The manifest records every pipeline field of the wrapped Settings, as before the wrap, and
-    # the world placement's options (none given here) and how the rows are placed.
-    recorded = {name: getattr(video, name) for name in PIPELINE_FIELDS}
+    # The manifest records every pipeline field of the wrapped Settings, as before the wrap (the
+    # follow value as what it runs: "auto" with mediapipe is "largest"), and the world
+    # placement's options (none given here) and how the rows are placed.
+    recorded = {**{name: getattr(video, name) for name in PIPELINE_FIELDS}, "follow": "largest"}
+    assert video.follow == "auto"
     lens = {"fov": None, "focal": None, "height": None, "camera": None}
     # No lifter_sha256 before checked() reads the weights (a manifest's settings are checked).
     assert wrapped.as_dict() == {**recorded, **lens, "lifter_sha256": None, "export": ["bvh"],

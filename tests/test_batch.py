@@ -211,6 +211,34 @@ def test_a_follow_rule_in_another_case_reuses_the_output():
     assert not BatchSettings(follow="centre").checked().reusable(recorded)
 
 
+def test_output_made_when_auto_kept_heavy_s_single_person_solution_is_made_again():
+    """Until 2026-12-08 "auto" ran Lite's and Heavy's single-person solution and a manifest
+    recorded "auto" as given: such output was taken for what "auto" makes now (the people
+    detector with their model, following the largest person). A manifest records what "auto"
+    runs, and an older one's "auto" is read as what it ran then."""
+    from pose3d_nb.batch.staging import _exports_apart
+
+    heavy = BatchSettings(detector="mediapipe-heavy").checked()
+    assert heavy.follow == "auto" and heavy.as_dict()["follow"] == "largest"  # the engine gets "auto"
+    before = {**heavy.as_dict(), "follow": "auto"}  # as a manifest made before recorded it
+    assert not heavy.reusable(before)
+    assert BatchSettings(detector="mediapipe-heavy", follow="none").checked().reusable(before)  # what it ran
+    assert heavy.reusable({**before, "follow": "largest"})  # a choice made the same run then
+    # With Full, "auto" ran the people detector then as now: its outputs stay, and "largest"
+    # (the same run) takes them too.
+    full = BatchSettings().checked()
+    full_before = {**full.as_dict(), "follow": "auto"}
+    assert full.reusable(full_before) and BatchSettings(follow="largest").checked().reusable(full_before)
+    assert BatchSettings(follow="none").checked().as_dict()["follow"] == "none"
+    assert BatchSettings(follow="none").checked().reusable({**full.as_dict(), "follow": None})
+    # Two outputs of one video, one made before: the same recording when "auto" ran the same.
+    manifests = [{"settings": {**full_before, "export": ["bvh"]}},
+                 {"settings": {**full.as_dict(), "export": ["bvh", "trc"]}}]
+    assert _exports_apart(*manifests) == ({"bvh"}, {"bvh", "trc"})
+    manifests = [{"settings": {**before, "export": []}}, {"settings": {**heavy.as_dict(), "export": []}}]
+    assert _exports_apart(*manifests) == (None, None)
+
+
 def test_output_made_with_other_weights_under_the_same_lifter_name_is_made_again(tmp_path, monkeypatch):
     """The manifests recorded the lifter by name or path only: a checkpoint trained again at the
     same path, or "auto" once the official checkpoint is in model/, kept the old outputs."""

@@ -603,9 +603,11 @@ def test_follow_turns_mediapipe_into_mediapipe_people():
     assert default.detector_name == "mediapipe-people" and default.settings.follow == "auto"
     # Options only the single-person solution takes keep it under "auto" (no TypeError later).
     assert PoseEngine(out_dir=None, detector_options={"smooth_landmarks": False}).detector_name == "mediapipe"
-    # A detector that cannot follow keeps its own choice under "auto", and refuses a policy.
+    # Heavy (and Lite) follow the largest person under "auto" too, as the people detector with
+    # their model; a detector that cannot follow keeps its own choice, and refuses a policy.
     heavy = PoseEngine(detector="mediapipe-heavy", follow="auto", out_dir=None)
-    assert heavy.detector_name == "mediapipe-heavy"
+    assert heavy.detector_name == "mediapipe-people"
+    assert heavy._devices.detector_options == {"model_complexity": 2, "follow": "largest"}
     with pytest.raises(Pose3DValueError, match="cannot follow"):
         PoseEngine(detector="detectron2", follow="largest", out_dir=None)
     # Heavy (or Lite) following a chosen person: the people detector running that model.

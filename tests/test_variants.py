@@ -153,9 +153,65 @@ def test_heavy_follows_a_chosen_person_as_the_people_detector_with_its_model():
         detector.close()
     engine.follow("none")  # back to one person: the Heavy single-person solution
     assert engine.detector_name == "mediapipe-heavy" and engine.metadata()["landmark_model"] == "Heavy"
-    engine.follow("largest")
-    engine.follow("auto")  # as the constructor's "auto": Heavy keeps its own choice
-    assert engine.detector_name == "mediapipe-heavy" and engine.settings.detector == "mediapipe-heavy"
+    engine.follow("auto")  # as the constructor's "auto": the largest person, with Heavy's model
+    assert engine.detector_name == "mediapipe-people" and engine.settings.detector == "mediapipe-heavy"
+    assert engine._devices.detector_options == {"model_complexity": 2, "follow": "largest"}
+    assert engine.metadata()["landmark_model"] == "Heavy"
+
+
+@pytest.mark.parametrize("variant, complexity, model",
+                         [("mediapipe-lite", 0, "Lite"), ("mediapipe-heavy", 2, "Heavy")])
+def test_auto_follows_the_largest_person_with_lite_and_heavy_too(variant, complexity, model):
+    # Issue 18: "auto", every entry point's default, is "largest" with Lite and Heavy as with Full:
+    # the people detector running their landmark model. Until 2026-12-08 it kept their
+    # single-person solution, although any explicit choice already ran them so.
+    from pose3d_nb import PoseEngine
+    from pose3d_nb.batch.task import one_thread_options
+    from pose3d_nb.detectors.follow import resolved_follow, with_follow
+
+    people = ("mediapipe-people", {"model_complexity": complexity, "follow": "largest"})
+    assert resolved_follow(variant, "auto") == "largest"
+    assert with_follow(variant, "auto") == people
+    assert with_follow(variant.upper(), " Auto ") == people  # as the command line may spell them
+    engine = PoseEngine(detector=variant, out_dir=None)  # follow left out: "auto"
+    assert engine.detector_name == "mediapipe-people" and engine._devices.detector_options == people[1]
+    # said as asked (the app's detector list shows it), and the recording names the model
+    assert engine.settings.detector == variant and engine.settings.follow == "auto"
+    assert engine.metadata()["landmark_model"] == model
+    assert one_thread_options(variant, "auto") == {"workers": 1}  # a batch video: the people detector's
+
+
+@pytest.mark.parametrize("variant", ["mediapipe-lite", "mediapipe-heavy"])
+def test_lite_and_heavy_keep_their_single_person_solution_with_its_options_or_none(variant):
+    # The exceptions to "auto" are Full's: options only the single-person solution takes keep it
+    # (the people detector would refuse them at the start), and "none" (or None) is that solution.
+    from pose3d_nb import PoseEngine
+    from pose3d_nb.detectors.follow import resolved_follow, with_follow
+
+    assert with_follow(variant, "auto", {"smooth_landmarks": False}) == (variant, {"smooth_landmarks": False})
+    kept = PoseEngine(detector=variant, detector_options={"smooth_landmarks": False}, out_dir=None)
+    assert kept.detector_name == variant and kept._devices.detector_options == {"smooth_landmarks": False}
+    for follow in ("none", None):
+        assert with_follow(variant, follow) == (variant, {})
+        engine = PoseEngine(detector=variant, follow=follow, out_dir=None)
+        assert engine.detector_name == variant and engine._devices.detector_options == {}
+    # Detectron2 sees one person here and keeps its own choice under "auto".
+    assert resolved_follow("detectron2", "auto") is None
+    assert with_follow("detectron2", "auto") == ("detectron2", {})
+
+
+@needs_heavy
+def test_pose3d_with_heavy_and_the_default_follow_runs_heavy_in_each_person_s_region():
+    from pose3d_nb import Pose3D
+    from pose3d_nb.detectors.mediapipe_people import MediaPipePeopleDetector
+    from pose3d_nb.sources import open_source
+
+    with Pose3D(detector="mediapipe-heavy") as pose, open_source("sample") as frames:
+        assert isinstance(pose.detector, MediaPipePeopleDetector)
+        for _, frame in zip(range(3), frames, strict=False):
+            pose.process(frame)
+        assert pose.detector._landmarker._roi._complexity == 2  # the regions ran Heavy
+        assert pose.detector.followed == 1
 
 
 def test_the_people_detector_refuses_a_model_its_tiles_would_not_run():

@@ -26,6 +26,10 @@ RUN_FIELDS = ("max_frames", "fps")
 #: times ("whole clip, bones held"), or before the floor went down to whoever stands clearly lowest
 #: ("whole clip, bones held, paths by time"), are made again.
 WORLD_PLACEMENT = "whole clip, bones held, paths by time, lowest floor"
+#: The detectors with which "auto" followed the largest person when a manifest recorded "auto"
+#: as given (until 2026-12-08; since then it records what "auto" runs, ``recorded_follow``):
+#: with any other, Lite and Heavy among them, it kept the detector's own single-person choice.
+AUTO_WAS_LARGEST = ("mediapipe", "mediapipe-people")
 
 
 @dataclass(frozen=True, init=False)
@@ -168,8 +172,11 @@ class BatchSettings:
         file and the lifter's weights are recorded with the SHA-256 of their contents, so an
         edited file is not taken for the one an output was made with. ``max_frames`` and ``fps``
         are recorded only when set (``RUN_FIELDS``): the record of a run without them is as it
-        was before they existed."""
+        was before they existed. ``follow`` is recorded as what it runs (``recorded_follow``:
+        "auto" as "largest" or "none"), so output made when "auto" meant another detector run
+        is made again."""
         values = {name: getattr(self.settings, name) for name in PIPELINE_FIELDS}
+        values["follow"] = recorded_follow(values["detector"], values["follow"])
         world = {name: getattr(self, name) for name in ("fov", "focal", "height")}
         if self.camera_file is not None:
             camera = {"camera": self.camera_file[0], "camera_sha256": self.camera_file[1]}
@@ -211,6 +218,7 @@ class BatchSettings:
         """
         if not isinstance(recorded, dict):
             return None
+        recorded = comparable_settings(recorded)  # an older manifest's "auto": what it ran then
         # A run field not set is absent from as_dict(): compared as None, so that output made with
         # max_frames=N (a truncated recording) or fps=F is never taken by a run without it.
         wanted = {**dict.fromkeys(RUN_FIELDS), **self.as_dict()}
@@ -221,6 +229,33 @@ class BatchSettings:
         if not all(recorded.get(key) == value for key, value in wanted.items()):
             return None
         return tuple(fmt for fmt in exports if fmt not in recorded_exports)
+
+
+def recorded_follow(detector: Any, follow: Any) -> Any:
+    """``follow`` as a manifest records it with ``detector`` (a registered name): "auto" as what
+    it runs there ("largest", or "none" for the detector's own choice), None as "none", any other
+    value as it is. Output made with "auto" is then made again when "auto" comes to run
+    something else (Lite and Heavy: their single-person solution until 2026-12-08, the largest
+    person since), and "auto" and "largest" share the output they both make."""
+    from pose3d_nb.detectors.follow import resolved_follow
+
+    resolved = resolved_follow(detector, follow)
+    return "none" if resolved is None else resolved
+
+
+def comparable_settings(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's settings record (``as_dict``, as read back) with its ``follow`` as
+    ``recorded_follow`` writes it today: an older manifest's "auto" as what it ran when it was
+    made ("largest" with ``AUTO_WAS_LARGEST``' detectors, else "none"), None as "none". A record
+    without ``follow`` comes back as it is."""
+    if "follow" not in recorded:
+        return recorded
+    follow = recorded["follow"]
+    if isinstance(follow, str) and follow.strip().lower() == "auto":
+        follow = "largest" if recorded.get("detector") in AUTO_WAS_LARGEST else "none"
+    elif follow is None:
+        follow = "none"
+    return {**recorded, "follow": follow}
 
 
 def _checked_world(

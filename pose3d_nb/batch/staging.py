@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from pose3d_nb.batch.inputs import cut_to_bytes, short_hash
 from pose3d_nb.batch.manifest import input_stamp, longer_than_limit, made_from, read_manifest, reusable_output
 from pose3d_nb.batch.placement import FolderInTheWay, writable_reason
+from pose3d_nb.batch.settings import comparable_settings
 
 if TYPE_CHECKING:
     from pose3d_nb.batch.settings import BatchSettings
@@ -233,6 +234,7 @@ def _exports_apart(first: dict, second: dict) -> tuple[set[str] | None, set[str]
     settings = [manifest.get("settings") for manifest in (first, second)]
     if not all(isinstance(one, dict) and isinstance(one.get("export", []), list) for one in settings):
         return None, None
+    settings = [comparable_settings(one) for one in settings]  # an older manifest's "auto" as it ran
     apart = [{key: value for key, value in one.items() if key != "export"} for one in settings]
     if apart[0] != apart[1]:
         return None, None

@@ -8,8 +8,11 @@ Two measurements, one row per lifter and window:
   14 joints). The GT follows MediaPipe's keypoint definitions and is good to about 1-2 cm.
   MediaPipe's single-person solution (BlazePose Full, ``mediapipe`` with ``follow="none"``) gets
   every row; the people detector (``mediapipe-people`` following the largest person, the default
-  pipeline), Lite and Heavy (``mediapipe-lite``, ``mediapipe-heavy``, when fetched) get MediaPipe
-  alone, the lifter alone and the default fusion.
+  pipeline), Lite and Heavy (``mediapipe-lite``, ``mediapipe-heavy``, when fetched) as
+  ``pose3d run --detector NAME`` runs them (since 2026-12-08 the people detector with their
+  model, following the largest person), then Lite's and Heavy's single-person solution
+  (``--follow none``; what the Lite and Heavy rows were until then) get MediaPipe alone, the
+  lifter alone and the default fusion.
   The ``equal-weight fusion`` rows are the fusion before issue 17 (MediaPipe's pose aligned by
   the least-squares similarity and averaged half and half), computed from the two rows' poses.
   These views are a final report: nothing is chosen on them (docs/lifter_training.md).
@@ -49,11 +52,17 @@ class LifterSetting:
     world_landmark_weight: float
     detector: str = "mediapipe"
     equal_weight: bool = False  # the fusion before issue 17, from the lifter's and MediaPipe's rows
+    follow: str = "none"  # as ``follow=`` takes it: "auto" is what --detector NAME alone runs
 
     @property
     def label(self) -> str:
-        variant = {"mediapipe-people": "[people: Full, regions per person, largest; the default] ",
-                   "mediapipe-lite": "[Lite] ", "mediapipe-heavy": "[Heavy] "}.get(self.detector, "")
+        variant = {
+            ("mediapipe-people", "auto"): "[people: Full, regions per person, largest; the default] ",
+            ("mediapipe-lite", "auto"): "[Lite: regions per person, largest] ",
+            ("mediapipe-heavy", "auto"): "[Heavy: regions per person, largest] ",
+            ("mediapipe-lite", "none"): "[Lite, single-person: --follow none] ",
+            ("mediapipe-heavy", "none"): "[Heavy, single-person: --follow none] ",
+        }.get((self.detector, self.follow), "")
         if self.lifter == "mediapipe":
             return f"{variant}MediaPipe world landmarks (per frame)"
         fused = " + MediaPipe 3D" if self.world_landmark_weight else ""
@@ -78,14 +87,17 @@ def view_videos(views_dir: Path) -> dict[str, Path]:
     }
 
 
-def detect_views(views_dir: Path, detector_name: str = "mediapipe") -> dict[str, list]:
-    """Detections of every frame of each view (what ``pose3d run --detector NAME`` lifts)."""
+def detect_views(views_dir: Path, detector_name: str = "mediapipe", follow: str = "none") -> dict[str, list]:
+    """Detections of every frame of each view (what ``pose3d run --detector NAME --follow
+    FOLLOW`` lifts: ``follow`` as ``with_follow`` takes it, "none" the detector as named)."""
     from pose3d_nb.detectors import create_detector
+    from pose3d_nb.detectors.follow import with_follow
     from pose3d_nb.sources import open_source
 
+    name, options = with_follow(detector_name, follow)
     detections = {}
     for view, video in view_videos(views_dir).items():
-        with open_source(str(video)) as frames, create_detector(detector_name) as detector:
+        with open_source(str(video)) as frames, create_detector(name, **options) as detector:
             detections[view] = [detector(frame) for frame in frames]
     return detections
 
@@ -174,24 +186,34 @@ def mocap_samples(mocap_dir: Path, receptive_field: int, noisy: bool, count: int
     return inputs, targets[:, 0]
 
 
-#: MediaPipe's single-person solution (``follow="none"``; every knob setting), the people
-#: detector following the largest person (``follow="auto"``, the default), Lite and Heavy.
-DETECTOR_VARIANTS = ("mediapipe", "mediapipe-people", "mediapipe-lite", "mediapipe-heavy")
+#: The detector runs measured, as (detector, follow): MediaPipe's single-person solution
+#: (``follow="none"``; every knob setting), the people detector following the largest person
+#: (``follow="auto"``, the default), Lite and Heavy as ``--detector NAME`` runs them ("auto":
+#: the people detector with their model), and Lite's and Heavy's single-person solution.
+DETECTOR_RUNS = (
+    ("mediapipe", "none"),
+    ("mediapipe-people", "auto"),
+    ("mediapipe-lite", "auto"),
+    ("mediapipe-heavy", "auto"),
+    ("mediapipe-lite", "none"),
+    ("mediapipe-heavy", "none"),
+)
 
 
-def settings_for(receptive_field: int, detector: str = "mediapipe") -> list[LifterSetting]:
+def settings_for(receptive_field: int, detector: str = "mediapipe",
+                 follow: str = "none") -> list[LifterSetting]:
     """MediaPipe alone, then the shipped lifter with and without fusion over the windows.
 
-    For a detector other than MediaPipe's single-person solution: MediaPipe alone, the lifter
-    alone and fused (full window, lookahead 0, flip), and the equal-weight fusion.
+    For a detector run other than MediaPipe's single-person solution: MediaPipe alone, the
+    lifter alone and fused (full window, lookahead 0, flip), and the equal-weight fusion.
     """
     rf = receptive_field
-    if detector != "mediapipe":
+    if (detector, follow) != ("mediapipe", "none"):
         return [
-            LifterSetting("mediapipe", 0, 0, False, 0.0, detector),
-            LifterSetting("shipped", rf, 0, True, 0.0, detector),
-            LifterSetting("shipped", rf, 0, True, 0.5, detector),
-            LifterSetting("shipped", rf, 0, True, 0.5, detector, equal_weight=True),
+            LifterSetting("mediapipe", 0, 0, False, 0.0, detector, follow=follow),
+            LifterSetting("shipped", rf, 0, True, 0.0, detector, follow=follow),
+            LifterSetting("shipped", rf, 0, True, 0.5, detector, follow=follow),
+            LifterSetting("shipped", rf, 0, True, 0.5, detector, equal_weight=True, follow=follow),
         ]
     windows = [w for w in (1, 9, 27, 81, 243) if w < rf] + [rf]
     rows = [LifterSetting("mediapipe", 0, 0, False, 0.0)]
@@ -219,6 +241,7 @@ def _measure_row(setting: LifterSetting, detections: dict, poses: dict, scorer, 
     return {
         "lifter": setting.label,
         "detector": setting.detector,
+        "follow": setting.follow,
         **{f"pa_mpjpe_{v}": errors[v] for v in VIEWS},
         "pa_mpjpe_mean": round(float(np.mean(list(errors.values()))), 1),
         "ms_per_frame": round(1000 * float(np.median(times)), 2) if times else None,
@@ -256,15 +279,17 @@ def run(
     rows, skipped = [], {}
     print(f"{'lifter':86s} {'cam02':>6s} {'cam03':>6s} {'cam04':>6s} {'mean':>6s}  "
           f"{'mocap clean MPJPE/PA':>20s} {'mocap noisy MPJPE/PA':>20s} {'ms/frame':>8s}")  # fmt: skip
-    for detector in DETECTOR_VARIANTS:
+    for detector, follow in DETECTOR_RUNS:
+        if detector in skipped:  # not fetched: said once
+            continue
         try:
-            detections = detect_views(views_dir, detector)
+            detections = detect_views(views_dir, detector, follow)
         except DetectorUnavailable as exc:
             skipped[detector] = str(exc)
             print(f"[{detector}] skipped: {exc}")
             continue
         poses: dict[tuple, dict[str, np.ndarray]] = {}
-        for setting in settings_for(rf, detector):
+        for setting in settings_for(rf, detector, follow):
             row = _measure_row(setting, detections, poses, scorer, truth)
             if setting.lifter != "mediapipe" and not setting.equal_weight and have_mocap:
                 for noisy, key in ((False, "clean"), (True, "noisy")):

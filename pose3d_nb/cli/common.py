@@ -210,9 +210,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--follow", default=DEFAULTS.follow, metavar="WHO",
         help="whom to follow when several people are in view: largest, centre, most-moving, a track id, "
-        "or X,Y pixels in the first frame with anyone (the person there); runs mediapipe-people. "
-        "auto (the default): largest with mediapipe, the detector's own choice with the others; "
-        "none: the detector's own choice (mediapipe: its single-person solution, whoever it finds first)",
+        "or X,Y pixels in the first frame with anyone (the person there); runs mediapipe-people (with "
+        "Lite's or Heavy's model for mediapipe-lite, mediapipe-heavy). auto (the default): largest with "
+        "mediapipe, mediapipe-lite and mediapipe-heavy, the detector's own choice with the others; "
+        "none: the detector's own choice (mediapipe, -lite, -heavy: MediaPipe's single-person solution, "
+        "whoever it finds first)",
     )
 
 

@@ -2,11 +2,15 @@
 
 ``follow`` is one of:
 
-- ``"auto"``, the default of ``Settings``, ``PoseEngine``, ``Pose3D`` and ``pose3d run``:
-  ``"largest"`` with a detector that can see everyone (``mediapipe``, run as
-  ``mediapipe-people``; ``mediapipe-people`` itself), else (``mediapipe-lite``,
-  ``mediapipe-heavy``, ``detectron2``) the detector's own single-person choice, as ``"none"``;
-- ``"none"`` (or None): the detector's own choice (``mediapipe``: its single-person solution);
+- ``"auto"``, the default of ``Settings``, ``PoseEngine``, ``Pose3D``, ``pose3d run`` and
+  ``pose3d batch``: ``"largest"`` with a detector that can see everyone (``mediapipe``,
+  ``mediapipe-lite`` and ``mediapipe-heavy``, each run as ``mediapipe-people`` with its landmark
+  model; ``mediapipe-people`` itself), unless the detector options set up MediaPipe's
+  single-person solution (``smooth_landmarks``); else (``detectron2``, a plug-in) the
+  detector's own choice, as ``"none"``. Until 2026-12-08 Lite and Heavy kept their
+  single-person solution under "auto";
+- ``"none"`` (or None): the detector's own choice (``mediapipe``, ``mediapipe-lite``,
+  ``mediapipe-heavy``: MediaPipe's single-person solution);
 - ``"largest"`` (what ``PeopleFollower`` and ``mediapipe-people`` take when given nothing): the
   person with the biggest box when someone is first found;
 - ``"centre"``: the person nearest the image centre;
@@ -379,9 +383,21 @@ def _box_distance(box: np.ndarray, point: np.ndarray) -> float:
 FOLLOWING_DETECTORS = ("mediapipe-people",)
 SEES_EVERYONE_INSTEAD = {"mediapipe": "mediapipe-people"}
 SINGLE_PERSON = {people: single for single, people in SEES_EVERYONE_INSTEAD.items()}
-#: Single-person variants that follow a chosen person (an explicit ``follow=``, not "auto") as
-#: ``mediapipe-people`` running their landmark model in each person's region.
+#: Single-person variants that follow a person (any ``follow=`` but "none", "auto" too) as
+#: ``mediapipe-people`` running their landmark model (``model_complexity``) in each person's region.
 VARIANTS_SEEING_EVERYONE = {model.detector: model.complexity for model in VARIANTS.values()}
+
+
+def people_detector_of(detector: object) -> str | None:
+    """The backend that follows a person for ``detector`` (a registered name, as registered):
+    ``mediapipe-people`` for ``mediapipe``, ``mediapipe-lite``, ``mediapipe-heavy`` and itself;
+    None for a detector that sees one person only (``detectron2``, a plug-in, an object)."""
+    if not isinstance(detector, str):
+        return None
+    if detector in VARIANTS_SEEING_EVERYONE:
+        return "mediapipe-people"
+    people = SEES_EVERYONE_INSTEAD.get(detector, detector)
+    return people if people in FOLLOWING_DETECTORS else None
 
 
 def single_person_of(detector: object, options: dict) -> tuple[object, dict]:
@@ -401,15 +417,17 @@ def single_person_of(detector: object, options: dict) -> tuple[object, dict]:
 def options_only_for(detector: object, other: object) -> frozenset[str]:
     """The options registered backend ``detector`` takes and ``other`` does not, from their
     signatures: ``mediapipe-people``'s own (``workers``, ``discover_every``, ...) are dropped
-    when the engine goes back to ``mediapipe``, and ``mediapipe``'s own (``smooth_landmarks``,
-    ...) keep it under "auto". Empty unless both are registered names and differ."""
+    when the engine goes back to ``mediapipe`` (or Lite, Heavy), and the single-person
+    solution's own (``smooth_landmarks``, ...) keep it under "auto". Empty unless both are
+    registered names and differ."""
     if not (isinstance(detector, str) and isinstance(other, str)) or detector == other:
         return frozenset()
     return factory_options(detector) - factory_options(other)
 
 
 #: The default ``follow``: "largest" with a detector that can see everyone (or has a backend
-#: that does, like "mediapipe"); any other detector keeps its own choice.
+#: that does, like "mediapipe", "mediapipe-lite", "mediapipe-heavy": ``people_detector_of``);
+#: any other detector keeps its own choice.
 AUTO = "auto"
 
 
@@ -439,10 +457,7 @@ def resolved_follow(detector: object, follow: object) -> object:
     if isinstance(follow, str) and follow.strip().lower() == "none":
         return None
     if isinstance(follow, str) and follow.strip().lower() == AUTO:
-        sees_everyone = isinstance(detector, str) and (
-            SEES_EVERYONE_INSTEAD.get(detector, detector) in FOLLOWING_DETECTORS
-        )
-        return "largest" if sees_everyone else None
+        return "largest" if people_detector_of(detector) is not None else None
     return follow
 
 
@@ -451,8 +466,9 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
     "largest" where the detector can follow, else unchanged, and unchanged too when ``options``
     set up the single-person solution, e.g. ``smooth_landmarks``).
 
-    A backend name that sees one person ("mediapipe") becomes the one that sees everyone
-    ("mediapipe-people"), and ``follow`` goes into its options. A name comes back as registered.
+    A backend name that sees one person ("mediapipe", "mediapipe-lite", "mediapipe-heavy")
+    becomes the one that sees everyone ("mediapipe-people", with Lite's or Heavy's
+    ``model_complexity``), and ``follow`` goes into its options. A name comes back as registered.
 
     Raises:
         Pose3DValueError: an unknown follow value, or a detector that cannot follow a choice.
@@ -469,7 +485,7 @@ def with_follow(detector: object, follow: object, options: dict | None = None) -
         detector = DETECTORS.canonical(detector)
     if (isinstance(follow, str) and follow.strip().lower() == AUTO and options
             and isinstance(detector, str)
-            and options_only_for(detector, SEES_EVERYONE_INSTEAD.get(detector)) & set(options)):
+            and options_only_for(detector, people_detector_of(detector)) & set(options)):
         return detector, options  # options only the single-person solution takes keep it
     follow = resolved_follow(detector, follow)
     if follow is None:

@@ -35,7 +35,8 @@ class MediaPipePeopleDetector(FollowingDetector):
         model_complexity: the landmark model of each person's region: 1 Full (the default, in
             the wheel), 0 Lite, 2 Heavy (fetched once by ``pose3d models fetch mediapipe-lite``
             / ``mediapipe-heavy``; without the file, ``DetectorUnavailable`` names the command).
-            ``mediapipe-lite`` and ``mediapipe-heavy`` with a ``follow=`` choice run as this.
+            ``mediapipe-lite`` and ``mediapipe-heavy`` run as this with any ``follow=`` but
+            "none" (the default "auto" too, since 2026-12-08).
         max_lost_seconds: how long a hidden person keeps their id.
         fix_left_right: undo the followed person's left/right label flips.
         check_face: when the followed person's labels turn their back to the camera, look for a

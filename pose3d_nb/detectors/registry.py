@@ -106,7 +106,8 @@ for _variant, _complexity, _what in (
         "pose3d_nb.detectors.mediapipe_pose:MediaPipePoseDetector",
         requires=("mediapipe",),
         install=f"pip install mediapipe==0.10.21, then `pose3d models fetch {_variant}`",
-        description=f"MediaPipe BlazePose {_what}; fetched once by `pose3d models fetch {_variant}`",
+        description=(f"MediaPipe BlazePose {_what}; fetched once by `pose3d models fetch {_variant}`; "
+                     "the engine runs it as mediapipe-people with this model unless --follow none"),
         provides=(WORLD_LANDMARKS,),
         options={"model_complexity": _complexity},
     )

@@ -156,9 +156,10 @@ class PoseEngine(EngineKnobs, EngineSwitching, EngineReadings, EngineExports):
             only: torch's thread count for the rest of the process (your cells) is unchanged.
         detector_options: passed to ``create_detector`` with a detector name.
         follow: whom to follow among several people: "largest", "centre", "most-moving", a
-            track id or "X,Y" pixels (``detectors.follow``); with "mediapipe" it runs
-            "mediapipe-people". "auto" (the default): "largest" where the detector can see
-            everyone, else its own choice. None or "none": the single-person detector's choice.
+            track id or "X,Y" pixels (``detectors.follow``); with "mediapipe" (or
+            "mediapipe-lite", "mediapipe-heavy") it runs "mediapipe-people" (with that landmark
+            model). "auto" (the default): "largest" where the detector can see everyone (those
+            three too), else its own choice. None or "none": the single-person detector's choice.
         settings: the base choices (default ``pose3d_nb.settings.DEFAULTS``).
         overwrite: replace the recording in ``out_dir``, only once this one completes (a run
             that fails or is killed never replaces a complete session).

@@ -98,8 +98,9 @@ class EngineSwitching:
         """Follow another person: a track id in view now (see ``people``), or a policy value
         (``"X,Y"``: whoever is at that pixel of the next frame, as a click on the live image).
 
-        With the single-person ``mediapipe`` detector running, ``mediapipe-people`` replaces it
-        (created here, swapped in by the detect thread); stopped, it is used from the next start.
+        With a single-person MediaPipe detector running (``mediapipe``, Lite or Heavy),
+        ``mediapipe-people`` with its landmark model replaces it (created here, swapped in by the
+        detect thread); stopped, it is used from the next start.
 
         Raises:
             Pose3DValueError: an id nobody has now (the message lists those in view), an
@@ -107,11 +108,12 @@ class EngineSwitching:
         """
         check_follow(target)  # True: refused here, as Settings refuses it (it broke the metadata later)
         with self._lock:
-            # What the people detector stands for decides "auto" (Heavy: its own choice).
+            # What the people detector stands for decides "auto" (Lite, Full and Heavy: "largest";
+            # a single-person detector such as detectron2: its own choice).
             devices = self._devices
             single, single_options = single_person_of(devices.detector_spec, devices.detector_options)
             if resolved_follow(single, target) is None:
-                # None / "none" ("auto" with Lite or Heavy): back to the single-person detector.
+                # None / "none" ("auto" with detectron2): back to the single-person detector.
                 spec = single
                 dropped = options_only_for(self._devices.detector_spec, spec) | {"follow"}
                 options = {k: v for k, v in single_options.items() if k not in dropped}
