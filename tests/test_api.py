@@ -137,7 +137,7 @@ def test_batch_settings_wrap_settings():
     lens = {"fov": None, "focal": None, "height": None, "camera": None}
     # No lifter_sha256 before checked() reads the weights (a manifest's settings are checked).
     assert wrapped.as_dict() == {**recorded, **lens, "lifter_sha256": None, "export": ["bvh"],
-                                 "world_placement": "whole clip, bones held, paths by time, lowest floor"}
+                                 "world_placement": "whole clip, bones held, paths by time"}
     assert {"lifter": "shipped", "window": 9, "flip": False}.items() <= wrapped.as_dict().items()
     with pytest.raises(Pose3DTypeError, match="source"):
         BatchSettings(source="clip.mp4")  # per video, never for the whole batch

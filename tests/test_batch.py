@@ -336,7 +336,7 @@ def test_the_lens_and_height_are_checked_recorded_and_compared(tmp_path, monkeyp
     assert BatchSettings().checked().reusable(older)  # a manifest from before these options
     # Made before a video's rows were placed again from the whole clip: made again.
     live_placed = {k: v for k, v in plain.items() if k != "world_placement"}
-    assert plain["world_placement"] == "whole clip, bones held, paths by time, lowest floor"
+    assert plain["world_placement"] == "whole clip, bones held, paths by time"
     assert not BatchSettings().checked().reusable(live_placed)
     # Made before the shipped lifter's bones were held over the whole clip, or before a short
     # path's depth and a path's restart changed (a 100-frame clip's root moved by up to 22 cm):

@@ -360,69 +360,19 @@ def test_a_newly_followed_person_does_not_hold_the_previous_persons_pose():
     np.testing.assert_array_equal(whole, live)
 
 
-def _two_people(followed_up: float, other_up: float):
-    """A recording of a followed person (track 1) standing ``followed_up`` metres above the ground
-    and another (id 7) ``other_up`` above it, both walking, filmed by a camera 1.8 m above the
-    ground: (the rows, the live tracker)."""
-    snapshot, tracker, _, _ = recorded_live(walk(120) + [0.0, 0.0, followed_up])
-    pose, keypoints, _, _, truth, _ = film(walk(120, distance=3.0) + [0.0, 1.5, other_up], 20, 5, 60,
+def test_someone_else_standing_lower_never_moves_the_followed_persons_floor():
+    # One view cannot tell a person on a lower level from a smaller one placed too far (the
+    # lifter gives everyone an adult's size: a child beside a followed adult reads well below
+    # the floor). A floor that went down to them lifted the followed adult 1.5 m into the air
+    # (tried 2026-12-08, docs/world.md "Tried and not used"); the floor stays theirs.
+    snapshot, tracker, _, _ = recorded_live(walk(120))
+    pose, keypoints, _, _, truth, _ = film(walk(120, distance=3.0) + [0.0, 1.5, -1.5], 20, 5, 60,
                                            noise_px=1.0, seed=5)
     live = tracker.estimate.frame
     snapshot.people_ids[:, 1] = 7
     snapshot.people_keypoints_2d[:, 1] = keypoints
     snapshot.people_joints_3d[:, 1] = live.to_world(pose + truth[:, :1])
-    return snapshot, tracker
-
-
-def test_the_floor_is_the_lowest_one_anyone_stands_on_clearly_below_the_followed_persons():
-    # two_people_walk: the man followed stands on a roof, the woman walks on the grass below; the
-    # floor was the roof, and she walked 1 m under the 3D view's grid.
-    snapshot, tracker = _two_people(followed_up=1.5, other_up=0.0)
-    assert abs(tracker.estimate.frame.height - 0.3) < 0.05  # live: the followed person's roof
-    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
-    assert abs(replaced.frame.height - 1.8) < 0.1, replaced.frame.height
-    assert replaced.floor_person_id == 7 and replaced.metadata({})["floor_person_id"] == 7
-    feet = replaced.snapshot.people_joints_3d[..., [3, 6], 2].min(-1)  # (T, P) each one's lower ankle
-    assert abs(np.median(feet[:, 1]) - ANKLE_HEIGHT_M) < 0.1, np.median(feet[:, 1])
-    assert abs(np.median(feet[:, 0]) - 1.5 - ANKLE_HEIGHT_M) < 0.1, np.median(feet[:, 0])
-    np.testing.assert_array_equal(replaced.snapshot.people_joints_3d[:, 0], replaced.snapshot.joints_3d)
-
-
-@pytest.mark.parametrize("other_up", [1.5, -0.15])
-def test_the_floor_stays_the_followed_persons_when_nobody_stands_clearly_lower(other_up):
-    # Someone higher up (a stage), or a little lower (a kerb, or a size misjudged: two people on
-    # one floor read levels apart, in proportion to the camera's height), leaves it.
-    snapshot, tracker = _two_people(followed_up=0.0, other_up=other_up)
-    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
+    replaced = replace_recording(snapshot, live, tracker.estimate.intrinsics, fps=FPS)
     assert abs(replaced.frame.height - 1.8) < 0.05, replaced.frame.height
-    assert replaced.floor_person_id == 1
-
-
-def test_someone_seen_for_less_than_a_second_does_not_move_the_floor():
-    snapshot, tracker = _two_people(followed_up=1.5, other_up=0.0)
-    short = int(FPS) - 5  # only the first rows, short of a second
-    snapshot.people_ids[short:, 1] = -1
-    snapshot.people_joints_3d[short:, 1] = np.nan
-    replaced = replace_recording(snapshot, tracker.estimate.frame, tracker.estimate.intrinsics, fps=FPS)
-    assert abs(replaced.frame.height - 0.3) < 0.05 and replaced.floor_person_id == 1
-
-
-@pytest.mark.parametrize(("followed_up", "other_up", "camera_height"), [(1.5, 0.0, 1.8), (0.0, 1.5, 1.8),
-                                                                        (1.5, 1.5, 0.3)])
-def test_live_the_floor_settles_on_whoever_stands_clearly_lowest_in_the_first_second(followed_up, other_up,
-                                                                                    camera_height):
-    # Live, the camera settles on the followed person's first second and then never moves; a
-    # second person in view all that second (here on the ground, the followed one on a roof)
-    # takes the floor down with them, as the recording's whole clip does, so the two agree.
-    followed = film(walk(60) + [0.0, 0.0, followed_up], 20, 5, 60, noise_px=1.0, seed=3)
-    other = film(walk(60, distance=3.0) + [0.0, 1.5, other_up], 20, 5, 60, noise_px=1.0, seed=5)
-    tracker = WorldTracker(camera=followed[3], fps=FPS)
-    path = PersonPath(fps=FPS)
-    placed = []
-    for row in range(60):
-        placed.append(tracker.push(followed[0][row], followed[1][row], followed[2][row], SIZE)[0])
-        tracker.place_other(path, other[0][row], other[1][row], other[2][row], SIZE)
-    assert tracker.settled
-    assert abs(tracker.estimate.frame.height - camera_height) < 0.1, tracker.estimate.frame.height
-    feet = np.stack(placed)[45:, [3, 6], 2].min(-1)  # after it settled: the followed person's feet
-    assert abs(np.median(feet) - (camera_height - 1.8 + followed_up) - ANKLE_HEIGHT_M) < 0.1, np.median(feet)
+    feet = replaced.snapshot.joints_3d[:, [3, 6], 2].min(1)
+    assert abs(np.median(feet) - ANKLE_HEIGHT_M) < 0.05

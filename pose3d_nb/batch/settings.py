@@ -23,9 +23,8 @@ RUN_FIELDS = ("max_frames", "fps")
 #: video's recording was placed again from its whole clip (no such entry), before the shipped
 #: lifter's bones were held over it ("whole clip"), or before a short path's depth was smoothed
 #: over a quarter of its length and a path started again after a second unseen by the rows'
-#: times ("whole clip, bones held"), or before the floor went down to whoever stands clearly lowest
-#: ("whole clip, bones held, paths by time"), are made again.
-WORLD_PLACEMENT = "whole clip, bones held, paths by time, lowest floor"
+#: times ("whole clip, bones held"), are made again.
+WORLD_PLACEMENT = "whole clip, bones held, paths by time"
 #: The detectors with which "auto" followed the largest person when a manifest recorded "auto"
 #: as given (until 2026-12-08; since then it records what "auto" runs, ``recorded_follow``):
 #: with any other, Lite and Heavy among them, it kept the detector's own single-person choice.

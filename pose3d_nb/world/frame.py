@@ -17,23 +17,6 @@ from pose3d_nb.world.gravity import cross, unit
 #: The ankle joint stands this far above the floor when the foot is flat (the malleolus of an
 #: adult, about 7-9 cm): the floor is placed this far below the supporting ankles.
 ANKLE_HEIGHT_M = 0.08
-#: ``lowest_floor`` moves the floor down to another person's level when it is more than this share
-#: of the camera's height above either level (and at least ``FLOOR_DROP_MIN_M``) below the one the
-#: floor is on. A misjudged size scales every point of a person, their feet's height below the
-#: camera too, so two people on one floor read levels apart in proportion to the camera's height.
-#: Chosen on held-out mocap (pairs of held-out clips in one random camera, pitch -20..60, roll
-#: +-30, field of view 40..100, lifted as the engine lifts, placed as a recording is; the second
-#: person 0, 0.5, 1 or 1.7 m below the first; the rule written before scoring: at most 1 % of
-#: same-floor pairs moved, then the most two-level pairs found; /work/s40/rule_floor.md,
-#: floor_pairs.py, floor_same.py, outside the repository). Seeds 41 and 43 (40 pairs per level)
-#: first picked 0.2 (none of 80 same-floor pairs moved), but 80 pairs cannot tell 1 % from 5 %:
-#: 400 more same-floor pairs (seeds 141, 143; the same rule) moved 7.0 % at 0.2, 3.0 % at 0.25,
-#: 1.6 % at 0.3 and 0.5 % at 0.4 of 440 (fixed margins: 24 % at 0.3 m, 9 % at 0.8 m); 0.4 finds
-#: 15 / 35 / 45 % of the pairs 0.5 / 1 / 1.7 m apart (mean floor error 1.00 -> 0.96, 1.62 ->
-#: 1.46, 2.13 -> 1.43 m, cameras up to 19 m high). The levels' spread has a long tail (99th
-#: percentile of the same-floor gap 0.81 of the camera's height).
-FLOOR_DROP_SHARE = 0.4
-FLOOR_DROP_MIN_M = 0.3
 
 
 @dataclass(frozen=True)
@@ -111,27 +94,3 @@ def camera_height(
     above = min(below + 1, len(lowest) - 1)
     value = lowest[below] + (lowest[above] - lowest[below]) * (position - below)
     return float(-value + ANKLE_HEIGHT_M)
-
-
-def lowest_floor(frame: WorldFrame, people: dict[object, np.ndarray], min_rows: int
-                 ) -> tuple[WorldFrame, object | None]:
-    """The floor at the lowest level someone stands on: ``frame`` with its height raised to the
-    lowest person's level (``camera_height``) when that is clearly below the floor ``frame`` is on
-    (``FLOOR_DROP_SHARE``, ``FLOOR_DROP_MIN_M``); a person on a box, a stage or a roof then stands
-    above z = 0, the others on it.
-
-    people: each person's (T_i, 17, 3) camera-frame joints (metres, NaN rows skipped), by id; one
-    with fewer than ``min_rows`` placed rows is not counted. Returns (the frame, the id whose
-    level it is on, or None when it is ``frame`` unchanged).
-    """
-    height, standing = float(frame.height), None
-    for person, joints in people.items():
-        joints = np.asarray(joints, np.float64)
-        joints = joints[np.isfinite(joints).all((1, 2))]
-        if len(joints) < max(min_rows, 1):
-            continue
-        level = camera_height(joints, frame.up)
-        margin = max(FLOOR_DROP_MIN_M, FLOOR_DROP_SHARE * max(abs(level), abs(float(frame.height))))
-        if level - frame.height > margin and level > height:
-            height, standing = level, person
-    return (frame, None) if standing is None else (WorldFrame(frame.up, height), standing)

@@ -7,9 +7,7 @@ followed person's rows again with ``place_clip`` (depth smoothed both ways over 
 quarter of a path shorter than 6 s; a path starts again where the person was unseen for a
 second, by the rows' timestamps, as live; the camera's up and height from the whole clip,
 the room's edges the live stage found), then places everyone else in that room the same way,
-each on a path of their own from their 2D and size. The floor then goes down to whoever stands
-clearly lowest (``frame.lowest_floor``): a followed person on a box no longer puts the ground
-below the floor.
+each on a path of their own from their 2D and size.
 
 Chosen on held-out mocap (60 clips through random cameras (pitch -20..60, roll +-30, field of
 view 40..100), seeds 41 and 43, lifted as the engine runs the shipped lifter, placed live and
@@ -34,7 +32,7 @@ import numpy as np
 
 from pose3d_nb.buffer import BufferSnapshot
 from pose3d_nb.lifting.bones import hold_bone_lengths
-from pose3d_nb.world.frame import WorldFrame, lowest_floor
+from pose3d_nb.world.frame import WorldFrame
 from pose3d_nb.world.intrinsics import Intrinsics
 from pose3d_nb.world.offline import place_clip
 from pose3d_nb.world.scale import STATURE_PER_BODY_SIZE
@@ -52,16 +50,13 @@ class Replaced:
     ``people_joints_3d`` replaced. frame: the camera's up and height from the whole clip.
     up_source: ``"scene"`` or ``"people"``. body_height_m: the followed person's height as
     placed (given, or from the lifted poses' median size). bones_held: each followed person's
-    bones were set to their clip medians first. floor_person_id: the person whose level is the
-    floor (the followed person with the most rows, or whoever stands clearly lower:
-    ``frame.lowest_floor``)."""
+    bones were set to their clip medians first."""
 
     snapshot: BufferSnapshot
     frame: WorldFrame
     up_source: str
     body_height_m: float
     bones_held: bool = False
-    floor_person_id: int | None = None
 
     def metadata(self, live: dict) -> dict:
         """Session metadata keys for this placement; ``live``'s camera numbers kept beside them."""
@@ -76,7 +71,6 @@ class Replaced:
             "camera_pose_source": "estimated",
             "camera_up_source": self.up_source,
             "person_height_m": round(self.body_height_m, 3) if math.isfinite(self.body_height_m) else None,
-            "floor_person_id": self.floor_person_id,
         }
 
 
@@ -157,37 +151,10 @@ def replace_recording(
                     frame, world, placeable, placed_in, settling)
     _place_others(people, snapshot.people_ids[clip], snapshot.people_keypoints_2d[clip], tracks, parts,
                   frame, intrinsics, fps, times, hold_bones, known=placed_in >= 0)
-    frame, standing = _floor_under_everyone(frame, world, camera, people, snapshot.people_ids[clip], tracks,
-                                            placeable, fps)
-    floor_person = int(ids[np.argmax(counts)]) if standing is None else standing
     columns = {name: np.array(column) for name, column in snapshot.columns().items()}  # copies
     columns["joints_3d"][clip], columns["joints_camera"][clip] = world, camera
     columns["people_joints_3d"][clip] = people
-    return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones,
-                    floor_person)
-
-
-def _floor_under_everyone(frame: WorldFrame, world: np.ndarray, camera: np.ndarray, people: np.ndarray,
-                          people_ids: np.ndarray, tracks: np.ndarray, placeable: np.ndarray, fps: float
-                          ) -> tuple[WorldFrame, int | None]:
-    """The floor moved down to whoever stands clearly lowest (``frame.lowest_floor``), each person
-    counted on their placed rows, followed or not, with a second of rows at least; ``world``
-    (T, 17, 3) and ``people`` (T, P, 17, 3) are moved with it, in place. Returns (the frame, the
-    id of the person it is on, or None when it stayed on the followed person's level)."""
-    ids = np.asarray(people_ids)
-    by_person: dict[int, list[np.ndarray]] = {}
-    for track in np.unique(tracks[placeable]):
-        by_person.setdefault(int(track), []).append(camera[placeable & (tracks == track)])
-    others = (ids >= 0) & (ids != tracks[:, None]) & np.isfinite(people).all((2, 3))
-    for person in np.unique(ids[others]):
-        rows, slots = np.nonzero(others & (ids == person))
-        by_person.setdefault(int(person), []).append(frame.to_camera(people[rows, slots]))
-    joints = {person: np.concatenate(parts) for person, parts in by_person.items()}
-    lowered, standing = lowest_floor(frame, joints, min_rows=int(round(fps)))
-    if standing is not None:  # every row's z by the same amount: one room, its floor lower
-        world[..., 2] += lowered.height - frame.height
-        people[..., 2] += lowered.height - frame.height
-    return lowered, standing
+    return Replaced(BufferSnapshot(**columns), frame, source, size * STATURE_PER_BODY_SIZE, hold_bones)
 
 
 def _place_rows(rows: np.ndarray, poses: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None,

@@ -295,7 +295,7 @@ class WorldStage:
 #: The keys of one segment's room in ``metadata["segments"]`` (see ``WorldStage.metadata``).
 ROOM_KEYS = ("camera_pitch_deg", "camera_roll_deg", "camera_height_m", "camera_pose_source",
              "camera_up_source", "focal_px", "focal_source", "person_height_m", "person_height_source",
-             "world_placement", "bones_held", "floor_person_id")
+             "world_placement", "bones_held")
 
 
 def _room(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from pose3d_nb.errors import Pose3DValueError
 from pose3d_nb.values import is_positive_number
-from pose3d_nb.world.frame import WorldFrame, camera_height, lowest_floor
+from pose3d_nb.world.frame import WorldFrame, camera_height
 from pose3d_nb.world.gravity import CAMERA_UP, LEFT_ANKLE, RIGHT_ANKLE, UpAccumulator
 from pose3d_nb.world.intrinsics import Intrinsics, check_camera_options, resolve_intrinsics
 from pose3d_nb.world.lean import LeanBias, unlean
@@ -171,9 +171,6 @@ class WorldTracker:
         scene = self._scene if keep_camera else None  # the room is the same for another person
         self._up = UpAccumulator()
         self._ankles: list[np.ndarray] = []
-        # Everyone else's camera-frame poses while it settles, by their path: the floor goes
-        # down to whoever stands clearly lowest (``frame.lowest_floor``), as a recording's does.
-        self._others: dict[PersonPath, list[np.ndarray]] = {}
         self._frame = WorldFrame(CAMERA_UP, ASSUMED_HEIGHT_M)
         self._settled = False
         # The followed person's poses placed while the camera settled (their key and the pose
@@ -287,9 +284,8 @@ class WorldTracker:
         timestamp: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Another person in the same view, as ``push`` but on their own ``path`` and in the
-        camera this tracker estimated from the followed person. While the camera settles, their
-        poses are kept: the floor goes down to theirs once it settles if they stood clearly lower
-        for a second of those frames (``frame.lowest_floor``); after that they change nothing."""
+        camera and floor this tracker estimated from the followed person (which they do not
+        change)."""
         return self._place(path, joints, keypoints, scores, frame_size, valid, False, timestamp)
 
     def _place(self, path: PersonPath, joints, keypoints, scores, frame_size, valid: bool,
@@ -306,8 +302,6 @@ class WorldTracker:
         if settle and not self._settled:
             placed = self._settle(placed, points, key)
         else:
-            if not settle and not self._settled:
-                self._others.setdefault(path, []).append(placed)
             placed = self._unlean(placed, self._frame.up)
         return self._frame.to_world(placed), placed.astype(np.float32)
 
@@ -329,12 +323,6 @@ class WorldTracker:
         if len(self._ankles) >= SETTLE_S * self._fps:
             self._settled = True
             self._ankles.clear()
-            others = {path: np.stack([self._unlean(pose, up) for pose in poses])
-                      for path, poses in self._others.items()}
-            # Seen in most of the settling frames (a missed frame or two, and the one that
-            # settles it, whose others are placed after it, are not held against them).
-            self._frame, _ = lowest_floor(self._frame, others, min_rows=int(0.8 * SETTLE_S * self._fps))
-            self._others.clear()
             for earlier, pose in self._settling:
                 again = self._unlean(pose, up)
                 self._resettled.append((earlier, self._frame.to_world(again), again.astype(np.float32)))
