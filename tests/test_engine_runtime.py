@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -753,3 +754,21 @@ def test_a_looping_source_object_keeps_its_live_placement(tmp_path):
     session = load_session(tmp_path)
     assert len(session) == 100 and "world_placement" not in session.metadata
     np.testing.assert_array_equal(session.joints_3d, engine.buffer.snapshot().joints_3d)
+
+
+def test_each_persons_buffer_keeps_their_camera_frame_pose_and_saves_as_placed(tmp_path):
+    # engine.people's buffers kept no camera-frame joints, so a person's rows saved with
+    # write_session loaded with a warning that they were never placed in the room.
+    from pose3d_nb.recording import pelvis_centred_rows, write_session
+
+    engine = PoseEngine(source=SyntheticFile(40), detector=TwoWalkers(40), lifter="shipped", out_dir=None)
+    run_to_end(engine)
+    for track_id, buffer in engine.people.items():
+        rows = buffer.snapshot()
+        posed = np.isfinite(rows.joints_3d).all((1, 2))
+        assert posed.sum() >= 35 and np.isfinite(rows.joints_camera[posed]).all(), track_id
+        assert not pelvis_centred_rows(rows).any()
+        write_session(tmp_path / f"person{track_id}.npz", rows, engine.metadata())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_session(tmp_path / f"person{track_id}.npz")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_nb.buffer import COLUMNS, PoseSample, RollingBuffer, RowPlacement
+from pose3d_nb.buffer import PoseSample, RollingBuffer, RowPlacement
 from pose3d_nb.detectors.detection import Detection
 from pose3d_nb.detectors.glitches import GlitchGate
 from pose3d_nb.lifting.protocol import LiftedPose, LiftSettings
@@ -26,7 +26,6 @@ from pose3d_nb.skeleton import NUM_JOINTS
 #: Frames of each person's poses kept for ``EveryoneLifter.people_at`` (more than twice the
 #: largest lookahead of the 243-frame model).
 RECENT_FRAMES = 256
-_NO_CAMERA = np.full((NUM_JOINTS, 3), COLUMNS["joints_camera"].fill, np.float32)
 
 
 class EveryoneLifter:
@@ -171,11 +170,11 @@ class EveryoneLifter:
 
     def place_again(self, rows: list[RowPlacement]) -> None:
         """The followed person's rows placed again (``WorldStage.take_placed_again``), in the
-        buffer of the person each was of (these buffers keep no camera-frame joints)."""
+        buffer of the person each was of."""
         for row in rows:
             buffer = self.buffers.get(row.track_id)
             if buffer is not None:
-                buffer.place_again([dataclasses.replace(row, segment=0, joints_camera=_NO_CAMERA)])
+                buffer.place_again([dataclasses.replace(row, segment=0)])
 
     def _forget_frames(self, track_id: int | None = None) -> None:
         """Drop the record by frame (``people_at``'s poses, the frame last seen, the newest
@@ -210,9 +209,13 @@ class EveryoneLifter:
                 if len(as_of) > RECENT_FRAMES:
                     del as_of[next(iter(as_of))]  # the oldest (dicts keep insertion order)
             detection = pose.detection
+            # The camera-frame pose too: without it a row reads as a lifter's own pelvis-centred
+            # pose (``recording.pelvis_centred_rows``), and a person's buffer saved with
+            # ``write_session`` loaded with a warning that its rows were never placed.
             buffer.append(PoseSample(
                 joints_3d=pose.joints, keypoints_2d=detection.keypoints, scores_2d=detection.scores,
                 timestamp=detection.timestamp, frame_index=pose.frame_index, valid=pose.valid, segment=0,
+                joints_camera=pose.joints_camera,
             ))
 
 
