@@ -42,6 +42,7 @@ from pose3d_nb.recording.folder import (
     LATEST_POSE_FILE,
     MERGED_PREFIX,
     REPLACED_PREFIX,
+    SET_ASIDE_BEFORE,
     describe_recording,
     keep_set_aside_bases,
     lock_out_dir,
@@ -49,6 +50,7 @@ from pose3d_nb.recording.folder import (
     refuse_other_recording,
     remove_leftovers,
     remove_unchanged,
+    set_aside_names,
     set_aside_report,
     unchanged_exports,
     unlock_out_dir,
@@ -177,6 +179,9 @@ class Recorder:
         self._journal: JournalWriter | None = None
         self._old_exports: dict[Path, int] = {}
         self._replaced_journal: Path | None = None  # another run's unfinished journal, set aside
+        # The recordings set aside in the folder when this one opened its journal: older than it
+        # (``folder.SET_ASIDE_BEFORE``), so a folder copied without its file times still tells.
+        self._set_aside_before: list[str] = []
         self._write_error: BaseException | None = None
         self._folder_lock: int | None = None  # held from begin to finish: one run per folder
 
@@ -412,7 +417,10 @@ class Recorder:
         # journal an older pose3d_nb began, or the session.npz it continues, holds rows of it. Put
         # last: whatever finalize returns, the file never says its older rows are more.
         rows_version = recorded.metadata["format_version"]
-        write_session(session_path, session, {**metadata, "format_version": rows_version})
+        # Every recording set aside now is older than this session (SET_ASIDE_BEFORE): one set
+        # aside after it, by a later run, stands in for it when that run is killed in turn.
+        write_session(session_path, session, {**metadata, "format_version": rows_version,
+                                              SET_ASIDE_BEFORE: set_aside_names(self.out_dir)})
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
@@ -477,7 +485,8 @@ class Recorder:
         self._folder_lock = None
 
     def _meta(self) -> dict[str, Any]:
-        return {**self._metadata(), "recording_id": self._recording_id}
+        return {**self._metadata(), "recording_id": self._recording_id,
+                SET_ASIDE_BEFORE: self._set_aside_before}
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="pose3d-recorder", daemon=True)
@@ -532,6 +541,7 @@ class Recorder:
             if not ours:  # kept aside until this run completes (finish): never lost to a failure
                 self._replaced_journal = self.out_dir / f"{REPLACED_PREFIX}{uuid.uuid4().hex}"
                 os.replace(folder, self._replaced_journal)
+        self._set_aside_before = set_aside_names(self.out_dir)
         session_path = self.out_dir / SESSION_FILE
         base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
