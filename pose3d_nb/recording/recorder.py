@@ -224,14 +224,30 @@ class Recorder:
         """The buffer's rows when they are every row recorded (``session``'s error otherwise)."""
         held = len(self.buffer)
         if self.recorded > held:
+            if self.out_dir is None:
+                why = "no out_dir"
+                keep = ("To keep every row, record to disk (PoseEngine(out_dir=...)) or hold more "
+                        "(capacity=...); to")
+            else:  # its recording was on disk, and is no more (``replaced_in_folder``)
+                why = (f"and its recording is no longer in {self.out_dir}: another run replaced it, "
+                       "or it was moved")
+                keep = "To"
             raise Pose3DRuntimeError(
                 f"{self.recorded} rows were recorded but only the newest {held} are held (capacity="
-                f"{self.buffer.capacity}, no out_dir): the {self.recorded - held} oldest are gone, "
-                "and exporting the rest would pass for the whole run. To keep every row, record to "
-                "disk (PoseEngine(out_dir=...)) or hold more (capacity=...); to export the rows held, "
+                f"{self.buffer.capacity}, {why}): the {self.recorded - held} oldest are gone, "
+                f"and exporting the rest would pass for the whole run. {keep} export the rows held, "
                 "export_session(engine.buffer.snapshot(), FORMAT, PATH, metadata=engine.metadata())"
             )
         return self.buffer.snapshot()
+
+    def replaced_in_folder(self) -> bool:
+        """True when this recording, stopped, saved rows into ``out_dir`` and neither its journal
+        nor its ``session.npz`` is there now: another run (``overwrite``) replaced it, or it was
+        moved or removed. Its rows are then only in memory (``session``), and the folder's
+        session names (``session.csv``, ``session.bvh``...) are another recording's."""
+        if self.out_dir is None or self._recording_id is None or self._active or not self.recorded:
+            return False
+        return self._own_journal() is None and self._own_session_file() is None
 
     @property
     def full(self) -> bool:
