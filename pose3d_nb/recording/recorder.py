@@ -76,25 +76,44 @@ class RecordingSaveError(Pose3DRuntimeError):
     before stay in the folder. ``out_dir``: the folder; ``reason``: the system's one line;
     ``saved``: rows of the recording on disk (its journal and the ``session.npz`` a run started
     again continues); ``in_memory``: rows the rolling buffer still holds; ``unsaved``: rows
-    recorded since the last save, on no disk."""
+    recorded since the last save, on no disk.
+
+    The message ends, where rows are only in memory, with how to keep them in Python
+    (``write_session(... engine.buffer.snapshot() ...)``); ``summary`` is the message without
+    that advice, for a caller that keeps them itself (``pose3d run`` writes them elsewhere).
+    """
+
+    #: How to keep the rows only in memory, from Python (the engine's user holds ``engine``).
+    PYTHON_ADVICE = ("write_session('OTHER_DISK/session.npz', engine.buffer.snapshot(), "
+                     "engine.metadata()) keeps them")
 
     def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0,
                  unsaved: int = 0) -> None:
+        advice = ""
         if saved is None or saved > 0:
             kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
             where = f"{kept} stay in {out_dir} (load_session reads them)"
             if unsaved > 0:  # rows since the last save, on no disk: say where they still are
                 held = ("the rolling buffer holds them" if unsaved <= in_memory
                         else f"the rolling buffer holds the newest {in_memory} of them")
-                where += (f"; the {unsaved} rows since the last save are only in memory ({held}): "
-                          "write_session('OTHER_DISK/session.npz', engine.buffer.snapshot(), "
-                          "engine.metadata()) keeps them")
+                where += f"; the {unsaved} rows since the last save are only in memory ({held})"
+                advice = f": {self.PYTHON_ADVICE}"
         else:  # the disk was full from the start: saying rows "stay" would send the user looking
             where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
-                     f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
-                     "engine.buffer.snapshot(), engine.metadata()) keeps them")
-        super().__init__(f"cannot save the recording in {out_dir}: {reason}; {where}")
+                     f"{in_memory} rows, in memory")
+            advice = f": {self.PYTHON_ADVICE}"
+        #: The message without the Python advice.
+        self.summary = f"cannot save the recording in {out_dir}: {reason}; {where}"
+        super().__init__(self.summary + advice)
         self.out_dir, self.reason, self.saved = out_dir, reason, saved
+        self.in_memory, self.unsaved = in_memory, unsaved
+
+    @property
+    def rows_only_in_memory(self) -> bool:
+        """Whether rows of the recording may be in no file, only in the rolling buffer (which
+        holds some): the ones since the last save, every one (nothing was saved), or an unknown
+        number (``saved`` None: the journal could not be read back to count them)."""
+        return self.in_memory > 0 and (self.unsaved > 0 or not self.saved)
 
 
 def checked_max_frames(value: Any) -> int | None:
