@@ -40,7 +40,9 @@ class EngineExports:
                 (``ExportError``); ``path`` is part of
                 a recording (``ExportError``: a session file, a journal's file), or is a
                 ``session.csv`` beside one that pose3d did not write as it is now, without
-                ``overwrite`` (``export.refuse_replacing_edited``).
+                ``overwrite`` (``export.refuse_replacing_edited``); ``path`` (or the default) is
+                one of ``out_dir``'s session names and another run replaced this engine's
+                recording there (``ExportError``: give a path elsewhere).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
@@ -81,7 +83,9 @@ class EngineExports:
                 no ``out_dir``; a bad option (``export.ExportError``). Pose3DTypeError: both
                 ``path`` and ``out``. An existing file at ``path`` is replaced, as
                 ``export_session`` replaces it (never a recording, nor without ``overwrite=True``
-                an export beside it that pose3d did not write as it is now).
+                an export beside it that pose3d did not write as it is now). ``ExportError``:
+                ``path`` (or the default) is one of ``out_dir``'s session names and another run
+                replaced this engine's recording there (give a path elsewhere).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
