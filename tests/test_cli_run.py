@@ -352,3 +352,70 @@ def test_run_out_with_a_tilde_records_in_the_home_folder(tmp_path, monkeypatch, 
     written = tmp_path / "home" / "rec" / "session.npz"
     assert f"recorded to {written}" in capsys.readouterr().out
     assert len(load_session(written)) == 5 and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("place", ["temporary folder", "home folder", "neither"])
+def test_a_full_disk_keeps_the_rows_only_in_memory_in_a_rescue_file_elsewhere(tmp_path, monkeypatch,
+                                                                               capsys, place):
+    # The disk of --out fills after the first save: the run exited 1 saying "the N rows since the
+    # last save are only in memory: write_session(..., engine.buffer.snapshot(), ...) keeps them",
+    # Python nobody at a command line can run, and the process ended with them.
+    import errno
+    import re
+    import tempfile
+
+    from pose3d_nb import recording
+    from pose3d_nb.cli import main
+    from pose3d_nb.recording import journal
+
+    real_append, saves = journal.JournalWriter.append, []
+
+    def disk_full_after_one_save(self, columns):
+        saves.append(len(columns["timestamps"]))
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_append(self, columns)
+
+    monkeypatch.setattr(journal.JournalWriter, "append", disk_full_after_one_save)
+    temporary, home, out = tmp_path / "tmp", tmp_path / "home", tmp_path / "out"
+    temporary.mkdir()
+    home.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setenv("HOME", str(home))
+    full = {"temporary folder": (), "home folder": (temporary,), "neither": (temporary, home)}[place]
+    real_write_session = recording.write_session
+
+    def full_there(path, *args, **kwargs):  # the disks of these folders are full too
+        if any(Path(path).is_relative_to(folder) for folder in full):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_session(path, *args, **kwargs)
+
+    monkeypatch.setattr(recording, "write_session", full_there)
+    assert main(["run", "--out", str(out), "--loop", "--max-frames", "100000"]) == 1
+    err = capsys.readouterr().err
+    assert "write_session(" not in err
+    said = re.search(r"error: cannot save the recording in .*out: \[Errno 28\] No space left on device; "
+                     r"the (\d+) rows saved before stay in .*out \(load_session reads them\); the (\d+) rows "
+                     r"since the last save are only in memory \(the rolling buffer holds them\); the (\d+) "
+                     r"rows held in memory \(the last \2 of them saved nowhere else\) ", err)
+    assert said, err
+    saved, unsaved, held = (int(said.group(n)) for n in (1, 2, 3))
+    kept = load_session(out)
+    assert len(kept) == saved == saves[0] and held == saved + unsaved
+    if place == "neither":
+        no_space = "[Errno 28] No space left on device"
+        assert (f"could not be written elsewhere either ({temporary}: {no_space}; {home}: {no_space}): "
+                "they are lost as this command ends") in err, err
+        assert not list(temporary.glob("pose3d-rescued-*")) and not list(home.glob("pose3d-rescued-*"))
+        return
+    where = temporary if place == "temporary folder" else home
+    (rescue_folder,) = where.glob("pose3d-rescued-*")
+    rescued_path = rescue_folder / "session.npz"
+    assert f"are written to {rescued_path}, marked unfinished: load_session or `pose3d export " \
+           f"{rescued_path}` reads them" in err
+    rescued = load_session(rescued_path)
+    assert len(rescued) == held and rescued.metadata["complete"] is False
+    assert rescued.metadata["rescued_from"] == str(out)
+    assert rescued.metadata["recording_id"] == kept.metadata["recording_id"]
+    np.testing.assert_array_equal(rescued.timestamps[:saved], kept.timestamps)  # then the unsaved ones
+    assert (np.diff(rescued.timestamps) > 0).all()

@@ -396,3 +396,75 @@ def test_a_batch_output_is_exported_again_as_before(tmp_path):
         assert main(["export", str(tmp_path), "--format", "bvh", "--smooth", "6"]) == 0
         export_session(tmp_path / "session.npz", "trc")
     assert not (tmp_path / ".session.exports.json").exists()
+
+
+def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders_exports(tmp_path):
+    # Engine A records 30 rows into OUT and stops; engine B (overwrite=True, as the demo notebook
+    # passes it) records 60 and replaces A's session.npz. A.export_csv() and A.export("bvh") then
+    # replaced B's session.csv and session.bvh with A's 30 rows, beside B's 60-row session.npz,
+    # noted in .session.exports.json as the folder's exports (a later --overwrite deleted them as
+    # such). An explicit path elsewhere still exports A's rows.
+    import json
+    from types import SimpleNamespace
+
+    from helpers.export_data import camera_joints, synthetic_joints
+
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.errors import Pose3DRuntimeError
+    from pose3d_nb.export import ExportError
+    from pose3d_nb.recording import Recorder
+
+    joints = synthetic_joints(60)
+
+    def pose(i):
+        detection = SimpleNamespace(keypoints=np.full((17, 2), 0.5, np.float32),
+                                    scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
+        return SimpleNamespace(joints=joints[i], joints_camera=camera_joints(joints[i]),
+                               detection=detection, frame=None, frame_index=i, valid=True)
+
+    class Engine(EngineExports):
+        def __init__(self, out, rows, overwrite=False, capacity=100):
+            self._recorder = Recorder(RollingBuffer(capacity), out, self.metadata, overwrite=overwrite)
+            self.out_dir = self._recorder.out_dir
+            self._recorder.begin()
+            self._recorder.record([pose(i) for i in range(rows)], 0)
+            self._recorder.finish()
+
+        def metadata(self):
+            return {"source": "synthetic"}
+
+    out = tmp_path / "out"
+    a = Engine(out, 30)
+    b = Engine(out, 60, overwrite=True)
+    assert len(load_session(out)) == 60
+    assert b.export_csv() == out / "session.csv" and b.export("bvh") == out / "session.bvh"
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    replaced = (r"this engine's recording is no longer the session of .*out: .*out now holds a "
+                r"complete session \(60 frames, session.npz\) of another recording .*session\.(csv|bvh|"
+                r"tidy\.csv) there is that session's export name.*Its 30 rows are only in this "
+                r"engine's memory now: export them to a path elsewhere, e\.g\. engine\.export_csv\(")
+    for export in (a.export_csv, lambda: a.export("bvh"), lambda: a.export("csv"),
+                   lambda: a.export_csv(out / "session.csv"), lambda: a.export("bvh", out / "session.bvh")):
+        with pytest.raises(ExportError, match=replaced):
+            export()
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+    assert set(json.loads((out / ".session.exports.json").read_text())["files"]) == {
+        "session.csv", "session.bvh", "session.invalid_frames.json"}
+    # Elsewhere, as asked: A's own 30 rows, from memory.
+    written = a.export_csv(tmp_path / "take1.csv")
+    assert len(written.read_text().splitlines()) == 1 + 30
+    bvh = a.export("bvh", tmp_path / "take1.bvh").read_text()
+    assert "Frames: 30\n" in bvh
+    assert b.export_csv() == out / "session.csv"  # the folder's own session exports as before
+    # Held only in part (capacity 20): the newest rows alone would pass for the whole run.
+    partly = Engine(tmp_path / "second", 30, capacity=20)
+    Engine(tmp_path / "second", 60, overwrite=True)
+    partial = r"Only the newest 20 of its 30 rows are still held.*export_session\(engine\.buffer"
+    with pytest.raises(ExportError, match=partial):
+        partly.export_csv()
+    gone = (r"30 rows were recorded but only the newest 20 are held \(capacity=20, and its recording "
+            r"is no longer in .*second: another run replaced it, or it was moved\)")
+    with pytest.raises(Pose3DRuntimeError, match=gone):
+        partly.export_csv(tmp_path / "take2.csv")
+    assert not (tmp_path / "take2.csv").exists()

@@ -375,6 +375,101 @@ def test_an_unfinished_recording_set_aside_is_read_before_an_older_complete_sess
     assert len(session) == 7 and session.metadata["recording_id"] == dying.recording_id
 
 
+def _with_times(paths_oldest_first) -> None:
+    """Give each file of ``paths_oldest_first`` a modification time, one second apart, oldest
+    first: a copy of the folder that keeps no times (cp without -p, scp, a restore) gives each
+    file the time it was copied at, in whatever order the tool took them."""
+    for second, path in enumerate(paths_oldest_first, start=1):
+        os.utime(path, ns=(second * 10**9, second * 10**9))
+
+
+def test_a_folder_copied_without_its_times_reads_its_complete_session_not_an_older_set_aside_one(
+        tmp_path, capsys):
+    # A completes; --overwrite runs B and C are killed after saving rows (C sets B's aside); an
+    # --overwrite run D completes (it removes C's, which it set aside, and keeps B's). Copied with
+    # session.npz first, the folder read B's 7 unfinished rows, and `pose3d export` wrote them as
+    # the folder's session.tidy.csv: which recording stood in was decided by file times.
+    from pose3d_nb.cli import main
+
+    _complete_session(tmp_path, frames=20)
+    _killed_with_rows_replacing(tmp_path, 7)
+    _killed_with_rows_replacing(tmp_path, 9)
+    completing = _recorder(tmp_path, overwrite=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        completing.begin()
+        _record(completing, 0, 45)
+        completing.finish()
+    (aside,) = tmp_path.glob(".session.journal.replaced-*")
+    _with_times([tmp_path / "session.npz", *aside.iterdir()])
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        session = load_session(tmp_path)
+    assert len(session) == 45 and session.metadata["complete"] is True
+    assert session.metadata["recording_id"] == completing.recording_id
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        assert main(["export", str(tmp_path), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip().endswith("session.tidy.csv")
+    assert len((tmp_path / "session.tidy.csv").read_text().splitlines()) == 1 + 45 * 17
+
+
+def test_the_newest_set_aside_recording_stands_in_whatever_the_files_times(tmp_path):
+    # Complete A; --overwrite runs B, C, D each killed after saving rows, each setting the one
+    # before aside; then E killed having set D's aside, before it made its own journal. D's rows
+    # are the newest: with the times of a copy that took session.npz last and D's journal first,
+    # the folder read A's complete session (newer by time than every recording set aside), and
+    # the newest recording by time was B's.
+    from pose3d_nb.recording.folder import set_aside_recordings
+
+    _complete_session(tmp_path, frames=20)
+    ids = []
+    for rows in (7, 9, 11):
+        dying = _recorder(tmp_path, overwrite=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "keeps an unfinished recording": the one before
+            dying.begin()
+        _record(dying, 0, rows)
+        dying.flush()
+        dying._release_folder()  # killed
+        ids.append(dying.recording_id)
+    os.replace(tmp_path / JOURNAL_DIR, tmp_path / ".session.journal.replaced-0123")  # E, then killed
+    by_id = {_journal_id(journal): journal for journal in tmp_path.glob(".session.journal.replaced-*")}
+    newest_first = [by_id[recording_id] for recording_id in reversed(ids)]
+    _with_times([*(journal / "meta.json" for journal in newest_first), tmp_path / "session.npz"])
+    assert set_aside_recordings(tmp_path) == newest_first
+    with pytest.warns(UserWarning, match="the 11 rows"):
+        session = load_session(tmp_path)
+    assert len(session) == 11 and session.metadata["recording_id"] == ids[-1]
+
+
+def test_a_set_aside_journal_of_the_sessions_own_recording_does_not_stand_in_for_it(tmp_path, monkeypatch):
+    # A run killed between writing session.npz and removing its journal, whose journal an
+    # --overwrite run then set aside before being killed itself: the same rows, unfinished.
+    # The session names no such recording (it was no set-aside one when written), yet it is older.
+    from pose3d_nb.recording import recorder as recorder_module
+
+    class Killed(BaseException):
+        pass
+
+    real_write_session = recorder_module.write_session
+
+    def write_then_killed(*args, **kwargs):
+        real_write_session(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(recorder_module, "write_session", write_then_killed)
+    completing = _recorder(tmp_path)
+    completing.begin()
+    _record(completing, 0, 40)
+    with pytest.raises(Killed):
+        completing.finish()
+    monkeypatch.undo()
+    os.replace(tmp_path / JOURNAL_DIR, tmp_path / ".session.journal.replaced-0123")
+    _with_times([tmp_path / "session.npz", tmp_path / ".session.journal.replaced-0123" / "meta.json"])
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        session = load_session(tmp_path)
+    assert len(session) == 40 and session.metadata["complete"] is True
+
+
 def test_pose3d_export_of_a_folder_whose_overwrite_run_was_killed_early_exports_the_set_aside_rows(
         tmp_path, capsys):
     # `pose3d export OUT` said "no session in OUT/session.journal" or "nothing to export".
@@ -1820,8 +1915,12 @@ def test_looking_for_recordings_set_aside_reads_none_of_their_rows(tmp_path, mon
                         lambda journal: rows_read.append(journal) or real_read_journal(journal))
     assert folder_module.set_aside_standing_in(tmp_path) == aside
     assert rows_read == [], "meta.json counts its rows"
-    _complete_session(tmp_path / "later")  # a session written after the recording was set aside
-    (tmp_path / "later" / "session.npz").rename(tmp_path / "session.npz")
+    completing = _recorder(tmp_path, overwrite=True)  # a session written after it was set aside
+    with pytest.warns(UserWarning, match="keeps an unfinished recording"):
+        completing.begin()
+    _record(completing, 0, 3)
+    completing.finish()
+    rows_read.clear()
     assert folder_module.set_aside_standing_in(tmp_path) is None
     assert rows_read == [], "older than the folder's session.npz: not read"
 

@@ -8,7 +8,10 @@ when the new run completes (see ``docs/recording.md``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pose3d_nb.cli.common import (
@@ -149,7 +152,7 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
             if bar is not None:
                 bar.close()
         finally:
-            engine.stop()
+            _stop_keeping_unsaved_rows(engine)
     interrupted = interrupted or request.requested.is_set()
     stats = engine.stats()
     session = _written_session(Path(args.out), engine.recording_id)
@@ -173,6 +176,76 @@ def _run(args: argparse.Namespace, request: StopRequest) -> int:
     if interrupted:
         return request.exit_status
     return 1 if exports_kept else 0
+
+
+def _stop_keeping_unsaved_rows(engine) -> None:
+    """``engine.stop()``; when it cannot save the recording (a full disk) while rows of it are
+    only in memory (``RecordingSaveError.rows_only_in_memory``), they are first written to a
+    rescue file elsewhere (``rescue_rows_in_memory``) and the error, raised again for the exit
+    status 1, says where, or why that failed too. The engine's own error says how to keep them
+    in Python (``write_session(... engine.buffer.snapshot() ...)``), which nobody at a command
+    line can run: they were lost as the process ended."""
+    from pose3d_nb.errors import Pose3DRuntimeError
+    from pose3d_nb.recording.recorder import RecordingSaveError
+
+    try:
+        engine.stop()
+    except RecordingSaveError as exc:
+        if not exc.rows_only_in_memory:
+            raise
+        raise Pose3DRuntimeError(f"{exc.summary}; {rescue_rows_in_memory(engine, exc)}") from exc
+
+
+#: The folder a rescue file is made in, inside one of ``rescue_places``.
+RESCUE_PREFIX = "pose3d-rescued-"
+
+
+def rescue_places() -> list[Path]:
+    """Where ``rescue_rows_in_memory`` tries, in turn: the system's temporary folder (``tempfile``:
+    ``TMPDIR``...) and the home folder, often on other disks than a recording folder."""
+    places = [Path(tempfile.gettempdir())]
+    with contextlib.suppress(RuntimeError, KeyError):  # no home folder to be found
+        places.append(Path.home())
+    return places
+
+
+def rescue_rows_in_memory(engine, error) -> str:
+    """Write the rows ``engine``'s rolling buffer holds to ``PLACE/pose3d-rescued-XXXXXXXX/session.npz``
+    in the first of ``rescue_places`` that takes them, marked unfinished (``complete`` False)
+    with the folder they belong to (``rescued_from``) and the recording's id; a sentence saying
+    where, or that no place took them and why. ``error``: the ``RecordingSaveError`` that left
+    them only in memory (its counts word the sentence). Never raises: the save's own error is
+    what the command reports."""
+    from pose3d_nb.cli.common import one_line
+    from pose3d_nb.recording import SESSION_FILE, write_session
+
+    snapshot = engine.buffer.snapshot()
+    rows = len(snapshot)
+    if error.unsaved > rows:  # a buffer smaller than a save's rows: the oldest of them are gone
+        what = (f"the {rows} rows held in memory (the newest of the {error.unsaved} since the last "
+                "save, saved nowhere else)")
+    elif error.unsaved > 0:
+        what = f"the {rows} rows held in memory (the last {error.unsaved} of them saved nowhere else)"
+    else:
+        what = f"the {rows} rows held in memory"
+    metadata = {**engine.metadata(), "recording_id": engine.recording_id, "complete": False,
+                "rescued_from": str(error.out_dir)}
+    failures = []
+    for place in rescue_places():
+        folder = None
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=RESCUE_PREFIX, dir=place))
+            write_session(folder / SESSION_FILE, snapshot, metadata)
+        except Exception as exc:  # noqa: BLE001 - each place's reason is said; the next is tried
+            failures.append(f"{place}: {one_line(exc)}")
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        rescued = folder / SESSION_FILE
+        return (f"{what} are written to {rescued}, marked unfinished: load_session or "
+                f"`pose3d export {rescued}` reads them")
+    return (f"{what} could not be written elsewhere either ({'; '.join(failures) or 'no place to try'}): "
+            "they are lost as this command ends")
 
 
 def _write_exports(session: Path, args: argparse.Namespace) -> int:

@@ -40,7 +40,9 @@ class EngineExports:
                 (``ExportError``); ``path`` is part of
                 a recording (``ExportError``: a session file, a journal's file), or is a
                 ``session.csv`` beside one that pose3d did not write as it is now, without
-                ``overwrite`` (``export.refuse_replacing_edited``).
+                ``overwrite`` (``export.refuse_replacing_edited``); ``path`` (or the default) is
+                one of ``out_dir``'s session names and another run replaced this engine's
+                recording there (``ExportError``: give a path elsewhere).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
@@ -51,6 +53,7 @@ class EngineExports:
         from pose3d_nb.export.table import write_frame_csv
         from pose3d_nb.recording.folder import record_exports
 
+        self._refuse_the_folders_names_once_replaced(path)
         refuse_replacing_recording(path)
         if not overwrite:
             refuse_replacing_edited(path, "csv")
@@ -80,7 +83,9 @@ class EngineExports:
                 no ``out_dir``; a bad option (``export.ExportError``). Pose3DTypeError: both
                 ``path`` and ``out``. An existing file at ``path`` is replaced, as
                 ``export_session`` replaces it (never a recording, nor without ``overwrite=True``
-                an export beside it that pose3d did not write as it is now).
+                an export beside it that pose3d did not write as it is now). ``ExportError``:
+                ``path`` (or the default) is one of ``out_dir``'s session names and another run
+                replaced this engine's recording there (give a path elsewhere).
             Pose3DRuntimeError: no ``out_dir`` and more rows recorded than ``capacity``: the
                 oldest are gone (``Recorder.session``).
         """
@@ -95,7 +100,48 @@ class EngineExports:
             path = path if out is None else out
         if path is None:
             path = default_path(self._default_path("session.npz"), format)
+        self._refuse_the_folders_names_once_replaced(Path(path).expanduser())
         return export_session(self._recorder.session(), format, path, metadata=self.metadata(), **options)
+
+    def _refuse_the_folders_names_once_replaced(self, path: Path) -> None:
+        """``ExportError`` when ``path`` is one of ``out_dir``'s session names (``session.csv``,
+        ``session.bvh``...: ``recording_output_names``) and this engine's recording is no longer
+        that folder's (``Recorder.replaced_in_folder``: another engine or `pose3d run` with
+        overwrite replaced it since it stopped). Written there, its rows passed for the other
+        recording's, beside its session.npz, noted as its exports; and they replaced that
+        recording's own exports. A path elsewhere is written as asked, from the rows in memory.
+
+        Refused rather than given names of its own (as a recording an --overwrite run set aside
+        gets, ``set_aside_export_name``): that one is still in the folder, this one is not, and
+        files named after it would be exports of no recording there.
+        """
+        from pose3d_nb.export import ExportError
+        from pose3d_nb.recording.folder import describe_recording, recording_output_names
+
+        if self.out_dir is None or path.name not in recording_output_names():
+            return
+        if path.absolute().parent.resolve() != self.out_dir.resolve():
+            return
+        if not self._recorder.replaced_in_folder():
+            return
+        held = describe_recording(self.out_dir)[0]
+        now = (f"{self.out_dir} now holds {held} of another recording (a run with overwrite=True, "
+               "or `pose3d run --overwrite`, replaced this engine's since it stopped)" if held else
+               f"{self.out_dir} no longer holds it (its session.npz was moved or removed)")
+        recorded, in_memory = self._recorder.recorded, len(self._recorder.buffer)
+        if in_memory >= recorded:
+            rows = (f"Its {recorded} rows are only in this engine's memory now: export them to a "
+                    "path elsewhere, e.g. engine.export_csv('OTHER/take1.csv') or "
+                    "engine.export('bvh', 'OTHER/take1.bvh')")
+        else:  # the oldest went with its session.npz: exported as if whole, the rest would mislead
+            rows = (f"Only the newest {in_memory} of its {recorded} rows are still held, in this "
+                    "engine's memory: export_session(engine.buffer.snapshot(), FORMAT, "
+                    "'OTHER/PATH', metadata=engine.metadata()) exports them elsewhere")
+        raise ExportError(
+            f"this engine's recording is no longer the session of {self.out_dir}: {now}, and "
+            f"{path.name} there is that session's export name; written there, this engine's rows "
+            f"would pass for that session's. {rows}"
+        )
 
     def _default_path(self, name: str) -> Path:
         if self.out_dir is None:

@@ -281,28 +281,68 @@ def replaced_session_beside(journal: Path) -> Path | None:
 
 def set_aside_recordings(folder: Path) -> list[Path]:
     """The unfinished recordings an ``--overwrite`` run set aside in ``folder`` (``REPLACED_PREFIX``)
-    and has not removed (it was killed or failed), those holding rows, the last saved first."""
-    return _set_aside_recordings(folder, saved_after=None)
+    and has not removed (it was killed or failed), those holding rows, the newest first
+    (``_newest_first``)."""
+    return [journal for journal, _ in _set_aside_recordings(folder)]
 
 
-def _set_aside_recordings(folder: Path, saved_after: int | None) -> list[Path]:
-    """``set_aside_recordings``, only those whose ``meta.json`` is newer than ``saved_after`` (an
-    mtime in ns; None: all). The mtime is looked at first and the rows are counted from
-    ``meta.json``: reading each journal in full (an hour of rows) on every look at the folder
-    cost seconds. Only a journal whose meta.json counts no row (written before it counted, or
-    killed between its first save's sync and the count) is read."""
+#: A recording's metadata key (``session.npz``, a journal's ``meta.json``): the names of the
+#: recordings set aside in its folder (``REPLACED_PREFIX``...) when it opened its journal, and
+#: again when it wrote its ``session.npz``. Each one named is older than it: a recording is set
+#: aside only by a run that starts after it, and none starts while another records there (the
+#: folder's lock). Written into the files themselves, it survives a copy that changes every
+#: file's time, which the modification times compared before it (``_older_than_by_time``) did not.
+SET_ASIDE_BEFORE = "set_aside_before"
+
+
+def set_aside_names(folder: Path) -> list[str]:
+    """The names of the recordings set aside in ``folder`` now, sorted: ``SET_ASIDE_BEFORE``."""
+    return sorted(journal.name for journal in folder.glob(f"{REPLACED_PREFIX}*"))
+
+
+def _set_aside_recordings(folder: Path, passed_over=None) -> list[tuple[Path, dict]]:
+    """``set_aside_recordings`` with each one's ``meta.json``, newest first, leaving out those
+    ``passed_over(journal, meta)`` says (an older recording than the folder's ``session.npz``)
+    before their rows are counted. The rows are counted from ``meta.json``: reading each journal
+    in full (an hour of rows) on every look at the folder cost seconds. Only a journal whose
+    meta.json counts no row (written before it counted, or killed between its first save's sync
+    and the count) is read."""
     found = []
     for journal in folder.glob(f"{REPLACED_PREFIX}*"):
         with contextlib.suppress(SessionError, OSError):
-            saved = (journal / META_FILE).stat().st_mtime_ns
-            if saved_after is not None and saved <= saved_after:
+            meta = read_meta(journal)
+            if passed_over is not None and passed_over(journal, meta):
                 continue
-            rows = read_meta(journal).get("rows")
+            rows = meta.get("rows")
             if not rows:  # no count (an older journal), or 0: a kill between a save's sync and its count
                 rows = len(read_journal(journal))
             if rows:
-                found.append((saved, journal))
-    return [journal for _, journal in sorted(found, reverse=True)]
+                found.append((journal, meta))
+    return _newest_first(found)
+
+
+def _set_aside_before(meta: dict) -> frozenset[str] | None:
+    """A journal's ``SET_ASIDE_BEFORE`` (None: a journal written before it was kept, 2026-12-08)."""
+    named = (meta.get("metadata") or {}).get(SET_ASIDE_BEFORE)
+    return frozenset(named) if isinstance(named, list) and all(isinstance(n, str) for n in named) else None
+
+
+def _newest_first(found: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """``found`` (set-aside journals and their ``meta.json``) newest first: by how many of the
+    others each one's ``SET_ASIDE_BEFORE`` names (the newest names every older one still there),
+    where each one has that list; else (a journal from before it) by ``meta.json``'s
+    modification time, the last saved first."""
+    def saved(journal: Path) -> int:
+        try:
+            return (journal / META_FILE).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    before = {journal: _set_aside_before(meta) for journal, meta in found}
+    if all(named is not None for named in before.values()):
+        names = {journal.name for journal, _ in found}
+        return sorted(found, reverse=True, key=lambda item: (len(before[item[0]] & names), saved(item[0])))
+    return sorted(found, reverse=True, key=lambda item: saved(item[0]))
 
 
 def keep_set_aside_bases(folder: Path) -> None:
@@ -336,16 +376,55 @@ def keep_set_aside_bases(folder: Path) -> None:
 
 def set_aside_standing_in(folder: Path) -> Path | None:
     """The newest recording set aside in ``folder`` (``set_aside_recordings``) when it stands for
-    the folder, its rows saved after the folder's ``session.npz`` was written (or there is none);
-    else None. The caller has found no journal of rows in ``folder``. A recording an older
-    killed run left aside must not stand in for a complete session a later ``--overwrite`` run
-    wrote."""
+    the folder: it is newer than the folder's ``session.npz`` (or there is none); else None. The
+    caller has found no journal of rows in ``folder``. A recording an older killed run left aside
+    must not stand in for a complete session a later ``--overwrite`` run wrote.
+
+    Which is newer is read from the files: a ``session.npz`` names in its ``SET_ASIDE_BEFORE``
+    the recordings set aside when it was written, each older than it; one it does not name was set
+    aside since, by a run that started after it was written. Only a set-aside journal of the
+    session's own recording holding no more rows than the file (its run killed between writing
+    the file and removing the journal) is older though not named. A ``session.npz`` without that
+    list (written before it was kept, 2026-12-08, or by ``write_session`` outside a run) or
+    unreadable falls back to the modification times (``_older_than_by_time``), which a copy of
+    the folder that does not keep them (``cp`` without ``-p``, some sync tools) can reorder.
+    """
+    session_path = folder / SESSION_FILE
+    if not session_path.is_file():
+        found = _set_aside_recordings(folder)
+    else:
+        try:
+            session = read_metadata(session_path)
+        except (SessionError, OSError):
+            session = {}
+        named = session.get(SET_ASIDE_BEFORE)
+        if isinstance(named, list):
+            def older(journal: Path, meta: dict) -> bool:
+                if journal.name in named:
+                    return True
+                own_rows = int(meta.get("base_rows", 0)) + int(meta.get("rows") or 0)
+                return (meta.get("recording_id") == session.get("recording_id")
+                        and own_rows <= int(session.get("rows") or 0))
+
+            found = _set_aside_recordings(folder, passed_over=older)
+        else:
+            found = _set_aside_recordings(folder, passed_over=_older_than_by_time(session_path))
+    return found[0][0] if found else None
+
+
+def _older_than_by_time(session_path: Path):
+    """``_set_aside_recordings``'s ``passed_over`` for a ``session.npz`` without
+    ``SET_ASIDE_BEFORE``: a set-aside journal whose ``meta.json`` (rewritten at each save) is not
+    newer than the file."""
     try:
-        session_written = (folder / SESSION_FILE).stat().st_mtime_ns
-    except FileNotFoundError:
-        session_written = None
-    set_aside = _set_aside_recordings(folder, saved_after=session_written)
-    return set_aside[0] if set_aside else None
+        written = session_path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+    def older(journal: Path, meta: dict) -> bool:
+        return (journal / META_FILE).stat().st_mtime_ns <= written
+
+    return older
 
 
 def _holds_no_row(journal: Path) -> bool:

@@ -42,6 +42,7 @@ from pose3d_nb.recording.folder import (
     LATEST_POSE_FILE,
     MERGED_PREFIX,
     REPLACED_PREFIX,
+    SET_ASIDE_BEFORE,
     describe_recording,
     keep_set_aside_bases,
     lock_out_dir,
@@ -49,6 +50,7 @@ from pose3d_nb.recording.folder import (
     refuse_other_recording,
     remove_leftovers,
     remove_unchanged,
+    set_aside_names,
     set_aside_report,
     unchanged_exports,
     unlock_out_dir,
@@ -74,25 +76,44 @@ class RecordingSaveError(Pose3DRuntimeError):
     before stay in the folder. ``out_dir``: the folder; ``reason``: the system's one line;
     ``saved``: rows of the recording on disk (its journal and the ``session.npz`` a run started
     again continues); ``in_memory``: rows the rolling buffer still holds; ``unsaved``: rows
-    recorded since the last save, on no disk."""
+    recorded since the last save, on no disk.
+
+    The message ends, where rows are only in memory, with how to keep them in Python
+    (``write_session(... engine.buffer.snapshot() ...)``); ``summary`` is the message without
+    that advice, for a caller that keeps them itself (``pose3d run`` writes them elsewhere).
+    """
+
+    #: How to keep the rows only in memory, from Python (the engine's user holds ``engine``).
+    PYTHON_ADVICE = ("write_session('OTHER_DISK/session.npz', engine.buffer.snapshot(), "
+                     "engine.metadata()) keeps them")
 
     def __init__(self, out_dir: Path, reason: str, saved: int | None = None, in_memory: int = 0,
                  unsaved: int = 0) -> None:
+        advice = ""
         if saved is None or saved > 0:
             kept = "the rows saved before" if saved is None else f"the {saved} rows saved before"
             where = f"{kept} stay in {out_dir} (load_session reads them)"
             if unsaved > 0:  # rows since the last save, on no disk: say where they still are
                 held = ("the rolling buffer holds them" if unsaved <= in_memory
                         else f"the rolling buffer holds the newest {in_memory} of them")
-                where += (f"; the {unsaved} rows since the last save are only in memory ({held}): "
-                          "write_session('OTHER_DISK/session.npz', engine.buffer.snapshot(), "
-                          "engine.metadata()) keeps them")
+                where += f"; the {unsaved} rows since the last save are only in memory ({held})"
+                advice = f": {self.PYTHON_ADVICE}"
         else:  # the disk was full from the start: saying rows "stay" would send the user looking
             where = (f"no row of it had been saved yet; only the rolling buffer holds its newest "
-                     f"{in_memory} rows, in memory: write_session('OTHER_DISK/session.npz', "
-                     "engine.buffer.snapshot(), engine.metadata()) keeps them")
-        super().__init__(f"cannot save the recording in {out_dir}: {reason}; {where}")
+                     f"{in_memory} rows, in memory")
+            advice = f": {self.PYTHON_ADVICE}"
+        #: The message without the Python advice.
+        self.summary = f"cannot save the recording in {out_dir}: {reason}; {where}"
+        super().__init__(self.summary + advice)
         self.out_dir, self.reason, self.saved = out_dir, reason, saved
+        self.in_memory, self.unsaved = in_memory, unsaved
+
+    @property
+    def rows_only_in_memory(self) -> bool:
+        """Whether rows of the recording may be in no file, only in the rolling buffer (which
+        holds some): the ones since the last save, every one (nothing was saved), or an unknown
+        number (``saved`` None: the journal could not be read back to count them)."""
+        return self.in_memory > 0 and (self.unsaved > 0 or not self.saved)
 
 
 def checked_max_frames(value: Any) -> int | None:
@@ -177,6 +198,9 @@ class Recorder:
         self._journal: JournalWriter | None = None
         self._old_exports: dict[Path, int] = {}
         self._replaced_journal: Path | None = None  # another run's unfinished journal, set aside
+        # The recordings set aside in the folder when this one opened its journal: older than it
+        # (``folder.SET_ASIDE_BEFORE``), so a folder copied without its file times still tells.
+        self._set_aside_before: list[str] = []
         self._write_error: BaseException | None = None
         self._folder_lock: int | None = None  # held from begin to finish: one run per folder
 
@@ -219,14 +243,30 @@ class Recorder:
         """The buffer's rows when they are every row recorded (``session``'s error otherwise)."""
         held = len(self.buffer)
         if self.recorded > held:
+            if self.out_dir is None:
+                why = "no out_dir"
+                keep = ("To keep every row, record to disk (PoseEngine(out_dir=...)) or hold more "
+                        "(capacity=...); to")
+            else:  # its recording was on disk, and is no more (``replaced_in_folder``)
+                why = (f"and its recording is no longer in {self.out_dir}: another run replaced it, "
+                       "or it was moved")
+                keep = "To"
             raise Pose3DRuntimeError(
                 f"{self.recorded} rows were recorded but only the newest {held} are held (capacity="
-                f"{self.buffer.capacity}, no out_dir): the {self.recorded - held} oldest are gone, "
-                "and exporting the rest would pass for the whole run. To keep every row, record to "
-                "disk (PoseEngine(out_dir=...)) or hold more (capacity=...); to export the rows held, "
+                f"{self.buffer.capacity}, {why}): the {self.recorded - held} oldest are gone, "
+                f"and exporting the rest would pass for the whole run. {keep} export the rows held, "
                 "export_session(engine.buffer.snapshot(), FORMAT, PATH, metadata=engine.metadata())"
             )
         return self.buffer.snapshot()
+
+    def replaced_in_folder(self) -> bool:
+        """True when this recording, stopped, saved rows into ``out_dir`` and neither its journal
+        nor its ``session.npz`` is there now: another run (``overwrite``) replaced it, or it was
+        moved or removed. Its rows are then only in memory (``session``), and the folder's
+        session names (``session.csv``, ``session.bvh``...) are another recording's."""
+        if self.out_dir is None or self._recording_id is None or self._active or not self.recorded:
+            return False
+        return self._own_journal() is None and self._own_session_file() is None
 
     @property
     def full(self) -> bool:
@@ -412,7 +452,10 @@ class Recorder:
         # journal an older pose3d_nb began, or the session.npz it continues, holds rows of it. Put
         # last: whatever finalize returns, the file never says its older rows are more.
         rows_version = recorded.metadata["format_version"]
-        write_session(session_path, session, {**metadata, "format_version": rows_version})
+        # Every recording set aside now is older than this session (SET_ASIDE_BEFORE): one set
+        # aside after it, by a later run, stands in for it when that run is killed in turn.
+        write_session(session_path, session, {**metadata, "format_version": rows_version,
+                                              SET_ASIDE_BEFORE: set_aside_names(self.out_dir)})
         if session is not recorded and len(session):  # finalize changed the rows: the newest pose too
             write_latest_pose(self.out_dir / LATEST_POSE_FILE, session.joints_3d[-1])
         aside = self.out_dir / f"{MERGED_PREFIX}{uuid.uuid4().hex}"
@@ -477,7 +520,8 @@ class Recorder:
         self._folder_lock = None
 
     def _meta(self) -> dict[str, Any]:
-        return {**self._metadata(), "recording_id": self._recording_id}
+        return {**self._metadata(), "recording_id": self._recording_id,
+                SET_ASIDE_BEFORE: self._set_aside_before}
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="pose3d-recorder", daemon=True)
@@ -532,6 +576,7 @@ class Recorder:
             if not ours:  # kept aside until this run completes (finish): never lost to a failure
                 self._replaced_journal = self.out_dir / f"{REPLACED_PREFIX}{uuid.uuid4().hex}"
                 os.replace(folder, self._replaced_journal)
+        self._set_aside_before = set_aside_names(self.out_dir)
         session_path = self.out_dir / SESSION_FILE
         base_rows = 0
         if not ours and session_path.is_file() and not self._holds_other_session(session_path):
