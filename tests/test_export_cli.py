@@ -442,8 +442,8 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
     before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
     replaced = (r"this engine's recording is no longer the session of .*out: .*out now holds a "
                 r"complete session \(60 frames, session.npz\) of another recording .*session\.(csv|bvh|"
-                r"tidy\.csv) there is that session's export name.*Its 30 rows are only in this "
-                r"engine's memory now: export them to a path elsewhere, e\.g\. engine\.export_csv\(")
+                r"tidy\.csv) there is that session's export name.*Its 30 rows are in this "
+                r"engine's memory: export them to a path elsewhere, e\.g\. engine\.export_csv\(")
     for export in (a.export_csv, lambda: a.export("bvh"), lambda: a.export("csv"),
                    lambda: a.export_csv(out / "session.csv"), lambda: a.export("bvh", out / "session.bvh")):
         with pytest.raises(ExportError, match=replaced):
@@ -468,3 +468,53 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
     with pytest.raises(Pose3DRuntimeError, match=gone):
         partly.export_csv(tmp_path / "take2.csv")
     assert not (tmp_path / "take2.csv").exists()
+
+
+def test_an_engine_is_refused_the_folders_exports_while_another_run_records_there_or_was_killed(tmp_path):
+    # The check asked only whether A's own session.npz was gone: while B (overwrite) recorded,
+    # or after B was killed with rows saved, A's session.npz was still there and A wrote its 30
+    # rows as the folder's session.csv, beside B's recording (left behind when B completed).
+    from types import SimpleNamespace
+
+    from helpers.export_data import camera_joints, synthetic_joints
+
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.export import ExportError
+    from pose3d_nb.recording import Recorder
+    from pose3d_nb.recording.folder import unlock_out_dir
+
+    joints = synthetic_joints(40)
+
+    def pose(i):
+        detection = SimpleNamespace(keypoints=np.full((17, 2), 0.5, np.float32),
+                                    scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
+        return SimpleNamespace(joints=joints[i], joints_camera=camera_joints(joints[i]),
+                               detection=detection, frame=None, frame_index=i, valid=True)
+
+    class Engine(EngineExports):
+        def __init__(self, out, overwrite=False):
+            self._recorder = Recorder(RollingBuffer(100), out, lambda: {"source": "synthetic"},
+                                      overwrite=overwrite)
+            self.out_dir = self._recorder.out_dir
+
+        def metadata(self):
+            return {"source": "synthetic"}
+
+    out = tmp_path / "out"
+    a = Engine(out)
+    a._recorder.begin()
+    a._recorder.record([pose(i) for i in range(30)], 0)
+    a._recorder.finish()
+    b = Engine(out, overwrite=True)
+    b._recorder.begin()  # B records now: A's session.npz is still the folder's, until B stops
+    with pytest.raises(ExportError, match=r"another run is recording into .*out now"):
+        a.export_csv()
+    b._recorder.record([pose(i) for i in range(12)], 0)
+    b._recorder.flush()
+    unlock_out_dir(b._recorder._folder_lock)  # B killed: its lock ends with its process
+    assert len(load_session(out)) == 12
+    with pytest.raises(ExportError, match=r"no longer the session of .*out: .*out now holds"):
+        a.export_csv()
+    assert not (out / "session.csv").exists()
+    assert len(a.export_csv(tmp_path / "take1.csv").read_text().splitlines()) == 1 + 30

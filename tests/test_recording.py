@@ -2043,3 +2043,45 @@ def test_a_set_aside_recording_exports_under_its_own_name_beside_the_folder_s(tm
     assert written.read_text().endswith("# checked\n")
     assert main(["export", str(set_aside), "--format", "csv", "--overwrite"]) == 0
     assert not written.read_text().endswith("# checked\n")
+
+
+def test_a_set_aside_continuation_whose_count_lags_its_rows_still_stands_in(tmp_path, monkeypatch):
+    # An engine stops (session.npz, 40 rows), starts again (its journal continues the file) and
+    # is killed between a save's rows and its meta.json count (0 there, 10 rows on disk); an
+    # --overwrite run then sets that journal aside and is killed before its own journal. The
+    # folder read the 40-row file: the set-aside journal, of the file's own recording id, was
+    # taken for the one its stop had merged, by the count.
+    import os
+    import uuid
+
+    from pose3d_nb.recording import journal as journal_module
+
+    class Killed(BaseException):
+        pass
+
+    recorder = _recorder(tmp_path)
+    recorder.begin()
+    _record(recorder, 0, 40)
+    recorder.finish()
+    recorder.begin()
+    _record(recorder, 40, 10)
+    real, calls = journal_module.JournalWriter.write_meta, []
+
+    def killed_at_the_count(self, meta):
+        calls.append(1)
+        if len(calls) > 1:  # the journal's opening meta is written; the count after the rows is not
+            raise Killed
+        real(self, meta)
+
+    monkeypatch.setattr(journal_module.JournalWriter, "write_meta", killed_at_the_count)
+    with pytest.raises(Killed):
+        recorder.flush()
+    monkeypatch.setattr(journal_module.JournalWriter, "write_meta", real)
+    recorder._release_folder()  # killed
+    overwrite = _recorder(tmp_path, overwrite=True)
+    overwrite.begin()  # sets nothing aside until its first save: a kill right after setting it aside
+    os.replace(tmp_path / "session.journal", tmp_path / f".session.journal.replaced-{uuid.uuid4().hex}")
+    overwrite._release_folder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(load_session(tmp_path)) == 50

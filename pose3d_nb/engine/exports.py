@@ -124,13 +124,17 @@ class EngineExports:
             return
         if not self._recorder.replaced_in_folder():
             return
-        held = describe_recording(self.out_dir)[0]
-        now = (f"{self.out_dir} now holds {held} of another recording (a run with overwrite=True, "
-               "or `pose3d run --overwrite`, replaced this engine's since it stopped)" if held else
-               f"{self.out_dir} no longer holds it (its session.npz was moved or removed)")
+        if self._recorder.another_run_records_there():
+            now = (f"another run is recording into {self.out_dir} now (with overwrite: at its stop "
+                   "its rows are that folder's session)")
+        else:
+            now = (f"{self.out_dir} now holds {describe_recording(self.out_dir)[0]} of another "
+                   "recording (a run with overwrite=True, or `pose3d run --overwrite`, replaced "
+                   "this engine's since it stopped)")
         recorded, in_memory = self._recorder.recorded, len(self._recorder.buffer)
         if in_memory >= recorded:
-            rows = (f"Its {recorded} rows are only in this engine's memory now: export them to a "
+            rows = (f"Its {recorded} row{'s are' if recorded != 1 else ' is'} in this engine's memory: "
+                    "export them to a "
                     "path elsewhere, e.g. engine.export_csv('OTHER/take1.csv') or "
                     "engine.export('bvh', 'OTHER/take1.bvh')")
         else:  # the oldest went with its session.npz: exported as if whole, the rest would mislead

@@ -402,9 +402,12 @@ def set_aside_standing_in(folder: Path) -> Path | None:
             def older(journal: Path, meta: dict) -> bool:
                 if journal.name in named:
                     return True
-                own_rows = int(meta.get("base_rows", 0)) + int(meta.get("rows") or 0)
-                return (meta.get("recording_id") == session.get("recording_id")
-                        and own_rows <= int(session.get("rows") or 0))
+                if meta.get("recording_id") != session.get("recording_id"):
+                    return False
+                # Its rows as read, not meta.json's count: a kill between a save's rows and its
+                # count leaves the count a save behind, and a journal continuing this file with
+                # rows the count missed passed for the one its stop had merged.
+                return len(read_journal(journal)) <= int(session.get("rows") or 0)
 
             found = _set_aside_recordings(folder, passed_over=older)
         else:

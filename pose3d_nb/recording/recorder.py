@@ -43,6 +43,7 @@ from pose3d_nb.recording.folder import (
     MERGED_PREFIX,
     REPLACED_PREFIX,
     SET_ASIDE_BEFORE,
+    OutputError,
     describe_recording,
     keep_set_aside_bases,
     lock_out_dir,
@@ -50,6 +51,7 @@ from pose3d_nb.recording.folder import (
     refuse_other_recording,
     remove_leftovers,
     remove_unchanged,
+    resolve_session,
     set_aside_names,
     set_aside_report,
     unchanged_exports,
@@ -260,13 +262,47 @@ class Recorder:
         return self.buffer.snapshot()
 
     def replaced_in_folder(self) -> bool:
-        """True when this recording, stopped, saved rows into ``out_dir`` and neither its journal
-        nor its ``session.npz`` is there now: another run (``overwrite``) replaced it, or it was
-        moved or removed. Its rows are then only in memory (``session``), and the folder's
-        session names (``session.csv``, ``session.bvh``...) are another recording's."""
+        """True when this recording, stopped, is not ``out_dir``'s recording now: another run
+        records there (it holds the folder), or the recording the folder stands for (its journal,
+        a set-aside one standing in, or its ``session.npz``: ``resolve_session``) is another's
+        (an ``overwrite`` run replaced it, finished or killed). The folder's session names
+        (``session.csv``, ``session.bvh``...) are then another recording's. A folder holding no
+        recording (nothing was saved: a full disk; or it was moved away) is not another's."""
         if self.out_dir is None or self._recording_id is None or self._active or not self.recorded:
             return False
-        return self._own_journal() is None and self._own_session_file() is None
+        if self.another_run_records_there():
+            return True  # at its stop its rows are the folder's
+        try:
+            held = lock_out_dir(self.out_dir)
+        except (OutputError, OSError):
+            return False  # no folder left: nobody else's recording either
+        try:
+            current = resolve_session(self.out_dir)
+            if current.is_dir():
+                owner = read_meta(current).get("recording_id")
+            elif current.is_file():
+                owner = read_metadata(current).get("recording_id")
+            else:
+                return False
+        except (SessionError, OSError):
+            return False
+        finally:
+            unlock_out_dir(held)
+        return owner != self._recording_id
+
+    def another_run_records_there(self) -> bool:
+        """True when this recording is stopped and another run holds ``out_dir`` (recording there
+        now: ``lock_out_dir``)."""
+        if self.out_dir is None or self._active:
+            return False
+        try:
+            held = lock_out_dir(self.out_dir)
+        except OutputError:
+            return True
+        except OSError:
+            return False
+        unlock_out_dir(held)
+        return False
 
     @property
     def full(self) -> bool:
