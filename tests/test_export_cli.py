@@ -440,8 +440,8 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
     assert len(load_session(out)) == 60
     assert b.export_csv() == out / "session.csv" and b.export("bvh") == out / "session.bvh"
     before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
-    replaced = (r"this engine's recording is no longer the session of .*out: .*out now holds a "
-                r"complete session \(60 frames, session.npz\) of another recording .*session\.(csv|bvh|"
+    replaced = (r"this engine's recording is no longer the session of .*out: .*out now stands for "
+                r"another recording's session\.npz .*session\.(csv|bvh|"
                 r"tidy\.csv) there is that session's export name.*Its 30 rows are in this "
                 r"engine's memory: export them to a path elsewhere, e\.g\. engine\.export_csv\(")
     for export in (a.export_csv, lambda: a.export("bvh"), lambda: a.export("csv"),
@@ -471,9 +471,11 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
 
 
 def test_an_engine_is_refused_the_folders_exports_while_another_run_records_there_or_was_killed(tmp_path):
-    # The check asked only whether A's own session.npz was gone: while B (overwrite) recorded,
-    # or after B was killed with rows saved, A's session.npz was still there and A wrote its 30
+    # The check asked only whether A's own session.npz was gone: while B (overwrite) recorded
+    # with rows saved, or after B was killed, A's session.npz was still there and A wrote its 30
     # rows as the folder's session.csv, beside B's recording (left behind when B completed).
+    # Told by the files, not the folder's lock: testing the lock made a run starting at that
+    # instant fail ("being recorded into by another run").
     from types import SimpleNamespace
 
     from helpers.export_data import camera_joints, synthetic_joints
@@ -507,14 +509,16 @@ def test_an_engine_is_refused_the_folders_exports_while_another_run_records_ther
     a._recorder.record([pose(i) for i in range(30)], 0)
     a._recorder.finish()
     b = Engine(out, overwrite=True)
-    b._recorder.begin()  # B records now: A's session.npz is still the folder's, until B stops
-    with pytest.raises(ExportError, match=r"another run is recording into .*out now"):
-        a.export_csv()
+    b._recorder.begin()
     b._recorder.record([pose(i) for i in range(12)], 0)
-    b._recorder.flush()
+    b._recorder.flush()  # B records now, its first rows saved: at its stop they are the folder's
+    unfinished = (r"no longer the session of .*out: .*out now stands for another run's unfinished "
+                  r"recording \(session\.journal: recording now, or killed\)")
+    with pytest.raises(ExportError, match=unfinished):
+        a.export_csv()
     unlock_out_dir(b._recorder._folder_lock)  # B killed: its lock ends with its process
     assert len(load_session(out)) == 12
-    with pytest.raises(ExportError, match=r"no longer the session of .*out: .*out now holds"):
+    with pytest.raises(ExportError, match=unfinished):
         a.export_csv()
     assert not (out / "session.csv").exists()
     assert len(a.export_csv(tmp_path / "take1.csv").read_text().splitlines()) == 1 + 30

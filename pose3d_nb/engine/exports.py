@@ -116,7 +116,7 @@ class EngineExports:
         files named after it would be exports of no recording there.
         """
         from pose3d_nb.export import ExportError
-        from pose3d_nb.recording.folder import describe_recording, recording_output_names
+        from pose3d_nb.recording.folder import recording_output_names, resolve_session
 
         if self.out_dir is None or path.name not in recording_output_names():
             return
@@ -124,13 +124,11 @@ class EngineExports:
             return
         if not self._recorder.replaced_in_folder():
             return
-        if self._recorder.another_run_records_there():
-            now = (f"another run is recording into {self.out_dir} now (with overwrite: at its stop "
-                   "its rows are that folder's session)")
-        else:
-            now = (f"{self.out_dir} now holds {describe_recording(self.out_dir)[0]} of another "
-                   "recording (a run with overwrite=True, or `pose3d run --overwrite`, replaced "
-                   "this engine's since it stopped)")
+        current = resolve_session(self.out_dir)
+        held = (f"another run's unfinished recording ({current.name}: recording now, or killed)"
+                if current.is_dir() else f"another recording's {current.name}")
+        now = (f"{self.out_dir} now stands for {held} (a run with overwrite=True, or `pose3d run "
+               "--overwrite`, replaced this engine's since it stopped)")
         recorded, in_memory = self._recorder.recorded, len(self._recorder.buffer)
         if in_memory >= recorded:
             rows = (f"Its {recorded} row{'s are' if recorded != 1 else ' is'} in this engine's memory: "

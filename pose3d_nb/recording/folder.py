@@ -404,10 +404,18 @@ def set_aside_standing_in(folder: Path) -> Path | None:
                     return True
                 if meta.get("recording_id") != session.get("recording_id"):
                     return False
-                # Its rows as read, not meta.json's count: a kill between a save's rows and its
-                # count leaves the count a save behind, and a journal continuing this file with
-                # rows the count missed passed for the one its stop had merged.
-                return len(read_journal(journal)) <= int(session.get("rows") or 0)
+                # Its rows as read where the count says no more than the file: a kill between a
+                # save's rows and its count leaves the count a save behind, and a journal
+                # continuing this file with rows the count missed passed for the one its stop
+                # had merged. (Read only in that state; a journal that cannot be read: the count.)
+                counted = int(meta.get("base_rows", 0)) + int(meta.get("rows") or 0)
+                in_file = int(session.get("rows") or 0)
+                if counted > in_file:
+                    return False
+                try:
+                    return len(read_journal(journal)) <= in_file
+                except (SessionError, OSError):
+                    return True
 
             found = _set_aside_recordings(folder, passed_over=older)
         else:

@@ -43,7 +43,6 @@ from pose3d_nb.recording.folder import (
     MERGED_PREFIX,
     REPLACED_PREFIX,
     SET_ASIDE_BEFORE,
-    OutputError,
     describe_recording,
     keep_set_aside_bases,
     lock_out_dir,
@@ -262,20 +261,18 @@ class Recorder:
         return self.buffer.snapshot()
 
     def replaced_in_folder(self) -> bool:
-        """True when this recording, stopped, is not ``out_dir``'s recording now: another run
-        records there (it holds the folder), or the recording the folder stands for (its journal,
-        a set-aside one standing in, or its ``session.npz``: ``resolve_session``) is another's
-        (an ``overwrite`` run replaced it, finished or killed). The folder's session names
-        (``session.csv``, ``session.bvh``...) are then another recording's. A folder holding no
-        recording (nothing was saved: a full disk; or it was moved away) is not another's."""
+        """True when this recording, stopped, is not ``out_dir``'s recording now: the recording the
+        folder stands for (its journal, a set-aside one standing in, or its ``session.npz``:
+        ``resolve_session``) is another's (an ``overwrite`` run replaced it, finished, killed, or
+        still recording with rows saved). The folder's session names (``session.csv``,
+        ``session.bvh``...) are then another recording's. A folder holding no recording (nothing
+        was saved: a full disk; or it was moved away) is not another's.
+
+        Told by the files alone: testing the folder's lock (held by a run while it records) made
+        a run starting at that instant find it taken and fail; a run that has saved nothing yet
+        is not seen (its first save comes within the save interval)."""
         if self.out_dir is None or self._recording_id is None or self._active or not self.recorded:
             return False
-        if self.another_run_records_there():
-            return True  # at its stop its rows are the folder's
-        try:
-            held = lock_out_dir(self.out_dir)
-        except (OutputError, OSError):
-            return False  # no folder left: nobody else's recording either
         try:
             current = resolve_session(self.out_dir)
             if current.is_dir():
@@ -286,23 +283,7 @@ class Recorder:
                 return False
         except (SessionError, OSError):
             return False
-        finally:
-            unlock_out_dir(held)
         return owner != self._recording_id
-
-    def another_run_records_there(self) -> bool:
-        """True when this recording is stopped and another run holds ``out_dir`` (recording there
-        now: ``lock_out_dir``)."""
-        if self.out_dir is None or self._active:
-            return False
-        try:
-            held = lock_out_dir(self.out_dir)
-        except OutputError:
-            return True
-        except OSError:
-            return False
-        unlock_out_dir(held)
-        return False
 
     @property
     def full(self) -> bool:
