@@ -474,8 +474,8 @@ def test_an_engine_is_refused_the_folders_exports_while_another_run_records_ther
     # The check asked only whether A's own session.npz was gone: while B (overwrite) recorded
     # with rows saved, or after B was killed, A's session.npz was still there and A wrote its 30
     # rows as the folder's session.csv, beside B's recording (left behind when B completed).
-    # Told by the files, not the folder's lock: testing the lock made a run starting at that
-    # instant fail ("being recorded into by another run").
+    # The folder's lock tells a run recording now (the probe lets go in under a millisecond, and
+    # a run starting at that instant waits for it: tests/test_recording.py).
     from types import SimpleNamespace
 
     from helpers.export_data import camera_joints, synthetic_joints
@@ -509,16 +509,19 @@ def test_an_engine_is_refused_the_folders_exports_while_another_run_records_ther
     a._recorder.record([pose(i) for i in range(30)], 0)
     a._recorder.finish()
     b = Engine(out, overwrite=True)
-    b._recorder.begin()
+    b._recorder.begin()  # B records now (nothing saved yet): at its stop its rows are the folder's
+    recording = r"no longer the session of .*out: another run is recording into .*out now"
+    with pytest.raises(ExportError, match=recording):
+        a.export_csv()
     b._recorder.record([pose(i) for i in range(12)], 0)
-    b._recorder.flush()  # B records now, its first rows saved: at its stop they are the folder's
-    unfinished = (r"no longer the session of .*out: .*out now stands for another run's unfinished "
-                  r"recording \(session\.journal: recording now, or killed\)")
-    with pytest.raises(ExportError, match=unfinished):
+    b._recorder.flush()
+    with pytest.raises(ExportError, match=recording):
         a.export_csv()
     unlock_out_dir(b._recorder._folder_lock)  # B killed: its lock ends with its process
     assert len(load_session(out)) == 12
-    with pytest.raises(ExportError, match=unfinished):
+    killed = (r"no longer the session of .*out: .*out now stands for an unfinished recording of "
+              r"another run \(session\.journal, killed\)")
+    with pytest.raises(ExportError, match=killed):
         a.export_csv()
     assert not (out / "session.csv").exists()
     assert len(a.export_csv(tmp_path / "take1.csv").read_text().splitlines()) == 1 + 30

@@ -2085,3 +2085,26 @@ def test_a_set_aside_continuation_whose_count_lags_its_rows_still_stands_in(tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(load_session(tmp_path)) == 50
+
+
+def test_a_run_starting_while_an_export_asks_whether_the_folder_is_in_use_waits_for_it(tmp_path):
+    # An engine's export asks whether another run records in its folder by taking and letting go
+    # of the folder's lock; a `pose3d run --overwrite` starting at that instant failed with "being
+    # recorded into by another run" (4 of 6 runs beside an export loop). A start waits briefly.
+    import threading
+
+    from pose3d_nb.recording.files import try_lock
+    from pose3d_nb.recording.folder import LOCK_WAIT_S, OutputError, lock_out_dir, unlock_out_dir
+
+    held = try_lock(tmp_path)
+    assert held is not None
+    threading.Timer(0.05, unlock_out_dir, (held,)).start()  # a probe's hold, made long to be seen
+    unlock_out_dir(lock_out_dir(tmp_path))  # waits, then takes it
+    run = lock_out_dir(tmp_path)  # a run that records: held for as long as it runs
+    try:
+        started = time.monotonic()
+        with pytest.raises(OutputError, match="being recorded into by another run"):
+            lock_out_dir(tmp_path)
+        assert time.monotonic() - started >= LOCK_WAIT_S * 0.9
+    finally:
+        unlock_out_dir(run)

@@ -116,7 +116,12 @@ class EngineExports:
         files named after it would be exports of no recording there.
         """
         from pose3d_nb.export import ExportError
-        from pose3d_nb.recording.folder import recording_output_names, resolve_session
+        from pose3d_nb.recording.folder import (
+            REPLACED_PREFIX,
+            folder_in_use,
+            recording_output_names,
+            resolve_session,
+        )
 
         if self.out_dir is None or path.name not in recording_output_names():
             return
@@ -124,11 +129,20 @@ class EngineExports:
             return
         if not self._recorder.replaced_in_folder():
             return
-        current = resolve_session(self.out_dir)
-        held = (f"another run's unfinished recording ({current.name}: recording now, or killed)"
-                if current.is_dir() else f"another recording's {current.name}")
-        now = (f"{self.out_dir} now stands for {held} (a run with overwrite=True, or `pose3d run "
-               "--overwrite`, replaced this engine's since it stopped)")
+        if folder_in_use(self.out_dir):
+            now = (f"another run is recording into {self.out_dir} now (with overwrite: at its stop "
+                   "its rows are that folder's session)")
+        else:
+            try:
+                current = resolve_session(self.out_dir)
+                held = (f"another recording's {current.name}" if not current.is_dir() else
+                        f"an unfinished recording of another run ({current.name}, "
+                        + ("set aside by an --overwrite run that was killed)"
+                           if current.name.startswith(REPLACED_PREFIX) else "killed)"))
+            except (Pose3DValueError, OSError):  # moved on since the check: said in general
+                held = "another recording"
+            now = (f"{self.out_dir} now stands for {held} (a run with overwrite=True, or `pose3d "
+                   "run --overwrite`, replaced this engine's since it stopped)")
         recorded, in_memory = self._recorder.recorded, len(self._recorder.buffer)
         if in_memory >= recorded:
             rows = (f"Its {recorded} row{'s are' if recorded != 1 else ' is'} in this engine's memory: "

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -135,16 +136,41 @@ def lock_out_dir(path: Path) -> int | None:
     Returns the descriptor for ``unlock_out_dir``; None where folders cannot be locked (not
     POSIX, some network file systems), which go on unguarded.
 
+    Tried again for up to ``LOCK_WAIT_S``: ``folder_in_use`` takes and lets go of the lock in
+    under a millisecond (an engine's export asking whether another run records there), and a
+    run starting at that instant failed.
+
     Raises:
         OutputError: another run (this process's or another's) holds the folder.
     """
-    try:
-        return try_lock(path)
-    except BlockingIOError:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return try_lock(path)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.002)
+                continue
         raise OutputError(
             f"{path} is being recorded into by another run that has not stopped (a `pose3d run`, "
             "or an engine: call its stop()); stop it first, or choose another folder"
         ) from None
+
+
+#: Seconds ``lock_out_dir`` tries again while the folder is held (``folder_in_use``'s probes
+#: hold it under a millisecond; a run holds it for as long as it records).
+LOCK_WAIT_S = 0.5
+
+
+def folder_in_use(path: Path) -> bool:
+    """True when a run (this process's or another's) holds the folder ``path`` now
+    (``lock_out_dir``): taken and let go at once, without waiting."""
+    try:
+        held = try_lock(path)
+    except BlockingIOError:
+        return True
+    unlock_out_dir(held)
+    return False
 
 
 def unlock_out_dir(descriptor: int | None) -> None:
@@ -413,7 +439,9 @@ def set_aside_standing_in(folder: Path) -> Path | None:
                 if counted > in_file:
                     return False
                 try:
-                    return len(read_journal(journal)) <= in_file
+                    with warnings.catch_warnings():  # a damaged one is reported when it is read
+                        warnings.simplefilter("ignore")
+                        return len(read_journal(journal)) <= in_file
                 except (SessionError, OSError):
                     return True
 

@@ -44,6 +44,7 @@ from pose3d_nb.recording.folder import (
     REPLACED_PREFIX,
     SET_ASIDE_BEFORE,
     describe_recording,
+    folder_in_use,
     keep_set_aside_bases,
     lock_out_dir,
     prepare_out_dir,
@@ -261,18 +262,19 @@ class Recorder:
         return self.buffer.snapshot()
 
     def replaced_in_folder(self) -> bool:
-        """True when this recording, stopped, is not ``out_dir``'s recording now: the recording the
-        folder stands for (its journal, a set-aside one standing in, or its ``session.npz``:
-        ``resolve_session``) is another's (an ``overwrite`` run replaced it, finished, killed, or
-        still recording with rows saved). The folder's session names (``session.csv``,
+        """True when this recording, stopped, is not ``out_dir``'s recording now: another run
+        records there (it holds the folder: ``folder_in_use``; at its stop its rows are the
+        folder's), or the recording the folder stands for (its journal, a set-aside one standing
+        in, or its ``session.npz``: ``resolve_session``) is another's (an ``overwrite`` run
+        replaced it, finished or killed). The folder's session names (``session.csv``,
         ``session.bvh``...) are then another recording's. A folder holding no recording (nothing
-        was saved: a full disk; or it was moved away) is not another's.
-
-        Told by the files alone: testing the folder's lock (held by a run while it records) made
-        a run starting at that instant find it taken and fail; a run that has saved nothing yet
-        is not seen (its first save comes within the save interval)."""
-        if self.out_dir is None or self._recording_id is None or self._active or not self.recorded:
+        was saved: a full disk; or it was moved away) is not another's, and neither is one this
+        recorder still holds (its own stop finishing)."""
+        if (self.out_dir is None or self._recording_id is None or self._active or not self.recorded
+                or self._folder_lock is not None):
             return False
+        if folder_in_use(self.out_dir):
+            return True
         try:
             current = resolve_session(self.out_dir)
             if current.is_dir():
