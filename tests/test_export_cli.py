@@ -398,6 +398,44 @@ def test_a_batch_output_is_exported_again_as_before(tmp_path):
     assert not (tmp_path / ".session.exports.json").exists()
 
 
+def _placed_pose(joints, i):
+    """A stand-in for a placed ``LiftedPose`` of frame ``i`` of ``joints`` (T, 17, 3)."""
+    from types import SimpleNamespace
+
+    from helpers.export_data import camera_joints
+
+    detection = SimpleNamespace(keypoints=np.full((17, 2), 0.5, np.float32),
+                                scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
+    return SimpleNamespace(joints=joints[i], joints_camera=camera_joints(joints[i]),
+                           detection=detection, frame=None, frame_index=i, valid=True)
+
+
+def _recording_engine(out, overwrite=False, capacity=100):
+    """An engine's exports over a ``Recorder`` into ``out`` (the test drives the recorder)."""
+    from pose3d_nb.buffer import RollingBuffer
+    from pose3d_nb.engine.exports import EngineExports
+    from pose3d_nb.recording import Recorder
+
+    class Engine(EngineExports):
+        def __init__(self):
+            self._recorder = Recorder(RollingBuffer(capacity), out, self.metadata, overwrite=overwrite)
+            self.out_dir = self._recorder.out_dir
+
+        def metadata(self):
+            return {"source": "synthetic"}
+
+    return Engine()
+
+
+def _recorded_engine(out, joints, rows, overwrite=False, capacity=100):
+    """``_recording_engine`` that recorded ``rows`` frames of ``joints`` and stopped."""
+    engine = _recording_engine(out, overwrite, capacity)
+    engine._recorder.begin()
+    engine._recorder.record([_placed_pose(joints, i) for i in range(rows)], 0)
+    engine._recorder.finish()
+    return engine
+
+
 def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders_exports(tmp_path):
     # Engine A records 30 rows into OUT and stops; engine B (overwrite=True, as the demo notebook
     # passes it) records 60 and replaces A's session.npz. A.export_csv() and A.export("bvh") then
@@ -405,38 +443,20 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
     # noted in .session.exports.json as the folder's exports (a later --overwrite deleted them as
     # such). An explicit path elsewhere still exports A's rows.
     import json
-    from types import SimpleNamespace
 
-    from helpers.export_data import camera_joints, synthetic_joints
+    from helpers.export_data import synthetic_joints
 
-    from pose3d_nb.buffer import RollingBuffer
-    from pose3d_nb.engine.exports import EngineExports
     from pose3d_nb.errors import Pose3DRuntimeError
     from pose3d_nb.export import ExportError
-    from pose3d_nb.recording import Recorder
 
     joints = synthetic_joints(60)
 
-    def pose(i):
-        detection = SimpleNamespace(keypoints=np.full((17, 2), 0.5, np.float32),
-                                    scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
-        return SimpleNamespace(joints=joints[i], joints_camera=camera_joints(joints[i]),
-                               detection=detection, frame=None, frame_index=i, valid=True)
-
-    class Engine(EngineExports):
-        def __init__(self, out, rows, overwrite=False, capacity=100):
-            self._recorder = Recorder(RollingBuffer(capacity), out, self.metadata, overwrite=overwrite)
-            self.out_dir = self._recorder.out_dir
-            self._recorder.begin()
-            self._recorder.record([pose(i) for i in range(rows)], 0)
-            self._recorder.finish()
-
-        def metadata(self):
-            return {"source": "synthetic"}
+    def recorded(out, rows, overwrite=False, capacity=100):
+        return _recorded_engine(out, joints, rows, overwrite, capacity)
 
     out = tmp_path / "out"
-    a = Engine(out, 30)
-    b = Engine(out, 60, overwrite=True)
+    a = recorded(out, 30)
+    b = recorded(out, 60, overwrite=True)
     assert len(load_session(out)) == 60
     assert b.export_csv() == out / "session.csv" and b.export("bvh") == out / "session.bvh"
     before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
@@ -458,8 +478,8 @@ def test_an_engine_whose_recording_another_run_replaced_never_writes_the_folders
     assert "Frames: 30\n" in bvh
     assert b.export_csv() == out / "session.csv"  # the folder's own session exports as before
     # Held only in part (capacity 20): the newest rows alone would pass for the whole run.
-    partly = Engine(tmp_path / "second", 30, capacity=20)
-    Engine(tmp_path / "second", 60, overwrite=True)
+    partly = recorded(tmp_path / "second", 30, capacity=20)
+    recorded(tmp_path / "second", 60, overwrite=True)
     partial = r"Only the newest 20 of its 30 rows are still held.*export_session\(engine\.buffer"
     with pytest.raises(ExportError, match=partial):
         partly.export_csv()
@@ -476,44 +496,20 @@ def test_an_engine_is_refused_the_folders_exports_while_another_run_records_ther
     # rows as the folder's session.csv, beside B's recording (left behind when B completed).
     # The folder's lock tells a run recording now (the probe lets go in under a millisecond, and
     # a run starting at that instant waits for it: tests/test_recording.py).
-    from types import SimpleNamespace
+    from helpers.export_data import synthetic_joints
 
-    from helpers.export_data import camera_joints, synthetic_joints
-
-    from pose3d_nb.buffer import RollingBuffer
-    from pose3d_nb.engine.exports import EngineExports
     from pose3d_nb.export import ExportError
-    from pose3d_nb.recording import Recorder
     from pose3d_nb.recording.folder import unlock_out_dir
 
     joints = synthetic_joints(40)
-
-    def pose(i):
-        detection = SimpleNamespace(keypoints=np.full((17, 2), 0.5, np.float32),
-                                    scores=np.ones(17, np.float32), timestamp=i / 30, extras={})
-        return SimpleNamespace(joints=joints[i], joints_camera=camera_joints(joints[i]),
-                               detection=detection, frame=None, frame_index=i, valid=True)
-
-    class Engine(EngineExports):
-        def __init__(self, out, overwrite=False):
-            self._recorder = Recorder(RollingBuffer(100), out, lambda: {"source": "synthetic"},
-                                      overwrite=overwrite)
-            self.out_dir = self._recorder.out_dir
-
-        def metadata(self):
-            return {"source": "synthetic"}
-
     out = tmp_path / "out"
-    a = Engine(out)
-    a._recorder.begin()
-    a._recorder.record([pose(i) for i in range(30)], 0)
-    a._recorder.finish()
-    b = Engine(out, overwrite=True)
+    a = _recorded_engine(out, joints, 30)
+    b = _recording_engine(out, overwrite=True)
     b._recorder.begin()  # B records now (nothing saved yet): at its stop its rows are the folder's
     recording = r"no longer the session of .*out: another run is recording into .*out now"
     with pytest.raises(ExportError, match=recording):
         a.export_csv()
-    b._recorder.record([pose(i) for i in range(12)], 0)
+    b._recorder.record([_placed_pose(joints, i) for i in range(12)], 0)
     b._recorder.flush()
     with pytest.raises(ExportError, match=recording):
         a.export_csv()
