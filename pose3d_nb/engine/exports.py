@@ -106,7 +106,7 @@ class EngineExports:
     def _refuse_the_folders_names_once_replaced(self, path: Path) -> None:
         """``ExportError`` when ``path`` is one of ``out_dir``'s session names (``session.csv``,
         ``session.bvh``...: ``recording_output_names``) and this engine's recording is no longer
-        that folder's (``Recorder.replaced_in_folder``: another engine or `pose3d run` with
+        that folder's (``Recorder.replaced_by``: another engine or `pose3d run` with
         overwrite replaced it since it stopped). Written there, its rows passed for the other
         recording's, beside its session.npz, noted as its exports; and they replaced that
         recording's own exports. A path elsewhere is written as asked, from the rows in memory.
@@ -116,31 +116,23 @@ class EngineExports:
         files named after it would be exports of no recording there.
         """
         from pose3d_nb.export import ExportError
-        from pose3d_nb.recording.folder import (
-            REPLACED_PREFIX,
-            folder_in_use,
-            recording_output_names,
-            resolve_session,
-        )
+        from pose3d_nb.recording.folder import REPLACED_PREFIX, recording_output_names
 
         if self.out_dir is None or path.name not in recording_output_names():
             return
         if path.absolute().parent.resolve() != self.out_dir.resolve():
             return
-        if not self._recorder.replaced_in_folder():
+        current = self._recorder.replaced_by()
+        if current is None:
             return
-        if folder_in_use(self.out_dir):
+        if current == self._recorder.out_dir:
             now = (f"another run is recording into {self.out_dir} now (with overwrite: at its stop "
                    "its rows are that folder's session)")
         else:
-            try:
-                current = resolve_session(self.out_dir)
-                held = (f"another recording's {current.name}" if not current.is_dir() else
-                        f"an unfinished recording of another run ({current.name}, "
-                        + ("set aside by an --overwrite run that was killed)"
-                           if current.name.startswith(REPLACED_PREFIX) else "killed)"))
-            except (Pose3DValueError, OSError):  # moved on since the check: said in general
-                held = "another recording"
+            held = (f"another recording's {current.name}" if not current.is_dir() else
+                    f"an unfinished recording of another run ({current.name}, "
+                    + ("set aside by an --overwrite run that was killed)"
+                       if current.name.startswith(REPLACED_PREFIX) else "killed)"))
             now = (f"{self.out_dir} now stands for {held} (a run with overwrite=True, or `pose3d "
                    "run --overwrite`, replaced this engine's since it stopped)")
         recorded, in_memory = self._recorder.recorded, len(self._recorder.buffer)

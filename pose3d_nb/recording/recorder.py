@@ -249,7 +249,7 @@ class Recorder:
                 why = "no out_dir"
                 keep = ("To keep every row, record to disk (PoseEngine(out_dir=...)) or hold more "
                         "(capacity=...); to")
-            else:  # its recording was on disk, and is no more (``replaced_in_folder``)
+            else:  # its recording was on disk, and is no more (``replaced_by``)
                 why = (f"and its recording is no longer in {self.out_dir}: another run replaced it, "
                        "or it was moved")
                 keep = "To"
@@ -261,20 +261,20 @@ class Recorder:
             )
         return self.buffer.snapshot()
 
-    def replaced_in_folder(self) -> bool:
-        """True when this recording, stopped, is not ``out_dir``'s recording now: another run
-        records there (it holds the folder: ``folder_in_use``; at its stop its rows are the
-        folder's), or the recording the folder stands for (its journal, a set-aside one standing
-        in, or its ``session.npz``: ``resolve_session``) is another's (an ``overwrite`` run
-        replaced it, finished or killed). The folder's session names (``session.csv``,
-        ``session.bvh``...) are then another recording's. A folder holding no recording (nothing
-        was saved: a full disk; or it was moved away) is not another's, and neither is one this
-        recorder still holds (its own stop finishing)."""
+    def replaced_by(self) -> Path | None:
+        """What took ``out_dir`` from this recording, stopped: ``out_dir`` itself when another run
+        records there now (it holds the folder: ``folder_in_use``; at its stop its rows are the
+        folder's), else the journal (a set-aside one standing in, too) or ``session.npz`` the
+        folder stands for (``resolve_session``) when it is another recording's (an ``overwrite``
+        run replaced this one, finished or killed). The folder's session names (``session.csv``,
+        ``session.bvh``...) are then another recording's. None while it is this recording's, and
+        for a folder holding no recording (nothing was saved: a full disk; or it was moved away)
+        or one this recorder still holds (its own stop finishing)."""
         if (self.out_dir is None or self._recording_id is None or self._active or not self.recorded
                 or self._folder_lock is not None):
-            return False
+            return None
         if folder_in_use(self.out_dir):
-            return True
+            return self.out_dir
         try:
             current = resolve_session(self.out_dir)
             if current.is_dir():
@@ -282,10 +282,10 @@ class Recorder:
             elif current.is_file():
                 owner = read_metadata(current).get("recording_id")
             else:
-                return False
+                return None
         except (SessionError, OSError):
-            return False
-        return owner != self._recording_id
+            return None
+        return current if owner != self._recording_id else None
 
     @property
     def full(self) -> bool:
