@@ -423,32 +423,38 @@ def set_aside_standing_in(folder: Path) -> Path | None:
             session = read_metadata(session_path)
         except (SessionError, OSError):
             session = {}
-        named = session.get(SET_ASIDE_BEFORE)
-        if isinstance(named, list):
-            def older(journal: Path, meta: dict) -> bool:
-                if journal.name in named:
-                    return True
-                if meta.get("recording_id") != session.get("recording_id"):
-                    return False
-                # Its rows as read where the count says no more than the file: a kill between a
-                # save's rows and its count leaves the count a save behind, and a journal
-                # continuing this file with rows the count missed passed for the one its stop
-                # had merged. (Read only in that state; a journal that cannot be read: the count.)
-                counted = int(meta.get("base_rows", 0)) + int(meta.get("rows") or 0)
-                in_file = int(session.get("rows") or 0)
-                if counted > in_file:
-                    return False
-                try:
-                    with warnings.catch_warnings():  # a damaged one is reported when it is read
-                        warnings.simplefilter("ignore")
-                        return len(read_journal(journal)) <= in_file
-                except (SessionError, OSError):
-                    return True
-
-            found = _set_aside_recordings(folder, passed_over=older)
+        if isinstance(session.get(SET_ASIDE_BEFORE), list):
+            found = _set_aside_recordings(folder, passed_over=_older_than_named(session))
         else:
             found = _set_aside_recordings(folder, passed_over=_older_than_by_time(session_path))
     return found[0][0] if found else None
+
+
+def _older_than_named(session: dict):
+    """``_set_aside_recordings``'s ``passed_over`` for a ``session.npz`` with ``SET_ASIDE_BEFORE``
+    (``session``: its metadata): a set-aside journal it names, or one of its own recording holding
+    no more rows than it (its run killed between writing the file and removing the journal)."""
+    named, in_file = session[SET_ASIDE_BEFORE], int(session.get("rows") or 0)
+
+    def older(journal: Path, meta: dict) -> bool:
+        if journal.name in named:
+            return True
+        if meta.get("recording_id") != session.get("recording_id"):
+            return False
+        # Its rows as read where the count says no more than the file: a kill between a save's
+        # rows and its count leaves the count a save behind, and a journal continuing this file
+        # with rows the count missed passed for the one its stop had merged. (Read only in that
+        # state; a journal that cannot be read: the count.)
+        if int(meta.get("base_rows", 0)) + int(meta.get("rows") or 0) > in_file:
+            return False
+        try:
+            with warnings.catch_warnings():  # a damaged one is reported when it is read
+                warnings.simplefilter("ignore")
+                return len(read_journal(journal)) <= in_file
+        except (SessionError, OSError):
+            return True
+
+    return older
 
 
 def _older_than_by_time(session_path: Path):
